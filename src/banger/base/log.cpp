@@ -1,0 +1,90 @@
+#include "banger/base/log.hpp"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+namespace banger::base {
+namespace {
+
+thread_local std::string t_op_id;
+
+spdlog::level::level_enum to_spdlog(LogLevel level) {
+  switch (level) {
+    case LogLevel::trace:
+      return spdlog::level::trace;
+    case LogLevel::debug:
+      return spdlog::level::debug;
+    case LogLevel::info:
+      return spdlog::level::info;
+    case LogLevel::warn:
+      return spdlog::level::warn;
+    case LogLevel::error:
+      return spdlog::level::err;
+    case LogLevel::off:
+      return spdlog::level::off;
+  }
+  return spdlog::level::info;
+}
+
+std::shared_ptr<spdlog::logger>& logger() {
+  // Until init_logging() runs (unit tests, CLI), warnings and errors go to stderr.
+  static std::shared_ptr<spdlog::logger> instance = [] {
+    auto l = std::make_shared<spdlog::logger>("banger",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    l->set_level(spdlog::level::warn);
+    l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    return l;
+  }();
+  return instance;
+}
+
+}  // namespace
+
+bool parse_log_level(std::string_view text, LogLevel& out) {
+  static constexpr std::pair<std::string_view, LogLevel> kNames[] = {
+      {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},
+      {"warn", LogLevel::warn},   {"error", LogLevel::error}, {"off", LogLevel::off}};
+  for (const auto& [name, level] : kNames) {
+    if (text == name) {
+      out = level;
+      return true;
+    }
+  }
+  return false;
+}
+
+void init_logging(const std::string& file_path, LogLevel level) {
+  spdlog::sink_ptr sink;
+  if (file_path.empty()) {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  } else {
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file_path, false);
+  }
+  auto l = std::make_shared<spdlog::logger>("banger", std::move(sink));
+  l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  l->set_level(to_spdlog(level));
+  l->flush_on(spdlog::level::trace);
+  logger() = std::move(l);
+}
+
+void set_log_level(LogLevel level) { logger()->set_level(to_spdlog(level)); }
+
+bool log_enabled(LogLevel level) { return logger()->should_log(to_spdlog(level)); }
+
+void log_line(LogLevel level, std::string_view message) {
+  if (t_op_id.empty()) {
+    logger()->log(to_spdlog(level), message);
+  } else {
+    logger()->log(to_spdlog(level), "[{}] {}", t_op_id, message);
+  }
+}
+
+const std::string& current_op_id() { return t_op_id; }
+
+OpIdScope::OpIdScope(std::string op_id) : previous_(std::exchange(t_op_id, std::move(op_id))) {}
+OpIdScope::~OpIdScope() { t_op_id = std::move(previous_); }
+
+}  // namespace banger::base

@@ -1,0 +1,49 @@
+// Logging: spdlog behind BANGER_LOG_* macros. Every line carries the current op id
+// (set per RPC request with OpIdScope) so a user can grep the daemon log for it.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <string>
+#include <string_view>
+
+namespace banger::base {
+
+enum class LogLevel { trace, debug, info, warn, error, off };
+
+// Parses "trace|debug|info|warn|error|off"; false on anything else.
+bool parse_log_level(std::string_view text, LogLevel& out);
+
+// Routes logs to a file (append) or, with an empty path, to stderr. Call once at start.
+void init_logging(const std::string& file_path, LogLevel level);
+void set_log_level(LogLevel level);
+bool log_enabled(LogLevel level);
+void log_line(LogLevel level, std::string_view message);
+
+// The op id of the request this thread is serving ("" outside requests).
+const std::string& current_op_id();
+
+// Sets the thread's op id for its lifetime and restores the previous one.
+class OpIdScope {
+ public:
+  explicit OpIdScope(std::string op_id);
+  OpIdScope(const OpIdScope&) = delete;
+  OpIdScope& operator=(const OpIdScope&) = delete;
+  ~OpIdScope();
+
+ private:
+  std::string previous_;
+};
+
+}  // namespace banger::base
+
+#define BANGER_LOG_AT(level, ...)                                  \
+  do {                                                             \
+    if (::banger::base::log_enabled(level)) {                      \
+      ::banger::base::log_line(level, ::fmt::format(__VA_ARGS__)); \
+    }                                                              \
+  } while (false)
+#define BANGER_LOG_DEBUG(...) BANGER_LOG_AT(::banger::base::LogLevel::debug, __VA_ARGS__)
+#define BANGER_LOG_INFO(...) BANGER_LOG_AT(::banger::base::LogLevel::info, __VA_ARGS__)
+#define BANGER_LOG_WARN(...) BANGER_LOG_AT(::banger::base::LogLevel::warn, __VA_ARGS__)
+#define BANGER_LOG_ERROR(...) BANGER_LOG_AT(::banger::base::LogLevel::error, __VA_ARGS__)

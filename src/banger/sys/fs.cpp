@@ -1,0 +1,129 @@
+#include "banger/sys/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+
+#include "banger/base/fd.hpp"
+#include "banger/base/strings.hpp"
+
+namespace banger::sys {
+
+Expected<std::string> read_file(const std::string& path) {
+  base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return fail_errno("reading " + path, errno);
+  }
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t r = ::read(fd.get(), buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail_errno("reading " + path, errno);
+    }
+    if (r == 0) {
+      return out;
+    }
+    out.append(buf, static_cast<std::size_t>(r));
+  }
+}
+
+Status write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  base::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) {
+    return fail_errno("writing " + tmp, errno);
+  }
+  std::size_t done = 0;
+  while (done < content.size()) {
+    ssize_t w = ::write(fd.get(), content.data() + done, content.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      int e = errno;
+      ::unlink(tmp.c_str());
+      return fail_errno("writing " + tmp, e);
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  ::fchmod(fd.get(), mode);
+  if (::fsync(fd.get()) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return fail_errno("writing " + path, e);
+  }
+  return {};
+}
+
+Status make_dirs(const std::string& path, mode_t mode) {
+  std::string current;
+  for (const auto& part : base::split(path, '/')) {
+    if (part.empty()) {
+      if (current.empty()) {
+        current = "/";
+      }
+      continue;
+    }
+    if (!current.empty() && current.back() != '/') {
+      current += '/';
+    }
+    current += part;
+    if (::mkdir(current.c_str(), mode) != 0 && errno != EEXIST) {
+      return fail_errno("creating directory " + current, errno);
+    }
+  }
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    return fail_errno("creating directory " + path, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return fail(Errc::failed_precondition, path + " exists and is not a directory");
+  }
+  return {};
+}
+
+Status remove_all(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) {
+    return fail(Errc::io, "removing " + path + ": " + ec.message());
+  }
+  return {};
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st{};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string find_executable(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    return ::access(name.c_str(), X_OK) == 0 ? name : std::string();
+  }
+  const char* path = std::getenv("PATH");
+  std::string search = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  // Tools such as mkfs.ext4 and nft live in sbin, which a user's PATH may omit.
+  search += ":/usr/local/sbin:/usr/sbin:/sbin";
+  for (const auto& dir : base::split(search, ':')) {
+    if (dir.empty()) {
+      continue;
+    }
+    std::string candidate = dir + "/" + name;
+    struct stat st{};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return {};
+}
+
+}  // namespace banger::sys

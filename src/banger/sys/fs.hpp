@@ -1,0 +1,23 @@
+// Filesystem helpers that return Expected instead of throwing.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "banger/base/error.hpp"
+
+namespace banger::sys {
+
+Expected<std::string> read_file(const std::string& path);
+// Writes to a temp file in the same directory, fsyncs and renames over path.
+Status write_file_atomic(const std::string& path, std::string_view content, mode_t mode = 0644);
+// mkdir -p; existing directories are fine. mode applies to directories it creates.
+Status make_dirs(const std::string& path, mode_t mode = 0755);
+// rm -rf; a missing path is fine.
+Status remove_all(const std::string& path);
+bool path_exists(const std::string& path);
+// Searches PATH for an executable; empty when not found. Names containing '/' are checked as is.
+std::string find_executable(const std::string& name);
+
+}  // namespace banger::sys
