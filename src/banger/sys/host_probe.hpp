@@ -1,0 +1,29 @@
+// Read-only facts about the host (CPU, /dev/kvm, /dev/net/tun). Decisions based on them
+// are pure functions in policy/; this file only gathers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace banger::sys {
+
+struct KvmFacts {
+  bool device_exists = false;      // /dev/kvm is there
+  int open_errno = 0;              // errno of open(/dev/kvm, O_RDWR); 0 = opened
+  bool cpu_has_vmx_or_svm = false; // "vmx" or "svm" in /proc/cpuinfo flags
+  bool pvm_loaded = false;         // /sys/module/kvm_pvm exists (KVM-PVM cannot boot stock guests)
+};
+
+struct TunFacts {
+  bool device_exists = false;
+  int open_errno = 0;
+};
+
+// uname -m ("x86_64").
+std::string machine_arch();
+KvmFacts probe_kvm();
+TunFacts probe_tun();
+// "cpu MHz" of the first CPU in /proc/cpuinfo, in kHz; 0 when unknown.
+std::int64_t host_cpu_khz();
+
+}  // namespace banger::sys
