@@ -18,7 +18,7 @@ KvmVerdict decide_kvm(const sys::KvmFacts& facts) {
   }
   if (facts.pvm_loaded) {
     return {false, "/dev/kvm is KVM-PVM, which cannot boot stock guest kernels",
-            "guests run under TCG (software emulation): slower but working"};
+            "for full speed, run banger on a host with hardware virtualization (vmx/svm)"};
   }
   if (!facts.cpu_has_vmx_or_svm) {
     return {false, "the CPU does not advertise vmx or svm",

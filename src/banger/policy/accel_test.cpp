@@ -1,8 +1,8 @@
 #include "banger/policy/accel.hpp"
 
-#include <cerrno>
-
 #include <gtest/gtest.h>
+
+#include <cerrno>
 
 namespace banger::policy {
 namespace {

@@ -26,7 +26,7 @@ int open_errno(const char* path) {
 }  // namespace
 
 std::string machine_arch() {
-  struct utsname u {};
+  struct utsname u{};
   if (::uname(&u) != 0) {
     return "unknown";
   }

@@ -8,10 +8,10 @@
 namespace banger::sys {
 
 struct KvmFacts {
-  bool device_exists = false;      // /dev/kvm is there
-  int open_errno = 0;              // errno of open(/dev/kvm, O_RDWR); 0 = opened
-  bool cpu_has_vmx_or_svm = false; // "vmx" or "svm" in /proc/cpuinfo flags
-  bool pvm_loaded = false;         // /sys/module/kvm_pvm exists (KVM-PVM cannot boot stock guests)
+  bool device_exists = false;       // /dev/kvm is there
+  int open_errno = 0;               // errno of open(/dev/kvm, O_RDWR); 0 = opened
+  bool cpu_has_vmx_or_svm = false;  // "vmx" or "svm" in /proc/cpuinfo flags
+  bool pvm_loaded = false;          // /sys/module/kvm_pvm exists (KVM-PVM cannot boot stock guests)
 };
 
 struct TunFacts {

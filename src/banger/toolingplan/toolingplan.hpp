@@ -10,10 +10,10 @@
 namespace banger::toolingplan {
 
 struct ToolRequirement {
-  std::string tool;     // program name searched in PATH (and sbin)
-  std::string package;  // Debian package that installs it
-  std::string purpose;  // what banger uses it for
-  bool required = true; // false: only some features need it
+  std::string tool;      // program name searched in PATH (and sbin)
+  std::string package;   // Debian package that installs it
+  std::string purpose;   // what banger uses it for
+  bool required = true;  // false: only some features need it
 };
 
 struct ToolStatus {

@@ -20,7 +20,8 @@ TEST(Toolingplan, RequireToolNamesThePackage) {
   auto r = require_tool("nft", none);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::not_found);
-  EXPECT_EQ(r.error().message, "nft not found: install the nftables package (apt-get install nftables)");
+  EXPECT_EQ(r.error().message,
+            "nft not found: install the nftables package (apt-get install nftables)");
   EXPECT_EQ(require_tool("frobnicate", none).error().message, "frobnicate not found in PATH");
   EXPECT_TRUE(require_tool("nft", [](const std::string&) { return std::string("/usr/sbin/nft"); }));
 }

@@ -1,0 +1,88 @@
+#include <fmt/format.h>
+
+#include <map>
+
+#include "banger/api/errors.hpp"
+#include "banger/buildinfo/buildinfo.hpp"
+#include "banger/cli/command.hpp"
+
+namespace banger::cli {
+namespace {
+
+constexpr int kUsageError = 2;
+
+}  // namespace
+
+std::vector<CommandEntry> command_table() {
+  std::vector<CommandEntry> table = vm_commands();
+  for (auto& entry : daemon_commands()) {
+    table.push_back(std::move(entry));
+  }
+  return table;
+}
+
+int run_command_line(int argc, char** argv, Context& ctx) {
+  CLI::App app{"banger: disposable Linux microVMs in one command", "banger"};
+  app.set_version_flag("--version",
+                       fmt::format("banger {} ({})", buildinfo::version(), buildinfo::commit()));
+  app.require_subcommand(1);
+  app.footer("Run `banger <command> --help` for a command's flags and examples.");
+
+  const auto table = command_table();
+  std::map<std::string, CLI::App*> groups;
+  std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
+  for (const auto& entry : table) {
+    CLI::App* parent = &app;
+    std::string key;
+    for (std::size_t i = 0; i + 1 < entry.path.size(); ++i) {
+      key += entry.path[i] + " ";
+      auto it = groups.find(key);
+      if (it == groups.end()) {
+        CLI::App* group = parent->add_subcommand(entry.path[i], entry.path[i] + " commands");
+        group->require_subcommand(1);
+        group->fallthrough();
+        it = groups.emplace(key, group).first;
+      }
+      parent = it->second;
+    }
+    CLI::App* sub = parent->add_subcommand(entry.path.back(), entry.summary);
+    for (const auto& alias : entry.aliases) {
+      sub->alias(alias);
+    }
+    if (!entry.examples.empty()) {
+      sub->footer("Examples:\n" + entry.examples);
+    }
+    sub->fallthrough();
+    auto command = entry.make();
+    command->declare(*sub);
+    commands.emplace_back(sub, std::move(command));
+  }
+  if (auto it = groups.find("vm "); it != groups.end()) {
+    it->second->description("create, inspect and delete VMs");
+  }
+  if (auto it = groups.find("daemon "); it != groups.end()) {
+    it->second->description("inspect and stop the banger daemon");
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    ctx.printer.err("banger: " + std::string(e.what()) + "\n");
+    ctx.printer.err("Run `banger --help` for usage.\n");
+    return kUsageError;
+  }
+  for (auto& [sub, command] : commands) {
+    if (sub->parsed()) {
+      return command->run(ctx);
+    }
+  }
+  return kUsageError;
+}
+
+}  // namespace banger::cli

@@ -1,0 +1,41 @@
+// What a CLI command needs from its surroundings: output, and a way to reach the daemon.
+// Tests substitute both (a CapturePrinter and a connector to an in-process daemon).
+#pragma once
+
+#include <functional>
+
+#include "banger/base/error.hpp"
+#include "banger/cli/printer.hpp"
+#include "banger/rpc/client.hpp"
+
+namespace banger::cli {
+
+enum class Connect {
+  existing_only,   // never start the daemon (status, stop, version)
+  start_if_needed  // start bangerd on first need (every other command)
+};
+
+struct Context {
+  Printer& printer;
+  std::function<Expected<rpc::Client>(Connect)> connect;
+};
+
+// Prints `banger: <message>` on stderr, followed for daemon errors by the dimmed wire code
+// and op id (`(not_found, op-3f9a1c)`), and returns the exit code
+// for the error (api::exit_code_for).
+int report_error(Context& ctx, const Error& error);
+
+// Renders daemon progress events on stderr: one rewritten line on a TTY, plain lines
+// otherwise. Call finish() before printing the result.
+class ProgressRenderer {
+ public:
+  explicit ProgressRenderer(Printer& printer) : printer_(printer) {}
+  void on_event(const api::Event& event);
+  void finish();
+
+ private:
+  Printer& printer_;
+  bool line_open_ = false;
+};
+
+}  // namespace banger::cli

@@ -1,0 +1,144 @@
+#include "banger/cli/daemon_launcher.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <thread>
+
+#include "banger/base/defer.hpp"
+#include "banger/base/expected.hpp"
+#include "banger/base/fd.hpp"
+#include "banger/base/strings.hpp"
+#include "banger/sys/file_lock.hpp"
+#include "banger/sys/fs.hpp"
+
+extern char** environ;
+
+namespace banger::cli {
+namespace {
+
+// The daemon prints "bangerd: <reason>" on stderr (the log file) when it refuses to start.
+std::string startup_error_since(const std::string& log_file, off_t offset) {
+  auto text = sys::read_file(log_file);
+  if (!text || static_cast<std::size_t>(offset) > text->size()) {
+    return {};
+  }
+  std::string reason;
+  for (const auto& line : base::split(std::string_view(*text).substr(offset), '\n')) {
+    if (line.rfind("bangerd: ", 0) == 0) {
+      reason = line.substr(9);
+    }
+  }
+  return reason;
+}
+
+Expected<pid_t> spawn_daemon(const std::string& binary, const std::string& log_file) {
+  base::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  base::UniqueFd log_fd(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!null_fd || !log_fd) {
+    return fail_errno("opening " + log_file, errno);
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  base::Defer destroy_actions([&] { posix_spawn_file_actions_destroy(&actions); });
+  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, log_fd.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, log_fd.get(), 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  base::Defer destroy_attr([&] { posix_spawnattr_destroy(&attr); });
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  std::string arg_foreground = "--foreground";
+  char* argv[] = {const_cast<char*>(binary.c_str()), arg_foreground.data(), nullptr};
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv, environ);
+  if (rc != 0) {
+    return fail_errno("starting " + binary, rc);
+  }
+  return pid;
+}
+
+}  // namespace
+
+std::string find_daemon_binary(const std::string& configured) {
+  if (!configured.empty()) {
+    return sys::find_executable(configured);
+  }
+  if (const char* env = std::getenv("BANGER_DAEMON_BIN"); env != nullptr && *env != '\0') {
+    return sys::find_executable(env);
+  }
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<std::size_t>(n));
+    dir.resize(dir.rfind('/'));
+    if (std::string beside = dir + "/bangerd"; ::access(beside.c_str(), X_OK) == 0) {
+      return beside;
+    }
+  }
+  return sys::find_executable("bangerd");
+}
+
+Expected<rpc::Client> connect_existing(const paths::Paths& paths) {
+  return rpc::Client::connect(paths.socket);
+}
+
+Expected<rpc::Client> connect_or_start(const paths::Paths& paths, uid_t uid,
+                                       const LaunchOptions& options) {
+  auto first = rpc::Client::connect(paths.socket);
+  if (first || first.error().code != Errc::unavailable) {
+    return first;
+  }
+  BANGER_TRY(paths::prepare_runtime_dir(paths, uid));
+  BANGER_TRY(paths::prepare_state_dirs(paths));
+  // One spawner at a time: concurrent CLIs wait here, then find the daemon running.
+  BANGER_TRY_ASSIGN(auto lock, sys::FileLock::acquire(paths.spawn_lock));
+  auto second = rpc::Client::connect(paths.socket);
+  if (second || second.error().code != Errc::unavailable) {
+    return second;
+  }
+  std::string binary = find_daemon_binary(options.daemon_binary);
+  if (binary.empty()) {
+    return fail(Errc::unavailable,
+                "bangerd not found (looked in $BANGER_DAEMON_BIN, next to banger and in PATH)");
+  }
+  struct stat st{};
+  off_t log_offset = ::stat(paths.log_file.c_str(), &st) == 0 ? st.st_size : 0;
+  BANGER_TRY_ASSIGN(pid_t pid, spawn_daemon(binary, paths.log_file));
+
+  auto deadline = std::chrono::steady_clock::now() + options.deadline;
+  auto delay = std::chrono::milliseconds(5);
+  while (true) {
+    auto client = rpc::Client::connect(paths.socket);
+    if (client) {
+      return client;
+    }
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      std::string reason = startup_error_since(paths.log_file, log_offset);
+      if (reason.empty()) {
+        reason =
+            fmt::format("it exited with status {}; see {}", WEXITSTATUS(status), paths.log_file);
+      }
+      return fail(Errc::failed_precondition, "bangerd failed to start: " + reason);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return fail(Errc::timeout,
+                  fmt::format("bangerd (pid {}) did not answer on {} within {} s; "
+                              "see {}",
+                              pid, paths.socket, options.deadline.count() / 1000, paths.log_file));
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(400));
+  }
+}
+
+}  // namespace banger::cli

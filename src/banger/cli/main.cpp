@@ -1,0 +1,39 @@
+#include "banger/cli/main.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "banger/cli/command.hpp"
+#include "banger/cli/daemon_launcher.hpp"
+#include "banger/paths/paths.hpp"
+
+namespace banger::cli {
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  StdPrinter printer;
+  auto env = paths::Environment::current();
+  // Paths are resolved lazily: `banger --help` must work even with a broken environment.
+  auto connect = [&env](Connect mode) -> Expected<rpc::Client> {
+    auto paths = paths::resolve_paths(env);
+    if (!paths) {
+      return tl::unexpected(paths.error());
+    }
+    if (mode == Connect::existing_only) {
+      return connect_existing(*paths);
+    }
+    return connect_or_start(*paths, env.uid);
+  };
+  Context ctx{printer, connect};
+  try {
+    return run_command_line(argc, argv, ctx);
+  } catch (const std::exception& e) {  // last resort (STYLE §2.4): report, never crash
+    std::fprintf(stderr, "banger: internal error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace banger::cli

@@ -1,0 +1,556 @@
+#include "banger/config/config.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <functional>
+#include <utility>
+
+#include <toml++/toml.h>
+
+#include "banger/base/expected.hpp"
+#include "banger/config/duration.hpp"
+#include "banger/config/size.hpp"
+#include "banger/sys/fs.hpp"
+
+namespace banger::config {
+namespace {
+
+// How a TOML value is shown after "got" in error messages.
+std::string describe(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string:
+      return fmt::format("\"{}\"", node.as_string()->get());
+    case toml::node_type::integer:
+      return fmt::format("{}", node.as_integer()->get());
+    case toml::node_type::floating_point:
+      return fmt::format("{}", node.as_floating_point()->get());
+    case toml::node_type::boolean:
+      return node.as_boolean()->get() ? "true" : "false";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+tl::unexpected<Error> bad(std::string message) {
+  return fail(Errc::invalid_argument, std::move(message));
+}
+
+tl::unexpected<Error> must_be(std::string_view key, std::string_view what, const toml::node& node) {
+  return bad(fmt::format("{} must be {}, got {}", key, what, describe(node)));
+}
+
+Expected<std::string> get_string(std::string_view key, const toml::node& node) {
+  if (!node.is_string()) {
+    return must_be(key, "a string", node);
+  }
+  return node.as_string()->get();
+}
+
+Expected<int64_t> get_int_between(std::string_view key, const toml::node& node, int64_t low,
+                                  int64_t high) {
+  if (!node.is_integer() || node.as_integer()->get() < low || node.as_integer()->get() > high) {
+    return must_be(key, fmt::format("an integer between {} and {}", low, high), node);
+  }
+  return node.as_integer()->get();
+}
+
+// A size as a string ("8G") or an integer number of MiB.
+Expected<int64_t> get_size(std::string_view key, const toml::node& node) {
+  Expected<int64_t> mib = 0;
+  if (node.is_string()) {
+    mib = parse_size_mib(node.as_string()->get());
+  } else if (node.is_integer()) {
+    mib = parse_size_mib(fmt::format("{}", node.as_integer()->get()));
+  } else {
+    return must_be(key, "a size such as \"8G\" or \"512M\", or an integer number of MiB", node);
+  }
+  if (!mib) {
+    return tl::unexpected(with_context(mib.error(), key));
+  }
+  return mib;
+}
+
+// A duration string ("30m"); the integer 0 is accepted as "0".
+Expected<std::chrono::seconds> get_duration(std::string_view key, const toml::node& node) {
+  if (node.is_integer() && node.as_integer()->get() == 0) {
+    return std::chrono::seconds(0);
+  }
+  if (!node.is_string()) {
+    return must_be(key, "a duration string such as \"90s\", \"30m\" or \"2h\"", node);
+  }
+  auto duration = parse_duration(node.as_string()->get());
+  if (!duration) {
+    return tl::unexpected(with_context(duration.error(), key));
+  }
+  return duration;
+}
+
+bool is_ipv4(const std::string& text) {
+  in_addr addr{};
+  return ::inet_pton(AF_INET, text.c_str(), &addr) == 1;
+}
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// Image and kernel names (SPEC S10): [A-Za-z0-9._-]+, no traversal.
+bool is_catalog_name(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") {
+    return false;
+  }
+  for (char c : name) {
+    if (!is_name_char(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Linux interface names: 1..15 bytes; we allow [A-Za-z0-9_.-] and refuse "." and "..".
+bool is_interface_name(std::string_view name) {
+  return name.size() <= kMaxInterfaceNameLength && is_catalog_name(name);
+}
+
+bool has_dot_dot_component(std::string_view path) {
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) {
+      end = path.size();
+    }
+    if (path.substr(start, end - start) == "..") {
+      return true;
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// Returns the smallest edit distance between two short keys (for "did you mean").
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+using Handler = std::function<Status(const toml::node&)>;
+using HandlerTable = std::vector<std::pair<std::string_view, Handler>>;
+
+// Runs the handler for each key of table; a key without a handler is an error naming it as
+// <prefix><key>, with a suggestion when a known key is a typo away.
+Status apply_table(const toml::table& table, const HandlerTable& handlers,
+                   std::string_view prefix) {
+  for (auto&& [key, node] : table) {
+    const Handler* handler = nullptr;
+    std::string_view suggestion;
+    for (const auto& [name, candidate] : handlers) {
+      if (name == key.str()) {
+        handler = &candidate;
+        break;
+      }
+      if (suggestion.empty() && edit_distance(name, key.str()) <= 2) {
+        suggestion = name;
+      }
+    }
+    if (handler == nullptr) {
+      std::string message = fmt::format("unknown key \"{}{}\"", prefix, key.str());
+      if (!suggestion.empty()) {
+        message += fmt::format(" (did you mean \"{}{}\"?)", prefix, suggestion);
+      }
+      return bad(std::move(message));
+    }
+    BANGER_TRY((*handler)(node));
+  }
+  return {};
+}
+
+Status parse_vm_defaults(const toml::node& node, VmDefaultsConfig& out) {
+  if (!node.is_table()) {
+    return must_be("vm_defaults", "a table ([vm_defaults])", node);
+  }
+  HandlerTable handlers{
+      {"vcpu",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(auto v, get_int_between("vm_defaults.vcpu", n, 1, kMaxVcpu));
+         out.vcpu = static_cast<int>(v);
+         return {};
+       }},
+      {"memory_mib",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(auto v, get_size("vm_defaults.memory_mib", n));
+         if (v < kMinMemoryMib) {
+           return bad(fmt::format("vm_defaults.memory_mib must be at least {}, got {}",
+                                  format_size_mib(kMinMemoryMib), format_size_mib(v)));
+         }
+         out.memory_mib = v;
+         return {};
+       }},
+      {"disk_size",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(out.disk_size_mib, get_size("vm_defaults.disk_size", n));
+         return {};
+       }},
+      {"rootfs_overlay_size",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(out.rootfs_overlay_size_mib,
+                           get_size("vm_defaults.rootfs_overlay_size", n));
+         return {};
+       }},
+  };
+  return apply_table(*node.as_table(), handlers, "vm_defaults.");
+}
+
+Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t index) {
+  const std::string prefix = fmt::format("file_sync[{}].", index);
+  FileSync entry;
+  bool has_host = false;
+  bool has_guest = false;
+  HandlerTable handlers{
+      {"host",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(entry.host, get_string(prefix + "host", n));
+         if (!starts_with(entry.host, "/") && !starts_with(entry.host, "~/")) {
+           return must_be(prefix + "host", "an absolute path or start with ~/", n);
+         }
+         has_host = true;
+         return {};
+       }},
+      {"guest",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(entry.guest, get_string(prefix + "guest", n));
+         std::string_view rest;
+         if (starts_with(entry.guest, "/root/")) {
+           rest = std::string_view(entry.guest).substr(6);
+         } else if (starts_with(entry.guest, "~/")) {
+           rest = std::string_view(entry.guest).substr(2);
+         }
+         if (rest.empty() || has_dot_dot_component(rest)) {
+           return must_be(prefix + "guest", "a path under /root or ~/ without \"..\"", n);
+         }
+         has_guest = true;
+         return {};
+       }},
+      {"mode",
+       [&](const toml::node& n) -> Status {
+         const std::string key = prefix + "mode";
+         const char* what = "an octal string such as \"0600\" or \"0755\"";
+         if (!n.is_string()) {
+           return must_be(key, what, n);
+         }
+         const std::string& text = n.as_string()->get();
+         if (text.size() < 3 || text.size() > 4) {
+           return must_be(key, what, n);
+         }
+         mode_t mode = 0;
+         for (char c : text) {
+           if (c < '0' || c > '7') {
+             return must_be(key, what, n);
+           }
+           mode = static_cast<mode_t>(mode * 8 + static_cast<mode_t>(c - '0'));
+         }
+         entry.mode = mode;
+         return {};
+       }},
+  };
+  BANGER_TRY(apply_table(table, handlers, prefix));
+  if (!has_host) {
+    return bad(fmt::format("{}host is required", prefix));
+  }
+  if (!has_guest) {
+    return bad(fmt::format("{}guest is required", prefix));
+  }
+  return entry;
+}
+
+Status parse_file_sync(const toml::node& node, std::vector<FileSync>& out) {
+  const char* what = "an array of tables ([[file_sync]] entries)";
+  if (!node.is_array()) {
+    return must_be("file_sync", what, node);
+  }
+  const toml::array& array = *node.as_array();
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    if (!array[i].is_table()) {
+      return bad(
+          fmt::format("file_sync must be {}, got {} at index {}", what, describe(array[i]), i));
+    }
+    BANGER_TRY_ASSIGN(auto entry, parse_file_sync_entry(*array[i].as_table(), i));
+    out.push_back(std::move(entry));
+  }
+  return {};
+}
+
+// A string key whose value must satisfy valid(); otherwise "<key> must be <what>, got ...".
+Handler string_key(std::string_view key, std::string& field, std::string_view what,
+                   std::function<bool(const std::string&)> valid) {
+  return [key, &field, what, valid = std::move(valid)](const toml::node& n) -> Status {
+    BANGER_TRY_ASSIGN(auto value, get_string(key, n));
+    if (!valid(value)) {
+      return must_be(key, what, n);
+    }
+    field = std::move(value);
+    return {};
+  };
+}
+
+bool is_host_port(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || !is_ipv4(text.substr(0, colon))) {
+    return false;
+  }
+  std::string_view port = std::string_view(text).substr(colon + 1);
+  if (port.empty() || port.size() > 5) {
+    return false;
+  }
+  int value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    value = value * 10 + (c - '0');
+  }
+  return value >= 1 && value <= 65535;
+}
+
+bool is_program(const std::string& text) {
+  return !text.empty() && (text.front() == '/' || text.find('/') == std::string::npos);
+}
+
+// bridge_ip must be a host address of its /cidr network, not the network or broadcast one.
+Status check_bridge_network(const Config& config) {
+  in_addr addr{};
+  ::inet_pton(AF_INET, config.bridge_ip.c_str(), &addr);
+  uint32_t ip = ntohl(addr.s_addr);
+  uint32_t mask = ~uint32_t{0} << (32 - config.cidr);
+  if ((ip & ~mask) == 0 || (ip & ~mask) == ~mask) {
+    in_addr network{htonl(ip & mask)};
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &network, text, sizeof text);
+    return bad(fmt::format(
+        "bridge_ip {} is the {} address of {}/{}: use a host address inside "
+        "the network, such as the first one",
+        config.bridge_ip, (ip & ~mask) == 0 ? "network" : "broadcast", text, config.cidr));
+  }
+  return {};
+}
+
+Status apply_config(const toml::table& root, Config& c) {
+  auto enum_key = [](std::string_view key, auto& field, auto names) -> Handler {
+    return [key, &field, names](const toml::node& n) -> Status {
+      std::string allowed;
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        allowed += i == 0 ? "" : (i + 1 == names.size() ? " or " : ", ");
+        allowed += names[i].first;
+      }
+      if (n.is_string()) {
+        for (const auto& [name, value] : names) {
+          if (n.as_string()->get() == name) {
+            field = value;
+            return {};
+          }
+        }
+      }
+      return must_be(key, "one of " + allowed, n);
+    };
+  };
+  using LogNames = std::array<std::pair<std::string_view, base::LogLevel>, 6>;
+  using VmmNames = std::array<std::pair<std::string_view, VmmChoice>, 3>;
+  using AccelNames = std::array<std::pair<std::string_view, AccelChoice>, 3>;
+  auto duration_key = [](std::string_view key, std::chrono::seconds& field,
+                         std::chrono::seconds minimum) -> Handler {
+    return [key, &field, minimum](const toml::node& n) -> Status {
+      BANGER_TRY_ASSIGN(auto value, get_duration(key, n));
+      if (value < minimum) {
+        return bad(fmt::format("{} must be at least {}, got {}", key, format_duration(minimum),
+                               describe(n)));
+      }
+      field = value;
+      return {};
+    };
+  };
+
+  HandlerTable handlers{
+      {"log_level", enum_key("log_level", c.log_level,
+                             LogNames{{{"trace", base::LogLevel::trace},
+                                       {"debug", base::LogLevel::debug},
+                                       {"info", base::LogLevel::info},
+                                       {"warn", base::LogLevel::warn},
+                                       {"error", base::LogLevel::error},
+                                       {"off", base::LogLevel::off}}})},
+      {"vmm", enum_key("vmm", c.vmm,
+                       VmmNames{{{"auto", VmmChoice::auto_detect},
+                                 {"firecracker", VmmChoice::firecracker},
+                                 {"qemu", VmmChoice::qemu}}})},
+      {"firecracker_bin",
+       string_key("firecracker_bin", c.firecracker_bin,
+                  "a program name looked up in PATH or an absolute path", is_program)},
+      {"qemu_bin", string_key("qemu_bin", c.qemu_bin,
+                              "a program name looked up in PATH or an absolute path", is_program)},
+      {"accel", enum_key("accel", c.accel,
+                         AccelNames{{{"auto", AccelChoice::auto_detect},
+                                     {"kvm", AccelChoice::kvm},
+                                     {"tcg", AccelChoice::tcg}}})},
+      {"ssh_key_path", string_key("ssh_key_path", c.ssh_key_path, "an absolute path",
+                                  [](const std::string& v) { return starts_with(v, "/"); })},
+      {"default_image", string_key("default_image", c.default_image,
+                                   "an image name of letters, digits, '.', '_' or '-'",
+                                   [](const std::string& v) { return is_catalog_name(v); })},
+      {"default_kernel",
+       string_key("default_kernel", c.default_kernel,
+                  "a kernel name of letters, digits, '.', '_' or '-' (or \"\" for the image's)",
+                  [](const std::string& v) { return v.empty() || is_catalog_name(v); })},
+      {"bridge_name",
+       string_key("bridge_name", c.bridge_name,
+                  "a network interface name of 1 to 15 letters, digits, '.', '_' or '-'",
+                  [](const std::string& v) { return is_interface_name(v); })},
+      {"bridge_ip",
+       string_key("bridge_ip", c.bridge_ip, "an IPv4 address such as 172.16.0.1", is_ipv4)},
+      {"cidr",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(auto v, get_int_between("cidr", n, kMinCidr, kMaxCidr));
+         c.cidr = static_cast<int>(v);
+         return {};
+       }},
+      {"tap_pool_size",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(auto v, get_int_between("tap_pool_size", n, 0, kMaxTapPoolSize));
+         c.tap_pool_size = static_cast<int>(v);
+         return {};
+       }},
+      {"default_dns",
+       string_key("default_dns", c.default_dns,
+                  "an IPv4 address such as 1.1.1.1 (or \"\" for banger's DNS on the bridge IP)",
+                  [](const std::string& v) { return v.empty() || is_ipv4(v); })},
+      {"dns_listen", string_key("dns_listen", c.dns_listen,
+                                "an IPv4 address and a port from 1 to 65535, such as "
+                                "127.0.0.1:42069",
+                                is_host_port)},
+      {"auto_stop_stale_after",
+       duration_key("auto_stop_stale_after", c.auto_stop_stale_after, std::chrono::seconds(0))},
+      {"stats_poll_interval",
+       duration_key("stats_poll_interval", c.stats_poll_interval, std::chrono::seconds(1))},
+      {"catalog_url", string_key("catalog_url", c.catalog_url,
+                                 "an http://, https:// or file:// URL (or \"\" for none)",
+                                 [](const std::string& v) {
+                                   return v.empty() || starts_with(v, "https://") ||
+                                          starts_with(v, "http://") || starts_with(v, "file://");
+                                 })},
+      {"vm_defaults", [&](const toml::node& n) { return parse_vm_defaults(n, c.vm_defaults); }},
+      {"file_sync", [&](const toml::node& n) { return parse_file_sync(n, c.file_sync); }},
+  };
+  BANGER_TRY(apply_table(root, handlers, ""));
+  return check_bridge_network(c);
+}
+
+std::string lower_first(std::string_view text) {
+  std::string out(text);
+  if (!out.empty() && out[0] >= 'A' && out[0] <= 'Z') {
+    out[0] = static_cast<char>(out[0] - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view vmm_choice_name(VmmChoice choice) {
+  switch (choice) {
+    case VmmChoice::auto_detect:
+      return "auto";
+    case VmmChoice::firecracker:
+      return "firecracker";
+    case VmmChoice::qemu:
+      return "qemu";
+  }
+  return "auto";
+}
+
+std::string_view accel_choice_name(AccelChoice choice) {
+  switch (choice) {
+    case AccelChoice::auto_detect:
+      return "auto";
+    case AccelChoice::kvm:
+      return "kvm";
+    case AccelChoice::tcg:
+      return "tcg";
+  }
+  return "auto";
+}
+
+Config default_config(const paths::Paths& paths) {
+  Config config;
+  config.ssh_key_path = paths.ssh_dir + "/id_ed25519";
+  return config;
+}
+
+Expected<Config> parse_config(std::string_view toml_text, const std::string& source_name,
+                              const paths::Paths& paths) {
+  Config config = default_config(paths);
+  toml::table root;
+  // Debian's libtomlplusplus.so is built with TOML_EXCEPTIONS=1 (it exports only the
+  // toml::v3::ex:: ABI), so toml::parse reports syntax errors by throwing toml::parse_error
+  // and a header-side TOML_EXCEPTIONS=0 would not link. This single call is therefore wrapped
+  // and converted to an Error; nothing else in toml++'s read API that we use throws.
+  try {
+    root = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    return fail(Errc::invalid_argument,
+                fmt::format("{}:{}:{}: {}", source_name, e.source().begin.line,
+                            e.source().begin.column, lower_first(e.description())));
+  }
+  auto applied = apply_config(root, config);
+  if (!applied) {
+    return tl::unexpected(with_context(applied.error(), source_name));
+  }
+  return config;
+}
+
+Expected<Config> load_config(const paths::Paths& paths, const paths::Environment& env) {
+  Config config = default_config(paths);
+  auto text = sys::read_file(paths.config_file);
+  if (text) {
+    BANGER_TRY_ASSIGN(config, parse_config(*text, paths.config_file, paths));
+  } else if (text.error().sys_errno != ENOENT) {
+    return tl::unexpected(with_context(text.error(), "loading config"));
+  }
+  std::string level = env.get("BANGER_LOG_LEVEL");
+  if (!level.empty() && !base::parse_log_level(level, config.log_level)) {
+    return fail(Errc::invalid_argument,
+                fmt::format("BANGER_LOG_LEVEL must be one of trace, debug, info, warn, error or "
+                            "off, got \"{}\"",
+                            level));
+  }
+  return config;
+}
+
+}  // namespace banger::config

@@ -1,0 +1,96 @@
+// The user's config.toml (SPEC S3) parsed into a Config value with every default filled in;
+// unknown keys and bad values are errors naming the key. No I/O beyond reading the file.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "banger/base/error.hpp"
+#include "banger/base/log.hpp"
+#include "banger/paths/paths.hpp"
+
+namespace banger::config {
+
+// `vmm`: which VMM backend to use. auto_detect = firecracker if found, else qemu.
+enum class VmmChoice { auto_detect, firecracker, qemu };
+// `accel`: QEMU acceleration. auto_detect = kvm when usable, else tcg.
+enum class AccelChoice { auto_detect, kvm, tcg };
+
+// The config spelling of each choice ("auto", "firecracker", "kvm", ...).
+std::string_view vmm_choice_name(VmmChoice choice);
+std::string_view accel_choice_name(AccelChoice choice);
+
+// [vm_defaults]: sizing the user pinned; unset fields fall back (see vm_defaults.hpp).
+struct VmDefaultsConfig {
+  std::optional<int> vcpu;                         // 1..64
+  std::optional<int64_t> memory_mib;               // >= 128
+  std::optional<int64_t> disk_size_mib;            // work disk, > 0  (TOML key: disk_size)
+  std::optional<int64_t> rootfs_overlay_size_mib;  // > 0  (TOML key: rootfs_overlay_size)
+
+  bool operator==(const VmDefaultsConfig&) const = default;
+};
+
+// One [[file_sync]] entry: host file/dir copied into the guest's work disk at start (S12).
+struct FileSync {
+  std::string host;            // absolute, or "~/..." (expanded by the daemon)
+  std::string guest;           // "/root/..." or "~/..." (= /root/...)
+  std::optional<mode_t> mode;  // from an octal string such as "0600"
+
+  bool operator==(const FileSync&) const = default;
+};
+
+inline constexpr int kMinCidr = 8;
+inline constexpr int kMaxCidr = 30;
+inline constexpr int kMaxTapPoolSize = 64;
+inline constexpr int kMaxVcpu = 64;
+inline constexpr int64_t kMinMemoryMib = 128;
+inline constexpr std::size_t kMaxInterfaceNameLength = 15;
+
+// Every config key with its default. Empty strings mean "not set" where noted.
+struct Config {
+  base::LogLevel log_level = base::LogLevel::info;
+  VmmChoice vmm = VmmChoice::auto_detect;
+  std::string firecracker_bin;  // "" = search PATH for "firecracker"
+  std::string qemu_bin;         // "" = search PATH for "qemu-system-x86_64"
+  AccelChoice accel = AccelChoice::auto_detect;
+  std::string ssh_key_path;  // default <state>/ssh/id_ed25519 (set by default_config)
+  std::string default_image = "debian-bookworm";
+  std::string default_kernel;  // "" = the image's kernel, else debian-cloud
+  std::string bridge_name = "br-fc";
+  std::string bridge_ip = "172.16.0.1";
+  int cidr = 24;
+  int tap_pool_size = 4;
+  std::string default_dns;  // "" = the bridge IP (banger's DNS server)
+  std::string dns_listen = "127.0.0.1:42069";
+  std::chrono::seconds auto_stop_stale_after{0};  // 0 = off
+  std::chrono::seconds stats_poll_interval{10};
+  std::string catalog_url;  // "" = only the embedded catalog
+  VmDefaultsConfig vm_defaults;
+  std::vector<FileSync> file_sync;
+
+  bool operator==(const Config&) const = default;
+};
+
+// All defaults; paths-dependent ones (ssh_key_path) resolved against paths.
+Config default_config(const paths::Paths& paths);
+
+// Parses config.toml text over default_config(paths). Every error is Errc::invalid_argument
+// with a message starting "<source_name>: ": TOML syntax errors with line and column
+// ("<source>:3:7: ..."), unknown keys anywhere (`unknown key "vm_defaults.cpu"`), wrong
+// types and bad values (naming the key and what is allowed).
+Expected<Config> parse_config(std::string_view toml_text, const std::string& source_name,
+                              const paths::Paths& paths);
+
+// Reads paths.config_file (a missing file means all defaults), parses it, then applies
+// BANGER_LOG_LEVEL from env (an empty value is ignored). Errc::io (permission_denied for
+// EACCES) when the file exists but cannot be read;
+// Errc::invalid_argument for parse errors and for a bad BANGER_LOG_LEVEL (naming it).
+Expected<Config> load_config(const paths::Paths& paths, const paths::Environment& env);
+
+}  // namespace banger::config

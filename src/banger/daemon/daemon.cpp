@@ -1,0 +1,85 @@
+#include "banger/daemon/daemon.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "banger/base/expected.hpp"
+#include "banger/base/log.hpp"
+#include "banger/base/strings.hpp"
+#include "banger/buildinfo/buildinfo.hpp"
+#include "banger/daemon/handlers.hpp"
+#include "banger/sys/fs.hpp"
+
+namespace banger::daemon {
+namespace {
+
+// The lock file holds the owner's pid so a second instance can name it.
+Status record_pid(const sys::FileLock& lock) {
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock.fd(), 0) != 0 || ::pwrite(lock.fd(), pid.data(), pid.size(), 0) < 0) {
+    return fail_errno("writing the pid to the daemon lock file", errno);
+  }
+  return {};
+}
+
+Expected<sys::FileLock> take_instance_lock(const std::string& path) {
+  auto lock = sys::FileLock::try_acquire(path);
+  if (lock || lock.error().code != Errc::unavailable) {
+    return lock;
+  }
+  std::string holder = "unknown pid";
+  if (auto text = sys::read_file(path); text && !base::trim(*text).empty()) {
+    holder = "pid " + std::string(base::trim(*text));
+  }
+  return fail(
+      Errc::failed_precondition,
+      fmt::format("another bangerd is running ({}); stop it with `banger daemon stop`", holder));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options) {
+  BANGER_TRY(paths::prepare_runtime_dir(options.paths, options.owner_uid));
+  BANGER_TRY(paths::prepare_state_dirs(options.paths));
+  BANGER_TRY_ASSIGN(auto lock, take_instance_lock(options.paths.daemon_lock));
+  BANGER_TRY(record_pid(lock));
+  auto db = store::Database::open(options.paths.db);
+  if (!db) {
+    return tl::unexpected(with_context(db.error(), "opening the store " + options.paths.db));
+  }
+  std::unique_ptr<Daemon> daemon(new Daemon(std::move(options), std::move(lock), std::move(*db)));
+  daemon->register_handlers();
+  BANGER_TRY(daemon->server_.listen());
+  return daemon;
+}
+
+Daemon::Daemon(DaemonOptions options, sys::FileLock lock, store::Database db)
+    : options_(std::move(options)),
+      instance_lock_(std::move(lock)),
+      db_(std::move(db)),
+      server_(rpc::ServerOptions{.socket_path = options_.paths.socket,
+                                 .allowed_uid = options_.owner_uid},
+              registry_, random_) {}
+
+Daemon::~Daemon() = default;
+
+void Daemon::register_handlers() {
+  register_daemon_handlers(registry_, {.paths = options_.paths,
+                                       .config = options_.config,
+                                       .owner_uid = options_.owner_uid,
+                                       .request_stop = [this] { stop(); }});
+  register_vm_handlers(registry_, {.vms = vms_, .config = options_.config});
+}
+
+Status Daemon::run() {
+  BANGER_LOG_INFO("bangerd {} serving {} (store {}, pid {})", buildinfo::version(),
+                  options_.paths.socket, options_.paths.db, ::getpid());
+  return server_.run();
+}
+
+void Daemon::stop() { server_.stop(); }
+
+}  // namespace banger::daemon

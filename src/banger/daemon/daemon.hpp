@@ -1,0 +1,71 @@
+// The composition root: the only place that knows every concrete type. It wires the services
+// with their Deps, registers the RPC handlers and serves the socket. No business logic.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+
+#include "banger/base/clock.hpp"
+#include "banger/base/random.hpp"
+#include "banger/config/config.hpp"
+#include "banger/paths/paths.hpp"
+#include "banger/rpc/registry.hpp"
+#include "banger/rpc/server.hpp"
+#include "banger/store/database.hpp"
+#include "banger/store/image_repository.hpp"
+#include "banger/store/kernel_repository.hpp"
+#include "banger/store/vm_repository.hpp"
+#include "banger/sys/command_runner.hpp"
+#include "banger/sys/file_lock.hpp"
+#include "banger/vm/vm_service.hpp"
+
+namespace banger::daemon {
+
+struct DaemonOptions {
+  paths::Paths paths;
+  config::Config config;
+  uid_t owner_uid = 0;  // may use the socket (root always may)
+};
+
+// Owns: the instance lock, the store, every service, the RPC registry and server.
+// Thread-safety: start() and run() from one thread; stop() from any thread.
+class Daemon {
+ public:
+  // Prepares the directories, takes the single-instance lock (failed_precondition "another
+  // bangerd is running (pid N)" when it is held), opens and migrates the store, wires the
+  // services, registers every method and binds the socket.
+  static Expected<std::unique_ptr<Daemon>> start(DaemonOptions options);
+
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+  ~Daemon();
+
+  // Serves until stop() (or the `shutdown` method). Returns the server's error, if any.
+  Status run();
+  // Makes run() return; callable from any thread, including signal-watching threads.
+  void stop();
+
+  // The registered method names (docs/rpc.md must list each).
+  std::vector<std::string> methods() const { return registry_.methods(); }
+
+ private:
+  Daemon(DaemonOptions options, sys::FileLock lock, store::Database db);
+  void register_handlers();
+
+  // Declared in dependency order: destroyed in reverse.
+  DaemonOptions options_;
+  sys::FileLock instance_lock_;
+  base::SystemClock clock_;
+  base::Mt19937Random random_;
+  sys::PosixCommandRunner runner_;
+  store::Database db_;
+  store::VmRepository vm_repo_{db_};
+  store::ImageRepository image_repo_{db_};
+  store::KernelRepository kernel_repo_{db_};
+  vm::VmService vms_{{.vms = vm_repo_, .clock = clock_, .random = random_}};
+  rpc::Registry registry_{random_};
+  rpc::Server server_;
+};
+
+}  // namespace banger::daemon

@@ -1,0 +1,31 @@
+// RPC handlers: translate between api/ structs and service calls. No business logic here.
+#pragma once
+
+#include <functional>
+
+#include "banger/config/config.hpp"
+#include "banger/paths/paths.hpp"
+#include "banger/rpc/registry.hpp"
+#include "banger/vm/vm_service.hpp"
+
+namespace banger::daemon {
+
+struct DaemonHandlerDeps {
+  const paths::Paths& paths;
+  const config::Config& config;
+  uid_t owner_uid;
+  std::function<void()> request_stop;  // called after the `shutdown` reply is queued
+};
+
+// ping, version, shutdown, doctor.
+void register_daemon_handlers(rpc::Registry& registry, DaemonHandlerDeps deps);
+
+struct VmHandlerDeps {
+  vm::VmService& vms;
+  const config::Config& config;
+};
+
+// vm.create, vm.list, vm.show, vm.delete.
+void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps);
+
+}  // namespace banger::daemon

@@ -1,0 +1,94 @@
+#include "banger/daemon/main.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "banger/base/log.hpp"
+#include "banger/buildinfo/buildinfo.hpp"
+#include "banger/config/config.hpp"
+#include "banger/daemon/daemon.hpp"
+#include "banger/paths/paths.hpp"
+
+namespace banger::daemon {
+namespace {
+
+int refuse(const Error& error) {
+  std::fprintf(stderr, "bangerd: %s\n", error.message.c_str());
+  BANGER_LOG_ERROR("refusing to start: {}", error.message);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bangerd: the banger daemon (started on demand by the banger CLI)", "bangerd"};
+  bool foreground = false;
+  std::string log_file;
+  app.add_flag("--foreground", foreground,
+               "stay attached (bangerd never forks; the CLI detaches it with setsid)");
+  app.add_option("--log-file", log_file, "append logs to this file instead of stderr");
+  app.set_version_flag("--version",
+                       fmt::format("bangerd {} ({})", buildinfo::version(), buildinfo::commit()));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  // Signals are taken by a dedicated thread; block them before any other thread exists.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto env = paths::Environment::current();
+  auto paths = paths::resolve_paths(env);
+  if (!paths) {
+    return refuse(paths.error());
+  }
+  auto config = config::load_config(*paths, env);
+  if (!config) {
+    return refuse(config.error());
+  }
+  base::init_logging(log_file, config->log_level);
+
+  auto daemon = Daemon::start({.paths = *paths, .config = *config, .owner_uid = env.uid});
+  if (!daemon) {
+    return refuse(daemon.error());
+  }
+
+  std::atomic<bool> done{false};
+  std::thread signal_thread([&] {
+    timespec tick{0, 200'000'000};
+    while (!done.load()) {
+      int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig > 0) {
+        BANGER_LOG_INFO("received signal {}, shutting down", sig);
+        (*daemon)->stop();
+        return;
+      }
+    }
+  });
+  auto served = (*daemon)->run();
+  done.store(true);
+  signal_thread.join();
+  daemon->reset();
+  if (!served) {
+    BANGER_LOG_ERROR("server stopped with an error: {}", served.error().message);
+    return 1;
+  }
+  BANGER_LOG_INFO("bangerd stopped");
+  return 0;
+}
+
+}  // namespace banger::daemon

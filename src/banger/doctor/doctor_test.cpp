@@ -1,0 +1,142 @@
+#include "banger/doctor/doctor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+namespace banger::doctor {
+namespace {
+
+// A host where everything is fine.
+Facts healthy() {
+  Facts f;
+  f.arch = "x86_64";
+  f.kvm = {true, 0, true, false};
+  f.tun = {true, 0};
+  for (const auto& r : toolingplan::host_tools()) {
+    f.tools.push_back({r, "/usr/bin/" + r.tool});
+  }
+  f.qemu_path = "/usr/bin/qemu-system-x86_64";
+  f.uid = 1000;
+  f.runtime_dir = "/run/user/1000/banger";
+  f.runtime = {true, false, true, 1000, 0700};
+  f.db_path = "/home/u/.local/state/banger/state.db";
+  f.store = {true, 1, 1, ""};
+  f.vm_defaults = {{2, "host heuristic"}, {2048, "config"}, {4096, "built-in floor"}};
+  return f;
+}
+
+const Check& row(const std::vector<Check>& checks, const std::string& name) {
+  for (const auto& c : checks) {
+    if (c.name == name) {
+      return c;
+    }
+  }
+  ADD_FAILURE() << "no check named " << name;
+  static Check none;
+  return none;
+}
+
+TEST(Doctor, HealthyHostPassesEveryCheck) {
+  auto checks = evaluate(healthy());
+  ASSERT_EQ(checks.size(), 8u);
+  for (const auto& c : checks) {
+    EXPECT_EQ(c.status, CheckStatus::pass) << c.name << ": " << c.detail;
+  }
+  EXPECT_FALSE(has_failure(checks));
+  EXPECT_EQ(row(checks, "vm defaults").detail,
+            "vcpu 2 (host heuristic), memory 2048 MiB (config), disk 4096 MiB (built-in floor)");
+  EXPECT_EQ(row(checks, "vmm").detail,
+            "qemu (/usr/bin/qemu-system-x86_64), chosen automatically; firecracker not found");
+}
+
+TEST(Doctor, KvmPvmIsAWarningWithTcgFallback) {
+  auto f = healthy();
+  f.kvm = {true, 0, false, true};
+  auto checks = evaluate(f);
+  const auto& kvm = row(checks, "kvm");
+  EXPECT_EQ(kvm.status, CheckStatus::warn);
+  EXPECT_EQ(kvm.detail,
+            "/dev/kvm is KVM-PVM, which cannot boot stock guest kernels: guests run under TCG "
+            "(software emulation, slower)");
+  EXPECT_FALSE(has_failure(checks));
+}
+
+TEST(Doctor, ForcedKvmThatIsUnusableFails) {
+  auto f = healthy();
+  f.kvm = {false, ENOENT, false, false};
+  f.config.accel = config::AccelChoice::kvm;
+  EXPECT_EQ(row(evaluate(f), "kvm").status, CheckStatus::fail);
+}
+
+TEST(Doctor, MissingRequiredToolFailsWithPackageHint) {
+  auto f = healthy();
+  for (auto& t : f.tools) {
+    if (t.requirement.tool == "nft") {
+      t.path.clear();
+    }
+  }
+  auto checks = evaluate(f);
+  const auto& tools = row(checks, "host tools");
+  EXPECT_EQ(tools.status, CheckStatus::fail);
+  EXPECT_EQ(tools.detail, "missing: nft (per-VM NAT rules)");
+  EXPECT_EQ(tools.hint, "apt-get install nftables");
+  EXPECT_TRUE(has_failure(checks));
+}
+
+TEST(Doctor, MissingOptionalToolOnlyWarns) {
+  auto f = healthy();
+  for (auto& t : f.tools) {
+    if (t.requirement.tool == "mmdebstrap") {
+      t.path.clear();
+    }
+  }
+  EXPECT_EQ(row(evaluate(f), "host tools").status, CheckStatus::warn);
+}
+
+TEST(Doctor, NoVmmAtAllFails) {
+  auto f = healthy();
+  f.qemu_path.clear();
+  auto checks = evaluate(f);
+  const auto& vmm = row(checks, "vmm");
+  EXPECT_EQ(vmm.status, CheckStatus::fail);
+  EXPECT_EQ(vmm.hint, "apt-get install qemu-system-x86");
+}
+
+TEST(Doctor, RuntimeDirWithGroupBitsOrForeignOwnerFails) {
+  auto f = healthy();
+  f.runtime.mode = 0755;
+  EXPECT_EQ(row(evaluate(f), "runtime dir").detail, "/run/user/1000/banger has mode 0755");
+  f = healthy();
+  f.runtime.owner = 0;
+  EXPECT_EQ(row(evaluate(f), "runtime dir").status, CheckStatus::fail);
+  f = healthy();
+  f.runtime.is_symlink = true;
+  EXPECT_EQ(row(evaluate(f), "runtime dir").status, CheckStatus::fail);
+}
+
+TEST(Doctor, StoreNewerThanThisBuildFails) {
+  auto f = healthy();
+  f.store = {true, 7, 1, ""};
+  auto checks = evaluate(f);
+  const auto& store = row(checks, "store");
+  EXPECT_EQ(store.status, CheckStatus::fail);
+  EXPECT_EQ(store.hint, "upgrade banger");
+  f.store = {false, std::nullopt, 1, ""};
+  EXPECT_EQ(row(evaluate(f), "store").status, CheckStatus::pass);
+}
+
+TEST(Doctor, TunMissingFails) {
+  auto f = healthy();
+  f.tun = {false, ENOENT};
+  EXPECT_EQ(row(evaluate(f), "/dev/net/tun").status, CheckStatus::fail);
+}
+
+TEST(Doctor, ForeignArchitectureFails) {
+  auto f = healthy();
+  f.arch = "aarch64";
+  EXPECT_EQ(row(evaluate(f), "architecture").status, CheckStatus::fail);
+}
+
+}  // namespace
+}  // namespace banger::doctor

@@ -1,0 +1,121 @@
+// Edits files inside an ext4 image without mounting it: a batch of operations applied by one
+// `debugfs -w -f -` process, plus read-only queries (read_file, stat, exists).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "banger/base/error.hpp"
+#include "banger/sys/command_runner.hpp"
+
+namespace banger::ext4 {
+
+enum class FileType { regular, directory, symlink, other };
+
+// One queued operation. Paths are absolute guest paths; mode holds permission bits only (07777).
+struct EditOp {
+  enum class Kind { write_file, mkdir_p, symlink, remove, chmod, chown };
+  Kind kind = Kind::write_file;
+  std::string path;
+  std::string content;                // write_file
+  std::string target;                 // symlink
+  mode_t mode = 0;                    // write_file, mkdir_p, chmod
+  FileType type = FileType::regular;  // chmod: the type the path is known to have
+  uid_t uid = 0;                      // write_file, mkdir_p, chown
+  gid_t gid = 0;                      // write_file, mkdir_p, chown
+};
+
+// Stable name of an op kind as used in error messages ("write_file").
+std::string_view op_name(EditOp::Kind kind);
+
+// A batch of edits, applied in the order they were added. Nothing is validated until
+// plan_debugfs_script() / apply().
+class Ext4Edit {
+ public:
+  // Creates or replaces a regular file (an existing file or symlink at path is removed first).
+  // The parent directory must exist.
+  Ext4Edit& write_file(std::string path, std::string content, mode_t mode = 0644, uid_t uid = 0,
+                       gid_t gid = 0);
+  // Creates path and each missing parent (parents get root:root 0755); path itself ends up a
+  // directory with mode/uid/gid even when it already existed.
+  Ext4Edit& mkdir_p(std::string path, mode_t mode = 0755, uid_t uid = 0, gid_t gid = 0);
+  // Creates or replaces (like ln -sf) a symlink at path pointing to target (root:root 0777).
+  Ext4Edit& symlink(std::string path, std::string target);
+  // Removes a regular file or symlink; a missing path is fine, a directory is an error.
+  Ext4Edit& remove(std::string path);
+  // Sets the permission bits of an existing path of the given type (debugfs rewrites the whole
+  // mode, so the type must be right; directories are checked, files are not).
+  Ext4Edit& chmod(std::string path, mode_t mode, FileType type);
+  // Sets the owner of an existing path (a symlink itself, not its target).
+  Ext4Edit& chown(std::string path, uid_t uid, gid_t gid);
+
+  const std::vector<EditOp>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+
+ private:
+  std::vector<EditOp> ops_;
+};
+
+// Which errors debugfs may print for a step without failing the batch.
+enum class Tolerate { none, any, already_exists, not_found };
+
+struct DebugfsStep {
+  std::string command;   // one debugfs command line
+  std::size_t op_index;  // index into Ext4Edit::ops()
+  Tolerate tolerate = Tolerate::none;
+};
+
+struct DebugfsPlan {
+  std::string script;  // stdin for `debugfs -w -f -`: each step followed by its marker line
+  std::vector<DebugfsStep> steps;
+  // Files apply() must create before running debugfs: {staging path, content}.
+  std::vector<std::pair<std::string, std::string>> staged_files;
+};
+
+// Marker line written after step n of a script ("banger-step-<n>"); debugfs echoes it on stderr
+// as an unknown command, which attributes its error output to steps.
+std::string step_marker(std::size_t n);
+
+// Pure: renders the debugfs script for edit; contents of op i are staged as <staging_dir>/<i>.
+// invalid_argument when a path is not absolute, contains "..", whitespace, quotes or
+// backslashes, names "/" for write_file/symlink/remove, or a mode has bits outside 07777.
+Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::string& staging_dir);
+
+// Applies edit to image in one `debugfs -w -f -` run (no-op when edit is empty). Errors:
+// invalid_argument from planning; not_found when image is missing; command_failed naming the
+// image and the first failing op ("editing ext4 image <img>: write_file /a/b: <debugfs error>").
+// On failure the image may be partly edited.
+Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit);
+
+struct InodeInfo {
+  FileType type = FileType::other;
+  mode_t mode = 0;  // full mode: type bits | permission bits
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::uint64_t size = 0;
+};
+
+// Metadata of guest_path (symlinks not followed). not_found when the path does not resolve;
+// invalid_argument for a bad path; command_failed when debugfs cannot read the image.
+Expected<InodeInfo> stat(sys::CommandRunner& runner, const std::string& image,
+                         const std::string& guest_path);
+
+// Whether guest_path exists (as anything); errors as for stat() except not_found.
+Expected<bool> exists(sys::CommandRunner& runner, const std::string& image,
+                      const std::string& guest_path);
+
+// Contents of the regular file at guest_path. not_found when missing; failed_precondition when
+// it is not a regular file; otherwise errors as for stat().
+Expected<std::string> read_file(sys::CommandRunner& runner, const std::string& image,
+                                const std::string& guest_path);
+
+// Target of the symlink at guest_path. not_found when missing; failed_precondition when it is
+// not a symlink; otherwise errors as for stat().
+Expected<std::string> read_link(sys::CommandRunner& runner, const std::string& image,
+                                const std::string& guest_path);
+
+}  // namespace banger::ext4

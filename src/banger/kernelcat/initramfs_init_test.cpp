@@ -1,0 +1,116 @@
+#include "banger/kernelcat/initramfs_init.hpp"
+
+#include <gtest/gtest.h>
+
+#include "banger/sys/command_runner.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::kernelcat {
+namespace {
+
+// Shells to check the script with: busybox sh is what runs it; dash is a stricter POSIX sh.
+std::vector<std::vector<std::string>> shells() {
+  std::vector<std::vector<std::string>> out;
+  if (!sys::find_executable("busybox").empty()) {
+    out.push_back({"busybox", "sh"});
+  }
+  if (!sys::find_executable("dash").empty()) {
+    out.push_back({"dash"});
+  }
+  return out;
+}
+
+// Sources /init without running main, with ip/hostname stubbed to print their arguments, then
+// runs snippet; returns stdout.
+std::string run_snippet(const std::vector<std::string>& shell, const std::string& snippet) {
+  testkit::TempDir dir;
+  std::string init = dir.path() + "/init";
+  EXPECT_TRUE(sys::write_file_atomic(init, std::string(initramfs_init_script()), 0755));
+  std::vector<std::string> argv = shell;
+  argv.insert(
+      argv.end(),
+      {"-c", ". " + init + "\nip() { echo \"ip $*\"; }\nhostname() { echo \"hostname $*\"; }\n" +
+                 snippet});
+  sys::PosixCommandRunner runner;
+  auto out = sys::run_checked(
+      runner, {.argv = argv, .env_overrides = {{"BANGER_INITRAMFS_SOURCE_ONLY", "1"}}});
+  EXPECT_TRUE(out) << out.error().message;
+  return out ? *out : "";
+}
+
+TEST(InitramfsInit, StartsWithBusyboxShebang) {
+  EXPECT_TRUE(initramfs_init_script().starts_with("#!/bin/busybox sh\n"));
+}
+
+TEST(InitramfsInit, IsValidShellSyntax) {
+  auto all = shells();
+  if (all.empty()) {
+    GTEST_SKIP() << "neither busybox nor dash installed";
+  }
+  testkit::TempDir dir;
+  std::string init = dir.path() + "/init";
+  ASSERT_TRUE(sys::write_file_atomic(init, std::string(initramfs_init_script()), 0755));
+  sys::PosixCommandRunner runner;
+  for (auto argv : all) {
+    argv.insert(argv.end(), {"-n", init});
+    auto r = sys::run_checked(runner, {.argv = argv});
+    EXPECT_TRUE(r) << argv[0] << ": " << r.error().message;
+  }
+}
+
+TEST(InitramfsInit, ParsesKernelCommandLine) {
+  for (const auto& shell : shells()) {
+    EXPECT_EQ(run_snippet(shell,
+                          "parse_cmdline 'console=ttyS0 root=/dev/vdb rootfstype=ext4 ro "
+                          "init=/bin/sh ip=10.0.0.2::10.0.0.1:255.255.255.0:vm1:eth0:off *'\n"
+                          "echo \"$root|$rootfstype|$rootflags|$init|$ipcfg\""),
+              "/dev/vdb|ext4|ro|/bin/sh|10.0.0.2::10.0.0.1:255.255.255.0:vm1:eth0:off\n")
+        << shell[0];
+    EXPECT_EQ(run_snippet(shell,
+                          "parse_cmdline 'quiet'\n"
+                          "echo \"$root|$rootfstype|$rootflags|$init|$ipcfg\""),
+              "/dev/vda|ext4|rw|/sbin/init|\n")
+        << shell[0];
+  }
+}
+
+TEST(InitramfsInit, AppliesStaticIpArgument) {
+  for (const auto& shell : shells()) {
+    EXPECT_EQ(run_snippet(shell, "apply_ip 172.16.0.5::172.16.0.1:255.255.255.0:web1:eth0:off"),
+              "ip link set lo up\n"
+              "ip link set eth0 up\n"
+              "ip addr add 172.16.0.5/24 dev eth0\n"
+              "ip route add default via 172.16.0.1 dev eth0\n"
+              "hostname web1\n")
+        << shell[0];
+    // Empty fields: default device eth0, no gateway, no hostname; a /20 mask.
+    EXPECT_EQ(run_snippet(shell, "apply_ip 10.1.2.3:::255.255.240.0:::none"),
+              "ip link set lo up\n"
+              "ip link set eth0 up\n"
+              "ip addr add 10.1.2.3/20 dev eth0\n")
+        << shell[0];
+    EXPECT_EQ(run_snippet(shell, "apply_ip off; apply_ip ''; echo done"), "done\n") << shell[0];
+    EXPECT_EQ(run_snippet(shell, "apply_ip dhcp"),
+              "initramfs: ip=dhcp is not supported (static addresses only); network left "
+              "unconfigured\n")
+        << shell[0];
+    EXPECT_EQ(run_snippet(shell, "apply_ip 10.0.0.2::10.0.0.1:255.0.255.0:h:eth0:off || echo bad"),
+              "initramfs: bad netmask 255.0.255.0 in ip=\nbad\n")
+        << shell[0];
+  }
+}
+
+TEST(InitramfsInit, MaskToPrefix) {
+  for (const auto& shell : shells()) {
+    EXPECT_EQ(run_snippet(shell,
+                          "for m in 255.255.255.255 255.255.255.0 255.255.0.0 "
+                          "255.255.255.252 255.128.0.0 0.0.0.0 16; do "
+                          "mask_to_prefix $m; done"),
+              "32\n24\n16\n30\n9\n0\n16\n")
+        << shell[0];
+  }
+}
+
+}  // namespace
+}  // namespace banger::kernelcat

@@ -1,0 +1,37 @@
+// Pure: which kernel module files an initramfs must insmod, in dependency order, read from a
+// kernel's modules.dep.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace banger::kernelcat {
+
+// Modules a Debian kernel needs to boot a banger guest (built-in ones are skipped).
+// crc32c_generic is a soft dependency of ext4 that modules.dep does not list.
+inline constexpr std::array<std::string_view, 9> kInitramfsModules = {
+    "virtio_mmio",    "virtio_pci", "virtio_blk",     "virtio_net", "vmw_vsock_virtio_transport",
+    "virtio_console", "virtio-rng", "crc32c_generic", "ext4"};
+
+enum class ModuleCompression { none, xz, zstd, gzip };
+
+// Canonical module name of a name or path: basename, without .ko[.xz|.zst|.gz], '-' -> '_'
+// ("kernel/drivers/char/hw_random/virtio-rng.ko.xz" -> "virtio_rng").
+std::string module_name(std::string_view name_or_path);
+
+// How the module file at path is compressed, from its suffix.
+ModuleCompression module_compression(std::string_view path);
+
+// File name of the module once decompressed ("a/b/virtio_blk.ko.zst" -> "virtio_blk.ko").
+std::string module_file_name(std::string_view path);
+
+// Paths (as written in modules.dep, relative to /lib/modules/<version>/) of the wanted modules
+// and everything they depend on, dependencies first, each once. Names match with '-' and '_'
+// equivalent; wanted modules absent from modules.dep are built in and skipped. Malformed lines
+// are ignored.
+std::vector<std::string> modules_load_order(std::string_view modules_dep,
+                                            const std::vector<std::string>& wanted);
+
+}  // namespace banger::kernelcat

@@ -1,0 +1,83 @@
+#include "banger/model/vm.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace banger::model {
+namespace {
+
+std::string name_error(const std::string& name) {
+  return "invalid vm name \"" + name +
+         "\": use 1-63 characters: lowercase letters, digits and '-', starting with a letter or "
+         "digit";
+}
+
+TEST(VmName, AcceptsLowercaseDigitsAndDashes) {
+  EXPECT_TRUE(validate_vm_name("web"));
+  EXPECT_TRUE(validate_vm_name("calm-otter"));
+  EXPECT_TRUE(validate_vm_name("0"));
+  EXPECT_TRUE(validate_vm_name("9lives-"));
+  EXPECT_TRUE(validate_vm_name(std::string(63, 'a')));
+}
+
+TEST(VmName, RejectsUppercaseAndUnderscoreWithWhatIsAllowed) {
+  auto status = validate_vm_name("Web_1");
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code, Errc::invalid_argument);
+  EXPECT_EQ(status.error().message,
+            "invalid vm name \"Web_1\": use 1-63 characters: lowercase letters, digits and '-', "
+            "starting with a letter or digit");
+}
+
+TEST(VmName, RejectsEmpty) {
+  auto status = validate_vm_name("");
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code, Errc::invalid_argument);
+  EXPECT_EQ(status.error().message, name_error(""));
+}
+
+TEST(VmName, Rejects64Characters) {
+  std::string name(64, 'a');
+  auto status = validate_vm_name(name);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().message, name_error(name));
+}
+
+TEST(VmName, RejectsLeadingDashDotsSlashesAndSpaces) {
+  for (const char* name : {"-web", "a.b", "a/b", "a b", "..", "caf\xc3\xa9"}) {
+    EXPECT_FALSE(validate_vm_name(name)) << name;
+  }
+}
+
+TEST(VmState, RoundTripsEveryStateThroughItsName) {
+  for (VmState state : {VmState::created, VmState::starting, VmState::running, VmState::stopping,
+                        VmState::stopped, VmState::error}) {
+    auto parsed = parse_vm_state(to_string(state));
+    ASSERT_TRUE(parsed) << to_string(state);
+    EXPECT_EQ(*parsed, state);
+  }
+  EXPECT_EQ(to_string(VmState::running), "running");
+}
+
+TEST(VmState, RejectsUnknownNameListingTheKnownOnes) {
+  auto parsed = parse_vm_state("paused");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().code, Errc::invalid_argument);
+  EXPECT_EQ(parsed.error().message,
+            "unknown vm state \"paused\": use created, starting, running, stopping, stopped or "
+            "error");
+}
+
+TEST(VmId, RecognisesSixteenLowercaseHexCharacters) {
+  EXPECT_TRUE(is_vm_id("0123456789abcdef"));
+  EXPECT_FALSE(is_vm_id("0123456789ABCDEF"));
+  EXPECT_FALSE(is_vm_id("0123456789abcde"));
+  EXPECT_FALSE(is_vm_id("0123456789abcdefa"));
+  EXPECT_TRUE(is_hex("beef"));
+  EXPECT_FALSE(is_hex(""));
+  EXPECT_FALSE(is_hex("web"));
+}
+
+}  // namespace
+}  // namespace banger::model

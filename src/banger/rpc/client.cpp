@@ -1,0 +1,93 @@
+#include "banger/rpc/client.hpp"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "banger/api/errors.hpp"
+#include "banger/base/expected.hpp"
+
+namespace banger::rpc {
+namespace {
+
+tl::unexpected<Error> connection_lost(const std::string& socket_path, std::string_view method,
+                                      const std::string& why) {
+  return fail(Errc::unavailable, fmt::format("connection to bangerd at {} lost during {}: {}",
+                                             socket_path, method, why));
+}
+
+}  // namespace
+
+Client::Client(base::UniqueFd fd, std::string socket_path)
+    : fd_(std::move(fd)), socket_path_(std::move(socket_path)), reader_(fd_.get()) {}
+
+Expected<Client> Client::connect(const std::string& socket_path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) {
+    return fail(Errc::invalid_argument, fmt::format("socket path \"{}\" must be 1 to {} bytes long",
+                                                    socket_path, sizeof addr.sun_path - 1));
+  }
+  socket_path.copy(addr.sun_path, socket_path.size());
+  base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    return fail_errno("creating unix socket", errno);
+  }
+  int rc;
+  do {
+    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int err = errno;
+    auto error = fail_errno("connecting to bangerd at " + socket_path, err);
+    if (err == ENOENT || err == ECONNREFUSED) {
+      error.value().code = Errc::unavailable;
+    } else if (err == EACCES || err == EPERM) {
+      error.value().code = Errc::permission_denied;
+    } else {
+      error.value().code = Errc::io;
+    }
+    return error;
+  }
+  return Client(std::move(fd), socket_path);
+}
+
+Expected<nlohmann::json> Client::call_raw(std::string_view method, const nlohmann::json& params,
+                                          const EventCallback& on_event) {
+  std::int64_t id = next_id_++;
+  if (auto sent = write_line(fd_.get(), api::encode_request(id, method, params)); !sent) {
+    return connection_lost(socket_path_, method, sent.error().message);
+  }
+  while (true) {
+    auto line = reader_.next();
+    if (!line) {
+      return connection_lost(socket_path_, method, line.error().message);
+    }
+    if (!line->has_value()) {
+      return connection_lost(socket_path_, method, "the daemon closed the connection");
+    }
+    BANGER_TRY_ASSIGN(auto reply, api::parse_reply(**line));
+    if (reply.id && *reply.id != id) {
+      return fail(Errc::internal,
+                  fmt::format("reply for request {} while waiting for request {}", *reply.id, id));
+    }
+    switch (reply.kind) {
+      case api::Reply::Kind::event:
+        if (on_event) {
+          on_event(reply.event);
+        }
+        break;
+      case api::Reply::Kind::error:
+        return tl::unexpected(Error{api::errc_from_wire(reply.error.code),
+                                    std::move(reply.error.message), 0,
+                                    std::move(reply.error.op_id)});
+      case api::Reply::Kind::result:
+        return std::move(reply.result);
+    }
+  }
+}
+
+}  // namespace banger::rpc

@@ -1,0 +1,72 @@
+// The CLI's side of the protocol: one connection to bangerd, typed calls with streamed events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "banger/api/json_codec.hpp"
+#include "banger/api/protocol.hpp"
+#include "banger/base/error.hpp"
+#include "banger/base/fd.hpp"
+#include "banger/rpc/frame.hpp"
+
+namespace banger::rpc {
+
+// One connection; calls on it run one after the other. Not thread-safe; movable.
+class Client {
+ public:
+  using EventCallback = std::function<void(const api::Event&)>;
+
+  // Connects to the daemon's socket. Errors: unavailable when nothing listens there (ENOENT,
+  // ECONNREFUSED; the message names the socket path), permission_denied (EACCES, EPERM),
+  // invalid_argument (path too long), io otherwise.
+  static Expected<Client> connect(const std::string& socket_path);
+
+  // Calls method M: sends one request, passes each event line to on_event (when set) and
+  // returns the decoded result. A daemon error reply comes back with its code mapped from the
+  // wire (api::errc_from_wire), its message and op_id. Errors of the call itself: unavailable
+  // when the connection breaks or closes before the reply, internal when the daemon sends a
+  // malformed line or a result that does not decode as M::Response.
+  template <class M>
+  Expected<typename M::Response> call(const typename M::Request& request,
+                                      const EventCallback& on_event = {});
+
+  // call() with untyped params and result.
+  Expected<nlohmann::json> call_raw(std::string_view method, const nlohmann::json& params,
+                                    const EventCallback& on_event = {});
+
+  const std::string& socket_path() const { return socket_path_; }
+
+ private:
+  Client(base::UniqueFd fd, std::string socket_path);
+
+  base::UniqueFd fd_;
+  std::string socket_path_;
+  LineReader reader_;
+  std::int64_t next_id_ = 1;
+};
+
+// --- Inline implementations ---
+
+template <class M>
+Expected<typename M::Response> Client::call(const typename M::Request& request,
+                                            const EventCallback& on_event) {
+  auto result = call_raw(M::kMethod, api::to_json_value(request), on_event);
+  if (!result) {
+    return tl::unexpected(std::move(result).error());
+  }
+  auto response = api::from_json_value<typename M::Response>(*result, "result");
+  if (!response) {
+    Error error =
+        with_context(response.error(), "decoding the reply to " + std::string(M::kMethod));
+    error.code = Errc::internal;
+    return tl::unexpected(std::move(error));
+  }
+  return response;
+}
+
+}  // namespace banger::rpc

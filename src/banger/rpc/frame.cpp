@@ -1,0 +1,98 @@
+#include "banger/rpc/frame.hpp"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace banger::rpc {
+namespace {
+
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
+
+}  // namespace
+
+LineReader::LineReader(int fd, std::size_t max_frame_bytes)
+    : fd_(fd), max_frame_bytes_(max_frame_bytes) {}
+
+tl::unexpected<Error> LineReader::too_large() const {
+  return fail(Errc::invalid_argument,
+              fmt::format("line exceeds the maximum frame size of {} bytes", max_frame_bytes_));
+}
+
+Expected<std::optional<std::string>> LineReader::next() {
+  while (true) {
+    auto newline = buffer_.find('\n', scanned_);
+    if (newline != std::string::npos) {
+      if (!discarding_ && newline > max_frame_bytes_) {
+        // The whole oversized line arrived at once: skip it, report it.
+        buffer_.erase(0, newline + 1);
+        scanned_ = 0;
+        return too_large();
+      }
+      if (discarding_) {
+        // The tail of an oversized line: drop it and look for the next frame.
+        buffer_.erase(0, newline + 1);
+        scanned_ = 0;
+        discarding_ = false;
+        continue;
+      }
+      std::string line = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      scanned_ = 0;
+      return line;
+    }
+    if (discarding_) {
+      buffer_.clear();
+      scanned_ = 0;
+    } else if (buffer_.size() > max_frame_bytes_) {
+      buffer_.clear();
+      scanned_ = 0;
+      discarding_ = true;
+      return too_large();
+    } else {
+      scanned_ = buffer_.size();
+    }
+
+    char chunk[kReadChunk];
+    ssize_t n = ::read(fd_, chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return tl::unexpected(
+          Error{Errc::io, fmt::format("reading from socket: {}", std::strerror(errno)), errno, {}});
+    }
+    if (n == 0) {
+      return std::optional<std::string>();
+    }
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
+Status write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return tl::unexpected(
+          Error{Errc::io, fmt::format("writing to socket: {}", std::strerror(errno)), errno, {}});
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Status write_line(int fd, std::string_view line) {
+  std::string framed;
+  framed.reserve(line.size() + 1);
+  framed.append(line);
+  framed.push_back('\n');
+  return write_all(fd, framed);
+}
+
+}  // namespace banger::rpc

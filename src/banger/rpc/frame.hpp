@@ -1,0 +1,50 @@
+// Newline-delimited framing over a stream socket: a buffered line reader with a maximum frame
+// size, and a write helper that survives EINTR and partial writes.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "banger/api/protocol.hpp"
+#include "banger/base/error.hpp"
+
+namespace banger::rpc {
+
+// Reads lines from a blocking fd it does not own. Not thread-safe.
+class LineReader {
+ public:
+  explicit LineReader(int fd, std::size_t max_frame_bytes = api::kMaxFrameBytes);
+
+  // The next line without its '\n', or std::nullopt at end of stream. A partial last line
+  // (bytes after the final '\n') is dropped: a peer that closes mid-line did not send a frame.
+  // Errors:
+  //   - Errc::invalid_argument "line exceeds the maximum frame size of N bytes" when a line grows
+  //   past
+  //     the limit. The reader then skips the rest of that line on the following calls, so the
+  //     connection stays usable: the next call returns the line after it.
+  //   - Errc::io when read() fails (ECONNRESET and the like).
+  Expected<std::optional<std::string>> next();
+
+  // Bytes received but not yet returned as lines (tests and diagnostics).
+  std::size_t buffered() const { return buffer_.size(); }
+
+ private:
+  tl::unexpected<Error> too_large() const;
+
+  int fd_;
+  std::size_t max_frame_bytes_;
+  std::string buffer_;
+  std::size_t scanned_ = 0;  // buffer_[0, scanned_) holds no '\n'
+  bool discarding_ = false;  // inside an oversized line, dropping bytes up to its '\n'
+};
+
+// Writes all of data to a socket fd with send(MSG_NOSIGNAL), retrying on EINTR and partial
+// writes. Errc::io (EPIPE, ECONNRESET...) when the peer is gone.
+Status write_all(int fd, std::string_view data);
+
+// write_all() of line followed by '\n'.
+Status write_line(int fd, std::string_view line);
+
+}  // namespace banger::rpc

@@ -1,0 +1,431 @@
+#include "banger/rpc/server.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "banger/api/daemon.hpp"
+#include "banger/api/vm.hpp"
+#include "banger/rpc/client.hpp"
+#include "banger/rpc/frame.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::rpc {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+// The one poll-with-deadline helper: re-checks `done` every millisecond for up to 10 s.
+bool eventually(const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return done();
+}
+
+// A test-only method: the handler waits for the client to go away.
+struct WaitForCancel {
+  static constexpr std::string_view kMethod = "test.wait_for_cancel";
+  struct Request {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+  using Response = Request;
+};
+
+// A test-only method: returns once `count` calls are running at the same time.
+struct Rendezvous {
+  static constexpr std::string_view kMethod = "test.rendezvous";
+  struct Request {
+    int count = 0;
+    template <class V>
+    void fields(V& v) {
+      v("count", count);
+    }
+  };
+  struct Response {
+    int seen = 0;
+    template <class V>
+    void fields(V& v) {
+      v("seen", seen);
+    }
+  };
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  ServerTest() {
+    registry.add<api::Ping>([](const api::Ping::Request&, CallContext&) {
+      return Expected<api::Ping::Response>(api::Ping::Response{});
+    });
+    registry.add<api::Shutdown>([this](const api::Shutdown::Request&, CallContext&) {
+      server->stop();
+      return Expected<api::Shutdown::Response>(api::Shutdown::Response{});
+    });
+    registry.add<api::VmShow>([](const api::VmShow::Request& r, CallContext&) {
+      return Expected<api::VmShow::Response>(
+          fail(Errc::not_found, "vm \"" + r.name + "\" not found"));
+    });
+    registry.add<api::VmCreate>([](const api::VmCreate::Request& r, CallContext& ctx) {
+      for (int i = 1; i <= 3; ++i) {
+        ctx.emit(api::Event{"step", "step " + std::to_string(i), i, 3});
+      }
+      api::VmCreate::Response response;
+      response.vm.name = r.name;
+      return Expected<api::VmCreate::Response>(response);
+    });
+    registry.add<WaitForCancel>([this](const WaitForCancel::Request&, CallContext& ctx) {
+      handler_entered = true;
+      bool seen = eventually([&] { return ctx.cancelled(); });
+      handler_saw_cancel = seen;
+      return Expected<WaitForCancel::Response>(WaitForCancel::Response{});
+    });
+    registry.add<Rendezvous>([this](const Rendezvous::Request& r, CallContext&) {
+      int now = ++in_rendezvous;
+      bool all_there = eventually([&] { return in_rendezvous.load() >= r.count; });
+      if (!all_there) {
+        return Expected<Rendezvous::Response>(fail(Errc::timeout, "rendezvous never completed"));
+      }
+      return Expected<Rendezvous::Response>(Rendezvous::Response{now});
+    });
+  }
+
+  ~ServerTest() override { stop(); }
+
+  void start(std::chrono::milliseconds grace = 10s) {
+    server = std::make_unique<Server>(
+        ServerOptions{.socket_path = socket_path(), .allowed_uid = ::getuid(), .stop_grace = grace},
+        registry, random);
+    auto listening = server->listen();
+    ASSERT_TRUE(listening) << listening.error().message;
+    thread = std::thread([this] { run_status = server->run(); });
+  }
+
+  void stop() {
+    if (server) {
+      server->stop();
+    }
+    if (thread.joinable()) {
+      thread.join();
+    }
+  }
+
+  std::string socket_path() const { return dir.path() + "/s.sock"; }
+
+  Client connect() {
+    auto client = Client::connect(socket_path());
+    if (!client) {
+      ADD_FAILURE() << client.error().message;
+      std::abort();  // the test cannot go on without a connection
+    }
+    return std::move(*client);
+  }
+
+  // A raw connection for sending arbitrary bytes.
+  base::UniqueFd connect_raw() {
+    base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket_path().c_str(), sizeof addr.sun_path - 1);
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  }
+
+  static Json read_json(LineReader& reader) {
+    auto line = reader.next();
+    if (!line || !line->has_value()) {
+      ADD_FAILURE() << "no reply line";
+      return Json();
+    }
+    return Json::parse(**line);
+  }
+
+  testkit::TempDir dir;
+  base::Mt19937Random random{7};
+  Registry registry{random};
+  std::unique_ptr<Server> server;
+  std::thread thread;
+  Status run_status;
+  std::atomic<bool> handler_entered{false};
+  std::atomic<bool> handler_saw_cancel{false};
+  std::atomic<int> in_rendezvous{0};
+};
+
+TEST_F(ServerTest, RoundTripsATypedCall) {
+  start();
+  Client client = connect();
+  auto pong = client.call<api::Ping>({});
+  ASSERT_TRUE(pong) << pong.error().message;
+  EXPECT_TRUE(pong->pong);
+  // A second call on the same connection.
+  EXPECT_TRUE(client.call<api::Ping>({}));
+}
+
+TEST_F(ServerTest, SocketIsOwnerOnly) {
+  start();
+  struct stat st{};
+  ASSERT_EQ(::stat(socket_path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(ServerTest, ErrorReplyMapsBackWithOpId) {
+  start();
+  Client client = connect();
+  auto shown = client.call<api::VmShow>({.name = "ghost"});
+  ASSERT_FALSE(shown);
+  EXPECT_EQ(shown.error().code, Errc::not_found);
+  EXPECT_EQ(shown.error().message, R"(vm "ghost" not found)");
+  EXPECT_EQ(shown.error().op_id.size(), 9u);
+  EXPECT_EQ(shown.error().op_id.rfind("op-", 0), 0u);
+}
+
+TEST_F(ServerTest, UnknownMethodThroughClient) {
+  start();
+  Client client = connect();
+  auto r = client.call_raw("vm.frob", Json::object());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unknown_method);
+  EXPECT_EQ(r.error().message, R"(unknown method "vm.frob" (see docs/rpc.md))");
+}
+
+TEST_F(ServerTest, EventsStreamBeforeTheReply) {
+  start();
+  Client client = connect();
+  std::vector<std::string> seen;
+  auto created = client.call<api::VmCreate>(
+      {.name = "dev"}, [&](const api::Event& e) { seen.push_back(e.stage + ":" + e.message); });
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->vm.name, "dev");
+  EXPECT_EQ(seen, (std::vector<std::string>{"step:step 1", "step:step 2", "step:step 3"}));
+}
+
+TEST_F(ServerTest, ServesClientsConcurrently) {
+  // Given four clients whose handlers each wait for all four to be running, then all succeed.
+  start();
+  constexpr int kClients = 4;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&] {
+      auto client = Client::connect(socket_path());
+      ASSERT_TRUE(client);
+      auto r = client->call<Rendezvous>({.count = kClients});
+      EXPECT_TRUE(r) << r.error().message;
+      if (r) {
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), kClients);
+}
+
+TEST_F(ServerTest, MalformedLinesGetErrorsAndTheConnectionKeepsServing) {
+  start();
+  base::UniqueFd fd = connect_raw();
+  ASSERT_TRUE(write_all(fd.get(),
+                        "not json\n"
+                        "{\"v\":1,\"id\":\"x\",\"method\":\"ping\"}\n"
+                        "{\"v\":1,\"id\":2,\"method\":\"nope\"}\n"
+                        "{\"v\":1,\"id\":3,\"method\":\"vm.show\",\"params\":{\"name\":1}}\n"
+                        "{\"v\":1,\"id\":4,\"method\":\"ping\"}\n"));
+  LineReader reader(fd.get());
+  Json r1 = read_json(reader);
+  EXPECT_EQ(r1["error"]["code"], "bad_request");
+  EXPECT_EQ(r1["error"]["message"], "request is not valid JSON");
+  Json r2 = read_json(reader);
+  EXPECT_EQ(r2["error"]["message"], R"(request field "id" must be an integer)");
+  Json r3 = read_json(reader);
+  EXPECT_EQ(r3["id"], 2);
+  EXPECT_EQ(r3["error"]["code"], "unknown_method");
+  Json r4 = read_json(reader);
+  EXPECT_EQ(r4["error"]["message"], "params.name: expected string, got integer");
+  EXPECT_EQ(read_json(reader), Json::parse(R"({"id":4,"result":{"pid":0,"pong":true}})"));
+  // Another connection is served too.
+  Client other = connect();
+  EXPECT_TRUE(other.call<api::Ping>({}));
+}
+
+TEST_F(ServerTest, OversizedLineGetsAnErrorAndServingContinues) {
+  start();
+  base::UniqueFd fd = connect_raw();
+  std::string huge(api::kMaxFrameBytes + 1024, 'a');
+  huge += "\n{\"v\":1,\"id\":5,\"method\":\"ping\"}\n";
+  ASSERT_TRUE(write_all(fd.get(), huge));
+  LineReader reader(fd.get());
+  Json r1 = read_json(reader);
+  EXPECT_TRUE(r1["id"].is_null());
+  EXPECT_EQ(r1["error"]["code"], "bad_request");
+  EXPECT_EQ(r1["error"]["message"], "line exceeds the maximum frame size of 16777216 bytes");
+  EXPECT_EQ(read_json(reader), Json::parse(R"({"id":5,"result":{"pid":0,"pong":true}})"));
+  Client other = connect();
+  EXPECT_TRUE(other.call<api::Ping>({}));
+}
+
+TEST_F(ServerTest, ClosingTheConnectionCancelsTheHandler) {
+  start();
+  {
+    base::UniqueFd fd = connect_raw();
+    ASSERT_TRUE(write_line(fd.get(), R"({"v":1,"id":1,"method":"test.wait_for_cancel"})"));
+    ASSERT_TRUE(eventually([&] { return handler_entered.load(); }));
+    EXPECT_FALSE(handler_saw_cancel.load());
+  }  // closes the socket
+  EXPECT_TRUE(eventually([&] { return handler_saw_cancel.load(); }));
+  Client other = connect();
+  EXPECT_TRUE(other.call<api::Ping>({}));
+}
+
+TEST_F(ServerTest, ShutdownMethodRepliesThenStops) {
+  start();
+  Client client = connect();
+  auto r = client.call<api::Shutdown>({});
+  ASSERT_TRUE(r) << r.error().message;
+  thread.join();
+  EXPECT_TRUE(run_status);
+  EXPECT_FALSE(::access(socket_path().c_str(), F_OK) == 0);
+  auto again = Client::connect(socket_path());
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::unavailable);
+}
+
+TEST_F(ServerTest, StopCancelsHandlersStillRunningAfterTheGrace) {
+  start(20ms);
+  base::UniqueFd fd = connect_raw();
+  ASSERT_TRUE(write_line(fd.get(), R"({"v":1,"id":1,"method":"test.wait_for_cancel"})"));
+  ASSERT_TRUE(eventually([&] { return handler_entered.load(); }));
+  server->stop();
+  thread.join();
+  EXPECT_TRUE(handler_saw_cancel.load());
+}
+
+TEST_F(ServerTest, StopClosesIdleConnections) {
+  start();
+  base::UniqueFd fd = connect_raw();
+  Client client = connect();
+  ASSERT_TRUE(client.call<api::Ping>({}));
+  stop();
+  LineReader reader(fd.get());
+  auto line = reader.next();
+  ASSERT_TRUE(line);
+  EXPECT_FALSE(line->has_value());
+}
+
+TEST_F(ServerTest, ReplacesAStaleSocketFile) {
+  {
+    // A socket file left behind by a dead daemon.
+    base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket_path().c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  }
+  auto refused = Client::connect(socket_path());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::unavailable);
+  EXPECT_EQ(refused.error().message,
+            "connecting to bangerd at " + socket_path() + ": Connection refused");
+  start();
+  Client client = connect();
+  EXPECT_TRUE(client.call<api::Ping>({}));
+}
+
+TEST_F(ServerTest, RefusesToReplaceANonSocket) {
+  ASSERT_TRUE(sys::write_file_atomic(socket_path(), "x"));
+  Server s(ServerOptions{.socket_path = socket_path(), .allowed_uid = ::getuid()}, registry,
+           random);
+  auto r = s.listen();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::failed_precondition);
+  EXPECT_EQ(r.error().message,
+            socket_path() + " exists and is not a socket: remove it or choose another path");
+}
+
+TEST_F(ServerTest, RejectsTooLongSocketPath) {
+  Server s(ServerOptions{.socket_path = "/tmp/" + std::string(200, 'x'), .allowed_uid = 0},
+           registry, random);
+  auto r = s.listen();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_EQ(r.error().message,
+            "socket path \"/tmp/" + std::string(200, 'x') + "\" must be 1 to 107 bytes long");
+}
+
+TEST(Client, MissingSocketIsUnavailableNamingThePath) {
+  testkit::TempDir dir;
+  auto r = Client::connect(dir.path() + "/none.sock");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  EXPECT_EQ(r.error().message,
+            "connecting to bangerd at " + dir.path() + "/none.sock: No such file or directory");
+}
+
+TEST_F(ServerTest, RefusesOtherUsers) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "needs root to connect as another uid";
+  }
+  start();
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(socket_path().c_str(), 0666), 0);
+  std::string path = socket_path();
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Child: only async-signal-safe-ish calls, exit code is the verdict.
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) {
+      ::_exit(10);
+    }
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+      ::_exit(11);
+    }
+    const char request[] = "{\"v\":1,\"id\":1,\"method\":\"ping\"}\n";
+    // The server may already have answered and shut the connection: no SIGPIPE.
+    [[maybe_unused]] auto sent = ::send(fd, request, sizeof request - 1, MSG_NOSIGNAL);
+    char buf[1024] = {};
+    std::size_t got = 0;
+    while (got < sizeof buf - 1) {
+      ssize_t n = ::read(fd, buf + got, sizeof buf - 1 - got);
+      if (n <= 0) {
+        break;
+      }
+      got += static_cast<std::size_t>(n);
+    }
+    // One unauthorized line, then the server closes the connection (read returned 0).
+    bool unauthorized = std::strstr(buf, "\"code\":\"unauthorized\"") != nullptr &&
+                        std::strstr(buf, "uid 65534 may not use this daemon") != nullptr &&
+                        std::strstr(buf, "pong") == nullptr;
+    ::_exit(unauthorized ? 0 : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // The owner is still served.
+  Client client = connect();
+  EXPECT_TRUE(client.call<api::Ping>({}));
+}
+
+}  // namespace
+}  // namespace banger::rpc

@@ -1,0 +1,60 @@
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdlib>
+
+#include "banger/sys/fs.hpp"
+
+namespace banger::itest {
+
+std::string bin(const std::string& name) { return std::string(BANGER_BIN_DIR) + "/" + name; }
+
+BangerHome::BangerHome() = default;
+
+BangerHome::~BangerHome() {
+  // The daemon's lock file holds its pid; stop it politely, then for sure.
+  auto pid_text = sys::read_file(dir_.path() + "/run/bangerd.lock");
+  banger({"daemon", "stop", "--timeout", "10"});
+  if (pid_text && !pid_text->empty()) {
+    int pid = std::atoi(pid_text->c_str());
+    if (pid > 0 && ::kill(pid, 0) == 0) {
+      ::kill(pid, SIGKILL);
+    }
+  }
+  if (::testing::Test::HasFailure()) {
+    if (auto log = sys::read_file(log_file())) {
+      std::fprintf(stderr, "---- bangerd.log ----\n%s---- end ----\n", log->c_str());
+    }
+  }
+}
+
+sys::CommandResult BangerHome::banger(const std::vector<std::string>& args,
+                                      const std::string& stdin_data) {
+  sys::Command command{.argv = {bin("banger")},
+                       .stdin_data = stdin_data,
+                       .timeout = std::chrono::seconds(60),
+                       .env_overrides = {{"BANGER_HOME", dir_.path()}, {"NO_COLOR", "1"}}};
+  command.argv.insert(command.argv.end(), args.begin(), args.end());
+  auto result = runner_.run(command);
+  EXPECT_TRUE(result) << result.error().message;
+  return result ? *result : sys::CommandResult{-1, "", ""};
+}
+
+sys::CommandResult BangerHome::bangerd(const std::vector<std::string>& args) {
+  sys::Command command{.argv = {bin("bangerd")},
+                       .timeout = std::chrono::seconds(30),
+                       .env_overrides = {{"BANGER_HOME", dir_.path()}}};
+  command.argv.insert(command.argv.end(), args.begin(), args.end());
+  auto result = runner_.run(command);
+  EXPECT_TRUE(result) << result.error().message;
+  return result ? *result : sys::CommandResult{-1, "", ""};
+}
+
+void BangerHome::write_config(const std::string& toml) {
+  ASSERT_TRUE(sys::make_dirs(dir_.path() + "/config"));
+  ASSERT_TRUE(sys::write_file_atomic(config_file(), toml));
+}
+
+}  // namespace banger::itest

@@ -1,0 +1,39 @@
+// Integration-test harness: runs the real banger/bangerd binaries against a private
+// BANGER_HOME, and stops any daemon it started (by pid) when the test ends.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "banger/sys/command_runner.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::itest {
+
+class BangerHome {
+ public:
+  BangerHome();
+  ~BangerHome();  // stops the daemon (banger daemon stop; then SIGKILL by pid) and prints its
+                  // log when the test failed
+
+  const std::string& dir() const { return dir_.path(); }
+  std::string socket() const { return dir_.path() + "/run/bangerd.sock"; }
+  std::string log_file() const { return dir_.path() + "/state/bangerd.log"; }
+  std::string config_file() const { return dir_.path() + "/config/config.toml"; }
+
+  // Runs `banger <args...>` with BANGER_HOME set; aborts the test on spawn failure.
+  sys::CommandResult banger(const std::vector<std::string>& args,
+                            const std::string& stdin_data = "");
+  // Runs `bangerd <args...>` to completion (for refusal tests).
+  sys::CommandResult bangerd(const std::vector<std::string>& args);
+  // Writes config.toml.
+  void write_config(const std::string& toml);
+
+ private:
+  testkit::TempDir dir_;
+  sys::PosixCommandRunner runner_;
+};
+
+std::string bin(const std::string& name);
+
+}  // namespace banger::itest
