@@ -73,9 +73,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (int i = 0; i < files; ++i) {
-      auto r = runner.run({.argv = {"debugfs", "-w", "-R",
-                                    "write " + src + " /etc/bench/f" + std::to_string(i),
-                                    naive_img}});
+      auto r =
+          runner.run({.argv = {"debugfs", "-w", "-R",
+                               "write " + src + " /etc/bench/f" + std::to_string(i), naive_img}});
       if (!r || r->exit_code != 0) {
         std::fprintf(stderr, "ext4_edit_bench: debugfs write failed\n");
         return 1;

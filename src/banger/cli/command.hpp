@@ -32,6 +32,8 @@ struct CommandEntry {
 
 std::vector<CommandEntry> daemon_commands();  // version, daemon *, doctor
 std::vector<CommandEntry> vm_commands();      // vm *, ps
+std::vector<CommandEntry> image_commands();   // image *
+std::vector<CommandEntry> kernel_commands();  // kernel *
 
 // Every command, in help order.
 std::vector<CommandEntry> command_table();

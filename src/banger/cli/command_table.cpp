@@ -15,6 +15,12 @@ constexpr int kUsageError = 2;
 
 std::vector<CommandEntry> command_table() {
   std::vector<CommandEntry> table = vm_commands();
+  for (auto& entry : image_commands()) {
+    table.push_back(std::move(entry));
+  }
+  for (auto& entry : kernel_commands()) {
+    table.push_back(std::move(entry));
+  }
   for (auto& entry : daemon_commands()) {
     table.push_back(std::move(entry));
   }
@@ -59,6 +65,12 @@ int run_command_line(int argc, char** argv, Context& ctx) {
   }
   if (auto it = groups.find("vm "); it != groups.end()) {
     it->second->description("create, inspect and delete VMs");
+  }
+  if (auto it = groups.find("image "); it != groups.end()) {
+    it->second->description("build, register and delete root filesystem images");
+  }
+  if (auto it = groups.find("kernel "); it != groups.end()) {
+    it->second->description("pull, import and delete guest kernels");
   }
   if (auto it = groups.find("daemon "); it != groups.end()) {
     it->second->description("inspect and stop the banger daemon");

@@ -51,6 +51,12 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options) {
     return tl::unexpected(with_context(db.error(), "opening the store " + options.paths.db));
   }
   std::unique_ptr<Daemon> daemon(new Daemon(std::move(options), std::move(lock), std::move(*db)));
+  if (auto reconciled = daemon->kernels_.reconcile(); !reconciled) {
+    return tl::unexpected(with_context(reconciled.error(), "reconciling kernels"));
+  }
+  if (auto reconciled = daemon->images_.reconcile(); !reconciled) {
+    return tl::unexpected(with_context(reconciled.error(), "reconciling images"));
+  }
   daemon->register_handlers();
   BANGER_TRY(daemon->server_.listen());
   return daemon;
@@ -72,6 +78,54 @@ void Daemon::register_handlers() {
                                        .owner_uid = options_.owner_uid,
                                        .request_stop = [this] { stop(); }});
   register_vm_handlers(registry_, {.vms = vms_, .config = options_.config});
+  register_image_handlers(registry_, {.images = images_});
+  register_kernel_handlers(registry_, {.kernels = kernels_});
+}
+
+std::vector<std::string> Daemon::kernel_users(const std::string& kernel) {
+  std::vector<std::string> users;
+  auto vms = vm_repo_.list();
+  auto images = image_repo_.list();
+  if (!vms || !images) {
+    // Refuse rather than risk deleting a kernel in use.
+    const auto& error = !vms ? vms.error() : images.error();
+    BANGER_LOG_WARN("listing users of kernel {}: {}", kernel, error.message);
+    return {"(unknown: " + error.message + ")"};
+  }
+  for (const auto& image : *images) {
+    if (image.kernel_ref == kernel) {
+      users.push_back("image " + image.name);
+    }
+  }
+  for (const auto& vm : *vms) {
+    if (vm.kernel == kernel) {
+      users.push_back("vm " + vm.name);
+    }
+  }
+  return users;
+}
+
+Expected<std::string> Daemon::register_image_kernel(const std::string& name,
+                                                    const std::string& vmlinux,
+                                                    const std::string& initrd) {
+  BANGER_TRY_ASSIGN(auto kernel, kernels_.import_files(name, vmlinux, initrd));
+  return kernel.name;
+}
+
+std::vector<std::string> Daemon::vms_using_image(const std::string& image) {
+  std::vector<std::string> names;
+  auto vms = vm_repo_.list();
+  if (!vms) {
+    // Refuse rather than risk deleting an image in use.
+    BANGER_LOG_WARN("listing vms for image {}: {}", image, vms.error().message);
+    return {"(unknown: " + vms.error().message + ")"};
+  }
+  for (const auto& vm : *vms) {
+    if (vm.image == image) {
+      names.push_back(vm.name);
+    }
+  }
+  return names;
 }
 
 Status Daemon::run() {

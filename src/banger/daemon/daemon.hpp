@@ -9,6 +9,8 @@
 #include "banger/base/clock.hpp"
 #include "banger/base/random.hpp"
 #include "banger/config/config.hpp"
+#include "banger/imagecat/image_service.hpp"
+#include "banger/kernelcat/kernel_service.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/rpc/registry.hpp"
 #include "banger/rpc/server.hpp"
@@ -18,6 +20,7 @@
 #include "banger/store/vm_repository.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/file_lock.hpp"
+#include "banger/sys/fs.hpp"
 #include "banger/vm/vm_service.hpp"
 
 namespace banger::daemon {
@@ -52,6 +55,14 @@ class Daemon {
  private:
   Daemon(DaemonOptions options, sys::FileLock lock, store::Database db);
   void register_handlers();
+  // Names of the VMs whose image is `image` (ImageService refuses to delete it while any).
+  std::vector<std::string> vms_using_image(const std::string& image);
+  // "vm <name>" / "image <name>" for each VM and image that uses kernel `kernel`
+  // (KernelService refuses to remove it while any).
+  std::vector<std::string> kernel_users(const std::string& kernel);
+  // `image register --kernel`: imports the files as kernel `name` and returns its name.
+  Expected<std::string> register_image_kernel(const std::string& name, const std::string& vmlinux,
+                                              const std::string& initrd);
 
   // Declared in dependency order: destroyed in reverse.
   DaemonOptions options_;
@@ -63,7 +74,25 @@ class Daemon {
   store::VmRepository vm_repo_{db_};
   store::ImageRepository image_repo_{db_};
   store::KernelRepository kernel_repo_{db_};
+  kernelcat::KernelService kernels_{
+      {.kernels = kernel_repo_,
+       .runner = runner_,
+       .paths = options_.paths,
+       .clock = clock_,
+       .users_of = [this](const std::string& kernel) { return kernel_users(kernel); },
+       .find_tool = sys::find_executable}};
   vm::VmService vms_{{.vms = vm_repo_, .clock = clock_, .random = random_}};
+  imagecat::ImageService images_{
+      {.images = image_repo_,
+       .runner = runner_,
+       .paths = options_.paths,
+       .clock = clock_,
+       .users_of = [this](const std::string& image) { return vms_using_image(image); },
+       .register_kernel =
+           [this](const std::string& name, const std::string& vmlinux, const std::string& initrd) {
+             return register_image_kernel(name, vmlinux, initrd);
+           },
+       .find_tool = sys::find_executable}};
   rpc::Registry registry_{random_};
   rpc::Server server_;
 };

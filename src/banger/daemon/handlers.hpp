@@ -4,6 +4,8 @@
 #include <functional>
 
 #include "banger/config/config.hpp"
+#include "banger/imagecat/image_service.hpp"
+#include "banger/kernelcat/kernel_service.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/rpc/registry.hpp"
 #include "banger/vm/vm_service.hpp"
@@ -27,5 +29,19 @@ struct VmHandlerDeps {
 
 // vm.create, vm.list, vm.show, vm.delete.
 void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps);
+
+struct ImageHandlerDeps {
+  imagecat::ImageService& images;
+};
+
+// image.build, image.register, image.promote, image.list, image.show, image.delete.
+void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps);
+
+struct KernelHandlerDeps {
+  kernelcat::KernelService& kernels;
+};
+
+// kernel.list, kernel.catalog, kernel.show, kernel.pull, kernel.import, kernel.delete.
+void register_kernel_handlers(rpc::Registry& registry, KernelHandlerDeps deps);
 
 }  // namespace banger::daemon

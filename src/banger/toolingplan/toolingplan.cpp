@@ -17,6 +17,7 @@ const std::vector<ToolRequirement>& host_tools() {
       {"git", "git", "copies workspaces into guests", false},
       {"apt-get", "apt", "downloads kernels and image packages", false},
       {"dpkg", "dpkg", "unpacks downloaded packages", false},
+      {"depmod", "kmod", "orders kernel modules for the initramfs", false},
       {"mmdebstrap", "mmdebstrap", "builds the debian-bookworm image", false},
   };
   return kTools;

@@ -1,0 +1,168 @@
+// RPC method structs for images: image.build, image.register, image.promote, image.list,
+// image.show, image.delete (docs/rpc.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace banger::api {
+
+// An image as the CLI sees it.
+struct ImageInfo {
+  std::string name;
+  std::string distro;        // "debian", "unknown", ...
+  std::string init_flavour;  // "systemd" or "busybox"
+  std::string kernel;        // the kernel it boots with by default
+  std::string extra_kernel_args;
+  bool managed = false;  // lives in banger's state dir (built or promoted)
+  std::string rootfs_path;
+  std::int64_t size_bytes = 0;  // apparent size of rootfs.ext4
+  std::string created_at;       // RFC 3339 UTC
+  template <class V>
+  void fields(V& v) {
+    v("name", name);
+    v("distro", distro);
+    v("init_flavour", init_flavour);
+    v("kernel", kernel);
+    v("extra_kernel_args", extra_kernel_args);
+    v("managed", managed);
+    v("rootfs_path", rootfs_path);
+    v("size_bytes", size_bytes);
+    v("created_at", created_at);
+  }
+};
+
+// Builds an image from a built-in recipe (tiny, debian-bookworm). Streams events.
+struct ImageBuild {
+  static constexpr std::string_view kMethod = "image.build";
+  struct Request {
+    std::string recipe;
+    std::string name;                   // "" = the recipe name
+    std::vector<std::string> packages;  // extra Debian packages (debian recipes)
+    bool force = false;                 // rebuild an existing image of that name
+    template <class V>
+    void fields(V& v) {
+      v("recipe", recipe);
+      v("name", name);
+      v("packages", packages);
+      v("force", force);
+    }
+  };
+  struct Response {
+    ImageInfo image;
+    template <class V>
+    void fields(V& v) {
+      v("image", image);
+    }
+  };
+};
+
+// Records an existing rootfs file as an unmanaged image.
+struct ImageRegister {
+  static constexpr std::string_view kMethod = "image.register";
+  struct Request {
+    std::string name;
+    std::string rootfs;        // absolute path of an ext4 image
+    std::string kernel;        // absolute path of a vmlinux ("" when kernel_ref is given)
+    std::string initrd;        // optional initrd for kernel
+    std::string kernel_ref;    // an existing kernel's name ("" when kernel is given)
+    std::string distro;        // "" = "unknown"
+    std::string init_flavour;  // "" = "systemd"
+    std::string extra_kernel_args;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("rootfs", rootfs);
+      v("kernel", kernel);
+      v("initrd", initrd);
+      v("kernel_ref", kernel_ref);
+      v("distro", distro);
+      v("init_flavour", init_flavour);
+      v("extra_kernel_args", extra_kernel_args);
+    }
+  };
+  struct Response {
+    ImageInfo image;
+    template <class V>
+    void fields(V& v) {
+      v("image", image);
+    }
+  };
+};
+
+// Copies an unmanaged image's rootfs into banger's state dir and marks it managed.
+struct ImagePromote {
+  static constexpr std::string_view kMethod = "image.promote";
+  struct Request {
+    std::string name;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+    }
+  };
+  struct Response {
+    ImageInfo image;
+    template <class V>
+    void fields(V& v) {
+      v("image", image);
+    }
+  };
+};
+
+// Every image, ordered by name.
+struct ImageList {
+  static constexpr std::string_view kMethod = "image.list";
+  struct Request {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+  struct Response {
+    std::vector<ImageInfo> images;
+    template <class V>
+    void fields(V& v) {
+      v("images", images);
+    }
+  };
+};
+
+// One image by name.
+struct ImageShow {
+  static constexpr std::string_view kMethod = "image.show";
+  struct Request {
+    std::string name;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+    }
+  };
+  struct Response {
+    ImageInfo image;
+    template <class V>
+    void fields(V& v) {
+      v("image", image);
+    }
+  };
+};
+
+// Deletes an image (refused while a VM uses it); managed images lose their files too.
+struct ImageDelete {
+  static constexpr std::string_view kMethod = "image.delete";
+  struct Request {
+    std::string name;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+    }
+  };
+  struct Response {
+    std::string deleted;  // the name
+    template <class V>
+    void fields(V& v) {
+      v("deleted", deleted);
+    }
+  };
+};
+
+}  // namespace banger::api

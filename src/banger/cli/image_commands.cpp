@@ -1,0 +1,312 @@
+// `banger image ...`: build, register, promote, list, show, delete (RPC image.*).
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "banger/api/image.hpp"
+#include "banger/api/json_codec.hpp"
+#include "banger/base/strings.hpp"
+#include "banger/cli/command.hpp"
+#include "banger/config/size.hpp"
+#include "banger/model/image.hpp"
+
+namespace banger::cli {
+namespace {
+
+constexpr int kUsageError = 2;
+
+void print_json(Context& ctx, const nlohmann::json& value) {
+  ctx.printer.out(value.dump(2) + "\n");
+}
+
+// "2026-11-28T03:48:41Z" -> "2026-11-28 03:48".
+std::string short_time(const std::string& rfc3339) {
+  if (rfc3339.size() < 16) {
+    return rfc3339;
+  }
+  return rfc3339.substr(0, 10) + " " + rfc3339.substr(11, 5);
+}
+
+std::string size_text(std::int64_t bytes) {
+  return config::format_size_mib((bytes + 1024 * 1024 - 1) / (1024 * 1024));
+}
+
+void print_image(Context& ctx, const api::ImageInfo& image) {
+  Table table{{"name:", image.name},
+              {{"distro:", image.distro},
+               {"init:", image.init_flavour},
+               {"kernel:", image.kernel.empty() ? "-" : image.kernel},
+               {"kernel args:", image.extra_kernel_args.empty() ? "-" : image.extra_kernel_args},
+               {"managed:", image.managed ? "yes" : "no (registered)"},
+               {"rootfs:", image.rootfs_path},
+               {"size:", size_text(image.size_bytes)},
+               {"created:", image.created_at}}};
+  ctx.printer.out(render_table(table));
+}
+
+class ImageBuildCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("recipe", request_.recipe, "recipe: tiny or debian-bookworm")->required();
+    app.add_option("--name", request_.name, "image name (default: the recipe name)");
+    app.add_option("--packages", packages_,
+                   "extra Debian packages, comma-separated (debian-bookworm only)");
+    app.add_flag("--force", request_.force, "rebuild an existing image of that name");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    for (const auto& part : base::split(packages_, ',')) {
+      std::string package(base::trim(part));
+      if (!package.empty()) {
+        request_.packages.push_back(package);
+      }
+    }
+    if (!request_.name.empty()) {
+      if (auto valid = model::validate_image_name(request_.name); !valid) {
+        return report_error(ctx, valid.error());
+      }
+    }
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    ProgressRenderer progress(ctx.printer);
+    auto built = client->call<api::ImageBuild>(
+        request_, [&](const api::Event& event) { progress.on_event(event); });
+    progress.finish();
+    if (!built) {
+      return report_error(ctx, built.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(built->image));
+    } else {
+      const auto& image = built->image;
+      ctx.printer.out(fmt::format("built image {} ({}, {} init, kernel {}, {})\n", image.name,
+                                  image.distro, image.init_flavour, image.kernel,
+                                  size_text(image.size_bytes)));
+    }
+    return 0;
+  }
+
+ private:
+  api::ImageBuild::Request request_;
+  std::string packages_;
+  bool json_ = false;
+};
+
+class ImageRegisterCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("--name", request_.name, "image name")->required();
+    app.add_option("--rootfs", request_.rootfs, "ext4 root filesystem image (left in place)")
+        ->required();
+    auto* kernel = app.add_option("--kernel", request_.kernel, "vmlinux to boot it with");
+    app.add_option("--initrd", request_.initrd, "initramfs for --kernel")->needs(kernel);
+    auto* ref = app.add_option("--kernel-ref", request_.kernel_ref, "an existing kernel's name");
+    kernel->excludes(ref);
+    app.add_option("--distro", request_.distro, "distribution label (default: unknown)");
+    app.add_option("--init", request_.init_flavour, "init flavour: systemd (default) or busybox");
+    app.add_option("--kernel-args", request_.extra_kernel_args,
+                   "extra kernel command line arguments");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    if (request_.kernel.empty() && request_.kernel_ref.empty()) {
+      ctx.printer.err("banger: image register needs --kernel PATH or --kernel-ref NAME\n");
+      return kUsageError;
+    }
+    // Paths are resolved here: the daemon does not share the CLI's working directory.
+    for (std::string* path : {&request_.rootfs, &request_.kernel, &request_.initrd}) {
+      if (!path->empty()) {
+        std::error_code ec;
+        auto absolute = std::filesystem::absolute(*path, ec);
+        if (!ec) {
+          *path = absolute.lexically_normal().string();
+        }
+      }
+    }
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto registered = client->call<api::ImageRegister>(request_);
+    if (!registered) {
+      return report_error(ctx, registered.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(registered->image));
+    } else {
+      ctx.printer.out(fmt::format("registered image {} ({})\n", registered->image.name,
+                                  registered->image.rootfs_path));
+    }
+    return 0;
+  }
+
+ private:
+  api::ImageRegister::Request request_;
+  bool json_ = false;
+};
+
+class ImagePromoteCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("image", request_.name, "image name")->required();
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto promoted = client->call<api::ImagePromote>(request_);
+    if (!promoted) {
+      return report_error(ctx, promoted.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(promoted->image));
+    } else {
+      ctx.printer.out(fmt::format("promoted image {}: now managed at {}\n", promoted->image.name,
+                                  promoted->image.rootfs_path));
+    }
+    return 0;
+  }
+
+ private:
+  api::ImagePromote::Request request_;
+  bool json_ = false;
+};
+
+class ImageListCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto listed = client->call<api::ImageList>({});
+    if (!listed) {
+      return report_error(ctx, listed.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(listed->images));
+      return 0;
+    }
+    Table table{{"NAME", "DISTRO", "INIT", "KERNEL", "SIZE", "MANAGED", "CREATED"}, {}};
+    for (const auto& image : listed->images) {
+      table.rows.push_back({image.name, image.distro, image.init_flavour,
+                            image.kernel.empty() ? "-" : image.kernel, size_text(image.size_bytes),
+                            image.managed ? "yes" : "no", short_time(image.created_at)});
+    }
+    ctx.printer.out(render_table(table));
+    return 0;
+  }
+
+ private:
+  bool json_ = false;
+};
+
+class ImageShowCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("image", request_.name, "image name")->required();
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto shown = client->call<api::ImageShow>(request_);
+    if (!shown) {
+      return report_error(ctx, shown.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(shown->image));
+    } else {
+      print_image(ctx, shown->image);
+    }
+    return 0;
+  }
+
+ private:
+  api::ImageShow::Request request_;
+  bool json_ = false;
+};
+
+class ImageDeleteCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("image", request_.name, "image name")->required();
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto deleted = client->call<api::ImageDelete>(request_);
+    if (!deleted) {
+      return report_error(ctx, deleted.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(*deleted));
+    } else {
+      ctx.printer.out("deleted image " + deleted->deleted + "\n");
+    }
+    return 0;
+  }
+
+ private:
+  api::ImageDelete::Request request_;
+  bool json_ = false;
+};
+
+template <class C>
+std::function<std::unique_ptr<Command>()> factory() {
+  return [] { return std::make_unique<C>(); };
+}
+
+}  // namespace
+
+std::vector<CommandEntry> image_commands() {
+  return {
+      {{"image", "build"},
+       "build an image from a recipe (tiny, debian-bookworm)",
+       "  banger image build tiny\n"
+       "  banger image build debian-bookworm --packages htop,ripgrep\n"
+       "  banger image build tiny --name tiny2 --force --json",
+       {},
+       factory<ImageBuildCommand>()},
+      {{"image", "register"},
+       "record an existing ext4 rootfs as an image (files stay where they are)",
+       "  banger image register --name mine --rootfs ./rootfs.ext4 --kernel-ref debian-cloud\n"
+       "  banger image register --name mine --rootfs ./r.ext4 --kernel ./vmlinux --initrd ./i.img",
+       {},
+       factory<ImageRegisterCommand>()},
+      {{"image", "promote"},
+       "copy a registered image into banger's store (managed)",
+       "  banger image promote mine",
+       {},
+       factory<ImagePromoteCommand>()},
+      {{"image", "list"},
+       "list images",
+       "  banger image list\n  banger image list --json",
+       {"ls"},
+       factory<ImageListCommand>()},
+      {{"image", "show"},
+       "show one image",
+       "  banger image show tiny\n  banger image show tiny --json",
+       {},
+       factory<ImageShowCommand>()},
+      {{"image", "delete"},
+       "delete an image (refused while a VM uses it)",
+       "  banger image delete tiny",
+       {"rm"},
+       factory<ImageDeleteCommand>()},
+  };
+}
+
+}  // namespace banger::cli

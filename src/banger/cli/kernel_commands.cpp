@@ -1,0 +1,266 @@
+// `banger kernel ...`: pull, import, list, show, rm (RPC kernel.*).
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "banger/api/json_codec.hpp"
+#include "banger/api/kernel.hpp"
+#include "banger/cli/command.hpp"
+#include "banger/config/size.hpp"
+
+namespace banger::cli {
+namespace {
+
+void print_json(Context& ctx, const nlohmann::json& value) {
+  ctx.printer.out(value.dump(2) + "\n");
+}
+
+// "2026-11-28T03:48:41Z" -> "2026-11-28 03:48".
+std::string short_time(const std::string& rfc3339) {
+  if (rfc3339.size() < 16) {
+    return rfc3339;
+  }
+  return rfc3339.substr(0, 10) + " " + rfc3339.substr(11, 5);
+}
+
+std::string size_text(std::int64_t bytes) {
+  return config::format_size_mib((bytes + 1024 * 1024 - 1) / (1024 * 1024));
+}
+
+void print_kernel(Context& ctx, const api::KernelInfo& k) {
+  Table table{{"name:", k.name},
+              {{"distro:", k.distro},
+               {"arch:", k.arch},
+               {"version:", k.version.empty() ? "-" : k.version},
+               {"source:", k.source},
+               {"vmlinux:", k.vmlinux_path},
+               {"initrd:", k.initrd_path.empty() ? "-" : k.initrd_path},
+               {"sha256:", k.sha256},
+               {"size:", size_text(k.size_bytes)},
+               {"imported:", k.imported_at}}};
+  ctx.printer.out(render_table(table));
+}
+
+class KernelPullCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("name", request_.name, "catalog entry (see `banger kernel list --available`)")
+        ->required();
+    app.add_flag("--force", request_.force, "rebuild even when the stored kernel is up to date");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    ProgressRenderer progress(ctx.printer);
+    auto pulled = client->call<api::KernelPull>(
+        request_, [&](const api::Event& event) { progress.on_event(event); });
+    progress.finish();
+    if (!pulled) {
+      return report_error(ctx, pulled.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(*pulled));
+    } else if (pulled->up_to_date) {
+      ctx.printer.out(fmt::format("kernel {} is up to date ({}); use --force to rebuild\n",
+                                  pulled->kernel.name, pulled->kernel.version));
+    } else {
+      ctx.printer.out(fmt::format("pulled kernel {} ({}, {})\n", pulled->kernel.name,
+                                  pulled->kernel.version, size_text(pulled->kernel.size_bytes)));
+    }
+    return 0;
+  }
+
+ private:
+  api::KernelPull::Request request_;
+  bool json_ = false;
+};
+
+class KernelImportCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("name", request_.name, "kernel name: letters, digits, '.', '_' and '-'")
+        ->required();
+    app.add_option("--from", request_.from, "directory holding vmlinux [and initrd.img]")
+        ->required();
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    // The daemon has its own working directory: send an absolute path.
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(request_.from, ec);
+    if (!ec) {
+      request_.from = absolute.lexically_normal().string();
+    }
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto imported = client->call<api::KernelImport>(request_);
+    if (!imported) {
+      return report_error(ctx, imported.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(imported->kernel));
+    } else {
+      ctx.printer.out(fmt::format(
+          "imported kernel {} ({})\n", imported->kernel.name,
+          imported->kernel.version.empty() ? "unknown version" : imported->kernel.version));
+    }
+    return 0;
+  }
+
+ private:
+  api::KernelImport::Request request_;
+  bool json_ = false;
+};
+
+class KernelListCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_flag("--available", request_.available,
+                 "list the catalog entries `kernel pull` can make instead");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto listed = client->call<api::KernelList>(request_);
+    if (!listed) {
+      return report_error(ctx, listed.error());
+    }
+    if (request_.available) {
+      if (json_) {
+        print_json(ctx, api::to_json_value(listed->available));
+        return 0;
+      }
+      Table table{{"NAME", "DISTRO", "ARCH", "PULLED", "DESCRIPTION"}, {}};
+      for (const auto& e : listed->available) {
+        table.rows.push_back({e.name, e.distro, e.arch, e.pulled ? "yes" : "no", e.description});
+      }
+      ctx.printer.out(render_table(table));
+      return 0;
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(listed->kernels));
+      return 0;
+    }
+    Table table{{"NAME", "VERSION", "DISTRO", "SIZE", "INITRD", "IMPORTED"}, {}};
+    for (const auto& k : listed->kernels) {
+      table.rows.push_back({k.name, k.version.empty() ? "-" : k.version, k.distro,
+                            size_text(k.size_bytes), k.initrd_path.empty() ? "no" : "yes",
+                            short_time(k.imported_at)});
+    }
+    ctx.printer.out(render_table(table));
+    return 0;
+  }
+
+ private:
+  api::KernelList::Request request_;
+  bool json_ = false;
+};
+
+class KernelShowCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("name", request_.name, "kernel name")->required();
+    app.add_flag("--verify", request_.verify, "re-hash the files and compare with the manifest");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto shown = client->call<api::KernelShow>(request_);
+    if (!shown) {
+      return report_error(ctx, shown.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(shown->kernel));
+      return 0;
+    }
+    print_kernel(ctx, shown->kernel);
+    if (shown->verified) {
+      ctx.printer.out("verified: sha256 matches\n");
+    }
+    return 0;
+  }
+
+ private:
+  api::KernelShow::Request request_;
+  bool json_ = false;
+};
+
+class KernelDeleteCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("name", request_.name, "kernel name")->required();
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto deleted = client->call<api::KernelDelete>(request_);
+    if (!deleted) {
+      return report_error(ctx, deleted.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(*deleted));
+    } else {
+      ctx.printer.out("deleted kernel " + deleted->deleted + "\n");
+    }
+    return 0;
+  }
+
+ private:
+  api::KernelDelete::Request request_;
+  bool json_ = false;
+};
+
+template <class C>
+std::function<std::unique_ptr<Command>()> factory() {
+  return [] { return std::make_unique<C>(); };
+}
+
+}  // namespace
+
+std::vector<CommandEntry> kernel_commands() {
+  return {
+      {{"kernel", "pull"},
+       "pull a kernel from the catalog (built from the host's Debian archive)",
+       "  banger kernel pull debian-cloud\n  banger kernel pull debian-cloud --force",
+       {},
+       factory<KernelPullCommand>()},
+      {{"kernel", "import"},
+       "import vmlinux [and initrd.img] from a directory",
+       "  banger kernel import my-kernel --from ./out",
+       {},
+       factory<KernelImportCommand>()},
+      {{"kernel", "list"},
+       "list stored kernels (or the catalog with --available)",
+       "  banger kernel list\n  banger kernel list --available\n  banger kernel list --json",
+       {"ls"},
+       factory<KernelListCommand>()},
+      {{"kernel", "show"},
+       "show one kernel",
+       "  banger kernel show debian-cloud\n  banger kernel show debian-cloud --verify --json",
+       {},
+       factory<KernelShowCommand>()},
+      {{"kernel", "rm"},
+       "delete a kernel no image or VM uses",
+       "  banger kernel rm my-kernel",
+       {"delete"},
+       factory<KernelDeleteCommand>()},
+  };
+}
+
+}  // namespace banger::cli

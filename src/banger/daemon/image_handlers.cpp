@@ -1,0 +1,86 @@
+// image.* handlers: api::Image* <-> imagecat::ImageService. No business logic here.
+#include "banger/api/image.hpp"
+#include "banger/base/clock.hpp"
+#include "banger/base/expected.hpp"
+#include "banger/daemon/handlers.hpp"
+
+namespace banger::daemon {
+namespace {
+
+api::ImageInfo to_info(const model::Image& image) {
+  return api::ImageInfo{.name = image.name,
+                        .distro = image.distro,
+                        .init_flavour = std::string(model::to_string(image.init_flavour)),
+                        .kernel = image.kernel_ref,
+                        .extra_kernel_args = image.extra_kernel_args,
+                        .managed = image.managed,
+                        .rootfs_path = image.rootfs_path,
+                        .size_bytes = image.size_bytes,
+                        .created_at = base::format_rfc3339(std::chrono::system_clock::time_point(
+                            std::chrono::seconds(image.created_at)))};
+}
+
+}  // namespace
+
+void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
+  registry.add<api::ImageBuild>(
+      [deps](const api::ImageBuild::Request& request,
+             rpc::CallContext& ctx) -> Expected<api::ImageBuild::Response> {
+        auto progress = [&ctx](const base::ProgressEvent& event) {
+          ctx.emit(api::Event{.stage = event.stage,
+                              .message = event.message,
+                              .done = event.done,
+                              .total = event.total});
+        };
+        auto cancel = [&ctx] { return ctx.cancelled(); };
+        BANGER_TRY_ASSIGN(auto image, deps.images.build({.recipe = request.recipe,
+                                                         .name = request.name,
+                                                         .packages = request.packages,
+                                                         .force = request.force},
+                                                        progress, cancel));
+        return api::ImageBuild::Response{.image = to_info(image)};
+      });
+  registry.add<api::ImageRegister>(
+      [deps](const api::ImageRegister::Request& request,
+             rpc::CallContext&) -> Expected<api::ImageRegister::Response> {
+        imagecat::RegisterSpec spec{.name = request.name,
+                                    .rootfs_path = request.rootfs,
+                                    .kernel_path = request.kernel,
+                                    .initrd_path = request.initrd,
+                                    .kernel_ref = request.kernel_ref,
+                                    .distro = request.distro,
+                                    .extra_kernel_args = request.extra_kernel_args};
+        if (!request.init_flavour.empty()) {
+          BANGER_TRY_ASSIGN(spec.init_flavour, model::parse_init_flavour(request.init_flavour));
+        }
+        BANGER_TRY_ASSIGN(auto image, deps.images.register_image(spec));
+        return api::ImageRegister::Response{.image = to_info(image)};
+      });
+  registry.add<api::ImagePromote>(
+      [deps](const api::ImagePromote::Request& request,
+             rpc::CallContext&) -> Expected<api::ImagePromote::Response> {
+        BANGER_TRY_ASSIGN(auto image, deps.images.promote(request.name));
+        return api::ImagePromote::Response{.image = to_info(image)};
+      });
+  registry.add<api::ImageList>([deps](const api::ImageList::Request&,
+                                      rpc::CallContext&) -> Expected<api::ImageList::Response> {
+    BANGER_TRY_ASSIGN(auto images, deps.images.list());
+    api::ImageList::Response response;
+    for (const auto& image : images) {
+      response.images.push_back(to_info(image));
+    }
+    return response;
+  });
+  registry.add<api::ImageShow>([deps](const api::ImageShow::Request& request,
+                                      rpc::CallContext&) -> Expected<api::ImageShow::Response> {
+    BANGER_TRY_ASSIGN(auto image, deps.images.show(request.name));
+    return api::ImageShow::Response{.image = to_info(image)};
+  });
+  registry.add<api::ImageDelete>([deps](const api::ImageDelete::Request& request,
+                                        rpc::CallContext&) -> Expected<api::ImageDelete::Response> {
+    BANGER_TRY(deps.images.remove(request.name));
+    return api::ImageDelete::Response{.deleted = request.name};
+  });
+}
+
+}  // namespace banger::daemon

@@ -1,0 +1,97 @@
+#include "banger/api/kernel.hpp"
+#include "banger/base/clock.hpp"
+#include "banger/base/expected.hpp"
+#include "banger/daemon/handlers.hpp"
+
+namespace banger::daemon {
+namespace {
+
+api::KernelInfo to_info(const model::Kernel& kernel) {
+  return api::KernelInfo{.name = kernel.name,
+                         .distro = kernel.distro,
+                         .arch = kernel.arch,
+                         .version = kernel.version,
+                         .sha256 = kernel.sha256,
+                         .source = kernel.source,
+                         .imported_at = base::format_rfc3339(std::chrono::system_clock::time_point(
+                             std::chrono::seconds(kernel.imported_at))),
+                         .vmlinux_path = kernel.vmlinux_path,
+                         .initrd_path = kernel.initrd_path,
+                         .size_bytes = kernelcat::KernelService::size_bytes(kernel)};
+}
+
+Expected<std::vector<api::KernelCatalogEntry>> catalog(kernelcat::KernelService& kernels) {
+  std::vector<api::KernelCatalogEntry> entries;
+  for (const auto& entry : kernels.list_available()) {
+    auto stored = kernels.show(entry.name);
+    if (!stored && stored.error().code != Errc::not_found) {
+      return tl::unexpected(stored.error());
+    }
+    entries.push_back({.name = entry.name,
+                       .description = entry.description,
+                       .distro = entry.distro,
+                       .arch = entry.arch,
+                       .source = "debian package " + entry.meta_package,
+                       .pulled = stored.has_value()});
+  }
+  return entries;
+}
+
+base::ProgressFn progress_of(rpc::CallContext& ctx) {
+  return [&ctx](const base::ProgressEvent& e) {
+    ctx.emit(api::Event{.stage = e.stage, .message = e.message, .done = e.done, .total = e.total});
+  };
+}
+
+}  // namespace
+
+void register_kernel_handlers(rpc::Registry& registry, KernelHandlerDeps deps) {
+  registry.add<api::KernelList>([deps](const api::KernelList::Request& request,
+                                       rpc::CallContext&) -> Expected<api::KernelList::Response> {
+    BANGER_TRY_ASSIGN(auto kernels, deps.kernels.list());
+    api::KernelList::Response response;
+    for (const auto& kernel : kernels) {
+      response.kernels.push_back(to_info(kernel));
+    }
+    if (request.available) {
+      BANGER_TRY_ASSIGN(response.available, catalog(deps.kernels));
+    }
+    return response;
+  });
+  registry.add<api::KernelCatalog>(
+      [deps](const api::KernelCatalog::Request&,
+             rpc::CallContext&) -> Expected<api::KernelCatalog::Response> {
+        BANGER_TRY_ASSIGN(auto entries, catalog(deps.kernels));
+        return api::KernelCatalog::Response{.entries = std::move(entries)};
+      });
+  registry.add<api::KernelShow>([deps](const api::KernelShow::Request& request,
+                                       rpc::CallContext&) -> Expected<api::KernelShow::Response> {
+    BANGER_TRY_ASSIGN(auto kernel, deps.kernels.show(request.name));
+    if (request.verify) {
+      BANGER_TRY(deps.kernels.verify(request.name));
+    }
+    return api::KernelShow::Response{.kernel = to_info(kernel), .verified = request.verify};
+  });
+  registry.add<api::KernelPull>([deps](
+                                    const api::KernelPull::Request& request,
+                                    rpc::CallContext& ctx) -> Expected<api::KernelPull::Response> {
+    BANGER_TRY_ASSIGN(auto pulled, deps.kernels.pull(request.name, request.force, progress_of(ctx),
+                                                     [&ctx] { return ctx.cancelled(); }));
+    return api::KernelPull::Response{.kernel = to_info(pulled.kernel),
+                                     .up_to_date = pulled.up_to_date};
+  });
+  registry.add<api::KernelImport>(
+      [deps](const api::KernelImport::Request& request,
+             rpc::CallContext&) -> Expected<api::KernelImport::Response> {
+        BANGER_TRY_ASSIGN(auto kernel, deps.kernels.import_dir(request.name, request.from));
+        return api::KernelImport::Response{.kernel = to_info(kernel)};
+      });
+  registry.add<api::KernelDelete>(
+      [deps](const api::KernelDelete::Request& request,
+             rpc::CallContext&) -> Expected<api::KernelDelete::Response> {
+        BANGER_TRY(deps.kernels.remove(request.name));
+        return api::KernelDelete::Response{.deleted = request.name};
+      });
+}
+
+}  // namespace banger::daemon

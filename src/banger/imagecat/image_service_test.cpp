@@ -1,0 +1,313 @@
+#include "banger/imagecat/image_service.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "banger/imagecat/manifest.hpp"
+#include "banger/store/database.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/fake_clock.hpp"
+#include "banger/testkit/fake_command_runner.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::imagecat {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string every_tool(const std::string& tool) { return "/usr/bin/" + tool; }
+
+struct Fixture {
+  explicit Fixture(sys::CommandRunner* real_runner = nullptr)
+      : db(*store::Database::open(dir.path() + "/state.db")),
+        images(db),
+        service({.images = images,
+                 .runner = real_runner != nullptr ? *real_runner : runner,
+                 .paths = paths,
+                 .clock = clock,
+                 .users_of = [this](const std::string& image) { return users_of(image); },
+                 .register_kernel = [this](const std::string& name, const std::string& vmlinux,
+                                           const std::string& initrd) -> Expected<std::string> {
+                   registered_kernels.push_back(name + " " + vmlinux + " " + initrd);
+                   return name;
+                 },
+                 .find_tool = every_tool}) {
+    paths.images_dir = dir.path() + "/images";
+    EXPECT_TRUE(sys::make_dirs(paths.images_dir));
+  }
+  std::string images_dir() const { return dir.path() + "/images"; }
+  // A file standing in for an ext4 image.
+  std::string make_file(const std::string& name, const std::string& content = "ext4") {
+    std::string path = dir.path() + "/" + name;
+    EXPECT_TRUE(sys::write_file_atomic(path, content));
+    return path;
+  }
+
+  testkit::TempDir dir;
+  paths::Paths paths;
+  store::Database db;
+  store::ImageRepository images;
+  testkit::FakeCommandRunner runner;
+  testkit::FakeClock clock;
+  std::function<std::vector<std::string>(const std::string&)> users_of = [](const std::string&) {
+    return std::vector<std::string>{};
+  };
+  std::vector<std::string> registered_kernels;
+  ImageService service;
+};
+
+TEST(ImageService, RegisterListShowRemoveAnUnmanagedImage) {
+  Fixture f;
+  std::string rootfs = f.make_file("root.ext4", "12345");
+  auto image = f.service.register_image(
+      {.name = "mine", .rootfs_path = rootfs, .kernel_ref = "debian-cloud", .distro = "alpine"});
+  ASSERT_TRUE(image) << image.error().message;
+  EXPECT_EQ(image->rootfs_path, rootfs);
+  EXPECT_FALSE(image->managed);
+  EXPECT_EQ(image->size_bytes, 5);
+  EXPECT_EQ(image->created_at, 1800000000);
+  EXPECT_EQ(image->kernel_ref, "debian-cloud");
+
+  auto listed = f.service.list();
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0], *image);
+  EXPECT_EQ(*f.service.show("mine"), *image);
+
+  ASSERT_TRUE(f.service.remove("mine"));
+  EXPECT_TRUE(fs::exists(rootfs));  // not ours: left alone
+  auto gone = f.service.show("mine");
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Errc::not_found);
+  EXPECT_EQ(gone.error().message, "image \"mine\" not found");
+}
+
+TEST(ImageService, RegisterWithKernelFilesRegistersAKernelNamedAfterTheImage) {
+  Fixture f;
+  auto image = f.service.register_image({.name = "k",
+                                         .rootfs_path = f.make_file("r.ext4"),
+                                         .kernel_path = f.make_file("vmlinux"),
+                                         .initrd_path = f.make_file("initrd.img")});
+  ASSERT_TRUE(image) << image.error().message;
+  EXPECT_EQ(image->kernel_ref, "k");
+  EXPECT_EQ(f.registered_kernels, (std::vector<std::string>{"k " + f.dir.path() + "/vmlinux " +
+                                                            f.dir.path() + "/initrd.img"}));
+}
+
+TEST(ImageService, RegisterRejectsBadInput) {
+  Fixture f;
+  std::string rootfs = f.make_file("r.ext4");
+  auto bad_name =
+      f.service.register_image({.name = "a/b", .rootfs_path = rootfs, .kernel_ref = "k"});
+  ASSERT_FALSE(bad_name);
+  EXPECT_EQ(bad_name.error().code, Errc::invalid_argument);
+  auto relative =
+      f.service.register_image({.name = "a", .rootfs_path = "r.ext4", .kernel_ref = "k"});
+  ASSERT_FALSE(relative);
+  EXPECT_EQ(relative.error().message, "--rootfs must be an absolute path, got \"r.ext4\"");
+  auto missing = f.service.register_image(
+      {.name = "a", .rootfs_path = "/nonexistent/r.ext4", .kernel_ref = "k"});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::not_found);
+  EXPECT_EQ(missing.error().message, "--rootfs /nonexistent/r.ext4: no such file");
+  auto neither = f.service.register_image({.name = "a", .rootfs_path = rootfs});
+  ASSERT_FALSE(neither);
+  EXPECT_EQ(neither.error().message,
+            "give exactly one of --kernel PATH (with optional --initrd) and --kernel-ref");
+  auto initrd_only = f.service.register_image(
+      {.name = "a", .rootfs_path = rootfs, .initrd_path = rootfs, .kernel_ref = "k"});
+  ASSERT_FALSE(initrd_only);
+  EXPECT_EQ(initrd_only.error().message, "--initrd needs --kernel PATH");
+  ASSERT_TRUE(f.service.register_image({.name = "a", .rootfs_path = rootfs, .kernel_ref = "k"}));
+  auto twice = f.service.register_image({.name = "a", .rootfs_path = rootfs, .kernel_ref = "k"});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, Errc::already_exists);
+  EXPECT_EQ(twice.error().message, "image \"a\" already exists");
+}
+
+TEST(ImageService, RemoveIsRefusedWhileAVmUsesTheImage) {
+  Fixture f;
+  ASSERT_TRUE(
+      f.service.register_image({.name = "a", .rootfs_path = f.make_file("r"), .kernel_ref = "k"}));
+  f.users_of = [](const std::string& image) {
+    return image == "a" ? std::vector<std::string>{"web", "db"} : std::vector<std::string>{};
+  };
+  auto refused = f.service.remove("a");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::failed_precondition);
+  EXPECT_EQ(refused.error().message, "image \"a\" is used by vm web, db: delete those vms first");
+  EXPECT_TRUE(f.service.show("a"));
+  auto unknown = f.service.remove("nope");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::not_found);
+}
+
+TEST(ImageService, ASecondChangeOfTheSameNameIsRefusedWhileTheFirstRuns) {
+  // Given a remove that is still running (users_of is called with the name held).
+  Fixture f;
+  ASSERT_TRUE(
+      f.service.register_image({.name = "a", .rootfs_path = f.make_file("r"), .kernel_ref = "k"}));
+  Error inner;
+  f.users_of = [&](const std::string&) {
+    inner = f.service.build({.recipe = "tiny", .name = "a", .force = true}).error();
+    return std::vector<std::string>{};
+  };
+  ASSERT_TRUE(f.service.remove("a"));
+  EXPECT_EQ(inner.code, Errc::failed_precondition);
+  EXPECT_EQ(inner.message,
+            "image \"a\" is busy: another build, promote or delete of it is running");
+}
+
+TEST(ImageService, BuildRejectsBadInputBeforeTouchingAnything) {
+  Fixture f;
+  auto unknown = f.service.build({.recipe = "alpine"});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::not_found);
+  EXPECT_EQ(unknown.error().message,
+            "unknown recipe \"alpine\": available recipes: tiny, debian-bookworm");
+  auto bad_name = f.service.build({.recipe = "tiny", .name = "x.staging"});
+  ASSERT_FALSE(bad_name);
+  EXPECT_EQ(bad_name.error().code, Errc::invalid_argument);
+  auto tiny_packages = f.service.build({.recipe = "tiny", .packages = {"htop"}});
+  ASSERT_FALSE(tiny_packages);
+  EXPECT_EQ(tiny_packages.error().message,
+            "the tiny recipe takes no --packages (it has no package manager): use "
+            "debian-bookworm");
+  EXPECT_TRUE(f.runner.ran().empty());
+  EXPECT_TRUE(fs::is_empty(f.images_dir()));
+}
+
+TEST(ImageService, BuildNamesTheMissingToolAndItsPackage) {
+  testkit::TempDir dir;
+  paths::Paths paths{.images_dir = dir.path() + "/images"};
+  auto db = *store::Database::open_in_memory();
+  store::ImageRepository images(db);
+  testkit::FakeCommandRunner runner;
+  testkit::FakeClock clock;
+  ImageService service({.images = images,
+                        .runner = runner,
+                        .paths = paths,
+                        .clock = clock,
+                        .users_of = {},
+                        .register_kernel = {},
+                        .find_tool = [](const std::string& tool) {
+                          return tool == "mmdebstrap" ? "" : "/usr/bin/" + tool;
+                        }});
+  auto built = service.build({.recipe = "debian-bookworm"});
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, Errc::not_found);
+  EXPECT_EQ(built.error().message,
+            "mmdebstrap not found: install the mmdebstrap package (apt-get install mmdebstrap)");
+}
+
+TEST(ImageService, ExistingImageNeedsForceAndForceIsRefusedWhileAVmUsesIt) {
+  Fixture f;
+  ASSERT_TRUE(f.service.register_image(
+      {.name = "tiny", .rootfs_path = f.make_file("r"), .kernel_ref = "k"}));
+  auto exists = f.service.build({.recipe = "tiny"});
+  ASSERT_FALSE(exists);
+  EXPECT_EQ(exists.error().code, Errc::already_exists);
+  EXPECT_EQ(exists.error().message, "image \"tiny\" already exists: use --force to rebuild it");
+  f.users_of = [](const std::string&) { return std::vector<std::string>{"web"}; };
+  auto used = f.service.build({.recipe = "tiny", .force = true});
+  ASSERT_FALSE(used);
+  EXPECT_EQ(used.error().code, Errc::failed_precondition);
+  EXPECT_EQ(used.error().message,
+            "image \"tiny\" is used by vm web: delete those vms before rebuilding it");
+}
+
+TEST(ImageService, FailedBuildRemovesItsStagingDirAndRecordsNothing) {
+  Fixture f;
+  f.runner.on("apt-cache depends", {.exit_code = 100, .err = "E: No packages found"});
+  std::vector<std::string> stages;
+  auto built = f.service.build({.recipe = "tiny", .name = "t"},
+                               [&](const base::ProgressEvent& e) { stages.push_back(e.stage); });
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, Errc::command_failed);
+  EXPECT_THAT(built.error().message,
+              HasSubstr("building image t: resolving the libraries of dropbear-bin: "));
+  EXPECT_FALSE(fs::exists(f.images_dir() + "/t.staging"));
+  EXPECT_TRUE(fs::is_empty(f.images_dir()));
+  EXPECT_TRUE(f.service.list()->empty());
+  EXPECT_EQ(stages, (std::vector<std::string>{"prepare", "resolve"}));
+}
+
+TEST(ImageService, CancelledBuildRemovesItsStagingDir) {
+  Fixture f;
+  f.runner.on("apt-cache depends", {.exit_code = 0, .out = "dropbear-bin\n  Depends: libc6\n"});
+  auto built = f.service.build({.recipe = "tiny"}, {}, [] { return true; });
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().code, Errc::cancelled);
+  EXPECT_EQ(built.error().message, "building image tiny: image build cancelled");
+  EXPECT_TRUE(fs::is_empty(f.images_dir()));
+}
+
+TEST(ImageService, ReconcileCleansStagingAdoptsPublishedDirsAndDropsLostRecords) {
+  Fixture f;
+  // An interrupted build, a published-but-unrecorded image, junk, and a lost managed image.
+  ASSERT_TRUE(sys::make_dirs(f.images_dir() + "/half.staging/tree/etc"));
+  ASSERT_TRUE(sys::make_dirs(f.images_dir() + "/done"));
+  Manifest manifest;
+  manifest.image = {.name = "done",
+                    .kernel_ref = "debian-cloud",
+                    .distro = "debian",
+                    .init_flavour = model::InitFlavour::busybox,
+                    .managed = true,
+                    .created_at = 1700000000};
+  manifest.recipe = "tiny";
+  ASSERT_TRUE(
+      sys::write_file_atomic(f.images_dir() + "/done/manifest.json", render_manifest(manifest)));
+  ASSERT_TRUE(sys::write_file_atomic(f.images_dir() + "/done/rootfs.ext4", "1234"));
+  ASSERT_TRUE(sys::make_dirs(f.images_dir() + "/junk"));
+  ASSERT_TRUE(f.images.insert(
+      {.name = "lost", .rootfs_path = f.images_dir() + "/lost/rootfs.ext4", .managed = true}));
+  ASSERT_TRUE(f.images.insert(
+      {.name = "external", .rootfs_path = "/nonexistent/r.ext4", .managed = false}));
+
+  ASSERT_TRUE(f.service.reconcile());
+
+  EXPECT_FALSE(fs::exists(f.images_dir() + "/half.staging"));
+  EXPECT_FALSE(fs::exists(f.images_dir() + "/junk"));
+  EXPECT_FALSE(f.service.show("lost"));
+  EXPECT_TRUE(f.service.show("external"));  // the user's file may come back
+  auto adopted = f.service.show("done");
+  ASSERT_TRUE(adopted) << adopted.error().message;
+  EXPECT_EQ(adopted->rootfs_path, f.images_dir() + "/done/rootfs.ext4");
+  EXPECT_EQ(adopted->size_bytes, 4);
+  EXPECT_TRUE(adopted->managed);
+  EXPECT_EQ(adopted->init_flavour, model::InitFlavour::busybox);
+  EXPECT_EQ(adopted->created_at, 1700000000);
+  EXPECT_TRUE(fs::is_empty(f.dir.path() + "/images.trash"));
+}
+
+TEST(ImageService, PromoteCopiesTheRootfsIntoTheStoreAndRemoveDeletesIt) {
+  sys::PosixCommandRunner real;
+  Fixture f(&real);
+  std::string rootfs = f.make_file("outside.ext4", "rootfs-bytes");
+  ASSERT_TRUE(f.service.register_image({.name = "p", .rootfs_path = rootfs, .kernel_ref = "k"}));
+  auto promoted = f.service.promote("p");
+  ASSERT_TRUE(promoted) << promoted.error().message;
+  EXPECT_TRUE(promoted->managed);
+  EXPECT_EQ(promoted->rootfs_path, f.images_dir() + "/p/rootfs.ext4");
+  EXPECT_EQ(*sys::read_file(promoted->rootfs_path), "rootfs-bytes");
+  auto manifest = parse_manifest(*sys::read_file(f.images_dir() + "/p/manifest.json"));
+  ASSERT_TRUE(manifest) << manifest.error().message;
+  EXPECT_EQ(manifest->image.name, "p");
+  EXPECT_EQ(*f.service.show("p"), *promoted);
+
+  auto again = f.service.promote("p");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::failed_precondition);
+  EXPECT_EQ(again.error().message, "image \"p\" is already managed by banger");
+
+  ASSERT_TRUE(f.service.remove("p"));
+  EXPECT_FALSE(fs::exists(f.images_dir() + "/p"));
+  EXPECT_TRUE(fs::exists(rootfs));
+  EXPECT_TRUE(f.service.list()->empty());
+}
+
+}  // namespace
+}  // namespace banger::imagecat

@@ -1,0 +1,92 @@
+#include "banger/imagecat/manifest.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "banger/base/expected.hpp"
+
+namespace banger::imagecat {
+namespace {
+
+using Json = nlohmann::json;
+
+Expected<std::string> string_field(const Json& json, const char* key) {
+  auto it = json.find(key);
+  if (it == json.end() || !it->is_string()) {
+    return fail(Errc::invalid_argument,
+                fmt::format("manifest: field \"{}\" must be a string", key));
+  }
+  return it->get<std::string>();
+}
+
+Expected<std::int64_t> int_field(const Json& json, const char* key) {
+  auto it = json.find(key);
+  if (it == json.end() || !it->is_number_integer()) {
+    return fail(Errc::invalid_argument,
+                fmt::format("manifest: field \"{}\" must be an integer", key));
+  }
+  return it->get<std::int64_t>();
+}
+
+}  // namespace
+
+std::string render_manifest(const Manifest& manifest) {
+  const auto& image = manifest.image;
+  Json json = {{"version", kManifestVersion},
+               {"name", image.name},
+               {"distro", image.distro},
+               {"init_flavour", std::string(model::to_string(image.init_flavour))},
+               {"kernel", image.kernel_ref},
+               {"extra_kernel_args", image.extra_kernel_args},
+               {"recipe", manifest.recipe},
+               {"packages", manifest.packages},
+               {"size_bytes", image.size_bytes},
+               {"created_at", image.created_at}};
+  return json.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+Expected<Manifest> parse_manifest(std::string_view text) {
+  Json json = Json::parse(text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    return fail(Errc::invalid_argument, "manifest: not a JSON object");
+  }
+  BANGER_TRY_ASSIGN(auto version, int_field(json, "version"));
+  if (version != kManifestVersion) {
+    return fail(Errc::invalid_argument,
+                fmt::format("manifest: unsupported version {} (this banger reads version {})",
+                            version, kManifestVersion));
+  }
+  Manifest manifest;
+  auto& image = manifest.image;
+  BANGER_TRY_ASSIGN(image.name, string_field(json, "name"));
+  if (auto valid = model::validate_image_name(image.name); !valid) {
+    return tl::unexpected(with_context(valid.error(), "manifest"));
+  }
+  BANGER_TRY_ASSIGN(image.distro, string_field(json, "distro"));
+  BANGER_TRY_ASSIGN(auto flavour, string_field(json, "init_flavour"));
+  auto parsed = model::parse_init_flavour(flavour);
+  if (!parsed) {
+    return tl::unexpected(with_context(parsed.error(), "manifest"));
+  }
+  image.init_flavour = *parsed;
+  BANGER_TRY_ASSIGN(image.kernel_ref, string_field(json, "kernel"));
+  BANGER_TRY_ASSIGN(image.extra_kernel_args, string_field(json, "extra_kernel_args"));
+  BANGER_TRY_ASSIGN(manifest.recipe, string_field(json, "recipe"));
+  BANGER_TRY_ASSIGN(image.size_bytes, int_field(json, "size_bytes"));
+  BANGER_TRY_ASSIGN(image.created_at, int_field(json, "created_at"));
+  auto packages = json.find("packages");
+  if (packages == json.end() || !packages->is_array()) {
+    return fail(Errc::invalid_argument, "manifest: field \"packages\" must be an array");
+  }
+  for (const auto& package : *packages) {
+    if (!package.is_string()) {
+      return fail(Errc::invalid_argument, "manifest: field \"packages\" must hold strings");
+    }
+    manifest.packages.push_back(package.get<std::string>());
+  }
+  image.managed = true;
+  return manifest;
+}
+
+}  // namespace banger::imagecat

@@ -1,0 +1,29 @@
+// manifest.json beside each managed image's rootfs.ext4: the image record in a file, so an
+// image directory describes itself (reconcile re-registers a published directory from it).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "banger/base/error.hpp"
+#include "banger/model/image.hpp"
+
+namespace banger::imagecat {
+
+inline constexpr int kManifestVersion = 1;
+
+struct Manifest {
+  model::Image image;                 // rootfs_path/work_seed_path are not stored (derived)
+  std::string recipe;                 // "" for registered/promoted images
+  std::vector<std::string> packages;  // extra packages given with --packages
+};
+
+// Pure: the JSON text ({"version":1,"name":...}) of manifest, with a trailing newline.
+std::string render_manifest(const Manifest& manifest);
+
+// Parses render_manifest() output. invalid_argument `manifest: <what is wrong>` for malformed
+// JSON, a missing or mistyped field, an unknown version or an invalid name/init flavour.
+Expected<Manifest> parse_manifest(std::string_view text);
+
+}  // namespace banger::imagecat

@@ -1,0 +1,66 @@
+#include "banger/imagecat/manifest.hpp"
+
+#include <gtest/gtest.h>
+
+namespace banger::imagecat {
+namespace {
+
+Manifest sample() {
+  Manifest manifest;
+  manifest.image.name = "dev";
+  manifest.image.distro = "debian";
+  manifest.image.init_flavour = model::InitFlavour::systemd;
+  manifest.image.kernel_ref = "debian-cloud";
+  manifest.image.extra_kernel_args = "quiet";
+  manifest.image.managed = true;
+  manifest.image.size_bytes = 1073741824;
+  manifest.image.created_at = 1800000000;
+  manifest.recipe = "debian-bookworm";
+  manifest.packages = {"htop"};
+  return manifest;
+}
+
+TEST(Manifest, RendersEveryFieldAndParsesBack) {
+  std::string text = render_manifest(sample());
+  EXPECT_EQ(text, R"({
+  "created_at": 1800000000,
+  "distro": "debian",
+  "extra_kernel_args": "quiet",
+  "init_flavour": "systemd",
+  "kernel": "debian-cloud",
+  "name": "dev",
+  "packages": [
+    "htop"
+  ],
+  "recipe": "debian-bookworm",
+  "size_bytes": 1073741824,
+  "version": 1
+}
+)");
+  auto back = parse_manifest(text);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->image, sample().image);
+  EXPECT_EQ(back->recipe, "debian-bookworm");
+  EXPECT_EQ(back->packages, (std::vector<std::string>{"htop"}));
+}
+
+TEST(Manifest, RejectsMalformedInput) {
+  auto not_json = parse_manifest("{");
+  ASSERT_FALSE(not_json);
+  EXPECT_EQ(not_json.error().message, "manifest: not a JSON object");
+  auto version = parse_manifest(R"({"version":2})");
+  ASSERT_FALSE(version);
+  EXPECT_EQ(version.error().message,
+            "manifest: unsupported version 2 (this banger reads version 1)");
+  auto name = parse_manifest(R"({"version":1,"name":"../x"})");
+  ASSERT_FALSE(name);
+  EXPECT_EQ(name.error().code, Errc::invalid_argument);
+  EXPECT_EQ(name.error().message.rfind("manifest: invalid image name \"../x\"", 0), 0u)
+      << name.error().message;
+  auto missing = parse_manifest(R"({"version":1,"name":"x"})");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message, "manifest: field \"distro\" must be a string");
+}
+
+}  // namespace
+}  // namespace banger::imagecat

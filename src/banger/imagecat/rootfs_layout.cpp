@@ -1,0 +1,320 @@
+#include "banger/imagecat/rootfs_layout.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
+
+#include "banger/base/expected.hpp"
+#include "banger/base/strings.hpp"
+#include "banger/sys/fs.hpp"
+
+namespace banger::imagecat {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string host_path(const std::string& root, std::string_view guest_path) {
+  return root + std::string(guest_path);
+}
+
+Status write_guest_file(const std::string& root, std::string_view guest_path,
+                        std::string_view content, mode_t mode) {
+  std::string path = host_path(root, guest_path);
+  if (auto made = sys::make_dirs(fs::path(path).parent_path().string(), 0755); !made) {
+    return tl::unexpected(with_context(made.error(), "writing " + std::string(guest_path)));
+  }
+  std::error_code ec;
+  // write_file_atomic renames over the path; a dangling symlink or an applet link would be
+  // replaced, which is what we want, but a directory would not.
+  if (fs::is_symlink(fs::symlink_status(path, ec))) {
+    fs::remove(path, ec);
+  }
+  if (auto written = sys::write_file_atomic(path, content, mode); !written) {
+    return tl::unexpected(with_context(written.error(), "writing " + std::string(guest_path)));
+  }
+  return {};
+}
+
+Status make_guest_dir(const std::string& root, std::string_view guest_path, mode_t mode = 0755) {
+  std::string path = host_path(root, guest_path);
+  if (auto made = sys::make_dirs(path, mode); !made) {
+    return tl::unexpected(with_context(made.error(), "creating " + std::string(guest_path)));
+  }
+  std::error_code ec;
+  fs::permissions(path, static_cast<fs::perms>(mode), ec);
+  if (ec) {
+    return fail(Errc::io, fmt::format("setting the mode of {}: {}", guest_path, ec.message()));
+  }
+  return {};
+}
+
+Status make_guest_symlink(const std::string& root, std::string_view guest_path,
+                          std::string_view target) {
+  std::string path = host_path(root, guest_path);
+  std::error_code ec;
+  fs::create_symlink(std::string(target), path, ec);
+  if (ec) {
+    return fail(Errc::io,
+                fmt::format("creating symlink {} -> {}: {}", guest_path, target, ec.message()));
+  }
+  return {};
+}
+
+// Removes a path below root (file, link or tree); missing is fine.
+Status remove_guest(const std::string& root, std::string_view guest_path) {
+  if (auto removed = sys::remove_all(host_path(root, guest_path)); !removed) {
+    return tl::unexpected(with_context(removed.error(), "removing " + std::string(guest_path)));
+  }
+  return {};
+}
+
+bool guest_exists(const std::string& root, std::string_view guest_path) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(host_path(root, guest_path), ec));
+}
+
+// Directory parts of a guest path ("/usr/bin/ls" -> "/usr/bin").
+std::string parent_of(std::string_view guest_path) {
+  auto slash = guest_path.rfind('/');
+  return slash == 0 || slash == std::string_view::npos ? "/"
+                                                       : std::string(guest_path.substr(0, slash));
+}
+
+constexpr std::string_view kTinyInit = R"BANGER(#!/bin/sh
+# banger tiny init (busybox sh, PID 1). Written by `banger image build tiny`.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts 2>/dev/null
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mount -o remount,rw / 2>/dev/null
+hostname -F /etc/hostname 2>/dev/null
+ip link set lo up
+# The work disk, when the VM has one (later issues rely on it being /root).
+if [ -b /dev/vdb ]; then
+  mount -t ext4 /dev/vdb /root || echo "banger-init: mounting /dev/vdb on /root failed"
+fi
+mkdir -p /root/.ssh
+chmod 700 /root /root/.ssh
+if [ -s /etc/banger/authorized_keys ]; then
+  cat /etc/banger/authorized_keys >> /root/.ssh/authorized_keys
+  chmod 600 /root/.ssh/authorized_keys
+fi
+# banger's guest integration hook: config and agent start-up injected by later steps.
+for hook in /etc/banger/init.d/*; do
+  if [ -x "$hook" ]; then
+    "$hook" || echo "banger-init: $hook failed ($?)"
+  fi
+done
+# One host key per VM, made at first boot (a key baked into the image would be shared).
+key=/etc/dropbear/dropbear_ed25519_host_key
+if [ ! -s "$key" ]; then
+  mkdir -p /etc/dropbear
+  dropbearkey -t ed25519 -f "$key" >/dev/null 2>&1
+fi
+echo "banger-hostkey: $(dropbearkey -y -f "$key" 2>/dev/null | grep '^ssh-')"
+dropbear -r "$key" -p 22 -s -E 2>>/var/log/dropbear.log
+echo "banger-init: ready"
+trap 'echo "banger-init: powering off"; sync; poweroff -f' TERM
+trap '' HUP INT
+while true; do
+  sleep 3600 &
+  wait $!
+done
+)BANGER";
+
+constexpr std::string_view kSshdDropin = R"BANGER(# Written by banger: root logs in with a key only.
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile .ssh/authorized_keys /etc/banger/authorized_keys
+)BANGER";
+
+constexpr std::string_view kSshKeygenUnit = R"BANGER([Unit]
+Description=banger: create this VM's ssh host keys
+DefaultDependencies=no
+After=local-fs.target
+Before=ssh.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/ssh-keygen -A
+ExecStart=/bin/sh -c 'echo "banger-hostkey: $(cat /etc/ssh/ssh_host_ed25519_key.pub)" >/dev/console'
+
+[Install]
+WantedBy=multi-user.target
+)BANGER";
+
+constexpr std::string_view kBangerInitUnit = R"BANGER([Unit]
+Description=banger guest integration
+ConditionPathIsExecutable=/usr/local/lib/banger/banger-init
+After=local-fs.target
+Before=ssh.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/lib/banger/banger-init
+
+[Install]
+WantedBy=multi-user.target
+)BANGER";
+
+constexpr std::string_view kDebianFstab =
+    R"BANGER(# Written by banger. The root filesystem is mounted by the banger initramfs.
+/dev/vdb /root ext4 defaults,nofail,x-systemd.device-timeout=5s 0 2
+)BANGER";
+
+Status enable_unit(const std::string& root, std::string_view unit, std::string_view unit_path) {
+  BANGER_TRY(make_guest_dir(root, "/etc/systemd/system/multi-user.target.wants"));
+  std::string link = fmt::format("/etc/systemd/system/multi-user.target.wants/{}", unit);
+  BANGER_TRY(remove_guest(root, link));
+  return make_guest_symlink(root, link, unit_path);
+}
+
+}  // namespace
+
+std::string tiny_init_script() { return std::string(kTinyInit); }
+std::string sshd_dropin() { return std::string(kSshdDropin); }
+std::string ssh_keygen_unit() { return std::string(kSshKeygenUnit); }
+std::string banger_init_unit() { return std::string(kBangerInitUnit); }
+std::string debian_fstab() { return std::string(kDebianFstab); }
+
+sys::Command plan_busybox_applets(const std::string& root) {
+  sys::Command command;
+  command.argv = {root + "/bin/busybox", "--list-full"};
+  return command;
+}
+
+std::vector<std::string> parse_applet_list(std::string_view list_full_output) {
+  std::vector<std::string> out;
+  for (const auto& raw : base::split(list_full_output, '\n')) {
+    std::string_view line = base::trim(raw);
+    if (line.empty() || line[0] == '/' || line.find("..") != std::string_view::npos ||
+        line.find_first_of(" \t\\") != std::string_view::npos) {
+      continue;
+    }
+    out.push_back("/" + std::string(line));
+  }
+  return out;
+}
+
+Status install_hook_point(const std::string& root, model::InitFlavour flavour) {
+  BANGER_TRY(make_guest_dir(root, kGuestConfigDir));
+  BANGER_TRY(make_guest_dir(root, kGuestLibDir));
+  if (flavour == model::InitFlavour::busybox) {
+    BANGER_TRY(make_guest_dir(root, kGuestInitDDir));
+  }
+  return {};
+}
+
+Status write_tiny_tree(const std::string& root, const std::vector<std::string>& applets) {
+  for (std::string_view unused :
+       {"/usr/share/doc", "/usr/share/man", "/usr/share/locale", "/usr/share/lintian",
+        "/usr/share/info", "/usr/share/zoneinfo", "/usr/lib/x86_64-linux-gnu/gconv"}) {
+    BANGER_TRY(remove_guest(root, unused));
+  }
+  for (std::string_view dir : {"/proc", "/sys", "/dev", "/run", "/mnt", "/bin", "/sbin", "/usr/bin",
+                               "/usr/sbin", "/etc/dropbear", "/var/log"}) {
+    BANGER_TRY(make_guest_dir(root, dir));
+  }
+  BANGER_TRY(make_guest_dir(root, "/tmp", 01777));
+  BANGER_TRY(make_guest_dir(root, "/root", 0700));
+  BANGER_TRY(make_guest_dir(root, "/root/.ssh", 0700));
+  for (const auto& applet : applets) {
+    if (applet == "/sbin/init" || guest_exists(root, applet)) {
+      continue;
+    }
+    BANGER_TRY(make_guest_dir(root, parent_of(applet)));
+    BANGER_TRY(make_guest_symlink(root, applet, "/bin/busybox"));
+  }
+  BANGER_TRY(write_guest_file(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0644));
+  // Empty password field: dropbear runs with -s (no password logins), so only keys work.
+  BANGER_TRY(write_guest_file(root, "/etc/shadow", "root::19000:0:99999:7:::\n", 0600));
+  BANGER_TRY(write_guest_file(root, "/etc/group", "root:x:0:\n", 0644));
+  BANGER_TRY(write_guest_file(root, "/etc/shells", "/bin/sh\n", 0644));
+  BANGER_TRY(write_guest_file(root, "/etc/hostname", "tiny\n", 0644));
+  BANGER_TRY(remove_guest(root, "/sbin/init"));
+  BANGER_TRY(write_guest_file(root, "/sbin/init", kTinyInit, 0755));
+  return install_hook_point(root, model::InitFlavour::busybox);
+}
+
+Status configure_debian_tree(const std::string& root) {
+  BANGER_TRY(make_guest_dir(root, "/etc/ssh/sshd_config.d"));
+  BANGER_TRY(write_guest_file(root, "/etc/ssh/sshd_config.d/banger.conf", kSshdDropin, 0644));
+  // Baked host keys would be shared by every VM of the image: drop them, make them at boot.
+  std::error_code ec;
+  std::vector<std::string> host_keys;
+  for (fs::directory_iterator it(host_path(root, "/etc/ssh"), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind("ssh_host_", 0) == 0) {
+      host_keys.push_back("/etc/ssh/" + name);
+    }
+  }
+  if (ec) {
+    return fail(Errc::io, "listing /etc/ssh: " + ec.message());
+  }
+  for (const auto& key : host_keys) {
+    BANGER_TRY(remove_guest(root, key));
+  }
+  BANGER_TRY(write_guest_file(root, "/etc/systemd/system/banger-ssh-keygen.service", kSshKeygenUnit,
+                              0644));
+  BANGER_TRY(enable_unit(root, "banger-ssh-keygen.service",
+                         "/etc/systemd/system/banger-ssh-keygen.service"));
+  if (!guest_exists(root, "/etc/systemd/system/multi-user.target.wants/ssh.service")) {
+    BANGER_TRY(enable_unit(root, "ssh.service", "/lib/systemd/system/ssh.service"));
+  }
+  BANGER_TRY(
+      write_guest_file(root, "/etc/systemd/system/banger-init.service", kBangerInitUnit, 0644));
+  BANGER_TRY(enable_unit(root, "banger-init.service", "/etc/systemd/system/banger-init.service"));
+  // Empty machine-id: systemd makes a fresh one per VM at boot.
+  BANGER_TRY(write_guest_file(root, "/etc/machine-id", "", 0444));
+  BANGER_TRY(remove_guest(root, "/var/lib/dbus/machine-id"));
+  BANGER_TRY(write_guest_file(root, "/etc/fstab", kDebianFstab, 0644));
+  BANGER_TRY(write_guest_file(root, "/etc/hostname", "debian\n", 0644));
+  BANGER_TRY(make_guest_dir(root, "/root/.ssh", 0700));
+  for (std::string_view cache : {"/var/cache/apt/archives", "/var/lib/apt/lists"}) {
+    std::vector<std::string> entries;
+    for (fs::directory_iterator it(host_path(root, cache), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (it->path().filename() != "partial" && it->path().filename() != "lock") {
+        entries.push_back(std::string(cache) + "/" + it->path().filename().string());
+      }
+    }
+    ec.clear();
+    for (const auto& entry : entries) {
+      BANGER_TRY(remove_guest(root, entry));
+    }
+  }
+  return install_hook_point(root, model::InitFlavour::systemd);
+}
+
+Expected<std::uint64_t> tree_size_bytes(const std::string& root) {
+  std::error_code ec;
+  std::uint64_t total = 0;
+  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec);
+  for (fs::recursive_directory_iterator end; !ec && it != end; it.increment(ec)) {
+    total += 4096;
+    std::error_code stat_ec;
+    auto status = it->symlink_status(stat_ec);
+    if (!stat_ec && fs::is_regular_file(status)) {
+      auto size = it->file_size(stat_ec);
+      if (!stat_ec) {
+        total += size;
+      }
+    }
+  }
+  if (ec) {
+    return fail(Errc::io, fmt::format("measuring {}: {}", root, ec.message()));
+  }
+  return total;
+}
+
+}  // namespace banger::imagecat

@@ -1,0 +1,142 @@
+#include "banger/imagecat/rootfs_layout.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::imagecat {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+mode_t mode_of(const std::string& path) {
+  struct stat st{};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+std::string link_of(const std::string& path) {
+  std::error_code ec;
+  return fs::read_symlink(path, ec).string();
+}
+
+TEST(RootfsLayout, AppletListBecomesAbsolutePathsWithoutUnsafeLines) {
+  EXPECT_EQ(parse_applet_list("bin/ash\nsbin/init\nusr/bin/wget\n\n/abs\n../x\nbin/a b\n"),
+            (std::vector<std::string>{"/bin/ash", "/sbin/init", "/usr/bin/wget"}));
+  EXPECT_EQ(plan_busybox_applets("/t/tree").argv,
+            (std::vector<std::string>{"/t/tree/bin/busybox", "--list-full"}));
+}
+
+TEST(RootfsLayout, TinyTreeHasInitAppletsEtcAndTheHookPoint) {
+  // Given a tree holding what the busybox-static and dropbear-bin .debs unpack to.
+  testkit::TempDir dir;
+  const std::string root = dir.path() + "/tree";
+  ASSERT_TRUE(sys::make_dirs(root + "/bin"));
+  ASSERT_TRUE(sys::make_dirs(root + "/usr/sbin"));
+  ASSERT_TRUE(sys::make_dirs(root + "/usr/share/doc/busybox-static"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/bin/busybox", "elf", 0755));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/usr/sbin/dropbear", "elf", 0755));
+
+  ASSERT_TRUE(write_tiny_tree(root, {"/bin/sh", "/sbin/init", "/usr/bin/wget", "/bin/busybox"}));
+
+  EXPECT_EQ(link_of(root + "/bin/sh"), "/bin/busybox");
+  EXPECT_EQ(link_of(root + "/usr/bin/wget"), "/bin/busybox");
+  EXPECT_EQ(*sys::read_file(root + "/bin/busybox"), "elf");  // existing files are kept
+  EXPECT_EQ(*sys::read_file(root + "/sbin/init"), tiny_init_script());
+  EXPECT_EQ(mode_of(root + "/sbin/init"), 0755u);
+  EXPECT_EQ(*sys::read_file(root + "/etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+  EXPECT_EQ(*sys::read_file(root + "/etc/shadow"), "root::19000:0:99999:7:::\n");
+  EXPECT_EQ(mode_of(root + "/etc/shadow"), 0600u);
+  EXPECT_EQ(*sys::read_file(root + "/etc/group"), "root:x:0:\n");
+  EXPECT_EQ(*sys::read_file(root + "/etc/shells"), "/bin/sh\n");
+  EXPECT_EQ(*sys::read_file(root + "/etc/hostname"), "tiny\n");
+  EXPECT_EQ(mode_of(root + "/root"), 0700u);
+  EXPECT_EQ(mode_of(root + "/tmp"), 01777u);
+  for (const char* d : {"/proc", "/sys", "/dev", "/run", "/etc/dropbear", "/var/log", "/etc/banger",
+                        "/etc/banger/init.d", "/usr/local/lib/banger"}) {
+    EXPECT_TRUE(fs::is_directory(root + d)) << d;
+  }
+  EXPECT_FALSE(fs::exists(root + "/usr/share/doc"));
+  // No baked host key: every VM makes its own at first boot.
+  EXPECT_TRUE(fs::is_empty(root + "/etc/dropbear"));
+}
+
+TEST(RootfsLayout, TinyInitDoesWhatTheGuestNeeds) {
+  std::string init = tiny_init_script();
+  EXPECT_EQ(init.rfind("#!/bin/sh\n", 0), 0u);
+  for (const char* step :
+       {"mount -t proc proc /proc", "mount -t sysfs sysfs /sys", "mount -t devpts devpts /dev/pts",
+        "mount -t tmpfs tmpfs /run", "mount -t tmpfs tmpfs /tmp", "ip link set lo up",
+        "if [ -b /dev/vdb ]; then", "mount -t ext4 /dev/vdb /root", "/etc/banger/init.d/*",
+        "dropbearkey -t ed25519 -f \"$key\"", "dropbear -r \"$key\" -p 22 -s -E",
+        "trap 'echo \"banger-init: powering off\"; sync; poweroff -f' TERM"}) {
+    EXPECT_THAT(init, HasSubstr(step));
+  }
+}
+
+TEST(RootfsLayout, DebianTreeGetsSshdKeygenUnitsFstabAndNoBakedKeys) {
+  // Given what mmdebstrap leaves: host keys, apt caches, a machine-id.
+  testkit::TempDir dir;
+  const std::string root = dir.path();
+  ASSERT_TRUE(sys::make_dirs(root + "/etc/ssh"));
+  ASSERT_TRUE(sys::make_dirs(root + "/var/cache/apt/archives/partial"));
+  ASSERT_TRUE(sys::make_dirs(root + "/var/lib/apt/lists"));
+  ASSERT_TRUE(sys::make_dirs(root + "/var/lib/dbus"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/etc/ssh/ssh_host_ed25519_key", "k", 0600));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/etc/ssh/ssh_host_ed25519_key.pub", "k"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/etc/ssh/sshd_config", "Include x\n"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/var/cache/apt/archives/x.deb", "deb"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/var/lib/apt/lists/y_Packages", "p"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/etc/machine-id", "0123456789abcdef\n"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/var/lib/dbus/machine-id", "0123\n"));
+
+  auto configured = configure_debian_tree(root);
+  ASSERT_TRUE(configured) << configured.error().message;
+
+  EXPECT_FALSE(fs::exists(root + "/etc/ssh/ssh_host_ed25519_key"));
+  EXPECT_FALSE(fs::exists(root + "/etc/ssh/ssh_host_ed25519_key.pub"));
+  EXPECT_TRUE(fs::exists(root + "/etc/ssh/sshd_config"));
+  EXPECT_EQ(*sys::read_file(root + "/etc/ssh/sshd_config.d/banger.conf"), sshd_dropin());
+  EXPECT_THAT(sshd_dropin(), HasSubstr("PermitRootLogin prohibit-password\n"));
+  EXPECT_THAT(sshd_dropin(), HasSubstr("PasswordAuthentication no\n"));
+  EXPECT_EQ(*sys::read_file(root + "/etc/systemd/system/banger-ssh-keygen.service"),
+            ssh_keygen_unit());
+  EXPECT_THAT(ssh_keygen_unit(), HasSubstr("Before=ssh.service"));
+  EXPECT_THAT(ssh_keygen_unit(), HasSubstr("ExecStart=/usr/bin/ssh-keygen -A"));
+  EXPECT_EQ(*sys::read_file(root + "/etc/systemd/system/banger-init.service"), banger_init_unit());
+  EXPECT_THAT(banger_init_unit(), HasSubstr("ExecStart=/usr/local/lib/banger/banger-init"));
+  const std::string wants = root + "/etc/systemd/system/multi-user.target.wants/";
+  EXPECT_EQ(link_of(wants + "banger-ssh-keygen.service"),
+            "/etc/systemd/system/banger-ssh-keygen.service");
+  EXPECT_EQ(link_of(wants + "banger-init.service"), "/etc/systemd/system/banger-init.service");
+  EXPECT_EQ(link_of(wants + "ssh.service"), "/lib/systemd/system/ssh.service");
+  EXPECT_EQ(*sys::read_file(root + "/etc/machine-id"), "");
+  EXPECT_FALSE(fs::exists(root + "/var/lib/dbus/machine-id"));
+  EXPECT_EQ(*sys::read_file(root + "/etc/fstab"), debian_fstab());
+  EXPECT_THAT(debian_fstab(),
+              HasSubstr("/dev/vdb /root ext4 defaults,nofail,x-systemd.device-timeout=5s 0 2\n"));
+  EXPECT_FALSE(fs::exists(root + "/var/cache/apt/archives/x.deb"));
+  EXPECT_TRUE(fs::exists(root + "/var/cache/apt/archives/partial"));
+  EXPECT_FALSE(fs::exists(root + "/var/lib/apt/lists/y_Packages"));
+  EXPECT_TRUE(fs::is_directory(root + "/etc/banger"));
+  EXPECT_TRUE(fs::is_directory(root + "/usr/local/lib/banger"));
+  EXPECT_FALSE(fs::exists(root + "/etc/banger/init.d"));  // systemd images use the unit
+}
+
+TEST(RootfsLayout, TreeSizeCountsFilesAndEntries) {
+  testkit::TempDir dir;
+  ASSERT_TRUE(sys::make_dirs(dir.path() + "/a"));
+  ASSERT_TRUE(sys::write_file_atomic(dir.path() + "/a/f", std::string(10000, 'x')));
+  auto size = tree_size_bytes(dir.path());
+  ASSERT_TRUE(size) << size.error().message;
+  EXPECT_EQ(*size, 10000u + 2 * 4096u);
+}
+
+}  // namespace
+}  // namespace banger::imagecat

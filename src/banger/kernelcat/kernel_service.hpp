@@ -1,0 +1,136 @@
+// KernelService (SPEC S10): the kernel store under paths.kernels_dir and its records, `kernel
+// pull` from the built-in catalog (Debian packages through the host's apt), `kernel import`,
+// list/show/verify/remove, and startup reconciliation of files and records.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "banger/base/clock.hpp"
+#include "banger/base/error.hpp"
+#include "banger/base/progress.hpp"
+#include "banger/kernelcat/kernel_catalog.hpp"
+#include "banger/kernelcat/kernel_manifest.hpp"
+#include "banger/model/kernel.hpp"
+#include "banger/paths/paths.hpp"
+#include "banger/store/kernel_repository.hpp"
+#include "banger/sys/command_runner.hpp"
+
+namespace banger::kernelcat {
+
+struct KernelServiceDeps {
+  store::KernelRepository& kernels;
+  sys::CommandRunner& runner;  // apt-cache, apt-get, depmod
+  const paths::Paths& paths;   // kernels_dir (store), downloads_dir (pull work dirs)
+  base::Clock& clock;          // imported_at
+  // Names of the images and VMs that reference the given kernel (remove refuses while any do).
+  std::function<std::vector<std::string>(const std::string& kernel)> users_of;
+  // PATH lookup for host tools (sys::find_executable in production).
+  std::function<std::string(const std::string&)> find_tool;
+};
+
+struct PullResult {
+  model::Kernel kernel;
+  bool up_to_date = false;  // true: the stored kernel already had this package version
+};
+
+// Owns: the kernel records (store::KernelRepository) and everything under paths.kernels_dir:
+//   kernels/<name>/{vmlinux, initrd.img?, manifest.json} (a published kernel),
+//   kernels/<name>.staging/ (a pull or import in progress; never a live kernel) and
+//   kernels/<name>.old/ (the previous files while a re-pull swaps them in), and the pull work
+//   directories downloads_dir/kernel-<name>-*/ (removed when the pull ends).
+//   Publication order: build in <name>.staging, rename to <name>, then record.
+// Does not own: images and VMs (asked through users_of), the host's apt configuration.
+// Thread-safety: every method may be called concurrently. Operations that change a kernel
+//   (pull, import, remove) hold a per-name lock for their whole run, so two pulls of the same
+//   name run one after the other (the second then finds it up to date); different names run
+//   in parallel.
+// Names ending in ".staging" or ".old" are refused (they would collide with work dirs).
+class KernelService {
+ public:
+  explicit KernelService(KernelServiceDeps deps);
+
+  // Startup repair (call before serving): removes leftover *.staging dirs and work dirs,
+  // restores <name> from <name>.old when a swap was interrupted (else removes the .old),
+  // drops records whose vmlinux is gone, and records directories whose manifest.json and
+  // vmlinux are present but whose record is missing (a crash between rename and record:
+  // publication had completed). Directories without a readable manifest are left alone and
+  // logged. Errors: io when kernels_dir cannot be listed; store errors.
+  Status reconcile();
+
+  // The built-in catalog entries (`kernel list --available`, `kernel.catalog`).
+  std::vector<CatalogKernel> list_available() const;
+
+  // Pulls catalog entry `name` into kernels/<name>: resolves the package through apt; when
+  // the stored kernel came from the same package version, its files still hash to the
+  // manifest and !force, returns it with up_to_date (no download). Otherwise downloads the
+  // kernel and busybox packages, extracts the ELF vmlinux, builds the initramfs and publishes.
+  // Reports stages resolve, download, extract, vmlinux, initramfs, publish; checks cancelled
+  // between steps. On any failure or cancellation the staging and work dirs are removed and
+  // the previously stored kernel (if any) stays as it was.
+  // Errors: invalid_argument (bad name, corrupt package: "corrupt package ..."); not_found
+  // (unknown catalog name listing the available ones, missing host tool naming its package,
+  // package unknown to apt); already_exists (a kernel of that name exists that was not pulled
+  // from this catalog entry, and !force); cancelled; command_failed/timeout (apt, depmod); io.
+  Expected<PullResult> pull(const std::string& name, bool force,
+                            const base::ProgressFn& progress = {},
+                            const base::CancelFn& cancelled = {});
+
+  // Imports from_dir/vmlinux (an x86_64 ELF) and optional from_dir/initrd.img as kernel
+  // `name` (files are copied). Errors: invalid_argument (bad name, relative from_dir,
+  // "<path> is not an x86_64 ELF vmlinux ..."); not_found (from_dir or its vmlinux missing);
+  // already_exists (name taken: remove it first); io.
+  Expected<model::Kernel> import_dir(const std::string& name, const std::string& from_dir);
+
+  // Like import_dir with explicit files (initrd_path may be ""); used by `image register
+  // --kernel`. source defaults to "import:<vmlinux_path>".
+  Expected<model::Kernel> import_files(const std::string& name, const std::string& vmlinux_path,
+                                       const std::string& initrd_path);
+
+  // Every kernel, ordered by name (store errors pass through).
+  Expected<std::vector<model::Kernel>> list();
+
+  // The kernel called name; invalid_argument for a bad name, not_found `kernel "x" not found`.
+  Expected<model::Kernel> show(const std::string& name);
+
+  // The stored manifest of kernel name; not_found as show(); invalid_argument for a manifest
+  // that cannot be parsed.
+  Expected<KernelManifest> manifest(const std::string& name);
+
+  // Re-hashes vmlinux (and initrd.img) and compares with the record/manifest.
+  // failed_precondition "kernel \"x\" is corrupt: vmlinux sha256 is <a>, expected <b>";
+  // not_found when the kernel or one of its files is missing.
+  Status verify(const std::string& name);
+
+  // Bytes of vmlinux plus initrd.img of kernel (0 for missing files).
+  static std::int64_t size_bytes(const model::Kernel& kernel);
+
+  // Deletes the record and kernels/<name>. failed_precondition "kernel \"x\" is used by:
+  // a, b" while users_of(name) is not empty; not_found for an unknown kernel.
+  Status remove(const std::string& name);
+
+ private:
+  std::shared_ptr<std::mutex> name_lock(const std::string& name);
+  Status check_name(const std::string& name) const;
+  std::string dir_of(const std::string& name) const;
+  Expected<PullResult> pull_locked(const CatalogKernel& entry, bool force,
+                                   const base::ProgressFn& progress,
+                                   const base::CancelFn& cancelled);
+  Expected<model::Kernel> import_locked(const std::string& name, const std::string& vmlinux_path,
+                                        const std::string& initrd_path, std::string source);
+  // Renames staging into kernels/<name> (moving an existing one aside) and records it.
+  Expected<model::Kernel> publish(const std::string& staging, const KernelManifest& manifest);
+
+  KernelServiceDeps deps_;
+  std::mutex locks_mutex_;
+  std::map<std::string, std::shared_ptr<std::mutex>> locks_;
+};
+
+}  // namespace banger::kernelcat

@@ -1,0 +1,352 @@
+#include "banger/sys/process_launcher.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <mutex>
+#include <string_view>
+
+#include "banger/base/expected.hpp"
+#include "banger/base/fd.hpp"
+#include "banger/base/strings.hpp"
+#include "banger/sys/fs.hpp"
+
+extern char** environ;
+
+namespace banger::sys {
+namespace {
+
+#ifndef SYS_pidfd_open
+constexpr long kSysPidfdOpen = 434;
+#else
+constexpr long kSysPidfdOpen = SYS_pidfd_open;
+#endif
+#ifndef SYS_pidfd_send_signal
+constexpr long kSysPidfdSendSignal = 424;
+#else
+constexpr long kSysPidfdSendSignal = SYS_pidfd_send_signal;
+#endif
+#ifndef SYS_close_range
+constexpr long kSysCloseRange = 436;
+#else
+constexpr long kSysCloseRange = SYS_close_range;
+#endif
+constexpr unsigned kCloseRangeCloexec = 1U << 2;  // CLOSE_RANGE_CLOEXEC
+
+constexpr std::chrono::milliseconds kReapPollInterval{10};
+
+// What the child reports through the exec-status pipe when it cannot exec.
+enum class ChildStage : int { chdir = 1, exec = 2, stdio = 3 };
+struct ChildFailure {
+  int stage = 0;
+  int err = 0;
+};
+
+std::vector<std::string> build_env(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    std::string key(entry.substr(0, entry.find('=')));
+    if (!overrides.contains(key)) {
+      env.emplace_back(entry);
+    }
+  }
+  for (const auto& [k, v] : overrides) {
+    env.push_back(k + "=" + v);
+  }
+  return env;
+}
+
+// Duplicates fd to a descriptor >= 3 with O_CLOEXEC, so the child's dup2 onto 0-2 never clobbers.
+Expected<base::UniqueFd> high_fd(base::UniqueFd fd, const std::string& what) {
+  int dup = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (dup < 0) {
+    return fail_errno("duplicating descriptor of " + what, errno);
+  }
+  return base::UniqueFd(dup);
+}
+
+int exit_status_from(const siginfo_t& info) {
+  if (info.si_code == CLD_EXITED) {
+    return info.si_status;
+  }
+  return 128 + info.si_status;
+}
+
+class PosixProcess final : public Process {
+ public:
+  PosixProcess(pid_t pid, std::uint64_t start_time, base::UniqueFd pidfd)
+      : pid_(pid), start_time_(start_time), pidfd_(std::move(pidfd)) {}
+
+  pid_t pid() const override { return pid_; }
+  std::uint64_t start_time() const override { return start_time_; }
+
+  Status signal(int sig) override {
+    std::lock_guard lock(mutex_);
+    if (exit_status_) {
+      return {};
+    }
+    int rc = pidfd_.valid()
+                 ? static_cast<int>(::syscall(kSysPidfdSendSignal, pidfd_.get(), sig, nullptr, 0U))
+                 : ::kill(pid_, sig);
+    if (rc != 0 && errno != ESRCH) {
+      return fail_errno(fmt::format("sending signal {} to pid {}", sig, pid_), errno);
+    }
+    return {};
+  }
+
+  Expected<std::optional<int>> wait_for(std::chrono::milliseconds timeout) override {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      BANGER_TRY_ASSIGN(auto status, try_reap());
+      if (status) {
+        return status;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        return std::optional<int>{};
+      }
+      if (pidfd_.valid()) {
+        // The pidfd becomes readable when the process exits.
+        pollfd pfd{pidfd_.get(), POLLIN, 0};
+        int pr = ::poll(&pfd, 1, static_cast<int>(left.count()));
+        if (pr < 0 && errno != EINTR) {
+          return fail_errno(fmt::format("waiting for pid {}", pid_), errno);
+        }
+      } else {
+        struct timespec ts{0, std::min(left, kReapPollInterval).count() * 1000000L};
+        ::nanosleep(&ts, nullptr);
+      }
+    }
+  }
+
+  bool alive() override {
+    auto status = wait_for(std::chrono::milliseconds(0));
+    return !status || !status->has_value();
+  }
+
+ private:
+  // Collects the exit status without blocking; nullopt while the child runs.
+  Expected<std::optional<int>> try_reap() {
+    std::lock_guard lock(mutex_);
+    if (exit_status_) {
+      return exit_status_;
+    }
+    siginfo_t info{};
+    int rc = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG);
+    if (rc != 0) {
+      if (errno == EINTR) {
+        return std::optional<int>{};
+      }
+      if (errno != ECHILD) {
+        return fail_errno(fmt::format("waiting for pid {}", pid_), errno);
+      }
+      exit_status_ = -1;  // reaped elsewhere (e.g. SIGCHLD ignored)
+    } else if (info.si_pid == 0) {
+      return std::optional<int>{};
+    } else {
+      exit_status_ = exit_status_from(info);
+    }
+    pidfd_.reset();
+    return exit_status_;
+  }
+
+  pid_t pid_;
+  std::uint64_t start_time_;
+  base::UniqueFd pidfd_;
+  std::mutex mutex_;
+  std::optional<int> exit_status_;
+};
+
+// Runs in the forked child: only async-signal-safe calls until exec.
+[[noreturn]] void exec_child(const char* path, char* const* argv, char* const* envp,
+                             const char* cwd, mode_t mask, int null_fd, int log_fd, int status_fd) {
+  auto report = [&](ChildStage stage) {
+    ChildFailure failure{static_cast<int>(stage), errno};
+    ssize_t ignored = ::write(status_fd, &failure, sizeof failure);
+    (void)ignored;
+    ::_exit(127);
+  };
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl{};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    ::sigaction(sig, &dfl, nullptr);  // fails harmlessly for SIGKILL/SIGSTOP and RT internals
+  }
+  ::setsid();
+  ::umask(mask);
+  if (cwd != nullptr && ::chdir(cwd) != 0) {
+    report(ChildStage::chdir);
+  }
+  if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) {
+    report(ChildStage::stdio);
+  }
+  // Nothing the daemon holds (sockets, the instance lock) may leak into the VMM.
+  ::syscall(kSysCloseRange, 3U, ~0U, kCloseRangeCloexec);
+  ::execve(path, argv, envp);
+  report(ChildStage::exec);
+  ::_exit(127);
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec& spec) {
+  if (spec.argv.empty()) {
+    return fail(Errc::invalid_argument, "empty command");
+  }
+  const std::string& program = spec.argv[0];
+  std::string path = find_executable(program);
+  if (path.empty()) {
+    return fail(Errc::not_found, fmt::format("{}: command not found", program));
+  }
+
+  base::UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd) {
+    return fail_errno("opening /dev/null", errno);
+  }
+  BANGER_TRY_ASSIGN(null_fd, high_fd(std::move(null_fd), "/dev/null"));
+  base::UniqueFd log_fd;
+  if (spec.log_path.empty()) {
+    log_fd.reset(::fcntl(null_fd.get(), F_DUPFD_CLOEXEC, 3));
+  } else {
+    log_fd.reset(
+        ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600));
+    if (!log_fd) {
+      return fail_errno("opening log file " + spec.log_path, errno);
+    }
+    BANGER_TRY_ASSIGN(log_fd, high_fd(std::move(log_fd), spec.log_path));
+  }
+  int status_pipe[2];
+  if (::pipe2(status_pipe, O_CLOEXEC) != 0) {
+    return fail_errno("creating exec status pipe", errno);
+  }
+  base::UniqueFd status_read(status_pipe[0]);
+  base::UniqueFd status_write(status_pipe[1]);
+
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) {
+    argv.push_back(const_cast<char*>(a.c_str()));
+  }
+  argv.push_back(nullptr);
+  std::vector<std::string> env_storage = build_env(spec.env_overrides);
+  std::vector<char*> envp;
+  for (auto& e : env_storage) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    return fail_errno("forking for " + program, errno);
+  }
+  if (pid == 0) {
+    exec_child(path.c_str(), argv.data(), envp.data(), cwd, spec.umask, null_fd.get(), log_fd.get(),
+               status_write.get());
+  }
+  status_write.reset();
+
+  ChildFailure failure;
+  ssize_t got = 0;
+  do {
+    got = ::read(status_read.get(), &failure, sizeof failure);
+  } while (got < 0 && errno == EINTR);
+  if (got == static_cast<ssize_t>(sizeof failure)) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    switch (static_cast<ChildStage>(failure.stage)) {
+      case ChildStage::chdir:
+        return fail_errno(fmt::format("starting {}: changing to {}", program, spec.cwd),
+                          failure.err);
+      case ChildStage::stdio:
+        return fail_errno(fmt::format("starting {}: redirecting stdio", program), failure.err);
+      case ChildStage::exec:
+        break;
+    }
+    return fail_errno(fmt::format("starting {}: exec {}", program, path), failure.err);
+  }
+
+  // Open the pidfd before anything else can happen to the child; the pid cannot be reused while
+  // the child is unreaped.
+  base::UniqueFd pidfd(static_cast<int>(::syscall(kSysPidfdOpen, pid, 0U)));
+  if (pidfd.valid()) {
+    BANGER_TRY_ASSIGN(pidfd, high_fd(std::move(pidfd), "pidfd"));
+  }
+  auto start_time = process_start_time(pid);
+  if (!start_time) {
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return tl::unexpected(with_context(start_time.error(), "starting " + program));
+  }
+  return std::unique_ptr<Process>(new PosixProcess(pid, *start_time, std::move(pidfd)));
+}
+
+Expected<std::uint64_t> process_start_time(pid_t pid) {
+  std::string path = fmt::format("/proc/{}/stat", pid);
+  auto stat = read_file(path);
+  if (!stat) {
+    if (stat.error().sys_errno == ENOENT || stat.error().sys_errno == ESRCH) {
+      return fail(Errc::not_found, fmt::format("no process with pid {}", pid));
+    }
+    return tl::unexpected(stat.error());
+  }
+  // "pid (comm) state ppid ..."; comm may contain spaces and ')', so parse after the last ')'.
+  auto close = stat->rfind(')');
+  if (close == std::string::npos) {
+    return fail(Errc::io, fmt::format("parsing {}: no command name", path));
+  }
+  auto fields = base::split(base::trim(std::string_view(*stat).substr(close + 1)), ' ');
+  // fields[0] is field 3 (state), so field 22 (starttime) is fields[19].
+  constexpr std::size_t kStartTimeIndex = 22 - 3;
+  if (fields.size() <= kStartTimeIndex) {
+    return fail(Errc::io, fmt::format("parsing {}: only {} fields", path, fields.size() + 2));
+  }
+  const std::string& field = fields[kStartTimeIndex];
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+  if (ec != std::errc() || end != field.data() + field.size()) {
+    return fail(Errc::io, fmt::format("parsing {}: bad starttime '{}'", path, field));
+  }
+  return value;
+}
+
+bool process_matches(pid_t pid, std::uint64_t start_time) {
+  if (pid <= 0) {
+    return false;
+  }
+  if (::kill(pid, 0) != 0 && errno != EPERM) {
+    return false;
+  }
+  auto stat = read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat) {
+    return false;
+  }
+  auto close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 >= stat->size()) {
+    return false;
+  }
+  char state = (*stat)[close + 2];
+  if (state == 'Z' || state == 'X' || state == 'x') {
+    return false;
+  }
+  auto actual = process_start_time(pid);
+  return actual && *actual == start_time;
+}
+
+}  // namespace banger::sys

@@ -1,0 +1,101 @@
+#include "banger/vmm/qemu/argv.hpp"
+
+#include <fmt/format.h>
+
+namespace banger::vmm::qemu {
+namespace {
+
+// QEMU option values use ',' as a separator; a literal comma is written ",,".
+std::string escape(const std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    out += c;
+    if (c == ',') {
+      out += ',';
+    }
+  }
+  return out;
+}
+
+// Disk caching: cache=writeback (QEMU's default, spelled out) for both the per-VM root overlay
+// and the work disk. Writes land in the host page cache and a guest flush (sync, journal commit)
+// becomes an fdatasync of the image, including the qcow2 metadata QEMU keeps in memory. So data
+// the guest synced survives a SIGKILL of QEMU after a timed-out stop and a host crash; cache=unsafe
+// would drop flushes and can leave a qcow2 overlay inconsistent when QEMU is killed.
+void add_drive(std::vector<std::string>& argv, const char* id, const DiskConfig& disk) {
+  argv.push_back("-drive");
+  argv.push_back(fmt::format("id={},file={},format={},if=none,cache=writeback{}", id,
+                             escape(disk.path), disk_format_name(disk.format),
+                             disk.read_only ? ",readonly=on" : ""));
+  argv.push_back("-device");
+  argv.push_back(fmt::format("virtio-blk-device,drive={}", id));
+}
+
+}  // namespace
+
+std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& caps) {
+  std::vector<std::string> argv{caps.binary, "-M", "microvm"};
+  std::string cmdline = config.kernel_cmdline;
+  if (config.accel == Accel::kvm) {
+    argv.insert(argv.end(), {"-accel", "kvm", "-cpu", "host"});
+  } else {
+    argv.insert(argv.end(), {"-accel", "tcg,tb-size=32", "-cpu", "max"});
+    if (caps.host_khz > 0) {
+      // Under TCG several guests booting at once can hang in PIT calibration (ENVIRONMENT.md).
+      cmdline +=
+          fmt::format("{}tsc_early_khz={} tsc=reliable", cmdline.empty() ? "" : " ", caps.host_khz);
+    }
+  }
+  argv.insert(argv.end(),
+              {"-m", std::to_string(config.memory_mib), "-smp", std::to_string(config.vcpu),
+               "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"});
+  argv.insert(argv.end(),
+              {"-chardev",
+               fmt::format("file,id=console,path={},append=on", escape(config.console_log_path)),
+               "-serial", "chardev:console"});
+  argv.insert(argv.end(), {"-kernel", config.kernel_path});
+  if (config.initrd_path) {
+    argv.insert(argv.end(), {"-initrd", *config.initrd_path});
+  }
+  argv.insert(argv.end(), {"-append", cmdline});
+  add_drive(argv, "root", config.root_disk);
+  if (config.work_disk) {
+    add_drive(argv, "work", *config.work_disk);
+  }
+  if (!config.tap_name.empty()) {
+    argv.insert(argv.end(),
+                {"-netdev",
+                 fmt::format("tap,id=n0,ifname={},script=no,downscript=no,vhost={}",
+                             config.tap_name, caps.vhost_net ? "on" : "off"),
+                 "-device", fmt::format("virtio-net-device,netdev=n0,mac={}", config.mac)});
+  }
+  argv.insert(
+      argv.end(),
+      {"-device", "virtio-serial-device", "-chardev",
+       fmt::format("socket,id=agent,path={},server=on,wait=off", escape(config.agent_socket_path)),
+       "-device", fmt::format("virtserialport,chardev=agent,name={}", kAgentPortName)});
+  argv.insert(argv.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off",
+                                               escape(config.control_socket_path))});
+  return argv;
+}
+
+std::string kernel_cmdline(const CmdlineSpec& spec) {
+  std::string out = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4";
+  if (!spec.guest_ip.empty()) {
+    out += fmt::format(" ip={}::{}:{}:{}:eth0:off", spec.guest_ip, spec.gateway_ip, spec.netmask,
+                       spec.hostname);
+  }
+  for (const auto& arg : spec.extra_args) {
+    if (!arg.empty()) {
+      out += " ";
+      out += arg;
+    }
+  }
+  if (!spec.init.empty()) {
+    out += " init=" + spec.init;
+  }
+  return out;
+}
+
+}  // namespace banger::vmm::qemu

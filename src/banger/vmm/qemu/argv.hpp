@@ -1,0 +1,48 @@
+// Pure builders for a QEMU microvm: the full argv of qemu-system-x86_64 and the guest kernel
+// command line (SPEC S5). No I/O; host facts come in as QemuHostCaps.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "banger/vmm/vmm.hpp"
+
+namespace banger::vmm::qemu {
+
+// Host facts the argv depends on (gathered by probe_qemu_host_caps in vmm/host_caps.hpp).
+struct QemuHostCaps {
+  bool vhost_net = false;     // /dev/vhost-net exists; otherwise vhost=off (QEMU aborts with on)
+  std::int64_t host_khz = 0;  // host TSC kHz for tsc_early_khz= under TCG; 0 = unknown (omitted)
+  std::string binary = "qemu-system-x86_64";
+};
+
+// The name of the virtio-serial port the guest agent opens (/sys/class/virtio-ports/*/name).
+inline constexpr const char* kAgentPortName = "org.banger.agent";
+
+// The complete argv (argv[0] = caps.binary) booting config under QEMU microvm:
+//   -M microvm, -accel kvm -cpu host | -accel tcg,tb-size=32 -cpu max, -m, -smp,
+//   -nodefaults -no-user-config -nographic -no-reboot,
+//   the serial console appended to console_log_path (chardev file, append=on),
+//   -kernel [-initrd] -append (under TCG with " tsc_early_khz=<kHz> tsc=reliable"),
+//   virtio-blk-device drives "root" (and "work"), cache=writeback (see argv.cpp),
+//   -netdev tap (vhost on only with vhost_net) + virtio-net-device when tap_name is set,
+//   the agent virtio-serial port on a unix socket, and QMP on control_socket_path.
+// Commas inside paths are doubled, as QEMU's option syntax requires.
+std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& caps);
+
+// Inputs of the guest kernel command line.
+struct CmdlineSpec {
+  std::string guest_ip;  // empty: no ip= argument (no network)
+  std::string gateway_ip;
+  std::string netmask;  // dotted quad ("255.255.255.0")
+  std::string hostname;
+  std::vector<std::string> extra_args;  // the image's extra arguments, in order
+  std::string init;                     // empty: no init= (the image's own /sbin/init)
+};
+
+// "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4
+//  ip=<guest>::<gateway>:<mask>:<hostname>:eth0:off" + extra args + " init=<init>" when set.
+std::string kernel_cmdline(const CmdlineSpec& spec);
+
+}  // namespace banger::vmm::qemu

@@ -1,0 +1,251 @@
+#include "banger/vmm/qemu/qemu_vmm.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <thread>
+
+#include "banger/base/expected.hpp"
+#include "banger/base/log.hpp"
+#include "banger/base/strings.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/vmm/qemu/qmp_client.hpp"
+
+namespace banger::vmm::qemu {
+namespace {
+
+constexpr std::chrono::milliseconds kPollInterval{20};
+
+std::int64_t file_size(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
+}
+
+// The last lines QEMU wrote to its log since offset, trimmed; empty when none.
+std::string log_tail(const std::string& path, std::int64_t offset, std::size_t lines) {
+  auto text = sys::read_file(path);
+  if (!text) {
+    return {};
+  }
+  auto from = static_cast<std::size_t>(std::max<std::int64_t>(offset, 0));
+  if (from > text->size()) {
+    from = 0;  // the log was truncated meanwhile
+  }
+  return std::string(base::trim(base::tail_lines(std::string_view(*text).substr(from), lines)));
+}
+
+std::string describe_exit(std::optional<int> code) {
+  if (!code || *code < 0) {
+    return "";
+  }
+  if (*code > 128) {
+    return fmt::format(" (killed by signal {})", *code - 128);
+  }
+  return fmt::format(" (status {})", *code);
+}
+
+Status remove_stale_socket(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return fail_errno("removing stale socket " + path, errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+QemuVmm::QemuVmm(QemuVmmDeps deps, QemuVmmOptions options)
+    : deps_(deps), options_(std::move(options)) {}
+
+std::shared_ptr<sys::Process> QemuVmm::child(const VmmHandle& handle) {
+  std::lock_guard lock(mutex_);
+  auto it = children_.find(Key{handle.pid, handle.start_time});
+  return it == children_.end() ? nullptr : it->second;
+}
+
+QemuVmm::ExitState QemuVmm::exit_state(const VmmHandle& handle) {
+  if (auto process = child(handle)) {
+    auto status = process->wait_for(std::chrono::milliseconds(0));
+    if (!status || !status->has_value()) {
+      return {};
+    }
+    return ExitState{.exited = true, .code = **status};
+  }
+  return ExitState{.exited = !sys::process_matches(handle.pid, handle.start_time), .code = {}};
+}
+
+bool QemuVmm::wait_exit(const VmmHandle& handle, std::chrono::milliseconds timeout) {
+  if (auto process = child(handle)) {
+    auto status = process->wait_for(timeout);
+    return status && status->has_value();
+  }
+  // Not our child (the daemon restarted): poll until the pid stops matching.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (sys::process_matches(handle.pid, handle.start_time)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  return true;
+}
+
+Status QemuVmm::send_signal(const VmmHandle& handle, int sig) {
+  if (auto process = child(handle)) {
+    return process->signal(sig);
+  }
+  if (!sys::process_matches(handle.pid, handle.start_time)) {
+    return {};  // gone, or the pid now names another process: never signal it
+  }
+  if (::kill(handle.pid, sig) != 0 && errno != ESRCH) {
+    return fail_errno(fmt::format("sending signal {} to qemu pid {}", sig, handle.pid), errno);
+  }
+  return {};
+}
+
+Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
+  for (const auto& [field, value] : {std::pair{"control_socket_path", &config.control_socket_path},
+                                     std::pair{"agent_socket_path", &config.agent_socket_path},
+                                     std::pair{"console_log_path", &config.console_log_path}}) {
+    if (value->empty()) {
+      return fail(Errc::invalid_argument, fmt::format("vm config: {} must be set", field));
+    }
+  }
+  BANGER_TRY(remove_stale_socket(config.control_socket_path));
+  BANGER_TRY(remove_stale_socket(config.agent_socket_path));
+  std::int64_t log_offset = file_size(config.console_log_path);
+
+  sys::LaunchSpec spec{.argv = qemu_argv(config, options_.caps),
+                       .cwd = config.run_dir,
+                       .umask = 077,
+                       .env_overrides = {},
+                       .log_path = config.console_log_path};
+  auto launched = deps_.launcher.launch(spec);
+  if (!launched) {
+    return tl::unexpected(with_context(launched.error(), "starting qemu"));
+  }
+  std::shared_ptr<sys::Process> process = std::move(*launched);
+  VmmHandle handle{.backend = kBackendName,
+                   .pid = process->pid(),
+                   .start_time = process->start_time(),
+                   .control_socket = config.control_socket_path,
+                   .console_log = config.console_log_path,
+                   .agent_socket = config.agent_socket_path};
+
+  auto kill_and_reap = [&] {
+    (void)process->signal(SIGKILL);
+    (void)process->wait_for(options_.kill_timeout);
+  };
+  auto deadline = std::chrono::steady_clock::now() + options_.ready_timeout;
+  Error last_error{Errc::timeout, "qemu never created its qmp socket", 0, {}};
+  while (true) {
+    // Doubles as the poll interval: returns early when QEMU exits.
+    auto exited = process->wait_for(std::chrono::milliseconds(0));
+    if (exited && exited->has_value()) {
+      std::string tail = log_tail(config.console_log_path, log_offset, options_.log_tail_lines);
+      return fail(Errc::command_failed,
+                  tail.empty() ? fmt::format("qemu exited during start-up{} with no output in {}",
+                                             describe_exit(**exited), config.console_log_path)
+                               : fmt::format("qemu exited during start-up{}: {}",
+                                             describe_exit(**exited), tail));
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      break;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    auto qmp = QmpClient::connect(config.control_socket_path, std::min(left, options_.qmp_timeout));
+    if (qmp) {
+      qmp->set_timeout(options_.qmp_timeout);
+      auto state = qmp->query_status();
+      if (state) {
+        BANGER_LOG_INFO("vm {}: qemu pid {} up (qmp status {})", config.name, handle.pid, *state);
+        std::lock_guard lock(mutex_);
+        children_[Key{handle.pid, handle.start_time}] = process;
+        return handle;
+      }
+      last_error = state.error();
+    } else {
+      last_error = qmp.error();
+    }
+    (void)process->wait_for(std::min(kPollInterval, left));
+  }
+  kill_and_reap();
+  std::string tail = log_tail(config.console_log_path, log_offset, options_.log_tail_lines);
+  return fail(Errc::timeout,
+              fmt::format("qemu did not answer on {} within {} ms ({}); killed it{}{}",
+                          config.control_socket_path, options_.ready_timeout.count(),
+                          last_error.message, tail.empty() ? "" : ": ", tail));
+}
+
+Status QemuVmm::request_shutdown(const VmmHandle& handle) {
+  if (!alive(handle)) {
+    return fail(Errc::not_running, fmt::format("qemu pid {} is not running", handle.pid));
+  }
+  auto qmp = QmpClient::connect(handle.control_socket, options_.qmp_timeout);
+  if (!qmp) {
+    return tl::unexpected(
+        with_context(qmp.error(), fmt::format("asking qemu pid {} to power off", handle.pid)));
+  }
+  if (auto down = qmp->system_powerdown(); !down) {
+    return tl::unexpected(
+        with_context(down.error(), fmt::format("asking qemu pid {} to power off", handle.pid)));
+  }
+  return {};
+}
+
+Status QemuVmm::stop(const VmmHandle& handle, std::chrono::milliseconds grace) {
+  if (!alive(handle)) {
+    return {};
+  }
+  if (auto asked = request_shutdown(handle); !asked) {
+    // Handled here: the fallback is the kill below.
+    BANGER_LOG_WARN("{}; killing it", asked.error().message);
+  } else if (wait_exit(handle, grace)) {
+    return {};
+  } else {
+    BANGER_LOG_INFO("qemu pid {} still running {} ms after power-off; killing it", handle.pid,
+                    grace.count());
+  }
+  return kill(handle);
+}
+
+Status QemuVmm::kill(const VmmHandle& handle) {
+  BANGER_TRY(send_signal(handle, SIGKILL));
+  if (!wait_exit(handle, options_.kill_timeout)) {
+    return fail(Errc::timeout, fmt::format("qemu pid {} still running {} ms after SIGKILL",
+                                           handle.pid, options_.kill_timeout.count()));
+  }
+  return {};
+}
+
+Expected<VmmStatus> QemuVmm::status(const VmmHandle& handle) {
+  if (auto exited = exit_state(handle); exited.exited) {
+    return VmmStatus{.state = VmmState::exited, .exit_code = exited.code, .detail = "exited"};
+  }
+  auto qmp = QmpClient::connect(handle.control_socket, options_.qmp_timeout);
+  Expected<std::string> state = qmp ? qmp->query_status() : tl::unexpected(qmp.error());
+  if (!state) {
+    if (auto exited = exit_state(handle); exited.exited) {  // it died while we asked
+      return VmmStatus{.state = VmmState::exited, .exit_code = exited.code, .detail = "exited"};
+    }
+    Error e = with_context(state.error(), fmt::format("querying qemu pid {}", handle.pid));
+    e.code = Errc::unavailable;
+    return tl::unexpected(std::move(e));
+  }
+  return VmmStatus{.state = *state == "running" ? VmmState::running : VmmState::paused,
+                   .exit_code = std::nullopt,
+                   .detail = *state};
+}
+
+AgentEndpoint QemuVmm::agent_endpoint(const VmmHandle& handle) {
+  return AgentEndpoint{.kind = AgentEndpoint::Kind::virtio_serial_unix,
+                       .path = handle.agent_socket,
+                       .cid = 0,
+                       .port = 0};
+}
+
+}  // namespace banger::vmm::qemu

@@ -1,0 +1,70 @@
+// QemuVmm: the Vmm backend for qemu-system-x86_64 -M microvm. Starts QEMU through the
+// ProcessLauncher (detached, umask 077, console + QEMU's stderr appended to the VM log) and
+// controls it over QMP (one short connection per operation).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "banger/sys/process_launcher.hpp"
+#include "banger/vmm/qemu/argv.hpp"
+#include "banger/vmm/vmm.hpp"
+
+namespace banger::vmm::qemu {
+
+struct QemuVmmDeps {
+  sys::ProcessLauncher& launcher;
+};
+
+struct QemuVmmOptions {
+  QemuHostCaps caps;                                                  // binary, vhost, kHz
+  std::chrono::milliseconds ready_timeout{std::chrono::seconds(10)};  // spawn -> QMP answers
+  std::chrono::milliseconds qmp_timeout{std::chrono::seconds(5)};     // per QMP operation
+  std::chrono::milliseconds kill_timeout{std::chrono::seconds(5)};    // SIGKILL -> exit
+  std::size_t log_tail_lines = 20;  // lines of the VM log quoted in start-up errors
+};
+
+class QemuVmm final : public Vmm {
+ public:
+  static constexpr const char* kBackendName = "qemu";
+
+  QemuVmm(QemuVmmDeps deps, QemuVmmOptions options);
+
+  // As Vmm::launch. Also invalid_argument when a socket or log path is empty. Stale sockets at
+  // the control and agent paths are removed first. Errors quote the log lines QEMU wrote during
+  // this start (not older boots).
+  Expected<VmmHandle> launch(const VmConfig& config) override;
+  Status request_shutdown(const VmmHandle& handle) override;
+  Status stop(const VmmHandle& handle, std::chrono::milliseconds grace) override;
+  Status kill(const VmmHandle& handle) override;
+  // QMP "running" is running; every other live QEMU run state ("paused", "prelaunch",
+  // "shutdown", ...) is paused, with the raw state in detail.
+  Expected<VmmStatus> status(const VmmHandle& handle) override;
+  AgentEndpoint agent_endpoint(const VmmHandle& handle) override;
+  std::string name() const override { return kBackendName; }
+
+ private:
+  using Key = std::pair<pid_t, std::uint64_t>;
+
+  // Our own child for handle (launched by this object), or nullptr (e.g. after a restart).
+  std::shared_ptr<sys::Process> child(const VmmHandle& handle);
+  struct ExitState {
+    bool exited = false;
+    std::optional<int> code;  // known for our own children only
+  };
+  ExitState exit_state(const VmmHandle& handle);
+  bool alive(const VmmHandle& handle) { return !exit_state(handle).exited; }
+  // Waits up to timeout for the VMM to exit; true when it has.
+  bool wait_exit(const VmmHandle& handle, std::chrono::milliseconds timeout);
+  Status send_signal(const VmmHandle& handle, int sig);
+
+  QemuVmmDeps deps_;
+  QemuVmmOptions options_;
+  std::mutex mutex_;
+  std::map<Key, std::shared_ptr<sys::Process>> children_;
+};
+
+}  // namespace banger::vmm::qemu

@@ -1,0 +1,66 @@
+#include "banger/vmm/vmm.hpp"
+
+#include <fmt/format.h>
+
+namespace banger::vmm {
+
+std::string_view accel_name(Accel accel) { return accel == Accel::kvm ? "kvm" : "tcg"; }
+
+std::string_view disk_format_name(DiskFormat f) { return f == DiskFormat::qcow2 ? "qcow2" : "raw"; }
+
+std::string_view vmm_state_name(VmmState state) {
+  switch (state) {
+    case VmmState::running:
+      return "running";
+    case VmmState::paused:
+      return "paused";
+    case VmmState::exited:
+      return "exited";
+  }
+  return "exited";
+}
+
+nlohmann::json vmm_handle_to_json(const VmmHandle& handle) {
+  return nlohmann::json{
+      {"backend", handle.backend},         {"pid", handle.pid},
+      {"start_time", handle.start_time},   {"control_socket", handle.control_socket},
+      {"console_log", handle.console_log}, {"agent_socket", handle.agent_socket}};
+}
+
+Expected<VmmHandle> vmm_handle_from_json(const nlohmann::json& json) {
+  if (!json.is_object()) {
+    return fail(Errc::invalid_argument, "vmm handle: expected a json object");
+  }
+  VmmHandle handle;
+  auto get_string = [&](const char* key, std::string& out) -> Status {
+    auto it = json.find(key);
+    if (it == json.end() || !it->is_string()) {
+      return fail(Errc::invalid_argument, fmt::format("vmm handle: {} must be a string", key));
+    }
+    out = it->get<std::string>();
+    return {};
+  };
+  if (auto s = get_string("backend", handle.backend); !s) {
+    return tl::unexpected(s.error());
+  }
+  auto pid = json.find("pid");
+  if (pid == json.end() || !pid->is_number_integer() || pid->get<std::int64_t>() <= 0) {
+    return fail(Errc::invalid_argument, "vmm handle: pid must be a positive integer");
+  }
+  handle.pid = static_cast<pid_t>(pid->get<std::int64_t>());
+  auto start = json.find("start_time");
+  if (start == json.end() || !start->is_number_unsigned()) {
+    return fail(Errc::invalid_argument, "vmm handle: start_time must be a non-negative integer");
+  }
+  handle.start_time = start->get<std::uint64_t>();
+  for (auto [key, out] : {std::pair{"control_socket", &handle.control_socket},
+                          std::pair{"console_log", &handle.console_log},
+                          std::pair{"agent_socket", &handle.agent_socket}}) {
+    if (auto s = get_string(key, *out); !s) {
+      return tl::unexpected(s.error());
+    }
+  }
+  return handle;
+}
+
+}  // namespace banger::vmm

@@ -1,0 +1,61 @@
+#include "banger/vmm/vmm.hpp"
+
+#include <gtest/gtest.h>
+
+namespace banger::vmm {
+namespace {
+
+const VmmHandle kHandle{.backend = "qemu",
+                        .pid = 4242,
+                        .start_time = 987654321,
+                        .control_socket = "/run/a/qmp.sock",
+                        .console_log = "/vms/a/console.log",
+                        .agent_socket = "/run/a/agent.sock"};
+
+TEST(VmmHandle, RoundTripsThroughJson) {
+  nlohmann::json json = vmm_handle_to_json(kHandle);
+  EXPECT_EQ(
+      json.dump(),
+      R"({"agent_socket":"/run/a/agent.sock","backend":"qemu","console_log":"/vms/a/console.log",)"
+      R"("control_socket":"/run/a/qmp.sock","pid":4242,"start_time":987654321})");
+  auto back = vmm_handle_from_json(nlohmann::json::parse(json.dump()));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, kHandle);
+}
+
+TEST(VmmHandle, RejectsMissingOrMistypedFields) {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  for (
+      const Case& c : {
+          Case{R"([])", "vmm handle: expected a json object"},
+          Case{R"({"pid":1})", "vmm handle: backend must be a string"},
+          Case{R"({"backend":"qemu","pid":0})", "vmm handle: pid must be a positive integer"},
+          Case{R"({"backend":"qemu","pid":"7"})", "vmm handle: pid must be a positive integer"},
+          Case{R"({"backend":"qemu","pid":7,"start_time":-1})",
+               "vmm handle: start_time must be a non-negative integer"},
+          Case{
+              R"({"backend":"qemu","pid":7,"start_time":1,"control_socket":"c","console_log":"l"})",
+              "vmm handle: agent_socket must be a string"},
+      }) {
+    auto handle = vmm_handle_from_json(nlohmann::json::parse(c.json));
+    ASSERT_FALSE(handle) << c.json;
+    EXPECT_EQ(handle.error().code, Errc::invalid_argument);
+    EXPECT_EQ(handle.error().message, c.message);
+  }
+}
+
+TEST(VmmNames, AreStable) {
+  EXPECT_EQ(accel_name(Accel::kvm), "kvm");
+  EXPECT_EQ(accel_name(Accel::tcg), "tcg");
+  EXPECT_EQ(disk_format_name(DiskFormat::raw), "raw");
+  EXPECT_EQ(disk_format_name(DiskFormat::qcow2), "qcow2");
+  EXPECT_EQ(vmm_state_name(VmmState::running), "running");
+  EXPECT_EQ(vmm_state_name(VmmState::paused), "paused");
+  EXPECT_EQ(vmm_state_name(VmmState::exited), "exited");
+}
+
+}  // namespace
+}  // namespace banger::vmm
