@@ -22,9 +22,13 @@ struct VmInfo {
   bool nat = false;
   std::string guest_ip;  // "" until the VM has an address
   std::string mac;
-  std::string last_error;  // "" unless the last operation on the VM failed
-  std::string created_at;  // RFC 3339 UTC
-  std::string touched_at;  // RFC 3339 UTC
+  std::string last_error;       // "" unless the last operation on the VM failed
+  std::string created_at;       // RFC 3339 UTC
+  std::string touched_at;       // RFC 3339 UTC
+  std::string tap;              // host TAP device while running ("tap-fc-0")
+  std::int64_t pid = 0;         // VMM process while running
+  std::string rootfs_strategy;  // how the writable root is layered ("qcow2_overlay", ...)
+  std::string vmm;              // "qemu" or "firecracker"
   template <class V>
   void fields(V& v) {
     v("id", id);
@@ -41,6 +45,10 @@ struct VmInfo {
     v("last_error", last_error);
     v("created_at", created_at);
     v("touched_at", touched_at);
+    v("tap", tap);
+    v("pid", pid);
+    v("rootfs_strategy", rootfs_strategy);
+    v("vmm", vmm);
   }
 };
 
@@ -127,6 +135,151 @@ struct VmDelete {
     template <class V>
     void fields(V& v) {
       v("deleted", deleted);
+    }
+  };
+};
+
+// Names of several VMs, for the lifecycle methods that act on many at once (in parallel).
+struct VmNames {
+  std::vector<std::string> names;
+  template <class V>
+  void fields(V& v) {
+    v("names", names);
+  }
+};
+
+// The VMs an operation acted on, in request order.
+struct VmInfos {
+  std::vector<VmInfo> vms;
+  template <class V>
+  void fields(V& v) {
+    v("vms", vms);
+  }
+};
+
+// Boots stopped/created/error VMs in parallel; replies when every one is ready (ssh answers
+// with its pinned host key) or failed. The first failure is the error; the others still ran.
+struct VmStart {
+  static constexpr std::string_view kMethod = "vm.start";
+  using Request = VmNames;
+  using Response = VmInfos;
+};
+
+// Powers VMs off (guest sync + poweroff, then kill after the grace period) in parallel.
+struct VmStop {
+  static constexpr std::string_view kMethod = "vm.stop";
+  using Request = VmNames;
+  using Response = VmInfos;
+};
+
+// stop + start.
+struct VmRestart {
+  static constexpr std::string_view kMethod = "vm.restart";
+  using Request = VmNames;
+  using Response = VmInfos;
+};
+
+// Kills the VMM at once (no guest sync) and releases the VM's host resources.
+struct VmKill {
+  static constexpr std::string_view kMethod = "vm.kill";
+  using Request = VmNames;
+  using Response = VmInfos;
+};
+
+// Deletes every VM that is not running (created, stopped, error).
+struct VmPrune {
+  static constexpr std::string_view kMethod = "vm.prune";
+  struct Request {
+    bool dry_run = false;  // only list what would be deleted
+    template <class V>
+    void fields(V& v) {
+      v("dry_run", dry_run);
+    }
+  };
+  struct Response {
+    std::vector<std::string> deleted;  // or, with dry_run, would be deleted
+    template <class V>
+    void fields(V& v) {
+      v("deleted", deleted);
+    }
+  };
+};
+
+// Changes sizing (applies at next start) and NAT.
+struct VmSet {
+  static constexpr std::string_view kMethod = "vm.set";
+  struct Request {
+    std::string name;
+    std::optional<int> vcpu;
+    std::optional<std::int64_t> memory_mib;
+    std::optional<bool> nat;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("vcpu", vcpu);
+      v("memory_mib", memory_mib);
+      v("nat", nat);
+    }
+  };
+  struct Response {
+    VmInfo vm;
+    template <class V>
+    void fields(V& v) {
+      v("vm", vm);
+    }
+  };
+};
+
+// Reads the VM's console log from a byte offset (the CLI polls it for `vm logs -f`).
+struct VmLogs {
+  static constexpr std::string_view kMethod = "vm.logs";
+  struct Request {
+    std::string name;
+    std::int64_t offset = 0;           // byte offset; negative = that many bytes from the end
+    std::int64_t max_bytes = 1 << 20;  // at most this much per call
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("offset", offset);
+      v("max_bytes", max_bytes);
+    }
+  };
+  struct Response {
+    std::string text;
+    std::int64_t next_offset = 0;  // pass back to continue
+    std::string state;             // the VM's state, so a follower can stop when it stops
+    template <class V>
+    void fields(V& v) {
+      v("text", text);
+      v("next_offset", next_offset);
+      v("state", state);
+    }
+  };
+};
+
+// What the CLI needs to exec the system ssh into a running VM (S9).
+struct VmSshInfo {
+  static constexpr std::string_view kMethod = "vm.ssh_info";
+  struct Request {
+    std::string name;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+    }
+  };
+  struct Response {
+    std::string name;
+    std::string ip;
+    std::string user = "root";
+    std::string key_path;
+    std::string known_hosts_path;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("ip", ip);
+      v("user", user);
+      v("key_path", key_path);
+      v("known_hosts_path", known_hosts_path);
     }
   };
 };

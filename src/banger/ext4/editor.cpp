@@ -348,8 +348,10 @@ Ext4Edit& Ext4Edit::chown(std::string path, uid_t uid, gid_t gid) {
 
 std::string step_marker(std::size_t n) { return fmt::format("banger-step-{}", n); }
 
-Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::string& staging_dir) {
+Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::string& staging_dir,
+                                          const std::set<std::string>& existing_dirs) {
   DebugfsPlan plan;
+  std::set<std::string> made;  // directories this batch creates
   const auto& ops = edit.ops();
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const EditOp& op = ops[i];
@@ -384,6 +386,9 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
         GuestPath prefix;
         for (const auto& part : path.parts) {
           prefix.parts.push_back(part);
+          if (existing_dirs.contains(prefix.full()) || !made.insert(prefix.full()).second) {
+            continue;
+          }
           add(fmt::format("mkdir {}", prefix.for_create()), Tolerate::already_exists);
         }
         add(fmt::format("set_inode_field {} mode {}", path.as_dir(),
@@ -430,7 +435,28 @@ Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edi
   BANGER_TRY(check_image(image));
   BANGER_TRY_ASSIGN(std::string staging, make_staging_dir());
   base::Defer cleanup([&] { (void)sys::remove_all(staging); });
-  BANGER_TRY_ASSIGN(DebugfsPlan plan, plan_debugfs_script(edit, staging));
+  // Which mkdir_p prefixes exist already (see plan_debugfs_script): deepest first, since an
+  // existing directory implies its parents.
+  std::set<std::string> existing_dirs;
+  for (const auto& op : edit.ops()) {
+    if (op.kind != EditOp::Kind::mkdir_p) {
+      continue;
+    }
+    BANGER_TRY_ASSIGN(GuestPath dir, parse_guest_path("mkdir_p", op.path));
+    while (!dir.parts.empty() && !existing_dirs.contains(dir.full())) {
+      BANGER_TRY_ASSIGN(bool present, exists(runner, image, dir.full()));
+      if (present) {
+        GuestPath parent = dir;
+        while (!parent.parts.empty()) {
+          existing_dirs.insert(parent.full());
+          parent.parts.pop_back();
+        }
+        break;
+      }
+      dir.parts.pop_back();
+    }
+  }
+  BANGER_TRY_ASSIGN(DebugfsPlan plan, plan_debugfs_script(edit, staging, existing_dirs));
   for (const auto& [path, content] : plan.staged_files) {
     BANGER_TRY(write_staged(path, content));
   }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,7 +84,11 @@ std::string step_marker(std::size_t n);
 // Pure: renders the debugfs script for edit; contents of op i are staged as <staging_dir>/<i>.
 // invalid_argument when a path is not absolute, contains "..", whitespace, quotes or
 // backslashes, names "/" for write_file/symlink/remove, or a mode has bits outside 07777.
-Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::string& staging_dir);
+// existing_dirs lists directories already in the image ("/root/.ssh"); mkdir_p issues `mkdir`
+// only for prefixes not in it, because debugfs 1.47 leaks an inode (a corrupt filesystem for
+// e2fsck) when asked to mkdir a directory that exists.
+Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::string& staging_dir,
+                                          const std::set<std::string>& existing_dirs = {});
 
 // Applies edit to image in one `debugfs -w -f -` run (no-op when edit is empty). Errors:
 // invalid_argument from planning; not_found when image is missing; command_failed naming the

@@ -217,6 +217,28 @@ TEST(Ext4Apply, BatchOfEditsIsVisibleWithDebugfs) {
   expect_fsck_clean(runner, image);
 }
 
+// Regression: debugfs 1.47 leaks an inode when asked to mkdir an existing directory, which
+// e2fsck then reports; mkdir_p must only create what is missing.
+TEST(Ext4Apply, MkdirPOfExistingDirectoriesKeepsTheFilesystemClean) {
+  if (!have_e2fsprogs()) {
+    GTEST_SKIP() << "e2fsprogs not installed";
+  }
+  testkit::TempDir dir;
+  sys::PosixCommandRunner runner;
+  std::string image = make_image(runner, dir);
+  ASSERT_TRUE(apply(runner, image, Ext4Edit().mkdir_p("/root/.ssh", 0700)));
+  for (int i = 0; i < 3; ++i) {
+    auto r = apply(runner, image,
+                   Ext4Edit()
+                       .mkdir_p("/root/.ssh", 0700)
+                       .mkdir_p("/root/.ssh/deeper", 0711)
+                       .write_file("/root/.ssh/authorized_keys", "k\n", 0600));
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  EXPECT_EQ(stat(runner, image, "/root/.ssh/deeper")->mode, mode_t{040711});
+  expect_fsck_clean(runner, image);
+}
+
 TEST(Ext4Apply, OverwritesFilesAndSymlinksAndRemoves) {
   if (!have_e2fsprogs()) {
     GTEST_SKIP() << "e2fsprogs not installed";

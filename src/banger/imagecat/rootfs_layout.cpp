@@ -100,7 +100,14 @@ if [ -b /dev/vdb ]; then
   mount -t ext4 /dev/vdb /root || echo "banger-init: mounting /dev/vdb on /root failed"
 fi
 mkdir -p /root/.ssh
-chmod 700 /root /root/.ssh
+chmod 700 /root/.ssh
+# Per-VM configuration written by the daemon onto the work disk (docs/guest-config.md).
+for f in hostname hosts resolv.conf; do
+  if [ -f "/root/.banger/etc/$f" ]; then
+    cp "/root/.banger/etc/$f" "/etc/$f"
+  fi
+done
+hostname -F /etc/hostname 2>/dev/null
 if [ -s /etc/banger/authorized_keys ]; then
   cat /etc/banger/authorized_keys >> /root/.ssh/authorized_keys
   chmod 600 /root/.ssh/authorized_keys
@@ -164,6 +171,27 @@ ExecStart=/usr/local/lib/banger/banger-init
 
 [Install]
 WantedBy=multi-user.target
+)BANGER";
+
+// /usr/local/lib/banger/banger-init for systemd images: applies the per-VM configuration the
+// daemon writes onto the work disk (docs/guest-config.md). Runs after local-fs (so /root is
+// mounted) and before ssh.
+constexpr std::string_view kDebianBangerInit = R"BANGER(#!/bin/sh
+# banger guest integration (systemd images). Written by `banger image build`.
+for f in hostname hosts resolv.conf; do
+  if [ -f "/root/.banger/etc/$f" ]; then
+    cp "/root/.banger/etc/$f" "/etc/$f"
+  fi
+done
+if [ -s /etc/hostname ]; then
+  hostname -F /etc/hostname
+fi
+for hook in /etc/banger/init.d/*; do
+  if [ -x "$hook" ]; then
+    "$hook" || echo "banger-init: $hook failed ($?)"
+  fi
+done
+exit 0
 )BANGER";
 
 constexpr std::string_view kDebianFstab =
@@ -274,6 +302,8 @@ Status configure_debian_tree(const std::string& root) {
   BANGER_TRY(
       write_guest_file(root, "/etc/systemd/system/banger-init.service", kBangerInitUnit, 0644));
   BANGER_TRY(enable_unit(root, "banger-init.service", "/etc/systemd/system/banger-init.service"));
+  BANGER_TRY(make_guest_dir(root, kGuestLibDir));
+  BANGER_TRY(write_guest_file(root, kGuestInitHook, kDebianBangerInit, 0755));
   // Empty machine-id: systemd makes a fresh one per VM at boot.
   BANGER_TRY(write_guest_file(root, "/etc/machine-id", "", 0444));
   BANGER_TRY(remove_guest(root, "/var/lib/dbus/machine-id"));
