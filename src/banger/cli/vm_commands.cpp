@@ -1,10 +1,21 @@
+// `banger vm ...` (except `vm run`, in vm_run_command.cpp): create, list, show, delete, the
+// lifecycle verbs, prune, set, logs and ssh (RPC vm.*).
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "banger/api/json_codec.hpp"
 #include "banger/api/vm.hpp"
+#include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
+#include "banger/cli/vm_support.hpp"
 #include "banger/config/size.hpp"
 #include "banger/model/vm.hpp"
 
@@ -12,99 +23,154 @@ namespace banger::cli {
 namespace {
 
 constexpr int kUsageError = 2;
+constexpr auto kLogPollInterval = std::chrono::milliseconds(300);
 
 void print_json(Context& ctx, const nlohmann::json& value) {
   ctx.printer.out(value.dump(2) + "\n");
 }
 
-// "2026-11-28T03:48:41Z" -> "2026-11-28 03:48".
-std::string short_time(const std::string& rfc3339) {
-  if (rfc3339.size() < 16) {
-    return rfc3339;
+// "web running (3f9a1c2e, 2 vCPU, 1G memory, 8G disk, image debian-bookworm, ip 172.16.0.2)".
+std::string describe_vm(const api::VmInfo& vm) {
+  std::string line =
+      fmt::format("{} {} ({}, {} vCPU, {} memory, {} disk, image {}", vm.name, vm.state,
+                  vm.id.substr(0, 8), vm.vcpu, config::format_size_mib(vm.memory_mib),
+                  config::format_size_mib(vm.disk_size_mib), vm.image);
+  if (!vm.guest_ip.empty()) {
+    line += ", ip " + vm.guest_ip;
   }
-  return rfc3339.substr(0, 10) + " " + rfc3339.substr(11, 5);
+  return line + ")";
 }
 
-std::string colour_state(const Style& style, const std::string& state) {
-  if (state == "running") {
-    return green(style, state);
+// Parses a size flag into `out`; false (after printing the usage error) when it is bad.
+bool parse_size_flag(Context& ctx, std::string_view flag, const std::string& text,
+                     std::optional<std::int64_t>& out) {
+  if (text.empty()) {
+    return true;
   }
-  if (state == "error") {
-    return red(style, state);
+  auto mib = config::parse_size_mib(text);
+  if (!mib) {
+    ctx.printer.err(fmt::format("banger: {}: {}\n", flag, mib.error().message));
+    return false;
   }
-  if (state == "starting" || state == "stopping") {
-    return yellow(style, state);
-  }
-  return state;
+  out = *mib;
+  return true;
 }
 
 class VmCreateCommand final : public Command {
  public:
   void declare(CLI::App& app) override {
-    name_option_ =
-        app.add_option("--name", request_.name,
-                       "VM name: 1-63 of a-z, 0-9 and '-' (default: a generated adjective-noun)");
-    app.add_option("--image", request_.image, "image (default: the config's default_image)");
-    app.add_option("--kernel", request_.kernel, "kernel (default: the image's kernel)");
+    app.add_option("names", names_,
+                   "names of the VMs to create; several names create several VMs at once");
+    name_option_ = app.add_option(
+        "--name", name_, "VM name: 1-63 of a-z, 0-9 and '-' (default: a generated adjective-noun)");
+    app.add_option("--image", base_.image, "image (default: the config's default_image)");
+    app.add_option("--kernel", base_.kernel, "kernel (default: the image's kernel)");
     app.add_option("--vcpu", vcpu_, "virtual CPUs (default: [vm_defaults] or host heuristic)")
         ->check(CLI::Range(1, 64));
     app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
     app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
-    app.add_flag("--nat", request_.nat, "give the VM outbound internet access through NAT");
-    app.add_flag("--no-start", request_.no_start, "only record the VM; do not boot it");
-    app.add_flag("--json", json_, "print JSON");
+    app.add_flag("--nat", base_.nat, "give the VM outbound internet access through NAT");
+    app.add_flag("--no-start", base_.no_start, "only record the VM; do not boot it");
+    app.add_flag("--json", json_, "print JSON (an array when several names are given)");
   }
+
   int run(Context& ctx) override {
+    std::vector<std::string> names = names_;
     // The wire treats "" as "generate a name", so an explicit empty --name is refused here.
     if (name_option_->count() > 0) {
-      if (auto valid = model::validate_vm_name(request_.name); !valid) {
+      names.push_back(name_);
+    }
+    std::set<std::string> seen;
+    for (const auto& name : names) {
+      if (auto valid = model::validate_vm_name(name); !valid) {
         return report_error(ctx, valid.error());
       }
+      if (!seen.insert(name).second) {
+        ctx.printer.err(fmt::format("banger: vm name \"{}\" is given twice\n", name));
+        return kUsageError;
+      }
+    }
+    const bool several = names.size() > 1;
+    if (names.empty()) {
+      names.emplace_back();  // one VM with a generated name
     }
     if (vcpu_ > 0) {
-      request_.vcpu = vcpu_;
+      base_.vcpu = vcpu_;
     }
-    if (!memory_.empty()) {
-      auto mib = config::parse_size_mib(memory_);
-      if (!mib) {
-        ctx.printer.err("banger: --memory: " + mib.error().message + "\n");
-        return kUsageError;
-      }
-      request_.memory_mib = *mib;
+    if (!parse_size_flag(ctx, "--memory", memory_, base_.memory_mib) ||
+        !parse_size_flag(ctx, "--disk-size", disk_, base_.disk_size_mib)) {
+      return kUsageError;
     }
-    if (!disk_.empty()) {
-      auto mib = config::parse_size_mib(disk_);
-      if (!mib) {
-        ctx.printer.err("banger: --disk-size: " + mib.error().message + "\n");
-        return kUsageError;
-      }
-      request_.disk_size_mib = *mib;
-    }
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
+
+    // One request per VM, each on its own connection and thread, so the VMs boot concurrently.
+    std::vector<Expected<api::VmCreate::Response>> results(
+        names.size(), tl::unexpected(Error{Errc::internal, "not run"}));
+    std::mutex output_mutex;  // the printer and the progress line are shared by the threads
     ProgressRenderer progress(ctx.printer);
-    auto created = client->call<api::VmCreate>(
-        request_, [&](const api::Event& event) { progress.on_event(event); });
-    progress.finish();
-    if (!created) {
-      return report_error(ctx, created.error());
-    }
-    const auto& vm = created->vm;
-    if (json_) {
-      print_json(ctx, api::to_json_value(vm));
+    auto create_one = [&](std::size_t i) {
+      api::VmCreate::Request request = base_;
+      request.name = names[i];
+      auto client = ctx.connect(Connect::start_if_needed);
+      if (!client) {
+        results[i] = tl::unexpected(client.error());
+        return;
+      }
+      results[i] = client->call<api::VmCreate>(request, [&](const api::Event& event) {
+        std::lock_guard lock(output_mutex);
+        if (several) {
+          api::Event labelled = event;
+          labelled.stage = names[i] + ": " + event.stage;
+          progress.on_event(labelled);
+        } else {
+          progress.on_event(event);
+        }
+      });
+    };
+    if (names.size() == 1) {
+      create_one(0);
     } else {
-      ctx.printer.out(fmt::format("{} {} ({}, {} vCPU, {} MiB memory, {} MiB disk, image {})\n",
-                                  vm.name, vm.state, vm.id.substr(0, 8), vm.vcpu, vm.memory_mib,
-                                  vm.disk_size_mib, vm.image));
+      std::vector<std::thread> threads;
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        threads.emplace_back(create_one, i);
+      }
+      for (auto& thread : threads) {
+        thread.join();
+      }
     }
-    return 0;
+    progress.finish();
+
+    int exit_code = 0;
+    nlohmann::json created = nlohmann::json::array();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (!results[i]) {
+        Error error = results[i].error();
+        if (several) {
+          error = with_context(error, "creating " + names[i]);
+        }
+        int code = report_error(ctx, error);
+        if (exit_code == 0) {
+          exit_code = code;
+        }
+        continue;
+      }
+      const auto& vm = results[i]->vm;
+      if (json_) {
+        created.push_back(api::to_json_value(vm));
+      } else {
+        ctx.printer.out(describe_vm(vm) + "\n");
+      }
+    }
+    if (json_ && (several ? !created.empty() : exit_code == 0)) {
+      print_json(ctx, several ? created : created[0]);
+    }
+    return exit_code;
   }
 
  private:
-  api::VmCreate::Request request_;
+  std::vector<std::string> names_;
+  std::string name_;
   CLI::Option* name_option_ = nullptr;
+  api::VmCreate::Request base_;
   int vcpu_ = 0;
   std::string memory_;
   std::string disk_;
@@ -142,6 +208,8 @@ class VmListCommand final : public Command {
   bool json_ = false;
 };
 
+std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
+
 class VmShowCommand final : public Command {
  public:
   void declare(CLI::App& app) override {
@@ -172,8 +240,14 @@ class VmShowCommand final : public Command {
                  {"memory:", config::format_size_mib(vm.memory_mib)},
                  {"disk:", config::format_size_mib(vm.disk_size_mib)},
                  {"nat:", vm.nat ? "on" : "off"},
-                 {"ip:", vm.guest_ip.empty() ? "-" : vm.guest_ip},
-                 {"created:", vm.created_at}}};
+                 {"ip:", or_dash(vm.guest_ip)},
+                 {"mac:", or_dash(vm.mac)},
+                 {"vmm:", or_dash(vm.vmm)},
+                 {"pid:", vm.pid > 0 ? std::to_string(vm.pid) : "-"},
+                 {"tap:", or_dash(vm.tap)},
+                 {"rootfs:", or_dash(vm.rootfs_strategy)},
+                 {"created:", vm.created_at},
+                 {"touched:", or_dash(vm.touched_at)}}};
     if (!vm.last_error.empty()) {
       table.rows.push_back({"last error:", vm.last_error});
     }
@@ -216,6 +290,170 @@ class VmDeleteCommand final : public Command {
   bool json_ = false;
 };
 
+// start, stop, restart, kill: one request naming every VM; the daemon runs them in parallel.
+template <class M>
+class VmNamesCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("vms", request_.names, "VM names or ids")->required();
+    app.add_flag("--json", json_, "print JSON (an array of the VMs)");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    ProgressRenderer progress(ctx.printer);
+    auto done = client->template call<M>(
+        request_, [&](const api::Event& event) { progress.on_event(event); });
+    progress.finish();
+    if (!done) {
+      return report_error(ctx, done.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(done->vms));
+      return 0;
+    }
+    const Style& style = ctx.printer.out_style();
+    for (const auto& vm : done->vms) {
+      ctx.printer.out(vm.name + " " + colour_state(style, vm.state) + "\n");
+    }
+    return 0;
+  }
+
+ private:
+  api::VmNames request_;
+  bool json_ = false;
+};
+
+class VmPruneCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_flag("-f,--force", force_, "delete without asking (required without a terminal)");
+  }
+  int run(Context& ctx) override {
+    return run_prune(ctx, force_, std::cin, ::isatty(STDIN_FILENO) == 1);
+  }
+
+ private:
+  bool force_ = false;
+};
+
+class VmSetCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("vm", request_.name, "VM name or id")->required();
+    app.add_option("--vcpu", vcpu_, "virtual CPUs (applies at the next start)")
+        ->check(CLI::Range(1, 64));
+    app.add_option("--memory", memory_, "memory, e.g. 2G (applies at the next start)");
+    auto* nat = app.add_flag("--nat", nat_, "turn outbound NAT on");
+    auto* no_nat = app.add_flag("--no-nat", no_nat_, "turn outbound NAT off");
+    nat->excludes(no_nat);
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    if (vcpu_ > 0) {
+      request_.vcpu = vcpu_;
+    }
+    if (!parse_size_flag(ctx, "--memory", memory_, request_.memory_mib)) {
+      return kUsageError;
+    }
+    if (nat_ || no_nat_) {
+      request_.nat = nat_;
+    }
+    if (!request_.vcpu && !request_.memory_mib && !request_.nat) {
+      ctx.printer.err("banger: nothing to change: pass --vcpu, --memory, --nat or --no-nat\n");
+      return kUsageError;
+    }
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    auto set = client->call<api::VmSet>(request_);
+    if (!set) {
+      return report_error(ctx, set.error());
+    }
+    const auto& vm = set->vm;
+    if (json_) {
+      print_json(ctx, api::to_json_value(vm));
+      return 0;
+    }
+    std::string line = fmt::format("{}: {} vCPU, {} memory, nat {}", vm.name, vm.vcpu,
+                                   config::format_size_mib(vm.memory_mib), vm.nat ? "on" : "off");
+    if (vm.state == "running" && (request_.vcpu || request_.memory_mib)) {
+      line += " (vCPU and memory apply at the next start)";
+    }
+    ctx.printer.out(line + "\n");
+    return 0;
+  }
+
+ private:
+  api::VmSet::Request request_;
+  int vcpu_ = 0;
+  std::string memory_;
+  bool nat_ = false;
+  bool no_nat_ = false;
+  bool json_ = false;
+};
+
+class VmLogsCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("vm", name_, "VM name or id")->required();
+    app.add_flag("-f,--follow", follow_,
+                 "keep printing new output until Ctrl-C or until the VM stops");
+  }
+  int run(Context& ctx) override {
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    InterruptCatcher interrupts;
+    LogFollowIo io{
+        .fetch =
+            [&](std::int64_t offset) {
+              return client->call<api::VmLogs>({.name = name_, .offset = offset});
+            },
+        .write = [&](std::string_view text) { ctx.printer.out(text); },
+        .wait = [&] { return interrupts.sleep_for(kLogPollInterval); },
+    };
+    if (auto printed = print_logs(io, follow_); !printed) {
+      return report_error(ctx, printed.error());
+    }
+    return 0;
+  }
+
+ private:
+  std::string name_;
+  bool follow_ = false;
+};
+
+class VmSshCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("vm", name_, "VM name or id")->required();
+    app.add_option("command", command_, "command to run in the guest (after --)");
+  }
+  int run(Context& ctx) override {
+    Expected<api::VmSshInfo::Response> info = [&]() -> Expected<api::VmSshInfo::Response> {
+      // The connection closes here, before ssh replaces this process.
+      BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
+      return client.call<api::VmSshInfo>({.name = name_});
+    }();
+    if (!info) {
+      return report_error(ctx, info.error());
+    }
+    auto spec = ssh_spec_for(*info, command_, ::isatty(STDIN_FILENO) == 1);
+    auto exec = exec_replacing(build_ssh_argv(spec));
+    // Only reached when exec failed.
+    return report_error(ctx, with_ssh_hint(exec.error()));
+  }
+
+ private:
+  std::string name_;
+  std::vector<std::string> command_;
+};
+
 template <class C>
 std::function<std::unique_ptr<Command>()> factory() {
   return [] { return std::make_unique<C>(); };
@@ -225,12 +463,34 @@ std::function<std::unique_ptr<Command>()> factory() {
 
 std::vector<CommandEntry> vm_commands() {
   return {
+      vm_run_entry(),
       {{"vm", "create"},
-       "create a VM",
-       "  banger vm create --no-start --name web\n"
+       "create and boot VMs (several names: several VMs, booting concurrently)",
+       "  banger vm create --name web\n"
+       "  banger vm create a b c --image tiny\n"
        "  banger vm create --no-start --memory 1G --vcpu 2 --json",
        {},
        factory<VmCreateCommand>()},
+      {{"vm", "start"},
+       "boot stopped VMs and wait until ssh answers",
+       "  banger vm start web\n  banger vm start web db",
+       {},
+       factory<VmNamesCommand<api::VmStart>>()},
+      {{"vm", "stop"},
+       "power VMs off (guest sync + poweroff, killed after 10 s)",
+       "  banger vm stop web\n  banger vm stop web db",
+       {},
+       factory<VmNamesCommand<api::VmStop>>()},
+      {{"vm", "restart"},
+       "stop then start VMs",
+       "  banger vm restart web",
+       {},
+       factory<VmNamesCommand<api::VmRestart>>()},
+      {{"vm", "kill"},
+       "kill VMs at once, without a guest sync",
+       "  banger vm kill web",
+       {},
+       factory<VmNamesCommand<api::VmKill>>()},
       {{"vm", "list"},
        "list VMs",
        "  banger vm list\n  banger ps --json",
@@ -241,11 +501,31 @@ std::vector<CommandEntry> vm_commands() {
        "  banger vm show web\n  banger vm show web --json",
        {},
        factory<VmShowCommand>()},
+      {{"vm", "set"},
+       "change a VM's vCPUs, memory (at the next start) or NAT",
+       "  banger vm set web --vcpu 4 --memory 4G\n  banger vm set web --no-nat",
+       {},
+       factory<VmSetCommand>()},
+      {{"vm", "logs"},
+       "print a VM's console log (the last 64 KiB; -f to follow)",
+       "  banger vm logs web\n  banger vm logs -f web",
+       {},
+       factory<VmLogsCommand>()},
+      {{"vm", "ssh"},
+       "open a shell in a running VM, or run a command there",
+       "  banger vm ssh web\n  banger vm ssh web -- uname -r",
+       {},
+       factory<VmSshCommand>()},
       {{"vm", "delete"},
        "delete VMs and everything they own",
        "  banger vm delete web\n  banger vm delete web db cache",
        {"rm"},
        factory<VmDeleteCommand>()},
+      {{"vm", "prune"},
+       "delete every VM that is not running, after a confirmation",
+       "  banger vm prune\n  banger vm prune -f",
+       {},
+       factory<VmPruneCommand>()},
       {{"ps"}, "list VMs (same as `banger vm list`)", "  banger ps", {}, factory<VmListCommand>()},
   };
 }

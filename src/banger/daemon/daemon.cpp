@@ -11,7 +11,11 @@
 #include "banger/base/strings.hpp"
 #include "banger/buildinfo/buildinfo.hpp"
 #include "banger/daemon/handlers.hpp"
+#include "banger/policy/accel.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/sys/host_probe.hpp"
+#include "banger/vmm/host_caps.hpp"
+#include "banger/vmstorage/strategy.hpp"
 
 namespace banger::daemon {
 namespace {
@@ -57,6 +61,10 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options) {
   if (auto reconciled = daemon->images_.reconcile(); !reconciled) {
     return tl::unexpected(with_context(reconciled.error(), "reconciling images"));
   }
+  if (auto reconciled = daemon->vms_.reconcile(); !reconciled) {
+    // Not fatal: the daemon must come up to let the user look and repair.
+    BANGER_LOG_WARN("reconciling vms: {}", reconciled.error().message);
+  }
   daemon->register_handlers();
   BANGER_TRY(daemon->server_.listen());
   return daemon;
@@ -72,12 +80,42 @@ Daemon::Daemon(DaemonOptions options, sys::FileLock lock, store::Database db)
 
 Daemon::~Daemon() = default;
 
+vmm::qemu::QemuVmmOptions Daemon::qemu_options(const config::Config& config) {
+  vmm::qemu::QemuVmmOptions options;
+  if (auto caps = vmm::probe_qemu_host_caps(config.qemu_bin)) {
+    options.caps = *caps;
+  } else {
+    BANGER_LOG_WARN("qemu: {}", caps.error().message);
+    options.caps.binary = config.qemu_bin.empty() ? "qemu-system-x86_64" : config.qemu_bin;
+    options.caps.host_khz = sys::host_cpu_khz();
+  }
+  return options;
+}
+
+vm::MicrovmHostOptions Daemon::host_options(const DaemonOptions& options) {
+  vm::MicrovmHostOptions host;
+  bool kvm = policy::decide_kvm(sys::probe_kvm()).usable;
+  if (options.config.accel == config::AccelChoice::kvm) {
+    kvm = true;
+  } else if (options.config.accel == config::AccelChoice::tcg) {
+    kvm = false;
+  }
+  host.accel = kvm ? vmm::Accel::kvm : vmm::Accel::tcg;
+  sys::PosixCommandRunner runner;
+  auto probe = vmstorage::probe_storage(runner, options.paths.vms_dir);
+  host.rootfs_strategy = vmstorage::choose_strategy(probe, vmstorage::VmmKind::qemu);
+  BANGER_LOG_INFO("vms: accel {}, rootfs {}", kvm ? "kvm" : "tcg",
+                  vmstorage::explain_strategy(probe, vmstorage::VmmKind::qemu));
+  return host;
+}
+
 void Daemon::register_handlers() {
   register_daemon_handlers(registry_, {.paths = options_.paths,
                                        .config = options_.config,
                                        .owner_uid = options_.owner_uid,
                                        .request_stop = [this] { stop(); }});
-  register_vm_handlers(registry_, {.vms = vms_, .config = options_.config});
+  register_vm_handlers(registry_,
+                       {.vms = vms_, .config = options_.config, .paths = options_.paths});
   register_image_handlers(registry_, {.images = images_});
   register_kernel_handlers(registry_, {.kernels = kernels_});
 }

@@ -9,6 +9,9 @@
 #include "banger/base/clock.hpp"
 #include "banger/base/random.hpp"
 #include "banger/config/config.hpp"
+#include "banger/guest/known_hosts.hpp"
+#include "banger/hostnat/netlink_link_ops.hpp"
+#include "banger/hostnat/network_service.hpp"
 #include "banger/imagecat/image_service.hpp"
 #include "banger/kernelcat/kernel_service.hpp"
 #include "banger/paths/paths.hpp"
@@ -21,7 +24,10 @@
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/file_lock.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/sys/process_launcher.hpp"
+#include "banger/vm/microvm_host.hpp"
 #include "banger/vm/vm_service.hpp"
+#include "banger/vmm/qemu/qemu_vmm.hpp"
 
 namespace banger::daemon {
 
@@ -55,6 +61,11 @@ class Daemon {
  private:
   Daemon(DaemonOptions options, sys::FileLock lock, store::Database db);
   void register_handlers();
+  // QEMU host capabilities, probed once (a missing qemu leaves defaults: launch then fails
+  // with a clear error and doctor says why).
+  static vmm::qemu::QemuVmmOptions qemu_options(const config::Config& config);
+  // Accelerator (policy::decide_kvm unless forced by the config) and rootfs strategy.
+  static vm::MicrovmHostOptions host_options(const DaemonOptions& options);
   // Names of the VMs whose image is `image` (ImageService refuses to delete it while any).
   std::vector<std::string> vms_using_image(const std::string& image);
   // "vm <name>" / "image <name>" for each VM and image that uses kernel `kernel`
@@ -81,7 +92,6 @@ class Daemon {
        .clock = clock_,
        .users_of = [this](const std::string& kernel) { return kernel_users(kernel); },
        .find_tool = sys::find_executable}};
-  vm::VmService vms_{{.vms = vm_repo_, .clock = clock_, .random = random_}};
   imagecat::ImageService images_{
       {.images = image_repo_,
        .runner = runner_,
@@ -93,6 +103,26 @@ class Daemon {
              return register_image_kernel(name, vmlinux, initrd);
            },
        .find_tool = sys::find_executable}};
+  sys::PosixProcessLauncher launcher_;
+  vmm::qemu::QemuVmm vmm_{{.launcher = launcher_}, qemu_options(options_.config)};
+  hostnat::NetlinkLinkOps link_ops_;
+  hostnat::NetworkService network_{{.links = link_ops_,
+                                    .bridge_name = options_.config.bridge_name,
+                                    .bridge_ip = options_.config.bridge_ip,
+                                    .cidr = options_.config.cidr,
+                                    .tap_pool_size = options_.config.tap_pool_size}};
+  guest::KnownHosts known_hosts_{options_.paths.known_hosts};
+  vm::MicrovmHost host_{{.runner = runner_,
+                         .clock = clock_,
+                         .paths = options_.paths,
+                         .config = options_.config,
+                         .network = network_,
+                         .images = images_,
+                         .kernels = kernels_,
+                         .vmm = vmm_,
+                         .known_hosts = known_hosts_},
+                        host_options(options_)};
+  vm::VmService vms_{{.vms = vm_repo_, .clock = clock_, .random = random_, .host = host_}};
   rpc::Registry registry_{random_};
   rpc::Server server_;
 };

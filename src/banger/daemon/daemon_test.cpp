@@ -135,13 +135,20 @@ TEST_F(DaemonTest, DeleteWithAnUnknownNameDeletesNothing) {
   EXPECT_EQ(c.call<api::VmList>({})->vms.size(), 1u);
 }
 
-TEST_F(DaemonTest, CreateWithoutNoStartIsRefusedAndRecordsNothing) {
+TEST_F(DaemonTest, StartFailureLeavesTheVmInErrorWithTheReason) {
+  // Given an image that does not exist and is no known recipe, the start fails in prepare.
   start();
   auto c = client();
-  auto created = c.call<api::VmCreate>({.name = "web"});
+  auto created = c.call<api::VmCreate>({.name = "web", .image = "no-such-image"});
   ASSERT_FALSE(created);
-  EXPECT_EQ(created.error().code, Errc::failed_precondition);
-  EXPECT_TRUE(c.call<api::VmList>({})->vms.empty());
+  EXPECT_EQ(created.error().code, Errc::not_found);
+  auto shown = c.call<api::VmShow>({.name = "web"});
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(shown->vm.state, "error");
+  EXPECT_NE(shown->vm.last_error.find("starting vm \"web\": "), std::string::npos)
+      << shown->vm.last_error;
+  EXPECT_EQ(shown->vm.tap, "");
+  EXPECT_EQ(shown->vm.pid, 0);
 }
 
 TEST_F(DaemonTest, InvalidNameIsABadRequestSayingWhatIsAllowed) {

@@ -25,9 +25,11 @@ void register_daemon_handlers(rpc::Registry& registry, DaemonHandlerDeps deps);
 struct VmHandlerDeps {
   vm::VmService& vms;
   const config::Config& config;
+  const paths::Paths& paths;
 };
 
-// vm.create, vm.list, vm.show, vm.delete.
+// vm.create, vm.list, vm.show, vm.delete, vm.start, vm.stop, vm.restart, vm.kill, vm.prune,
+// vm.set, vm.logs, vm.ssh_info.
 void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps);
 
 struct ImageHandlerDeps {

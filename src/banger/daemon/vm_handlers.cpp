@@ -1,6 +1,13 @@
+#include <algorithm>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
+
 #include "banger/api/vm.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/base/expected.hpp"
+#include "banger/base/strings.hpp"
 #include "banger/config/vm_defaults.hpp"
 #include "banger/daemon/handlers.hpp"
 
@@ -26,19 +33,74 @@ api::VmInfo to_info(const model::Vm& vm) {
                      .mac = vm.mac,
                      .last_error = vm.last_error,
                      .created_at = rfc3339(vm.created_at),
-                     .touched_at = rfc3339(vm.touched_at)};
+                     .touched_at = rfc3339(vm.touched_at),
+                     .tap = vm.tap_name,
+                     .pid = vm.vmm_pid,
+                     .rootfs_strategy = vm.rootfs_strategy,
+                     .vmm = "qemu"};
+}
+
+// Connects a service's progress/cancel callables to the request (events may come from
+// several threads when VMs start in parallel).
+struct CallBridge {
+  explicit CallBridge(rpc::CallContext& call) : call_(call) {}
+  base::ProgressFn progress() {
+    return [this](const base::ProgressEvent& e) {
+      std::lock_guard lock(mutex_);
+      call_.emit(
+          api::Event{.stage = e.stage, .message = e.message, .done = e.done, .total = e.total});
+    };
+  }
+  base::CancelFn cancel() {
+    return [this] { return call_.cancelled(); };
+  }
+
+ private:
+  rpc::CallContext& call_;
+  std::mutex mutex_;
+};
+
+// Runs op for every name in parallel (S13: several VMs per command). Returns the VMs in
+// request order, or one error naming every VM that failed (code of the first failure).
+Expected<api::VmInfos> for_each_vm(
+    const std::vector<std::string>& names,
+    const std::function<Expected<model::Vm>(const std::string&)>& op) {
+  if (names.empty()) {
+    return fail(Errc::invalid_argument, "name at least one vm");
+  }
+  std::vector<std::optional<Expected<model::Vm>>> results(names.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = op(names[i]); });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  api::VmInfos out;
+  std::optional<Error> first;
+  std::vector<std::string> messages;
+  for (auto& result : results) {
+    if (*result) {
+      out.vms.push_back(to_info(**result));
+    } else {
+      if (!first) {
+        first = result->error();
+      }
+      messages.push_back(result->error().message);
+    }
+  }
+  if (first) {
+    first->message = base::join(messages, "; ");
+    return tl::unexpected(*first);
+  }
+  return out;
 }
 
 }  // namespace
 
 void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
   registry.add<api::VmCreate>([deps](const api::VmCreate::Request& request,
-                                     rpc::CallContext&) -> Expected<api::VmCreate::Response> {
-    if (!request.no_start) {
-      // Booting arrives with the VMM drivers (issue 4); refuse before recording anything.
-      return fail(Errc::failed_precondition,
-                  "starting VMs is not supported by this build yet: use --no-start");
-    }
+                                     rpc::CallContext& call) -> Expected<api::VmCreate::Response> {
     auto defaults = config::resolve_vm_defaults(deps.config, config::probe_host());
     vm::CreateSpec spec{
         .name = request.name,
@@ -49,6 +111,11 @@ void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
         .disk_size_mib = request.disk_size_mib.value_or(defaults.disk_size_mib.value),
         .nat = request.nat};
     BANGER_TRY_ASSIGN(auto vm, deps.vms.create(spec));
+    if (!request.no_start) {
+      // A VM that never became ready stays (in `error`) for `vm logs`; the error says why.
+      CallBridge bridge(call);
+      BANGER_TRY_ASSIGN(vm, deps.vms.start(vm.id, bridge.progress(), bridge.cancel()));
+    }
     return api::VmCreate::Response{.vm = to_info(vm)};
   });
   registry.add<api::VmList>(
@@ -82,6 +149,76 @@ void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
       response.deleted.push_back(vm.name);
     }
     return response;
+  });
+  registry.add<api::VmStart>(
+      [deps](const api::VmNames& request, rpc::CallContext& call) -> Expected<api::VmInfos> {
+        CallBridge bridge(call);
+        return for_each_vm(request.names, [&](const std::string& name) {
+          return deps.vms.start(name, bridge.progress(), bridge.cancel());
+        });
+      });
+  registry.add<api::VmStop>([deps](const api::VmNames& request,
+                                   rpc::CallContext&) -> Expected<api::VmInfos> {
+    return for_each_vm(request.names, [&](const std::string& name) { return deps.vms.stop(name); });
+  });
+  registry.add<api::VmRestart>(
+      [deps](const api::VmNames& request, rpc::CallContext& call) -> Expected<api::VmInfos> {
+        CallBridge bridge(call);
+        return for_each_vm(request.names, [&](const std::string& name) {
+          return deps.vms.restart(name, bridge.progress(), bridge.cancel());
+        });
+      });
+  registry.add<api::VmKill>([deps](const api::VmNames& request,
+                                   rpc::CallContext&) -> Expected<api::VmInfos> {
+    return for_each_vm(request.names, [&](const std::string& name) { return deps.vms.kill(name); });
+  });
+  registry.add<api::VmPrune>([deps](const api::VmPrune::Request& request,
+                                    rpc::CallContext&) -> Expected<api::VmPrune::Response> {
+    BANGER_TRY_ASSIGN(auto names, deps.vms.prune(request.dry_run));
+    return api::VmPrune::Response{.deleted = std::move(names)};
+  });
+  registry.add<api::VmSet>([deps](const api::VmSet::Request& request,
+                                  rpc::CallContext&) -> Expected<api::VmSet::Response> {
+    BANGER_TRY_ASSIGN(auto vm,
+                      deps.vms.set(request.name, request.vcpu, request.memory_mib, request.nat));
+    return api::VmSet::Response{.vm = to_info(vm)};
+  });
+  registry.add<api::VmLogs>([deps](const api::VmLogs::Request& request,
+                                   rpc::CallContext&) -> Expected<api::VmLogs::Response> {
+    BANGER_TRY_ASSIGN(auto vm, deps.vms.show(request.name));
+    BANGER_TRY_ASSIGN(auto path, deps.vms.console_log_path(request.name));
+    api::VmLogs::Response response;
+    response.state = std::string(model::to_string(vm.state));
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return response;  // never booted: no log yet
+    }
+    in.seekg(0, std::ios::end);
+    std::int64_t size = in.tellg();
+    std::int64_t offset = request.offset < 0 ? std::max<std::int64_t>(0, size + request.offset)
+                                             : std::min(request.offset, size);
+    std::int64_t want = std::clamp<std::int64_t>(request.max_bytes, 0, 16 << 20);
+    std::int64_t n = std::min(want, size - offset);
+    response.text.resize(static_cast<std::size_t>(n));
+    in.seekg(offset);
+    in.read(response.text.data(), n);
+    response.next_offset = offset + n;
+    return response;
+  });
+  registry.add<api::VmSshInfo>([deps](const api::VmSshInfo::Request& request,
+                                      rpc::CallContext&) -> Expected<api::VmSshInfo::Response> {
+    BANGER_TRY_ASSIGN(auto vm, deps.vms.show(request.name));
+    if (vm.state != model::VmState::running) {
+      return fail(Errc::not_running, "vm \"" + vm.name + "\" is " +
+                                         std::string(model::to_string(vm.state)) +
+                                         ": start it with banger vm start " + vm.name);
+    }
+    (void)deps.vms.touch(vm.id);
+    return api::VmSshInfo::Response{.name = vm.name,
+                                    .ip = vm.guest_ip,
+                                    .user = "root",
+                                    .key_path = deps.config.ssh_key_path,
+                                    .known_hosts_path = deps.paths.known_hosts};
   });
 }
 

@@ -120,10 +120,12 @@ TEST_F(RegistryTest, MalformedRequestsGetErrorReplies) {
 }
 
 TEST_F(RegistryTest, EmitWritesEventLinesForTheRequest) {
-  EXPECT_EQ(dispatch(R"({"v":1,"id":9,"method":"vm.create","params":{"name":"a","vcpu":2}})"),
-            R"({"id":9,"result":{"vm":{"created_at":"","disk_size_mib":0,"guest_ip":"","id":"",)"
-            R"("image":"","kernel":"","last_error":"","mac":"","memory_mib":0,"name":"a",)"
-            R"("nat":false,"state":"","touched_at":"","vcpu":2}}})");
+  EXPECT_EQ(
+      dispatch(R"({"v":1,"id":9,"method":"vm.create","params":{"name":"a","vcpu":2}})"),
+      R"({"id":9,"result":{"vm":{"created_at":"","disk_size_mib":0,"guest_ip":"","id":"",)"
+      R"("image":"","kernel":"","last_error":"","mac":"","memory_mib":0,"name":"a",)"
+      R"("nat":false,"pid":0,"rootfs_strategy":"","state":"","tap":"","touched_at":"","vcpu":2,)"
+      R"("vmm":""}}})");
   EXPECT_EQ(events,
             (std::vector<std::string>{
                 R"({"event":{"done":1,"message":"booting","stage":"boot","total":2},"id":9})"}));

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "banger/base/expected.hpp"
+#include "banger/base/log.hpp"
 #include "banger/namegen/namegen.hpp"
 #include "banger/vm/lifecycle.hpp"
 
@@ -118,22 +119,244 @@ Expected<model::Vm> VmService::show(const std::string& name_or_id) {
   return fail(Errc::not_found, fmt::format("vm \"{}\" not found", name_or_id));
 }
 
+Expected<model::Vm> VmService::reread(const model::Vm& found, const std::string& name_or_id) {
+  // Re-read under the lock: another operation may have changed or removed it meanwhile.
+  auto vm = deps_.vms.get(found.id);
+  if (!vm && vm.error().code == Errc::not_found) {
+    return fail(Errc::not_found, fmt::format("vm \"{}\" not found", name_or_id));
+  }
+  return vm;
+}
+
+Status VmService::transition(model::Vm& vm, VmEvent event, const std::string& doing) {
+  auto next = check_transition(vm.state, event);
+  if (!next) {
+    return tl::unexpected(with_context(next.error(), doing));
+  }
+  vm.state = *next;
+  return deps_.vms.update(vm);
+}
+
 Status VmService::remove(const std::string& name_or_id) {
   BANGER_TRY_ASSIGN(auto found, show(name_or_id));
   auto lock = locks_.acquire(found.id);
-  // Re-read under the lock: another operation may have changed or removed it meanwhile.
-  auto vm = deps_.vms.get(found.id);
-  if (!vm) {
-    if (vm.error().code == Errc::not_found) {
-      return fail(Errc::not_found, fmt::format("vm \"{}\" not found", name_or_id));
-    }
-    return tl::unexpected(vm.error());
+  BANGER_TRY_ASSIGN(auto vm, reread(found, name_or_id));
+  // Deleting a live VM kills it first (S13: nothing of it may remain).
+  if (vm.state == model::VmState::starting || vm.state == model::VmState::running ||
+      vm.state == model::VmState::stopping) {
+    BANGER_TRY_ASSIGN(vm, kill_locked(vm));
   }
-  if (auto allowed = check_transition(vm->state, VmEvent::remove); !allowed) {
+  if (auto allowed = check_transition(vm.state, VmEvent::remove); !allowed) {
     return tl::unexpected(
-        with_context(allowed.error(), fmt::format("removing vm \"{}\"", vm->name)));
+        with_context(allowed.error(), fmt::format("removing vm \"{}\"", vm.name)));
   }
-  return deps_.vms.remove(vm->id);
+  if (auto destroyed = deps_.host.destroy(vm); !destroyed) {
+    return tl::unexpected(
+        with_context(destroyed.error(), fmt::format("removing vm \"{}\"", vm.name)));
+  }
+  return deps_.vms.remove(vm.id);
+}
+
+Expected<model::Vm> VmService::start(const std::string& name_or_id,
+                                     const base::ProgressFn& progress,
+                                     const base::CancelFn& cancel) {
+  BANGER_TRY_ASSIGN(auto found, show(name_or_id));
+  auto lock = locks_.acquire(found.id);
+  BANGER_TRY_ASSIGN(auto vm, reread(found, name_or_id));
+  std::string doing = fmt::format("starting vm \"{}\"", vm.name);
+  BANGER_TRY(transition(vm, VmEvent::start, doing));
+  vm.last_error.clear();
+
+  // Rollback in reverse order of what was set up; the VM ends in `error` with the reason.
+  auto fail_start = [&](Error error, bool launched) -> Expected<model::Vm> {
+    if (launched) {
+      if (auto killed = deps_.host.kill(vm); !killed) {
+        BANGER_LOG_WARN("vm {}: killing after a failed start: {}", vm.name, killed.error().message);
+      }
+    }
+    if (auto released = deps_.host.release(vm); !released) {
+      BANGER_LOG_WARN("vm {}: releasing {} after a failed start: {}", vm.name, vm.tap_name,
+                      released.error().message);
+    }
+    error = with_context(std::move(error), doing);
+    vm.tap_name.clear();
+    vm.vmm_pid = 0;
+    vm.vmm_start_time = 0;
+    vm.last_error = error.message;
+    (void)transition(vm, VmEvent::boot_failed, doing);
+    return tl::unexpected(error);
+  };
+
+  base::report(progress, {"prepare", "preparing " + vm.name, 0, 0});
+  auto prepared = deps_.host.prepare(vm, progress, cancel);
+  if (!prepared) {
+    return fail_start(prepared.error(), false);
+  }
+  vm.kernel = prepared->kernel;
+  vm.tap_name = prepared->tap;
+  vm.guest_ip = prepared->guest_ip;
+  vm.mac = prepared->mac;
+  vm.rootfs_strategy = prepared->rootfs_strategy;
+  vm.overlay_path = prepared->overlay_path;
+  if (auto saved = deps_.vms.update(vm); !saved) {
+    return fail_start(saved.error(), false);
+  }
+  base::report(progress, {"boot", "booting " + vm.name, 0, 0});
+  auto launched = deps_.host.launch(vm);
+  if (!launched) {
+    return fail_start(launched.error(), false);
+  }
+  vm.vmm_pid = launched->pid;
+  vm.vmm_start_time = launched->start_time;
+  if (auto saved = deps_.vms.update(vm); !saved) {
+    return fail_start(saved.error(), true);
+  }
+  base::report(progress, {"ready", "waiting for " + vm.name + " to answer ssh", 0, 0});
+  if (auto ready = deps_.host.wait_ready(vm, cancel); !ready) {
+    return fail_start(ready.error(), true);
+  }
+  vm.touched_at = base::to_unix_seconds(deps_.clock.now());
+  BANGER_TRY(transition(vm, VmEvent::boot_succeeded, doing));
+  BANGER_LOG_INFO("vm {} running (pid {}, ip {})", vm.name, vm.vmm_pid, vm.guest_ip);
+  return vm;
+}
+
+Expected<model::Vm> VmService::stop_locked(model::Vm vm, std::chrono::seconds grace) {
+  std::string doing = fmt::format("stopping vm \"{}\"", vm.name);
+  BANGER_TRY(transition(vm, VmEvent::stop, doing));
+  if (auto down = deps_.host.shutdown(vm, grace); !down) {
+    BANGER_LOG_WARN("vm {}: {}; killing it", vm.name, down.error().message);
+    (void)deps_.host.kill(vm);
+  }
+  if (auto released = deps_.host.release(vm); !released) {
+    BANGER_LOG_WARN("vm {}: releasing {}: {}", vm.name, vm.tap_name, released.error().message);
+  }
+  vm.tap_name.clear();
+  vm.vmm_pid = 0;
+  vm.vmm_start_time = 0;
+  BANGER_TRY(transition(vm, VmEvent::stopped, doing));
+  return vm;
+}
+
+Expected<model::Vm> VmService::stop(const std::string& name_or_id, std::chrono::seconds grace) {
+  BANGER_TRY_ASSIGN(auto found, show(name_or_id));
+  auto lock = locks_.acquire(found.id);
+  BANGER_TRY_ASSIGN(auto vm, reread(found, name_or_id));
+  return stop_locked(std::move(vm), grace);
+}
+
+Expected<model::Vm> VmService::restart(const std::string& name_or_id,
+                                       const base::ProgressFn& progress,
+                                       const base::CancelFn& cancel) {
+  BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
+  if (vm.state == model::VmState::running) {
+    BANGER_TRY(stop(vm.id));
+  }
+  return start(vm.id, progress, cancel);
+}
+
+Expected<model::Vm> VmService::kill_locked(model::Vm vm) {
+  std::string doing = fmt::format("killing vm \"{}\"", vm.name);
+  auto next = check_transition(vm.state, VmEvent::kill);
+  if (!next) {
+    return tl::unexpected(with_context(next.error(), doing));
+  }
+  if (auto killed = deps_.host.kill(vm); !killed) {
+    return tl::unexpected(with_context(killed.error(), doing));
+  }
+  if (auto released = deps_.host.release(vm); !released) {
+    BANGER_LOG_WARN("vm {}: releasing {}: {}", vm.name, vm.tap_name, released.error().message);
+  }
+  vm.tap_name.clear();
+  vm.vmm_pid = 0;
+  vm.vmm_start_time = 0;
+  vm.state = *next;
+  BANGER_TRY(deps_.vms.update(vm));
+  return vm;
+}
+
+Expected<model::Vm> VmService::kill(const std::string& name_or_id) {
+  BANGER_TRY_ASSIGN(auto found, show(name_or_id));
+  auto lock = locks_.acquire(found.id);
+  BANGER_TRY_ASSIGN(auto vm, reread(found, name_or_id));
+  return kill_locked(std::move(vm));
+}
+
+Expected<model::Vm> VmService::set(const std::string& name_or_id, std::optional<int> vcpu,
+                                   std::optional<std::int64_t> memory_mib,
+                                   std::optional<bool> nat) {
+  BANGER_TRY_ASSIGN(auto found, show(name_or_id));
+  auto lock = locks_.acquire(found.id);
+  BANGER_TRY_ASSIGN(auto vm, reread(found, name_or_id));
+  BANGER_TRY(check_transition(vm.state, VmEvent::set).map_error([&](Error e) {
+    return with_context(std::move(e), fmt::format("changing vm \"{}\"", vm.name));
+  }));
+  if (vcpu) {
+    vm.vcpu = *vcpu;
+  }
+  if (memory_mib) {
+    vm.memory_mib = *memory_mib;
+  }
+  if (nat) {
+    vm.nat = *nat;
+  }
+  CreateSpec sizes{.vcpu = vm.vcpu, .memory_mib = vm.memory_mib, .disk_size_mib = vm.disk_size_mib};
+  BANGER_TRY(validate_sizes(sizes));
+  BANGER_TRY(deps_.vms.update(vm));
+  return vm;
+}
+
+Expected<std::vector<std::string>> VmService::prune(bool dry_run) {
+  BANGER_TRY_ASSIGN(auto vms, list());
+  std::vector<std::string> names;
+  for (const auto& vm : vms) {
+    bool idle = vm.state == model::VmState::created || vm.state == model::VmState::stopped ||
+                vm.state == model::VmState::error;
+    if (!idle) {
+      continue;
+    }
+    if (!dry_run) {
+      BANGER_TRY(remove(vm.id));
+    }
+    names.push_back(vm.name);
+  }
+  return names;
+}
+
+Status VmService::touch(const std::string& name_or_id) {
+  BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
+  vm.touched_at = base::to_unix_seconds(deps_.clock.now());
+  return deps_.vms.update(vm);
+}
+
+Expected<std::string> VmService::console_log_path(const std::string& name_or_id) {
+  BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
+  return deps_.host.console_log_path(vm);
+}
+
+Status VmService::reconcile() {
+  BANGER_TRY_ASSIGN(auto vms, list());
+  for (auto& vm : vms) {
+    bool active = vm.state == model::VmState::starting || vm.state == model::VmState::running ||
+                  vm.state == model::VmState::stopping;
+    if (!active) {
+      continue;
+    }
+    if (vm.state == model::VmState::running && deps_.host.alive(vm)) {
+      BANGER_LOG_INFO("reconcile: vm {} still running (pid {})", vm.name, vm.vmm_pid);
+      continue;
+    }
+    // Gone, or caught half-way through a start/stop by the crash: tear down, mark stopped.
+    BANGER_LOG_INFO("reconcile: vm {} was {} but its VMM is gone; marking it stopped", vm.name,
+                    model::to_string(vm.state));
+    (void)deps_.host.kill(vm);
+    vm.tap_name.clear();
+    vm.vmm_pid = 0;
+    vm.vmm_start_time = 0;
+    BANGER_TRY(transition(vm, VmEvent::lost, "reconciling vm " + vm.name));
+  }
+  BANGER_TRY_ASSIGN(auto after, list());
+  return deps_.host.reconcile(after);
 }
 
 }  // namespace banger::vm

@@ -1,24 +1,29 @@
-// VmService: the VM records and their lifecycle (S4, S13). For now it creates, lists, shows
-// and removes records; start/stop/reconcile arrive with the network and VMM services.
+// VmService: the VM records and their lifecycle (S4, S13): create, start, stop, restart,
+// kill, delete, prune, set, and the daemon-start reconcile. Host effects go through VmHost.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "banger/base/clock.hpp"
 #include "banger/base/error.hpp"
+#include "banger/base/progress.hpp"
 #include "banger/base/random.hpp"
 #include "banger/model/vm.hpp"
 #include "banger/store/vm_repository.hpp"
+#include "banger/vm/lifecycle.hpp"
+#include "banger/vm/vm_host.hpp"
 #include "banger/vm/vm_locks.hpp"
 
 namespace banger::vm {
 
 // Owns: VM records in the `vms` table, their state transitions (check_transition) and the
 //       per-VM locks that serialize operations on one VM.
-// Does not own: the store itself, images, kernels, host networking, VMM processes or the
-//       vms/<id> directories (later issues add them to VmServiceDeps).
+// Does not own: the store itself, or anything on the host (VmHost does: images, kernels,
+//       disks, TAPs, VMM processes).
 // Thread-safety: all public methods may be called concurrently. Operations on one VM serialize
 //       on its VmLocks entry; different VMs proceed in parallel. Name uniqueness is enforced
 //       by the store, so concurrent creates of one name yield exactly one VM.
@@ -26,7 +31,11 @@ struct VmServiceDeps {
   store::VmRepository& vms;
   base::Clock& clock;
   base::Random& random;
+  VmHost& host;
 };
+
+// How long a stop waits for the guest to power off before killing the VMM (S13).
+inline constexpr std::chrono::seconds kStopGrace{10};
 
 // What `vm create` asks for, with sizes already resolved from flags and config.
 struct CreateSpec {
@@ -62,8 +71,39 @@ class VmService {
   // Removing vms/<id> is not done here yet.
   Status remove(const std::string& name_or_id);
 
+  // Boots a created/stopped/error VM: prepare (image, kernel, disks, network), launch, wait
+  // until ssh answers with the pinned host key. On failure everything started is rolled back
+  // in reverse order and the VM is left in `error` with the reason (and the console tail) in
+  // last_error; the error is returned. failed_precondition in other states.
+  Expected<model::Vm> start(const std::string& name_or_id, const base::ProgressFn& progress = {},
+                            const base::CancelFn& cancel = {});
+  // Guest sync + poweroff, kill after the grace period, release the TAP: running -> stopped.
+  Expected<model::Vm> stop(const std::string& name_or_id, std::chrono::seconds grace = kStopGrace);
+  // stop (when running) then start.
+  Expected<model::Vm> restart(const std::string& name_or_id, const base::ProgressFn& progress = {},
+                              const base::CancelFn& cancel = {});
+  // Kills the VMM at once and releases the TAP: starting/running/stopping -> stopped.
+  Expected<model::Vm> kill(const std::string& name_or_id);
+  // Changes sizing (applies at next start) and NAT. failed_precondition while starting/stopping.
+  Expected<model::Vm> set(const std::string& name_or_id, std::optional<int> vcpu,
+                          std::optional<std::int64_t> memory_mib, std::optional<bool> nat);
+  // Deletes every VM that is not running (or lists them with dry_run). Returns their names.
+  Expected<std::vector<std::string>> prune(bool dry_run);
+  // Marks ssh/exec/run/ports use (touched_at).
+  Status touch(const std::string& name_or_id);
+  // The VM's console log path.
+  Expected<std::string> console_log_path(const std::string& name_or_id);
+  // Daemon start: VMs recorded as starting/running/stopping whose VMM is gone become
+  // `stopped`; the host rebuilds leases and TAPs from the live set (S13).
+  Status reconcile();
+
  private:
   Expected<std::string> pick_name(const CreateSpec& spec);
+  Expected<model::Vm> reread(const model::Vm& found, const std::string& name_or_id);
+  // Moves the record to the event's state (and persists it); failed_precondition otherwise.
+  Status transition(model::Vm& vm, VmEvent event, const std::string& doing);
+  Expected<model::Vm> stop_locked(model::Vm vm, std::chrono::seconds grace);
+  Expected<model::Vm> kill_locked(model::Vm vm);
 
   VmServiceDeps deps_;
   VmLocks locks_;

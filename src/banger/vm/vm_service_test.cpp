@@ -12,6 +12,7 @@
 #include "banger/store/database.hpp"
 #include "banger/testkit/fake_clock.hpp"
 #include "banger/testkit/temp_dir.hpp"
+#include "banger/vm/fake_vm_host.hpp"
 
 namespace banger::vm {
 namespace {
@@ -46,7 +47,8 @@ struct Fixture {
   store::VmRepository repo;
   testkit::FakeClock clock;
   base::Mt19937Random random;
-  VmService service{{.vms = repo, .clock = clock, .random = random}};
+  FakeVmHost host;
+  VmService service{{.vms = repo, .clock = clock, .random = random, .host = host}};
 };
 
 TEST(VmService, CreateRecordsACreatedVmWithClockTimesAndAHexId) {
@@ -189,15 +191,16 @@ TEST(VmService, RemoveDeletesAStoppedVmByNameOrId) {
   EXPECT_EQ(gone.error().code, Errc::not_found);
 }
 
-TEST(VmService, RemoveOfARunningVmIsFailedPrecondition) {
+TEST(VmService, RemoveOfARunningVmKillsItFirstAndFailsWhenTheKillFails) {
   Fixture f;
   ASSERT_TRUE(f.repo.insert(record("abcd000000000001", "web", model::VmState::running)));
+  f.host.fail_at("kill", Error{Errc::io, "kill: permission denied"});
   auto status = f.service.remove("web");
   ASSERT_FALSE(status);
-  EXPECT_EQ(status.error().code, Errc::failed_precondition);
-  EXPECT_EQ(status.error().message,
-            "removing vm \"web\": cannot remove vm in state running: stop it first");
+  EXPECT_EQ(status.error().message, "killing vm \"web\": kill: permission denied");
   EXPECT_EQ(f.service.list()->size(), 1u);
+  ASSERT_TRUE(f.service.remove("web"));
+  EXPECT_EQ(f.service.list()->size(), 0u);
 }
 
 TEST(VmService, RemoveOfAnUnknownVmIsNotFound) {
@@ -216,7 +219,8 @@ TEST(VmService, TwentyConcurrentCreatesOfOneNameYieldOneVm) {
   store::VmRepository repo(*db);
   testkit::FakeClock clock;
   base::Mt19937Random random(9);
-  VmService service({.vms = repo, .clock = clock, .random = random});
+  FakeVmHost host;
+  VmService service({.vms = repo, .clock = clock, .random = random, .host = host});
 
   constexpr int kThreads = 20;
   std::atomic<int> successes{0};
@@ -246,6 +250,111 @@ TEST(VmService, TwentyConcurrentCreatesOfOneNameYieldOneVm) {
   }
   EXPECT_EQ(clashes, kThreads - 1);
   EXPECT_EQ(service.list()->size(), 1u);
+}
+
+TEST(VmLifecycle, StartPreparesLaunchesWaitsAndRecordsTheRuntimeFields) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  auto vm = f.service.start("web");
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(vm->state, model::VmState::running);
+  EXPECT_EQ(vm->tap_name, "tap-fc-0");
+  EXPECT_EQ(vm->guest_ip, "172.16.0.2");
+  EXPECT_EQ(vm->vmm_pid, 4242);
+  EXPECT_EQ(vm->rootfs_strategy, "qcow2_overlay");
+  EXPECT_EQ(f.host.calls(),
+            (std::vector<std::string>{"prepare web", "launch web", "wait_ready web"}));
+  EXPECT_EQ(f.service.show("web")->state, model::VmState::running);
+  auto again = f.service.start("web");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::failed_precondition);
+}
+
+TEST(VmLifecycle, FailedReadinessKillsReleasesAndLeavesError) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  f.host.fail_at("wait_ready", Error{Errc::timeout, "vm web did not answer ssh within 180 s"});
+  auto vm = f.service.start("web");
+  ASSERT_FALSE(vm);
+  EXPECT_EQ(vm.error().code, Errc::timeout);
+  EXPECT_EQ(f.host.calls(), (std::vector<std::string>{"prepare web", "launch web", "wait_ready web",
+                                                      "kill web", "release web"}));
+  auto shown = f.service.show("web");
+  EXPECT_EQ(shown->state, model::VmState::error);
+  EXPECT_EQ(shown->last_error, "starting vm \"web\": vm web did not answer ssh within 180 s");
+  EXPECT_EQ(shown->vmm_pid, 0);
+  EXPECT_EQ(shown->tap_name, "");
+  // An errored VM can be started again.
+  EXPECT_TRUE(f.service.start("web"));
+}
+
+TEST(VmLifecycle, FailedLaunchReleasesWithoutKilling) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  f.host.fail_at("launch", Error{Errc::command_failed, "qemu exited during start-up"});
+  ASSERT_FALSE(f.service.start("web"));
+  EXPECT_EQ(f.host.calls(), (std::vector<std::string>{"prepare web", "launch web", "release web"}));
+  EXPECT_EQ(f.service.show("web")->state, model::VmState::error);
+}
+
+TEST(VmLifecycle, StopShutsDownReleasesAndStops) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.start("web"));
+  auto vm = f.service.stop("web");
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(vm->state, model::VmState::stopped);
+  EXPECT_EQ(vm->vmm_pid, 0);
+  EXPECT_EQ(vm->guest_ip, "172.16.0.2");  // the lease stays with the VM
+  auto calls = f.host.calls();
+  EXPECT_EQ(std::vector<std::string>(calls.end() - 2, calls.end()),
+            (std::vector<std::string>{"shutdown web", "release web"}));
+  EXPECT_EQ(f.service.stop("web").error().code, Errc::failed_precondition);
+}
+
+TEST(VmLifecycle, DeletingARunningVmKillsAndDestroysIt) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.start("web"));
+  ASSERT_TRUE(f.service.remove("web"));
+  auto calls = f.host.calls();
+  EXPECT_EQ(std::vector<std::string>(calls.end() - 3, calls.end()),
+            (std::vector<std::string>{"kill web", "release web", "destroy web"}));
+  EXPECT_EQ(f.service.show("web").error().code, Errc::not_found);
+}
+
+TEST(VmLifecycle, ReconcileKeepsLiveVmsAndStopsDeadOnes) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("alive")));
+  ASSERT_TRUE(f.service.create(spec("dead")));
+  ASSERT_TRUE(f.service.start("alive"));
+  auto dead = f.service.start("dead");
+  ASSERT_TRUE(dead);
+  f.host.set_dead(dead->id);
+  ASSERT_TRUE(f.service.reconcile());
+  EXPECT_EQ(f.service.show("alive")->state, model::VmState::running);
+  auto gone = f.service.show("dead");
+  EXPECT_EQ(gone->state, model::VmState::stopped);
+  EXPECT_EQ(gone->tap_name, "");
+  EXPECT_EQ(f.host.calls().back(), "reconcile 2");
+}
+
+TEST(VmLifecycle, SetChangesSizingAndPruneDeletesIdleVms) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("a")));
+  ASSERT_TRUE(f.service.create(spec("b")));
+  ASSERT_TRUE(f.service.start("b"));
+  auto set = f.service.set("a", 4, 2048, false);
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->vcpu, 4);
+  EXPECT_EQ(set->memory_mib, 2048);
+  EXPECT_FALSE(set->nat);
+  EXPECT_EQ(f.service.set("a", 0, std::nullopt, std::nullopt).error().message,
+            "invalid vcpu count 0: use 1 or more");
+  EXPECT_EQ(*f.service.prune(true), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(f.service.list()->size(), 2u);
+  EXPECT_EQ(*f.service.prune(false), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(f.service.list()->size(), 1u);
 }
 
 }  // namespace

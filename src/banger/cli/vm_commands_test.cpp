@@ -1,0 +1,460 @@
+// The vm commands against a scripted in-process daemon (a real rpc::Server on a temp socket).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "banger/api/vm.hpp"
+#include "banger/base/random.hpp"
+#include "banger/cli/command.hpp"
+#include "banger/cli/vm_support.hpp"
+#include "banger/rpc/registry.hpp"
+#include "banger/rpc/server.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::cli {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using Strings = std::vector<std::string>;
+
+// The one poll-with-deadline helper: re-checks `done` every millisecond for up to 10 s.
+bool eventually(const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return done();
+}
+
+api::VmInfo vm_info(const std::string& name, const std::string& state) {
+  api::VmInfo vm;
+  vm.id = "0123456789abcdef";
+  vm.name = name;
+  vm.state = state;
+  vm.image = "tiny";
+  vm.vcpu = 2;
+  vm.memory_mib = 1024;
+  vm.disk_size_mib = 8192;
+  vm.guest_ip = "172.16.0.2";
+  vm.created_at = "2026-11-28T03:48:41Z";
+  return vm;
+}
+
+// Sets an environment variable for the test's duration.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() { ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+class VmCommandsTest : public ::testing::Test {
+ protected:
+  ~VmCommandsTest() override {
+    if (server) {
+      server->stop();
+    }
+    if (thread.joinable()) {
+      thread.join();
+    }
+  }
+
+  // Call after registering the handlers the test needs.
+  void start() {
+    server = std::make_unique<rpc::Server>(
+        rpc::ServerOptions{.socket_path = dir.path() + "/s.sock", .allowed_uid = ::getuid()},
+        registry, random);
+    auto listening = server->listen();
+    ASSERT_TRUE(listening) << listening.error().message;
+    thread = std::thread([this] { (void)server->run(); });
+  }
+
+  int banger(Strings args) {
+    args.insert(args.begin(), "banger");
+    std::vector<char*> argv;
+    for (auto& arg : args) {
+      argv.push_back(arg.data());
+    }
+    return run_command_line(static_cast<int>(argv.size()), argv.data(), ctx);
+  }
+
+  template <class M, class F>
+  void on(F handler) {
+    registry.add<M>(typename rpc::Registry::Handler<M>(handler));
+  }
+
+  // vm.list answers with the current `vms`; vm.delete removes from it and records the names.
+  void serve_list_and_delete() {
+    on<api::VmList>([this](const api::VmList::Request&, rpc::CallContext&) {
+      std::lock_guard lock(mutex);
+      return Expected<api::VmList::Response>(api::VmList::Response{vms});
+    });
+    on<api::VmDelete>([this](const api::VmDelete::Request& r, rpc::CallContext&) {
+      std::lock_guard lock(mutex);
+      deleted.insert(deleted.end(), r.names.begin(), r.names.end());
+      std::erase_if(vms, [&](const api::VmInfo& vm) {
+        return std::find(r.names.begin(), r.names.end(), vm.name) != r.names.end();
+      });
+      return Expected<api::VmDelete::Response>(api::VmDelete::Response{r.names});
+    });
+  }
+
+  testkit::TempDir dir;
+  base::Mt19937Random random{11};
+  rpc::Registry registry{random};
+  std::unique_ptr<rpc::Server> server;
+  std::thread thread;
+  CapturePrinter printer;
+  Context ctx{printer, [this](Connect) { return rpc::Client::connect(dir.path() + "/s.sock"); }};
+  std::mutex mutex;
+  std::vector<api::VmInfo> vms;
+  Strings deleted;
+};
+
+TEST_F(VmCommandsTest, CreateWithSeveralNamesSendsTheRequestsConcurrently) {
+  // Given a daemon whose vm.create only returns once all three requests are in flight.
+  std::atomic<int> in_flight{0};
+  on<api::VmCreate>([&](const api::VmCreate::Request& r, rpc::CallContext& call) {
+    ++in_flight;
+    if (!eventually([&] { return in_flight.load() == 3; })) {
+      return Expected<api::VmCreate::Response>(fail(Errc::timeout, "not concurrent"));
+    }
+    EXPECT_FALSE(r.no_start);
+    EXPECT_EQ(r.image, "tiny");
+    EXPECT_EQ(r.memory_mib, std::optional<std::int64_t>(1024));
+    call.emit(api::Event{"boot", "booting " + r.name, 0, 0});
+    return Expected<api::VmCreate::Response>(api::VmCreate::Response{vm_info(r.name, "running")});
+  });
+  start();
+  EXPECT_EQ(banger({"vm", "create", "a", "b", "--name", "c", "--image", "tiny", "--memory", "1G"}),
+            0)
+      << printer.err_text();
+  EXPECT_EQ(printer.out_text(),
+            "a running (01234567, 2 vCPU, 1G memory, 8G disk, image tiny, ip 172.16.0.2)\n"
+            "b running (01234567, 2 vCPU, 1G memory, 8G disk, image tiny, ip 172.16.0.2)\n"
+            "c running (01234567, 2 vCPU, 1G memory, 8G disk, image tiny, ip 172.16.0.2)\n");
+  EXPECT_THAT(printer.err_text(), HasSubstr("b: boot: booting b\n"));
+}
+
+TEST_F(VmCommandsTest, CreateReportsEachFailureAndExitsOne) {
+  on<api::VmCreate>([](const api::VmCreate::Request& r, rpc::CallContext&) {
+    if (r.name == "b") {
+      return Expected<api::VmCreate::Response>(
+          fail(Errc::command_failed, "qemu exited early: no kernel"));
+    }
+    return Expected<api::VmCreate::Response>(api::VmCreate::Response{vm_info(r.name, "running")});
+  });
+  start();
+  EXPECT_EQ(banger({"vm", "create", "a", "b", "--json"}), 1);
+  EXPECT_THAT(printer.err_text(), MatchesRegex("banger: creating b: qemu exited early: no kernel "
+                                               "\\(operation_failed, op-[0-9a-f]{6}\\)\n"));
+  auto json = nlohmann::json::parse(printer.out_text());
+  ASSERT_EQ(json.size(), 1u);
+  EXPECT_EQ(json[0]["name"], "a");
+}
+
+TEST_F(VmCommandsTest, CreateRefusesANameGivenTwice) {
+  start();
+  EXPECT_EQ(banger({"vm", "create", "a", "--name", "a"}), 2);
+  EXPECT_EQ(printer.err_text(), "banger: vm name \"a\" is given twice\n");
+}
+
+TEST_F(VmCommandsTest, LifecycleVerbsSendAllNamesInOneRequestAndPrintStates) {
+  on<api::VmStop>([](const api::VmNames& r, rpc::CallContext&) {
+    api::VmInfos infos;
+    for (const auto& name : r.names) {
+      infos.vms.push_back(vm_info(name, "stopped"));
+    }
+    return Expected<api::VmInfos>(infos);
+  });
+  on<api::VmKill>([](const api::VmNames&, rpc::CallContext&) {
+    return Expected<api::VmInfos>(fail(Errc::not_found, "vm \"nope\" not found"));
+  });
+  start();
+  EXPECT_EQ(banger({"vm", "stop", "web", "db"}), 0);
+  EXPECT_EQ(printer.out_text(), "web stopped\ndb stopped\n");
+  EXPECT_EQ(banger({"vm", "kill", "nope"}), 1);
+  EXPECT_THAT(printer.err_text(), HasSubstr("banger: vm \"nope\" not found (not_found, op-"));
+}
+
+TEST_F(VmCommandsTest, PruneShowsTheTableAndDeletesAfterYes) {
+  std::vector<bool> dry_runs;
+  on<api::VmPrune>([&](const api::VmPrune::Request& r, rpc::CallContext&) {
+    dry_runs.push_back(r.dry_run);
+    return Expected<api::VmPrune::Response>(api::VmPrune::Response{{"old"}});
+  });
+  vms = {vm_info("old", "stopped"), vm_info("live", "running")};
+  serve_list_and_delete();
+  start();
+  std::istringstream yes("y\n");
+  EXPECT_EQ(run_prune(ctx, false, yes, true), 0) << printer.err_text();
+  EXPECT_EQ(printer.out_text(),
+            "NAME  STATE    IMAGE  CREATED\n"
+            "old   stopped  tiny   2026-11-28 03:48\n"
+            "deleted old\n");
+  EXPECT_EQ(printer.err_text(), "Delete this VM? [y/N] ");
+  EXPECT_EQ(dry_runs, (std::vector<bool>{true, false}));
+}
+
+TEST_F(VmCommandsTest, PruneDeletesNothingAfterNo) {
+  std::vector<bool> dry_runs;
+  on<api::VmPrune>([&](const api::VmPrune::Request& r, rpc::CallContext&) {
+    dry_runs.push_back(r.dry_run);
+    return Expected<api::VmPrune::Response>(api::VmPrune::Response{{"a", "b"}});
+  });
+  vms = {vm_info("a", "stopped"), vm_info("b", "error")};
+  serve_list_and_delete();
+  start();
+  std::istringstream no("n\n");
+  EXPECT_EQ(run_prune(ctx, false, no, true), 1);
+  EXPECT_EQ(printer.err_text(),
+            "Delete these 2 VMs? [y/N] banger: prune cancelled: nothing deleted\n");
+  EXPECT_EQ(dry_runs, (std::vector<bool>{true}));
+}
+
+TEST_F(VmCommandsTest, PruneRefusesWithoutATerminalUnlessForced) {
+  std::vector<bool> dry_runs;
+  on<api::VmPrune>([&](const api::VmPrune::Request& r, rpc::CallContext&) {
+    dry_runs.push_back(r.dry_run);
+    return Expected<api::VmPrune::Response>(api::VmPrune::Response{{"a", "b"}});
+  });
+  vms = {vm_info("a", "stopped"), vm_info("b", "stopped")};
+  serve_list_and_delete();
+  start();
+  std::istringstream unused("y\n");
+  EXPECT_EQ(run_prune(ctx, false, unused, false), 1);
+  EXPECT_EQ(printer.err_text(),
+            "banger: refusing to delete 2 VMs without confirmation: stdin is not a terminal "
+            "(pass -f to delete without asking)\n");
+  EXPECT_EQ(dry_runs, (std::vector<bool>{true}));
+
+  CapturePrinter forced_printer;
+  Context forced{forced_printer, ctx.connect};
+  EXPECT_EQ(run_prune(forced, true, unused, false), 0);
+  EXPECT_EQ(forced_printer.out_text(), "deleted a\ndeleted b\n");
+  EXPECT_EQ(dry_runs, (std::vector<bool>{true, false}));
+}
+
+TEST_F(VmCommandsTest, PruneWithNothingToDelete) {
+  on<api::VmPrune>([](const api::VmPrune::Request&, rpc::CallContext&) {
+    return Expected<api::VmPrune::Response>(api::VmPrune::Response{});
+  });
+  serve_list_and_delete();
+  start();
+  std::istringstream in("");
+  EXPECT_EQ(run_prune(ctx, false, in, false), 0);
+  EXPECT_EQ(printer.out_text(), "nothing to prune: every VM is running\n");
+}
+
+TEST_F(VmCommandsTest, SetSendsOnlyTheGivenFields) {
+  api::VmSet::Request seen;
+  on<api::VmSet>([&](const api::VmSet::Request& r, rpc::CallContext&) {
+    seen = r;
+    auto vm = vm_info(r.name, "running");
+    vm.nat = true;
+    vm.vcpu = 4;
+    return Expected<api::VmSet::Response>(api::VmSet::Response{vm});
+  });
+  start();
+  EXPECT_EQ(banger({"vm", "set", "web"}), 2);
+  EXPECT_EQ(printer.err_text(),
+            "banger: nothing to change: pass --vcpu, --memory, --nat or --no-nat\n");
+  EXPECT_EQ(banger({"vm", "set", "web", "--nat", "--no-nat"}), 2);
+  EXPECT_EQ(banger({"vm", "set", "web", "--vcpu", "4", "--nat"}), 0);
+  EXPECT_EQ(seen.name, "web");
+  EXPECT_EQ(seen.vcpu, std::optional<int>(4));
+  EXPECT_EQ(seen.memory_mib, std::nullopt);
+  EXPECT_EQ(seen.nat, std::optional<bool>(true));
+  EXPECT_EQ(printer.out_text(),
+            "web: 4 vCPU, 1G memory, nat on (vCPU and memory apply at the next start)\n");
+}
+
+TEST_F(VmCommandsTest, LogsPrintsTheTail) {
+  on<api::VmLogs>([](const api::VmLogs::Request& r, rpc::CallContext&) {
+    EXPECT_EQ(r.offset, -65536);
+    return Expected<api::VmLogs::Response>(api::VmLogs::Response{"login: \n", 42, "running"});
+  });
+  start();
+  EXPECT_EQ(banger({"vm", "logs", "web"}), 0);
+  EXPECT_EQ(printer.out_text(), "login: \n");
+}
+
+TEST_F(VmCommandsTest, ShowListsTheRuntimeFields) {
+  on<api::VmShow>([](const api::VmShow::Request& r, rpc::CallContext&) {
+    auto vm = vm_info(r.name, "running");
+    vm.tap = "tap-fc-0";
+    vm.pid = 4242;
+    vm.rootfs_strategy = "qcow2_overlay";
+    vm.vmm = "qemu";
+    return Expected<api::VmShow::Response>(api::VmShow::Response{vm});
+  });
+  start();
+  EXPECT_EQ(banger({"vm", "show", "web"}), 0);
+  EXPECT_THAT(printer.out_text(), HasSubstr("\ntap:      tap-fc-0\n"));
+  EXPECT_THAT(printer.out_text(), HasSubstr("\npid:      4242\n"));
+  EXPECT_THAT(printer.out_text(), HasSubstr("\nrootfs:   qcow2_overlay\n"));
+}
+
+// --- vm run, with a fake ssh that records its argv and runs the command after "--" ---
+
+class VmRunTest : public VmCommandsTest {
+ protected:
+  VmRunTest() {
+    fake_ssh = dir.path() + "/ssh";
+    EXPECT_TRUE(sys::write_file_atomic(fake_ssh,
+                                       "#!/bin/sh\n"
+                                       "printf '%s\\n' \"$@\" > " +
+                                           dir.path() +
+                                           "/ssh-args\n"
+                                           "while [ $# -gt 0 ] && [ \"$1\" != -- ]; do "
+                                           "shift; done\n"
+                                           "[ $# -gt 0 ] || exit 0\n"
+                                           "shift\n"
+                                           "exec \"$@\"\n"));
+    ::chmod(fake_ssh.c_str(), 0755);
+  }
+
+  void serve_vms() {
+    on<api::VmCreate>([this](const api::VmCreate::Request& r, rpc::CallContext&) {
+      std::lock_guard lock(mutex);
+      std::string name = r.name.empty() ? "calm-otter" : r.name;
+      if (fail_create) {
+        vms.push_back(vm_info(name, "error"));
+        return Expected<api::VmCreate::Response>(
+            fail(Errc::timeout, "vm " + name + " did not become ready"));
+      }
+      vms.push_back(vm_info(name, "running"));
+      return Expected<api::VmCreate::Response>(api::VmCreate::Response{vms.back()});
+    });
+    on<api::VmSshInfo>([this](const api::VmSshInfo::Request& r, rpc::CallContext&) {
+      return Expected<api::VmSshInfo::Response>(api::VmSshInfo::Response{
+          r.name, "172.16.0.2", "root", dir.path() + "/key", dir.path() + "/known_hosts"});
+    });
+    on<api::VmShow>([this](const api::VmShow::Request& r, rpc::CallContext&) {
+      std::lock_guard lock(mutex);
+      for (const auto& vm : vms) {
+        if (vm.name == r.name) {
+          return Expected<api::VmShow::Response>(api::VmShow::Response{vm});
+        }
+      }
+      return Expected<api::VmShow::Response>(fail(Errc::not_found, "not found"));
+    });
+    serve_list_and_delete();
+  }
+
+  Strings ssh_args() {
+    auto text = sys::read_file(dir.path() + "/ssh-args");
+    Strings lines;
+    std::istringstream in(text ? *text : "");
+    for (std::string line; std::getline(in, line);) {
+      lines.push_back(line);
+    }
+    return lines;
+  }
+
+  std::string fake_ssh;
+  bool fail_create = false;
+};
+
+TEST_F(VmRunTest, CommandModeExitsWithTheCommandsCodeAndRmDeletes) {
+  serve_vms();
+  start();
+  ScopedEnv ssh("BANGER_SSH_BIN", fake_ssh);
+  EXPECT_EQ(banger({"vm", "run", "--rm", "--name", "t1", "--", "sh", "-c", "exit 7"}), 7)
+      << printer.err_text();
+  EXPECT_EQ(deleted, (Strings{"t1"}));
+  auto args = ssh_args();
+  ASSERT_GE(args.size(), 4u);
+  EXPECT_EQ(Strings(args.end() - 5, args.end()),
+            (Strings{"root@172.16.0.2", "--", "sh", "-c", "exit 7"}));
+  EXPECT_EQ(printer.err_text(), "");
+}
+
+TEST_F(VmRunTest, ASecondSeparatorBelongsToTheCommand) {
+  serve_vms();
+  start();
+  ScopedEnv ssh("BANGER_SSH_BIN", fake_ssh);
+  EXPECT_EQ(banger({"vm", "run", "--", "true", "--", "x"}), 0) << printer.err_text();
+  auto args = ssh_args();
+  ASSERT_GE(args.size(), 4u);
+  EXPECT_EQ(Strings(args.end() - 4, args.end()), (Strings{"--", "true", "--", "x"}));
+  EXPECT_TRUE(deleted.empty());
+}
+
+TEST_F(VmRunTest, BareModeSaysTheVmIsStillRunning) {
+  serve_vms();
+  start();
+  ScopedEnv ssh("BANGER_SSH_BIN", fake_ssh);
+  EXPECT_EQ(banger({"vm", "run"}), 0);
+  EXPECT_EQ(printer.err_text(), "vm calm-otter is still running: banger vm stop calm-otter\n");
+  EXPECT_EQ(ssh_args().back(), "root@172.16.0.2");
+}
+
+TEST_F(VmRunTest, DetachPrintsTheNameAndRunsNoSsh) {
+  serve_vms();
+  start();
+  ScopedEnv ssh("BANGER_SSH_BIN", fake_ssh);
+  EXPECT_EQ(banger({"vm", "run", "-d"}), 0);
+  EXPECT_EQ(printer.out_text(), "calm-otter\n");
+  EXPECT_FALSE(sys::path_exists(dir.path() + "/ssh-args"));
+}
+
+TEST_F(VmRunTest, AVmThatNeverBecameReadyIsKeptEvenWithRm) {
+  fail_create = true;
+  serve_vms();
+  start();
+  EXPECT_EQ(banger({"vm", "run", "--rm", "--", "true"}), 1);
+  EXPECT_THAT(
+      printer.err_text(),
+      MatchesRegex("banger: vm calm-otter did not become ready \\(timeout, op-[0-9a-f]{6}\\)\n"
+                   "kept calm-otter for banger vm logs calm-otter\n"));
+  EXPECT_TRUE(deleted.empty());
+}
+
+TEST_F(VmRunTest, AWorkspacePathIsAUsageErrorForNow) {
+  start();
+  for (const Strings& args :
+       {Strings{"vm", "run", "./repo"}, Strings{"vm", "run", "./repo", "--", "make"}}) {
+    CapturePrinter local;
+    Context local_ctx{local, ctx.connect};
+    Strings argv = args;
+    argv.insert(argv.begin(), "banger");
+    std::vector<char*> c_argv;
+    for (auto& arg : argv) {
+      c_argv.push_back(arg.data());
+    }
+    EXPECT_EQ(run_command_line(static_cast<int>(c_argv.size()), c_argv.data(), local_ctx), 2);
+    EXPECT_EQ(local.err_text(),
+              "banger: workspace mode is not supported yet: `banger vm run <path>` arrives with "
+              "workspaces; use `banger vm run` or `banger vm run -- <command>`\n");
+  }
+}
+
+TEST_F(VmRunTest, RmAndDetachExcludeEachOther) {
+  start();
+  EXPECT_EQ(banger({"vm", "run", "--rm", "-d"}), 2);
+  EXPECT_EQ(printer.err_text(), "banger: --rm and --detach cannot be combined\n");
+}
+
+}  // namespace
+}  // namespace banger::cli

@@ -1,0 +1,97 @@
+// FakeVmHost (tests only): records what VmService asked of the host and fails on request.
+#pragma once
+
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "banger/vm/vm_host.hpp"
+
+namespace banger::vm {
+
+// Records "<step> <vm name>" and fails when the step was scripted to.
+#define BANGER_FAKE_STEP(step, vm)                         \
+  do {                                                     \
+    std::lock_guard lock(mutex_);                          \
+    calls_.push_back(std::string(step) + " " + (vm).name); \
+    if (fail_step_ == (step)) {                            \
+      fail_step_.clear();                                  \
+      return tl::unexpected(fail_error_);                  \
+    }                                                      \
+  } while (false)
+
+class FakeVmHost final : public VmHost {
+ public:
+  // The step ("prepare", "launch", "wait_ready", ...) that fails next, and how.
+  void fail_at(std::string step, Error error) {
+    std::lock_guard lock(mutex_);
+    fail_step_ = std::move(step);
+    fail_error_ = std::move(error);
+  }
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+  void set_dead(const std::string& vm_id) {
+    std::lock_guard lock(mutex_);
+    dead_.insert(vm_id);
+  }
+
+  Expected<Prepared> prepare(const model::Vm& vm, const base::ProgressFn&,
+                             const base::CancelFn&) override {
+    BANGER_FAKE_STEP("prepare", vm);
+    return Prepared{.kernel = "k1",
+                    .tap = "tap-fc-0",
+                    .guest_ip = "172.16.0.2",
+                    .mac = "02:fc:ac:10:00:02",
+                    .rootfs_strategy = "qcow2_overlay",
+                    .overlay_path = "/v/root.qcow2"};
+  }
+  Expected<Launched> launch(const model::Vm& vm) override {
+    BANGER_FAKE_STEP("launch", vm);
+    return Launched{.pid = 4242, .start_time = 7};
+  }
+  Status wait_ready(const model::Vm& vm, const base::CancelFn&) override {
+    BANGER_FAKE_STEP("wait_ready", vm);
+    return {};
+  }
+  Status shutdown(const model::Vm& vm, std::chrono::seconds) override {
+    BANGER_FAKE_STEP("shutdown", vm);
+    return {};
+  }
+  Status kill(const model::Vm& vm) override {
+    BANGER_FAKE_STEP("kill", vm);
+    return {};
+  }
+  Status release(const model::Vm& vm) override {
+    BANGER_FAKE_STEP("release", vm);
+    return {};
+  }
+  Status destroy(const model::Vm& vm) override {
+    BANGER_FAKE_STEP("destroy", vm);
+    return {};
+  }
+  bool alive(const model::Vm& vm) override {
+    std::lock_guard lock(mutex_);
+    return vm.vmm_pid != 0 && !dead_.contains(vm.id);
+  }
+  std::string console_tail(const model::Vm&, std::size_t) override { return "console tail"; }
+  std::string console_log_path(const model::Vm& vm) override { return "/v/" + vm.id + ".log"; }
+  Status reconcile(const std::vector<model::Vm>& vms) override {
+    std::lock_guard lock(mutex_);
+    calls_.push_back("reconcile " + std::to_string(vms.size()));
+    return {};
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> calls_;
+  std::set<std::string> dead_;
+  std::string fail_step_;
+  Error fail_error_;
+};
+
+#undef BANGER_FAKE_STEP
+
+}  // namespace banger::vm

@@ -1,0 +1,74 @@
+// MicrovmHost: the real VmHost. Images and kernels from imagecat/kernelcat (built or pulled on
+// first use), disks from vmstorage (per-VM root overlay + work disk carrying the guest
+// configuration), networking from hostnat, the VMM from vmm, readiness from guest (ssh with
+// the host key pinned in banger's known_hosts).
+#pragma once
+
+#include <mutex>
+
+#include "banger/base/clock.hpp"
+#include "banger/config/config.hpp"
+#include "banger/guest/known_hosts.hpp"
+#include "banger/hostnat/network_service.hpp"
+#include "banger/imagecat/image_service.hpp"
+#include "banger/kernelcat/kernel_service.hpp"
+#include "banger/paths/paths.hpp"
+#include "banger/sys/command_runner.hpp"
+#include "banger/vm/vm_host.hpp"
+#include "banger/vmm/vmm.hpp"
+#include "banger/vmstorage/strategy.hpp"
+
+namespace banger::vm {
+
+struct MicrovmHostDeps {
+  sys::CommandRunner& runner;
+  base::Clock& clock;
+  const paths::Paths& paths;
+  const config::Config& config;
+  hostnat::NetworkService& network;
+  imagecat::ImageService& images;
+  kernelcat::KernelService& kernels;
+  vmm::Vmm& vmm;
+  guest::KnownHosts& known_hosts;
+};
+
+struct MicrovmHostOptions {
+  vmm::Accel accel = vmm::Accel::tcg;  // decided once from policy::decide_kvm
+  vmstorage::RootfsStrategy rootfs_strategy = vmstorage::RootfsStrategy::sparse_copy;
+  std::chrono::seconds boot_timeout{180};  // VMM start -> ssh answers (TCG is slow)
+};
+
+// Owns: the per-VM files under vms/<id>/ and the VM sockets in the runtime dir.
+// Does not own: VM records (VmService), images, kernels, the bridge and TAP pool.
+// Thread-safety: all methods may be called concurrently for different VMs; VmService
+// serializes calls for one VM.
+class MicrovmHost final : public VmHost {
+ public:
+  MicrovmHost(MicrovmHostDeps deps, MicrovmHostOptions options);
+
+  Expected<Prepared> prepare(const model::Vm& vm, const base::ProgressFn& progress,
+                             const base::CancelFn& cancel) override;
+  Expected<Launched> launch(const model::Vm& vm) override;
+  Status wait_ready(const model::Vm& vm, const base::CancelFn& cancel) override;
+  Status shutdown(const model::Vm& vm, std::chrono::seconds grace) override;
+  Status kill(const model::Vm& vm) override;
+  Status release(const model::Vm& vm) override;
+  Status destroy(const model::Vm& vm) override;
+  bool alive(const model::Vm& vm) override;
+  std::string console_tail(const model::Vm& vm, std::size_t lines) override;
+  std::string console_log_path(const model::Vm& vm) override;
+  Status reconcile(const std::vector<model::Vm>& vms) override;
+
+ private:
+  vmm::VmmHandle handle_of(const model::Vm& vm) const;
+  Expected<model::Image> obtain_image(const std::string& name, const base::ProgressFn& progress,
+                                      const base::CancelFn& cancel);
+  Expected<model::Kernel> obtain_kernel(const std::string& name, const base::ProgressFn& progress,
+                                        const base::CancelFn& cancel);
+
+  MicrovmHostDeps deps_;
+  MicrovmHostOptions options_;
+  std::mutex obtain_mutex_;  // one first-use build/pull at a time (several VMs may ask)
+};
+
+}  // namespace banger::vm

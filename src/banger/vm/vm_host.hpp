@@ -1,0 +1,65 @@
+// VmHost: the external effects of running one VM, at the level the lifecycle asks for them
+// (prepare, launch, wait until ready, shut down, release, destroy). VmService owns the state
+// machine, locking and rollback order; MicrovmHost is the real implementation and
+// FakeVmHost (tests) records what was asked.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "banger/base/error.hpp"
+#include "banger/base/progress.hpp"
+#include "banger/model/vm.hpp"
+
+namespace banger::vm {
+
+// What prepare() decided; VmService copies it into the VM record.
+struct Prepared {
+  std::string kernel;  // resolved kernel name
+  std::string tap;
+  std::string guest_ip;
+  std::string mac;
+  std::string rootfs_strategy;
+  std::string overlay_path;
+};
+
+struct Launched {
+  int pid = 0;
+  std::uint64_t start_time = 0;
+};
+
+class VmHost {
+ public:
+  virtual ~VmHost() = default;
+  // Obtains the image and kernel (building/pulling known defaults on first use), creates or
+  // refreshes the VM's disks and guest configuration, and attaches it to the network.
+  // On error everything it attached is released again.
+  virtual Expected<Prepared> prepare(const model::Vm& vm, const base::ProgressFn& progress,
+                                     const base::CancelFn& cancel) = 0;
+  // Starts the VMM for a prepared VM (the record carries the prepared fields).
+  virtual Expected<Launched> launch(const model::Vm& vm) = 0;
+  // Waits until the guest's sshd answers with the pinned host key (first boot pins it).
+  // timeout with the console tail when it does not; failed_precondition when the VMM exited.
+  virtual Status wait_ready(const model::Vm& vm, const base::CancelFn& cancel) = 0;
+  // Guest sync + poweroff, then waits up to grace for the VMM to exit, then kills it.
+  virtual Status shutdown(const model::Vm& vm, std::chrono::seconds grace) = 0;
+  // Kills the VMM at once.
+  virtual Status kill(const model::Vm& vm) = 0;
+  // Returns the VM's TAP to the pool (the IP stays leased to the VM).
+  virtual Status release(const model::Vm& vm) = 0;
+  // Deletes everything the VM owns on the host: disks, sockets, its known_hosts entries and
+  // its IP lease.
+  virtual Status destroy(const model::Vm& vm) = 0;
+  // True when the VM's VMM process is alive (same pid and start time).
+  virtual bool alive(const model::Vm& vm) = 0;
+  // The last lines of the VM's console log ("" when there is none).
+  virtual std::string console_tail(const model::Vm& vm, std::size_t lines) = 0;
+  // Path of the console log.
+  virtual std::string console_log_path(const model::Vm& vm) = 0;
+  // At daemon start: rebuild host state (IP leases, TAPs in use) from every VM record.
+  virtual Status reconcile(const std::vector<model::Vm>& vms) = 0;
+};
+
+}  // namespace banger::vm
