@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -128,7 +129,10 @@ class DaemonStopCommand final : public Command {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds_);
     while (std::chrono::steady_clock::now() < deadline) {
       auto probe = ctx.connect(Connect::existing_only);
-      if (!probe) {
+      // Done when the socket is gone and the process has exited (it holds the instance lock
+      // until then, so a new daemon could not start earlier).
+      bool exited = !ping || ping->pid <= 0 || ::kill(static_cast<pid_t>(ping->pid), 0) != 0;
+      if (!probe && exited) {
         ctx.printer.out(ping ? fmt::format("bangerd stopped (pid {})\n", ping->pid)
                              : std::string("bangerd stopped\n"));
         return 0;

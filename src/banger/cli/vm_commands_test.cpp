@@ -330,7 +330,7 @@ class VmRunTest : public VmCommandsTest {
                                            "shift; done\n"
                                            "[ $# -gt 0 ] || exit 0\n"
                                            "shift\n"
-                                           "exec \"$@\"\n"));
+                                           "exec sh -c \"$*\"\n"));
     ::chmod(fake_ssh.c_str(), 0755);
   }
 
@@ -385,8 +385,9 @@ TEST_F(VmRunTest, CommandModeExitsWithTheCommandsCodeAndRmDeletes) {
   EXPECT_EQ(deleted, (Strings{"t1"}));
   auto args = ssh_args();
   ASSERT_GE(args.size(), 4u);
-  EXPECT_EQ(Strings(args.end() - 5, args.end()),
-            (Strings{"root@172.16.0.2", "--", "sh", "-c", "exit 7"}));
+  // One remote-shell string, quoted so the guest sees the same argv (like the real ssh).
+  EXPECT_EQ(Strings(args.end() - 3, args.end()),
+            (Strings{"root@172.16.0.2", "--", "sh -c 'exit 7'"}));
   EXPECT_EQ(printer.err_text(), "");
 }
 
@@ -397,7 +398,7 @@ TEST_F(VmRunTest, ASecondSeparatorBelongsToTheCommand) {
   EXPECT_EQ(banger({"vm", "run", "--", "true", "--", "x"}), 0) << printer.err_text();
   auto args = ssh_args();
   ASSERT_GE(args.size(), 4u);
-  EXPECT_EQ(Strings(args.end() - 4, args.end()), (Strings{"--", "true", "--", "x"}));
+  EXPECT_EQ(Strings(args.end() - 2, args.end()), (Strings{"--", "true -- x"}));
   EXPECT_TRUE(deleted.empty());
 }
 

@@ -105,6 +105,23 @@ std::string colour_state(const Style& style, const std::string& state) {
   return state;
 }
 
+// POSIX shell single-quoting; plain words stay as they are for readable `ps` output.
+std::string shell_quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                            "0123456789_-./=:,+@%") == std::string::npos) {
+    return arg;
+  }
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
 std::vector<std::string> build_ssh_argv(const SshSpec& spec) {
   std::vector<std::string> argv{spec.ssh_program,
                                 "-i",
@@ -125,7 +142,16 @@ std::vector<std::string> build_ssh_argv(const SshSpec& spec) {
   argv.push_back(spec.user + "@" + spec.ip);
   if (!spec.command.empty()) {
     argv.emplace_back("--");
-    argv.insert(argv.end(), spec.command.begin(), spec.command.end());
+    // ssh hands the remote shell one string: quote each argument so `-- sh -c 'a; b'`
+    // arrives as the same argv in the guest.
+    std::string remote;
+    for (const auto& arg : spec.command) {
+      if (!remote.empty()) {
+        remote += ' ';
+      }
+      remote += shell_quote(arg);
+    }
+    argv.push_back(std::move(remote));
   }
   return argv;
 }

@@ -46,6 +46,9 @@ struct SshSpec {
 //  -o, IdentitiesOnly=yes, -o, HashKnownHosts=no, -o, LogLevel=ERROR, [-t], <user>@<ip>,
 //  [--, cmd...]}. '%' in paths is doubled (ssh expands %-tokens there); a known_hosts path with
 // blanks, '"' or '\' is double-quoted, since ssh reads several files from a blank-separated list.
+// POSIX shell single-quoting of one argument (plain words unchanged).
+std::string shell_quote(const std::string& arg);
+
 std::vector<std::string> build_ssh_argv(const SshSpec& spec);
 
 // The spec for a VM's ssh_info: -t only when stdin is a terminal and there is no command (a
