@@ -2,6 +2,7 @@
 // BANGER_HOME, and stops any daemon it started (by pid) when the test ends.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ class BangerHome {
   // Runs `banger <args...>` with BANGER_HOME set; aborts the test on spawn failure.
   sys::CommandResult banger(const std::vector<std::string>& args,
                             const std::string& stdin_data = "");
+  // Runs `ip netns exec <ns> banger <args...>` (the daemon it starts lives in that namespace).
+  sys::CommandResult banger_in(const std::string& ns, const std::vector<std::string>& args,
+                               std::chrono::seconds timeout = std::chrono::seconds(300));
   // Runs `bangerd <args...>` to completion (for refusal tests).
   sys::CommandResult bangerd(const std::vector<std::string>& args);
   // Writes config.toml.

@@ -144,14 +144,18 @@ std::vector<std::string> build_ssh_argv(const SshSpec& spec) {
     argv.emplace_back("--");
     // ssh hands the remote shell one string: quote each argument so `-- sh -c 'a; b'`
     // arrives as the same argv in the guest.
-    std::string remote;
-    for (const auto& arg : spec.command) {
-      if (!remote.empty()) {
-        remote += ' ';
+    if (spec.preserve_argv) {
+      std::string remote;
+      for (const auto& arg : spec.command) {
+        if (!remote.empty()) {
+          remote += ' ';
+        }
+        remote += shell_quote(arg);
       }
-      remote += shell_quote(arg);
+      argv.push_back(std::move(remote));
+    } else {
+      argv.insert(argv.end(), spec.command.begin(), spec.command.end());
     }
-    argv.push_back(std::move(remote));
   }
   return argv;
 }

@@ -40,6 +40,9 @@ struct SshSpec {
   std::string ip;
   bool force_tty = false;            // adds -t
   std::vector<std::string> command;  // after "--"; empty: a login shell
+  // true (vm run): each argument arrives in the guest as it was given (shell-quoted);
+  // false (vm ssh): the arguments are joined like ssh itself does, so `-- 'ls | wc'` works.
+  bool preserve_argv = false;
 };
 
 // {ssh, -i, <key>, -o, UserKnownHostsFile=<known_hosts>, -o, StrictHostKeyChecking=accept-new,

@@ -62,8 +62,10 @@ TEST(BuildSshArgv, CommandFollowsTheSeparatorAndTtyIsForcedOnRequest) {
   EXPECT_EQ(build_ssh_argv(spec),
             (Strings{"/usr/bin/ssh", "-i", "/k", "-o", "UserKnownHostsFile=/h", "-o",
                      "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes", "-o",
-                     "HashKnownHosts=no", "-o", "LogLevel=ERROR", "-t", "dev@10.0.0.3", "--",
-                     "sh -c 'exit 7'"}));
+                     "HashKnownHosts=no", "-o", "LogLevel=ERROR", "-t", "dev@10.0.0.3", "--", "sh",
+                     "-c", "exit 7"}));
+  spec.preserve_argv = true;
+  EXPECT_EQ(build_ssh_argv(spec).back(), "sh -c 'exit 7'");
 }
 
 TEST(BuildSshArgv, EscapesPercentAndQuotesKnownHostsWithBlanks) {

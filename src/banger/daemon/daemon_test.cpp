@@ -19,6 +19,8 @@ namespace {
 class DaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // These tests run in the main network namespace: never let them create links.
+    ::setenv("BANGER_REQUIRE_NETNS", "1", 1);
     paths::Environment env;
     env.vars["BANGER_HOME"] = dir_.path();
     env.uid = ::getuid();

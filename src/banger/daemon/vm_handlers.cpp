@@ -213,6 +213,9 @@ void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
                                          std::string(model::to_string(vm.state)) +
                                          ": start it with banger vm start " + vm.name);
     }
+    // A guest whose host key changed is refused here with a message saying what to do,
+    // instead of ssh's generic verification failure.
+    BANGER_TRY(deps.vms.verify_host_key(vm.id));
     (void)deps.vms.touch(vm.id);
     return api::VmSshInfo::Response{.name = vm.name,
                                     .ip = vm.guest_ip,

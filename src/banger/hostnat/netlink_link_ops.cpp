@@ -24,6 +24,7 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/hostnat/ipv4.hpp"
+#include "banger/sys/host_probe.hpp"
 
 namespace banger::hostnat {
 namespace {
@@ -243,6 +244,7 @@ Status set_link_up(Session& nl, rtnl_link* link, const std::string& name) {
 }  // namespace
 
 Status NetlinkLinkOps::ensure_bridge(const std::string& name, const std::string& address_cidr) {
+  BANGER_TRY(sys::check_netns_interlock("creating bridge " + name));
   BANGER_TRY(validate_link_name(name));
   BANGER_TRY_ASSIGN(Ipv4Cidr cidr, parse_ipv4_cidr(address_cidr));
   Session nl;
@@ -298,6 +300,7 @@ Status NetlinkLinkOps::ensure_bridge(const std::string& name, const std::string&
 }
 
 Status NetlinkLinkOps::create_tap(const std::string& name, std::optional<uid_t> owner) {
+  BANGER_TRY(sys::check_netns_interlock("creating tap " + name));
   BANGER_TRY(validate_link_name(name));
   std::string step = fmt::format("creating tap {}", name);
   base::UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));

@@ -1,6 +1,7 @@
 #include "banger/sys/host_probe.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -81,6 +82,41 @@ std::int64_t host_cpu_khz() {
     }
   }
   return 0;
+}
+
+bool in_initial_netns() {
+  struct stat self{};
+  struct stat init{};
+  if (::stat("/proc/self/ns/net", &self) != 0) {
+    return true;
+  }
+  if (::stat("/proc/1/ns/net", &init) != 0) {
+    // Sandboxes may hide PID 1's namespace: then a namespace with a default route counts as
+    // the main one (a namespace made for a test has none).
+    auto routes = read_file("/proc/self/net/route");
+    if (!routes) {
+      return true;
+    }
+    for (const auto& line : base::split(*routes, '\n')) {
+      auto fields = base::split(line, '\t');
+      if (fields.size() > 1 && fields[1] == "00000000") {
+        return true;
+      }
+    }
+    return false;
+  }
+  return self.st_ino == init.st_ino && self.st_dev == init.st_dev;
+}
+
+Status check_netns_interlock(std::string_view doing) {
+  const char* required = std::getenv("BANGER_REQUIRE_NETNS");
+  if (required == nullptr || *required == '\0' || !in_initial_netns()) {
+    return {};
+  }
+  return fail(Errc::failed_precondition,
+              std::string(doing) +
+                  ": refusing to create host network links in the main network namespace "
+                  "(BANGER_REQUIRE_NETNS is set: run inside a namespace made for the test)");
 }
 
 }  // namespace banger::sys

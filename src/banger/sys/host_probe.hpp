@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+
+#include "banger/base/error.hpp"
 
 namespace banger::sys {
 
@@ -25,5 +28,14 @@ KvmFacts probe_kvm();
 TunFacts probe_tun();
 // "cpu MHz" of the first CPU in /proc/cpuinfo, in kHz; 0 when unknown.
 std::int64_t host_cpu_khz();
+
+// True when this process shares the network namespace of PID 1 (the host's main one). When
+// PID 1's namespace cannot be read (sandboxes), a namespace with a default route counts as
+// the main one; anything unreadable counts as true, so a guard built on it fails closed.
+bool in_initial_netns();
+
+// Safety interlock for tests: when BANGER_REQUIRE_NETNS is set (non-empty), creating host
+// network links is refused in the initial network namespace. failed_precondition then.
+Status check_netns_interlock(std::string_view doing);
 
 }  // namespace banger::sys

@@ -77,6 +77,10 @@ class FakeVmHost final : public VmHost {
     return vm.vmm_pid != 0 && !dead_.contains(vm.id);
   }
   std::string console_tail(const model::Vm&, std::size_t) override { return "console tail"; }
+  Status verify_host_key(const model::Vm& vm) override {
+    BANGER_FAKE_STEP("verify_host_key", vm);
+    return {};
+  }
   std::string console_log_path(const model::Vm& vm) override { return "/v/" + vm.id + ".log"; }
   Status reconcile(const std::vector<model::Vm>& vms) override {
     std::lock_guard lock(mutex_);

@@ -281,6 +281,12 @@ Status MicrovmHost::destroy(const model::Vm& vm) {
   return deps_.known_hosts.remove(names);
 }
 
+Status MicrovmHost::verify_host_key(const model::Vm& vm) {
+  BANGER_TRY_ASSIGN(auto key,
+                    guest::scan_host_key(deps_.runner, vm.guest_ip, 22, std::chrono::seconds(3)));
+  return deps_.known_hosts.pin({vm.guest_ip, vm.name + ".vm"}, key.type, key.base64);
+}
+
 bool MicrovmHost::alive(const model::Vm& vm) {
   return vm.vmm_pid > 0 && sys::process_matches(vm.vmm_pid, vm.vmm_start_time);
 }

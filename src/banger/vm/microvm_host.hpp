@@ -57,6 +57,7 @@ class MicrovmHost final : public VmHost {
   bool alive(const model::Vm& vm) override;
   std::string console_tail(const model::Vm& vm, std::size_t lines) override;
   std::string console_log_path(const model::Vm& vm) override;
+  Status verify_host_key(const model::Vm& vm) override;
   Status reconcile(const std::vector<model::Vm>& vms) override;
 
  private:

@@ -56,6 +56,9 @@ class VmHost {
   virtual bool alive(const model::Vm& vm) = 0;
   // The last lines of the VM's console log ("" when there is none).
   virtual std::string console_tail(const model::Vm& vm, std::size_t lines) = 0;
+  // Scans the running guest's ssh host key and checks it against the pinned one: the clear
+  // "host key ... changed" failed_precondition when it differs (S9).
+  virtual Status verify_host_key(const model::Vm& vm) = 0;
   // Path of the console log.
   virtual std::string console_log_path(const model::Vm& vm) = 0;
   // At daemon start: rebuild host state (IP leases, TAPs in use) from every VM record.

@@ -329,6 +329,11 @@ Status VmService::touch(const std::string& name_or_id) {
   return deps_.vms.update(vm);
 }
 
+Status VmService::verify_host_key(const std::string& name_or_id) {
+  BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
+  return deps_.host.verify_host_key(vm);
+}
+
 Expected<std::string> VmService::console_log_path(const std::string& name_or_id) {
   BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
   return deps_.host.console_log_path(vm);

@@ -91,6 +91,8 @@ class VmService {
   Expected<std::vector<std::string>> prune(bool dry_run);
   // Marks ssh/exec/run/ports use (touched_at).
   Status touch(const std::string& name_or_id);
+  // Checks a running VM's ssh host key against the pinned one (VmHost::verify_host_key).
+  Status verify_host_key(const std::string& name_or_id);
   // The VM's console log path.
   Expected<std::string> console_log_path(const std::string& name_or_id);
   // Daemon start: VMs recorded as starting/running/stopping whose VMM is gone become
