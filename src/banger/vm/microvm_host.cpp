@@ -305,6 +305,11 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
     bool running = vm.state == model::VmState::running && alive(vm);
     leases.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = running ? vm.tap_name : ""});
   }
+  if (leases.empty() && deps_.network.idle_taps().empty()) {
+    // No VM has ever been networked: leave the host alone (the bridge and the warm TAP pool
+    // are created on the first start, not at every daemon start).
+    return {};
+  }
   return deps_.network.reconcile(leases);
 }
 
