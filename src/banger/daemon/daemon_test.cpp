@@ -197,10 +197,10 @@ TEST_F(DaemonTest, DoctorReportsEveryCheck) {
   for (const auto& check : report->checks) {
     names.push_back(check.name);
   }
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"architecture", "kvm", "vmm", "host tools", "/dev/net/tun",
-                                      "runtime dir", "store", "vm defaults"}));
-  EXPECT_EQ(report->checks.back().detail,
+  EXPECT_EQ(names, (std::vector<std::string>{"architecture", "kvm", "vmm", "host tools",
+                                             "/dev/net/tun", "runtime dir", "store", "vm defaults",
+                                             "rootfs strategy", "vhost", "bridge"}));
+  EXPECT_EQ(report->checks[7].detail,
             "vcpu 2 (config), memory 1024 MiB (config), disk 4096 MiB (built-in floor)");
 }
 

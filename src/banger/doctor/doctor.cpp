@@ -7,9 +7,11 @@
 #include <cstring>
 
 #include "banger/base/strings.hpp"
+#include "banger/hostnat/netlink_link_ops.hpp"
 #include "banger/policy/accel.hpp"
 #include "banger/store/database.hpp"
 #include "banger/store/migrations.hpp"
+#include "banger/sys/command_runner.hpp"
 #include "banger/sys/fs.hpp"
 
 namespace banger::doctor {
@@ -163,6 +165,41 @@ Check check_vm_defaults(const Facts& f) {
                           d.disk_size_mib.value, d.disk_size_mib.source));
 }
 
+Check check_rootfs(const Facts& f) {
+  return pass("rootfs strategy", vmstorage::explain_strategy(f.storage, vmstorage::VmmKind::qemu));
+}
+
+Check check_vhost(const Facts& f) {
+  if (f.vhost_net) {
+    return pass("vhost", std::string("vhost-net available") +
+                             (f.vhost_vsock ? ", vhost-vsock available" : ", no vhost-vsock"));
+  }
+  return warn("vhost",
+              "no /dev/vhost-net: QEMU networking runs in userspace (vhost=off), and the guest "
+              "agent uses a virtio-serial channel instead of vsock",
+              "load vhost_net and vhost_vsock for faster networking");
+}
+
+Check check_bridge(const Facts& f) {
+  const std::string& name = f.config.bridge_name;
+  if (!f.bridge) {
+    return pass("bridge", name + " not created yet (created when the first VM starts)");
+  }
+  std::string want = f.config.bridge_ip + "/" + std::to_string(f.config.cidr);
+  if (f.bridge->kind != "bridge") {
+    return failed("bridge", name + " exists but is a " + f.bridge->kind + ", not a bridge",
+                  "set bridge_name to a free name or remove the link");
+  }
+  if (std::find(f.bridge->ipv4.begin(), f.bridge->ipv4.end(), want) == f.bridge->ipv4.end()) {
+    return warn(
+        "bridge",
+        fmt::format("{} has address {} instead of {}", name,
+                    f.bridge->ipv4.empty() ? "none" : base::join(f.bridge->ipv4, ", "), want),
+        "banger adds its address on the next VM start");
+  }
+  return pass("bridge", fmt::format("{} {} {}", name, want, f.bridge->up ? "up" : "down"));
+}
+
 std::string resolve_binary(const std::string& configured, const std::string& fallback) {
   return sys::find_executable(configured.empty() ? fallback : configured);
 }
@@ -209,13 +246,22 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
     }
   }
   f.vm_defaults = config::resolve_vm_defaults(config, config::probe_host());
+  sys::PosixCommandRunner runner;
+  f.storage = vmstorage::probe_storage(runner, paths.vms_dir);
+  f.vhost_net = sys::path_exists("/dev/vhost-net");
+  f.vhost_vsock = sys::path_exists("/dev/vhost-vsock");
+  hostnat::NetlinkLinkOps links;
+  if (auto bridge = links.get_link(config.bridge_name)) {
+    f.bridge = *bridge;
+  }
   return f;
 }
 
 std::vector<Check> evaluate(const Facts& facts) {
-  return {check_arch(facts),  check_kvm(facts),        check_vmm(facts),
-          check_tools(facts), check_tun(facts),        check_runtime_dir(facts),
-          check_store(facts), check_vm_defaults(facts)};
+  return {check_arch(facts),  check_kvm(facts),         check_vmm(facts),
+          check_tools(facts), check_tun(facts),         check_runtime_dir(facts),
+          check_store(facts), check_vm_defaults(facts), check_rootfs(facts),
+          check_vhost(facts), check_bridge(facts)};
 }
 
 bool has_failure(const std::vector<Check>& checks) {

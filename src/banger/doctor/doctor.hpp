@@ -10,9 +10,11 @@
 
 #include "banger/config/config.hpp"
 #include "banger/config/vm_defaults.hpp"
+#include "banger/hostnat/link_ops.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/sys/host_probe.hpp"
 #include "banger/toolingplan/toolingplan.hpp"
+#include "banger/vmstorage/strategy.hpp"
 
 namespace banger::doctor {
 
@@ -58,6 +60,10 @@ struct Facts {
   std::string db_path;
   StoreFacts store;
   config::VmDefaults vm_defaults;
+  vmstorage::StorageProbe storage;          // which rootfs strategy VMs get
+  bool vhost_net = false;                   // /dev/vhost-net (QEMU can use vhost=on)
+  bool vhost_vsock = false;                 // /dev/vhost-vsock (AF_VSOCK agent channel)
+  std::optional<hostnat::LinkInfo> bridge;  // the configured bridge, when it exists
 };
 
 // Reads the host: CPU, devices, PATH, runtime dir, and the store opened read-only (never

@@ -23,6 +23,8 @@ Facts healthy() {
   f.db_path = "/home/u/.local/state/banger/state.db";
   f.store = {true, 1, 1, ""};
   f.vm_defaults = {{2, "host heuristic"}, {2048, "config"}, {4096, "built-in floor"}};
+  f.storage.qemu_img = true;
+  f.vhost_net = true;
   return f;
 }
 
@@ -39,7 +41,7 @@ const Check& row(const std::vector<Check>& checks, const std::string& name) {
 
 TEST(Doctor, HealthyHostPassesEveryCheck) {
   auto checks = evaluate(healthy());
-  ASSERT_EQ(checks.size(), 8u);
+  ASSERT_EQ(checks.size(), 11u);
   for (const auto& c : checks) {
     EXPECT_EQ(c.status, CheckStatus::pass) << c.name << ": " << c.detail;
   }
@@ -130,6 +132,20 @@ TEST(Doctor, TunMissingFails) {
   auto f = healthy();
   f.tun = {false, ENOENT};
   EXPECT_EQ(row(evaluate(f), "/dev/net/tun").status, CheckStatus::fail);
+}
+
+TEST(Doctor, NoVhostWarnsAndBridgeStateIsShown) {
+  auto f = healthy();
+  f.vhost_net = false;
+  EXPECT_EQ(row(evaluate(f), "vhost").status, CheckStatus::warn);
+  EXPECT_EQ(row(evaluate(f), "bridge").detail,
+            "br-fc not created yet (created when the first VM starts)");
+  f.bridge = hostnat::LinkInfo{
+      .name = "br-fc", .kind = "bridge", .up = true, .master = "", .ipv4 = {"172.16.0.1/24"}};
+  EXPECT_EQ(row(evaluate(f), "bridge").detail, "br-fc 172.16.0.1/24 up");
+  f.bridge->kind = "veth";
+  EXPECT_EQ(row(evaluate(f), "bridge").status, CheckStatus::fail);
+  EXPECT_EQ(row(evaluate(f), "rootfs strategy").status, CheckStatus::pass);
 }
 
 TEST(Doctor, ForeignArchitectureFails) {

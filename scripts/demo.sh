@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's main job: boot the default image and run a command in it.
+#   scripts/demo.sh [command...]      (default: uname -a; cat /etc/os-release)
+# The kernel and the default image are obtained first (they need the host's apt archive);
+# the VM itself then runs in a throwaway network namespace, so the demo never touches the
+# host's own network (the rule on shared build machines). Everything is removed at the end.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+banger=$root/build/bin/banger
+[ -x "$banger" ] || { echo "demo: build first (cmake --build build)" >&2; exit 1; }
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo -E "$0" "$@"
+fi
+[ $# -gt 0 ] || set -- sh -c 'uname -a; . /etc/os-release; echo "$PRETTY_NAME"'
+ns=banger-demo-$$
+cleanup() {
+  ip netns exec "$ns" "$banger" daemon stop >/dev/null 2>&1 || true
+  ip netns del "$ns" 2>/dev/null || true
+}
+trap cleanup EXIT
+"$banger" daemon stop >/dev/null 2>&1 || true
+"$banger" kernel pull debian-cloud
+"$banger" image build debian-bookworm 2>/dev/null || "$banger" image show debian-bookworm >/dev/null
+"$banger" daemon stop >/dev/null
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+ip netns exec "$ns" "$banger" vm run --rm -- "$@"
