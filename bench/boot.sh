@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Boot time: banger `vm create` (returns when the guest's sshd answers with its pinned key)
+# against a bare `qemu-system-x86_64 -M microvm` command line booting the same kernel,
+# initramfs and image -> `ssh true` works. Same invocation, rounds interleaved, medians.
+# Everything networked runs in a throwaway network namespace.
+#
+# Usage (root, from the project root, after building):
+#   bench/boot.sh [BUILD_DIR=build] [ROUNDS=3] [IMAGES="tiny debian-bookworm"]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}; rounds=${2:-3}; images=${3:-"tiny debian-bookworm"}
+banger=$root/$build/bin/banger
+[ -x "$banger" ] || { echo "build first: $banger missing" >&2; exit 1; }
+work=$(mktemp -d /var/tmp/banger-boot.XXXXXX)
+export BANGER_HOME=$work/home
+ns=bgbench-$$
+qpid=
+cleanup() {
+  [ -n "$qpid" ] && kill -9 "$qpid" 2>/dev/null || true
+  ip netns exec "$ns" "$banger" vm prune -f >/dev/null 2>&1 || true
+  ip netns exec "$ns" "$banger" daemon stop >/dev/null 2>&1 || true
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/home/config"
+printf '[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = "256M"\n' > "$work/home/config/config.toml"
+"$banger" kernel pull debian-cloud >/dev/null
+for img in $images; do "$banger" image build "$img" >/dev/null 2>&1 || "$banger" image show "$img" >/dev/null; done
+kernel=$("$banger" kernel show debian-cloud --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["vmlinux_path"])')
+initrd=$("$banger" kernel show debian-cloud --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["initrd_path"])')
+"$banger" daemon stop >/dev/null
+
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+ip -n "$ns" link add br0 type bridge
+ip -n "$ns" addr add 172.30.0.1/24 dev br0
+ip -n "$ns" link set br0 up
+ip -n "$ns" tuntap add dev tap0 mode tap
+ip -n "$ns" link set tap0 master br0 up
+ssh-keygen -q -t ed25519 -N '' -f "$work/key"
+mkdir -p "$work/wd/.ssh" && cp "$work/key.pub" "$work/wd/.ssh/authorized_keys"
+chmod 700 "$work/wd/.ssh" && chmod 600 "$work/wd/.ssh/authorized_keys"
+khz=$(awk -F: '/cpu MHz/{printf "%d", $2*1000; exit}' /proc/cpuinfo)
+# Warm up: the daemon, bridge and TAP pool exist before the timed rounds, as in steady use.
+ip netns exec "$ns" "$banger" vm create --image tiny --name warmup >/dev/null
+ip netns exec "$ns" "$banger" vm delete warmup >/dev/null
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+bare_round() {  # image rootfs -> seconds from qemu start to ssh true
+  local rootfs=$1
+  rm -f "$work/root.qcow2" "$work/work.ext4"
+  qemu-img create -q -f qcow2 -b "$rootfs" -F raw "$work/root.qcow2"
+  mkfs.ext4 -q -F -d "$work/wd" -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 "$work/work.ext4" 256M
+  local t0; t0=$(now)
+  ip netns exec "$ns" qemu-system-x86_64 -M microvm -accel tcg,tb-size=32 -cpu max -m 256 -smp 1 \
+    -nodefaults -no-user-config -nographic -no-reboot -serial "file:$work/console.log" \
+    -kernel "$kernel" -initrd "$initrd" \
+    -append "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4 ip=172.30.0.2::172.30.0.1:255.255.255.0:bare:eth0:off tsc_early_khz=$khz tsc=reliable" \
+    -drive id=root,file="$work/root.qcow2",format=qcow2,if=none,cache=writeback -device virtio-blk-device,drive=root \
+    -drive id=work,file="$work/work.ext4",format=raw,if=none,cache=writeback -device virtio-blk-device,drive=work \
+    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-device,netdev=n0,mac=02:fc:ac:1e:00:02 &
+  qpid=$!
+  until ip netns exec "$ns" ssh -i "$work/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+      -o LogLevel=ERROR -o ConnectTimeout=1 -o BatchMode=yes root@172.30.0.2 true 2>/dev/null; do
+    kill -0 "$qpid" 2>/dev/null || { echo "bare qemu died" >&2; tail "$work/console.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$(now) - $t0" | bc
+  kill -9 "$qpid"; wait "$qpid" 2>/dev/null || true; qpid=
+}
+
+banger_round() {  # image name -> seconds for vm create (ssh-ready)
+  local t0; t0=$(now)
+  ip netns exec "$ns" "$banger" vm create --image "$1" --name bench >/dev/null
+  echo "$(now) - $t0" | bc
+  ip netns exec "$ns" "$banger" vm delete bench >/dev/null
+}
+
+echo "| image | bare qemu s (median of $rounds) | banger vm create s | ratio |"
+echo "|---|---|---|---|"
+for img in $images; do
+  rootfs=$(ip netns exec "$ns" "$banger" image show "$img" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rootfs_path"])')
+  : > "$work/bare.txt"; : > "$work/banger.txt"
+  for _ in $(seq "$rounds"); do
+    bare_round "$rootfs" >> "$work/bare.txt"
+    banger_round "$img" >> "$work/banger.txt"
+  done
+  b=$(median < "$work/bare.txt"); g=$(median < "$work/banger.txt")
+  printf '| %s | %.2f | %.2f | %.2f |\n' "$img" "$b" "$g" "$(echo "$g / $b" | bc -l)"
+done
