@@ -161,6 +161,9 @@ WantedBy=multi-user.target
 constexpr std::string_view kBangerInitUnit = R"BANGER([Unit]
 Description=banger guest integration
 ConditionPathIsExecutable=/usr/local/lib/banger/banger-init
+# The per-VM configuration is on the work disk at /root (a nofail mount local-fs.target
+# does not wait for).
+RequiresMountsFor=/root
 After=local-fs.target
 Before=ssh.service
 
@@ -304,6 +307,12 @@ Status configure_debian_tree(const std::string& root) {
   BANGER_TRY(enable_unit(root, "banger-init.service", "/etc/systemd/system/banger-init.service"));
   BANGER_TRY(make_guest_dir(root, kGuestLibDir));
   BANGER_TRY(write_guest_file(root, kGuestInitHook, kDebianBangerInit, 0755));
+  // sshd must not start before the work disk (authorized_keys) is mounted at /root: the fstab
+  // entry is nofail, which local-fs.target does not wait for.
+  BANGER_TRY(make_guest_dir(root, "/etc/systemd/system/ssh.service.d"));
+  BANGER_TRY(write_guest_file(root, "/etc/systemd/system/ssh.service.d/banger.conf",
+                              "[Unit]\nRequiresMountsFor=/root\nAfter=banger-init.service\n",
+                              0644));
   // Empty machine-id: systemd makes a fresh one per VM at boot.
   BANGER_TRY(write_guest_file(root, "/etc/machine-id", "", 0444));
   BANGER_TRY(remove_guest(root, "/var/lib/dbus/machine-id"));

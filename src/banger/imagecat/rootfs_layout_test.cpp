@@ -115,6 +115,13 @@ TEST(RootfsLayout, DebianTreeGetsSshdKeygenUnitsFstabAndNoBakedKeys) {
   EXPECT_EQ(link_of(wants + "banger-ssh-keygen.service"),
             "/etc/systemd/system/banger-ssh-keygen.service");
   EXPECT_EQ(link_of(wants + "banger-init.service"), "/etc/systemd/system/banger-init.service");
+  // sshd waits for the work disk that carries authorized_keys.
+  EXPECT_EQ(*sys::read_file(root + "/etc/systemd/system/ssh.service.d/banger.conf"),
+            "[Unit]\nRequiresMountsFor=/root\nAfter=banger-init.service\n");
+  // The boot hook applies the per-VM files from the work disk (docs/guest-config.md).
+  EXPECT_NE(sys::read_file(root + "/usr/local/lib/banger/banger-init")
+                ->find("cp \"/root/.banger/etc/$f\" \"/etc/$f\""),
+            std::string::npos);
   EXPECT_EQ(link_of(wants + "ssh.service"), "/lib/systemd/system/ssh.service");
   EXPECT_EQ(*sys::read_file(root + "/etc/machine-id"), "");
   EXPECT_FALSE(fs::exists(root + "/var/lib/dbus/machine-id"));
