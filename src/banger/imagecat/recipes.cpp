@@ -30,7 +30,10 @@ const std::vector<Recipe>& recipes() {
        .extra_kernel_args = "",
        .packages = {"systemd-sysv", "openssh-server", "iproute2", "ca-certificates", "curl", "git",
                     "jq", "less", "vim-tiny", "tmux", "procps", "make", "build-essential",
-                    "python3", "sudo", "dnsutils"}},
+                    "python3", "sudo", "dnsutils",
+                    // Not in the SPEC list but required: without udev, systemd never sees
+                    // /dev/vdb (the work disk) and /root is not mounted.
+                    "udev"}},
   };
   return kRecipes;
 }

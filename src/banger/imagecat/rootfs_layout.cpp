@@ -160,7 +160,7 @@ WantedBy=multi-user.target
 
 constexpr std::string_view kBangerInitUnit = R"BANGER([Unit]
 Description=banger guest integration
-ConditionPathIsExecutable=/usr/local/lib/banger/banger-init
+ConditionFileIsExecutable=/usr/local/lib/banger/banger-init
 # The per-VM configuration is on the work disk at /root (a nofail mount local-fs.target
 # does not wait for).
 RequiresMountsFor=/root
