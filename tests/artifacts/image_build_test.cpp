@@ -232,7 +232,8 @@ TEST(ImageBuild, DebianBookwormBuildsWithFirstBootHostKeysAndRootKeyLogin) {
   ASSERT_TRUE(dropin) << dropin.error().message;
   EXPECT_THAT(*dropin, HasSubstr("PermitRootLogin prohibit-password"));
   EXPECT_EQ(*ext4::read_file(runner, rootfs, "/etc/machine-id"), "");
-  EXPECT_THAT(*ext4::read_file(runner, rootfs, "/etc/fstab"), HasSubstr("/dev/vdb /root ext4"));
+  EXPECT_THAT(*ext4::read_file(runner, rootfs, "/usr/local/lib/banger/banger-init"),
+              HasSubstr("mount -t ext4 /dev/vdb /root"));
   EXPECT_TRUE(*ext4::exists(runner, rootfs,
                             "/etc/systemd/system/multi-user.target.wants/banger-init.service"));
 }

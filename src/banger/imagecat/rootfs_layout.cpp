@@ -161,9 +161,6 @@ WantedBy=multi-user.target
 constexpr std::string_view kBangerInitUnit = R"BANGER([Unit]
 Description=banger guest integration
 ConditionFileIsExecutable=/usr/local/lib/banger/banger-init
-# The per-VM configuration is on the work disk at /root (a nofail mount local-fs.target
-# does not wait for).
-RequiresMountsFor=/root
 After=local-fs.target
 Before=ssh.service
 
@@ -181,6 +178,10 @@ WantedBy=multi-user.target
 // mounted) and before ssh.
 constexpr std::string_view kDebianBangerInit = R"BANGER(#!/bin/sh
 # banger guest integration (systemd images). Written by `banger image build`.
+# The work disk, when the VM has one: /dev/vdb at /root (the kernel probed it before init).
+if [ -b /dev/vdb ] && ! mountpoint -q /root; then
+  mount -t ext4 /dev/vdb /root || echo "banger-init: mounting /dev/vdb on /root failed"
+fi
 for f in hostname hosts resolv.conf; do
   if [ -f "/root/.banger/etc/$f" ]; then
     cp "/root/.banger/etc/$f" "/etc/$f"
@@ -198,8 +199,9 @@ exit 0
 )BANGER";
 
 constexpr std::string_view kDebianFstab =
-    R"BANGER(# Written by banger. The root filesystem is mounted by the banger initramfs.
-/dev/vdb /root ext4 defaults,nofail,x-systemd.device-timeout=5s 0 2
+    R"BANGER(# Written by banger. The root filesystem is mounted by the banger initramfs; the
+# work disk (/dev/vdb) is mounted at /root by /usr/local/lib/banger/banger-init, which does
+# not depend on udev device units (slow to appear under software emulation).
 )BANGER";
 
 Status enable_unit(const std::string& root, std::string_view unit, std::string_view unit_path) {
@@ -307,11 +309,10 @@ Status configure_debian_tree(const std::string& root) {
   BANGER_TRY(enable_unit(root, "banger-init.service", "/etc/systemd/system/banger-init.service"));
   BANGER_TRY(make_guest_dir(root, kGuestLibDir));
   BANGER_TRY(write_guest_file(root, kGuestInitHook, kDebianBangerInit, 0755));
-  // sshd must not start before the work disk (authorized_keys) is mounted at /root: the fstab
-  // entry is nofail, which local-fs.target does not wait for.
+  // sshd must not start before banger-init mounted the work disk (authorized_keys) at /root.
   BANGER_TRY(make_guest_dir(root, "/etc/systemd/system/ssh.service.d"));
   BANGER_TRY(write_guest_file(root, "/etc/systemd/system/ssh.service.d/banger.conf",
-                              "[Unit]\nRequiresMountsFor=/root\nAfter=banger-init.service\n",
+                              "[Unit]\nWants=banger-init.service\nAfter=banger-init.service\n",
                               0644));
   // Empty machine-id: systemd makes a fresh one per VM at boot.
   BANGER_TRY(write_guest_file(root, "/etc/machine-id", "", 0444));
