@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "banger/cli/context.hpp"
 
@@ -29,6 +30,27 @@ struct CommandEntry {
   std::vector<std::string> aliases;
   std::function<std::unique_ptr<Command>()> make;
 };
+
+// Pretty-prints a JSON value on stdout (every --json output).
+void print_json(Context& ctx, const nlohmann::json& value);
+
+// Connects (starting bangerd when needed) and calls method M. Errors are returned, not
+// reported: callers pass them to report_error().
+template <class M>
+Expected<typename M::Response> call_daemon(Context& ctx, const typename M::Request& request,
+                                           const rpc::Client::EventCallback& on_event = {}) {
+  auto client = ctx.connect(Connect::start_if_needed);
+  if (!client) {
+    return tl::unexpected(client.error());
+  }
+  return client->template call<M>(request, on_event);
+}
+
+// The factory a CommandEntry needs for command class C.
+template <class C>
+std::function<std::unique_ptr<Command>()> factory() {
+  return [] { return std::make_unique<C>(); };
+}
 
 std::vector<CommandEntry> daemon_commands();  // version, daemon *, doctor
 std::vector<CommandEntry> vm_commands();      // vm *, ps

@@ -13,6 +13,10 @@ constexpr int kUsageError = 2;
 
 }  // namespace
 
+void print_json(Context& ctx, const nlohmann::json& value) {
+  ctx.printer.out(value.dump(2) + "\n");
+}
+
 std::vector<CommandEntry> command_table() {
   std::vector<CommandEntry> table = vm_commands();
   for (auto& entry : image_commands()) {

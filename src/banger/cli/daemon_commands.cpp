@@ -17,10 +17,6 @@ namespace {
 
 constexpr int kDaemonUnreachable = 3;
 
-void print_json(Context& ctx, const nlohmann::json& value) {
-  ctx.printer.out(value.dump(2) + "\n");
-}
-
 class VersionCommand final : public Command {
  public:
   void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
@@ -92,11 +88,7 @@ class DaemonStartCommand final : public Command {
  public:
   void declare(CLI::App&) override {}
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto ping = client->call<api::Ping>({});
+    auto ping = call_daemon<api::Ping>(ctx, {});
     if (!ping) {
       return report_error(ctx, ping.error());
     }
@@ -151,11 +143,7 @@ class DoctorCommand final : public Command {
  public:
   void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto report = client->call<api::Doctor>({});
+    auto report = call_daemon<api::Doctor>(ctx, {});
     if (!report) {
       return report_error(ctx, report.error());
     }
@@ -191,11 +179,6 @@ class DoctorCommand final : public Command {
  private:
   bool json_ = false;
 };
-
-template <class C>
-std::function<std::unique_ptr<Command>()> factory() {
-  return [] { return std::make_unique<C>(); };
-}
 
 }  // namespace
 

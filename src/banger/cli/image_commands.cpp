@@ -17,10 +17,6 @@ namespace {
 
 constexpr int kUsageError = 2;
 
-void print_json(Context& ctx, const nlohmann::json& value) {
-  ctx.printer.out(value.dump(2) + "\n");
-}
-
 // "2026-11-28T03:48:41Z" -> "2026-11-28 03:48".
 std::string short_time(const std::string& rfc3339) {
   if (rfc3339.size() < 16) {
@@ -127,11 +123,7 @@ class ImageRegisterCommand final : public Command {
         }
       }
     }
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto registered = client->call<api::ImageRegister>(request_);
+    auto registered = call_daemon<api::ImageRegister>(ctx, request_);
     if (!registered) {
       return report_error(ctx, registered.error());
     }
@@ -156,11 +148,7 @@ class ImagePromoteCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto promoted = client->call<api::ImagePromote>(request_);
+    auto promoted = call_daemon<api::ImagePromote>(ctx, request_);
     if (!promoted) {
       return report_error(ctx, promoted.error());
     }
@@ -182,11 +170,7 @@ class ImageListCommand final : public Command {
  public:
   void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto listed = client->call<api::ImageList>({});
+    auto listed = call_daemon<api::ImageList>(ctx, {});
     if (!listed) {
       return report_error(ctx, listed.error());
     }
@@ -215,11 +199,7 @@ class ImageShowCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto shown = client->call<api::ImageShow>(request_);
+    auto shown = call_daemon<api::ImageShow>(ctx, request_);
     if (!shown) {
       return report_error(ctx, shown.error());
     }
@@ -243,11 +223,7 @@ class ImageDeleteCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto deleted = client->call<api::ImageDelete>(request_);
+    auto deleted = call_daemon<api::ImageDelete>(ctx, request_);
     if (!deleted) {
       return report_error(ctx, deleted.error());
     }
@@ -263,11 +239,6 @@ class ImageDeleteCommand final : public Command {
   api::ImageDelete::Request request_;
   bool json_ = false;
 };
-
-template <class C>
-std::function<std::unique_ptr<Command>()> factory() {
-  return [] { return std::make_unique<C>(); };
-}
 
 }  // namespace
 

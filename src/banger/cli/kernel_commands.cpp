@@ -13,10 +13,6 @@
 namespace banger::cli {
 namespace {
 
-void print_json(Context& ctx, const nlohmann::json& value) {
-  ctx.printer.out(value.dump(2) + "\n");
-}
-
 // "2026-11-28T03:48:41Z" -> "2026-11-28 03:48".
 std::string short_time(const std::string& rfc3339) {
   if (rfc3339.size() < 16) {
@@ -96,11 +92,7 @@ class KernelImportCommand final : public Command {
     if (!ec) {
       request_.from = absolute.lexically_normal().string();
     }
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto imported = client->call<api::KernelImport>(request_);
+    auto imported = call_daemon<api::KernelImport>(ctx, request_);
     if (!imported) {
       return report_error(ctx, imported.error());
     }
@@ -127,11 +119,7 @@ class KernelListCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto listed = client->call<api::KernelList>(request_);
+    auto listed = call_daemon<api::KernelList>(ctx, request_);
     if (!listed) {
       return report_error(ctx, listed.error());
     }
@@ -174,11 +162,7 @@ class KernelShowCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto shown = client->call<api::KernelShow>(request_);
+    auto shown = call_daemon<api::KernelShow>(ctx, request_);
     if (!shown) {
       return report_error(ctx, shown.error());
     }
@@ -205,11 +189,7 @@ class KernelDeleteCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto deleted = client->call<api::KernelDelete>(request_);
+    auto deleted = call_daemon<api::KernelDelete>(ctx, request_);
     if (!deleted) {
       return report_error(ctx, deleted.error());
     }
@@ -225,11 +205,6 @@ class KernelDeleteCommand final : public Command {
   api::KernelDelete::Request request_;
   bool json_ = false;
 };
-
-template <class C>
-std::function<std::unique_ptr<Command>()> factory() {
-  return [] { return std::make_unique<C>(); };
-}
 
 }  // namespace
 

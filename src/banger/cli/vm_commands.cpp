@@ -25,10 +25,6 @@ namespace {
 constexpr int kUsageError = 2;
 constexpr auto kLogPollInterval = std::chrono::milliseconds(300);
 
-void print_json(Context& ctx, const nlohmann::json& value) {
-  ctx.printer.out(value.dump(2) + "\n");
-}
-
 // "web running (3f9a1c2e, 2 vCPU, 1G memory, 8G disk, image debian-bookworm, ip 172.16.0.2)".
 std::string describe_vm(const api::VmInfo& vm) {
   std::string line =
@@ -181,11 +177,7 @@ class VmListCommand final : public Command {
  public:
   void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto listed = client->call<api::VmList>({});
+    auto listed = call_daemon<api::VmList>(ctx, {});
     if (!listed) {
       return report_error(ctx, listed.error());
     }
@@ -217,11 +209,7 @@ class VmShowCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto shown = client->call<api::VmShow>(request_);
+    auto shown = call_daemon<api::VmShow>(ctx, request_);
     if (!shown) {
       return report_error(ctx, shown.error());
     }
@@ -267,11 +255,7 @@ class VmDeleteCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto deleted = client->call<api::VmDelete>(request_);
+    auto deleted = call_daemon<api::VmDelete>(ctx, request_);
     if (!deleted) {
       return report_error(ctx, deleted.error());
     }
@@ -365,11 +349,7 @@ class VmSetCommand final : public Command {
       ctx.printer.err("banger: nothing to change: pass --vcpu, --memory, --nat or --no-nat\n");
       return kUsageError;
     }
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    auto set = client->call<api::VmSet>(request_);
+    auto set = call_daemon<api::VmSet>(ctx, request_);
     if (!set) {
       return report_error(ctx, set.error());
     }
@@ -453,11 +433,6 @@ class VmSshCommand final : public Command {
   std::string name_;
   std::vector<std::string> command_;
 };
-
-template <class C>
-std::function<std::unique_ptr<Command>()> factory() {
-  return [] { return std::make_unique<C>(); };
-}
 
 }  // namespace
 
