@@ -52,8 +52,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 bare_round() {  # image rootfs -> seconds from qemu start to ssh true
   local rootfs=$1
   rm -f "$work/root.qcow2" "$work/work.ext4"
-  qemu-img create -q -f qcow2 -b "$rootfs" -F raw "$work/root.qcow2"
-  mkfs.ext4 -q -F -d "$work/wd" -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 "$work/work.ext4" 256M
+  qemu-img create -q -f qcow2 -b "$rootfs" -F raw "$work/root.qcow2" >/dev/null 2>&1
+  mkfs.ext4 -q -F -d "$work/wd" -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 \
+    "$work/work.ext4" 256M >/dev/null 2>&1
   local t0; t0=$(now)
   ip netns exec "$ns" qemu-system-x86_64 -M microvm -accel tcg,tb-size=32 -cpu max -m 256 -smp 1 \
     -nodefaults -no-user-config -nographic -no-reboot -serial "file:$work/console.log" \
@@ -61,7 +62,8 @@ bare_round() {  # image rootfs -> seconds from qemu start to ssh true
     -append "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4 ip=172.30.0.2::172.30.0.1:255.255.255.0:bare:eth0:off tsc_early_khz=$khz tsc=reliable" \
     -drive id=root,file="$work/root.qcow2",format=qcow2,if=none,cache=writeback -device virtio-blk-device,drive=root \
     -drive id=work,file="$work/work.ext4",format=raw,if=none,cache=writeback -device virtio-blk-device,drive=work \
-    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-device,netdev=n0,mac=02:fc:ac:1e:00:02 &
+    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-device,netdev=n0,mac=02:fc:ac:1e:00:02 \
+    >/dev/null 2>&1 &
   qpid=$!
   until ip netns exec "$ns" ssh -i "$work/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
       -o LogLevel=ERROR -o ConnectTimeout=1 -o BatchMode=yes root@172.30.0.2 true 2>/dev/null; do
@@ -74,9 +76,9 @@ bare_round() {  # image rootfs -> seconds from qemu start to ssh true
 
 banger_round() {  # image name -> seconds for vm create (ssh-ready)
   local t0; t0=$(now)
-  ip netns exec "$ns" "$banger" vm create --image "$1" --name bench >/dev/null
+  ip netns exec "$ns" "$banger" vm create --image "$1" --name bench >/dev/null 2>&1
   echo "$(now) - $t0" | bc
-  ip netns exec "$ns" "$banger" vm delete bench >/dev/null
+  ip netns exec "$ns" "$banger" vm delete bench >/dev/null 2>&1
 }
 
 echo "| image | bare qemu s (median of $rounds) | banger vm create s | ratio |"

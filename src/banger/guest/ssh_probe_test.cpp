@@ -144,8 +144,9 @@ TEST(WaitForSsh, PollsWithBackoffThenPins) {
       clock, {refused(), refused(), refused(), refused(), refused(), refused(), answers(key1)});
   ASSERT_TRUE(wait_for_ssh(runner, clock, hosts, web_options(clock)));
   EXPECT_EQ(runner.ran, std::vector<std::string>(7, scan_line));
-  EXPECT_EQ(runner.at, (std::vector<std::chrono::milliseconds>{0ms, 100ms, 300ms, 700ms, 1500ms,
-                                                               2500ms, 3500ms}));
+  // 100 ms, doubling, capped at 200 ms.
+  EXPECT_EQ(runner.at, (std::vector<std::chrono::milliseconds>{0ms, 100ms, 300ms, 500ms, 700ms,
+                                                               900ms, 1100ms}));
   EXPECT_EQ(sys::read_file(hosts.path()).value(), "172.16.0.2,web.vm ssh-ed25519 " + key1 + "\n");
 }
 
