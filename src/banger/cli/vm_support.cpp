@@ -19,34 +19,6 @@
 namespace banger::cli {
 namespace {
 
-// ssh expands %-tokens in -i and UserKnownHostsFile; "%%" is a literal '%'.
-std::string escape_percent(const std::string& path) {
-  std::string out;
-  for (char c : path) {
-    out += c;
-    if (c == '%') {
-      out += '%';
-    }
-  }
-  return out;
-}
-
-// A -o value: double-quoted only when it has to be (ssh splits UserKnownHostsFile at blanks).
-std::string option_value(const std::string& path) {
-  std::string escaped = escape_percent(path);
-  if (escaped.find_first_of(" \t\"\\") == std::string::npos) {
-    return escaped;
-  }
-  std::string out = "\"";
-  for (char c : escaped) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
 // --- signal plumbing (async-signal-safe: lock-free atomics and kill() only) ---
 
 constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP};
@@ -103,61 +75,6 @@ std::string colour_state(const Style& style, const std::string& state) {
     return yellow(style, state);
   }
   return state;
-}
-
-// POSIX shell single-quoting; plain words stay as they are for readable `ps` output.
-std::string shell_quote(const std::string& arg) {
-  if (!arg.empty() && arg.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                            "0123456789_-./=:,+@%") == std::string::npos) {
-    return arg;
-  }
-  std::string out = "'";
-  for (char c : arg) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-std::vector<std::string> build_ssh_argv(const SshSpec& spec) {
-  std::vector<std::string> argv{spec.ssh_program,
-                                "-i",
-                                escape_percent(spec.key_path),
-                                "-o",
-                                "UserKnownHostsFile=" + option_value(spec.known_hosts_path),
-                                "-o",
-                                "StrictHostKeyChecking=accept-new",
-                                "-o",
-                                "IdentitiesOnly=yes",
-                                "-o",
-                                "HashKnownHosts=no",
-                                "-o",
-                                "LogLevel=ERROR"};
-  if (spec.force_tty) {
-    argv.emplace_back("-t");
-  }
-  argv.push_back(spec.user + "@" + spec.ip);
-  if (!spec.command.empty()) {
-    argv.emplace_back("--");
-    // ssh hands the remote shell one string: quote each argument so `-- sh -c 'a; b'`
-    // arrives as the same argv in the guest.
-    if (spec.preserve_argv) {
-      std::string remote;
-      for (const auto& arg : spec.command) {
-        if (!remote.empty()) {
-          remote += ' ';
-        }
-        remote += shell_quote(arg);
-      }
-      argv.push_back(std::move(remote));
-    } else {
-      argv.insert(argv.end(), spec.command.begin(), spec.command.end());
-    }
-  }
-  return argv;
 }
 
 SshSpec ssh_spec_for(const api::VmSshInfo::Response& info, std::vector<std::string> command,

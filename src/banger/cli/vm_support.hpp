@@ -17,6 +17,7 @@
 #include "banger/base/error.hpp"
 #include "banger/cli/command.hpp"
 #include "banger/cli/context.hpp"
+#include "banger/sys/ssh_command.hpp"
 
 namespace banger::cli {
 
@@ -30,29 +31,9 @@ std::string colour_state(const Style& style, const std::string& state);
 
 // --- ssh ---
 
-// What the CLI execs to reach a guest. The same options as guest::ssh_argv (the daemon side);
-// duplicated here because the CLI may not depend on the guest module (layering).
-struct SshSpec {
-  std::string ssh_program = "ssh";
-  std::string key_path;          // banger's private key (-i)
-  std::string known_hosts_path;  // banger's known_hosts (UserKnownHostsFile)
-  std::string user = "root";
-  std::string ip;
-  bool force_tty = false;            // adds -t
-  std::vector<std::string> command;  // after "--"; empty: a login shell
-  // true (vm run): each argument arrives in the guest as it was given (shell-quoted);
-  // false (vm ssh): the arguments are joined like ssh itself does, so `-- 'ls | wc'` works.
-  bool preserve_argv = false;
-};
-
-// {ssh, -i, <key>, -o, UserKnownHostsFile=<known_hosts>, -o, StrictHostKeyChecking=accept-new,
-//  -o, IdentitiesOnly=yes, -o, HashKnownHosts=no, -o, LogLevel=ERROR, [-t], <user>@<ip>,
-//  [--, cmd...]}. '%' in paths is doubled (ssh expands %-tokens there); a known_hosts path with
-// blanks, '"' or '\' is double-quoted, since ssh reads several files from a blank-separated list.
-// POSIX shell single-quoting of one argument (plain words unchanged).
-std::string shell_quote(const std::string& arg);
-
-std::vector<std::string> build_ssh_argv(const SshSpec& spec);
+// What the CLI execs to reach a guest: sys::ssh_argv, shared with the daemon.
+using SshSpec = sys::SshCommandSpec;
+inline std::vector<std::string> build_ssh_argv(const SshSpec& spec) { return sys::ssh_argv(spec); }
 
 // The spec for a VM's ssh_info: -t only when stdin is a terminal and there is no command (a
 // command's output may be piped, and a pty would mangle it).

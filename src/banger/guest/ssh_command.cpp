@@ -30,44 +30,7 @@ std::string config_quote(const std::string& path) {
   return out + "\"";
 }
 
-// An ssh_config value as given to -o: quoted only when it has to be, since ssh reads several
-// whitespace-separated files from UserKnownHostsFile.
-std::string option_value(const std::string& path) {
-  if (path.find_first_of(" \t\"\\") == std::string::npos) {
-    return escape_percent(path);
-  }
-  return config_quote(path);
-}
-
 }  // namespace
-
-std::vector<std::string> ssh_argv(const SshCommandSpec& spec) {
-  std::vector<std::string> argv{spec.ssh_program,
-                                "-i",
-                                escape_percent(spec.key_path),
-                                "-o",
-                                "UserKnownHostsFile=" + option_value(spec.known_hosts_path),
-                                "-o",
-                                "StrictHostKeyChecking=accept-new",
-                                "-o",
-                                "IdentitiesOnly=yes",
-                                "-o",
-                                "HashKnownHosts=no",
-                                "-o",
-                                "LogLevel=ERROR"};
-  if (spec.port != 22) {
-    argv.insert(argv.end(), {"-p", std::to_string(spec.port)});
-  }
-  if (spec.force_tty) {
-    argv.emplace_back("-t");
-  }
-  argv.push_back(spec.user + "@" + spec.ip);
-  if (!spec.command.empty()) {
-    argv.emplace_back("--");
-    argv.insert(argv.end(), spec.command.begin(), spec.command.end());
-  }
-  return argv;
-}
 
 std::string render_ssh_config(const SshConfigSpec& spec) {
   return fmt::format(

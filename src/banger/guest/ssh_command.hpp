@@ -1,5 +1,5 @@
-// Pure renderers for the system ssh (S9): the argv `banger vm ssh` execs, and the `Host *.vm`
-// block `banger ssh-config` points ~/.ssh/config at.
+// Pure renderer of the `Host *.vm` block `banger ssh-config` points ~/.ssh/config at (S9).
+// The argv `banger vm ssh` execs is sys::ssh_argv (sys/ssh_command.hpp).
 //
 // Host key checking: `vm ssh` connects to root@<ip> with no HostKeyAlias, so ssh checks the key
 // pinned under the IP; the ssh-config block is used as `ssh <name>.vm`, which ssh checks under
@@ -14,26 +14,6 @@
 #include <vector>
 
 namespace banger::guest {
-
-struct SshCommandSpec {
-  std::string ssh_program = "ssh";
-  std::string key_path;          // banger's private key (-i)
-  std::string known_hosts_path;  // banger's known_hosts (UserKnownHostsFile)
-  std::string ip;                // the guest address
-  int port = 22;                 // -p is added only when it is not 22
-  std::string user = "root";
-  bool force_tty = false;            // adds -t (interactive `vm ssh` with a command)
-  std::vector<std::string> command;  // after "--"; empty: a login shell
-};
-
-// {ssh, -i, <key>, -o, UserKnownHostsFile=<known_hosts>, -o, StrictHostKeyChecking=accept-new,
-//  -o, IdentitiesOnly=yes, -o, HashKnownHosts=no, -o, LogLevel=ERROR, [-p, <port>], [-t],
-//  root@<ip>, [--, cmd...]}.
-// ssh joins the command words with spaces and the guest's shell parses them, as with plain ssh.
-// '%' in paths is doubled, because ssh expands %-tokens in -i and UserKnownHostsFile; a
-// known_hosts path with spaces, '"' or '\' is double-quoted (ssh would read several files).
-// "${" in a path is not escapable in ssh and is left as is (banger's state dir never has it).
-std::vector<std::string> ssh_argv(const SshCommandSpec& spec);
 
 struct SshConfigSpec {
   std::string key_path;          // banger's private key

@@ -5,6 +5,7 @@
 #include "banger/base/strings.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/sys/ssh_command.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::guest {
@@ -12,15 +13,15 @@ namespace {
 
 using Argv = std::vector<std::string>;
 
-SshCommandSpec web_spec() {
-  return SshCommandSpec{.key_path = "/state/ssh/id_ed25519",
-                        .known_hosts_path = "/state/ssh/known_hosts",
-                        .ip = "172.16.0.2"};
+sys::SshCommandSpec web_spec() {
+  return sys::SshCommandSpec{.key_path = "/state/ssh/id_ed25519",
+                             .known_hosts_path = "/state/ssh/known_hosts",
+                             .ip = "172.16.0.2"};
 }
 
 TEST(SshArgv, LoginShell) {
   EXPECT_EQ(
-      ssh_argv(web_spec()),
+      sys::ssh_argv(web_spec()),
       (Argv{"ssh", "-i", "/state/ssh/id_ed25519", "-o", "UserKnownHostsFile=/state/ssh/known_hosts",
             "-o", "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes", "-o",
             "HashKnownHosts=no", "-o", "LogLevel=ERROR", "root@172.16.0.2"}));
@@ -31,34 +32,34 @@ TEST(SshArgv, CommandWithTtyAndPort) {
   spec.port = 2222;
   spec.force_tty = true;
   spec.command = {"ls", "-l", "/root"};
-  EXPECT_EQ(ssh_argv(spec), (Argv{"ssh",
-                                  "-i",
-                                  "/state/ssh/id_ed25519",
-                                  "-o",
-                                  "UserKnownHostsFile=/state/ssh/known_hosts",
-                                  "-o",
-                                  "StrictHostKeyChecking=accept-new",
-                                  "-o",
-                                  "IdentitiesOnly=yes",
-                                  "-o",
-                                  "HashKnownHosts=no",
-                                  "-o",
-                                  "LogLevel=ERROR",
-                                  "-p",
-                                  "2222",
-                                  "-t",
-                                  "root@172.16.0.2",
-                                  "--",
-                                  "ls",
-                                  "-l",
-                                  "/root"}));
+  EXPECT_EQ(sys::ssh_argv(spec), (Argv{"ssh",
+                                       "-i",
+                                       "/state/ssh/id_ed25519",
+                                       "-o",
+                                       "UserKnownHostsFile=/state/ssh/known_hosts",
+                                       "-o",
+                                       "StrictHostKeyChecking=accept-new",
+                                       "-o",
+                                       "IdentitiesOnly=yes",
+                                       "-o",
+                                       "HashKnownHosts=no",
+                                       "-o",
+                                       "LogLevel=ERROR",
+                                       "-p",
+                                       "2222",
+                                       "-t",
+                                       "root@172.16.0.2",
+                                       "--",
+                                       "ls",
+                                       "-l",
+                                       "/root"}));
 }
 
 TEST(SshArgv, DoublesPercentInPaths) {
   auto spec = web_spec();
   spec.key_path = "/home/a%b/key";
   spec.known_hosts_path = "/home/a%b/known_hosts";
-  auto argv = ssh_argv(spec);
+  auto argv = sys::ssh_argv(spec);
   EXPECT_EQ(argv[2], "/home/a%%b/key");
   EXPECT_EQ(argv[4], "UserKnownHostsFile=/home/a%%b/known_hosts");
 }
@@ -67,7 +68,7 @@ TEST(SshArgv, QuotesKnownHostsPathWithSpaces) {
   auto spec = web_spec();
   spec.key_path = "/my state/key";
   spec.known_hosts_path = "/my state/known \"hosts\"";
-  auto argv = ssh_argv(spec);
+  auto argv = sys::ssh_argv(spec);
   EXPECT_EQ(argv[2], "/my state/key");
   EXPECT_EQ(argv[4], "UserKnownHostsFile=\"/my state/known \\\"hosts\\\"\"");
 }
@@ -133,7 +134,7 @@ TEST(SshArgv, RealSshReadsTheOptions) {
   auto spec = web_spec();
   spec.port = 2222;
   spec.command = {"uname", "-a"};
-  auto argv = ssh_argv(spec);
+  auto argv = sys::ssh_argv(spec);
   argv.insert(argv.begin() + 1, {"-G", "-F", "/dev/null"});
   auto out = ssh_effective(argv);
   EXPECT_NE(out.find("\nhostname 172.16.0.2\n"), std::string::npos) << out;

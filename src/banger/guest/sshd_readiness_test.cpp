@@ -18,6 +18,7 @@
 #include "banger/guest/ssh_probe.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/process_launcher.hpp"
+#include "banger/sys/ssh_command.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::guest {
@@ -179,11 +180,11 @@ TEST(SshdReadiness, PinsOnFirstBootAndRejectsAChangedHostKey) {
   ASSERT_TRUE(wait_for_ssh(runner, clock, known_hosts, options()));
 
   // `banger vm ssh` argv logs in with the banger key and checks the pinned key.
-  auto argv = ssh_argv({.key_path = client->private_key_path,
-                        .known_hosts_path = known_hosts.path(),
-                        .ip = "127.0.0.1",
-                        .port = port,
-                        .command = {"echo", "ready"}});
+  auto argv = sys::ssh_argv({.key_path = client->private_key_path,
+                             .known_hosts_path = known_hosts.path(),
+                             .ip = "127.0.0.1",
+                             .port = port,
+                             .command = {"echo", "ready"}});
   argv.insert(argv.begin() + 1, {"-F", "/dev/null", "-o", "BatchMode=yes"});
   auto out = sys::run_checked(runner, sys::Command{.argv = argv});
   ASSERT_TRUE(out) << out.error().message << "\n" << sshd.log();

@@ -7,7 +7,6 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
-#include "banger/guest/ssh_command.hpp"
 #include "banger/guest/ssh_keys.hpp"
 #include "banger/guest/ssh_probe.hpp"
 #include "banger/guestconfig/guestconfig.hpp"
@@ -15,6 +14,7 @@
 #include "banger/kernelcat/kernel_catalog.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/process_launcher.hpp"
+#include "banger/sys/ssh_command.hpp"
 #include "banger/vmm/qemu/argv.hpp"
 #include "banger/vmstorage/vm_disks.hpp"
 
@@ -236,13 +236,13 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
   }
   // Guest sync + poweroff over SSH (the agent takes this over later). The connection drops
   // when the guest powers off, so ssh's exit status says nothing; the VMM's exit does.
-  guest::SshCommandSpec ssh{
+  sys::SshCommandSpec ssh{
       .ssh_program = "ssh",
       .key_path = deps_.config.ssh_key_path,
       .known_hosts_path = deps_.paths.known_hosts,
       .ip = vm.guest_ip,
       .command = {"sync; (systemctl poweroff || poweroff -f) >/dev/null 2>&1 &"}};
-  auto argv = guest::ssh_argv(ssh);
+  auto argv = sys::ssh_argv(ssh);
   argv.insert(argv.begin() + 1, {"-o", "BatchMode=yes", "-o", "ConnectTimeout=5"});
   (void)deps_.runner.run({.argv = argv, .timeout = std::chrono::seconds(15)});
   return deps_.vmm.stop(handle, grace);

@@ -1,0 +1,45 @@
+// The argv for the system ssh (S9), shared by the daemon (guest stop) and the CLI (`vm ssh`,
+// `vm run`). Pure.
+//
+// Host key checking: `vm ssh` connects to root@<ip> with no HostKeyAlias, so ssh checks the key
+// pinned under the IP; the ssh-config block is used as `ssh <name>.vm`, which ssh checks under
+// "<name>.vm". KnownHosts::pin() writes both names on one line, so either way the key banger
+// pinned at boot is the one enforced. StrictHostKeyChecking=accept-new only matters when nothing
+// is pinned yet (a VM whose readiness probe did not run); a changed key is still refused.
+// HashKnownHosts=no overrides Debian's default so any entry ssh adds stays plain and
+// KnownHosts::remove() can find it on vm delete.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace banger::sys {
+
+struct SshCommandSpec {
+  std::string ssh_program = "ssh";
+  std::string key_path;          // banger's private key (-i)
+  std::string known_hosts_path;  // banger's known_hosts (UserKnownHostsFile)
+  std::string ip;                // the guest address
+  int port = 22;                 // -p is added only when it is not 22
+  std::string user = "root";
+  bool force_tty = false;            // adds -t (interactive `vm ssh` with a command)
+  std::vector<std::string> command;  // after "--"; empty: a login shell
+  // true (vm run): each argument arrives in the guest as given (shell-quoted into one string);
+  // false (vm ssh): the words are joined like ssh itself does, so `-- 'ls | wc'` works.
+  bool preserve_argv = false;
+};
+
+// {ssh, -i, <key>, -o, UserKnownHostsFile=<known_hosts>, -o, StrictHostKeyChecking=accept-new,
+//  -o, IdentitiesOnly=yes, -o, HashKnownHosts=no, -o, LogLevel=ERROR, [-p, <port>], [-t],
+//  root@<ip>, [--, cmd...]}.
+// Without preserve_argv ssh joins the command words with spaces and the guest's shell parses
+// them, as with plain ssh.
+// '%' in paths is doubled, because ssh expands %-tokens in -i and UserKnownHostsFile; a
+// known_hosts path with spaces, '"' or '\' is double-quoted (ssh would read several files).
+// "${" in a path is not escapable in ssh and is left as is (banger's state dir never has it).
+std::vector<std::string> ssh_argv(const SshCommandSpec& spec);
+
+// POSIX shell single-quoting of one argument (plain words are left as they are).
+std::string shell_quote(const std::string& arg);
+
+}  // namespace banger::sys
