@@ -11,6 +11,8 @@
 #include "harness.hpp"
 #include <nlohmann/json.hpp>
 
+#include "banger/sys/fs.hpp"
+
 namespace banger::itest {
 namespace {
 
@@ -219,6 +221,40 @@ TEST(CliDaemon, UsageErrorsExitTwo) {
   auto version = home.banger({"--version"});
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_THAT(version.out, HasSubstr("banger 0.1.0"));
+}
+
+}  // namespace
+}  // namespace banger::itest
+
+namespace banger::itest {
+namespace {
+
+TEST(CliDaemon, SshConfigInstallAndUninstallEditOnlyTheMarkedBlock) {
+  BangerHome home;
+  auto printed = home.banger({"ssh-config"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  std::string path = home.dir() + "/state/ssh_config";
+  EXPECT_EQ(printed.out, path + "\n");
+  auto config = sys::read_file(path);
+  ASSERT_TRUE(config);
+  EXPECT_THAT(*config, HasSubstr("Host *.vm\n"));
+  EXPECT_THAT(*config, HasSubstr("IdentityFile \"" + home.dir() + "/state/ssh/id_ed25519\""));
+
+  std::string user_config = home.dir() + "/home/.ssh/config";
+  ASSERT_TRUE(sys::make_dirs(home.dir() + "/home/.ssh", 0700));
+  ASSERT_TRUE(sys::write_file_atomic(user_config, "Host gh\n  User git\n", 0600));
+  auto installed = home.banger({"ssh-config", "--install"});
+  ASSERT_EQ(installed.exit_code, 0) << installed.err;
+  std::string block =
+      "# >>> banger ssh-config >>>\nInclude \"" + path + "\"\n# <<< banger ssh-config <<<\n";
+  EXPECT_EQ(*sys::read_file(user_config), block + "Host gh\n  User git\n");
+  EXPECT_EQ(home.banger({"ssh-config", "--install"}).exit_code, 0);
+  EXPECT_EQ(*sys::read_file(user_config), block + "Host gh\n  User git\n");
+
+  auto removed = home.banger({"ssh-config", "--uninstall"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(*sys::read_file(user_config), "Host gh\n  User git\n");
+  EXPECT_NE(home.banger({"ssh-config", "--install", "--uninstall"}).exit_code, 0);
 }
 
 }  // namespace

@@ -32,12 +32,13 @@ BangerHome::~BangerHome() {
 
 sys::CommandResult BangerHome::banger(const std::vector<std::string>& args,
                                       const std::string& stdin_data) {
-  sys::Command command{
-      .argv = {bin("banger")},
-      .stdin_data = stdin_data,
-      .timeout = std::chrono::seconds(60),
-      .env_overrides = {
-          {"BANGER_HOME", dir_.path()}, {"NO_COLOR", "1"}, {"BANGER_REQUIRE_NETNS", "1"}}};
+  sys::Command command{.argv = {bin("banger")},
+                       .stdin_data = stdin_data,
+                       .timeout = std::chrono::seconds(60),
+                       .env_overrides = {{"BANGER_HOME", dir_.path()},
+                                         {"HOME", dir_.path() + "/home"},
+                                         {"NO_COLOR", "1"},
+                                         {"BANGER_REQUIRE_NETNS", "1"}}};
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   auto result = runner_.run(command);
   EXPECT_TRUE(result) << result.error().message;
@@ -47,11 +48,12 @@ sys::CommandResult BangerHome::banger(const std::vector<std::string>& args,
 sys::CommandResult BangerHome::banger_in(const std::string& ns,
                                          const std::vector<std::string>& args,
                                          std::chrono::seconds timeout) {
-  sys::Command command{
-      .argv = {"ip", "netns", "exec", ns, bin("banger")},
-      .timeout = timeout,
-      .env_overrides = {
-          {"BANGER_HOME", dir_.path()}, {"NO_COLOR", "1"}, {"BANGER_REQUIRE_NETNS", "1"}}};
+  sys::Command command{.argv = {"ip", "netns", "exec", ns, bin("banger")},
+                       .timeout = timeout,
+                       .env_overrides = {{"BANGER_HOME", dir_.path()},
+                                         {"HOME", dir_.path() + "/home"},
+                                         {"NO_COLOR", "1"},
+                                         {"BANGER_REQUIRE_NETNS", "1"}}};
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   auto result = runner_.run(command);
   EXPECT_TRUE(result) << result.error().message;
@@ -59,10 +61,11 @@ sys::CommandResult BangerHome::banger_in(const std::string& ns,
 }
 
 sys::CommandResult BangerHome::bangerd(const std::vector<std::string>& args) {
-  sys::Command command{
-      .argv = {bin("bangerd")},
-      .timeout = std::chrono::seconds(30),
-      .env_overrides = {{"BANGER_HOME", dir_.path()}, {"BANGER_REQUIRE_NETNS", "1"}}};
+  sys::Command command{.argv = {bin("bangerd")},
+                       .timeout = std::chrono::seconds(30),
+                       .env_overrides = {{"BANGER_HOME", dir_.path()},
+                                         {"HOME", dir_.path() + "/home"},
+                                         {"BANGER_REQUIRE_NETNS", "1"}}};
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   auto result = runner_.run(command);
   EXPECT_TRUE(result) << result.error().message;

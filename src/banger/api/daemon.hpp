@@ -1,4 +1,5 @@
-// RPC method structs for the daemon itself: ping, version, shutdown, doctor (docs/rpc.md).
+// RPC method structs for the daemon itself: ping, version, shutdown, doctor, ssh_config
+// (docs/rpc.md).
 #pragma once
 
 #include <cstdint>
@@ -86,6 +87,28 @@ struct Doctor {
     template <class V>
     void fields(V& v) {
       v("checks", checks);
+    }
+  };
+};
+
+// (Re)writes banger's ssh config file (a `Host *.vm` block with banger's key and known_hosts,
+// S9), generating the key on first use, and says where it is. `banger ssh-config` prints the
+// path; --install includes it from ~/.ssh/config.
+struct SshConfig {
+  static constexpr std::string_view kMethod = "ssh_config";
+  struct Request {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+  struct Response {
+    std::string path;  // <state>/ssh_config
+    std::string key_path;
+    std::string known_hosts_path;
+    template <class V>
+    void fields(V& v) {
+      v("path", path);
+      v("key_path", key_path);
+      v("known_hosts_path", known_hosts_path);
     }
   };
 };

@@ -1,4 +1,5 @@
-// RPC method structs for VMs: vm.create, vm.list, vm.show, vm.delete (docs/rpc.md).
+// RPC method structs for VMs: vm.create ... vm.ssh_info, vm.health, vm.ports, vm.stats
+// (docs/rpc.md).
 #pragma once
 
 #include <cstdint>
@@ -280,6 +281,117 @@ struct VmSshInfo {
       v("user", user);
       v("key_path", key_path);
       v("known_hosts_path", known_hosts_path);
+    }
+  };
+};
+
+// The guest agent's view of a running VM (S8 `health`).
+struct VmHealth {
+  static constexpr std::string_view kMethod = "vm.health";
+  struct Request {
+    std::string name;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+    }
+  };
+  struct Response {
+    std::string name;
+    double uptime_s = 0;
+    std::string boot_id;
+    std::string agent_version;
+    std::string hostname;
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("uptime_s", uptime_s);
+      v("boot_id", boot_id);
+      v("agent_version", agent_version);
+      v("hostname", hostname);
+    }
+  };
+};
+
+// One listening socket in a guest, with how to reach it from the host.
+struct GuestPortInfo {
+  std::string proto;    // "tcp" or "udp"
+  std::string family;   // "ipv4" or "ipv6"
+  std::string address;  // bound address in the guest
+  int port = 0;
+  std::int64_t pid = 0;
+  std::string process;
+  std::string endpoint;  // "<name>.vm:<port>", "" when bound to loopback only
+  std::string url;       // "http://<name>.vm:<port>" (or https) when the probe saw HTTP(S)
+  template <class V>
+  void fields(V& v) {
+    v("proto", proto);
+    v("family", family);
+    v("address", address);
+    v("port", port);
+    v("pid", pid);
+    v("process", process);
+    v("endpoint", endpoint);
+    v("url", url);
+  }
+};
+
+struct VmPortsEntry {
+  std::string name;
+  std::vector<GuestPortInfo> ports;
+  std::string error;  // "" unless this VM could not be asked
+  template <class V>
+  void fields(V& v) {
+    v("name", name);
+    v("ports", ports);
+    v("error", error);
+  }
+};
+
+// Listening sockets of running VMs, asked concurrently; marks each VM touched. A VM that
+// cannot be asked carries its error and the others still answer.
+struct VmPorts {
+  static constexpr std::string_view kMethod = "vm.ports";
+  using Request = VmNames;
+  struct Response {
+    std::vector<VmPortsEntry> vms;  // in request order
+    template <class V>
+    void fields(V& v) {
+      v("vms", vms);
+    }
+  };
+};
+
+struct VmStatsEntry {
+  std::string name;
+  double cpu_percent = 0;  // VMM process; 100 = one host core
+  double cpu_seconds = 0;
+  std::int64_t rss_bytes = 0;
+  std::int64_t memory_mib = 0;  // configured guest memory
+  std::int64_t disk_allocated_bytes = 0;
+  std::int64_t disk_apparent_bytes = 0;
+  std::optional<double> guest_uptime_s;  // absent when the agent did not answer
+  template <class V>
+  void fields(V& v) {
+    v("name", name);
+    v("cpu_percent", cpu_percent);
+    v("cpu_seconds", cpu_seconds);
+    v("rss_bytes", rss_bytes);
+    v("memory_mib", memory_mib);
+    v("disk_allocated_bytes", disk_allocated_bytes);
+    v("disk_apparent_bytes", disk_apparent_bytes);
+    v("guest_uptime_s", guest_uptime_s);
+  }
+};
+
+// Live numbers of running VMs (all running VMs when names is empty), measured concurrently.
+struct VmStatsMethod {
+  static constexpr std::string_view kMethod = "vm.stats";
+  using Request = VmNames;
+  struct Response {
+    std::vector<VmStatsEntry> vms;
+    template <class V>
+    void fields(V& v) {
+      v("vms", vms);
     }
   };
 };

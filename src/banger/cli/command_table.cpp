@@ -19,10 +19,16 @@ void print_json(Context& ctx, const nlohmann::json& value) {
 
 std::vector<CommandEntry> command_table() {
   std::vector<CommandEntry> table = vm_commands();
+  for (auto& entry : vm_guest_commands()) {
+    table.push_back(std::move(entry));
+  }
   for (auto& entry : image_commands()) {
     table.push_back(std::move(entry));
   }
   for (auto& entry : kernel_commands()) {
+    table.push_back(std::move(entry));
+  }
+  for (auto& entry : ssh_commands()) {
     table.push_back(std::move(entry));
   }
   for (auto& entry : daemon_commands()) {

@@ -65,6 +65,14 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options) {
     // Not fatal: the daemon must come up to let the user look and repair.
     BANGER_LOG_WARN("reconciling vms: {}", reconciled.error().message);
   }
+  // A busy or bad dns_listen must not keep the daemon (and every VM command) down: VMs work
+  // without host-side name resolution, and doctor reports the listener.
+  if (auto dns = daemon->dns_.start_listener(); !dns) {
+    BANGER_LOG_WARN("dns: {}; <name>.vm does not resolve on this host (see banger doctor)",
+                    dns.error().message);
+  }
+  daemon->reaper_ = std::make_unique<vm::StaleReaper>(
+      daemon->vms_, daemon->options_.config.auto_stop_stale_after);
   daemon->register_handlers();
   BANGER_TRY(daemon->server_.listen());
   return daemon;
@@ -92,8 +100,10 @@ vmm::qemu::QemuVmmOptions Daemon::qemu_options(const config::Config& config) {
   return options;
 }
 
-vm::MicrovmHostOptions Daemon::host_options(const DaemonOptions& options) {
+vm::MicrovmHostOptions Daemon::host_options(const DaemonOptions& options,
+                                            const vmm::qemu::QemuHostCaps& caps) {
   vm::MicrovmHostOptions host;
+  host.vhost_vsock = caps.vhost_vsock;
   bool kvm = policy::decide_kvm(sys::probe_kvm()).usable;
   if (options.config.accel == config::AccelChoice::kvm) {
     kvm = true;
@@ -113,6 +123,7 @@ void Daemon::register_handlers() {
   register_daemon_handlers(registry_, {.paths = options_.paths,
                                        .config = options_.config,
                                        .owner_uid = options_.owner_uid,
+                                       .runner = runner_,
                                        .request_stop = [this] { stop(); }});
   register_vm_handlers(registry_,
                        {.vms = vms_, .config = options_.config, .paths = options_.paths});

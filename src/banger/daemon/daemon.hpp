@@ -2,6 +2,7 @@
 // with their Deps, registers the RPC handlers and serves the socket. No business logic.
 #pragma once
 
+#include <fmt/format.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -9,7 +10,10 @@
 #include "banger/base/clock.hpp"
 #include "banger/base/random.hpp"
 #include "banger/config/config.hpp"
+#include "banger/dns/dns_service.hpp"
 #include "banger/guest/known_hosts.hpp"
+#include "banger/hostnat/nat_ip_forward.hpp"
+#include "banger/hostnat/nat_service.hpp"
 #include "banger/hostnat/netlink_link_ops.hpp"
 #include "banger/hostnat/network_service.hpp"
 #include "banger/imagecat/image_service.hpp"
@@ -26,6 +30,7 @@
 #include "banger/sys/fs.hpp"
 #include "banger/sys/process_launcher.hpp"
 #include "banger/vm/microvm_host.hpp"
+#include "banger/vm/stale_reaper.hpp"
 #include "banger/vm/vm_service.hpp"
 #include "banger/vmm/qemu/qemu_vmm.hpp"
 
@@ -65,7 +70,8 @@ class Daemon {
   // with a clear error and doctor says why).
   static vmm::qemu::QemuVmmOptions qemu_options(const config::Config& config);
   // Accelerator (policy::decide_kvm unless forced by the config) and rootfs strategy.
-  static vm::MicrovmHostOptions host_options(const DaemonOptions& options);
+  static vm::MicrovmHostOptions host_options(const DaemonOptions& options,
+                                             const vmm::qemu::QemuHostCaps& caps);
   // Names of the VMs whose image is `image` (ImageService refuses to delete it while any).
   std::vector<std::string> vms_using_image(const std::string& image);
   // "vm <name>" / "image <name>" for each VM and image that uses kernel `kernel`
@@ -112,6 +118,16 @@ class Daemon {
                                     .cidr = options_.config.cidr,
                                     .tap_pool_size = options_.config.tap_pool_size}};
   guest::KnownHosts known_hosts_{options_.paths.known_hosts};
+  dns::DnsService dns_{runner_,
+                       {.listen = options_.config.dns_listen,
+                        .bridge_name = options_.config.bridge_name,
+                        .bridge_ip = options_.config.bridge_ip}};
+  hostnat::ProcSysIpForwarding ip_forwarding_;
+  hostnat::NatService nat_{
+      {.runner = runner_,
+       .ip_forwarding = ip_forwarding_,
+       .bridge_name = options_.config.bridge_name,
+       .bridge_cidr = fmt::format("{}/{}", options_.config.bridge_ip, options_.config.cidr)}};
   vm::MicrovmHost host_{{.runner = runner_,
                          .clock = clock_,
                          .paths = options_.paths,
@@ -120,9 +136,13 @@ class Daemon {
                          .images = images_,
                          .kernels = kernels_,
                          .vmm = vmm_,
-                         .known_hosts = known_hosts_},
-                        host_options(options_)};
+                         .known_hosts = known_hosts_,
+                         .dns = dns_,
+                         .nat = nat_},
+                        host_options(options_, vmm_.options().caps)};
   vm::VmService vms_{{.vms = vm_repo_, .clock = clock_, .random = random_, .host = host_}};
+  // After vms_: destroyed (thread joined) before the service it sweeps.
+  std::unique_ptr<vm::StaleReaper> reaper_;
   rpc::Registry registry_{random_};
   rpc::Server server_;
 };

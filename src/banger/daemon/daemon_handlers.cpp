@@ -2,9 +2,13 @@
 
 #include "banger/api/daemon.hpp"
 #include "banger/api/protocol.hpp"
+#include "banger/base/expected.hpp"
 #include "banger/buildinfo/buildinfo.hpp"
 #include "banger/daemon/handlers.hpp"
 #include "banger/doctor/doctor.hpp"
+#include "banger/guest/ssh_command.hpp"
+#include "banger/guest/ssh_keys.hpp"
+#include "banger/sys/fs.hpp"
 
 namespace banger::daemon {
 
@@ -38,6 +42,16 @@ void register_daemon_handlers(rpc::Registry& registry, DaemonHandlerDeps deps) {
         }
         return response;
       });
+  registry.add<api::SshConfig>([deps](const api::SshConfig::Request&,
+                                      rpc::CallContext&) -> Expected<api::SshConfig::Response> {
+    BANGER_TRY(guest::ensure_key(deps.runner, deps.config.ssh_key_path));
+    std::string text = guest::render_ssh_config(
+        {.key_path = deps.config.ssh_key_path, .known_hosts_path = deps.paths.known_hosts});
+    BANGER_TRY(sys::write_file_atomic(deps.paths.ssh_config, text, 0644));
+    return api::SshConfig::Response{.path = deps.paths.ssh_config,
+                                    .key_path = deps.config.ssh_key_path,
+                                    .known_hosts_path = deps.paths.known_hosts};
+  });
 }
 
 }  // namespace banger::daemon

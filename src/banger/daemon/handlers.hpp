@@ -8,6 +8,7 @@
 #include "banger/kernelcat/kernel_service.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/rpc/registry.hpp"
+#include "banger/sys/command_runner.hpp"
 #include "banger/vm/vm_service.hpp"
 
 namespace banger::daemon {
@@ -16,10 +17,11 @@ struct DaemonHandlerDeps {
   const paths::Paths& paths;
   const config::Config& config;
   uid_t owner_uid;
+  sys::CommandRunner& runner;          // ssh-keygen for ssh_config
   std::function<void()> request_stop;  // called after the `shutdown` reply is queued
 };
 
-// ping, version, shutdown, doctor.
+// ping, version, shutdown, doctor, ssh_config.
 void register_daemon_handlers(rpc::Registry& registry, DaemonHandlerDeps deps);
 
 struct VmHandlerDeps {

@@ -1,5 +1,8 @@
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -94,6 +97,34 @@ Expected<api::VmInfos> for_each_vm(
     return tl::unexpected(*first);
   }
   return out;
+}
+
+// Runs fn(i) for i in [0, n) on one thread each and waits (VMs are asked concurrently).
+void in_parallel(std::size_t n, const std::function<void(std::size_t)>& fn) {
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    threads.emplace_back([&fn, i] { fn(i); });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+}
+
+api::GuestPortInfo to_port_info(const std::string& vm_name, const vm::GuestPort& port) {
+  api::GuestPortInfo info{.proto = port.proto,
+                          .family = port.family,
+                          .address = port.address,
+                          .port = port.port,
+                          .pid = port.pid,
+                          .process = port.process};
+  if (port.reachable) {
+    info.endpoint = fmt::format("{}.vm:{}", vm_name, port.port);
+    if (!port.scheme.empty()) {
+      info.url = fmt::format("{}://{}", port.scheme, info.endpoint);
+    }
+  }
+  return info;
 }
 
 }  // namespace
@@ -205,14 +236,75 @@ void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
     response.next_offset = offset + n;
     return response;
   });
+  registry.add<api::VmHealth>([deps](const api::VmHealth::Request& request,
+                                     rpc::CallContext&) -> Expected<api::VmHealth::Response> {
+    BANGER_TRY_ASSIGN(auto vm, deps.vms.show(request.name));
+    BANGER_TRY_ASSIGN(auto health, deps.vms.health(vm.id));
+    return api::VmHealth::Response{.name = vm.name,
+                                   .uptime_s = health.uptime_s,
+                                   .boot_id = health.boot_id,
+                                   .agent_version = health.agent_version,
+                                   .hostname = health.hostname};
+  });
+  registry.add<api::VmPorts>(
+      [deps](const api::VmNames& request, rpc::CallContext&) -> Expected<api::VmPorts::Response> {
+        if (request.names.empty()) {
+          return fail(Errc::invalid_argument, "name at least one vm");
+        }
+        api::VmPorts::Response response;
+        response.vms.resize(request.names.size());
+        in_parallel(request.names.size(), [&](std::size_t i) {
+          auto& entry = response.vms[i];
+          entry.name = request.names[i];
+          auto vm = deps.vms.show(request.names[i]);
+          auto ports = vm ? deps.vms.ports(vm->id) : tl::unexpected(vm.error());
+          if (!ports) {
+            entry.error = ports.error().message;
+            return;
+          }
+          entry.name = vm->name;
+          for (const auto& port : *ports) {
+            entry.ports.push_back(to_port_info(vm->name, port));
+          }
+        });
+        return response;
+      });
+  registry.add<api::VmStatsMethod>(
+      [deps](const api::VmNames& request,
+             rpc::CallContext&) -> Expected<api::VmStatsMethod::Response> {
+        std::vector<std::string> names = request.names;
+        if (names.empty()) {
+          BANGER_TRY_ASSIGN(auto vms, deps.vms.list());
+          for (const auto& vm : vms) {
+            if (vm.state == model::VmState::running) {
+              names.push_back(vm.name);
+            }
+          }
+        }
+        std::vector<std::optional<Expected<vm::VmStats>>> results(names.size());
+        in_parallel(names.size(), [&](std::size_t i) { results[i] = deps.vms.stats(names[i]); });
+        api::VmStatsMethod::Response response;
+        for (auto& result : results) {
+          if (!*result) {
+            return tl::unexpected(result->error());
+          }
+          const auto& stats = **result;
+          response.vms.push_back(
+              {.name = stats.vm.name,
+               .cpu_percent = stats.usage.cpu_percent,
+               .cpu_seconds = stats.usage.cpu_seconds,
+               .rss_bytes = stats.usage.rss_bytes,
+               .memory_mib = stats.vm.memory_mib,
+               .disk_allocated_bytes = stats.usage.disk_allocated_bytes,
+               .disk_apparent_bytes = stats.usage.disk_apparent_bytes,
+               .guest_uptime_s =
+                   stats.guest ? std::optional<double>(stats.guest->uptime_s) : std::nullopt});
+        }
+        return response;
+      });
   registry.add<api::VmSshInfo>([deps](const api::VmSshInfo::Request& request,
                                       rpc::CallContext&) -> Expected<api::VmSshInfo::Response> {
-    BANGER_TRY_ASSIGN(auto vm, deps.vms.show(request.name));
-    if (vm.state != model::VmState::running) {
-      return fail(Errc::not_running, "vm \"" + vm.name + "\" is " +
-                                         std::string(model::to_string(vm.state)) +
-                                         ": start it with banger vm start " + vm.name);
-    }
+    BANGER_TRY_ASSIGN(auto vm, deps.vms.running(request.name));
     // A guest whose host key changed is refused here with a message saying what to do,
     // instead of ssh's generic verification failure.
     BANGER_TRY(deps.vms.verify_host_key(vm.id));

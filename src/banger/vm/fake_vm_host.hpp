@@ -82,6 +82,34 @@ class FakeVmHost final : public VmHost {
     return {};
   }
   std::string console_log_path(const model::Vm& vm) override { return "/v/" + vm.id + ".log"; }
+  Expected<GuestHealth> guest_health(const model::Vm& vm) override {
+    BANGER_FAKE_STEP("guest_health", vm);
+    return GuestHealth{
+        .uptime_s = 12.5, .boot_id = "b00t", .agent_version = "0.1.0", .hostname = vm.name};
+  }
+  Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) override {
+    BANGER_FAKE_STEP("guest_ports", vm);
+    return std::vector<GuestPort>{{.proto = "tcp",
+                                   .family = "ipv4",
+                                   .address = "0.0.0.0",
+                                   .port = 8080,
+                                   .pid = 7,
+                                   .process = "httpd",
+                                   .scheme = "http",
+                                   .reachable = true}};
+  }
+  Expected<VmUsage> usage(const model::Vm& vm) override {
+    BANGER_FAKE_STEP("usage", vm);
+    return VmUsage{.cpu_percent = 3.5,
+                   .cpu_seconds = 1.25,
+                   .rss_bytes = 64 << 20,
+                   .disk_allocated_bytes = 10 << 20,
+                   .disk_apparent_bytes = 256 << 20};
+  }
+  Status set_nat(const model::Vm& vm, bool enabled) override {
+    BANGER_FAKE_STEP(enabled ? "nat_on" : "nat_off", vm);
+    return {};
+  }
   Status reconcile(const std::vector<model::Vm>& vms) override {
     std::lock_guard lock(mutex_);
     calls_.push_back("reconcile " + std::to_string(vms.size()));

@@ -3,16 +3,20 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <thread>
+
 #include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/guest/port_probe.hpp"
 #include "banger/guest/ssh_keys.hpp"
 #include "banger/guest/ssh_probe.hpp"
 #include "banger/guestconfig/guestconfig.hpp"
 #include "banger/imagecat/recipes.hpp"
 #include "banger/kernelcat/kernel_catalog.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/sys/proc_stats.hpp"
 #include "banger/sys/process_launcher.hpp"
 #include "banger/sys/ssh_command.hpp"
 #include "banger/vmm/qemu/argv.hpp"
@@ -27,6 +31,29 @@ std::string vm_dir_of(const paths::Paths& paths, const model::Vm& vm) {
   return paths.vm_dir(vm.id);
 }
 
+// Per-call agent timeouts: health and ports answer from /proc at once; a guest under TCG on a
+// busy host can still take a while to schedule the agent.
+constexpr auto kAgentQuickCall = std::chrono::seconds(5);
+
+std::unique_ptr<agentclient::Dialer> dialer_for(const vmm::AgentEndpoint& endpoint) {
+  using Kind = vmm::AgentEndpoint::Kind;
+  switch (endpoint.kind) {
+    case Kind::af_vsock:
+      return std::make_unique<agentclient::AfVsockDialer>(endpoint.cid, endpoint.port);
+    case Kind::firecracker_vsock_uds:
+      return std::make_unique<agentclient::FirecrackerVsockDialer>(endpoint.path, endpoint.port);
+    case Kind::virtio_serial_unix:
+      break;
+  }
+  return std::make_unique<agentclient::UnixSocketDialer>(endpoint.path);
+}
+
+// Whether the host reaches a guest socket bound to address: wildcards and the guest's own
+// IPv4 address, not loopback or other IPv6 addresses (<name>.vm is an A record only).
+bool reachable_from_host(const std::string& address, const std::string& guest_ip) {
+  return address == "0.0.0.0" || address == "::" || address == guest_ip;
+}
+
 }  // namespace
 
 MicrovmHost::MicrovmHost(MicrovmHostDeps deps, MicrovmHostOptions options)
@@ -39,6 +66,7 @@ vmm::VmmHandle MicrovmHost::handle_of(const model::Vm& vm) const {
   handle.start_time = vm.vmm_start_time;
   handle.control_socket = deps_.paths.runtime_dir + "/" + vm.id + ".qmp";
   handle.agent_socket = deps_.paths.runtime_dir + "/" + vm.id + ".agent";
+  handle.vsock_cid = options_.vhost_vsock ? vmm::vsock_cid_for_ip(vm.guest_ip) : 0;
   handle.console_log = vm_dir_of(deps_.paths, vm) + "/console.log";
   return handle;
 }
@@ -100,6 +128,9 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
     }
   });
 
+  BANGER_TRY(publish(vm, attachment.ip, attachment.tap));
+  base::Defer unpublish_on_error([&] { unpublish(vm); });
+
   // A VM that never booted may reuse an IP or name whose old host key is still pinned.
   bool first_boot = vm.rootfs_strategy.empty();
   if (first_boot) {
@@ -138,6 +169,7 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
   } else {
     BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec));
   }
+  unpublish_on_error.dismiss();
   detach.dismiss();
   BANGER_LOG_INFO("vm {}: prepared ({} root, tap {}, ip {})", vm.name,
                   vmstorage::to_string(strategy), attachment.tap, attachment.ip);
@@ -189,6 +221,7 @@ Expected<Launched> MicrovmHost::launch(const model::Vm& vm) {
   config.tap_name = vm.tap_name;
   config.mac = vm.mac;
   config.agent_socket_path = handle.agent_socket;
+  config.vsock_cid = handle.vsock_cid;
   config.control_socket_path = handle.control_socket;
   config.console_log_path = handle.console_log;
   config.run_dir = vm_dir_of(deps_.paths, vm);
@@ -201,18 +234,38 @@ Expected<Launched> MicrovmHost::launch(const model::Vm& vm) {
 }
 
 Status MicrovmHost::wait_ready(const model::Vm& vm, const base::CancelFn& cancel) {
-  guest::WaitForSshOptions options;
-  options.ip = vm.guest_ip;
-  options.host_names = {vm.guest_ip, vm.name + ".vm"};
-  options.deadline = deps_.clock.steady_now() + options_.boot_timeout;
+  auto deadline = deps_.clock.steady_now() + options_.boot_timeout;
   bool vmm_exited = false;
-  options.cancel = [&] {
+  base::CancelFn stop_waiting = [&] {
     if (base::is_cancelled(cancel)) {
       return true;
     }
     vmm_exited = !alive(vm);
     return vmm_exited;
   };
+  // S8: ready is "the agent answers health", then sshd (users ssh in next).
+  auto agent = agent_for(vm);
+  auto healthy = agent->wait_healthy(deadline, stop_waiting);
+  if (!healthy) {
+    if (vmm_exited) {
+      return fail(Errc::failed_precondition,
+                  "the VM exited during boot; console:\n" + console_tail(vm, 20));
+    }
+    if (healthy.error().code == Errc::timeout) {
+      return fail(
+          Errc::timeout,
+          fmt::format("vm {}: banger-agent did not answer within {} s ({}); console:\n{}", vm.name,
+                      options_.boot_timeout.count(), agent->describe(), console_tail(vm, 20)));
+    }
+    return tl::unexpected(healthy.error());
+  }
+  BANGER_LOG_INFO("vm {}: agent {} answered (guest up {:.1f} s)", vm.name, healthy->version,
+                  healthy->uptime_s);
+  guest::WaitForSshOptions options;
+  options.ip = vm.guest_ip;
+  options.host_names = {vm.guest_ip, vm.name + ".vm"};
+  options.deadline = deadline;
+  options.cancel = stop_waiting;
   auto ready = guest::wait_for_ssh(deps_.runner, deps_.clock, deps_.known_hosts, options);
   if (ready) {
     return {};
@@ -234,8 +287,22 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
   if (!alive(vm)) {
     return {};
   }
-  // Guest sync + poweroff over SSH (the agent takes this over later). The connection drops
-  // when the guest powers off, so ssh's exit status says nothing; the VMM's exit does.
+  // S13: the agent syncs and powers off; SSH is the fallback for a guest whose agent is gone.
+  auto agent = agent_for(vm);
+  Status off = agent->sync(std::chrono::seconds(10));
+  if (off) {
+    off = agent->poweroff(std::chrono::seconds(3));
+  }
+  if (!off) {
+    BANGER_LOG_WARN("vm {}: agent sync/poweroff: {}; trying ssh", vm.name, off.error().message);
+    ssh_poweroff(vm);
+  }
+  return deps_.vmm.stop(handle, grace);
+}
+
+void MicrovmHost::ssh_poweroff(const model::Vm& vm) {
+  // The connection drops when the guest powers off, so ssh's exit status says nothing; the
+  // VMM's exit does.
   sys::SshCommandSpec ssh{
       .ssh_program = "ssh",
       .key_path = deps_.config.ssh_key_path,
@@ -245,7 +312,6 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
   auto argv = sys::ssh_argv(ssh);
   argv.insert(argv.begin() + 1, {"-o", "BatchMode=yes", "-o", "ConnectTimeout=5"});
   (void)deps_.runner.run({.argv = argv, .timeout = std::chrono::seconds(15)});
-  return deps_.vmm.stop(handle, grace);
 }
 
 Status MicrovmHost::kill(const model::Vm& vm) {
@@ -256,6 +322,8 @@ Status MicrovmHost::kill(const model::Vm& vm) {
 }
 
 Status MicrovmHost::release(const model::Vm& vm) {
+  unpublish(vm);
+  forget_agent(vm);
   if (vm.tap_name.empty()) {
     return {};
   }
@@ -267,6 +335,8 @@ Status MicrovmHost::release(const model::Vm& vm) {
 }
 
 Status MicrovmHost::destroy(const model::Vm& vm) {
+  unpublish(vm);
+  forget_agent(vm);
   std::string dir = vm_dir_of(deps_.paths, vm);
   BANGER_TRY(vmstorage::remove_vm_disks(dir));
   BANGER_TRY(sys::remove_all(dir));
@@ -285,6 +355,109 @@ Status MicrovmHost::verify_host_key(const model::Vm& vm) {
   BANGER_TRY_ASSIGN(auto key,
                     guest::scan_host_key(deps_.runner, vm.guest_ip, 22, std::chrono::seconds(3)));
   return deps_.known_hosts.pin({vm.guest_ip, vm.name + ".vm"}, key.type, key.base64);
+}
+
+Expected<VmUsage> MicrovmHost::usage(const model::Vm& vm) {
+  // CPU% needs two samples; 250 ms keeps `vm stats` snappy and the number meaningful.
+  constexpr auto kWindow = std::chrono::milliseconds(250);
+  BANGER_TRY_ASSIGN(auto first, sys::sample_process(vm.vmm_pid));
+  auto started = deps_.clock.steady_now();
+  deps_.clock.sleep_for(kWindow);
+  BANGER_TRY_ASSIGN(auto second, sys::sample_process(vm.vmm_pid));
+  double seconds = std::chrono::duration<double>(deps_.clock.steady_now() - started).count();
+  double ticks = static_cast<double>(sys::clock_ticks_per_second());
+  VmUsage usage;
+  usage.cpu_seconds = static_cast<double>(second.cpu_ticks) / ticks;
+  if (seconds > 0) {
+    usage.cpu_percent =
+        100.0 * static_cast<double>(second.cpu_ticks - first.cpu_ticks) / ticks / seconds;
+  }
+  usage.rss_bytes = second.rss_bytes;
+  if (auto disk = sys::disk_usage(deps_.paths.vm_dir(vm.id))) {
+    usage.disk_allocated_bytes = disk->allocated_bytes;
+    usage.disk_apparent_bytes = disk->apparent_bytes;
+  }
+  return usage;
+}
+
+std::shared_ptr<agentclient::AgentClient> MicrovmHost::agent_for(const model::Vm& vm) {
+  std::lock_guard lock(agents_mutex_);
+  auto& client = agents_[vm.id];
+  if (!client) {
+    client = std::make_shared<agentclient::AgentClient>(
+        dialer_for(deps_.vmm.agent_endpoint(handle_of(vm))));
+  }
+  return client;
+}
+
+void MicrovmHost::forget_agent(const model::Vm& vm) {
+  std::lock_guard lock(agents_mutex_);
+  agents_.erase(vm.id);
+}
+
+Status MicrovmHost::publish(const model::Vm& vm, const std::string& ip, const std::string& tap) {
+  // The guest resolver needs the bridge address, which attach() has just made sure of. A
+  // failure costs guests their name resolution, not their boot: log it, doctor shows it.
+  if (auto resolver = deps_.dns.ensure_guest_resolver(); !resolver) {
+    BANGER_LOG_WARN("vm {}: guest dns resolver: {}", vm.name, resolver.error().message);
+  }
+  BANGER_TRY(deps_.dns.set(vm.name, ip));
+  if (vm.nat) {
+    if (auto enabled = deps_.nat.enable(vm.id, ip, tap); !enabled) {
+      deps_.dns.remove(vm.name);
+      return enabled;
+    }
+  }
+  return {};
+}
+
+void MicrovmHost::unpublish(const model::Vm& vm) {
+  deps_.dns.remove(vm.name);
+  if (deps_.nat.enabled(vm.id)) {
+    if (auto disabled = deps_.nat.disable(vm.id); !disabled) {
+      BANGER_LOG_WARN("vm {}: {}", vm.name, disabled.error().message);
+    }
+  }
+}
+
+Status MicrovmHost::set_nat(const model::Vm& vm, bool enabled) {
+  return enabled ? deps_.nat.enable(vm.id, vm.guest_ip, vm.tap_name) : deps_.nat.disable(vm.id);
+}
+
+Expected<GuestHealth> MicrovmHost::guest_health(const model::Vm& vm) {
+  BANGER_TRY_ASSIGN(auto health, agent_for(vm)->health(kAgentQuickCall));
+  return GuestHealth{.uptime_s = health.uptime_s,
+                     .boot_id = health.boot_id,
+                     .agent_version = health.version,
+                     .hostname = health.hostname};
+}
+
+Expected<std::vector<GuestPort>> MicrovmHost::guest_ports(const model::Vm& vm) {
+  BANGER_TRY_ASSIGN(auto listed, agent_for(vm)->ports(kAgentQuickCall));
+  std::vector<GuestPort> ports;
+  for (const auto& entry : listed.ports) {
+    ports.push_back({.proto = entry.proto,
+                     .family = entry.family,
+                     .address = entry.address,
+                     .port = entry.port,
+                     .pid = static_cast<int>(entry.pid),
+                     .process = entry.process,
+                     .scheme = "",
+                     .reachable = reachable_from_host(entry.address, vm.guest_ip)});
+  }
+  // Probe every reachable TCP listener for HTTP(S) at once: a silent port costs its timeout.
+  std::vector<std::thread> probes;
+  for (auto& port : ports) {
+    if (port.proto == "tcp" && port.reachable) {
+      probes.emplace_back([&port, ip = vm.guest_ip] {
+        port.scheme = guest::to_string(guest::probe_port_scheme(ip, port.port));
+      });
+    }
+  }
+  for (auto& probe : probes) {
+    probe.join();
+  }
+  return ports;
 }
 
 bool MicrovmHost::alive(const model::Vm& vm) {
@@ -310,7 +483,27 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
     // are created on the first start, not at every daemon start).
     return {};
   }
-  return deps_.network.reconcile(leases);
+  BANGER_TRY(deps_.network.reconcile(leases));
+  // DNS records and NAT rules for the running VMs (S13: rebuilt from the live set).
+  std::map<std::string, std::string> records;
+  std::vector<hostnat::NatVm> nat_vms;
+  for (const auto& vm : vms) {
+    if (vm.state != model::VmState::running || !alive(vm) || vm.guest_ip.empty()) {
+      continue;
+    }
+    records[vm.name] = vm.guest_ip;
+    if (vm.nat) {
+      nat_vms.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = vm.tap_name});
+    }
+  }
+  BANGER_TRY(deps_.dns.replace_all(records));
+  if (records.empty()) {
+    return {};  // nothing runs: no resolver or NAT table needed until the next start
+  }
+  if (auto resolver = deps_.dns.ensure_guest_resolver(); !resolver) {
+    BANGER_LOG_WARN("guest dns resolver: {}", resolver.error().message);
+  }
+  return deps_.nat.rebuild(nat_vms);
 }
 
 }  // namespace banger::vm

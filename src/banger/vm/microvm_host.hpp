@@ -1,14 +1,20 @@
 // MicrovmHost: the real VmHost. Images and kernels from imagecat/kernelcat (built or pulled on
 // first use), disks from vmstorage (per-VM root overlay + work disk carrying the guest
 // configuration), networking from hostnat, the VMM from vmm, readiness from guest (ssh with
-// the host key pinned in banger's known_hosts).
+// the host key pinned in banger's known_hosts), the guest agent for readiness, stop, health and
+// ports, DNS records and NAT rules as VMs start and stop.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <mutex>
 
+#include "banger/agentclient/agent_client.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/config/config.hpp"
+#include "banger/dns/dns_service.hpp"
 #include "banger/guest/known_hosts.hpp"
+#include "banger/hostnat/nat_service.hpp"
 #include "banger/hostnat/network_service.hpp"
 #include "banger/imagecat/image_service.hpp"
 #include "banger/kernelcat/kernel_service.hpp"
@@ -30,12 +36,15 @@ struct MicrovmHostDeps {
   kernelcat::KernelService& kernels;
   vmm::Vmm& vmm;
   guest::KnownHosts& known_hosts;
+  dns::DnsService& dns;      // <name>.vm records follow start/stop; the guest resolver
+  hostnat::NatService& nat;  // per-VM outbound NAT rules
 };
 
 struct MicrovmHostOptions {
   vmm::Accel accel = vmm::Accel::tcg;  // decided once from policy::decide_kvm
   vmstorage::RootfsStrategy rootfs_strategy = vmstorage::RootfsStrategy::sparse_copy;
   std::chrono::seconds boot_timeout{180};  // VMM start -> ssh answers (TCG is slow)
+  bool vhost_vsock = false;  // the VMM gives guests a vsock device (QEMU caps.vhost_vsock)
 };
 
 // Owns: the per-VM files under vms/<id>/ and the VM sockets in the runtime dir.
@@ -59,9 +68,23 @@ class MicrovmHost final : public VmHost {
   std::string console_log_path(const model::Vm& vm) override;
   Status verify_host_key(const model::Vm& vm) override;
   Status reconcile(const std::vector<model::Vm>& vms) override;
+  Expected<GuestHealth> guest_health(const model::Vm& vm) override;
+  Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) override;
+  Expected<VmUsage> usage(const model::Vm& vm) override;
+  Status set_nat(const model::Vm& vm, bool enabled) override;
 
  private:
   vmm::VmmHandle handle_of(const model::Vm& vm) const;
+  // The VM's agent client (one per VM and endpoint, reused: it serializes calls on the one
+  // channel QEMU's chardev offers).
+  std::shared_ptr<agentclient::AgentClient> agent_for(const model::Vm& vm);
+  void forget_agent(const model::Vm& vm);
+  // Best-effort guest sync + poweroff over SSH, when the agent does not answer.
+  void ssh_poweroff(const model::Vm& vm);
+  // DNS record and (when vm.nat) NAT rules for a VM attached at ip via tap.
+  Status publish(const model::Vm& vm, const std::string& ip, const std::string& tap);
+  // Removes what publish() made; failures are logged.
+  void unpublish(const model::Vm& vm);
   Expected<model::Image> obtain_image(const std::string& name, const base::ProgressFn& progress,
                                       const base::CancelFn& cancel);
   Expected<model::Kernel> obtain_kernel(const std::string& name, const base::ProgressFn& progress,
@@ -70,6 +93,8 @@ class MicrovmHost final : public VmHost {
   MicrovmHostDeps deps_;
   MicrovmHostOptions options_;
   std::mutex obtain_mutex_;  // one first-use build/pull at a time (several VMs may ask)
+  std::mutex agents_mutex_;
+  std::map<std::string, std::shared_ptr<agentclient::AgentClient>> agents_;  // by VM id
 };
 
 }  // namespace banger::vm

@@ -30,6 +30,35 @@ struct Launched {
   std::uint64_t start_time = 0;
 };
 
+// What the guest agent says about itself (S8 `health`).
+struct GuestHealth {
+  double uptime_s = 0;
+  std::string boot_id;
+  std::string agent_version;
+  std::string hostname;
+};
+
+// One listening socket in the guest (S8 `ports`), TCP ones probed from the host.
+struct GuestPort {
+  std::string proto;    // "tcp" or "udp"
+  std::string family;   // "ipv4" or "ipv6"
+  std::string address;  // bound address as the guest reports it ("0.0.0.0", "::", "127.0.0.1")
+  int port = 0;
+  int pid = 0;             // 0 when the owner is unknown
+  std::string process;     // "" when the owner is unknown
+  std::string scheme;      // "http" or "https" when the host's probe got such an answer, else ""
+  bool reachable = false;  // bound to an address the host can reach (not loopback-only)
+};
+
+// Host-side numbers for a running VM (`vm stats`).
+struct VmUsage {
+  double cpu_percent = 0;      // VMM process, over a short sampling window (100 = 1 core)
+  double cpu_seconds = 0;      // VMM process user+system time since it started
+  std::int64_t rss_bytes = 0;  // VMM process resident memory
+  std::int64_t disk_allocated_bytes = 0;  // blocks the VM's files use on the host
+  std::int64_t disk_apparent_bytes = 0;   // their apparent (sparse) size
+};
+
 class VmHost {
  public:
   virtual ~VmHost() = default;
@@ -61,8 +90,18 @@ class VmHost {
   virtual Status verify_host_key(const model::Vm& vm) = 0;
   // Path of the console log.
   virtual std::string console_log_path(const model::Vm& vm) = 0;
-  // At daemon start: rebuild host state (IP leases, TAPs in use) from every VM record.
+  // At daemon start: rebuild host state (IP leases, TAPs in use, NAT rules, DNS records) from
+  // every VM record.
   virtual Status reconcile(const std::vector<model::Vm>& vms) = 0;
+  // Asks the running guest's agent for `health`: unavailable when the agent cannot be reached,
+  // timeout when it does not answer.
+  virtual Expected<GuestHealth> guest_health(const model::Vm& vm) = 0;
+  // The running guest's listening sockets (agent `ports`), TCP ones probed for HTTP/HTTPS.
+  virtual Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) = 0;
+  // VMM process CPU and memory and the VM's disk usage on the host.
+  virtual Expected<VmUsage> usage(const model::Vm& vm) = 0;
+  // Turns outbound NAT on or off for a running VM (S7); the rules follow at once.
+  virtual Status set_nat(const model::Vm& vm, bool enabled) = 0;
 };
 
 }  // namespace banger::vm

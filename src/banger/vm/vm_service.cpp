@@ -297,12 +297,24 @@ Expected<model::Vm> VmService::set(const std::string& name_or_id, std::optional<
   if (memory_mib) {
     vm.memory_mib = *memory_mib;
   }
+  bool nat_changed = nat && *nat != vm.nat;
   if (nat) {
     vm.nat = *nat;
   }
   CreateSpec sizes{.vcpu = vm.vcpu, .memory_mib = vm.memory_mib, .disk_size_mib = vm.disk_size_mib};
   BANGER_TRY(validate_sizes(sizes));
-  BANGER_TRY(deps_.vms.update(vm));
+  // NAT applies at once on a running VM: rules first, so a failure changes nothing.
+  if (nat_changed && vm.state == model::VmState::running) {
+    BANGER_TRY(deps_.host.set_nat(vm, vm.nat).map_error([&](Error e) {
+      return with_context(std::move(e), fmt::format("changing nat of vm \"{}\"", vm.name));
+    }));
+  }
+  if (auto saved = deps_.vms.update(vm); !saved) {
+    if (nat_changed && vm.state == model::VmState::running) {
+      (void)deps_.host.set_nat(vm, !vm.nat);
+    }
+    return tl::unexpected(saved.error());
+  }
   return vm;
 }
 
@@ -327,6 +339,78 @@ Status VmService::touch(const std::string& name_or_id) {
   BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
   vm.touched_at = base::to_unix_seconds(deps_.clock.now());
   return deps_.vms.update(vm);
+}
+
+Expected<model::Vm> VmService::running(const std::string& name_or_id) {
+  BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
+  if (vm.state != model::VmState::running) {
+    return fail(Errc::not_running, fmt::format("vm \"{}\" is {}: start it with banger vm start {}",
+                                               vm.name, model::to_string(vm.state), vm.name));
+  }
+  return vm;
+}
+
+Expected<GuestHealth> VmService::health(const std::string& name_or_id) {
+  BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
+  return deps_.host.guest_health(vm).map_error([&](Error e) {
+    return with_context(std::move(e), fmt::format("asking vm \"{}\" for its health", vm.name));
+  });
+}
+
+Expected<std::vector<GuestPort>> VmService::ports(const std::string& name_or_id) {
+  BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
+  (void)touch(vm.id);
+  return deps_.host.guest_ports(vm).map_error([&](Error e) {
+    return with_context(std::move(e), fmt::format("listing the ports of vm \"{}\"", vm.name));
+  });
+}
+
+Expected<VmStats> VmService::stats(const std::string& name_or_id) {
+  BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
+  VmStats out{.vm = vm};
+  BANGER_TRY_ASSIGN(out.usage, deps_.host.usage(vm).map_error([&](Error e) {
+    return with_context(std::move(e), fmt::format("measuring vm \"{}\"", vm.name));
+  }));
+  if (auto guest = deps_.host.guest_health(vm)) {
+    out.guest = *guest;
+  } else {
+    BANGER_LOG_DEBUG("vm {}: no guest uptime for stats: {}", vm.name, guest.error().message);
+  }
+  return out;
+}
+
+std::vector<std::string> VmService::stop_stale(std::chrono::seconds after) {
+  std::vector<std::string> stopped;
+  if (after.count() <= 0) {
+    return stopped;
+  }
+  auto vms = list();
+  if (!vms) {
+    BANGER_LOG_WARN("stale vm sweep: {}", vms.error().message);
+    return stopped;
+  }
+  auto is_stale = [&](const model::Vm& vm) {
+    return vm.state == model::VmState::running &&
+           base::to_unix_seconds(deps_.clock.now()) - vm.touched_at >= after.count();
+  };
+  for (const auto& found : *vms) {
+    if (!is_stale(found)) {
+      continue;
+    }
+    auto lock = locks_.acquire(found.id);
+    auto vm = deps_.vms.get(found.id);
+    if (!vm || !is_stale(*vm)) {
+      continue;  // deleted or touched meanwhile
+    }
+    BANGER_LOG_INFO("vm {} untouched for {} s or more (auto_stop_stale_after): stopping it",
+                    vm->name, after.count());
+    if (auto down = stop_locked(*vm, kStopGrace); !down) {
+      BANGER_LOG_WARN("stopping stale vm {}: {}", vm->name, down.error().message);
+      continue;
+    }
+    stopped.push_back(vm->name);
+  }
+  return stopped;
 }
 
 Status VmService::verify_host_key(const std::string& name_or_id) {

@@ -48,6 +48,13 @@ struct CreateSpec {
   bool nat = false;
 };
 
+// What `vm stats` reports for one running VM.
+struct VmStats {
+  model::Vm vm;
+  VmUsage usage;
+  std::optional<GuestHealth> guest;  // empty when the agent did not answer
+};
+
 class VmService {
  public:
   explicit VmService(VmServiceDeps deps);
@@ -95,6 +102,20 @@ class VmService {
   Status verify_host_key(const std::string& name_or_id);
   // The VM's console log path.
   Expected<std::string> console_log_path(const std::string& name_or_id);
+  // The VM by name or id (as show()), when it is running; not_running
+  // `vm "web" is stopped: start it with banger vm start web` otherwise.
+  Expected<model::Vm> running(const std::string& name_or_id);
+  // The running VM's agent health. not_running (with the start command) when the VM is not
+  // running; the agent's unavailable/timeout otherwise.
+  Expected<GuestHealth> health(const std::string& name_or_id);
+  // The running VM's listening sockets (S8); marks the VM touched. not_running as health().
+  Expected<std::vector<GuestPort>> ports(const std::string& name_or_id);
+  // VMM CPU/RSS, disk usage and (when the agent answers) guest uptime. not_running as health().
+  Expected<VmStats> stats(const std::string& name_or_id);
+  // Stops every running VM whose touched_at is `after` or more in the past (S13
+  // auto_stop_stale_after; after <= 0 stops nothing). Returns the names it stopped; a VM
+  // touched while the sweep runs is left alone. Failures are logged and skipped.
+  std::vector<std::string> stop_stale(std::chrono::seconds after);
   // Daemon start: VMs recorded as starting/running/stopping whose VMM is gone become
   // `stopped`; the host rebuilds leases and TAPs from the live set (S13).
   Status reconcile();

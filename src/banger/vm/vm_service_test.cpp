@@ -357,5 +357,81 @@ TEST(VmLifecycle, SetChangesSizingAndPruneDeletesIdleVms) {
   EXPECT_EQ(f.service.list()->size(), 1u);
 }
 
+TEST(VmGuest, SetNatOnARunningVmAppliesAtOnceAndOnAStoppedOneOnlyRecordsIt) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("a")));  // nat = true
+  ASSERT_TRUE(f.service.create(spec("b")));
+  ASSERT_TRUE(f.service.start("b"));
+  ASSERT_TRUE(f.service.set("a", std::nullopt, std::nullopt, false));
+  ASSERT_TRUE(f.service.set("b", std::nullopt, std::nullopt, false));
+  ASSERT_TRUE(f.service.set("b", std::nullopt, std::nullopt, false));  // unchanged: no call
+  ASSERT_TRUE(f.service.set("b", std::nullopt, std::nullopt, true));
+  EXPECT_EQ(f.host.calls(), (std::vector<std::string>{"prepare b", "launch b", "wait_ready b",
+                                                      "nat_off b", "nat_on b"}));
+  EXPECT_TRUE(f.service.show("b")->nat);
+  EXPECT_FALSE(f.service.show("a")->nat);
+}
+
+TEST(VmGuest, AFailedNatChangeLeavesTheRecordAsItWas) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("b")));
+  ASSERT_TRUE(f.service.start("b"));
+  f.host.fail_at("nat_off", Error{Errc::command_failed, "nft: no such table"});
+  auto set = f.service.set("b", std::nullopt, std::nullopt, false);
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().message, "changing nat of vm \"b\": nft: no such table");
+  EXPECT_TRUE(f.service.show("b")->nat);
+}
+
+TEST(VmGuest, HealthPortsAndStatsNeedARunningVm) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  auto health = f.service.health("web");
+  ASSERT_FALSE(health);
+  EXPECT_EQ(health.error().code, Errc::not_running);
+  EXPECT_EQ(health.error().message, "vm \"web\" is created: start it with banger vm start web");
+  EXPECT_EQ(f.service.ports("web").error().code, Errc::not_running);
+  EXPECT_EQ(f.service.stats("web").error().code, Errc::not_running);
+}
+
+TEST(VmGuest, PortsTouchTheVmAndStatsCarryGuestUptime) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.start("web"));
+  f.clock.advance(std::chrono::seconds(30));
+  auto ports = f.service.ports("web");
+  ASSERT_TRUE(ports) << ports.error().message;
+  ASSERT_EQ(ports->size(), 1u);
+  EXPECT_EQ((*ports)[0].port, 8080);
+  EXPECT_EQ(f.service.show("web")->touched_at, 1'800'000'030);
+  auto stats = f.service.stats("web");
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->usage.rss_bytes, 64 << 20);
+  ASSERT_TRUE(stats->guest);
+  EXPECT_EQ(stats->guest->uptime_s, 12.5);
+  f.host.fail_at("guest_health", Error{Errc::timeout, "agent did not answer"});
+  auto without_agent = f.service.stats("web");
+  ASSERT_TRUE(without_agent);
+  EXPECT_FALSE(without_agent->guest);
+}
+
+TEST(VmGuest, StopStaleStopsOnlyRunningVmsUntouchedForTheLimit) {
+  Fixture f;
+  for (const char* name : {"old", "fresh", "idle"}) {
+    ASSERT_TRUE(f.service.create(spec(name)));
+  }
+  ASSERT_TRUE(f.service.start("old"));
+  ASSERT_TRUE(f.service.start("fresh"));
+  EXPECT_TRUE(f.service.stop_stale(std::chrono::minutes(10)).empty());
+  f.clock.advance(std::chrono::minutes(9));
+  ASSERT_TRUE(f.service.touch("fresh"));
+  f.clock.advance(std::chrono::minutes(1));
+  EXPECT_TRUE(f.service.stop_stale(std::chrono::seconds(0)).empty());  // 0 = off
+  EXPECT_EQ(f.service.stop_stale(std::chrono::minutes(10)), (std::vector<std::string>{"old"}));
+  EXPECT_EQ(f.service.show("old")->state, model::VmState::stopped);
+  EXPECT_EQ(f.service.show("fresh")->state, model::VmState::running);
+  EXPECT_EQ(f.service.show("idle")->state, model::VmState::created);
+}
+
 }  // namespace
 }  // namespace banger::vm

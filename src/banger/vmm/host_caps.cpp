@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "banger/agentclient/dialer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/sys/fs.hpp"
@@ -73,8 +74,10 @@ bool vhost_net_available() { return sys::path_exists(kVhostNetDevice); }
 
 Expected<qemu::QemuHostCaps> probe_qemu_host_caps(const std::string& configured_binary) {
   BANGER_TRY_ASSIGN(auto binary, find_qemu_binary(configured_binary));
-  return qemu::QemuHostCaps{
-      .vhost_net = vhost_net_available(), .host_khz = sys::host_cpu_khz(), .binary = binary};
+  return qemu::QemuHostCaps{.vhost_net = vhost_net_available(),
+                            .vhost_vsock = agentclient::vhost_vsock_available(),
+                            .host_khz = sys::host_cpu_khz(),
+                            .binary = binary};
 }
 
 }  // namespace banger::vmm

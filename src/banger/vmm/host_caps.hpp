@@ -38,7 +38,8 @@ Expected<QemuVersion> qemu_version(sys::CommandRunner& runner, const std::string
 // True when /dev/vhost-net exists (QEMU's vhost=on needs it).
 bool vhost_net_available();
 
-// find_qemu_binary + vhost_net_available + sys::host_cpu_khz(). not_found as find_qemu_binary.
+// find_qemu_binary + vhost_net_available + agentclient::vhost_vsock_available +
+// sys::host_cpu_khz(). not_found as find_qemu_binary.
 Expected<qemu::QemuHostCaps> probe_qemu_host_caps(const std::string& configured_binary);
 
 }  // namespace banger::vmm

@@ -1,5 +1,6 @@
 #include "banger/vmm/vmm.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 namespace banger::vmm {
@@ -20,11 +21,20 @@ std::string_view vmm_state_name(VmmState state) {
   return "exited";
 }
 
+std::uint32_t vsock_cid_for_ip(const std::string& ipv4) {
+  in_addr addr{};
+  if (::inet_pton(AF_INET, ipv4.c_str(), &addr) != 1) {
+    return 0;
+  }
+  return 0x0BA00000u | (ntohl(addr.s_addr) & 0xFFFFFu);
+}
+
 nlohmann::json vmm_handle_to_json(const VmmHandle& handle) {
   return nlohmann::json{
       {"backend", handle.backend},         {"pid", handle.pid},
       {"start_time", handle.start_time},   {"control_socket", handle.control_socket},
-      {"console_log", handle.console_log}, {"agent_socket", handle.agent_socket}};
+      {"console_log", handle.console_log}, {"agent_socket", handle.agent_socket},
+      {"vsock_cid", handle.vsock_cid}};
 }
 
 Expected<VmmHandle> vmm_handle_from_json(const nlohmann::json& json) {
@@ -59,6 +69,14 @@ Expected<VmmHandle> vmm_handle_from_json(const nlohmann::json& json) {
     if (auto s = get_string(key, *out); !s) {
       return tl::unexpected(s.error());
     }
+  }
+  // Optional: handles written before vsock support have none.
+  if (auto cid = json.find("vsock_cid"); cid != json.end()) {
+    if (!cid->is_number_unsigned() || cid->get<std::uint64_t>() > 0xffffffffu) {
+      return fail(Errc::invalid_argument,
+                  "vmm handle: vsock_cid must be a 32-bit unsigned integer");
+    }
+    handle.vsock_cid = static_cast<std::uint32_t>(cid->get<std::uint64_t>());
   }
   return handle;
 }

@@ -39,10 +39,12 @@ struct VmConfig {
   std::string tap_name;                 // empty: no network device
   std::string mac;                      // "52:54:00:..", with tap_name
   std::string agent_socket_path;        // QEMU: virtio-serial unix socket; Firecracker: vsock UDS
-  std::string control_socket_path;      // QEMU: QMP socket; Firecracker: API socket
-  std::string console_log_path;         // serial console and the VMM's own stdout/stderr (appended)
-  std::string run_dir;                  // the VMM's working directory; empty: inherit
-  Accel accel = Accel::tcg;             // decided by the caller (policy::decide_kvm)
+  std::uint32_t vsock_cid =
+      0;  // guest CID for a vsock device (QEMU: only with vhost-vsock); 0: none
+  std::string control_socket_path;  // QEMU: QMP socket; Firecracker: API socket
+  std::string console_log_path;     // serial console and the VMM's own stdout/stderr (appended)
+  std::string run_dir;              // the VMM's working directory; empty: inherit
+  Accel accel = Accel::tcg;         // decided by the caller (policy::decide_kvm)
 };
 
 // Identifies a launched VMM across daemon restarts; stored in the VM record.
@@ -53,6 +55,7 @@ struct VmmHandle {
   std::string control_socket;
   std::string console_log;
   std::string agent_socket;
+  std::uint32_t vsock_cid = 0;  // the guest's vsock CID when it has a vsock device, else 0
 
   bool operator==(const VmmHandle&) const = default;
 };
@@ -104,6 +107,14 @@ class Vmm {
   // The backend name stored in VmmHandle::backend ("qemu", "firecracker").
   virtual std::string name() const = 0;
 };
+
+// The guest's vsock CID, derived from its IPv4 address so it is stable across restarts and
+// unique among VMs on one bridge: 0x0BA00000 | the low 20 bits of the address. 0 for text
+// that is not an IPv4 address.
+std::uint32_t vsock_cid_for_ip(const std::string& ipv4);
+
+// The agent's vsock port in the guest (S8).
+inline constexpr std::uint32_t kAgentVsockPort = 1024;
 
 std::string_view accel_name(Accel accel);         // "kvm" | "tcg"
 std::string_view disk_format_name(DiskFormat f);  // "raw" | "qcow2"

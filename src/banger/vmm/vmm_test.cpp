@@ -17,10 +17,29 @@ TEST(VmmHandle, RoundTripsThroughJson) {
   EXPECT_EQ(
       json.dump(),
       R"({"agent_socket":"/run/a/agent.sock","backend":"qemu","console_log":"/vms/a/console.log",)"
-      R"("control_socket":"/run/a/qmp.sock","pid":4242,"start_time":987654321})");
+      R"("control_socket":"/run/a/qmp.sock","pid":4242,"start_time":987654321,"vsock_cid":0})");
   auto back = vmm_handle_from_json(nlohmann::json::parse(json.dump()));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(*back, kHandle);
+}
+
+TEST(VmmHandle, VsockCidRoundTripsAndMayBeAbsentInOlderHandles) {
+  VmmHandle with_cid = kHandle;
+  with_cid.vsock_cid = 0x0BA00002;
+  EXPECT_EQ(*vmm_handle_from_json(vmm_handle_to_json(with_cid)), with_cid);
+  nlohmann::json old = vmm_handle_to_json(kHandle);
+  old.erase("vsock_cid");
+  EXPECT_EQ(*vmm_handle_from_json(old), kHandle);
+  old["vsock_cid"] = -1;
+  EXPECT_EQ(vmm_handle_from_json(old).error().message,
+            "vmm handle: vsock_cid must be a 32-bit unsigned integer");
+}
+
+TEST(VsockCid, DerivesFromTheLow20BitsOfTheGuestAddress) {
+  EXPECT_EQ(vsock_cid_for_ip("172.16.0.2"), 0x0BA00002u);
+  EXPECT_EQ(vsock_cid_for_ip("172.16.1.200"), 0x0BA001C8u);
+  EXPECT_EQ(vsock_cid_for_ip("10.0.0.0"), 0x0BA00000u);
+  EXPECT_EQ(vsock_cid_for_ip("not-an-ip"), 0u);
 }
 
 TEST(VmmHandle, RejectsMissingOrMistypedFields) {

@@ -75,6 +75,10 @@ std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& c
       {"-device", "virtio-serial-device", "-chardev",
        fmt::format("socket,id=agent,path={},server=on,wait=off", escape(config.agent_socket_path)),
        "-device", fmt::format("virtserialport,chardev=agent,name={}", kAgentPortName)});
+  if (caps.vhost_vsock && config.vsock_cid >= 3) {
+    argv.insert(argv.end(),
+                {"-device", fmt::format("vhost-vsock-device,guest-cid={}", config.vsock_cid)});
+  }
   argv.insert(argv.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off",
                                                escape(config.control_socket_path))});
   return argv;

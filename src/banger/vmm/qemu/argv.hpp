@@ -13,6 +13,7 @@ namespace banger::vmm::qemu {
 // Host facts the argv depends on (gathered by probe_qemu_host_caps in vmm/host_caps.hpp).
 struct QemuHostCaps {
   bool vhost_net = false;     // /dev/vhost-net exists; otherwise vhost=off (QEMU aborts with on)
+  bool vhost_vsock = false;   // /dev/vhost-vsock is usable: the guest gets a vhost-vsock-device
   std::int64_t host_khz = 0;  // host TSC kHz for tsc_early_khz= under TCG; 0 = unknown (omitted)
   std::string binary = "qemu-system-x86_64";
 };
@@ -27,7 +28,8 @@ inline constexpr const char* kAgentPortName = "org.banger.agent";
 //   -kernel [-initrd] -append (under TCG with " tsc_early_khz=<kHz> tsc=reliable"),
 //   virtio-blk-device drives "root" (and "work"), cache=writeback (see argv.cpp),
 //   -netdev tap (vhost on only with vhost_net) + virtio-net-device when tap_name is set,
-//   the agent virtio-serial port on a unix socket, and QMP on control_socket_path.
+//   the agent virtio-serial port on a unix socket, a vhost-vsock-device (guest-cid=vsock_cid)
+//   only with vhost_vsock and a vsock_cid, and QMP on control_socket_path.
 // Commas inside paths are doubled, as QEMU's option syntax requires.
 std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& caps);
 

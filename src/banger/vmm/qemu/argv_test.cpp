@@ -135,6 +135,21 @@ TEST(QemuArgv, VhostOnlyWhenTheHostHasVhostNet) {
             1);
 }
 
+TEST(QemuArgv, VhostVsockDeviceOnlyWithHostSupportAndACid) {
+  VmConfig config = full_config();
+  config.vsock_cid = 0x0BA00002;
+  Argv without = qemu_argv(config, kCaps);
+  EXPECT_EQ(std::count(without.begin(), without.end(), "vhost-vsock-device,guest-cid=195035138"),
+            0);
+  QemuHostCaps caps = kCaps;
+  caps.vhost_vsock = true;
+  Argv with = qemu_argv(config, caps);
+  EXPECT_EQ(std::count(with.begin(), with.end(), "vhost-vsock-device,guest-cid=195035138"), 1);
+  config.vsock_cid = 0;
+  Argv no_cid = qemu_argv(config, caps);
+  EXPECT_EQ(no_cid, without);
+}
+
 TEST(QemuArgv, TcgWithUnknownHostKhzAddsNoTscArguments) {
   VmConfig config = full_config();
   config.accel = Accel::tcg;

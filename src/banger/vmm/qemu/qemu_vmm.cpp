@@ -133,7 +133,8 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
                    .start_time = process->start_time(),
                    .control_socket = config.control_socket_path,
                    .console_log = config.console_log_path,
-                   .agent_socket = config.agent_socket_path};
+                   .agent_socket = config.agent_socket_path,
+                   .vsock_cid = options_.caps.vhost_vsock ? config.vsock_cid : 0};
 
   auto kill_and_reap = [&] {
     (void)process->signal(SIGKILL);
@@ -242,6 +243,13 @@ Expected<VmmStatus> QemuVmm::status(const VmmHandle& handle) {
 }
 
 AgentEndpoint QemuVmm::agent_endpoint(const VmmHandle& handle) {
+  // The guest agent listens on both; vsock needs no serial-port juggling, so prefer it.
+  if (handle.vsock_cid >= 3) {
+    return AgentEndpoint{.kind = AgentEndpoint::Kind::af_vsock,
+                         .path = "",
+                         .cid = handle.vsock_cid,
+                         .port = kAgentVsockPort};
+  }
   return AgentEndpoint{.kind = AgentEndpoint::Kind::virtio_serial_unix,
                        .path = handle.agent_socket,
                        .cid = 0,

@@ -45,6 +45,8 @@ class QemuVmm final : public Vmm {
   Expected<VmmStatus> status(const VmmHandle& handle) override;
   AgentEndpoint agent_endpoint(const VmmHandle& handle) override;
   std::string name() const override { return kBackendName; }
+  // The options it was built with (the daemon reads caps to configure the VM host).
+  const QemuVmmOptions& options() const { return options_; }
 
  private:
   using Key = std::pair<pid_t, std::uint64_t>;

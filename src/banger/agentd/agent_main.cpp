@@ -1,0 +1,120 @@
+#include "banger/agentd/agent_main.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "banger/agentd/agent.hpp"
+#include "banger/agentd/health.hpp"
+#include "banger/agentd/log.hpp"
+#include "banger/agentd/transports.hpp"
+#include "banger/agentproto/constants.hpp"
+
+namespace banger::agentd {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: banger-agent [--listen-unix PATH | --version]\n"
+    "  (no arguments)      guest mode: serve the virtio-serial port org.banger.agent and\n"
+    "                      AF_VSOCK port 1024\n"
+    "  --listen-unix PATH  test mode: serve a unix socket at PATH only\n"
+    "  --version           print the version\n";
+
+// Test mode: never touches the machine; poweroff ends the agent as a powered-off guest would.
+class TestModeSystemControl final : public SystemControl {
+ public:
+  void sync() override {}
+  void poweroff() override {
+    log_line("test mode: poweroff ends the agent");
+    ::_exit(0);
+  }
+};
+
+// Children and the serve loops assume descriptors 0-2 are taken.
+void ensure_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) {
+      const int null_fd = ::open("/dev/null", O_RDWR);
+      if (null_fd >= 0 && null_fd != fd) {
+        ::dup2(null_fd, fd);
+        ::close(null_fd);
+      }
+    }
+  }
+}
+
+int usage_error(std::string_view message) {
+  log_line(message);
+  std::fputs(kUsage.data(), stderr);
+  return 2;
+}
+
+}  // namespace
+
+int agent_main(int argc, char** argv) {
+  ensure_std_fds();
+  ::signal(SIGPIPE, SIG_IGN);
+  std::string listen_unix_path;
+  bool test_mode = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--version") {
+      std::printf("banger-agent %s\n", agent_version().c_str());
+      return 0;
+    }
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage.data(), stdout);
+      return 0;
+    }
+    if (arg == "--listen-unix") {
+      if (i + 1 >= argc) {
+        return usage_error("--listen-unix needs a socket path");
+      }
+      listen_unix_path = argv[++i];
+      test_mode = true;
+      continue;
+    }
+    if (arg.rfind("--listen-unix=", 0) == 0) {
+      listen_unix_path = std::string(arg.substr(std::string_view("--listen-unix=").size()));
+      test_mode = true;
+      continue;
+    }
+    return usage_error("unknown argument \"" + std::string(arg) + "\"");
+  }
+
+  if (test_mode) {
+    static TestModeSystemControl system;
+    static Agent agent(
+        AgentDeps{.system = system, .proc_root = "/proc", .version = agent_version()});
+    std::string error;
+    const int fd = listen_unix(listen_unix_path, &error);
+    if (fd < 0) {
+      log_line(error);
+      return 1;
+    }
+    log_line("version " + agent_version() + " listening on unix socket " + listen_unix_path);
+    accept_loop(fd, agent, "unix");
+    return 1;
+  }
+
+  static LinuxSystemControl system;
+  static Agent agent(AgentDeps{.system = system, .proc_root = "/proc", .version = agent_version()});
+  log_line("version " + agent_version() + " starting");
+  std::string error;
+  const int vsock_fd = listen_vsock(agentproto::kAgentVsockPort, &error);
+  if (vsock_fd < 0) {
+    log_line(error + "; serving the virtio-serial port only");
+  } else {
+    log_line("listening on vsock port " + std::to_string(agentproto::kAgentVsockPort));
+    std::thread([vsock_fd] { accept_loop(vsock_fd, agent, "vsock"); }).detach();
+  }
+  run_serial(agent, "/sys");
+  return 0;
+}
+
+}  // namespace banger::agentd

@@ -1,0 +1,57 @@
+#include "banger/agentd/health.hpp"
+
+#include <gtest/gtest.h>
+
+#include "banger/agentd/test_files.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::agentd {
+namespace {
+
+TEST(ReadHealth, ReadsUptimeBootIdAndVersion) {
+  testkit::TempDir dir;
+  test::write_fixture(dir.path() + "/uptime", "123.45 678.90\n");
+  test::write_fixture(dir.path() + "/sys/kernel/random/boot_id", "0d9c-11\n");
+  auto health = read_health(dir.path(), "9.9.9");
+  ASSERT_TRUE(std::holds_alternative<agentproto::HealthResult>(health));
+  const auto& h = std::get<agentproto::HealthResult>(health);
+  EXPECT_EQ(h.uptime_s, 123.45);
+  EXPECT_EQ(h.boot_id, "0d9c-11");
+  EXPECT_EQ(h.version, "9.9.9");
+  EXPECT_FALSE(h.hostname.empty());
+}
+
+TEST(ReadHealth, MissingUptimeIsOperationFailed) {
+  testkit::TempDir dir;
+  auto health = read_health(dir.path(), "1");
+  ASSERT_TRUE(std::holds_alternative<agentproto::WireError>(health));
+  const auto& e = std::get<agentproto::WireError>(health);
+  EXPECT_EQ(e.code, agentproto::ErrorCode::operation_failed);
+  EXPECT_EQ(e.message, "reading " + dir.path() + "/uptime: No such file or directory");
+}
+
+TEST(ReadHealth, UnparsableUptimeIsOperationFailed) {
+  testkit::TempDir dir;
+  test::write_fixture(dir.path() + "/uptime", "soon\n");
+  auto health = read_health(dir.path(), "1");
+  ASSERT_TRUE(std::holds_alternative<agentproto::WireError>(health));
+  EXPECT_EQ(std::get<agentproto::WireError>(health).message,
+            "parsing " + dir.path() + "/uptime: no uptime number");
+}
+
+TEST(ParseUptime, TakesFirstNumber) {
+  EXPECT_EQ(parse_uptime("5.5 1.0\n"), std::optional<double>(5.5));
+  EXPECT_EQ(parse_uptime("7\n"), std::optional<double>(7));
+  EXPECT_EQ(parse_uptime(""), std::nullopt);
+  EXPECT_EQ(parse_uptime("-1 2"), std::nullopt);
+}
+
+TEST(ReadHealth, RealProcWorks) {
+  auto health = read_health("/proc", agent_version());
+  ASSERT_TRUE(std::holds_alternative<agentproto::HealthResult>(health));
+  EXPECT_GT(std::get<agentproto::HealthResult>(health).uptime_s, 0);
+  EXPECT_EQ(std::get<agentproto::HealthResult>(health).boot_id.size(), 36u);
+}
+
+}  // namespace
+}  // namespace banger::agentd

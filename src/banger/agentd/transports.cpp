@@ -1,0 +1,143 @@
+#include "banger/agentd/transports.hpp"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "banger/agentd/log.hpp"
+#include "banger/agentd/proc_files.hpp"
+#include "banger/agentd/server.hpp"
+#include "banger/agentproto/constants.hpp"
+
+namespace banger::agentd {
+
+std::optional<std::string> find_virtio_port(const std::string& sys_root, std::string_view name) {
+  const std::string dir = sys_root + "/class/virtio-ports";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    return std::nullopt;
+  }
+  std::optional<std::string> found;
+  while (const dirent* entry = ::readdir(d)) {
+    const std::string dev = entry->d_name;
+    if (dev == "." || dev == "..") {
+      continue;
+    }
+    const auto text = read_text_file(dir + "/" + dev + "/name");
+    if (text && trim_copy(*text) == name) {
+      found = "/dev/" + dev;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+int listen_unix(const std::string& path, std::string* error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    *error = "unix socket path must be 1 to " + std::to_string(sizeof addr.sun_path - 1) +
+             " bytes: " + path;
+    return -1;
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = "socket(AF_UNIX): " + errno_text(errno);
+    return -1;
+  }
+  ::unlink(path.c_str());
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 16) != 0) {
+    *error = "listening on " + path + ": " + errno_text(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int listen_vsock(unsigned port, std::string* error) {
+  const int fd = ::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = "socket(AF_VSOCK): " + errno_text(errno);
+    return -1;
+  }
+  sockaddr_vm addr{};
+  addr.svm_family = AF_VSOCK;
+  addr.svm_cid = VMADDR_CID_ANY;
+  addr.svm_port = port;
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 16) != 0) {
+    *error = "listening on vsock port " + std::to_string(port) + ": " + errno_text(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void accept_loop(int listen_fd, Agent& agent, const std::string& label) {
+  std::atomic<unsigned long> next_id{1};
+  while (true) {
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
+        continue;
+      }
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        log_line(label + ": accept: " + errno_text(err) + "; retrying");
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      log_line(label + ": accept failed: " + errno_text(err));
+      return;
+    }
+    const unsigned long id = next_id++;
+    std::thread([fd, id, label, &agent] {
+      log_line(label + " connection " + std::to_string(id) + " opened");
+      const auto answered = serve_stream(fd, agent);
+      ::close(fd);
+      log_line(label + " connection " + std::to_string(id) + " closed after " +
+               std::to_string(answered) + " request(s)");
+    }).detach();
+  }
+}
+
+void run_serial(Agent& agent, const std::string& sys_root) {
+  const std::atomic<bool> never_stop{false};
+  bool announced_wait = false;
+  while (true) {
+    const auto path = find_virtio_port(sys_root, agentproto::kAgentPortName);
+    if (!path) {
+      if (!announced_wait) {
+        log_line("waiting for virtio-serial port " + std::string(agentproto::kAgentPortName));
+        announced_wait = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    const int fd = ::open(path->c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+      log_line("opening " + *path + ": " + errno_text(errno) + "; retrying");
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    log_line("serving virtio-serial port " + *path);
+    announced_wait = false;
+    serve_port(fd, fd, agent, never_stop);
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+}  // namespace banger::agentd

@@ -1,0 +1,35 @@
+// Transports of the agent: the virtio-serial port named org.banger.agent, an AF_VSOCK listener
+// (port 1024) and, for tests, a unix stream listener. Each listener serves one thread per
+// connection; requests on one connection are answered in order.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "banger/agentd/agent.hpp"
+
+namespace banger::agentd {
+
+// The /dev path of the virtio-serial port whose <sys_root>/class/virtio-ports/<dev>/name
+// (trimmed) equals name, e.g. "/dev/vport2p1"; nullopt when there is none (yet).
+std::optional<std::string> find_virtio_port(const std::string& sys_root, std::string_view name);
+
+// A listening unix stream socket at path (an existing socket file there is replaced); -1 with
+// *error set on failure.
+int listen_unix(const std::string& path, std::string* error);
+
+// A listening AF_VSOCK stream socket on (VMADDR_CID_ANY, port); -1 with *error set on failure
+// (for instance when the kernel has no vsock support).
+int listen_vsock(unsigned port, std::string* error);
+
+// Accepts connections forever, serving each on its own detached thread with serve_stream().
+// Returns only when accept() fails with something other than EINTR/ECONNABORTED/EMFILE-like
+// transient errors. label names the transport in log lines ("unix", "vsock").
+void accept_loop(int listen_fd, Agent& agent, const std::string& label);
+
+// Guest serial transport: finds the port (retrying every 200 ms while it is missing, as the
+// module may load after the agent starts), opens it O_RDWR|O_NONBLOCK and serves it with
+// serve_port(); reopens after errors. Never returns.
+void run_serial(Agent& agent, const std::string& sys_root);
+
+}  // namespace banger::agentd

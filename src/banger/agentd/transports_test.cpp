@@ -1,0 +1,45 @@
+#include "banger/agentd/transports.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "banger/agentd/test_files.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::agentd {
+namespace {
+
+TEST(FindVirtioPort, FindsPortByName) {
+  testkit::TempDir sys;
+  test::write_fixture(sys.path() + "/class/virtio-ports/vport0p1/name", "org.qemu.guest_agent.0\n");
+  test::write_fixture(sys.path() + "/class/virtio-ports/vport1p1/name", "org.banger.agent\n");
+  EXPECT_EQ(find_virtio_port(sys.path(), "org.banger.agent"),
+            std::optional<std::string>("/dev/vport1p1"));
+  EXPECT_EQ(find_virtio_port(sys.path(), "org.other"), std::nullopt);
+}
+
+TEST(FindVirtioPort, MissingClassDirectoryIsNotFound) {
+  testkit::TempDir sys;
+  EXPECT_EQ(find_virtio_port(sys.path(), "org.banger.agent"), std::nullopt);
+}
+
+TEST(ListenUnix, ListensAndReplacesStaleSocket) {
+  testkit::TempDir dir;
+  const std::string path = dir.path() + "/a.sock";
+  std::string error;
+  const int first = listen_unix(path, &error);
+  ASSERT_GE(first, 0) << error;
+  ::close(first);
+  const int second = listen_unix(path, &error);
+  ASSERT_GE(second, 0) << error;
+  ::close(second);
+}
+
+TEST(ListenUnix, RejectsTooLongPath) {
+  std::string error;
+  EXPECT_EQ(listen_unix(std::string(200, 'a'), &error), -1);
+  EXPECT_EQ(error, "unix socket path must be 1 to 107 bytes: " + std::string(200, 'a'));
+}
+
+}  // namespace
+}  // namespace banger::agentd

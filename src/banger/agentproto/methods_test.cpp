@@ -1,0 +1,100 @@
+#include "banger/agentproto/methods.hpp"
+
+#include <gtest/gtest.h>
+
+namespace banger::agentproto {
+namespace {
+
+using nlohmann::json;
+
+TEST(Methods, HealthRoundTrips) {
+  const HealthResult in{12.5, "b-1", "0.1.0", "vm1"};
+  HealthResult out;
+  EXPECT_EQ(decode(encode(in), out), "");
+  EXPECT_EQ(out.uptime_s, 12.5);
+  EXPECT_EQ(out.boot_id, "b-1");
+  EXPECT_EQ(out.version, "0.1.0");
+  EXPECT_EQ(out.hostname, "vm1");
+  EXPECT_EQ(decode(json{{"uptime_s", "x"}}, out), "field \"uptime_s\": expected a number");
+}
+
+TEST(Methods, PortsRoundTripsAndNamesBadEntry) {
+  PortsResult in;
+  in.ports.push_back(PortEntry{"tcp", "ipv4", "0.0.0.0", 8080, 12, "httpd"});
+  PortsResult out;
+  EXPECT_EQ(decode(encode(in), out), "");
+  ASSERT_EQ(out.ports.size(), 1u);
+  EXPECT_EQ(out.ports[0].port, 8080);
+  EXPECT_EQ(out.ports[0].pid, 12);
+  EXPECT_EQ(out.ports[0].process, "httpd");
+  auto bad = encode(in);
+  bad["ports"][0]["port"] = 70000;
+  EXPECT_EQ(decode(bad, out), "ports[0]: field \"port\": expected an integer from 0 to 65535");
+}
+
+TEST(Methods, ExecParamsRoundTripsBinaryStdin) {
+  ExecParams in;
+  in.argv = {"cat", "-"};
+  in.env = {{"A", "1"}};
+  in.cwd = "/tmp";
+  in.stdin_data = std::string("\0\xff\n", 3);
+  in.timeout_s = 2.5;
+  const auto j = encode(in);
+  EXPECT_EQ(j["stdin_b64"], "AP8K");
+  ExecParams out;
+  EXPECT_EQ(decode(j, out), "");
+  EXPECT_EQ(out.argv, in.argv);
+  EXPECT_EQ(out.env, in.env);
+  EXPECT_EQ(out.cwd, "/tmp");
+  EXPECT_EQ(out.stdin_data, in.stdin_data);
+  EXPECT_EQ(out.timeout_s, 2.5);
+}
+
+TEST(Methods, ExecParamsDefaultsOptionalFields) {
+  ExecParams out;
+  EXPECT_EQ(decode(json{{"argv", {"true"}}}, out), "");
+  EXPECT_EQ(out.argv, std::vector<std::string>{"true"});
+  EXPECT_TRUE(out.env.empty());
+  EXPECT_EQ(out.cwd, "");
+  EXPECT_EQ(out.stdin_data, "");
+  EXPECT_EQ(out.timeout_s, 0);
+}
+
+TEST(Methods, ExecParamsRejectsBadFields) {
+  ExecParams out;
+  EXPECT_EQ(decode(json{{"argv", json::array()}}, out),
+            "field \"argv\": expected a non-empty array of strings");
+  EXPECT_EQ(decode(json{{"argv", {1}}}, out),
+            "field \"argv\": expected a non-empty array of strings without NUL bytes");
+  EXPECT_EQ(decode(json{{"argv", {""}}}, out),
+            "field \"argv\": expected a non-empty program name in argv[0]");
+  EXPECT_EQ(decode(json{{"argv", {"x"}}, {"env", {{"A=B", "1"}}}}, out),
+            "field \"env\": expected an object of strings with names without '=' or NUL bytes");
+  EXPECT_EQ(decode(json{{"argv", {"x"}}, {"stdin_b64", "%%"}}, out),
+            "field \"stdin_b64\": expected base64 text");
+  EXPECT_EQ(decode(json{{"argv", {"x"}}, {"timeout_s", -1}}, out),
+            "field \"timeout_s\": expected a number >= 0");
+  EXPECT_EQ(decode(json::array(), out), "expected a json object");
+}
+
+TEST(Methods, ExecResultRoundTrips) {
+  ExecResult in;
+  in.exit_code = 137;
+  in.signal = 9;
+  in.timed_out = true;
+  in.stdout_data = "out";
+  in.stderr_data = std::string("e\0r", 3);
+  in.stdout_truncated = true;
+  ExecResult out;
+  EXPECT_EQ(decode(encode(in), out), "");
+  EXPECT_EQ(out.exit_code, 137);
+  EXPECT_EQ(out.signal, 9);
+  EXPECT_TRUE(out.timed_out);
+  EXPECT_EQ(out.stdout_data, "out");
+  EXPECT_EQ(out.stderr_data, in.stderr_data);
+  EXPECT_TRUE(out.stdout_truncated);
+  EXPECT_FALSE(out.stderr_truncated);
+}
+
+}  // namespace
+}  // namespace banger::agentproto

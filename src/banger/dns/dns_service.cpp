@@ -1,0 +1,92 @@
+#include "banger/dns/dns_service.hpp"
+
+#include "banger/base/expected.hpp"
+#include "banger/base/log.hpp"
+#include "banger/dns/endpoint.hpp"
+#include "banger/dns/resolved_routing.hpp"
+
+namespace banger::dns {
+
+DnsService::DnsService(sys::CommandRunner& runner, DnsServiceOptions options)
+    : runner_(runner), options_(std::move(options)) {}
+
+DnsService::~DnsService() { stop(); }
+
+Status DnsService::start_listener() {
+  std::lock_guard lock(mutex_);
+  if (listener_) {
+    return {};
+  }
+  auto server = std::make_unique<DnsServer>(
+      records_, DnsServerOptions{.listen = options_.listen, .mode = Mode::authoritative});
+  BANGER_TRY(server->start());
+  BANGER_LOG_INFO("dns: answering <name>.vm on {}", server->address());
+  listener_ = std::move(server);
+  return {};
+}
+
+Status DnsService::ensure_guest_resolver() {
+  std::lock_guard lock(mutex_);
+  if (resolver_) {
+    return {};
+  }
+  std::vector<std::string> upstreams = options_.upstreams;
+  if (upstreams.empty()) {
+    if (auto found = discover_upstreams()) {
+      upstreams = *found;
+    } else {
+      BANGER_LOG_WARN(
+          "dns: no upstream resolvers for guests ({}): names outside .vm are "
+          "refused",
+          found.error().message);
+    }
+  }
+  auto server =
+      std::make_unique<DnsServer>(records_, DnsServerOptions{.listen = options_.bridge_ip + ":53",
+                                                             .mode = Mode::resolver,
+                                                             .upstreams = upstreams});
+  BANGER_TRY(server->start());
+  BANGER_LOG_INFO("dns: guest resolver on {} (forwarding to {} upstreams)", server->address(),
+                  upstreams.size());
+  resolver_ = std::move(server);
+  if (options_.use_resolved && resolved_running()) {
+    if (auto routed = route_vm_domain(runner_, options_.bridge_name, options_.bridge_ip); !routed) {
+      BANGER_LOG_WARN("dns: {}", routed.error().message);
+    }
+  }
+  return {};
+}
+
+Status DnsService::set(const std::string& vm_name, const std::string& ip) {
+  return records_.set(vm_name, ip);
+}
+
+void DnsService::remove(const std::string& vm_name) { records_.remove(vm_name); }
+
+Status DnsService::replace_all(const std::map<std::string, std::string>& records) {
+  return records_.replace_all(records);
+}
+
+std::string DnsService::listener_address() const {
+  std::lock_guard lock(mutex_);
+  return listener_ ? listener_->address() : "";
+}
+
+std::string DnsService::resolver_address() const {
+  std::lock_guard lock(mutex_);
+  return resolver_ ? resolver_->address() : "";
+}
+
+void DnsService::stop() {
+  std::lock_guard lock(mutex_);
+  if (listener_) {
+    listener_->stop();
+    listener_.reset();
+  }
+  if (resolver_) {
+    resolver_->stop();
+    resolver_.reset();
+  }
+}
+
+}  // namespace banger::dns

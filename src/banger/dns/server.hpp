@@ -1,0 +1,97 @@
+// DnsServer: banger's UDP DNS server for `<vm>.vm` on its own thread (epoll). Authoritative
+// mode answers .vm and refuses everything else (the host-side server on dns_listen); resolver
+// mode answers .vm and forwards everything else to upstream servers (the guest-facing server
+// on bridge_ip:53).
+// Owns: its sockets and thread, and the forwards in flight. Does not own: the RecordTable.
+// Thread-safety: start()/stop() from one thread; port() and stats() from any; address() from
+// any thread once start() has returned.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "banger/base/error.hpp"
+#include "banger/base/fd.hpp"
+#include "banger/dns/endpoint.hpp"
+#include "banger/dns/records.hpp"
+
+namespace banger::dns {
+
+enum class Mode {
+  authoritative,  // .vm answered; anything else REFUSED
+  resolver,       // .vm answered; anything else forwarded to the upstreams
+};
+
+struct DnsServerOptions {
+  std::string listen = "127.0.0.1:42069";  // "ip:port"; port 0 picks a free port
+  Mode mode = Mode::authoritative;
+  // Resolver mode: "ip" or "ip:port", tried in order (see discover_upstreams()). The server's
+  // own address is dropped. With none left, names outside .vm are REFUSED.
+  std::vector<std::string> upstreams;
+  // How long one upstream gets before the next is tried (or the client gets SERVFAIL).
+  std::chrono::milliseconds forward_timeout{2000};
+};
+
+// Counters since start(), for tests, benchmarks and logs.
+struct DnsServerStats {
+  std::uint64_t queries = 0;           // datagrams received on the listen socket
+  std::uint64_t ignored = 0;           // not answered: short, or a response
+  std::uint64_t malformed = 0;         // answered FORMERR or NOTIMP
+  std::uint64_t vm_answers = 0;        // answered from the records (A, NXDOMAIN, empty NOERROR)
+  std::uint64_t refused = 0;           // REFUSED outside .vm
+  std::uint64_t forwarded = 0;         // sent to an upstream (retries included)
+  std::uint64_t relayed = 0;           // upstream replies relayed to clients
+  std::uint64_t forward_timeouts = 0;  // upstream attempts that timed out
+  std::uint64_t servfail = 0;          // clients answered SERVFAIL after every upstream failed
+};
+
+class DnsServer {
+ public:
+  DnsServer(const RecordTable& records, DnsServerOptions options);
+  DnsServer(const DnsServer&) = delete;
+  DnsServer& operator=(const DnsServer&) = delete;
+  // Stops the server (as stop()).
+  ~DnsServer();
+
+  // Binds the listen address and starts the thread. Errors (nothing is left running):
+  // invalid_argument naming a bad listen or upstream text (see parse_listen_address(),
+  // parse_upstream()); failed_precondition `dns server already started`; unavailable
+  // `dns listen 127.0.0.1:42069: address already in use` (sys_errno EADDRINUSE) or `...: cannot
+  // assign requested address` (EADDRNOTAVAIL: the IP is not on this host, e.g. no bridge yet);
+  // permission_denied `dns listen 0.0.0.0:53: permission denied` (a port below 1024 without
+  // CAP_NET_BIND_SERVICE); io for other socket errors.
+  Status start();
+  // Stops the thread and closes the sockets; pending forwards are dropped. Idempotent; the
+  // server can be started again.
+  void stop();
+  // The bound port (the real one when started with port 0); 0 when not started.
+  std::uint16_t port() const { return port_.load(); }
+  // The bound "ip:port"; "" when not started.
+  std::string address() const;
+  DnsServerStats stats() const;
+
+ private:
+  struct Counters {
+    std::atomic<std::uint64_t> queries{0}, ignored{0}, malformed{0}, vm_answers{0}, refused{0},
+        forwarded{0}, relayed{0}, forward_timeouts{0}, servfail{0};
+  };
+  void run();
+
+  const RecordTable& records_;
+  DnsServerOptions options_;
+  Endpoint bound_{};
+  std::vector<Endpoint> upstreams_;
+  base::UniqueFd listen_fd_;
+  base::UniqueFd upstream_fd_;
+  base::UniqueFd wake_fd_;
+  base::UniqueFd epoll_fd_;
+  std::thread thread_;
+  std::atomic<std::uint16_t> port_{0};
+  Counters counters_;
+};
+
+}  // namespace banger::dns

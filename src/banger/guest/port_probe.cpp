@@ -1,0 +1,135 @@
+#include "banger/guest/port_probe.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <string_view>
+
+#include "banger/base/fd.hpp"
+
+namespace banger::guest {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+// A connected non-blocking socket, or an invalid fd.
+base::UniqueFd connect_to(const std::string& ip, int port, Clock::time_point deadline) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
+    return base::UniqueFd();
+  }
+  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return fd;
+  }
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EINPROGRESS) {
+      return base::UniqueFd();
+    }
+    pollfd p{fd.get(), POLLOUT, 0};
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (::poll(&p, 1, remaining_ms(deadline)) != 1 ||
+        ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+      return base::UniqueFd();
+    }
+  }
+  return fd;
+}
+
+// Sends request and returns the first bytes of the answer ("" on silence or error).
+std::string exchange(const std::string& ip, int port, std::string_view request,
+                     std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  auto fd = connect_to(ip, port, deadline);
+  if (!fd) {
+    return {};
+  }
+  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    return {};
+  }
+  std::array<char, 16> buf{};
+  std::string got;
+  while (got.size() < 5) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, remaining_ms(deadline)) != 1) {
+      break;
+    }
+    ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
+    if (n <= 0) {
+      break;
+    }
+    got.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+// A minimal TLS 1.2 ClientHello (no SNI, four common suites). Any TLS server answers it with
+// a handshake record (0x16) or an alert (0x15), both starting with version byte 0x03.
+std::string client_hello() {
+  std::string body;
+  body += std::string("\x03\x03", 2);                                   // client_version TLS 1.2
+  body += std::string(32, '\x42');                                      // random
+  body += '\x00';                                                       // session id length
+  body += std::string("\x00\x08\xc0\x2f\xc0\x2b\x00\x9c\x00\x2f", 10);  // cipher suites
+  body += std::string("\x01\x00", 2);                                   // null compression
+  std::string handshake = "\x01";                                       // ClientHello
+  handshake += static_cast<char>(0);
+  handshake += static_cast<char>((body.size() >> 8) & 0xff);
+  handshake += static_cast<char>(body.size() & 0xff);
+  handshake += body;
+  std::string record = std::string("\x16\x03\x01", 3);
+  record += static_cast<char>((handshake.size() >> 8) & 0xff);
+  record += static_cast<char>(handshake.size() & 0xff);
+  return record + handshake;
+}
+
+bool looks_like_tls(const std::string& answer) {
+  return answer.size() >= 2 && (answer[0] == '\x16' || answer[0] == '\x15') && answer[1] == '\x03';
+}
+
+}  // namespace
+
+std::string to_string(PortScheme scheme) {
+  switch (scheme) {
+    case PortScheme::http:
+      return "http";
+    case PortScheme::https:
+      return "https";
+    case PortScheme::none:
+      break;
+  }
+  return "";
+}
+
+PortScheme probe_port_scheme(const std::string& ip, int port, std::chrono::milliseconds timeout) {
+  std::string http = exchange(ip, port, "HEAD / HTTP/1.0\r\nHost: banger-probe\r\n\r\n", timeout);
+  if (http.starts_with("HTTP/")) {
+    return PortScheme::http;
+  }
+  if (looks_like_tls(http)) {
+    return PortScheme::https;  // a TLS server alerting about the plaintext request
+  }
+  if (!http.empty()) {
+    return PortScheme::none;  // it answered, but neither HTTP nor TLS
+  }
+  return looks_like_tls(exchange(ip, port, client_hello(), timeout)) ? PortScheme::https
+                                                                     : PortScheme::none;
+}
+
+}  // namespace banger::guest
