@@ -5,11 +5,16 @@
 // it). BANGER_REQUIRE_NETNS makes the daemon refuse to create links anywhere else.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -239,6 +244,235 @@ TEST_F(VmSuite, ChangedHostKeyMakesVmSshFailWithAClearMessage) {
   EXPECT_THAT(r.err, HasSubstr("host key for"));
   EXPECT_THAT(r.err, HasSubstr("changed"));
   ASSERT_EQ(run({"vm", "delete", "h"}).exit_code, 0);
+}
+
+// --- Guest integration (issue 5): agent, ports, stats, DNS, NAT ---
+
+// Runs argv inside the suite's namespace (dig, nft, ip, python3).
+sys::CommandResult in_ns(const std::string& ns, std::vector<std::string> argv,
+                         std::chrono::seconds timeout = 30s) {
+  argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
+  sys::PosixCommandRunner runner;
+  auto r = runner.run({.argv = argv, .timeout = timeout});
+  EXPECT_TRUE(r) << r.error().message;
+  return r ? *r : sys::CommandResult{-1, "", ""};
+}
+
+// Sends raw bytes to a VM's agent socket (QEMU virtio-serial chardev) and returns what came back
+// within timeout ("" when nothing).
+std::string agent_exchange(const std::string& socket_path, const std::string& bytes,
+                           std::chrono::milliseconds timeout) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << socket_path;
+  EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(bytes.size()));
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline && got.find('\n') == std::string::npos) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) == 1) {
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        break;
+      }
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return got;
+}
+
+TEST_F(VmSuite, AgentAnswersHealthPortsListsHttpWithVmUrlsAndStatsAreLive) {
+  ASSERT_EQ(run({"vm", "create", "--image", "tiny", "p1", "p2"}).exit_code, 0);
+  auto health = nlohmann::json::parse(run({"vm", "health", "p1", "--json"}).out, nullptr, false);
+  ASSERT_TRUE(health.is_object());
+  EXPECT_EQ(health["hostname"], "p1");
+  EXPECT_GT(health["uptime_s"].get<double>(), 0.0);
+  EXPECT_FALSE(health["agent_version"].get<std::string>().empty());
+  // Readiness waited for the agent first (S8).
+  auto log = sys::read_file(home_->log_file());
+  ASSERT_TRUE(log);
+  EXPECT_THAT(*log, HasSubstr("vm p1: agent"));
+
+  ssh("p1",
+      "mkdir -p /tmp/www && echo hi > /tmp/www/index.html && busybox httpd -p 8080 -h "
+      "/tmp/www");
+  auto listed = run({"vm", "ports", "p1", "p2", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto vms = nlohmann::json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(vms.is_array());
+  ASSERT_EQ(vms.size(), 2u);
+  EXPECT_EQ(vms[0]["name"], "p1");
+  EXPECT_EQ(vms[1]["name"], "p2");
+  bool found_http = false;
+  bool found_ssh = false;
+  for (const auto& port : vms[0]["ports"]) {
+    if (port["port"] == 8080) {
+      found_http = true;
+      EXPECT_EQ(port["endpoint"], "p1.vm:8080");
+      EXPECT_EQ(port["url"], "http://p1.vm:8080");
+      EXPECT_EQ(port["process"], "busybox");
+    }
+    if (port["port"] == 22) {
+      found_ssh = true;
+      EXPECT_EQ(port["url"], "");  // ssh is not HTTP
+    }
+  }
+  EXPECT_TRUE(found_http) << listed.out;
+  EXPECT_TRUE(found_ssh) << listed.out;
+  auto table = run({"vm", "ports", "p1"});
+  EXPECT_THAT(table.out, HasSubstr("http://p1.vm:8080"));
+
+  auto stats = nlohmann::json::parse(run({"vm", "stats", "p1", "--json"}).out, nullptr, false);
+  ASSERT_TRUE(stats.is_array());
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_GT(stats[0]["rss_bytes"].get<std::int64_t>(), 16 << 20);
+  EXPECT_GT(stats[0]["cpu_seconds"].get<double>(), 0.0);
+  EXPECT_GT(stats[0]["disk_allocated_bytes"].get<std::int64_t>(), 0);
+  EXPECT_GT(stats[0]["guest_uptime_s"].get<double>(), 0.0);
+  EXPECT_THAT(run({"vm", "stats"}).out, HasSubstr("p2"));  // no names: every running VM
+  ASSERT_EQ(run({"vm", "delete", "p1", "p2"}).exit_code, 0);
+}
+
+TEST_F(VmSuite, AgentSurvivesMalformedFramesAndAHostThatHangsUpMidRequest) {
+  ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "ag"}).exit_code, 0);
+  std::string socket = home_->dir() + "/run/" + show("ag")["id"].get<std::string>() + ".agent";
+  // Half a request, then the host goes away.
+  EXPECT_EQ(agent_exchange(socket, R"({"v":1,"id":5,"method":"hea)", 300ms), "");
+  // Garbage, then a good request on the same connection: the garbage gets an error reply.
+  std::string replies = agent_exchange(socket, "\nnot json at all\n", 5000ms);
+  EXPECT_THAT(replies, HasSubstr("bad_request"));
+  std::string good =
+      agent_exchange(socket, "\n{\"v\":1,\"id\":77,\"method\":\"health\"}\n", 5000ms);
+  EXPECT_THAT(good, HasSubstr("\"id\":77"));
+  EXPECT_THAT(good, HasSubstr("uptime_s"));
+  EXPECT_EQ(run({"vm", "health", "ag"}).exit_code, 0);
+  // Stop goes through the agent (sync + poweroff): the VMM exits well within the grace period.
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(run({"vm", "stop", "ag"}).exit_code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 9s);
+  ASSERT_EQ(run({"vm", "delete", "ag"}).exit_code, 0);
+}
+
+TEST_F(VmSuite, VmNamesResolveOnTheHostAndFromOtherGuests) {
+  ASSERT_EQ(run({"vm", "create", "--image", "tiny", "d1", "d2"}).exit_code, 0);
+  std::string ip1 = show("d1")["guest_ip"];
+  std::string ip2 = show("d2")["guest_ip"];
+  auto dig = in_ns(ns_, {"dig", "@127.0.0.1", "-p", "42069", "d1.vm", "+norecurse"});
+  EXPECT_THAT(dig.out, HasSubstr("status: NOERROR"));
+  EXPECT_THAT(dig.out, HasSubstr(" aa"));
+  EXPECT_THAT(dig.out, HasSubstr(ip1));
+  auto unknown = in_ns(ns_, {"dig", "@127.0.0.1", "-p", "42069", "nosuchvm.vm"});
+  EXPECT_THAT(unknown.out, HasSubstr("status: NXDOMAIN"));
+  EXPECT_THAT(unknown.out, HasSubstr(" aa"));
+  auto outside = in_ns(ns_, {"dig", "@127.0.0.1", "-p", "42069", "example.com"});
+  EXPECT_THAT(outside.out, HasSubstr("status: REFUSED"));
+  // The guest asks its resolver (the bridge address, from resolv.conf) for the other VM.
+  EXPECT_THAT(ssh("d1", "nslookup d2.vm"), HasSubstr(ip2));
+  // Records follow the lifecycle: a stopped VM's name is gone.
+  ASSERT_EQ(run({"vm", "stop", "d2"}).exit_code, 0);
+  EXPECT_THAT(in_ns(ns_, {"dig", "@127.0.0.1", "-p", "42069", "d2.vm"}).out,
+              HasSubstr("status: NXDOMAIN"));
+  ASSERT_EQ(run({"vm", "delete", "d1", "d2"}).exit_code, 0);
+}
+
+// An "upstream" namespace joined to the suite's namespace by veth: 198.51.100.1 there,
+// 198.51.100.2 on the suite side, no route back to the VM network. A TCP listener there
+// records the peer address of each connection.
+class Upstream {
+ public:
+  explicit Upstream(const std::string& host_ns) : host_ns_(host_ns) {
+    ns_ = "bgt-up-" + std::to_string(::getpid());
+    sys::PosixCommandRunner runner;
+    for (std::vector<std::string> argv : std::vector<std::vector<std::string>>{
+             {"ip", "netns", "add", ns_},
+             {"ip", "-n", host_ns_, "link", "add", "bgt-up0", "type", "veth", "peer", "name",
+              "bgt-up1", "netns", ns_},
+             {"ip", "-n", host_ns_, "addr", "add", "198.51.100.2/24", "dev", "bgt-up0"},
+             {"ip", "-n", host_ns_, "link", "set", "bgt-up0", "up"},
+             {"ip", "-n", ns_, "addr", "add", "198.51.100.1/24", "dev", "bgt-up1"},
+             {"ip", "-n", ns_, "link", "set", "bgt-up1", "up"},
+             {"ip", "-n", ns_, "link", "set", "lo", "up"}}) {
+      auto r = runner.run({.argv = argv});
+      EXPECT_TRUE(r && r->exit_code == 0) << sys::to_display(argv) << ": " << (r ? r->err : "");
+    }
+    peers_file_ = dir_.path() + "/peers";
+    std::string script =
+        "import socket\n"
+        "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "s.bind(('198.51.100.1', 9000)); s.listen(8)\n"
+        "while True:\n"
+        "  c,a=s.accept(); open('" +
+        peers_file_ +
+        "','a').write(a[0]+'\\n')\n"
+        "  c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nok\\n'); c.close()\n";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execlp("ip", "ip", "netns", "exec", ns_.c_str(), "python3", "-c", script.c_str(),
+               static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    server_pid_ = pid;
+    std::this_thread::sleep_for(500ms);  // python binds
+  }
+  ~Upstream() {
+    if (server_pid_ > 0) {
+      ::kill(server_pid_, SIGKILL);
+      ::waitpid(server_pid_, nullptr, 0);
+    }
+    sys::PosixCommandRunner runner;
+    (void)runner.run({.argv = {"ip", "-n", host_ns_, "link", "del", "bgt-up0"}});
+    (void)runner.run({.argv = {"ip", "netns", "del", ns_}});
+  }
+  std::string peers() const { return sys::read_file(peers_file_).value_or(""); }
+
+ private:
+  std::string host_ns_;
+  std::string ns_;
+  testkit::TempDir dir_;
+  std::string peers_file_;
+  pid_t server_pid_ = -1;
+};
+
+TEST_F(VmSuite, NatIsOptInChangeableOnARunningVmAndGoneWithTheVm) {
+  Upstream upstream(ns_);
+  ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "n"}).exit_code, 0);
+  std::string ip = show("n")["guest_ip"];
+  const std::string fetch = "wget -T 3 -q -O- http://198.51.100.1:9000/";
+  auto blocked = run({"vm", "ssh", "n", "--", fetch});
+  EXPECT_NE(blocked.exit_code, 0) << "reached the upstream without --nat";
+  EXPECT_EQ(upstream.peers(), "");
+
+  ASSERT_EQ(run({"vm", "set", "n", "--nat"}).exit_code, 0);
+  EXPECT_THAT(ssh("n", fetch), HasSubstr("ok"));
+  EXPECT_EQ(upstream.peers(), "198.51.100.2\n");  // masqueraded, not the guest's address
+  auto ruleset = in_ns(ns_, {"nft", "list", "table", "ip", "banger"});
+  EXPECT_THAT(ruleset.out, HasSubstr(ip));
+
+  // Killing the daemon and flushing the table: the next daemon rebuilds rules and records.
+  auto pid_text = sys::read_file(home_->dir() + "/run/bangerd.lock");
+  ASSERT_TRUE(pid_text);
+  int daemon_pid = std::atoi(pid_text->c_str());
+  ASSERT_EQ(::kill(daemon_pid, SIGKILL), 0);
+  for (int i = 0; i < 50 && ::kill(daemon_pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(in_ns(ns_, {"nft", "delete", "table", "ip", "banger"}).exit_code, 0);
+  EXPECT_EQ(show("n")["state"], "running");  // a new daemon, reconciled
+  EXPECT_THAT(in_ns(ns_, {"nft", "list", "table", "ip", "banger"}).out, HasSubstr(ip));
+  EXPECT_THAT(in_ns(ns_, {"dig", "@127.0.0.1", "-p", "42069", "n.vm", "+short"}).out,
+              HasSubstr(ip));
+  EXPECT_THAT(ssh("n", fetch), HasSubstr("ok"));
+
+  ASSERT_EQ(run({"vm", "set", "n", "--no-nat"}).exit_code, 0);
+  EXPECT_NE(run({"vm", "ssh", "n", "--", fetch}).exit_code, 0) << "--no-nat did not cut it";
+  ASSERT_EQ(run({"vm", "set", "n", "--nat"}).exit_code, 0);
+  ASSERT_EQ(run({"vm", "delete", "n"}).exit_code, 0);
+  EXPECT_THAT(in_ns(ns_, {"nft", "list", "ruleset"}).out, ::testing::Not(HasSubstr(ip)));
 }
 
 }  // namespace

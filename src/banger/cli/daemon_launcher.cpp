@@ -75,11 +75,7 @@ std::string find_daemon_binary(const std::string& configured) {
   if (const char* env = std::getenv("BANGER_DAEMON_BIN"); env != nullptr && *env != '\0') {
     return sys::find_executable(env);
   }
-  char self[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<std::size_t>(n));
-    dir.resize(dir.rfind('/'));
+  if (std::string dir = sys::self_executable_dir(); !dir.empty()) {
     if (std::string beside = dir + "/bangerd"; ::access(beside.c_str(), X_OK) == 0) {
       return beside;
     }

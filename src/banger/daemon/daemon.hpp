@@ -17,6 +17,7 @@
 #include "banger/hostnat/netlink_link_ops.hpp"
 #include "banger/hostnat/network_service.hpp"
 #include "banger/imagecat/image_service.hpp"
+#include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/kernelcat/kernel_service.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/rpc/registry.hpp"
@@ -108,7 +109,8 @@ class Daemon {
            [this](const std::string& name, const std::string& vmlinux, const std::string& initrd) {
              return register_image_kernel(name, vmlinux, initrd);
            },
-       .find_tool = sys::find_executable}};
+       .find_tool = sys::find_executable,
+       .agent_binary = imagecat::locate_agent_binary(sys::self_executable_dir())}};
   sys::PosixProcessLauncher launcher_;
   vmm::qemu::QemuVmm vmm_{{.launcher = launcher_}, qemu_options(options_.config)};
   hostnat::NetlinkLinkOps link_ops_;

@@ -205,6 +205,13 @@ Expected<model::Image> ImageService::build(const BuildSpec& spec, const base::Pr
   Status built = recipe.kind == RecipeKind::tiny
                      ? build_tiny(tree, progress, cancel)
                      : build_debian(recipe, spec.packages, tree, progress);
+  if (built) {
+    base::report(progress, {.stage = "configure", .message = "installing banger-agent"});
+    built = install_agent(
+        tree,
+        recipe.kind == RecipeKind::tiny ? model::InitFlavour::busybox : model::InitFlavour::systemd,
+        deps_.agent_binary);
+  }
   if (!built) {
     return tl::unexpected(with_context(built.error(), "building image " + name));
   }

@@ -52,6 +52,8 @@ struct ImageServiceDeps {
       register_kernel;
   // PATH lookup for host tools (sys::find_executable in production).
   std::function<std::string(const std::string&)> find_tool;
+  // The static banger-agent binary built images get (S8); see locate_agent_binary().
+  std::string agent_binary;
 };
 
 // Owns: the image records (store::ImageRepository) and everything under paths.images_dir:

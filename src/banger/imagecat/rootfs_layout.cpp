@@ -198,15 +198,44 @@ done
 exit 0
 )BANGER";
 
+// The agent starts as early as the guest allows (readiness waits for it), before sshd, and
+// comes back if it dies; it finds its virtio-serial port itself when that appears.
+constexpr std::string_view kAgentUnit = R"BANGER([Unit]
+Description=banger guest agent
+DefaultDependencies=no
+After=local-fs.target
+Before=ssh.service shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+ExecStart=/usr/local/bin/banger-agent
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=sysinit.target
+)BANGER";
+
+// Busybox images: started from /sbin/init's hook loop, respawned if it exits.
+constexpr std::string_view kAgentInitHook = R"BANGER(#!/bin/sh
+# banger: start the guest agent (written by banger image build); respawn it if it exits.
+( while true; do
+    /usr/local/bin/banger-agent
+    sleep 1
+  done ) </dev/null >/dev/console 2>&1 &
+)BANGER";
+
 constexpr std::string_view kDebianFstab =
     R"BANGER(# Written by banger. The root filesystem is mounted by the banger initramfs; the
 # work disk (/dev/vdb) is mounted at /root by /usr/local/lib/banger/banger-init, which does
 # not depend on udev device units (slow to appear under software emulation).
 )BANGER";
 
-Status enable_unit(const std::string& root, std::string_view unit, std::string_view unit_path) {
-  BANGER_TRY(make_guest_dir(root, "/etc/systemd/system/multi-user.target.wants"));
-  std::string link = fmt::format("/etc/systemd/system/multi-user.target.wants/{}", unit);
+Status enable_unit(const std::string& root, std::string_view unit, std::string_view unit_path,
+                   std::string_view target = "multi-user.target") {
+  std::string wants = fmt::format("/etc/systemd/system/{}.wants", target);
+  BANGER_TRY(make_guest_dir(root, wants));
+  std::string link = fmt::format("{}/{}", wants, unit);
   BANGER_TRY(remove_guest(root, link));
   return make_guest_symlink(root, link, unit_path);
 }
@@ -218,6 +247,38 @@ std::string sshd_dropin() { return std::string(kSshdDropin); }
 std::string ssh_keygen_unit() { return std::string(kSshKeygenUnit); }
 std::string banger_init_unit() { return std::string(kBangerInitUnit); }
 std::string debian_fstab() { return std::string(kDebianFstab); }
+std::string agent_unit() { return std::string(kAgentUnit); }
+std::string agent_init_hook() { return std::string(kAgentInitHook); }
+
+std::string locate_agent_binary(const std::string& exe_dir) {
+  std::string beside = exe_dir + "/banger-agent";
+  std::string libexec = exe_dir + "/../libexec/banger/banger-agent";
+  if (sys::path_exists(beside)) {
+    return beside;
+  }
+  return libexec;
+}
+
+Status install_agent(const std::string& root, model::InitFlavour flavour,
+                     const std::string& agent_binary) {
+  auto binary = sys::read_file(agent_binary);
+  if (!binary) {
+    return fail(Errc::not_found,
+                fmt::format("banger-agent not found at {} (it is built and installed with "
+                            "banger): {}",
+                            agent_binary, binary.error().message));
+  }
+  BANGER_TRY(make_guest_dir(root, "/usr/local/bin"));
+  BANGER_TRY(write_guest_file(root, kGuestAgentPath, *binary, 0755));
+  if (flavour == model::InitFlavour::busybox) {
+    BANGER_TRY(make_guest_dir(root, kGuestInitDDir));
+    return write_guest_file(root, std::string(kGuestInitDDir) + "/10-banger-agent", kAgentInitHook,
+                            0755);
+  }
+  BANGER_TRY(write_guest_file(root, "/etc/systemd/system/banger-agent.service", kAgentUnit, 0644));
+  return enable_unit(root, "banger-agent.service", "/etc/systemd/system/banger-agent.service",
+                     "sysinit.target");
+}
 
 sys::Command plan_busybox_applets(const std::string& root) {
   sys::Command command;

@@ -18,6 +18,8 @@ inline constexpr std::string_view kGuestConfigDir = "/etc/banger";         // co
 inline constexpr std::string_view kGuestInitDDir = "/etc/banger/init.d";   // busybox boot hooks
 inline constexpr std::string_view kGuestLibDir = "/usr/local/lib/banger";  // the agent
 inline constexpr std::string_view kGuestInitHook = "/usr/local/lib/banger/banger-init";
+// The guest agent binary (S8).
+inline constexpr std::string_view kGuestAgentPath = "/usr/local/bin/banger-agent";
 // Keys accepted for root besides ~/.ssh/authorized_keys (the work disk covers /root).
 inline constexpr std::string_view kGuestAuthorizedKeys = "/etc/banger/authorized_keys";
 
@@ -58,6 +60,23 @@ Status configure_debian_tree(const std::string& root);
 // Creates the hook point directories (/etc/banger, /usr/local/lib/banger, and for busybox
 // init /etc/banger/init.d). io on failure.
 Status install_hook_point(const std::string& root, model::InitFlavour flavour);
+
+// Where the banger-agent binary for images is: beside the running executable (a build tree's
+// bin/, or an install's bin/ for a flat install), else <prefix>/libexec/banger/. Returns the
+// first that exists, or the libexec path (so errors name where it belongs).
+std::string locate_agent_binary(const std::string& exe_dir);
+
+// Pure: the systemd unit of the agent (sysinit.target, before ssh, restarted when it dies).
+std::string agent_unit();
+// Pure: the busybox init hook that starts the agent in a respawn loop.
+std::string agent_init_hook();
+
+// Installs the static banger-agent binary (copied from agent_binary on the host) as
+// /usr/local/bin/banger-agent and starts it at boot: an enabled systemd unit, or an
+// /etc/banger/init.d hook for busybox init. not_found `banger-agent not found at <path> ...`
+// when the binary cannot be read; io (naming the path) when a file cannot be written.
+Status install_agent(const std::string& root, model::InitFlavour flavour,
+                     const std::string& agent_binary);
 
 // Sum of the sizes of regular files under root plus 4 KiB per entry (an estimate of the ext4
 // space the tree needs); io when the tree cannot be walked.

@@ -144,5 +144,54 @@ TEST(RootfsLayout, TreeSizeCountsFilesAndEntries) {
   EXPECT_EQ(*size, 10000u + 2 * 4096u);
 }
 
+TEST(RootfsLayout, AgentGoesIntoBusyboxImagesWithAnInitHook) {
+  testkit::TempDir dir;
+  std::string agent = dir.path() + "/banger-agent";
+  ASSERT_TRUE(sys::write_file_atomic(agent,
+                                     "\x7f"
+                                     "ELF agent",
+                                     0755));
+  std::string root = dir.path() + "/root";
+  ASSERT_TRUE(install_agent(root, model::InitFlavour::busybox, agent));
+  EXPECT_EQ(*sys::read_file(root + "/usr/local/bin/banger-agent"),
+            "\x7f"
+            "ELF agent");
+  EXPECT_EQ(mode_of(root + "/usr/local/bin/banger-agent"), 0755u);
+  EXPECT_EQ(*sys::read_file(root + "/etc/banger/init.d/10-banger-agent"), agent_init_hook());
+  EXPECT_EQ(mode_of(root + "/etc/banger/init.d/10-banger-agent"), 0755u);
+  EXPECT_THAT(agent_init_hook(), HasSubstr("/usr/local/bin/banger-agent"));
+}
+
+TEST(RootfsLayout, AgentGoesIntoSystemdImagesAsAnEarlyEnabledUnit) {
+  testkit::TempDir dir;
+  std::string agent = dir.path() + "/banger-agent";
+  ASSERT_TRUE(sys::write_file_atomic(agent, "agent", 0755));
+  std::string root = dir.path() + "/root";
+  ASSERT_TRUE(install_agent(root, model::InitFlavour::systemd, agent));
+  EXPECT_EQ(*sys::read_file(root + "/etc/systemd/system/banger-agent.service"), agent_unit());
+  EXPECT_EQ(link_of(root + "/etc/systemd/system/sysinit.target.wants/banger-agent.service"),
+            "/etc/systemd/system/banger-agent.service");
+  EXPECT_THAT(agent_unit(), HasSubstr("Before=ssh.service"));
+  EXPECT_THAT(agent_unit(), HasSubstr("Restart=always"));
+}
+
+TEST(RootfsLayout, AMissingAgentBinaryIsNotFoundNamingThePath) {
+  testkit::TempDir dir;
+  auto installed = install_agent(dir.path(), model::InitFlavour::busybox, "/nowhere/banger-agent");
+  ASSERT_FALSE(installed);
+  EXPECT_EQ(installed.error().code, Errc::not_found);
+  EXPECT_THAT(installed.error().message,
+              HasSubstr("banger-agent not found at /nowhere/banger-agent"));
+}
+
+TEST(RootfsLayout, AgentBinaryIsFoundBesideTheExecutableElseInLibexec) {
+  testkit::TempDir dir;
+  EXPECT_EQ(locate_agent_binary(dir.path() + "/bin"),
+            dir.path() + "/bin/../libexec/banger/banger-agent");
+  ASSERT_TRUE(sys::make_dirs(dir.path() + "/bin"));
+  ASSERT_TRUE(sys::write_file_atomic(dir.path() + "/bin/banger-agent", "a", 0755));
+  EXPECT_EQ(locate_agent_binary(dir.path() + "/bin"), dir.path() + "/bin/banger-agent");
+}
+
 }  // namespace
 }  // namespace banger::imagecat

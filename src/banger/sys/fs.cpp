@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 
@@ -124,6 +125,17 @@ std::string find_executable(const std::string& name) {
     }
   }
   return {};
+}
+
+std::string self_executable_dir() {
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    return "";
+  }
+  std::string dir(self, static_cast<std::size_t>(n));
+  dir.resize(dir.rfind('/'));
+  return dir;
 }
 
 }  // namespace banger::sys

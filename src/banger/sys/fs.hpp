@@ -20,4 +20,7 @@ bool path_exists(const std::string& path);
 // Searches PATH for an executable; empty when not found. Names containing '/' are checked as is.
 std::string find_executable(const std::string& name);
 
+// The directory of this process's executable (/proc/self/exe), "" when it cannot be read.
+std::string self_executable_dir();
+
 }  // namespace banger::sys

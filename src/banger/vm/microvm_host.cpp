@@ -9,11 +9,13 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/ext4/editor.hpp"
 #include "banger/guest/port_probe.hpp"
 #include "banger/guest/ssh_keys.hpp"
 #include "banger/guest/ssh_probe.hpp"
 #include "banger/guestconfig/guestconfig.hpp"
 #include "banger/imagecat/recipes.hpp"
+#include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/kernelcat/kernel_catalog.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/proc_stats.hpp"
@@ -233,6 +235,29 @@ Expected<Launched> MicrovmHost::launch(const model::Vm& vm) {
   return Launched{.pid = launched.pid, .start_time = launched.start_time};
 }
 
+Status MicrovmHost::wait_for_agent(const model::Vm& vm,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   const base::CancelFn& stop_waiting, const bool& vmm_exited) {
+  auto agent = agent_for(vm);
+  auto healthy = agent->wait_healthy(deadline, stop_waiting);
+  if (healthy) {
+    BANGER_LOG_INFO("vm {}: agent {} answered (guest up {:.1f} s)", vm.name, healthy->version,
+                    healthy->uptime_s);
+    return {};
+  }
+  if (vmm_exited) {
+    return fail(Errc::failed_precondition,
+                "the VM exited during boot; console:\n" + console_tail(vm, 20));
+  }
+  if (healthy.error().code == Errc::timeout) {
+    return fail(
+        Errc::timeout,
+        fmt::format("vm {}: banger-agent did not answer within {} s ({}); console:\n{}", vm.name,
+                    options_.boot_timeout.count(), agent->describe(), console_tail(vm, 20)));
+  }
+  return tl::unexpected(healthy.error());
+}
+
 Status MicrovmHost::wait_ready(const model::Vm& vm, const base::CancelFn& cancel) {
   auto deadline = deps_.clock.steady_now() + options_.boot_timeout;
   bool vmm_exited = false;
@@ -244,23 +269,9 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, const base::CancelFn& cancel
     return vmm_exited;
   };
   // S8: ready is "the agent answers health", then sshd (users ssh in next).
-  auto agent = agent_for(vm);
-  auto healthy = agent->wait_healthy(deadline, stop_waiting);
-  if (!healthy) {
-    if (vmm_exited) {
-      return fail(Errc::failed_precondition,
-                  "the VM exited during boot; console:\n" + console_tail(vm, 20));
-    }
-    if (healthy.error().code == Errc::timeout) {
-      return fail(
-          Errc::timeout,
-          fmt::format("vm {}: banger-agent did not answer within {} s ({}); console:\n{}", vm.name,
-                      options_.boot_timeout.count(), agent->describe(), console_tail(vm, 20)));
-    }
-    return tl::unexpected(healthy.error());
+  if (image_has_agent(vm)) {
+    BANGER_TRY(wait_for_agent(vm, deadline, stop_waiting, vmm_exited));
   }
-  BANGER_LOG_INFO("vm {}: agent {} answered (guest up {:.1f} s)", vm.name, healthy->version,
-                  healthy->uptime_s);
   guest::WaitForSshOptions options;
   options.ip = vm.guest_ip;
   options.host_names = {vm.guest_ip, vm.name + ".vm"};
@@ -288,10 +299,11 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
     return {};
   }
   // S13: the agent syncs and powers off; SSH is the fallback for a guest whose agent is gone.
-  auto agent = agent_for(vm);
-  Status off = agent->sync(std::chrono::seconds(10));
+  auto agent = require_agent(vm);
+  Status off =
+      agent ? (*agent)->sync(std::chrono::seconds(10)) : Status(tl::unexpected(agent.error()));
   if (off) {
-    off = agent->poweroff(std::chrono::seconds(3));
+    off = (*agent)->poweroff(std::chrono::seconds(3));
   }
   if (!off) {
     BANGER_LOG_WARN("vm {}: agent sync/poweroff: {}; trying ssh", vm.name, off.error().message);
@@ -395,6 +407,44 @@ void MicrovmHost::forget_agent(const model::Vm& vm) {
   agents_.erase(vm.id);
 }
 
+bool MicrovmHost::image_has_agent(const model::Vm& vm) {
+  auto image = deps_.images.show(vm.image);
+  if (!image) {
+    return true;  // cannot tell: expect the agent (the usual case), fail with its errors
+  }
+  {
+    std::lock_guard lock(agents_mutex_);
+    if (auto it = image_has_agent_.find(image->rootfs_path); it != image_has_agent_.end()) {
+      return it->second;
+    }
+  }
+  auto found =
+      ext4::exists(deps_.runner, image->rootfs_path, std::string(imagecat::kGuestAgentPath));
+  if (!found) {
+    return true;
+  }
+  std::lock_guard lock(agents_mutex_);
+  image_has_agent_[image->rootfs_path] = *found;
+  if (!*found) {
+    BANGER_LOG_WARN(
+        "image {} has no banger-agent: its vms are ready when ssh answers and stop "
+        "over ssh; health, ports and stats need the agent",
+        vm.image);
+  }
+  return *found;
+}
+
+Expected<std::shared_ptr<agentclient::AgentClient>> MicrovmHost::require_agent(
+    const model::Vm& vm) {
+  if (!image_has_agent(vm)) {
+    return fail(Errc::failed_precondition,
+                fmt::format("image {} has no banger-agent (images registered from outside "
+                            "banger do not get one): rebuild the vm on a banger-built image",
+                            vm.image));
+  }
+  return agent_for(vm);
+}
+
 Status MicrovmHost::publish(const model::Vm& vm, const std::string& ip, const std::string& tap) {
   // The guest resolver needs the bridge address, which attach() has just made sure of. A
   // failure costs guests their name resolution, not their boot: log it, doctor shows it.
@@ -425,7 +475,8 @@ Status MicrovmHost::set_nat(const model::Vm& vm, bool enabled) {
 }
 
 Expected<GuestHealth> MicrovmHost::guest_health(const model::Vm& vm) {
-  BANGER_TRY_ASSIGN(auto health, agent_for(vm)->health(kAgentQuickCall));
+  BANGER_TRY_ASSIGN(auto agent, require_agent(vm));
+  BANGER_TRY_ASSIGN(auto health, agent->health(kAgentQuickCall));
   return GuestHealth{.uptime_s = health.uptime_s,
                      .boot_id = health.boot_id,
                      .agent_version = health.version,
@@ -433,7 +484,8 @@ Expected<GuestHealth> MicrovmHost::guest_health(const model::Vm& vm) {
 }
 
 Expected<std::vector<GuestPort>> MicrovmHost::guest_ports(const model::Vm& vm) {
-  BANGER_TRY_ASSIGN(auto listed, agent_for(vm)->ports(kAgentQuickCall));
+  BANGER_TRY_ASSIGN(auto agent, require_agent(vm));
+  BANGER_TRY_ASSIGN(auto listed, agent->ports(kAgentQuickCall));
   std::vector<GuestPort> ports;
   for (const auto& entry : listed.ports) {
     ports.push_back({.proto = entry.proto,

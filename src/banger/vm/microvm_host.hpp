@@ -79,6 +79,15 @@ class MicrovmHost final : public VmHost {
   // channel QEMU's chardev offers).
   std::shared_ptr<agentclient::AgentClient> agent_for(const model::Vm& vm);
   void forget_agent(const model::Vm& vm);
+  // Whether the VM's image carries /usr/local/bin/banger-agent (every built image does; a
+  // registered one may not, and then readiness and stop fall back to ssh). Cached per image.
+  bool image_has_agent(const model::Vm& vm);
+  // agent_for(vm), or failed_precondition naming the image when it has no agent.
+  Expected<std::shared_ptr<agentclient::AgentClient>> require_agent(const model::Vm& vm);
+  // Waits for the agent's health answer (the first half of readiness); vmm_exited is set by
+  // stop_waiting when the VMM died.
+  Status wait_for_agent(const model::Vm& vm, std::chrono::steady_clock::time_point deadline,
+                        const base::CancelFn& stop_waiting, const bool& vmm_exited);
   // Best-effort guest sync + poweroff over SSH, when the agent does not answer.
   void ssh_poweroff(const model::Vm& vm);
   // DNS record and (when vm.nat) NAT rules for a VM attached at ip via tap.
@@ -95,6 +104,7 @@ class MicrovmHost final : public VmHost {
   std::mutex obtain_mutex_;  // one first-use build/pull at a time (several VMs may ask)
   std::mutex agents_mutex_;
   std::map<std::string, std::shared_ptr<agentclient::AgentClient>> agents_;  // by VM id
+  std::map<std::string, bool> image_has_agent_;                              // by image rootfs path
 };
 
 }  // namespace banger::vm
