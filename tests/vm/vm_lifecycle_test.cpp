@@ -259,9 +259,10 @@ sys::CommandResult in_ns(const std::string& ns, std::vector<std::string> argv,
 }
 
 // Sends raw bytes to a VM's agent socket (QEMU virtio-serial chardev) and returns what came back
-// within timeout ("" when nothing).
+// until a line containing `until` arrived, or timeout passed. Replies to an earlier connection's
+// requests may come first (the channel is one byte stream): callers look for their own.
 std::string agent_exchange(const std::string& socket_path, const std::string& bytes,
-                           std::chrono::milliseconds timeout) {
+                           const std::string& until, std::chrono::milliseconds timeout) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -271,7 +272,11 @@ std::string agent_exchange(const std::string& socket_path, const std::string& by
             static_cast<ssize_t>(bytes.size()));
   std::string got;
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline && got.find('\n') == std::string::npos) {
+  auto done = [&] {
+    auto at = got.find(until);
+    return !until.empty() && at != std::string::npos && got.find('\n', at) != std::string::npos;
+  };
+  while (std::chrono::steady_clock::now() < deadline && !done()) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 100) == 1) {
       char buf[4096];
@@ -342,12 +347,12 @@ TEST_F(VmSuite, AgentSurvivesMalformedFramesAndAHostThatHangsUpMidRequest) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "ag"}).exit_code, 0);
   std::string socket = home_->dir() + "/run/" + show("ag")["id"].get<std::string>() + ".agent";
   // Half a request, then the host goes away.
-  EXPECT_EQ(agent_exchange(socket, R"({"v":1,"id":5,"method":"hea)", 300ms), "");
-  // Garbage, then a good request on the same connection: the garbage gets an error reply.
-  std::string replies = agent_exchange(socket, "\nnot json at all\n", 5000ms);
+  EXPECT_EQ(agent_exchange(socket, R"({"v":1,"id":5,"method":"hea)", "", 300ms), "");
+  // Garbage gets an error reply, and the agent keeps serving.
+  std::string replies = agent_exchange(socket, "\nnot json at all\n", "bad_request", 5000ms);
   EXPECT_THAT(replies, HasSubstr("bad_request"));
   std::string good =
-      agent_exchange(socket, "\n{\"v\":1,\"id\":77,\"method\":\"health\"}\n", 5000ms);
+      agent_exchange(socket, "\n{\"v\":1,\"id\":77,\"method\":\"health\"}\n", "\"id\":77", 5000ms);
   EXPECT_THAT(good, HasSubstr("\"id\":77"));
   EXPECT_THAT(good, HasSubstr("uptime_s"));
   EXPECT_EQ(run({"vm", "health", "ag"}).exit_code, 0);
@@ -442,7 +447,7 @@ TEST_F(VmSuite, NatIsOptInChangeableOnARunningVmAndGoneWithTheVm) {
   Upstream upstream(ns_);
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "n"}).exit_code, 0);
   std::string ip = show("n")["guest_ip"];
-  const std::string fetch = "wget -T 3 -q -O- http://198.51.100.1:9000/";
+  const std::string fetch = "timeout 5 wget -q -O- http://198.51.100.1:9000/";
   auto blocked = run({"vm", "ssh", "n", "--", fetch});
   EXPECT_NE(blocked.exit_code, 0) << "reached the upstream without --nat";
   EXPECT_EQ(upstream.peers(), "");
