@@ -32,7 +32,8 @@ void register_daemon_handlers(rpc::Registry& registry, DaemonHandlerDeps deps) {
       });
   registry.add<api::Doctor>(
       [deps](const api::Doctor::Request&, rpc::CallContext&) -> Expected<api::Doctor::Response> {
-        auto facts = doctor::gather_facts(deps.paths, deps.config, deps.owner_uid);
+        auto facts = doctor::gather_facts(deps.paths, deps.config, deps.owner_uid,
+                                          paths::Environment::current().home);
         api::Doctor::Response response;
         for (auto& check : doctor::evaluate(facts)) {
           response.checks.push_back({.name = std::move(check.name),

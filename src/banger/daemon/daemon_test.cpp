@@ -28,6 +28,7 @@ class DaemonTest : public ::testing::Test {
     ASSERT_TRUE(p) << p.error().message;
     paths_ = *p;
     config_ = config::default_config(paths_);
+    config_.dns_listen = "127.0.0.1:0";  // tests run side by side: any free loopback port
     config_.vm_defaults.vcpu = 2;
     config_.vm_defaults.memory_mib = 1024;
   }
@@ -199,7 +200,8 @@ TEST_F(DaemonTest, DoctorReportsEveryCheck) {
   }
   EXPECT_EQ(names, (std::vector<std::string>{"architecture", "kvm", "vmm", "host tools",
                                              "/dev/net/tun", "runtime dir", "store", "vm defaults",
-                                             "rootfs strategy", "vhost", "bridge"}));
+                                             "rootfs strategy", "vhost", "bridge", "guest agent",
+                                             "dns listener", "dns routing", "nat", "ssh-config"}));
   EXPECT_EQ(report->checks[7].detail,
             "vcpu 2 (config), memory 1024 MiB (config), disk 4096 MiB (built-in floor)");
 }

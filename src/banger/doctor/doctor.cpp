@@ -2,12 +2,16 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "banger/base/strings.hpp"
+#include "banger/dns/client.hpp"
+#include "banger/dns/resolved_routing.hpp"
 #include "banger/hostnat/netlink_link_ops.hpp"
+#include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/policy/accel.hpp"
 #include "banger/store/database.hpp"
 #include "banger/store/migrations.hpp"
@@ -200,6 +204,62 @@ Check check_bridge(const Facts& f) {
   return pass("bridge", fmt::format("{} {} {}", name, want, f.bridge->up ? "up" : "down"));
 }
 
+Check check_agent(const Facts& f) {
+  if (f.agent_present) {
+    return pass("guest agent", f.agent_binary);
+  }
+  return failed("guest agent",
+                "banger-agent not found at " + f.agent_binary +
+                    ": images cannot be built with it and VMs would not become ready",
+                "reinstall banger (the agent is built with it: ninja -C build banger-agent)");
+}
+
+Check check_dns_listener(const Facts& f) {
+  const std::string& listen = f.config.dns_listen;
+  if (f.dns_listener.like_banger) {
+    return pass("dns listener", listen + " answers <name>.vm");
+  }
+  if (f.dns_listener.answered) {
+    return failed("dns listener", listen + " answers, but not like banger (another DNS server?)",
+                  "free the port or set dns_listen to a free address in config.toml");
+  }
+  return failed("dns listener", listen + " does not answer: " + f.dns_listener.error,
+                "see the daemon log (banger daemon status) for why it could not listen; set "
+                "dns_listen to a free address");
+}
+
+Check check_dns_routing(const Facts& f) {
+  if (!f.dns_routing.resolved_running) {
+    return warn("dns routing",
+                "systemd-resolved does not run: <name>.vm resolves on this host only where you "
+                "route .vm to " +
+                    f.config.dns_listen,
+                "follow docs/dns-routing.md (dnsmasq or NetworkManager recipe), or use dig @" +
+                    f.config.dns_listen);
+  }
+  if (f.dns_routing.routed) {
+    return pass("dns routing", "systemd-resolved sends .vm to " + f.config.bridge_ip + " on " +
+                                   f.config.bridge_name);
+  }
+  return warn("dns routing", "systemd-resolved does not route .vm yet: " + f.dns_routing.detail,
+              "banger routes ~vm when the first VM starts; see docs/dns-routing.md");
+}
+
+Check check_nat(const Facts& f) {
+  if (f.nat_error.empty()) {
+    return pass("nat", "nft works (VMs created with --nat get outbound access)");
+  }
+  return warn("nat", f.nat_error, "install nftables and run bangerd as root for --nat");
+}
+
+Check check_ssh_include(const Facts& f) {
+  if (f.ssh_included) {
+    return pass("ssh-config", "~/.ssh/config includes " + f.ssh_config + " (ssh <name>.vm works)");
+  }
+  return warn("ssh-config", "~/.ssh/config does not include banger's ssh config",
+              "run `banger ssh-config --install` to use `ssh <name>.vm` directly");
+}
+
 std::string resolve_binary(const std::string& configured, const std::string& fallback) {
   return sys::find_executable(configured.empty() ? fallback : configured);
 }
@@ -218,7 +278,8 @@ std::string_view to_string(CheckStatus status) {
   return "fail";
 }
 
-Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_t uid) {
+Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_t uid,
+                   const std::string& home) {
   Facts f;
   f.arch = sys::machine_arch();
   f.kvm = sys::probe_kvm();
@@ -254,14 +315,49 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
   if (auto bridge = links.get_link(config.bridge_name)) {
     f.bridge = *bridge;
   }
+  f.agent_binary = imagecat::locate_agent_binary(sys::self_executable_dir());
+  f.agent_present = ::access(f.agent_binary.c_str(), X_OK) == 0;
+  // A random name no VM has: banger answers NXDOMAIN with AA.
+  auto reply = dns::query_udp(config.dns_listen, "banger-doctor-probe-7f3a.vm",
+                              {.timeout = std::chrono::milliseconds(500)});
+  if (reply) {
+    f.dns_listener.answered = true;
+    f.dns_listener.like_banger = reply->aa && reply->rcode == dns::Rcode::nxdomain;
+  } else {
+    f.dns_listener.error = reply.error().message;
+  }
+  f.dns_routing.resolved_running = dns::resolved_running();
+  if (f.dns_routing.resolved_running) {
+    auto routing = dns::query_vm_routing(runner, config.bridge_name, config.bridge_ip);
+    f.dns_routing.routed = routing && routing->ok();
+    f.dns_routing.detail =
+        routing ? "the " + config.bridge_name + " link has no ~vm route" : routing.error().message;
+  }
+  auto nft = runner.run({.argv = {"nft", "list", "tables"}, .timeout = std::chrono::seconds(5)});
+  if (!nft) {
+    f.nat_error = nft.error().code == Errc::not_found
+                      ? "nft not found: install the nftables package"
+                      : "running nft: " + nft.error().message;
+  } else if (nft->exit_code != 0) {
+    f.nat_error = "nft list tables failed: " + std::string(base::trim(nft->err));
+  }
+  f.ssh_config = paths.ssh_config;
+  if (!home.empty()) {
+    if (auto user_config = sys::read_file(home + "/.ssh/config")) {
+      f.ssh_included =
+          user_config->find("Include \"" + paths.ssh_config + "\"") != std::string::npos;
+    }
+  }
   return f;
 }
 
 std::vector<Check> evaluate(const Facts& facts) {
-  return {check_arch(facts),  check_kvm(facts),         check_vmm(facts),
-          check_tools(facts), check_tun(facts),         check_runtime_dir(facts),
-          check_store(facts), check_vm_defaults(facts), check_rootfs(facts),
-          check_vhost(facts), check_bridge(facts)};
+  return {check_arch(facts),         check_kvm(facts),         check_vmm(facts),
+          check_tools(facts),        check_tun(facts),         check_runtime_dir(facts),
+          check_store(facts),        check_vm_defaults(facts), check_rootfs(facts),
+          check_vhost(facts),        check_bridge(facts),      check_agent(facts),
+          check_dns_listener(facts), check_dns_routing(facts), check_nat(facts),
+          check_ssh_include(facts)};
 }
 
 bool has_failure(const std::vector<Check>& checks) {

@@ -45,6 +45,21 @@ struct StoreFacts {
   std::string error;                  // why it could not be opened
 };
 
+// The DNS listener on dns_listen, asked for a name no VM has (S14: a busy port is fine when
+// it answers like banger: NXDOMAIN with the AA bit).
+struct DnsListenerFacts {
+  bool answered = false;
+  bool like_banger = false;  // NXDOMAIN + AA for an unknown .vm name
+  std::string error;         // why there was no answer
+};
+
+// How `.vm` names reach banger from the host.
+struct DnsRoutingFacts {
+  bool resolved_running = false;  // systemd-resolved runs
+  bool routed = false;            // the bridge link routes ~vm to the bridge address
+  std::string detail;             // what resolvectl said, or why it could not be asked
+};
+
 // Everything evaluate() looks at.
 struct Facts {
   std::string arch;
@@ -64,11 +79,20 @@ struct Facts {
   bool vhost_net = false;                   // /dev/vhost-net (QEMU can use vhost=on)
   bool vhost_vsock = false;                 // /dev/vhost-vsock (AF_VSOCK agent channel)
   std::optional<hostnat::LinkInfo> bridge;  // the configured bridge, when it exists
+  std::string agent_binary;                 // where images get banger-agent from
+  bool agent_present = false;               // it exists and is executable
+  DnsListenerFacts dns_listener;
+  DnsRoutingFacts dns_routing;
+  std::string nat_error;      // "" when nft can list the ruleset (NAT works), else why not
+  std::string ssh_config;     // banger's ssh config file
+  bool ssh_included = false;  // ~/.ssh/config includes it (`banger ssh-config --install`)
 };
 
-// Reads the host: CPU, devices, PATH, runtime dir, and the store opened read-only (never
-// migrated). Never fails: what cannot be read is recorded in the facts.
-Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_t uid);
+// Reads the host: CPU, devices, PATH, runtime dir, the store opened read-only (never
+// migrated), the agent binary, the DNS listener (one query), resolved's routing and nft (read
+// only), and ~/.ssh/config of home. Never fails: what cannot be read is recorded in the facts.
+Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_t uid,
+                   const std::string& home = "");
 
 // One row per check, in a stable order. Pure.
 std::vector<Check> evaluate(const Facts& facts);

@@ -25,6 +25,13 @@ Facts healthy() {
   f.vm_defaults = {{2, "host heuristic"}, {2048, "config"}, {4096, "built-in floor"}};
   f.storage.qemu_img = true;
   f.vhost_net = true;
+  f.config.dns_listen = "127.0.0.1:42069";
+  f.agent_binary = "/usr/libexec/banger/banger-agent";
+  f.agent_present = true;
+  f.dns_listener = {.answered = true, .like_banger = true, .error = ""};
+  f.dns_routing = {.resolved_running = true, .routed = true, .detail = ""};
+  f.ssh_config = "/home/u/.local/state/banger/ssh_config";
+  f.ssh_included = true;
   return f;
 }
 
@@ -41,7 +48,7 @@ const Check& row(const std::vector<Check>& checks, const std::string& name) {
 
 TEST(Doctor, HealthyHostPassesEveryCheck) {
   auto checks = evaluate(healthy());
-  ASSERT_EQ(checks.size(), 11u);
+  ASSERT_EQ(checks.size(), 16u);
   for (const auto& c : checks) {
     EXPECT_EQ(c.status, CheckStatus::pass) << c.name << ": " << c.detail;
   }
@@ -152,6 +159,53 @@ TEST(Doctor, ForeignArchitectureFails) {
   auto f = healthy();
   f.arch = "aarch64";
   EXPECT_EQ(row(evaluate(f), "architecture").status, CheckStatus::fail);
+}
+
+TEST(Doctor, MissingAgentBinaryFails) {
+  auto f = healthy();
+  f.agent_present = false;
+  auto checks = evaluate(f);
+  const auto& agent = row(checks, "guest agent");
+  EXPECT_EQ(agent.status, CheckStatus::fail);
+  EXPECT_EQ(agent.detail,
+            "banger-agent not found at /usr/libexec/banger/banger-agent: images cannot be built "
+            "with it and VMs would not become ready");
+}
+
+TEST(Doctor, DnsListenerMustAnswerLikeBanger) {
+  auto f = healthy();
+  EXPECT_EQ(row(evaluate(f), "dns listener").detail, "127.0.0.1:42069 answers <name>.vm");
+  f.dns_listener = {.answered = true, .like_banger = false, .error = ""};
+  auto other = row(evaluate(f), "dns listener");
+  EXPECT_EQ(other.status, CheckStatus::fail);
+  EXPECT_EQ(other.detail, "127.0.0.1:42069 answers, but not like banger (another DNS server?)");
+  f.dns_listener = {.answered = false, .like_banger = false, .error = "connection refused"};
+  EXPECT_EQ(row(evaluate(f), "dns listener").detail,
+            "127.0.0.1:42069 does not answer: connection refused");
+}
+
+TEST(Doctor, DnsRoutingWarnsWithoutResolvedOrWithoutTheRoute) {
+  auto f = healthy();
+  f.dns_routing = {.resolved_running = false, .routed = false, .detail = ""};
+  auto no_resolved = row(evaluate(f), "dns routing");
+  EXPECT_EQ(no_resolved.status, CheckStatus::warn);
+  EXPECT_NE(no_resolved.hint.find("docs/dns-routing.md"), std::string::npos);
+  f.dns_routing = {.resolved_running = true, .routed = false, .detail = "no ~vm"};
+  EXPECT_EQ(row(evaluate(f), "dns routing").detail,
+            "systemd-resolved does not route .vm yet: no ~vm");
+}
+
+TEST(Doctor, NatAndSshConfigOnlyWarn) {
+  auto f = healthy();
+  f.nat_error = "nft not found: install the nftables package";
+  f.ssh_included = false;
+  auto checks = evaluate(f);
+  EXPECT_EQ(row(checks, "nat").status, CheckStatus::warn);
+  EXPECT_EQ(row(checks, "nat").detail, "nft not found: install the nftables package");
+  EXPECT_EQ(row(checks, "ssh-config").status, CheckStatus::warn);
+  EXPECT_EQ(row(checks, "ssh-config").hint,
+            "run `banger ssh-config --install` to use `ssh <name>.vm` directly");
+  EXPECT_FALSE(has_failure(checks));
 }
 
 }  // namespace
