@@ -480,5 +480,23 @@ TEST_F(VmSuite, NatIsOptInChangeableOnARunningVmAndGoneWithTheVm) {
   EXPECT_THAT(in_ns(ns_, {"nft", "list", "ruleset"}).out, ::testing::Not(HasSubstr(ip)));
 }
 
+TEST_F(VmSuite, StaleVmsAreStoppedAfterAutoStopStaleAfter) {
+  const std::string sizes = "[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = \"256M\"\n";
+  home_->write_config("auto_stop_stale_after = \"3s\"\n" + sizes);
+  run({"daemon", "stop"});
+  ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "stale"}).exit_code, 0);
+  std::string state;
+  for (int i = 0; i < 100 && state != "stopped"; ++i) {
+    std::this_thread::sleep_for(200ms);
+    state = show("stale")["state"];
+  }
+  EXPECT_EQ(state, "stopped");
+  auto log = sys::read_file(home_->log_file());
+  EXPECT_THAT(log.value_or(""), HasSubstr("vm stale untouched for 3 s or more"));
+  ASSERT_EQ(run({"vm", "delete", "stale"}).exit_code, 0);
+  home_->write_config(sizes);
+  run({"daemon", "stop"});
+}
+
 }  // namespace
 }  // namespace banger::itest

@@ -106,7 +106,7 @@ class VmPortsCommand final : public Command {
     ctx.printer.out(render_table(table));
     for (const auto& vm : listed->vms) {
       if (!vm.error.empty()) {
-        report_error(ctx, Error{Errc::unavailable, vm.error});
+        report_error(ctx, Error{Errc::command_failed, vm.error});
       }
     }
     return failed ? kSomeVmFailed : 0;

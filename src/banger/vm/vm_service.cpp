@@ -34,6 +34,15 @@ Status validate_sizes(const CreateSpec& spec) {
   return {};
 }
 
+// Agent errors as the CLI should see them: `unavailable` on the wire means "the daemon cannot
+// be reached" (exit 3), so an unreachable agent becomes failed_precondition.
+Error agent_error(Error e, const std::string& doing) {
+  if (e.code == Errc::unavailable) {
+    e.code = Errc::failed_precondition;
+  }
+  return with_context(std::move(e), doing);
+}
+
 }  // namespace
 
 VmService::VmService(VmServiceDeps deps) : deps_(deps) {}
@@ -353,7 +362,7 @@ Expected<model::Vm> VmService::running(const std::string& name_or_id) {
 Expected<GuestHealth> VmService::health(const std::string& name_or_id) {
   BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
   return deps_.host.guest_health(vm).map_error([&](Error e) {
-    return with_context(std::move(e), fmt::format("asking vm \"{}\" for its health", vm.name));
+    return agent_error(std::move(e), fmt::format("asking vm \"{}\" for its health", vm.name));
   });
 }
 
@@ -361,7 +370,7 @@ Expected<std::vector<GuestPort>> VmService::ports(const std::string& name_or_id)
   BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
   (void)touch(vm.id);
   return deps_.host.guest_ports(vm).map_error([&](Error e) {
-    return with_context(std::move(e), fmt::format("listing the ports of vm \"{}\"", vm.name));
+    return agent_error(std::move(e), fmt::format("listing the ports of vm \"{}\"", vm.name));
   });
 }
 

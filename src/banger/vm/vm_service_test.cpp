@@ -409,6 +409,12 @@ TEST(VmGuest, PortsTouchTheVmAndStatsCarryGuestUptime) {
   EXPECT_EQ(stats->usage.rss_bytes, 64 << 20);
   ASSERT_TRUE(stats->guest);
   EXPECT_EQ(stats->guest->uptime_s, 12.5);
+  f.host.fail_at("guest_health", Error{Errc::unavailable, "connecting to /r/x.agent: refused"});
+  auto unreachable = f.service.health("web");
+  ASSERT_FALSE(unreachable);
+  EXPECT_EQ(unreachable.error().code, Errc::failed_precondition);  // not "daemon unreachable"
+  EXPECT_EQ(unreachable.error().message,
+            "asking vm \"web\" for its health: connecting to /r/x.agent: refused");
   f.host.fail_at("guest_health", Error{Errc::timeout, "agent did not answer"});
   auto without_agent = f.service.stats("web");
   ASSERT_TRUE(without_agent);
