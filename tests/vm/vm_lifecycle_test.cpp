@@ -110,6 +110,16 @@ class VmSuite : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out;
   }
+  // SIGKILLs the daemon (its pid is in the instance lock file) and waits until it is gone.
+  static void crash_daemon() {
+    auto pid_text = sys::read_file(home_->dir() + "/run/bangerd.lock");
+    ASSERT_TRUE(pid_text);
+    int daemon_pid = std::atoi(pid_text->c_str());
+    ASSERT_EQ(::kill(daemon_pid, SIGKILL), 0);
+    for (int i = 0; i < 50 && ::kill(daemon_pid, 0) == 0; ++i) {
+      std::this_thread::sleep_for(100ms);
+    }
+  }
   // No qemu process of this suite's BANGER_HOME runs for the VM id.
   static bool qemu_running_for(const std::string& vm_id) {
     sys::PosixCommandRunner runner;
@@ -182,13 +192,7 @@ TEST_F(VmSuite, DaemonCrashKeepsLiveVmsAndStopsDeadOnes) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "live", "dead"}).exit_code, 0);
   int dead_qemu = show("dead")["pid"];
   ASSERT_GT(dead_qemu, 0);
-  auto pid_text = sys::read_file(home_->dir() + "/run/bangerd.lock");
-  ASSERT_TRUE(pid_text);
-  int daemon_pid = std::atoi(pid_text->c_str());
-  ASSERT_EQ(::kill(daemon_pid, SIGKILL), 0);
-  for (int i = 0; i < 50 && ::kill(daemon_pid, 0) == 0; ++i) {
-    std::this_thread::sleep_for(100ms);
-  }
+  ASSERT_NO_FATAL_FAILURE(crash_daemon());
   // While no daemon runs, one VMM dies.
   ASSERT_EQ(::kill(dead_qemu, SIGKILL), 0);
   std::this_thread::sleep_for(500ms);
@@ -459,13 +463,7 @@ TEST_F(VmSuite, NatIsOptInChangeableOnARunningVmAndGoneWithTheVm) {
   EXPECT_THAT(ruleset.out, HasSubstr(ip));
 
   // Killing the daemon and flushing the table: the next daemon rebuilds rules and records.
-  auto pid_text = sys::read_file(home_->dir() + "/run/bangerd.lock");
-  ASSERT_TRUE(pid_text);
-  int daemon_pid = std::atoi(pid_text->c_str());
-  ASSERT_EQ(::kill(daemon_pid, SIGKILL), 0);
-  for (int i = 0; i < 50 && ::kill(daemon_pid, 0) == 0; ++i) {
-    std::this_thread::sleep_for(100ms);
-  }
+  ASSERT_NO_FATAL_FAILURE(crash_daemon());
   ASSERT_EQ(in_ns(ns_, {"nft", "delete", "table", "ip", "banger"}).exit_code, 0);
   EXPECT_EQ(show("n")["state"], "running");  // a new daemon, reconciled
   EXPECT_THAT(in_ns(ns_, {"nft", "list", "table", "ip", "banger"}).out, HasSubstr(ip));

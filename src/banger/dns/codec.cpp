@@ -259,6 +259,28 @@ std::string Question::name() const {
   return out;
 }
 
+namespace {
+
+// The six 16-bit header fields (RFC 1035 4.1.1); the caller checked the message holds them.
+struct Header {
+  std::uint16_t id = 0;
+  std::uint16_t flags = 0;
+  std::uint16_t qd = 0;
+  std::uint16_t an = 0;
+  std::uint16_t ns = 0;
+  std::uint16_t ar = 0;
+};
+
+Header read_header(Reader& r) {
+  Header h;
+  for (std::uint16_t* field : {&h.id, &h.flags, &h.qd, &h.an, &h.ns, &h.ar}) {
+    r.u16(*field);
+  }
+  return h;
+}
+
+}  // namespace
+
 ParsedQuery parse_query(std::span<const std::uint8_t> message) {
   ParsedQuery result;
   if (message.size() < kHeaderSize) {
@@ -267,17 +289,8 @@ ParsedQuery parse_query(std::span<const std::uint8_t> message) {
     return result;
   }
   Reader r(message);
-  std::uint16_t flags = 0;
-  std::uint16_t qd = 0;
-  std::uint16_t an = 0;
-  std::uint16_t ns = 0;
-  std::uint16_t ar = 0;
-  r.u16(result.query.id);
-  r.u16(flags);
-  r.u16(qd);
-  r.u16(an);
-  r.u16(ns);
-  r.u16(ar);
+  auto [id, flags, qd, an, ns, ar] = read_header(r);
+  result.query.id = id;
   result.query.opcode = static_cast<std::uint8_t>((flags >> 11) & 0x0f);
   result.query.rd = (flags & kFlagRd) != 0;
   if ((flags & kFlagQr) != 0) {
@@ -466,18 +479,9 @@ ParsedReply parse_reply(std::span<const std::uint8_t> message) {
                   " bytes is shorter than the 12-byte header");
   }
   Reader r(message);
-  std::uint16_t flags = 0;
-  std::uint16_t qd = 0;
-  std::uint16_t an = 0;
-  std::uint16_t ns = 0;
-  std::uint16_t ar = 0;
+  auto [id, flags, qd, an, ns, ar] = read_header(r);
   auto& reply = result.reply;
-  r.u16(reply.id);
-  r.u16(flags);
-  r.u16(qd);
-  r.u16(an);
-  r.u16(ns);
-  r.u16(ar);
+  reply.id = id;
   if ((flags & kFlagQr) == 0) {
     return failed("message is a query (qr clear)");
   }

@@ -200,8 +200,8 @@ void DnsServer::run() {
     ++counters_.forwarded;
   };
   auto servfail = [&](const Pending& p) {
-    send_to(listen_fd, build_empty_reply(p.query, Rcode::servfail, false), p.client);
     ++counters_.servfail;
+    send_to(listen_fd, build_empty_reply(p.query, Rcode::servfail, false), p.client);
   };
 
   auto handle_query = [&](std::span<const std::uint8_t> message, const sockaddr_in& from) {
@@ -275,8 +275,9 @@ void DnsServer::run() {
       return;
     }
     set_message_id(message, p.client_id);
-    send_to(listen_fd, message, p.client);
+    // Counters move before the reply leaves, so a client that got it sees them updated.
     ++counters_.relayed;
+    send_to(listen_fd, message, p.client);
     pending.erase(it);
   };
 
