@@ -69,14 +69,17 @@ class VmHost {
                                      const base::CancelFn& cancel) = 0;
   // Starts the VMM for a prepared VM (the record carries the prepared fields).
   virtual Expected<Launched> launch(const model::Vm& vm) = 0;
-  // Waits until the guest's sshd answers with the pinned host key (first boot pins it).
+  // Waits until the guest agent answers `health` (images with an agent), then until the
+  // guest's sshd answers with the pinned host key (first boot pins it).
   // timeout with the console tail when it does not; failed_precondition when the VMM exited.
   virtual Status wait_ready(const model::Vm& vm, const base::CancelFn& cancel) = 0;
-  // Guest sync + poweroff, then waits up to grace for the VMM to exit, then kills it.
+  // Guest sync + poweroff (agent, else ssh), then waits up to grace for the VMM to exit, then
+  // kills it.
   virtual Status shutdown(const model::Vm& vm, std::chrono::seconds grace) = 0;
   // Kills the VMM at once.
   virtual Status kill(const model::Vm& vm) = 0;
-  // Returns the VM's TAP to the pool (the IP stays leased to the VM).
+  // Removes the VM's DNS record and NAT rules and returns its TAP to the pool (the IP stays
+  // leased to the VM).
   virtual Status release(const model::Vm& vm) = 0;
   // Deletes everything the VM owns on the host: disks, sockets, its known_hosts entries and
   // its IP lease.

@@ -220,7 +220,7 @@ Expected<model::Vm> VmService::start(const std::string& name_or_id,
   if (auto saved = deps_.vms.update(vm); !saved) {
     return fail_start(saved.error(), true);
   }
-  base::report(progress, {"ready", "waiting for " + vm.name + " to answer ssh", 0, 0});
+  base::report(progress, {"ready", "waiting for " + vm.name + "'s guest agent and sshd", 0, 0});
   if (auto ready = deps_.host.wait_ready(vm, cancel); !ready) {
     return fail_start(ready.error(), true);
   }

@@ -78,10 +78,11 @@ class VmService {
   // Removing vms/<id> is not done here yet.
   Status remove(const std::string& name_or_id);
 
-  // Boots a created/stopped/error VM: prepare (image, kernel, disks, network), launch, wait
-  // until ssh answers with the pinned host key. On failure everything started is rolled back
-  // in reverse order and the VM is left in `error` with the reason (and the console tail) in
-  // last_error; the error is returned. failed_precondition in other states.
+  // Boots a created/stopped/error VM: prepare (image, kernel, disks, network, DNS record, NAT),
+  // launch, wait until the guest agent answers and ssh answers with the pinned host key. On failure
+  // everything started is rolled back in reverse order and the VM is left in `error` with the
+  // reason (and the console tail) in last_error; the error is returned. failed_precondition in
+  // other states.
   Expected<model::Vm> start(const std::string& name_or_id, const base::ProgressFn& progress = {},
                             const base::CancelFn& cancel = {});
   // Guest sync + poweroff, kill after the grace period, release the TAP: running -> stopped.
