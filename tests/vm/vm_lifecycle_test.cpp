@@ -496,5 +496,34 @@ TEST_F(VmSuite, StaleVmsAreStoppedAfterAutoStopStaleAfter) {
   run({"daemon", "stop"});
 }
 
+TEST_F(VmSuite, ExecRunsThroughTheAgentWithExitCodesStdinAndLargeOutputIntact) {
+  ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "x"}).exit_code, 0);
+  EXPECT_EQ(run({"vm", "exec", "x", "--", "sh", "-c", "exit 42"}).exit_code, 42);
+  auto echoed = home_->banger_in(ns_, {"vm", "exec", "x", "--", "cat"});
+  EXPECT_EQ(echoed.exit_code, 0);
+  sys::PosixCommandRunner runner;
+  auto piped = runner.run({.argv = {"ip", "netns", "exec", ns_, bin("banger"), "vm", "exec", "x",
+                                    "-e", "GREETING=hi", "--", "sh", "-c", "cat; echo $GREETING"},
+                           .stdin_data = "from stdin\n",
+                           .env_overrides = {{"BANGER_HOME", home_->dir()},
+                                             {"HOME", home_->dir() + "/home"},
+                                             {"BANGER_REQUIRE_NETNS", "1"}}});
+  ASSERT_TRUE(piped);
+  EXPECT_EQ(piped->out, "from stdin\nhi\n") << piped->err;
+  // 10.5 MiB of random bytes: the guest prints their md5 on stderr, the bytes on stdout.
+  auto big =
+      run({"vm", "exec", "x", "--", "sh", "-c",
+           "head -c 11010048 /dev/urandom > /tmp/blob; md5sum < /tmp/blob >&2; cat /tmp/blob"});
+  ASSERT_EQ(big.exit_code, 0) << big.err;
+  EXPECT_EQ(big.out.size(), 11010048u);
+  auto md5 = runner.run({.argv = {"md5sum"}, .stdin_data = big.out});
+  ASSERT_TRUE(md5);
+  EXPECT_EQ(md5->out.substr(0, 32), big.err.substr(0, 32));
+  auto missing = run({"vm", "exec", "x", "--", "no-such-program"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("no-such-program"));
+  ASSERT_EQ(run({"vm", "delete", "x"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace banger::itest

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -392,6 +393,48 @@ struct VmStatsMethod {
     template <class V>
     void fields(V& v) {
       v("vms", vms);
+    }
+  };
+};
+
+// Runs a command in a running VM through its guest agent (no ssh) and returns its exit code
+// and output. Byte payloads are base64 (api/bytes.hpp). Marks the VM touched.
+struct VmExec {
+  static constexpr std::string_view kMethod = "vm.exec";
+  struct Request {
+    std::string name;
+    std::vector<std::string> argv;           // argv[0] is looked up in the guest's PATH
+    std::map<std::string, std::string> env;  // over the agent's base environment
+    std::string cwd;                         // "" = /root
+    std::string stdin_b64;                   // given on stdin, then EOF
+    double timeout_s = 0;                    // 0 = none; the process group is killed after it
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("argv", argv);
+      v("env", env);
+      v("cwd", cwd);
+      v("stdin_b64", stdin_b64);
+      v("timeout_s", timeout_s);
+    }
+  };
+  struct Response {
+    int exit_code = 0;  // 128+N when killed by signal N
+    int signal = 0;
+    bool timed_out = false;
+    std::string stdout_b64;
+    std::string stderr_b64;
+    bool stdout_truncated = false;  // the agent keeps at most 32 MiB per stream
+    bool stderr_truncated = false;
+    template <class V>
+    void fields(V& v) {
+      v("exit_code", exit_code);
+      v("signal", signal);
+      v("timed_out", timed_out);
+      v("stdout_b64", stdout_b64);
+      v("stderr_b64", stderr_b64);
+      v("stdout_truncated", stdout_truncated);
+      v("stderr_truncated", stderr_truncated);
     }
   };
 };

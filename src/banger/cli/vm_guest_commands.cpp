@@ -1,9 +1,13 @@
 // `vm health`, `vm ports` and `vm stats`: what a running guest says through its agent, and the
 // host-side numbers of its VMM (S8, S13).
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <iostream>
+#include <iterator>
 
+#include "banger/api/bytes.hpp"
 #include "banger/api/json_codec.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/cli/command.hpp"
@@ -150,6 +154,53 @@ class VmStatsCommand final : public Command {
   bool json_ = false;
 };
 
+class VmExecCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("vm", request_.name, "VM name or id")->required();
+    app.add_option("command", request_.argv, "command to run in the guest (after --)")->required();
+    // One KEY=VALUE per -e (repeat it): a greedy list would swallow the command after --.
+    app.add_option("-e,--env", env_, "KEY=VALUE added to the command's environment (repeatable)")
+        ->allow_extra_args(false);
+    app.add_option("-w,--cwd", request_.cwd, "working directory in the guest (default /root)");
+    app.add_option("--timeout", request_.timeout_s, "seconds before the command is killed");
+  }
+  int run(Context& ctx) override {
+    for (const auto& pair : env_) {
+      auto eq = pair.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return report_error(
+            ctx, Error{Errc::invalid_argument, "invalid --env \"" + pair + "\": use KEY=VALUE"});
+      }
+      request_.env[pair.substr(0, eq)] = pair.substr(eq + 1);
+    }
+    // Piped input goes to the command; a terminal is not read (the command gets EOF).
+    if (::isatty(STDIN_FILENO) != 1) {
+      std::string input((std::istreambuf_iterator<char>(std::cin)),
+                        std::istreambuf_iterator<char>());
+      request_.stdin_b64 = api::base64_encode(input);
+    }
+    auto done = call_daemon<api::VmExec>(ctx, request_);
+    if (!done) {
+      return report_error(ctx, done.error());
+    }
+    ctx.printer.out(api::base64_decode(done->stdout_b64).value_or(""));
+    ctx.printer.err(api::base64_decode(done->stderr_b64).value_or(""));
+    if (done->stdout_truncated || done->stderr_truncated) {
+      ctx.printer.err("banger: output was cut at 32 MiB per stream\n");
+    }
+    if (done->timed_out) {
+      ctx.printer.err(
+          fmt::format("banger: killed after the --timeout of {} s\n", request_.timeout_s));
+    }
+    return done->exit_code;
+  }
+
+ private:
+  api::VmExec::Request request_;
+  std::vector<std::string> env_;
+};
+
 }  // namespace
 
 std::vector<CommandEntry> vm_guest_commands() {
@@ -163,6 +214,12 @@ std::vector<CommandEntry> vm_guest_commands() {
            "  banger vm ports web\n  banger vm ports web db --json",
            {},
            factory<VmPortsCommand>()},
+          {{"vm", "exec"},
+           "run a command in a running VM through its guest agent (no ssh); exits with its code",
+           "  banger vm exec web -- uname -a\n  tar c src | banger vm exec web -w /root -- tar x\n"
+           "  banger vm exec web -e DEBUG=1 --timeout 60 -- make test",
+           {},
+           factory<VmExecCommand>()},
           {{"vm", "stats"},
            "live CPU, memory, disk and uptime of running VMs",
            "  banger vm stats\n  banger vm stats web --json",

@@ -7,6 +7,8 @@
 #include <optional>
 #include <thread>
 
+#include "banger/api/bytes.hpp"
+#include "banger/api/protocol.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/base/expected.hpp"
@@ -302,6 +304,36 @@ void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
         }
         return response;
       });
+  registry.add<api::VmExec>([deps](const api::VmExec::Request& request,
+                                   rpc::CallContext&) -> Expected<api::VmExec::Response> {
+    auto stdin_data = api::base64_decode(request.stdin_b64);
+    if (!stdin_data) {
+      return fail(Errc::invalid_argument, "stdin_b64 is not base64");
+    }
+    BANGER_TRY_ASSIGN(auto result, deps.vms.exec(request.name, {.argv = request.argv,
+                                                                .env = request.env,
+                                                                .cwd = request.cwd,
+                                                                .stdin_data = *stdin_data,
+                                                                .timeout_s = request.timeout_s}));
+    api::VmExec::Response response{.exit_code = result.exit_code,
+                                   .signal = result.signal,
+                                   .timed_out = result.timed_out,
+                                   .stdout_b64 = api::base64_encode(result.stdout_data),
+                                   .stderr_b64 = api::base64_encode(result.stderr_data),
+                                   .stdout_truncated = result.stdout_truncated,
+                                   .stderr_truncated = result.stderr_truncated};
+    // The reply must fit one RPC line; say so instead of a framing error on the client.
+    constexpr std::size_t kReplyHeadroom = 64 * 1024;
+    if (response.stdout_b64.size() + response.stderr_b64.size() + kReplyHeadroom >
+        api::kMaxFrameBytes) {
+      return fail(Errc::failed_precondition,
+                  fmt::format("the command's output ({} bytes) is too large for one reply (about "
+                              "{} MiB at most): write it to a file in the vm, or use banger vm ssh",
+                              result.stdout_data.size() + result.stderr_data.size(),
+                              (api::kMaxFrameBytes - kReplyHeadroom) * 3 / 4 / (1024 * 1024)));
+    }
+    return response;
+  });
   registry.add<api::VmSshInfo>([deps](const api::VmSshInfo::Request& request,
                                       rpc::CallContext&) -> Expected<api::VmSshInfo::Response> {
     BANGER_TRY_ASSIGN(auto vm, deps.vms.running(request.name));

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "banger/base/strings.hpp"
 #include "banger/vm/vm_host.hpp"
 
 namespace banger::vm {
@@ -97,6 +98,10 @@ class FakeVmHost final : public VmHost {
                                    .process = "httpd",
                                    .scheme = "http",
                                    .reachable = true}};
+  }
+  Expected<GuestExecResult> guest_exec(const model::Vm& vm, const GuestExec& command) override {
+    BANGER_FAKE_STEP("guest_exec", vm);
+    return GuestExecResult{.exit_code = 3, .stdout_data = base::join(command.argv, " ")};
   }
   Expected<VmUsage> usage(const model::Vm& vm) override {
     BANGER_FAKE_STEP("usage", vm);

@@ -483,6 +483,29 @@ Expected<GuestHealth> MicrovmHost::guest_health(const model::Vm& vm) {
                      .hostname = health.hostname};
 }
 
+Expected<GuestExecResult> MicrovmHost::guest_exec(const model::Vm& vm, const GuestExec& command) {
+  BANGER_TRY_ASSIGN(auto agent, require_agent(vm));
+  // The agent enforces timeout_s; the host waits a little longer for the reply (an hour when
+  // the command has no timeout: the channel is this VM's alone).
+  auto wait = command.timeout_s > 0
+                  ? std::chrono::milliseconds(static_cast<std::int64_t>(command.timeout_s * 1000)) +
+                        std::chrono::seconds(30)
+                  : std::chrono::milliseconds(std::chrono::hours(1));
+  BANGER_TRY_ASSIGN(auto result, agent->exec({.argv = command.argv,
+                                              .env = command.env,
+                                              .cwd = command.cwd.empty() ? "/root" : command.cwd,
+                                              .stdin_data = command.stdin_data,
+                                              .timeout_s = command.timeout_s},
+                                             wait));
+  return GuestExecResult{.exit_code = result.exit_code,
+                         .signal = result.signal,
+                         .timed_out = result.timed_out,
+                         .stdout_data = std::move(result.stdout_data),
+                         .stderr_data = std::move(result.stderr_data),
+                         .stdout_truncated = result.stdout_truncated,
+                         .stderr_truncated = result.stderr_truncated};
+}
+
 Expected<std::vector<GuestPort>> MicrovmHost::guest_ports(const model::Vm& vm) {
   BANGER_TRY_ASSIGN(auto agent, require_agent(vm));
   BANGER_TRY_ASSIGN(auto listed, agent->ports(kAgentQuickCall));

@@ -70,6 +70,7 @@ class MicrovmHost final : public VmHost {
   Status reconcile(const std::vector<model::Vm>& vms) override;
   Expected<GuestHealth> guest_health(const model::Vm& vm) override;
   Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) override;
+  Expected<GuestExecResult> guest_exec(const model::Vm& vm, const GuestExec& command) override;
   Expected<VmUsage> usage(const model::Vm& vm) override;
   Status set_nat(const model::Vm& vm, bool enabled) override;
 

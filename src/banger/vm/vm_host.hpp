@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,25 @@ struct GuestPort {
   std::string process;     // "" when the owner is unknown
   std::string scheme;      // "http" or "https" when the host's probe got such an answer, else ""
   bool reachable = false;  // bound to an address the host can reach (not loopback-only)
+};
+
+// A command for the guest agent's `exec` (S8).
+struct GuestExec {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string cwd;
+  std::string stdin_data;
+  double timeout_s = 0;  // 0 = none
+};
+
+struct GuestExecResult {
+  int exit_code = 0;
+  int signal = 0;
+  bool timed_out = false;
+  std::string stdout_data;
+  std::string stderr_data;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
 };
 
 // Host-side numbers for a running VM (`vm stats`).
@@ -101,6 +121,8 @@ class VmHost {
   virtual Expected<GuestHealth> guest_health(const model::Vm& vm) = 0;
   // The running guest's listening sockets (agent `ports`), TCP ones probed for HTTP/HTTPS.
   virtual Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) = 0;
+  // Runs a command through the guest agent and waits for it (no ssh involved).
+  virtual Expected<GuestExecResult> guest_exec(const model::Vm& vm, const GuestExec& command) = 0;
   // VMM process CPU and memory and the VM's disk usage on the host.
   virtual Expected<VmUsage> usage(const model::Vm& vm) = 0;
   // Turns outbound NAT on or off for a running VM (S7); the rules follow at once.

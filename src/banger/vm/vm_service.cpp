@@ -374,6 +374,18 @@ Expected<std::vector<GuestPort>> VmService::ports(const std::string& name_or_id)
   });
 }
 
+Expected<GuestExecResult> VmService::exec(const std::string& name_or_id, const GuestExec& command) {
+  if (command.argv.empty()) {
+    return fail(Errc::invalid_argument, "name a command to run in the vm");
+  }
+  BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
+  (void)touch(vm.id);
+  return deps_.host.guest_exec(vm, command).map_error([&](Error e) {
+    return agent_error(std::move(e),
+                       fmt::format("running {} in vm \"{}\"", command.argv[0], vm.name));
+  });
+}
+
 Expected<VmStats> VmService::stats(const std::string& name_or_id) {
   BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
   VmStats out{.vm = vm};

@@ -111,6 +111,10 @@ class VmService {
   Expected<GuestHealth> health(const std::string& name_or_id);
   // The running VM's listening sockets (S8); marks the VM touched. not_running as health().
   Expected<std::vector<GuestPort>> ports(const std::string& name_or_id);
+  // Runs command in the running VM through its agent; marks the VM touched. not_running as
+  // health(); invalid_argument for an empty argv; the agent's errors (not_found naming a
+  // program that does not exist in the guest) otherwise.
+  Expected<GuestExecResult> exec(const std::string& name_or_id, const GuestExec& command);
   // VMM CPU/RSS, disk usage and (when the agent answers) guest uptime. not_running as health().
   Expected<VmStats> stats(const std::string& name_or_id);
   // Stops every running VM whose touched_at is `after` or more in the past (S13

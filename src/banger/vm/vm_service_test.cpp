@@ -421,6 +421,23 @@ TEST(VmGuest, PortsTouchTheVmAndStatsCarryGuestUptime) {
   EXPECT_FALSE(without_agent->guest);
 }
 
+TEST(VmGuest, ExecNeedsACommandAndARunningVmAndTouchesIt) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  EXPECT_EQ(f.service.exec("web", {}).error().message, "name a command to run in the vm");
+  EXPECT_EQ(f.service.exec("web", {.argv = {"true"}}).error().code, Errc::not_running);
+  ASSERT_TRUE(f.service.start("web"));
+  f.clock.advance(std::chrono::seconds(5));
+  auto ran = f.service.exec("web", {.argv = {"echo", "hi"}});
+  ASSERT_TRUE(ran) << ran.error().message;
+  EXPECT_EQ(ran->exit_code, 3);
+  EXPECT_EQ(ran->stdout_data, "echo hi");
+  EXPECT_EQ(f.service.show("web")->touched_at, 1'800'000'005);
+  f.host.fail_at("guest_exec", Error{Errc::not_found, "agent: cannot run \"nope\": not found"});
+  EXPECT_EQ(f.service.exec("web", {.argv = {"nope"}}).error().message,
+            "running nope in vm \"web\": agent: cannot run \"nope\": not found");
+}
+
 TEST(VmGuest, StopStaleStopsOnlyRunningVmsUntouchedForTheLimit) {
   Fixture f;
   for (const char* name : {"old", "fresh", "idle"}) {
