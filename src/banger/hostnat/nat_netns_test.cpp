@@ -83,9 +83,9 @@ std::string skip_reason() {
   return "";
 }
 
-Argv ping_argv() {
+Argv ping_argv(const char* target = kUpIp) {
   Argv ping = sys::find_executable("ping").empty() ? Argv{"busybox", "ping"} : Argv{"ping"};
-  ping.insert(ping.end(), {"-c1", "-W1", kUpIp});
+  ping.insert(ping.end(), {"-c1", "-W1", target});
   return ping;
 }
 
@@ -200,8 +200,9 @@ class NatNetns {
     return {};
   }
 
-  bool guest_pings_up() {
-    auto result = runner_.run({.argv = in_ns(guest, ping_argv())});
+  bool guest_pings_up() { return guest_pings(kUpIp); }
+  bool guest_pings(const char* target) {
+    auto result = runner_.run({.argv = in_ns(guest, ping_argv(target))});
     return result && result->exit_code == 0;
   }
 
@@ -253,13 +254,17 @@ TEST(NatServiceNetns, MasqueradesOnlyNatVmsThroughARealHost) {
   NatService nat({.runner = host_runner,
                   .ip_forwarding = forwarding,
                   .bridge_name = kBridge,
-                  .bridge_cidr = "172.16.0.0/24"});
+                  .bridge_cidr = "172.16.0.1/24"});
   ASSERT_TRUE(nat.check_prerequisites());
+  // Before any table the guest reaches the host's other addresses (plain Linux routing).
+  EXPECT_TRUE(net.guest_pings(kUpHostIp));
   ASSERT_TRUE(net.run(in_ns(net.host, {"sysctl", "-w", "net.ipv4.ip_forward=0"})));
 
   // Without NAT: the guest reaches the host's bridge address only.
   ASSERT_EQ(describe(nat.rebuild({})), "ok");
   EXPECT_FALSE(net.guest_pings_up());
+  EXPECT_TRUE(net.guest_pings("172.16.0.1"));
+  EXPECT_FALSE(net.guest_pings(kUpHostIp)) << net.host_table();
 
   // With NAT: forwarding is on, and up sees the host's upstream address, never the guest's.
   ASSERT_EQ(describe(nat.enable(kVmId, kGuestIp, kVmPort)), "ok");

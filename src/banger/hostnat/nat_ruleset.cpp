@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "banger/base/expected.hpp"
 #include "banger/hostnat/ipv4.hpp"
@@ -32,6 +33,13 @@
 //   3. anything else forwarded from the bridge: drop. Without NAT a guest then reaches only
 //      the host itself (its bridge address), even when ip_forward is on because another VM
 //      (or something else on the host) needed it.
+//
+// chain input: `type filter hook input priority filter`, policy accept. One rule, when the
+//   bridge address is known: packets from the bridge to a local address of the host other than
+//   the bridge address are dropped (`fib daddr type local` matches only the host's unicast
+//   addresses, so broadcasts and the bridge address itself, where DNS and the host's services
+//   for guests listen, pass). Without it a guest could reach services the host binds on other
+//   interfaces (its LAN or upstream address), which S7 rules out.
 //
 // The TAP is not matched: in an ip-family table a packet from a bridge port has the bridge as
 // its input interface (the port is only visible in the bridge family or with br_netfilter), so
@@ -63,6 +71,7 @@ Status validate_nft_link_name(const std::string& name) {
 }
 
 struct ParsedNetwork {
+  std::optional<Ipv4> bridge;  // the bridge's address, when bridge_cidr names a host address
   Ipv4 network;
   Ipv4 broadcast;
   int prefix = 0;
@@ -83,6 +92,9 @@ Expected<ParsedNetwork> parse_network(const NatNetwork& network) {
   parsed.broadcast = Ipv4{parsed.network.bits | ~mask.bits};
   parsed.prefix = cidr.prefix;
   parsed.cidr = fmt::format("{}/{}", format_ipv4(parsed.network), cidr.prefix);
+  if (cidr.address.bits != parsed.network.bits && cidr.address.bits != parsed.broadcast.bits) {
+    parsed.bridge = cidr.address;
+  }
   return parsed;
 }
 
@@ -168,6 +180,15 @@ Expected<std::string> render_nat_ruleset(const NatNetwork& network, const std::v
   script += accept;
   script += fmt::format("    iifname \"{}\" drop comment \"vms without nat\"\n", bridge);
   script += "  }\n";
+  if (parsed.bridge) {
+    script += "  chain input {\n";
+    script += "    type filter hook input priority filter; policy accept;\n";
+    script += fmt::format(
+        "    iifname \"{}\" fib daddr type local ip daddr != {} drop comment \"vms reach only the "
+        "bridge address\"\n",
+        bridge, format_ipv4(*parsed.bridge));
+    script += "  }\n";
+  }
   script += "}\n";
   return script;
 }

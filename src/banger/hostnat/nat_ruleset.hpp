@@ -20,7 +20,10 @@ inline constexpr std::size_t kMaxNatVmIdLength = 64;
 // The VM network the rules guard.
 struct NatNetwork {
   std::string bridge_name;  // "br-fc"
-  std::string bridge_cidr;  // "172.16.0.0/24"; any address inside works ("172.16.0.1/24")
+  // "172.16.0.1/24": the bridge's own address and prefix. With a host address the table also
+  // keeps guests from reaching the host's other addresses (S7: only the bridge address); the
+  // network form ("172.16.0.0/24") names no bridge address and leaves that rule out.
+  std::string bridge_cidr;
 };
 
 // One VM whose outbound traffic is masqueraded.
@@ -48,7 +51,8 @@ Status validate_nat_vm(const NatNetwork& network, const NatVm& vm);
 // The `nft -f -` script that atomically replaces table ip banger with the rules for vms (any
 // order; rendered sorted by address, so the same set always gives the same text). It works
 // whether or not the table exists. With no VMs the table still drops everything forwarded
-// from the bridge. invalid_argument: the validate_* errors, `vm x is listed twice` and
+// from the bridge, and (bridge address known) everything from the bridge to the host's other
+// local addresses. invalid_argument: the validate_* errors, `vm x is listed twice` and
 // `vms x and y both use address 172.16.0.2`.
 Expected<std::string> render_nat_ruleset(const NatNetwork& network, const std::vector<NatVm>& vms);
 

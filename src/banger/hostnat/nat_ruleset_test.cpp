@@ -86,7 +86,16 @@ TEST(NatRuleset, AcceptsTheBridgeAddressAsTheCidr) {
   auto from_network =
       render_nat_ruleset(test_network(), {{.vm_id = "v1", .ip = "172.16.0.2", .tap = "tap-fc-0"}});
   ASSERT_TRUE(from_gateway && from_network);
-  EXPECT_EQ(*from_gateway, *from_network);
+  // The same table, plus the input chain only a known bridge address allows.
+  std::string input =
+      "  chain input {\n"
+      "    type filter hook input priority filter; policy accept;\n"
+      "    iifname \"br-fc\" fib daddr type local ip daddr != 172.16.0.1 drop comment \"vms reach "
+      "only the bridge address\"\n"
+      "  }\n";
+  std::string expected = *from_network;
+  expected.insert(expected.size() - 2, input);  // before the table's closing "}\n"
+  EXPECT_EQ(*from_gateway, expected);
 }
 
 TEST(NatRuleset, RendersAnIdempotentRemoval) {

@@ -129,6 +129,21 @@ Status NatService::rebuild(const std::vector<NatVm>& vms) {
   });
 }
 
+Status NatService::ensure_table() {
+  if (!config_) {
+    return tl::unexpected(with_context(config_.error(), "ensuring nat rules"));
+  }
+  return state_.with_lock([&](State& state) -> Status {
+    if (state.table_applied) {
+      return {};
+    }
+    if (auto applied = apply_locked(state, state.applied); !applied) {
+      return tl::unexpected(with_context(applied.error(), "ensuring nat rules"));
+    }
+    return {};
+  });
+}
+
 Status NatService::remove_all() {
   return state_.with_lock([&](State& state) -> Status {
     if (auto removed = run_nft(render_nat_removal(), "deleting table ip banger"); !removed) {

@@ -77,6 +77,12 @@ class NatService {
   // before.
   Status rebuild(const std::vector<NatVm>& vms);
 
+  // Puts the table in place (with the current set) unless this service already did: called
+  // when any VM starts, so guests without NAT are fenced in even before the first --nat VM.
+  // Errors as rebuild() ("ensuring nat rules: ..."); ip_forward is not touched for an empty
+  // set.
+  Status ensure_table();
+
   // Deletes the table (OK when it does not exist) and empties the set; leaves ip_forward as is.
   // Errors are prefixed with "removing nat rules": the nft errors of enable() with "deleting
   // table ip banger" in place of "applying table ip banger".

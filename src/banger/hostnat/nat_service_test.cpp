@@ -140,6 +140,17 @@ TEST(NatService, EnableAppliesTheTableWithNftAndTurnsOnForwarding) {
             (std::vector<NatVm>{{.vm_id = "v1", .ip = "172.16.0.2", .tap = "tap-fc-0"}}));
 }
 
+TEST(NatService, EnsureTableAppliesTheCurrentSetOnceWithoutForwarding) {
+  Fixture f;
+  ASSERT_EQ(describe(f.nat.ensure_table()), "ok");
+  ASSERT_EQ(describe(f.nat.ensure_table()), "ok");
+  EXPECT_EQ(f.runner.scripts(), (Lines{table({})}));
+  EXPECT_EQ(f.forwarding.calls(), 0);
+  ASSERT_TRUE(f.nat.enable("v1", "172.16.0.2", "tap-fc-0"));
+  ASSERT_EQ(describe(f.nat.ensure_table()), "ok");  // already in place: nothing runs
+  EXPECT_EQ(f.runner.scripts().size(), 2U);
+}
+
 TEST(NatService, EnablingTwiceAppliesTheSameTableAgain) {
   Fixture f;
   ASSERT_TRUE(f.nat.enable("v1", "172.16.0.2", "tap-fc-0"));

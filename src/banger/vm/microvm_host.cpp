@@ -452,6 +452,13 @@ Status MicrovmHost::publish(const model::Vm& vm, const std::string& ip, const st
     BANGER_LOG_WARN("vm {}: guest dns resolver: {}", vm.name, resolver.error().message);
   }
   BANGER_TRY(deps_.dns.set(vm.name, ip));
+  // The table also fences guests without NAT in (forward and input rules): make sure it
+  // exists. Without nft a VM still runs, unfenced; doctor's nat row says why.
+  if (!vm.nat) {
+    if (auto fenced = deps_.nat.ensure_table(); !fenced) {
+      BANGER_LOG_WARN("vm {}: {}", vm.name, fenced.error().message);
+    }
+  }
   if (vm.nat) {
     if (auto enabled = deps_.nat.enable(vm.id, ip, tap); !enabled) {
       deps_.dns.remove(vm.name);
