@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DBANGER_WERROR=ON
+# Unoptimized, without debug info: the suite does not time anything, and on two cores this
+# halves the build (about 6 instead of 10+ minutes) for ~30 s more test time.
+cmake -S . -B build -G Ninja -DBANGER_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2 --timeout 900
