@@ -65,6 +65,18 @@ struct CallBridge {
   std::mutex mutex_;
 };
 
+// Runs fn(i) for i in [0, n) on one thread each and waits (VMs are asked concurrently).
+void in_parallel(std::size_t n, const std::function<void(std::size_t)>& fn) {
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    threads.emplace_back([&fn, i] { fn(i); });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+}
+
 // Runs op for every name in parallel (S13: several VMs per command). Returns the VMs in
 // request order, or one error naming every VM that failed (code of the first failure).
 Expected<api::VmInfos> for_each_vm(
@@ -74,13 +86,7 @@ Expected<api::VmInfos> for_each_vm(
     return fail(Errc::invalid_argument, "name at least one vm");
   }
   std::vector<std::optional<Expected<model::Vm>>> results(names.size());
-  std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    threads.emplace_back([&, i] { results[i] = op(names[i]); });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
+  in_parallel(names.size(), [&](std::size_t i) { results[i] = op(names[i]); });
   api::VmInfos out;
   std::optional<Error> first;
   std::vector<std::string> messages;
@@ -99,18 +105,6 @@ Expected<api::VmInfos> for_each_vm(
     return tl::unexpected(*first);
   }
   return out;
-}
-
-// Runs fn(i) for i in [0, n) on one thread each and waits (VMs are asked concurrently).
-void in_parallel(std::size_t n, const std::function<void(std::size_t)>& fn) {
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    threads.emplace_back([&fn, i] { fn(i); });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
 }
 
 api::GuestPortInfo to_port_info(const std::string& vm_name, const vm::GuestPort& port) {

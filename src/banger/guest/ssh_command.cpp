@@ -2,35 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "banger/sys/ssh_command.hpp"
+
 namespace banger::guest {
-
-namespace {
-
-// ssh expands %-tokens in IdentityFile and UserKnownHostsFile; "%%" is a literal '%'.
-std::string escape_percent(const std::string& path) {
-  std::string out;
-  for (char c : path) {
-    out += c;
-    if (c == '%') {
-      out += '%';
-    }
-  }
-  return out;
-}
-
-// A double-quoted ssh_config argument.
-std::string config_quote(const std::string& path) {
-  std::string out = "\"";
-  for (char c : escape_percent(path)) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 std::string render_ssh_config(const SshConfigSpec& spec) {
   return fmt::format(
@@ -44,7 +18,8 @@ std::string render_ssh_config(const SshConfigSpec& spec) {
       "  StrictHostKeyChecking accept-new\n"
       "  HashKnownHosts no\n"
       "  LogLevel ERROR\n",
-      spec.host_pattern, config_quote(spec.key_path), config_quote(spec.known_hosts_path));
+      spec.host_pattern, sys::ssh_config_quote(spec.key_path),
+      sys::ssh_config_quote(spec.known_hosts_path));
 }
 
 }  // namespace banger::guest

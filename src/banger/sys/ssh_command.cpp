@@ -16,8 +16,18 @@ std::string escape_percent(const std::string& path) {
   return out;
 }
 
-// A double-quoted ssh_config argument.
-std::string config_quote(const std::string& path) {
+// An ssh_config value as given to -o: quoted only when it has to be, since ssh reads several
+// whitespace-separated files from UserKnownHostsFile.
+std::string option_value(const std::string& path) {
+  if (path.find_first_of(" \t\"\\") == std::string::npos) {
+    return escape_percent(path);
+  }
+  return ssh_config_quote(path);
+}
+
+}  // namespace
+
+std::string ssh_config_quote(const std::string& path) {
   std::string out = "\"";
   for (char c : escape_percent(path)) {
     if (c == '"' || c == '\\') {
@@ -27,17 +37,6 @@ std::string config_quote(const std::string& path) {
   }
   return out + "\"";
 }
-
-// An ssh_config value as given to -o: quoted only when it has to be, since ssh reads several
-// whitespace-separated files from UserKnownHostsFile.
-std::string option_value(const std::string& path) {
-  if (path.find_first_of(" \t\"\\") == std::string::npos) {
-    return escape_percent(path);
-  }
-  return config_quote(path);
-}
-
-}  // namespace
 
 std::string shell_quote(const std::string& arg) {
   if (!arg.empty() && arg.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

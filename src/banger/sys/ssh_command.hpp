@@ -39,6 +39,10 @@ struct SshCommandSpec {
 // "${" in a path is not escapable in ssh and is left as is (banger's state dir never has it).
 std::vector<std::string> ssh_argv(const SshCommandSpec& spec);
 
+// A path as a double-quoted ssh_config argument: '%' doubled (ssh expands %-tokens in
+// IdentityFile and UserKnownHostsFile), '"' and '\' backslash-escaped.
+std::string ssh_config_quote(const std::string& path);
+
 // POSIX shell single-quoting of one argument (plain words are left as they are).
 std::string shell_quote(const std::string& arg);
 

@@ -412,9 +412,11 @@ bool MicrovmHost::image_has_agent(const model::Vm& vm) {
   if (!image) {
     return true;  // cannot tell: expect the agent (the usual case), fail with its errors
   }
+  // A rebuild (`image build --force`) publishes a new file at the same path: key on both.
+  const std::string key = fmt::format("{}@{}", image->rootfs_path, image->created_at);
   {
     std::lock_guard lock(agents_mutex_);
-    if (auto it = image_has_agent_.find(image->rootfs_path); it != image_has_agent_.end()) {
+    if (auto it = image_has_agent_.find(key); it != image_has_agent_.end()) {
       return it->second;
     }
   }
@@ -424,7 +426,7 @@ bool MicrovmHost::image_has_agent(const model::Vm& vm) {
     return true;
   }
   std::lock_guard lock(agents_mutex_);
-  image_has_agent_[image->rootfs_path] = *found;
+  image_has_agent_[key] = *found;
   if (!*found) {
     BANGER_LOG_WARN(
         "image {} has no banger-agent: its vms are ready when ssh answers and stop "
@@ -552,13 +554,23 @@ std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {
 }
 
 Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
+  // Leases for every addressed VM; TAPs, DNS records and NAT rules for the running ones
+  // (S13: rebuilt from the live set).
   std::vector<hostnat::Lease> leases;
+  std::map<std::string, std::string> records;
+  std::vector<hostnat::NatVm> nat_vms;
   for (const auto& vm : vms) {
     if (vm.guest_ip.empty()) {
       continue;
     }
     bool running = vm.state == model::VmState::running && alive(vm);
     leases.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = running ? vm.tap_name : ""});
+    if (running) {
+      records[vm.name] = vm.guest_ip;
+      if (vm.nat) {
+        nat_vms.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = vm.tap_name});
+      }
+    }
   }
   if (leases.empty() && deps_.network.idle_taps().empty()) {
     // No VM has ever been networked: leave the host alone (the bridge and the warm TAP pool
@@ -566,18 +578,6 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
     return {};
   }
   BANGER_TRY(deps_.network.reconcile(leases));
-  // DNS records and NAT rules for the running VMs (S13: rebuilt from the live set).
-  std::map<std::string, std::string> records;
-  std::vector<hostnat::NatVm> nat_vms;
-  for (const auto& vm : vms) {
-    if (vm.state != model::VmState::running || !alive(vm) || vm.guest_ip.empty()) {
-      continue;
-    }
-    records[vm.name] = vm.guest_ip;
-    if (vm.nat) {
-      nat_vms.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = vm.tap_name});
-    }
-  }
   BANGER_TRY(deps_.dns.replace_all(records));
   if (records.empty()) {
     return {};  // nothing runs: no resolver or NAT table needed until the next start

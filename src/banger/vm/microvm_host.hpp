@@ -105,7 +105,7 @@ class MicrovmHost final : public VmHost {
   std::mutex obtain_mutex_;  // one first-use build/pull at a time (several VMs may ask)
   std::mutex agents_mutex_;
   std::map<std::string, std::shared_ptr<agentclient::AgentClient>> agents_;  // by VM id
-  std::map<std::string, bool> image_has_agent_;                              // by image rootfs path
+  std::map<std::string, bool> image_has_agent_;  // by "<rootfs path>@<created_at>"
 };
 
 }  // namespace banger::vm
