@@ -56,9 +56,10 @@ Status exchange_paths(const std::string& a, const std::string& b) {
   return {};
 }
 
-bool is_dir(const std::string& path) {
+// Whether anything (even a dangling symlink) is at path.
+bool occupied(const std::string& path) {
   std::error_code ec;
-  return fs::is_directory(fs::symlink_status(path, ec));
+  return fs::exists(fs::symlink_status(path, ec));
 }
 
 void remove_or_log(const std::string& path, std::string_view what) {
@@ -139,7 +140,7 @@ Expected<StagedStore::Stage> StagedStore::stage(const Claim& claim) {
 
 Status StagedStore::publish(Stage& stage, const std::function<Status()>& record) {
   const std::string live = live_dir(stage.name());
-  const bool replacing = is_dir(live);
+  const bool replacing = occupied(live);
   if (replacing) {
     BANGER_TRY(exchange_paths(stage.dir(), live));
   } else {
@@ -164,7 +165,7 @@ Status StagedStore::publish(Stage& stage, const std::function<Status()>& record)
 
 Status StagedStore::trash(const Claim& claim) {
   const std::string live = live_dir(claim.name());
-  if (!sys::path_exists(live)) {
+  if (!occupied(live)) {
     return {};
   }
   return move_to_trash(live, claim.name());
@@ -188,9 +189,7 @@ Status StagedStore::reconcile(const ReconcileHooks& hooks) {
   std::vector<std::string> names;
   std::error_code ec;
   for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_directory(ec)) {
-      names.push_back(it->path().filename().string());
-    }
+    names.push_back(it->path().filename().string());
   }
   if (ec) {
     return fail_errno("listing " + root, ec.value());

@@ -20,8 +20,8 @@ namespace banger::artifactstore {
 //   <root>.trash/<name>-*/  a replaced or deleted artifact on its way out.
 inline constexpr std::string_view kStagingSuffix = ".staging";
 
-// What reconcile does with a directory under root that is neither staging nor recorded and
-// that adopt() does not accept.
+// What reconcile does with an entry under root that is neither staging nor recorded and that
+// adopt() does not accept.
 enum class UnknownDirs { keep, trash };
 
 struct StagedStoreOptions {
@@ -128,7 +128,7 @@ class StagedStore {
   };
 
   // At daemon start, before serving: creates root, removes every <name>.staging and
-  // everything in the trash, and passes each unrecorded directory to adopt(). Removal
+  // everything in the trash, and passes each other unrecorded entry to adopt(). Removal
   // failures (mounts below) are logged and left for the next start. Errors: io when root
   // cannot be listed; adopt's errors.
   Status reconcile(const ReconcileHooks& hooks);
