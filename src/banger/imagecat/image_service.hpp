@@ -43,7 +43,7 @@ struct RegisterSpec {
 struct ImageServiceDeps {
   store::ImageRepository& images;
   sys::CommandRunner& runner;
-  const paths::Paths& paths;
+  const paths::Paths& paths;  // images_dir: the store root, read at construction
   base::Clock& clock;
   // Names of the VMs whose image is the given name (remove/--force refuse while any exist).
   std::function<std::vector<std::string>(const std::string& image)> users_of;

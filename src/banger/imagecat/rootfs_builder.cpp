@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "banger/artifactstore/staged_store.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/debpkg/debpkg.hpp"
@@ -65,7 +64,6 @@ Status TinyBuilder::build(const std::string& tree, const std::string& scratch,
                                 .total = static_cast<std::int64_t>(files.size())});
     BANGER_TRY(debpkg::extract_deb(deb, tree));
   }
-  BANGER_TRY(artifactstore::remove_tree(scratch));
   BANGER_TRY(check_cancel(ctx.cancel));
 
   base::report(ctx.progress,

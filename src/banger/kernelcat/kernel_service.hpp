@@ -27,7 +27,7 @@ namespace banger::kernelcat {
 struct KernelServiceDeps {
   store::KernelRepository& kernels;
   sys::CommandRunner& runner;  // apt-cache, apt-get, depmod
-  const paths::Paths& paths;   // kernels_dir (store), downloads_dir (pull work dirs)
+  const paths::Paths& paths;   // kernels_dir (store; read at construction), downloads_dir
   base::Clock& clock;          // imported_at
   // Names of the images and VMs that reference the given kernel (remove refuses while any do).
   std::function<std::vector<std::string>(const std::string& kernel)> users_of;
