@@ -178,7 +178,7 @@ Expected<std::string> ImageService::make_rootfs(RootfsBuilder& builder, const st
   }
   BANGER_TRY(check_cancel(cancel));
   BANGER_TRY_ASSIGN(auto content, tree_size_bytes(tree));
-  const std::string rootfs = staging + "/" + std::string(kRootfsFile);
+  std::string rootfs = staging + "/" + std::string(kRootfsFile);
   BANGER_TRY(write_ext4(deps_.runner, tree, rootfs, content, builder.image_size_mib(content), name,
                         progress));
   BANGER_TRY(artifactstore::remove_tree(tree));
