@@ -113,9 +113,9 @@ vm::MicrovmHostOptions Daemon::host_options(const DaemonOptions& options,
   host.accel = kvm ? vmm::Accel::kvm : vmm::Accel::tcg;
   sys::PosixCommandRunner runner;
   auto probe = vmstorage::probe_storage(runner, options.paths.vms_dir);
-  host.rootfs_strategy = vmstorage::choose_strategy(probe, vmstorage::VmmKind::qemu);
+  host.rootfs_strategy = vmstorage::choose_strategy(probe, model::VmmBackend::qemu);
   BANGER_LOG_INFO("vms: accel {}, rootfs {}", kvm ? "kvm" : "tcg",
-                  vmstorage::explain_strategy(probe, vmstorage::VmmKind::qemu));
+                  vmstorage::explain_strategy(probe, model::VmmBackend::qemu));
   return host;
 }
 
