@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "banger/base/enum_names.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/dns/client.hpp"
 #include "banger/dns/resolved_routing.hpp"
@@ -254,15 +255,9 @@ std::string resolve_binary(const std::string& configured, const std::string& fal
 }  // namespace
 
 std::string_view to_string(CheckStatus status) {
-  switch (status) {
-    case CheckStatus::pass:
-      return "pass";
-    case CheckStatus::warn:
-      return "warn";
-    case CheckStatus::fail:
-      return "fail";
-  }
-  return "fail";
+  static constexpr auto kNames = base::make_enum_names<CheckStatus>(
+      {{CheckStatus::pass, "pass"}, {CheckStatus::warn, "warn"}, {CheckStatus::fail, "fail"}});
+  return kNames.name(status, "fail");
 }
 
 Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_t uid,
