@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -153,6 +154,9 @@ class FakeVmm final : public vmm::Vmm {
   // agent server is handed back to be destroyed (joined) after the lock is released.
   std::unique_ptr<FakeAgentServer> end_locked(pid_t pid, FakeVmEnd how);
   bool alive_locked(const vmm::VmmHandle& handle) const;
+  // Records "<verb> <pid>"; false when the VMM is already gone, timeout when stops are
+  // scripted to time out, else true (the caller ends the VM).
+  Expected<bool> begin_stop_locked(std::string_view verb, const vmm::VmmHandle& handle);
   void guest_poweroff(pid_t pid);
   Status start_agent(const vmm::VmConfig& config, pid_t pid);
 
@@ -353,17 +357,26 @@ inline Status FakeVmm::request_shutdown(const vmm::VmmHandle& handle) {
   return {};
 }
 
+inline Expected<bool> FakeVmm::begin_stop_locked(std::string_view verb,
+                                                 const vmm::VmmHandle& handle) {
+  calls_.push_back(std::string(verb) + " " + std::to_string(handle.pid));
+  if (!alive_locked(handle)) {
+    return false;
+  }
+  if (stop_times_out_) {
+    return fail(Errc::timeout,
+                "fake vmm pid " + std::to_string(handle.pid) + " still running after SIGKILL");
+  }
+  return true;
+}
+
 inline Status FakeVmm::stop(const vmm::VmmHandle& handle, std::chrono::milliseconds) {
   std::unique_ptr<FakeAgentServer> agent;
   {
     std::lock_guard lock(mutex_);
-    calls_.push_back("stop " + std::to_string(handle.pid));
-    if (!alive_locked(handle)) {
+    BANGER_TRY_ASSIGN(bool running, begin_stop_locked("stop", handle));
+    if (!running) {
       return {};
-    }
-    if (stop_times_out_) {
-      return fail(Errc::timeout,
-                  "fake vmm pid " + std::to_string(handle.pid) + " still running after SIGKILL");
     }
     agent = std::move(vms_[handle.pid].agent);
   }
@@ -376,17 +389,12 @@ inline Status FakeVmm::stop(const vmm::VmmHandle& handle, std::chrono::milliseco
 }
 
 inline Status FakeVmm::kill(const vmm::VmmHandle& handle) {
-  std::unique_ptr<FakeAgentServer> agent;
+  std::unique_ptr<FakeAgentServer> agent;  // destroyed (joined) after the lock is released
   std::lock_guard lock(mutex_);
-  calls_.push_back("kill " + std::to_string(handle.pid));
-  if (!alive_locked(handle)) {
-    return {};
+  BANGER_TRY_ASSIGN(bool running, begin_stop_locked("kill", handle));
+  if (running) {
+    agent = end_locked(handle.pid, FakeVmEnd::killed);
   }
-  if (stop_times_out_) {
-    return fail(Errc::timeout,
-                "fake vmm pid " + std::to_string(handle.pid) + " still running after SIGKILL");
-  }
-  agent = end_locked(handle.pid, FakeVmEnd::killed);
   return {};
 }
 
