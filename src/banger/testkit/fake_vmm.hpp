@@ -8,9 +8,11 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -24,7 +26,6 @@
 
 #include "banger/agentd/agent.hpp"
 #include "banger/agentd/server.hpp"
-#include "banger/agentd/transports.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/vmm/vmm.hpp"
 
@@ -176,10 +177,22 @@ class FakeVmm final : public vmm::Vmm {
 
 inline Expected<std::unique_ptr<FakeAgentServer>> FakeAgentServer::start(const std::string& path,
                                                                          agentd::AgentDeps deps) {
-  std::string error;
-  int fd = agentd::listen_unix(path, &error);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return fail(Errc::invalid_argument, "fake agent: socket path too long: " + path);
+  }
+  path.copy(addr.sun_path, path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    return fail(Errc::io, "fake agent: " + error);
+    return fail_errno("fake agent: socket", errno);
+  }
+  ::unlink(path.c_str());
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 16) != 0) {
+    int err = errno;
+    ::close(fd);
+    return fail_errno("fake agent: listening on " + path, err);
   }
   return std::unique_ptr<FakeAgentServer>(new FakeAgentServer(path, fd, std::move(deps)));
 }
