@@ -104,6 +104,43 @@ Expected<model::Kernel> MicrovmHost::obtain_kernel(const std::string& name,
   return pulled.kernel;
 }
 
+Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
+    const model::Vm& vm, const std::string& base_rootfs, const hostnat::Attachment& attachment,
+    const std::string& public_key) {
+  std::string dir = vm_dir_of(deps_.paths, vm);
+  auto strategy = options_.rootfs_strategy;
+  if (!vm.rootfs_strategy.empty()) {
+    if (auto recorded = vmstorage::parse_rootfs_strategy(vm.rootfs_strategy)) {
+      strategy = *recorded;
+    }
+  }
+  if (!sys::path_exists(vmstorage::root_disk_path(dir, strategy))) {
+    std::optional<std::uint64_t> grow;
+    if (vm.rootfs_overlay_size_mib > 0) {
+      grow = static_cast<std::uint64_t>(vm.rootfs_overlay_size_mib);
+    }
+    BANGER_TRY(vmstorage::create_root_disk(deps_.runner, strategy, base_rootfs, dir, grow));
+  }
+  guestconfig::GuestConfigSpec spec{.vm_name = vm.name,
+                                    .vm_id = vm.id,
+                                    .guest_ip = attachment.ip,
+                                    .gateway = attachment.gateway,
+                                    .prefix = attachment.prefix,
+                                    .dns_servers = {},
+                                    .authorized_keys = public_key};
+  if (!deps_.config.default_dns.empty()) {
+    spec.dns_servers.push_back(deps_.config.default_dns);
+  }
+  std::string work = vmstorage::work_disk_path(dir);
+  if (!sys::path_exists(work)) {
+    BANGER_TRY(vmstorage::create_work_disk(deps_.runner, dir,
+                                           static_cast<std::uint64_t>(vm.disk_size_mib), spec));
+  } else {
+    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec));
+  }
+  return strategy;
+}
+
 Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::ProgressFn& progress,
                                         const base::CancelFn& cancel) {
   BANGER_TRY(driver_of(vm));  // a backend this daemon does not run: refuse before any work
@@ -145,37 +182,9 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
   }
 
   base::report(progress, {"disks", "preparing disks", 0, 0});
-  auto strategy = options_.rootfs_strategy;
-  if (!vm.rootfs_strategy.empty()) {
-    if (auto recorded = vmstorage::parse_rootfs_strategy(vm.rootfs_strategy)) {
-      strategy = *recorded;
-    }
-  }
+  BANGER_TRY_ASSIGN(auto strategy,
+                    prepare_disks(vm, image.rootfs_path, attachment, key.public_key));
   std::string root_path = vmstorage::root_disk_path(dir, strategy);
-  if (!sys::path_exists(root_path)) {
-    std::optional<std::uint64_t> grow;
-    if (vm.rootfs_overlay_size_mib > 0) {
-      grow = static_cast<std::uint64_t>(vm.rootfs_overlay_size_mib);
-    }
-    BANGER_TRY(vmstorage::create_root_disk(deps_.runner, strategy, image.rootfs_path, dir, grow));
-  }
-  guestconfig::GuestConfigSpec spec{.vm_name = vm.name,
-                                    .vm_id = vm.id,
-                                    .guest_ip = attachment.ip,
-                                    .gateway = attachment.gateway,
-                                    .prefix = attachment.prefix,
-                                    .dns_servers = {},
-                                    .authorized_keys = key.public_key};
-  if (!deps_.config.default_dns.empty()) {
-    spec.dns_servers.push_back(deps_.config.default_dns);
-  }
-  std::string work = vmstorage::work_disk_path(dir);
-  if (!sys::path_exists(work)) {
-    BANGER_TRY(vmstorage::create_work_disk(deps_.runner, dir,
-                                           static_cast<std::uint64_t>(vm.disk_size_mib), spec));
-  } else {
-    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec));
-  }
   unpublish_on_error.dismiss();
   detach.dismiss();
   BANGER_LOG_INFO("vm {}: prepared ({} root, tap {}, ip {})", vm.name,

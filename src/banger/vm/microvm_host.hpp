@@ -82,6 +82,13 @@ class MicrovmHost final : public VmHost {
     vmm::VmmHandle handle;
   };
   Expected<Driver> driver_of(const model::Vm& vm) const;
+  // Creates the VM's root disk (the recorded strategy, else options_.rootfs_strategy) unless
+  // it exists, and creates or refreshes its work disk with the guest configuration for
+  // attachment. Returns the strategy; errors are vmstorage's.
+  Expected<vmstorage::RootfsStrategy> prepare_disks(const model::Vm& vm,
+                                                    const std::string& base_rootfs,
+                                                    const hostnat::Attachment& attachment,
+                                                    const std::string& public_key);
   // The VmConfig that boots vm under driver.
   Expected<vmm::VmConfig> vm_config(const model::Vm& vm, const Driver& driver);
   // The VM's agent client (one per VM and endpoint, reused: it serializes calls on the one
