@@ -12,6 +12,7 @@
 #include "banger/buildinfo/buildinfo.hpp"
 #include "banger/daemon/handlers.hpp"
 #include "banger/policy/accel.hpp"
+#include "banger/policy/vmm.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/host_probe.hpp"
 #include "banger/vmm/host_caps.hpp"
@@ -113,9 +114,11 @@ vm::MicrovmHostOptions Daemon::host_options(const DaemonOptions& options,
   host.accel = kvm ? vmm::Accel::kvm : vmm::Accel::tcg;
   sys::PosixCommandRunner runner;
   auto probe = vmstorage::probe_storage(runner, options.paths.vms_dir);
-  host.rootfs_strategy = vmstorage::choose_strategy(probe, vmstorage::VmmKind::qemu);
+  // The backend doctor reports too; its disks decide the strategy (qcow2 is QEMU-only).
+  auto backend = policy::decide_vmm(options.config.vmm).backend;
+  host.rootfs_strategy = vmstorage::choose_strategy(probe, backend);
   BANGER_LOG_INFO("vms: accel {}, rootfs {}", kvm ? "kvm" : "tcg",
-                  vmstorage::explain_strategy(probe, vmstorage::VmmKind::qemu));
+                  vmstorage::explain_strategy(probe, backend));
   return host;
 }
 

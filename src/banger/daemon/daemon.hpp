@@ -113,6 +113,7 @@ class Daemon {
        .agent_binary = imagecat::locate_agent_binary(sys::self_executable_dir())}};
   sys::PosixProcessLauncher launcher_;
   vmm::qemu::QemuVmm vmm_{{.launcher = launcher_}, qemu_options(options_.config)};
+  vmm::VmmRegistry vmms_{vmm_};  // firecracker joins when its backend exists
   hostnat::NetlinkLinkOps link_ops_;
   hostnat::NetworkService network_{{.links = link_ops_,
                                     .bridge_name = options_.config.bridge_name,
@@ -137,7 +138,7 @@ class Daemon {
                          .network = network_,
                          .images = images_,
                          .kernels = kernels_,
-                         .vmm = vmm_,
+                         .vmms = vmms_,
                          .known_hosts = known_hosts_,
                          .dns = dns_,
                          .nat = nat_},

@@ -15,6 +15,7 @@
 #include "banger/base/strings.hpp"
 #include "banger/config/vm_defaults.hpp"
 #include "banger/daemon/handlers.hpp"
+#include "banger/policy/vmm.hpp"
 
 namespace banger::daemon {
 namespace {
@@ -42,7 +43,7 @@ api::VmInfo to_info(const model::Vm& vm) {
                      .tap = vm.tap_name,
                      .pid = vm.vmm_pid,
                      .rootfs_strategy = vm.rootfs_strategy,
-                     .vmm = "qemu"};
+                     .vmm = std::string(model::to_string(vm.vmm))};
 }
 
 // Connects a service's progress/cancel callables to the request (events may come from
@@ -128,6 +129,11 @@ api::GuestPortInfo to_port_info(const std::string& vm_name, const vm::GuestPort&
 void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
   registry.add<api::VmCreate>([deps](const api::VmCreate::Request& request,
                                      rpc::CallContext& call) -> Expected<api::VmCreate::Response> {
+    // The same decision doctor reports; a VM records the backend it is created under.
+    auto backend = policy::decide_vmm(deps.config.vmm);
+    if (!backend.refusal.empty()) {
+      return fail(Errc::failed_precondition, backend.refusal);
+    }
     auto defaults = config::resolve_vm_defaults(deps.config, config::probe_host());
     vm::CreateSpec spec{
         .name = request.name,
@@ -136,7 +142,8 @@ void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
         .vcpu = request.vcpu.value_or(static_cast<int>(defaults.vcpu.value)),
         .memory_mib = request.memory_mib.value_or(defaults.memory_mib.value),
         .disk_size_mib = request.disk_size_mib.value_or(defaults.disk_size_mib.value),
-        .nat = request.nat};
+        .nat = request.nat,
+        .vmm = backend.backend};
     BANGER_TRY_ASSIGN(auto vm, deps.vms.create(spec));
     if (!request.no_start) {
       // A VM that never became ready stays (in `error`) for `vm logs`; the error says why.

@@ -81,6 +81,7 @@ Expected<model::Vm> VmService::create(const CreateSpec& spec) {
     vm.memory_mib = spec.memory_mib;
     vm.disk_size_mib = spec.disk_size_mib;
     vm.nat = spec.nat;
+    vm.vmm = spec.vmm;
     vm.state = model::VmState::created;
     vm.created_at = now;
     vm.touched_at = now;

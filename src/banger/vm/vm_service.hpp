@@ -46,6 +46,7 @@ struct CreateSpec {
   std::int64_t memory_mib = 0;
   std::int64_t disk_size_mib = 0;
   bool nat = false;
+  model::VmmBackend vmm = model::VmmBackend::qemu;  // policy::decide_vmm's choice; recorded
 };
 
 // What `vm stats` reports for one running VM.
