@@ -8,6 +8,7 @@ import re
 import sys
 
 LAYERS = {
+    "posix": -1,  # L0, below base (base::UniqueFd is posix::Fd); libc only, the static agent uses it
     "base": 0, "agentproto": 0,
     "sys": 1, "buildinfo": 1, "model": 1, "namegen": 1, "agentd": 1,
     "paths": 2, "policy": 2, "api": 2, "store": 2, "toolingplan": 2, "ext4": 2, "debpkg": 2, "guestconfig": 2, "agentclient": 2, "dns": 2,
