@@ -36,10 +36,13 @@ struct SpawnAttrs {
 
 void configure(SpawnAttrs& spawn, const SpawnOptions& options, const Pipe& in, const Pipe& out,
                const Pipe& err) {
-  if (options.stdio == Stdio::pipes) {
-    ::posix_spawn_file_actions_adddup2(&spawn.actions, in.read.get(), 0);
-    ::posix_spawn_file_actions_adddup2(&spawn.actions, out.write.get(), 1);
-    ::posix_spawn_file_actions_adddup2(&spawn.actions, err.write.get(), 2);
+  const std::array<int, 3> stdio = options.stdio == Stdio::pipes
+                                       ? std::array{in.read.get(), out.write.get(), err.write.get()}
+                                       : options.redirect;
+  if (options.stdio != Stdio::inherit) {
+    for (int target = 0; target < 3; ++target) {
+      ::posix_spawn_file_actions_adddup2(&spawn.actions, stdio[target], target);
+    }
   }
   ::posix_spawn_file_actions_addclosefrom_np(&spawn.actions, 3);
   if (!options.cwd.empty()) {
@@ -182,6 +185,14 @@ Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
 }
 
 Subprocess::~Subprocess() { kill_and_reap(); }
+
+pid_t Subprocess::release() {
+  stdin_.reset();
+  stdout_.reset();
+  stderr_.reset();
+  pidfd_.reset();
+  return std::exchange(pid_, -1);
+}
 
 void Subprocess::kill(int sig) {
   if (pid_ <= 0 || reaped_) {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstddef>
 #include <limits>
 #include <string>
@@ -18,8 +19,9 @@
 namespace banger::posix {
 
 enum class Stdio {
-  pipes,    // stdin, stdout and stderr are pipes to this process (pump() drives them)
-  inherit,  // the child shares this process's 0-2 (an interactive ssh)
+  pipes,     // stdin, stdout and stderr are pipes to this process (pump() drives them)
+  inherit,   // the child shares this process's 0-2 (an interactive ssh)
+  redirect,  // the child's 0-2 are SpawnOptions::redirect (/dev/null, a log file)
 };
 
 struct SpawnOptions {
@@ -29,6 +31,7 @@ struct SpawnOptions {
   std::string cwd;                // empty: inherit
   bool new_session = false;       // setsid(): the child leads its own process group
   Stdio stdio = Stdio::pipes;
+  std::array<int, 3> redirect{-1, -1, -1};  // Stdio::redirect: the descriptors for 0, 1 and 2
 };
 
 // How a child ended.
@@ -81,6 +84,10 @@ class Subprocess {
 
   // Waits (blocking) for the child to exit. The errno of waitpid on failure.
   Result<ExitStatus> wait();
+
+  // Stops tracking the child and returns its pid: this object will neither kill nor reap it (a
+  // daemon meant to outlive us; reaping it, if ever, is the caller's business).
+  pid_t release();
 
   // Sends sig to the child, and to its process group when it was started with new_session.
   void kill(int sig);

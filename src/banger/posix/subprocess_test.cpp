@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <fstream>
 #include <thread>
@@ -127,7 +128,8 @@ TEST(Subprocess, UsesTheGivenEnvironmentAndCwd) {
 }
 
 TEST(Subprocess, DoesNotLeakDescriptors) {
-  Fd leaked(::open("/dev/null", O_RDONLY));  // not close-on-exec
+  Fd null(::open("/dev/null", O_RDONLY));
+  Fd leaked(::fcntl(null.get(), F_DUPFD, 100));  // not close-on-exec
   const auto r = run(sh("ls /proc/self/fd"));
   EXPECT_EQ(r.out.find(std::to_string(leaked.get()) + "\n"), std::string::npos) << r.out;
 }
@@ -139,6 +141,34 @@ TEST(Subprocess, WaitCollectsTheExitOfAnInheritedStdioChild) {
   auto status = child->wait();
   ASSERT_TRUE(status);
   EXPECT_EQ(status->code, 7);
+}
+
+TEST(Subprocess, RedirectsStdioToTheGivenDescriptors) {
+  auto pipe = make_pipe();
+  ASSERT_TRUE(pipe);
+  Fd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  auto child = Subprocess::spawn({.argv = {"/bin/sh", "-c", "echo to-log; echo err >&2"},
+                                  .env = current_env(),
+                                  .stdio = Stdio::redirect,
+                                  .redirect = {null.get(), pipe->write.get(), null.get()}});
+  ASSERT_TRUE(child);
+  pipe->write.reset();
+  std::string line;
+  EXPECT_EQ(read_until(pipe->read.get(), '\n', line, 64, deadline_in(10s)), ReadEnd::delimiter);
+  EXPECT_EQ(line, "to-log");
+  EXPECT_EQ(child->wait()->code, 0);
+}
+
+TEST(Subprocess, ReleasedChildIsNeitherKilledNorReaped) {
+  pid_t pid = -1;
+  {
+    auto child = Subprocess::spawn(sh("exit 5"));
+    ASSERT_TRUE(child);
+    pid = child->release();
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(WEXITSTATUS(status), 5);
 }
 
 TEST(Subprocess, DestructorKillsAndReapsAChildNotWaitedFor) {

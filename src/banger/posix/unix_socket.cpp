@@ -15,19 +15,6 @@ constexpr std::chrono::milliseconds kBacklogRetry{10};
 
 static_assert(sizeof(sockaddr_un::sun_path) == kMaxUnixPathBytes + 1);
 
-// Waits for a connect in progress to finish and returns its outcome (SO_ERROR).
-int finish_connect(int fd, Deadline deadline) {
-  if (auto ready = wait_ready(fd, POLLOUT, deadline); !ready) {
-    return ready.error().sys_errno;
-  }
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-    err = errno;
-  }
-  return err;
-}
-
 void sleep_before_retry(Deadline deadline) {
   const auto pause = std::min<Clock::duration>(kBacklogRetry, deadline - Clock::now());
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(pause).count();
@@ -36,6 +23,25 @@ void sleep_before_retry(Deadline deadline) {
 }
 
 }  // namespace
+
+Result<void> connect_socket(int fd, const sockaddr* addr, socklen_t len, Deadline deadline) {
+  int err = 0;
+  do {
+    err = ::connect(fd, addr, len) == 0 ? 0 : errno;
+  } while (err == EINTR);
+  if (err == EINPROGRESS) {
+    socklen_t err_len = sizeof err;
+    if (auto ready = wait_ready(fd, POLLOUT, deadline); !ready) {
+      err = ready.error().sys_errno;
+    } else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) {
+      err = errno;
+    }
+  }
+  if (err != 0) {
+    return sys_fail(err, "connect");
+  }
+  return {};
+}
 
 Result<Fd> connect_unix(const std::string& path, Deadline deadline) {
   const std::string what = "connect " + path;
@@ -51,19 +57,12 @@ Result<Fd> connect_unix(const std::string& path, Deadline deadline) {
   }
   while (true) {
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr API
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+    auto connected =
+        connect_socket(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr, deadline);
+    if (connected) {
       return fd;
     }
-    int err = errno;
-    if (err == EINPROGRESS) {
-      err = finish_connect(fd.get(), deadline);
-      if (err == 0) {
-        return fd;
-      }
-    }
-    if (err == EINTR) {
-      continue;
-    }
+    const int err = connected.error().sys_errno;
     if (err != EAGAIN) {
       return sys_fail(err, what);
     }
