@@ -20,12 +20,12 @@ int poll_timeout(Deadline deadline) {
   return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1 << 30));
 }
 
-Result<void> wait_ready(int fd, short events, Deadline deadline) {
+Result<short> wait_ready(int fd, short events, Deadline deadline) {
   while (true) {
     pollfd pfd{fd, events, 0};
     const int ready = ::poll(&pfd, 1, poll_timeout(deadline));
     if (ready > 0) {
-      return {};
+      return pfd.revents;
     }
     if (ready == 0) {
       return sys_fail(ETIMEDOUT, "poll");
@@ -36,7 +36,8 @@ Result<void> wait_ready(int fd, short events, Deadline deadline) {
   }
 }
 
-Result<void> write_all(int fd, std::string_view data, Deadline deadline) {
+Result<void> write_all(int fd, std::string_view data, Deadline deadline,
+                       std::chrono::milliseconds stall) {
   bool is_socket = true;
   std::optional<SigpipeGuard> guard;
   while (!data.empty()) {
@@ -61,8 +62,16 @@ Result<void> write_all(int fd, std::string_view data, Deadline deadline) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       return sys_fail(errno, "write");
     }
-    if (auto ready = wait_ready(fd, POLLOUT, deadline); !ready) {
-      return ready;
+    const auto stalled =
+        stall == std::chrono::milliseconds::max() || deadline - Clock::now() < stall
+            ? deadline
+            : Clock::now() + stall;
+    auto ready = wait_ready(fd, POLLOUT, stalled);
+    if (!ready) {
+      return tl::unexpected(ready.error());
+    }
+    if ((*ready & POLLOUT) == 0) {
+      return sys_fail(EPIPE, "write");  // POLLHUP/POLLERR without room
     }
   }
   return {};

@@ -25,13 +25,16 @@ int poll_timeout(Deadline deadline);
 // The deadline `timeout` from now.
 inline Deadline deadline_in(std::chrono::milliseconds timeout) { return Clock::now() + timeout; }
 
-// Waits until fd has one of `events` (POLLIN, POLLOUT) or an error/hang-up. ETIMEDOUT at the
-// deadline; the errno of poll otherwise.
-Result<void> wait_ready(int fd, short events, Deadline deadline);
+// Waits until fd has one of `events` (POLLIN, POLLOUT) or an error/hang-up, and returns the
+// revents. ETIMEDOUT at the deadline; the errno of poll otherwise.
+Result<short> wait_ready(int fd, short events, Deadline deadline);
 
-// Writes all of data. ETIMEDOUT when the deadline passes first (part may have been written),
-// EPIPE when the reader is gone, the errno of send/write otherwise.
-Result<void> write_all(int fd, std::string_view data, Deadline deadline = kNoDeadline);
+// Writes all of data (send(MSG_NOSIGNAL) on sockets, write() otherwise). ETIMEDOUT when the
+// deadline passes first, or when no byte could be written for `stall` (part may have been
+// written); EPIPE when the reader is gone (also a hang-up while there is no room); the errno of
+// send/write otherwise.
+Result<void> write_all(int fd, std::string_view data, Deadline deadline = kNoDeadline,
+                       std::chrono::milliseconds stall = std::chrono::milliseconds::max());
 
 // Reads what is available (at most `size` bytes, waiting for at least one). Returns 0 at end of
 // stream. ETIMEDOUT when nothing arrived by the deadline; the errno of read otherwise.

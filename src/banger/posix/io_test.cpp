@@ -104,6 +104,16 @@ TEST(WriteAll, TimesOutWhenThePeerDoesNotRead) {
   EXPECT_EQ(sent.error().sys_errno, ETIMEDOUT);
 }
 
+TEST(WriteAll, StallTimeoutEndsAWriteThatMakesNoProgress) {
+  auto [a, b] = socket_pair();
+  ASSERT_TRUE(set_nonblocking(a.get()));
+  const auto start = Clock::now();
+  auto sent = write_all(a.get(), std::string(8 << 20, 'x'), kNoDeadline, 100ms);
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().sys_errno, ETIMEDOUT);
+  EXPECT_LT(Clock::now() - start, 10s);
+}
+
 TEST(PollTimeout, IsMinusOneWithoutDeadlineAndZeroWhenPassed) {
   EXPECT_EQ(poll_timeout(kNoDeadline), -1);
   EXPECT_EQ(poll_timeout(Clock::now() - 1s), 0);
