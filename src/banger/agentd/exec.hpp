@@ -48,7 +48,8 @@ std::variant<std::string, agentproto::WireError> resolve_program(const std::stri
 // whole process group gets SIGKILL and timed_out is set.
 // Errors: not_found "executable \"x\" not found in PATH" / "executable \"./x\" not found" /
 // "working directory \"/x\" does not exist" / "... is not a directory"; operation_failed
-// "cannot run \"x\": <strerror>" for any other spawn failure.
+// "cannot run \"x\": <strerror>" for any other spawn failure, "running \"x\": poll: <strerror>"
+// when waiting on the child fails (it is killed then).
 std::variant<agentproto::ExecResult, agentproto::WireError> run_exec(
     const agentproto::ExecParams& params, std::size_t max_output = agentproto::kMaxExecOutputBytes);
 
