@@ -8,6 +8,7 @@ import re
 import sys
 
 LAYERS = {
+    "posix": -1,  # L0, below base (base::UniqueFd is posix::Fd); libc only, the static agent uses it
     "base": 0, "agentproto": 0,
     "sys": 1, "buildinfo": 1, "model": 1, "namegen": 1, "agentd": 1, "unpack": 1,
     "paths": 2, "policy": 2, "api": 2, "store": 2, "toolingplan": 2, "ext4": 2, "debpkg": 2, "guestconfig": 2, "agentclient": 2, "dns": 2, "artifactstore": 2,
@@ -16,7 +17,7 @@ LAYERS = {
     "daemon": 5, "cli": 5,
 }
 # The CLI talks only RPC: it may never use these, whatever its DEPS say (SPEC S1).
-CLI_ALLOWED = {"base", "sys", "paths", "config", "model", "api", "rpc", "buildinfo"}
+CLI_ALLOWED = {"posix", "base", "sys", "paths", "config", "model", "api", "rpc", "buildinfo"}
 INCLUDE = re.compile(r'#include\s+"banger/([a-z_]+)/')
 
 

@@ -2,18 +2,18 @@
 
 #include <errno.h>
 #include <fmt/format.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <utility>
 
 #include "banger/agentproto/constants.hpp"
 #include "banger/agentproto/frame.hpp"
 #include "banger/agentproto/message.hpp"
+#include "banger/base/expected.hpp"
+#include "banger/posix/io.hpp"
 
 namespace banger::agentclient {
 namespace {
@@ -23,11 +23,7 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kAttemptTimeout{1000};
 constexpr milliseconds kAttemptPause{100};
-
-int ms_left(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-  return left.count() <= 0 ? 0 : static_cast<int>(std::min<std::int64_t>(left.count(), 1 << 30));
-}
+constexpr std::size_t kReadChunkBytes = std::size_t{256} * 1024;
 
 Errc map_code(agentproto::ErrorCode code) {
   switch (code) {
@@ -45,6 +41,27 @@ Errc map_code(agentproto::ErrorCode code) {
       return Errc::command_failed;
   }
   return Errc::command_failed;
+}
+
+// The answer to request `id` among the frames decoded so far (skipping garbage, oversized frames
+// and stale replies to earlier, aborted calls), or nullopt while it has not arrived.
+std::optional<Expected<nlohmann::json>> next_reply(agentproto::FrameDecoder& decoder,
+                                                   std::int64_t id) {
+  while (auto frame = decoder.next()) {
+    if (frame->kind != agentproto::Frame::Kind::line) {
+      continue;  // not ours: ours is within the limit
+    }
+    auto response = agentproto::parse_response(frame->line);
+    if (!response || response->id != id) {
+      continue;
+    }
+    if (response->error) {
+      return tl::unexpected(
+          Error{map_code(response->error->code), "agent: " + response->error->message, 0, {}});
+    }
+    return std::move(*response->result);
+  }
+  return std::nullopt;
 }
 
 template <class T>
@@ -92,85 +109,39 @@ Expected<nlohmann::json> AgentClient::call_locked(std::string_view method,
                 fmt::format("{} request is {} bytes; the agent accepts at most {}", method,
                             line.size() - 2, agentproto::kMaxFrameBytes));
   }
-  auto dialed = dialer_->dial(timeout);
-  if (!dialed) {
-    return tl::unexpected(dialed.error());
-  }
-  const base::UniqueFd fd = std::move(*dialed);
+  BANGER_TRY_ASSIGN(const base::UniqueFd fd, dialer_->dial(timeout));
   const std::string endpoint = dialer_->describe();
-  const auto timed_out = [&] {
-    return fail(Errc::timeout, fmt::format("agent at {} did not answer {} within {}ms", endpoint,
-                                           method, timeout.count()));
+  const auto failed = [&](const posix::SysError& error, const std::string& doing) {
+    if (error.sys_errno == ETIMEDOUT) {
+      return fail(Errc::timeout, fmt::format("agent at {} did not answer {} within {}ms", endpoint,
+                                             method, timeout.count()));
+    }
+    return tl::unexpected(Error{Errc::unavailable,
+                                fmt::format("{}: {}", doing, std::strerror(error.sys_errno)),
+                                error.sys_errno,
+                                {}});
   };
-
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    const ssize_t n = ::send(fd.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      rest.remove_prefix(static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd pfd{fd.get(), POLLOUT, 0};
-      if (::poll(&pfd, 1, ms_left(deadline)) == 0) {
-        return timed_out();
-      }
-      continue;
-    }
-    const int err = errno;
-    return tl::unexpected(
-        Error{Errc::unavailable,
-              fmt::format("sending {} to agent at {}: {}", method, endpoint, std::strerror(err)),
-              err,
-              {}});
+  if (auto sent = posix::write_all(fd.get(), line, deadline); !sent) {
+    return failed(sent.error(), fmt::format("sending {} to agent at {}", method, endpoint));
   }
-
   agentproto::FrameDecoder decoder(agentproto::kMaxReplyFrameBytes);
-  std::string buffer(256 * 1024, '\0');
+  std::string buffer(kReadChunkBytes, '\0');
   while (true) {
-    while (auto frame = decoder.next()) {
-      if (frame->kind != agentproto::Frame::Kind::line) {
-        continue;  // not ours: ours is within the limit
-      }
-      auto response = agentproto::parse_response(frame->line);
-      if (!response || response->id != id) {
-        continue;  // garbage or a stale reply to an earlier, aborted call
-      }
-      if (response->error) {
-        return tl::unexpected(
-            Error{map_code(response->error->code), "agent: " + response->error->message, 0, {}});
-      }
-      return std::move(*response->result);
+    if (auto reply = next_reply(decoder, id)) {
+      return std::move(*reply);
     }
-    pollfd pfd{fd.get(), POLLIN, 0};
-    const int ready = ::poll(&pfd, 1, ms_left(deadline));
-    if (ready < 0 && errno == EINTR) {
-      continue;
+    auto n = posix::read_some(fd.get(), buffer.data(), buffer.size(), deadline);
+    if (!n) {
+      return failed(n.error(),
+                    fmt::format("reading the {} reply from agent at {}", method, endpoint));
     }
-    if (ready == 0) {
-      return timed_out();
+    if (*n == 0) {
+      closed_early = true;
+      return fail(Errc::unavailable, fmt::format("agent at {} closed the connection before "
+                                                 "answering {}",
+                                                 endpoint, method));
     }
-    const ssize_t n = ::recv(fd.get(), buffer.data(), buffer.size(), 0);
-    if (n > 0) {
-      decoder.feed(buffer.data(), static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
-      continue;
-    }
-    const int err = n == 0 ? 0 : errno;
-    closed_early = n == 0;
-    return tl::unexpected(Error{
-        Errc::unavailable,
-        n == 0
-            ? fmt::format("agent at {} closed the connection before answering {}", endpoint, method)
-            : fmt::format("reading the {} reply from agent at {}: {}", method, endpoint,
-                          std::strerror(err)),
-        err,
-        {}});
+    decoder.feed(buffer.data(), *n);
   }
 }
 

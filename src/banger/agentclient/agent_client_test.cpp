@@ -53,7 +53,9 @@ class AgentProcessTest : public ::testing::Test {
     });
     ASSERT_TRUE(process.has_value()) << process.error().message;
     process_ = std::move(*process);
-    ASSERT_TRUE(eventually([&] { return sys::path_exists(socket_); })) << log();
+    // Ready once it accepts: the socket file appears at bind(), before listen().
+    ASSERT_TRUE(eventually([&] { return UnixSocketDialer(socket_).dial(100ms).has_value(); }))
+        << log();
   }
   void TearDown() override {
     if (process_) {

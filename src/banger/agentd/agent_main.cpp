@@ -91,25 +91,24 @@ int agent_main(int argc, char** argv) {
     static TestModeSystemControl system;
     static Agent agent(
         AgentDeps{.system = system, .proc_root = "/proc", .version = agent_version()});
-    std::string error;
-    const int fd = listen_unix(listen_unix_path, &error);
-    if (fd < 0) {
-      log_line(error);
+    const auto fd = listen_unix(listen_unix_path);
+    if (!fd) {
+      log_line(fd.error().message());
       return 1;
     }
     log_line("version " + agent_version() + " listening on unix socket " + listen_unix_path);
-    accept_loop(fd, agent, "unix");
+    accept_loop(fd->get(), agent, "unix");
     return 1;
   }
 
   static LinuxSystemControl system;
   static Agent agent(AgentDeps{.system = system, .proc_root = "/proc", .version = agent_version()});
   log_line("version " + agent_version() + " starting");
-  std::string error;
-  const int vsock_fd = listen_vsock(agentproto::kAgentVsockPort, &error);
-  if (vsock_fd < 0) {
-    log_line(error + "; serving the virtio-serial port only");
+  auto vsock = listen_vsock(agentproto::kAgentVsockPort);
+  if (!vsock) {
+    log_line(vsock.error().message() + "; serving the virtio-serial port only");
   } else {
+    const int vsock_fd = vsock->release();  // served for the agent's lifetime
     log_line("listening on vsock port " + std::to_string(agentproto::kAgentVsockPort));
     std::thread([vsock_fd] { accept_loop(vsock_fd, agent, "vsock"); }).detach();
   }

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <variant>
+#include <vector>
 
 #include "banger/agentproto/constants.hpp"
 #include "banger/agentproto/message.hpp"
@@ -18,6 +21,25 @@ namespace banger::agentd {
 // (output goes to pipes, not a terminal), LANG=C.UTF-8.
 std::vector<std::string> exec_base_env();
 
+// What resolve_program asks of the filesystem (tests pass fakes).
+struct ProgramProbe {
+  std::function<bool(const std::string&)> exists;         // anything is at the path
+  std::function<bool(const std::string&)> is_executable;  // a regular file we may execute
+};
+
+// stat() and access(X_OK) on the real filesystem.
+ProgramProbe real_program_probe();
+
+// Finds the file to execute for argv[0] `name` the way execvp would, but with the child's PATH
+// (`path_var`) and cwd: a name with '/' is taken as is (relative to cwd) and must exist; else the
+// first PATH entry (an empty entry is ".", relative entries are under cwd) holding an executable
+// `name`. Returns the path (cwd-relative for a relative name with '/'), or not_found
+// "executable \"x\" not found" / "executable \"x\" not found in PATH".
+std::variant<std::string, agentproto::WireError> resolve_program(const std::string& name,
+                                                                 std::string_view path_var,
+                                                                 const std::string& cwd,
+                                                                 const ProgramProbe& probe);
+
 // Runs params.argv[0] (searched in the effective PATH when it has no '/') in params.cwd ("" =
 // "/") in a new session (its own process group), with stdin/stdout/stderr on pipes and no other
 // inherited descriptors. Each output stream keeps its first max_output bytes (the result marks
@@ -26,7 +48,8 @@ std::vector<std::string> exec_base_env();
 // whole process group gets SIGKILL and timed_out is set.
 // Errors: not_found "executable \"x\" not found in PATH" / "executable \"./x\" not found" /
 // "working directory \"/x\" does not exist" / "... is not a directory"; operation_failed
-// "cannot run \"x\": <strerror>" for any other spawn failure.
+// "cannot run \"x\": <strerror>" for any other spawn failure, "running \"x\": poll: <strerror>"
+// when waiting on the child fails (it is killed then).
 std::variant<agentproto::ExecResult, agentproto::WireError> run_exec(
     const agentproto::ExecParams& params, std::size_t max_output = agentproto::kMaxExecOutputBytes);
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <random>
+#include <set>
 
 #include "banger/testkit/temp_dir.hpp"
 
@@ -123,9 +124,53 @@ TEST(RunExec, TimeoutKillsProcessGroup) {
 
 TEST(RunExec, DoesNotWaitForBackgroundDescendants) {
   const auto start = std::chrono::steady_clock::now();
-  const auto r = run_ok(sh("sleep 3 & echo done"));
+  const auto r = run_ok(sh("sleep 30 & echo done"));
   EXPECT_EQ(r.stdout_data, "done\n");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2500));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+ProgramProbe fake_probe(std::set<std::string> executables, std::set<std::string> others = {}) {
+  return ProgramProbe{
+      .exists = [=](const std::string& p) { return executables.contains(p) || others.contains(p); },
+      .is_executable = [=](const std::string& p) { return executables.contains(p); },
+  };
+}
+
+std::string resolved(const std::variant<std::string, agentproto::WireError>& outcome) {
+  if (const auto* error = std::get_if<agentproto::WireError>(&outcome)) {
+    return "error: " + error->message;
+  }
+  return std::get<std::string>(outcome);
+}
+
+TEST(ResolveProgram, SearchesThePathInOrder) {
+  const auto probe = fake_probe({"/usr/bin/tool", "/bin/tool"});
+  EXPECT_EQ(resolved(resolve_program("tool", "/usr/local/bin:/usr/bin:/bin", "/", probe)),
+            "/usr/bin/tool");
+}
+
+TEST(ResolveProgram, SkipsNonExecutableFiles) {
+  const auto probe = fake_probe({"/bin/tool"}, {"/usr/bin/tool"});
+  EXPECT_EQ(resolved(resolve_program("tool", "/usr/bin:/bin", "/", probe)), "/bin/tool");
+}
+
+TEST(ResolveProgram, RelativeAndEmptyPathEntriesAreUnderCwd) {
+  const auto probe = fake_probe({"/work/./tool", "/work/sub/other"});
+  EXPECT_EQ(resolved(resolve_program("tool", "/bin::/usr/bin", "/work", probe)), "/work/./tool");
+  EXPECT_EQ(resolved(resolve_program("other", "sub", "/work", probe)), "/work/sub/other");
+}
+
+TEST(ResolveProgram, NamesWithSlashAreTakenAsIsAndMustExist) {
+  const auto probe = fake_probe({}, {"/work/bin/x", "/opt/y"});
+  EXPECT_EQ(resolved(resolve_program("bin/x", "/bin", "/work", probe)), "bin/x");
+  EXPECT_EQ(resolved(resolve_program("/opt/y", "/bin", "/work", probe)), "/opt/y");
+  EXPECT_EQ(resolved(resolve_program("./z", "/bin", "/work", probe)),
+            "error: executable \"./z\" not found");
+}
+
+TEST(ResolveProgram, NotInPathIsNotFound) {
+  EXPECT_EQ(resolved(resolve_program("tool", "/bin", "/", fake_probe({}))),
+            "error: executable \"tool\" not found in PATH");
 }
 
 TEST(RunExec, UnknownProgramIsNotFound) {

@@ -10,6 +10,7 @@
 #include "banger/agentd/log.hpp"
 #include "banger/agentd/proc_files.hpp"
 #include "banger/agentproto/frame.hpp"
+#include "banger/posix/io.hpp"
 
 namespace banger::agentd {
 namespace {
@@ -36,39 +37,7 @@ std::size_t answer_frames(agentproto::FrameDecoder& decoder, Agent& agent, int w
 }  // namespace
 
 bool write_all(int fd, std::string_view data, std::chrono::milliseconds stall_timeout) {
-  bool is_socket = true;
-  while (!data.empty()) {
-    ssize_t n = -1;
-    if (is_socket) {
-      n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == ENOTSOCK) {
-        is_socket = false;
-        continue;
-      }
-    } else {
-      n = ::write(fd, data.data(), data.size());
-    }
-    if (n > 0) {
-      data.remove_prefix(static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd pfd{fd, POLLOUT, 0};
-      const int ready = ::poll(&pfd, 1, static_cast<int>(stall_timeout.count()));
-      if (ready < 0 && errno == EINTR) {
-        continue;
-      }
-      if (ready <= 0 || (pfd.revents & POLLOUT) == 0) {
-        return false;  // stalled, or POLLHUP/POLLERR without room
-      }
-      continue;
-    }
-    return false;
-  }
-  return true;
+  return posix::write_all(fd, data, posix::kNoDeadline, stall_timeout).has_value();
 }
 
 std::size_t serve_stream(int fd, Agent& agent) {

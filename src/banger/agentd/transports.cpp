@@ -42,45 +42,39 @@ std::optional<std::string> find_virtio_port(const std::string& sys_root, std::st
   return found;
 }
 
-int listen_unix(const std::string& path, std::string* error) {
+posix::Result<posix::Fd> listen_unix(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    *error = "unix socket path must be 1 to " + std::to_string(sizeof addr.sun_path - 1) +
-             " bytes: " + path;
-    return -1;
+    return posix::sys_fail(ENAMETOOLONG, "unix socket path must be 1 to " +
+                                             std::to_string(sizeof addr.sun_path - 1) +
+                                             " bytes: " + path);
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *error = "socket(AF_UNIX): " + errno_text(errno);
-    return -1;
+  posix::Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return posix::sys_fail(errno, "socket(AF_UNIX)");
   }
   ::unlink(path.c_str());
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(fd, 16) != 0) {
-    *error = "listening on " + path + ": " + errno_text(errno);
-    ::close(fd);
-    return -1;
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd.get(), 16) != 0) {
+    return posix::sys_fail(errno, "listening on " + path);
   }
   return fd;
 }
 
-int listen_vsock(unsigned port, std::string* error) {
-  const int fd = ::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *error = "socket(AF_VSOCK): " + errno_text(errno);
-    return -1;
+posix::Result<posix::Fd> listen_vsock(unsigned port) {
+  posix::Fd fd(::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return posix::sys_fail(errno, "socket(AF_VSOCK)");
   }
   sockaddr_vm addr{};
   addr.svm_family = AF_VSOCK;
   addr.svm_cid = VMADDR_CID_ANY;
   addr.svm_port = port;
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(fd, 16) != 0) {
-    *error = "listening on vsock port " + std::to_string(port) + ": " + errno_text(errno);
-    ::close(fd);
-    return -1;
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd.get(), 16) != 0) {
+    return posix::sys_fail(errno, "listening on vsock port " + std::to_string(port));
   }
   return fd;
 }

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "banger/agentd/agent.hpp"
+#include "banger/posix/error.hpp"
+#include "banger/posix/fd.hpp"
 
 namespace banger::agentd {
 
@@ -14,13 +16,13 @@ namespace banger::agentd {
 // (trimmed) equals name, e.g. "/dev/vport2p1"; nullopt when there is none (yet).
 std::optional<std::string> find_virtio_port(const std::string& sys_root, std::string_view name);
 
-// A listening unix stream socket at path (an existing socket file there is replaced); -1 with
-// *error set on failure.
-int listen_unix(const std::string& path, std::string* error);
+// A listening unix stream socket at path (an existing socket file there is replaced).
+// ENAMETOOLONG for an empty or too long path; the errno of socket/bind/listen otherwise.
+posix::Result<posix::Fd> listen_unix(const std::string& path);
 
-// A listening AF_VSOCK stream socket on (VMADDR_CID_ANY, port); -1 with *error set on failure
-// (for instance when the kernel has no vsock support).
-int listen_vsock(unsigned port, std::string* error);
+// A listening AF_VSOCK stream socket on (VMADDR_CID_ANY, port). The errno of socket/bind/listen
+// on failure (for instance when the kernel has no vsock support).
+posix::Result<posix::Fd> listen_vsock(unsigned port);
 
 // Accepts connections forever, serving each on its own detached thread with serve_stream().
 // Returns only when accept() fails with something other than EINTR/ECONNABORTED/EMFILE-like

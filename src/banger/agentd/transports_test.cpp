@@ -26,19 +26,18 @@ TEST(FindVirtioPort, MissingClassDirectoryIsNotFound) {
 TEST(ListenUnix, ListensAndReplacesStaleSocket) {
   testkit::TempDir dir;
   const std::string path = dir.path() + "/a.sock";
-  std::string error;
-  const int first = listen_unix(path, &error);
-  ASSERT_GE(first, 0) << error;
-  ::close(first);
-  const int second = listen_unix(path, &error);
-  ASSERT_GE(second, 0) << error;
-  ::close(second);
+  auto first = listen_unix(path);
+  ASSERT_TRUE(first) << first.error().message();
+  first->reset();
+  auto second = listen_unix(path);
+  ASSERT_TRUE(second) << second.error().message();
 }
 
 TEST(ListenUnix, RejectsTooLongPath) {
-  std::string error;
-  EXPECT_EQ(listen_unix(std::string(200, 'a'), &error), -1);
-  EXPECT_EQ(error, "unix socket path must be 1 to 107 bytes: " + std::string(200, 'a'));
+  auto fd = listen_unix(std::string(200, 'a'));
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().sys_errno, ENAMETOOLONG);
+  EXPECT_EQ(fd.error().what, "unix socket path must be 1 to 107 bytes: " + std::string(200, 'a'));
 }
 
 }  // namespace

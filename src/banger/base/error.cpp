@@ -23,6 +23,18 @@ tl::unexpected<Error> fail_errno(std::string message, int sys_errno) {
   return tl::unexpected(Error{code, std::move(message), sys_errno, {}});
 }
 
+Error from_sys(const posix::SysError& error, std::string_view doing) {
+  std::string message(doing);
+  if (!message.empty()) {
+    message += ": ";
+  }
+  message += error.what;
+  if (error.sys_errno == 0) {
+    return Error{Errc::io, std::move(message), 0, {}};
+  }
+  return fail_errno(std::move(message), error.sys_errno).value();
+}
+
 Error with_context(Error e, std::string_view doing) {
   std::string message(doing);
   message += ": ";

@@ -6,6 +6,8 @@
 
 #include <tl/expected.hpp>
 
+#include "banger/posix/error.hpp"
+
 namespace banger {
 
 // Conditions callers branch on. Everything else goes in the message.
@@ -44,6 +46,11 @@ inline tl::unexpected<Error> fail(Errc code, std::string message) {
 
 // Like fail(), for a failed syscall: appends strerror(sys_errno) and keeps it.
 tl::unexpected<Error> fail_errno(std::string message, int sys_errno);
+
+// The Error for a failed posix-layer call, as fail_errno() builds it (Errc from the errno:
+// permission_denied, not_found, already_exists, timeout for ETIMEDOUT, else io; sys_errno kept).
+// Message: "<doing>: <what>: <strerror>", or "<what>: <strerror>" when doing is empty.
+Error from_sys(const posix::SysError& error, std::string_view doing = {});
 
 // Prefixes what the caller was doing ("doing: message"); keeps code and errno.
 Error with_context(Error e, std::string_view doing);

@@ -59,3 +59,18 @@ TEST(Error, EveryCodeHasADistinctName) {
 
 }  // namespace
 }  // namespace banger
+
+namespace banger {
+namespace {
+
+TEST(Error, FromSysKeepsErrnoAndMapsTheCode) {
+  const Error e = from_sys(posix::SysError{ENOENT, "connect /x"}, "dialing agent");
+  EXPECT_EQ(e.code, Errc::not_found);
+  EXPECT_EQ(e.sys_errno, ENOENT);
+  EXPECT_EQ(e.message, "dialing agent: connect /x: No such file or directory");
+  EXPECT_EQ(from_sys(posix::SysError{ETIMEDOUT, "poll"}).code, Errc::timeout);
+  EXPECT_EQ(from_sys(posix::SysError{EPIPE, "write"}).message, "write: Broken pipe");
+}
+
+}  // namespace
+}  // namespace banger

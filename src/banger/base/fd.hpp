@@ -1,41 +1,11 @@
-// UniqueFd: owns a file descriptor and closes it once.
+// UniqueFd: owns a file descriptor and closes it once. The one Fd class is posix::Fd (the
+// static guest agent uses it too); this is its name in host code.
 #pragma once
 
-#include <unistd.h>
-
-#include <utility>
+#include "banger/posix/fd.hpp"
 
 namespace banger::base {
 
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset(std::exchange(other.fd_, -1));
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  explicit operator bool() const { return valid(); }
-  // Gives up ownership without closing.
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
+using UniqueFd = posix::Fd;
 
 }  // namespace banger::base

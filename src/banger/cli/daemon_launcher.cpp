@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,14 +12,13 @@
 #include <cstdlib>
 #include <thread>
 
-#include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/posix/env.hpp"
+#include "banger/posix/subprocess.hpp"
 #include "banger/sys/file_lock.hpp"
 #include "banger/sys/fs.hpp"
-
-extern char** environ;
 
 namespace banger::cli {
 namespace {
@@ -46,24 +44,16 @@ Expected<pid_t> spawn_daemon(const std::string& binary, const std::string& log_f
   if (!null_fd || !log_fd) {
     return fail_errno("opening " + log_file, errno);
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  base::Defer destroy_actions([&] { posix_spawn_file_actions_destroy(&actions); });
-  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 0);
-  posix_spawn_file_actions_adddup2(&actions, log_fd.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, log_fd.get(), 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  base::Defer destroy_attr([&] { posix_spawnattr_destroy(&attr); });
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-  std::string arg_foreground = "--foreground";
-  char* argv[] = {const_cast<char*>(binary.c_str()), arg_foreground.data(), nullptr};
-  pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv, environ);
-  if (rc != 0) {
-    return fail_errno("starting " + binary, rc);
+  auto child = posix::Subprocess::spawn({.argv = {binary, "--foreground"},
+                                         .program = binary,
+                                         .env = posix::current_env(),
+                                         .new_session = true,
+                                         .stdio = posix::Stdio::redirect,
+                                         .redirect = {null_fd.get(), log_fd.get(), log_fd.get()}});
+  if (!child) {
+    return fail_errno("starting " + binary, child.error().sys_errno);
   }
-  return pid;
+  return child->release();  // the daemon outlives this CLI
 }
 
 }  // namespace

@@ -13,8 +13,11 @@
 #include <set>
 
 #include "banger/base/assert.hpp"
+#include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/posix/env.hpp"
+#include "banger/posix/subprocess.hpp"
 
 namespace banger::cli {
 namespace {
@@ -37,16 +40,6 @@ void forward_signal(int signo) {
 }
 
 void note_interrupt(int /*signo*/) { g_interrupted.store(true); }
-
-std::vector<char*> c_argv(const std::vector<std::string>& argv) {
-  std::vector<char*> out;
-  out.reserve(argv.size() + 1);
-  for (const auto& arg : argv) {
-    out.push_back(const_cast<char*>(arg.c_str()));
-  }
-  out.push_back(nullptr);
-  return out;
-}
 
 Error exec_error(const std::string& program, int err) {
   if (err == ENOENT) {
@@ -107,7 +100,7 @@ Error with_ssh_hint(Error error) {
 
 Status exec_replacing(const std::vector<std::string>& argv) {
   BANGER_ASSERT(!argv.empty(), "exec needs a program");
-  auto args = c_argv(argv);
+  auto args = posix::c_strings(argv);
   // banger ignores SIGPIPE; an ignored disposition survives exec, and ssh should not inherit it.
   ::signal(SIGPIPE, SIG_DFL);
   ::execvp(args[0], args.data());
@@ -118,12 +111,7 @@ Status exec_replacing(const std::vector<std::string>& argv) {
 
 Expected<int> run_child(const std::vector<std::string>& argv) {
   BANGER_ASSERT(!argv.empty(), "run_child needs a program");
-  auto args = c_argv(argv);
-  int status_pipe[2];
-  if (::pipe2(status_pipe, O_CLOEXEC) != 0) {
-    return fail_errno("creating a pipe for " + argv[0], errno);
-  }
-  // Forward before forking, so a signal in between is remembered (g_pending_signal).
+  // Forward before spawning, so a signal in between is remembered (g_pending_signal).
   g_child_pid.store(0);
   g_pending_signal.store(0);
   struct sigaction forward{};
@@ -134,64 +122,27 @@ Expected<int> run_child(const std::vector<std::string>& argv) {
   for (std::size_t i = 0; i < std::size(kForwardedSignals); ++i) {
     ::sigaction(kForwardedSignals[i], &forward, &old[i]);
   }
-  auto restore = [&] {
+  base::Defer restore([&] {
     for (std::size_t i = 0; i < std::size(kForwardedSignals); ++i) {
       ::sigaction(kForwardedSignals[i], &old[i], nullptr);
     }
     g_child_pid.store(0);
-  };
-
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int err = errno;
-    restore();
-    ::close(status_pipe[0]);
-    ::close(status_pipe[1]);
-    return fail_errno("forking for " + argv[0], err);
+  });
+  // The child starts with default signal dispositions (ssh handles its own) and our stdio.
+  auto child = posix::Subprocess::spawn(
+      {.argv = argv, .env = posix::current_env(), .stdio = posix::Stdio::inherit});
+  if (!child) {
+    return tl::unexpected(exec_error(argv[0], child.error().sys_errno));
   }
-  if (pid == 0) {
-    // The child: default dispositions (ssh handles its own), then exec; report a failure
-    // through the close-on-exec pipe.
-    for (int signo : kForwardedSignals) {
-      ::signal(signo, SIG_DFL);
-    }
-    ::signal(SIGPIPE, SIG_DFL);
-    ::close(status_pipe[0]);
-    ::execvp(args[0], args.data());
-    int err = errno;
-    ssize_t ignored = ::write(status_pipe[1], &err, sizeof err);
-    (void)ignored;
-    ::_exit(127);
-  }
-  g_child_pid.store(pid);
+  g_child_pid.store(child->pid());
   if (int pending = g_pending_signal.exchange(0); pending != 0) {
-    ::kill(pid, pending);
+    child->kill(pending);
   }
-  ::close(status_pipe[1]);
-  int exec_errno = 0;
-  ssize_t got;
-  do {
-    got = ::read(status_pipe[0], &exec_errno, sizeof exec_errno);
-  } while (got < 0 && errno == EINTR);
-  ::close(status_pipe[0]);
-
-  int status = 0;
-  pid_t waited;
-  do {
-    waited = ::waitpid(pid, &status, 0);
-  } while (waited < 0 && errno == EINTR);
-  int wait_errno = errno;
-  restore();
-  if (got == static_cast<ssize_t>(sizeof exec_errno)) {
-    return tl::unexpected(exec_error(argv[0], exec_errno));
+  auto status = child->wait();
+  if (!status) {
+    return tl::unexpected(from_sys(status.error(), "waiting for " + argv[0]));
   }
-  if (waited < 0) {
-    return fail_errno("waiting for " + argv[0], wait_errno);
-  }
-  if (WIFSIGNALED(status)) {
-    return 128 + WTERMSIG(status);
-  }
-  return WEXITSTATUS(status);
+  return status->code;
 }
 
 InterruptCatcher::InterruptCatcher() {

@@ -1,11 +1,8 @@
 #include "banger/guest/port_probe.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -13,16 +10,13 @@
 #include <string_view>
 
 #include "banger/base/fd.hpp"
+#include "banger/posix/io.hpp"
+#include "banger/posix/unix_socket.hpp"
 
 namespace banger::guest {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
-}
 
 // A connected non-blocking socket, or an invalid fd.
 base::UniqueFd connect_to(const std::string& ip, int port, Clock::time_point deadline) {
@@ -33,20 +27,10 @@ base::UniqueFd connect_to(const std::string& ip, int port, Clock::time_point dea
     return base::UniqueFd();
   }
   base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) {
-    return fd;
-  }
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EINPROGRESS) {
-      return base::UniqueFd();
-    }
-    pollfd p{fd.get(), POLLOUT, 0};
-    int error = 0;
-    socklen_t len = sizeof error;
-    if (::poll(&p, 1, remaining_ms(deadline)) != 1 ||
-        ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
-      return base::UniqueFd();
-    }
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr API
+  if (!fd || !posix::connect_socket(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr,
+                                    deadline)) {
+    return base::UniqueFd();
   }
   return fd;
 }
@@ -56,25 +40,17 @@ std::string exchange(const std::string& ip, int port, std::string_view request,
                      std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   auto fd = connect_to(ip, port, deadline);
-  if (!fd) {
-    return {};
-  }
-  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(request.size())) {
+  if (!fd || !posix::write_all(fd.get(), request, deadline)) {
     return {};
   }
   std::array<char, 16> buf{};
   std::string got;
   while (got.size() < 5) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, remaining_ms(deadline)) != 1) {
+    auto n = posix::read_some(fd.get(), buf.data(), buf.size(), deadline);
+    if (!n || *n == 0) {
       break;
     }
-    ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
-    if (n <= 0) {
-      break;
-    }
-    got.append(buf.data(), static_cast<std::size_t>(n));
+    got.append(buf.data(), *n);
   }
   return got;
 }

@@ -1,14 +1,12 @@
 #include "banger/rpc/client.hpp"
 
 #include <fmt/format.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "banger/api/errors.hpp"
 #include "banger/base/expected.hpp"
+#include "banger/posix/unix_socket.hpp"
 
 namespace banger::rpc {
 namespace {
@@ -25,34 +23,25 @@ Client::Client(base::UniqueFd fd, std::string socket_path)
     : fd_(std::move(fd)), socket_path_(std::move(socket_path)), reader_(fd_.get()) {}
 
 Expected<Client> Client::connect(const std::string& socket_path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) {
-    return fail(Errc::invalid_argument, fmt::format("socket path \"{}\" must be 1 to {} bytes long",
-                                                    socket_path, sizeof addr.sun_path - 1));
-  }
-  socket_path.copy(addr.sun_path, socket_path.size());
-  base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) {
-    return fail_errno("creating unix socket", errno);
-  }
-  int rc;
-  do {
-    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) {
-    int err = errno;
-    auto error = fail_errno("connecting to bangerd at " + socket_path, err);
-    if (err == ENOENT || err == ECONNREFUSED) {
-      error.value().code = Errc::unavailable;
-    } else if (err == EACCES || err == EPERM) {
-      error.value().code = Errc::permission_denied;
-    } else {
-      error.value().code = Errc::io;
+  auto fd = posix::connect_unix(socket_path, posix::kNoDeadline);
+  if (!fd) {
+    const int err = fd.error().sys_errno;
+    if (err == ENAMETOOLONG) {
+      return fail(Errc::invalid_argument,
+                  fmt::format("socket path \"{}\" must be 1 to {} bytes long", socket_path,
+                              posix::kMaxUnixPathBytes));
     }
-    return error;
+    Error error = fail_errno("connecting to bangerd at " + socket_path, err).value();
+    if (err == ENOENT || err == ECONNREFUSED) {
+      error.code = Errc::unavailable;
+    } else if (err == EACCES || err == EPERM) {
+      error.code = Errc::permission_denied;
+    } else {
+      error.code = Errc::io;
+    }
+    return tl::unexpected(std::move(error));
   }
-  return Client(std::move(fd), socket_path);
+  return Client(std::move(*fd), socket_path);
 }
 
 Expected<nlohmann::json> Client::call_raw(std::string_view method, const nlohmann::json& params,

@@ -1,11 +1,10 @@
 #include "banger/rpc/frame.hpp"
 
 #include <fmt/format.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
+
+#include "banger/posix/io.hpp"
 
 namespace banger::rpc {
 namespace {
@@ -57,32 +56,26 @@ Expected<std::optional<std::string>> LineReader::next() {
     }
 
     char chunk[kReadChunk];
-    ssize_t n = ::read(fd_, chunk, sizeof chunk);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
+    auto n = posix::read_some(fd_, chunk, sizeof chunk);
+    if (!n) {
       return tl::unexpected(
-          Error{Errc::io, fmt::format("reading from socket: {}", std::strerror(errno)), errno, {}});
+          Error{Errc::io,
+                fmt::format("reading from socket: {}", std::strerror(n.error().sys_errno)),
+                n.error().sys_errno,
+                {}});
     }
-    if (n == 0) {
+    if (*n == 0) {
       return std::optional<std::string>();
     }
-    buffer_.append(chunk, static_cast<std::size_t>(n));
+    buffer_.append(chunk, *n);
   }
 }
 
 Status write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return tl::unexpected(
-          Error{Errc::io, fmt::format("writing to socket: {}", std::strerror(errno)), errno, {}});
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
+  if (auto sent = posix::write_all(fd, data); !sent) {
+    const int err = sent.error().sys_errno;
+    return tl::unexpected(
+        Error{Errc::io, fmt::format("writing to socket: {}", std::strerror(err)), err, {}});
   }
   return {};
 }

@@ -39,7 +39,8 @@ class CommandRunner {
 // Like run(), but a non-zero exit becomes Errc::command_failed carrying stderr; returns stdout.
 Expected<std::string> run_checked(CommandRunner& runner, const Command& command);
 
-// posix_spawnp with pipes, CLOEXEC everywhere, and a deadline after which the child is killed.
+// posix::Subprocess: posix_spawnp (argv[0] searched in PATH), stdin/stdout/stderr on pipes pumped
+// concurrently, no inherited descriptors, and a deadline after which the child is killed.
 class PosixCommandRunner final : public CommandRunner {
  public:
   Expected<CommandResult> run(const Command& command) override;

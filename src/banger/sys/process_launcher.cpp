@@ -19,9 +19,8 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/posix/env.hpp"
 #include "banger/sys/fs.hpp"
-
-extern char** environ;
 
 namespace banger::sys {
 namespace {
@@ -51,21 +50,6 @@ struct ChildFailure {
   int stage = 0;
   int err = 0;
 };
-
-std::vector<std::string> build_env(const std::map<std::string, std::string>& overrides) {
-  std::vector<std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string_view entry(*e);
-    std::string key(entry.substr(0, entry.find('=')));
-    if (!overrides.contains(key)) {
-      env.emplace_back(entry);
-    }
-  }
-  for (const auto& [k, v] : overrides) {
-    env.push_back(k + "=" + v);
-  }
-  return env;
-}
 
 // Duplicates fd to a descriptor >= 3 with O_CLOEXEC, so the child's dup2 onto 0-2 never clobbers.
 Expected<base::UniqueFd> high_fd(base::UniqueFd fd, const std::string& what) {
@@ -229,24 +213,16 @@ Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec
     }
     BANGER_TRY_ASSIGN(log_fd, high_fd(std::move(log_fd), spec.log_path));
   }
-  int status_pipe[2];
-  if (::pipe2(status_pipe, O_CLOEXEC) != 0) {
-    return fail_errno("creating exec status pipe", errno);
+  auto status_pipe = posix::make_pipe();
+  if (!status_pipe) {
+    return tl::unexpected(from_sys(status_pipe.error(), "creating exec status pipe"));
   }
-  base::UniqueFd status_read(status_pipe[0]);
-  base::UniqueFd status_write(status_pipe[1]);
+  base::UniqueFd status_read = std::move(status_pipe->read);
+  base::UniqueFd status_write = std::move(status_pipe->write);
 
-  std::vector<char*> argv;
-  for (const auto& a : spec.argv) {
-    argv.push_back(const_cast<char*>(a.c_str()));
-  }
-  argv.push_back(nullptr);
-  std::vector<std::string> env_storage = build_env(spec.env_overrides);
-  std::vector<char*> envp;
-  for (auto& e : env_storage) {
-    envp.push_back(e.data());
-  }
-  envp.push_back(nullptr);
+  const auto argv = posix::c_strings(spec.argv);
+  const std::vector<std::string> env = posix::build_env(posix::current_env(), spec.env_overrides);
+  const auto envp = posix::c_strings(env);
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
 
   pid_t pid = ::fork();

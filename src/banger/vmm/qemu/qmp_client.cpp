@@ -1,26 +1,18 @@
 #include "banger/vmm/qemu/qmp_client.hpp"
 
 #include <fmt/format.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "banger/base/expected.hpp"
+#include "banger/posix/io.hpp"
+#include "banger/posix/unix_socket.hpp"
 
 namespace banger::vmm::qemu {
 namespace {
 
 constexpr std::size_t kMaxMessageBytes = 16U << 20;
 constexpr std::size_t kMaxEvents = 64;
-
-int millis_left(std::chrono::steady_clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-  return left.count() < 0 ? 0 : static_cast<int>(left.count());
-}
 
 Error with_code(Error e, Errc code) {
   e.code = code;
@@ -31,25 +23,18 @@ Error with_code(Error e, Errc code) {
 
 Expected<QmpClient> QmpClient::connect(const std::string& socket_path,
                                        std::chrono::milliseconds timeout) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) {
+  auto fd = posix::connect_unix(socket_path, posix::deadline_in(timeout));
+  if (!fd && fd.error().sys_errno == ENAMETOOLONG) {
     return fail(Errc::invalid_argument,
                 fmt::format("qmp socket path must be 1-{} bytes, got {}: {}",
-                            sizeof addr.sun_path - 1, socket_path.size(), socket_path));
+                            posix::kMaxUnixPathBytes, socket_path.size(), socket_path));
   }
-  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
-  base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) {
-    return fail_errno("creating qmp socket", errno);
-  }
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr API
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    int err = errno;
     return tl::unexpected(with_code(
-        fail_errno("connecting to qmp socket " + socket_path, err).value(), Errc::unavailable));
+        fail_errno("connecting to qmp socket " + socket_path, fd.error().sys_errno).value(),
+        Errc::unavailable));
   }
-  QmpClient client(std::move(fd), socket_path, timeout);
+  QmpClient client(std::move(*fd), socket_path, timeout);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto greeting = client.read_message(deadline);
   if (!greeting) {
@@ -66,26 +51,14 @@ Expected<QmpClient> QmpClient::connect(const std::string& socket_path,
 
 Status QmpClient::write_all(const std::string& data,
                             std::chrono::steady_clock::time_point deadline) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t w = ::send(fd_.get(), data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (w >= 0) {
-      done += static_cast<std::size_t>(w);
-      continue;
-    }
-    if (errno == EINTR) {
-      continue;
-    }
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      int err = errno;
-      return tl::unexpected(
-          with_code(fail_errno("writing to qmp socket " + path_, err).value(), Errc::unavailable));
-    }
-    pollfd pfd{fd_.get(), POLLOUT, 0};
-    int left = millis_left(deadline);
-    if (left == 0 || ::poll(&pfd, 1, left) == 0) {
-      return fail(Errc::timeout, "writing to qmp socket " + path_ + " timed out");
-    }
+  auto sent = posix::write_all(fd_.get(), data, deadline);
+  if (!sent && sent.error().sys_errno == ETIMEDOUT) {
+    return fail(Errc::timeout, "writing to qmp socket " + path_ + " timed out");
+  }
+  if (!sent) {
+    return tl::unexpected(
+        with_code(fail_errno("writing to qmp socket " + path_, sent.error().sys_errno).value(),
+                  Errc::unavailable));
   }
   return {};
 }
@@ -120,33 +93,21 @@ Expected<nlohmann::json> QmpClient::read_message(std::chrono::steady_clock::time
       return fail(Errc::unavailable,
                   fmt::format("qmp message from {} exceeds {} bytes", path_, kMaxMessageBytes));
     }
-    pollfd pfd{fd_.get(), POLLIN, 0};
-    int left = millis_left(deadline);
-    int pr = left == 0 ? 0 : ::poll(&pfd, 1, left);
-    if (pr < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail_errno("waiting on qmp socket " + path_, errno);
-    }
-    if (pr == 0) {
+    char buf[4096];
+    auto n = posix::read_some(fd_.get(), buf, sizeof buf, deadline);
+    if (!n && n.error().sys_errno == ETIMEDOUT) {
       return fail(Errc::timeout,
                   fmt::format("no answer on qmp socket {} within {} ms", path_, timeout_.count()));
     }
-    char buf[4096];
-    ssize_t r = ::recv(fd_.get(), buf, sizeof buf, 0);
-    if (r < 0) {
-      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
-        continue;
-      }
-      int err = errno;
+    if (!n) {
       return tl::unexpected(
-          with_code(fail_errno("reading qmp socket " + path_, err).value(), Errc::unavailable));
+          with_code(fail_errno("reading qmp socket " + path_, n.error().sys_errno).value(),
+                    Errc::unavailable));
     }
-    if (r == 0) {
+    if (*n == 0) {
       return fail(Errc::unavailable, fmt::format("qmp connection to {} closed", path_));
     }
-    buffer_.append(buf, static_cast<std::size_t>(r));
+    buffer_.append(buf, *n);
   }
 }
 
