@@ -10,7 +10,7 @@
 
 #include <thread>
 
-#include "banger/agentd/test_files.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::agentd {
@@ -60,8 +60,8 @@ bool eventually(Cond cond) {
 class ServerTest : public ::testing::Test {
  protected:
   ServerTest() {
-    test::write_fixture(proc_.path() + "/uptime", "1.5 1\n");
-    test::write_fixture(proc_.path() + "/sys/kernel/random/boot_id", "b\n");
+    testkit::write_fixture(proc_.path() + "/uptime", "1.5 1\n");
+    testkit::write_fixture(proc_.path() + "/sys/kernel/random/boot_id", "b\n");
   }
   testkit::TempDir proc_;
   FakeSystemControl system_;
