@@ -12,6 +12,7 @@
 #include "banger/agentproto/message.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/process_launcher.hpp"
+#include "banger/testkit/eventually.hpp"
 #include "banger/testkit/temp_dir.hpp"
 #include "banger/testkit/unix_peer.hpp"
 
@@ -19,19 +20,6 @@ namespace banger::agentclient {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Polls cond every 5 ms until it holds or timeout passes.
-template <class Cond>
-bool eventually(Cond cond, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 std::string trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
@@ -53,7 +41,7 @@ class AgentProcessTest : public ::testing::Test {
     });
     ASSERT_TRUE(process.has_value()) << process.error().message;
     process_ = std::move(*process);
-    ASSERT_TRUE(eventually([&] { return sys::path_exists(socket_); })) << log();
+    ASSERT_TRUE(testkit::eventually([&] { return sys::path_exists(socket_); })) << log();
   }
   void TearDown() override {
     if (process_) {

@@ -5,6 +5,7 @@
 
 #include "banger/dns/client.hpp"
 #include "banger/testkit/fake_command_runner.hpp"
+#include "banger/testkit/probes.hpp"
 
 namespace banger::dns {
 namespace {
@@ -44,8 +45,8 @@ TEST(DnsService, ABusyListenAddressIsUnavailable) {
 }
 
 TEST(DnsService, TheGuestResolverAnswersVmNamesAndForwardsTheRest) {
-  if (::geteuid() != 0) {
-    GTEST_SKIP() << "binding port 53 needs root";
+  if (auto why = testkit::probe_root("bind port 53"); !why.empty()) {
+    GTEST_SKIP() << why;
   }
   testkit::FakeCommandRunner runner;
   // The "upstream": an authoritative listener that knows up.vm (names outside .vm would be
