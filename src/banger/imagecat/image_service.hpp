@@ -72,7 +72,7 @@ class ImageService {
   // Errors: not_found for an unknown recipe (listing the recipes) or a missing host tool
   // (naming the package); invalid_argument for a bad name or package name, or --packages with
   // the tiny recipe; already_exists unless force; failed_precondition while the name is busy
-  // or (with force) a VM uses the old image; unavailable when cancelled; command_failed/io
+  // or (with force) a VM uses the old image; cancelled once cancel() says so; command_failed/io
   // from the tools. On any failure the staging directory is removed and nothing is recorded.
   Expected<model::Image> build(const BuildSpec& spec, const base::ProgressFn& progress = {},
                                const base::CancelFn& cancel = {});
