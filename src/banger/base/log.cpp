@@ -43,17 +43,15 @@ std::shared_ptr<spdlog::logger>& logger() {
 
 }  // namespace
 
-bool parse_log_level(std::string_view text, LogLevel& out) {
-  static constexpr std::pair<std::string_view, LogLevel> kNames[] = {
-      {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},
-      {"warn", LogLevel::warn},   {"error", LogLevel::error}, {"off", LogLevel::off}};
-  for (const auto& [name, level] : kNames) {
+Expected<LogLevel> parse_log_level(std::string_view text) {
+  for (const auto& [name, level] : kLogLevelNames) {
     if (text == name) {
-      out = level;
-      return true;
+      return level;
     }
   }
-  return false;
+  return fail(
+      Errc::invalid_argument,
+      fmt::format("unknown log level \"{}\": use trace, debug, info, warn, error or off", text));
 }
 
 void init_logging(const std::string& file_path, LogLevel level) {

@@ -4,15 +4,31 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <string>
 #include <string_view>
+#include <utility>
+
+#include "banger/base/expected.hpp"
 
 namespace banger::base {
 
 enum class LogLevel { trace, debug, info, warn, error, off };
 
-// Parses "trace|debug|info|warn|error|off"; false on anything else.
-bool parse_log_level(std::string_view text, LogLevel& out);
+// The name of every level, lowest first: the one table config files, BANGER_LOG_LEVEL and
+// parse_log_level() read.
+inline constexpr std::array<std::pair<std::string_view, LogLevel>, 6> kLogLevelNames{{
+    {"trace", LogLevel::trace},
+    {"debug", LogLevel::debug},
+    {"info", LogLevel::info},
+    {"warn", LogLevel::warn},
+    {"error", LogLevel::error},
+    {"off", LogLevel::off},
+}};
+
+// The level named `text` ("trace" ... "off"); invalid_argument
+// `unknown log level "x": use trace, debug, info, warn, error or off` for anything else.
+Expected<LogLevel> parse_log_level(std::string_view text);
 
 // Routes logs to a file (append) or, with an empty path, to stderr. Call once at start.
 void init_logging(const std::string& file_path, LogLevel level);
