@@ -41,7 +41,9 @@ class AgentProcessTest : public ::testing::Test {
     });
     ASSERT_TRUE(process.has_value()) << process.error().message;
     process_ = std::move(*process);
-    ASSERT_TRUE(testkit::eventually([&] { return sys::path_exists(socket_); })) << log();
+    // The socket file appears at bind(), before listen(): wait until a connection is accepted.
+    ASSERT_TRUE(testkit::eventually([&] { return UnixSocketDialer(socket_).dial(1s).has_value(); }))
+        << log();
   }
   void TearDown() override {
     if (process_) {
