@@ -9,11 +9,11 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   g++ cmake ninja-build pkg-config ccache \
-  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev libcurl4-openssl-dev \
-  libasio-dev libarchive-dev libssl-dev libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev \
-  libexpected-dev libsystemd-dev libcap-dev \
+  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev \
+  libarchive-dev libssl-dev libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev \
+  libexpected-dev \
   e2fsprogs nftables iproute2 openssh-client openssh-server git ca-certificates \
   qemu-system-x86 qemu-utils busybox-static dropbear-bin mmdebstrap cpio zstd xz-utils lz4 kmod \
   dnsutils dnsperf dnsmasq-base sqlite3 python3 procps iputils-ping \
-  libgtest-dev libgmock-dev libbenchmark-dev \
+  libgtest-dev libgmock-dev \
   clang-19 libclang-rt-19-dev clang-tidy-19 clang-format-19 >/dev/null

@@ -2,23 +2,47 @@
 """Layering check (STYLE §2.12): every `#include "banger/<m>/..."` in module <x> must name
 <x> itself or a module listed in <x>'s banger_module(... DEPS ...) call, and that module
 must sit in a lower layer than <x>. Tests (files ending in _test.cpp) may also use testkit.
+The layer table is read from src/CMakeLists.txt (`set(BANGER_LAYER_<n> <modules>)`, its one
+source), and ARCHITECTURE.md's "Layers" block (`L<n> <modules>`) must list the same modules.
 Exit 1 with one line per violation."""
 import pathlib
 import re
 import sys
 
-LAYERS = {
-    "posix": -1,  # L0, below base (base::UniqueFd is posix::Fd); libc only, the static agent uses it
-    "base": 0, "agentproto": 0,
-    "sys": 1, "buildinfo": 1, "model": 1, "namegen": 1, "agentd": 1, "unpack": 1,
-    "paths": 2, "policy": 2, "api": 2, "store": 2, "toolingplan": 2, "ext4": 2, "debpkg": 2, "guestconfig": 2, "agentclient": 2, "dns": 2, "artifactstore": 2,
-    "config": 3, "rpc": 3, "kernelcat": 3, "imagecat": 3, "hostnat": 3, "vmm": 3, "guest": 3, "vmstorage": 3,
-    "vm": 4, "doctor": 4,
-    "daemon": 5, "cli": 5,
-}
+LAYER_LINE = re.compile(r"^\s*set\(BANGER_LAYER_(\d+)\s+([^)]*)\)", re.M)
+DOC_LAYER_LINE = re.compile(r"^L(\d+) ([^(\n]*)", re.M)
 # The CLI talks only RPC: it may never use these, whatever its DEPS say (SPEC S1).
 CLI_ALLOWED = {"posix", "base", "sys", "paths", "config", "model", "api", "rpc", "buildinfo"}
 INCLUDE = re.compile(r'#include\s+"banger/([a-z_]+)/')
+
+
+def read_layers(root):
+    """{module: layer} from src/CMakeLists.txt's BANGER_LAYER_<n> lines."""
+    layers = {}
+    for layer, names in LAYER_LINE.findall((root / "src" / "CMakeLists.txt").read_text()):
+        for name in names.split():
+            layers[name] = int(layer)
+    return layers
+
+
+def check_architecture_doc(root, layers):
+    """ARCHITECTURE.md's "Layers" block must list exactly the modules of each layer."""
+    text = (root / "ARCHITECTURE.md").read_text()
+    section = text.split("## Layers", 1)[-1].split("\n## ", 1)[0]
+    documented = {}
+    for layer, names in DOC_LAYER_LINE.findall(section):
+        for name in names.split():
+            documented[name] = int(layer)
+    problems = []
+    for name in sorted(set(layers) | set(documented)):
+        want, got = layers.get(name), documented.get(name)
+        if got is None:
+            problems.append(f"ARCHITECTURE.md: Layers does not list {name} (L{want} in src/CMakeLists.txt)")
+        elif want is None:
+            problems.append(f"ARCHITECTURE.md: Layers lists {name}, which src/CMakeLists.txt has no layer for")
+        elif want != got:
+            problems.append(f"ARCHITECTURE.md: Layers puts {name} in L{got}, src/CMakeLists.txt in L{want}")
+    return problems
 
 
 def module_deps(cmake_text):
@@ -39,22 +63,23 @@ def module_deps(cmake_text):
 
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
-    problems = []
+    layers = read_layers(root)
+    problems = check_architecture_doc(root, layers)
     src = root / "src" / "banger"
     for module_dir in sorted(p for p in src.iterdir() if p.is_dir()):
         module = module_dir.name
         if module == "testkit":
             continue
-        if module not in LAYERS:
-            problems.append(f"{module}: module missing from the layer table in tools/check_layering.py")
+        if module not in layers:
+            problems.append(f"{module}: module missing from the layer table (BANGER_LAYER_<n> in src/CMakeLists.txt)")
             continue
         cmake = module_dir / "CMakeLists.txt"
         deps = module_deps(cmake.read_text()) if cmake.exists() else set()
         for dep in sorted(deps):
-            if dep not in LAYERS:
+            if dep not in layers:
                 problems.append(f"{module}: DEPS names unknown module {dep}")
-            elif LAYERS[dep] >= LAYERS[module]:
-                problems.append(f"{module} (L{LAYERS[module]}) depends on {dep} (L{LAYERS[dep]}): "
+            elif layers[dep] >= layers[module]:
+                problems.append(f"{module} (L{layers[module]}) depends on {dep} (L{layers[dep]}): "
                                 "a module may only depend on lower layers")
             if module == "cli" and dep not in CLI_ALLOWED:
                 problems.append(f"cli depends on {dep}: the CLI talks only RPC")
@@ -75,7 +100,7 @@ def main():
         print(p)
     if problems:
         return 1
-    print(f"layering ok ({len(LAYERS)} modules)")
+    print(f"layering ok ({len(layers)} modules)")
     return 0
 
 

@@ -17,6 +17,7 @@
 
 #include "banger/sys/fs.hpp"
 #include "banger/sys/host_probe.hpp"
+#include "banger/testkit/probes.hpp"
 
 extern char** environ;
 
@@ -45,19 +46,15 @@ std::string run_ok(sys::CommandRunner& runner, std::vector<std::string> argv) {
 }
 
 TEST(BootArtifacts, PulledKernelBootsTinyImageAndSshWorks) {
-  if (::geteuid() != 0) {
-    GTEST_SKIP() << "needs root (network namespace, TAP device)";
-  }
-  for (const char* tool : {"qemu-system-x86_64", "qemu-img", "ssh", "ssh-keygen", "mkfs.ext4"}) {
-    if (sys::find_executable(tool).empty()) {
-      GTEST_SKIP() << tool << " not installed (scripts/install-deps.sh)";
-    }
+  if (auto why = testkit::first_missing(
+          {testkit::probe_root("create a network namespace and a TAP device"),
+           testkit::probe_tools(
+               {"qemu-system-x86_64", "qemu-img", "ssh", "ssh-keygen", "mkfs.ext4"}),
+           testkit::probe_apt_archive()});
+      !why.empty()) {
+    GTEST_SKIP() << why;
   }
   sys::PosixCommandRunner runner;
-  auto probe = runner.run({.argv = {"apt-get", "download", "--print-uris", "busybox-static"}});
-  if (!probe || probe->exit_code != 0) {
-    GTEST_SKIP() << "the host's apt archive is not reachable";
-  }
 
   BangerHome home;
   auto pulled = home.banger({"kernel", "pull", "debian-cloud"});

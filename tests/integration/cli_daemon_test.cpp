@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/probes.hpp"
 
 namespace banger::itest {
 namespace {
@@ -239,8 +240,8 @@ TEST(CliDaemon, MalformedRequestsGetErrorRepliesAndServingContinues) {
 }
 
 TEST(CliDaemon, AnotherUidCannotUseTheSocket) {
-  if (::geteuid() != 0) {
-    GTEST_SKIP() << "needs root to switch to another uid";
+  if (auto why = testkit::probe_root("switch to another uid"); !why.empty()) {
+    GTEST_SKIP() << why;
   }
   BangerHome home;
   ASSERT_EQ(home.banger({"daemon", "start"}).exit_code, 0);

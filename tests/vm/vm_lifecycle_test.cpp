@@ -22,8 +22,11 @@
 #include "../integration/harness.hpp"
 #include <nlohmann/json.hpp>
 
+#include "banger/base/defer.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/eventually.hpp"
+#include "banger/testkit/probes.hpp"
 
 namespace banger::itest {
 namespace {
@@ -39,12 +42,14 @@ class VmSuite : public ::testing::Test {
       return;
     }
     home_ = new BangerHome();
-    home_->write_config("[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = \"256M\"\n");
+    home_->write_config(kSizes);
+    // Every prerequisite is there, so failing to obtain the artifacts is a regression of kernel
+    // pull or image build: every test fails (SetUp), none is skipped.
     auto pulled = home_->banger({"kernel", "pull", "debian-cloud"});
     auto built = home_->banger({"image", "build", "tiny"});
     home_->banger({"daemon", "stop"});
     if (pulled.exit_code != 0 || built.exit_code != 0) {
-      skip_reason_ = "could not obtain artifacts: " + pulled.err + built.err;
+      setup_error_ = "could not obtain artifacts: " + pulled.err + built.err;
       return;
     }
     ns_ = "bgt-vm-" + std::to_string(::getpid());
@@ -52,7 +57,7 @@ class VmSuite : public ::testing::Test {
     auto added = runner.run({.argv = {"ip", "netns", "add", ns_}});
     (void)runner.run({.argv = {"ip", "-n", ns_, "link", "set", "lo", "up"}});
     if (!added || added->exit_code != 0) {
-      skip_reason_ = "cannot create a network namespace";
+      setup_error_ = "ip netns add " + ns_ + " failed: " + (added ? added->err : "");
     }
   }
 
@@ -80,23 +85,17 @@ class VmSuite : public ::testing::Test {
     if (!skip_reason_.empty()) {
       GTEST_SKIP() << skip_reason_;
     }
+    if (!setup_error_.empty()) {
+      FAIL() << setup_error_;
+    }
   }
 
+  // The missing prerequisite ("" when none is): only these skip the suite.
   static std::string probe() {
-    if (::geteuid() != 0) {
-      return "needs root (network namespace, TAP devices)";
-    }
-    for (const char* tool : {"qemu-system-x86_64", "qemu-img", "ssh", "ssh-keyscan", "ip"}) {
-      if (sys::find_executable(tool).empty()) {
-        return std::string(tool) + " not installed (scripts/install-deps.sh)";
-      }
-    }
-    sys::PosixCommandRunner runner;
-    auto apt = runner.run({.argv = {"apt-get", "download", "--print-uris", "busybox-static"}});
-    if (!apt || apt->exit_code != 0) {
-      return "the host's apt archive is not reachable";
-    }
-    return {};
+    return testkit::first_missing(
+        {testkit::probe_root("create network namespaces and TAP devices"), testkit::probe_netns(),
+         testkit::probe_tools({"qemu-system-x86_64", "qemu-img", "ssh", "ssh-keyscan", "ip"}),
+         testkit::probe_apt_archive()});
   }
 
   sys::CommandResult run(const std::vector<std::string>& args) {
@@ -116,9 +115,7 @@ class VmSuite : public ::testing::Test {
     ASSERT_TRUE(pid_text);
     int daemon_pid = std::atoi(pid_text->c_str());
     ASSERT_EQ(::kill(daemon_pid, SIGKILL), 0);
-    for (int i = 0; i < 50 && ::kill(daemon_pid, 0) == 0; ++i) {
-      std::this_thread::sleep_for(100ms);
-    }
+    EXPECT_TRUE(testkit::eventually([&] { return ::kill(daemon_pid, 0) != 0; }));
   }
   // No qemu process of this suite's BANGER_HOME runs for the VM id.
   static bool qemu_running_for(const std::string& vm_id) {
@@ -127,7 +124,11 @@ class VmSuite : public ::testing::Test {
     return r && r->exit_code == 0;
   }
 
+  static constexpr const char* kSizes =
+      "[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = \"256M\"\n";
   static inline std::string skip_reason_;
+  // Set when a prerequisite is there but the suite's setup still failed: every test fails.
+  static inline std::string setup_error_;
   static inline BangerHome* home_ = nullptr;
   static inline std::string ns_;
 };
@@ -195,7 +196,8 @@ TEST_F(VmSuite, DaemonCrashKeepsLiveVmsAndStopsDeadOnes) {
   ASSERT_NO_FATAL_FAILURE(crash_daemon());
   // While no daemon runs, one VMM dies.
   ASSERT_EQ(::kill(dead_qemu, SIGKILL), 0);
-  std::this_thread::sleep_for(500ms);
+  // Its parent (the daemon) is gone, so init reaps it; wait until the pid is free.
+  ASSERT_TRUE(testkit::eventually([&] { return ::kill(dead_qemu, 0) != 0; }));
 
   auto live = show("live");  // starts a new daemon, which reconciles first
   EXPECT_EQ(live["state"], "running");
@@ -410,10 +412,14 @@ class Upstream {
       EXPECT_TRUE(r && r->exit_code == 0) << sys::to_display(argv) << ": " << (r ? r->err : "");
     }
     peers_file_ = dir_.path() + "/peers";
+    ready_file_ = dir_.path() + "/ready";
     std::string script =
         "import socket\n"
         "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         "s.bind(('198.51.100.1', 9000)); s.listen(8)\n"
+        "open('" +
+        ready_file_ +
+        "','w').close()\n"
         "while True:\n"
         "  c,a=s.accept(); open('" +
         peers_file_ +
@@ -426,7 +432,10 @@ class Upstream {
       ::_exit(127);
     }
     server_pid_ = pid;
-    std::this_thread::sleep_for(500ms);  // python binds
+    // The listener touches ready_file_ once it listens (connecting to check would record a
+    // peer, and the socket lives in another namespace than this process).
+    EXPECT_TRUE(testkit::eventually([&] { return sys::path_exists(ready_file_); }))
+        << "the upstream listener did not start";
   }
   ~Upstream() {
     if (server_pid_ > 0) {
@@ -444,6 +453,7 @@ class Upstream {
   std::string ns_;
   testkit::TempDir dir_;
   std::string peers_file_;
+  std::string ready_file_;
   pid_t server_pid_ = -1;
 };
 
@@ -482,9 +492,14 @@ TEST_F(VmSuite, NatIsOptInChangeableOnARunningVmAndGoneWithTheVm) {
 }
 
 TEST_F(VmSuite, StaleVmsAreStoppedAfterAutoStopStaleAfter) {
-  const std::string sizes = "[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = \"256M\"\n";
-  home_->write_config("auto_stop_stale_after = \"3s\"\n" + sizes);
+  home_->write_config(std::string("auto_stop_stale_after = \"3s\"\n") + kSizes);
   run({"daemon", "stop"});
+  // The daemon and config are shared by the suite: put the config back even when an ASSERT
+  // below returns early, or every later test would run with a 3 s reaper.
+  base::Defer restore([this] {
+    home_->write_config(kSizes);
+    run({"daemon", "stop"});
+  });
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "stale"}).exit_code, 0);
   std::string state;
   for (int i = 0; i < 100 && state != "stopped"; ++i) {
@@ -495,8 +510,6 @@ TEST_F(VmSuite, StaleVmsAreStoppedAfterAutoStopStaleAfter) {
   auto log = sys::read_file(home_->log_file());
   EXPECT_THAT(log.value_or(""), HasSubstr("vm stale untouched for 3 s or more"));
   ASSERT_EQ(run({"vm", "delete", "stale"}).exit_code, 0);
-  home_->write_config(sizes);
-  run({"daemon", "stop"});
 }
 
 TEST_F(VmSuite, ExecRunsThroughTheAgentWithExitCodesStdinAndLargeOutputIntact) {

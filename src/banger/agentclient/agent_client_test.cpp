@@ -8,30 +8,18 @@
 
 #include <random>
 
-#include "banger/agentclient/test_peer.hpp"
 #include "banger/agentproto/constants.hpp"
 #include "banger/agentproto/message.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/process_launcher.hpp"
+#include "banger/testkit/eventually.hpp"
 #include "banger/testkit/temp_dir.hpp"
+#include "banger/testkit/unix_peer.hpp"
 
 namespace banger::agentclient {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Polls cond every 5 ms until it holds or timeout passes.
-template <class Cond>
-bool eventually(Cond cond, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 std::string trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
@@ -53,8 +41,8 @@ class AgentProcessTest : public ::testing::Test {
     });
     ASSERT_TRUE(process.has_value()) << process.error().message;
     process_ = std::move(*process);
-    // Ready once it accepts: the socket file appears at bind(), before listen().
-    ASSERT_TRUE(eventually([&] { return UnixSocketDialer(socket_).dial(100ms).has_value(); }))
+    // The socket file appears at bind(), before listen(): wait until a connection is accepted.
+    ASSERT_TRUE(testkit::eventually([&] { return UnixSocketDialer(socket_).dial(1s).has_value(); }))
         << log();
   }
   void TearDown() override {
@@ -160,17 +148,17 @@ TEST_F(AgentProcessTest, SyncSucceeds) {
 
 TEST_F(AgentProcessTest, MalformedFrameThenGoodRequestOnOneConnection) {
   auto fd = raw();
-  test::write_text(fd.get(), "{oops\n" + agentproto::make_request_line(11, "sync", {}));
-  EXPECT_EQ(test::read_line(fd.get()),
+  testkit::write_text(fd.get(), "{oops\n" + agentproto::make_request_line(11, "sync", {}));
+  EXPECT_EQ(testkit::read_line(fd.get()),
             "{\"error\":{\"code\":\"bad_request\",\"message\":\"request is not valid "
             "json\"},\"id\":null}\n");
-  EXPECT_EQ(test::read_line(fd.get()), "{\"id\":11,\"result\":{}}\n");
+  EXPECT_EQ(testkit::read_line(fd.get()), "{\"id\":11,\"result\":{}}\n");
 }
 
 TEST_F(AgentProcessTest, ClientLeavingMidRequestDoesNotDisturbNextCall) {
   {
     auto fd = raw();
-    test::write_text(fd.get(), "{\"v\":1,\"id\":3,\"meth");
+    testkit::write_text(fd.get(), "{\"v\":1,\"id\":3,\"meth");
   }
   auto c = client();
   auto health = c.health(5s);
@@ -180,11 +168,11 @@ TEST_F(AgentProcessTest, ClientLeavingMidRequestDoesNotDisturbNextCall) {
 TEST_F(AgentProcessTest, OversizedLineIsAnsweredAndStreamResynchronises) {
   auto fd = raw();
   std::thread writer([&fd] {
-    test::write_text(fd.get(), std::string(agentproto::kMaxFrameBytes + 1, 'x') + "\n" +
-                                   agentproto::make_request_line(12, "sync", {}));
+    testkit::write_text(fd.get(), std::string(agentproto::kMaxFrameBytes + 1, 'x') + "\n" +
+                                      agentproto::make_request_line(12, "sync", {}));
   });
-  const auto first = test::read_line(fd.get(), 30000);
-  const auto second = test::read_line(fd.get(), 30000);
+  const auto first = testkit::read_line(fd.get(), 30000);
+  const auto second = testkit::read_line(fd.get(), 30000);
   writer.join();
   EXPECT_EQ(first,
             "{\"error\":{\"code\":\"bad_request\",\"message\":\"request line longer than "
@@ -212,13 +200,13 @@ TEST_F(AgentProcessTest, FirecrackerDialerThroughRelay) {
   const std::string fc_socket = dir_.path() + "/fc.sock";
   const std::string agent_socket = socket_;
   std::string hello;
-  test::UnixPeer muxer(fc_socket, [&hello, agent_socket](int host) {
-    hello = test::read_line(host);
+  testkit::UnixPeer muxer(fc_socket, [&hello, agent_socket](int host) {
+    hello = testkit::read_line(host);
     auto agent = UnixSocketDialer(agent_socket).dial(1s);
     if (!agent) {
       return;
     }
-    test::write_text(host, "OK 52\n");
+    testkit::write_text(host, "OK 52\n");
     char buffer[65536];
     bool open = true;
     while (open) {
@@ -235,7 +223,7 @@ TEST_F(AgentProcessTest, FirecrackerDialerThroughRelay) {
           open = n < 0 && (errno == EAGAIN || errno == EINTR);
           continue;
         }
-        test::write_text(fds[1 - i].fd, std::string(buffer, static_cast<std::size_t>(n)));
+        testkit::write_text(fds[1 - i].fd, std::string(buffer, static_cast<std::size_t>(n)));
       }
     }
   });
@@ -250,13 +238,13 @@ TEST_F(AgentProcessTest, FirecrackerDialerThroughRelay) {
 
 TEST(AgentClient, SkipsStaleRepliesAndGarbage) {
   testkit::TempDir dir;
-  test::UnixPeer peer(dir.path() + "/a.sock", [](int fd) {
+  testkit::UnixPeer peer(dir.path() + "/a.sock", [](int fd) {
     std::string line;
     do {
-      line = test::read_line(fd);
+      line = testkit::read_line(fd);
     } while (line == "\n");
     const auto id = nlohmann::json::parse(line)["id"].get<std::int64_t>();
-    test::write_text(
+    testkit::write_text(
         fd, agentproto::make_result_line(id - 1, {{"stale", true}}) + "garbage\n" +
                 agentproto::make_error_line(std::nullopt, agentproto::ErrorCode::bad_request, "x") +
                 agentproto::make_result_line(id, nlohmann::json::object()));
@@ -269,7 +257,8 @@ TEST(AgentClient, SkipsStaleRepliesAndGarbage) {
 
 TEST(AgentClient, SilentAgentTimesOut) {
   testkit::TempDir dir;
-  test::UnixPeer peer(dir.path() + "/a.sock", [](int fd) { test::swallow_until_close(fd, 2000); });
+  testkit::UnixPeer peer(dir.path() + "/a.sock",
+                         [](int fd) { testkit::swallow_until_close(fd, 2000); });
   AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"));
   auto health = c.health(200ms);
   ASSERT_FALSE(health.has_value());
@@ -280,7 +269,7 @@ TEST(AgentClient, SilentAgentTimesOut) {
 
 TEST(AgentClient, ClosedConnectionIsUnavailable) {
   testkit::TempDir dir;
-  test::UnixPeer peer(dir.path() + "/a.sock", [](int) {});
+  testkit::UnixPeer peer(dir.path() + "/a.sock", [](int) {});
   AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"));
   auto health = c.health(2s);
   ASSERT_FALSE(health.has_value());
@@ -297,7 +286,8 @@ TEST(AgentClient, MissingSocketIsUnavailable) {
 
 TEST(AgentClient, WaitHealthyTimesOutOnSilentAgent) {
   testkit::TempDir dir;
-  test::UnixPeer peer(dir.path() + "/a.sock", [](int fd) { test::swallow_until_close(fd, 1000); });
+  testkit::UnixPeer peer(dir.path() + "/a.sock",
+                         [](int fd) { testkit::swallow_until_close(fd, 1000); });
   AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"));
   auto health = c.wait_healthy(std::chrono::steady_clock::now() + 300ms, {});
   ASSERT_FALSE(health.has_value());

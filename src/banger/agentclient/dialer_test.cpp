@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "banger/agentclient/test_peer.hpp"
 #include "banger/testkit/temp_dir.hpp"
+#include "banger/testkit/unix_peer.hpp"
 
 namespace banger::agentclient {
 namespace {
@@ -22,32 +22,32 @@ TEST(UnixSocketDialer, MissingSocketIsUnavailable) {
 
 TEST(UnixSocketDialer, ConnectsToListener) {
   testkit::TempDir dir;
-  test::UnixPeer peer(dir.path() + "/a.sock", [](int fd) { test::write_text(fd, "hi\n"); });
+  testkit::UnixPeer peer(dir.path() + "/a.sock", [](int fd) { testkit::write_text(fd, "hi\n"); });
   UnixSocketDialer dialer(dir.path() + "/a.sock");
   auto fd = dialer.dial(1000ms);
   ASSERT_TRUE(fd.has_value()) << fd.error().message;
-  EXPECT_EQ(test::read_line(fd->get()), "hi\n");
+  EXPECT_EQ(testkit::read_line(fd->get()), "hi\n");
 }
 
 TEST(FirecrackerVsockDialer, HandshakeThenStream) {
   testkit::TempDir dir;
   std::string got;
-  test::UnixPeer peer(dir.path() + "/v.sock", [&got](int fd) {
-    got = test::read_line(fd);
-    test::write_text(fd, "OK 1073741824\nstream-bytes\n");
+  testkit::UnixPeer peer(dir.path() + "/v.sock", [&got](int fd) {
+    got = testkit::read_line(fd);
+    testkit::write_text(fd, "OK 1073741824\nstream-bytes\n");
   });
   FirecrackerVsockDialer dialer(dir.path() + "/v.sock", 1024);
   auto fd = dialer.dial(2000ms);
   ASSERT_TRUE(fd.has_value()) << fd.error().message;
-  EXPECT_EQ(test::read_line(fd->get()), "stream-bytes\n");
+  EXPECT_EQ(testkit::read_line(fd->get()), "stream-bytes\n");
   EXPECT_EQ(got, "CONNECT 1024\n");
 }
 
 TEST(FirecrackerVsockDialer, OtherAnswerIsUnavailable) {
   testkit::TempDir dir;
-  test::UnixPeer peer(dir.path() + "/v.sock", [](int fd) {
-    test::read_line(fd);
-    test::write_text(fd, "FAILURE\n");
+  testkit::UnixPeer peer(dir.path() + "/v.sock", [](int fd) {
+    testkit::read_line(fd);
+    testkit::write_text(fd, "FAILURE\n");
   });
   FirecrackerVsockDialer dialer(dir.path() + "/v.sock", 1024);
   auto fd = dialer.dial(2000ms);
@@ -60,7 +60,7 @@ TEST(FirecrackerVsockDialer, OtherAnswerIsUnavailable) {
 
 TEST(FirecrackerVsockDialer, CloseIsUnavailable) {
   testkit::TempDir dir;
-  test::UnixPeer peer(dir.path() + "/v.sock", [](int fd) { test::read_line(fd); });
+  testkit::UnixPeer peer(dir.path() + "/v.sock", [](int fd) { testkit::read_line(fd); });
   FirecrackerVsockDialer dialer(dir.path() + "/v.sock", 1024);
   auto fd = dialer.dial(2000ms);
   ASSERT_FALSE(fd.has_value());
@@ -73,7 +73,8 @@ TEST(FirecrackerVsockDialer, CloseIsUnavailable) {
 
 TEST(FirecrackerVsockDialer, SilentPeerTimesOut) {
   testkit::TempDir dir;
-  test::UnixPeer peer(dir.path() + "/v.sock", [](int fd) { test::swallow_until_close(fd, 1000); });
+  testkit::UnixPeer peer(dir.path() + "/v.sock",
+                         [](int fd) { testkit::swallow_until_close(fd, 1000); });
   FirecrackerVsockDialer dialer(dir.path() + "/v.sock", 1024);
   auto fd = dialer.dial(100ms);
   ASSERT_FALSE(fd.has_value());

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "banger/agentd/test_files.hpp"
 #include "banger/agentproto/message.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::agentd {
@@ -20,8 +20,8 @@ class FakeSystemControl final : public SystemControl {
 class AgentTest : public ::testing::Test {
  protected:
   AgentTest() {
-    test::write_fixture(proc_.path() + "/uptime", "42.5 1\n");
-    test::write_fixture(proc_.path() + "/sys/kernel/random/boot_id", "boot-1\n");
+    testkit::write_fixture(proc_.path() + "/uptime", "42.5 1\n");
+    testkit::write_fixture(proc_.path() + "/sys/kernel/random/boot_id", "boot-1\n");
   }
   Reply handle(std::string line) {
     return agent_.handle(agentproto::Frame{agentproto::Frame::Kind::line, std::move(line)});

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "banger/agentd/test_files.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::agentd {
@@ -10,8 +10,8 @@ namespace {
 
 TEST(ReadHealth, ReadsUptimeBootIdAndVersion) {
   testkit::TempDir dir;
-  test::write_fixture(dir.path() + "/uptime", "123.45 678.90\n");
-  test::write_fixture(dir.path() + "/sys/kernel/random/boot_id", "0d9c-11\n");
+  testkit::write_fixture(dir.path() + "/uptime", "123.45 678.90\n");
+  testkit::write_fixture(dir.path() + "/sys/kernel/random/boot_id", "0d9c-11\n");
   auto health = read_health(dir.path(), "9.9.9");
   ASSERT_TRUE(std::holds_alternative<agentproto::HealthResult>(health));
   const auto& h = std::get<agentproto::HealthResult>(health);
@@ -32,7 +32,7 @@ TEST(ReadHealth, MissingUptimeIsOperationFailed) {
 
 TEST(ReadHealth, UnparsableUptimeIsOperationFailed) {
   testkit::TempDir dir;
-  test::write_fixture(dir.path() + "/uptime", "soon\n");
+  testkit::write_fixture(dir.path() + "/uptime", "soon\n");
   auto health = read_health(dir.path(), "1");
   ASSERT_TRUE(std::holds_alternative<agentproto::WireError>(health));
   EXPECT_EQ(std::get<agentproto::WireError>(health).message,

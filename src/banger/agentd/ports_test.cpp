@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "banger/agentd/test_files.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::agentd {
@@ -74,18 +74,18 @@ TEST(ParseProcNet, IgnoresTruncatedAndEmptyText) {
 
 TEST(ListPorts, ResolvesOwnersFromFdLinks) {
   testkit::TempDir proc;
-  test::write_fixture(proc.path() + "/net/tcp", kTcp);
-  test::write_fixture(proc.path() + "/net/tcp6", kTcp6);
-  test::write_fixture(proc.path() + "/net/udp", kUdp);
+  testkit::write_fixture(proc.path() + "/net/tcp", kTcp);
+  testkit::write_fixture(proc.path() + "/net/tcp6", kTcp6);
+  testkit::write_fixture(proc.path() + "/net/udp", kUdp);
   // No udp6 table: skipped.
-  test::link_fixture(proc.path() + "/100/fd/3", "socket:[12345]");
-  test::link_fixture(proc.path() + "/100/fd/4", "/dev/null");
-  test::write_fixture(proc.path() + "/100/comm", "httpd\n");
-  test::link_fixture(proc.path() + "/7/fd/9", "socket:[12345]");  // lower pid wins
-  test::write_fixture(proc.path() + "/7/comm", "init\n");
-  test::link_fixture(proc.path() + "/300/fd/1", "socket:[666]");
-  test::write_fixture(proc.path() + "/300/comm", "dhclient\n");
-  test::write_fixture(proc.path() + "/self", "not a pid dir");
+  testkit::link_fixture(proc.path() + "/100/fd/3", "socket:[12345]");
+  testkit::link_fixture(proc.path() + "/100/fd/4", "/dev/null");
+  testkit::write_fixture(proc.path() + "/100/comm", "httpd\n");
+  testkit::link_fixture(proc.path() + "/7/fd/9", "socket:[12345]");  // lower pid wins
+  testkit::write_fixture(proc.path() + "/7/comm", "init\n");
+  testkit::link_fixture(proc.path() + "/300/fd/1", "socket:[666]");
+  testkit::write_fixture(proc.path() + "/300/comm", "dhclient\n");
+  testkit::write_fixture(proc.path() + "/self", "not a pid dir");
 
   const auto result = list_ports(proc.path());
   std::vector<std::string> got;

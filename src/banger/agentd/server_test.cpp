@@ -10,7 +10,8 @@
 
 #include <thread>
 
-#include "banger/agentd/test_files.hpp"
+#include "banger/testkit/eventually.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::agentd {
@@ -44,24 +45,11 @@ std::string read_line(int fd) {
   }
 }
 
-// Waits (polling) until cond holds or 10 s passed.
-template <class Cond>
-bool eventually(Cond cond) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 class ServerTest : public ::testing::Test {
  protected:
   ServerTest() {
-    test::write_fixture(proc_.path() + "/uptime", "1.5 1\n");
-    test::write_fixture(proc_.path() + "/sys/kernel/random/boot_id", "b\n");
+    testkit::write_fixture(proc_.path() + "/uptime", "1.5 1\n");
+    testkit::write_fixture(proc_.path() + "/sys/kernel/random/boot_id", "b\n");
   }
   testkit::TempDir proc_;
   FakeSystemControl system_;
@@ -137,7 +125,7 @@ TEST_F(ServerTest, PortDropsHalfLineWhenHostLeaves) {
   ASSERT_GE(host, 0);
   ASSERT_EQ(::write(host, "{\"id\":1,\"meth", 13), 13);
   ::close(host);
-  ASSERT_TRUE(eventually([&] { return disconnects.load() == 1; }));
+  ASSERT_TRUE(testkit::eventually([&] { return disconnects.load() == 1; }));
 
   // Host 2 sends a whole request: it is not glued to host 1's half line.
   host = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "banger/agentd/test_files.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::agentd {
@@ -11,8 +11,9 @@ namespace {
 
 TEST(FindVirtioPort, FindsPortByName) {
   testkit::TempDir sys;
-  test::write_fixture(sys.path() + "/class/virtio-ports/vport0p1/name", "org.qemu.guest_agent.0\n");
-  test::write_fixture(sys.path() + "/class/virtio-ports/vport1p1/name", "org.banger.agent\n");
+  testkit::write_fixture(sys.path() + "/class/virtio-ports/vport0p1/name",
+                         "org.qemu.guest_agent.0\n");
+  testkit::write_fixture(sys.path() + "/class/virtio-ports/vport1p1/name", "org.banger.agent\n");
   EXPECT_EQ(find_virtio_port(sys.path(), "org.banger.agent"),
             std::optional<std::string>("/dev/vport1p1"));
   EXPECT_EQ(find_virtio_port(sys.path(), "org.other"), std::nullopt);

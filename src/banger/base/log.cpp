@@ -43,12 +43,12 @@ std::shared_ptr<spdlog::logger>& logger() {
 
 }  // namespace
 
-bool parse_log_level(std::string_view text, LogLevel& out) {
-  auto level = kLogLevelNames.parse(text);
-  if (level) {
-    out = *level;
+Expected<LogLevel> parse_log_level(std::string_view text) {
+  if (auto level = kLogLevelNames.parse(text)) {
+    return *level;
   }
-  return level.has_value();
+  return fail(Errc::invalid_argument,
+              fmt::format("unknown log level \"{}\": use {}", text, kLogLevelNames.allowed()));
 }
 
 void init_logging(const std::string& file_path, LogLevel level) {

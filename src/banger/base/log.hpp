@@ -8,11 +8,14 @@
 #include <string_view>
 
 #include "banger/base/enum_names.hpp"
+#include "banger/base/expected.hpp"
 
 namespace banger::base {
 
 enum class LogLevel { trace, debug, info, warn, error, off };
 
+// The name of every level, lowest first: the one table config files, BANGER_LOG_LEVEL and
+// parse_log_level() read.
 inline constexpr auto kLogLevelNames = make_enum_names<LogLevel>({{LogLevel::trace, "trace"},
                                                                   {LogLevel::debug, "debug"},
                                                                   {LogLevel::info, "info"},
@@ -20,8 +23,9 @@ inline constexpr auto kLogLevelNames = make_enum_names<LogLevel>({{LogLevel::tra
                                                                   {LogLevel::error, "error"},
                                                                   {LogLevel::off, "off"}});
 
-// Parses "trace|debug|info|warn|error|off"; false on anything else.
-bool parse_log_level(std::string_view text, LogLevel& out);
+// The level named `text` ("trace" ... "off"); invalid_argument
+// `unknown log level "x": use trace, debug, info, warn, error or off` for anything else.
+Expected<LogLevel> parse_log_level(std::string_view text);
 
 // Routes logs to a file (append) or, with an empty path, to stderr. Call once at start.
 void init_logging(const std::string& file_path, LogLevel level);

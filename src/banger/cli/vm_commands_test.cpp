@@ -20,6 +20,7 @@
 #include "banger/rpc/registry.hpp"
 #include "banger/rpc/server.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/eventually.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::cli {
@@ -29,18 +30,6 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using Strings = std::vector<std::string>;
-
-// The one poll-with-deadline helper: re-checks `done` every millisecond for up to 10 s.
-bool eventually(const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  return done();
-}
 
 api::VmInfo vm_info(const std::string& name, const std::string& state) {
   api::VmInfo vm;
@@ -136,7 +125,7 @@ TEST_F(VmCommandsTest, CreateWithSeveralNamesSendsTheRequestsConcurrently) {
   std::atomic<int> in_flight{0};
   on<api::VmCreate>([&](const api::VmCreate::Request& r, rpc::CallContext& call) {
     ++in_flight;
-    if (!eventually([&] { return in_flight.load() == 3; })) {
+    if (!testkit::eventually([&] { return in_flight.load() == 3; })) {
       return Expected<api::VmCreate::Response>(fail(Errc::timeout, "not concurrent"));
     }
     EXPECT_FALSE(r.no_start);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/eventually.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::cli {
@@ -19,18 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Strings = std::vector<std::string>;
-
-// The one poll-with-deadline helper: re-checks `done` every millisecond for up to 10 s.
-bool eventually(const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  return done();
-}
 
 void (*current_handler(int signo))(int) {
   struct sigaction now{};
@@ -213,7 +202,7 @@ TEST(RunChild, ForwardsSigintToTheChildAndSurvivesIt) {
   testkit::TempDir dir;
   std::string ready = dir.path() + "/ready";
   std::thread interrupter([&] {
-    if (eventually([&] { return sys::path_exists(ready); })) {
+    if (testkit::eventually([&] { return sys::path_exists(ready); })) {
       ::kill(::getpid(), SIGINT);
     }
   });
@@ -231,7 +220,7 @@ TEST(InterruptCatcher, RecordsSigintAndCutsTheSleepShort) {
     EXPECT_FALSE(catcher.interrupted());
     EXPECT_TRUE(catcher.sleep_for(1ms));
     ::kill(::getpid(), SIGINT);
-    EXPECT_TRUE(eventually([&] { return catcher.interrupted(); }));
+    EXPECT_TRUE(testkit::eventually([&] { return catcher.interrupted(); }));
     auto start = std::chrono::steady_clock::now();
     EXPECT_FALSE(catcher.sleep_for(10s));
     EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);

@@ -365,39 +365,57 @@ Status check_bridge_network(const Config& config) {
   return {};
 }
 
-Status apply_config(const toml::table& root, Config& c) {
-  auto enum_key = [](std::string_view key, auto& field, const auto& names) -> Handler {
-    return [key, &field, &names](const toml::node& n) -> Status {
-      if (n.is_string()) {
-        if (auto value = names.parse(n.as_string()->get())) {
-          field = *value;
-          return {};
-        }
+// A string key whose value must be one of the names of `names` (a base::EnumNames table).
+template <class Field, class Names>
+Handler enum_key(std::string_view key, Field& field, const Names& names) {
+  return [key, &field, &names](const toml::node& n) -> Status {
+    if (n.is_string()) {
+      if (auto value = names.parse(n.as_string()->get())) {
+        field = *value;
+        return {};
       }
-      return must_be(key, "one of " + names.allowed(), n);
-    };
+    }
+    return must_be(key, "one of " + names.allowed(), n);
   };
-  auto duration_key = [](std::string_view key, std::chrono::seconds& field,
-                         std::chrono::seconds minimum) -> Handler {
-    return [key, &field, minimum](const toml::node& n) -> Status {
-      BANGER_TRY_ASSIGN(auto value, get_duration(key, n));
-      if (value < minimum) {
-        return bad(fmt::format("{} must be at least {}, got {}", key, format_duration(minimum),
-                               describe(n)));
-      }
-      field = value;
-      return {};
-    };
-  };
+}
 
+// A duration key ("30s", "5m", ...) of at least `minimum`.
+Handler duration_key(std::string_view key, std::chrono::seconds& field,
+                     std::chrono::seconds minimum) {
+  return [key, &field, minimum](const toml::node& n) -> Status {
+    BANGER_TRY_ASSIGN(auto value, get_duration(key, n));
+    if (value < minimum) {
+      return bad(fmt::format("{} must be at least {}, got {}", key, format_duration(minimum),
+                             describe(n)));
+    }
+    field = value;
+    return {};
+  };
+}
+
+// An integer key between low and high (inclusive).
+Handler int_key(std::string_view key, int& field, int64_t low, int64_t high) {
+  return [key, &field, low, high](const toml::node& n) -> Status {
+    BANGER_TRY_ASSIGN(auto v, get_int_between(key, n, low, high));
+    field = static_cast<int>(v);
+    return {};
+  };
+}
+
+constexpr std::string_view kProgram = "a program name looked up in PATH or an absolute path";
+
+bool is_catalog_url(const std::string& v) {
+  return v.empty() || starts_with(v, "https://") || starts_with(v, "http://") ||
+         starts_with(v, "file://");
+}
+
+// The top-level keys and what each accepts; every handler writes into c.
+Status apply_config(const toml::table& root, Config& c) {
   HandlerTable handlers{
       {"log_level", enum_key("log_level", c.log_level, base::kLogLevelNames)},
       {"vmm", enum_key("vmm", c.vmm, model::kVmmChoiceNames)},
-      {"firecracker_bin",
-       string_key("firecracker_bin", c.firecracker_bin,
-                  "a program name looked up in PATH or an absolute path", is_program)},
-      {"qemu_bin", string_key("qemu_bin", c.qemu_bin,
-                              "a program name looked up in PATH or an absolute path", is_program)},
+      {"firecracker_bin", string_key("firecracker_bin", c.firecracker_bin, kProgram, is_program)},
+      {"qemu_bin", string_key("qemu_bin", c.qemu_bin, kProgram, is_program)},
       {"accel", enum_key("accel", c.accel, kAccelChoiceNames)},
       {"ssh_key_path", string_key("ssh_key_path", c.ssh_key_path, "an absolute path",
                                   [](const std::string& v) { return starts_with(v, "/"); })},
@@ -414,18 +432,8 @@ Status apply_config(const toml::table& root, Config& c) {
                   [](const std::string& v) { return is_interface_name(v); })},
       {"bridge_ip",
        string_key("bridge_ip", c.bridge_ip, "an IPv4 address such as 172.16.0.1", is_ipv4)},
-      {"cidr",
-       [&](const toml::node& n) -> Status {
-         BANGER_TRY_ASSIGN(auto v, get_int_between("cidr", n, kMinCidr, kMaxCidr));
-         c.cidr = static_cast<int>(v);
-         return {};
-       }},
-      {"tap_pool_size",
-       [&](const toml::node& n) -> Status {
-         BANGER_TRY_ASSIGN(auto v, get_int_between("tap_pool_size", n, 0, kMaxTapPoolSize));
-         c.tap_pool_size = static_cast<int>(v);
-         return {};
-       }},
+      {"cidr", int_key("cidr", c.cidr, kMinCidr, kMaxCidr)},
+      {"tap_pool_size", int_key("tap_pool_size", c.tap_pool_size, 0, kMaxTapPoolSize)},
       {"default_dns",
        string_key("default_dns", c.default_dns,
                   "an IPv4 address such as 1.1.1.1 (or \"\" for banger's DNS on the bridge IP)",
@@ -438,12 +446,9 @@ Status apply_config(const toml::table& root, Config& c) {
        duration_key("auto_stop_stale_after", c.auto_stop_stale_after, std::chrono::seconds(0))},
       {"stats_poll_interval",
        duration_key("stats_poll_interval", c.stats_poll_interval, std::chrono::seconds(1))},
-      {"catalog_url", string_key("catalog_url", c.catalog_url,
-                                 "an http://, https:// or file:// URL (or \"\" for none)",
-                                 [](const std::string& v) {
-                                   return v.empty() || starts_with(v, "https://") ||
-                                          starts_with(v, "http://") || starts_with(v, "file://");
-                                 })},
+      {"catalog_url",
+       string_key("catalog_url", c.catalog_url,
+                  "an http://, https:// or file:// URL (or \"\" for none)", is_catalog_url)},
       {"vm_defaults", [&](const toml::node& n) { return parse_vm_defaults(n, c.vm_defaults); }},
       {"file_sync", [&](const toml::node& n) { return parse_file_sync(n, c.file_sync); }},
   };
@@ -502,11 +507,14 @@ Expected<Config> load_config(const paths::Paths& paths, const paths::Environment
     return tl::unexpected(with_context(text.error(), "loading config"));
   }
   std::string level = env.get("BANGER_LOG_LEVEL");
-  if (!level.empty() && !base::parse_log_level(level, config.log_level)) {
-    return fail(Errc::invalid_argument,
-                fmt::format("BANGER_LOG_LEVEL must be one of trace, debug, info, warn, error or "
-                            "off, got \"{}\"",
-                            level));
+  if (!level.empty()) {
+    auto parsed = base::parse_log_level(level);
+    if (!parsed) {
+      return fail(Errc::invalid_argument,
+                  fmt::format("BANGER_LOG_LEVEL must be one of {}, got \"{}\"",
+                              base::kLogLevelNames.allowed(), level));
+    }
+    config.log_level = *parsed;
   }
   return config;
 }

@@ -121,8 +121,8 @@ class Daemon {
                                     .cidr = options_.config.cidr,
                                     .tap_pool_size = options_.config.tap_pool_size}};
   guest::KnownHosts known_hosts_{options_.paths.known_hosts};
-  dns::DnsService dns_{runner_,
-                       {.listen = options_.config.dns_listen,
+  dns::DnsService dns_{{.runner = runner_,
+                        .listen = options_.config.dns_listen,
                         .bridge_name = options_.config.bridge_name,
                         .bridge_ip = options_.config.bridge_ip}};
   hostnat::ProcSysIpForwarding ip_forwarding_;

@@ -7,8 +7,7 @@
 
 namespace banger::dns {
 
-DnsService::DnsService(sys::CommandRunner& runner, DnsServiceOptions options)
-    : runner_(runner), options_(std::move(options)) {}
+DnsService::DnsService(DnsServiceDeps deps) : deps_(std::move(deps)) {}
 
 DnsService::~DnsService() { stop(); }
 
@@ -18,7 +17,7 @@ Status DnsService::start_listener() {
     return {};
   }
   auto server = std::make_unique<DnsServer>(
-      records_, DnsServerOptions{.listen = options_.listen, .mode = Mode::authoritative});
+      records_, DnsServerOptions{.listen = deps_.listen, .mode = Mode::authoritative});
   BANGER_TRY(server->start());
   BANGER_LOG_INFO("dns: answering <name>.vm on {}", server->address());
   listener_ = std::move(server);
@@ -30,7 +29,7 @@ Status DnsService::ensure_guest_resolver() {
   if (resolver_) {
     return {};
   }
-  std::vector<std::string> upstreams = options_.upstreams;
+  std::vector<std::string> upstreams = deps_.upstreams;
   if (upstreams.empty()) {
     if (auto found = discover_upstreams()) {
       upstreams = *found;
@@ -42,15 +41,15 @@ Status DnsService::ensure_guest_resolver() {
     }
   }
   auto server =
-      std::make_unique<DnsServer>(records_, DnsServerOptions{.listen = options_.bridge_ip + ":53",
+      std::make_unique<DnsServer>(records_, DnsServerOptions{.listen = deps_.bridge_ip + ":53",
                                                              .mode = Mode::resolver,
                                                              .upstreams = upstreams});
   BANGER_TRY(server->start());
   BANGER_LOG_INFO("dns: guest resolver on {} (forwarding to {} upstreams)", server->address(),
                   upstreams.size());
   resolver_ = std::move(server);
-  if (options_.use_resolved && resolved_running()) {
-    if (auto routed = route_vm_domain(runner_, options_.bridge_name, options_.bridge_ip); !routed) {
+  if (deps_.use_resolved && resolved_running()) {
+    if (auto routed = route_vm_domain(deps_.runner, deps_.bridge_name, deps_.bridge_ip); !routed) {
       BANGER_LOG_WARN("dns: {}", routed.error().message);
     }
   }

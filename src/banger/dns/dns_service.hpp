@@ -15,7 +15,8 @@
 
 namespace banger::dns {
 
-struct DnsServiceOptions {
+struct DnsServiceDeps {
+  sys::CommandRunner& runner;              // resolvectl (systemd-resolved routing of ~vm)
   std::string listen = "127.0.0.1:42069";  // config dns_listen
   std::string bridge_name = "br-fc";
   std::string bridge_ip = "172.16.0.1";
@@ -29,12 +30,12 @@ struct DnsServiceOptions {
 // Thread-safety: every method may be called concurrently.
 class DnsService {
  public:
-  DnsService(sys::CommandRunner& runner, DnsServiceOptions options);
+  explicit DnsService(DnsServiceDeps deps);
   DnsService(const DnsService&) = delete;
   DnsService& operator=(const DnsService&) = delete;
   ~DnsService();
 
-  // Starts the authoritative server on options.listen. Its errors are DnsServer::start()'s
+  // Starts the authoritative server on deps.listen. Its errors are DnsServer::start()'s
   // (unavailable `dns listen 127.0.0.1:42069: address already in use`, ...); the daemon logs
   // them and runs on (doctor reports the listener).
   Status start_listener();
@@ -60,8 +61,7 @@ class DnsService {
   void stop();
 
  private:
-  sys::CommandRunner& runner_;
-  DnsServiceOptions options_;
+  DnsServiceDeps deps_;
   RecordTable records_;
   mutable std::mutex mutex_;
   std::unique_ptr<DnsServer> listener_;

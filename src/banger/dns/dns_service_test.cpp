@@ -5,13 +5,14 @@
 
 #include "banger/dns/client.hpp"
 #include "banger/testkit/fake_command_runner.hpp"
+#include "banger/testkit/probes.hpp"
 
 namespace banger::dns {
 namespace {
 
 TEST(DnsService, TheListenerAnswersRecordsAsTheyComeAndGo) {
   testkit::FakeCommandRunner runner;
-  DnsService service(runner, {.listen = "127.0.0.1:0", .use_resolved = false});
+  DnsService service({.runner = runner, .listen = "127.0.0.1:0", .use_resolved = false});
   EXPECT_EQ(service.listener_address(), "");
   ASSERT_TRUE(service.start_listener());
   ASSERT_TRUE(service.start_listener());  // idempotent
@@ -33,9 +34,9 @@ TEST(DnsService, TheListenerAnswersRecordsAsTheyComeAndGo) {
 
 TEST(DnsService, ABusyListenAddressIsUnavailable) {
   testkit::FakeCommandRunner runner;
-  DnsService first(runner, {.listen = "127.0.0.1:0", .use_resolved = false});
+  DnsService first({.runner = runner, .listen = "127.0.0.1:0", .use_resolved = false});
   ASSERT_TRUE(first.start_listener());
-  DnsService second(runner, {.listen = first.listener_address(), .use_resolved = false});
+  DnsService second({.runner = runner, .listen = first.listener_address(), .use_resolved = false});
   auto started = second.start_listener();
   ASSERT_FALSE(started);
   EXPECT_EQ(started.error().code, Errc::unavailable);
@@ -44,18 +45,19 @@ TEST(DnsService, ABusyListenAddressIsUnavailable) {
 }
 
 TEST(DnsService, TheGuestResolverAnswersVmNamesAndForwardsTheRest) {
-  if (::geteuid() != 0) {
-    GTEST_SKIP() << "binding port 53 needs root";
+  if (auto why = testkit::probe_root("bind port 53"); !why.empty()) {
+    GTEST_SKIP() << why;
   }
   testkit::FakeCommandRunner runner;
   // The "upstream": an authoritative listener that knows up.vm (names outside .vm would be
   // refused, so forwarding is checked with a .vm name the resolver itself does not have).
-  DnsService upstream(runner, {.listen = "127.0.0.1:0", .use_resolved = false});
+  DnsService upstream({.runner = runner, .listen = "127.0.0.1:0", .use_resolved = false});
   ASSERT_TRUE(upstream.start_listener());
   ASSERT_TRUE(upstream.set("up", "198.51.100.7"));
-  DnsService service(runner, {.bridge_ip = "127.0.0.9",
-                              .upstreams = {upstream.listener_address()},
-                              .use_resolved = false});
+  DnsService service({.runner = runner,
+                      .bridge_ip = "127.0.0.9",
+                      .upstreams = {upstream.listener_address()},
+                      .use_resolved = false});
   ASSERT_TRUE(service.set("web", "172.16.0.2"));
   auto started = service.ensure_guest_resolver();
   if (!started && started.error().code == Errc::unavailable) {

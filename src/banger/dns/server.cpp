@@ -9,19 +9,16 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <optional>
 #include <utility>
 
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
-#include "banger/base/random.hpp"
 #include "banger/base/strings.hpp"
 
 namespace banger::dns {
 namespace {
 
-constexpr std::size_t kMaxPending = 4096;
 constexpr int kMaxDatagramsPerWakeup = 64;
 constexpr std::uint64_t kWakeTag = 0;
 constexpr std::uint64_t kListenTag = 1;
@@ -76,15 +73,6 @@ void send_to(int fd, std::span<const std::uint8_t> bytes, const sockaddr_in& to)
   }
 }
 
-struct Pending {
-  sockaddr_in client{};
-  std::uint16_t client_id = 0;
-  Query query;                          // to build SERVFAIL
-  std::vector<std::uint8_t> forwarded;  // the client's bytes with our id
-  std::size_t upstream = 0;             // index of the upstream being tried
-  std::chrono::steady_clock::time_point deadline;
-};
-
 }  // namespace
 
 DnsServer::DnsServer(const RecordTable& records, DnsServerOptions options)
@@ -94,19 +82,7 @@ DnsServer::~DnsServer() { stop(); }
 
 std::string DnsServer::address() const { return port() == 0 ? "" : bound_.to_string(); }
 
-DnsServerStats DnsServer::stats() const {
-  return DnsServerStats{
-      .queries = counters_.queries.load(),
-      .ignored = counters_.ignored.load(),
-      .malformed = counters_.malformed.load(),
-      .vm_answers = counters_.vm_answers.load(),
-      .refused = counters_.refused.load(),
-      .forwarded = counters_.forwarded.load(),
-      .relayed = counters_.relayed.load(),
-      .forward_timeouts = counters_.forward_timeouts.load(),
-      .servfail = counters_.servfail.load(),
-  };
-}
+DnsServerStats DnsServer::stats() const { return counters_.snapshot(); }
 
 Status DnsServer::start() {
   if (thread_.joinable()) {
@@ -160,9 +136,7 @@ Status DnsServer::start() {
   epoll_fd_ = std::move(epoll_fd);
   upstreams_ = std::move(upstreams);
   bound_ = self;
-  counters_.queries = counters_.ignored = counters_.malformed = counters_.vm_answers = 0;
-  counters_.refused = counters_.forwarded = counters_.relayed = 0;
-  counters_.forward_timeouts = counters_.servfail = 0;
+  counters_.reset();
   port_ = self.port;
   thread_ = std::thread([this] { run(); });
   BANGER_LOG_INFO("dns: {} server on {} ({} upstreams)",
@@ -187,120 +161,14 @@ void DnsServer::stop() {
 }
 
 void DnsServer::run() {
-  std::map<std::uint16_t, Pending> pending;
-  base::Mt19937Random random;  // ids of forwarded queries: unpredictable, against spoofing
+  Forwarder forwarder(records_, upstreams_, options_.forward_timeout, clock_, random_, counters_);
   std::vector<std::uint8_t> buf(65535);
-  const int listen_fd = listen_fd_.get();
-  const int upstream_fd = upstream_fd_.get();
-
-  auto forward = [&](Pending& p) {
-    sockaddr_in to = to_sockaddr(upstreams_[p.upstream]);
-    p.deadline = std::chrono::steady_clock::now() + options_.forward_timeout;
-    send_to(upstream_fd, p.forwarded, to);
-    ++counters_.forwarded;
-  };
-  auto servfail = [&](const Pending& p) {
-    ++counters_.servfail;
-    send_to(listen_fd, build_empty_reply(p.query, Rcode::servfail, false), p.client);
-  };
-
-  auto handle_query = [&](std::span<const std::uint8_t> message, const sockaddr_in& from) {
-    ++counters_.queries;
-    ParsedQuery parsed = parse_query(message);
-    switch (parsed.outcome) {
-      case ParseOutcome::ignore:
-        ++counters_.ignored;
-        return;
-      case ParseOutcome::format_error:
-      case ParseOutcome::not_implemented:
-        ++counters_.malformed;
-        BANGER_LOG_DEBUG("dns: {} from {}", parsed.reason, from_sockaddr(from).to_string());
-        send_to(listen_fd,
-                build_header_only_reply(parsed.query, parsed.outcome == ParseOutcome::format_error
-                                                          ? Rcode::formerr
-                                                          : Rcode::notimp),
-                from);
-        return;
-      case ParseOutcome::ok:
-        break;
-    }
-    const Query& query = parsed.query;
-    if (auto vm = vm_name_of(query.question)) {
-      std::optional<Ipv4Bytes> address;
-      if (!vm->empty()) {
-        address = records_.lookup(*vm);
-      }
-      ++counters_.vm_answers;
-      send_to(listen_fd, build_vm_reply(query, *vm, address), from);
-      return;
-    }
-    if (upstreams_.empty()) {
-      ++counters_.refused;
-      send_to(listen_fd, build_empty_reply(query, Rcode::refused, false), from);
-      return;
-    }
-    if (pending.size() >= kMaxPending) {
-      ++counters_.servfail;
-      send_to(listen_fd, build_empty_reply(query, Rcode::servfail, false), from);
-      return;
-    }
-    std::uint16_t id = 0;
-    do {
-      id = static_cast<std::uint16_t>(random.below(65536));
-    } while (pending.count(id) != 0);
-    Pending p{.client = from,
-              .client_id = query.id,
-              .query = query,
-              .forwarded = std::vector<std::uint8_t>(message.begin(), message.end()),
-              .upstream = 0,
-              .deadline = {}};
-    set_message_id(p.forwarded, id);
-    forward(pending.emplace(id, std::move(p)).first->second);
-  };
-
-  auto handle_upstream_reply = [&](std::span<std::uint8_t> message, const sockaddr_in& from) {
-    auto id = message_id(message);
-    if (!id || message.size() < kHeaderSize || (message[2] & 0x80) == 0) {
-      return;
-    }
-    auto it = pending.find(*id);
-    if (it == pending.end() || from_sockaddr(from) != upstreams_[it->second.upstream]) {
-      return;  // late, duplicate or spoofed
-    }
-    Pending& p = it->second;
-    auto rcode = static_cast<Rcode>(message[3] & 0x0f);
-    if (rcode == Rcode::servfail && p.upstream + 1 < upstreams_.size()) {
-      ++p.upstream;
-      forward(p);
-      return;
-    }
-    set_message_id(message, p.client_id);
-    // Counters move before the reply leaves, so a client that got it sees them updated.
-    ++counters_.relayed;
-    send_to(listen_fd, message, p.client);
-    pending.erase(it);
-  };
-
-  auto expire = [&] {
-    auto now = std::chrono::steady_clock::now();
-    for (auto it = pending.begin(); it != pending.end();) {
-      Pending& p = it->second;
-      if (p.deadline > now) {
-        ++it;
-        continue;
-      }
-      ++counters_.forward_timeouts;
-      if (p.upstream + 1 < upstreams_.size()) {
-        ++p.upstream;
-        forward(p);
-        ++it;
-      } else {
-        servfail(p);
-        it = pending.erase(it);
-      }
+  auto send_all = [&](const std::vector<Datagram>& datagrams) {
+    for (const auto& d : datagrams) {
+      send_to(d.to_upstream ? upstream_fd_.get() : listen_fd_.get(), d.bytes, to_sockaddr(d.to));
     }
   };
-
+  // Reads up to kMaxDatagramsPerWakeup datagrams from fd and hands each to the forwarder.
   auto drain = [&](int fd, bool from_clients) {
     for (int i = 0; i < kMaxDatagramsPerWakeup; ++i) {
       sockaddr_in from{};
@@ -314,24 +182,15 @@ void DnsServer::run() {
         }
         continue;
       }
-      std::span<std::uint8_t> message(buf.data(), static_cast<std::size_t>(n));
-      if (from_clients) {
-        handle_query(message, from);
-      } else {
-        handle_upstream_reply(message, from);
-      }
+      std::span<const std::uint8_t> message(buf.data(), static_cast<std::size_t>(n));
+      send_all(from_clients ? forwarder.on_query(message, from_sockaddr(from))
+                            : forwarder.on_reply(message, from_sockaddr(from)));
     }
   };
-
   while (true) {
     int timeout_ms = -1;
-    if (!pending.empty()) {
-      auto earliest = pending.begin()->second.deadline;
-      for (const auto& [id, p] : pending) {
-        earliest = std::min(earliest, p.deadline);
-      }
-      auto left =
-          std::chrono::ceil<std::chrono::milliseconds>(earliest - std::chrono::steady_clock::now());
+    if (auto deadline = forwarder.next_deadline()) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - clock_.steady_now());
       timeout_ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
     }
     epoll_event events[4];
@@ -341,22 +200,13 @@ void DnsServer::run() {
       return;
     }
     for (int i = 0; i < n; ++i) {
-      switch (events[i].data.u64) {
-        case kWakeTag:
-          return;
-        case kListenTag:
-          drain(listen_fd, true);
-          break;
-        case kUpstreamTag:
-          drain(upstream_fd, false);
-          break;
-        default:
-          break;
+      if (events[i].data.u64 == kWakeTag) {
+        return;
       }
+      drain(events[i].data.u64 == kListenTag ? listen_fd_.get() : upstream_fd_.get(),
+            events[i].data.u64 == kListenTag);
     }
-    if (!pending.empty()) {
-      expire();
-    }
+    send_all(forwarder.on_tick());
   }
 }
 

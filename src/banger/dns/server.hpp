@@ -14,9 +14,12 @@
 #include <thread>
 #include <vector>
 
+#include "banger/base/clock.hpp"
 #include "banger/base/error.hpp"
 #include "banger/base/fd.hpp"
+#include "banger/base/random.hpp"
 #include "banger/dns/endpoint.hpp"
+#include "banger/dns/forwarder.hpp"
 #include "banger/dns/records.hpp"
 
 namespace banger::dns {
@@ -34,19 +37,6 @@ struct DnsServerOptions {
   std::vector<std::string> upstreams;
   // How long one upstream gets before the next is tried (or the client gets SERVFAIL).
   std::chrono::milliseconds forward_timeout{2000};
-};
-
-// Counters since start(), for tests, benchmarks and logs.
-struct DnsServerStats {
-  std::uint64_t queries = 0;           // datagrams received on the listen socket
-  std::uint64_t ignored = 0;           // not answered: short, or a response
-  std::uint64_t malformed = 0;         // answered FORMERR or NOTIMP
-  std::uint64_t vm_answers = 0;        // answered from the records (A, NXDOMAIN, empty NOERROR)
-  std::uint64_t refused = 0;           // REFUSED outside .vm
-  std::uint64_t forwarded = 0;         // sent to an upstream (retries included)
-  std::uint64_t relayed = 0;           // upstream replies relayed to clients
-  std::uint64_t forward_timeouts = 0;  // upstream attempts that timed out
-  std::uint64_t servfail = 0;          // clients answered SERVFAIL after every upstream failed
 };
 
 class DnsServer {
@@ -75,10 +65,7 @@ class DnsServer {
   DnsServerStats stats() const;
 
  private:
-  struct Counters {
-    std::atomic<std::uint64_t> queries{0}, ignored{0}, malformed{0}, vm_answers{0}, refused{0},
-        forwarded{0}, relayed{0}, forward_timeouts{0}, servfail{0};
-  };
+  // The epoll loop: datagrams in, Forwarder decides, datagrams out; returns on stop().
   void run();
 
   const RecordTable& records_;
@@ -91,7 +78,9 @@ class DnsServer {
   base::UniqueFd epoll_fd_;
   std::thread thread_;
   std::atomic<std::uint16_t> port_{0};
-  Counters counters_;
+  base::SystemClock clock_;
+  base::Mt19937Random random_;  // ids of forwarded queries: unpredictable, against spoofing
+  DnsCounters counters_;
 };
 
 }  // namespace banger::dns

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "banger/dns/client.hpp"
+#include "banger/testkit/eventually.hpp"
 
 namespace banger::dns {
 namespace {
@@ -70,18 +71,6 @@ class UdpPeer {
   base::UniqueFd fd_;
   std::uint16_t port_ = 0;
 };
-
-// Polls `done` every few milliseconds until it holds or 2 s pass.
-bool eventually(const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 Bytes query_bytes(std::uint16_t id, const std::string& name, std::uint16_t qtype = kTypeA) {
   return *build_query(id, name, qtype, true, false);
@@ -179,7 +168,7 @@ TEST(DnsServer, AnswersFormerrAndNotimpAndIgnoresResponses) {
   response[2] |= 0x80;
   client.send(response, server.port());
   client.send(Bytes{1, 2, 3}, server.port());
-  EXPECT_TRUE(eventually([&] { return server.stats().ignored == 2; }));
+  EXPECT_TRUE(testkit::eventually([&] { return server.stats().ignored == 2; }));
   EXPECT_EQ(server.stats().malformed, 2u);
 }
 

@@ -76,7 +76,9 @@ TEST(PortProbe, ATlsServerIsHttpsWhetherItAlertsOnPlaintextOrNot) {
   ScriptedServer strict([](const std::string& request) {
     return request.starts_with("\x16\x03") ? std::string("\x16\x03\x03\x00\x31", 5) : "";
   });
-  EXPECT_EQ(probe_port_scheme("127.0.0.1", strict.port(), std::chrono::milliseconds(300)),
+  // The plaintext attempt waits out its timeout before the ClientHello goes out; 2 s per attempt
+  // leaves a stalled CI scheduler plenty of room for the server thread to answer the second.
+  EXPECT_EQ(probe_port_scheme("127.0.0.1", strict.port(), std::chrono::seconds(2)),
             PortScheme::https);
 }
 

@@ -19,6 +19,7 @@
 #include "banger/sys/fs.hpp"
 #include "banger/sys/process_launcher.hpp"
 #include "banger/sys/ssh_command.hpp"
+#include "banger/testkit/probes.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::guest {
@@ -32,18 +33,10 @@ constexpr const char* kPrivateRunThenExec =
     "mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -m 0755 /run/sshd && exec \"$0\" \"$@\"";
 
 std::string missing_prerequisite() {
-  if (::geteuid() != 0) {
-    return "needs root to run a throwaway sshd";
-  }
-  if (!sys::path_exists(kSshd)) {
-    return "/usr/sbin/sshd (openssh-server) is not installed";
-  }
-  for (const char* tool : {"unshare", "ssh-keygen", "ssh-keyscan", "ssh"}) {
-    if (sys::find_executable(tool).empty()) {
-      return std::string(tool) + " is not installed";
-    }
-  }
-  return {};
+  return testkit::first_missing(
+      {testkit::probe_root("run a throwaway sshd"),
+       sys::path_exists(kSshd) ? "" : "/usr/sbin/sshd (openssh-server) is not installed",
+       testkit::probe_tools({"unshare", "ssh-keygen", "ssh-keyscan", "ssh"})});
 }
 
 // A port the kernel just handed out on 127.0.0.1 (closed again, so sshd can bind it).

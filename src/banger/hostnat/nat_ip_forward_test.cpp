@@ -9,6 +9,7 @@
 #include <string>
 
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/probes.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::hostnat {
@@ -48,8 +49,10 @@ TEST(ProcSysIpForwarding, ReportsAMissingFile) {
 }
 
 TEST(ProcSysIpForwarding, TurnsOnForwardingInTheCallersNetworkNamespace) {
-  if (::geteuid() != 0) {
-    GTEST_SKIP() << "needs root to unshare a network namespace";
+  if (auto why = testkit::first_missing(
+          {testkit::probe_root("unshare a network namespace"), testkit::probe_netns()});
+      !why.empty()) {
+    GTEST_SKIP() << why;
   }
   // Given a forked child in a fresh network namespace (the main one is never written), then
   // enable() turns /proc/sys/net/ipv4/ip_forward on there.

@@ -17,6 +17,7 @@
 #include "banger/hostnat/nat_service.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/probes.hpp"
 
 namespace banger::hostnat {
 namespace {
@@ -69,13 +70,10 @@ class SysctlIpForwarding final : public IpForwarding {
 std::string describe(const Status& status) { return status ? "ok" : status.error().message; }
 
 std::string skip_reason() {
-  if (::geteuid() != 0) {
-    return "needs root to create network namespaces";
-  }
-  for (const char* tool : {"ip", "nft", "python3", "sysctl"}) {
-    if (sys::find_executable(tool).empty()) {
-      return std::string("needs ") + tool + " in PATH";
-    }
+  if (auto why = testkit::first_missing({testkit::probe_root("create network namespaces"),
+                                         testkit::probe_tools({"ip", "nft", "python3", "sysctl"})});
+      !why.empty()) {
+    return why;
   }
   if (sys::find_executable("ping").empty() && sys::find_executable("busybox").empty()) {
     return "needs ping or busybox in PATH";

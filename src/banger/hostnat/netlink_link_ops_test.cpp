@@ -18,6 +18,7 @@
 
 #include "banger/base/strings.hpp"
 #include "banger/hostnat/network_service.hpp"
+#include "banger/testkit/probes.hpp"
 
 namespace banger::hostnat {
 namespace {
@@ -28,13 +29,8 @@ constexpr int kSkipExit = 77;
 
 // Why these tests cannot run here ("" when they can).
 std::string skip_reason() {
-  if (::geteuid() != 0) {
-    return "needs root (CAP_NET_ADMIN) to create links in a private network namespace";
-  }
-  if (::access("/dev/net/tun", R_OK | W_OK) != 0) {
-    return "needs /dev/net/tun";
-  }
-  return "";
+  return testkit::first_missing(
+      {testkit::probe_root("create links in a private network namespace"), testkit::probe_tun()});
 }
 
 struct ChildResult {

@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "banger/hostnat/fake_link_ops.hpp"
+#include "banger/testkit/fake_link_ops.hpp"
 
 namespace banger::hostnat {
 namespace {

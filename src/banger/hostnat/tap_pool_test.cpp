@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "banger/hostnat/fake_link_ops.hpp"
+#include "banger/testkit/fake_link_ops.hpp"
 
 namespace banger::hostnat {
 namespace {

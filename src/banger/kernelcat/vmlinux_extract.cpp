@@ -32,7 +32,7 @@ constexpr std::array<Format, 4> kFormats = {{
 
 constexpr std::size_t kElfHeaderSize = 64;
 constexpr std::size_t kPhdrSize = 56;
-constexpr std::uint16_t kMachineX86_64 = 62;
+constexpr std::uint16_t kMachineAmd64 = 62;
 constexpr std::uint32_t kPtLoad = 1;
 
 template <class T>
@@ -216,7 +216,7 @@ bool is_x86_64_elf(std::string_view data) {
   if (data[4] != 2 /* ELFCLASS64 */ || data[5] != 1 /* ELFDATA2LSB */) {
     return false;
   }
-  if (read_le<std::uint16_t>(data, 18) != kMachineX86_64) {
+  if (read_le<std::uint16_t>(data, 18) != kMachineAmd64) {
     return false;
   }
   auto phoff = read_le<std::uint64_t>(data, 32);

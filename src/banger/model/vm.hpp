@@ -49,7 +49,7 @@ struct Vm {
   std::int64_t rootfs_overlay_size_mib = 0;  // size of the copy-on-write rootfs overlay
   bool nat = false;                          // outbound NAT on/off
   std::string guest_ip;                      // "172.31.0.5"
-  std::string mac;                           // "02:bg:..." guest MAC
+  std::string mac;                           // "02:fc:..." guest MAC (locally administered)
   int agent_cid = 0;                         // vsock context id of the guest agent
   int agent_port = 0;                        // vsock port of the guest agent
   VmState state = VmState::created;
@@ -58,11 +58,11 @@ struct Vm {
   std::int64_t touched_at = 0;       // unix seconds of the last ssh/exec/run/ports use
   std::string workspace_path;        // host path copied into the guest by `vm run`
   std::string workspace_repo;        // git repository (remote or path) of the workspace
-  std::string tap_name;              // host TAP device ("bg-tap-3f2a")
+  std::string tap_name;              // host TAP device ("tap-fc-3")
   std::string overlay_path;          // rootfs overlay file under vms/<id>/
   int vmm_pid = 0;                   // pid of the VMM process
   std::uint64_t vmm_start_time = 0;  // starttime field of /proc/<pid>/stat (clock ticks)
-  std::string rootfs_strategy;       // how the rootfs is layered ("overlay", "copy", ...)
+  std::string rootfs_strategy;       // "qcow2_overlay", "dm_snapshot", "reflink", "sparse_copy"
 
   friend bool operator==(const Vm&, const Vm&) = default;
 };

@@ -19,6 +19,8 @@
 #include "banger/rpc/client.hpp"
 #include "banger/rpc/frame.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/eventually.hpp"
+#include "banger/testkit/probes.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::rpc {
@@ -26,18 +28,6 @@ namespace {
 
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
-
-// The one poll-with-deadline helper: re-checks `done` every millisecond for up to 10 s.
-bool eventually(const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  return done();
-}
 
 // A test-only method: the handler waits for the client to go away.
 struct WaitForCancel {
@@ -92,13 +82,13 @@ class ServerTest : public ::testing::Test {
     });
     registry.add<WaitForCancel>([this](const WaitForCancel::Request&, CallContext& ctx) {
       handler_entered = true;
-      bool seen = eventually([&] { return ctx.cancelled(); });
+      bool seen = testkit::eventually([&] { return ctx.cancelled(); });
       handler_saw_cancel = seen;
       return Expected<WaitForCancel::Response>(WaitForCancel::Response{});
     });
     registry.add<Rendezvous>([this](const Rendezvous::Request& r, CallContext&) {
       int now = ++in_rendezvous;
-      bool all_there = eventually([&] { return in_rendezvous.load() >= r.count; });
+      bool all_there = testkit::eventually([&] { return in_rendezvous.load() >= r.count; });
       if (!all_there) {
         return Expected<Rendezvous::Response>(fail(Errc::timeout, "rendezvous never completed"));
       }
@@ -286,10 +276,10 @@ TEST_F(ServerTest, ClosingTheConnectionCancelsTheHandler) {
   {
     base::UniqueFd fd = connect_raw();
     ASSERT_TRUE(write_line(fd.get(), R"({"v":1,"id":1,"method":"test.wait_for_cancel"})"));
-    ASSERT_TRUE(eventually([&] { return handler_entered.load(); }));
+    ASSERT_TRUE(testkit::eventually([&] { return handler_entered.load(); }));
     EXPECT_FALSE(handler_saw_cancel.load());
   }  // closes the socket
-  EXPECT_TRUE(eventually([&] { return handler_saw_cancel.load(); }));
+  EXPECT_TRUE(testkit::eventually([&] { return handler_saw_cancel.load(); }));
   Client other = connect();
   EXPECT_TRUE(other.call<api::Ping>({}));
 }
@@ -311,7 +301,7 @@ TEST_F(ServerTest, StopCancelsHandlersStillRunningAfterTheGrace) {
   start(20ms);
   base::UniqueFd fd = connect_raw();
   ASSERT_TRUE(write_line(fd.get(), R"({"v":1,"id":1,"method":"test.wait_for_cancel"})"));
-  ASSERT_TRUE(eventually([&] { return handler_entered.load(); }));
+  ASSERT_TRUE(testkit::eventually([&] { return handler_entered.load(); }));
   server->stop();
   thread.join();
   EXPECT_TRUE(handler_saw_cancel.load());
@@ -379,8 +369,8 @@ TEST(Client, MissingSocketIsUnavailableNamingThePath) {
 }
 
 TEST_F(ServerTest, RefusesOtherUsers) {
-  if (::geteuid() != 0) {
-    GTEST_SKIP() << "needs root to connect as another uid";
+  if (auto why = testkit::probe_root("connect as another uid"); !why.empty()) {
+    GTEST_SKIP() << why;
   }
   start();
   ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);

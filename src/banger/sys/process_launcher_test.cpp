@@ -11,25 +11,13 @@
 #include <thread>
 
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/eventually.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::sys {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Polls cond until it holds or the deadline passes (the only place these tests wait).
-template <class F>
-bool eventually(F cond, std::chrono::milliseconds deadline = 5s) {
-  auto end = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return cond();
-}
 
 std::unique_ptr<Process> launch_ok(const LaunchSpec& spec) {
   PosixProcessLauncher launcher;
@@ -189,7 +177,7 @@ TEST(ProcessStartTime, ZombieDoesNotMatch) {
   auto p = launch_ok({.argv = {"true"}});
   ASSERT_TRUE(p);
   // Not reaped yet: the pid is a zombie, which is not a running VMM.
-  EXPECT_TRUE(eventually([&] { return !process_matches(p->pid(), p->start_time()); }));
+  EXPECT_TRUE(testkit::eventually([&] { return !process_matches(p->pid(), p->start_time()); }));
   EXPECT_EQ(*p->wait_for(10s), std::optional<int>(0));
 }
 

@@ -11,8 +11,8 @@
 #include "banger/namegen/namegen.hpp"
 #include "banger/store/database.hpp"
 #include "banger/testkit/fake_clock.hpp"
+#include "banger/testkit/fake_vm_host.hpp"
 #include "banger/testkit/temp_dir.hpp"
-#include "banger/vm/fake_vm_host.hpp"
 
 namespace banger::vm {
 namespace {
@@ -47,7 +47,7 @@ struct Fixture {
   store::VmRepository repo;
   testkit::FakeClock clock;
   base::Mt19937Random random;
-  FakeVmHost host;
+  testkit::FakeVmHost host;
   VmService service{{.vms = repo, .clock = clock, .random = random, .host = host}};
 };
 
@@ -219,7 +219,7 @@ TEST(VmService, TwentyConcurrentCreatesOfOneNameYieldOneVm) {
   store::VmRepository repo(*db);
   testkit::FakeClock clock;
   base::Mt19937Random random(9);
-  FakeVmHost host;
+  testkit::FakeVmHost host;
   VmService service({.vms = repo, .clock = clock, .random = random, .host = host});
 
   constexpr int kThreads = 20;

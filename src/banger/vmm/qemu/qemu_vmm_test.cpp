@@ -10,9 +10,9 @@
 #include "banger/sys/fs.hpp"
 #include "banger/sys/host_probe.hpp"
 #include "banger/testkit/fake_process_launcher.hpp"
+#include "banger/testkit/fake_qmp_server.hpp"
 #include "banger/testkit/temp_dir.hpp"
 #include "banger/vmm/host_caps.hpp"
-#include "banger/vmm/qemu/fake_qmp_server.hpp"
 
 namespace banger::vmm::qemu {
 namespace {
@@ -46,7 +46,7 @@ struct FakeQemu {
   testkit::TempDir dir;
   VmConfig config = config_in(dir.path());
   testkit::FakeProcessLauncher launcher;
-  std::unique_ptr<FakeQmpServer> server;
+  std::unique_ptr<testkit::FakeQmpServer> server;
   std::mutex mutex;  // the fields below are read by the server thread
   std::string run_state = "running";
   bool exit_on_powerdown = true;
@@ -62,7 +62,7 @@ struct FakeQemu {
 
   FakeQemu() {
     launcher.on_launch([this](testkit::FakeProcess& process) {
-      server = std::make_unique<FakeQmpServer>(config.control_socket_path);
+      server = std::make_unique<testkit::FakeQmpServer>(config.control_socket_path);
       server->on([this, &process](const std::string& command, const json&) -> std::vector<json> {
         std::lock_guard lock(mutex);
         if (command == "query-status") {

@@ -6,9 +6,9 @@
 
 #include "banger/sys/fs.hpp"
 #include "banger/sys/process_launcher.hpp"
+#include "banger/testkit/fake_qmp_server.hpp"
 #include "banger/testkit/temp_dir.hpp"
 #include "banger/vmm/host_caps.hpp"
-#include "banger/vmm/qemu/fake_qmp_server.hpp"
 
 namespace banger::vmm::qemu {
 namespace {
@@ -19,7 +19,7 @@ using nlohmann::json;
 TEST(QmpClient, SkipsEventsAndKeepsThem) {
   testkit::TempDir dir;
   std::string sock = dir.path() + "/qmp.sock";
-  FakeQmpServer server(sock);
+  testkit::FakeQmpServer server(sock);
   server.on([](const std::string& command, const json&) -> std::vector<json> {
     if (command == "system_powerdown") {
       return {{{"event", "POWERDOWN"}, {"timestamp", {{"seconds", 1}, {"microseconds", 2}}}},
@@ -43,7 +43,7 @@ TEST(QmpClient, SkipsEventsAndKeepsThem) {
 TEST(QmpClient, ErrorAnswerIsCommandFailedWithClassAndDescription) {
   testkit::TempDir dir;
   std::string sock = dir.path() + "/qmp.sock";
-  FakeQmpServer server(sock);
+  testkit::FakeQmpServer server(sock);
   server.on([](const std::string&, const json&) -> std::vector<json> {
     return {{{"error",
               {{"class", "CommandNotFound"}, {"desc", "The command bogus has not been found"}}}}};
@@ -59,7 +59,7 @@ TEST(QmpClient, ErrorAnswerIsCommandFailedWithClassAndDescription) {
 TEST(QmpClient, PassesArguments) {
   testkit::TempDir dir;
   std::string sock = dir.path() + "/qmp.sock";
-  FakeQmpServer server(sock);
+  testkit::FakeQmpServer server(sock);
   json seen;
   server.on([&](const std::string&, const json& request) -> std::vector<json> {
     seen = request;
@@ -92,7 +92,7 @@ TEST(QmpClient, OverlongPathIsInvalid) {
 TEST(QmpClient, SilentPeerTimesOut) {
   testkit::TempDir dir;
   std::string sock = dir.path() + "/qmp.sock";
-  FakeQmpServer server(sock, /*greet=*/false);
+  testkit::FakeQmpServer server(sock, /*greet=*/false);
   auto qmp = QmpClient::connect(sock, 100ms);
   ASSERT_FALSE(qmp);
   EXPECT_EQ(qmp.error().code, Errc::timeout);

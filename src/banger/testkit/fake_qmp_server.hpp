@@ -1,5 +1,6 @@
 // FakeQmpServer (tests only): a scripted QMP endpoint on a unix socket, serving one connection
 // at a time like QEMU. It greets, then answers each command through a handler and records it.
+// Header-only: tests of banger::vmm include it (ADR 0007).
 #pragma once
 
 #include <fcntl.h>
@@ -20,7 +21,7 @@
 #include "banger/base/assert.hpp"
 #include "banger/base/fd.hpp"
 
-namespace banger::vmm::qemu {
+namespace banger::testkit {
 
 class FakeQmpServer {
  public:
@@ -145,4 +146,4 @@ class FakeQmpServer {
   std::thread thread_;
 };
 
-}  // namespace banger::vmm::qemu
+}  // namespace banger::testkit

@@ -1,5 +1,5 @@
-// Test helper: a unix-socket server on its own thread that runs a handler per accepted
-// connection (fake agents, fake Firecracker vsock muxers).
+// UnixPeer (tests only): a unix-socket server on its own thread that runs a handler per accepted
+// connection (fake agents, fake Firecracker vsock muxers), plus raw line read/write helpers.
 #pragma once
 
 #include <poll.h>
@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-namespace banger::agentclient::test {
+namespace banger::testkit {
 
 class UnixPeer {
  public:
@@ -112,4 +112,4 @@ inline void swallow_until_close(int fd, int timeout_ms) {
   }
 }
 
-}  // namespace banger::agentclient::test
+}  // namespace banger::testkit

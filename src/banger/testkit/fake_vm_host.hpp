@@ -1,4 +1,5 @@
-// FakeVmHost (tests only): records what VmService asked of the host and fails on request.
+// FakeVmHost (tests only): records what VmService asked of the host (vm::VmHost) and fails on
+// request. Header-only: tests that link banger::vm include it.
 #pragma once
 
 #include <mutex>
@@ -9,7 +10,7 @@
 #include "banger/base/strings.hpp"
 #include "banger/vm/vm_host.hpp"
 
-namespace banger::vm {
+namespace banger::testkit {
 
 // Records "<step> <vm name>" and fails when the step was scripted to.
 #define BANGER_FAKE_STEP(step, vm)                         \
@@ -22,7 +23,7 @@ namespace banger::vm {
     }                                                      \
   } while (false)
 
-class FakeVmHost final : public VmHost {
+class FakeVmHost final : public vm::VmHost {
  public:
   // The step ("prepare", "launch", "wait_ready", ...) that fails next, and how.
   void fail_at(std::string step, Error error) {
@@ -39,19 +40,19 @@ class FakeVmHost final : public VmHost {
     dead_.insert(vm_id);
   }
 
-  Expected<Prepared> prepare(const model::Vm& vm, const base::ProgressFn&,
-                             const base::CancelFn&) override {
+  Expected<vm::Prepared> prepare(const model::Vm& vm, const base::ProgressFn&,
+                                 const base::CancelFn&) override {
     BANGER_FAKE_STEP("prepare", vm);
-    return Prepared{.kernel = "k1",
-                    .tap = "tap-fc-0",
-                    .guest_ip = "172.16.0.2",
-                    .mac = "02:fc:ac:10:00:02",
-                    .rootfs_strategy = "qcow2_overlay",
-                    .overlay_path = "/v/root.qcow2"};
+    return vm::Prepared{.kernel = "k1",
+                        .tap = "tap-fc-0",
+                        .guest_ip = "172.16.0.2",
+                        .mac = "02:fc:ac:10:00:02",
+                        .rootfs_strategy = "qcow2_overlay",
+                        .overlay_path = "/v/root.qcow2"};
   }
-  Expected<Launched> launch(const model::Vm& vm) override {
+  Expected<vm::Launched> launch(const model::Vm& vm) override {
     BANGER_FAKE_STEP("launch", vm);
-    return Launched{.pid = 4242, .start_time = 7};
+    return vm::Launched{.pid = 4242, .start_time = 7};
   }
   Status wait_ready(const model::Vm& vm, const base::CancelFn&) override {
     BANGER_FAKE_STEP("wait_ready", vm);
@@ -83,33 +84,34 @@ class FakeVmHost final : public VmHost {
     return {};
   }
   std::string console_log_path(const model::Vm& vm) override { return "/v/" + vm.id + ".log"; }
-  Expected<GuestHealth> guest_health(const model::Vm& vm) override {
+  Expected<vm::GuestHealth> guest_health(const model::Vm& vm) override {
     BANGER_FAKE_STEP("guest_health", vm);
-    return GuestHealth{
+    return vm::GuestHealth{
         .uptime_s = 12.5, .boot_id = "b00t", .agent_version = "0.1.0", .hostname = vm.name};
   }
-  Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) override {
+  Expected<std::vector<vm::GuestPort>> guest_ports(const model::Vm& vm) override {
     BANGER_FAKE_STEP("guest_ports", vm);
-    return std::vector<GuestPort>{{.proto = "tcp",
-                                   .family = "ipv4",
-                                   .address = "0.0.0.0",
-                                   .port = 8080,
-                                   .pid = 7,
-                                   .process = "httpd",
-                                   .scheme = "http",
-                                   .reachable = true}};
+    return std::vector<vm::GuestPort>{{.proto = "tcp",
+                                       .family = "ipv4",
+                                       .address = "0.0.0.0",
+                                       .port = 8080,
+                                       .pid = 7,
+                                       .process = "httpd",
+                                       .scheme = "http",
+                                       .reachable = true}};
   }
-  Expected<GuestExecResult> guest_exec(const model::Vm& vm, const GuestExec& command) override {
+  Expected<vm::GuestExecResult> guest_exec(const model::Vm& vm,
+                                           const vm::GuestExec& command) override {
     BANGER_FAKE_STEP("guest_exec", vm);
-    return GuestExecResult{.exit_code = 3, .stdout_data = base::join(command.argv, " ")};
+    return vm::GuestExecResult{.exit_code = 3, .stdout_data = base::join(command.argv, " ")};
   }
-  Expected<VmUsage> usage(const model::Vm& vm) override {
+  Expected<vm::VmUsage> usage(const model::Vm& vm) override {
     BANGER_FAKE_STEP("usage", vm);
-    return VmUsage{.cpu_percent = 3.5,
-                   .cpu_seconds = 1.25,
-                   .rss_bytes = 64 << 20,
-                   .disk_allocated_bytes = 10 << 20,
-                   .disk_apparent_bytes = 256 << 20};
+    return vm::VmUsage{.cpu_percent = 3.5,
+                       .cpu_seconds = 1.25,
+                       .rss_bytes = 64 << 20,
+                       .disk_allocated_bytes = 10 << 20,
+                       .disk_apparent_bytes = 256 << 20};
   }
   Status set_nat(const model::Vm& vm, bool enabled) override {
     BANGER_FAKE_STEP(enabled ? "nat_on" : "nat_off", vm);
@@ -131,4 +133,4 @@ class FakeVmHost final : public VmHost {
 
 #undef BANGER_FAKE_STEP
 
-}  // namespace banger::vm
+}  // namespace banger::testkit

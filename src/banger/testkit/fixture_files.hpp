@@ -1,4 +1,5 @@
-// Test helpers for agentd tests: write fixture files (creating parent directories).
+// Fixture files for tests (agentd's fake /proc and /sys trees): write or symlink a file,
+// creating parent directories. Plain POSIX, so agentd's tests use it without base.
 #pragma once
 
 #include <sys/stat.h>
@@ -7,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-namespace banger::agentd::test {
+namespace banger::testkit {
 
 inline void make_parents(const std::string& path) {
   for (std::size_t pos = 1; (pos = path.find('/', pos)) != std::string::npos; ++pos) {
@@ -25,4 +26,4 @@ inline void link_fixture(const std::string& path, const std::string& target) {
   ::symlink(target.c_str(), path.c_str());
 }
 
-}  // namespace banger::agentd::test
+}  // namespace banger::testkit

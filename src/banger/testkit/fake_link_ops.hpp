@@ -1,6 +1,6 @@
 // FakeLinkOps: an in-memory model of host links (bridges, TAPs, masters, up state, addresses)
-// behind hostnat::LinkOps, for service tests that assert on the resulting state. Header-only;
-// it lives in hostnat/ for now and belongs in testkit/ (hence the namespace).
+// behind hostnat::LinkOps, for service tests that assert on the resulting state. Header-only, so
+// testkit itself does not link hostnat: tests that link banger::hostnat include it (ADR 0007).
 #pragma once
 
 #include <fmt/format.h>

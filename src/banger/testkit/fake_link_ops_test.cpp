@@ -1,4 +1,4 @@
-#include "banger/hostnat/fake_link_ops.hpp"
+#include "banger/testkit/fake_link_ops.hpp"
 
 #include <gtest/gtest.h>
 
