@@ -7,13 +7,13 @@
 
 #include <gtest/gtest.h>
 
-#include "banger/hostnat/fake_link_ops.hpp"
 #include "banger/store/database.hpp"
 #include "banger/store/image_repository.hpp"
 #include "banger/store/kernel_repository.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/testkit/fake_clock.hpp"
 #include "banger/testkit/fake_command_runner.hpp"
+#include "banger/testkit/fake_link_ops.hpp"
 #include "banger/testkit/fake_vmm.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
@@ -172,8 +172,8 @@ class MicrovmHostTest : public ::testing::Test {
                                     .cidr = config_.cidr,
                                     .tap_pool_size = 1}};
   guest::KnownHosts known_hosts_{paths_.known_hosts};
-  dns::DnsService dns_{runner_,
-                       {.listen = "127.0.0.1:0",
+  dns::DnsService dns_{{.runner = runner_,
+                        .listen = "127.0.0.1:0",
                         .bridge_name = config_.bridge_name,
                         .bridge_ip = config_.bridge_ip,
                         .upstreams = {"127.0.0.1:53"},
