@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "banger/base/error.hpp"
+
 namespace banger::base {
 
 enum class LogLevel { trace, debug, info, warn, error, off };
@@ -14,8 +16,11 @@ enum class LogLevel { trace, debug, info, warn, error, off };
 // Parses "trace|debug|info|warn|error|off"; false on anything else.
 bool parse_log_level(std::string_view text, LogLevel& out);
 
-// Routes logs to a file (append) or, with an empty path, to stderr. Call once at start.
-void init_logging(const std::string& file_path, LogLevel level);
+// Routes logs to a file (append; created when missing) or, with an empty path, to stderr. Call
+// once at start. Never creates directories: not_found `cannot log to <path>: directory <dir>
+// does not exist`; io `cannot log to <path>: <reason>` when the file cannot be opened. On error
+// logs keep going to stderr.
+Status init_logging(const std::string& file_path, LogLevel level);
 void set_log_level(LogLevel level);
 bool log_enabled(LogLevel level);
 void log_line(LogLevel level, std::string_view message);

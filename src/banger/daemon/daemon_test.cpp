@@ -1,20 +1,55 @@
-// Component tests: a real Daemon (real store, real rpc::Server on a temp socket) driven by a
-// real rpc::Client.
+// Component tests: a real Daemon (real store, real rpc::Server on a temp socket) over a fake
+// Platform (FakeCommandRunner, FakeLinkOps, FakeClock, a fake VMM), driven by a real
+// rpc::Client. Nothing here touches the host's network, QEMU or tools.
 #include "banger/daemon/daemon.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 
 #include "banger/api/daemon.hpp"
+#include "banger/api/image.hpp"
+#include "banger/api/kernel.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/rpc/client.hpp"
 #include "banger/rpc/doc_check.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/fake_clock.hpp"
+#include "banger/testkit/fake_command_runner.hpp"
+#include "banger/testkit/fake_link_ops.hpp"
+#include "banger/testkit/fake_vmlinux.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::daemon {
 namespace {
+
+class FakeIpForwarding final : public hostnat::IpForwarding {
+ public:
+  Status enable() override { return {}; }
+};
+
+// Stands in for QEMU until a test needs a VM to boot: every launch fails.
+class NoVmm final : public vmm::Vmm {
+ public:
+  Expected<vmm::VmmHandle> launch(const vmm::VmConfig&) override {
+    return fail(Errc::not_found, "no vmm in this test");
+  }
+  Status request_shutdown(const vmm::VmmHandle&) override { return {}; }
+  Status stop(const vmm::VmmHandle&, std::chrono::milliseconds) override { return {}; }
+  Status kill(const vmm::VmmHandle&) override { return {}; }
+  Expected<vmm::VmmStatus> status(const vmm::VmmHandle&) override {
+    return vmm::VmmStatus{.state = vmm::VmmState::exited, .exit_code = std::nullopt, .detail = ""};
+  }
+  vmm::AgentEndpoint agent_endpoint(const vmm::VmmHandle& handle) override {
+    return {.kind = vmm::AgentEndpoint::Kind::virtio_serial_unix,
+            .path = handle.agent_socket,
+            .cid = 0,
+            .port = 0};
+  }
+  std::string name() const override { return "qemu"; }
+};
 
 class DaemonTest : public ::testing::Test {
  protected:
@@ -34,19 +69,153 @@ class DaemonTest : public ::testing::Test {
   }
   void TearDown() override { stop(); }
 
+  Platform platform() {
+    return Platform{
+        .runner = runner_,
+        .links = links_,
+        .ip_forwarding = ip_forwarding_,
+        .clock = clock_,
+        .random = random_,
+        .vmms = {{"qemu", &vmm_}},
+        .find_tool = [](const std::string& tool) { return "/usr/bin/" + tool; },
+        .facts = {.host = {.cpus = 8, .memory_mib = 16384}, .vm_host = {}, .agent_binary = ""}};
+  }
   void start() {
-    auto d = Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()});
+    auto d =
+        Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()}, platform());
     ASSERT_TRUE(d) << d.error().message;
     daemon_ = std::move(*d);
     thread_ = std::thread([this] { served_ = daemon_->run(); });
   }
   void stop() {
+    shared_.reset();
     if (daemon_) {
       daemon_->stop();
       thread_.join();
       daemon_.reset();
     }
   }
+  // Calls M on one shared connection and records that M was exercised.
+  template <class M>
+  Expected<typename M::Response> call(const typename M::Request& request) {
+    if (!shared_) {
+      shared_ = client();
+    }
+    called_.insert(std::string(M::kMethod));
+    return shared_->template call<M>(request);
+  }
+  // A key pair where the config expects it, so nothing runs ssh-keygen.
+  void write_ssh_key() {
+    ASSERT_TRUE(sys::make_dirs(dir_.path() + "/state/ssh", 0700));
+    ASSERT_TRUE(sys::write_file_atomic(config_.ssh_key_path, "private\n", 0600));
+    ASSERT_TRUE(sys::write_file_atomic(config_.ssh_key_path + ".pub",
+                                       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0= banger\n", 0644));
+  }
+  // An absolute dir holding a vmlinux kernelcat accepts, and a rootfs file.
+  std::string write_artifacts() {
+    std::string from = dir_.path() + "/artifacts";
+    EXPECT_TRUE(sys::make_dirs(from, 0755));
+    EXPECT_TRUE(sys::write_file_atomic(from + "/vmlinux", testkit::fake_vmlinux(), 0644));
+    EXPECT_TRUE(sys::write_file_atomic(from + "/rootfs.ext4", std::string(4096, 'r'), 0644));
+    return from;
+  }
+  // image.*, kernel.* (artifacts from write_artifacts() in `from`); leaves no image or kernel.
+  void image_and_kernel_methods(const std::string& from) {
+    auto imported = call<api::KernelImport>({.name = "k1", .from = from});
+    ASSERT_TRUE(imported) << imported.error().message;
+    EXPECT_EQ(imported->kernel.version, "6.1.0-28-cloud-amd64");
+    auto kernels = call<api::KernelList>({.available = false});
+    ASSERT_TRUE(kernels) << kernels.error().message;
+    ASSERT_EQ(kernels->kernels.size(), 1u);
+    auto verified = call<api::KernelShow>({.name = "k1", .verify = true});
+    ASSERT_TRUE(verified) << verified.error().message;
+    EXPECT_TRUE(verified->verified);
+    auto catalog = call<api::KernelCatalog>({});
+    ASSERT_TRUE(catalog) << catalog.error().message;
+    EXPECT_FALSE(catalog->entries.empty());
+    // Pulling needs the network: only the validation path runs here.
+    auto pulled = call<api::KernelPull>({.name = "no-such-kernel", .force = false});
+    ASSERT_FALSE(pulled);
+    EXPECT_EQ(pulled.error().code, Errc::not_found);
+
+    auto registered = call<api::ImageRegister>(
+        {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"});
+    ASSERT_TRUE(registered) << registered.error().message;
+    EXPECT_FALSE(registered->image.managed);
+    EXPECT_EQ(call<api::ImageList>({})->images.size(), 1u);
+    EXPECT_EQ(call<api::ImageShow>({.name = "reg"})->image.kernel, "k1");
+    // Building needs debootstrap and friends: only the validation path runs here.
+    auto built = call<api::ImageBuild>({.recipe = "no-such-recipe"});
+    ASSERT_FALSE(built);
+    EXPECT_EQ(built.error().code, Errc::not_found);
+    auto promoted = call<api::ImagePromote>({.name = "missing"});
+    ASSERT_FALSE(promoted);
+    EXPECT_EQ(promoted.error().code, Errc::not_found);
+
+    // Usage queries come from the store: a used kernel is refused, by name of its user.
+    auto refused = call<api::KernelDelete>({.name = "k1"});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::failed_precondition);
+    EXPECT_EQ(refused.error().message, "kernel \"k1\" is used by: image reg: delete those first");
+    ASSERT_TRUE(call<api::VmCreate>({.name = "web", .image = "reg", .no_start = true}));
+    auto image_in_use = call<api::ImageDelete>({.name = "reg"});
+    ASSERT_FALSE(image_in_use);
+    EXPECT_EQ(image_in_use.error().message,
+              "image \"reg\" is used by vm web: delete those vms first");
+    ASSERT_TRUE(call<api::VmDelete>({.names = {"web"}}));
+    ASSERT_TRUE(call<api::ImageDelete>({.name = "reg"}));
+    ASSERT_TRUE(call<api::KernelDelete>({.name = "k1"}));
+    EXPECT_TRUE(call<api::KernelList>({.available = false})->kernels.empty());
+  }
+
+  // vm.* on VMs that do not run (NoVmm cannot launch), and ssh_config (write_ssh_key() first).
+  void vm_methods_without_a_running_vm() {
+    ASSERT_TRUE(call<api::VmCreate>({.name = "web", .no_start = true}));
+    auto set =
+        call<api::VmSet>({.name = "web", .vcpu = 3, .memory_mib = std::nullopt, .nat = true});
+    ASSERT_TRUE(set) << set.error().message;
+    EXPECT_EQ(set->vm.vcpu, 3);
+    EXPECT_TRUE(set->vm.nat);
+    auto logs = call<api::VmLogs>({.name = "web", .offset = 0, .max_bytes = 100});
+    ASSERT_TRUE(logs) << logs.error().message;
+    EXPECT_EQ(logs->state, "created");
+    EXPECT_EQ(logs->text, "");
+    auto not_running = [](const auto& result) {
+      return !result && result.error().code == Errc::not_running;
+    };
+    EXPECT_TRUE(not_running(call<api::VmHealth>({.name = "web"})));
+    EXPECT_TRUE(not_running(call<api::VmExec>({.name = "web", .argv = {"true"}})));
+    EXPECT_TRUE(not_running(call<api::VmSshInfo>({.name = "web"})));
+    EXPECT_TRUE(not_running(call<api::VmStatsMethod>({.names = {"web"}})));
+    auto ports = call<api::VmPorts>({.names = {"web"}});
+    ASSERT_TRUE(ports) << ports.error().message;
+    ASSERT_EQ(ports->vms.size(), 1u);
+    EXPECT_EQ(ports->vms[0].error, "vm \"web\" is created: start it with banger vm start web");
+    EXPECT_TRUE(call<api::VmStatsMethod>({.names = {}})->vms.empty());  // nothing runs
+    auto stopped = call<api::VmStop>({.names = {"web"}});
+    ASSERT_FALSE(stopped);
+    EXPECT_EQ(stopped.error().code, Errc::failed_precondition);
+    EXPECT_FALSE(call<api::VmKill>({.names = {"web"}}));
+    EXPECT_EQ(call<api::VmStart>({.names = {}}).error().code, Errc::invalid_argument);
+
+    // The VMM cannot launch here (NoVmm): start and restart fail and leave the reason.
+    ASSERT_TRUE(call<api::VmCreate>({.name = "db", .image = "no-such-image", .no_start = true}));
+    auto started = call<api::VmStart>({.names = {"db"}});
+    ASSERT_FALSE(started);
+    EXPECT_EQ(started.error().code, Errc::not_found);
+    EXPECT_FALSE(call<api::VmRestart>({.names = {"db"}}));
+    EXPECT_EQ(call<api::VmShow>({.name = "db"})->vm.state, "error");
+    auto pruned = call<api::VmPrune>({.dry_run = true});
+    ASSERT_TRUE(pruned);
+    EXPECT_EQ(pruned->deleted, (std::vector<std::string>{"db", "web"}));  // by created_at, name
+    EXPECT_EQ(call<api::VmList>({})->vms.size(), 2u);  // dry run: both still there
+
+    auto ssh = call<api::SshConfig>({});
+    ASSERT_TRUE(ssh) << ssh.error().message;
+    EXPECT_EQ(ssh->path, paths_.ssh_config);
+    EXPECT_TRUE(sys::path_exists(paths_.ssh_config));
+  }
+
   rpc::Client client() {
     auto c = rpc::Client::connect(paths_.socket);
     EXPECT_TRUE(c) << c.error().message;
@@ -54,11 +223,19 @@ class DaemonTest : public ::testing::Test {
   }
 
   testkit::TempDir dir_;
+  testkit::FakeCommandRunner runner_;
+  testkit::FakeLinkOps links_;
+  FakeIpForwarding ip_forwarding_;
+  testkit::FakeClock clock_;
+  base::Mt19937Random random_{7};
+  NoVmm vmm_;
   paths::Paths paths_;
   config::Config config_;
   std::unique_ptr<Daemon> daemon_;
   std::thread thread_;
   Status served_;
+  std::optional<rpc::Client> shared_;
+  std::set<std::string> called_;
 };
 
 TEST_F(DaemonTest, AnswersPingAndVersion) {
@@ -75,7 +252,8 @@ TEST_F(DaemonTest, AnswersPingAndVersion) {
 
 TEST_F(DaemonTest, SecondInstanceRefusesWhileOneRuns) {
   start();
-  auto second = Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()});
+  auto second =
+      Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()}, platform());
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, Errc::failed_precondition);
   EXPECT_EQ(second.error().message, "another bangerd is running (pid " +
@@ -204,6 +382,34 @@ TEST_F(DaemonTest, DoctorReportsEveryCheck) {
                                              "dns listener", "dns routing", "nat", "ssh-config"}));
   EXPECT_EQ(report->checks[7].detail,
             "vcpu 2 (config), memory 1024 MiB (config), disk 4096 MiB (built-in floor)");
+}
+
+TEST_F(DaemonTest, ImageAndKernelMethodsOverTheFakePlatform) {
+  std::string from = write_artifacts();
+  start();
+  image_and_kernel_methods(from);
+}
+
+TEST_F(DaemonTest, VmMethodsOnAVmThatIsNotRunning) {
+  write_ssh_key();
+  start();
+  vm_methods_without_a_running_vm();
+}
+
+TEST_F(DaemonTest, EveryRegisteredMethodIsExercisedOverTheFakePlatform) {
+  write_ssh_key();
+  std::string from = write_artifacts();
+  start();
+  image_and_kernel_methods(from);
+  vm_methods_without_a_running_vm();
+  ASSERT_TRUE(call<api::Ping>({}));
+  ASSERT_TRUE(call<api::Version>({}));
+  ASSERT_TRUE(call<api::Doctor>({}));
+  auto registered = daemon_->methods();
+  ASSERT_TRUE(call<api::Shutdown>({}));
+  thread_.join();
+  daemon_.reset();
+  EXPECT_EQ(called_, std::set<std::string>(registered.begin(), registered.end()));
 }
 
 TEST_F(DaemonTest, EveryRegisteredMethodIsDocumented) {

@@ -554,7 +554,7 @@ Status KernelService::remove(const std::string& name) {
   std::lock_guard guard(*lock);
   BANGER_TRY(deps_.kernels.get(name));
   if (deps_.users_of) {
-    auto users = deps_.users_of(name);
+    BANGER_TRY_ASSIGN(auto users, deps_.users_of(name));
     if (!users.empty()) {
       return fail(Errc::failed_precondition,
                   fmt::format("kernel \"{}\" is used by: {}: delete those first", name,

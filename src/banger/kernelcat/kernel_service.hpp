@@ -30,8 +30,9 @@ struct KernelServiceDeps {
   sys::CommandRunner& runner;  // apt-cache, apt-get, depmod
   const paths::Paths& paths;   // kernels_dir (store), downloads_dir (pull work dirs)
   base::Clock& clock;          // imported_at
-  // Names of the images and VMs that reference the given kernel (remove refuses while any do).
-  std::function<std::vector<std::string>(const std::string& kernel)> users_of;
+  // Names of the images and VMs that reference the given kernel (remove refuses while any do);
+  // its error (e.g. the store's) is returned by remove as is.
+  std::function<Expected<std::vector<std::string>>(const std::string& kernel)> users_of;
   // PATH lookup for host tools (sys::find_executable in production).
   std::function<std::string(const std::string&)> find_tool;
 };
