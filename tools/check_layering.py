@@ -9,8 +9,8 @@ import sys
 
 LAYERS = {
     "base": 0, "agentproto": 0,
-    "sys": 1, "buildinfo": 1, "model": 1, "namegen": 1, "agentd": 1,
-    "paths": 2, "policy": 2, "api": 2, "store": 2, "toolingplan": 2, "ext4": 2, "debpkg": 2, "guestconfig": 2, "agentclient": 2, "dns": 2,
+    "sys": 1, "buildinfo": 1, "model": 1, "namegen": 1, "agentd": 1, "unpack": 1,
+    "paths": 2, "policy": 2, "api": 2, "store": 2, "toolingplan": 2, "ext4": 2, "debpkg": 2, "guestconfig": 2, "agentclient": 2, "dns": 2, "artifactstore": 2,
     "config": 3, "rpc": 3, "kernelcat": 3, "imagecat": 3, "hostnat": 3, "vmm": 3, "guest": 3, "vmstorage": 3,
     "vm": 4, "doctor": 4,
     "daemon": 5, "cli": 5,

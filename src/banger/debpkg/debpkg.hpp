@@ -42,8 +42,9 @@ Expected<std::vector<std::string>> download(sys::CommandRunner& runner,
 std::string package_of_deb(const std::string& deb_path);
 
 // Unpacks the data.tar.{xz,zst,gz,bz2} (or plain data.tar) member of the .deb at deb_path
-// into dest_dir (created if missing), in-process and without changing the working directory:
-// every entry's path (and hard-link target) is validated and re-rooted under dest_dir.
+// into dest_dir (created if missing) with unpack::extract_tar (see its contract): in-process,
+// without changing the working directory; every entry's path (and hard-link target) is
+// validated and re-rooted under dest_dir.
 // Preserves permission bits and mtimes, symlinks and hard links. Ownership is NOT restored
 // (files belong to the caller; setuid/setgid bits are dropped by libarchive as a result): the
 // users (kernel initramfs, tiny image) re-own everything as root when packing. Extracting

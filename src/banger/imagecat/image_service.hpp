@@ -3,16 +3,18 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "banger/artifactstore/staged_store.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/base/error.hpp"
-#include "banger/base/guarded.hpp"
 #include "banger/base/progress.hpp"
 #include "banger/imagecat/recipes.hpp"
+#include "banger/imagecat/rootfs_builder.hpp"
 #include "banger/model/image.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/store/image_repository.hpp"
@@ -41,7 +43,7 @@ struct RegisterSpec {
 struct ImageServiceDeps {
   store::ImageRepository& images;
   sys::CommandRunner& runner;
-  const paths::Paths& paths;
+  const paths::Paths& paths;  // images_dir: the store root, read at construction
   base::Clock& clock;
   // Names of the VMs whose image is the given name (remove/--force refuse while any exist);
   // its error (e.g. the store's) is returned by them as is.
@@ -57,14 +59,16 @@ struct ImageServiceDeps {
   std::string agent_binary;
 };
 
-// Owns: the image records (store::ImageRepository) and everything under paths.images_dir:
-//   images/<name>/{rootfs.ext4,manifest.json} (managed), images/<name>.staging/ (a build or
-//   removal in progress; never a live image) and images.trash/.
+// Owns: the image records (store::ImageRepository) and everything under paths.images_dir, an
+//   artifactstore::StagedStore: images/<name>/{rootfs.ext4,manifest.json} (managed),
+//   images/<name>.staging/ (a build or promote in progress; never a live image) and
+//   images.trash/ (replaced or deleted images on their way out). Trees come from a
+//   RootfsBuilder per recipe.
 // Does not own: kernels (only referenced by name), the rootfs files of unmanaged images,
 //   VMs (asked through users_of).
 // Thread-safety: every method may be called concurrently. Operations that change an image
-//   (build, register, promote, remove) hold that name while they run; a second one on the
-//   same name fails with failed_precondition instead of waiting.
+//   (build, register, promote, remove) claim that name while they run; a second one on the
+//   same name fails with failed_precondition instead of waiting (the StagedStore policy).
 class ImageService {
  public:
   explicit ImageService(ImageServiceDeps deps);
@@ -73,7 +77,7 @@ class ImageService {
   // Errors: not_found for an unknown recipe (listing the recipes) or a missing host tool
   // (naming the package); invalid_argument for a bad name or package name, or --packages with
   // the tiny recipe; already_exists unless force; failed_precondition while the name is busy
-  // or (with force) a VM uses the old image; unavailable when cancelled; command_failed/io
+  // or (with force) a VM uses the old image; cancelled once cancel() says so; command_failed/io
   // from the tools. On any failure the staging directory is removed and nothing is recorded.
   Expected<model::Image> build(const BuildSpec& spec, const base::ProgressFn& progress = {},
                                const base::CancelFn& cancel = {});
@@ -105,35 +109,23 @@ class ImageService {
   Status reconcile();
 
  private:
-  // Holds an image name for one changing operation; releases it when destroyed.
-  class NameClaim {
-   public:
-    NameClaim(base::Guarded<std::set<std::string>>& busy, std::string name)
-        : busy_(&busy), name_(std::move(name)) {}
-    NameClaim(NameClaim&& other) noexcept
-        : busy_(std::exchange(other.busy_, nullptr)), name_(std::move(other.name_)) {}
-    NameClaim(const NameClaim&) = delete;
-    NameClaim& operator=(const NameClaim&) = delete;
-    NameClaim& operator=(NameClaim&&) = delete;
-    ~NameClaim();
-
-   private:
-    base::Guarded<std::set<std::string>>* busy_;
-    std::string name_;
-  };
-
-  Expected<NameClaim> claim(const std::string& name);
-  std::string image_dir(const std::string& name) const;
-  std::string staging_dir(const std::string& name) const;
-  std::string trash_dir() const;
-  Status move_to_trash(const std::string& path);
-  Status build_tiny(const std::string& tree, const base::ProgressFn& progress,
-                    const base::CancelFn& cancel);
-  Status build_debian(const Recipe& recipe, const std::vector<std::string>& packages,
-                      const std::string& tree, const base::ProgressFn& progress);
+  std::string rootfs_of(const std::string& name) const;
+  // The existing record of name when force allows replacing it, nullopt when there is none.
+  // already_exists without force; failed_precondition while VMs use it.
+  Expected<std::optional<model::Image>> replaceable(const std::string& name, bool force);
+  // builder's tree in <staging>/tree, plus the agent, packed into <staging>/rootfs.ext4 and
+  // checked for /sbin/init; returns the rootfs path. The tree is removed afterwards.
+  Expected<std::string> make_rootfs(RootfsBuilder& builder, const std::string& name,
+                                    const std::string& staging, const base::ProgressFn& progress,
+                                    const base::CancelFn& cancel);
+  // Publishes stage as images/<image.name> and writes the record (update when recorded).
+  Status publish(artifactstore::StagedStore::Stage& stage, const model::Image& image,
+                 bool recorded);
+  // Records the unrecorded published directory dir when its manifest names it (reconcile).
+  Expected<bool> adopt(const std::string& name, const std::string& dir);
 
   ImageServiceDeps deps_;
-  base::Guarded<std::set<std::string>> busy_;
+  artifactstore::StagedStore store_;
 };
 
 }  // namespace banger::imagecat

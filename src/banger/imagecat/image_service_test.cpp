@@ -35,7 +35,6 @@ struct Fixture {
                    return name;
                  },
                  .find_tool = every_tool}) {
-    paths.images_dir = dir.path() + "/images";
     EXPECT_TRUE(sys::make_dirs(paths.images_dir));
   }
   std::string images_dir() const { return dir.path() + "/images"; }
@@ -47,7 +46,11 @@ struct Fixture {
   }
 
   testkit::TempDir dir;
-  paths::Paths paths;
+  paths::Paths paths = [this] {
+    paths::Paths p;
+    p.images_dir = dir.path() + "/images";  // before the service, which keeps its store root
+    return p;
+  }();
   store::Database db;
   store::ImageRepository images;
   testkit::FakeCommandRunner runner;

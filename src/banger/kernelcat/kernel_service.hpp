@@ -7,12 +7,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "banger/artifactstore/staged_store.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/base/error.hpp"
 #include "banger/base/progress.hpp"
@@ -28,7 +27,7 @@ namespace banger::kernelcat {
 struct KernelServiceDeps {
   store::KernelRepository& kernels;
   sys::CommandRunner& runner;  // apt-cache, apt-get, depmod
-  const paths::Paths& paths;   // kernels_dir (store), downloads_dir (pull work dirs)
+  const paths::Paths& paths;   // kernels_dir (store; read at construction), downloads_dir
   base::Clock& clock;          // imported_at
   // Names of the images and VMs that reference the given kernel (remove refuses while any do);
   // its error (e.g. the store's) is returned by remove as is.
@@ -42,25 +41,25 @@ struct PullResult {
   bool up_to_date = false;  // true: the stored kernel already had this package version
 };
 
-// Owns: the kernel records (store::KernelRepository) and everything under paths.kernels_dir:
-//   kernels/<name>/{vmlinux, initrd.img?, manifest.json} (a published kernel),
-//   kernels/<name>.staging/ (a pull or import in progress; never a live kernel) and
-//   kernels/<name>.old/ (the previous files while a re-pull swaps them in), and the pull work
+// Owns: the kernel records (store::KernelRepository) and everything under paths.kernels_dir,
+//   an artifactstore::StagedStore: kernels/<name>/{vmlinux, initrd.img?, manifest.json} (a
+//   published kernel), kernels/<name>.staging/ (a pull or import in progress; never a live
+//   kernel), kernels.trash/ (replaced or removed kernels on their way out), and the pull work
 //   directories downloads_dir/kernel-<name>-*/ (removed when the pull ends).
-//   Publication order: build in <name>.staging, rename to <name>, then record.
+//   Publication: build in <name>.staging, swap it with kernels/<name> atomically, then record
+//   (undone when recording fails).
 // Does not own: images and VMs (asked through users_of), the host's apt configuration.
 // Thread-safety: every method may be called concurrently. Operations that change a kernel
-//   (pull, import, remove) hold a per-name lock for their whole run, so two pulls of the same
-//   name run one after the other (the second then finds it up to date); different names run
-//   in parallel.
-// Names ending in ".staging" or ".old" are refused (they would collide with work dirs).
+//   (pull, import, remove) claim its name for their whole run; a second one on the same name
+//   fails at once with failed_precondition `kernel "x" is busy: another pull, import or
+//   removal of it is running` (the StagedStore policy); different names run in parallel.
+// Names ending in ".staging" are refused (they would collide with work dirs).
 class KernelService {
  public:
   explicit KernelService(KernelServiceDeps deps);
 
-  // Startup repair (call before serving): removes leftover *.staging dirs and work dirs,
-  // restores <name> from <name>.old when a swap was interrupted (else removes the .old),
-  // drops records whose vmlinux is gone, and records directories whose manifest.json and
+  // Startup repair (call before serving): removes leftover *.staging dirs, the trash and work
+  // dirs, drops records whose vmlinux is gone, and records directories whose manifest.json and
   // vmlinux are present but whose record is missing (a crash between rename and record:
   // publication had completed). Directories without a readable manifest are left alone and
   // logged. Errors: io when kernels_dir cannot be listed; store errors.
@@ -79,7 +78,8 @@ class KernelService {
   // Errors: invalid_argument (bad name, corrupt package: "corrupt package ..."); not_found
   // (unknown catalog name listing the available ones, missing host tool naming its package,
   // package unknown to apt); already_exists (a kernel of that name exists that was not pulled
-  // from this catalog entry, and !force); cancelled; command_failed/timeout (apt, depmod); io.
+  // from this catalog entry, and !force); failed_precondition (the name is busy); cancelled;
+  // command_failed/timeout (apt, depmod); io.
   Expected<PullResult> pull(const std::string& name, bool force,
                             const base::ProgressFn& progress = {},
                             const base::CancelFn& cancelled = {});
@@ -118,20 +118,28 @@ class KernelService {
   Status remove(const std::string& name);
 
  private:
-  std::shared_ptr<std::mutex> name_lock(const std::string& name);
+  using Claim = artifactstore::StagedStore::Claim;
   Status check_name(const std::string& name) const;
   std::string dir_of(const std::string& name) const;
-  Expected<PullResult> pull_locked(const CatalogKernel& entry, bool force,
-                                   const base::ProgressFn& progress,
-                                   const base::CancelFn& cancelled);
-  Expected<model::Kernel> import_locked(const std::string& name, const std::string& vmlinux_path,
-                                        const std::string& initrd_path, std::string source);
-  // Renames staging into kernels/<name> (moving an existing one aside) and records it.
-  Expected<model::Kernel> publish(const std::string& staging, const KernelManifest& manifest);
+  // Records the unrecorded published directory dir when its manifest names it (reconcile).
+  Expected<bool> adopt(const std::string& name, const std::string& dir);
+  // The stored kernel when it came from this package version, its files are intact and
+  // !force; nullopt when a pull must build. already_exists for a kernel not pulled from the
+  // catalog (unless force).
+  Expected<std::optional<model::Kernel>> up_to_date(const std::string& name,
+                                                    const std::string& package,
+                                                    const std::string& version, bool force);
+  Expected<PullResult> pull_claimed(const Claim& claim, const CatalogKernel& entry, bool force,
+                                    const base::ProgressFn& progress,
+                                    const base::CancelFn& cancelled);
+  Expected<model::Kernel> import_claimed(const Claim& claim, const std::string& vmlinux_path,
+                                         const std::string& initrd_path, std::string source);
+  // Writes manifest.json into stage, publishes it as kernels/<name> and records it.
+  Expected<model::Kernel> publish(artifactstore::StagedStore::Stage& stage,
+                                  const KernelManifest& manifest);
 
   KernelServiceDeps deps_;
-  std::mutex locks_mutex_;
-  std::map<std::string, std::shared_ptr<std::mutex>> locks_;
+  artifactstore::StagedStore store_;
 };
 
 }  // namespace banger::kernelcat

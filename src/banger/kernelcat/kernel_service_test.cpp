@@ -190,7 +190,13 @@ class KernelServiceTest : public ::testing::Test {
         .runner = runner_,
         .paths = paths_,
         .clock = clock_,
-        .users_of = [this](const std::string& name) { return users_[name]; },
+        .users_of =
+            [this](const std::string& name) {
+              if (users_of_hook_) {
+                users_of_hook_();
+              }
+              return users_[name];
+            },
         .find_tool =
             [this](const std::string& tool) {
               return missing_tools_.count(tool) > 0 ? std::string() : "/usr/sbin/" + tool;
@@ -219,6 +225,7 @@ class KernelServiceTest : public ::testing::Test {
   ScriptedRunner runner_;
   testkit::FakeClock clock_;
   std::map<std::string, std::vector<std::string>> users_;
+  std::function<void()> users_of_hook_;
   std::set<std::string> missing_tools_;
   std::unique_ptr<KernelService> service_;
 };
@@ -343,7 +350,19 @@ TEST_F(KernelServiceTest, BadNamesAreRefused) {
   ASSERT_FALSE(imported);
   EXPECT_EQ(imported.error().code, Errc::invalid_argument);
   EXPECT_EQ(imported.error().message,
-            "invalid kernel name \"k.staging\": names ending in .staging or .old are reserved");
+            "invalid kernel name \"k.staging\": names ending in .staging are reserved");
+}
+
+TEST_F(KernelServiceTest, ASecondChangeOfTheSameNameFailsAtOnceWhileTheFirstRuns) {
+  // Given a remove that is still running (users_of is called with the name claimed).
+  ASSERT_TRUE(service_->import_dir("k", import_source()));
+  Error inner;
+  users_of_hook_ = [&] { inner = service_->import_dir("k", import_source()).error(); };
+  ASSERT_TRUE(service_->remove("k"));
+  EXPECT_EQ(inner.code, Errc::failed_precondition);
+  EXPECT_EQ(inner.message,
+            "kernel \"k\" is busy: another pull, import or removal of it is running");
+  EXPECT_TRUE(service_->import_dir("k", import_source()));  // released afterwards
 }
 
 TEST_F(KernelServiceTest, MissingHostToolNamesThePackage) {
@@ -510,10 +529,12 @@ TEST_F(KernelServiceTest, ReconcileRepairsInterruptedWork) {
   auto unrecorded = service_->import_dir("unrecorded", import_source());
   ASSERT_TRUE(unrecorded);
   // A record whose files vanished, a published dir whose record is missing, an interrupted
-  // swap (.old without the live dir), leftover staging and work dirs, and junk.
+  // swap (the replaced tree left in <name>.staging), leftover staging, trash and work dirs,
+  // and junk.
   ASSERT_TRUE(sys::remove_all(kernel_dir("gone")));
   ASSERT_TRUE(repo_.remove("unrecorded"));
-  std::filesystem::rename(kernel_dir("swapped"), kernel_dir("swapped") + ".old");
+  std::filesystem::copy(kernel_dir("swapped"), kernel_dir("swapped") + ".staging");
+  ASSERT_TRUE(sys::make_dirs(paths_.kernels_dir + ".trash/old-abc123"));
   ASSERT_TRUE(sys::make_dirs(kernel_dir("half") + ".staging"));
   ASSERT_TRUE(sys::make_dirs(paths_.downloads_dir + "/kernel-debian-cloud-abc123/debs"));
   ASSERT_TRUE(sys::make_dirs(kernel_dir("junk")));
@@ -529,7 +550,8 @@ TEST_F(KernelServiceTest, ReconcileRepairsInterruptedWork) {
   EXPECT_EQ(names, (std::vector<std::string>{"kept", "swapped", "unrecorded"}));
   EXPECT_EQ(service_->show("unrecorded"), *unrecorded);
   EXPECT_TRUE(service_->verify("swapped"));
-  EXPECT_FALSE(sys::path_exists(kernel_dir("swapped") + ".old"));
+  EXPECT_FALSE(sys::path_exists(kernel_dir("swapped") + ".staging"));
+  EXPECT_FALSE(dir_has_entries(paths_.kernels_dir + ".trash"));
   EXPECT_FALSE(sys::path_exists(kernel_dir("half") + ".staging"));
   EXPECT_FALSE(dir_has_entries(paths_.downloads_dir));
   EXPECT_TRUE(sys::path_exists(kernel_dir("junk")));  // not ours to delete

@@ -1,0 +1,78 @@
+// RootfsBuilder: how an image's root filesystem tree is made. ImageService::build claims the
+// name, asks a builder for the tree, then installs the agent, packs ext4, verifies and
+// publishes, whatever the builder; a new image source (OCI) is a new builder, not new branches.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "banger/base/error.hpp"
+#include "banger/base/progress.hpp"
+#include "banger/imagecat/recipes.hpp"
+#include "banger/model/image.hpp"
+#include "banger/sys/command_runner.hpp"
+
+namespace banger::imagecat {
+
+struct BuildContext {
+  sys::CommandRunner& runner;
+  const base::ProgressFn& progress;
+  const base::CancelFn& cancel;
+};
+
+class RootfsBuilder {
+ public:
+  virtual ~RootfsBuilder() = default;
+  // Host tools the builder runs (ImageService adds mkfs.ext4 and debugfs and checks them all
+  // before anything is touched).
+  virtual std::vector<std::string> required_tools() const = 0;
+  // The init system of the tree it makes (decides how the agent is installed).
+  virtual model::InitFlavour init_flavour() const = 0;
+  // The ext4 image size for content_bytes of files.
+  virtual std::uint64_t image_size_mib(std::uint64_t content_bytes) const = 0;
+  // Creates tree (which must not exist) and fills it with a bootable root filesystem, using
+  // scratch (created on demand; the caller removes it) for downloads. Reports progress and
+  // returns cancelled when ctx.cancel says so; errors from the tools it runs.
+  virtual Status build(const std::string& tree, const std::string& scratch,
+                       const BuildContext& ctx) = 0;
+};
+
+// busybox-static + dropbear (and its libraries) unpacked from the host's apt, a busybox init.
+class TinyBuilder final : public RootfsBuilder {
+ public:
+  explicit TinyBuilder(Recipe recipe) : recipe_(std::move(recipe)) {}
+  std::vector<std::string> required_tools() const override { return {"apt-get"}; }
+  model::InitFlavour init_flavour() const override { return model::InitFlavour::busybox; }
+  std::uint64_t image_size_mib(std::uint64_t content_bytes) const override;
+  Status build(const std::string& tree, const std::string& scratch,
+               const BuildContext& ctx) override;
+
+ private:
+  Recipe recipe_;
+};
+
+// A Debian suite through mmdebstrap with the host's apt sources, systemd init.
+class MmdebstrapBuilder final : public RootfsBuilder {
+ public:
+  MmdebstrapBuilder(Recipe recipe, std::vector<std::string> packages)
+      : recipe_(std::move(recipe)), packages_(std::move(packages)) {}
+  std::vector<std::string> required_tools() const override { return {"mmdebstrap"}; }
+  model::InitFlavour init_flavour() const override { return model::InitFlavour::systemd; }
+  std::uint64_t image_size_mib(std::uint64_t content_bytes) const override;
+  Status build(const std::string& tree, const std::string& scratch,
+               const BuildContext& ctx) override;
+
+ private:
+  Recipe recipe_;
+  std::vector<std::string> packages_;
+};
+
+// The builder for recipe with extra packages. invalid_argument when the recipe cannot take
+// packages (tiny: "the tiny recipe takes no --packages (it has no package manager): use
+// debian-bookworm").
+Expected<std::unique_ptr<RootfsBuilder>> make_builder(const Recipe& recipe,
+                                                      const std::vector<std::string>& packages);
+
+}  // namespace banger::imagecat

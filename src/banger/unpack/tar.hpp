@@ -1,0 +1,57 @@
+// Safe tar extraction into a directory that is being built (a package tree, a rootfs, later
+// OCI layers): in-process with libarchive, never changing the working directory, never
+// writing outside the destination and never following a link inside it.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "banger/base/error.hpp"
+
+struct archive;  // libarchive's reader
+
+namespace banger::unpack {
+
+enum class EntryType { file, directory, symlink, hardlink, other };
+
+// One archive entry as a hook sees it, after its path was validated.
+struct Entry {
+  std::string path;  // relative to the destination, normalized ("usr/bin/x"), never empty
+  EntryType type = EntryType::other;
+  std::string link;  // symlink: the target as stored; hardlink: normalized relative target
+};
+
+enum class EntryAction { extract, skip };
+
+// Called for every entry before anything is written for it; may change the destination tree
+// itself (OCI whiteouts delete what they name and return skip). An error aborts extraction.
+using EntryHook = std::function<Expected<EntryAction>(const Entry& entry, const std::string& root)>;
+
+struct ExtractOptions {
+  std::string kind = "archive";  // "package": the noun used in messages
+  std::string name;              // "busybox-static_1.35_amd64.deb": the archive in messages
+  EntryHook on_entry;            // optional
+};
+
+// Extracts every entry of reader (opened by the caller, positioned before the first header)
+// under dest_dir (created if missing; symlinks in dest_dir itself are resolved first).
+// Each entry path is normalized and re-rooted under dest_dir; absolute paths and ".." are
+// refused. Hard-link targets must name a path inside dest_dir not reached through a symlink.
+// Writing through a symlink that an earlier entry created is refused
+// (ARCHIVE_EXTRACT_SECURE_SYMLINKS). Permission bits and mtimes are kept, ownership is not
+// (files belong to the caller; setuid/setgid bits are dropped as a result).
+// Errors: invalid_argument "unsafe path <p> in <kind> <name>: entries must stay inside the
+// <kind> root", "unsafe hard link <p> -> <t> in <kind> <name>: ..." and "corrupt <kind>
+// <name>: <why>" (unreadable data); io when writing fails (including a refused write
+// through a symlink); the hook's errors.
+Status extract_tar(::archive* reader, const std::string& dest_dir, const ExtractOptions& options);
+
+// libarchive's last error on a, lower-cased ("truncated input"), for messages.
+std::string error_text(::archive* a);
+
+// Opens the tar file at path (any compression libarchive reads) and extracts it as above.
+// not_found when path is missing.
+Status extract_tar_file(const std::string& path, const std::string& dest_dir,
+                        const ExtractOptions& options);
+
+}  // namespace banger::unpack
