@@ -254,6 +254,18 @@ std::string KernelService::dir_of(const std::string& name) const { return store_
 
 std::vector<CatalogKernel> KernelService::list_available() const { return builtin_catalog(); }
 
+Expected<std::vector<KernelService::CatalogStatus>> KernelService::catalog() {
+  std::vector<CatalogStatus> out;
+  for (auto& entry : list_available()) {
+    auto stored = deps_.kernels.get(entry.name);
+    if (!stored && stored.error().code != Errc::not_found) {
+      return tl::unexpected(stored.error());
+    }
+    out.push_back({.entry = std::move(entry), .pulled = stored.has_value()});
+  }
+  return out;
+}
+
 Status KernelService::reconcile() {
   BANGER_TRY(remove_work_dirs(deps_.paths.downloads_dir));
   BANGER_TRY_ASSIGN(auto records, deps_.kernels.list());

@@ -67,6 +67,14 @@ class KernelService {
 
   // The built-in catalog entries (`kernel list --available`, `kernel.catalog`).
   std::vector<CatalogKernel> list_available() const;
+  // One catalog entry and whether a kernel of its name is stored.
+  struct CatalogStatus {
+    CatalogKernel entry;
+    bool pulled = false;
+  };
+  // list_available() with each entry's pulled flag; store errors other than not_found pass
+  // through.
+  Expected<std::vector<CatalogStatus>> catalog();
 
   // Pulls catalog entry `name` into kernels/<name>: resolves the package through apt; when
   // the stored kernel came from the same package version, its files still hash to the

@@ -444,6 +444,25 @@ TEST_F(KernelServiceTest, ImportCopiesFilesAndRecordsThem) {
   EXPECT_TRUE(runner_.ran.empty());
 }
 
+TEST_F(KernelServiceTest, CatalogSaysWhichEntriesAreStored) {
+  auto pulled = [&]() -> std::optional<bool> {
+    auto statuses = service_->catalog();
+    if (!statuses) {
+      ADD_FAILURE() << statuses.error().message;
+      return std::nullopt;
+    }
+    for (const auto& status : *statuses) {
+      if (status.entry.name == "debian-cloud") {
+        return status.pulled;
+      }
+    }
+    return std::nullopt;
+  };
+  EXPECT_EQ(pulled(), std::optional<bool>(false));
+  ASSERT_TRUE(service_->import_dir("debian-cloud", import_source()));
+  EXPECT_EQ(pulled(), std::optional<bool>(true));
+}
+
 TEST_F(KernelServiceTest, ImportWithoutInitrdRecordsNone) {
   auto imported = service_->import_dir("bare", import_source(fake_elf(), false));
   ASSERT_TRUE(imported) << imported.error().message;
