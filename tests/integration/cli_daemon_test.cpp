@@ -26,7 +26,7 @@ TEST(CliDaemon, FirstCommandStartsTheDaemonAndStopStopsIt) {
 
   auto list = home.banger({"vm", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  EXPECT_EQ(list.out, "NAME  STATE  IMAGE  VCPU  MEMORY  IP  CREATED\n");
+  EXPECT_EQ(list.out, "NAME  STATE  IMAGE  VMM  VCPU  MEMORY  IP  CREATED\n");
 
   status = home.banger({"daemon", "status"});
   EXPECT_EQ(status.exit_code, 0);
@@ -41,6 +41,54 @@ TEST(CliDaemon, FirstCommandStartsTheDaemonAndStopStopsIt) {
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
   EXPECT_THAT(stop.out, HasSubstr("bangerd stopped"));
   EXPECT_EQ(home.banger({"daemon", "status"}).exit_code, 3);
+}
+
+// The doctor's vmm row for the daemon's config ("" when absent).
+std::string doctor_vmm_row(BangerHome& home) {
+  auto doctor = home.banger({"doctor", "--json"});
+  auto report = nlohmann::json::parse(doctor.out, nullptr, false);
+  if (report.is_discarded()) {
+    ADD_FAILURE() << doctor.out << doctor.err;
+    return "";
+  }
+  for (const auto& check : report["checks"]) {
+    if (check["name"] == "vmm") {
+      return check["status"].get<std::string>() + ": " + check["detail"].get<std::string>();
+    }
+  }
+  return "";
+}
+
+TEST(CliDaemon, DoctorAndVmShowNameTheSameBackendForEachVmmSetting) {
+  for (std::string choice : {"auto", "qemu"}) {
+    BangerHome home;
+    home.write_config("vmm = \"" + choice + "\"\n");
+    auto created = home.banger({"vm", "create", "--no-start", "--name", "web"});
+    ASSERT_EQ(created.exit_code, 0) << choice << ": " << created.err;
+    auto shown = home.banger({"vm", "show", "web", "--json"});
+    ASSERT_EQ(shown.exit_code, 0) << shown.err;
+    auto vm = nlohmann::json::parse(shown.out);
+    EXPECT_EQ(vm["vmm"], "qemu") << choice;
+    std::string row = doctor_vmm_row(home);
+    // doctor passes or fails on the binary, but always names the backend the VM got.
+    EXPECT_THAT(row, HasSubstr(": qemu")) << choice;
+    auto list = home.banger({"vm", "list"});
+    EXPECT_THAT(list.out, HasSubstr("web   created  ")) << list.out;
+    EXPECT_THAT(list.out, HasSubstr("  qemu  ")) << list.out;
+  }
+}
+
+TEST(CliDaemon, VmmFirecrackerIsRefusedByVmCreateAndDoctorAlike) {
+  BangerHome home;
+  home.write_config("vmm = \"firecracker\"\n");
+  const std::string reason =
+      "the firecracker backend is not supported yet; set vmm = \"qemu\" or \"auto\"";
+  auto created = home.banger({"vm", "create", "--no-start", "--name", "web"});
+  EXPECT_EQ(created.exit_code, 1);
+  EXPECT_THAT(created.err, HasSubstr("banger: " + reason + " (failed_precondition, op-"));
+  EXPECT_EQ(doctor_vmm_row(home), "fail: " + reason);
+  auto list = home.banger({"vm", "list", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(list.out).size(), 0u);
 }
 
 TEST(CliDaemon, CreateListAndDuplicateName) {

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "banger/base/enum_names.hpp"
+
 namespace banger {
 
 tl::unexpected<Error> fail_errno(std::string message, int sys_errno) {
@@ -29,38 +31,27 @@ Error with_context(Error e, std::string_view doing) {
   return e;
 }
 
-std::string_view errc_name(Errc code) {
-  switch (code) {
-    case Errc::invalid_argument:
-      return "invalid_argument";
-    case Errc::not_found:
-      return "not_found";
-    case Errc::already_exists:
-      return "already_exists";
-    case Errc::failed_precondition:
-      return "failed_precondition";
-    case Errc::not_running:
-      return "not_running";
-    case Errc::permission_denied:
-      return "permission_denied";
-    case Errc::unavailable:
-      return "unavailable";
-    case Errc::timeout:
-      return "timeout";
-    case Errc::cancelled:
-      return "cancelled";
-    case Errc::bad_version:
-      return "bad_version";
-    case Errc::unknown_method:
-      return "unknown_method";
-    case Errc::command_failed:
-      return "command_failed";
-    case Errc::io:
-      return "io";
-    case Errc::internal:
-      return "internal";
-  }
-  return "internal";
-}
+namespace {
+
+constexpr auto kErrcNames = base::make_enum_names<Errc>({
+    {Errc::invalid_argument, "invalid_argument"},
+    {Errc::not_found, "not_found"},
+    {Errc::already_exists, "already_exists"},
+    {Errc::failed_precondition, "failed_precondition"},
+    {Errc::not_running, "not_running"},
+    {Errc::permission_denied, "permission_denied"},
+    {Errc::unavailable, "unavailable"},
+    {Errc::timeout, "timeout"},
+    {Errc::cancelled, "cancelled"},
+    {Errc::bad_version, "bad_version"},
+    {Errc::unknown_method, "unknown_method"},
+    {Errc::command_failed, "command_failed"},
+    {Errc::io, "io"},
+    {Errc::internal, "internal"},
+});
+
+}  // namespace
+
+std::string_view errc_name(Errc code) { return kErrcNames.name(code, "internal"); }
 
 }  // namespace banger

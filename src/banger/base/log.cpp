@@ -46,16 +46,11 @@ std::shared_ptr<spdlog::logger>& logger() {
 }  // namespace
 
 bool parse_log_level(std::string_view text, LogLevel& out) {
-  static constexpr std::pair<std::string_view, LogLevel> kNames[] = {
-      {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},
-      {"warn", LogLevel::warn},   {"error", LogLevel::error}, {"off", LogLevel::off}};
-  for (const auto& [name, level] : kNames) {
-    if (text == name) {
-      out = level;
-      return true;
-    }
+  auto level = kLogLevelNames.parse(text);
+  if (level) {
+    out = *level;
   }
-  return false;
+  return level.has_value();
 }
 
 namespace {

@@ -7,11 +7,19 @@
 #include <string>
 #include <string_view>
 
+#include "banger/base/enum_names.hpp"
 #include "banger/base/error.hpp"
 
 namespace banger::base {
 
 enum class LogLevel { trace, debug, info, warn, error, off };
+
+inline constexpr auto kLogLevelNames = make_enum_names<LogLevel>({{LogLevel::trace, "trace"},
+                                                                  {LogLevel::debug, "debug"},
+                                                                  {LogLevel::info, "info"},
+                                                                  {LogLevel::warn, "warn"},
+                                                                  {LogLevel::error, "error"},
+                                                                  {LogLevel::off, "off"}});
 
 // Parses "trace|debug|info|warn|error|off"; false on anything else.
 bool parse_log_level(std::string_view text, LogLevel& out);

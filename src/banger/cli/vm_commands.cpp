@@ -173,6 +173,8 @@ class VmCreateCommand final : public Command {
   bool json_ = false;
 };
 
+std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
+
 class VmListCommand final : public Command {
  public:
   void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
@@ -186,9 +188,9 @@ class VmListCommand final : public Command {
       return 0;
     }
     const Style& style = ctx.printer.out_style();
-    Table table{{"NAME", "STATE", "IMAGE", "VCPU", "MEMORY", "IP", "CREATED"}, {}};
+    Table table{{"NAME", "STATE", "IMAGE", "VMM", "VCPU", "MEMORY", "IP", "CREATED"}, {}};
     for (const auto& vm : listed->vms) {
-      table.rows.push_back({vm.name, colour_state(style, vm.state), vm.image,
+      table.rows.push_back({vm.name, colour_state(style, vm.state), vm.image, or_dash(vm.vmm),
                             std::to_string(vm.vcpu), config::format_size_mib(vm.memory_mib),
                             vm.guest_ip.empty() ? "-" : vm.guest_ip, short_time(vm.created_at)});
     }
@@ -199,8 +201,6 @@ class VmListCommand final : public Command {
  private:
   bool json_ = false;
 };
-
-std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
 
 class VmShowCommand final : public Command {
  public:

@@ -313,6 +313,18 @@ TEST_F(VmCommandsTest, ShowListsTheRuntimeFields) {
   EXPECT_THAT(printer.out_text(), HasSubstr("\ntap:      tap-fc-0\n"));
   EXPECT_THAT(printer.out_text(), HasSubstr("\npid:      4242\n"));
   EXPECT_THAT(printer.out_text(), HasSubstr("\nrootfs:   qcow2_overlay\n"));
+  EXPECT_THAT(printer.out_text(), HasSubstr("\nvmm:      qemu\n"));
+}
+
+TEST_F(VmCommandsTest, ListShowsEachVmsBackend) {
+  vms = {vm_info("web", "running"), vm_info("db", "stopped")};
+  vms[0].vmm = "qemu";
+  serve_list_and_delete();
+  start();
+  EXPECT_EQ(banger({"vm", "list"}), 0) << printer.err_text();
+  EXPECT_THAT(printer.out_text(), HasSubstr("NAME  STATE    IMAGE  VMM   VCPU"));
+  EXPECT_THAT(printer.out_text(), HasSubstr("web   running  tiny   qemu  "));
+  EXPECT_THAT(printer.out_text(), HasSubstr("db    stopped  tiny   -     "));
 }
 
 // --- vm run, with a fake ssh that records its argv and runs the command after "--" ---

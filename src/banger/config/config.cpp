@@ -366,27 +366,17 @@ Status check_bridge_network(const Config& config) {
 }
 
 Status apply_config(const toml::table& root, Config& c) {
-  auto enum_key = [](std::string_view key, auto& field, auto names) -> Handler {
-    return [key, &field, names](const toml::node& n) -> Status {
-      std::string allowed;
-      for (std::size_t i = 0; i < names.size(); ++i) {
-        allowed += i == 0 ? "" : (i + 1 == names.size() ? " or " : ", ");
-        allowed += names[i].first;
-      }
+  auto enum_key = [](std::string_view key, auto& field, const auto& names) -> Handler {
+    return [key, &field, &names](const toml::node& n) -> Status {
       if (n.is_string()) {
-        for (const auto& [name, value] : names) {
-          if (n.as_string()->get() == name) {
-            field = value;
-            return {};
-          }
+        if (auto value = names.parse(n.as_string()->get())) {
+          field = *value;
+          return {};
         }
       }
-      return must_be(key, "one of " + allowed, n);
+      return must_be(key, "one of " + names.allowed(), n);
     };
   };
-  using LogNames = std::array<std::pair<std::string_view, base::LogLevel>, 6>;
-  using VmmNames = std::array<std::pair<std::string_view, VmmChoice>, 3>;
-  using AccelNames = std::array<std::pair<std::string_view, AccelChoice>, 3>;
   auto duration_key = [](std::string_view key, std::chrono::seconds& field,
                          std::chrono::seconds minimum) -> Handler {
     return [key, &field, minimum](const toml::node& n) -> Status {
@@ -401,26 +391,14 @@ Status apply_config(const toml::table& root, Config& c) {
   };
 
   HandlerTable handlers{
-      {"log_level", enum_key("log_level", c.log_level,
-                             LogNames{{{"trace", base::LogLevel::trace},
-                                       {"debug", base::LogLevel::debug},
-                                       {"info", base::LogLevel::info},
-                                       {"warn", base::LogLevel::warn},
-                                       {"error", base::LogLevel::error},
-                                       {"off", base::LogLevel::off}}})},
-      {"vmm", enum_key("vmm", c.vmm,
-                       VmmNames{{{"auto", VmmChoice::auto_detect},
-                                 {"firecracker", VmmChoice::firecracker},
-                                 {"qemu", VmmChoice::qemu}}})},
+      {"log_level", enum_key("log_level", c.log_level, base::kLogLevelNames)},
+      {"vmm", enum_key("vmm", c.vmm, model::kVmmChoiceNames)},
       {"firecracker_bin",
        string_key("firecracker_bin", c.firecracker_bin,
                   "a program name looked up in PATH or an absolute path", is_program)},
       {"qemu_bin", string_key("qemu_bin", c.qemu_bin,
                               "a program name looked up in PATH or an absolute path", is_program)},
-      {"accel", enum_key("accel", c.accel,
-                         AccelNames{{{"auto", AccelChoice::auto_detect},
-                                     {"kvm", AccelChoice::kvm},
-                                     {"tcg", AccelChoice::tcg}}})},
+      {"accel", enum_key("accel", c.accel, kAccelChoiceNames)},
       {"ssh_key_path", string_key("ssh_key_path", c.ssh_key_path, "an absolute path",
                                   [](const std::string& v) { return starts_with(v, "/"); })},
       {"default_image", string_key("default_image", c.default_image,
@@ -483,29 +461,9 @@ std::string lower_first(std::string_view text) {
 
 }  // namespace
 
-std::string_view vmm_choice_name(VmmChoice choice) {
-  switch (choice) {
-    case VmmChoice::auto_detect:
-      return "auto";
-    case VmmChoice::firecracker:
-      return "firecracker";
-    case VmmChoice::qemu:
-      return "qemu";
-  }
-  return "auto";
-}
+std::string_view vmm_choice_name(VmmChoice choice) { return model::to_string(choice); }
 
-std::string_view accel_choice_name(AccelChoice choice) {
-  switch (choice) {
-    case AccelChoice::auto_detect:
-      return "auto";
-    case AccelChoice::kvm:
-      return "kvm";
-    case AccelChoice::tcg:
-      return "tcg";
-  }
-  return "auto";
-}
+std::string_view accel_choice_name(AccelChoice choice) { return kAccelChoiceNames.name(choice); }
 
 Config default_config(const paths::Paths& paths) {
   Config config;

@@ -13,14 +13,18 @@
 
 #include "banger/base/error.hpp"
 #include "banger/base/log.hpp"
+#include "banger/model/vmm_backend.hpp"
 #include "banger/paths/paths.hpp"
 
 namespace banger::config {
 
-// `vmm`: which VMM backend to use. auto_detect = firecracker if found, else qemu.
-enum class VmmChoice { auto_detect, firecracker, qemu };
+// `vmm`: which VMM backend new VMs get; policy::decide_vmm decides what "auto" means.
+using VmmChoice = model::VmmChoice;
 // `accel`: QEMU acceleration. auto_detect = kvm when usable, else tcg.
 enum class AccelChoice { auto_detect, kvm, tcg };
+
+inline constexpr auto kAccelChoiceNames = base::make_enum_names<AccelChoice>(
+    {{AccelChoice::auto_detect, "auto"}, {AccelChoice::kvm, "kvm"}, {AccelChoice::tcg, "tcg"}});
 
 // The config spelling of each choice ("auto", "firecracker", "kvm", ...).
 std::string_view vmm_choice_name(VmmChoice choice);

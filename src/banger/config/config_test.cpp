@@ -190,7 +190,7 @@ TEST(Config, BadValuesAreErrorsNamingTheKeyAndWhatIsAllowed) {
       {"log_level = \"loud\"",
        "log_level must be one of trace, debug, info, warn, error or off, got \"loud\""},
       {"log_level = 3", "log_level must be one of trace, debug, info, warn, error or off, got 3"},
-      {"vmm = \"kvm\"", "vmm must be one of auto, firecracker or qemu, got \"kvm\""},
+      {"vmm = \"kvm\"", "vmm must be one of auto, qemu or firecracker, got \"kvm\""},
       {"accel = \"hvf\"", "accel must be one of auto, kvm or tcg, got \"hvf\""},
       {"firecracker_bin = \"bin/firecracker\"",
        "firecracker_bin must be a program name looked up in PATH or an absolute path, got "

@@ -13,6 +13,7 @@
 #include "banger/buildinfo/buildinfo.hpp"
 #include "banger/config/vm_defaults.hpp"
 #include "banger/daemon/handlers.hpp"
+#include "banger/policy/vmm.hpp"
 #include "banger/sys/fs.hpp"
 
 namespace banger::daemon {
@@ -47,7 +48,7 @@ Expected<sys::FileLock> take_instance_lock(const std::string& path) {
 }  // namespace
 
 Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options, Platform platform) {
-  if (platform.vmms.count("qemu") == 0 || platform.vmms.at("qemu") == nullptr) {
+  if (!platform.vmms.get(vmm::Backend::qemu)) {
     return fail(Errc::internal, "the platform has no qemu backend");
   }
   BANGER_TRY(paths::prepare_runtime_dir(options.paths, options.owner_uid));
@@ -96,13 +97,17 @@ Daemon::~Daemon() = default;
 
 vm::VmServiceOptions Daemon::vm_options() const {
   auto sizes = config::resolve_vm_defaults(options_.config, platform_.facts.host);
+  // The same decision doctor reports; a VM records the backend it is created under.
+  auto backend = policy::decide_vmm(options_.config.vmm);
   return {.default_image = options_.config.default_image,
           .default_kernel = options_.config.default_kernel,
           .default_vcpu = static_cast<int>(sizes.vcpu.value),
           .default_memory_mib = sizes.memory_mib.value,
           .default_disk_size_mib = sizes.disk_size_mib.value,
           // An exec reply must fit one RPC line: both streams travel base64-encoded.
-          .max_exec_output_bytes = (api::kMaxFrameBytes - kExecReplyHeadroom) * 3 / 4};
+          .max_exec_output_bytes = (api::kMaxFrameBytes - kExecReplyHeadroom) * 3 / 4,
+          .default_vmm = backend.backend,
+          .vmm_refusal = backend.refusal};
 }
 
 void Daemon::register_handlers() {

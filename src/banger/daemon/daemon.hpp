@@ -120,7 +120,7 @@ class Daemon {
                          .network = network_,
                          .images = images_,
                          .kernels = kernels_,
-                         .vmm = *platform_.vmms.at("qemu"),
+                         .vmms = platform_.vmms,
                          .known_hosts = known_hosts_,
                          .dns = dns_,
                          .nat = nat_},

@@ -1,6 +1,6 @@
 // Component tests: a real Daemon (real store, real rpc::Server on a temp socket) over a fake
-// Platform (FakeCommandRunner, FakeLinkOps, FakeClock, a fake VMM), driven by a real
-// rpc::Client. Nothing here touches the host's network, QEMU or tools.
+// Platform (FakeCommandRunner, FakeLinkOps, FakeVmm with an in-process guest agent), driven by
+// a real rpc::Client. Nothing here touches the host's network, QEMU or tools.
 #include "banger/daemon/daemon.hpp"
 
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "banger/api/bytes.hpp"
 #include "banger/api/daemon.hpp"
 #include "banger/api/image.hpp"
 #include "banger/api/kernel.hpp"
@@ -16,10 +17,11 @@
 #include "banger/rpc/client.hpp"
 #include "banger/rpc/doc_check.hpp"
 #include "banger/sys/fs.hpp"
-#include "banger/testkit/fake_clock.hpp"
 #include "banger/testkit/fake_command_runner.hpp"
 #include "banger/testkit/fake_link_ops.hpp"
 #include "banger/testkit/fake_vmlinux.hpp"
+#include "banger/testkit/fake_vmm.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::daemon {
@@ -30,26 +32,8 @@ class FakeIpForwarding final : public hostnat::IpForwarding {
   Status enable() override { return {}; }
 };
 
-// Stands in for QEMU until a test needs a VM to boot: every launch fails.
-class NoVmm final : public vmm::Vmm {
- public:
-  Expected<vmm::VmmHandle> launch(const vmm::VmConfig&) override {
-    return fail(Errc::not_found, "no vmm in this test");
-  }
-  Status request_shutdown(const vmm::VmmHandle&) override { return {}; }
-  Status stop(const vmm::VmmHandle&, std::chrono::milliseconds) override { return {}; }
-  Status kill(const vmm::VmmHandle&) override { return {}; }
-  Expected<vmm::VmmStatus> status(const vmm::VmmHandle&) override {
-    return vmm::VmmStatus{.state = vmm::VmmState::exited, .exit_code = std::nullopt, .detail = ""};
-  }
-  vmm::AgentEndpoint agent_endpoint(const vmm::VmmHandle& handle) override {
-    return {.kind = vmm::AgentEndpoint::Kind::virtio_serial_unix,
-            .path = handle.agent_socket,
-            .cid = 0,
-            .port = 0};
-  }
-  std::string name() const override { return "qemu"; }
-};
+// What the fake ssh-keyscan reports as the guest's host key.
+constexpr const char* kHostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0=";
 
 class DaemonTest : public ::testing::Test {
  protected:
@@ -70,13 +54,17 @@ class DaemonTest : public ::testing::Test {
   void TearDown() override { stop(); }
 
   Platform platform() {
+    if (!fake_vmm_) {
+      fake_vmm_ = std::make_unique<testkit::FakeVmm>(
+          testkit::FakeVmmOptions{.serve_agent = serve_agent_, .agent_proc_root = guest_proc_});
+    }
     return Platform{
         .runner = runner_,
         .links = links_,
         .ip_forwarding = ip_forwarding_,
         .clock = clock_,
         .random = random_,
-        .vmms = {{"qemu", &vmm_}},
+        .vmms = vmm::VmmRegistry(*fake_vmm_),
         .find_tool = [](const std::string& tool) { return "/usr/bin/" + tool; },
         .facts = {.host = {.cpus = 8, .memory_mib = 16384}, .vm_host = {}, .agent_binary = ""}};
   }
@@ -168,7 +156,8 @@ class DaemonTest : public ::testing::Test {
     EXPECT_TRUE(call<api::KernelList>({.available = false})->kernels.empty());
   }
 
-  // vm.* on VMs that do not run (NoVmm cannot launch), and ssh_config (write_ssh_key() first).
+  // vm.* on VMs that do not run (one cannot even be prepared), and ssh_config (write_ssh_key()
+  // first).
   void vm_methods_without_a_running_vm() {
     ASSERT_TRUE(call<api::VmCreate>({.name = "web", .no_start = true}));
     auto set =
@@ -198,7 +187,7 @@ class DaemonTest : public ::testing::Test {
     EXPECT_FALSE(call<api::VmKill>({.names = {"web"}}));
     EXPECT_EQ(call<api::VmStart>({.names = {}}).error().code, Errc::invalid_argument);
 
-    // The VMM cannot launch here (NoVmm): start and restart fail and leave the reason.
+    // The image does not exist: start and restart fail before the VMM and leave the reason.
     ASSERT_TRUE(call<api::VmCreate>({.name = "db", .image = "no-such-image", .no_start = true}));
     auto started = call<api::VmStart>({.names = {"db"}});
     ASSERT_FALSE(started);
@@ -216,6 +205,22 @@ class DaemonTest : public ::testing::Test {
     EXPECT_TRUE(sys::path_exists(paths_.ssh_config));
   }
 
+  // A guest /proc for the fake agent: uptime 12.5 s, boot id b00t, one TCP listener on
+  // 0.0.0.0:8080 owned by httpd (pid 100).
+  void write_guest_proc() {
+    std::string proc = dir_.path() + "/guest-proc";
+    testkit::write_fixture(proc + "/uptime", "12.50 3.00\n");
+    testkit::write_fixture(proc + "/sys/kernel/random/boot_id", "b00t\n");
+    testkit::write_fixture(
+        proc + "/net/tcp",
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n"
+        "   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        "
+        "0 4242 1 0000000000000000 100 0 0 10 0\n");
+    testkit::write_fixture(proc + "/100/comm", "httpd\n");
+    testkit::link_fixture(proc + "/100/fd/3", "socket:[4242]");
+    guest_proc_ = proc;
+  }
   rpc::Client client() {
     auto c = rpc::Client::connect(paths_.socket);
     EXPECT_TRUE(c) << c.error().message;
@@ -226,9 +231,13 @@ class DaemonTest : public ::testing::Test {
   testkit::FakeCommandRunner runner_;
   testkit::FakeLinkOps links_;
   FakeIpForwarding ip_forwarding_;
-  testkit::FakeClock clock_;
+  // Real time: MicrovmHost hands AgentClient::wait_healthy a deadline on this clock, and the
+  // agent client measures it on std::chrono::steady_clock.
+  base::SystemClock clock_;
   base::Mt19937Random random_{7};
-  NoVmm vmm_;
+  bool serve_agent_ = false;          // set before start(): FakeVmm serves a guest agent
+  std::string guest_proc_ = "/proc";  // what that agent reads (write_guest_proc())
+  std::unique_ptr<testkit::FakeVmm> fake_vmm_;
   paths::Paths paths_;
   config::Config config_;
   std::unique_ptr<Daemon> daemon_;
@@ -410,6 +419,67 @@ TEST_F(DaemonTest, EveryRegisteredMethodIsExercisedOverTheFakePlatform) {
   thread_.join();
   daemon_.reset();
   EXPECT_EQ(called_, std::set<std::string>(registered.begin(), registered.end()));
+}
+
+TEST_F(DaemonTest, AVmBootsOnTheFakeVmmAndAnswersThroughItsAgent) {
+  // Given a kernel, an image, a fake guest /proc for the agent, ssh-keyscan answering, and a
+  // bridge on loopback (the host's HTTP probe of guest ports then stays on this machine).
+  write_ssh_key();
+  std::string from = write_artifacts();
+  write_guest_proc();
+  config_.bridge_ip = "127.77.0.1";
+  runner_.on("ssh-keyscan", {.exit_code = 0, .out = "127.77.0.2 " + std::string(kHostKey) + "\n"});
+  serve_agent_ = true;
+  start();
+  ASSERT_TRUE(call<api::KernelImport>({.name = "k1", .from = from}));
+  ASSERT_TRUE(call<api::ImageRegister>(
+      {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"}));
+
+  auto created = call<api::VmCreate>({.name = "web", .image = "reg"});
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->vm.state, "running");
+  EXPECT_EQ(created->vm.guest_ip, "127.77.0.2");
+  ASSERT_EQ(fake_vmm_->launches().size(), 1u);
+  EXPECT_EQ(fake_vmm_->launches()[0].name, "web");
+
+  auto logs = call<api::VmLogs>({.name = "web", .offset = 0, .max_bytes = 1 << 20});
+  ASSERT_TRUE(logs) << logs.error().message;
+  EXPECT_EQ(logs->state, "running");
+  EXPECT_NE(logs->text.find("[fake-vmm] web booted"), std::string::npos) << logs->text;
+  EXPECT_EQ(logs->next_offset, static_cast<std::int64_t>(logs->text.size()));
+
+  auto health = call<api::VmHealth>({.name = "web"});
+  ASSERT_TRUE(health) << health.error().message;
+  EXPECT_EQ(health->uptime_s, 12.5);
+  EXPECT_EQ(health->boot_id, "b00t");
+
+  auto ports = call<api::VmPorts>({.names = {"web"}});
+  ASSERT_TRUE(ports) << ports.error().message;
+  ASSERT_EQ(ports->vms.size(), 1u);
+  ASSERT_EQ(ports->vms[0].error, "");
+  ASSERT_EQ(ports->vms[0].ports.size(), 1u);
+  EXPECT_EQ(ports->vms[0].ports[0].port, 8080);
+  EXPECT_EQ(ports->vms[0].ports[0].endpoint, "web.vm:8080");
+
+  auto exec = call<api::VmExec>({.name = "web", .argv = {"echo", "hello"}});
+  ASSERT_TRUE(exec) << exec.error().message;
+  EXPECT_EQ(exec->exit_code, 0);
+  EXPECT_EQ(api::base64_decode(exec->stdout_b64), std::optional<std::string>("hello\n"));
+
+  auto ssh = call<api::VmSshInfo>({.name = "web"});
+  ASSERT_TRUE(ssh) << ssh.error().message;
+  EXPECT_EQ(ssh->ip, "127.77.0.2");
+
+  auto stats = call<api::VmStatsMethod>({.names = {}});
+  // The VMM's CPU and memory come from /proc/<pid>: the fake pid has none, so stats says so.
+  ASSERT_FALSE(stats);
+  EXPECT_NE(stats.error().message.find("measuring vm \"web\""), std::string::npos)
+      << stats.error().message;
+
+  auto stopped = call<api::VmStop>({.names = {"web"}});
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(stopped->vms[0].state, "stopped");
+  EXPECT_EQ(fake_vmm_->agent_syncs(), 1);
 }
 
 TEST_F(DaemonTest, EveryRegisteredMethodIsDocumented) {

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <string>
 
 #include "banger/base/clock.hpp"
@@ -25,9 +24,6 @@ struct HostFacts {
   std::string agent_binary;        // the static banger-agent built images get ("" = none found)
 };
 
-// The VMM backends VMs may run on, by Vmm::name() ("qemu"). Not owned.
-using VmmBackends = std::map<std::string, vmm::Vmm*>;
-
 // Not owned: every reference must outlive the Daemon started with it.
 struct Platform {
   sys::CommandRunner& runner;  // every external tool (ip, nft, mkfs.ext4, ssh-keygen, ...)
@@ -35,7 +31,7 @@ struct Platform {
   hostnat::IpForwarding& ip_forwarding;
   base::Clock& clock;
   base::Random& random;
-  VmmBackends vmms;  // must hold "qemu" (the backend VMs run on today)
+  vmm::VmmRegistry vmms;  // the Vmm of each backend VMs may run on; must hold qemu
   // PATH lookup for host tools (sys::find_executable on the real host).
   std::function<std::string(const std::string&)> find_tool;
   HostFacts facts;

@@ -4,6 +4,7 @@
 #include "banger/base/log.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/policy/accel.hpp"
+#include "banger/policy/vmm.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/host_probe.hpp"
 #include "banger/vmm/host_caps.hpp"
@@ -38,9 +39,11 @@ vm::MicrovmHostOptions vm_host_options(sys::CommandRunner& runner, const paths::
   }
   host.accel = kvm ? vmm::Accel::kvm : vmm::Accel::tcg;
   auto probe = vmstorage::probe_storage(runner, paths.vms_dir);
-  host.rootfs_strategy = vmstorage::choose_strategy(probe, vmstorage::VmmKind::qemu);
+  // The backend doctor reports too; its disks decide the strategy (qcow2 is QEMU-only).
+  auto backend = policy::decide_vmm(config.vmm).backend;
+  host.rootfs_strategy = vmstorage::choose_strategy(probe, backend);
   BANGER_LOG_INFO("vms: accel {}, rootfs {}", kvm ? "kvm" : "tcg",
-                  vmstorage::explain_strategy(probe, vmstorage::VmmKind::qemu));
+                  vmstorage::explain_strategy(probe, backend));
   return host;
 }
 
@@ -66,7 +69,7 @@ Platform PosixPlatform::platform() {
                   .ip_forwarding = ip_forwarding_,
                   .clock = clock_,
                   .random = random_,
-                  .vmms = {{qemu_.name(), &qemu_}},
+                  .vmms = vmm::VmmRegistry(qemu_),
                   .find_tool = sys::find_executable,
                   .facts = facts_};
 }

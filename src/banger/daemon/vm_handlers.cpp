@@ -38,7 +38,7 @@ api::VmInfo to_info(const model::Vm& vm) {
                      .tap = vm.tap_name,
                      .pid = vm.vmm_pid,
                      .rootfs_strategy = vm.rootfs_strategy,
-                     .vmm = "qemu"};
+                     .vmm = std::string(model::to_string(vm.vmm))};
 }
 
 // Connects a service's progress/cancel callables to the request (events may come from

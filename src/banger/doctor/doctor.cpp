@@ -7,12 +7,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "banger/base/enum_names.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/dns/client.hpp"
 #include "banger/dns/resolved_routing.hpp"
 #include "banger/hostnat/netlink_link_ops.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/policy/accel.hpp"
+#include "banger/policy/vmm.hpp"
 #include "banger/store/database.hpp"
 #include "banger/store/migrations.hpp"
 #include "banger/sys/command_runner.hpp"
@@ -56,34 +58,19 @@ Check check_kvm(const Facts& f) {
 }
 
 Check check_vmm(const Facts& f) {
-  using config::VmmChoice;
-  bool has_fc = !f.firecracker_path.empty();
-  bool has_qemu = !f.qemu_path.empty();
-  switch (f.config.vmm) {
-    case VmmChoice::firecracker:
-      if (!has_fc) {
-        return failed("vmm", "vmm = \"firecracker\" but no firecracker binary was found",
-                      "install firecracker (set firecracker_bin) or set vmm = \"qemu\"");
-      }
-      return pass("vmm", "firecracker (" + f.firecracker_path + ")");
-    case VmmChoice::qemu:
-      if (!has_qemu) {
-        return failed("vmm", "vmm = \"qemu\" but qemu-system-x86_64 was not found",
-                      "apt-get install qemu-system-x86");
-      }
-      return pass("vmm", "qemu (" + f.qemu_path + ")");
-    case VmmChoice::auto_detect:
-      if (has_fc) {
-        return pass("vmm", "firecracker (" + f.firecracker_path + "), chosen automatically");
-      }
-      if (has_qemu) {
-        return pass("vmm",
-                    "qemu (" + f.qemu_path + "), chosen automatically; firecracker not found");
-      }
-      return failed("vmm", "neither firecracker nor qemu-system-x86_64 was found",
-                    "apt-get install qemu-system-x86");
+  // The daemon decides with the same call, so this row names the backend new VMs get.
+  auto verdict = policy::decide_vmm(f.config.vmm);
+  if (!verdict.refusal.empty()) {
+    return failed("vmm", verdict.refusal, "");
   }
-  return failed("vmm", "unknown vmm choice", "");
+  if (f.qemu_path.empty()) {
+    return failed("vmm",
+                  verdict.automatic ? "qemu-system-x86_64 was not found"
+                                    : "vmm = \"qemu\" but qemu-system-x86_64 was not found",
+                  "apt-get install qemu-system-x86");
+  }
+  return pass("vmm", fmt::format("{} ({}){}", model::to_string(verdict.backend), f.qemu_path,
+                                 verdict.automatic ? ", chosen automatically" : ""));
 }
 
 Check check_tools(const Facts& f) {
@@ -170,7 +157,8 @@ Check check_vm_defaults(const Facts& f) {
 }
 
 Check check_rootfs(const Facts& f) {
-  return pass("rootfs strategy", vmstorage::explain_strategy(f.storage, vmstorage::VmmKind::qemu));
+  auto backend = policy::decide_vmm(f.config.vmm).backend;
+  return pass("rootfs strategy", vmstorage::explain_strategy(f.storage, backend));
 }
 
 Check check_vhost(const Facts& f) {
@@ -267,15 +255,9 @@ std::string resolve_binary(const std::string& configured, const std::string& fal
 }  // namespace
 
 std::string_view to_string(CheckStatus status) {
-  switch (status) {
-    case CheckStatus::pass:
-      return "pass";
-    case CheckStatus::warn:
-      return "warn";
-    case CheckStatus::fail:
-      return "fail";
-  }
-  return "fail";
+  static constexpr auto kNames = base::make_enum_names<CheckStatus>(
+      {{CheckStatus::pass, "pass"}, {CheckStatus::warn, "warn"}, {CheckStatus::fail, "fail"}});
+  return kNames.name(status, "fail");
 }
 
 Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_t uid,

@@ -55,8 +55,25 @@ TEST(Doctor, HealthyHostPassesEveryCheck) {
   EXPECT_FALSE(has_failure(checks));
   EXPECT_EQ(row(checks, "vm defaults").detail,
             "vcpu 2 (host heuristic), memory 2048 MiB (config), disk 4096 MiB (built-in floor)");
-  EXPECT_EQ(row(checks, "vmm").detail,
-            "qemu (/usr/bin/qemu-system-x86_64), chosen automatically; firecracker not found");
+  EXPECT_EQ(row(checks, "vmm").detail, "qemu (/usr/bin/qemu-system-x86_64), chosen automatically");
+}
+
+TEST(Doctor, VmmRowNamesTheBackendTheDaemonRecordsForEachChoice) {
+  // The row and VM records both come from policy::decide_vmm: with firecracker on PATH, auto
+  // still means qemu (what the daemon runs), and vmm = "firecracker" is refused as the daemon
+  // refuses it.
+  auto f = healthy();
+  f.firecracker_path = "/usr/local/bin/firecracker";
+  EXPECT_EQ(row(evaluate(f), "vmm").detail,
+            "qemu (/usr/bin/qemu-system-x86_64), chosen automatically");
+  f.config.vmm = config::VmmChoice::qemu;
+  EXPECT_EQ(row(evaluate(f), "vmm").detail, "qemu (/usr/bin/qemu-system-x86_64)");
+  f.config.vmm = config::VmmChoice::firecracker;
+  auto checks = evaluate(f);
+  const auto& refused = row(checks, "vmm");
+  EXPECT_EQ(refused.status, CheckStatus::fail);
+  EXPECT_EQ(refused.detail,
+            "the firecracker backend is not supported yet; set vmm = \"qemu\" or \"auto\"");
 }
 
 TEST(Doctor, KvmPvmIsAWarningWithTcgFallback) {
@@ -109,6 +126,7 @@ TEST(Doctor, NoVmmAtAllFails) {
   auto checks = evaluate(f);
   const auto& vmm = row(checks, "vmm");
   EXPECT_EQ(vmm.status, CheckStatus::fail);
+  EXPECT_EQ(vmm.detail, "qemu-system-x86_64 was not found");
   EXPECT_EQ(vmm.hint, "apt-get install qemu-system-x86");
 }
 

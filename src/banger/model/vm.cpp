@@ -1,45 +1,31 @@
 #include "banger/model/vm.hpp"
 
-#include <array>
+#include <string>
+
+#include "banger/base/enum_names.hpp"
 
 namespace banger::model {
 namespace {
 
-constexpr std::array<VmState, 6> kAllStates = {VmState::created, VmState::starting,
-                                               VmState::running, VmState::stopping,
-                                               VmState::stopped, VmState::error};
+constexpr auto kVmStateNames = base::make_enum_names<VmState>({{VmState::created, "created"},
+                                                               {VmState::starting, "starting"},
+                                                               {VmState::running, "running"},
+                                                               {VmState::stopping, "stopping"},
+                                                               {VmState::stopped, "stopped"},
+                                                               {VmState::error, "error"}});
 
 bool is_name_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
 }  // namespace
 
-std::string_view to_string(VmState state) {
-  switch (state) {
-    case VmState::created:
-      return "created";
-    case VmState::starting:
-      return "starting";
-    case VmState::running:
-      return "running";
-    case VmState::stopping:
-      return "stopping";
-    case VmState::stopped:
-      return "stopped";
-    case VmState::error:
-      return "error";
-  }
-  return "unknown";
-}
+std::string_view to_string(VmState state) { return kVmStateNames.name(state); }
 
 Expected<VmState> parse_vm_state(std::string_view text) {
-  for (VmState state : kAllStates) {
-    if (to_string(state) == text) {
-      return state;
-    }
+  if (auto state = kVmStateNames.parse(text)) {
+    return *state;
   }
   return fail(Errc::invalid_argument,
-              "unknown vm state \"" + std::string(text) +
-                  "\": use created, starting, running, stopping, stopped or error");
+              "unknown vm state \"" + std::string(text) + "\": use " + kVmStateNames.allowed());
 }
 
 Status validate_vm_name(std::string_view name) {

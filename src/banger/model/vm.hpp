@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "banger/base/error.hpp"
+#include "banger/model/vmm_backend.hpp"
 
 namespace banger::model {
 
@@ -41,6 +42,7 @@ struct Vm {
   std::string name;                          // unique, see validate_vm_name()
   std::string image;                         // image name
   std::string kernel;                        // kernel name
+  VmmBackend vmm = VmmBackend::qemu;         // the backend that runs it, chosen at create
   int vcpu = 0;                              // applies at next start
   std::int64_t memory_mib = 0;               // applies at next start
   std::int64_t disk_size_mib = 0;            // size of the writable work disk

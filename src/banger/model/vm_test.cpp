@@ -79,5 +79,24 @@ TEST(VmId, RecognisesSixteenLowercaseHexCharacters) {
   EXPECT_FALSE(is_hex("web"));
 }
 
+TEST(VmmBackend, RoundTripsAndRejectsUnknownNamesListingTheKnownOnes) {
+  for (VmmBackend backend : {VmmBackend::qemu, VmmBackend::firecracker}) {
+    EXPECT_EQ(parse_vmm_backend(to_string(backend)), backend);
+  }
+  EXPECT_EQ(to_string(VmmBackend::qemu), "qemu");
+  auto bad = parse_vmm_backend("bochs");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::invalid_argument);
+  EXPECT_EQ(bad.error().message, "unknown vmm backend \"bochs\": use qemu or firecracker");
+  EXPECT_EQ(Vm{}.vmm, VmmBackend::qemu);
+}
+
+TEST(VmmChoice, ConfigSpellings) {
+  EXPECT_EQ(to_string(VmmChoice::auto_detect), "auto");
+  EXPECT_EQ(kVmmChoiceNames.parse("firecracker"), VmmChoice::firecracker);
+  EXPECT_EQ(kVmmChoiceNames.allowed(), "auto, qemu or firecracker");
+  EXPECT_EQ(to_string(DiskFormat::qcow2), "qcow2");
+}
+
 }  // namespace
 }  // namespace banger::model

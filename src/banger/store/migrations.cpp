@@ -12,7 +12,7 @@ namespace banger::store {
 namespace {
 
 // Append only. Never edit a migration that has shipped; add the next one instead.
-constexpr std::array<Migration, 1> kMigrations = {{
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, "vms, images and kernels", R"sql(
 CREATE TABLE vms (
   id                      TEXT PRIMARY KEY NOT NULL,
@@ -64,6 +64,11 @@ CREATE TABLE kernels (
   source       TEXT NOT NULL DEFAULT '',
   imported_at  INTEGER NOT NULL
 );
+)sql"},
+    // Rows from before it ran under QEMU, the only backend there was.
+    {2, "vm backend", R"sql(
+ALTER TABLE vms ADD COLUMN vmm TEXT NOT NULL DEFAULT 'qemu'
+  CHECK (vmm IN ('qemu', 'firecracker'));
 )sql"},
 }};
 

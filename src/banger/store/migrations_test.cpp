@@ -32,7 +32,7 @@ TEST(Migrations, VersionsAreConsecutiveFromOne) {
     EXPECT_EQ(migration.version, expected++);
     EXPECT_FALSE(migration.name.empty());
   }
-  EXPECT_EQ(latest_schema_version(all_migrations()), 1);
+  EXPECT_EQ(latest_schema_version(all_migrations()), 2);
   EXPECT_EQ(latest_schema_version({}), 0);
 }
 
@@ -40,13 +40,15 @@ TEST(Migrations, FromEmptyCreatesTablesAndRecordsTheMigration) {
   testkit::TempDir dir;
   auto db = Database::open(dir.path() + "/state.db");
   ASSERT_TRUE(db) << db.error().message;
-  EXPECT_EQ(db->schema_version(), 1);
+  EXPECT_EQ(db->schema_version(), 2);
   EXPECT_EQ(query_text(*db,
                        "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                        "WHERE type = 'table' ORDER BY name)"),
             "images,kernels,schema_migrations,vms");
-  EXPECT_EQ(query_text(*db, "SELECT version || ':' || name FROM schema_migrations"),
-            "1:vms, images and kernels");
+  EXPECT_EQ(query_text(*db,
+                       "SELECT group_concat(version || ':' || name, ';') FROM "
+                       "schema_migrations"),
+            "1:vms, images and kernels;2:vm backend");
 }
 
 TEST(Migrations, ReopenIsIdempotent) {
@@ -55,8 +57,8 @@ TEST(Migrations, ReopenIsIdempotent) {
   for (int i = 0; i < 3; ++i) {
     auto db = Database::open(path);
     ASSERT_TRUE(db) << db.error().message;
-    EXPECT_EQ(db->schema_version(), 1);
-    EXPECT_EQ(query_text(*db, "SELECT count(*) FROM schema_migrations"), "1");
+    EXPECT_EQ(db->schema_version(), 2);
+    EXPECT_EQ(query_text(*db, "SELECT count(*) FROM schema_migrations"), "2");
   }
 }
 
@@ -71,7 +73,7 @@ TEST(Migrations, UpgradesAVersionZeroDatabase) {
   }
   auto db = Database::open(path);
   ASSERT_TRUE(db) << db.error().message;
-  EXPECT_EQ(db->schema_version(), 1);
+  EXPECT_EQ(db->schema_version(), 2);
   EXPECT_EQ(query_text(*db, "SELECT count(*) FROM vms"), "0");
 }
 
@@ -79,7 +81,7 @@ TEST(Migrations, AppendedMigrationUpgradesAVersionOneDatabaseKeepingRows) {
   testkit::TempDir dir;
   std::string path = dir.path() + "/state.db";
   {
-    auto db = Database::open(path);
+    auto db = Database::open(path, all_migrations().first(1));
     ASSERT_TRUE(db);
     ASSERT_TRUE(
         db->exec("INSERT INTO kernels (name, vmlinux_path, imported_at) "
@@ -93,10 +95,30 @@ TEST(Migrations, AppendedMigrationUpgradesAVersionOneDatabaseKeepingRows) {
   EXPECT_EQ(query_text(*db, "SELECT group_concat(version) FROM schema_migrations"), "1,2");
 }
 
+TEST(Migrations, VersionTwoGivesEveryExistingVmTheQemuBackend) {
+  // Given a version 1 database with a VM (written before VMs recorded their backend), then
+  // upgrading keeps the row and says it ran under QEMU, the only backend there was.
+  testkit::TempDir dir;
+  std::string path = dir.path() + "/state.db";
+  {
+    auto v1 = Database::open(path, all_migrations().first(1));
+    ASSERT_TRUE(v1) << v1.error().message;
+    ASSERT_TRUE(v1->exec(
+        "INSERT INTO vms (id, name, image, kernel, vcpu, memory_mib, disk_size_mib, state, "
+        "created_at, touched_at) VALUES ('0123456789abcdef', 'web', 'debian', 'k', 1, 512, "
+        "1024, 'stopped', 1, 1)"));
+  }
+  auto db = Database::open(path);
+  ASSERT_TRUE(db) << db.error().message;
+  EXPECT_EQ(db->schema_version(), 2);
+  EXPECT_EQ(query_text(*db, "SELECT name || ':' || vmm FROM vms"), "web:qemu");
+  EXPECT_FALSE(db->exec("UPDATE vms SET vmm = 'bochs'"));  // the CHECK holds
+}
+
 TEST(Migrations, FailedMigrationRollsBackAndKeepsThePreviousVersion) {
   testkit::TempDir dir;
   std::string path = dir.path() + "/state.db";
-  ASSERT_TRUE(Database::open(path));
+  ASSERT_TRUE(Database::open(path, all_migrations().first(1)));
   auto migrations = with_second("broken", "CREATE TABLE t (a); INSERT INTO nope VALUES (1)");
   auto failed = Database::open(path, migrations);
   ASSERT_FALSE(failed);
@@ -104,7 +126,7 @@ TEST(Migrations, FailedMigrationRollsBackAndKeepsThePreviousVersion) {
   EXPECT_EQ(failed.error().message,
             "applying migration 2 (broken) to state.db: running \"CREATE TABLE t (a); INSERT INTO "
             "nope VALUES (1)\": no such table: nope");
-  auto db = Database::open(path);
+  auto db = Database::open(path, all_migrations().first(1));
   ASSERT_TRUE(db);
   EXPECT_EQ(db->schema_version(), 1);
   EXPECT_EQ(query_text(*db, "SELECT count(*) FROM sqlite_master WHERE name = 't'"), "0");
@@ -122,7 +144,7 @@ TEST(Migrations, RefusesADatabaseNewerThanThisBanger) {
   ASSERT_FALSE(db);
   EXPECT_EQ(db.error().code, Errc::failed_precondition);
   EXPECT_EQ(db.error().message,
-            "state.db has schema version 7, this banger knows up to 1: upgrade banger");
+            "state.db has schema version 7, this banger knows up to 2: upgrade banger");
 }
 
 TEST(Migrations, ConcurrentOpensApplyEachMigrationOnce) {
@@ -147,7 +169,7 @@ TEST(Migrations, ConcurrentOpensApplyEachMigrationOnce) {
   }
   auto db = Database::open(path);
   ASSERT_TRUE(db);
-  EXPECT_EQ(query_text(*db, "SELECT count(*) FROM schema_migrations"), "1");
+  EXPECT_EQ(query_text(*db, "SELECT count(*) FROM schema_migrations"), "2");
 }
 
 }  // namespace

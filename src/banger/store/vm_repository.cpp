@@ -12,7 +12,7 @@ constexpr std::string_view kColumns =
     "id, name, image, kernel, vcpu, memory_mib, disk_size_mib, rootfs_overlay_size_mib, nat, "
     "guest_ip, mac, agent_cid, agent_port, state, last_error, created_at, touched_at, "
     "workspace_path, workspace_repo, tap_name, overlay_path, vmm_pid, vmm_start_time, "
-    "rootfs_strategy";
+    "rootfs_strategy, vmm";
 
 // Binds every field but id, starting at parameter `first`.
 Status bind_fields(Statement& stmt, const model::Vm& vm, int first) {
@@ -41,6 +41,7 @@ Status bind_fields(Statement& stmt, const model::Vm& vm, int first) {
   // /proc starttime is in clock ticks since boot: far below 2^63.
   BANGER_TRY(stmt.bind(i++, static_cast<std::int64_t>(vm.vmm_start_time)));
   BANGER_TRY(stmt.bind(i++, vm.rootfs_strategy));
+  BANGER_TRY(stmt.bind(i++, model::to_string(vm.vmm)));
   return {};
 }
 
@@ -77,6 +78,13 @@ Expected<model::Vm> read_row(const Statement& stmt) {
   vm.vmm_pid = static_cast<int>(stmt.column_int64(i++));
   vm.vmm_start_time = static_cast<std::uint64_t>(stmt.column_int64(i++));
   vm.rootfs_strategy = stmt.column_text(i++);
+  std::string vmm = stmt.column_text(i++);
+  auto backend = model::parse_vmm_backend(vmm);
+  if (!backend) {
+    return fail(Errc::internal,
+                fmt::format("vm \"{}\" has unknown vmm \"{}\" in the store", vm.name, vmm));
+  }
+  vm.vmm = *backend;
   return vm;
 }
 
@@ -90,7 +98,7 @@ Status VmRepository::insert(const model::Vm& vm) {
   auto guard = db_.lock();
   BANGER_TRY_ASSIGN(auto stmt,
                     db_.prepare(fmt::format("INSERT INTO vms ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                             kColumns)));
   BANGER_TRY(stmt.bind(1, vm.id));
   BANGER_TRY(bind_fields(stmt, vm, 2));
@@ -165,9 +173,9 @@ Status VmRepository::update(const model::Vm& vm) {
                                 "state = ?, last_error = ?, created_at = ?, touched_at = ?, "
                                 "workspace_path = ?, workspace_repo = ?, tap_name = ?, "
                                 "overlay_path = ?, vmm_pid = ?, vmm_start_time = ?, "
-                                "rootfs_strategy = ? WHERE id = ?"));
+                                "rootfs_strategy = ?, vmm = ? WHERE id = ?"));
   BANGER_TRY(bind_fields(stmt, vm, 1));
-  BANGER_TRY(stmt.bind(24, vm.id));
+  BANGER_TRY(stmt.bind(25, vm.id));
   auto done = stmt.step();
   if (!done) {
     if (done.error().code == Errc::already_exists) {

@@ -40,6 +40,7 @@ model::Vm sample_vm(std::string id, std::string name, std::int64_t created_at = 
   vm.vmm_pid = 4242;
   vm.vmm_start_time = 123456789012ULL;
   vm.rootfs_strategy = "overlay";
+  vm.vmm = model::VmmBackend::firecracker;  // round-trips, though it cannot run yet
   return vm;
 }
 

@@ -2,10 +2,24 @@
 
 #include <fmt/format.h>
 
+#include "banger/base/enum_names.hpp"
+
 namespace banger::vm {
 namespace {
 
 using model::VmState;
+
+constexpr auto kVmEventNames =
+    base::make_enum_names<VmEvent>({{VmEvent::start, "start"},
+                                    {VmEvent::boot_succeeded, "boot_succeeded"},
+                                    {VmEvent::boot_failed, "boot_failed"},
+                                    {VmEvent::stop, "stop"},
+                                    {VmEvent::stopped, "stopped"},
+                                    {VmEvent::kill, "kill"},
+                                    {VmEvent::crash, "crash"},
+                                    {VmEvent::lost, "lost"},
+                                    {VmEvent::remove, "remove"},
+                                    {VmEvent::set, "set"}});
 
 bool is_active(VmState state) {
   return state == VmState::starting || state == VmState::running || state == VmState::stopping;
@@ -52,31 +66,7 @@ tl::unexpected<Error> refuse(VmEvent event, VmState from) {
 
 }  // namespace
 
-std::string_view to_string(VmEvent event) {
-  switch (event) {
-    case VmEvent::start:
-      return "start";
-    case VmEvent::boot_succeeded:
-      return "boot_succeeded";
-    case VmEvent::boot_failed:
-      return "boot_failed";
-    case VmEvent::stop:
-      return "stop";
-    case VmEvent::stopped:
-      return "stopped";
-    case VmEvent::kill:
-      return "kill";
-    case VmEvent::crash:
-      return "crash";
-    case VmEvent::lost:
-      return "lost";
-    case VmEvent::remove:
-      return "remove";
-    case VmEvent::set:
-      return "set";
-  }
-  return "unknown";
-}
+std::string_view to_string(VmEvent event) { return kVmEventNames.name(event); }
 
 Expected<model::VmState> check_transition(model::VmState from, VmEvent event) {
   switch (event) {

@@ -14,6 +14,7 @@
 #include "banger/guest/ssh_keys.hpp"
 #include "banger/guest/ssh_probe.hpp"
 #include "banger/guestconfig/guestconfig.hpp"
+#include "banger/hostnat/ipv4.hpp"
 #include "banger/imagecat/recipes.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/kernelcat/kernel_catalog.hpp"
@@ -21,7 +22,6 @@
 #include "banger/sys/proc_stats.hpp"
 #include "banger/sys/process_launcher.hpp"
 #include "banger/sys/ssh_command.hpp"
-#include "banger/vmm/qemu/argv.hpp"
 #include "banger/vmstorage/vm_disks.hpp"
 
 namespace banger::vm {
@@ -61,19 +61,23 @@ bool reachable_from_host(const std::string& address, const std::string& guest_ip
 MicrovmHost::MicrovmHost(MicrovmHostDeps deps, MicrovmHostOptions options)
     : deps_(deps), options_(options) {}
 
-vmm::VmmHandle MicrovmHost::handle_of(const model::Vm& vm) const {
-  vmm::VmmHandle handle;
-  handle.backend = deps_.vmm.name();
-  handle.pid = vm.vmm_pid;
-  handle.start_time = vm.vmm_start_time;
-  handle.control_socket = deps_.paths.runtime_dir + "/" + vm.id + ".qmp";
-  handle.agent_socket = deps_.paths.runtime_dir + "/" + vm.id + ".agent";
-  handle.vsock_cid = options_.vhost_vsock ? vmm::vsock_cid_for_ip(vm.guest_ip) : 0;
-  handle.console_log = vm_dir_of(deps_.paths, vm) + "/console.log";
-  return handle;
+Expected<MicrovmHost::Driver> MicrovmHost::driver_of(const model::Vm& vm) const {
+  BANGER_TRY_ASSIGN(vmm::Vmm * vmm, deps_.vmms.get(vm.vmm));
+  auto paths = vmm->layout(vm.id, deps_.paths.runtime_dir, vm_dir_of(deps_.paths, vm));
+  vmm::VmmHandle handle{.backend = vm.vmm,
+                        .pid = vm.vmm_pid,
+                        .start_time = vm.vmm_start_time,
+                        .control_socket = paths.control_socket,
+                        .console_log = paths.console_log,
+                        .agent_socket = paths.agent_socket,
+                        .vsock_cid = options_.vhost_vsock ? vmm::vsock_cid_for_ip(vm.guest_ip) : 0};
+  return Driver{.vmm = *vmm, .handle = std::move(handle)};
 }
 
-std::string MicrovmHost::console_log_path(const model::Vm& vm) { return handle_of(vm).console_log; }
+std::string MicrovmHost::console_log_path(const model::Vm& vm) {
+  auto driver = driver_of(vm);
+  return driver ? driver->handle.console_log : std::string();
+}
 
 Expected<model::Image> MicrovmHost::obtain_image(const std::string& name,
                                                  const base::ProgressFn& progress,
@@ -100,8 +104,46 @@ Expected<model::Kernel> MicrovmHost::obtain_kernel(const std::string& name,
   return pulled.kernel;
 }
 
+Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
+    const model::Vm& vm, const std::string& base_rootfs, const hostnat::Attachment& attachment,
+    const std::string& public_key) {
+  std::string dir = vm_dir_of(deps_.paths, vm);
+  auto strategy = options_.rootfs_strategy;
+  if (!vm.rootfs_strategy.empty()) {
+    if (auto recorded = vmstorage::parse_rootfs_strategy(vm.rootfs_strategy)) {
+      strategy = *recorded;
+    }
+  }
+  if (!sys::path_exists(vmstorage::root_disk_path(dir, strategy))) {
+    std::optional<std::uint64_t> grow;
+    if (vm.rootfs_overlay_size_mib > 0) {
+      grow = static_cast<std::uint64_t>(vm.rootfs_overlay_size_mib);
+    }
+    BANGER_TRY(vmstorage::create_root_disk(deps_.runner, strategy, base_rootfs, dir, grow));
+  }
+  guestconfig::GuestConfigSpec spec{.vm_name = vm.name,
+                                    .vm_id = vm.id,
+                                    .guest_ip = attachment.ip,
+                                    .gateway = attachment.gateway,
+                                    .prefix = attachment.prefix,
+                                    .dns_servers = {},
+                                    .authorized_keys = public_key};
+  if (!deps_.config.default_dns.empty()) {
+    spec.dns_servers.push_back(deps_.config.default_dns);
+  }
+  std::string work = vmstorage::work_disk_path(dir);
+  if (!sys::path_exists(work)) {
+    BANGER_TRY(vmstorage::create_work_disk(deps_.runner, dir,
+                                           static_cast<std::uint64_t>(vm.disk_size_mib), spec));
+  } else {
+    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec));
+  }
+  return strategy;
+}
+
 Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::ProgressFn& progress,
                                         const base::CancelFn& cancel) {
+  BANGER_TRY(driver_of(vm));  // a backend this daemon does not run: refuse before any work
   BANGER_TRY_ASSIGN(auto image, obtain_image(vm.image, progress, cancel));
   std::string kernel_name = vm.kernel;
   if (kernel_name.empty()) {
@@ -140,37 +182,9 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
   }
 
   base::report(progress, {"disks", "preparing disks", 0, 0});
-  auto strategy = options_.rootfs_strategy;
-  if (!vm.rootfs_strategy.empty()) {
-    if (auto recorded = vmstorage::parse_rootfs_strategy(vm.rootfs_strategy)) {
-      strategy = *recorded;
-    }
-  }
+  BANGER_TRY_ASSIGN(auto strategy,
+                    prepare_disks(vm, image.rootfs_path, attachment, key.public_key));
   std::string root_path = vmstorage::root_disk_path(dir, strategy);
-  if (!sys::path_exists(root_path)) {
-    std::optional<std::uint64_t> grow;
-    if (vm.rootfs_overlay_size_mib > 0) {
-      grow = static_cast<std::uint64_t>(vm.rootfs_overlay_size_mib);
-    }
-    BANGER_TRY(vmstorage::create_root_disk(deps_.runner, strategy, image.rootfs_path, dir, grow));
-  }
-  guestconfig::GuestConfigSpec spec{.vm_name = vm.name,
-                                    .vm_id = vm.id,
-                                    .guest_ip = attachment.ip,
-                                    .gateway = attachment.gateway,
-                                    .prefix = attachment.prefix,
-                                    .dns_servers = {},
-                                    .authorized_keys = key.public_key};
-  if (!deps_.config.default_dns.empty()) {
-    spec.dns_servers.push_back(deps_.config.default_dns);
-  }
-  std::string work = vmstorage::work_disk_path(dir);
-  if (!sys::path_exists(work)) {
-    BANGER_TRY(vmstorage::create_work_disk(deps_.runner, dir,
-                                           static_cast<std::uint64_t>(vm.disk_size_mib), spec));
-  } else {
-    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec));
-  }
   unpublish_on_error.dismiss();
   detach.dismiss();
   BANGER_LOG_INFO("vm {}: prepared ({} root, tap {}, ip {})", vm.name,
@@ -183,52 +197,48 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
                   .overlay_path = root_path};
 }
 
-Expected<Launched> MicrovmHost::launch(const model::Vm& vm) {
+Expected<vmm::VmConfig> MicrovmHost::vm_config(const model::Vm& vm, const Driver& driver) {
   BANGER_TRY_ASSIGN(auto image, deps_.images.show(vm.image));
   BANGER_TRY_ASSIGN(auto kernel, deps_.kernels.show(vm.kernel));
-  auto subnet_mask = [&]() -> std::string {
-    std::uint32_t mask = deps_.config.cidr == 0 ? 0 : ~std::uint32_t{0} << (32 - deps_.config.cidr);
-    return fmt::format("{}.{}.{}.{}", mask >> 24, (mask >> 16) & 0xff, (mask >> 8) & 0xff,
-                       mask & 0xff);
-  };
-  vmm::qemu::CmdlineSpec cmdline{.guest_ip = vm.guest_ip,
-                                 .gateway_ip = deps_.config.bridge_ip,
-                                 .netmask = subnet_mask(),
-                                 .hostname = vm.name,
-                                 .extra_args = {},
-                                 .init = ""};
-  for (auto& arg : base::split(image.extra_kernel_args, ' ')) {
-    if (!arg.empty()) {
-      cmdline.extra_args.push_back(arg);
-    }
-  }
-  auto handle = handle_of(vm);
-  vmm::VmConfig config;
-  config.vm_id = vm.id;
-  config.name = vm.name;
-  config.vcpu = vm.vcpu;
-  config.memory_mib = vm.memory_mib;
-  config.kernel_path = kernel.vmlinux_path;
-  if (!kernel.initrd_path.empty()) {
-    config.initrd_path = kernel.initrd_path;
-  }
-  config.kernel_cmdline = vmm::qemu::kernel_cmdline(cmdline);
-  config.root_disk = {.path = vm.overlay_path,
-                      .format = vm.rootfs_strategy == "qcow2_overlay" ? vmm::DiskFormat::qcow2
-                                                                      : vmm::DiskFormat::raw,
-                      .read_only = false};
-  config.work_disk = vmm::DiskConfig{.path = vmstorage::work_disk_path(vm_dir_of(deps_.paths, vm)),
-                                     .format = vmm::DiskFormat::raw,
-                                     .read_only = false};
-  config.tap_name = vm.tap_name;
-  config.mac = vm.mac;
-  config.agent_socket_path = handle.agent_socket;
-  config.vsock_cid = handle.vsock_cid;
-  config.control_socket_path = handle.control_socket;
-  config.console_log_path = handle.console_log;
-  config.run_dir = vm_dir_of(deps_.paths, vm);
-  config.accel = options_.accel;
-  BANGER_TRY_ASSIGN(auto launched, deps_.vmm.launch(config));
+  BANGER_TRY_ASSIGN(auto netmask, hostnat::netmask_from_prefix(deps_.config.cidr));
+  vmm::CmdlineSpec cmdline{.guest_ip = vm.guest_ip,
+                           .gateway_ip = deps_.config.bridge_ip,
+                           .netmask = hostnat::format_ipv4(netmask),
+                           .hostname = vm.name,
+                           .extra_args = base::split(image.extra_kernel_args, ' '),
+                           .init = ""};
+  BANGER_TRY_ASSIGN(auto strategy, vmstorage::parse_rootfs_strategy(vm.rootfs_strategy));
+  std::string dir = vm_dir_of(deps_.paths, vm);
+  const auto& handle = driver.handle;
+  return vmm::VmConfig{.vm_id = vm.id,
+                       .name = vm.name,
+                       .vcpu = vm.vcpu,
+                       .memory_mib = vm.memory_mib,
+                       .kernel_path = kernel.vmlinux_path,
+                       .initrd_path = kernel.initrd_path.empty()
+                                          ? std::nullopt
+                                          : std::optional<std::string>(kernel.initrd_path),
+                       .kernel_cmdline = driver.vmm.kernel_cmdline(cmdline),
+                       .root_disk = {.path = vm.overlay_path,
+                                     .format = vmstorage::root_disk_format(strategy),
+                                     .read_only = false},
+                       .work_disk = vmm::DiskConfig{.path = vmstorage::work_disk_path(dir),
+                                                    .format = vmm::DiskFormat::raw,
+                                                    .read_only = false},
+                       .tap_name = vm.tap_name,
+                       .mac = vm.mac,
+                       .agent_socket_path = handle.agent_socket,
+                       .vsock_cid = handle.vsock_cid,
+                       .control_socket_path = handle.control_socket,
+                       .console_log_path = handle.console_log,
+                       .run_dir = dir,
+                       .accel = options_.accel};
+}
+
+Expected<Launched> MicrovmHost::launch(const model::Vm& vm) {
+  BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
+  BANGER_TRY_ASSIGN(auto config, vm_config(vm, driver));
+  BANGER_TRY_ASSIGN(auto launched, driver.vmm.launch(config));
   // handles.json: the transient handles, for humans and for crash recovery tooling.
   (void)sys::write_file_atomic(config.run_dir + "/handles.json",
                                vmm::vmm_handle_to_json(launched).dump(2) + "\n", 0600);
@@ -238,7 +248,7 @@ Expected<Launched> MicrovmHost::launch(const model::Vm& vm) {
 Status MicrovmHost::wait_for_agent(const model::Vm& vm,
                                    std::chrono::steady_clock::time_point deadline,
                                    const base::CancelFn& stop_waiting, const bool& vmm_exited) {
-  auto agent = agent_for(vm);
+  BANGER_TRY_ASSIGN(auto agent, agent_for(vm));
   auto healthy = agent->wait_healthy(deadline, stop_waiting);
   if (healthy) {
     BANGER_LOG_INFO("vm {}: agent {} answered (guest up {:.1f} s)", vm.name, healthy->version,
@@ -294,8 +304,8 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, const base::CancelFn& cancel
 }
 
 Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
-  auto handle = handle_of(vm);
-  if (!alive(vm)) {
+  BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
+  if (!driver.vmm.alive(driver.handle)) {
     return {};
   }
   // S13: the agent syncs and powers off; SSH is the fallback for a guest whose agent is gone.
@@ -309,7 +319,7 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
     BANGER_LOG_WARN("vm {}: agent sync/poweroff: {}; trying ssh", vm.name, off.error().message);
     ssh_poweroff(vm);
   }
-  return deps_.vmm.stop(handle, grace);
+  return driver.vmm.stop(driver.handle, grace);
 }
 
 void MicrovmHost::ssh_poweroff(const model::Vm& vm) {
@@ -327,10 +337,11 @@ void MicrovmHost::ssh_poweroff(const model::Vm& vm) {
 }
 
 Status MicrovmHost::kill(const model::Vm& vm) {
-  if (!alive(vm)) {
+  BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
+  if (!driver.vmm.alive(driver.handle)) {
     return {};
   }
-  return deps_.vmm.kill(handle_of(vm));
+  return driver.vmm.kill(driver.handle);
 }
 
 Status MicrovmHost::release(const model::Vm& vm) {
@@ -352,9 +363,10 @@ Status MicrovmHost::destroy(const model::Vm& vm) {
   std::string dir = vm_dir_of(deps_.paths, vm);
   BANGER_TRY(vmstorage::remove_vm_disks(dir));
   BANGER_TRY(sys::remove_all(dir));
-  auto handle = handle_of(vm);
-  (void)sys::remove_all(handle.control_socket);
-  (void)sys::remove_all(handle.agent_socket);
+  if (auto driver = driver_of(vm)) {
+    (void)sys::remove_all(driver->handle.control_socket);
+    (void)sys::remove_all(driver->handle.agent_socket);
+  }
   std::vector<std::string> names = {vm.name + ".vm"};
   if (!vm.guest_ip.empty()) {
     names.push_back(vm.guest_ip);
@@ -392,12 +404,13 @@ Expected<VmUsage> MicrovmHost::usage(const model::Vm& vm) {
   return usage;
 }
 
-std::shared_ptr<agentclient::AgentClient> MicrovmHost::agent_for(const model::Vm& vm) {
+Expected<std::shared_ptr<agentclient::AgentClient>> MicrovmHost::agent_for(const model::Vm& vm) {
+  BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
   std::lock_guard lock(agents_mutex_);
   auto& client = agents_[vm.id];
   if (!client) {
     client = std::make_shared<agentclient::AgentClient>(
-        dialer_for(deps_.vmm.agent_endpoint(handle_of(vm))));
+        dialer_for(driver.vmm.agent_endpoint(driver.handle)));
   }
   return client;
 }
@@ -545,7 +558,11 @@ Expected<std::vector<GuestPort>> MicrovmHost::guest_ports(const model::Vm& vm) {
 }
 
 bool MicrovmHost::alive(const model::Vm& vm) {
-  return vm.vmm_pid > 0 && sys::process_matches(vm.vmm_pid, vm.vmm_start_time);
+  if (vm.vmm_pid <= 0) {
+    return false;
+  }
+  auto driver = driver_of(vm);
+  return driver && driver->vmm.alive(driver->handle);
 }
 
 std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {

@@ -34,7 +34,7 @@ struct MicrovmHostDeps {
   hostnat::NetworkService& network;
   imagecat::ImageService& images;
   kernelcat::KernelService& kernels;
-  vmm::Vmm& vmm;
+  const vmm::VmmRegistry& vmms;  // the Vmm of each backend; a VM uses the one in its record
   guest::KnownHosts& known_hosts;
   dns::DnsService& dns;      // <name>.vm records follow start/stop; the guest resolver
   hostnat::NatService& nat;  // per-VM outbound NAT rules
@@ -75,10 +75,25 @@ class MicrovmHost final : public VmHost {
   Status set_nat(const model::Vm& vm, bool enabled) override;
 
  private:
-  vmm::VmmHandle handle_of(const model::Vm& vm) const;
+  // The VM's backend (from its record) and the handle of its VMM (pid and start time from the
+  // record, paths from the backend's layout). failed_precondition when no such backend runs.
+  struct Driver {
+    vmm::Vmm& vmm;
+    vmm::VmmHandle handle;
+  };
+  Expected<Driver> driver_of(const model::Vm& vm) const;
+  // Creates the VM's root disk (the recorded strategy, else options_.rootfs_strategy) unless
+  // it exists, and creates or refreshes its work disk with the guest configuration for
+  // attachment. Returns the strategy; errors are vmstorage's.
+  Expected<vmstorage::RootfsStrategy> prepare_disks(const model::Vm& vm,
+                                                    const std::string& base_rootfs,
+                                                    const hostnat::Attachment& attachment,
+                                                    const std::string& public_key);
+  // The VmConfig that boots vm under driver.
+  Expected<vmm::VmConfig> vm_config(const model::Vm& vm, const Driver& driver);
   // The VM's agent client (one per VM and endpoint, reused: it serializes calls on the one
   // channel QEMU's chardev offers).
-  std::shared_ptr<agentclient::AgentClient> agent_for(const model::Vm& vm);
+  Expected<std::shared_ptr<agentclient::AgentClient>> agent_for(const model::Vm& vm);
   void forget_agent(const model::Vm& vm);
   // Whether the VM's image carries /usr/local/bin/banger-agent (every built image does; a
   // registered one may not, and then readiness and stop fall back to ssh). Cached per image.

@@ -63,6 +63,9 @@ Expected<std::string> VmService::pick_name(const CreateSpec& spec) {
 }
 
 Expected<model::Vm> VmService::create(const CreateSpec& spec) {
+  if (!options_.vmm_refusal.empty()) {
+    return fail(Errc::failed_precondition, options_.vmm_refusal);
+  }
   model::Vm vm;
   vm.image = spec.image.empty() ? options_.default_image : spec.image;
   vm.kernel = spec.kernel.empty() ? options_.default_kernel : spec.kernel;
@@ -70,6 +73,7 @@ Expected<model::Vm> VmService::create(const CreateSpec& spec) {
   vm.memory_mib = spec.memory_mib.value_or(options_.default_memory_mib);
   vm.disk_size_mib = spec.disk_size_mib.value_or(options_.default_disk_size_mib);
   vm.nat = spec.nat;
+  vm.vmm = spec.vmm.value_or(options_.default_vmm);
   vm.state = model::VmState::created;
   BANGER_TRY(validate_sizes(vm));
   vm.created_at = base::to_unix_seconds(deps_.clock.now());

@@ -46,6 +46,10 @@ struct VmServiceOptions {
   std::int64_t default_disk_size_mib = 4096;
   // Largest stdout + stderr exec() returns (its reply must fit one RPC line); 0 = no limit.
   std::size_t max_exec_output_bytes = 0;
+  // The backend new VMs get (policy::decide_vmm), and why VMs cannot be created under it
+  // ("" = they can): create() fails with it as failed_precondition.
+  model::VmmBackend default_vmm = model::VmmBackend::qemu;
+  std::string vmm_refusal;
 };
 
 // How long a stop waits for the guest to power off before killing the VMM (S13).
@@ -60,6 +64,7 @@ struct CreateSpec {
   std::optional<std::int64_t> memory_mib;
   std::optional<std::int64_t> disk_size_mib;
   bool nat = false;
+  std::optional<model::VmmBackend> vmm;  // empty: default_vmm; recorded on the VM
 };
 
 // What `vm stats` reports for one running VM.
@@ -86,7 +91,8 @@ class VmService {
   explicit VmService(VmServiceDeps deps, VmServiceOptions options = {});
 
   // Records a new VM in state `created` with a random 16-hex id and created_at/touched_at from
-  // the clock; the defaults fill what spec leaves out. invalid_argument for an invalid name or a
+  // the clock; the defaults fill what spec leaves out. failed_precondition with vmm_refusal;
+  // invalid_argument for an invalid name or a
   // non-positive vcpu/memory/disk size; already_exists `vm "web" already exists` when the name is
   // taken; failed_precondition when no free name could be generated.
   Expected<model::Vm> create(const CreateSpec& spec);

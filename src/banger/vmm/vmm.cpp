@@ -5,20 +5,26 @@
 
 namespace banger::vmm {
 
-std::string_view accel_name(Accel accel) { return accel == Accel::kvm ? "kvm" : "tcg"; }
+namespace {
 
-std::string_view disk_format_name(DiskFormat f) { return f == DiskFormat::qcow2 ? "qcow2" : "raw"; }
+constexpr auto kAccelNames =
+    base::make_enum_names<Accel>({{Accel::kvm, "kvm"}, {Accel::tcg, "tcg"}});
+constexpr auto kVmmStateNames = base::make_enum_names<VmmState>(
+    {{VmmState::running, "running"}, {VmmState::paused, "paused"}, {VmmState::exited, "exited"}});
 
-std::string_view vmm_state_name(VmmState state) {
-  switch (state) {
-    case VmmState::running:
-      return "running";
-    case VmmState::paused:
-      return "paused";
-    case VmmState::exited:
-      return "exited";
+}  // namespace
+
+std::string_view accel_name(Accel accel) { return kAccelNames.name(accel); }
+
+std::string_view vmm_state_name(VmmState state) { return kVmmStateNames.name(state); }
+
+Expected<Vmm*> VmmRegistry::get(Backend backend) const {
+  auto index = static_cast<std::size_t>(backend);
+  if (index >= vmms_.size() || vmms_[index] == nullptr) {
+    return fail(Errc::failed_precondition,
+                fmt::format("no {} backend runs in this daemon", model::to_string(backend)));
   }
-  return "exited";
+  return vmms_[index];
 }
 
 std::uint32_t vsock_cid_for_ip(const std::string& ipv4) {
@@ -30,11 +36,13 @@ std::uint32_t vsock_cid_for_ip(const std::string& ipv4) {
 }
 
 nlohmann::json vmm_handle_to_json(const VmmHandle& handle) {
-  return nlohmann::json{
-      {"backend", handle.backend},         {"pid", handle.pid},
-      {"start_time", handle.start_time},   {"control_socket", handle.control_socket},
-      {"console_log", handle.console_log}, {"agent_socket", handle.agent_socket},
-      {"vsock_cid", handle.vsock_cid}};
+  return nlohmann::json{{"backend", model::to_string(handle.backend)},
+                        {"pid", handle.pid},
+                        {"start_time", handle.start_time},
+                        {"control_socket", handle.control_socket},
+                        {"console_log", handle.console_log},
+                        {"agent_socket", handle.agent_socket},
+                        {"vsock_cid", handle.vsock_cid}};
 }
 
 Expected<VmmHandle> vmm_handle_from_json(const nlohmann::json& json) {
@@ -50,9 +58,15 @@ Expected<VmmHandle> vmm_handle_from_json(const nlohmann::json& json) {
     out = it->get<std::string>();
     return {};
   };
-  if (auto s = get_string("backend", handle.backend); !s) {
+  std::string backend;
+  if (auto s = get_string("backend", backend); !s) {
     return tl::unexpected(s.error());
   }
+  auto parsed = model::parse_vmm_backend(backend);
+  if (!parsed) {
+    return tl::unexpected(with_context(parsed.error(), "vmm handle"));
+  }
+  handle.backend = *parsed;
   auto pid = json.find("pid");
   if (pid == json.end() || !pid->is_number_integer() || pid->get<std::int64_t>() <= 0) {
     return fail(Errc::invalid_argument, "vmm handle: pid must be a positive integer");

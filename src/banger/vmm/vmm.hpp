@@ -1,9 +1,11 @@
-// The Vmm interface: one per backend (QEMU microvm now, Firecracker later). The daemon hands a
-// VmConfig to launch() and keeps the serializable VmmHandle in the VM record to find the VMM again.
+// The Vmm interface: one per backend (QEMU microvm now, Firecracker later). The backend names a
+// VM's sockets (layout()) and completes its kernel command line; launch() boots a VmConfig. The
+// VM record keeps the backend, pid and start time, from which the host rebuilds the VmmHandle.
 #pragma once
 
 #include <sys/types.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -13,11 +15,16 @@
 #include <nlohmann/json.hpp>
 
 #include "banger/base/error.hpp"
+#include "banger/model/vmm_backend.hpp"
+#include "banger/vmm/kernel_cmdline.hpp"
 
 namespace banger::vmm {
 
+// The backends and disk formats (one enum each, defined with the VM record).
+using Backend = model::VmmBackend;
+using DiskFormat = model::DiskFormat;
+
 enum class Accel { kvm, tcg };
-enum class DiskFormat { raw, qcow2 };
 
 struct DiskConfig {
   std::string path;
@@ -33,7 +40,7 @@ struct VmConfig {
   std::int64_t memory_mib = 256;
   std::string kernel_path;
   std::optional<std::string> initrd_path;
-  std::string kernel_cmdline;  // complete, from kernel_cmdline(); backends may append (TCG tsc)
+  std::string kernel_cmdline;  // complete, from Vmm::kernel_cmdline(); QEMU appends TCG tsc args
   DiskConfig root_disk;        // /dev/vda
   std::optional<DiskConfig> work_disk;  // /dev/vdb, mounted at /root
   std::string tap_name;                 // empty: no network device
@@ -49,7 +56,7 @@ struct VmConfig {
 
 // Identifies a launched VMM across daemon restarts; stored in the VM record.
 struct VmmHandle {
-  std::string backend;  // Vmm::name() of the driver that launched it ("qemu")
+  Backend backend = Backend::qemu;  // the driver that launched it
   pid_t pid = 0;
   std::uint64_t start_time = 0;  // /proc/<pid>/stat starttime: guards against pid reuse
   std::string control_socket;
@@ -83,9 +90,29 @@ struct AgentEndpoint {
   bool operator==(const AgentEndpoint&) const = default;
 };
 
+// Where a VM's VMM-owned files live. The backend names them; the VM host passes them to launch()
+// and rebuilds the VmmHandle from them after a restart.
+struct VmmPaths {
+  std::string control_socket;  // QEMU: <runtime>/<id>.qmp (QMP); Firecracker: its API socket
+  std::string agent_socket;    // QEMU: <runtime>/<id>.agent (virtio-serial); Firecracker: vsock UDS
+  std::string console_log;     // <vm dir>/console.log: serial console plus the VMM's own output
+
+  bool operator==(const VmmPaths&) const = default;
+};
+
 class Vmm {
  public:
   virtual ~Vmm() = default;
+
+  // Which backend this is (stored in VM records and VmmHandle::backend).
+  virtual Backend backend() const = 0;
+  // The paths of vm_id's sockets (under runtime_dir, which keeps them short enough for
+  // sun_path) and console log (under vm_dir). Pure.
+  virtual VmmPaths layout(const std::string& vm_id, const std::string& runtime_dir,
+                          const std::string& vm_dir) const = 0;
+  // The guest kernel command line for spec: the shared arguments (vmm::kernel_cmdline) plus
+  // what this backend's devices need. Pure.
+  virtual std::string kernel_cmdline(const CmdlineSpec& spec) const = 0;
 
   // Starts the VMM and returns once its control channel answers. not_found when the VMM binary
   // is missing; command_failed when it exits during start-up (the message carries the tail of
@@ -99,13 +126,30 @@ class Vmm {
   virtual Status stop(const VmmHandle& handle, std::chrono::milliseconds grace) = 0;
   // SIGKILL and wait for the exit. Ok when it is gone (also when it already was).
   virtual Status kill(const VmmHandle& handle) = 0;
+  // True while the VMM process of handle lives (same pid and start time). Cheap: no control
+  // channel round trip.
+  virtual bool alive(const VmmHandle& handle) = 0;
   // running / paused / exited. A process that no longer matches pid + start time is exited.
   // unavailable when the process lives but its control channel does not answer.
   virtual Expected<VmmStatus> status(const VmmHandle& handle) = 0;
   // Where the guest agent listens for this VM.
   virtual AgentEndpoint agent_endpoint(const VmmHandle& handle) = 0;
-  // The backend name stored in VmmHandle::backend ("qemu", "firecracker").
-  virtual std::string name() const = 0;
+};
+
+// The Vmm of each backend the daemon runs, so a VM is always driven by the backend in its record.
+// Does not own the Vmms. Thread-safety: fill it before use; lookups may then run concurrently.
+class VmmRegistry {
+ public:
+  VmmRegistry() = default;
+  explicit VmmRegistry(Vmm& vmm) { add(vmm); }
+  // Registers vmm under vmm.backend(), replacing an earlier one.
+  void add(Vmm& vmm) { vmms_[static_cast<std::size_t>(vmm.backend())] = &vmm; }
+  // The Vmm for backend; failed_precondition `no firecracker backend runs in this daemon` when
+  // none was registered.
+  Expected<Vmm*> get(Backend backend) const;
+
+ private:
+  std::array<Vmm*, 2> vmms_{};  // by Backend
 };
 
 // The guest's vsock CID, derived from its IPv4 address so it is stable across restarts and
@@ -113,11 +157,7 @@ class Vmm {
 // that is not an IPv4 address.
 std::uint32_t vsock_cid_for_ip(const std::string& ipv4);
 
-// The agent's vsock port in the guest (S8).
-inline constexpr std::uint32_t kAgentVsockPort = 1024;
-
 std::string_view accel_name(Accel accel);         // "kvm" | "tcg"
-std::string_view disk_format_name(DiskFormat f);  // "raw" | "qcow2"
 std::string_view vmm_state_name(VmmState state);  // "running" | "paused" | "exited"
 
 // The handle as a JSON object with the field names above.

@@ -5,7 +5,7 @@
 namespace banger::vmm {
 namespace {
 
-const VmmHandle kHandle{.backend = "qemu",
+const VmmHandle kHandle{.backend = Backend::qemu,
                         .pid = 4242,
                         .start_time = 987654321,
                         .control_socket = "/run/a/qmp.sock",
@@ -33,6 +33,13 @@ TEST(VmmHandle, VsockCidRoundTripsAndMayBeAbsentInOlderHandles) {
   old["vsock_cid"] = -1;
   EXPECT_EQ(vmm_handle_from_json(old).error().message,
             "vmm handle: vsock_cid must be a 32-bit unsigned integer");
+}
+
+TEST(VmmHandle, RejectsAnUnknownBackend) {
+  nlohmann::json json = vmm_handle_to_json(kHandle);
+  json["backend"] = "bochs";
+  EXPECT_EQ(vmm_handle_from_json(json).error().message,
+            "vmm handle: unknown vmm backend \"bochs\": use qemu or firecracker");
 }
 
 TEST(VsockCid, DerivesFromTheLow20BitsOfTheGuestAddress) {
@@ -69,8 +76,10 @@ TEST(VmmHandle, RejectsMissingOrMistypedFields) {
 TEST(VmmNames, AreStable) {
   EXPECT_EQ(accel_name(Accel::kvm), "kvm");
   EXPECT_EQ(accel_name(Accel::tcg), "tcg");
-  EXPECT_EQ(disk_format_name(DiskFormat::raw), "raw");
-  EXPECT_EQ(disk_format_name(DiskFormat::qcow2), "qcow2");
+  EXPECT_EQ(model::to_string(DiskFormat::raw), "raw");
+  EXPECT_EQ(model::to_string(DiskFormat::qcow2), "qcow2");
+  EXPECT_EQ(model::to_string(Backend::qemu), "qemu");
+  EXPECT_EQ(model::to_string(Backend::firecracker), "firecracker");
   EXPECT_EQ(vmm_state_name(VmmState::running), "running");
   EXPECT_EQ(vmm_state_name(VmmState::paused), "paused");
   EXPECT_EQ(vmm_state_name(VmmState::exited), "exited");

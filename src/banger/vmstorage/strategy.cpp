@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "banger/base/enum_names.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/sys/fs.hpp"
@@ -20,12 +21,12 @@
 namespace banger::vmstorage {
 namespace {
 
-constexpr std::array<std::pair<RootfsStrategy, std::string_view>, 4> kNames = {{
+constexpr auto kNames = base::make_enum_names<RootfsStrategy>({
     {RootfsStrategy::qcow2_overlay, "qcow2_overlay"},
     {RootfsStrategy::dm_snapshot, "dm_snapshot"},
     {RootfsStrategy::reflink, "reflink"},
     {RootfsStrategy::sparse_copy, "sparse_copy"},
-}};
+});
 
 constexpr const char* kDmControl = "/dev/mapper/control";
 
@@ -107,29 +108,18 @@ void probe_device_mapper(sys::CommandRunner& runner, StorageProbe& probe) {
 
 }  // namespace
 
-std::string_view to_string(RootfsStrategy strategy) {
-  for (const auto& [value, name] : kNames) {
-    if (value == strategy) {
-      return name;
-    }
-  }
-  return "unknown";
-}
+std::string_view to_string(RootfsStrategy strategy) { return kNames.name(strategy); }
 
 Expected<RootfsStrategy> parse_rootfs_strategy(std::string_view text) {
-  for (const auto& [value, name] : kNames) {
-    if (name == text) {
-      return value;
-    }
+  if (auto strategy = kNames.parse(text)) {
+    return *strategy;
   }
   return fail(Errc::invalid_argument,
-              fmt::format("unknown rootfs strategy \"{}\": use qcow2_overlay, dm_snapshot, "
-                          "reflink or sparse_copy",
-                          text));
+              fmt::format("unknown rootfs strategy \"{}\": use {}", text, kNames.allowed()));
 }
 
-RootfsStrategy choose_strategy(const StorageProbe& probe, VmmKind vmm) {
-  if (vmm == VmmKind::qemu && probe.qemu_img) {
+RootfsStrategy choose_strategy(const StorageProbe& probe, model::VmmBackend vmm) {
+  if (vmm == model::VmmBackend::qemu && probe.qemu_img) {
     return RootfsStrategy::qcow2_overlay;
   }
   if (probe.device_mapper && kDmSnapshotImplemented) {
@@ -141,11 +131,11 @@ RootfsStrategy choose_strategy(const StorageProbe& probe, VmmKind vmm) {
   return RootfsStrategy::sparse_copy;
 }
 
-std::string explain_strategy(const StorageProbe& probe, VmmKind vmm) {
+std::string explain_strategy(const StorageProbe& probe, model::VmmBackend vmm) {
   RootfsStrategy chosen = choose_strategy(probe, vmm);
   std::vector<std::string> passed;  // better strategies that were not taken, and why
   if (chosen != RootfsStrategy::qcow2_overlay) {
-    if (vmm != VmmKind::qemu) {
+    if (vmm != model::VmmBackend::qemu) {
       passed.push_back("no qcow2: firecracker needs a raw disk");
     } else {
       passed.push_back("no qcow2: " + (probe.qemu_img_detail.empty()

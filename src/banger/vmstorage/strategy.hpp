@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "banger/base/error.hpp"
+#include "banger/model/vmm_backend.hpp"
 #include "banger/sys/command_runner.hpp"
 
 namespace banger::vmstorage {
@@ -17,9 +18,6 @@ enum class RootfsStrategy {
   reflink,        // FICLONE clone of the image (XFS, btrfs): instant, shares blocks
   sparse_copy,    // in-process copy that skips holes and zero blocks: always works
 };
-
-// Which VMM will open the disk (qcow2 is QEMU-only).
-enum class VmmKind { qemu, firecracker };
 
 // Whether dm_snapshot can be created by this build; false until device-mapper support lands.
 inline constexpr bool kDmSnapshotImplemented = false;
@@ -42,11 +40,11 @@ struct StorageProbe {
 
 // Pure: qcow2_overlay for QEMU when qemu-img exists; else dm_snapshot when device-mapper works
 // and kDmSnapshotImplemented; else reflink when supported; else sparse_copy.
-RootfsStrategy choose_strategy(const StorageProbe& probe, VmmKind vmm);
+RootfsStrategy choose_strategy(const StorageProbe& probe, model::VmmBackend vmm);
 
 // Pure: one line explaining the choice for logs and doctor, e.g.
 // "sparse_copy (no reflink: FICLONE in /x: Operation not supported; no device-mapper: ...)".
-std::string explain_strategy(const StorageProbe& probe, VmmKind vmm);
+std::string explain_strategy(const StorageProbe& probe, model::VmmBackend vmm);
 
 // Probes the host: reflink by cloning a small unlinked temp file inside vms_dir (or its nearest
 // existing parent; nothing is left behind), device-mapper by /dev/mapper/control plus

@@ -13,22 +13,22 @@ struct ChoiceRow {
   bool qemu_img;
   bool device_mapper;
   bool reflink;
-  VmmKind vmm;
+  model::VmmBackend vmm;
   RootfsStrategy want;
 };
 
 TEST(ChooseStrategy, FollowsThePreferenceTable) {
   using S = RootfsStrategy;
   const ChoiceRow rows[] = {
-      {true, false, false, VmmKind::qemu, S::qcow2_overlay},
-      {true, true, true, VmmKind::qemu, S::qcow2_overlay},
-      {false, false, true, VmmKind::qemu, S::reflink},
-      {false, false, false, VmmKind::qemu, S::sparse_copy},
-      {true, false, true, VmmKind::firecracker, S::reflink},
-      {true, false, false, VmmKind::firecracker, S::sparse_copy},
+      {true, false, false, model::VmmBackend::qemu, S::qcow2_overlay},
+      {true, true, true, model::VmmBackend::qemu, S::qcow2_overlay},
+      {false, false, true, model::VmmBackend::qemu, S::reflink},
+      {false, false, false, model::VmmBackend::qemu, S::sparse_copy},
+      {true, false, true, model::VmmBackend::firecracker, S::reflink},
+      {true, false, false, model::VmmBackend::firecracker, S::sparse_copy},
       // device-mapper alone never selects dm_snapshot while it is not implemented
-      {true, true, false, VmmKind::firecracker, S::sparse_copy},
-      {false, true, true, VmmKind::firecracker, S::reflink},
+      {true, true, false, model::VmmBackend::firecracker, S::sparse_copy},
+      {false, true, true, model::VmmBackend::firecracker, S::reflink},
   };
   static_assert(!kDmSnapshotImplemented);
   for (const auto& row : rows) {
@@ -65,14 +65,14 @@ TEST(ExplainStrategy, NamesEveryBetterStrategyNotTaken) {
                      .qemu_img = true,
                      .reflink_detail = "FICLONE in /v: Operation not supported",
                      .device_mapper_detail = "/dev/mapper/control does not exist"};
-  EXPECT_EQ(explain_strategy(probe, VmmKind::qemu), "qcow2_overlay");
-  EXPECT_EQ(explain_strategy(probe, VmmKind::firecracker),
+  EXPECT_EQ(explain_strategy(probe, model::VmmBackend::qemu), "qcow2_overlay");
+  EXPECT_EQ(explain_strategy(probe, model::VmmBackend::firecracker),
             "sparse_copy (no qcow2: firecracker needs a raw disk; no device-mapper: "
             "/dev/mapper/control does not exist; no reflink: FICLONE in /v: Operation not "
             "supported)");
   probe.reflink = true;
   probe.device_mapper = true;
-  EXPECT_EQ(explain_strategy(probe, VmmKind::firecracker),
+  EXPECT_EQ(explain_strategy(probe, model::VmmBackend::firecracker),
             "reflink (no qcow2: firecracker needs a raw disk; device-mapper present but "
             "dm_snapshot is not implemented yet)");
 }
@@ -86,7 +86,7 @@ TEST(ProbeStorage, NoReflinkOnExt4SoChooserFallsBack) {
     GTEST_SKIP() << "the temp directory's filesystem supports reflink; this test wants ext4";
   }
   EXPECT_EQ(probe.reflink_detail, "FICLONE in " + dir.path() + ": Operation not supported");
-  EXPECT_EQ(choose_strategy(probe, VmmKind::firecracker), RootfsStrategy::sparse_copy);
+  EXPECT_EQ(choose_strategy(probe, model::VmmBackend::firecracker), RootfsStrategy::sparse_copy);
   // nothing left behind by the probe
   EXPECT_TRUE(sys::path_exists(dir.path()));
   EXPECT_FALSE(sys::path_exists(dir.path() + "/vms"));

@@ -306,8 +306,8 @@ ext4::Ext4Edit edit_for(const std::vector<guestconfig::GuestFile>& files) {
 
 }  // namespace
 
-std::string_view to_string(DiskFormat format) {
-  return format == DiskFormat::qcow2 ? "qcow2" : "raw";
+DiskFormat root_disk_format(RootfsStrategy strategy) {
+  return strategy == RootfsStrategy::qcow2_overlay ? DiskFormat::qcow2 : DiskFormat::raw;
 }
 
 std::string root_disk_path(const std::string& vm_dir, RootfsStrategy strategy) {
@@ -328,10 +328,9 @@ Expected<RootDisk> create_root_disk(sys::CommandRunner& runner, RootfsStrategy s
   BANGER_TRY_ASSIGN(struct stat base_st, stat_base(base_rootfs_path));
   BANGER_TRY(check_size(size_mib, base_st, base_rootfs_path));
   BANGER_TRY(sys::make_dirs(vm_dir, 0700));
-  RootDisk disk{
-      .path = root_disk_path(vm_dir, strategy),
-      .format = strategy == RootfsStrategy::qcow2_overlay ? DiskFormat::qcow2 : DiskFormat::raw,
-      .strategy = strategy};
+  RootDisk disk{.path = root_disk_path(vm_dir, strategy),
+                .format = root_disk_format(strategy),
+                .strategy = strategy};
   if (sys::path_exists(disk.path)) {
     return fail(Errc::already_exists, fmt::format("root disk {} already exists", disk.path));
   }

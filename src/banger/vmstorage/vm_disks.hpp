@@ -10,15 +10,16 @@
 
 #include "banger/base/error.hpp"
 #include "banger/guestconfig/guestconfig.hpp"
+#include "banger/model/vmm_backend.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/vmstorage/strategy.hpp"
 
 namespace banger::vmstorage {
 
-enum class DiskFormat { raw, qcow2 };
+using DiskFormat = model::DiskFormat;  // "raw" or "qcow2" (model::to_string)
 
-// "raw" or "qcow2" (the names QEMU's format= option uses).
-std::string_view to_string(DiskFormat format);
+// Pure: the format of the root disk a strategy makes (qcow2 for qcow2_overlay, else raw).
+DiskFormat root_disk_format(RootfsStrategy strategy);
 
 struct RootDisk {
   std::string path;  // <vm_dir>/root.qcow2 or <vm_dir>/root.ext4

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "banger/agentproto/constants.hpp"
+
 namespace banger::vmm::qemu {
 namespace {
 
@@ -26,7 +28,7 @@ std::string escape(const std::string& value) {
 void add_drive(std::vector<std::string>& argv, const char* id, const DiskConfig& disk) {
   argv.push_back("-drive");
   argv.push_back(fmt::format("id={},file={},format={},if=none,cache=writeback{}", id,
-                             escape(disk.path), disk_format_name(disk.format),
+                             escape(disk.path), model::to_string(disk.format),
                              disk.read_only ? ",readonly=on" : ""));
   argv.push_back("-device");
   argv.push_back(fmt::format("virtio-blk-device,drive={}", id));
@@ -74,7 +76,7 @@ std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& c
       argv.end(),
       {"-device", "virtio-serial-device", "-chardev",
        fmt::format("socket,id=agent,path={},server=on,wait=off", escape(config.agent_socket_path)),
-       "-device", fmt::format("virtserialport,chardev=agent,name={}", kAgentPortName)});
+       "-device", fmt::format("virtserialport,chardev=agent,name={}", agentproto::kAgentPortName)});
   if (caps.vhost_vsock && config.vsock_cid >= 3) {
     argv.insert(argv.end(),
                 {"-device", fmt::format("vhost-vsock-device,guest-cid={}", config.vsock_cid)});
@@ -82,24 +84,6 @@ std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& c
   argv.insert(argv.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off",
                                                escape(config.control_socket_path))});
   return argv;
-}
-
-std::string kernel_cmdline(const CmdlineSpec& spec) {
-  std::string out = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4";
-  if (!spec.guest_ip.empty()) {
-    out += fmt::format(" ip={}::{}:{}:{}:eth0:off", spec.guest_ip, spec.gateway_ip, spec.netmask,
-                       spec.hostname);
-  }
-  for (const auto& arg : spec.extra_args) {
-    if (!arg.empty()) {
-      out += " ";
-      out += arg;
-    }
-  }
-  if (!spec.init.empty()) {
-    out += " init=" + spec.init;
-  }
-  return out;
 }
 
 }  // namespace banger::vmm::qemu

@@ -1,5 +1,5 @@
-// Pure builders for a QEMU microvm: the full argv of qemu-system-x86_64 and the guest kernel
-// command line (SPEC S5). No I/O; host facts come in as QemuHostCaps.
+// Pure builder for a QEMU microvm: the full argv of qemu-system-x86_64 (SPEC S5). No I/O; host
+// facts come in as QemuHostCaps. The kernel command line is vmm/kernel_cmdline.hpp.
 #pragma once
 
 #include <cstdint>
@@ -18,9 +18,6 @@ struct QemuHostCaps {
   std::string binary = "qemu-system-x86_64";
 };
 
-// The name of the virtio-serial port the guest agent opens (/sys/class/virtio-ports/*/name).
-inline constexpr const char* kAgentPortName = "org.banger.agent";
-
 // The complete argv (argv[0] = caps.binary) booting config under QEMU microvm:
 //   -M microvm, -accel kvm -cpu host | -accel tcg,tb-size=32 -cpu max, -m, -smp,
 //   -nodefaults -no-user-config -nographic -no-reboot,
@@ -32,19 +29,5 @@ inline constexpr const char* kAgentPortName = "org.banger.agent";
 //   only with vhost_vsock and a vsock_cid, and QMP on control_socket_path.
 // Commas inside paths are doubled, as QEMU's option syntax requires.
 std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& caps);
-
-// Inputs of the guest kernel command line.
-struct CmdlineSpec {
-  std::string guest_ip;  // empty: no ip= argument (no network)
-  std::string gateway_ip;
-  std::string netmask;  // dotted quad ("255.255.255.0")
-  std::string hostname;
-  std::vector<std::string> extra_args;  // the image's extra arguments, in order
-  std::string init;                     // empty: no init= (the image's own /sbin/init)
-};
-
-// "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4
-//  ip=<guest>::<gateway>:<mask>:<hostname>:eth0:off" + extra args + " init=<init>" when set.
-std::string kernel_cmdline(const CmdlineSpec& spec);
 
 }  // namespace banger::vmm::qemu

@@ -176,21 +176,5 @@ TEST(QemuArgv, DoublesCommasInPathsInsideOptions) {
   }
 }
 
-TEST(KernelCmdline, NetworkedGuestWithExtraArgsAndInit) {
-  EXPECT_EQ(kernel_cmdline({.guest_ip = "172.16.0.2",
-                            .gateway_ip = "172.16.0.1",
-                            .netmask = "255.255.255.0",
-                            .hostname = "calm-otter",
-                            .extra_args = {"quiet", "", "systemd.show_status=0"},
-                            .init = "/sbin/banger-init"}),
-            "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4 "
-            "ip=172.16.0.2::172.16.0.1:255.255.255.0:calm-otter:eth0:off quiet "
-            "systemd.show_status=0 init=/sbin/banger-init");
-}
-
-TEST(KernelCmdline, WithoutNetworkOrInit) {
-  EXPECT_EQ(kernel_cmdline({}), "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4");
-}
-
 }  // namespace
 }  // namespace banger::vmm::qemu

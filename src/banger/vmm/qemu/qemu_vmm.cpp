@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <thread>
 
+#include "banger/agentproto/constants.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
@@ -59,6 +60,17 @@ Status remove_stale_socket(const std::string& path) {
 
 QemuVmm::QemuVmm(QemuVmmDeps deps, QemuVmmOptions options)
     : deps_(deps), options_(std::move(options)) {}
+
+VmmPaths QemuVmm::layout(const std::string& vm_id, const std::string& runtime_dir,
+                         const std::string& vm_dir) const {
+  return VmmPaths{.control_socket = runtime_dir + "/" + vm_id + ".qmp",
+                  .agent_socket = runtime_dir + "/" + vm_id + ".agent",
+                  .console_log = vm_dir + "/console.log"};
+}
+
+std::string QemuVmm::kernel_cmdline(const CmdlineSpec& spec) const {
+  return vmm::kernel_cmdline(spec);
+}
 
 std::shared_ptr<sys::Process> QemuVmm::child(const VmmHandle& handle) {
   std::lock_guard lock(mutex_);
@@ -128,7 +140,7 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
     return tl::unexpected(with_context(launched.error(), "starting qemu"));
   }
   std::shared_ptr<sys::Process> process = std::move(*launched);
-  VmmHandle handle{.backend = kBackendName,
+  VmmHandle handle{.backend = Backend::qemu,
                    .pid = process->pid(),
                    .start_time = process->start_time(),
                    .control_socket = config.control_socket_path,
@@ -248,7 +260,7 @@ AgentEndpoint QemuVmm::agent_endpoint(const VmmHandle& handle) {
     return AgentEndpoint{.kind = AgentEndpoint::Kind::af_vsock,
                          .path = "",
                          .cid = handle.vsock_cid,
-                         .port = kAgentVsockPort};
+                         .port = agentproto::kAgentVsockPort};
   }
   return AgentEndpoint{.kind = AgentEndpoint::Kind::virtio_serial_unix,
                        .path = handle.agent_socket,

@@ -29,9 +29,15 @@ struct QemuVmmOptions {
 
 class QemuVmm final : public Vmm {
  public:
-  static constexpr const char* kBackendName = "qemu";
-
   QemuVmm(QemuVmmDeps deps, QemuVmmOptions options);
+
+  Backend backend() const override { return Backend::qemu; }
+  // <runtime>/<id>.qmp, <runtime>/<id>.agent and <vm dir>/console.log.
+  VmmPaths layout(const std::string& vm_id, const std::string& runtime_dir,
+                  const std::string& vm_dir) const override;
+  // The shared command line; QEMU's devices need nothing more (TCG's tsc arguments are added
+  // to the argv by qemu_argv, where the accelerator is known).
+  std::string kernel_cmdline(const CmdlineSpec& spec) const override;
 
   // As Vmm::launch. Also invalid_argument when a socket or log path is empty. Stale sockets at
   // the control and agent paths are removed first. Errors quote the log lines QEMU wrote during
@@ -43,8 +49,8 @@ class QemuVmm final : public Vmm {
   // QMP "running" is running; every other live QEMU run state ("paused", "prelaunch",
   // "shutdown", ...) is paused, with the raw state in detail.
   Expected<VmmStatus> status(const VmmHandle& handle) override;
+  bool alive(const VmmHandle& handle) override { return !exit_state(handle).exited; }
   AgentEndpoint agent_endpoint(const VmmHandle& handle) override;
-  std::string name() const override { return kBackendName; }
   // The options it was built with (the daemon reads caps to configure the VM host).
   const QemuVmmOptions& options() const { return options_; }
 
@@ -58,7 +64,6 @@ class QemuVmm final : public Vmm {
     std::optional<int> code;  // known for our own children only
   };
   ExitState exit_state(const VmmHandle& handle);
-  bool alive(const VmmHandle& handle) { return !exit_state(handle).exited; }
   // Waits up to timeout for the VMM to exit; true when it has.
   bool wait_exit(const VmmHandle& handle, std::chrono::milliseconds timeout);
   Status send_signal(const VmmHandle& handle, int sig);

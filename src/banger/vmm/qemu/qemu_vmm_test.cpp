@@ -90,7 +90,7 @@ TEST(QemuVmm, LaunchStartsQemuDetachedAndReturnsTheHandleOnceQmpAnswers) {
   QemuVmm vmm = make_vmm(fake.launcher);
   auto handle = vmm.launch(fake.config);
   ASSERT_TRUE(handle) << handle.error().message;
-  EXPECT_EQ(*handle, (VmmHandle{.backend = "qemu",
+  EXPECT_EQ(*handle, (VmmHandle{.backend = Backend::qemu,
                                 .pid = testkit::FakeProcessLauncher::kFirstPid,
                                 .start_time = 1000,
                                 .control_socket = fake.config.control_socket_path,
@@ -104,7 +104,19 @@ TEST(QemuVmm, LaunchStartsQemuDetachedAndReturnsTheHandleOnceQmpAnswers) {
   EXPECT_EQ(process->spec().log_path, fake.config.console_log_path);
   EXPECT_EQ(fake.server->commands(),
             (std::vector<std::string>{"qmp_capabilities", "query-status"}));
-  EXPECT_EQ(vmm.name(), "qemu");
+  EXPECT_EQ(vmm.backend(), Backend::qemu);
+  EXPECT_TRUE(vmm.alive(*handle));
+}
+
+TEST(QemuVmm, NamesTheSocketsOfAVm) {
+  testkit::FakeProcessLauncher launcher;
+  QemuVmm vmm = make_vmm(launcher);
+  EXPECT_EQ(vmm.layout("0123456789abcdef", "/run/banger", "/var/lib/banger/vms/0123456789abcdef"),
+            (VmmPaths{.control_socket = "/run/banger/0123456789abcdef.qmp",
+                      .agent_socket = "/run/banger/0123456789abcdef.agent",
+                      .console_log = "/var/lib/banger/vms/0123456789abcdef/console.log"}));
+  EXPECT_EQ(vmm.kernel_cmdline({}),
+            "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4");
 }
 
 TEST(QemuVmm, LaunchRemovesStaleSockets) {
@@ -286,7 +298,7 @@ TEST(QemuVmm, StatusIsUnavailableWhenQmpDoesNotAnswer) {
 TEST(QemuVmm, ForeignDeadProcessIsExitedAndNeverSignalled) {
   testkit::FakeProcessLauncher launcher;
   QemuVmm vmm = make_vmm(launcher);
-  VmmHandle handle{.backend = "qemu",
+  VmmHandle handle{.backend = Backend::qemu,
                    .pid = testkit::FakeProcessLauncher::kFirstPid,
                    .start_time = 1,
                    .control_socket = "/nonexistent/qmp.sock",

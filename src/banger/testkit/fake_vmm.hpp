@@ -1,0 +1,464 @@
+// FakeVmm: an in-memory vmm::Vmm that models a VMM's behaviour for service tests. It hands out
+// fake pids, keeps each VM "alive" until it is stopped, killed, powered off or told to die,
+// appends a boot line to the VM's console log, and can serve a real guest agent (agentd::Agent)
+// on the VM's agent socket in-process, so health, ports, sync, poweroff and exec go through the
+// real AgentClient. Header-only: a test binary that includes it links banger::vmm and
+// banger::agentd (add `TEST_DEPS banger::agentd` to the module's banger_module call).
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "banger/agentd/agent.hpp"
+#include "banger/agentd/server.hpp"
+#include "banger/base/expected.hpp"
+#include "banger/vmm/vmm.hpp"
+
+namespace banger::testkit {
+
+// --- Interface ---
+
+// Serves a real agentd::Agent on a unix socket in-process, as `banger-agent --listen-unix` does:
+// one thread accepts, one thread per connection runs agentd::serve_stream.
+class FakeAgentServer {
+ public:
+  // Listens at path (an existing socket file is replaced). io when the socket cannot be made.
+  static Expected<std::unique_ptr<FakeAgentServer>> start(const std::string& path,
+                                                          agentd::AgentDeps deps);
+  ~FakeAgentServer();
+  FakeAgentServer(const FakeAgentServer&) = delete;
+  FakeAgentServer& operator=(const FakeAgentServer&) = delete;
+
+  // Removes the socket file, stops accepting and hangs up every connection (what a VMM exit
+  // does to its agent channel). Safe from any thread, including a serving one; idempotent.
+  void close();
+
+ private:
+  FakeAgentServer(std::string path, int listen_fd, agentd::AgentDeps deps);
+  void accept_loop();
+
+  std::string path_;
+  int listen_fd_;
+  agentd::Agent agent_;
+  std::mutex mutex_;
+  bool closed_ = false;
+  std::vector<int> connections_;
+  std::vector<std::thread> servers_;
+  std::thread acceptor_;
+};
+
+struct FakeVmmOptions {
+  vmm::Backend backend = vmm::Backend::qemu;
+  // Serve a real guest agent on each launched VM's agent socket (VmConfig::agent_socket_path).
+  bool serve_agent = false;
+  std::string agent_proc_root = "/proc";  // what the agent's health and ports read
+  std::string agent_version = "fake-agent";
+  std::vector<std::string> cmdline_args;  // this backend's additions to the kernel command line
+};
+
+// How a fake VM's VMM ended (or that it has not).
+enum class FakeVmEnd {
+  running,         // still alive
+  agent_poweroff,  // the guest agent was asked to power off
+  acpi_poweroff,   // request_shutdown() / stop() powered the guest off
+  killed,          // kill(), or stop() after the guest ignored the power-off
+  died,            // die(): the VMM exited on its own
+};
+
+class FakeVmm final : public vmm::Vmm {
+ public:
+  // Fake pids start far above any real pid_max default, so they never name a real process.
+  static constexpr pid_t kFirstPid = 6'000'000;
+
+  explicit FakeVmm(FakeVmmOptions options = {}) : options_(std::move(options)) {}
+  ~FakeVmm() override;
+
+  // --- Scripting ---
+  // The next launch() fails with error (once); nothing is started.
+  void fail_next_launch(Error error);
+  // The VMM of pid exits on its own (a crash): alive() turns false, its agent goes away.
+  void die(pid_t pid);
+  // stop() and kill() leave the VMM running and fail with Errc::timeout.
+  void set_stop_times_out(bool times_out);
+  // The guest ignores power-off requests (agent poweroff, request_shutdown): stop() then kills.
+  void set_guest_ignores_poweroff(bool ignores);
+
+  // --- Observation ---
+  // Every call in order: "launch <vm name>", "request_shutdown <pid>", "stop <pid>",
+  // "kill <pid>".
+  std::vector<std::string> calls() const;
+  // The config of every launch that succeeded, in order.
+  std::vector<vmm::VmConfig> launches() const;
+  // How the VMM of pid ended; running while alive (also for unknown pids: check launches()).
+  FakeVmEnd end_of(pid_t pid) const;
+  // Requests the fake guest agents received.
+  int agent_syncs() const;
+  int agent_poweroffs() const;
+
+  // --- vmm::Vmm ---
+  vmm::Backend backend() const override { return options_.backend; }
+  // <runtime>/<id>.ctl, <runtime>/<id>.agent, <vm dir>/console.log.
+  vmm::VmmPaths layout(const std::string& vm_id, const std::string& runtime_dir,
+                       const std::string& vm_dir) const override;
+  std::string kernel_cmdline(const vmm::CmdlineSpec& spec) const override {
+    return vmm::kernel_cmdline(spec, options_.cmdline_args);
+  }
+  Expected<vmm::VmmHandle> launch(const vmm::VmConfig& config) override;
+  Status request_shutdown(const vmm::VmmHandle& handle) override;
+  Status stop(const vmm::VmmHandle& handle, std::chrono::milliseconds grace) override;
+  Status kill(const vmm::VmmHandle& handle) override;
+  bool alive(const vmm::VmmHandle& handle) override;
+  Expected<vmm::VmmStatus> status(const vmm::VmmHandle& handle) override;
+  // The agent socket as a unix stream (QEMU's virtio-serial kind, which is what the fake serves).
+  vmm::AgentEndpoint agent_endpoint(const vmm::VmmHandle& handle) override {
+    return {.kind = vmm::AgentEndpoint::Kind::virtio_serial_unix,
+            .path = handle.agent_socket,
+            .cid = 0,
+            .port = 0};
+  }
+
+ private:
+  // The guest side of a fake VM's agent: sync counts, poweroff ends the VM.
+  class GuestControl final : public agentd::SystemControl {
+   public:
+    GuestControl(FakeVmm& vmm, pid_t pid) : vmm_(vmm), pid_(pid) {}
+    void sync() override { ++vmm_.agent_syncs_; }
+    void poweroff() override { vmm_.guest_poweroff(pid_); }
+
+   private:
+    FakeVmm& vmm_;
+    pid_t pid_;
+  };
+  struct FakeVm {
+    std::uint64_t start_time = 0;
+    FakeVmEnd end = FakeVmEnd::running;
+    std::unique_ptr<GuestControl> control;
+    std::unique_ptr<FakeAgentServer> agent;
+  };
+
+  // Ends the VM of pid with how (no-op when it already ended). Called with mutex_ held; the
+  // agent server is handed back to be destroyed (joined) after the lock is released.
+  std::unique_ptr<FakeAgentServer> end_locked(pid_t pid, FakeVmEnd how);
+  bool alive_locked(const vmm::VmmHandle& handle) const;
+  // Records "<verb> <pid>"; false when the VMM is already gone, timeout when stops are
+  // scripted to time out, else true (the caller ends the VM).
+  Expected<bool> begin_stop_locked(std::string_view verb, const vmm::VmmHandle& handle);
+  void guest_poweroff(pid_t pid);
+  Status start_agent(const vmm::VmConfig& config, pid_t pid);
+
+  FakeVmmOptions options_;
+  mutable std::mutex mutex_;
+  std::optional<Error> next_launch_error_;
+  bool stop_times_out_ = false;
+  bool ignores_poweroff_ = false;
+  std::vector<std::string> calls_;
+  std::vector<vmm::VmConfig> launches_;
+  std::map<pid_t, FakeVm> vms_;
+  std::atomic<int> agent_syncs_{0};
+  std::atomic<int> agent_poweroffs_{0};
+};
+
+// --- Inline implementations ---
+
+inline Expected<std::unique_ptr<FakeAgentServer>> FakeAgentServer::start(const std::string& path,
+                                                                         agentd::AgentDeps deps) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return fail(Errc::invalid_argument, "fake agent: socket path too long: " + path);
+  }
+  path.copy(addr.sun_path, path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return fail_errno("fake agent: socket", errno);
+  }
+  ::unlink(path.c_str());
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 16) != 0) {
+    int err = errno;
+    ::close(fd);
+    return fail_errno("fake agent: listening on " + path, err);
+  }
+  return std::unique_ptr<FakeAgentServer>(new FakeAgentServer(path, fd, std::move(deps)));
+}
+
+inline FakeAgentServer::FakeAgentServer(std::string path, int listen_fd, agentd::AgentDeps deps)
+    : path_(std::move(path)), listen_fd_(listen_fd), agent_(std::move(deps)) {
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+inline FakeAgentServer::~FakeAgentServer() {
+  close();
+  acceptor_.join();  // no new servers after this
+  for (auto& server : servers_) {
+    server.join();
+  }
+  ::close(listen_fd_);
+}
+
+inline void FakeAgentServer::close() {
+  std::lock_guard lock(mutex_);
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  ::unlink(path_.c_str());
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  for (int fd : connections_) {
+    ::shutdown(fd, SHUT_RDWR);  // serve_stream reads EOF and returns
+  }
+}
+
+inline void FakeAgentServer::accept_loop() {
+  while (true) {
+    pollfd pfd{listen_fd_, POLLIN, 0};
+    int ready = ::poll(&pfd, 1, 20);  // short, so close() is noticed promptly
+    std::lock_guard lock(mutex_);
+    if (closed_) {
+      return;
+    }
+    if (ready <= 0) {
+      continue;
+    }
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      continue;
+    }
+    connections_.push_back(fd);
+    servers_.emplace_back([this, fd] {
+      agentd::serve_stream(fd, agent_);
+      std::lock_guard done(mutex_);
+      std::erase(connections_, fd);
+      ::close(fd);
+    });
+  }
+}
+
+inline FakeVmm::~FakeVmm() {
+  std::vector<std::unique_ptr<FakeAgentServer>> servers;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [pid, vm] : vms_) {
+      servers.push_back(std::move(vm.agent));
+    }
+  }
+  servers.clear();  // joins their threads before the GuestControls they call go away
+}
+
+inline void FakeVmm::fail_next_launch(Error error) {
+  std::lock_guard lock(mutex_);
+  next_launch_error_ = std::move(error);
+}
+
+inline void FakeVmm::die(pid_t pid) {
+  std::unique_ptr<FakeAgentServer> agent;
+  {
+    std::lock_guard lock(mutex_);
+    agent = end_locked(pid, FakeVmEnd::died);
+  }
+}
+
+inline void FakeVmm::set_stop_times_out(bool times_out) {
+  std::lock_guard lock(mutex_);
+  stop_times_out_ = times_out;
+}
+
+inline void FakeVmm::set_guest_ignores_poweroff(bool ignores) {
+  std::lock_guard lock(mutex_);
+  ignores_poweroff_ = ignores;
+}
+
+inline std::vector<std::string> FakeVmm::calls() const {
+  std::lock_guard lock(mutex_);
+  return calls_;
+}
+
+inline std::vector<vmm::VmConfig> FakeVmm::launches() const {
+  std::lock_guard lock(mutex_);
+  return launches_;
+}
+
+inline FakeVmEnd FakeVmm::end_of(pid_t pid) const {
+  std::lock_guard lock(mutex_);
+  auto it = vms_.find(pid);
+  return it == vms_.end() ? FakeVmEnd::running : it->second.end;
+}
+
+inline int FakeVmm::agent_syncs() const { return agent_syncs_; }
+inline int FakeVmm::agent_poweroffs() const { return agent_poweroffs_; }
+
+inline vmm::VmmPaths FakeVmm::layout(const std::string& vm_id, const std::string& runtime_dir,
+                                     const std::string& vm_dir) const {
+  return {.control_socket = runtime_dir + "/" + vm_id + ".ctl",
+          .agent_socket = runtime_dir + "/" + vm_id + ".agent",
+          .console_log = vm_dir + "/console.log"};
+}
+
+inline Expected<vmm::VmmHandle> FakeVmm::launch(const vmm::VmConfig& config) {
+  pid_t pid = 0;
+  {
+    std::lock_guard lock(mutex_);
+    calls_.push_back("launch " + config.name);
+    if (next_launch_error_) {
+      Error error = std::move(*next_launch_error_);
+      next_launch_error_.reset();
+      return tl::unexpected(std::move(error));
+    }
+    pid = kFirstPid + static_cast<pid_t>(vms_.size());
+    auto& vm = vms_[pid];
+    vm.start_time = 1000 + vms_.size();
+    vm.control = std::make_unique<GuestControl>(*this, pid);
+    launches_.push_back(config);
+  }
+  if (options_.serve_agent) {
+    BANGER_TRY(start_agent(config, pid));
+  }
+  std::ofstream(config.console_log_path, std::ios::app)
+      << "[fake-vmm] " << config.name << " booted (pid " << pid << ")\n";
+  std::lock_guard lock(mutex_);
+  return vmm::VmmHandle{.backend = options_.backend,
+                        .pid = pid,
+                        .start_time = vms_[pid].start_time,
+                        .control_socket = config.control_socket_path,
+                        .console_log = config.console_log_path,
+                        .agent_socket = config.agent_socket_path,
+                        .vsock_cid = 0};
+}
+
+inline Status FakeVmm::start_agent(const vmm::VmConfig& config, pid_t pid) {
+  std::lock_guard lock(mutex_);
+  auto& vm = vms_[pid];
+  auto server =
+      FakeAgentServer::start(config.agent_socket_path, {.system = *vm.control,
+                                                        .proc_root = options_.agent_proc_root,
+                                                        .version = options_.agent_version});
+  if (!server) {
+    vm.end = FakeVmEnd::died;
+    launches_.pop_back();
+    return tl::unexpected(server.error());
+  }
+  vm.agent = std::move(*server);
+  return {};
+}
+
+inline Status FakeVmm::request_shutdown(const vmm::VmmHandle& handle) {
+  std::unique_ptr<FakeAgentServer> agent;
+  std::lock_guard lock(mutex_);
+  calls_.push_back("request_shutdown " + std::to_string(handle.pid));
+  if (!alive_locked(handle)) {
+    return fail(Errc::not_running,
+                "fake vmm pid " + std::to_string(handle.pid) + " is not running");
+  }
+  if (!ignores_poweroff_) {
+    agent = end_locked(handle.pid, FakeVmEnd::acpi_poweroff);
+  }
+  return {};
+}
+
+inline Expected<bool> FakeVmm::begin_stop_locked(std::string_view verb,
+                                                 const vmm::VmmHandle& handle) {
+  calls_.push_back(std::string(verb) + " " + std::to_string(handle.pid));
+  if (!alive_locked(handle)) {
+    return false;
+  }
+  if (stop_times_out_) {
+    return fail(Errc::timeout,
+                "fake vmm pid " + std::to_string(handle.pid) + " still running after SIGKILL");
+  }
+  return true;
+}
+
+inline Status FakeVmm::stop(const vmm::VmmHandle& handle, std::chrono::milliseconds) {
+  std::unique_ptr<FakeAgentServer> agent;
+  {
+    std::lock_guard lock(mutex_);
+    BANGER_TRY_ASSIGN(bool running, begin_stop_locked("stop", handle));
+    if (!running) {
+      return {};
+    }
+    agent = std::move(vms_[handle.pid].agent);
+  }
+  // Closing and joining the agent first lets a power-off the guest agent already acknowledged
+  // finish, so the VM's end is that (agent_poweroff), deterministically.
+  agent.reset();
+  std::lock_guard lock(mutex_);
+  (void)end_locked(handle.pid, ignores_poweroff_ ? FakeVmEnd::killed : FakeVmEnd::acpi_poweroff);
+  return {};
+}
+
+inline Status FakeVmm::kill(const vmm::VmmHandle& handle) {
+  std::unique_ptr<FakeAgentServer> agent;  // destroyed (joined) after the lock is released
+  std::lock_guard lock(mutex_);
+  BANGER_TRY_ASSIGN(bool running, begin_stop_locked("kill", handle));
+  if (running) {
+    agent = end_locked(handle.pid, FakeVmEnd::killed);
+  }
+  return {};
+}
+
+inline bool FakeVmm::alive(const vmm::VmmHandle& handle) {
+  std::lock_guard lock(mutex_);
+  return alive_locked(handle);
+}
+
+inline Expected<vmm::VmmStatus> FakeVmm::status(const vmm::VmmHandle& handle) {
+  std::lock_guard lock(mutex_);
+  if (!alive_locked(handle)) {
+    return vmm::VmmStatus{
+        .state = vmm::VmmState::exited, .exit_code = std::nullopt, .detail = "exited"};
+  }
+  return vmm::VmmStatus{
+      .state = vmm::VmmState::running, .exit_code = std::nullopt, .detail = "running"};
+}
+
+inline std::unique_ptr<FakeAgentServer> FakeVmm::end_locked(pid_t pid, FakeVmEnd how) {
+  auto it = vms_.find(pid);
+  if (it == vms_.end() || it->second.end != FakeVmEnd::running) {
+    return nullptr;
+  }
+  it->second.end = how;
+  if (it->second.agent) {
+    it->second.agent->close();
+  }
+  return std::move(it->second.agent);
+}
+
+inline bool FakeVmm::alive_locked(const vmm::VmmHandle& handle) const {
+  auto it = vms_.find(handle.pid);
+  return it != vms_.end() && it->second.start_time == handle.start_time &&
+         it->second.end == FakeVmEnd::running;
+}
+
+inline void FakeVmm::guest_poweroff(pid_t pid) {
+  ++agent_poweroffs_;
+  std::lock_guard lock(mutex_);
+  if (ignores_poweroff_) {
+    return;
+  }
+  // Runs on one of the agent server's own threads: close it, but leave it (and the join) to
+  // the next stop/kill/die or the destructor.
+  auto it = vms_.find(pid);
+  if (it != vms_.end() && it->second.end == FakeVmEnd::running) {
+    it->second.end = FakeVmEnd::agent_poweroff;
+    if (it->second.agent) {
+      it->second.agent->close();
+    }
+  }
+}
+
+}  // namespace banger::testkit

@@ -1,0 +1,379 @@
+// MicrovmHost against in-memory fakes: FakeVmm (serving a real guest agent), FakeLinkOps,
+// FakeCommandRunner, real SQLite catalogs. Checks the VmHost contract: prepare's rollback,
+// launch under the VM's recorded backend, reconcile, ports and health through the agent, the
+// console tail and every shutdown path. The guest network is TEST-NET-1 (192.0.2.0/24), which no
+// host carries, and no link, rule or process is made for real.
+#include "banger/vm/microvm_host.hpp"
+
+#include <gtest/gtest.h>
+
+#include "banger/store/database.hpp"
+#include "banger/store/image_repository.hpp"
+#include "banger/store/kernel_repository.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/fake_clock.hpp"
+#include "banger/testkit/fake_command_runner.hpp"
+#include "banger/testkit/fake_link_ops.hpp"
+#include "banger/testkit/fake_vmm.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::vm {
+namespace {
+
+using testkit::FakeVmEnd;
+
+paths::Paths paths_in(const std::string& home) {
+  paths::Environment env;
+  env.vars["BANGER_HOME"] = home;
+  env.uid = ::getuid();
+  auto paths = paths::resolve_paths(env);
+  EXPECT_TRUE(paths) << paths.error().message;
+  return paths ? *paths : paths::Paths{};
+}
+
+config::Config test_config(const paths::Paths& paths) {
+  auto config = config::default_config(paths);
+  config.bridge_name = "bg-test0";
+  config.bridge_ip = "192.0.2.1";
+  config.cidr = 24;
+  return config;
+}
+
+class FakeIpForwarding final : public hostnat::IpForwarding {
+ public:
+  Status enable() override { return {}; }
+};
+
+// A guest /proc for the agent: health answers, one loopback TCP listener, one UDP socket.
+void write_guest_proc(const std::string& root) {
+  ASSERT_TRUE(sys::make_dirs(root + "/net"));
+  ASSERT_TRUE(sys::make_dirs(root + "/sys/kernel/random"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/uptime", "12.5 20.0\n"));
+  ASSERT_TRUE(sys::write_file_atomic(root + "/sys/kernel/random/boot_id", "boot-7\n"));
+  ASSERT_TRUE(sys::write_file_atomic(
+      root + "/net/tcp",
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+      "timeout inode\n"
+      "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        "
+      "0 111 1 0000000000000000 100 0 0 10 0\n"));
+  ASSERT_TRUE(sys::write_file_atomic(
+      root + "/net/udp",
+      "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+      "timeout inode ref pointer drops\n"
+      "  123: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        "
+      "0 222 2 0000000000000000 0\n"));
+}
+
+class MicrovmHostTest : public ::testing::Test {
+ protected:
+  MicrovmHostTest() {
+    EXPECT_TRUE(sys::make_dirs(paths_.runtime_dir, 0700));
+    EXPECT_TRUE(sys::make_dirs(paths_.ssh_dir, 0700));
+    // An existing key: ensure_key reads it instead of running ssh-keygen.
+    EXPECT_TRUE(sys::write_file_atomic(config_.ssh_key_path, "PRIVATE\n", 0600));
+    EXPECT_TRUE(sys::write_file_atomic(config_.ssh_key_path + ".pub", "ssh-ed25519 AAAA banger\n"));
+    EXPECT_TRUE(sys::write_file_atomic(dir_.path() + "/rootfs.ext4", std::string(8192, 'r')));
+    EXPECT_TRUE(sys::write_file_atomic(dir_.path() + "/vmlinux", "ELF"));
+    write_guest_proc(dir_.path() + "/guest-proc");
+    EXPECT_TRUE(kernel_repo_.insert({.name = "k1",
+                                     .distro = "debian",
+                                     .arch = "x86_64",
+                                     .version = "6.1",
+                                     .vmlinux_path = dir_.path() + "/vmlinux",
+                                     .initrd_path = "",
+                                     .sha256 = "",
+                                     .source = "test",
+                                     .imported_at = 1}));
+    EXPECT_TRUE(image_repo_.insert({.name = "img",
+                                    .rootfs_path = dir_.path() + "/rootfs.ext4",
+                                    .work_seed_path = "",
+                                    .kernel_ref = "k1",
+                                    .distro = "debian",
+                                    .init_flavour = model::InitFlavour::systemd,
+                                    .extra_kernel_args = "quiet",
+                                    .managed = false,
+                                    .size_bytes = 8192,
+                                    .created_at = 1}));
+  }
+
+  static model::Vm new_vm(const std::string& id, const std::string& name, bool nat = false) {
+    model::Vm vm;
+    vm.id = id;
+    vm.name = name;
+    vm.image = "img";
+    vm.vcpu = 1;
+    vm.memory_mib = 256;
+    vm.disk_size_mib = 16;
+    vm.nat = nat;
+    return vm;
+  }
+
+  // prepare + launch, copying what they decided into the record as VmService does.
+  model::Vm started(model::Vm vm) {
+    auto prepared = host_.prepare(vm, {}, {});
+    EXPECT_TRUE(prepared) << prepared.error().message;
+    if (!prepared) {
+      return vm;
+    }
+    vm.kernel = prepared->kernel;
+    vm.tap_name = prepared->tap;
+    vm.guest_ip = prepared->guest_ip;
+    vm.mac = prepared->mac;
+    vm.rootfs_strategy = prepared->rootfs_strategy;
+    vm.overlay_path = prepared->overlay_path;
+    auto launched = host_.launch(vm);
+    EXPECT_TRUE(launched) << launched.error().message;
+    if (launched) {
+      vm.vmm_pid = launched->pid;
+      vm.vmm_start_time = launched->start_time;
+      vm.state = model::VmState::running;
+    }
+    return vm;
+  }
+
+  bool ran_command_starting(const std::string& prefix) const {
+    for (const auto& line : runner_.ran()) {
+      if (line.rfind(prefix, 0) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  testkit::TempDir dir_;
+  paths::Paths paths_ = paths_in(dir_.path());
+  config::Config config_ = test_config(paths_);
+  testkit::FakeCommandRunner runner_;
+  testkit::FakeClock clock_;
+  store::Database db_ = std::move(*store::Database::open_in_memory());
+  store::ImageRepository image_repo_{db_};
+  store::KernelRepository kernel_repo_{db_};
+  kernelcat::KernelService kernels_{
+      {.kernels = kernel_repo_,
+       .runner = runner_,
+       .paths = paths_,
+       .clock = clock_,
+       .users_of = [](const std::string&) { return std::vector<std::string>{}; },
+       .find_tool = [](const std::string& t) { return t; }}};
+  imagecat::ImageService images_{
+      {.images = image_repo_,
+       .runner = runner_,
+       .paths = paths_,
+       .clock = clock_,
+       .users_of = [](const std::string&) { return std::vector<std::string>{}; },
+       .register_kernel = [](const std::string& name, const std::string&,
+                             const std::string&) -> Expected<std::string> { return name; },
+       .find_tool = [](const std::string& t) { return t; },
+       .agent_binary = ""}};
+  testkit::FakeLinkOps links_;
+  hostnat::NetworkService network_{{.links = links_,
+                                    .bridge_name = config_.bridge_name,
+                                    .bridge_ip = config_.bridge_ip,
+                                    .cidr = config_.cidr,
+                                    .tap_pool_size = 1}};
+  guest::KnownHosts known_hosts_{paths_.known_hosts};
+  dns::DnsService dns_{runner_,
+                       {.listen = "127.0.0.1:0",
+                        .bridge_name = config_.bridge_name,
+                        .bridge_ip = config_.bridge_ip,
+                        .upstreams = {"127.0.0.1:53"},
+                        .use_resolved = false}};
+  FakeIpForwarding forwarding_;
+  hostnat::NatService nat_{{.runner = runner_,
+                            .ip_forwarding = forwarding_,
+                            .bridge_name = config_.bridge_name,
+                            .bridge_cidr = "192.0.2.0/24"}};
+  testkit::FakeVmm vmm_{{.backend = vmm::Backend::qemu,
+                         .serve_agent = true,
+                         .agent_proc_root = dir_.path() + "/guest-proc",
+                         .agent_version = "fake-agent",
+                         .cmdline_args = {"backend=fake"}}};
+  vmm::VmmRegistry vmms_{vmm_};
+  MicrovmHost host_{{.runner = runner_,
+                     .clock = clock_,
+                     .paths = paths_,
+                     .config = config_,
+                     .network = network_,
+                     .images = images_,
+                     .kernels = kernels_,
+                     .vmms = vmms_,
+                     .known_hosts = known_hosts_,
+                     .dns = dns_,
+                     .nat = nat_},
+                    {.accel = vmm::Accel::tcg,
+                     .rootfs_strategy = vmstorage::RootfsStrategy::sparse_copy,
+                     .boot_timeout = std::chrono::seconds(5),
+                     .vhost_vsock = false}};
+};
+
+TEST_F(MicrovmHostTest, LaunchBootsThePreparedVmUnderItsBackend) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  auto launches = vmm_.launches();
+  ASSERT_EQ(launches.size(), 1u);
+  const auto& config = launches[0];
+  const std::string vm_dir = paths_.vm_dir(vm.id);
+  EXPECT_EQ(config.kernel_path, dir_.path() + "/vmlinux");
+  EXPECT_EQ(config.kernel_cmdline,
+            "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4 "
+            "ip=192.0.2.2::192.0.2.1:255.255.255.0:web:eth0:off backend=fake quiet");
+  EXPECT_EQ(config.root_disk.path, vm_dir + "/root.ext4");
+  EXPECT_EQ(config.root_disk.format, vmm::DiskFormat::raw);
+  ASSERT_TRUE(config.work_disk);
+  EXPECT_EQ(config.work_disk->path, vm_dir + "/work.ext4");
+  EXPECT_EQ(config.tap_name, vm.tap_name);
+  EXPECT_EQ(config.control_socket_path, paths_.runtime_dir + "/" + vm.id + ".ctl");
+  EXPECT_EQ(config.agent_socket_path, paths_.runtime_dir + "/" + vm.id + ".agent");
+  EXPECT_EQ(config.console_log_path, vm_dir + "/console.log");
+  EXPECT_TRUE(host_.alive(vm));
+  EXPECT_EQ(dns_.records().snapshot(), (std::map<std::string, std::string>{{"web", "192.0.2.2"}}));
+}
+
+TEST_F(MicrovmHostTest, ConsoleTailReadsTheBackendsConsoleLog) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  EXPECT_EQ(host_.console_log_path(vm), paths_.vm_dir(vm.id) + "/console.log");
+  EXPECT_EQ(host_.console_tail(vm, 5), "[fake-vmm] web booted (pid 6000000)");
+}
+
+TEST_F(MicrovmHostTest, PrepareReleasesWhatItAttachedWhenTheWorkDiskFails) {
+  // Given a NAT'd VM whose work disk cannot be made, then its TAP goes back to the pool and
+  // its DNS record and NAT rules are gone again.
+  runner_.on("mkfs.ext4", {.exit_code = 1, .out = "", .err = "mkfs.ext4: No space left on device"});
+  auto vm = new_vm("0123456789abcdef", "web", /*nat=*/true);
+  auto prepared = host_.prepare(vm, {}, {});
+  ASSERT_FALSE(prepared);
+  EXPECT_NE(prepared.error().message.find("No space left on device"), std::string::npos)
+      << prepared.error().message;
+  for (const auto& lease : network_.leases()) {
+    EXPECT_EQ(lease.tap, "") << lease.vm_id;
+  }
+  EXPECT_EQ(network_.idle_taps().size(), 1u);
+  EXPECT_TRUE(dns_.records().snapshot().empty());
+  EXPECT_FALSE(nat_.enabled(vm.id));
+  EXPECT_TRUE(vmm_.launches().empty());
+}
+
+TEST_F(MicrovmHostTest, RefusesAVmWhoseBackendThisDaemonDoesNotRun) {
+  auto vm = new_vm("0123456789abcdef", "web");
+  vm.vmm = vmm::Backend::firecracker;
+  auto prepared = host_.prepare(vm, {}, {});
+  ASSERT_FALSE(prepared);
+  EXPECT_EQ(prepared.error().code, Errc::failed_precondition);
+  EXPECT_EQ(prepared.error().message, "no firecracker backend runs in this daemon");
+  EXPECT_TRUE(network_.leases().empty());
+  EXPECT_FALSE(host_.alive(vm));
+}
+
+TEST_F(MicrovmHostTest, LaunchFailureLeavesNoVmmRunning) {
+  auto vm = new_vm("0123456789abcdef", "web");
+  auto prepared = host_.prepare(vm, {}, {});
+  ASSERT_TRUE(prepared) << prepared.error().message;
+  vm.kernel = prepared->kernel;
+  vm.rootfs_strategy = prepared->rootfs_strategy;
+  vm.overlay_path = prepared->overlay_path;
+  vmm_.fail_next_launch({Errc::not_found, "starting qemu: qemu-system-x86_64: not found"});
+  auto launched = host_.launch(vm);
+  ASSERT_FALSE(launched);
+  EXPECT_EQ(launched.error().code, Errc::not_found);
+  EXPECT_FALSE(host_.alive(vm));
+}
+
+TEST_F(MicrovmHostTest, HealthAndPortsComeFromTheGuestAgent) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  auto health = host_.guest_health(vm);
+  ASSERT_TRUE(health) << health.error().message;
+  EXPECT_EQ(health->uptime_s, 12.5);
+  EXPECT_EQ(health->boot_id, "boot-7");
+  EXPECT_EQ(health->agent_version, "fake-agent");
+  auto ports = host_.guest_ports(vm);
+  ASSERT_TRUE(ports) << ports.error().message;
+  ASSERT_EQ(ports->size(), 2u);
+  const GuestPort* tcp = &(*ports)[0];
+  const GuestPort* udp = &(*ports)[1];
+  if (tcp->proto != "tcp") {
+    std::swap(tcp, udp);
+  }
+  EXPECT_EQ(tcp->address, "127.0.0.1");
+  EXPECT_EQ(tcp->port, 8080);
+  EXPECT_FALSE(tcp->reachable);  // loopback in the guest: not probed, not reachable
+  EXPECT_EQ(tcp->scheme, "");
+  EXPECT_EQ(udp->proto, "udp");
+  EXPECT_EQ(udp->address, "0.0.0.0");
+  EXPECT_EQ(udp->port, 5353);
+  EXPECT_TRUE(udp->reachable);
+}
+
+TEST_F(MicrovmHostTest, ShutdownSyncsAndPowersOffThroughTheAgent) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  ASSERT_TRUE(host_.shutdown(vm, std::chrono::seconds(5)));
+  EXPECT_EQ(vmm_.agent_syncs(), 1);
+  EXPECT_EQ(vmm_.agent_poweroffs(), 1);
+  EXPECT_EQ(vmm_.end_of(vm.vmm_pid), FakeVmEnd::agent_poweroff);
+  EXPECT_FALSE(ran_command_starting("ssh "));
+  EXPECT_FALSE(host_.alive(vm));
+}
+
+TEST_F(MicrovmHostTest, ShutdownFallsBackToSshWhenTheImageHasNoAgent) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  runner_.on("debugfs", {.exit_code = 0,
+                         .out = "",
+                         .err = "/usr/local/bin/banger-agent: File not found by ext2_lookup"});
+  ASSERT_TRUE(host_.shutdown(vm, std::chrono::seconds(5)));
+  EXPECT_TRUE(ran_command_starting("ssh "));
+  EXPECT_EQ(vmm_.agent_poweroffs(), 0);
+  EXPECT_EQ(vmm_.end_of(vm.vmm_pid), FakeVmEnd::acpi_poweroff);
+}
+
+TEST_F(MicrovmHostTest, ShutdownKillsAGuestThatIgnoresThePowerOff) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  vmm_.set_guest_ignores_poweroff(true);
+  ASSERT_TRUE(host_.shutdown(vm, std::chrono::seconds(5)));
+  EXPECT_EQ(vmm_.agent_poweroffs(), 1);
+  EXPECT_EQ(vmm_.end_of(vm.vmm_pid), FakeVmEnd::killed);
+}
+
+TEST_F(MicrovmHostTest, ShutdownReportsAVmmThatSurvives) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  vmm_.set_guest_ignores_poweroff(true);
+  vmm_.set_stop_times_out(true);
+  auto stopped = host_.shutdown(vm, std::chrono::seconds(5));
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().code, Errc::timeout);
+  EXPECT_TRUE(host_.alive(vm));
+}
+
+TEST_F(MicrovmHostTest, KillEndsTheVmmAndIsANoOpOnceItIsGone) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  ASSERT_TRUE(host_.kill(vm));
+  EXPECT_EQ(vmm_.end_of(vm.vmm_pid), FakeVmEnd::killed);
+  ASSERT_TRUE(host_.kill(vm));
+  ASSERT_TRUE(host_.shutdown(vm, std::chrono::seconds(1)));
+  EXPECT_EQ(vmm_.calls(), (std::vector<std::string>{"launch web", "kill 6000000"}));
+}
+
+TEST_F(MicrovmHostTest, ReconcileKeepsLiveVmsAndReleasesDeadOnes) {
+  // Given two running records whose second VMM died (say, while the daemon was down), then
+  // only the live one keeps its TAP, DNS record and NAT rules.
+  auto web = started(new_vm("0123456789abcdef", "web", /*nat=*/true));
+  auto db = started(new_vm("fedcba9876543210", "db", /*nat=*/true));
+  vmm_.die(db.vmm_pid);
+  ASSERT_TRUE(host_.reconcile({web, db}));
+  EXPECT_EQ(network_.leases(), (std::vector<hostnat::Lease>{{web.id, web.guest_ip, web.tap_name},
+                                                            {db.id, db.guest_ip, ""}}));
+  EXPECT_EQ(dns_.records().snapshot(), (std::map<std::string, std::string>{{"web", web.guest_ip}}));
+  EXPECT_TRUE(nat_.enabled(web.id));
+  EXPECT_FALSE(nat_.enabled(db.id));
+  EXPECT_TRUE(host_.alive(web));
+  EXPECT_FALSE(host_.alive(db));
+}
+
+TEST_F(MicrovmHostTest, ReleaseReturnsTheTapAndUnpublishes) {
+  auto vm = started(new_vm("0123456789abcdef", "web", /*nat=*/true));
+  ASSERT_TRUE(host_.kill(vm));
+  ASSERT_TRUE(host_.release(vm));
+  EXPECT_EQ(network_.leases(), (std::vector<hostnat::Lease>{{vm.id, vm.guest_ip, ""}}));
+  EXPECT_TRUE(dns_.records().snapshot().empty());
+  EXPECT_FALSE(nat_.enabled(vm.id));
+}
+
+}  // namespace
+}  // namespace banger::vm
