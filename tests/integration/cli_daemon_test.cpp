@@ -18,6 +18,7 @@ namespace banger::itest {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(CliDaemon, FirstCommandStartsTheDaemonAndStopStopsIt) {
   BangerHome home;
@@ -217,6 +218,22 @@ std::vector<nlohmann::json> exchange(const std::string& socket_path,
   }
   ::close(fd);
   return replies;
+}
+
+TEST(CliDaemon, ALogFileThatCannotBeOpenedIsARefusalNotACrash) {
+  BangerHome home;
+  // /proc refuses new directories: before, spdlog threw and bangerd aborted (exit 134).
+  auto proc = home.bangerd({"--foreground", "--log-file", "/proc/nope/x.log"});
+  EXPECT_EQ(proc.exit_code, 1) << proc.err;
+  EXPECT_THAT(proc.err, HasSubstr("bangerd: cannot log to /proc/nope/x.log: directory /proc/nope "
+                                  "does not exist\n"));
+  EXPECT_THAT(proc.err, Not(HasSubstr("terminate called")));
+  // A missing directory is never created for the log (a root daemon would create it as root).
+  std::string missing = home.dir() + "/no/such/dir";
+  auto absent = home.bangerd({"--foreground", "--log-file", missing + "/x.log"});
+  EXPECT_EQ(absent.exit_code, 1) << absent.err;
+  EXPECT_THAT(absent.err, HasSubstr("bangerd: cannot log to " + missing + "/x.log: directory"));
+  EXPECT_FALSE(sys::path_exists(home.dir() + "/no"));
 }
 
 TEST(CliDaemon, MalformedRequestsGetErrorRepliesAndServingContinues) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -54,9 +55,7 @@ int usage_error(std::string_view message) {
   return 2;
 }
 
-}  // namespace
-
-int agent_main(int argc, char** argv) {
+int run(int argc, char** argv) {
   ensure_std_fds();
   ::signal(SIGPIPE, SIG_IGN);
   std::string listen_unix_path;
@@ -114,6 +113,17 @@ int agent_main(int argc, char** argv) {
   }
   run_serial(agent, "/sys");
   return 0;
+}
+
+}  // namespace
+
+int agent_main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // last resort (STYLE §2.4): report, never abort
+    log_line(std::string("internal error: ") + e.what());
+    return 1;
+  }
 }
 
 }  // namespace banger::agentd

@@ -33,7 +33,7 @@ Errc errc_from_wire(std::string_view code) {
 }
 
 int exit_code_for(const Error& error) {
-  return error.code == Errc::unavailable ? kExitUnreachable : kExitFailed;
+  return error.code == Errc::unavailable && error.op_id.empty() ? kExitUnreachable : kExitFailed;
 }
 
 }  // namespace banger::api

@@ -24,11 +24,13 @@ std::string_view wire_code(Errc code);
 // "operation_failed" -> command_failed, and any code this build does not know -> internal.
 Errc errc_from_wire(std::string_view code);
 
-// The CLI exit code for an error that ends a command: kExitUnreachable (3) for
-// Errc::unavailable, kExitFailed (1) for everything else. Errc::unavailable is what
-// rpc::Client::connect returns when the socket is missing or refuses connections; a daemon
-// reply with wire code "unavailable" (a dependency the daemon needs is unreachable) maps to 3
-// as well. Usage errors (2) are decided by the CLI's own flag parsing, never here.
+// The CLI exit code for an error that ends a command: kExitUnreachable (3) for a local
+// Errc::unavailable (what rpc::Client::connect returns when the socket is missing or refuses
+// connections, or when the connection breaks before the reply), kExitFailed (1) for everything
+// else. An error that crossed the wire (it carries an op id) never means "the daemon is
+// unreachable": the daemon answered, so a reply with wire code "unavailable" (something the
+// daemon needs, e.g. a guest agent, cannot be reached) is 1. Usage errors (2) are decided by
+// the CLI's own flag parsing, never here.
 int exit_code_for(const Error& error);
 
 }  // namespace banger::api

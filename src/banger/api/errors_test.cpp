@@ -46,6 +46,15 @@ TEST(Errors, MapsErrcToWireAndBackAndToExitCode) {
   }
 }
 
+TEST(Errors, UnavailableFromTheDaemonIsAFailureNotAnUnreachableDaemon) {
+  // The daemon answered (the error carries an op id): its guest agent, not it, was unreachable.
+  EXPECT_EQ(
+      exit_code_for(Error{Errc::unavailable, "connecting to /r/x.agent: refused", 0, "op-3f9a1c"}),
+      kExitFailed);
+  EXPECT_EQ(exit_code_for(Error{Errc::unavailable, "connecting to /r/bangerd.sock", 0, {}}),
+            kExitUnreachable);
+}
+
 TEST(Errors, UnknownWireCodeIsInternal) {
   EXPECT_EQ(errc_from_wire("no_such_code"), Errc::internal);
   EXPECT_EQ(errc_from_wire(""), Errc::internal);

@@ -4,7 +4,9 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <memory>
+#include <system_error>
 
 namespace banger::base {
 namespace {
@@ -51,18 +53,49 @@ Expected<LogLevel> parse_log_level(std::string_view text) {
               fmt::format("unknown log level \"{}\": use {}", text, kLogLevelNames.allowed()));
 }
 
-void init_logging(const std::string& file_path, LogLevel level) {
-  spdlog::sink_ptr sink;
-  if (file_path.empty()) {
-    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  } else {
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file_path, false);
-  }
+namespace {
+
+void install(spdlog::sink_ptr sink, LogLevel level) {
   auto l = std::make_shared<spdlog::logger>("banger", std::move(sink));
   l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
   l->set_level(to_spdlog(level));
   l->flush_on(spdlog::level::trace);
   logger() = std::move(l);
+}
+
+// spdlog's file sink creates missing parent directories (as root, for a root daemon) and
+// throws: check the directory first, and convert its exception on the spot.
+Expected<spdlog::sink_ptr> open_file_sink(const std::string& path) {
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) {
+    dir = ".";
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return fail(Errc::not_found,
+                "cannot log to " + path + ": directory " + dir.string() + " does not exist");
+  }
+  try {
+    return std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false);
+  } catch (const spdlog::spdlog_ex& e) {
+    return fail(Errc::io, "cannot log to " + path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+Status init_logging(const std::string& file_path, LogLevel level) {
+  if (file_path.empty()) {
+    install(std::make_shared<spdlog::sinks::stderr_sink_mt>(), level);
+    return {};
+  }
+  auto sink = open_file_sink(file_path);
+  if (!sink) {
+    install(std::make_shared<spdlog::sinks::stderr_sink_mt>(), level);
+    return tl::unexpected(sink.error());
+  }
+  install(*sink, level);
+  return {};
 }
 
 void set_log_level(LogLevel level) { logger()->set_level(to_spdlog(level)); }

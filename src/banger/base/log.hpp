@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "banger/base/enum_names.hpp"
+#include "banger/base/error.hpp"
 #include "banger/base/expected.hpp"
 
 namespace banger::base {
@@ -27,8 +28,11 @@ inline constexpr auto kLogLevelNames = make_enum_names<LogLevel>({{LogLevel::tra
 // `unknown log level "x": use trace, debug, info, warn, error or off` for anything else.
 Expected<LogLevel> parse_log_level(std::string_view text);
 
-// Routes logs to a file (append) or, with an empty path, to stderr. Call once at start.
-void init_logging(const std::string& file_path, LogLevel level);
+// Routes logs to a file (append; created when missing) or, with an empty path, to stderr. Call
+// once at start. Never creates directories: not_found `cannot log to <path>: directory <dir>
+// does not exist`; io `cannot log to <path>: <reason>` when the file cannot be opened. On error
+// logs keep going to stderr.
+Status init_logging(const std::string& file_path, LogLevel level);
 void set_log_level(LogLevel level);
 bool log_enabled(LogLevel level);
 void log_line(LogLevel level, std::string_view message);

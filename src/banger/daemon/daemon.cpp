@@ -6,20 +6,21 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "banger/api/protocol.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/buildinfo/buildinfo.hpp"
+#include "banger/config/vm_defaults.hpp"
 #include "banger/daemon/handlers.hpp"
-#include "banger/policy/accel.hpp"
 #include "banger/policy/vmm.hpp"
 #include "banger/sys/fs.hpp"
-#include "banger/sys/host_probe.hpp"
-#include "banger/vmm/host_caps.hpp"
-#include "banger/vmstorage/strategy.hpp"
 
 namespace banger::daemon {
 namespace {
+
+// Room an exec reply keeps for everything but its two base64 streams.
+constexpr std::size_t kExecReplyHeadroom = 64 * 1024;
 
 // The lock file holds the owner's pid so a second instance can name it.
 Status record_pid(const sys::FileLock& lock) {
@@ -46,7 +47,10 @@ Expected<sys::FileLock> take_instance_lock(const std::string& path) {
 
 }  // namespace
 
-Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options) {
+Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options, Platform platform) {
+  if (!platform.vmms.get(vmm::Backend::qemu)) {
+    return fail(Errc::internal, "the platform has no qemu backend");
+  }
   BANGER_TRY(paths::prepare_runtime_dir(options.paths, options.owner_uid));
   BANGER_TRY(paths::prepare_state_dirs(options.paths));
   BANGER_TRY_ASSIGN(auto lock, take_instance_lock(options.paths.daemon_lock));
@@ -55,7 +59,8 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options) {
   if (!db) {
     return tl::unexpected(with_context(db.error(), "opening the store " + options.paths.db));
   }
-  std::unique_ptr<Daemon> daemon(new Daemon(std::move(options), std::move(lock), std::move(*db)));
+  std::unique_ptr<Daemon> daemon(
+      new Daemon(std::move(options), std::move(platform), std::move(lock), std::move(*db)));
   if (auto reconciled = daemon->kernels_.reconcile(); !reconciled) {
     return tl::unexpected(with_context(reconciled.error(), "reconciling kernels"));
   }
@@ -79,54 +84,37 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options) {
   return daemon;
 }
 
-Daemon::Daemon(DaemonOptions options, sys::FileLock lock, store::Database db)
+Daemon::Daemon(DaemonOptions options, Platform platform, sys::FileLock lock, store::Database db)
     : options_(std::move(options)),
+      platform_(std::move(platform)),
       instance_lock_(std::move(lock)),
       db_(std::move(db)),
       server_(rpc::ServerOptions{.socket_path = options_.paths.socket,
                                  .allowed_uid = options_.owner_uid},
-              registry_, random_) {}
+              registry_, platform_.random) {}
 
 Daemon::~Daemon() = default;
 
-vmm::qemu::QemuVmmOptions Daemon::qemu_options(const config::Config& config) {
-  vmm::qemu::QemuVmmOptions options;
-  if (auto caps = vmm::probe_qemu_host_caps(config.qemu_bin)) {
-    options.caps = *caps;
-  } else {
-    BANGER_LOG_WARN("qemu: {}", caps.error().message);
-    options.caps.binary = config.qemu_bin.empty() ? "qemu-system-x86_64" : config.qemu_bin;
-    options.caps.host_khz = sys::host_cpu_khz();
-  }
-  return options;
-}
-
-vm::MicrovmHostOptions Daemon::host_options(const DaemonOptions& options,
-                                            const vmm::qemu::QemuHostCaps& caps) {
-  vm::MicrovmHostOptions host;
-  host.vhost_vsock = caps.vhost_vsock;
-  bool kvm = policy::decide_kvm(sys::probe_kvm()).usable;
-  if (options.config.accel == config::AccelChoice::kvm) {
-    kvm = true;
-  } else if (options.config.accel == config::AccelChoice::tcg) {
-    kvm = false;
-  }
-  host.accel = kvm ? vmm::Accel::kvm : vmm::Accel::tcg;
-  sys::PosixCommandRunner runner;
-  auto probe = vmstorage::probe_storage(runner, options.paths.vms_dir);
-  // The backend doctor reports too; its disks decide the strategy (qcow2 is QEMU-only).
-  auto backend = policy::decide_vmm(options.config.vmm).backend;
-  host.rootfs_strategy = vmstorage::choose_strategy(probe, backend);
-  BANGER_LOG_INFO("vms: accel {}, rootfs {}", kvm ? "kvm" : "tcg",
-                  vmstorage::explain_strategy(probe, backend));
-  return host;
+vm::VmServiceOptions Daemon::vm_options() const {
+  auto sizes = config::resolve_vm_defaults(options_.config, platform_.facts.host);
+  // The same decision doctor reports; a VM records the backend it is created under.
+  auto backend = policy::decide_vmm(options_.config.vmm);
+  return {.default_image = options_.config.default_image,
+          .default_kernel = options_.config.default_kernel,
+          .default_vcpu = static_cast<int>(sizes.vcpu.value),
+          .default_memory_mib = sizes.memory_mib.value,
+          .default_disk_size_mib = sizes.disk_size_mib.value,
+          // An exec reply must fit one RPC line: both streams travel base64-encoded.
+          .max_exec_output_bytes = (api::kMaxFrameBytes - kExecReplyHeadroom) * 3 / 4,
+          .default_vmm = backend.backend,
+          .vmm_refusal = backend.refusal};
 }
 
 void Daemon::register_handlers() {
   register_daemon_handlers(registry_, {.paths = options_.paths,
                                        .config = options_.config,
                                        .owner_uid = options_.owner_uid,
-                                       .runner = runner_,
+                                       .runner = platform_.runner,
                                        .request_stop = [this] { stop(); }});
   register_vm_handlers(registry_,
                        {.vms = vms_, .config = options_.config, .paths = options_.paths});
@@ -134,50 +122,11 @@ void Daemon::register_handlers() {
   register_kernel_handlers(registry_, {.kernels = kernels_});
 }
 
-std::vector<std::string> Daemon::kernel_users(const std::string& kernel) {
-  std::vector<std::string> users;
-  auto vms = vm_repo_.list();
-  auto images = image_repo_.list();
-  if (!vms || !images) {
-    // Refuse rather than risk deleting a kernel in use.
-    const auto& error = !vms ? vms.error() : images.error();
-    BANGER_LOG_WARN("listing users of kernel {}: {}", kernel, error.message);
-    return {"(unknown: " + error.message + ")"};
-  }
-  for (const auto& image : *images) {
-    if (image.kernel_ref == kernel) {
-      users.push_back("image " + image.name);
-    }
-  }
-  for (const auto& vm : *vms) {
-    if (vm.kernel == kernel) {
-      users.push_back("vm " + vm.name);
-    }
-  }
-  return users;
-}
-
 Expected<std::string> Daemon::register_image_kernel(const std::string& name,
                                                     const std::string& vmlinux,
                                                     const std::string& initrd) {
   BANGER_TRY_ASSIGN(auto kernel, kernels_.import_files(name, vmlinux, initrd));
   return kernel.name;
-}
-
-std::vector<std::string> Daemon::vms_using_image(const std::string& image) {
-  std::vector<std::string> names;
-  auto vms = vm_repo_.list();
-  if (!vms) {
-    // Refuse rather than risk deleting an image in use.
-    BANGER_LOG_WARN("listing vms for image {}: {}", image, vms.error().message);
-    return {"(unknown: " + vms.error().message + ")"};
-  }
-  for (const auto& vm : *vms) {
-    if (vm.image == image) {
-      names.push_back(vm.name);
-    }
-  }
-  return names;
 }
 
 Status Daemon::run() {

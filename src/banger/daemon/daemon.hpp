@@ -1,5 +1,6 @@
-// The composition root: the only place that knows every concrete type. It wires the services
-// with their Deps, registers the RPC handlers and serves the socket. No business logic.
+// The composition root: wires the services with their Deps over a Platform (the host's leaves,
+// built by bangerd's main or by a test), registers the RPC handlers and serves the socket. No
+// business logic, and no host probing (the Platform's facts were probed once before).
 #pragma once
 
 #include <fmt/format.h>
@@ -7,14 +8,11 @@
 
 #include <memory>
 
-#include "banger/base/clock.hpp"
-#include "banger/base/random.hpp"
 #include "banger/config/config.hpp"
+#include "banger/daemon/platform.hpp"
 #include "banger/dns/dns_service.hpp"
 #include "banger/guest/known_hosts.hpp"
-#include "banger/hostnat/nat_ip_forward.hpp"
 #include "banger/hostnat/nat_service.hpp"
-#include "banger/hostnat/netlink_link_ops.hpp"
 #include "banger/hostnat/network_service.hpp"
 #include "banger/imagecat/image_service.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
@@ -25,15 +23,12 @@
 #include "banger/store/database.hpp"
 #include "banger/store/image_repository.hpp"
 #include "banger/store/kernel_repository.hpp"
+#include "banger/store/usage_queries.hpp"
 #include "banger/store/vm_repository.hpp"
-#include "banger/sys/command_runner.hpp"
 #include "banger/sys/file_lock.hpp"
-#include "banger/sys/fs.hpp"
-#include "banger/sys/process_launcher.hpp"
 #include "banger/vm/microvm_host.hpp"
 #include "banger/vm/stale_reaper.hpp"
 #include "banger/vm/vm_service.hpp"
-#include "banger/vmm/qemu/qemu_vmm.hpp"
 
 namespace banger::daemon {
 
@@ -44,13 +39,15 @@ struct DaemonOptions {
 };
 
 // Owns: the instance lock, the store, every service, the RPC registry and server.
+// Does not own: the Platform's leaves (runner, link ops, clock, random, VMMs).
 // Thread-safety: start() and run() from one thread; stop() from any thread.
 class Daemon {
  public:
   // Prepares the directories, takes the single-instance lock (failed_precondition "another
   // bangerd is running (pid N)" when it is held), opens and migrates the store, wires the
-  // services, registers every method and binds the socket.
-  static Expected<std::unique_ptr<Daemon>> start(DaemonOptions options);
+  // services over platform, registers every method and binds the socket. internal when the
+  // platform lacks the "qemu" backend.
+  static Expected<std::unique_ptr<Daemon>> start(DaemonOptions options, Platform platform);
 
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -65,88 +62,75 @@ class Daemon {
   std::vector<std::string> methods() const { return registry_.methods(); }
 
  private:
-  Daemon(DaemonOptions options, sys::FileLock lock, store::Database db);
+  Daemon(DaemonOptions options, Platform platform, sys::FileLock lock, store::Database db);
   void register_handlers();
-  // QEMU host capabilities, probed once (a missing qemu leaves defaults: launch then fails
-  // with a clear error and doctor says why).
-  static vmm::qemu::QemuVmmOptions qemu_options(const config::Config& config);
-  // Accelerator (policy::decide_kvm unless forced by the config) and rootfs strategy.
-  static vm::MicrovmHostOptions host_options(const DaemonOptions& options,
-                                             const vmm::qemu::QemuHostCaps& caps);
-  // Names of the VMs whose image is `image` (ImageService refuses to delete it while any).
-  std::vector<std::string> vms_using_image(const std::string& image);
-  // "vm <name>" / "image <name>" for each VM and image that uses kernel `kernel`
-  // (KernelService refuses to remove it while any).
-  std::vector<std::string> kernel_users(const std::string& kernel);
+  // What vm create fills in for what a request leaves out (config + host facts, once).
+  vm::VmServiceOptions vm_options() const;
   // `image register --kernel`: imports the files as kernel `name` and returns its name.
   Expected<std::string> register_image_kernel(const std::string& name, const std::string& vmlinux,
                                               const std::string& initrd);
 
   // Declared in dependency order: destroyed in reverse.
   DaemonOptions options_;
+  Platform platform_;
   sys::FileLock instance_lock_;
-  base::SystemClock clock_;
-  base::Mt19937Random random_;
-  sys::PosixCommandRunner runner_;
   store::Database db_;
   store::VmRepository vm_repo_{db_};
   store::ImageRepository image_repo_{db_};
   store::KernelRepository kernel_repo_{db_};
+  store::UsageQueries usage_{vm_repo_, image_repo_};
   kernelcat::KernelService kernels_{
       {.kernels = kernel_repo_,
-       .runner = runner_,
+       .runner = platform_.runner,
        .paths = options_.paths,
-       .clock = clock_,
-       .users_of = [this](const std::string& kernel) { return kernel_users(kernel); },
-       .find_tool = sys::find_executable}};
+       .clock = platform_.clock,
+       .users_of = [this](const std::string& kernel) { return usage_.kernel_users(kernel); },
+       .find_tool = platform_.find_tool}};
   imagecat::ImageService images_{
       {.images = image_repo_,
-       .runner = runner_,
+       .runner = platform_.runner,
        .paths = options_.paths,
-       .clock = clock_,
-       .users_of = [this](const std::string& image) { return vms_using_image(image); },
+       .clock = platform_.clock,
+       .users_of = [this](const std::string& image) { return usage_.image_users(image); },
        .register_kernel =
            [this](const std::string& name, const std::string& vmlinux, const std::string& initrd) {
              return register_image_kernel(name, vmlinux, initrd);
            },
-       .find_tool = sys::find_executable,
-       .agent_binary = imagecat::locate_agent_binary(sys::self_executable_dir())}};
-  sys::PosixProcessLauncher launcher_;
-  vmm::qemu::QemuVmm vmm_{{.launcher = launcher_}, qemu_options(options_.config)};
-  vmm::VmmRegistry vmms_{vmm_};  // firecracker joins when its backend exists
-  hostnat::NetlinkLinkOps link_ops_;
-  hostnat::NetworkService network_{{.links = link_ops_,
+       .find_tool = platform_.find_tool,
+       .agent_binary = platform_.facts.agent_binary}};
+  hostnat::NetworkService network_{{.links = platform_.links,
                                     .bridge_name = options_.config.bridge_name,
                                     .bridge_ip = options_.config.bridge_ip,
                                     .cidr = options_.config.cidr,
                                     .tap_pool_size = options_.config.tap_pool_size}};
   guest::KnownHosts known_hosts_{options_.paths.known_hosts};
-  dns::DnsService dns_{{.runner = runner_,
+  dns::DnsService dns_{{.runner = platform_.runner,
                         .listen = options_.config.dns_listen,
                         .bridge_name = options_.config.bridge_name,
                         .bridge_ip = options_.config.bridge_ip}};
-  hostnat::ProcSysIpForwarding ip_forwarding_;
   hostnat::NatService nat_{
-      {.runner = runner_,
-       .ip_forwarding = ip_forwarding_,
+      {.runner = platform_.runner,
+       .ip_forwarding = platform_.ip_forwarding,
        .bridge_name = options_.config.bridge_name,
        .bridge_cidr = fmt::format("{}/{}", options_.config.bridge_ip, options_.config.cidr)}};
-  vm::MicrovmHost host_{{.runner = runner_,
-                         .clock = clock_,
+  vm::MicrovmHost host_{{.runner = platform_.runner,
+                         .clock = platform_.clock,
                          .paths = options_.paths,
                          .config = options_.config,
                          .network = network_,
                          .images = images_,
                          .kernels = kernels_,
-                         .vmms = vmms_,
+                         .vmms = platform_.vmms,
                          .known_hosts = known_hosts_,
                          .dns = dns_,
                          .nat = nat_},
-                        host_options(options_, vmm_.options().caps)};
-  vm::VmService vms_{{.vms = vm_repo_, .clock = clock_, .random = random_, .host = host_}};
+                        platform_.facts.vm_host};
+  vm::VmService vms_{
+      {.vms = vm_repo_, .clock = platform_.clock, .random = platform_.random, .host = host_},
+      vm_options()};
   // After vms_: destroyed (thread joined) before the service it sweeps.
   std::unique_ptr<vm::StaleReaper> reaper_;
-  rpc::Registry registry_{random_};
+  rpc::Registry registry_{platform_.random};
   rpc::Server server_;
 };
 

@@ -1,20 +1,39 @@
-// Component tests: a real Daemon (real store, real rpc::Server on a temp socket) driven by a
-// real rpc::Client.
+// Component tests: a real Daemon (real store, real rpc::Server on a temp socket) over a fake
+// Platform (FakeCommandRunner, FakeLinkOps, FakeVmm with an in-process guest agent), driven by
+// a real rpc::Client. Nothing here touches the host's network, QEMU or tools.
 #include "banger/daemon/daemon.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 
+#include "banger/api/bytes.hpp"
 #include "banger/api/daemon.hpp"
+#include "banger/api/image.hpp"
+#include "banger/api/kernel.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/rpc/client.hpp"
 #include "banger/rpc/doc_check.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/fake_command_runner.hpp"
+#include "banger/testkit/fake_link_ops.hpp"
+#include "banger/testkit/fake_vmlinux.hpp"
+#include "banger/testkit/fake_vmm.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::daemon {
 namespace {
+
+class FakeIpForwarding final : public hostnat::IpForwarding {
+ public:
+  Status enable() override { return {}; }
+};
+
+// What the fake ssh-keyscan reports as the guest's host key.
+constexpr const char* kHostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0=";
 
 class DaemonTest : public ::testing::Test {
  protected:
@@ -34,18 +53,173 @@ class DaemonTest : public ::testing::Test {
   }
   void TearDown() override { stop(); }
 
+  Platform platform() {
+    if (!fake_vmm_) {
+      fake_vmm_ = std::make_unique<testkit::FakeVmm>(
+          testkit::FakeVmmOptions{.serve_agent = serve_agent_, .agent_proc_root = guest_proc_});
+    }
+    return Platform{
+        .runner = runner_,
+        .links = links_,
+        .ip_forwarding = ip_forwarding_,
+        .clock = clock_,
+        .random = random_,
+        .vmms = vmm::VmmRegistry(*fake_vmm_),
+        .find_tool = [](const std::string& tool) { return "/usr/bin/" + tool; },
+        .facts = {.host = {.cpus = 8, .memory_mib = 16384}, .vm_host = {}, .agent_binary = ""}};
+  }
   void start() {
-    auto d = Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()});
+    auto d =
+        Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()}, platform());
     ASSERT_TRUE(d) << d.error().message;
     daemon_ = std::move(*d);
     thread_ = std::thread([this] { served_ = daemon_->run(); });
   }
   void stop() {
+    shared_.reset();
     if (daemon_) {
       daemon_->stop();
       thread_.join();
       daemon_.reset();
     }
+  }
+  // Calls M on one shared connection and records that M was exercised.
+  template <class M>
+  Expected<typename M::Response> call(const typename M::Request& request) {
+    if (!shared_) {
+      shared_ = client();
+    }
+    called_.insert(std::string(M::kMethod));
+    return shared_->template call<M>(request);
+  }
+  // A key pair where the config expects it, so nothing runs ssh-keygen.
+  void write_ssh_key() {
+    ASSERT_TRUE(sys::make_dirs(dir_.path() + "/state/ssh", 0700));
+    ASSERT_TRUE(sys::write_file_atomic(config_.ssh_key_path, "private\n", 0600));
+    ASSERT_TRUE(sys::write_file_atomic(config_.ssh_key_path + ".pub",
+                                       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0= banger\n", 0644));
+  }
+  // An absolute dir holding a vmlinux kernelcat accepts, and a rootfs file.
+  std::string write_artifacts() {
+    std::string from = dir_.path() + "/artifacts";
+    EXPECT_TRUE(sys::make_dirs(from, 0755));
+    EXPECT_TRUE(sys::write_file_atomic(from + "/vmlinux", testkit::fake_vmlinux(), 0644));
+    EXPECT_TRUE(sys::write_file_atomic(from + "/rootfs.ext4", std::string(4096, 'r'), 0644));
+    return from;
+  }
+  // image.*, kernel.* (artifacts from write_artifacts() in `from`); leaves no image or kernel.
+  void image_and_kernel_methods(const std::string& from) {
+    auto imported = call<api::KernelImport>({.name = "k1", .from = from});
+    ASSERT_TRUE(imported) << imported.error().message;
+    EXPECT_EQ(imported->kernel.version, "6.1.0-28-cloud-amd64");
+    auto kernels = call<api::KernelList>({.available = false});
+    ASSERT_TRUE(kernels) << kernels.error().message;
+    ASSERT_EQ(kernels->kernels.size(), 1u);
+    auto verified = call<api::KernelShow>({.name = "k1", .verify = true});
+    ASSERT_TRUE(verified) << verified.error().message;
+    EXPECT_TRUE(verified->verified);
+    auto catalog = call<api::KernelCatalog>({});
+    ASSERT_TRUE(catalog) << catalog.error().message;
+    EXPECT_FALSE(catalog->entries.empty());
+    // Pulling needs the network: only the validation path runs here.
+    auto pulled = call<api::KernelPull>({.name = "no-such-kernel", .force = false});
+    ASSERT_FALSE(pulled);
+    EXPECT_EQ(pulled.error().code, Errc::not_found);
+
+    auto registered = call<api::ImageRegister>(
+        {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"});
+    ASSERT_TRUE(registered) << registered.error().message;
+    EXPECT_FALSE(registered->image.managed);
+    EXPECT_EQ(call<api::ImageList>({})->images.size(), 1u);
+    EXPECT_EQ(call<api::ImageShow>({.name = "reg"})->image.kernel, "k1");
+    // Building needs debootstrap and friends: only the validation path runs here.
+    auto built = call<api::ImageBuild>({.recipe = "no-such-recipe"});
+    ASSERT_FALSE(built);
+    EXPECT_EQ(built.error().code, Errc::not_found);
+    auto promoted = call<api::ImagePromote>({.name = "missing"});
+    ASSERT_FALSE(promoted);
+    EXPECT_EQ(promoted.error().code, Errc::not_found);
+
+    // Usage queries come from the store: a used kernel is refused, by name of its user.
+    auto refused = call<api::KernelDelete>({.name = "k1"});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::failed_precondition);
+    EXPECT_EQ(refused.error().message, "kernel \"k1\" is used by: image reg: delete those first");
+    ASSERT_TRUE(call<api::VmCreate>({.name = "web", .image = "reg", .no_start = true}));
+    auto image_in_use = call<api::ImageDelete>({.name = "reg"});
+    ASSERT_FALSE(image_in_use);
+    EXPECT_EQ(image_in_use.error().message,
+              "image \"reg\" is used by vm web: delete those vms first");
+    ASSERT_TRUE(call<api::VmDelete>({.names = {"web"}}));
+    ASSERT_TRUE(call<api::ImageDelete>({.name = "reg"}));
+    ASSERT_TRUE(call<api::KernelDelete>({.name = "k1"}));
+    EXPECT_TRUE(call<api::KernelList>({.available = false})->kernels.empty());
+  }
+
+  // vm.* on VMs that do not run (one cannot even be prepared), and ssh_config (write_ssh_key()
+  // first).
+  void vm_methods_without_a_running_vm() {
+    ASSERT_TRUE(call<api::VmCreate>({.name = "web", .no_start = true}));
+    auto set =
+        call<api::VmSet>({.name = "web", .vcpu = 3, .memory_mib = std::nullopt, .nat = true});
+    ASSERT_TRUE(set) << set.error().message;
+    EXPECT_EQ(set->vm.vcpu, 3);
+    EXPECT_TRUE(set->vm.nat);
+    auto logs = call<api::VmLogs>({.name = "web", .offset = 0, .max_bytes = 100});
+    ASSERT_TRUE(logs) << logs.error().message;
+    EXPECT_EQ(logs->state, "created");
+    EXPECT_EQ(logs->text, "");
+    auto not_running = [](const auto& result) {
+      return !result && result.error().code == Errc::not_running;
+    };
+    EXPECT_TRUE(not_running(call<api::VmHealth>({.name = "web"})));
+    EXPECT_TRUE(not_running(call<api::VmExec>({.name = "web", .argv = {"true"}})));
+    EXPECT_TRUE(not_running(call<api::VmSshInfo>({.name = "web"})));
+    EXPECT_TRUE(not_running(call<api::VmStatsMethod>({.names = {"web"}})));
+    auto ports = call<api::VmPorts>({.names = {"web"}});
+    ASSERT_TRUE(ports) << ports.error().message;
+    ASSERT_EQ(ports->vms.size(), 1u);
+    EXPECT_EQ(ports->vms[0].error, "vm \"web\" is created: start it with banger vm start web");
+    EXPECT_TRUE(call<api::VmStatsMethod>({.names = {}})->vms.empty());  // nothing runs
+    auto stopped = call<api::VmStop>({.names = {"web"}});
+    ASSERT_FALSE(stopped);
+    EXPECT_EQ(stopped.error().code, Errc::failed_precondition);
+    EXPECT_FALSE(call<api::VmKill>({.names = {"web"}}));
+    EXPECT_EQ(call<api::VmStart>({.names = {}}).error().code, Errc::invalid_argument);
+
+    // The image does not exist: start and restart fail before the VMM and leave the reason.
+    ASSERT_TRUE(call<api::VmCreate>({.name = "db", .image = "no-such-image", .no_start = true}));
+    auto started = call<api::VmStart>({.names = {"db"}});
+    ASSERT_FALSE(started);
+    EXPECT_EQ(started.error().code, Errc::not_found);
+    EXPECT_FALSE(call<api::VmRestart>({.names = {"db"}}));
+    EXPECT_EQ(call<api::VmShow>({.name = "db"})->vm.state, "error");
+    auto pruned = call<api::VmPrune>({.dry_run = true});
+    ASSERT_TRUE(pruned);
+    EXPECT_EQ(pruned->deleted, (std::vector<std::string>{"db", "web"}));  // by created_at, name
+    EXPECT_EQ(call<api::VmList>({})->vms.size(), 2u);  // dry run: both still there
+
+    auto ssh = call<api::SshConfig>({});
+    ASSERT_TRUE(ssh) << ssh.error().message;
+    EXPECT_EQ(ssh->path, paths_.ssh_config);
+    EXPECT_TRUE(sys::path_exists(paths_.ssh_config));
+  }
+
+  // A guest /proc for the fake agent: uptime 12.5 s, boot id b00t, one TCP listener on
+  // 0.0.0.0:8080 owned by httpd (pid 100).
+  void write_guest_proc() {
+    std::string proc = dir_.path() + "/guest-proc";
+    testkit::write_fixture(proc + "/uptime", "12.50 3.00\n");
+    testkit::write_fixture(proc + "/sys/kernel/random/boot_id", "b00t\n");
+    testkit::write_fixture(
+        proc + "/net/tcp",
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n"
+        "   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        "
+        "0 4242 1 0000000000000000 100 0 0 10 0\n");
+    testkit::write_fixture(proc + "/100/comm", "httpd\n");
+    testkit::link_fixture(proc + "/100/fd/3", "socket:[4242]");
+    guest_proc_ = proc;
   }
   rpc::Client client() {
     auto c = rpc::Client::connect(paths_.socket);
@@ -54,11 +228,23 @@ class DaemonTest : public ::testing::Test {
   }
 
   testkit::TempDir dir_;
+  testkit::FakeCommandRunner runner_;
+  testkit::FakeLinkOps links_;
+  FakeIpForwarding ip_forwarding_;
+  // Real time: MicrovmHost hands AgentClient::wait_healthy a deadline on this clock, and the
+  // agent client measures it on std::chrono::steady_clock.
+  base::SystemClock clock_;
+  base::Mt19937Random random_{7};
+  bool serve_agent_ = false;          // set before start(): FakeVmm serves a guest agent
+  std::string guest_proc_ = "/proc";  // what that agent reads (write_guest_proc())
+  std::unique_ptr<testkit::FakeVmm> fake_vmm_;
   paths::Paths paths_;
   config::Config config_;
   std::unique_ptr<Daemon> daemon_;
   std::thread thread_;
   Status served_;
+  std::optional<rpc::Client> shared_;
+  std::set<std::string> called_;
 };
 
 TEST_F(DaemonTest, AnswersPingAndVersion) {
@@ -75,7 +261,8 @@ TEST_F(DaemonTest, AnswersPingAndVersion) {
 
 TEST_F(DaemonTest, SecondInstanceRefusesWhileOneRuns) {
   start();
-  auto second = Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()});
+  auto second =
+      Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()}, platform());
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, Errc::failed_precondition);
   EXPECT_EQ(second.error().message, "another bangerd is running (pid " +
@@ -204,6 +391,95 @@ TEST_F(DaemonTest, DoctorReportsEveryCheck) {
                                              "dns listener", "dns routing", "nat", "ssh-config"}));
   EXPECT_EQ(report->checks[7].detail,
             "vcpu 2 (config), memory 1024 MiB (config), disk 4096 MiB (built-in floor)");
+}
+
+TEST_F(DaemonTest, ImageAndKernelMethodsOverTheFakePlatform) {
+  std::string from = write_artifacts();
+  start();
+  image_and_kernel_methods(from);
+}
+
+TEST_F(DaemonTest, VmMethodsOnAVmThatIsNotRunning) {
+  write_ssh_key();
+  start();
+  vm_methods_without_a_running_vm();
+}
+
+TEST_F(DaemonTest, EveryRegisteredMethodIsExercisedOverTheFakePlatform) {
+  write_ssh_key();
+  std::string from = write_artifacts();
+  start();
+  image_and_kernel_methods(from);
+  vm_methods_without_a_running_vm();
+  ASSERT_TRUE(call<api::Ping>({}));
+  ASSERT_TRUE(call<api::Version>({}));
+  ASSERT_TRUE(call<api::Doctor>({}));
+  auto registered = daemon_->methods();
+  ASSERT_TRUE(call<api::Shutdown>({}));
+  thread_.join();
+  daemon_.reset();
+  EXPECT_EQ(called_, std::set<std::string>(registered.begin(), registered.end()));
+}
+
+TEST_F(DaemonTest, AVmBootsOnTheFakeVmmAndAnswersThroughItsAgent) {
+  // Given a kernel, an image, a fake guest /proc for the agent, ssh-keyscan answering, and a
+  // bridge on loopback (the host's HTTP probe of guest ports then stays on this machine).
+  write_ssh_key();
+  std::string from = write_artifacts();
+  write_guest_proc();
+  config_.bridge_ip = "127.77.0.1";
+  runner_.on("ssh-keyscan", {.exit_code = 0, .out = "127.77.0.2 " + std::string(kHostKey) + "\n"});
+  serve_agent_ = true;
+  start();
+  ASSERT_TRUE(call<api::KernelImport>({.name = "k1", .from = from}));
+  ASSERT_TRUE(call<api::ImageRegister>(
+      {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"}));
+
+  auto created = call<api::VmCreate>({.name = "web", .image = "reg"});
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->vm.state, "running");
+  EXPECT_EQ(created->vm.guest_ip, "127.77.0.2");
+  ASSERT_EQ(fake_vmm_->launches().size(), 1u);
+  EXPECT_EQ(fake_vmm_->launches()[0].name, "web");
+
+  auto logs = call<api::VmLogs>({.name = "web", .offset = 0, .max_bytes = 1 << 20});
+  ASSERT_TRUE(logs) << logs.error().message;
+  EXPECT_EQ(logs->state, "running");
+  EXPECT_NE(logs->text.find("[fake-vmm] web booted"), std::string::npos) << logs->text;
+  EXPECT_EQ(logs->next_offset, static_cast<std::int64_t>(logs->text.size()));
+
+  auto health = call<api::VmHealth>({.name = "web"});
+  ASSERT_TRUE(health) << health.error().message;
+  EXPECT_EQ(health->uptime_s, 12.5);
+  EXPECT_EQ(health->boot_id, "b00t");
+
+  auto ports = call<api::VmPorts>({.names = {"web"}});
+  ASSERT_TRUE(ports) << ports.error().message;
+  ASSERT_EQ(ports->vms.size(), 1u);
+  ASSERT_EQ(ports->vms[0].error, "");
+  ASSERT_EQ(ports->vms[0].ports.size(), 1u);
+  EXPECT_EQ(ports->vms[0].ports[0].port, 8080);
+  EXPECT_EQ(ports->vms[0].ports[0].endpoint, "web.vm:8080");
+
+  auto exec = call<api::VmExec>({.name = "web", .argv = {"echo", "hello"}});
+  ASSERT_TRUE(exec) << exec.error().message;
+  EXPECT_EQ(exec->exit_code, 0);
+  EXPECT_EQ(api::base64_decode(exec->stdout_b64), std::optional<std::string>("hello\n"));
+
+  auto ssh = call<api::VmSshInfo>({.name = "web"});
+  ASSERT_TRUE(ssh) << ssh.error().message;
+  EXPECT_EQ(ssh->ip, "127.77.0.2");
+
+  auto stats = call<api::VmStatsMethod>({.names = {}});
+  // The VMM's CPU and memory come from /proc/<pid>: the fake pid has none, so stats says so.
+  ASSERT_FALSE(stats);
+  EXPECT_NE(stats.error().message.find("measuring vm \"web\""), std::string::npos)
+      << stats.error().message;
+
+  auto stopped = call<api::VmStop>({.names = {"web"}});
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(stopped->vms[0].state, "stopped");
+  EXPECT_EQ(fake_vmm_->agent_syncs(), 1);
 }
 
 TEST_F(DaemonTest, EveryRegisteredMethodIsDocumented) {

@@ -21,18 +21,15 @@ api::KernelInfo to_info(const model::Kernel& kernel) {
 }
 
 Expected<std::vector<api::KernelCatalogEntry>> catalog(kernelcat::KernelService& kernels) {
+  BANGER_TRY_ASSIGN(auto statuses, kernels.catalog());
   std::vector<api::KernelCatalogEntry> entries;
-  for (const auto& entry : kernels.list_available()) {
-    auto stored = kernels.show(entry.name);
-    if (!stored && stored.error().code != Errc::not_found) {
-      return tl::unexpected(stored.error());
-    }
+  for (const auto& [entry, pulled] : statuses) {
     entries.push_back({.name = entry.name,
                        .description = entry.description,
                        .distro = entry.distro,
                        .arch = entry.arch,
                        .source = "debian package " + entry.meta_package,
-                       .pulled = stored.has_value()});
+                       .pulled = pulled});
   }
   return entries;
 }

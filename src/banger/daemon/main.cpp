@@ -14,6 +14,7 @@
 #include "banger/buildinfo/buildinfo.hpp"
 #include "banger/config/config.hpp"
 #include "banger/daemon/daemon.hpp"
+#include "banger/daemon/posix_platform.hpp"
 #include "banger/paths/paths.hpp"
 
 namespace banger::daemon {
@@ -25,9 +26,7 @@ int refuse(const Error& error) {
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"bangerd: the banger daemon (started on demand by the banger CLI)", "bangerd"};
   bool foreground = false;
   std::string log_file;
@@ -60,9 +59,15 @@ int main(int argc, char** argv) {
   if (!config) {
     return refuse(config.error());
   }
-  base::init_logging(log_file, config->log_level);
-
-  auto daemon = Daemon::start({.paths = *paths, .config = *config, .owner_uid = env.uid});
+  if (auto logging = base::init_logging(log_file, config->log_level); !logging) {
+    return refuse(logging.error());
+  }
+  auto platform = PosixPlatform::probe(*paths, *config);
+  if (!platform) {
+    return refuse(platform.error());
+  }
+  auto daemon = Daemon::start({.paths = *paths, .config = *config, .owner_uid = env.uid},
+                              (*platform)->platform());
   if (!daemon) {
     return refuse(daemon.error());
   }
@@ -89,6 +94,17 @@ int main(int argc, char** argv) {
   }
   BANGER_LOG_INFO("bangerd stopped");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // last resort (STYLE §2.4): report, never abort
+    std::fprintf(stderr, "bangerd: internal error: %s\n", e.what());
+    return 1;
+  }
 }
 
 }  // namespace banger::daemon

@@ -149,8 +149,9 @@ Expected<std::optional<model::Image>> ImageService::replaceable(const std::strin
     return fail(Errc::already_exists,
                 fmt::format("image \"{}\" already exists: use --force to rebuild it", name));
   }
-  if (auto users = deps_.users_of ? deps_.users_of(name) : std::vector<std::string>{};
-      !users.empty()) {
+  BANGER_TRY_ASSIGN(auto users,
+                    deps_.users_of ? deps_.users_of(name) : Expected<std::vector<std::string>>{});
+  if (!users.empty()) {
     return fail(Errc::failed_precondition,
                 fmt::format("image \"{}\" is used by vm {}: delete those vms before rebuilding it",
                             name, base::join(users, ", ")));
@@ -302,8 +303,9 @@ Expected<model::Image> ImageService::show(const std::string& name) {
 Status ImageService::remove(const std::string& name) {
   BANGER_TRY_ASSIGN(auto claim, store_.claim(name));
   BANGER_TRY_ASSIGN(auto image, deps_.images.get(name));
-  if (auto users = deps_.users_of ? deps_.users_of(name) : std::vector<std::string>{};
-      !users.empty()) {
+  BANGER_TRY_ASSIGN(auto users,
+                    deps_.users_of ? deps_.users_of(name) : Expected<std::vector<std::string>>{});
+  if (!users.empty()) {
     return fail(Errc::failed_precondition,
                 fmt::format("image \"{}\" is used by vm {}: delete those vms first", name,
                             base::join(users, ", ")));

@@ -45,8 +45,9 @@ struct ImageServiceDeps {
   sys::CommandRunner& runner;
   const paths::Paths& paths;  // images_dir: the store root, read at construction
   base::Clock& clock;
-  // Names of the VMs whose image is the given name (remove/--force refuse while any exist).
-  std::function<std::vector<std::string>(const std::string& image)> users_of;
+  // Names of the VMs whose image is the given name (remove/--force refuse while any exist);
+  // its error (e.g. the store's) is returned by them as is.
+  std::function<Expected<std::vector<std::string>>(const std::string& image)> users_of;
   // Registers the kernel files of `image register --kernel` as a kernel named after the image
   // and returns the kernel's name; errors pass through.
   std::function<Expected<std::string>(const std::string& name, const std::string& vmlinux,

@@ -254,6 +254,18 @@ std::string KernelService::dir_of(const std::string& name) const { return store_
 
 std::vector<CatalogKernel> KernelService::list_available() const { return builtin_catalog(); }
 
+Expected<std::vector<KernelService::CatalogStatus>> KernelService::catalog() {
+  std::vector<CatalogStatus> out;
+  for (auto& entry : list_available()) {
+    auto stored = deps_.kernels.get(entry.name);
+    if (!stored && stored.error().code != Errc::not_found) {
+      return tl::unexpected(stored.error());
+    }
+    out.push_back({.entry = std::move(entry), .pulled = stored.has_value()});
+  }
+  return out;
+}
+
 Status KernelService::reconcile() {
   BANGER_TRY(remove_work_dirs(deps_.paths.downloads_dir));
   BANGER_TRY_ASSIGN(auto records, deps_.kernels.list());
@@ -510,7 +522,7 @@ Status KernelService::remove(const std::string& name) {
   BANGER_TRY_ASSIGN(auto claim, store_.claim(name));
   BANGER_TRY(deps_.kernels.get(name));
   if (deps_.users_of) {
-    auto users = deps_.users_of(name);
+    BANGER_TRY_ASSIGN(auto users, deps_.users_of(name));
     if (!users.empty()) {
       return fail(Errc::failed_precondition,
                   fmt::format("kernel \"{}\" is used by: {}: delete those first", name,

@@ -29,8 +29,9 @@ struct KernelServiceDeps {
   sys::CommandRunner& runner;  // apt-cache, apt-get, depmod
   const paths::Paths& paths;   // kernels_dir (store; read at construction), downloads_dir
   base::Clock& clock;          // imported_at
-  // Names of the images and VMs that reference the given kernel (remove refuses while any do).
-  std::function<std::vector<std::string>(const std::string& kernel)> users_of;
+  // Names of the images and VMs that reference the given kernel (remove refuses while any do);
+  // its error (e.g. the store's) is returned by remove as is.
+  std::function<Expected<std::vector<std::string>>(const std::string& kernel)> users_of;
   // PATH lookup for host tools (sys::find_executable in production).
   std::function<std::string(const std::string&)> find_tool;
 };
@@ -66,6 +67,14 @@ class KernelService {
 
   // The built-in catalog entries (`kernel list --available`, `kernel.catalog`).
   std::vector<CatalogKernel> list_available() const;
+  // One catalog entry and whether a kernel of its name is stored.
+  struct CatalogStatus {
+    CatalogKernel entry;
+    bool pulled = false;
+  };
+  // list_available() with each entry's pulled flag; store errors other than not_found pass
+  // through.
+  Expected<std::vector<CatalogStatus>> catalog();
 
   // Pulls catalog entry `name` into kernels/<name>: resolves the package through apt; when
   // the stored kernel came from the same package version, its files still hash to the

@@ -12,6 +12,7 @@
 #include "banger/store/database.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/testkit/fake_clock.hpp"
+#include "banger/testkit/fake_vmlinux.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::kernelcat {
@@ -20,32 +21,8 @@ namespace {
 constexpr const char* kRelease = "6.1.0-28-cloud-amd64";
 constexpr const char* kPackage = "linux-image-6.1.0-28-cloud-amd64";
 
-template <class T>
-void put_le(std::string& buf, std::size_t offset, T value) {
-  std::memcpy(buf.data() + offset, &value, sizeof(T));
-}
-
-// A minimal x86_64 ELF64 with one PT_LOAD covering the file and a "Linux version" banner.
 std::string fake_elf(const std::string& banner = "Linux version 6.1.0-28-cloud-amd64 (gcc)") {
-  std::string elf(64 + 56, '\0');
-  std::memcpy(elf.data(),
-              "\x7F"
-              "ELF",
-              4);
-  elf[4] = 2;
-  elf[5] = 1;
-  elf[6] = 1;
-  put_le<std::uint16_t>(elf, 16, 2);
-  put_le<std::uint16_t>(elf, 18, 62);
-  put_le<std::uint32_t>(elf, 20, 1);
-  put_le<std::uint64_t>(elf, 32, 64);
-  put_le<std::uint16_t>(elf, 52, 64);
-  put_le<std::uint16_t>(elf, 54, 56);
-  put_le<std::uint16_t>(elf, 56, 1);
-  elf += banner + std::string(1000, 'k');
-  put_le<std::uint32_t>(elf, 64, 1);
-  put_le<std::uint64_t>(elf, 64 + 32, elf.size());
-  return elf;
+  return testkit::fake_vmlinux(banner);
 }
 
 // data compressed with an xz stream (libarchive raw writer).
@@ -465,6 +442,25 @@ TEST_F(KernelServiceTest, ImportCopiesFilesAndRecordsThem) {
   EXPECT_EQ(service_->show("mine"), *imported);
   EXPECT_TRUE(service_->verify("mine"));
   EXPECT_TRUE(runner_.ran.empty());
+}
+
+TEST_F(KernelServiceTest, CatalogSaysWhichEntriesAreStored) {
+  auto pulled = [&]() -> std::optional<bool> {
+    auto statuses = service_->catalog();
+    if (!statuses) {
+      ADD_FAILURE() << statuses.error().message;
+      return std::nullopt;
+    }
+    for (const auto& status : *statuses) {
+      if (status.entry.name == "debian-cloud") {
+        return status.pulled;
+      }
+    }
+    return std::nullopt;
+  };
+  EXPECT_EQ(pulled(), std::optional<bool>(false));
+  ASSERT_TRUE(service_->import_dir("debian-cloud", import_source()));
+  EXPECT_EQ(pulled(), std::optional<bool>(true));
 }
 
 TEST_F(KernelServiceTest, ImportWithoutInitrdRecordsNone) {

@@ -8,6 +8,7 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/namegen/namegen.hpp"
+#include "banger/vm/fan_out.hpp"
 #include "banger/vm/lifecycle.hpp"
 
 namespace banger::vm {
@@ -18,34 +19,28 @@ constexpr std::size_t kMinIdPrefix = 4;
 // Retries when a generated name is taken between choosing it and inserting it.
 constexpr int kGeneratedNameRetries = 5;
 
-Status validate_sizes(const CreateSpec& spec) {
-  if (spec.vcpu < 1) {
+Status validate_sizes(const model::Vm& vm) {
+  if (vm.vcpu < 1) {
     return fail(Errc::invalid_argument,
-                fmt::format("invalid vcpu count {}: use 1 or more", spec.vcpu));
+                fmt::format("invalid vcpu count {}: use 1 or more", vm.vcpu));
   }
-  if (spec.memory_mib < 1) {
+  if (vm.memory_mib < 1) {
     return fail(Errc::invalid_argument,
-                fmt::format("invalid memory size {} MiB: use 1 MiB or more", spec.memory_mib));
+                fmt::format("invalid memory size {} MiB: use 1 MiB or more", vm.memory_mib));
   }
-  if (spec.disk_size_mib < 1) {
+  if (vm.disk_size_mib < 1) {
     return fail(Errc::invalid_argument,
-                fmt::format("invalid disk size {} MiB: use 1 MiB or more", spec.disk_size_mib));
+                fmt::format("invalid disk size {} MiB: use 1 MiB or more", vm.disk_size_mib));
   }
   return {};
 }
 
-// Agent errors as the CLI should see them: `unavailable` on the wire means "the daemon cannot
-// be reached" (exit 3), so an unreachable agent becomes failed_precondition.
-Error agent_error(Error e, const std::string& doing) {
-  if (e.code == Errc::unavailable) {
-    e.code = Errc::failed_precondition;
-  }
-  return with_context(std::move(e), doing);
-}
+std::size_t base64_size(std::size_t bytes) { return (bytes + 2) / 3 * 4; }
 
 }  // namespace
 
-VmService::VmService(VmServiceDeps deps) : deps_(deps) {}
+VmService::VmService(VmServiceDeps deps, VmServiceOptions options)
+    : deps_(deps), options_(std::move(options)) {}
 
 Expected<std::string> VmService::pick_name(const CreateSpec& spec) {
   if (!spec.name.empty()) {
@@ -68,23 +63,24 @@ Expected<std::string> VmService::pick_name(const CreateSpec& spec) {
 }
 
 Expected<model::Vm> VmService::create(const CreateSpec& spec) {
-  BANGER_TRY(validate_sizes(spec));
-  auto now = base::to_unix_seconds(deps_.clock.now());
+  if (!options_.vmm_refusal.empty()) {
+    return fail(Errc::failed_precondition, options_.vmm_refusal);
+  }
+  model::Vm vm;
+  vm.image = spec.image.empty() ? options_.default_image : spec.image;
+  vm.kernel = spec.kernel.empty() ? options_.default_kernel : spec.kernel;
+  vm.vcpu = spec.vcpu.value_or(options_.default_vcpu);
+  vm.memory_mib = spec.memory_mib.value_or(options_.default_memory_mib);
+  vm.disk_size_mib = spec.disk_size_mib.value_or(options_.default_disk_size_mib);
+  vm.nat = spec.nat;
+  vm.vmm = spec.vmm.value_or(options_.default_vmm);
+  vm.state = model::VmState::created;
+  BANGER_TRY(validate_sizes(vm));
+  vm.created_at = base::to_unix_seconds(deps_.clock.now());
+  vm.touched_at = vm.created_at;
   for (int attempt = 0;; ++attempt) {
-    BANGER_TRY_ASSIGN(std::string name, pick_name(spec));
-    model::Vm vm;
+    BANGER_TRY_ASSIGN(vm.name, pick_name(spec));
     vm.id = base::random_hex(deps_.random, model::kVmIdLength);
-    vm.name = std::move(name);
-    vm.image = spec.image;
-    vm.kernel = spec.kernel;
-    vm.vcpu = spec.vcpu;
-    vm.memory_mib = spec.memory_mib;
-    vm.disk_size_mib = spec.disk_size_mib;
-    vm.nat = spec.nat;
-    vm.vmm = spec.vmm;
-    vm.state = model::VmState::created;
-    vm.created_at = now;
-    vm.touched_at = now;
     auto inserted = deps_.vms.insert(vm);
     if (inserted) {
       return vm;
@@ -165,6 +161,23 @@ Status VmService::remove(const std::string& name_or_id) {
         with_context(destroyed.error(), fmt::format("removing vm \"{}\"", vm.name)));
   }
   return deps_.vms.remove(vm.id);
+}
+
+Expected<std::vector<std::string>> VmService::remove(const std::vector<std::string>& names_or_ids) {
+  if (names_or_ids.empty()) {
+    return fail(Errc::invalid_argument, "vm.delete needs at least one vm name");
+  }
+  std::vector<model::Vm> targets;
+  for (const auto& name : names_or_ids) {
+    BANGER_TRY_ASSIGN(auto vm, show(name));
+    targets.push_back(std::move(vm));
+  }
+  std::vector<std::string> removed;
+  for (const auto& vm : targets) {
+    BANGER_TRY(remove(vm.id));
+    removed.push_back(vm.name);
+  }
+  return removed;
 }
 
 Expected<model::Vm> VmService::start(const std::string& name_or_id,
@@ -311,8 +324,7 @@ Expected<model::Vm> VmService::set(const std::string& name_or_id, std::optional<
   if (nat) {
     vm.nat = *nat;
   }
-  CreateSpec sizes{.vcpu = vm.vcpu, .memory_mib = vm.memory_mib, .disk_size_mib = vm.disk_size_mib};
-  BANGER_TRY(validate_sizes(sizes));
+  BANGER_TRY(validate_sizes(vm));
   // NAT applies at once on a running VM: rules first, so a failure changes nothing.
   if (nat_changed && vm.state == model::VmState::running) {
     BANGER_TRY(deps_.host.set_nat(vm, vm.nat).map_error([&](Error e) {
@@ -363,7 +375,7 @@ Expected<model::Vm> VmService::running(const std::string& name_or_id) {
 Expected<GuestHealth> VmService::health(const std::string& name_or_id) {
   BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
   return deps_.host.guest_health(vm).map_error([&](Error e) {
-    return agent_error(std::move(e), fmt::format("asking vm \"{}\" for its health", vm.name));
+    return with_context(std::move(e), fmt::format("asking vm \"{}\" for its health", vm.name));
   });
 }
 
@@ -371,7 +383,7 @@ Expected<std::vector<GuestPort>> VmService::ports(const std::string& name_or_id)
   BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
   (void)touch(vm.id);
   return deps_.host.guest_ports(vm).map_error([&](Error e) {
-    return agent_error(std::move(e), fmt::format("listing the ports of vm \"{}\"", vm.name));
+    return with_context(std::move(e), fmt::format("listing the ports of vm \"{}\"", vm.name));
   });
 }
 
@@ -381,10 +393,48 @@ Expected<GuestExecResult> VmService::exec(const std::string& name_or_id, const G
   }
   BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
   (void)touch(vm.id);
-  return deps_.host.guest_exec(vm, command).map_error([&](Error e) {
-    return agent_error(std::move(e),
-                       fmt::format("running {} in vm \"{}\"", command.argv[0], vm.name));
+  auto result = deps_.host.guest_exec(vm, command);
+  if (!result) {
+    return tl::unexpected(with_context(
+        result.error(), fmt::format("running {} in vm \"{}\"", command.argv[0], vm.name)));
+  }
+  BANGER_TRY(check_exec_output(*result));
+  return result;
+}
+
+Status VmService::check_exec_output(const GuestExecResult& result) const {
+  const std::size_t limit = options_.max_exec_output_bytes;
+  const std::size_t size = result.stdout_data.size() + result.stderr_data.size();
+  // Both streams travel base64-encoded: compare what they will take on the wire.
+  if (limit == 0 ||
+      base64_size(result.stdout_data.size()) + base64_size(result.stderr_data.size()) <=
+          base64_size(limit)) {
+    return {};
+  }
+  return fail(Errc::failed_precondition,
+              fmt::format("the command's output ({} bytes) is too large for one reply (about "
+                          "{} MiB at most): write it to a file in the vm, or use banger vm ssh",
+                          size, limit / (1024 * 1024)));
+}
+
+Expected<std::vector<VmPorts>> VmService::ports(const std::vector<std::string>& names_or_ids) {
+  if (names_or_ids.empty()) {
+    return fail(Errc::invalid_argument, "name at least one vm");
+  }
+  std::vector<VmPorts> out(names_or_ids.size(), VmPorts{.name = {}, .ports = {}});
+  for_each_index(names_or_ids.size(), kMaxParallelVms, [&](std::size_t i) {
+    out[i].name = names_or_ids[i];
+    auto vm = show(names_or_ids[i]);
+    if (!vm) {
+      out[i].ports = tl::unexpected(vm.error());
+      return;
+    }
+    out[i].ports = ports(vm->id);
+    if (out[i].ports) {
+      out[i].name = vm->name;
+    }
   });
+  return out;
 }
 
 Expected<VmStats> VmService::stats(const std::string& name_or_id) {
@@ -397,6 +447,25 @@ Expected<VmStats> VmService::stats(const std::string& name_or_id) {
     out.guest = *guest;
   } else {
     BANGER_LOG_DEBUG("vm {}: no guest uptime for stats: {}", vm.name, guest.error().message);
+  }
+  return out;
+}
+
+Expected<std::vector<VmStats>> VmService::stats(const std::vector<std::string>& names_or_ids) {
+  std::vector<std::string> names = names_or_ids;
+  if (names.empty()) {
+    BANGER_TRY_ASSIGN(auto vms, list());
+    for (const auto& vm : vms) {
+      if (vm.state == model::VmState::running) {
+        names.push_back(vm.name);
+      }
+    }
+  }
+  std::vector<VmStats> out;
+  for (auto& result :
+       for_each<VmStats>(names, [this](const std::string& name) { return stats(name); })) {
+    BANGER_TRY_ASSIGN(auto one, std::move(result));
+    out.push_back(std::move(one));
   }
   return out;
 }
@@ -443,6 +512,13 @@ Status VmService::verify_host_key(const std::string& name_or_id) {
 Expected<std::string> VmService::console_log_path(const std::string& name_or_id) {
   BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
   return deps_.host.console_log_path(vm);
+}
+
+Expected<VmLogs> VmService::logs(const std::string& name_or_id, std::int64_t offset,
+                                 std::int64_t max_bytes) {
+  BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
+  return VmLogs{.state = vm.state,
+                .window = read_console(deps_.host.console_log_path(vm), offset, max_bytes)};
 }
 
 Status VmService::reconcile() {

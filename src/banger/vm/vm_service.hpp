@@ -14,6 +14,7 @@
 #include "banger/base/random.hpp"
 #include "banger/model/vm.hpp"
 #include "banger/store/vm_repository.hpp"
+#include "banger/vm/console_log.hpp"
 #include "banger/vm/lifecycle.hpp"
 #include "banger/vm/vm_host.hpp"
 #include "banger/vm/vm_locks.hpp"
@@ -34,19 +35,36 @@ struct VmServiceDeps {
   VmHost& host;
 };
 
+// Values fixed when the daemon starts.
+struct VmServiceOptions {
+  // What create() uses for what a CreateSpec leaves out: the config's defaults, with sizes
+  // resolved once from the config and the host facts (config::resolve_vm_defaults).
+  std::string default_image;
+  std::string default_kernel;
+  int default_vcpu = 1;
+  std::int64_t default_memory_mib = 512;
+  std::int64_t default_disk_size_mib = 4096;
+  // Largest stdout + stderr exec() returns (its reply must fit one RPC line); 0 = no limit.
+  std::size_t max_exec_output_bytes = 0;
+  // The backend new VMs get (policy::decide_vmm), and why VMs cannot be created under it
+  // ("" = they can): create() fails with it as failed_precondition.
+  model::VmmBackend default_vmm = model::VmmBackend::qemu;
+  std::string vmm_refusal;
+};
+
 // How long a stop waits for the guest to power off before killing the VMM (S13).
 inline constexpr std::chrono::seconds kStopGrace{10};
 
-// What `vm create` asks for, with sizes already resolved from flags and config.
+// What `vm create` asks for; what is left out comes from VmServiceOptions.
 struct CreateSpec {
-  std::string name;  // empty: a generated unique adjective-noun name
-  std::string image;
-  std::string kernel;
-  int vcpu = 0;
-  std::int64_t memory_mib = 0;
-  std::int64_t disk_size_mib = 0;
+  std::string name;    // empty: a generated unique adjective-noun name
+  std::string image;   // empty: default_image
+  std::string kernel;  // empty: default_kernel
+  std::optional<int> vcpu;
+  std::optional<std::int64_t> memory_mib;
+  std::optional<std::int64_t> disk_size_mib;
   bool nat = false;
-  model::VmmBackend vmm = model::VmmBackend::qemu;  // policy::decide_vmm's choice; recorded
+  std::optional<model::VmmBackend> vmm;  // empty: default_vmm; recorded on the VM
 };
 
 // What `vm stats` reports for one running VM.
@@ -56,14 +74,27 @@ struct VmStats {
   std::optional<GuestHealth> guest;  // empty when the agent did not answer
 };
 
+// What `vm ports` reports for one of the VMs it was asked about.
+struct VmPorts {
+  std::string name;  // the VM's name; the name as asked when the VM was not found or failed
+  Expected<std::vector<GuestPort>> ports;
+};
+
+// A window of a VM's console log (`vm logs`).
+struct VmLogs {
+  model::VmState state = model::VmState::created;
+  ConsoleWindow window;
+};
+
 class VmService {
  public:
-  explicit VmService(VmServiceDeps deps);
+  explicit VmService(VmServiceDeps deps, VmServiceOptions options = {});
 
   // Records a new VM in state `created` with a random 16-hex id and created_at/touched_at from
-  // the clock. invalid_argument for an invalid name or a non-positive vcpu/memory/disk size;
-  // already_exists `vm "web" already exists` when the name is taken; failed_precondition when
-  // no free name could be generated.
+  // the clock; the defaults fill what spec leaves out. failed_precondition with vmm_refusal;
+  // invalid_argument for an invalid name or a
+  // non-positive vcpu/memory/disk size; already_exists `vm "web" already exists` when the name is
+  // taken; failed_precondition when no free name could be generated.
   Expected<model::Vm> create(const CreateSpec& spec);
 
   // All VMs ordered by created_at, then name.
@@ -78,6 +109,10 @@ class VmService {
   // `removing vm "web": cannot remove vm in state running: stop it first` for active VMs.
   // Removing vms/<id> is not done here yet.
   Status remove(const std::string& name_or_id);
+  // Resolves every name first (so a typo deletes nothing: show()'s errors), then removes each
+  // VM in order and returns their names. invalid_argument for no names; remove()'s errors stop
+  // at the first failing VM (the ones before it are gone).
+  Expected<std::vector<std::string>> remove(const std::vector<std::string>& names_or_ids);
 
   // Boots a created/stopped/error VM: prepare (image, kernel, disks, network, DNS record, NAT),
   // launch, wait until the guest agent answers and ssh answers with the pinned host key. On failure
@@ -104,6 +139,9 @@ class VmService {
   Status verify_host_key(const std::string& name_or_id);
   // The VM's console log path.
   Expected<std::string> console_log_path(const std::string& name_or_id);
+  // The VM's state and a window of its console log (read_console(): offset < 0 counts back
+  // from the end, max_bytes is clamped to kMaxConsoleRead). not_found as show().
+  Expected<VmLogs> logs(const std::string& name_or_id, std::int64_t offset, std::int64_t max_bytes);
   // The VM by name or id (as show()), when it is running; not_running
   // `vm "web" is stopped: start it with banger vm start web` otherwise.
   Expected<model::Vm> running(const std::string& name_or_id);
@@ -112,12 +150,19 @@ class VmService {
   Expected<GuestHealth> health(const std::string& name_or_id);
   // The running VM's listening sockets (S8); marks the VM touched. not_running as health().
   Expected<std::vector<GuestPort>> ports(const std::string& name_or_id);
+  // ports() for each name, concurrently (vm::for_each): one entry per name in order, each with
+  // its own result (one VM failing does not hide the others). invalid_argument for no names.
+  Expected<std::vector<VmPorts>> ports(const std::vector<std::string>& names_or_ids);
   // Runs command in the running VM through its agent; marks the VM touched. not_running as
   // health(); invalid_argument for an empty argv; the agent's errors (not_found naming a
-  // program that does not exist in the guest) otherwise.
+  // program that does not exist in the guest) otherwise; failed_precondition naming the size
+  // when stdout + stderr exceed max_exec_output_bytes (the reply could not be sent).
   Expected<GuestExecResult> exec(const std::string& name_or_id, const GuestExec& command);
   // VMM CPU/RSS, disk usage and (when the agent answers) guest uptime. not_running as health().
   Expected<VmStats> stats(const std::string& name_or_id);
+  // stats() for each name, concurrently (vm::for_each); no names means every running VM. The
+  // first failure in name order fails the whole call.
+  Expected<std::vector<VmStats>> stats(const std::vector<std::string>& names_or_ids);
   // Stops every running VM whose touched_at is `after` or more in the past (S13
   // auto_stop_stale_after; after <= 0 stops nothing). Returns the names it stopped; a VM
   // touched while the sweep runs is left alone. Failures are logged and skipped.
@@ -128,6 +173,8 @@ class VmService {
 
  private:
   Expected<std::string> pick_name(const CreateSpec& spec);
+  // Fails when the output cannot travel in one reply (max_exec_output_bytes).
+  Status check_exec_output(const GuestExecResult& result) const;
   Expected<model::Vm> reread(const model::Vm& found, const std::string& name_or_id);
   // Moves the record to the event's state (and persists it); failed_precondition otherwise.
   Status transition(model::Vm& vm, VmEvent event, const std::string& doing);
@@ -135,6 +182,7 @@ class VmService {
   Expected<model::Vm> kill_locked(model::Vm vm);
 
   VmServiceDeps deps_;
+  VmServiceOptions options_;
   VmLocks locks_;
 };
 

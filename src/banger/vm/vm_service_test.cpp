@@ -42,13 +42,15 @@ model::Vm record(std::string id, std::string name, model::VmState state) {
 
 // A service over a fresh in-memory store, a FakeClock and a seeded random.
 struct Fixture {
-  Fixture() : db(*store::Database::open_in_memory()), repo(db), random(1) {}
+  explicit Fixture(VmServiceOptions o = {})
+      : db(*store::Database::open_in_memory()), repo(db), random(1), options(std::move(o)) {}
   store::Database db;
   store::VmRepository repo;
   testkit::FakeClock clock;
   base::Mt19937Random random;
   testkit::FakeVmHost host;
-  VmService service{{.vms = repo, .clock = clock, .random = random, .host = host}};
+  VmServiceOptions options;
+  VmService service{{.vms = repo, .clock = clock, .random = random, .host = host}, options};
 };
 
 TEST(VmService, CreateRecordsACreatedVmWithClockTimesAndAHexId) {
@@ -67,6 +69,56 @@ TEST(VmService, CreateRecordsACreatedVmWithClockTimesAndAHexId) {
   EXPECT_EQ(vm->disk_size_mib, 8192);
   EXPECT_TRUE(vm->nat);
   EXPECT_EQ(f.repo.get(vm->id), *vm);
+}
+
+TEST(VmService, CreateFillsWhatTheSpecLeavesOutFromTheDefaults) {
+  Fixture f({.default_image = "debian-bookworm",
+             .default_kernel = "debian-cloud",
+             .default_vcpu = 2,
+             .default_memory_mib = 1024,
+             .default_disk_size_mib = 4096});
+  auto vm = f.service.create({.name = "web"});
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(vm->image, "debian-bookworm");
+  EXPECT_EQ(vm->kernel, "debian-cloud");
+  EXPECT_EQ(vm->vcpu, 2);
+  EXPECT_EQ(vm->memory_mib, 1024);
+  EXPECT_EQ(vm->disk_size_mib, 4096);
+  auto sized = f.service.create({.name = "db", .image = "alpine", .vcpu = 4, .memory_mib = 64});
+  ASSERT_TRUE(sized) << sized.error().message;
+  EXPECT_EQ(sized->image, "alpine");
+  EXPECT_EQ(sized->vcpu, 4);
+  EXPECT_EQ(sized->memory_mib, 64);
+  EXPECT_EQ(sized->disk_size_mib, 4096);
+  auto zero = f.service.create({.name = "bad", .vcpu = 0});
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().message, "invalid vcpu count 0: use 1 or more");
+}
+
+TEST(VmService, RemoveOfSeveralResolvesEveryNameBeforeDeletingAny) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("a")));
+  ASSERT_TRUE(f.service.create(spec("b")));
+  auto typo = f.service.remove(std::vector<std::string>{"a", "nope"});
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(typo.error().code, Errc::not_found);
+  EXPECT_EQ(f.service.list()->size(), 2u);
+  auto removed = f.service.remove(std::vector<std::string>{"b", "a"});
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(*removed, (std::vector<std::string>{"b", "a"}));
+  EXPECT_TRUE(f.service.list()->empty());
+  EXPECT_EQ(f.service.remove(std::vector<std::string>{}).error().code, Errc::invalid_argument);
+}
+
+TEST(VmService, LogsOfAVmThatNeverBootedAreEmptyWithItsState) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  auto logs = f.service.logs("web", 0, 100);
+  ASSERT_TRUE(logs) << logs.error().message;
+  EXPECT_EQ(logs->state, model::VmState::created);
+  EXPECT_EQ(logs->window.text, "");
+  EXPECT_EQ(logs->window.next_offset, 0);
+  EXPECT_EQ(f.service.logs("nope", 0, 100).error().code, Errc::not_found);
 }
 
 TEST(VmService, CreateWithATakenNameIsAlreadyExists) {
@@ -412,13 +464,60 @@ TEST(VmGuest, PortsTouchTheVmAndStatsCarryGuestUptime) {
   f.host.fail_at("guest_health", Error{Errc::unavailable, "connecting to /r/x.agent: refused"});
   auto unreachable = f.service.health("web");
   ASSERT_FALSE(unreachable);
-  EXPECT_EQ(unreachable.error().code, Errc::failed_precondition);  // not "daemon unreachable"
+  EXPECT_EQ(unreachable.error().code, Errc::unavailable);  // exit 1 (api::exit_code_for)
   EXPECT_EQ(unreachable.error().message,
             "asking vm \"web\" for its health: connecting to /r/x.agent: refused");
   f.host.fail_at("guest_health", Error{Errc::timeout, "agent did not answer"});
   auto without_agent = f.service.stats("web");
   ASSERT_TRUE(without_agent);
   EXPECT_FALSE(without_agent->guest);
+}
+
+TEST(VmGuest, StatsOfNoNamesMeansEveryRunningVmAndAnyFailureFailsTheCall) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("a")));
+  ASSERT_TRUE(f.service.create(spec("b")));
+  ASSERT_TRUE(f.service.create(spec("idle")));
+  ASSERT_TRUE(f.service.start("a"));
+  ASSERT_TRUE(f.service.start("b"));
+  auto all = f.service.stats(std::vector<std::string>{});
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].vm.name, "a");
+  EXPECT_EQ((*all)[1].vm.name, "b");
+  auto with_idle = f.service.stats(std::vector<std::string>{"a", "idle"});
+  ASSERT_FALSE(with_idle);
+  EXPECT_EQ(with_idle.error().code, Errc::not_running);
+}
+
+TEST(VmGuest, PortsOfSeveralVmsAnswerEachOnItsOwn) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.start("web"));
+  auto ports = f.service.ports(std::vector<std::string>{"web", "nope"});
+  ASSERT_TRUE(ports) << ports.error().message;
+  ASSERT_EQ(ports->size(), 2u);
+  EXPECT_EQ((*ports)[0].name, "web");
+  ASSERT_TRUE((*ports)[0].ports);
+  EXPECT_EQ((*ports)[0].ports->at(0).port, 8080);
+  EXPECT_EQ((*ports)[1].name, "nope");
+  ASSERT_FALSE((*ports)[1].ports);
+  EXPECT_EQ((*ports)[1].ports.error().message, "vm \"nope\" not found");
+  EXPECT_EQ(f.service.ports(std::vector<std::string>{}).error().code, Errc::invalid_argument);
+}
+
+TEST(VmGuest, ExecRefusesOutputThatCannotTravelInOneReply) {
+  Fixture f({.max_exec_output_bytes = 6});
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.start("web"));
+  // FakeVmHost answers with the argv joined: "echo" (4 bytes) fits, "echo hello" does not.
+  EXPECT_TRUE(f.service.exec("web", {.argv = {"echo"}}));
+  auto big = f.service.exec("web", {.argv = {"echo", "hello"}});
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, Errc::failed_precondition);
+  EXPECT_EQ(big.error().message,
+            "the command's output (10 bytes) is too large for one reply (about 0 MiB at most): "
+            "write it to a file in the vm, or use banger vm ssh");
 }
 
 TEST(VmGuest, ExecNeedsACommandAndARunningVmAndTouchesIt) {

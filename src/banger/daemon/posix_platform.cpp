@@ -1,0 +1,77 @@
+#include "banger/daemon/posix_platform.hpp"
+
+#include "banger/base/expected.hpp"
+#include "banger/base/log.hpp"
+#include "banger/imagecat/rootfs_layout.hpp"
+#include "banger/policy/accel.hpp"
+#include "banger/policy/vmm.hpp"
+#include "banger/sys/fs.hpp"
+#include "banger/sys/host_probe.hpp"
+#include "banger/vmm/host_caps.hpp"
+#include "banger/vmstorage/strategy.hpp"
+
+namespace banger::daemon {
+namespace {
+
+vmm::qemu::QemuVmmOptions qemu_options(const config::Config& config) {
+  vmm::qemu::QemuVmmOptions options;
+  if (auto caps = vmm::probe_qemu_host_caps(config.qemu_bin)) {
+    options.caps = *caps;
+  } else {
+    BANGER_LOG_WARN("qemu: {}", caps.error().message);
+    options.caps.binary = config.qemu_bin.empty() ? "qemu-system-x86_64" : config.qemu_bin;
+    options.caps.host_khz = sys::host_cpu_khz();
+  }
+  return options;
+}
+
+// Accelerator (policy::decide_kvm unless forced by the config) and rootfs strategy.
+vm::MicrovmHostOptions vm_host_options(sys::CommandRunner& runner, const paths::Paths& paths,
+                                       const config::Config& config,
+                                       const vmm::qemu::QemuHostCaps& caps) {
+  vm::MicrovmHostOptions host;
+  host.vhost_vsock = caps.vhost_vsock;
+  bool kvm = policy::decide_kvm(sys::probe_kvm()).usable;
+  if (config.accel == config::AccelChoice::kvm) {
+    kvm = true;
+  } else if (config.accel == config::AccelChoice::tcg) {
+    kvm = false;
+  }
+  host.accel = kvm ? vmm::Accel::kvm : vmm::Accel::tcg;
+  auto probe = vmstorage::probe_storage(runner, paths.vms_dir);
+  // The backend doctor reports too; its disks decide the strategy (qcow2 is QEMU-only).
+  auto backend = policy::decide_vmm(config.vmm).backend;
+  host.rootfs_strategy = vmstorage::choose_strategy(probe, backend);
+  BANGER_LOG_INFO("vms: accel {}, rootfs {}", kvm ? "kvm" : "tcg",
+                  vmstorage::explain_strategy(probe, backend));
+  return host;
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<PosixPlatform>> PosixPlatform::probe(const paths::Paths& paths,
+                                                              const config::Config& config) {
+  BANGER_TRY(paths::prepare_state_dirs(paths));
+  std::unique_ptr<PosixPlatform> platform(new PosixPlatform(qemu_options(config)));
+  platform->facts_ = {
+      .host = config::probe_host(),
+      .vm_host = vm_host_options(platform->runner_, paths, config, platform->qemu_.options().caps),
+      .agent_binary = imagecat::locate_agent_binary(sys::self_executable_dir())};
+  return platform;
+}
+
+PosixPlatform::PosixPlatform(vmm::qemu::QemuVmmOptions qemu)
+    : qemu_({.launcher = launcher_}, std::move(qemu)) {}
+
+Platform PosixPlatform::platform() {
+  return Platform{.runner = runner_,
+                  .links = links_,
+                  .ip_forwarding = ip_forwarding_,
+                  .clock = clock_,
+                  .random = random_,
+                  .vmms = vmm::VmmRegistry(qemu_),
+                  .find_tool = sys::find_executable,
+                  .facts = facts_};
+}
+
+}  // namespace banger::daemon
