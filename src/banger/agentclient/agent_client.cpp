@@ -179,9 +179,10 @@ Expected<ExecResult> AgentClient::exec(const ExecRequest& request, milliseconds 
       call(agentproto::kMethodExec, agentproto::encode(request), timeout), "exec");
 }
 
-Expected<HealthResult> AgentClient::wait_healthy(Clock::time_point deadline,
+Expected<HealthResult> AgentClient::wait_healthy(milliseconds budget,
                                                  const base::CancelFn& cancel) {
   const auto start = Clock::now();
+  const auto deadline = start + budget;
   Error last{Errc::timeout, "no attempt made", 0, {}};
   while (true) {
     if (base::is_cancelled(cancel)) {

@@ -50,10 +50,12 @@ class AgentClient {
 
   // Polls health until it answers, with attempts of at most 1 s each and a short pause between
   // attempts (QEMU accepts a connection before the guest agent runs, so an attempt may connect
-  // and get no answer). Returns the first health result. timeout when deadline passes ("agent
+  // and get no answer). Returns the first health result. timeout when the budget is spent ("agent
   // did not become healthy within <N>ms (<endpoint>): <last error>"); cancelled when cancel says
-  // so; an agent error reply other than operation_failed/timeout is returned at once.
-  Expected<HealthResult> wait_healthy(std::chrono::steady_clock::time_point deadline,
+  // so; an agent error reply other than operation_failed/timeout is returned at once. The budget
+  // is a duration (not a deadline) because callers measure their own time on an injected
+  // base::Clock, while these attempts are real socket I/O on real time.
+  Expected<HealthResult> wait_healthy(std::chrono::milliseconds budget,
                                       const base::CancelFn& cancel);
 
   // One raw call: sends {"v":1,"id":N,"method":method,"params":params} and returns the result

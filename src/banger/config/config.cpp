@@ -143,10 +143,6 @@ bool has_dot_dot_component(std::string_view path) {
   return false;
 }
 
-bool starts_with(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
-}
-
 // Returns the smallest edit distance between two short keys (for "did you mean").
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -241,7 +237,7 @@ Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t i
       {"host",
        [&](const toml::node& n) -> Status {
          BANGER_TRY_ASSIGN(entry.host, get_string(prefix + "host", n));
-         if (!starts_with(entry.host, "/") && !starts_with(entry.host, "~/")) {
+         if (!entry.host.starts_with("/") && !entry.host.starts_with("~/")) {
            return must_be(prefix + "host", "an absolute path or start with ~/", n);
          }
          has_host = true;
@@ -251,9 +247,9 @@ Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t i
        [&](const toml::node& n) -> Status {
          BANGER_TRY_ASSIGN(entry.guest, get_string(prefix + "guest", n));
          std::string_view rest;
-         if (starts_with(entry.guest, "/root/")) {
+         if (entry.guest.starts_with("/root/")) {
            rest = std::string_view(entry.guest).substr(6);
-         } else if (starts_with(entry.guest, "~/")) {
+         } else if (entry.guest.starts_with("~/")) {
            rest = std::string_view(entry.guest).substr(2);
          }
          if (rest.empty() || has_dot_dot_component(rest)) {
@@ -405,8 +401,8 @@ Handler int_key(std::string_view key, int& field, int64_t low, int64_t high) {
 constexpr std::string_view kProgram = "a program name looked up in PATH or an absolute path";
 
 bool is_catalog_url(const std::string& v) {
-  return v.empty() || starts_with(v, "https://") || starts_with(v, "http://") ||
-         starts_with(v, "file://");
+  return v.empty() || v.starts_with("https://") || v.starts_with("http://") ||
+         v.starts_with("file://");
 }
 
 // The top-level keys and what each accepts; every handler writes into c.
@@ -418,7 +414,7 @@ Status apply_config(const toml::table& root, Config& c) {
       {"qemu_bin", string_key("qemu_bin", c.qemu_bin, kProgram, is_program)},
       {"accel", enum_key("accel", c.accel, kAccelChoiceNames)},
       {"ssh_key_path", string_key("ssh_key_path", c.ssh_key_path, "an absolute path",
-                                  [](const std::string& v) { return starts_with(v, "/"); })},
+                                  [](const std::string& v) { return v.starts_with("/"); })},
       {"default_image", string_key("default_image", c.default_image,
                                    "an image name of letters, digits, '.', '_' or '-'",
                                    [](const std::string& v) { return is_catalog_name(v); })},

@@ -123,7 +123,8 @@ class Daemon {
                          .vmms = platform_.vmms,
                          .known_hosts = known_hosts_,
                          .dns = dns_,
-                         .nat = nat_},
+                         .nat = nat_,
+                         .sample_process = platform_.sample_process},
                         platform_.facts.vm_host};
   vm::VmService vms_{
       {.vms = vm_repo_, .clock = platform_.clock, .random = platform_.random, .host = host_},

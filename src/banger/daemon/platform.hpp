@@ -12,6 +12,7 @@
 #include "banger/hostnat/link_ops.hpp"
 #include "banger/hostnat/nat_ip_forward.hpp"
 #include "banger/sys/command_runner.hpp"
+#include "banger/sys/proc_stats.hpp"
 #include "banger/vm/microvm_host.hpp"
 #include "banger/vmm/vmm.hpp"
 
@@ -34,6 +35,8 @@ struct Platform {
   vmm::VmmRegistry vmms;  // the Vmm of each backend VMs may run on; must hold qemu
   // PATH lookup for host tools (sys::find_executable on the real host).
   std::function<std::string(const std::string&)> find_tool;
+  // CPU ticks and RSS of a VMM process, for `vm stats` (sys::sample_process on the real host).
+  std::function<Expected<sys::ProcessSample>(pid_t)> sample_process;
   HostFacts facts;
 };
 

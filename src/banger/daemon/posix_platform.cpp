@@ -71,6 +71,7 @@ Platform PosixPlatform::platform() {
                   .random = random_,
                   .vmms = vmm::VmmRegistry(qemu_),
                   .find_tool = sys::find_executable,
+                  .sample_process = sys::sample_process,
                   .facts = facts_};
 }
 

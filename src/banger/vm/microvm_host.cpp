@@ -249,7 +249,10 @@ Status MicrovmHost::wait_for_agent(const model::Vm& vm,
                                    std::chrono::steady_clock::time_point deadline,
                                    const base::CancelFn& stop_waiting, const bool& vmm_exited) {
   BANGER_TRY_ASSIGN(auto agent, agent_for(vm));
-  auto healthy = agent->wait_healthy(deadline, stop_waiting);
+  // The deadline is on the injected clock; the agent's attempts run on real time.
+  const auto budget =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - deps_.clock.steady_now());
+  auto healthy = agent->wait_healthy(std::max(budget, std::chrono::milliseconds(0)), stop_waiting);
   if (healthy) {
     BANGER_LOG_INFO("vm {}: agent {} answered (guest up {:.1f} s)", vm.name, healthy->version,
                     healthy->uptime_s);
@@ -384,10 +387,10 @@ Status MicrovmHost::verify_host_key(const model::Vm& vm) {
 Expected<VmUsage> MicrovmHost::usage(const model::Vm& vm) {
   // CPU% needs two samples; 250 ms keeps `vm stats` snappy and the number meaningful.
   constexpr auto kWindow = std::chrono::milliseconds(250);
-  BANGER_TRY_ASSIGN(auto first, sys::sample_process(vm.vmm_pid));
+  BANGER_TRY_ASSIGN(auto first, deps_.sample_process(vm.vmm_pid));
   auto started = deps_.clock.steady_now();
   deps_.clock.sleep_for(kWindow);
-  BANGER_TRY_ASSIGN(auto second, sys::sample_process(vm.vmm_pid));
+  BANGER_TRY_ASSIGN(auto second, deps_.sample_process(vm.vmm_pid));
   double seconds = std::chrono::duration<double>(deps_.clock.steady_now() - started).count();
   double ticks = static_cast<double>(sys::clock_ticks_per_second());
   VmUsage usage;

@@ -5,6 +5,7 @@
 // ports, DNS records and NAT rules as VMs start and stop.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include "banger/kernelcat/kernel_service.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/sys/command_runner.hpp"
+#include "banger/sys/proc_stats.hpp"
 #include "banger/vm/vm_host.hpp"
 #include "banger/vmm/vmm.hpp"
 #include "banger/vmstorage/strategy.hpp"
@@ -38,6 +40,9 @@ struct MicrovmHostDeps {
   guest::KnownHosts& known_hosts;
   dns::DnsService& dns;      // <name>.vm records follow start/stop; the guest resolver
   hostnat::NatService& nat;  // per-VM outbound NAT rules
+  // CPU ticks and RSS of a VMM process (sys::sample_process on the real host; tests fake it,
+  // since fake VMMs have fake pids).
+  std::function<Expected<sys::ProcessSample>(pid_t)> sample_process;
 };
 
 struct MicrovmHostOptions {
