@@ -115,12 +115,7 @@ class MicrovmHostTest : public ::testing::Test {
     if (!prepared) {
       return vm;
     }
-    vm.kernel = prepared->kernel;
-    vm.tap_name = prepared->tap;
-    vm.guest_ip = prepared->guest_ip;
-    vm.mac = prepared->mac;
-    vm.rootfs_strategy = prepared->rootfs_strategy;
-    vm.overlay_path = prepared->overlay_path;
+    prepared->apply_to(vm);
     auto launched = host_.launch(vm);
     EXPECT_TRUE(launched) << launched.error().message;
     if (launched) {

@@ -24,6 +24,16 @@ struct Prepared {
   std::string mac;
   std::string rootfs_strategy;
   std::string overlay_path;
+
+  // Copies what was decided into the VM's record fields.
+  void apply_to(model::Vm& vm) const {
+    vm.kernel = kernel;
+    vm.tap_name = tap;
+    vm.guest_ip = guest_ip;
+    vm.mac = mac;
+    vm.rootfs_strategy = rootfs_strategy;
+    vm.overlay_path = overlay_path;
+  }
 };
 
 struct Launched {

@@ -215,12 +215,7 @@ Expected<model::Vm> VmService::start(const std::string& name_or_id,
   if (!prepared) {
     return fail_start(prepared.error(), false);
   }
-  vm.kernel = prepared->kernel;
-  vm.tap_name = prepared->tap;
-  vm.guest_ip = prepared->guest_ip;
-  vm.mac = prepared->mac;
-  vm.rootfs_strategy = prepared->rootfs_strategy;
-  vm.overlay_path = prepared->overlay_path;
+  prepared->apply_to(vm);
   if (auto saved = deps_.vms.update(vm); !saved) {
     return fail_start(saved.error(), false);
   }
