@@ -8,7 +8,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,6 +25,7 @@
 
 #include "banger/agentd/agent.hpp"
 #include "banger/agentd/server.hpp"
+#include "banger/agentd/transports.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/vmm/vmm.hpp"
 
@@ -177,24 +177,12 @@ class FakeVmm final : public vmm::Vmm {
 
 inline Expected<std::unique_ptr<FakeAgentServer>> FakeAgentServer::start(const std::string& path,
                                                                          agentd::AgentDeps deps) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    return fail(Errc::invalid_argument, "fake agent: socket path too long: " + path);
+  auto listener = agentd::listen_unix(path);  // the listener `banger-agent --listen-unix` uses
+  if (!listener) {
+    return tl::unexpected(from_sys(listener.error(), "fake agent"));
   }
-  path.copy(addr.sun_path, path.size());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return fail_errno("fake agent: socket", errno);
-  }
-  ::unlink(path.c_str());
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(fd, 16) != 0) {
-    int err = errno;
-    ::close(fd);
-    return fail_errno("fake agent: listening on " + path, err);
-  }
-  return std::unique_ptr<FakeAgentServer>(new FakeAgentServer(path, fd, std::move(deps)));
+  return std::unique_ptr<FakeAgentServer>(
+      new FakeAgentServer(path, listener->release(), std::move(deps)));
 }
 
 inline FakeAgentServer::FakeAgentServer(std::string path, int listen_fd, agentd::AgentDeps deps)
