@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "../integration/harness.hpp"
+#include "vm_suite.hpp"
 #include <nlohmann/json.hpp>
 
 #include "banger/base/defer.hpp"
@@ -33,105 +34,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-class VmSuite : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    skip_reason_ = probe();
-    if (!skip_reason_.empty()) {
-      return;
-    }
-    home_ = new BangerHome();
-    home_->write_config(kSizes);
-    // Every prerequisite is there, so failing to obtain the artifacts is a regression of kernel
-    // pull or image build: every test fails (SetUp), none is skipped.
-    auto pulled = home_->banger({"kernel", "pull", "debian-cloud"});
-    auto built = home_->banger({"image", "build", "tiny"});
-    home_->banger({"daemon", "stop"});
-    if (pulled.exit_code != 0 || built.exit_code != 0) {
-      setup_error_ = "could not obtain artifacts: " + pulled.err + built.err;
-      return;
-    }
-    ns_ = "bgt-vm-" + std::to_string(::getpid());
-    sys::PosixCommandRunner runner;
-    auto added = runner.run({.argv = {"ip", "netns", "add", ns_}});
-    (void)runner.run({.argv = {"ip", "-n", ns_, "link", "set", "lo", "up"}});
-    if (!added || added->exit_code != 0) {
-      setup_error_ = "ip netns add " + ns_ + " failed: " + (added ? added->err : "");
-    }
-  }
-
-  static void TearDownTestSuite() {
-    if (home_ != nullptr) {
-      if (!ns_.empty()) {
-        auto listed = home_->banger_in(ns_, {"vm", "list", "--json"});
-        auto vms = nlohmann::json::parse(listed.out, nullptr, false);
-        if (vms.is_array()) {
-          for (const auto& vm : vms) {
-            home_->banger_in(ns_, {"vm", "delete", vm["name"].get<std::string>()});
-          }
-        }
-      }
-      delete home_;  // stops the daemon (by pid as a last resort)
-      home_ = nullptr;
-    }
-    if (!ns_.empty()) {
-      sys::PosixCommandRunner runner;
-      (void)runner.run({.argv = {"ip", "netns", "del", ns_}});
-    }
-  }
-
-  void SetUp() override {
-    if (!skip_reason_.empty()) {
-      GTEST_SKIP() << skip_reason_;
-    }
-    if (!setup_error_.empty()) {
-      FAIL() << setup_error_;
-    }
-  }
-
-  // The missing prerequisite ("" when none is): only these skip the suite.
-  static std::string probe() {
-    return testkit::first_missing(
-        {testkit::probe_root("create network namespaces and TAP devices"), testkit::probe_netns(),
-         testkit::probe_tools({"qemu-system-x86_64", "qemu-img", "ssh", "ssh-keyscan", "ip"}),
-         testkit::probe_apt_archive()});
-  }
-
-  sys::CommandResult run(const std::vector<std::string>& args) {
-    return home_->banger_in(ns_, args);
-  }
-  nlohmann::json show(const std::string& name) {
-    return nlohmann::json::parse(run({"vm", "show", name, "--json"}).out, nullptr, false);
-  }
-  std::string ssh(const std::string& name, const std::string& command) {
-    auto r = run({"vm", "ssh", name, "--", command});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out;
-  }
-  // SIGKILLs the daemon (its pid is in the instance lock file) and waits until it is gone.
-  static void crash_daemon() {
-    auto pid_text = sys::read_file(home_->dir() + "/run/bangerd.lock");
-    ASSERT_TRUE(pid_text);
-    int daemon_pid = std::atoi(pid_text->c_str());
-    ASSERT_EQ(::kill(daemon_pid, SIGKILL), 0);
-    EXPECT_TRUE(testkit::eventually([&] { return ::kill(daemon_pid, 0) != 0; }));
-  }
-  // No qemu process of this suite's BANGER_HOME runs for the VM id.
-  static bool qemu_running_for(const std::string& vm_id) {
-    sys::PosixCommandRunner runner;
-    auto r = runner.run({.argv = {"pgrep", "-f", "vms/" + vm_id + "/"}});
-    return r && r->exit_code == 0;
-  }
-
-  static constexpr const char* kSizes =
-      "[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = \"256M\"\n";
-  static inline std::string skip_reason_;
-  // Set when a prerequisite is there but the suite's setup still failed: every test fails.
-  static inline std::string setup_error_;
-  static inline BangerHome* home_ = nullptr;
-  static inline std::string ns_;
-};
 
 TEST_F(VmSuite, RunExitsWithTheGuestCommandsCodeAndRmLeavesNothing) {
   auto r = run({"vm", "run", "--name", "r1", "--image", "tiny", "--", "sh", "-c", "exit 7"});
@@ -392,70 +294,6 @@ TEST_F(VmSuite, VmNamesResolveOnTheHostAndFromOtherGuests) {
 }
 
 // An "upstream" namespace joined to the suite's namespace by veth: 198.51.100.1 there,
-// 198.51.100.2 on the suite side, no route back to the VM network. A TCP listener there
-// records the peer address of each connection.
-class Upstream {
- public:
-  explicit Upstream(const std::string& host_ns) : host_ns_(host_ns) {
-    ns_ = "bgt-up-" + std::to_string(::getpid());
-    sys::PosixCommandRunner runner;
-    for (std::vector<std::string> argv : std::vector<std::vector<std::string>>{
-             {"ip", "netns", "add", ns_},
-             {"ip", "-n", host_ns_, "link", "add", "bgt-up0", "type", "veth", "peer", "name",
-              "bgt-up1", "netns", ns_},
-             {"ip", "-n", host_ns_, "addr", "add", "198.51.100.2/24", "dev", "bgt-up0"},
-             {"ip", "-n", host_ns_, "link", "set", "bgt-up0", "up"},
-             {"ip", "-n", ns_, "addr", "add", "198.51.100.1/24", "dev", "bgt-up1"},
-             {"ip", "-n", ns_, "link", "set", "bgt-up1", "up"},
-             {"ip", "-n", ns_, "link", "set", "lo", "up"}}) {
-      auto r = runner.run({.argv = argv});
-      EXPECT_TRUE(r && r->exit_code == 0) << sys::to_display(argv) << ": " << (r ? r->err : "");
-    }
-    peers_file_ = dir_.path() + "/peers";
-    ready_file_ = dir_.path() + "/ready";
-    std::string script =
-        "import socket\n"
-        "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-        "s.bind(('198.51.100.1', 9000)); s.listen(8)\n"
-        "open('" +
-        ready_file_ +
-        "','w').close()\n"
-        "while True:\n"
-        "  c,a=s.accept(); open('" +
-        peers_file_ +
-        "','a').write(a[0]+'\\n')\n"
-        "  c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nok\\n'); c.close()\n";
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::execlp("ip", "ip", "netns", "exec", ns_.c_str(), "python3", "-c", script.c_str(),
-               static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    server_pid_ = pid;
-    // The listener touches ready_file_ once it listens (connecting to check would record a
-    // peer, and the socket lives in another namespace than this process).
-    EXPECT_TRUE(testkit::eventually([&] { return sys::path_exists(ready_file_); }))
-        << "the upstream listener did not start";
-  }
-  ~Upstream() {
-    if (server_pid_ > 0) {
-      ::kill(server_pid_, SIGKILL);
-      ::waitpid(server_pid_, nullptr, 0);
-    }
-    sys::PosixCommandRunner runner;
-    (void)runner.run({.argv = {"ip", "-n", host_ns_, "link", "del", "bgt-up0"}});
-    (void)runner.run({.argv = {"ip", "netns", "del", ns_}});
-  }
-  std::string peers() const { return sys::read_file(peers_file_).value_or(""); }
-
- private:
-  std::string host_ns_;
-  std::string ns_;
-  testkit::TempDir dir_;
-  std::string peers_file_;
-  std::string ready_file_;
-  pid_t server_pid_ = -1;
-};
 
 TEST_F(VmSuite, NatIsOptInChangeableOnARunningVmAndGoneWithTheVm) {
   Upstream upstream(ns_);
