@@ -107,7 +107,8 @@ class Daemon {
   dns::DnsService dns_{{.runner = platform_.runner,
                         .listen = options_.config.dns_listen,
                         .bridge_name = options_.config.bridge_name,
-                        .bridge_ip = options_.config.bridge_ip}};
+                        .bridge_ip = options_.config.bridge_ip,
+                        .cidr = options_.config.cidr}};
   hostnat::NatService nat_{
       {.runner = platform_.runner,
        .ip_forwarding = platform_.ip_forwarding,

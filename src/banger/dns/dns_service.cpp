@@ -40,10 +40,13 @@ Status DnsService::ensure_guest_resolver() {
           found.error().message);
     }
   }
-  auto server =
-      std::make_unique<DnsServer>(records_, DnsServerOptions{.listen = deps_.bridge_ip + ":53",
-                                                             .mode = Mode::resolver,
-                                                             .upstreams = upstreams});
+  BANGER_TRY_ASSIGN(auto network,
+                    parse_client_network(deps_.bridge_ip + "/" + std::to_string(deps_.cidr)));
+  auto server = std::make_unique<DnsServer>(
+      records_, DnsServerOptions{.listen = deps_.bridge_ip + ":53",
+                                 .mode = Mode::resolver,
+                                 .upstreams = upstreams,
+                                 .clients = {.network = network, .forwarding = &forwarding_}});
   BANGER_TRY(server->start());
   BANGER_LOG_INFO("dns: guest resolver on {} (forwarding to {} upstreams)", server->address(),
                   upstreams.size());
@@ -64,6 +67,14 @@ void DnsService::remove(const std::string& vm_name) { records_.remove(vm_name); 
 
 Status DnsService::replace_all(const std::map<std::string, std::string>& records) {
   return records_.replace_all(records);
+}
+
+Status DnsService::set_forwarding(const std::string& ip, bool allowed) {
+  return forwarding_.set(ip, allowed);
+}
+
+Status DnsService::replace_forwarding(const std::vector<std::string>& ips) {
+  return forwarding_.replace_all(ips);
 }
 
 std::string DnsService::listener_address() const {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "banger/base/error.hpp"
+#include "banger/dns/client_policy.hpp"
 #include "banger/dns/records.hpp"
 #include "banger/dns/server.hpp"
 #include "banger/sys/command_runner.hpp"
@@ -20,6 +21,7 @@ struct DnsServiceDeps {
   std::string listen = "127.0.0.1:42069";  // config dns_listen
   std::string bridge_name = "br-fc";
   std::string bridge_ip = "172.16.0.1";
+  int cidr = 24;  // prefix length of the VM network: the resolver answers only sources in it
   // Where resolver mode forwards names outside .vm ("" = discover_upstreams()).
   std::vector<std::string> upstreams;
   bool use_resolved = true;  // route ~vm with resolvectl where systemd-resolved runs
@@ -40,16 +42,23 @@ class DnsService {
   // them and runs on (doctor reports the listener).
   Status start_listener();
 
-  // Starts the resolver on bridge_ip:53 unless it runs, then (where systemd-resolved runs)
-  // routes ~vm for the bridge link to it. Call once the bridge has its address. Errors are the
-  // resolver's start errors; a resolved routing failure is logged, not returned (names still
-  // resolve inside guests).
+  // Starts the resolver on bridge_ip:53 unless it runs (answering only sources inside
+  // bridge_ip/cidr, forwarding names outside .vm only for forwarding() addresses), then (where
+  // systemd-resolved runs) routes ~vm for the bridge link to it. Call once the bridge has its
+  // address. Errors are the resolver's start errors; a resolved routing failure is logged, not
+  // returned (names still resolve inside guests).
   Status ensure_guest_resolver();
 
   // Record upkeep (RecordTable's contracts).
   Status set(const std::string& vm_name, const std::string& ip);
   void remove(const std::string& vm_name);
   Status replace_all(const std::map<std::string, std::string>& records);
+
+  // Whether the guest at ip ("172.16.0.2") gets names outside .vm resolved: only VMs with NAT
+  // (a guest without a way out must not get one through DNS). ForwardingClients' contracts.
+  Status set_forwarding(const std::string& ip, bool allowed);
+  Status replace_forwarding(const std::vector<std::string>& ips);
+  const ForwardingClients& forwarding() const { return forwarding_; }
 
   const RecordTable& records() const { return records_; }
   // "ip:port" of the running listener, "" when it is not running.
@@ -63,6 +72,7 @@ class DnsService {
  private:
   DnsServiceDeps deps_;
   RecordTable records_;
+  ForwardingClients forwarding_;
   mutable std::mutex mutex_;
   std::unique_ptr<DnsServer> listener_;
   std::unique_ptr<DnsServer> resolver_;

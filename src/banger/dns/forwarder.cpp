@@ -1,5 +1,6 @@
 #include "banger/dns/forwarder.hpp"
 
+#include <iterator>
 #include <utility>
 
 #include "banger/base/log.hpp"
@@ -35,17 +36,23 @@ void DnsCounters::reset() {
 
 Forwarder::Forwarder(const RecordTable& records, std::vector<Endpoint> upstreams,
                      std::chrono::milliseconds forward_timeout, base::Clock& clock,
-                     base::Random& random, DnsCounters& counters)
+                     base::Random& random, DnsCounters& counters, ClientPolicy policy)
     : records_(records),
       upstreams_(std::move(upstreams)),
       forward_timeout_(forward_timeout),
       clock_(clock),
       random_(random),
-      counters_(counters) {}
+      counters_(counters),
+      policy_(policy) {}
 
 std::vector<Datagram> Forwarder::on_query(std::span<const std::uint8_t> message,
                                           const Endpoint& from) {
   ++counters_.queries;
+  if (policy_.network && !policy_.network->contains(from.ip)) {
+    // Not a guest: no reply at all, so the resolver cannot be used to reflect traffic.
+    ++counters_.ignored;
+    return {};
+  }
   ParsedQuery parsed = parse_query(message);
   switch (parsed.outcome) {
     case ParseOutcome::ignore:
@@ -71,11 +78,16 @@ std::vector<Datagram> Forwarder::on_query(std::span<const std::uint8_t> message,
     ++counters_.vm_answers;
     return {to_client(from, build_vm_reply(query, *vm, address))};
   }
-  if (upstreams_.empty()) {
+  if (upstreams_.empty() ||
+      (policy_.forwarding != nullptr && !policy_.forwarding->contains(from.ip))) {
     ++counters_.refused;
     return {to_client(from, build_empty_reply(query, Rcode::refused, false))};
   }
-  if (pending_.size() >= kMaxPending) {
+  std::size_t& in_flight = pending_by_client_[from.ip];
+  if (pending_.size() >= kMaxPending || in_flight >= policy_.max_pending_per_client) {
+    if (in_flight == 0) {
+      pending_by_client_.erase(from.ip);
+    }
     ++counters_.servfail;
     return {to_client(from, build_empty_reply(query, Rcode::servfail, false))};
   }
@@ -87,6 +99,7 @@ std::vector<Datagram> Forwarder::on_query(std::span<const std::uint8_t> message,
             .upstream = 0,
             .deadline = {}};
   set_message_id(p.forwarded, id);
+  ++in_flight;
   return {forward(pending_.emplace(id, std::move(p)).first->second)};
 }
 
@@ -111,7 +124,7 @@ std::vector<Datagram> Forwarder::on_reply(std::span<const std::uint8_t> message,
   // Counters move before the reply leaves, so a client that got it sees them updated.
   ++counters_.relayed;
   Datagram relayed = to_client(p.client, std::move(reply));
-  pending_.erase(it);
+  finish(it);
   return {std::move(relayed)};
 }
 
@@ -132,7 +145,9 @@ std::vector<Datagram> Forwarder::on_tick() {
     } else {
       ++counters_.servfail;
       out.push_back(to_client(p.client, build_empty_reply(p.query, Rcode::servfail, false)));
-      it = pending_.erase(it);
+      auto next = std::next(it);
+      finish(it);
+      it = next;
     }
   }
   return out;
@@ -152,6 +167,14 @@ Datagram Forwarder::forward(Pending& p) {
   p.deadline = clock_.steady_now() + forward_timeout_;
   ++counters_.forwarded;
   return Datagram{.to = upstreams_[p.upstream], .bytes = p.forwarded, .to_upstream = true};
+}
+
+void Forwarder::finish(std::map<std::uint16_t, Pending>::iterator it) {
+  auto count = pending_by_client_.find(it->second.client.ip);
+  if (count != pending_by_client_.end() && --count->second == 0) {
+    pending_by_client_.erase(count);
+  }
+  pending_.erase(it);
 }
 
 // Ids of forwarded queries are random (unpredictable, against spoofing) and unique in flight.

@@ -16,6 +16,7 @@
 
 #include "banger/base/clock.hpp"
 #include "banger/base/random.hpp"
+#include "banger/dns/client_policy.hpp"
 #include "banger/dns/codec.hpp"
 #include "banger/dns/endpoint.hpp"
 #include "banger/dns/records.hpp"
@@ -25,10 +26,12 @@ namespace banger::dns {
 // Counters since start(), for tests, benchmarks and logs.
 struct DnsServerStats {
   std::uint64_t queries = 0;           // datagrams received on the listen socket
-  std::uint64_t ignored = 0;           // not answered: short, or a response
+  std::uint64_t ignored = 0;           // not answered: short, a response, or (policy) a source
+                                       // outside the client network
   std::uint64_t malformed = 0;         // answered FORMERR or NOTIMP
   std::uint64_t vm_answers = 0;        // answered from the records (A, NXDOMAIN, empty NOERROR)
-  std::uint64_t refused = 0;           // REFUSED outside .vm
+  std::uint64_t refused = 0;           // REFUSED outside .vm (no upstreams, or a client the
+                                       // policy does not forward for)
   std::uint64_t forwarded = 0;         // sent to an upstream (retries included)
   std::uint64_t relayed = 0;           // upstream replies relayed to clients
   std::uint64_t forward_timeouts = 0;  // upstream attempts that timed out
@@ -55,14 +58,16 @@ struct Datagram {
 class Forwarder {
  public:
   // upstreams are tried in order; with none, names outside .vm are REFUSED. Each attempt gets
-  // forward_timeout (by clock.steady_now()); random picks the ids of forwarded queries.
+  // forward_timeout (by clock.steady_now()); random picks the ids of forwarded queries. policy
+  // says which sources are served and which get forwarding (default: all of them).
   Forwarder(const RecordTable& records, std::vector<Endpoint> upstreams,
             std::chrono::milliseconds forward_timeout, base::Clock& clock, base::Random& random,
-            DnsCounters& counters);
+            DnsCounters& counters, ClientPolicy policy = {});
 
-  // A datagram from a client. Returns nothing (ignored: short or a response), FORMERR/NOTIMP,
-  // the .vm answer, REFUSED (no upstreams), SERVFAIL (too many forwards in flight), or the
-  // query forwarded to the first upstream under a fresh random id.
+  // A datagram from a client. Returns nothing (ignored: short, a response, or a source outside
+  // the policy's network), FORMERR/NOTIMP, the .vm answer, REFUSED (no upstreams, or a source
+  // the policy does not forward for), SERVFAIL (too many forwards in flight in all, or from
+  // this source address), or the query forwarded to the first upstream under a fresh random id.
   std::vector<Datagram> on_query(std::span<const std::uint8_t> message, const Endpoint& from);
   // A datagram from an upstream. Replies to a forward in flight from the upstream it was sent
   // to are relayed to the client with the client's id; a SERVFAIL moves on to the next upstream
@@ -84,6 +89,8 @@ class Forwarder {
   };
   Datagram forward(Pending& p);
   std::uint16_t fresh_id();
+  // Drops a finished forward and its client's share of the in-flight count.
+  void finish(std::map<std::uint16_t, Pending>::iterator it);
 
   const RecordTable& records_;
   std::vector<Endpoint> upstreams_;
@@ -91,7 +98,9 @@ class Forwarder {
   base::Clock& clock_;
   base::Random& random_;
   DnsCounters& counters_;
+  ClientPolicy policy_;
   std::map<std::uint16_t, Pending> pending_;
+  std::map<Ipv4Bytes, std::size_t> pending_by_client_;  // in-flight forwards per source address
 };
 
 }  // namespace banger::dns

@@ -161,7 +161,8 @@ void DnsServer::stop() {
 }
 
 void DnsServer::run() {
-  Forwarder forwarder(records_, upstreams_, options_.forward_timeout, clock_, random_, counters_);
+  Forwarder forwarder(records_, upstreams_, options_.forward_timeout, clock_, random_, counters_,
+                      options_.clients);
   std::vector<std::uint8_t> buf(65535);
   auto send_all = [&](const std::vector<Datagram>& datagrams) {
     for (const auto& d : datagrams) {

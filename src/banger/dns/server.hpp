@@ -37,6 +37,8 @@ struct DnsServerOptions {
   std::vector<std::string> upstreams;
   // How long one upstream gets before the next is tried (or the client gets SERVFAIL).
   std::chrono::milliseconds forward_timeout{2000};
+  // Which sources are answered and forwarded for (Forwarder's policy; default: all).
+  ClientPolicy clients;
 };
 
 class DnsServer {

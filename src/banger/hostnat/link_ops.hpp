@@ -57,6 +57,13 @@ class LinkOps {
   // bridge`.
   virtual Status set_master(const std::string& link, const std::string& bridge) = 0;
 
+  // Makes the bridge port `name` isolated (IFLA_BRPORT_ISOLATED, Linux 4.18+): the bridge
+  // forwards nothing between two isolated ports, so guests cannot reach each other at L2 even
+  // without nftables. Idempotent. not_found `isolating bridge port x: link x not found`;
+  // failed_precondition `isolating bridge port x: link x has no bridge`; unavailable when the
+  // kernel refuses the attribute (EOPNOTSUPP/EINVAL).
+  virtual Status set_port_isolated(const std::string& name) = 0;
+
   // Sets the link administratively up. not_found `setting link x up: link x not found`.
   virtual Status set_up(const std::string& name) = 0;
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
@@ -11,7 +13,7 @@ namespace {
 
 constexpr std::string_view kNftMissing = "nft not found: install the nftables package";
 constexpr std::string_view kListing = "listing the nftables ruleset";
-constexpr std::string_view kApplying = "applying table ip banger";
+constexpr std::string_view kApplying = "applying tables ip/bridge banger";
 
 std::vector<NatVm> values(const std::map<std::string, NatVm>& set) {
   std::vector<NatVm> out;
@@ -67,12 +69,10 @@ Status NatService::check_prerequisites() {
   return {};
 }
 
-Status NatService::enable(const std::string& vm_id, const std::string& ip, const std::string& tap) {
-  const std::string doing = "enabling nat for vm " + vm_id;
+Status NatService::put(NatVm vm, const std::string& doing) {
   if (!config_) {
     return tl::unexpected(with_context(config_.error(), doing));
   }
-  NatVm vm{.vm_id = vm_id, .ip = ip, .tap = tap};
   if (auto valid = validate_nat_vm(network_, vm); !valid) {
     return tl::unexpected(with_context(valid.error(), doing));
   }
@@ -80,12 +80,16 @@ Status NatService::enable(const std::string& vm_id, const std::string& ip, const
     auto next = state.applied;
     for (const auto& [id, other] : next) {
       // Validated addresses are canonical text (parse_ipv4 rejects leading zeros).
-      if (id != vm_id && other.ip == ip) {
+      if (id != vm.vm_id && other.ip == vm.ip) {
         return fail(Errc::invalid_argument,
-                    fmt::format("{}: address {} is already used by vm {}", doing, ip, id));
+                    fmt::format("{}: address {} is already used by vm {}", doing, vm.ip, id));
+      }
+      if (id != vm.vm_id && other.tap == vm.tap) {
+        return fail(Errc::invalid_argument,
+                    fmt::format("{}: tap {} is already used by vm {}", doing, vm.tap, id));
       }
     }
-    next[vm_id] = vm;
+    next[vm.vm_id] = vm;
     if (auto applied = apply_locked(state, next); !applied) {
       return tl::unexpected(with_context(applied.error(), doing));
     }
@@ -93,8 +97,31 @@ Status NatService::enable(const std::string& vm_id, const std::string& ip, const
   });
 }
 
+Status NatService::admit(const NatVm& vm) { return put(vm, "admitting vm " + vm.vm_id); }
+
+Status NatService::enable(const std::string& vm_id, const std::string& ip, const std::string& tap) {
+  return put(NatVm{.vm_id = vm_id, .ip = ip, .tap = tap, .nat = true},
+             "enabling nat for vm " + vm_id);
+}
+
 Status NatService::disable(const std::string& vm_id) {
   const std::string doing = "disabling nat for vm " + vm_id;
+  return state_.with_lock([&](State& state) -> Status {
+    auto it = state.applied.find(vm_id);
+    if (it == state.applied.end() || !it->second.nat) {
+      return {};
+    }
+    auto next = state.applied;
+    next[vm_id].nat = false;
+    if (auto applied = apply_locked(state, next); !applied) {
+      return tl::unexpected(with_context(applied.error(), doing));
+    }
+    return {};
+  });
+}
+
+Status NatService::evict(const std::string& vm_id) {
+  const std::string doing = "evicting vm " + vm_id;
   return state_.with_lock([&](State& state) -> Status {
     if (!state.applied.contains(vm_id)) {
       return {};
@@ -129,24 +156,10 @@ Status NatService::rebuild(const std::vector<NatVm>& vms) {
   });
 }
 
-Status NatService::ensure_table() {
-  if (!config_) {
-    return tl::unexpected(with_context(config_.error(), "ensuring nat rules"));
-  }
-  return state_.with_lock([&](State& state) -> Status {
-    if (state.table_applied) {
-      return {};
-    }
-    if (auto applied = apply_locked(state, state.applied); !applied) {
-      return tl::unexpected(with_context(applied.error(), "ensuring nat rules"));
-    }
-    return {};
-  });
-}
-
 Status NatService::remove_all() {
   return state_.with_lock([&](State& state) -> Status {
-    if (auto removed = run_nft(render_nat_removal(), "deleting table ip banger"); !removed) {
+    if (auto removed = run_nft(render_nat_removal(), "deleting tables ip/bridge banger");
+        !removed) {
       return tl::unexpected(with_context(removed.error(), "removing nat rules"));
     }
     state.applied.clear();
@@ -155,8 +168,29 @@ Status NatService::remove_all() {
   });
 }
 
+Expected<bool> NatService::tables_exist() {
+  for (auto family : {kNatTableFamily, kBridgeTableFamily}) {
+    std::string doing = fmt::format("listing table {} {}", family, kNatTableName);
+    auto result = deps_.runner.run(sys::Command{
+        .argv = {"nft", "list", "table", std::string(family), std::string(kNatTableName)}});
+    if (!result) {
+      if (result.error().code == Errc::not_found) {
+        return false;
+      }
+      return tl::unexpected(with_context(std::move(result).error(), doing));
+    }
+    if (result->exit_code == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool NatService::enabled(const std::string& vm_id) const {
-  return state_.with_lock([&](const State& state) { return state.applied.contains(vm_id); });
+  return state_.with_lock([&](const State& state) {
+    auto it = state.applied.find(vm_id);
+    return it != state.applied.end() && it->second.nat;
+  });
 }
 
 std::vector<NatVm> NatService::vms() const {
@@ -166,7 +200,8 @@ std::vector<NatVm> NatService::vms() const {
 Status NatService::apply_locked(State& state, const std::map<std::string, NatVm>& next) {
   BANGER_TRY_ASSIGN(auto script, render_nat_ruleset(network_, values(next)));
   BANGER_TRY(run_nft(script, kApplying));
-  if (!next.empty()) {
+  bool any_nat = std::any_of(next.begin(), next.end(), [](const auto& e) { return e.second.nat; });
+  if (any_nat) {
     // After the rules, never before: with forwarding on and no table yet, guests without NAT
     // could forward unfiltered.
     if (auto forwarding = deps_.ip_forwarding.enable(); !forwarding) {
@@ -178,7 +213,7 @@ Status NatService::apply_locked(State& state, const std::map<std::string, NatVm>
       } else {
         previous = render_nat_removal();
       }
-      if (auto undo = run_nft(previous, "restoring table ip banger"); !undo) {
+      if (auto undo = run_nft(previous, "restoring tables ip/bridge banger"); !undo) {
         BANGER_LOG_WARN("nat rules may not match the vms until the next change: {}",
                         undo.error().message);
       }

@@ -4,10 +4,14 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/if.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/handlers.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -207,6 +211,18 @@ class Session {
     return out;
   }
 
+  // Sends msg (consumed) and waits for the kernel's ack; `step` names it in errors.
+  Status send_and_ack(nl_msg* msg, const std::string& step) {
+    std::unique_ptr<nl_msg, decltype(&nlmsg_free)> owned(msg, &nlmsg_free);
+    if (int rc = nl_send_auto(get(), msg); rc < 0) {
+      return failure(step, rc);
+    }
+    if (int rc = nl_wait_for_ack(sk_.get()); rc < 0) {
+      return failure(step, rc);
+    }
+    return {};
+  }
+
   // Applies `changes` to link (RTM_NEWLINK, falling back to RTM_SETLINK inside libnl).
   Status change(rtnl_link* link, rtnl_link* changes, const std::string& step) {
     if (int rc = rtnl_link_change(get(), link, changes, 0); rc < 0) {
@@ -362,6 +378,38 @@ Status NetlinkLinkOps::set_up(const std::string& name) {
   BANGER_TRY(nl.open());
   BANGER_TRY_ASSIGN(LinkPtr link, nl.require_link(name, fmt::format("setting link {} up", name)));
   return set_link_up(nl, link.get(), name);
+}
+
+Status NetlinkLinkOps::set_port_isolated(const std::string& name) {
+  BANGER_TRY(validate_link_name(name));
+  std::string step = fmt::format("isolating bridge port {}", name);
+  Session nl;
+  BANGER_TRY(nl.open());
+  BANGER_TRY_ASSIGN(LinkPtr link, nl.require_link(name, step));
+  if (rtnl_link_get_master(link.get()) <= 0) {
+    return fail(Errc::failed_precondition, fmt::format("{}: link {} has no bridge", step, name));
+  }
+  // libnl has no setter for IFLA_BRPORT_ISOLATED: send what `bridge link set dev <name>
+  // isolated on` sends, RTM_SETLINK for AF_BRIDGE with the flag nested in IFLA_PROTINFO.
+  nl_msg* msg = nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+  if (msg == nullptr) {
+    return fail(Errc::io, fmt::format("{}: out of memory", step));
+  }
+  ifinfomsg info{};
+  info.ifi_family = AF_BRIDGE;
+  info.ifi_index = rtnl_link_get_ifindex(link.get());
+  nlattr* nest = nullptr;
+  if (nlmsg_append(msg, &info, sizeof info, NLMSG_ALIGNTO) < 0 ||
+      (nest = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)) == nullptr ||
+      nla_put_u8(msg, IFLA_BRPORT_ISOLATED, 1) < 0 || nla_nest_end(msg, nest) < 0) {
+    nlmsg_free(msg);
+    return fail(Errc::io, fmt::format("{}: building the netlink message", step));
+  }
+  auto sent = nl.send_and_ack(msg, step);
+  if (!sent && (sent.error().sys_errno == EOPNOTSUPP || sent.error().sys_errno == EINVAL)) {
+    sent.error().code = Errc::unavailable;
+  }
+  return sent;
 }
 
 Status NetlinkLinkOps::delete_link(const std::string& name) {

@@ -18,6 +18,7 @@ class NetlinkLinkOps : public LinkOps {
   Status create_tap(const std::string& name, std::optional<uid_t> owner) override;
   Status set_master(const std::string& link, const std::string& bridge) override;
   Status set_up(const std::string& name) override;
+  Status set_port_isolated(const std::string& name) override;
   Status delete_link(const std::string& name) override;
   Expected<std::vector<std::string>> list_links(const std::string& prefix) override;
   Expected<bool> link_exists(const std::string& name) override;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include "banger/base/strings.hpp"
 #include "banger/hostnat/network_service.hpp"
+#include "banger/sys/fs.hpp"
 #include "banger/testkit/probes.hpp"
 
 namespace banger::hostnat {
@@ -178,6 +180,58 @@ TEST(NetlinkLinkOps, CreatesBridgeAndTapEnslavesListsAndDeletes) {
                               "ok",
                               "bgt-tap0 kind=tun up=1 master= ipv4=",
                           }));
+}
+
+// What `bridge -d link show dev <port>` says about isolation ("isolated on" / "isolated off"),
+// run in the calling (child's) namespace.
+std::string isolation_of(const std::string& port) {
+  std::string command = "bridge -d link show dev " + port + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    return "popen failed";
+  }
+  std::string text;
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+    text += buffer;
+  }
+  ::pclose(pipe);
+  for (const char* state : {"isolated on", "isolated off"}) {
+    if (text.find(state) != std::string::npos) {
+      return state;
+    }
+  }
+  return "unknown: " + text;
+}
+
+// Regression for M7 (security review): set_port_isolated() really sets IFLA_BRPORT_ISOLATED on
+// this kernel, so the bridge forwards nothing between two TAPs. Fails on 8f38f5a: no TAP was
+// ever isolated there (the "isolated off" line below is the state attach() left).
+TEST(NetlinkLinkOps, IsolatesABridgePort) {
+  if (sys::find_executable("bridge").empty()) {
+    GTEST_SKIP() << "needs the bridge tool (iproute2) to read the flag back";
+  }
+  ChildResult result;
+  BANGER_RUN_IN_NETNS(result, [] {
+    NetlinkLinkOps links;
+    Lines out;
+    out.push_back(describe(links.ensure_bridge("bgt-br0", "172.30.0.1/24")));
+    out.push_back(describe(links.create_tap("tap-fc-0", std::nullopt)));
+    out.push_back(describe(links.set_port_isolated("tap-fc-0")));
+    out.push_back(describe(links.set_master("tap-fc-0", "bgt-br0")));
+    out.push_back(isolation_of("tap-fc-0"));
+    out.push_back(describe(links.set_port_isolated("tap-fc-0")));
+    out.push_back(isolation_of("tap-fc-0"));
+    out.push_back(describe(links.set_port_isolated("tap-fc-0")));
+    out.push_back(describe(links.set_port_isolated("tap-fc-9")));
+    return out;
+  });
+  EXPECT_EQ(
+      result.lines,
+      (Lines{"ok", "ok",
+             "failed_precondition: isolating bridge port tap-fc-0: link tap-fc-0 has no bridge",
+             "ok", "isolated off", "ok", "isolated on", "ok",
+             "not_found: isolating bridge port tap-fc-9: link tap-fc-9 not found"}));
 }
 
 TEST(NetlinkLinkOps, EnsureBridgeAddsAMissingAddressToAnExistingBridge) {

@@ -121,6 +121,16 @@ Expected<Attachment> NetworkService::attach(const std::string& vm_id,
     if (auto master = deps_.links.set_master(*tap, deps_.bridge_name); !master) {
       return context(master.error());
     }
+    // Isolated port: the bridge forwards nothing between guests (S7). A kernel without the
+    // flag (before 4.18) leaves it to nftables' bridge table; any other failure fails the
+    // attach rather than start a guest that could reach the others.
+    if (auto isolated = deps_.links.set_port_isolated(*tap); !isolated) {
+      if (isolated.error().code != Errc::unavailable) {
+        return context(isolated.error());
+      }
+      BANGER_LOG_WARN("attaching vm {}: {} (guests rely on nftables to stay apart)", vm_id,
+                      isolated.error().message);
+    }
     if (auto up = deps_.links.set_up(*tap); !up) {
       return context(up.error());
     }
@@ -189,6 +199,17 @@ Status NetworkService::reconcile(const std::vector<Lease>& in_use) {
     }
     return refill;
   });
+}
+
+Status NetworkService::quarantine_tap(const std::string& tap) {
+  return state_.with_lock([&](State& state) -> Status {
+    state.attached.erase(tap);
+    return state.pool.quarantine(tap);
+  });
+}
+
+Expected<bool> NetworkService::bridge_exists() {
+  return deps_.links.link_exists(deps_.bridge_name);
 }
 
 Status NetworkService::refill_pool() {

@@ -98,6 +98,14 @@ class NetworkService {
   // error, after trying everything.
   Status reconcile(const std::vector<Lease>& in_use);
 
+  // Takes a TAP that cannot be opened (EBUSY: an orphaned VMM or another process holds it) out
+  // of circulation (TapPool::quarantine()); the VM it was attached to no longer holds it, so
+  // the next attach() gets another TAP. invalid_argument for a name that is not tap-fc-<n>.
+  Status quarantine_tap(const std::string& tap);
+
+  // Whether the bridge link exists (some daemon networked a VM on this host). LinkOps errors.
+  Expected<bool> bridge_exists();
+
   // Creates idle TAPs until the pool is full again (call after a start, off the hot path).
   Status refill_pool();
 

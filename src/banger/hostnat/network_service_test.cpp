@@ -21,6 +21,10 @@ NetworkServiceDeps deps_for(FakeLinkOps& links, int pool_size = 2) {
                             .tap_pool_size = pool_size};
 }
 
+// Regression for M7 (security review): an attached TAP is an isolated bridge port, so the
+// bridge forwards nothing between two guests even without nftables. Fails on 8f38f5a: attach
+// there never set IFLA_BRPORT_ISOLATED (this expectation, with isolated = true, failed against
+// attach() with the set_port_isolated call removed).
 TEST(NetworkService, AttachBuildsBridgeTapAndLease) {
   FakeLinkOps links;
   NetworkService network(deps_for(links));
@@ -33,9 +37,26 @@ TEST(NetworkService, AttachBuildsBridgeTapAndLease) {
                                      .gateway = "172.16.0.1",
                                      .netmask = "255.255.255.0",
                                      .prefix = 24}));
-  EXPECT_EQ(links.links(), (std::map<std::string, Link>{
-                               {"br-fc", {.kind = "bridge", .up = true, .ipv4 = {"172.16.0.1/24"}}},
-                               {"tap-fc-0", {.kind = "tun", .up = true, .master = "br-fc"}}}));
+  EXPECT_EQ(links.links(),
+            (std::map<std::string, Link>{
+                {"br-fc", {.kind = "bridge", .up = true, .ipv4 = {"172.16.0.1/24"}}},
+                {"tap-fc-0", {.kind = "tun", .up = true, .master = "br-fc", .isolated = true}}}));
+  EXPECT_EQ(network.leases(), (std::vector<Lease>{{"vm-a", "172.16.0.2", "tap-fc-0"}}));
+}
+
+TEST(NetworkService, AttachGoesOnWithoutPortIsolationOnlyWhenTheKernelLacksIt) {
+  FakeLinkOps links;
+  NetworkService network(deps_for(links));
+  links.fail_next(
+      FakeLinkOps::Op::set_port_isolated,
+      Error{Errc::unavailable, "isolating bridge port tap-fc-0: not supported", 95, {}});
+  ASSERT_TRUE(network.attach("vm-a", std::nullopt));  // nftables' bridge table still holds
+  links.fail_next(FakeLinkOps::Op::set_port_isolated,
+                  Error{Errc::io, "isolating bridge port tap-fc-1: Input/output error", 5, {}});
+  auto failed = network.attach("vm-b", std::nullopt);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message,
+            "attaching vm vm-b: isolating bridge port tap-fc-1: Input/output error");
   EXPECT_EQ(network.leases(), (std::vector<Lease>{{"vm-a", "172.16.0.2", "tap-fc-0"}}));
 }
 
@@ -258,6 +279,79 @@ TEST(NetworkService, ConcurrentAttachesGetDistinctAddressesAndTaps) {
   EXPECT_EQ(taps.size(), std::size_t{kThreads});
   EXPECT_EQ(*ips.begin(), "172.16.0.2");
   EXPECT_EQ(network.leases().size(), std::size_t{kThreads});
+}
+
+}  // namespace
+}  // namespace banger::hostnat
+
+namespace banger::hostnat {
+namespace {
+
+// Regression for M3 (security review), ported from security-poc/poc_hostnat_test.cpp: TAPs
+// left by earlier daemons hold tap-fc-0..63; a fresh NetworkService (no reconcile yet) must
+// still attach, by adopting a leftover instead of stepping over every taken name. Fails on
+// 8f38f5a: attach() failed with "no free tap name" (the PoC; re-checked by removing the
+// adoption from TapPool::create_next(): same error).
+TEST(NetworkService, AttachAdoptsTapsLeftByEarlierDaemons) {
+  testkit::FakeLinkOps links;
+  ASSERT_TRUE(links.ensure_bridge("br-fc", "172.16.0.1/24"));
+  for (unsigned n = 0; n < 64; ++n) {  // what 64 restarts-with-no-addressed-VM left behind
+    ASSERT_TRUE(links.create_tap(tap_name(n), std::nullopt));
+  }
+  NetworkService network({.links = links,
+                          .bridge_name = "br-fc",
+                          .bridge_ip = "172.16.0.1",
+                          .cidr = 24,
+                          .tap_pool_size = 4});
+  EXPECT_TRUE(network.idle_taps().empty());
+  auto attached = network.attach("0123456789abcdef", std::nullopt);
+  ASSERT_TRUE(attached) << attached.error().message;
+  EXPECT_EQ(attached->tap, "tap-fc-0");
+  EXPECT_EQ(links.links().size(), 65U);  // nothing new was created
+  // Refilling adopts the next leftovers too.
+  ASSERT_TRUE(network.refill_pool());
+  EXPECT_EQ(network.idle_taps(),
+            (std::vector<std::string>{"tap-fc-1", "tap-fc-2", "tap-fc-3", "tap-fc-4"}));
+}
+
+TEST(NetworkService, AttachStepsOverLinksUnderOurPrefixThatAreNotTaps) {
+  testkit::FakeLinkOps links;
+  links.add_link("tap-fc-0", {.kind = "veth"});  // not ours: never adopted
+  NetworkService network({.links = links,
+                          .bridge_name = "br-fc",
+                          .bridge_ip = "172.16.0.1",
+                          .cidr = 24,
+                          .tap_pool_size = 0});
+  auto attached = network.attach("vm-a", std::nullopt);
+  ASSERT_TRUE(attached) << attached.error().message;
+  EXPECT_EQ(attached->tap, "tap-fc-1");
+  EXPECT_EQ(links.links().at("tap-fc-0").kind, "veth");
+}
+
+// A TAP that cannot be opened (EBUSY: an orphaned VMM holds it) is quarantined so the next
+// start takes another one instead of failing on it again and again.
+TEST(NetworkService, QuarantinedTapIsNeverHandedOutAgainUntilReconcile) {
+  testkit::FakeLinkOps links;
+  NetworkService network({.links = links,
+                          .bridge_name = "br-fc",
+                          .bridge_ip = "172.16.0.1",
+                          .cidr = 24,
+                          .tap_pool_size = 1});
+  auto first = network.attach("vm-a", std::nullopt);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->tap, "tap-fc-0");
+  ASSERT_TRUE(network.quarantine_tap("tap-fc-0"));
+  ASSERT_TRUE(network.detach(*first));  // the failed start rolls back: stays quarantined
+  EXPECT_TRUE(network.idle_taps().empty());
+  auto second = network.attach("vm-a", std::nullopt);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->tap, "tap-fc-1");
+  EXPECT_TRUE(links.links().count("tap-fc-0"));  // the link itself is left alone
+  EXPECT_EQ(network.quarantine_tap("eth0").error().message,
+            "tap \"eth0\" is not a banger tap: names look like tap-fc-<n>");
+  // The next daemon start reconciles it like any other leftover.
+  ASSERT_TRUE(network.reconcile({{"vm-a", second->ip, second->tap}}));
+  EXPECT_EQ(network.idle_taps(), std::vector<std::string>{"tap-fc-0"});
 }
 
 }  // namespace

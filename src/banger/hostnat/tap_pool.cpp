@@ -71,6 +71,9 @@ Status TapPool::release(const std::string& name) {
         fmt::format("tap \"{}\" is not a banger tap: names look like {}<n>", name, kTapPrefix));
   }
   in_use_.erase(name);
+  if (quarantined_.count(name) != 0) {
+    return {};
+  }
   BANGER_TRY_ASSIGN(bool exists, links_.link_exists(name));
   if (!exists) {
     idle_.erase(name);
@@ -95,9 +98,22 @@ Status TapPool::refill() {
   return {};
 }
 
+Status TapPool::quarantine(const std::string& name) {
+  if (!parse_tap_name(name)) {
+    return fail(
+        Errc::invalid_argument,
+        fmt::format("tap \"{}\" is not a banger tap: names look like {}<n>", name, kTapPrefix));
+  }
+  idle_.erase(name);
+  in_use_.erase(name);
+  quarantined_.insert(name);
+  return {};
+}
+
 Status TapPool::reconcile(const std::vector<std::string>& in_use) {
   idle_.clear();
   in_use_.clear();
+  quarantined_.clear();
   for (const auto& name : in_use) {
     if (parse_tap_name(name)) {
       in_use_.insert(name);
@@ -128,12 +144,17 @@ std::vector<std::string> TapPool::idle() const { return {idle_.begin(), idle_.en
 
 std::vector<std::string> TapPool::in_use() const { return {in_use_.begin(), in_use_.end()}; }
 
+std::vector<std::string> TapPool::quarantined() const {
+  return {quarantined_.begin(), quarantined_.end()};
+}
+
 Expected<std::string> TapPool::create_next() {
   unsigned n = 0;
   std::string last_tried;
   for (int attempt = 0; attempt < kMaxCreateAttempts; ++attempt, ++n) {
     while (n <= kMaxTapNumber &&
-           (idle_.count(tap_name(n)) != 0 || in_use_.count(tap_name(n)) != 0)) {
+           (idle_.count(tap_name(n)) != 0 || in_use_.count(tap_name(n)) != 0 ||
+            quarantined_.count(tap_name(n)) != 0)) {
       ++n;
     }
     if (n > kMaxTapNumber) {
@@ -148,7 +169,13 @@ Expected<std::string> TapPool::create_next() {
     if (created.error().code != Errc::already_exists) {
       return tl::unexpected(created.error());
     }
-    // Someone else's link (or a leftover the last reconcile did not see) holds the name.
+    // A link holds the name. A TAP under our prefix is a leftover of ours (an earlier daemon's
+    // warm pool the last reconcile did not see): adopt it rather than step over it, or such
+    // leftovers use up every name (security review M3). Any other kind is not ours: skip it.
+    auto existing = links_.get_link(name);
+    if (existing && existing->kind == "tun") {
+      return name;
+    }
   }
   return fail(Errc::failed_precondition,
               fmt::format("no free tap name: {} and the names before it are taken",

@@ -36,8 +36,10 @@ class TapPool {
   TapPool(LinkOps& links, std::size_t pool_size, std::optional<uid_t> owner = std::nullopt);
 
   // An idle TAP, now in use: the lowest-numbered idle one (idle TAPs that vanished are
-  // dropped), or a new one when none is idle, named with the lowest free number. Errors from
-  // LinkOps (creating the TAP) with their context; failed_precondition when no name is free.
+  // dropped), or else the lowest-numbered tap-fc-<n> not handed out or quarantined: a TAP left
+  // by an earlier daemon under that name is adopted, a new one is created otherwise. Errors
+  // from LinkOps (creating the TAP) with their context; failed_precondition when no name is
+  // free (64 names in a row held by links that are not TAPs).
   Expected<std::string> acquire();
 
   // Gives back a TAP from acquire(): kept idle while the pool has room, else deleted. A TAP
@@ -45,19 +47,29 @@ class TapPool {
   // names look like tap-fc-<n>`; LinkOps errors from deleting it.
   Status release(const std::string& name);
 
-  // Creates TAPs until pool_size are idle. Stops at the first error and returns it.
+  // Creates (or adopts, as acquire()) TAPs until pool_size are idle. Stops at the first error
+  // and returns it.
   Status refill();
+
+  // Takes name out of circulation: it is neither idle nor in use any more, and neither
+  // acquire() nor refill() hands it out again until the next reconcile(). For a TAP that
+  // cannot be opened (EBUSY: some other process, such as an orphaned VMM, holds it), so one
+  // busy TAP does not make every start fail. The link itself is left alone. invalid_argument
+  // as release().
+  Status quarantine(const std::string& name);
 
   // At daemon start: TAPs named in in_use (VMs still running) count as handed out; every other
   // tap-fc-* link is adopted as idle while there is room, lowest numbers first, and deleted
   // otherwise (malformed tap-fc-* names are always deleted). Tries every link and returns the
-  // first error. Resets all earlier pool state.
+  // first error. Resets all earlier pool state (quarantine included).
   Status reconcile(const std::vector<std::string>& in_use);
 
   // Idle TAP names, lowest number first.
   std::vector<std::string> idle() const;
   // TAP names handed out and not yet released, sorted.
   std::vector<std::string> in_use() const;
+  // Quarantined TAP names, sorted.
+  std::vector<std::string> quarantined() const;
   std::size_t pool_size() const { return pool_size_; }
 
  private:
@@ -65,7 +77,7 @@ class TapPool {
     bool operator()(const std::string& a, const std::string& b) const;
   };
 
-  // Creates the TAP with the lowest free number; returns its name.
+  // Creates (or adopts a leftover TAP of) the lowest free number; returns its name.
   Expected<std::string> create_next();
 
   LinkOps& links_;
@@ -73,6 +85,7 @@ class TapPool {
   std::optional<uid_t> owner_;
   std::set<std::string, ByNumber> idle_;
   std::set<std::string, ByNumber> in_use_;
+  std::set<std::string, ByNumber> quarantined_;
 };
 
 }  // namespace banger::hostnat

@@ -27,6 +27,7 @@ class FakeLinkOps : public hostnat::LinkOps {
     create_tap,
     set_master,
     set_up,
+    set_port_isolated,
     delete_link,
     list_links,
     link_exists,
@@ -41,6 +42,7 @@ class FakeLinkOps : public hostnat::LinkOps {
     std::string master;
     std::vector<std::string> ipv4;
     std::optional<uid_t> owner;
+    bool isolated = false;  // isolated bridge port
 
     friend bool operator==(const Link&, const Link&) = default;
   };
@@ -122,6 +124,23 @@ class FakeLinkOps : public hostnat::LinkOps {
     return {};
   }
 
+  Status set_port_isolated(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    if (auto e = begin(Op::set_port_isolated, name); !e) {
+      return e;
+    }
+    std::string step = fmt::format("isolating bridge port {}", name);
+    auto it = links_.find(name);
+    if (it == links_.end()) {
+      return fail(Errc::not_found, fmt::format("{}: link {} not found", step, name));
+    }
+    if (it->second.master.empty()) {
+      return fail(Errc::failed_precondition, fmt::format("{}: link {} has no bridge", step, name));
+    }
+    it->second.isolated = true;
+    return {};
+  }
+
   Status delete_link(const std::string& name) override {
     std::lock_guard lock(mutex_);
     if (auto e = begin(Op::delete_link, name); !e) {
@@ -133,6 +152,7 @@ class FakeLinkOps : public hostnat::LinkOps {
     for (auto& [other, link] : links_) {
       if (link.master == name) {
         link.master.clear();
+        link.isolated = false;
       }
     }
     return {};

@@ -470,33 +470,40 @@ Status MicrovmHost::publish(const model::Vm& vm, const std::string& ip, const st
     BANGER_LOG_WARN("vm {}: guest dns resolver: {}", vm.name, resolver.error().message);
   }
   BANGER_TRY(deps_.dns.set(vm.name, ip));
-  // The table also fences guests without NAT in (forward and input rules): make sure it
-  // exists. Without nft a VM still runs, unfenced; doctor's nat row says why.
-  if (!vm.nat) {
-    if (auto fenced = deps_.nat.ensure_table(); !fenced) {
-      BANGER_LOG_WARN("vm {}: {}", vm.name, fenced.error().message);
-    }
+  // Names outside .vm are resolved only for guests with NAT (S7: DNS is no way out).
+  if (auto forwarding = deps_.dns.set_forwarding(ip, vm.nat); !forwarding) {
+    deps_.dns.remove(vm.name);
+    return forwarding;
   }
-  if (vm.nat) {
-    if (auto enabled = deps_.nat.enable(vm.id, ip, tap); !enabled) {
+  // Admitted before it boots: the bridge table drops everything a TAP sends until its VM is
+  // admitted, and pins the TAP to the VM's address and MAC. Without nft a VM without NAT still
+  // runs, unfenced (its TAP is an isolated bridge port all the same); doctor's nat row says why.
+  if (auto admitted = deps_.nat.admit({.vm_id = vm.id, .ip = ip, .tap = tap, .nat = vm.nat});
+      !admitted) {
+    if (vm.nat) {
       deps_.dns.remove(vm.name);
-      return enabled;
+      (void)deps_.dns.set_forwarding(ip, false);
+      return admitted;
     }
+    BANGER_LOG_WARN("vm {}: {}", vm.name, admitted.error().message);
   }
   return {};
 }
 
 void MicrovmHost::unpublish(const model::Vm& vm) {
   deps_.dns.remove(vm.name);
-  if (deps_.nat.enabled(vm.id)) {
-    if (auto disabled = deps_.nat.disable(vm.id); !disabled) {
-      BANGER_LOG_WARN("vm {}: {}", vm.name, disabled.error().message);
-    }
+  if (!vm.guest_ip.empty()) {
+    (void)deps_.dns.set_forwarding(vm.guest_ip, false);
+  }
+  if (auto evicted = deps_.nat.evict(vm.id); !evicted) {
+    BANGER_LOG_WARN("vm {}: {}", vm.name, evicted.error().message);
   }
 }
 
 Status MicrovmHost::set_nat(const model::Vm& vm, bool enabled) {
-  return enabled ? deps_.nat.enable(vm.id, vm.guest_ip, vm.tap_name) : deps_.nat.disable(vm.id);
+  BANGER_TRY(enabled ? deps_.nat.enable(vm.id, vm.guest_ip, vm.tap_name)
+                     : deps_.nat.disable(vm.id));
+  return deps_.dns.set_forwarding(vm.guest_ip, enabled);
 }
 
 Expected<GuestHealth> MicrovmHost::guest_health(const model::Vm& vm) {
@@ -574,11 +581,12 @@ std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {
 }
 
 Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
-  // Leases for every addressed VM; TAPs, DNS records and NAT rules for the running ones
-  // (S13: rebuilt from the live set).
+  // Leases for every addressed VM; TAPs, DNS records, forwarding and the nftables tables for
+  // the running ones (S13: rebuilt from the live set, nothing left behind).
   std::vector<hostnat::Lease> leases;
   std::map<std::string, std::string> records;
-  std::vector<hostnat::NatVm> nat_vms;
+  std::vector<std::string> forwarding;
+  std::vector<hostnat::NatVm> guests;
   for (const auto& vm : vms) {
     if (vm.guest_ip.empty()) {
       continue;
@@ -587,25 +595,35 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
     leases.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = running ? vm.tap_name : ""});
     if (running) {
       records[vm.name] = vm.guest_ip;
+      guests.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = vm.tap_name, .nat = vm.nat});
       if (vm.nat) {
-        nat_vms.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = vm.tap_name});
+        forwarding.push_back(vm.guest_ip);
       }
     }
   }
-  if (leases.empty() && deps_.network.idle_taps().empty()) {
-    // No VM has ever been networked: leave the host alone (the bridge and the warm TAP pool
-    // are created on the first start, not at every daemon start).
-    return {};
-  }
-  BANGER_TRY(deps_.network.reconcile(leases));
   BANGER_TRY(deps_.dns.replace_all(records));
-  if (records.empty()) {
-    return {};  // nothing runs: no resolver or NAT table needed until the next start
+  BANGER_TRY(deps_.dns.replace_forwarding(forwarding));
+  // The TAP pool is reconciled whenever the bridge exists, not only when some VM has an
+  // address: TAPs an earlier daemon left (its warm pool) are adopted or deleted, else they
+  // pile up across restarts until no tap-fc-<n> name is free (security review M3). Without a
+  // bridge and without leases no VM was ever networked: the host is left alone.
+  BANGER_TRY_ASSIGN(bool bridge, deps_.network.bridge_exists());
+  if (bridge || !leases.empty()) {
+    BANGER_TRY(deps_.network.reconcile(leases));
   }
-  if (auto resolver = deps_.dns.ensure_guest_resolver(); !resolver) {
-    BANGER_LOG_WARN("guest dns resolver: {}", resolver.error().message);
+  if (!records.empty()) {
+    if (auto resolver = deps_.dns.ensure_guest_resolver(); !resolver) {
+      BANGER_LOG_WARN("guest dns resolver: {}", resolver.error().message);
+    }
   }
-  return deps_.nat.rebuild(nat_vms);
+  // The tables are always rebuilt once banger has networked VMs on this host, also with no VM
+  // running: rules an earlier daemon left for VMs that are gone must not outlive them
+  // (security review L6), and the drop rules fence the next guests in from the start.
+  bool rebuild = bridge || !guests.empty();
+  if (!rebuild) {
+    BANGER_TRY_ASSIGN(rebuild, deps_.nat.tables_exist());
+  }
+  return rebuild ? deps_.nat.rebuild(guests) : Status{};
 }
 
 }  // namespace banger::vm

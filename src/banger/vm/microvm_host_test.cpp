@@ -177,7 +177,7 @@ class MicrovmHostTest : public ::testing::Test {
   hostnat::NatService nat_{{.runner = runner_,
                             .ip_forwarding = forwarding_,
                             .bridge_name = config_.bridge_name,
-                            .bridge_cidr = "192.0.2.0/24"}};
+                            .bridge_cidr = "192.0.2.1/24"}};
   testkit::FakeVmm vmm_{{.backend = vmm::Backend::qemu,
                          .serve_agent = true,
                          .agent_proc_root = dir_.path() + "/guest-proc",
@@ -369,6 +369,79 @@ TEST_F(MicrovmHostTest, ReleaseReturnsTheTapAndUnpublishes) {
   EXPECT_EQ(network_.leases(), (std::vector<hostnat::Lease>{{vm.id, vm.guest_ip, ""}}));
   EXPECT_TRUE(dns_.records().snapshot().empty());
   EXPECT_FALSE(nat_.enabled(vm.id));
+}
+
+// --- Guest network isolation at start and at daemon start (security review M3, M7, L6) ---
+
+// Regression for L6 (security review): at daemon start the nftables tables are rebuilt even
+// when no VM runs, so rules an earlier daemon left for VMs that are gone do not outlive them.
+// Fails on 8f38f5a: its reconcile returned before NatService::rebuild() with no VM running
+// (checked by restoring its two early returns: no `nft -f -` ran in this test or the next).
+TEST_F(MicrovmHostTest, ReconcileRebuildsTheTablesWithNoVmRunning) {
+  // The bridge exists (an earlier daemon networked VMs): the tables are rebuilt, empty.
+  ASSERT_TRUE(links_.ensure_bridge(config_.bridge_name, "192.0.2.1/24"));
+  ASSERT_TRUE(host_.reconcile({}));
+  EXPECT_TRUE(ran_command_starting("nft -f -"));
+  EXPECT_TRUE(nat_.vms().empty());
+}
+
+TEST_F(MicrovmHostTest, ReconcileRebuildsLeftoverTablesEvenWithoutTheBridge) {
+  // No bridge, but `nft list table` finds a table (the fake runner's default exit 0).
+  ASSERT_TRUE(host_.reconcile({}));
+  EXPECT_TRUE(ran_command_starting("nft list table ip banger"));
+  EXPECT_TRUE(ran_command_starting("nft -f -"));
+}
+
+TEST_F(MicrovmHostTest, ReconcileLeavesAHostWithoutBangerNetworkingAlone) {
+  runner_.on("nft list table", {.exit_code = 1});
+  ASSERT_TRUE(host_.reconcile({}));
+  EXPECT_FALSE(ran_command_starting("nft -f -"));
+  EXPECT_TRUE(links_.links().empty());
+}
+
+// Regression for M3 (security review): TAPs left by an earlier daemon (its warm pool) are
+// reconciled at daemon start even when no VM has an address: adopted up to the pool size,
+// the rest deleted, so they cannot pile up until no tap-fc-<n> name is free. Fails on
+// 8f38f5a: its reconcile returned early (no VM with an address, a new pool is empty), so all
+// 64 leftovers stayed (checked by restoring that early return: 65 links remained, none idle).
+TEST_F(MicrovmHostTest, ReconcileAdoptsOrDeletesLeftoverTapsWithoutAddressedVms) {
+  ASSERT_TRUE(links_.ensure_bridge(config_.bridge_name, "192.0.2.1/24"));
+  for (unsigned n = 0; n < 64; ++n) {
+    ASSERT_TRUE(links_.create_tap(hostnat::tap_name(n), std::nullopt));
+  }
+  ASSERT_TRUE(host_.reconcile({}));
+  EXPECT_EQ(network_.idle_taps(), std::vector<std::string>{"tap-fc-0"});  // tap_pool_size 1
+  EXPECT_EQ(links_.links().size(), 2U);  // the bridge and the adopted TAP
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  EXPECT_EQ(vm.tap_name, "tap-fc-0");
+}
+
+// Regression for M7 (security review): a starting VM is admitted to the bridge table (pinned
+// to its TAP, address and MAC) with or without NAT, and the guest resolver forwards names
+// outside .vm only for the VM with NAT; `vm set --nat` and stop follow. Fails on 8f38f5a:
+// checked by restoring 8f38f5a's publish() (NAT rules for NAT VMs only, no forwarding set):
+// the VM without NAT was missing from the rules and nobody was in the forwarding set.
+TEST_F(MicrovmHostTest, StartAdmitsEveryVmAndForwardsDnsOnlyForNatVms) {
+  auto web = started(new_vm("0123456789abcdef", "web", /*nat=*/true));
+  auto db = started(new_vm("fedcba9876543210", "db", /*nat=*/false));
+  EXPECT_EQ(nat_.vms(),
+            (std::vector<hostnat::NatVm>{
+                {.vm_id = web.id, .ip = web.guest_ip, .tap = web.tap_name, .nat = true},
+                {.vm_id = db.id, .ip = db.guest_ip, .tap = db.tap_name, .nat = false}}));
+  EXPECT_EQ(dns_.forwarding().snapshot(), std::vector<std::string>{web.guest_ip});
+  ASSERT_TRUE(host_.set_nat(db, true));
+  EXPECT_EQ(dns_.forwarding().snapshot(), (std::vector<std::string>{web.guest_ip, db.guest_ip}));
+  ASSERT_TRUE(host_.set_nat(web, false));
+  EXPECT_EQ(dns_.forwarding().snapshot(), std::vector<std::string>{db.guest_ip});
+  EXPECT_EQ(nat_.vms().size(), 2U);  // losing NAT does not take the VM off the bridge
+  ASSERT_TRUE(host_.kill(db));
+  ASSERT_TRUE(host_.release(db));
+  EXPECT_TRUE(dns_.forwarding().snapshot().empty());
+  EXPECT_EQ(nat_.vms(),
+            (std::vector<hostnat::NatVm>{
+                {.vm_id = web.id, .ip = web.guest_ip, .tap = web.tap_name, .nat = false}}));
+  // The links the attach made: each TAP an isolated bridge port.
+  EXPECT_TRUE(links_.links().at(web.tap_name).isolated);
 }
 
 }  // namespace
