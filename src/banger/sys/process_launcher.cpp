@@ -1,8 +1,11 @@
 #include "banger/sys/process_launcher.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -16,6 +19,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/base/strings.hpp"
@@ -273,12 +277,14 @@ Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec
   return std::unique_ptr<Process>(new PosixProcess(pid, *start_time, std::move(pidfd)));
 }
 
-Expected<std::uint64_t> process_start_time(pid_t pid) {
-  std::string path = fmt::format("/proc/{}/stat", pid);
+namespace {
+
+// The starttime field of a /proc/<pid>/stat file at path.
+Expected<std::uint64_t> start_time_from_stat_file(const std::string& path) {
   auto stat = read_file(path);
   if (!stat) {
     if (stat.error().sys_errno == ENOENT || stat.error().sys_errno == ESRCH) {
-      return fail(Errc::not_found, fmt::format("no process with pid {}", pid));
+      return fail(Errc::not_found, fmt::format("no process ({} is gone)", path));
     }
     return tl::unexpected(stat.error());
   }
@@ -300,6 +306,80 @@ Expected<std::uint64_t> process_start_time(pid_t pid) {
     return fail(Errc::io, fmt::format("parsing {}: bad starttime '{}'", path, field));
   }
   return value;
+}
+
+}  // namespace
+
+Expected<std::uint64_t> process_start_time(pid_t pid) {
+  auto start_time = start_time_from_stat_file(fmt::format("/proc/{}/stat", pid));
+  if (!start_time && start_time.error().code == Errc::not_found) {
+    return fail(Errc::not_found, fmt::format("no process with pid {}", pid));
+  }
+  return start_time;
+}
+
+std::vector<ProcessInfo> list_processes(const std::string& proc_root) {
+  std::vector<ProcessInfo> processes;
+  DIR* dir = ::opendir(proc_root.c_str());
+  if (dir == nullptr) {
+    return processes;
+  }
+  base::Defer close_dir([dir] { ::closedir(dir); });
+  while (const dirent* entry = ::readdir(dir)) {
+    pid_t pid = 0;
+    std::string_view name(entry->d_name);
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec != std::errc() || end != name.data() + name.size() || pid <= 0) {
+      continue;
+    }
+    auto cmdline = read_file(fmt::format("{}/{}/cmdline", proc_root, pid));
+    if (!cmdline || cmdline->empty()) {
+      continue;
+    }
+    ProcessInfo info{.pid = pid, .start_time = 0, .argv = {}};
+    std::string_view rest(*cmdline);
+    while (!rest.empty()) {
+      auto nul = rest.find('\0');
+      info.argv.emplace_back(rest.substr(0, nul));
+      rest = nul == std::string_view::npos ? std::string_view() : rest.substr(nul + 1);
+    }
+    auto start_time = start_time_from_stat_file(fmt::format("{}/{}/stat", proc_root, pid));
+    if (!start_time) {
+      continue;
+    }
+    info.start_time = *start_time;
+    processes.push_back(std::move(info));
+  }
+  return processes;
+}
+
+Status check_ids_unused(std::uint32_t uid, std::uint32_t gid) {
+  std::vector<char> buffer(16384);
+  passwd pw{};
+  passwd* pw_found = nullptr;
+  int rc = ::getpwuid_r(static_cast<uid_t>(uid), &pw, buffer.data(), buffer.size(), &pw_found);
+  if (rc != 0 && rc != ENOENT && rc != ESRCH) {
+    return fail_errno(fmt::format("looking up uid {} in the passwd database", uid), rc);
+  }
+  if (pw_found != nullptr) {
+    return fail(Errc::failed_precondition,
+                fmt::format("uid {} belongs to user \"{}\" in the passwd database; banger runs "
+                            "each VM's VMM as an id of its own that no account may use",
+                            uid, pw.pw_name));
+  }
+  group gr{};
+  group* gr_found = nullptr;
+  rc = ::getgrgid_r(static_cast<gid_t>(gid), &gr, buffer.data(), buffer.size(), &gr_found);
+  if (rc != 0 && rc != ENOENT && rc != ESRCH) {
+    return fail_errno(fmt::format("looking up gid {} in the group database", gid), rc);
+  }
+  if (gr_found != nullptr) {
+    return fail(Errc::failed_precondition,
+                fmt::format("gid {} belongs to group \"{}\" in the group database; banger runs "
+                            "each VM's VMM as an id of its own that no group may use",
+                            gid, gr.gr_name));
+  }
+  return {};
 }
 
 bool process_matches(pid_t pid, std::uint64_t start_time) {

@@ -65,6 +65,23 @@ class PosixProcessLauncher final : public ProcessLauncher {
 // cannot be parsed.
 Expected<std::uint64_t> process_start_time(pid_t pid);
 
+// One process of the host, as reconcile sees it.
+struct ProcessInfo {
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;   // as process_start_time
+  std::vector<std::string> argv;  // /proc/<pid>/cmdline split at NUL
+};
+
+// Every process under proc_root (normally /proc) whose cmdline and start time could be read.
+// Processes that exit while being listed, kernel threads (empty cmdline) and unreadable entries
+// are skipped: the list is a snapshot, so act on an entry only through pid + start time.
+std::vector<ProcessInfo> list_processes(const std::string& proc_root = "/proc");
+
+// Ok when neither the passwd database knows uid nor the group database gid (getpwuid_r,
+// getgrgid_r: files, LDAP, ... as nsswitch.conf says). failed_precondition naming the user or
+// group that owns the id; io when a lookup itself fails.
+Status check_ids_unused(std::uint32_t uid, std::uint32_t gid);
+
 // True when pid is a live (not zombie) process with this start time. Works for processes that are
 // not our children (reconcile after a daemon restart).
 bool process_matches(pid_t pid, std::uint64_t start_time);

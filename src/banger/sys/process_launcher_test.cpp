@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "banger/sys/fs.hpp"
@@ -213,6 +214,25 @@ TEST(PosixProcessLauncher, DestroyingTheHandleLeavesTheChildRunning) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(status));
+}
+
+TEST(ListProcesses, FindsThisProcessWithItsArgvAndStartTime) {
+  auto processes = list_processes();
+  auto self = std::find_if(processes.begin(), processes.end(),
+                           [](const ProcessInfo& p) { return p.pid == ::getpid(); });
+  ASSERT_NE(self, processes.end());
+  ASSERT_FALSE(self->argv.empty());
+  EXPECT_NE(self->argv[0].find("banger_sys_tests"), std::string::npos) << self->argv[0];
+  EXPECT_EQ(self->start_time, process_start_time(::getpid()).value_or(0));
+  EXPECT_TRUE(list_processes("/nonexistent-proc").empty());
+}
+
+TEST(CheckIdsUnused, NamesTheAccountThatHoldsAnId) {
+  auto root = check_ids_unused(0, 0);
+  ASSERT_FALSE(root);
+  EXPECT_EQ(root.error().code, Errc::failed_precondition);
+  EXPECT_NE(root.error().message.find("\"root\""), std::string::npos) << root.error().message;
+  EXPECT_TRUE(check_ids_unused(0x0BAFFFF0, 0x0BAFFFF0));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "banger/vm/microvm_host.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <thread>
@@ -232,12 +233,44 @@ Expected<vmm::VmConfig> MicrovmHost::vm_config(const model::Vm& vm, const Driver
                        .control_socket_path = handle.control_socket,
                        .console_log_path = handle.console_log,
                        .run_dir = dir,
-                       .accel = options_.accel};
+                       .accel = options_.accel,
+                       .run_as = std::nullopt,
+                       .on_spawned = {}};
 }
 
-Expected<Launched> MicrovmHost::launch(const model::Vm& vm) {
+Expected<std::optional<std::pair<std::uint32_t, std::uint32_t>>> MicrovmHost::vmm_ids(
+    const model::Vm& vm) const {
+  if (!options_.drop_vmm_privileges) {
+    return std::optional<std::pair<std::uint32_t, std::uint32_t>>{};
+  }
+  std::uint32_t id = vmm::vmm_id_for_ip(vm.guest_ip);
+  if (id == 0) {
+    return fail(Errc::failed_precondition,
+                fmt::format("vm {}: no unprivileged VMM id without a guest IPv4 address (got "
+                            "\"{}\")",
+                            vm.name, vm.guest_ip));
+  }
+  if (auto unused = deps_.check_ids_unused(id, id); !unused) {
+    return tl::unexpected(with_context(
+        unused.error(), fmt::format("vm {}: choosing the VMM's unprivileged id", vm.name)));
+  }
+  return std::optional<std::pair<std::uint32_t, std::uint32_t>>(std::pair{id, id});
+}
+
+Expected<Launched> MicrovmHost::launch(const model::Vm& vm, const SpawnedFn& on_spawned) {
   BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
   BANGER_TRY_ASSIGN(auto config, vm_config(vm, driver));
+  BANGER_TRY_ASSIGN(config.run_as, vmm_ids(vm));
+  config.on_spawned = [&](const vmm::VmmHandle& spawned) -> Status {
+    if (options_.test_fault_after_vmm_spawn) {
+      // Test-only (BANGER_TEST_FAULT=after-vmm-spawn, docs/decisions/0013): die the way a
+      // SIGKILLed daemon does, after the spawn and before anything is recorded.
+      BANGER_LOG_WARN("vm {}: test fault after-vmm-spawn: SIGKILL to the daemon", vm.name);
+      ::raise(SIGKILL);
+    }
+    return on_spawned ? on_spawned(Launched{.pid = spawned.pid, .start_time = spawned.start_time})
+                      : Status{};
+  };
   BANGER_TRY_ASSIGN(auto launched, driver.vmm.launch(config));
   // handles.json: the transient handles, for humans and for crash recovery tooling.
   (void)sys::write_file_atomic(config.run_dir + "/handles.json",
@@ -573,7 +606,42 @@ std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {
   return text ? base::tail_lines(*text, lines) : std::string();
 }
 
+void MicrovmHost::kill_unrecorded_vmms(const std::vector<model::Vm>& vms) {
+  auto processes = deps_.list_processes();
+  for (const auto& vm : vms) {
+    auto driver = driver_of(vm);
+    if (!driver) {
+      continue;
+    }
+    vmm::VmmPaths paths{.control_socket = driver->handle.control_socket,
+                        .agent_socket = driver->handle.agent_socket,
+                        .console_log = driver->handle.console_log};
+    const bool keeps_its_vmm = vm.state == model::VmState::running && vm.vmm_pid > 0;
+    for (const auto& process : processes) {
+      if (!driver->vmm.launched_with(process.argv, paths)) {
+        continue;
+      }
+      if (keeps_its_vmm && process.pid == vm.vmm_pid && process.start_time == vm.vmm_start_time) {
+        continue;
+      }
+      BANGER_LOG_WARN(
+          "reconcile: vm {}: killing VMM pid {} that its record does not hold "
+          "(a daemon died before recording it)",
+          vm.name, process.pid);
+      vmm::VmmHandle orphan = driver->handle;
+      orphan.pid = process.pid;
+      orphan.start_time = process.start_time;  // kill() never signals a reused pid
+      if (auto killed = driver->vmm.kill(orphan); !killed) {
+        BANGER_LOG_WARN("reconcile: vm {}: {}", vm.name, killed.error().message);
+      }
+    }
+  }
+}
+
 Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
+  // First: a VMM no record holds still has its TAP open; it must be gone before the TAP pool
+  // hands that TAP out again (security review M2).
+  kill_unrecorded_vmms(vms);
   // Leases for every addressed VM; TAPs, DNS records and NAT rules for the running ones
   // (S13: rebuilt from the live set).
   std::vector<hostnat::Lease> leases;

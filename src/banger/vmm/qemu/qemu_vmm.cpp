@@ -152,6 +152,13 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
     (void)process->signal(SIGKILL);
     (void)process->wait_for(options_.kill_timeout);
   };
+  if (config.on_spawned) {
+    // Before any wait: the caller records pid + start time now (security review M2).
+    if (auto recorded = config.on_spawned(handle); !recorded) {
+      kill_and_reap();
+      return tl::unexpected(with_context(recorded.error(), "recording the qemu process"));
+    }
+  }
   auto deadline = std::chrono::steady_clock::now() + options_.ready_timeout;
   Error last_error{Errc::timeout, "qemu never created its qmp socket", 0, {}};
   while (true) {
@@ -252,6 +259,10 @@ Expected<VmmStatus> QemuVmm::status(const VmmHandle& handle) {
   return VmmStatus{.state = *state == "running" ? VmmState::running : VmmState::paused,
                    .exit_code = std::nullopt,
                    .detail = *state};
+}
+
+bool QemuVmm::launched_with(const std::vector<std::string>& argv, const VmmPaths& paths) const {
+  return is_qemu_argv_for(argv, options_.caps.binary, paths.control_socket);
 }
 
 AgentEndpoint QemuVmm::agent_endpoint(const VmmHandle& handle) {

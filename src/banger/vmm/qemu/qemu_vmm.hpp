@@ -51,6 +51,8 @@ class QemuVmm final : public Vmm {
   Expected<VmmStatus> status(const VmmHandle& handle) override;
   bool alive(const VmmHandle& handle) override { return !exit_state(handle).exited; }
   AgentEndpoint agent_endpoint(const VmmHandle& handle) override;
+  // A qemu-system-* argv with "-qmp" naming paths.control_socket as qemu_argv writes it.
+  bool launched_with(const std::vector<std::string>& argv, const VmmPaths& paths) const override;
   // The options it was built with (the daemon reads caps to configure the VM host).
   const QemuVmmOptions& options() const { return options_; }
 
