@@ -53,6 +53,9 @@ TEST_F(VmSuite, QemuRunsAsTheVmsUnprivilegedIdUnderSeccomp) {
   EXPECT_EQ(status_field(pid, "NoNewPrivs"), "1");
   // The only supplementary group is the VM's own gid.
   EXPECT_EQ(status_field(pid, "Groups"), gids.substr(0, gids.find_first_of(" \t")));
+  // The console reaches its log through the capped writer (M10).
+  std::string console = home_->dir() + "/state/vms/" + vm["id"].get<std::string>() + "/console.log";
+  EXPECT_THAT(sys::read_file(console).value_or(""), HasSubstr("Linux version"));
   // The guest still works: disks, network and the agent were opened before the drop.
   EXPECT_THAT(ssh("hard", "echo unprivileged-host; touch /root/x && echo wrote"),
               HasSubstr("wrote"));

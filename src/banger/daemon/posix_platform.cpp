@@ -27,6 +27,12 @@ vmm::qemu::QemuVmmOptions qemu_options(const config::Config& config) {
     options.caps.binary = config.qemu_bin.empty() ? "qemu-system-x86_64" : config.qemu_bin;
     options.caps.host_khz = sys::host_cpu_khz();
   }
+  // QEMU's output goes through `bangerd --console-log` (this binary), which caps the log.
+  if (std::string dir = sys::self_executable_dir(); !dir.empty()) {
+    options.console_writer = {dir + "/bangerd", "--console-log"};
+  } else {
+    BANGER_LOG_WARN("cannot find bangerd's own path: VM console logs are not size-capped");
+  }
   return options;
 }
 

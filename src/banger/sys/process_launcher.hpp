@@ -22,6 +22,10 @@ struct LaunchSpec {
   mode_t umask = 077;             // files the child creates are private by default
   std::map<std::string, std::string> env_overrides;  // added to the inherited environment
   std::string log_path;  // stdout and stderr are appended here (created 0600); empty: /dev/null
+  // When set, log_path is not opened: stdout and stderr go into a pipe whose only reader is
+  // this program (started first, detached the same way, stdin = the pipe, output to /dev/null).
+  // It sees end of file once the child exits; the child counts as exited when both have.
+  std::vector<std::string> log_writer;
 };
 
 // A started child. Destroying the handle never kills the child (VMMs outlive the daemon); it only

@@ -123,6 +123,34 @@ TEST(PosixProcessLauncher, MissingProgramIsNotFound) {
   EXPECT_EQ(p.error().message, "banger-no-such-tool-xyz: command not found");
 }
 
+// M10 (security review): the child's output goes through the log writer (the daemon's capped
+// console writer); once wait_for reports the exit, the writer has written everything, so a
+// start-up error can quote the log at once.
+TEST(PosixProcessLauncher, LogWriterReceivesAllOutputBeforeTheExitIsReported) {
+  testkit::TempDir dir;
+  std::string log = dir.path() + "/console.log";
+  auto p = launch_ok({.argv = {"sh", "-c", "echo out; echo err >&2; exit 3"},
+                      .cwd = dir.path(),
+                      .umask = 077,
+                      .env_overrides = {},
+                      .log_path = dir.path() + "/unused.log",
+                      .log_writer = {"sh", "-c", "sleep 0.3; cat > \"$0\"", log}});
+  ASSERT_TRUE(p);
+  auto status = p->wait_for(std::chrono::seconds(10));
+  ASSERT_TRUE(status && status->has_value());
+  EXPECT_EQ(**status, 3);
+  EXPECT_EQ(read_file(log).value_or("<missing>"), "out\nerr\n");
+  EXPECT_FALSE(path_exists(dir.path() + "/unused.log"));
+}
+
+TEST(PosixProcessLauncher, MissingLogWriterIsNotFoundAndStartsNothing) {
+  PosixProcessLauncher launcher;
+  auto p = launcher.launch({.argv = {"true"}, .log_writer = {"banger-no-such-writer-xyz"}});
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code, Errc::not_found);
+  EXPECT_EQ(p.error().message, "banger-no-such-writer-xyz: command not found");
+}
+
 TEST(PosixProcessLauncher, EmptyArgvIsInvalid) {
   PosixProcessLauncher launcher;
   auto p = launcher.launch({});

@@ -19,6 +19,7 @@
 #include "banger/imagecat/recipes.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/kernelcat/kernel_catalog.hpp"
+#include "banger/sys/capped_log.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/proc_stats.hpp"
 #include "banger/sys/process_launcher.hpp"
@@ -34,8 +35,8 @@ std::string vm_dir_of(const paths::Paths& paths, const model::Vm& vm) {
   return paths.vm_dir(vm.id);
 }
 
-// Per-call agent timeouts: health and ports answer from /proc at once; a guest under TCG on a
-// busy host can still take a while to schedule the agent.
+// Per-call agent timeouts: health and ports answer from /proc at once; a guest
+// under TCG on a busy host can still take a while to schedule the agent.
 constexpr auto kAgentQuickCall = std::chrono::seconds(5);
 
 std::unique_ptr<agentclient::Dialer> dialer_for(const vmm::AgentEndpoint& endpoint) {
@@ -51,8 +52,9 @@ std::unique_ptr<agentclient::Dialer> dialer_for(const vmm::AgentEndpoint& endpoi
   return std::make_unique<agentclient::UnixSocketDialer>(endpoint.path);
 }
 
-// Whether the host reaches a guest socket bound to address: wildcards and the guest's own
-// IPv4 address, not loopback or other IPv6 addresses (<name>.vm is an A record only).
+// Whether the host reaches a guest socket bound to address: wildcards and the
+// guest's own IPv4 address, not loopback or other IPv6 addresses (<name>.vm is
+// an A record only).
 bool reachable_from_host(const std::string& address, const std::string& guest_ip) {
   return address == "0.0.0.0" || address == "::" || address == guest_ip;
 }
@@ -176,7 +178,8 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
   BANGER_TRY(publish(vm, attachment.ip, attachment.tap));
   base::Defer unpublish_on_error([&] { unpublish(vm); });
 
-  // A VM that never booted may reuse an IP or name whose old host key is still pinned.
+  // A VM that never booted may reuse an IP or name whose old host key is still
+  // pinned.
   bool first_boot = vm.rootfs_strategy.empty();
   if (first_boot) {
     (void)deps_.known_hosts.remove({attachment.ip, vm.name + ".vm"});
@@ -263,8 +266,9 @@ Expected<Launched> MicrovmHost::launch(const model::Vm& vm, const SpawnedFn& on_
   BANGER_TRY_ASSIGN(config.run_as, vmm_ids(vm));
   config.on_spawned = [&](const vmm::VmmHandle& spawned) -> Status {
     if (options_.test_fault_after_vmm_spawn) {
-      // Test-only (BANGER_TEST_FAULT=after-vmm-spawn, docs/decisions/0013): die the way a
-      // SIGKILLed daemon does, after the spawn and before anything is recorded.
+      // Test-only (BANGER_TEST_FAULT=after-vmm-spawn, docs/decisions/0013): die
+      // the way a SIGKILLed daemon does, after the spawn and before anything is
+      // recorded.
       BANGER_LOG_WARN("vm {}: test fault after-vmm-spawn: SIGKILL to the daemon", vm.name);
       ::raise(SIGKILL);
     }
@@ -272,7 +276,8 @@ Expected<Launched> MicrovmHost::launch(const model::Vm& vm, const SpawnedFn& on_
                       : Status{};
   };
   BANGER_TRY_ASSIGN(auto launched, driver.vmm.launch(config));
-  // handles.json: the transient handles, for humans and for crash recovery tooling.
+  // handles.json: the transient handles, for humans and for crash recovery
+  // tooling.
   (void)sys::write_file_atomic(config.run_dir + "/handles.json",
                                vmm::vmm_handle_to_json(launched).dump(2) + "\n", 0600);
   return Launched{.pid = launched.pid, .start_time = launched.start_time};
@@ -282,7 +287,8 @@ Status MicrovmHost::wait_for_agent(const model::Vm& vm,
                                    std::chrono::steady_clock::time_point deadline,
                                    const base::CancelFn& stop_waiting, const bool& vmm_exited) {
   BANGER_TRY_ASSIGN(auto agent, agent_for(vm));
-  // The deadline is on the injected clock; the agent's attempts run on real time.
+  // The deadline is on the injected clock; the agent's attempts run on real
+  // time.
   const auto budget =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - deps_.clock.steady_now());
   auto healthy = agent->wait_healthy(std::max(budget, std::chrono::milliseconds(0)), stop_waiting);
@@ -344,7 +350,8 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
   if (!driver.vmm.alive(driver.handle)) {
     return {};
   }
-  // S13: the agent syncs and powers off; SSH is the fallback for a guest whose agent is gone.
+  // S13: the agent syncs and powers off; SSH is the fallback for a guest whose
+  // agent is gone.
   auto agent = require_agent(vm);
   Status off =
       agent ? (*agent)->sync(std::chrono::seconds(10)) : Status(tl::unexpected(agent.error()));
@@ -359,8 +366,8 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
 }
 
 void MicrovmHost::ssh_poweroff(const model::Vm& vm) {
-  // The connection drops when the guest powers off, so ssh's exit status says nothing; the
-  // VMM's exit does.
+  // The connection drops when the guest powers off, so ssh's exit status says
+  // nothing; the VMM's exit does.
   sys::SshCommandSpec ssh{
       .ssh_program = "ssh",
       .key_path = deps_.config.ssh_key_path,
@@ -418,7 +425,8 @@ Status MicrovmHost::verify_host_key(const model::Vm& vm) {
 }
 
 Expected<VmUsage> MicrovmHost::usage(const model::Vm& vm) {
-  // CPU% needs two samples; 250 ms keeps `vm stats` snappy and the number meaningful.
+  // CPU% needs two samples; 250 ms keeps `vm stats` snappy and the number
+  // meaningful.
   constexpr auto kWindow = std::chrono::milliseconds(250);
   BANGER_TRY_ASSIGN(auto first, deps_.sample_process(vm.vmm_pid));
   auto started = deps_.clock.steady_now();
@@ -459,9 +467,11 @@ void MicrovmHost::forget_agent(const model::Vm& vm) {
 bool MicrovmHost::image_has_agent(const model::Vm& vm) {
   auto image = deps_.images.show(vm.image);
   if (!image) {
-    return true;  // cannot tell: expect the agent (the usual case), fail with its errors
+    return true;  // cannot tell: expect the agent (the usual case), fail with
+                  // its errors
   }
-  // A rebuild (`image build --force`) publishes a new file at the same path: key on both.
+  // A rebuild (`image build --force`) publishes a new file at the same path:
+  // key on both.
   const std::string key = fmt::format("{}@{}", image->rootfs_path, image->created_at);
   {
     std::lock_guard lock(agents_mutex_);
@@ -478,7 +488,8 @@ bool MicrovmHost::image_has_agent(const model::Vm& vm) {
   image_has_agent_[key] = *found;
   if (!*found) {
     BANGER_LOG_WARN(
-        "image {} has no banger-agent: its vms are ready when ssh answers and stop "
+        "image {} has no banger-agent: its vms are ready when ssh "
+        "answers and stop "
         "over ssh; health, ports and stats need the agent",
         vm.image);
   }
@@ -497,14 +508,16 @@ Expected<std::shared_ptr<agentclient::AgentClient>> MicrovmHost::require_agent(
 }
 
 Status MicrovmHost::publish(const model::Vm& vm, const std::string& ip, const std::string& tap) {
-  // The guest resolver needs the bridge address, which attach() has just made sure of. A
-  // failure costs guests their name resolution, not their boot: log it, doctor shows it.
+  // The guest resolver needs the bridge address, which attach() has just made
+  // sure of. A failure costs guests their name resolution, not their boot: log
+  // it, doctor shows it.
   if (auto resolver = deps_.dns.ensure_guest_resolver(); !resolver) {
     BANGER_LOG_WARN("vm {}: guest dns resolver: {}", vm.name, resolver.error().message);
   }
   BANGER_TRY(deps_.dns.set(vm.name, ip));
-  // The table also fences guests without NAT in (forward and input rules): make sure it
-  // exists. Without nft a VM still runs, unfenced; doctor's nat row says why.
+  // The table also fences guests without NAT in (forward and input rules): make
+  // sure it exists. Without nft a VM still runs, unfenced; doctor's nat row
+  // says why.
   if (!vm.nat) {
     if (auto fenced = deps_.nat.ensure_table(); !fenced) {
       BANGER_LOG_WARN("vm {}: {}", vm.name, fenced.error().message);
@@ -543,8 +556,8 @@ Expected<GuestHealth> MicrovmHost::guest_health(const model::Vm& vm) {
 
 Expected<GuestExecResult> MicrovmHost::guest_exec(const model::Vm& vm, const GuestExec& command) {
   BANGER_TRY_ASSIGN(auto agent, require_agent(vm));
-  // The agent enforces timeout_s; the host waits a little longer for the reply (an hour when
-  // the command has no timeout: the channel is this VM's alone).
+  // The agent enforces timeout_s; the host waits a little longer for the reply
+  // (an hour when the command has no timeout: the channel is this VM's alone).
   auto wait = command.timeout_s > 0
                   ? std::chrono::milliseconds(static_cast<std::int64_t>(command.timeout_s * 1000)) +
                         std::chrono::seconds(30)
@@ -578,7 +591,8 @@ Expected<std::vector<GuestPort>> MicrovmHost::guest_ports(const model::Vm& vm) {
                      .scheme = "",
                      .reachable = reachable_from_host(entry.address, vm.guest_ip)});
   }
-  // Probe every reachable TCP listener for HTTP(S) at once: a silent port costs its timeout.
+  // Probe every reachable TCP listener for HTTP(S) at once: a silent port costs
+  // its timeout.
   std::vector<std::thread> probes;
   for (auto& port : ports) {
     if (port.proto == "tcp" && port.reachable) {
@@ -602,8 +616,9 @@ bool MicrovmHost::alive(const model::Vm& vm) {
 }
 
 std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {
-  auto text = sys::read_file(console_log_path(vm));
-  return text ? base::tail_lines(*text, lines) : std::string();
+  // From the end with pread: the log may be many MiB (security review M10).
+  constexpr std::int64_t kConsoleTailBytes = 64 * 1024;
+  return base::tail_lines(sys::read_tail(console_log_path(vm), kConsoleTailBytes), lines);
 }
 
 void MicrovmHost::kill_unrecorded_vmms(const std::vector<model::Vm>& vms) {
@@ -639,11 +654,11 @@ void MicrovmHost::kill_unrecorded_vmms(const std::vector<model::Vm>& vms) {
 }
 
 Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
-  // First: a VMM no record holds still has its TAP open; it must be gone before the TAP pool
-  // hands that TAP out again (security review M2).
+  // First: a VMM no record holds still has its TAP open; it must be gone before
+  // the TAP pool hands that TAP out again (security review M2).
   kill_unrecorded_vmms(vms);
-  // Leases for every addressed VM; TAPs, DNS records and NAT rules for the running ones
-  // (S13: rebuilt from the live set).
+  // Leases for every addressed VM; TAPs, DNS records and NAT rules for the
+  // running ones (S13: rebuilt from the live set).
   std::vector<hostnat::Lease> leases;
   std::map<std::string, std::string> records;
   std::vector<hostnat::NatVm> nat_vms;
@@ -661,14 +676,15 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
     }
   }
   if (leases.empty() && deps_.network.idle_taps().empty()) {
-    // No VM has ever been networked: leave the host alone (the bridge and the warm TAP pool
-    // are created on the first start, not at every daemon start).
+    // No VM has ever been networked: leave the host alone (the bridge and the
+    // warm TAP pool are created on the first start, not at every daemon start).
     return {};
   }
   BANGER_TRY(deps_.network.reconcile(leases));
   BANGER_TRY(deps_.dns.replace_all(records));
   if (records.empty()) {
-    return {};  // nothing runs: no resolver or NAT table needed until the next start
+    return {};  // nothing runs: no resolver or NAT table needed until the next
+                // start
   }
   if (auto resolver = deps_.dns.ensure_guest_resolver(); !resolver) {
     BANGER_LOG_WARN("guest dns resolver: {}", resolver.error().message);

@@ -249,6 +249,20 @@ TEST_F(MicrovmHostTest, ConsoleTailReadsTheBackendsConsoleLog) {
   EXPECT_EQ(host_.console_tail(vm, 5), "[fake-vmm] web booted (pid 6000000)");
 }
 
+// Regression for M10 (security review): the failed-boot console tail reads a bounded window
+// from the end of a multi-MiB console log (here one 6 MiB line a guest printed without a
+// newline), never the whole file into the daemon. Fails on 8f38f5a: console_tail read the whole
+// file (checked by putting back sys::read_file + tail_lines: the tail was 6 MiB).
+TEST_F(MicrovmHostTest, ConsoleTailOfAHugeLogIsBounded) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  std::string huge(6 << 20, 'x');
+  huge += "\nlast words\n";
+  ASSERT_TRUE(sys::write_file_atomic(host_.console_log_path(vm), huge, 0600));
+  std::string tail = host_.console_tail(vm, 20);
+  EXPECT_LE(tail.size(), 64u * 1024u);
+  EXPECT_TRUE(tail.ends_with("last words")) << tail.substr(tail.size() - 20);
+}
+
 TEST_F(MicrovmHostTest, PrepareReleasesWhatItAttachedWhenTheWorkDiskFails) {
   // Given a NAT'd VM whose work disk cannot be made, then its TAP goes back to the pool and
   // its DNS record and NAT rules are gone again.

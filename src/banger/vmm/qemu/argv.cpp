@@ -85,10 +85,10 @@ std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& c
   argv.insert(argv.end(),
               {"-m", std::to_string(config.memory_mib), "-smp", std::to_string(config.vcpu),
                "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"});
+  // The serial console is QEMU's stdout, which the launcher connects to the VM's console log
+  // (through the capped writer: QEMU's file chardev has no size limit, security review M10).
   argv.insert(argv.end(),
-              {"-chardev",
-               fmt::format("file,id=console,path={},append=on", escape(config.console_log_path)),
-               "-serial", "chardev:console"});
+              {"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"});
   argv.insert(argv.end(), {"-kernel", config.kernel_path});
   if (config.initrd_path) {
     argv.insert(argv.end(), {"-initrd", *config.initrd_path});

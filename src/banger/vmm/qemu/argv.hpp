@@ -21,7 +21,7 @@ struct QemuHostCaps {
 // The complete argv (argv[0] = caps.binary) booting config under QEMU microvm:
 //   -M microvm, -accel kvm -cpu host | -accel tcg,tb-size=32 -cpu max, -m, -smp,
 //   -nodefaults -no-user-config -nographic -no-reboot,
-//   the serial console appended to console_log_path (chardev file, append=on),
+//   the serial console on QEMU's stdout (chardev stdio; QemuVmm routes it to the console log),
 //   -kernel [-initrd] -append (under TCG with " tsc_early_khz=<kHz> tsc=reliable"),
 //   virtio-blk-device drives "root" (and "work"), cache=writeback (see argv.cpp),
 //   -netdev tap (vhost on only with vhost_net) + virtio-net-device when tap_name is set,

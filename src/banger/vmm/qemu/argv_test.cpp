@@ -47,7 +47,7 @@ TEST(QemuArgv, KvmWithEveryDevice) {
                 "-nographic",
                 "-no-reboot",
                 "-chardev",
-                "file,id=console,path=/vms/a/console.log,append=on",
+                "stdio,id=console,signal=off",
                 "-serial",
                 "chardev:console",
                 "-kernel",
@@ -106,7 +106,7 @@ TEST(QemuArgv, TcgMinimalAddsTscArgumentsAndOmitsOptionalDevices) {
                 "-nographic",
                 "-no-reboot",
                 "-chardev",
-                "file,id=console,path=/vms/a/console.log,append=on",
+                "stdio,id=console,signal=off",
                 "-serial",
                 "chardev:console",
                 "-kernel",
@@ -173,7 +173,6 @@ TEST(QemuArgv, DoublesCommasInPathsInsideOptions) {
   config.control_socket_path = "/run/a,b/qmp.sock";
   Argv argv = qemu_argv(config, kCaps);
   for (const char* want : {"id=root,file=/vms/a,,b/root.qcow2,format=qcow2,if=none,cache=writeback",
-                           "file,id=console,path=/vms/a,,b/console.log,append=on",
                            "socket,id=agent,path=/run/a,,b/agent.sock,server=on,wait=off",
                            "unix:/run/a,,b/qmp.sock,server=on,wait=off"}) {
     EXPECT_EQ(std::count(argv.begin(), argv.end(), want), 1) << want;

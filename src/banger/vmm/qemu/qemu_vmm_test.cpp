@@ -108,6 +108,31 @@ TEST(QemuVmm, LaunchStartsQemuDetachedAndReturnsTheHandleOnceQmpAnswers) {
   EXPECT_TRUE(vmm.alive(*handle));
 }
 
+// Regression for M10 (security review): QEMU's output (the serial console is its stdout) goes
+// through the configured capped writer with the log path and cap, not straight into an
+// uncapped file. Fails on 8f38f5a: the console was a QEMU file chardev on console.log and the
+// spec had no writer (checked by not setting spec.log_writer: the EXPECT on it failed).
+TEST(QemuVmm, LaunchRoutesQemuOutputThroughTheCappedConsoleWriter) {
+  FakeQemu fake;
+  QemuVmm vmm({.launcher = fake.launcher}, {.caps = kFakeCaps,
+                                            .ready_timeout = 5s,
+                                            .qmp_timeout = 2s,
+                                            .kill_timeout = 5s,
+                                            .log_tail_lines = 20,
+                                            .console_writer = {"/opt/bangerd", "--console-log"},
+                                            .console_max_bytes = 65536});
+  auto handle = vmm.launch(fake.config);
+  ASSERT_TRUE(handle) << handle.error().message;
+  auto process = fake.launcher.last();
+  ASSERT_TRUE(process);
+  EXPECT_EQ(process->spec().log_writer,
+            (std::vector<std::string>{"/opt/bangerd", "--console-log", fake.config.console_log_path,
+                                      "65536"}));
+  auto chardev =
+      std::find(process->argv().begin(), process->argv().end(), "stdio,id=console,signal=off");
+  EXPECT_NE(chardev, process->argv().end());
+}
+
 TEST(QemuVmm, NamesTheSocketsOfAVm) {
   testkit::FakeProcessLauncher launcher;
   QemuVmm vmm = make_vmm(launcher);
