@@ -139,7 +139,13 @@ Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
     BANGER_TRY(vmstorage::create_work_disk(deps_.runner, dir,
                                            static_cast<std::uint64_t>(vm.disk_size_mib), spec));
   } else {
-    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec));
+    // The guest wrote this disk: a root daemon edits it as the VM's unprivileged id (M11).
+    std::optional<vmstorage::EditIdentity> editor;
+    if (options_.drop_vmm_privileges) {
+      BANGER_TRY_ASSIGN(auto ids, unprivileged_ids(vm.name, attachment.ip));
+      editor = vmstorage::EditIdentity{.uid = ids.first, .gid = ids.second};
+    }
+    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec, editor));
   }
   return strategy;
 }
@@ -241,23 +247,29 @@ Expected<vmm::VmConfig> MicrovmHost::vm_config(const model::Vm& vm, const Driver
                        .on_spawned = {}};
 }
 
+Expected<std::pair<std::uint32_t, std::uint32_t>> MicrovmHost::unprivileged_ids(
+    const std::string& vm_name, const std::string& guest_ip) const {
+  std::uint32_t id = vmm::vmm_id_for_ip(guest_ip);
+  if (id == 0) {
+    return fail(Errc::failed_precondition,
+                fmt::format("vm {}: no unprivileged VMM id without a guest IPv4 address (got "
+                            "\"{}\")",
+                            vm_name, guest_ip));
+  }
+  if (auto unused = deps_.check_ids_unused(id, id); !unused) {
+    return tl::unexpected(with_context(
+        unused.error(), fmt::format("vm {}: choosing the VMM's unprivileged id", vm_name)));
+  }
+  return std::pair{id, id};
+}
+
 Expected<std::optional<std::pair<std::uint32_t, std::uint32_t>>> MicrovmHost::vmm_ids(
     const model::Vm& vm) const {
   if (!options_.drop_vmm_privileges) {
     return std::optional<std::pair<std::uint32_t, std::uint32_t>>{};
   }
-  std::uint32_t id = vmm::vmm_id_for_ip(vm.guest_ip);
-  if (id == 0) {
-    return fail(Errc::failed_precondition,
-                fmt::format("vm {}: no unprivileged VMM id without a guest IPv4 address (got "
-                            "\"{}\")",
-                            vm.name, vm.guest_ip));
-  }
-  if (auto unused = deps_.check_ids_unused(id, id); !unused) {
-    return tl::unexpected(with_context(
-        unused.error(), fmt::format("vm {}: choosing the VMM's unprivileged id", vm.name)));
-  }
-  return std::optional<std::pair<std::uint32_t, std::uint32_t>>(std::pair{id, id});
+  BANGER_TRY_ASSIGN(auto ids, unprivileged_ids(vm.name, vm.guest_ip));
+  return std::optional<std::pair<std::uint32_t, std::uint32_t>>(ids);
 }
 
 Expected<Launched> MicrovmHost::launch(const model::Vm& vm, const SpawnedFn& on_spawned) {

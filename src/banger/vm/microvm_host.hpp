@@ -58,7 +58,8 @@ struct MicrovmHostOptions {
   std::chrono::seconds boot_timeout{180};  // VMM start -> ssh answers (TCG is slow)
   bool vhost_vsock = false;  // the VMM gives guests a vsock device (QEMU caps.vhost_vsock)
   // Root daemon: every VMM switches to its VM's unprivileged id (vmm::vmm_id_for_ip) after
-  // opening its files (security review M8, docs/decisions/0013).
+  // opening its files (security review M8), and the work disk is edited as that id (M11);
+  // docs/decisions/0013.
   bool drop_vmm_privileges = false;
   // Test-only fault point (BANGER_TEST_FAULT=after-vmm-spawn): the daemon SIGKILLs itself right
   // after spawning a VMM, before anything is recorded.
@@ -111,6 +112,11 @@ class MicrovmHost final : public VmHost {
                                                     const std::string& base_rootfs,
                                                     const hostnat::Attachment& attachment,
                                                     const std::string& public_key);
+  // The unprivileged uid:gid of the VM at guest_ip (vmm::vmm_id_for_ip): its VMM and the edits
+  // of its work disk run as it. failed_precondition without an address or when the id has a
+  // passwd/group entry.
+  Expected<std::pair<std::uint32_t, std::uint32_t>> unprivileged_ids(
+      const std::string& vm_name, const std::string& guest_ip) const;
   // The uid:gid vm's VMM drops to; nullopt when options_.drop_vmm_privileges is off.
   Expected<std::optional<std::pair<std::uint32_t, std::uint32_t>>> vmm_ids(
       const model::Vm& vm) const;
