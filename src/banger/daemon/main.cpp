@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <string_view>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +18,7 @@
 #include "banger/daemon/daemon.hpp"
 #include "banger/daemon/posix_platform.hpp"
 #include "banger/paths/paths.hpp"
+#include "banger/sys/capped_log.hpp"
 
 namespace banger::daemon {
 namespace {
@@ -26,7 +29,33 @@ int refuse(const Error& error) {
   return 1;
 }
 
+// `bangerd --console-log <path> <max bytes>`: the capped writer of one VM's console log (stdin
+// is the VMM's output; started by the launcher, outlives the daemon with the VMM). See
+// docs/decisions/0013 and sys::copy_to_capped_log.
+int run_console_log(int argc, char** argv) {
+  std::int64_t max_bytes = 0;
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: bangerd --console-log <path> <max bytes>\n");
+    return 2;
+  }
+  std::string_view text(argv[3]);
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), max_bytes);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    std::fprintf(stderr, "bangerd --console-log: bad size '%s'\n", argv[3]);
+    return 2;
+  }
+  auto copied = sys::copy_to_capped_log(0, argv[2], max_bytes);
+  if (!copied) {
+    std::fprintf(stderr, "bangerd --console-log: %s\n", copied.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "--console-log") {
+    return run_console_log(argc, argv);
+  }
   CLI::App app{"bangerd: the banger daemon (started on demand by the banger CLI)", "bangerd"};
   bool foreground = false;
   std::string log_file;

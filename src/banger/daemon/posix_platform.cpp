@@ -1,5 +1,10 @@
 #include "banger/daemon/posix_platform.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string_view>
+
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
@@ -22,6 +27,12 @@ vmm::qemu::QemuVmmOptions qemu_options(const config::Config& config) {
     options.caps.binary = config.qemu_bin.empty() ? "qemu-system-x86_64" : config.qemu_bin;
     options.caps.host_khz = sys::host_cpu_khz();
   }
+  // QEMU's output goes through `bangerd --console-log` (this binary), which caps the log.
+  if (std::string dir = sys::self_executable_dir(); !dir.empty()) {
+    options.console_writer = {dir + "/bangerd", "--console-log"};
+  } else {
+    BANGER_LOG_WARN("cannot find bangerd's own path: VM console logs are not size-capped");
+  }
   return options;
 }
 
@@ -38,6 +49,19 @@ vm::MicrovmHostOptions vm_host_options(sys::CommandRunner& runner, const paths::
     kvm = false;
   }
   host.accel = kvm ? vmm::Accel::kvm : vmm::Accel::tcg;
+  // A root daemon never leaves QEMU root: it drops to the VM's own unprivileged id (M8).
+  host.drop_vmm_privileges = ::geteuid() == 0;
+  // Test-only fault point, read once at start (docs/decisions/0013).
+  if (const char* fault = std::getenv("BANGER_TEST_FAULT")) {
+    if (std::string_view(fault) == "after-vmm-spawn") {
+      host.test_fault_after_vmm_spawn = true;
+      BANGER_LOG_WARN(
+          "BANGER_TEST_FAULT=after-vmm-spawn: this daemon kills itself after the "
+          "next VMM spawn (a test-only fault point)");
+    } else {
+      BANGER_LOG_WARN("BANGER_TEST_FAULT={}: unknown fault point, ignored", fault);
+    }
+  }
   auto probe = vmstorage::probe_storage(runner, paths.vms_dir);
   // The backend doctor reports too; its disks decide the strategy (qcow2 is QEMU-only).
   auto backend = policy::decide_vmm(config.vmm).backend;

@@ -428,7 +428,8 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
   return plan;
 }
 
-Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit) {
+Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit,
+             std::optional<std::pair<uid_t, gid_t>> staging_owner) {
   if (edit.empty()) {
     return {};
   }
@@ -459,6 +460,12 @@ Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edi
   BANGER_TRY_ASSIGN(DebugfsPlan plan, plan_debugfs_script(edit, staging, existing_dirs));
   for (const auto& [path, content] : plan.staged_files) {
     BANGER_TRY(write_staged(path, content));
+    if (staging_owner && ::chown(path.c_str(), staging_owner->first, staging_owner->second) != 0) {
+      return fail_errno("handing " + path + " to the unprivileged editor", errno);
+    }
+  }
+  if (staging_owner && ::chown(staging.c_str(), staging_owner->first, staging_owner->second) != 0) {
+    return fail_errno("handing " + staging + " to the unprivileged editor", errno);
   }
   sys::Command cmd = debugfs_command({"debugfs", "-w", "-f", "-", image}, kEditTimeout);
   cmd.stdin_data = plan.script;

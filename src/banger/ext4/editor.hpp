@@ -6,8 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "banger/base/error.hpp"
@@ -94,7 +96,10 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
 // invalid_argument from planning; not_found when image is missing; command_failed naming the
 // image and the first failing op ("editing ext4 image <img>: write_file /a/b: <debugfs error>").
 // On failure the image may be partly edited.
-Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit);
+// staging_owner: the uid:gid that gets the staged content files (and their 0700 directory)
+// when debugfs runs as that unprivileged identity (vmstorage::UnprivilegedImageRunner).
+Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit,
+             std::optional<std::pair<uid_t, gid_t>> staging_owner = std::nullopt);
 
 struct InodeInfo {
   FileType type = FileType::other;

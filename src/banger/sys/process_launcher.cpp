@@ -1,8 +1,11 @@
 #include "banger/sys/process_launcher.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -16,6 +19,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/base/strings.hpp"
@@ -74,6 +78,14 @@ class PosixProcess final : public Process {
 
   pid_t pid() const override { return pid_; }
   std::uint64_t start_time() const override { return start_time_; }
+  // The log writer fed by this child's output (LaunchSpec::log_writer): the child counts as
+  // exited only once the writer has written everything and exited too, or kWriterGrace after
+  // the child's exit (then it is left to finish on its own).
+  void set_writer(pid_t pid, base::UniqueFd pidfd) {
+    std::lock_guard lock(mutex_);
+    writer_pid_ = pid;
+    writer_pidfd_ = std::move(pidfd);
+  }
 
   Status signal(int sig) override {
     std::lock_guard lock(mutex_);
@@ -121,12 +133,31 @@ class PosixProcess final : public Process {
   }
 
  private:
-  // Collects the exit status without blocking; nullopt while the child runs.
+  // Collects the exit status without blocking; nullopt while the child (or, briefly, its log
+  // writer) runs.
   Expected<std::optional<int>> try_reap() {
     std::lock_guard lock(mutex_);
-    if (exit_status_) {
-      return exit_status_;
+    if (!exit_status_) {
+      BANGER_TRY_ASSIGN(auto status, try_reap_child_locked());
+      if (!status) {
+        return status;
+      }
+      child_exited_at_ = std::chrono::steady_clock::now();
     }
+    if (writer_pid_ > 0) {
+      siginfo_t info{};
+      int rc = ::waitid(P_PID, static_cast<id_t>(writer_pid_), &info, WEXITED | WNOHANG);
+      bool done = rc != 0 ? errno != EINTR : info.si_pid != 0;
+      if (!done && std::chrono::steady_clock::now() - child_exited_at_ < kWriterGrace) {
+        return std::optional<int>{};
+      }
+      writer_pid_ = 0;
+      writer_pidfd_.reset();
+    }
+    return exit_status_;
+  }
+
+  Expected<std::optional<int>> try_reap_child_locked() {
     siginfo_t info{};
     int rc = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG);
     if (rc != 0) {
@@ -146,16 +177,21 @@ class PosixProcess final : public Process {
     return exit_status_;
   }
 
+  static constexpr std::chrono::seconds kWriterGrace{2};
+
   pid_t pid_;
   std::uint64_t start_time_;
   base::UniqueFd pidfd_;
   std::mutex mutex_;
   std::optional<int> exit_status_;
+  pid_t writer_pid_ = 0;
+  base::UniqueFd writer_pidfd_;
+  std::chrono::steady_clock::time_point child_exited_at_;
 };
 
 // Runs in the forked child: only async-signal-safe calls until exec.
 [[noreturn]] void exec_child(const char* path, char* const* argv, char* const* envp,
-                             const char* cwd, mode_t mask, int null_fd, int log_fd, int status_fd) {
+                             const char* cwd, mode_t mask, int in_fd, int out_fd, int status_fd) {
   auto report = [&](ChildStage stage) {
     ChildFailure failure{static_cast<int>(stage), errno};
     ssize_t ignored = ::write(status_fd, &failure, sizeof failure);
@@ -175,7 +211,7 @@ class PosixProcess final : public Process {
   if (cwd != nullptr && ::chdir(cwd) != 0) {
     report(ChildStage::chdir);
   }
-  if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) {
+  if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(out_fd, 2) < 0) {
     report(ChildStage::stdio);
   }
   // Nothing the daemon holds (sockets, the instance lock) may leak into the VMM.
@@ -187,32 +223,15 @@ class PosixProcess final : public Process {
 
 }  // namespace
 
-Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec& spec) {
-  if (spec.argv.empty()) {
-    return fail(Errc::invalid_argument, "empty command");
-  }
-  const std::string& program = spec.argv[0];
-  std::string path = find_executable(program);
-  if (path.empty()) {
-    return fail(Errc::not_found, fmt::format("{}: command not found", program));
-  }
+namespace {
 
-  base::UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (!null_fd) {
-    return fail_errno("opening /dev/null", errno);
-  }
-  BANGER_TRY_ASSIGN(null_fd, high_fd(std::move(null_fd), "/dev/null"));
-  base::UniqueFd log_fd;
-  if (spec.log_path.empty()) {
-    log_fd.reset(::fcntl(null_fd.get(), F_DUPFD_CLOEXEC, 3));
-  } else {
-    log_fd.reset(
-        ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600));
-    if (!log_fd) {
-      return fail_errno("opening log file " + spec.log_path, errno);
-    }
-    BANGER_TRY_ASSIGN(log_fd, high_fd(std::move(log_fd), spec.log_path));
-  }
+// fork + exec of argv (path resolved) with stdin in_fd and stdout+stderr out_fd; returns the pid
+// once exec succeeded (an exec-status pipe reports failures before exec).
+Expected<pid_t> spawn_child(const std::string& path, const std::vector<std::string>& args,
+                            const std::map<std::string, std::string>& env_overrides,
+                            const char* cwd, const std::string& cwd_text, mode_t mask, int in_fd,
+                            int out_fd) {
+  const std::string& program = args[0];
   auto status_pipe = posix::make_pipe();
   if (!status_pipe) {
     return tl::unexpected(from_sys(status_pipe.error(), "creating exec status pipe"));
@@ -220,17 +239,16 @@ Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec
   base::UniqueFd status_read = std::move(status_pipe->read);
   base::UniqueFd status_write = std::move(status_pipe->write);
 
-  const auto argv = posix::c_strings(spec.argv);
-  const std::vector<std::string> env = posix::build_env(posix::current_env(), spec.env_overrides);
+  const auto argv = posix::c_strings(args);
+  const std::vector<std::string> env = posix::build_env(posix::current_env(), env_overrides);
   const auto envp = posix::c_strings(env);
-  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
 
   pid_t pid = ::fork();
   if (pid < 0) {
     return fail_errno("forking for " + program, errno);
   }
   if (pid == 0) {
-    exec_child(path.c_str(), argv.data(), envp.data(), cwd, spec.umask, null_fd.get(), log_fd.get(),
+    exec_child(path.c_str(), argv.data(), envp.data(), cwd, mask, in_fd, out_fd,
                status_write.get());
   }
   status_write.reset();
@@ -246,7 +264,7 @@ Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec
     }
     switch (static_cast<ChildStage>(failure.stage)) {
       case ChildStage::chdir:
-        return fail_errno(fmt::format("starting {}: changing to {}", program, spec.cwd),
+        return fail_errno(fmt::format("starting {}: changing to {}", program, cwd_text),
                           failure.err);
       case ChildStage::stdio:
         return fail_errno(fmt::format("starting {}: redirecting stdio", program), failure.err);
@@ -255,30 +273,106 @@ Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec
     }
     return fail_errno(fmt::format("starting {}: exec {}", program, path), failure.err);
   }
+  return pid;
+}
+
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec& spec) {
+  if (spec.argv.empty()) {
+    return fail(Errc::invalid_argument, "empty command");
+  }
+  const std::string& program = spec.argv[0];
+  std::string path = find_executable(program);
+  if (path.empty()) {
+    return fail(Errc::not_found, fmt::format("{}: command not found", program));
+  }
+  std::string writer_path;
+  if (!spec.log_writer.empty()) {
+    writer_path = find_executable(spec.log_writer[0]);
+    if (writer_path.empty()) {
+      return fail(Errc::not_found, fmt::format("{}: command not found", spec.log_writer[0]));
+    }
+  }
+
+  base::UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd) {
+    return fail_errno("opening /dev/null", errno);
+  }
+  BANGER_TRY_ASSIGN(null_fd, high_fd(std::move(null_fd), "/dev/null"));
+  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  base::UniqueFd log_fd;
+  pid_t writer_pid = 0;
+  base::UniqueFd writer_pidfd;
+  if (!spec.log_writer.empty()) {
+    // The writer reads the child's output from a pipe; it gets EOF once the child (the only
+    // other holder of the write end) exits.
+    auto pipe = posix::make_pipe();
+    if (!pipe) {
+      return tl::unexpected(from_sys(pipe.error(), "creating the log pipe"));
+    }
+    BANGER_TRY_ASSIGN(auto read_end, high_fd(std::move(pipe->read), "log pipe"));
+    BANGER_TRY_ASSIGN(log_fd, high_fd(std::move(pipe->write), "log pipe"));
+    BANGER_TRY_ASSIGN(writer_pid, spawn_child(writer_path, spec.log_writer, {}, cwd, spec.cwd,
+                                              spec.umask, read_end.get(), null_fd.get()));
+    writer_pidfd.reset(static_cast<int>(::syscall(kSysPidfdOpen, writer_pid, 0U)));
+  } else if (spec.log_path.empty()) {
+    log_fd.reset(::fcntl(null_fd.get(), F_DUPFD_CLOEXEC, 3));
+  } else {
+    log_fd.reset(
+        ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600));
+    if (!log_fd) {
+      return fail_errno("opening log file " + spec.log_path, errno);
+    }
+    BANGER_TRY_ASSIGN(log_fd, high_fd(std::move(log_fd), spec.log_path));
+  }
+
+  auto pid = spawn_child(path, spec.argv, spec.env_overrides, cwd, spec.cwd, spec.umask,
+                         null_fd.get(), log_fd.get());
+  log_fd.reset();  // the writer's EOF must depend on the child alone
+  if (!pid) {
+    if (writer_pid > 0) {
+      kill_and_reap(writer_pid);
+    }
+    return tl::unexpected(pid.error());
+  }
 
   // Open the pidfd before anything else can happen to the child; the pid cannot be reused while
   // the child is unreaped.
-  base::UniqueFd pidfd(static_cast<int>(::syscall(kSysPidfdOpen, pid, 0U)));
+  base::UniqueFd pidfd(static_cast<int>(::syscall(kSysPidfdOpen, *pid, 0U)));
   if (pidfd.valid()) {
     BANGER_TRY_ASSIGN(pidfd, high_fd(std::move(pidfd), "pidfd"));
   }
-  auto start_time = process_start_time(pid);
+  auto start_time = process_start_time(*pid);
   if (!start_time) {
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    kill_and_reap(*pid);
+    if (writer_pid > 0) {
+      kill_and_reap(writer_pid);
     }
     return tl::unexpected(with_context(start_time.error(), "starting " + program));
   }
-  return std::unique_ptr<Process>(new PosixProcess(pid, *start_time, std::move(pidfd)));
+  auto process = std::make_unique<PosixProcess>(*pid, *start_time, std::move(pidfd));
+  if (writer_pid > 0) {
+    process->set_writer(writer_pid, std::move(writer_pidfd));
+  }
+  return std::unique_ptr<Process>(std::move(process));
 }
 
-Expected<std::uint64_t> process_start_time(pid_t pid) {
-  std::string path = fmt::format("/proc/{}/stat", pid);
+namespace {
+
+// The starttime field of a /proc/<pid>/stat file at path.
+Expected<std::uint64_t> start_time_from_stat_file(const std::string& path) {
   auto stat = read_file(path);
   if (!stat) {
     if (stat.error().sys_errno == ENOENT || stat.error().sys_errno == ESRCH) {
-      return fail(Errc::not_found, fmt::format("no process with pid {}", pid));
+      return fail(Errc::not_found, fmt::format("no process ({} is gone)", path));
     }
     return tl::unexpected(stat.error());
   }
@@ -300,6 +394,80 @@ Expected<std::uint64_t> process_start_time(pid_t pid) {
     return fail(Errc::io, fmt::format("parsing {}: bad starttime '{}'", path, field));
   }
   return value;
+}
+
+}  // namespace
+
+Expected<std::uint64_t> process_start_time(pid_t pid) {
+  auto start_time = start_time_from_stat_file(fmt::format("/proc/{}/stat", pid));
+  if (!start_time && start_time.error().code == Errc::not_found) {
+    return fail(Errc::not_found, fmt::format("no process with pid {}", pid));
+  }
+  return start_time;
+}
+
+std::vector<ProcessInfo> list_processes(const std::string& proc_root) {
+  std::vector<ProcessInfo> processes;
+  DIR* dir = ::opendir(proc_root.c_str());
+  if (dir == nullptr) {
+    return processes;
+  }
+  base::Defer close_dir([dir] { ::closedir(dir); });
+  while (const dirent* entry = ::readdir(dir)) {
+    pid_t pid = 0;
+    std::string_view name(entry->d_name);
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec != std::errc() || end != name.data() + name.size() || pid <= 0) {
+      continue;
+    }
+    auto cmdline = read_file(fmt::format("{}/{}/cmdline", proc_root, pid));
+    if (!cmdline || cmdline->empty()) {
+      continue;
+    }
+    ProcessInfo info{.pid = pid, .start_time = 0, .argv = {}};
+    std::string_view rest(*cmdline);
+    while (!rest.empty()) {
+      auto nul = rest.find('\0');
+      info.argv.emplace_back(rest.substr(0, nul));
+      rest = nul == std::string_view::npos ? std::string_view() : rest.substr(nul + 1);
+    }
+    auto start_time = start_time_from_stat_file(fmt::format("{}/{}/stat", proc_root, pid));
+    if (!start_time) {
+      continue;
+    }
+    info.start_time = *start_time;
+    processes.push_back(std::move(info));
+  }
+  return processes;
+}
+
+Status check_ids_unused(std::uint32_t uid, std::uint32_t gid) {
+  std::vector<char> buffer(16384);
+  passwd pw{};
+  passwd* pw_found = nullptr;
+  int rc = ::getpwuid_r(static_cast<uid_t>(uid), &pw, buffer.data(), buffer.size(), &pw_found);
+  if (rc != 0 && rc != ENOENT && rc != ESRCH) {
+    return fail_errno(fmt::format("looking up uid {} in the passwd database", uid), rc);
+  }
+  if (pw_found != nullptr) {
+    return fail(Errc::failed_precondition,
+                fmt::format("uid {} belongs to user \"{}\" in the passwd database; banger runs "
+                            "each VM's VMM as an id of its own that no account may use",
+                            uid, pw.pw_name));
+  }
+  group gr{};
+  group* gr_found = nullptr;
+  rc = ::getgrgid_r(static_cast<gid_t>(gid), &gr, buffer.data(), buffer.size(), &gr_found);
+  if (rc != 0 && rc != ENOENT && rc != ESRCH) {
+    return fail_errno(fmt::format("looking up gid {} in the group database", gid), rc);
+  }
+  if (gr_found != nullptr) {
+    return fail(Errc::failed_precondition,
+                fmt::format("gid {} belongs to group \"{}\" in the group database; banger runs "
+                            "each VM's VMM as an id of its own that no group may use",
+                            gid, gr.gr_name));
+  }
+  return {};
 }
 
 bool process_matches(pid_t pid, std::uint64_t start_time) {

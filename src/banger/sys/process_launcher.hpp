@@ -22,6 +22,10 @@ struct LaunchSpec {
   mode_t umask = 077;             // files the child creates are private by default
   std::map<std::string, std::string> env_overrides;  // added to the inherited environment
   std::string log_path;  // stdout and stderr are appended here (created 0600); empty: /dev/null
+  // When set, log_path is not opened: stdout and stderr go into a pipe whose only reader is
+  // this program (started first, detached the same way, stdin = the pipe, output to /dev/null).
+  // It sees end of file once the child exits; the child counts as exited when both have.
+  std::vector<std::string> log_writer;
 };
 
 // A started child. Destroying the handle never kills the child (VMMs outlive the daemon); it only
@@ -64,6 +68,23 @@ class PosixProcessLauncher final : public ProcessLauncher {
 // The starttime field of /proc/<pid>/stat. not_found when no such process; io when the file
 // cannot be parsed.
 Expected<std::uint64_t> process_start_time(pid_t pid);
+
+// One process of the host, as reconcile sees it.
+struct ProcessInfo {
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;   // as process_start_time
+  std::vector<std::string> argv;  // /proc/<pid>/cmdline split at NUL
+};
+
+// Every process under proc_root (normally /proc) whose cmdline and start time could be read.
+// Processes that exit while being listed, kernel threads (empty cmdline) and unreadable entries
+// are skipped: the list is a snapshot, so act on an entry only through pid + start time.
+std::vector<ProcessInfo> list_processes(const std::string& proc_root = "/proc");
+
+// Ok when neither the passwd database knows uid nor the group database gid (getpwuid_r,
+// getgrgid_r: files, LDAP, ... as nsswitch.conf says). failed_precondition naming the user or
+// group that owns the id; io when a lookup itself fails.
+Status check_ids_unused(std::uint32_t uid, std::uint32_t gid);
 
 // True when pid is a live (not zombie) process with this start time. Works for processes that are
 // not our children (reconcile after a daemon restart).

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "banger/sys/fs.hpp"
@@ -122,6 +123,34 @@ TEST(PosixProcessLauncher, MissingProgramIsNotFound) {
   EXPECT_EQ(p.error().message, "banger-no-such-tool-xyz: command not found");
 }
 
+// M10 (security review): the child's output goes through the log writer (the daemon's capped
+// console writer); once wait_for reports the exit, the writer has written everything, so a
+// start-up error can quote the log at once.
+TEST(PosixProcessLauncher, LogWriterReceivesAllOutputBeforeTheExitIsReported) {
+  testkit::TempDir dir;
+  std::string log = dir.path() + "/console.log";
+  auto p = launch_ok({.argv = {"sh", "-c", "echo out; echo err >&2; exit 3"},
+                      .cwd = dir.path(),
+                      .umask = 077,
+                      .env_overrides = {},
+                      .log_path = dir.path() + "/unused.log",
+                      .log_writer = {"sh", "-c", "sleep 0.3; cat > \"$0\"", log}});
+  ASSERT_TRUE(p);
+  auto status = p->wait_for(std::chrono::seconds(10));
+  ASSERT_TRUE(status && status->has_value());
+  EXPECT_EQ(**status, 3);
+  EXPECT_EQ(read_file(log).value_or("<missing>"), "out\nerr\n");
+  EXPECT_FALSE(path_exists(dir.path() + "/unused.log"));
+}
+
+TEST(PosixProcessLauncher, MissingLogWriterIsNotFoundAndStartsNothing) {
+  PosixProcessLauncher launcher;
+  auto p = launcher.launch({.argv = {"true"}, .log_writer = {"banger-no-such-writer-xyz"}});
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code, Errc::not_found);
+  EXPECT_EQ(p.error().message, "banger-no-such-writer-xyz: command not found");
+}
+
 TEST(PosixProcessLauncher, EmptyArgvIsInvalid) {
   PosixProcessLauncher launcher;
   auto p = launcher.launch({});
@@ -213,6 +242,25 @@ TEST(PosixProcessLauncher, DestroyingTheHandleLeavesTheChildRunning) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(status));
+}
+
+TEST(ListProcesses, FindsThisProcessWithItsArgvAndStartTime) {
+  auto processes = list_processes();
+  auto self = std::find_if(processes.begin(), processes.end(),
+                           [](const ProcessInfo& p) { return p.pid == ::getpid(); });
+  ASSERT_NE(self, processes.end());
+  ASSERT_FALSE(self->argv.empty());
+  EXPECT_NE(self->argv[0].find("banger_sys_tests"), std::string::npos) << self->argv[0];
+  EXPECT_EQ(self->start_time, process_start_time(::getpid()).value_or(0));
+  EXPECT_TRUE(list_processes("/nonexistent-proc").empty());
+}
+
+TEST(CheckIdsUnused, NamesTheAccountThatHoldsAnId) {
+  auto root = check_ids_unused(0, 0);
+  ASSERT_FALSE(root);
+  EXPECT_EQ(root.error().code, Errc::failed_precondition);
+  EXPECT_NE(root.error().message.find("\"root\""), std::string::npos) << root.error().message;
+  EXPECT_TRUE(check_ids_unused(0x0BAFFFF0, 0x0BAFFFF0));
 }
 
 }  // namespace

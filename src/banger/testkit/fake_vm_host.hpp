@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/vm/vm_host.hpp"
 
@@ -50,9 +51,13 @@ class FakeVmHost final : public vm::VmHost {
                         .rootfs_strategy = "qcow2_overlay",
                         .overlay_path = "/v/root.qcow2"};
   }
-  Expected<vm::Launched> launch(const model::Vm& vm) override {
+  Expected<vm::Launched> launch(const model::Vm& vm, const vm::SpawnedFn& on_spawned) override {
     BANGER_FAKE_STEP("launch", vm);
-    return vm::Launched{.pid = 4242, .start_time = 7};
+    vm::Launched launched{.pid = 4242, .start_time = 7};
+    if (on_spawned) {
+      BANGER_TRY(on_spawned(launched));
+    }
+    return launched;
   }
   Status wait_ready(const model::Vm& vm, const base::CancelFn&) override {
     BANGER_FAKE_STEP("wait_ready", vm);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <fstream>
@@ -124,6 +125,11 @@ class FakeVmm final : public vmm::Vmm {
   Status kill(const vmm::VmmHandle& handle) override;
   bool alive(const vmm::VmmHandle& handle) override;
   Expected<vmm::VmmStatus> status(const vmm::VmmHandle& handle) override;
+  // True when one argument is exactly paths.control_socket (fake process lists name it so).
+  bool launched_with(const std::vector<std::string>& argv,
+                     const vmm::VmmPaths& paths) const override {
+    return std::find(argv.begin(), argv.end(), paths.control_socket) != argv.end();
+  }
   // The agent socket as a unix stream (QEMU's virtio-serial kind, which is what the fake serves).
   vmm::AgentEndpoint agent_endpoint(const vmm::VmmHandle& handle) override {
     return {.kind = vmm::AgentEndpoint::Kind::virtio_serial_unix,
@@ -299,6 +305,7 @@ inline vmm::VmmPaths FakeVmm::layout(const std::string& vm_id, const std::string
 
 inline Expected<vmm::VmmHandle> FakeVmm::launch(const vmm::VmConfig& config) {
   pid_t pid = 0;
+  std::uint64_t start_time = 0;
   {
     std::lock_guard lock(mutex_);
     calls_.push_back("launch " + config.name);
@@ -310,8 +317,24 @@ inline Expected<vmm::VmmHandle> FakeVmm::launch(const vmm::VmConfig& config) {
     pid = kFirstPid + static_cast<pid_t>(vms_.size());
     auto& vm = vms_[pid];
     vm.start_time = 1000 + vms_.size();
+    start_time = vm.start_time;
     vm.control = std::make_unique<GuestControl>(*this, pid);
     launches_.push_back(config);
+  }
+  if (config.on_spawned) {
+    vmm::VmmHandle spawned{.backend = options_.backend,
+                           .pid = pid,
+                           .start_time = start_time,
+                           .control_socket = config.control_socket_path,
+                           .console_log = config.console_log_path,
+                           .agent_socket = config.agent_socket_path,
+                           .vsock_cid = 0};
+    if (auto recorded = config.on_spawned(spawned); !recorded) {
+      std::lock_guard lock(mutex_);
+      (void)end_locked(pid, FakeVmEnd::killed);
+      launches_.pop_back();
+      return tl::unexpected(recorded.error());
+    }
   }
   if (options_.serve_agent) {
     BANGER_TRY(start_agent(config, pid));

@@ -1,6 +1,7 @@
 #include "banger/vm/microvm_host.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <thread>
@@ -18,6 +19,7 @@
 #include "banger/imagecat/recipes.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/kernelcat/kernel_catalog.hpp"
+#include "banger/sys/capped_log.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/proc_stats.hpp"
 #include "banger/sys/process_launcher.hpp"
@@ -33,8 +35,8 @@ std::string vm_dir_of(const paths::Paths& paths, const model::Vm& vm) {
   return paths.vm_dir(vm.id);
 }
 
-// Per-call agent timeouts: health and ports answer from /proc at once; a guest under TCG on a
-// busy host can still take a while to schedule the agent.
+// Per-call agent timeouts: health and ports answer from /proc at once; a guest
+// under TCG on a busy host can still take a while to schedule the agent.
 constexpr auto kAgentQuickCall = std::chrono::seconds(5);
 
 std::unique_ptr<agentclient::Dialer> dialer_for(const vmm::AgentEndpoint& endpoint) {
@@ -50,8 +52,9 @@ std::unique_ptr<agentclient::Dialer> dialer_for(const vmm::AgentEndpoint& endpoi
   return std::make_unique<agentclient::UnixSocketDialer>(endpoint.path);
 }
 
-// Whether the host reaches a guest socket bound to address: wildcards and the guest's own
-// IPv4 address, not loopback or other IPv6 addresses (<name>.vm is an A record only).
+// Whether the host reaches a guest socket bound to address: wildcards and the
+// guest's own IPv4 address, not loopback or other IPv6 addresses (<name>.vm is
+// an A record only).
 bool reachable_from_host(const std::string& address, const std::string& guest_ip) {
   return address == "0.0.0.0" || address == "::" || address == guest_ip;
 }
@@ -136,7 +139,13 @@ Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
     BANGER_TRY(vmstorage::create_work_disk(deps_.runner, dir,
                                            static_cast<std::uint64_t>(vm.disk_size_mib), spec));
   } else {
-    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec));
+    // The guest wrote this disk: a root daemon edits it as the VM's unprivileged id (M11).
+    std::optional<vmstorage::EditIdentity> editor;
+    if (options_.drop_vmm_privileges) {
+      BANGER_TRY_ASSIGN(auto ids, unprivileged_ids(vm.name, attachment.ip));
+      editor = vmstorage::EditIdentity{.uid = ids.first, .gid = ids.second};
+    }
+    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec, editor));
   }
   return strategy;
 }
@@ -175,7 +184,8 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
   BANGER_TRY(publish(vm, attachment.ip, attachment.tap));
   base::Defer unpublish_on_error([&] { unpublish(vm); });
 
-  // A VM that never booted may reuse an IP or name whose old host key is still pinned.
+  // A VM that never booted may reuse an IP or name whose old host key is still
+  // pinned.
   bool first_boot = vm.rootfs_strategy.empty();
   if (first_boot) {
     (void)deps_.known_hosts.remove({attachment.ip, vm.name + ".vm"});
@@ -232,14 +242,54 @@ Expected<vmm::VmConfig> MicrovmHost::vm_config(const model::Vm& vm, const Driver
                        .control_socket_path = handle.control_socket,
                        .console_log_path = handle.console_log,
                        .run_dir = dir,
-                       .accel = options_.accel};
+                       .accel = options_.accel,
+                       .run_as = std::nullopt,
+                       .on_spawned = {}};
 }
 
-Expected<Launched> MicrovmHost::launch(const model::Vm& vm) {
+Expected<std::pair<std::uint32_t, std::uint32_t>> MicrovmHost::unprivileged_ids(
+    const std::string& vm_name, const std::string& guest_ip) const {
+  std::uint32_t id = vmm::vmm_id_for_ip(guest_ip);
+  if (id == 0) {
+    return fail(Errc::failed_precondition,
+                fmt::format("vm {}: no unprivileged VMM id without a guest IPv4 address (got "
+                            "\"{}\")",
+                            vm_name, guest_ip));
+  }
+  if (auto unused = deps_.check_ids_unused(id, id); !unused) {
+    return tl::unexpected(with_context(
+        unused.error(), fmt::format("vm {}: choosing the VMM's unprivileged id", vm_name)));
+  }
+  return std::pair{id, id};
+}
+
+Expected<std::optional<std::pair<std::uint32_t, std::uint32_t>>> MicrovmHost::vmm_ids(
+    const model::Vm& vm) const {
+  if (!options_.drop_vmm_privileges) {
+    return std::optional<std::pair<std::uint32_t, std::uint32_t>>{};
+  }
+  BANGER_TRY_ASSIGN(auto ids, unprivileged_ids(vm.name, vm.guest_ip));
+  return std::optional<std::pair<std::uint32_t, std::uint32_t>>(ids);
+}
+
+Expected<Launched> MicrovmHost::launch(const model::Vm& vm, const SpawnedFn& on_spawned) {
   BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
   BANGER_TRY_ASSIGN(auto config, vm_config(vm, driver));
+  BANGER_TRY_ASSIGN(config.run_as, vmm_ids(vm));
+  config.on_spawned = [&](const vmm::VmmHandle& spawned) -> Status {
+    if (options_.test_fault_after_vmm_spawn) {
+      // Test-only (BANGER_TEST_FAULT=after-vmm-spawn, docs/decisions/0013): die
+      // the way a SIGKILLed daemon does, after the spawn and before anything is
+      // recorded.
+      BANGER_LOG_WARN("vm {}: test fault after-vmm-spawn: SIGKILL to the daemon", vm.name);
+      ::raise(SIGKILL);
+    }
+    return on_spawned ? on_spawned(Launched{.pid = spawned.pid, .start_time = spawned.start_time})
+                      : Status{};
+  };
   BANGER_TRY_ASSIGN(auto launched, driver.vmm.launch(config));
-  // handles.json: the transient handles, for humans and for crash recovery tooling.
+  // handles.json: the transient handles, for humans and for crash recovery
+  // tooling.
   (void)sys::write_file_atomic(config.run_dir + "/handles.json",
                                vmm::vmm_handle_to_json(launched).dump(2) + "\n", 0600);
   return Launched{.pid = launched.pid, .start_time = launched.start_time};
@@ -249,7 +299,8 @@ Status MicrovmHost::wait_for_agent(const model::Vm& vm,
                                    std::chrono::steady_clock::time_point deadline,
                                    const base::CancelFn& stop_waiting, const bool& vmm_exited) {
   BANGER_TRY_ASSIGN(auto agent, agent_for(vm));
-  // The deadline is on the injected clock; the agent's attempts run on real time.
+  // The deadline is on the injected clock; the agent's attempts run on real
+  // time.
   const auto budget =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - deps_.clock.steady_now());
   auto healthy = agent->wait_healthy(std::max(budget, std::chrono::milliseconds(0)), stop_waiting);
@@ -311,7 +362,8 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
   if (!driver.vmm.alive(driver.handle)) {
     return {};
   }
-  // S13: the agent syncs and powers off; SSH is the fallback for a guest whose agent is gone.
+  // S13: the agent syncs and powers off; SSH is the fallback for a guest whose
+  // agent is gone.
   auto agent = require_agent(vm);
   Status off =
       agent ? (*agent)->sync(std::chrono::seconds(10)) : Status(tl::unexpected(agent.error()));
@@ -326,8 +378,8 @@ Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
 }
 
 void MicrovmHost::ssh_poweroff(const model::Vm& vm) {
-  // The connection drops when the guest powers off, so ssh's exit status says nothing; the
-  // VMM's exit does.
+  // The connection drops when the guest powers off, so ssh's exit status says
+  // nothing; the VMM's exit does.
   sys::SshCommandSpec ssh{
       .ssh_program = "ssh",
       .key_path = deps_.config.ssh_key_path,
@@ -385,7 +437,8 @@ Status MicrovmHost::verify_host_key(const model::Vm& vm) {
 }
 
 Expected<VmUsage> MicrovmHost::usage(const model::Vm& vm) {
-  // CPU% needs two samples; 250 ms keeps `vm stats` snappy and the number meaningful.
+  // CPU% needs two samples; 250 ms keeps `vm stats` snappy and the number
+  // meaningful.
   constexpr auto kWindow = std::chrono::milliseconds(250);
   BANGER_TRY_ASSIGN(auto first, deps_.sample_process(vm.vmm_pid));
   auto started = deps_.clock.steady_now();
@@ -426,9 +479,11 @@ void MicrovmHost::forget_agent(const model::Vm& vm) {
 bool MicrovmHost::image_has_agent(const model::Vm& vm) {
   auto image = deps_.images.show(vm.image);
   if (!image) {
-    return true;  // cannot tell: expect the agent (the usual case), fail with its errors
+    return true;  // cannot tell: expect the agent (the usual case), fail with
+                  // its errors
   }
-  // A rebuild (`image build --force`) publishes a new file at the same path: key on both.
+  // A rebuild (`image build --force`) publishes a new file at the same path:
+  // key on both.
   const std::string key = fmt::format("{}@{}", image->rootfs_path, image->created_at);
   {
     std::lock_guard lock(agents_mutex_);
@@ -445,7 +500,8 @@ bool MicrovmHost::image_has_agent(const model::Vm& vm) {
   image_has_agent_[key] = *found;
   if (!*found) {
     BANGER_LOG_WARN(
-        "image {} has no banger-agent: its vms are ready when ssh answers and stop "
+        "image {} has no banger-agent: its vms are ready when ssh "
+        "answers and stop "
         "over ssh; health, ports and stats need the agent",
         vm.image);
   }
@@ -464,8 +520,9 @@ Expected<std::shared_ptr<agentclient::AgentClient>> MicrovmHost::require_agent(
 }
 
 Status MicrovmHost::publish(const model::Vm& vm, const std::string& ip, const std::string& tap) {
-  // The guest resolver needs the bridge address, which attach() has just made sure of. A
-  // failure costs guests their name resolution, not their boot: log it, doctor shows it.
+  // The guest resolver needs the bridge address, which attach() has just made
+  // sure of. A failure costs guests their name resolution, not their boot: log
+  // it, doctor shows it.
   if (auto resolver = deps_.dns.ensure_guest_resolver(); !resolver) {
     BANGER_LOG_WARN("vm {}: guest dns resolver: {}", vm.name, resolver.error().message);
   }
@@ -517,8 +574,8 @@ Expected<GuestHealth> MicrovmHost::guest_health(const model::Vm& vm) {
 
 Expected<GuestExecResult> MicrovmHost::guest_exec(const model::Vm& vm, const GuestExec& command) {
   BANGER_TRY_ASSIGN(auto agent, require_agent(vm));
-  // The agent enforces timeout_s; the host waits a little longer for the reply (an hour when
-  // the command has no timeout: the channel is this VM's alone).
+  // The agent enforces timeout_s; the host waits a little longer for the reply
+  // (an hour when the command has no timeout: the channel is this VM's alone).
   auto wait = command.timeout_s > 0
                   ? std::chrono::milliseconds(static_cast<std::int64_t>(command.timeout_s * 1000)) +
                         std::chrono::seconds(30)
@@ -552,7 +609,8 @@ Expected<std::vector<GuestPort>> MicrovmHost::guest_ports(const model::Vm& vm) {
                      .scheme = "",
                      .reachable = reachable_from_host(entry.address, vm.guest_ip)});
   }
-  // Probe every reachable TCP listener for HTTP(S) at once: a silent port costs its timeout.
+  // Probe every reachable TCP listener for HTTP(S) at once: a silent port costs
+  // its timeout.
   std::vector<std::thread> probes;
   for (auto& port : ports) {
     if (port.proto == "tcp" && port.reachable) {
@@ -576,11 +634,47 @@ bool MicrovmHost::alive(const model::Vm& vm) {
 }
 
 std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {
-  auto text = sys::read_file(console_log_path(vm));
-  return text ? base::tail_lines(*text, lines) : std::string();
+  // From the end with pread: the log may be many MiB (security review M10).
+  constexpr std::int64_t kConsoleTailBytes = 64 * 1024;
+  return base::tail_lines(sys::read_tail(console_log_path(vm), kConsoleTailBytes), lines);
+}
+
+void MicrovmHost::kill_unrecorded_vmms(const std::vector<model::Vm>& vms) {
+  auto processes = deps_.list_processes();
+  for (const auto& vm : vms) {
+    auto driver = driver_of(vm);
+    if (!driver) {
+      continue;
+    }
+    vmm::VmmPaths paths{.control_socket = driver->handle.control_socket,
+                        .agent_socket = driver->handle.agent_socket,
+                        .console_log = driver->handle.console_log};
+    const bool keeps_its_vmm = vm.state == model::VmState::running && vm.vmm_pid > 0;
+    for (const auto& process : processes) {
+      if (!driver->vmm.launched_with(process.argv, paths)) {
+        continue;
+      }
+      if (keeps_its_vmm && process.pid == vm.vmm_pid && process.start_time == vm.vmm_start_time) {
+        continue;
+      }
+      BANGER_LOG_WARN(
+          "reconcile: vm {}: killing VMM pid {} that its record does not hold "
+          "(a daemon died before recording it)",
+          vm.name, process.pid);
+      vmm::VmmHandle orphan = driver->handle;
+      orphan.pid = process.pid;
+      orphan.start_time = process.start_time;  // kill() never signals a reused pid
+      if (auto killed = driver->vmm.kill(orphan); !killed) {
+        BANGER_LOG_WARN("reconcile: vm {}: {}", vm.name, killed.error().message);
+      }
+    }
+  }
 }
 
 Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
+  // First: a VMM no record holds still has its TAP open; it must be gone before the TAP pool
+  // hands that TAP out again (security review M2).
+  kill_unrecorded_vmms(vms);
   // Leases for every addressed VM; TAPs, DNS records, forwarding and the nftables tables for
   // the running ones (S13: rebuilt from the live set, nothing left behind).
   std::vector<hostnat::Lease> leases;

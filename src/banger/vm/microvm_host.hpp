@@ -22,6 +22,7 @@
 #include "banger/paths/paths.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/proc_stats.hpp"
+#include "banger/sys/process_launcher.hpp"
 #include "banger/vm/vm_host.hpp"
 #include "banger/vmm/vmm.hpp"
 #include "banger/vmstorage/strategy.hpp"
@@ -43,6 +44,12 @@ struct MicrovmHostDeps {
   // CPU ticks and RSS of a VMM process (sys::sample_process on the real host; tests fake it,
   // since fake VMMs have fake pids).
   std::function<Expected<sys::ProcessSample>(pid_t)> sample_process;
+  // The host's processes, for reconcile's search of unrecorded VMMs (tests fake it).
+  std::function<std::vector<sys::ProcessInfo>()> list_processes = [] {
+    return sys::list_processes();
+  };
+  // Whether a uid/gid is free of passwd/group entries (tests fake it).
+  std::function<Status(std::uint32_t, std::uint32_t)> check_ids_unused = sys::check_ids_unused;
 };
 
 struct MicrovmHostOptions {
@@ -50,6 +57,13 @@ struct MicrovmHostOptions {
   vmstorage::RootfsStrategy rootfs_strategy = vmstorage::RootfsStrategy::sparse_copy;
   std::chrono::seconds boot_timeout{180};  // VMM start -> ssh answers (TCG is slow)
   bool vhost_vsock = false;  // the VMM gives guests a vsock device (QEMU caps.vhost_vsock)
+  // Root daemon: every VMM switches to its VM's unprivileged id (vmm::vmm_id_for_ip) after
+  // opening its files (security review M8), and the work disk is edited as that id (M11);
+  // docs/decisions/0013.
+  bool drop_vmm_privileges = false;
+  // Test-only fault point (BANGER_TEST_FAULT=after-vmm-spawn): the daemon SIGKILLs itself right
+  // after spawning a VMM, before anything is recorded.
+  bool test_fault_after_vmm_spawn = false;
 };
 
 // Owns: the per-VM files under vms/<id>/ and the VM sockets in the runtime dir.
@@ -62,7 +76,9 @@ class MicrovmHost final : public VmHost {
 
   Expected<Prepared> prepare(const model::Vm& vm, const base::ProgressFn& progress,
                              const base::CancelFn& cancel) override;
-  Expected<Launched> launch(const model::Vm& vm) override;
+  // Also: with drop_vmm_privileges the VMM runs as vmm_id_for_ip(guest_ip) for uid and gid;
+  // failed_precondition when that id has a passwd or group entry.
+  Expected<Launched> launch(const model::Vm& vm, const SpawnedFn& on_spawned) override;
   Status wait_ready(const model::Vm& vm, const base::CancelFn& cancel) override;
   Status shutdown(const model::Vm& vm, std::chrono::seconds grace) override;
   Status kill(const model::Vm& vm) override;
@@ -72,6 +88,8 @@ class MicrovmHost final : public VmHost {
   std::string console_tail(const model::Vm& vm, std::size_t lines) override;
   std::string console_log_path(const model::Vm& vm) override;
   Status verify_host_key(const model::Vm& vm) override;
+  // Also kills every VMM process that is launched for one of vms (Vmm::launched_with) but not
+  // held by its record (a running VM's pid + start time), before the TAP pool is reconciled.
   Status reconcile(const std::vector<model::Vm>& vms) override;
   Expected<GuestHealth> guest_health(const model::Vm& vm) override;
   Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) override;
@@ -94,6 +112,16 @@ class MicrovmHost final : public VmHost {
                                                     const std::string& base_rootfs,
                                                     const hostnat::Attachment& attachment,
                                                     const std::string& public_key);
+  // The unprivileged uid:gid of the VM at guest_ip (vmm::vmm_id_for_ip): its VMM and the edits
+  // of its work disk run as it. failed_precondition without an address or when the id has a
+  // passwd/group entry.
+  Expected<std::pair<std::uint32_t, std::uint32_t>> unprivileged_ids(
+      const std::string& vm_name, const std::string& guest_ip) const;
+  // The uid:gid vm's VMM drops to; nullopt when options_.drop_vmm_privileges is off.
+  Expected<std::optional<std::pair<std::uint32_t, std::uint32_t>>> vmm_ids(
+      const model::Vm& vm) const;
+  // Kills VMMs of vms that no record holds (logged; a failure is logged too).
+  void kill_unrecorded_vmms(const std::vector<model::Vm>& vms);
   // The VmConfig that boots vm under driver.
   Expected<vmm::VmConfig> vm_config(const model::Vm& vm, const Driver& driver);
   // The VM's agent client (one per VM and endpoint, reused: it serializes calls on the one

@@ -5,7 +5,10 @@
 // host carries, and no link, rule or process is made for real.
 #include "banger/vm/microvm_host.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include "banger/store/database.hpp"
 #include "banger/store/image_repository.hpp"
@@ -116,7 +119,7 @@ class MicrovmHostTest : public ::testing::Test {
       return vm;
     }
     prepared->apply_to(vm);
-    auto launched = host_.launch(vm);
+    auto launched = host_.launch(vm, {});
     EXPECT_TRUE(launched) << launched.error().message;
     if (launched) {
       vm.vmm_pid = launched->pid;
@@ -184,22 +187,38 @@ class MicrovmHostTest : public ::testing::Test {
                          .agent_version = "fake-agent",
                          .cmdline_args = {"backend=fake"}}};
   vmm::VmmRegistry vmms_{vmm_};
-  MicrovmHost host_{{.runner = runner_,
-                     .clock = clock_,
-                     .paths = paths_,
-                     .config = config_,
-                     .network = network_,
-                     .images = images_,
-                     .kernels = kernels_,
-                     .vmms = vmms_,
-                     .known_hosts = known_hosts_,
-                     .dns = dns_,
-                     .nat = nat_,
-                     .sample_process = sys::sample_process},
-                    {.accel = vmm::Accel::tcg,
-                     .rootfs_strategy = vmstorage::RootfsStrategy::sparse_copy,
-                     .boot_timeout = std::chrono::seconds(5),
-                     .vhost_vsock = false}};
+  // The host's processes as reconcile sees them, and the ids the passwd/group databases hold.
+  std::vector<sys::ProcessInfo> processes_;
+  std::set<std::uint32_t> taken_ids_;
+  MicrovmHostDeps deps() {
+    return {.runner = runner_,
+            .clock = clock_,
+            .paths = paths_,
+            .config = config_,
+            .network = network_,
+            .images = images_,
+            .kernels = kernels_,
+            .vmms = vmms_,
+            .known_hosts = known_hosts_,
+            .dns = dns_,
+            .nat = nat_,
+            .sample_process = sys::sample_process,
+            .list_processes = [this] { return processes_; },
+            .check_ids_unused = [this](std::uint32_t uid, std::uint32_t) -> Status {
+              if (taken_ids_.contains(uid)) {
+                return fail(Errc::failed_precondition,
+                            fmt::format("uid {} belongs to user \"someone\"", uid));
+              }
+              return {};
+            }};
+  }
+  static MicrovmHostOptions options() {
+    return {.accel = vmm::Accel::tcg,
+            .rootfs_strategy = vmstorage::RootfsStrategy::sparse_copy,
+            .boot_timeout = std::chrono::seconds(5),
+            .vhost_vsock = false};
+  }
+  MicrovmHost host_{deps(), options()};
 };
 
 TEST_F(MicrovmHostTest, LaunchBootsThePreparedVmUnderItsBackend) {
@@ -228,6 +247,20 @@ TEST_F(MicrovmHostTest, ConsoleTailReadsTheBackendsConsoleLog) {
   auto vm = started(new_vm("0123456789abcdef", "web"));
   EXPECT_EQ(host_.console_log_path(vm), paths_.vm_dir(vm.id) + "/console.log");
   EXPECT_EQ(host_.console_tail(vm, 5), "[fake-vmm] web booted (pid 6000000)");
+}
+
+// Regression for M10 (security review): the failed-boot console tail reads a bounded window
+// from the end of a multi-MiB console log (here one 6 MiB line a guest printed without a
+// newline), never the whole file into the daemon. Fails on 8f38f5a: console_tail read the whole
+// file (checked by putting back sys::read_file + tail_lines: the tail was 6 MiB).
+TEST_F(MicrovmHostTest, ConsoleTailOfAHugeLogIsBounded) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  std::string huge(6 << 20, 'x');
+  huge += "\nlast words\n";
+  ASSERT_TRUE(sys::write_file_atomic(host_.console_log_path(vm), huge, 0600));
+  std::string tail = host_.console_tail(vm, 20);
+  EXPECT_LE(tail.size(), 64u * 1024u);
+  EXPECT_TRUE(tail.ends_with("last words")) << tail.substr(tail.size() - 20);
 }
 
 TEST_F(MicrovmHostTest, PrepareReleasesWhatItAttachedWhenTheWorkDiskFails) {
@@ -267,7 +300,7 @@ TEST_F(MicrovmHostTest, LaunchFailureLeavesNoVmmRunning) {
   vm.rootfs_strategy = prepared->rootfs_strategy;
   vm.overlay_path = prepared->overlay_path;
   vmm_.fail_next_launch({Errc::not_found, "starting qemu: qemu-system-x86_64: not found"});
-  auto launched = host_.launch(vm);
+  auto launched = host_.launch(vm, {});
   ASSERT_FALSE(launched);
   EXPECT_EQ(launched.error().code, Errc::not_found);
   EXPECT_FALSE(host_.alive(vm));
@@ -360,6 +393,107 @@ TEST_F(MicrovmHostTest, ReconcileKeepsLiveVmsAndReleasesDeadOnes) {
   EXPECT_FALSE(nat_.enabled(db.id));
   EXPECT_TRUE(host_.alive(web));
   EXPECT_FALSE(host_.alive(db));
+}
+
+// Regression for M2 (security review): a VMM that a daemon SIGKILLed between spawn and record
+// left behind (its VM's record holds no pid) is found by its control socket and killed at
+// reconcile, before the TAP pool is reconciled; the VMM a running record holds is kept, and a
+// process that merely mentions another path is left alone. Fails on 8f38f5a: checked by
+// removing the kill_unrecorded_vmms call from MicrovmHost::reconcile (8f38f5a never looked
+// beyond the record): end_of(orphan) stayed `running`.
+TEST_F(MicrovmHostTest, ReconcileKillsAVmmThatNoRecordHolds) {
+  auto web = started(new_vm("0123456789abcdef", "web"));
+  auto lost = started(new_vm("fedcba9876543210", "lost"));
+  const pid_t orphan = lost.vmm_pid;
+  const std::uint64_t orphan_start = lost.vmm_start_time;
+  // What VmService::reconcile leaves for a VM caught between spawn and record.
+  lost.vmm_pid = 0;
+  lost.vmm_start_time = 0;
+  lost.tap_name.clear();
+  lost.state = model::VmState::stopped;
+  auto control = [&](const model::Vm& vm) { return paths_.runtime_dir + "/" + vm.id + ".ctl"; };
+  processes_ = {
+      {.pid = web.vmm_pid, .start_time = web.vmm_start_time, .argv = {"fakevmm", control(web)}},
+      {.pid = orphan, .start_time = orphan_start, .argv = {"fakevmm", control(lost)}},
+      {.pid = 42, .start_time = 1, .argv = {"cat", control(lost) + ".bak"}}};
+  ASSERT_TRUE(host_.reconcile({web, lost}));
+  EXPECT_EQ(vmm_.end_of(orphan), FakeVmEnd::killed);
+  EXPECT_EQ(vmm_.end_of(web.vmm_pid), FakeVmEnd::running);
+  EXPECT_TRUE(host_.alive(web));
+  // Only the orphan was signalled.
+  auto calls = vmm_.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "kill " + std::to_string(orphan)), 1);
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "kill 42"), 0);
+}
+
+// Regression for M2 (security review): launch() hands the VMM's pid + start time to the caller
+// before it returns (VmService stores them at once), and a failure to store them kills the
+// VMM. Fails on 8f38f5a: launch() took no callback (checked by not calling on_spawned in
+// MicrovmHost::launch: `spawned` stayed empty and the VMM kept running).
+TEST_F(MicrovmHostTest, LaunchReportsTheSpawnedVmmAndKillsItWhenItCannotBeRecorded) {
+  auto vm = new_vm("0123456789abcdef", "web");
+  auto prepared = host_.prepare(vm, {}, {});
+  ASSERT_TRUE(prepared) << prepared.error().message;
+  prepared->apply_to(vm);
+  std::vector<Launched> spawned;
+  auto launched = host_.launch(vm, [&](const Launched& l) -> Status {
+    spawned.push_back(l);
+    return {};
+  });
+  ASSERT_TRUE(launched) << launched.error().message;
+  ASSERT_EQ(spawned.size(), 1u);
+  EXPECT_EQ(spawned[0].pid, launched->pid);
+  EXPECT_EQ(spawned[0].start_time, launched->start_time);
+
+  ASSERT_TRUE(host_.kill([&] {
+    auto copy = vm;
+    copy.vmm_pid = launched->pid;
+    copy.vmm_start_time = launched->start_time;
+    return copy;
+  }()));
+  pid_t refused_pid = 0;
+  auto refused = host_.launch(vm, [&](const Launched& l) -> Status {
+    refused_pid = l.pid;
+    return fail(Errc::io, "disk I/O error");
+  });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "disk I/O error");
+  ASSERT_NE(refused_pid, 0);
+  EXPECT_EQ(vmm_.end_of(refused_pid), FakeVmEnd::killed);
+}
+
+// Regression for M8 (security review): a root daemon runs each VM's VMM as the VM's own
+// unprivileged id (kVmmIdBase | low 20 bits of its IP), and refuses an id that the passwd or
+// group database already holds. Fails on 8f38f5a: VmConfig had no run_as (QEMU ran as root);
+// checked by making vmm_ids() return nullopt: run_as was empty and the taken id was accepted.
+TEST_F(MicrovmHostTest, RootDaemonRunsEachVmmAsTheVmsOwnUnprivilegedId) {
+  auto options_dropping = options();
+  options_dropping.drop_vmm_privileges = true;
+  MicrovmHost host{deps(), options_dropping};
+  auto vm = new_vm("0123456789abcdef", "web");
+  auto prepared = host.prepare(vm, {}, {});
+  ASSERT_TRUE(prepared) << prepared.error().message;
+  prepared->apply_to(vm);
+  ASSERT_TRUE(host.launch(vm, {}));
+  ASSERT_EQ(vmm_.launches().size(), 1u);
+  const std::uint32_t id = vmm::kVmmIdBase + 0x00202;  // the low 20 bits of 192.0.2.2
+  EXPECT_EQ(vmm_.launches()[0].run_as, (std::pair<std::uint32_t, std::uint32_t>{id, id}));
+  // Not root: no drop.
+  auto other = new_vm("fedcba9876543210", "db");
+  auto other_prepared = host_.prepare(other, {}, {});
+  ASSERT_TRUE(other_prepared) << other_prepared.error().message;
+  other_prepared->apply_to(other);
+  ASSERT_TRUE(host_.launch(other, {}));
+  ASSERT_EQ(vmm_.launches().size(), 2u);
+  EXPECT_FALSE(vmm_.launches()[1].run_as);
+
+  taken_ids_.insert(vmm::vmm_id_for_ip(other.guest_ip));
+  auto refused = host.launch(other, {});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::failed_precondition);
+  EXPECT_NE(refused.error().message.find("belongs to user \"someone\""), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(vmm_.launches().size(), 2u);
 }
 
 TEST_F(MicrovmHostTest, ReleaseReturnsTheTapAndUnpublishes) {

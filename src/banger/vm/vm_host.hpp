@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ struct Launched {
   int pid = 0;
   std::uint64_t start_time = 0;
 };
+
+// Told the spawned VMM's pid + start time before launch() waits for it; an error makes launch()
+// kill the VMM and fail with it.
+using SpawnedFn = std::function<Status(const Launched&)>;
 
 // What the guest agent says about itself (S8 `health`).
 struct GuestHealth {
@@ -97,8 +102,10 @@ class VmHost {
   // On error everything it attached is released again.
   virtual Expected<Prepared> prepare(const model::Vm& vm, const base::ProgressFn& progress,
                                      const base::CancelFn& cancel) = 0;
-  // Starts the VMM for a prepared VM (the record carries the prepared fields).
-  virtual Expected<Launched> launch(const model::Vm& vm) = 0;
+  // Starts the VMM for a prepared VM (the record carries the prepared fields). on_spawned (when
+  // set) learns the VMM's pid + start time right after the spawn, before any wait, so the
+  // caller can record them before a crash could lose them (security review M2).
+  virtual Expected<Launched> launch(const model::Vm& vm, const SpawnedFn& on_spawned) = 0;
   // Waits until the guest agent answers `health` (images with an agent), then until the
   // guest's sshd answers with the pinned host key (first boot pins it).
   // timeout with the console tail when it does not; failed_precondition when the VMM exited.

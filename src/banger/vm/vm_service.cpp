@@ -220,14 +220,16 @@ Expected<model::Vm> VmService::start(const std::string& name_or_id,
     return fail_start(saved.error(), false);
   }
   base::report(progress, {"boot", "booting " + vm.name, 0, 0});
-  auto launched = deps_.host.launch(vm);
+  // The pid + start time are stored the moment the VMM exists, before launch() waits for it: a
+  // daemon killed from here on leaves a record that reconcile uses to kill the VMM (security
+  // review M2). A failed launch has killed its VMM itself.
+  auto launched = deps_.host.launch(vm, [&](const Launched& spawned) -> Status {
+    vm.vmm_pid = spawned.pid;
+    vm.vmm_start_time = spawned.start_time;
+    return deps_.vms.update(vm);
+  });
   if (!launched) {
     return fail_start(launched.error(), false);
-  }
-  vm.vmm_pid = launched->pid;
-  vm.vmm_start_time = launched->start_time;
-  if (auto saved = deps_.vms.update(vm); !saved) {
-    return fail_start(saved.error(), true);
   }
   base::report(progress, {"ready", "waiting for " + vm.name + "'s guest agent and sshd", 0, 0});
   if (auto ready = deps_.host.wait_ready(vm, cancel); !ready) {

@@ -35,6 +35,14 @@ std::uint32_t vsock_cid_for_ip(const std::string& ipv4) {
   return 0x0BA00000u | (ntohl(addr.s_addr) & 0xFFFFFu);
 }
 
+std::uint32_t vmm_id_for_ip(const std::string& ipv4) {
+  in_addr addr{};
+  if (::inet_pton(AF_INET, ipv4.c_str(), &addr) != 1) {
+    return 0;
+  }
+  return kVmmIdBase | (ntohl(addr.s_addr) & 0xFFFFFu);
+}
+
 nlohmann::json vmm_handle_to_json(const VmmHandle& handle) {
   return nlohmann::json{{"backend", model::to_string(handle.backend)},
                         {"pid", handle.pid},

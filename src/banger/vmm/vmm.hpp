@@ -8,9 +8,12 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +35,8 @@ struct DiskConfig {
   bool read_only = false;
 };
 
+struct VmmHandle;
+
 // Everything a backend needs to boot one VM. Paths are absolute; sockets must fit sun_path.
 struct VmConfig {
   std::string vm_id;
@@ -52,6 +57,13 @@ struct VmConfig {
   std::string console_log_path;     // serial console and the VMM's own stdout/stderr (appended)
   std::string run_dir;              // the VMM's working directory; empty: inherit
   Accel accel = Accel::tcg;         // decided by the caller (policy::decide_kvm)
+  // The unprivileged uid:gid the VMM switches to once it has opened its TAP, disks, console and
+  // sockets (QEMU -runas); nullopt: it keeps the daemon's ids (a daemon that is not root).
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> run_as;
+  // Called by launch() with the spawned VMM's handle right after the spawn, before launch waits
+  // for anything, so the caller can record pid + start time before a crash could lose them
+  // (security review M2). An error makes launch() kill the VMM and fail with that error.
+  std::function<Status(const VmmHandle&)> on_spawned;
 };
 
 // Identifies a launched VMM across daemon restarts; stored in the VM record.
@@ -134,6 +146,10 @@ class Vmm {
   virtual Expected<VmmStatus> status(const VmmHandle& handle) = 0;
   // Where the guest agent listens for this VM.
   virtual AgentEndpoint agent_endpoint(const VmmHandle& handle) = 0;
+  // True when argv (a process's command line, e.g. /proc/<pid>/cmdline) is a VMM this backend
+  // launched for the VM whose files are paths: it names paths.control_socket exactly as
+  // launch() does. Reconcile uses it to find VMMs a crashed daemon never recorded. Pure.
+  virtual bool launched_with(const std::vector<std::string>& argv, const VmmPaths& paths) const = 0;
 };
 
 // The Vmm of each backend the daemon runs, so a VM is always driven by the backend in its record.
@@ -156,6 +172,14 @@ class VmmRegistry {
 // unique among VMs on one bridge: 0x0BA00000 | the low 20 bits of the address. 0 for text
 // that is not an IPv4 address.
 std::uint32_t vsock_cid_for_ip(const std::string& ipv4);
+
+// The first of the unprivileged ids a root daemon runs VMMs as (docs/decisions/0013).
+inline constexpr std::uint32_t kVmmIdBase = 0x0BA00000;  // 195035136
+// The uid (= gid) the VMM of the guest at ipv4 runs as when the daemon is root (security review
+// M8): kVmmIdBase | the low 20 bits of the address, so it is distinct among the VMs of one
+// bridge (at most a /12) and stable across restarts, like the vsock CID. 0 for text that is not
+// an IPv4 address.
+std::uint32_t vmm_id_for_ip(const std::string& ipv4);
 
 std::string_view accel_name(Accel accel);         // "kvm" | "tcg"
 std::string_view vmm_state_name(VmmState state);  // "running" | "paused" | "exited"

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
+#include "banger/base/log.hpp"
 #include "banger/ext4/editor.hpp"
 #include "banger/ext4/image_builder.hpp"
 #include "banger/sys/fs.hpp"
@@ -395,13 +397,34 @@ Expected<std::string> create_work_disk(sys::CommandRunner& runner, const std::st
 }
 
 Status refresh_work_disk(sys::CommandRunner& runner, const std::string& work_disk_path,
-                         const guestconfig::GuestConfigSpec& spec) {
+                         const guestconfig::GuestConfigSpec& spec,
+                         std::optional<EditIdentity> as_identity) {
   BANGER_TRY_ASSIGN(auto files, guestconfig::render_work_disk_files(spec));
   if (!sys::path_exists(work_disk_path)) {
     return fail(Errc::not_found, fmt::format("work disk {} does not exist", work_disk_path));
   }
-  BANGER_TRY(ensure_dirs(runner, work_disk_path, files));
-  return ext4::apply(runner, work_disk_path, edit_for(files));
+  if (!as_identity) {
+    BANGER_TRY(ensure_dirs(runner, work_disk_path, files));
+    return ext4::apply(runner, work_disk_path, edit_for(files));
+  }
+  // The guest wrote this disk: parse it only without privileges (security review M11).
+  struct stat owner{};
+  if (::stat(work_disk_path.c_str(), &owner) != 0) {
+    return fail_errno("reading the owner of " + work_disk_path, errno);
+  }
+  if (::chown(work_disk_path.c_str(), as_identity->uid, as_identity->gid) != 0) {
+    return fail_errno("handing " + work_disk_path + " to the unprivileged editor", errno);
+  }
+  base::Defer give_back([&] {
+    if (::chown(work_disk_path.c_str(), owner.st_uid, owner.st_gid) != 0) {
+      BANGER_LOG_WARN("giving {} back to uid {}: {}", work_disk_path, owner.st_uid,
+                      std::strerror(errno));
+    }
+  });
+  UnprivilegedImageRunner unprivileged(runner, work_disk_path, *as_identity);
+  BANGER_TRY(ensure_dirs(unprivileged, work_disk_path, files));
+  return ext4::apply(unprivileged, work_disk_path, edit_for(files),
+                     std::pair{as_identity->uid, as_identity->gid});
 }
 
 Status write_root_etc(sys::CommandRunner& runner, const RootDisk& root,

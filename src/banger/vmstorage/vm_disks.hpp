@@ -13,6 +13,7 @@
 #include "banger/model/vmm_backend.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/vmstorage/strategy.hpp"
+#include "banger/vmstorage/unprivileged_runner.hpp"
 
 namespace banger::vmstorage {
 
@@ -69,8 +70,12 @@ Expected<std::string> create_work_disk(sys::CommandRunner& runner, const std::st
 // existing work disk in one `debugfs -w` batch, recreating the directories with their modes.
 // Call only while the VM is not running. Errors: invalid_argument from the spec; not_found
 // when the work disk is missing; command_failed naming the disk and the failing file.
+// With as_identity (a root daemon: security review M11) every debugfs run on the disk, whose
+// bytes the guest controls, runs as that unprivileged identity (UnprivilegedImageRunner); the
+// disk is owned by it for the edit and handed back to its owner afterwards.
 Status refresh_work_disk(sys::CommandRunner& runner, const std::string& work_disk_path,
-                         const guestconfig::GuestConfigSpec& spec);
+                         const guestconfig::GuestConfigSpec& spec,
+                         std::optional<EditIdentity> as_identity = std::nullopt);
 
 // Optional extra for raw root disks (reflink, sparse_copy): writes
 // guestconfig::render_root_etc_files(spec) straight into the root filesystem's /etc, so images

@@ -36,6 +36,39 @@ void add_drive(std::vector<std::string>& argv, const char* id, const DiskConfig&
 
 }  // namespace
 
+std::string qmp_argument(const std::string& control_socket_path) {
+  return fmt::format("unix:{},server=on,wait=off", escape(control_socket_path));
+}
+
+bool is_qemu_argv_for(const std::vector<std::string>& argv, const std::string& binary,
+                      const std::string& control_socket_path) {
+  if (argv.empty()) {
+    return false;
+  }
+  auto slash = argv[0].rfind('/');
+  std::string_view program = slash == std::string::npos
+                                 ? std::string_view(argv[0])
+                                 : std::string_view(argv[0]).substr(slash + 1);
+  if (argv[0] != binary && !program.starts_with("qemu-system")) {
+    return false;
+  }
+  const std::string wanted = qmp_argument(control_socket_path);
+  for (std::size_t i = 1; i + 1 < argv.size(); ++i) {
+    if (argv[i] == "-qmp" && argv[i + 1] == wanted) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string sandbox_argument(bool drops_privileges) {
+  // QEMU installs its seccomp filter before it switches uid (-runas), so a filter that denies
+  // set*uid kills it with SIGSYS at the switch. When it drops, allowing them is harmless: after
+  // the switch every uid and gid is unprivileged and no_new_privs is set.
+  return fmt::format("on,obsolete=deny,elevateprivileges={},spawn=deny,resourcecontrol=deny",
+                     drops_privileges ? "allow" : "deny");
+}
+
 std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& caps) {
   std::vector<std::string> argv{caps.binary, "-M", "microvm"};
   std::string cmdline = config.kernel_cmdline;
@@ -52,10 +85,10 @@ std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& c
   argv.insert(argv.end(),
               {"-m", std::to_string(config.memory_mib), "-smp", std::to_string(config.vcpu),
                "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"});
+  // The serial console is QEMU's stdout, which the launcher connects to the VM's console log
+  // (through the capped writer: QEMU's file chardev has no size limit, security review M10).
   argv.insert(argv.end(),
-              {"-chardev",
-               fmt::format("file,id=console,path={},append=on", escape(config.console_log_path)),
-               "-serial", "chardev:console"});
+              {"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"});
   argv.insert(argv.end(), {"-kernel", config.kernel_path});
   if (config.initrd_path) {
     argv.insert(argv.end(), {"-initrd", *config.initrd_path});
@@ -81,8 +114,13 @@ std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& c
     argv.insert(argv.end(),
                 {"-device", fmt::format("vhost-vsock-device,guest-cid={}", config.vsock_cid)});
   }
-  argv.insert(argv.end(), {"-qmp", fmt::format("unix:{},server=on,wait=off",
-                                               escape(config.control_socket_path))});
+  argv.insert(argv.end(), {"-qmp", qmp_argument(config.control_socket_path)});
+  argv.insert(argv.end(), {"-sandbox", sandbox_argument(config.run_as.has_value())});
+  if (config.run_as) {
+    // Numeric ids need no passwd entry; QEMU switches after opening every file and socket above.
+    argv.insert(argv.end(),
+                {"-runas", fmt::format("{}:{}", config.run_as->first, config.run_as->second)});
+  }
   return argv;
 }
 

@@ -21,13 +21,26 @@ struct QemuHostCaps {
 // The complete argv (argv[0] = caps.binary) booting config under QEMU microvm:
 //   -M microvm, -accel kvm -cpu host | -accel tcg,tb-size=32 -cpu max, -m, -smp,
 //   -nodefaults -no-user-config -nographic -no-reboot,
-//   the serial console appended to console_log_path (chardev file, append=on),
+//   the serial console on QEMU's stdout (chardev stdio; QemuVmm routes it to the console log),
 //   -kernel [-initrd] -append (under TCG with " tsc_early_khz=<kHz> tsc=reliable"),
 //   virtio-blk-device drives "root" (and "work"), cache=writeback (see argv.cpp),
 //   -netdev tap (vhost on only with vhost_net) + virtio-net-device when tap_name is set,
 //   the agent virtio-serial port on a unix socket, a vhost-vsock-device (guest-cid=vsock_cid)
-//   only with vhost_vsock and a vsock_cid, and QMP on control_socket_path.
+//   only with vhost_vsock and a vsock_cid, QMP on control_socket_path, always the seccomp
+//   sandbox (sandbox_argument), and -runas <uid>:<gid> when config.run_as is set (security
+//   review M8; docs/decisions/0013).
 // Commas inside paths are doubled, as QEMU's option syntax requires.
 std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& caps);
+
+// The value of -qmp for a QMP socket at control_socket_path.
+std::string qmp_argument(const std::string& control_socket_path);
+// True when argv is a QEMU command line (argv[0] is binary or a qemu-system-* program) that
+// qemu_argv built for control_socket_path ("-qmp" followed by exactly
+// qmp_argument(control_socket_path)).
+bool is_qemu_argv_for(const std::vector<std::string>& argv, const std::string& binary,
+                      const std::string& control_socket_path);
+// The value of -sandbox: seccomp on, obsolete/spawn/resourcecontrol denied; set*uid allowed only
+// when QEMU must still drop to run_as (its filter is installed before the switch).
+std::string sandbox_argument(bool drops_privileges);
 
 }  // namespace banger::vmm::qemu

@@ -47,7 +47,7 @@ TEST(QemuArgv, KvmWithEveryDevice) {
                 "-nographic",
                 "-no-reboot",
                 "-chardev",
-                "file,id=console,path=/vms/a/console.log,append=on",
+                "stdio,id=console,signal=off",
                 "-serial",
                 "chardev:console",
                 "-kernel",
@@ -75,7 +75,9 @@ TEST(QemuArgv, KvmWithEveryDevice) {
                 "-device",
                 "virtserialport,chardev=agent,name=org.banger.agent",
                 "-qmp",
-                "unix:/run/a/qmp.sock,server=on,wait=off"};
+                "unix:/run/a/qmp.sock,server=on,wait=off",
+                "-sandbox",
+                "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"};
   EXPECT_EQ(qemu_argv(full_config(), kCaps), expected);
 }
 
@@ -104,7 +106,7 @@ TEST(QemuArgv, TcgMinimalAddsTscArgumentsAndOmitsOptionalDevices) {
                 "-nographic",
                 "-no-reboot",
                 "-chardev",
-                "file,id=console,path=/vms/a/console.log,append=on",
+                "stdio,id=console,signal=off",
                 "-serial",
                 "chardev:console",
                 "-kernel",
@@ -122,7 +124,9 @@ TEST(QemuArgv, TcgMinimalAddsTscArgumentsAndOmitsOptionalDevices) {
                 "-device",
                 "virtserialport,chardev=agent,name=org.banger.agent",
                 "-qmp",
-                "unix:/run/a/qmp.sock,server=on,wait=off"};
+                "unix:/run/a/qmp.sock,server=on,wait=off",
+                "-sandbox",
+                "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"};
   EXPECT_EQ(qemu_argv(config, kCaps), expected);
 }
 
@@ -169,11 +173,52 @@ TEST(QemuArgv, DoublesCommasInPathsInsideOptions) {
   config.control_socket_path = "/run/a,b/qmp.sock";
   Argv argv = qemu_argv(config, kCaps);
   for (const char* want : {"id=root,file=/vms/a,,b/root.qcow2,format=qcow2,if=none,cache=writeback",
-                           "file,id=console,path=/vms/a,,b/console.log,append=on",
                            "socket,id=agent,path=/run/a,,b/agent.sock,server=on,wait=off",
                            "unix:/run/a,,b/qmp.sock,server=on,wait=off"}) {
     EXPECT_EQ(std::count(argv.begin(), argv.end(), want), 1) << want;
   }
+}
+
+// Regression for M8 (security review): QEMU always runs under its seccomp sandbox and, given
+// run_as, drops to that uid:gid with -runas; set*uid stays allowed only then, because QEMU's
+// filter is installed before the switch. Fails on 8f38f5a: ran against argv.cpp without the
+// -sandbox/-runas arguments (as at 8f38f5a): both EXPECTs on "-sandbox" and "-runas" failed.
+TEST(QemuArgv, SandboxAlwaysAndRunasOnlyWhenDroppingPrivileges) {
+  auto value_after = [](const Argv& argv, const std::string& option) -> std::string {
+    auto it = std::find(argv.begin(), argv.end(), option);
+    return it == argv.end() || it + 1 == argv.end() ? std::string("<absent>") : *(it + 1);
+  };
+  VmConfig config = full_config();
+  Argv keeps_ids = qemu_argv(config, kCaps);
+  EXPECT_EQ(value_after(keeps_ids, "-sandbox"),
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+  EXPECT_EQ(value_after(keeps_ids, "-runas"), "<absent>");
+
+  config.run_as = std::pair<std::uint32_t, std::uint32_t>{0x0BA00002, 0x0BA00003};
+  Argv drops = qemu_argv(config, kCaps);
+  EXPECT_EQ(value_after(drops, "-sandbox"),
+            "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny");
+  EXPECT_EQ(value_after(drops, "-runas"), "195035138:195035139");
+}
+
+// Regression for M2 (security review): reconcile recognises a VMM it launched by its exact QMP
+// argument, and nothing else that merely mentions the socket. Fails on 8f38f5a: the function did
+// not exist (reconcile had no way to find unrecorded VMMs); checked by reverting
+// is_qemu_argv_for to `return false`: the first EXPECT failed.
+TEST(QemuArgv, RecognisesTheQemuItLaunchedForAControlSocket) {
+  const std::string qemu = kCaps.binary;
+  Argv argv = qemu_argv(full_config(), kCaps);
+  EXPECT_TRUE(is_qemu_argv_for(argv, qemu, "/run/a/qmp.sock"));
+  EXPECT_FALSE(is_qemu_argv_for(argv, qemu, "/run/a/qmp.sock2"));
+  EXPECT_FALSE(is_qemu_argv_for(argv, qemu, "/run/b/qmp.sock"));
+  // A tool that talks to the socket is not the VMM, nor is a non-QEMU program with the argv.
+  EXPECT_FALSE(
+      is_qemu_argv_for({"socat", "-", "unix-connect:/run/a/qmp.sock"}, qemu, "/run/a/qmp.sock"));
+  Argv renamed = argv;
+  renamed[0] = "/usr/bin/sh";
+  EXPECT_FALSE(is_qemu_argv_for(renamed, qemu, "/run/a/qmp.sock"));
+  renamed[0] = "/usr/bin/qemu-system-x86_64";
+  EXPECT_TRUE(is_qemu_argv_for(renamed, qemu, "/run/a/qmp.sock"));
 }
 
 }  // namespace

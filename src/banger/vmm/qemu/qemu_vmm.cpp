@@ -13,6 +13,7 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/sys/capped_log.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/vmm/qemu/qmp_client.hpp"
 
@@ -26,17 +27,14 @@ std::int64_t file_size(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
 }
 
-// The last lines QEMU wrote to its log since offset, trimmed; empty when none.
+// The most of the log read for a start-up error's tail (the file may be many MiB).
+constexpr std::int64_t kLogTailBytes = 64 * 1024;
+
+// The last lines QEMU wrote to its log since offset, trimmed; empty when none. Reads at most
+// kLogTailBytes from the end (security review M10).
 std::string log_tail(const std::string& path, std::int64_t offset, std::size_t lines) {
-  auto text = sys::read_file(path);
-  if (!text) {
-    return {};
-  }
-  auto from = static_cast<std::size_t>(std::max<std::int64_t>(offset, 0));
-  if (from > text->size()) {
-    from = 0;  // the log was truncated meanwhile
-  }
-  return std::string(base::trim(base::tail_lines(std::string_view(*text).substr(from), lines)));
+  std::string text = sys::read_tail(path, kLogTailBytes, offset);
+  return std::string(base::trim(base::tail_lines(text, lines)));
 }
 
 std::string describe_exit(std::optional<int> code) {
@@ -134,7 +132,13 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
                        .cwd = config.run_dir,
                        .umask = 077,
                        .env_overrides = {},
-                       .log_path = config.console_log_path};
+                       .log_path = config.console_log_path,
+                       .log_writer = {}};
+  if (!options_.console_writer.empty()) {
+    spec.log_writer = options_.console_writer;
+    spec.log_writer.push_back(config.console_log_path);
+    spec.log_writer.push_back(std::to_string(options_.console_max_bytes));
+  }
   auto launched = deps_.launcher.launch(spec);
   if (!launched) {
     return tl::unexpected(with_context(launched.error(), "starting qemu"));
@@ -152,6 +156,13 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
     (void)process->signal(SIGKILL);
     (void)process->wait_for(options_.kill_timeout);
   };
+  if (config.on_spawned) {
+    // Before any wait: the caller records pid + start time now (security review M2).
+    if (auto recorded = config.on_spawned(handle); !recorded) {
+      kill_and_reap();
+      return tl::unexpected(with_context(recorded.error(), "recording the qemu process"));
+    }
+  }
   auto deadline = std::chrono::steady_clock::now() + options_.ready_timeout;
   Error last_error{Errc::timeout, "qemu never created its qmp socket", 0, {}};
   while (true) {
@@ -252,6 +263,10 @@ Expected<VmmStatus> QemuVmm::status(const VmmHandle& handle) {
   return VmmStatus{.state = *state == "running" ? VmmState::running : VmmState::paused,
                    .exit_code = std::nullopt,
                    .detail = *state};
+}
+
+bool QemuVmm::launched_with(const std::vector<std::string>& argv, const VmmPaths& paths) const {
+  return is_qemu_argv_for(argv, options_.caps.binary, paths.control_socket);
 }
 
 AgentEndpoint QemuVmm::agent_endpoint(const VmmHandle& handle) {

@@ -1,5 +1,6 @@
 // QemuVmm: the Vmm backend for qemu-system-x86_64 -M microvm. Starts QEMU through the
-// ProcessLauncher (detached, umask 077, console + QEMU's stderr appended to the VM log) and
+// ProcessLauncher (detached, umask 077, console + QEMU's stderr into the VM log through the
+// capped console writer) and
 // controls it over QMP (one short connection per operation).
 #pragma once
 
@@ -25,6 +26,12 @@ struct QemuVmmOptions {
   std::chrono::milliseconds qmp_timeout{std::chrono::seconds(5)};     // per QMP operation
   std::chrono::milliseconds kill_timeout{std::chrono::seconds(5)};    // SIGKILL -> exit
   std::size_t log_tail_lines = 20;  // lines of the VM log quoted in start-up errors
+  // The program (argv prefix) that writes QEMU's output (serial console + diagnostics) into the
+  // console log with a size cap; launch() appends "<console log path> <console_max_bytes>".
+  // The daemon uses `bangerd --console-log`; empty: QEMU's output is appended to the log
+  // directly, without a cap (unit tests with a fake launcher).
+  std::vector<std::string> console_writer;
+  std::int64_t console_max_bytes = std::int64_t{8} << 20;  // console.log and console.log.1 each
 };
 
 class QemuVmm final : public Vmm {
@@ -51,6 +58,8 @@ class QemuVmm final : public Vmm {
   Expected<VmmStatus> status(const VmmHandle& handle) override;
   bool alive(const VmmHandle& handle) override { return !exit_state(handle).exited; }
   AgentEndpoint agent_endpoint(const VmmHandle& handle) override;
+  // A qemu-system-* argv with "-qmp" naming paths.control_socket as qemu_argv writes it.
+  bool launched_with(const std::vector<std::string>& argv, const VmmPaths& paths) const override;
   // The options it was built with (the daemon reads caps to configure the VM host).
   const QemuVmmOptions& options() const { return options_; }
 

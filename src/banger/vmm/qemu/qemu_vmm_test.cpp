@@ -108,6 +108,31 @@ TEST(QemuVmm, LaunchStartsQemuDetachedAndReturnsTheHandleOnceQmpAnswers) {
   EXPECT_TRUE(vmm.alive(*handle));
 }
 
+// Regression for M10 (security review): QEMU's output (the serial console is its stdout) goes
+// through the configured capped writer with the log path and cap, not straight into an
+// uncapped file. Fails on 8f38f5a: the console was a QEMU file chardev on console.log and the
+// spec had no writer (checked by not setting spec.log_writer: the EXPECT on it failed).
+TEST(QemuVmm, LaunchRoutesQemuOutputThroughTheCappedConsoleWriter) {
+  FakeQemu fake;
+  QemuVmm vmm({.launcher = fake.launcher}, {.caps = kFakeCaps,
+                                            .ready_timeout = 5s,
+                                            .qmp_timeout = 2s,
+                                            .kill_timeout = 5s,
+                                            .log_tail_lines = 20,
+                                            .console_writer = {"/opt/bangerd", "--console-log"},
+                                            .console_max_bytes = 65536});
+  auto handle = vmm.launch(fake.config);
+  ASSERT_TRUE(handle) << handle.error().message;
+  auto process = fake.launcher.last();
+  ASSERT_TRUE(process);
+  EXPECT_EQ(process->spec().log_writer,
+            (std::vector<std::string>{"/opt/bangerd", "--console-log", fake.config.console_log_path,
+                                      "65536"}));
+  auto chardev =
+      std::find(process->argv().begin(), process->argv().end(), "stdio,id=console,signal=off");
+  EXPECT_NE(chardev, process->argv().end());
+}
+
 TEST(QemuVmm, NamesTheSocketsOfAVm) {
   testkit::FakeProcessLauncher launcher;
   QemuVmm vmm = make_vmm(launcher);
@@ -174,6 +199,49 @@ TEST(QemuVmm, LaunchKillsQemuThatNeverAnswers) {
                                         ": No such file or directory); killed it");
   EXPECT_EQ(launcher.last()->signals(), std::vector<int>{SIGKILL});
   EXPECT_TRUE(launcher.last()->exited());
+}
+
+// Regression for M2 (security review): the spawned QEMU's pid + start time reach the caller
+// before launch() waits for QMP (here QMP never answers, so launch() only returns after its
+// 200 ms timeout: the callback has already run by then). Fails on 8f38f5a: checked by removing
+// the on_spawned call from QemuVmm::launch (as at 8f38f5a, where the handle was only returned
+// after QMP answered): `reported` stayed empty.
+TEST(QemuVmm, LaunchReportsTheSpawnedQemuBeforeWaitingForQmp) {
+  testkit::TempDir dir;
+  VmConfig config = config_in(dir.path());
+  testkit::FakeProcessLauncher launcher;
+  std::vector<VmmHandle> reported;
+  bool qemu_alive_when_reported = false;
+  config.on_spawned = [&](const VmmHandle& spawned) -> Status {
+    reported.push_back(spawned);
+    qemu_alive_when_reported = launcher.last() && !launcher.last()->exited();
+    return {};
+  };
+  QemuVmm vmm({.launcher = launcher}, {.caps = kFakeCaps, .ready_timeout = 200ms});
+  auto handle = vmm.launch(config);
+  ASSERT_FALSE(handle);  // QMP never answered
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0].pid, testkit::FakeProcessLauncher::kFirstPid);
+  EXPECT_EQ(reported[0].start_time, 1000u);
+  EXPECT_EQ(reported[0].control_socket, config.control_socket_path);
+  EXPECT_TRUE(qemu_alive_when_reported);
+  EXPECT_TRUE(launcher.last()->exited());
+}
+
+// Regression for M2 (security review): when the caller cannot record the spawned QEMU, launch()
+// kills it and fails, so no unrecorded VMM is left. Fails on 8f38f5a: checked with the
+// on_spawned call removed: launch() succeeded and QEMU kept running.
+TEST(QemuVmm, LaunchKillsQemuWhoseSpawnCouldNotBeRecorded) {
+  FakeQemu fake;
+  fake.config.on_spawned = [](const VmmHandle&) -> Status {
+    return fail(Errc::io, "database is locked");
+  };
+  QemuVmm vmm = make_vmm(fake.launcher);
+  auto handle = vmm.launch(fake.config);
+  ASSERT_FALSE(handle);
+  EXPECT_EQ(handle.error().message, "recording the qemu process: database is locked");
+  EXPECT_EQ(fake.launcher.last()->signals(), std::vector<int>{SIGKILL});
+  EXPECT_TRUE(fake.launcher.last()->exited());
 }
 
 TEST(QemuVmm, LaunchReportsLauncherErrors) {
