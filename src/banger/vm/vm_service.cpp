@@ -353,9 +353,10 @@ Expected<std::vector<std::string>> VmService::prune(bool dry_run) {
 }
 
 Status VmService::touch(const std::string& name_or_id) {
+  // No VM lock (callers run beside long lifecycle operations), so only touched_at is written:
+  // writing back the whole record read here would undo a stop/kill/set that finished meanwhile.
   BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
-  vm.touched_at = base::to_unix_seconds(deps_.clock.now());
-  return deps_.vms.update(vm);
+  return deps_.vms.touch(vm.id, base::to_unix_seconds(deps_.clock.now()));
 }
 
 Expected<model::Vm> VmService::running(const std::string& name_or_id) {
