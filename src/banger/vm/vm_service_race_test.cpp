@@ -102,6 +102,19 @@ CreateSpec spec(std::string name) {
                     .nat = false};
 }
 
+bool called(const HookHost& host, const std::string& call) {
+  auto calls = host.inner.calls();
+  return std::find(calls.begin(), calls.end(), call) != calls.end();
+}
+
+std::vector<std::string> names(const std::vector<model::Vm>& vms) {
+  std::vector<std::string> out;
+  for (const auto& vm : vms) {
+    out.push_back(vm.name);
+  }
+  return out;
+}
+
 // Regression for M4 (security review): a touch() racing a stop cannot write the running
 // record back over the stopped one. Fails on 8f38f5a: ran with touch() restored to
 // show + whole-row VmRepository::update (8f38f5a's vm_service.cpp:347-351): the record read
@@ -138,6 +151,75 @@ TEST(VmServiceRace, ALifecycleWriteFromAnOlderReadKeepsANewerTouch) {
   ASSERT_TRUE(f.repo.update(*vm));  // vm holds the touched_at read before the touch
   EXPECT_EQ(f.repo.get(vm->id)->touched_at, 1'800'000'030);
   EXPECT_EQ(f.repo.touch("0123456789abcdef", 1).error().code, Errc::not_found);
+}
+
+// Regression for M5 (security review): prune re-reads each VM under its lock and leaves one
+// that was started after the listing alone (not killed, not deleted, reported as kept). Fails
+// on 8f38f5a: ran with prune restored to list + remove(id) (8f38f5a's vm_service.cpp:330-345):
+// prune returned {a, b}, nothing was skipped and b was gone.
+TEST(VmServiceRace, PruneLeavesAVmStartedAfterTheListingAlone) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("a")));
+  ASSERT_TRUE(f.service.create(spec("b")));
+  // While prune deletes "a", somebody starts "b" (idle when prune listed it).
+  f.host.on_destroy = [&] { ASSERT_TRUE(f.service.start("b")); };
+  auto pruned = f.service.prune(false);
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_EQ(names(pruned->deleted), (std::vector<std::string>{"a"}));
+  ASSERT_EQ(pruned->skipped.size(), 1u);
+  EXPECT_EQ(pruned->skipped[0].name, "b");
+  EXPECT_EQ(pruned->skipped[0].reason, "it is running now");
+  EXPECT_FALSE(called(f.host, "kill b"));
+  EXPECT_FALSE(called(f.host, "destroy b"));
+  auto b = f.service.show("b");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->state, model::VmState::running);
+}
+
+// Regression for M5 (security review): with the confirmed ids, prune deletes only those VMs,
+// not one that became idle after the dry run. Fails on 8f38f5a: ran with prune restored to
+// 8f38f5a's list + remove(id) (which had no ids, so they were ignored): it deleted {a, b}.
+TEST(VmServiceRace, PruneOfConfirmedIdsDeletesNothingElse) {
+  Fixture f;
+  auto a = f.service.create(spec("a"));
+  auto b = f.service.create(spec("b"));
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(f.service.start("b"));
+  auto planned = f.service.prune(true);
+  ASSERT_TRUE(planned);
+  ASSERT_EQ(names(planned->deleted), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(f.service.list()->size(), 2u);  // a dry run deletes nothing
+  // After the user saw the table, "b" stops (another terminal, the stale reaper).
+  ASSERT_TRUE(f.service.stop("b"));
+  auto pruned = f.service.prune(false, std::vector<std::string>{a->id});
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_EQ(names(pruned->deleted), (std::vector<std::string>{"a"}));
+  EXPECT_TRUE(pruned->skipped.empty());
+  EXPECT_TRUE(f.service.show("b"));
+  EXPECT_FALSE(f.service.show("a"));
+
+  // A confirmed VM that is gone, or running now, is reported and left alone.
+  ASSERT_TRUE(f.service.start("b"));
+  pruned = f.service.prune(false, std::vector<std::string>{a->id, b->id});
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_TRUE(pruned->deleted.empty());
+  ASSERT_EQ(pruned->skipped.size(), 2u);
+  EXPECT_EQ(pruned->skipped[0].name, a->id);
+  EXPECT_EQ(pruned->skipped[0].reason, "it no longer exists");
+  EXPECT_EQ(pruned->skipped[1].name, "b");
+  EXPECT_EQ(pruned->skipped[1].reason, "it is running now");
+  EXPECT_FALSE(called(f.host, "kill b"));
+  EXPECT_TRUE(f.service.show("b"));
+}
+
+TEST(VmServiceRace, PruneRejectsSomethingThatIsNotAnId) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("a")));
+  auto pruned = f.service.prune(false, std::vector<std::string>{"a"});
+  ASSERT_FALSE(pruned);
+  EXPECT_EQ(pruned.error().code, Errc::invalid_argument);
+  EXPECT_EQ(pruned.error().message, "vm.prune: \"a\" is not a vm id (16 hex digits)");
+  EXPECT_TRUE(f.service.show("a"));
 }
 
 }  // namespace
