@@ -220,6 +220,9 @@ Status StagedStore::reconcile(const ReconcileHooks& hooks) {
       continue;
     }
     if (hooks.is_recorded(name)) {
+      if (hooks.refresh) {
+        BANGER_TRY(hooks.refresh(name, dir));
+      }
       continue;
     }
     BANGER_TRY_ASSIGN(bool adopted, hooks.adopt(name, dir));
