@@ -188,21 +188,41 @@ struct VmKill {
   using Response = VmInfos;
 };
 
-// Deletes every VM that is not running (created, stopped, error).
+// A VM vm.prune left alone, and why ("it is running now", "it no longer exists").
+struct PruneSkipped {
+  std::string name;  // the id when the VM no longer exists
+  std::string reason;
+  template <class V>
+  void fields(V& v) {
+    v("name", name);
+    v("reason", reason);
+  }
+};
+
+// Deletes VMs that are not running (created, stopped, error): those of `ids` when given, else
+// every idle one. Each VM is re-checked under its lock; one that is no longer idle is skipped
+// (and reported), never killed.
 struct VmPrune {
   static constexpr std::string_view kMethod = "vm.prune";
   struct Request {
     bool dry_run = false;  // only list what would be deleted
+    // Only these VMs (full ids, as a dry run's `ids` reported them): what the user confirmed.
+    std::optional<std::vector<std::string>> ids;
     template <class V>
     void fields(V& v) {
       v("dry_run", dry_run);
+      v("ids", ids);
     }
   };
   struct Response {
-    std::vector<std::string> deleted;  // or, with dry_run, would be deleted
+    std::vector<std::string> deleted;  // names; or, with dry_run, would be deleted
+    std::vector<std::string> ids;      // their ids, in the same order
+    std::vector<PruneSkipped> skipped;
     template <class V>
     void fields(V& v) {
       v("deleted", deleted);
+      v("ids", ids);
+      v("skipped", skipped);
     }
   };
 };

@@ -37,6 +37,11 @@ struct StagedStoreOptions {
 // them could delete host files. Absent paths are fine.
 Status remove_tree(const std::string& path);
 
+// Pure: the mount points in mountinfo (/proc/self/mountinfo's format) that are path or below
+// it, with the kernel's octal escapes decoded (`\040` is a space, `\134` a backslash), so a
+// path with blanks in it matches.
+std::vector<std::string> mounts_below(std::string_view mountinfo, const std::string& path);
+
 // Concurrency policy (one for every artifact kind): a changing operation claims the name for
 // its whole run; a second claim of a held name fails at once with failed_precondition
 // `<kind> "x" is busy: another <operations> of it is running` instead of waiting. Builds and
@@ -47,8 +52,10 @@ Status remove_tree(const std::string& path);
 // publish() swaps it with the live directory in one renameat2(RENAME_EXCHANGE) (or renames it
 // when there is none), then runs the caller's record step; when that fails the swap is undone.
 // The replaced tree is moved to the trash and deleted. A crash leaves at worst a staging dir
-// (removed at reconcile) or a published directory without a record (adopted at reconcile from
-// its manifest by the owning service).
+// (removed at reconcile), a published directory without a record (adopted at reconcile from
+// its manifest by the owning service), or a republished directory under the previous record
+// (which reconcile's refresh hook rewrites from the directory's manifest). The manifest inside
+// a published directory is written before the swap, so it always describes the live files.
 //
 // Thread-safety: every method may be called concurrently; the files of one name are touched
 // only while that name is claimed (reconcile() runs before serving, without claims).
@@ -125,10 +132,15 @@ class StagedStore {
     // (a crash between publish and record); returns false when it is not (then the
     // UnknownDirs policy applies). Errors (store failures) abort reconcile.
     std::function<Expected<bool>(const std::string& name, const std::string& dir)> adopt;
+    // Optional. Brings the record of the recorded published directory dir in line with the
+    // directory's own manifest: a crash between the swap and the record step of a republish
+    // leaves the previous record over the new files. Errors abort reconcile.
+    std::function<Status(const std::string& name, const std::string& dir)> refresh;
   };
 
   // At daemon start, before serving: creates root, removes every <name>.staging and
-  // everything in the trash, and passes each other unrecorded entry to adopt(). Removal
+  // everything in the trash, passes each recorded entry to refresh() (when set) and each
+  // other unrecorded entry to adopt(). Removal
   // failures (mounts below) are logged and left for the next start. Errors: io when root
   // cannot be listed; adopt's errors.
   Status reconcile(const ReconcileHooks& hooks);

@@ -172,6 +172,25 @@ TEST(StagedStore, ReconcilePassesAdoptErrorsOn) {
   EXPECT_EQ(failed.error().message, "disk I/O");
 }
 
+// Regression for L7 (security review): mount points are compared decoded, so a leftover mount
+// below a state dir whose path has a blank in it is found (and remove_tree refuses). Fails on
+// 8f38f5a: ran with the escape decoding removed (the raw field, as 8f38f5a's
+// image_service.cpp:43-60 compared it): no mount was found.
+TEST(StagedStore, MountsBelowDecodesTheKernelsOctalEscapes) {
+  const std::string mountinfo =
+      "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+      "98 22 0:5 / /var/lib/my\\040state/images/x.staging/proc rw - proc proc rw\n"
+      "99 22 0:6 / /var/lib/my\\040state/images/x.staging/a\\134b\\011c rw - tmpfs t rw\n"
+      "100 22 0:7 / /var/lib/my\\040state/images/y rw - tmpfs t rw\n";
+  EXPECT_EQ(mounts_below(mountinfo, "/var/lib/my state/images/x.staging"),
+            (std::vector<std::string>{"/var/lib/my state/images/x.staging/proc",
+                                      "/var/lib/my state/images/x.staging/a\\b\tc"}));
+  EXPECT_EQ(mounts_below(mountinfo, "/var/lib/my state/images/y"),
+            (std::vector<std::string>{"/var/lib/my state/images/y"}));
+  EXPECT_TRUE(mounts_below(mountinfo, "/var/lib/my state/images/x").empty());
+  EXPECT_TRUE(mounts_below("short line\n\n", "/").empty());
+}
+
 TEST(StagedStore, RemoveTreeAcceptsAnAbsentPath) {
   // (The refusal for mounts below a tree is not exercised here: a test would have to mount.)
   EXPECT_TRUE(remove_tree("/nonexistent-banger-path/x"));

@@ -205,6 +205,34 @@ TEST_F(VmCommandsTest, PruneShowsTheTableAndDeletesAfterYes) {
   EXPECT_EQ(dry_runs, (std::vector<bool>{true, false}));
 }
 
+// Regression for M5 (security review): after "yes" the CLI sends the ids of exactly the VMs it
+// showed, and prints the VMs the daemon kept because they were no longer idle. Fails on
+// 8f38f5a: ran with run_prune not passing the dry run's ids: the second vm.prune had no ids.
+TEST_F(VmCommandsTest, PruneSendsTheConfirmedIdsAndPrintsTheVmsKept) {
+  std::vector<api::VmPrune::Request> requests;
+  on<api::VmPrune>([&](const api::VmPrune::Request& r, rpc::CallContext&) {
+    requests.push_back(r);
+    if (r.dry_run) {
+      return Expected<api::VmPrune::Response>(
+          api::VmPrune::Response{.deleted = {"old"}, .ids = {"00000000000000aa"}, .skipped = {}});
+    }
+    return Expected<api::VmPrune::Response>(api::VmPrune::Response{
+        .deleted = {}, .ids = {}, .skipped = {{.name = "old", .reason = "it is running now"}}});
+  });
+  vms = {vm_info("old", "stopped")};
+  serve_list_and_delete();
+  start();
+  std::istringstream yes("y\n");
+  EXPECT_EQ(run_prune(ctx, false, yes, true), 0) << printer.err_text();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].ids, std::nullopt);
+  EXPECT_EQ(requests[1].ids, (std::vector<std::string>{"00000000000000aa"}));
+  EXPECT_EQ(printer.out_text(),
+            "NAME  STATE    IMAGE  CREATED\n"
+            "old   stopped  tiny   2026-11-28 03:48\n"
+            "kept old: it is running now\n");
+}
+
 TEST_F(VmCommandsTest, PruneDeletesNothingAfterNo) {
   std::vector<bool> dry_runs;
   on<api::VmPrune>([&](const api::VmPrune::Request& r, rpc::CallContext&) {

@@ -195,8 +195,10 @@ int run_prune(Context& ctx, bool force, std::istream& in, bool stdin_is_tty) {
     return report_error(ctx, client.error());
   }
   PruneGate gate = prune_gate(force, stdin_is_tty);
+  // Without -f only the VMs shown and confirmed may go: their ids travel with the request.
+  api::VmPrune::Request request{.dry_run = false, .ids = std::nullopt};
   if (gate != PruneGate::delete_now) {
-    auto planned = client->call<api::VmPrune>({.dry_run = true});
+    auto planned = client->call<api::VmPrune>({.dry_run = true, .ids = std::nullopt});
     if (!planned) {
       return report_error(ctx, planned.error());
     }
@@ -232,16 +234,20 @@ int run_prune(Context& ctx, bool force, std::istream& in, bool stdin_is_tty) {
       return report_error(ctx,
                           Error{Errc::failed_precondition, "prune cancelled: nothing deleted"});
     }
+    request.ids = planned->ids;
   }
-  auto pruned = client->call<api::VmPrune>({.dry_run = false});
+  auto pruned = client->call<api::VmPrune>(request);
   if (!pruned) {
     return report_error(ctx, pruned.error());
   }
-  if (pruned->deleted.empty()) {
+  if (pruned->deleted.empty() && pruned->skipped.empty()) {
     ctx.printer.out("nothing to prune: every VM is running\n");
   }
   for (const auto& name : pruned->deleted) {
     ctx.printer.out("deleted " + name + "\n");
+  }
+  for (const auto& skipped : pruned->skipped) {
+    ctx.printer.out(fmt::format("kept {}: {}\n", skipped.name, skipped.reason));
   }
   return 0;
 }

@@ -89,10 +89,12 @@ PruneGate prune_gate(bool force, bool stdin_is_tty);
 // means no.
 bool read_yes(std::istream& in);
 
-// `vm prune`: with force, vm.prune at once. Otherwise vm.prune with dry_run, the table of those
-// VMs, then (per prune_gate) the question `Delete these N VMs? [y/N] ` on stderr answered from
-// `in`, or a refusal (exit 1) without a terminal. Prints `deleted <name>` per deleted VM. A "no"
-// deletes nothing and exits 1.
+// `vm prune`: with force, vm.prune at once (every VM idle when the daemon gets to it).
+// Otherwise vm.prune with dry_run, the table of those VMs, then (per prune_gate) the question
+// `Delete these N VMs? [y/N] ` on stderr answered from `in`, or a refusal (exit 1) without a
+// terminal; a "yes" sends vm.prune with the ids of exactly the VMs shown, so nothing else is
+// deleted. Prints `deleted <name>` per deleted VM and `kept <name>: <reason>` per VM the daemon
+// left alone because it was no longer idle. A "no" deletes nothing and exits 1.
 int run_prune(Context& ctx, bool force, std::istream& in, bool stdin_is_tty);
 
 // --- logs ---

@@ -165,8 +165,16 @@ void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
   });
   registry.add<api::VmPrune>([deps](const api::VmPrune::Request& request,
                                     rpc::CallContext&) -> Expected<api::VmPrune::Response> {
-    BANGER_TRY_ASSIGN(auto names, deps.vms.prune(request.dry_run));
-    return api::VmPrune::Response{.deleted = std::move(names)};
+    BANGER_TRY_ASSIGN(auto pruned, deps.vms.prune(request.dry_run, request.ids));
+    api::VmPrune::Response response;
+    for (const auto& vm : pruned.deleted) {
+      response.deleted.push_back(vm.name);
+      response.ids.push_back(vm.id);
+    }
+    for (auto& skipped : pruned.skipped) {
+      response.skipped.push_back({.name = skipped.name, .reason = std::move(skipped.reason)});
+    }
+    return response;
   });
   registry.add<api::VmSet>([deps](const api::VmSet::Request& request,
                                   rpc::CallContext&) -> Expected<api::VmSet::Response> {

@@ -328,8 +328,9 @@ Status ImageService::reconcile() {
   }
   BANGER_TRY(store_.reconcile(
       {.is_recorded = [&](const std::string& name) { return recorded.count(name) > 0; },
-       .adopt = [&](const std::string& name,
-                    const std::string& dir) { return adopt(name, dir); }}));
+       .adopt = [&](const std::string& name, const std::string& dir) { return adopt(name, dir); },
+       .refresh = [&](const std::string& name,
+                      const std::string& dir) { return refresh(name, dir); }}));
   // Records whose files are gone.
   for (const auto& image : records) {
     if (is_regular_file(image.rootfs_path)) {
@@ -347,20 +348,48 @@ Status ImageService::reconcile() {
   return {};
 }
 
-Expected<bool> ImageService::adopt(const std::string& name, const std::string& dir) {
+std::optional<model::Image> ImageService::described_by_manifest(const std::string& name,
+                                                                const std::string& dir) {
   const std::string rootfs = dir + "/" + std::string(kRootfsFile);
   auto text = sys::read_file(dir + "/" + std::string(kManifestFile));
   auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(tl::unexpected(text.error()));
   if (!manifest || manifest->image.name != name || !is_regular_file(rootfs)) {
-    return false;
+    return std::nullopt;
   }
   model::Image image = manifest->image;
   image.rootfs_path = rootfs;
   std::string seed = dir + "/" + std::string(kWorkSeedFile);
   image.work_seed_path = is_regular_file(seed) ? seed : "";
   image.size_bytes = file_size(rootfs);
-  BANGER_TRY(deps_.images.insert(image));
+  return image;
+}
+
+Expected<bool> ImageService::adopt(const std::string& name, const std::string& dir) {
+  auto image = described_by_manifest(name, dir);
+  if (!image) {
+    return false;
+  }
+  BANGER_TRY(deps_.images.insert(*image));
   return true;
+}
+
+Status ImageService::refresh(const std::string& name, const std::string& dir) {
+  auto described = described_by_manifest(name, dir);
+  if (!described) {
+    return {};  // incomplete: the record stays (and is dropped when its rootfs is gone)
+  }
+  BANGER_TRY_ASSIGN(auto stored, deps_.images.get(name));
+  // An unmanaged record over a published directory is a promote that did not get to its
+  // record: the directory is the promoted image (the user's file was never touched).
+  if (stored == *described) {
+    return {};
+  }
+  BANGER_LOG_WARN(
+      "reconcile: the record of image {} did not describe its files: recording them "
+      "from their manifest (a build --force or promote was interrupted after "
+      "publishing)",
+      name);
+  return deps_.images.update(*described);
 }
 
 }  // namespace banger::imagecat

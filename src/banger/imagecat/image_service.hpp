@@ -123,6 +123,13 @@ class ImageService {
                  bool recorded);
   // Records the unrecorded published directory dir when its manifest names it (reconcile).
   Expected<bool> adopt(const std::string& name, const std::string& dir);
+  // Reconcile: rewrites the record of a published image from its manifest.json when they
+  // differ (a crash between the directory swap and the record update of build --force or
+  // promote).
+  Status refresh(const std::string& name, const std::string& dir);
+  // The record the published directory's manifest describes; nullopt when it is incomplete.
+  std::optional<model::Image> described_by_manifest(const std::string& name,
+                                                    const std::string& dir);
 
   ImageServiceDeps deps_;
   artifactstore::StagedStore store_;

@@ -286,6 +286,49 @@ TEST(ImageService, ReconcileCleansStagingAdoptsPublishedDirsAndDropsLostRecords)
   EXPECT_TRUE(fs::is_empty(f.dir.path() + "/images.trash"));
 }
 
+// Regression for L9 (security review): `image build --force` interrupted between the directory
+// swap and the record update keeps the new image and records it (the replaced one goes with
+// the staging directory), instead of a record that describes other files. Fails on 8f38f5a:
+// ran without the refresh hook (as before this fix): the record kept kernel_ref "old-kernel",
+// size 4 and created_at 1700000000 over the new 8-byte rootfs.
+TEST(ImageService, ReconcileRecordsTheFilesOfAForcedBuildInterruptedBeforeItsRecord) {
+  Fixture f;
+  const std::string live = f.images_dir() + "/web";
+  Manifest manifest;
+  manifest.image = {.name = "web",
+                    .kernel_ref = "debian-cloud",
+                    .distro = "debian",
+                    .init_flavour = model::InitFlavour::systemd,
+                    .managed = true,
+                    .created_at = 1700000500};
+  manifest.recipe = "debian-bookworm";
+  ASSERT_TRUE(sys::make_dirs(live));
+  ASSERT_TRUE(sys::write_file_atomic(live + "/manifest.json", render_manifest(manifest)));
+  ASSERT_TRUE(sys::write_file_atomic(live + "/rootfs.ext4", "new-ext4"));
+  // The replaced image, swapped into the staging directory, and its record.
+  ASSERT_TRUE(sys::make_dirs(live + ".staging"));
+  ASSERT_TRUE(sys::write_file_atomic(live + ".staging/rootfs.ext4", "old!"));
+  ASSERT_TRUE(f.images.insert({.name = "web",
+                               .rootfs_path = live + "/rootfs.ext4",
+                               .kernel_ref = "old-kernel",
+                               .distro = "debian",
+                               .init_flavour = model::InitFlavour::systemd,
+                               .managed = true,
+                               .size_bytes = 4,
+                               .created_at = 1700000000}));
+
+  ASSERT_TRUE(f.service.reconcile());
+
+  auto web = f.service.show("web");
+  ASSERT_TRUE(web) << web.error().message;
+  EXPECT_EQ(web->kernel_ref, "debian-cloud");
+  EXPECT_EQ(web->size_bytes, 8);
+  EXPECT_EQ(web->created_at, 1700000500);
+  EXPECT_EQ(web->rootfs_path, live + "/rootfs.ext4");
+  EXPECT_EQ(*sys::read_file(live + "/rootfs.ext4"), "new-ext4");
+  EXPECT_FALSE(fs::exists(live + ".staging"));
+}
+
 TEST(ImageService, PromoteCopiesTheRootfsIntoTheStoreAndRemoveDeletesIt) {
   sys::PosixCommandRunner real;
   Fixture f(&real);

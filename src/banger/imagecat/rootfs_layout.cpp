@@ -8,6 +8,7 @@
 
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/imagecat/guest_tree.hpp"
 #include "banger/sys/fs.hpp"
 
 namespace banger::imagecat {
@@ -15,64 +16,46 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string host_path(const std::string& root, std::string_view guest_path) {
-  return root + std::string(guest_path);
+// Every edit goes through a GuestTree, so no symlink in the tree leads it to the host's files.
+// The root itself is a host path banger chose; it is created when missing.
+Expected<GuestTree> open_tree(const std::string& root) {
+  BANGER_TRY(sys::make_dirs(root, 0755));
+  return GuestTree::open(root);
 }
 
 Status write_guest_file(const std::string& root, std::string_view guest_path,
                         std::string_view content, mode_t mode) {
-  std::string path = host_path(root, guest_path);
-  if (auto made = sys::make_dirs(fs::path(path).parent_path().string(), 0755); !made) {
-    return tl::unexpected(with_context(made.error(), "writing " + std::string(guest_path)));
-  }
-  std::error_code ec;
-  // write_file_atomic renames over the path; a dangling symlink or an applet link would be
-  // replaced, which is what we want, but a directory would not.
-  if (fs::is_symlink(fs::symlink_status(path, ec))) {
-    fs::remove(path, ec);
-  }
-  if (auto written = sys::write_file_atomic(path, content, mode); !written) {
-    return tl::unexpected(with_context(written.error(), "writing " + std::string(guest_path)));
-  }
-  return {};
+  BANGER_TRY_ASSIGN(auto tree, open_tree(root));
+  return tree.write_file(guest_path, content, mode);
 }
 
 Status make_guest_dir(const std::string& root, std::string_view guest_path, mode_t mode = 0755) {
-  std::string path = host_path(root, guest_path);
-  if (auto made = sys::make_dirs(path, mode); !made) {
-    return tl::unexpected(with_context(made.error(), "creating " + std::string(guest_path)));
-  }
-  std::error_code ec;
-  fs::permissions(path, static_cast<fs::perms>(mode), ec);
-  if (ec) {
-    return fail(Errc::io, fmt::format("setting the mode of {}: {}", guest_path, ec.message()));
-  }
-  return {};
+  BANGER_TRY_ASSIGN(auto tree, open_tree(root));
+  return tree.make_dirs(guest_path, mode);
 }
 
 Status make_guest_symlink(const std::string& root, std::string_view guest_path,
                           std::string_view target) {
-  std::string path = host_path(root, guest_path);
-  std::error_code ec;
-  fs::create_symlink(std::string(target), path, ec);
-  if (ec) {
-    return fail(Errc::io,
-                fmt::format("creating symlink {} -> {}: {}", guest_path, target, ec.message()));
-  }
-  return {};
+  BANGER_TRY_ASSIGN(auto tree, open_tree(root));
+  return tree.symlink(guest_path, target);
 }
 
 // Removes a path below root (file, link or tree); missing is fine.
 Status remove_guest(const std::string& root, std::string_view guest_path) {
-  if (auto removed = sys::remove_all(host_path(root, guest_path)); !removed) {
-    return tl::unexpected(with_context(removed.error(), "removing " + std::string(guest_path)));
-  }
-  return {};
+  BANGER_TRY_ASSIGN(auto tree, open_tree(root));
+  return tree.remove(guest_path);
 }
 
 bool guest_exists(const std::string& root, std::string_view guest_path) {
-  std::error_code ec;
-  return fs::exists(fs::symlink_status(host_path(root, guest_path), ec));
+  auto tree = GuestTree::open(root);
+  return tree && tree->exists(guest_path);
+}
+
+// The names in a directory of the tree; not_found when it is missing.
+Expected<std::vector<std::string>> list_guest_dir(const std::string& root,
+                                                  std::string_view guest_path) {
+  BANGER_TRY_ASSIGN(auto tree, open_tree(root));
+  return tree.list(guest_path);
 }
 
 // Directory parts of a guest path ("/usr/bin/ls" -> "/usr/bin").
@@ -343,20 +326,11 @@ Status configure_debian_tree(const std::string& root) {
   BANGER_TRY(make_guest_dir(root, "/etc/ssh/sshd_config.d"));
   BANGER_TRY(write_guest_file(root, "/etc/ssh/sshd_config.d/banger.conf", kSshdDropin, 0644));
   // Baked host keys would be shared by every VM of the image: drop them, make them at boot.
-  std::error_code ec;
-  std::vector<std::string> host_keys;
-  for (fs::directory_iterator it(host_path(root, "/etc/ssh"), ec), end; !ec && it != end;
-       it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (name.rfind("ssh_host_", 0) == 0) {
-      host_keys.push_back("/etc/ssh/" + name);
+  BANGER_TRY_ASSIGN(auto ssh_dir, list_guest_dir(root, "/etc/ssh"));
+  for (const auto& name : ssh_dir) {
+    if (name.starts_with("ssh_host_")) {
+      BANGER_TRY(remove_guest(root, "/etc/ssh/" + name));
     }
-  }
-  if (ec) {
-    return fail(Errc::io, "listing /etc/ssh: " + ec.message());
-  }
-  for (const auto& key : host_keys) {
-    BANGER_TRY(remove_guest(root, key));
   }
   BANGER_TRY(write_guest_file(root, "/etc/systemd/system/banger-ssh-keygen.service", kSshKeygenUnit,
                               0644));
@@ -382,16 +356,11 @@ Status configure_debian_tree(const std::string& root) {
   BANGER_TRY(write_guest_file(root, "/etc/hostname", "debian\n", 0644));
   BANGER_TRY(make_guest_dir(root, "/root/.ssh", 0700));
   for (std::string_view cache : {"/var/cache/apt/archives", "/var/lib/apt/lists"}) {
-    std::vector<std::string> entries;
-    for (fs::directory_iterator it(host_path(root, cache), ec), end; !ec && it != end;
-         it.increment(ec)) {
-      if (it->path().filename() != "partial" && it->path().filename() != "lock") {
-        entries.push_back(std::string(cache) + "/" + it->path().filename().string());
+    auto entries = list_guest_dir(root, cache);  // a missing cache has nothing to drop
+    for (const auto& name : entries ? *entries : std::vector<std::string>{}) {
+      if (name != "partial" && name != "lock") {
+        BANGER_TRY(remove_guest(root, std::string(cache) + "/" + name));
       }
-    }
-    ec.clear();
-    for (const auto& entry : entries) {
-      BANGER_TRY(remove_guest(root, entry));
     }
   }
   return install_hook_point(root, model::InitFlavour::systemd);

@@ -278,7 +278,28 @@ Status KernelService::reconcile() {
   }
   return store_.reconcile(
       {.is_recorded = [&](const std::string& name) { return deps_.kernels.get(name).has_value(); },
-       .adopt = [&](const std::string& name, const std::string& dir) { return adopt(name, dir); }});
+       .adopt = [&](const std::string& name, const std::string& dir) { return adopt(name, dir); },
+       .refresh = [&](const std::string& name,
+                      const std::string& dir) { return refresh(name, dir); }});
+}
+
+Status KernelService::refresh(const std::string& name, const std::string& dir) {
+  auto text = sys::read_file(dir + "/manifest.json");
+  auto manifest =
+      text ? parse_manifest(*text) : Expected<KernelManifest>(tl::unexpected(text.error()));
+  if (!manifest || manifest->name != name) {
+    return {};  // not one of ours to judge; verify() reports it
+  }
+  BANGER_TRY_ASSIGN(auto stored, deps_.kernels.get(name));
+  model::Kernel described = to_record(*manifest, dir);
+  if (stored == described) {
+    return {};
+  }
+  BANGER_LOG_WARN(
+      "reconcile: the record of kernel {} ({}) did not describe its files ({}): "
+      "recording them from their manifest (a pull was interrupted after publishing)",
+      name, stored.sha256, described.sha256);
+  return deps_.kernels.update(described);
 }
 
 Expected<bool> KernelService::adopt(const std::string& name, const std::string& dir) {

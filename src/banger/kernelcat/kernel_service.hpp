@@ -131,6 +131,9 @@ class KernelService {
   std::string dir_of(const std::string& name) const;
   // Records the unrecorded published directory dir when its manifest names it (reconcile).
   Expected<bool> adopt(const std::string& name, const std::string& dir);
+  // Reconcile: rewrites the record of a published kernel from its manifest.json when they
+  // differ (a crash between the directory swap and the record update of a re-pull).
+  Status refresh(const std::string& name, const std::string& dir);
   // The stored kernel when it came from this package version, its files are intact and
   // !force; nullopt when a pull must build. already_exists for a kernel not pulled from the
   // catalog (unless force).

@@ -541,6 +541,30 @@ TEST_F(KernelServiceTest, RemoveIsRefusedWhileUsed) {
   EXPECT_TRUE(service_->verify("k"));
 }
 
+// Regression for L9 (security review): a crash between the directory swap and the record
+// update of a re-pull leaves the previous record over the new files; reconcile rewrites it from
+// the published manifest. Fails on 8f38f5a: ran without the refresh hook (StagedStore and
+// KernelService::reconcile as before this fix): show() returned the first pull's record.
+TEST_F(KernelServiceTest, ReconcileRecordsTheFilesOfARepullInterruptedBeforeItsRecord) {
+  ASSERT_TRUE(service_->pull("debian-cloud", false));
+  auto before = repo_.get("debian-cloud");
+  ASSERT_TRUE(before);
+  runner_.package_version = "6.1.120-1";
+  clock_.advance(std::chrono::seconds(10));
+  auto newer = service_->pull("debian-cloud", false);
+  ASSERT_TRUE(newer) << newer.error().message;
+  // What the crash leaves: the new directory live, the previous record, the replaced tree in
+  // <name>.staging.
+  ASSERT_TRUE(repo_.update(*before));
+  ASSERT_TRUE(sys::make_dirs(kernel_dir() + ".staging"));
+
+  ASSERT_TRUE(service_->reconcile());
+
+  EXPECT_EQ(service_->show("debian-cloud"), newer->kernel);
+  EXPECT_TRUE(service_->verify("debian-cloud"));
+  EXPECT_FALSE(sys::path_exists(kernel_dir() + ".staging"));
+}
+
 TEST_F(KernelServiceTest, ReconcileRepairsInterruptedWork) {
   ASSERT_TRUE(service_->import_dir("kept", import_source()));
   ASSERT_TRUE(service_->import_dir("gone", import_source()));

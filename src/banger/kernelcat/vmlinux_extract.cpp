@@ -67,7 +67,10 @@ std::uint32_t crc32(std::string_view data) {
 // trying the next one).
 std::vector<std::size_t> lz4_legacy_ends(std::string_view data) {
   std::vector<std::size_t> ends;
-  std::size_t pos = 4;
+  if (data.size() < 4) {
+    return ends;
+  }
+  std::size_t pos = 4;  // invariant: pos <= data.size()
   while (data.size() - pos >= 4) {
     auto size = read_le<std::uint32_t>(data, pos);
     if (size == kLz4LegacyMagic) {  // concatenated stream
@@ -102,7 +105,8 @@ std::optional<std::size_t> xz_end(std::string_view data) {
   return std::nullopt;
 }
 
-// Length of the ZSTD frame(s) at the start of data, from the frame and block headers.
+// Length of the ZSTD frame(s) at the start of data, from the frame and block headers; nullopt
+// when a header or block does not fit in data. Invariant: pos <= data.size().
 std::optional<std::size_t> zstd_end(std::string_view data) {
   std::size_t pos = 0;
   while (data.size() - pos >= 6 && read_le<std::uint32_t>(data, pos) == kZstdMagic) {
@@ -114,6 +118,11 @@ std::optional<std::size_t> zstd_end(std::string_view data) {
     constexpr std::array<std::size_t, 4> kFcsSize = {0, 2, 4, 8};
     std::size_t header = 1 + (single_segment ? 0 : 1) + kDictIdSize[fhd & 3] +
                          (fcs_flag == 0 && single_segment ? 1 : kFcsSize[fcs_flag]);
+    // Every advance is checked against what is left, so pos never passes data.size() (the
+    // subtractions below rely on it).
+    if (4 + header > data.size() - pos) {
+      return std::nullopt;
+    }
     pos += 4 + header;
     for (bool last = false; !last;) {
       if (data.size() - pos < 3) {

@@ -195,13 +195,17 @@ pid_t Subprocess::release() {
 }
 
 void Subprocess::kill(int sig) {
-  if (pid_ <= 0 || reaped_) {
+  if (pid_ <= 0) {
     return;
   }
+  // The group outlives a reaped leader while descendants remain, and its id is not reused
+  // while it has members, so it is signalled even after the child itself was reaped.
   if (new_session_) {
     ::kill(-pid_, sig);
   }
-  ::kill(pid_, sig);
+  if (!reaped_) {
+    ::kill(pid_, sig);
+  }
 }
 
 bool Subprocess::try_reap() {
@@ -262,6 +266,7 @@ Result<PumpResult> Subprocess::pump(const PumpOptions& options) {
     int timeout = poll_timeout(options.deadline);
     if (timeout == 0) {
       result.timed_out = true;
+      kill(SIGKILL);  // with new_session: the descendants too, even once the child has exited
       kill_and_reap();
       break;
     }

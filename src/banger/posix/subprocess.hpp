@@ -89,7 +89,8 @@ class Subprocess {
   // daemon meant to outlive us; reaping it, if ever, is the caller's business).
   pid_t release();
 
-  // Sends sig to the child, and to its process group when it was started with new_session.
+  // Sends sig to the child (until it is reaped), and to its process group when it was started
+  // with new_session (also after the child was reaped: its descendants may remain).
   void kill(int sig);
 
  private:

@@ -166,14 +166,15 @@ Expected<std::vector<model::Vm>> VmRepository::list() {
 
 Status VmRepository::update(const model::Vm& vm) {
   auto guard = db_.lock();
-  BANGER_TRY_ASSIGN(auto stmt,
-                    db_.prepare("UPDATE vms SET name = ?, image = ?, kernel = ?, vcpu = ?, "
-                                "memory_mib = ?, disk_size_mib = ?, rootfs_overlay_size_mib = ?, "
-                                "nat = ?, guest_ip = ?, mac = ?, agent_cid = ?, agent_port = ?, "
-                                "state = ?, last_error = ?, created_at = ?, touched_at = ?, "
-                                "workspace_path = ?, workspace_repo = ?, tap_name = ?, "
-                                "overlay_path = ?, vmm_pid = ?, vmm_start_time = ?, "
-                                "rootfs_strategy = ?, vmm = ? WHERE id = ?"));
+  BANGER_TRY_ASSIGN(
+      auto stmt,
+      db_.prepare("UPDATE vms SET name = ?, image = ?, kernel = ?, vcpu = ?, "
+                  "memory_mib = ?, disk_size_mib = ?, rootfs_overlay_size_mib = ?, "
+                  "nat = ?, guest_ip = ?, mac = ?, agent_cid = ?, agent_port = ?, "
+                  "state = ?, last_error = ?, created_at = ?, touched_at = MAX(touched_at, ?), "
+                  "workspace_path = ?, workspace_repo = ?, tap_name = ?, "
+                  "overlay_path = ?, vmm_pid = ?, vmm_start_time = ?, "
+                  "rootfs_strategy = ?, vmm = ? WHERE id = ?"));
   BANGER_TRY(bind_fields(stmt, vm, 1));
   BANGER_TRY(stmt.bind(25, vm.id));
   auto done = stmt.step();
@@ -185,6 +186,20 @@ Status VmRepository::update(const model::Vm& vm) {
   }
   if (db_.changes() == 0) {
     return not_found(vm.name);
+  }
+  return {};
+}
+
+Status VmRepository::touch(const std::string& id, std::int64_t at) {
+  auto guard = db_.lock();
+  BANGER_TRY_ASSIGN(auto stmt,
+                    db_.prepare("UPDATE vms SET touched_at = MAX(touched_at, ?) WHERE id = ?"));
+  BANGER_TRY(stmt.bind(1, at));
+  BANGER_TRY(stmt.bind(2, id));
+  BANGER_TRY(stmt.step().map_error(
+      [&](Error e) { return with_context(std::move(e), fmt::format("touching vm {}", id)); }));
+  if (db_.changes() == 0) {
+    return not_found(id);
   }
   return {};
 }

@@ -35,9 +35,16 @@ class VmRepository {
   // All VMs ordered by created_at, then name.
   Expected<std::vector<model::Vm>> list();
 
-  // Replaces every field of the row with vm.id. not_found `vm "web" not found` when no such
-  // row; already_exists `vm "x" already exists` when renaming onto a taken name.
+  // Replaces every field of the row with vm.id, except that touched_at only moves forward
+  // (the later of the stored and the given value): a record read before a concurrent touch()
+  // cannot undo it. not_found `vm "web" not found` when no such row; already_exists
+  // `vm "x" already exists` when renaming onto a taken name.
   Status update(const model::Vm& vm);
+
+  // Sets only touched_at (to the later of the stored value and `at`), leaving every other
+  // column as it is: callers that do not hold the VM's lock (ssh, exec, ports) can mark use
+  // without undoing a concurrent lifecycle change. not_found `vm "<id>" not found`.
+  Status touch(const std::string& id, std::int64_t at);
 
   // Deletes the row with this id; not_found `vm "<id>" not found`.
   Status remove(const std::string& id);

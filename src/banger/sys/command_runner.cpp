@@ -38,6 +38,9 @@ Expected<CommandResult> PosixCommandRunner::run(const Command& command) {
       .argv = command.argv,
       .env = posix::build_env(posix::current_env(), command.env_overrides),
       .cwd = command.cwd,
+      // Its own session and process group: a timeout kills every process the tool started
+      // (mmdebstrap's apt, a shell's children), not just the tool.
+      .new_session = true,
   });
   if (!child) {
     if (child.error().sys_errno == ENOENT) {

@@ -39,8 +39,11 @@ class CommandRunner {
 // Like run(), but a non-zero exit becomes Errc::command_failed carrying stderr; returns stdout.
 Expected<std::string> run_checked(CommandRunner& runner, const Command& command);
 
-// posix::Subprocess: posix_spawnp (argv[0] searched in PATH), stdin/stdout/stderr on pipes pumped
-// concurrently, no inherited descriptors, and a deadline after which the child is killed.
+// posix::Subprocess: posix_spawnp (argv[0] searched in PATH) in a new session (its own process
+// group), stdin/stdout/stderr on pipes pumped concurrently, no inherited descriptors, and one
+// deadline for the whole run (output, exit, descendants holding the pipes) after which the
+// whole process group gets SIGKILL. Descendants that left the group (setsid) or outlive a
+// SIGKILLed caller are not tracked.
 class PosixCommandRunner final : public CommandRunner {
  public:
   Expected<CommandResult> run(const Command& command) override;

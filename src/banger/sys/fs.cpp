@@ -37,8 +37,10 @@ Expected<std::string> read_file(const std::string& path) {
 }
 
 Status write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  base::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  // A fresh name per call (mkostemp: O_CREAT|O_EXCL, mode 0600 until fchmod), so concurrent
+  // writers of one path never share a temp file and nothing planted there is followed.
+  std::string tmp = path + ".tmp.XXXXXX";
+  base::UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
   if (!fd) {
     return fail_errno("writing " + tmp, errno);
   }
@@ -55,8 +57,8 @@ Status write_file_atomic(const std::string& path, std::string_view content, mode
     }
     done += static_cast<std::size_t>(w);
   }
-  ::fchmod(fd.get(), mode);
-  if (::fsync(fd.get()) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::fchmod(fd.get(), mode) != 0 || ::fsync(fd.get()) != 0 ||
+      ::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     return fail_errno("writing " + path, e);

@@ -10,7 +10,9 @@
 namespace banger::sys {
 
 Expected<std::string> read_file(const std::string& path);
-// Writes to a temp file in the same directory, fsyncs and renames over path.
+// Writes to a new uniquely named temp file in the same directory (<path>.tmp.XXXXXX), sets
+// mode, fsyncs and renames it over path; the temp file is removed on failure. Concurrent calls
+// for one path each rename a complete file: the last rename wins.
 Status write_file_atomic(const std::string& path, std::string_view content, mode_t mode = 0644);
 // mkdir -p; existing directories are fine. mode applies to directories it creates.
 Status make_dirs(const std::string& path, mode_t mode = 0755);

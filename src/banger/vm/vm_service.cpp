@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <optional>
+#include <set>
 
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
@@ -36,6 +37,12 @@ Status validate_sizes(const model::Vm& vm) {
 }
 
 std::size_t base64_size(std::size_t bytes) { return (bytes + 2) / 3 * 4; }
+
+// Whether prune may delete the VM: nothing of it runs.
+bool is_idle(const model::Vm& vm) {
+  return vm.state == model::VmState::created || vm.state == model::VmState::stopped ||
+         vm.state == model::VmState::error;
+}
 
 }  // namespace
 
@@ -152,6 +159,10 @@ Status VmService::remove(const std::string& name_or_id) {
       vm.state == model::VmState::stopping) {
     BANGER_TRY_ASSIGN(vm, kill_locked(vm));
   }
+  return destroy_locked(vm);
+}
+
+Status VmService::destroy_locked(const model::Vm& vm) {
   if (auto allowed = check_transition(vm.state, VmEvent::remove); !allowed) {
     return tl::unexpected(
         with_context(allowed.error(), fmt::format("removing vm \"{}\"", vm.name)));
@@ -337,27 +348,71 @@ Expected<model::Vm> VmService::set(const std::string& name_or_id, std::optional<
   return vm;
 }
 
-Expected<std::vector<std::string>> VmService::prune(bool dry_run) {
-  BANGER_TRY_ASSIGN(auto vms, list());
-  std::vector<std::string> names;
-  for (const auto& vm : vms) {
-    bool idle = vm.state == model::VmState::created || vm.state == model::VmState::stopped ||
-                vm.state == model::VmState::error;
-    if (!idle) {
+Expected<PruneResult> VmService::prune(bool dry_run,
+                                       const std::optional<std::vector<std::string>>& only_ids) {
+  PruneResult result;
+  auto skip = [&](const std::string& id, const std::string& name, std::string reason) {
+    result.skipped.push_back(PruneSkip{.id = id, .name = name, .reason = std::move(reason)});
+  };
+  std::vector<model::Vm> candidates;
+  if (only_ids) {
+    for (const auto& id : *only_ids) {
+      if (!model::is_vm_id(id)) {
+        return fail(Errc::invalid_argument,
+                    fmt::format("vm.prune: \"{}\" is not a vm id (16 hex digits)", id));
+      }
+    }
+    std::set<std::string> seen;
+    for (const auto& id : *only_ids) {
+      if (!seen.insert(id).second) {
+        continue;
+      }
+      auto vm = deps_.vms.get(id);
+      if (!vm && vm.error().code == Errc::not_found) {
+        skip(id, id, "it no longer exists");
+        continue;
+      }
+      BANGER_TRY(vm);
+      candidates.push_back(std::move(*vm));
+    }
+  } else {
+    BANGER_TRY_ASSIGN(auto vms, list());
+    for (auto& vm : vms) {
+      if (is_idle(vm)) {
+        candidates.push_back(std::move(vm));
+      }
+    }
+  }
+  for (const auto& found : candidates) {
+    // Under the lock, the record is the truth: a VM started (or deleted) since it was listed
+    // or confirmed is left alone, so prune never kills anything.
+    std::optional<VmLocks::Lock> lock;
+    if (!dry_run) {
+      lock.emplace(locks_.acquire(found.id));
+    }
+    auto vm = deps_.vms.get(found.id);
+    if (!vm && vm.error().code == Errc::not_found) {
+      skip(found.id, found.name, "it no longer exists");
+      continue;
+    }
+    BANGER_TRY(vm);
+    if (!is_idle(*vm)) {
+      skip(vm->id, vm->name, fmt::format("it is {} now", model::to_string(vm->state)));
       continue;
     }
     if (!dry_run) {
-      BANGER_TRY(remove(vm.id));
+      BANGER_TRY(destroy_locked(*vm));
     }
-    names.push_back(vm.name);
+    result.deleted.push_back(std::move(*vm));
   }
-  return names;
+  return result;
 }
 
 Status VmService::touch(const std::string& name_or_id) {
+  // No VM lock (callers run beside long lifecycle operations), so only touched_at is written:
+  // writing back the whole record read here would undo a stop/kill/set that finished meanwhile.
   BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
-  vm.touched_at = base::to_unix_seconds(deps_.clock.now());
-  return deps_.vms.update(vm);
+  return deps_.vms.touch(vm.id, base::to_unix_seconds(deps_.clock.now()));
 }
 
 Expected<model::Vm> VmService::running(const std::string& name_or_id) {

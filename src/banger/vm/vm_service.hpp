@@ -86,6 +86,19 @@ struct VmLogs {
   ConsoleWindow window;
 };
 
+// A VM prune() left alone, and why.
+struct PruneSkip {
+  std::string id;
+  std::string name;    // the id when the VM no longer exists
+  std::string reason;  // e.g. "it is running now"
+};
+
+// What prune() deleted (or, with dry_run, would delete) and what it left alone.
+struct PruneResult {
+  std::vector<model::Vm> deleted;  // as re-read just before deleting
+  std::vector<PruneSkip> skipped;
+};
+
 class VmService {
  public:
   explicit VmService(VmServiceDeps deps, VmServiceOptions options = {});
@@ -131,8 +144,14 @@ class VmService {
   // Changes sizing (applies at next start) and NAT. failed_precondition while starting/stopping.
   Expected<model::Vm> set(const std::string& name_or_id, std::optional<int> vcpu,
                           std::optional<std::int64_t> memory_mib, std::optional<bool> nat);
-  // Deletes every VM that is not running (or lists them with dry_run). Returns their names.
-  Expected<std::vector<std::string>> prune(bool dry_run);
+  // Deletes idle VMs (created, stopped, error): exactly those of only_ids when given (the set a
+  // dry run showed and the user confirmed), else every VM idle when listed. Each one is
+  // re-read under its lock and deleted only if it is still idle; a VM that became active or
+  // disappeared meanwhile is skipped with the reason, never killed. dry_run deletes nothing
+  // (and takes no locks). invalid_argument naming the value for an id that is not 16 hex
+  // digits; a failed delete stops the prune with its error (the VMs before it are gone).
+  Expected<PruneResult> prune(bool dry_run,
+                              const std::optional<std::vector<std::string>>& only_ids = {});
   // Marks ssh/exec/run/ports use (touched_at).
   Status touch(const std::string& name_or_id);
   // Checks a running VM's ssh host key against the pinned one (VmHost::verify_host_key).
@@ -180,6 +199,8 @@ class VmService {
   Status transition(model::Vm& vm, VmEvent event, const std::string& doing);
   Expected<model::Vm> stop_locked(model::Vm vm, std::chrono::seconds grace);
   Expected<model::Vm> kill_locked(model::Vm vm);
+  // Deletes the VM (host state, then the record); it must be idle and its lock held.
+  Status destroy_locked(const model::Vm& vm);
 
   VmServiceDeps deps_;
   VmServiceOptions options_;

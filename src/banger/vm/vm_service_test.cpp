@@ -403,9 +403,16 @@ TEST(VmLifecycle, SetChangesSizingAndPruneDeletesIdleVms) {
   EXPECT_FALSE(set->nat);
   EXPECT_EQ(f.service.set("a", 0, std::nullopt, std::nullopt).error().message,
             "invalid vcpu count 0: use 1 or more");
-  EXPECT_EQ(*f.service.prune(true), (std::vector<std::string>{"a"}));
+  auto planned = f.service.prune(true);
+  ASSERT_TRUE(planned);
+  ASSERT_EQ(planned->deleted.size(), 1u);
+  EXPECT_EQ(planned->deleted[0].name, "a");
   EXPECT_EQ(f.service.list()->size(), 2u);
-  EXPECT_EQ(*f.service.prune(false), (std::vector<std::string>{"a"}));
+  auto pruned = f.service.prune(false);
+  ASSERT_TRUE(pruned);
+  ASSERT_EQ(pruned->deleted.size(), 1u);
+  EXPECT_EQ(pruned->deleted[0].name, "a");
+  EXPECT_TRUE(pruned->skipped.empty());
   EXPECT_EQ(f.service.list()->size(), 1u);
 }
 

@@ -1,0 +1,60 @@
+// GuestTree: host-side edits of an unpacked image tree (an image being built) that never leave
+// the tree, whatever symlinks the packages put in it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "banger/base/error.hpp"
+#include "banger/base/fd.hpp"
+
+namespace banger::imagecat {
+
+// Every guest path ("/etc/ssh/banger.conf": absolute, no "." or ".." parts) is resolved from
+// the tree's root with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): a symlink in the tree,
+// absolute or relative, is followed as the guest would follow it, so it leads to a place in the
+// tree and never to the host's files (an `etc/ssh -> /etc/ssh` link means <root>/etc/ssh). The
+// last component itself is never followed: it is created, replaced or removed as a name in its
+// (resolved) directory, and directories are removed through descriptors without following
+// anything. A link that leads nowhere inside the tree is an error, not an escape.
+// Thread-safety: one GuestTree per thread; concurrent edits of one tree are not coordinated.
+class GuestTree {
+ public:
+  // not_found when root is missing; io otherwise.
+  static Expected<GuestTree> open(const std::string& root);
+
+  // Writes content to a new temp file in the path's directory (created like make_dirs with
+  // 0755 when missing) and renames it over the path; a symlink at the path is replaced, a
+  // directory there is an error.
+  Status write_file(std::string_view guest_path, std::string_view content, mode_t mode);
+  // mkdir -p: creates what is missing with mode, then sets mode on the last directory.
+  Status make_dirs(std::string_view guest_path, mode_t mode);
+  // Creates a symlink at the path (its directory must exist); already_exists when taken.
+  Status symlink(std::string_view guest_path, std::string_view target);
+  // rm -rf of the path (the link itself when it is a symlink); missing is fine.
+  Status remove(std::string_view guest_path);
+  // Whether something (a dangling symlink too) is at the path.
+  bool exists(std::string_view guest_path);
+  // The names in the directory at the path (without "." and ".."), unsorted; not_found when
+  // it is missing.
+  Expected<std::vector<std::string>> list(std::string_view guest_path);
+
+ private:
+  explicit GuestTree(base::UniqueFd root) : root_(std::move(root)) {}
+
+  struct Parent {
+    base::UniqueFd dir;
+    std::string name;
+  };
+  Expected<base::UniqueFd> open_dir(std::string_view guest_path);
+  Expected<Parent> parent(std::string_view guest_path);
+  // mkdir -p; with chmod_last, the last directory gets mode even when it existed.
+  Expected<base::UniqueFd> ensure_dirs(std::string_view guest_path, mode_t mode, bool chmod_last);
+
+  base::UniqueFd root_;
+};
+
+}  // namespace banger::imagecat
