@@ -2,9 +2,11 @@
 // request. Header-only: tests that link banger::vm include it.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "banger/base/expected.hpp"
@@ -75,7 +77,21 @@ class FakeVmHost final : public vm::VmHost {
     BANGER_FAKE_STEP("release", vm);
     return {};
   }
+  // Runs hook (once, without the fake's lock) when destroy() is next called, before it records
+  // the call: lets a test act between two steps of a multi-VM operation.
+  void on_next_destroy(std::function<void()> hook) {
+    std::lock_guard lock(mutex_);
+    on_destroy_ = std::move(hook);
+  }
   Status destroy(const model::Vm& vm) override {
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mutex_);
+      hook = std::exchange(on_destroy_, nullptr);
+    }
+    if (hook) {
+      hook();
+    }
     BANGER_FAKE_STEP("destroy", vm);
     return {};
   }
@@ -132,6 +148,7 @@ class FakeVmHost final : public vm::VmHost {
   mutable std::mutex mutex_;
   std::vector<std::string> calls_;
   std::set<std::string> dead_;
+  std::function<void()> on_destroy_;
   std::string fail_step_;
   Error fail_error_;
 };

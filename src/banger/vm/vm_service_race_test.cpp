@@ -35,60 +35,13 @@ class HookClock final : public base::Clock {
   mutable std::function<void()> on_now;
 };
 
-// FakeVmHost with a one-shot hook on destroy(): prune destroys one VM before it gets to the next.
-class HookHost final : public VmHost {
- public:
-  Expected<Prepared> prepare(const model::Vm& vm, const base::ProgressFn& progress,
-                             const base::CancelFn& cancel) override {
-    return inner.prepare(vm, progress, cancel);
-  }
-  Expected<Launched> launch(const model::Vm& vm) override { return inner.launch(vm); }
-  Status wait_ready(const model::Vm& vm, const base::CancelFn& cancel) override {
-    return inner.wait_ready(vm, cancel);
-  }
-  Status shutdown(const model::Vm& vm, std::chrono::seconds grace) override {
-    return inner.shutdown(vm, grace);
-  }
-  Status kill(const model::Vm& vm) override { return inner.kill(vm); }
-  Status release(const model::Vm& vm) override { return inner.release(vm); }
-  Status destroy(const model::Vm& vm) override {
-    if (on_destroy) {
-      auto hook = std::move(on_destroy);
-      on_destroy = nullptr;
-      hook();
-    }
-    return inner.destroy(vm);
-  }
-  bool alive(const model::Vm& vm) override { return inner.alive(vm); }
-  std::string console_tail(const model::Vm& vm, std::size_t lines) override {
-    return inner.console_tail(vm, lines);
-  }
-  Status verify_host_key(const model::Vm& vm) override { return inner.verify_host_key(vm); }
-  std::string console_log_path(const model::Vm& vm) override { return inner.console_log_path(vm); }
-  Status reconcile(const std::vector<model::Vm>& vms) override { return inner.reconcile(vms); }
-  Expected<GuestHealth> guest_health(const model::Vm& vm) override {
-    return inner.guest_health(vm);
-  }
-  Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) override {
-    return inner.guest_ports(vm);
-  }
-  Expected<GuestExecResult> guest_exec(const model::Vm& vm, const GuestExec& command) override {
-    return inner.guest_exec(vm, command);
-  }
-  Expected<VmUsage> usage(const model::Vm& vm) override { return inner.usage(vm); }
-  Status set_nat(const model::Vm& vm, bool enabled) override { return inner.set_nat(vm, enabled); }
-
-  testkit::FakeVmHost inner;
-  std::function<void()> on_destroy;
-};
-
 struct Fixture {
   Fixture() : db(*store::Database::open_in_memory()), repo(db), random(1) {}
   store::Database db;
   store::VmRepository repo;
   HookClock clock;
   base::Mt19937Random random;
-  HookHost host;
+  testkit::FakeVmHost host;
   VmService service{{.vms = repo, .clock = clock, .random = random, .host = host}};
 };
 
@@ -102,8 +55,8 @@ CreateSpec spec(std::string name) {
                     .nat = false};
 }
 
-bool called(const HookHost& host, const std::string& call) {
-  auto calls = host.inner.calls();
+bool called(const testkit::FakeVmHost& host, const std::string& call) {
+  auto calls = host.calls();
   return std::find(calls.begin(), calls.end(), call) != calls.end();
 }
 
@@ -162,7 +115,7 @@ TEST(VmServiceRace, PruneLeavesAVmStartedAfterTheListingAlone) {
   ASSERT_TRUE(f.service.create(spec("a")));
   ASSERT_TRUE(f.service.create(spec("b")));
   // While prune deletes "a", somebody starts "b" (idle when prune listed it).
-  f.host.on_destroy = [&] { ASSERT_TRUE(f.service.start("b")); };
+  f.host.on_next_destroy([&] { ASSERT_TRUE(f.service.start("b")); });
   auto pruned = f.service.prune(false);
   ASSERT_TRUE(pruned) << pruned.error().message;
   EXPECT_EQ(names(pruned->deleted), (std::vector<std::string>{"a"}));
