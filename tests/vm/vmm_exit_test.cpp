@@ -27,6 +27,8 @@ sys::CommandResult in_namespace(const std::string& ns, std::vector<std::string> 
 TEST_F(VmSuite, AVmmThatDiesOnItsOwnIsNoticedAtOnceAndItsNetworkReleased) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--nat", "--name", "c1"}).exit_code, 0);
   std::string ip = show("c1")["guest_ip"];
+  std::string console_log =
+      home_->dir() + "/state/vms/" + show("c1")["id"].get<std::string>() + "/console.log";
   auto released = [&](const char* how) {
     auto vm = show("c1");
     EXPECT_EQ(vm["tap"], "") << how;
@@ -41,7 +43,8 @@ TEST_F(VmSuite, AVmmThatDiesOnItsOwnIsNoticedAtOnceAndItsNetworkReleased) {
   // A guest kernel panic: panic=1 reboots, and QEMU runs with -no-reboot, so it exits.
   (void)run({"vm", "exec", "c1", "--", "sh", "-c", "echo c > /proc/sysrq-trigger"});
   EXPECT_TRUE(testkit::eventually([&] { return show("c1")["state"] == "error"; }, 30s))
-      << show("c1").dump();
+      << show("c1").dump() << "\nconsole:\n"
+      << sys::read_file(console_log).value_or("(none)");
   EXPECT_THAT(show("c1")["last_error"].get<std::string>(), HasSubstr("Kernel panic"));
   released("after a guest panic");
 

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
+#include "banger/base/strings.hpp"
 #include "banger/namegen/namegen.hpp"
 #include "banger/vm/fan_out.hpp"
 #include "banger/vm/lifecycle.hpp"
@@ -546,10 +548,17 @@ Status VmService::vmm_exited(const std::string& vm_id, int pid, std::uint64_t st
       vm->vmm_start_time != start_time || deps_.host.alive(*vm)) {
     return {};
   }
-  std::string tail = deps_.host.console_tail(*vm, 20);
   // Exit code 0 is also what QEMU returns when a panicking guest reboots under -no-reboot
-  // (panic=1 on the kernel command line), so the console decides between the two.
-  bool clean = how.exit_code == 0 && !how.signal && tail.find("Kernel panic") == std::string::npos;
+  // (panic=1 on the kernel command line), so the console decides between the two. The panic
+  // line comes before the call trace, so it is looked for further back than the tail shown.
+  std::string recent = deps_.host.console_tail(*vm, 200);
+  std::string panic;
+  if (auto at = recent.rfind("Kernel panic"); at != std::string::npos) {
+    panic = recent.substr(at, std::min<std::size_t>(recent.find('\n', at) - at, 200));
+  }
+  std::string tail = base::tail_lines(recent, 20);
+  bool clean = how.exit_code == 0 && !how.signal && panic.empty() &&
+               recent.find("Rebooting in") == std::string::npos;
   if (auto released = deps_.host.release(*vm); !released) {
     BANGER_LOG_WARN("vm {}: releasing {}: {}", vm->name, vm->tap_name, released.error().message);
   }
@@ -564,6 +573,9 @@ Status VmService::vmm_exited(const std::string& vm_id, int pid, std::uint64_t st
   }
   BANGER_LOG_WARN("vm {}: {} while the vm was running", vm->name, what);
   vm->last_error = fmt::format("{} while the vm was running", what);
+  if (!panic.empty() && tail.find(panic) == std::string::npos) {
+    vm->last_error += "; guest " + panic;
+  }
   if (!tail.empty()) {
     vm->last_error += "; console:\n" + tail;
   }

@@ -109,6 +109,24 @@ TEST(VmServiceVmmExited, ExitCodeZeroAfterAKernelPanicIsACrash) {
   EXPECT_THAT(vm.last_error, HasSubstr("Kernel panic"));
 }
 
+TEST(VmServiceVmmExited, APanicLineBeforeALongCallTraceIsStillFound) {
+  Fixture f;
+  f.host.set_dead(f.id);
+  std::string console = "Kernel panic - not syncing: sysrq triggered crash\n";
+  for (int i = 0; i < 40; ++i) {
+    console += " trace line " + std::to_string(i) + "\n";
+  }
+  f.host.set_console_tail(console);
+  auto before = f.vm();
+  ASSERT_TRUE(f.service.vmm_exited(f.id, before.vmm_pid, before.vmm_start_time,
+                                   {.exit_code = 0, .signal = std::nullopt}));
+  auto vm = f.vm();
+  EXPECT_EQ(vm.state, model::VmState::error);
+  EXPECT_THAT(vm.last_error, HasSubstr("guest Kernel panic - not syncing: sysrq triggered crash"));
+  EXPECT_THAT(vm.last_error, HasSubstr("trace line 39"));
+  EXPECT_THAT(vm.last_error, ::testing::Not(HasSubstr("trace line 5\n")));
+}
+
 TEST(VmServiceVmmExited, ASignalIsNamed) {
   Fixture f;
   f.host.set_dead(f.id);
