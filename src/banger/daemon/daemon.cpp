@@ -79,6 +79,8 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options, Platform 
   }
   daemon->reaper_ = std::make_unique<vm::StaleReaper>(
       daemon->vms_, daemon->options_.config.auto_stop_stale_after);
+  daemon->vmm_watcher_ = std::make_unique<vm::VmmWatcher>(daemon->vms_, daemon->host_);
+  daemon->vmm_watcher_->start();
   daemon->register_handlers();
   BANGER_TRY(daemon->server_.listen());
   return daemon;

@@ -29,6 +29,7 @@
 #include "banger/vm/microvm_host.hpp"
 #include "banger/vm/stale_reaper.hpp"
 #include "banger/vm/vm_service.hpp"
+#include "banger/vm/vmm_watcher.hpp"
 
 namespace banger::daemon {
 
@@ -132,6 +133,8 @@ class Daemon {
       vm_options()};
   // After vms_: destroyed (thread joined) before the service it sweeps.
   std::unique_ptr<vm::StaleReaper> reaper_;
+  // After vms_ and host_: notices VMMs that exit on their own (crash, guest poweroff).
+  std::unique_ptr<vm::VmmWatcher> vmm_watcher_;
   rpc::Registry registry_{platform_.random};
   rpc::Server server_;
 };

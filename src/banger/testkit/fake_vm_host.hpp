@@ -2,7 +2,11 @@
 // request. Header-only: tests that link banger::vm include it.
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -41,6 +45,17 @@ class FakeVmHost final : public vm::VmHost {
   void set_dead(const std::string& vm_id) {
     std::lock_guard lock(mutex_);
     dead_.insert(vm_id);
+  }
+  // Makes the VM's VMM exit: alive() turns false and its vmm_exit_fd() becomes readable.
+  void vmm_exits(const std::string& vm_id) {
+    std::lock_guard lock(mutex_);
+    dead_.insert(vm_id);
+    exit_writers_.erase(vm_id);  // closing the write end makes the read end readable (EOF)
+  }
+  // The console tail the next console_tail() returns.
+  void set_console_tail(std::string tail) {
+    std::lock_guard lock(mutex_);
+    console_tail_ = std::move(tail);
   }
 
   Expected<vm::Prepared> prepare(const model::Vm& vm, const base::ProgressFn&,
@@ -99,7 +114,23 @@ class FakeVmHost final : public vm::VmHost {
     std::lock_guard lock(mutex_);
     return vm.vmm_pid != 0 && !dead_.contains(vm.id);
   }
-  std::string console_tail(const model::Vm&, std::size_t) override { return "console tail"; }
+  // A pipe's read end per VM, readable once vmm_exits() closes the write end.
+  Expected<base::UniqueFd> vmm_exit_fd(const model::Vm& vm) override {
+    std::lock_guard lock(mutex_);
+    if (vm.vmm_pid == 0 || dead_.contains(vm.id)) {
+      return fail(Errc::not_running, "the VMM of vm " + vm.name + " is gone");
+    }
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      return fail(Errc::io, "pipe2 failed");
+    }
+    exit_writers_[vm.id] = base::UniqueFd(fds[1]);
+    return base::UniqueFd(fds[0]);
+  }
+  std::string console_tail(const model::Vm&, std::size_t) override {
+    std::lock_guard lock(mutex_);
+    return console_tail_;
+  }
   Status verify_host_key(const model::Vm& vm) override {
     BANGER_FAKE_STEP("verify_host_key", vm);
     return {};
@@ -149,6 +180,8 @@ class FakeVmHost final : public vm::VmHost {
   std::vector<std::string> calls_;
   std::set<std::string> dead_;
   std::function<void()> on_destroy_;
+  std::map<std::string, base::UniqueFd> exit_writers_;
+  std::string console_tail_ = "console tail";
   std::string fail_step_;
   Error fail_error_;
 };

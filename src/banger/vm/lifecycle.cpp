@@ -17,6 +17,7 @@ constexpr auto kVmEventNames =
                                     {VmEvent::stopped, "stopped"},
                                     {VmEvent::kill, "kill"},
                                     {VmEvent::crash, "crash"},
+                                    {VmEvent::guest_poweroff, "guest_poweroff"},
                                     {VmEvent::lost, "lost"},
                                     {VmEvent::remove, "remove"},
                                     {VmEvent::set, "set"}});
@@ -49,6 +50,9 @@ tl::unexpected<Error> refuse(VmEvent event, VmState from) {
       break;
     case VmEvent::crash:
       message = fmt::format("cannot mark vm crashed in state {}", state);
+      break;
+    case VmEvent::guest_poweroff:
+      message = fmt::format("cannot mark vm powered off by its guest in state {}", state);
       break;
     case VmEvent::lost:
       message = fmt::format("cannot mark vm lost in state {}", state);
@@ -104,6 +108,11 @@ Expected<model::VmState> check_transition(model::VmState from, VmEvent event) {
     case VmEvent::crash:
       if (from == VmState::running) {
         return VmState::error;
+      }
+      break;
+    case VmEvent::guest_poweroff:
+      if (from == VmState::running) {
+        return VmState::stopped;
       }
       break;
     case VmEvent::remove:

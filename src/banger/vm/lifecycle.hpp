@@ -20,6 +20,8 @@ enum class VmEvent {
                    // starting|running|stopping -> stopped
   crash,           // the VMM exited while nobody asked it to; running -> error (last_error says
                    // how it exited: a crash is a failure to look at, not a normal stop)
+  guest_poweroff,  // the VMM exited cleanly while running because the guest powered itself off
+                   // (exit code 0, no kernel panic on the console); running -> stopped
   lost,            // daemon-start reconcile found the VMM gone (or a different process under
                    // its pid); starting|running|stopping -> stopped, resources torn down (S13)
   remove,          // user: `vm delete`/`vm prune`; created|stopped|error, state unchanged (the
@@ -29,11 +31,10 @@ enum class VmEvent {
 };
 
 // Every event, for table tests and help text.
-inline constexpr std::array<VmEvent, 10> kAllVmEvents = {
-    VmEvent::start, VmEvent::boot_succeeded, VmEvent::boot_failed,
-    VmEvent::stop,  VmEvent::stopped,        VmEvent::kill,
-    VmEvent::crash, VmEvent::lost,           VmEvent::remove,
-    VmEvent::set};
+inline constexpr std::array<VmEvent, 11> kAllVmEvents = {
+    VmEvent::start,   VmEvent::boot_succeeded, VmEvent::boot_failed, VmEvent::stop,
+    VmEvent::stopped, VmEvent::kill,           VmEvent::crash,       VmEvent::guest_poweroff,
+    VmEvent::lost,    VmEvent::remove,         VmEvent::set};
 
 // Stable lower_case name of an event ("boot_succeeded").
 std::string_view to_string(VmEvent event);

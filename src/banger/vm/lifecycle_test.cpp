@@ -22,18 +22,20 @@ constexpr std::optional<VmState> kError = VmState::error;
 struct Row {
   VmState from;
   // Outcome per event, in kAllVmEvents order:
-  // start, boot_succeeded, boot_failed, stop, stopped, kill, crash, lost, remove, set
-  std::array<std::optional<VmState>, 10> to;
+  // start, boot_succeeded, boot_failed, stop, stopped, kill, crash, guest_poweroff, lost,
+  // remove, set
+  std::array<std::optional<VmState>, 11> to;
 };
 
 // Every (state, event) pair. kNo = refused with failed_precondition.
 const std::vector<Row> kTable = {
-    {VmState::created, {kStarting, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kCreated, kCreated}},
-    {VmState::starting, {kNo, kRunning, kError, kNo, kNo, kStopped, kNo, kStopped, kNo, kNo}},
-    {VmState::running, {kNo, kNo, kNo, kStopping, kNo, kStopped, kError, kStopped, kNo, kRunning}},
-    {VmState::stopping, {kNo, kNo, kNo, kNo, kStopped, kStopped, kNo, kStopped, kNo, kNo}},
-    {VmState::stopped, {kStarting, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kStopped, kStopped}},
-    {VmState::error, {kStarting, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kError, kError}},
+    {VmState::created, {kStarting, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kCreated, kCreated}},
+    {VmState::starting, {kNo, kRunning, kError, kNo, kNo, kStopped, kNo, kNo, kStopped, kNo, kNo}},
+    {VmState::running,
+     {kNo, kNo, kNo, kStopping, kNo, kStopped, kError, kStopped, kStopped, kNo, kRunning}},
+    {VmState::stopping, {kNo, kNo, kNo, kNo, kStopped, kStopped, kNo, kNo, kStopped, kNo, kNo}},
+    {VmState::stopped, {kStarting, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kStopped, kStopped}},
+    {VmState::error, {kStarting, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kNo, kError, kError}},
 };
 
 TEST(Lifecycle, TableCoversEveryStateAndEventPair) {
@@ -59,7 +61,7 @@ TEST(Lifecycle, TableCoversEveryStateAndEventPair) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 60);
+  EXPECT_EQ(checked, 66);
 }
 
 TEST(Lifecycle, RefusalsSayWhatWasAttemptedAndTheState) {
@@ -71,6 +73,8 @@ TEST(Lifecycle, RefusalsSayWhatWasAttemptedAndTheState) {
       {{VmState::running, VmEvent::stopped}, "cannot mark vm stopped in state running"},
       {{VmState::created, VmEvent::kill}, "cannot kill vm in state created"},
       {{VmState::stopping, VmEvent::crash}, "cannot mark vm crashed in state stopping"},
+      {{VmState::stopped, VmEvent::guest_poweroff},
+       "cannot mark vm powered off by its guest in state stopped"},
       {{VmState::error, VmEvent::lost}, "cannot mark vm lost in state error"},
       {{VmState::running, VmEvent::remove}, "cannot remove vm in state running: stop it first"},
       {{VmState::starting, VmEvent::set},

@@ -23,6 +23,7 @@
 #include "banger/sys/fs.hpp"
 #include "banger/sys/proc_stats.hpp"
 #include "banger/sys/process_launcher.hpp"
+#include "banger/sys/process_watch.hpp"
 #include "banger/sys/ssh_command.hpp"
 #include "banger/vmstorage/vm_disks.hpp"
 
@@ -631,6 +632,15 @@ bool MicrovmHost::alive(const model::Vm& vm) {
   }
   auto driver = driver_of(vm);
   return driver && driver->vmm.alive(driver->handle);
+}
+
+Expected<base::UniqueFd> MicrovmHost::vmm_exit_fd(const model::Vm& vm) {
+  auto watch = sys::open_process_watch(vm.vmm_pid, vm.vmm_start_time);
+  if (!watch && watch.error().code == Errc::not_found) {
+    return fail(Errc::not_running,
+                fmt::format("the VMM of vm {} (pid {}) is gone", vm.name, vm.vmm_pid));
+  }
+  return watch;
 }
 
 std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {

@@ -85,6 +85,7 @@ class MicrovmHost final : public VmHost {
   Status release(const model::Vm& vm) override;
   Status destroy(const model::Vm& vm) override;
   bool alive(const model::Vm& vm) override;
+  Expected<base::UniqueFd> vmm_exit_fd(const model::Vm& vm) override;
   std::string console_tail(const model::Vm& vm, std::size_t lines) override;
   std::string console_log_path(const model::Vm& vm) override;
   Status verify_host_key(const model::Vm& vm) override;

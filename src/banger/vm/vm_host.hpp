@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "banger/base/error.hpp"
+#include "banger/base/fd.hpp"
 #include "banger/base/progress.hpp"
 #include "banger/model/vm.hpp"
 
@@ -123,6 +124,10 @@ class VmHost {
   virtual Status destroy(const model::Vm& vm) = 0;
   // True when the VM's VMM process is alive (same pid and start time).
   virtual bool alive(const model::Vm& vm) = 0;
+  // A descriptor that becomes readable when the VM's VMM process (the recorded pid and start
+  // time) exits: a pidfd, watched by VmmWatcher. not_running when that process is already gone;
+  // unavailable where the kernel has no pidfd_open.
+  virtual Expected<base::UniqueFd> vmm_exit_fd(const model::Vm& vm) = 0;
   // The last lines of the VM's console log ("" when there is none).
   virtual std::string console_tail(const model::Vm& vm, std::size_t lines) = 0;
   // Scans the running guest's ssh host key and checks it against the pinned one: the clear

@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <optional>
 #include <set>
 
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
+#include "banger/base/strings.hpp"
 #include "banger/namegen/namegen.hpp"
 #include "banger/vm/fan_out.hpp"
 #include "banger/vm/lifecycle.hpp"
@@ -571,6 +573,70 @@ Expected<VmLogs> VmService::logs(const std::string& name_or_id, std::int64_t off
   BANGER_TRY_ASSIGN(auto vm, show(name_or_id));
   return VmLogs{.state = vm.state,
                 .window = read_console(deps_.host.console_log_path(vm), offset, max_bytes)};
+}
+
+namespace {
+
+// How the VMM ended, for last_error and the log.
+std::string describe_exit(int pid, const VmmExit& how) {
+  if (how.signal) {
+    return fmt::format("the VMM (pid {}) was killed by signal {}", pid, *how.signal);
+  }
+  if (how.exit_code) {
+    return fmt::format("the VMM (pid {}) exited with code {}", pid, *how.exit_code);
+  }
+  return fmt::format(
+      "the VMM (pid {}) exited (its exit status went to the daemon that started "
+      "it)",
+      pid);
+}
+
+}  // namespace
+
+Status VmService::vmm_exited(const std::string& vm_id, int pid, std::uint64_t start_time,
+                             const VmmExit& how) {
+  auto lock = locks_.acquire(vm_id);
+  auto vm = deps_.vms.get(vm_id);
+  if (!vm) {
+    return vm.error().code == Errc::not_found ? Status{} : Status(tl::unexpected(vm.error()));
+  }
+  // A stop, kill, restart or delete that ran first already dealt with this process.
+  if (vm->state != model::VmState::running || vm->vmm_pid != pid ||
+      vm->vmm_start_time != start_time || deps_.host.alive(*vm)) {
+    return {};
+  }
+  // Exit code 0 is also what QEMU returns when a panicking guest reboots under -no-reboot
+  // (panic=1 on the kernel command line), so the console decides between the two. The panic
+  // line comes before the call trace, so it is looked for further back than the tail shown.
+  std::string recent = deps_.host.console_tail(*vm, 200);
+  std::string panic;
+  if (auto at = recent.rfind("Kernel panic"); at != std::string::npos) {
+    panic = recent.substr(at, std::min<std::size_t>(recent.find('\n', at) - at, 200));
+  }
+  std::string tail = base::tail_lines(recent, 20);
+  bool clean = how.exit_code == 0 && !how.signal && panic.empty() &&
+               recent.find("Rebooting in") == std::string::npos;
+  if (auto released = deps_.host.release(*vm); !released) {
+    BANGER_LOG_WARN("vm {}: releasing {}: {}", vm->name, vm->tap_name, released.error().message);
+  }
+  vm->tap_name.clear();
+  vm->vmm_pid = 0;
+  vm->vmm_start_time = 0;
+  std::string what = describe_exit(pid, how);
+  if (clean) {
+    BANGER_LOG_INFO("vm {}: the guest powered itself off ({})", vm->name, what);
+    vm->last_error.clear();
+    return transition(*vm, VmEvent::guest_poweroff, "vm " + vm->name + " powered off");
+  }
+  BANGER_LOG_WARN("vm {}: {} while the vm was running", vm->name, what);
+  vm->last_error = fmt::format("{} while the vm was running", what);
+  if (!panic.empty() && tail.find(panic) == std::string::npos) {
+    vm->last_error += "; guest " + panic;
+  }
+  if (!tail.empty()) {
+    vm->last_error += "; console:\n" + tail;
+  }
+  return transition(*vm, VmEvent::crash, "vm " + vm->name + " crashed");
 }
 
 Status VmService::reconcile() {

@@ -67,6 +67,13 @@ struct CreateSpec {
   std::optional<model::VmmBackend> vmm;  // empty: default_vmm; recorded on the VM
 };
 
+// How a VMM process ended, as far as the daemon can tell: the exit code or the signal when the
+// VMM was the daemon's own child (started by this daemon), neither after a daemon restart.
+struct VmmExit {
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+};
+
 // What `vm stats` reports for one running VM.
 struct VmStats {
   model::Vm vm;
@@ -186,6 +193,14 @@ class VmService {
   // auto_stop_stale_after; after <= 0 stops nothing). Returns the names it stopped; a VM
   // touched while the sweep runs is left alone. Failures are logged and skipped.
   std::vector<std::string> stop_stale(std::chrono::seconds after);
+  // A running VM's VMM exited without anyone asking (VmmWatcher saw its pidfd). Under the VM's
+  // lock: when the record still names that process (pid and start time) and it is gone, the
+  // VM's TAP, DNS record and NAT rules are released and the VM moves to `stopped`
+  // (guest_poweroff: exit code 0 and no kernel panic in the console tail) or else to `error`
+  // (crash) with how it ended and the console tail in last_error. Does nothing when the
+  // record has moved on (stopped, restarted, deleted) or the process is still alive.
+  Status vmm_exited(const std::string& vm_id, int pid, std::uint64_t start_time,
+                    const VmmExit& how);
   // Daemon start: VMs recorded as starting/running/stopping whose VMM is gone become
   // `stopped`; the host rebuilds leases and TAPs from the live set (S13).
   Status reconcile();

@@ -1,0 +1,64 @@
+// A VMM that exits on its own (guest kernel panic, a kill from outside such as the OOM killer)
+// is noticed at once by the daemon's VmmWatcher: the VM goes to `error` with the reason, and
+// its TAP, DNS record and NAT rule are released (issue 10; the state machine's `crash` event).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+
+#include "vm_suite.hpp"
+
+namespace banger::itest {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::chrono_literals;
+
+sys::CommandResult in_namespace(const std::string& ns, std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
+  sys::PosixCommandRunner runner;
+  auto r = runner.run({.argv = argv, .timeout = 30s});
+  EXPECT_TRUE(r) << r.error().message;
+  return r ? *r : sys::CommandResult{-1, "", ""};
+}
+
+TEST_F(VmSuite, AVmmThatDiesOnItsOwnIsNoticedAtOnceAndItsNetworkReleased) {
+  ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--nat", "--name", "c1"}).exit_code, 0);
+  std::string ip = show("c1")["guest_ip"];
+  std::string console_log =
+      home_->dir() + "/state/vms/" + show("c1")["id"].get<std::string>() + "/console.log";
+  auto released = [&](const char* how) {
+    auto vm = show("c1");
+    EXPECT_EQ(vm["tap"], "") << how;
+    EXPECT_EQ(vm["pid"], 0) << how;
+    EXPECT_THAT(in_namespace(ns_, {"nft", "list", "table", "ip", "banger"}).out, Not(HasSubstr(ip)))
+        << how;
+    EXPECT_THAT(in_namespace(ns_, {"dig", "@127.0.0.1", "-p", "42069", "c1.vm"}).out,
+                HasSubstr("NXDOMAIN"))
+        << how;
+  };
+
+  // A guest kernel panic: panic=1 reboots, and QEMU runs with -no-reboot, so it exits.
+  (void)run({"vm", "exec", "c1", "--", "sh", "-c", "echo c > /proc/sysrq-trigger"});
+  EXPECT_TRUE(testkit::eventually([&] { return show("c1")["state"] == "error"; }, 30s))
+      << show("c1").dump() << "\nconsole:\n"
+      << sys::read_file(console_log).value_or("(none)");
+  EXPECT_THAT(show("c1")["last_error"].get<std::string>(), HasSubstr("Kernel panic"));
+  released("after a guest panic");
+
+  // Started again, then its VMM is SIGKILLed from outside (as the OOM killer would).
+  ASSERT_EQ(run({"vm", "start", "c1"}).exit_code, 0);
+  int pid = show("c1")["pid"];
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_TRUE(testkit::eventually([&] { return show("c1")["state"] == "error"; }, 10s));
+  EXPECT_THAT(show("c1")["last_error"].get<std::string>(), HasSubstr("killed by signal 9"));
+  released("after SIGKILL");
+
+  ASSERT_EQ(run({"vm", "delete", "c1"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace banger::itest
