@@ -331,10 +331,12 @@ inline Expected<vmm::VmmHandle> FakeVmm::launch(const vmm::VmConfig& config) {
 inline Status FakeVmm::start_agent(const vmm::VmConfig& config, pid_t pid) {
   std::lock_guard lock(mutex_);
   auto& vm = vms_[pid];
-  auto server =
-      FakeAgentServer::start(config.agent_socket_path, {.system = *vm.control,
-                                                        .proc_root = options_.agent_proc_root,
-                                                        .version = options_.agent_version});
+  // The token the host wrote for this start (a real guest reads its copy on the work disk).
+  auto server = FakeAgentServer::start(config.agent_socket_path,
+                                       {.system = *vm.control,
+                                        .proc_root = options_.agent_proc_root,
+                                        .version = options_.agent_version,
+                                        .token_path = config.run_dir + "/agent.token"});
   if (!server) {
     vm.end = FakeVmEnd::died;
     launches_.pop_back();
