@@ -505,10 +505,13 @@ std::size_t memory_of_this_process(const std::string& field) {
 // that streams junk, lists 40,000 ports, sends a 90 MiB reply or deeply nested JSON makes
 // `vm health` / `vm ports` fail (or, for ports, answer capped) within the calls' 5 s deadline,
 // the daemon's memory grows by a bounded amount, and the daemon stays alive and can stop the
-// VM. Fails on 8f38f5a: the 40,000 ports started 40,000 probe threads (ports_threads.cpp:
-// std::terminate), a streaming agent held calls for as long as it streamed (H4 PoC: 4.5 s for
-// a 300 ms call) and a 90 MiB nested reply was parsed (checked at the client level: 85.8 s,
-// +3.58 GB, see AgentClient.NinetyMebibyteReplyIsSkippedWithBoundedMemory).
+// VM. Fails on 8f38f5a: this test was not run against 8f38f5a itself; its parts were, one by
+// one, at lower levels: 40,000 listed ports meant 40,000 probe threads (the review's
+// ports_threads.cpp: std::terminate), a streaming agent held a 300 ms call 3.46 s
+// (AgentClient.StreamingGuestIsCutOffAtTheDeadline with 8f38f5a's read loop), a 90 MiB nested
+// reply cost 85.8 s and +3.58 GB (AgentClient.NinetyMebibyteReplyIsSkippedWithBoundedMemory
+// with 8f38f5a's limit and no precheck), and stop behind an exec hung
+// (MicrovmHostTest.ShutdownDoesNotWaitForARunningExec with an unbounded channel wait).
 TEST_F(DaemonTest, HostileGuestAgentCannotStallOrBloatTheDaemon) {
   write_ssh_key();
   std::string from = write_artifacts();
