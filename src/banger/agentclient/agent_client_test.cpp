@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "banger/agentproto/constants.hpp"
 #include "banger/agentproto/message.hpp"
@@ -28,14 +32,17 @@ std::string trimmed(std::string text) {
   return text;
 }
 
+const std::string kToken = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
 // The real banger-agent in test mode (--listen-unix) in a fresh TempDir; killed by pid at the end.
 class AgentProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
     socket_ = dir_.path() + "/agent.sock";
+    ASSERT_TRUE(sys::write_file_atomic(token_path(), kToken + "\n", 0600).has_value());
     sys::PosixProcessLauncher launcher;
     auto process = launcher.launch(sys::LaunchSpec{
-        .argv = {BANGER_AGENT_BINARY, "--listen-unix", socket_},
+        .argv = {BANGER_AGENT_BINARY, "--listen-unix", socket_, "--token-file", token_path()},
         .cwd = dir_.path(),
         .log_path = dir_.path() + "/agent.log",
     });
@@ -52,7 +59,10 @@ class AgentProcessTest : public ::testing::Test {
     }
   }
   std::string log() const { return sys::read_file(dir_.path() + "/agent.log").value_or(""); }
-  AgentClient client() { return AgentClient(std::make_unique<UnixSocketDialer>(socket_)); }
+  std::string token_path() const { return dir_.path() + "/agent.token"; }
+  AgentClient client(const std::string& token = kToken) {
+    return AgentClient(std::make_unique<UnixSocketDialer>(socket_), token);
+  }
   // A raw connection to the agent.
   base::UniqueFd raw() {
     auto fd = UnixSocketDialer(socket_).dial(1s);
@@ -148,7 +158,9 @@ TEST_F(AgentProcessTest, SyncSucceeds) {
 
 TEST_F(AgentProcessTest, MalformedFrameThenGoodRequestOnOneConnection) {
   auto fd = raw();
-  testkit::write_text(fd.get(), "{oops\n" + agentproto::make_request_line(11, "sync", {}));
+  testkit::write_text(fd.get(), agentproto::make_request_line(10, "auth", {{"token", kToken}}) +
+                                    "{oops\n" + agentproto::make_request_line(11, "sync", {}));
+  EXPECT_EQ(testkit::read_line(fd.get()), "{\"id\":10,\"result\":{}}\n");
   EXPECT_EQ(testkit::read_line(fd.get()),
             "{\"error\":{\"code\":\"bad_request\",\"message\":\"request is not valid "
             "json\"},\"id\":null}\n");
@@ -167,6 +179,8 @@ TEST_F(AgentProcessTest, ClientLeavingMidRequestDoesNotDisturbNextCall) {
 
 TEST_F(AgentProcessTest, OversizedLineIsAnsweredAndStreamResynchronises) {
   auto fd = raw();
+  testkit::write_text(fd.get(), agentproto::make_request_line(10, "auth", {{"token", kToken}}));
+  EXPECT_EQ(testkit::read_line(fd.get()), "{\"id\":10,\"result\":{}}\n");
   std::thread writer([&fd] {
     testkit::write_text(fd.get(), std::string(agentproto::kMaxFrameBytes + 1, 'x') + "\n" +
                                       agentproto::make_request_line(12, "sync", {}));
@@ -227,7 +241,7 @@ TEST_F(AgentProcessTest, FirecrackerDialerThroughRelay) {
       }
     }
   });
-  AgentClient c(std::make_unique<FirecrackerVsockDialer>(fc_socket, 1024));
+  AgentClient c(std::make_unique<FirecrackerVsockDialer>(fc_socket, 1024), kToken);
   auto health = c.health(5s);
   ASSERT_TRUE(health.has_value()) << health.error().message;
   EXPECT_FALSE(health->boot_id.empty());
@@ -239,17 +253,15 @@ TEST_F(AgentProcessTest, FirecrackerDialerThroughRelay) {
 TEST(AgentClient, SkipsStaleRepliesAndGarbage) {
   testkit::TempDir dir;
   testkit::UnixPeer peer(dir.path() + "/a.sock", [](int fd) {
-    std::string line;
-    do {
-      line = testkit::read_line(fd);
-    } while (line == "\n");
+    testkit::accept_auth(fd);
+    const std::string line = testkit::read_request(fd);
     const auto id = nlohmann::json::parse(line)["id"].get<std::int64_t>();
     testkit::write_text(
         fd, agentproto::make_result_line(id - 1, {{"stale", true}}) + "garbage\n" +
                 agentproto::make_error_line(std::nullopt, agentproto::ErrorCode::bad_request, "x") +
                 agentproto::make_result_line(id, nlohmann::json::object()));
   });
-  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
   auto result = c.call("sync", nlohmann::json::object(), 5s);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   EXPECT_EQ(*result, nlohmann::json::object());
@@ -259,7 +271,7 @@ TEST(AgentClient, SilentAgentTimesOut) {
   testkit::TempDir dir;
   testkit::UnixPeer peer(dir.path() + "/a.sock",
                          [](int fd) { testkit::swallow_until_close(fd, 2000); });
-  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
   auto health = c.health(200ms);
   ASSERT_FALSE(health.has_value());
   EXPECT_EQ(health.error().code, Errc::timeout);
@@ -270,7 +282,7 @@ TEST(AgentClient, SilentAgentTimesOut) {
 TEST(AgentClient, ClosedConnectionIsUnavailable) {
   testkit::TempDir dir;
   testkit::UnixPeer peer(dir.path() + "/a.sock", [](int) {});
-  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
   auto health = c.health(2s);
   ASSERT_FALSE(health.has_value());
   EXPECT_EQ(health.error().code, Errc::unavailable);
@@ -278,7 +290,7 @@ TEST(AgentClient, ClosedConnectionIsUnavailable) {
 
 TEST(AgentClient, MissingSocketIsUnavailable) {
   testkit::TempDir dir;
-  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/none.sock"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/none.sock"), kToken);
   auto health = c.health(200ms);
   ASSERT_FALSE(health.has_value());
   EXPECT_EQ(health.error().code, Errc::unavailable);
@@ -288,7 +300,7 @@ TEST(AgentClient, WaitHealthyTimesOutOnSilentAgent) {
   testkit::TempDir dir;
   testkit::UnixPeer peer(dir.path() + "/a.sock",
                          [](int fd) { testkit::swallow_until_close(fd, 1000); });
-  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
   auto health = c.wait_healthy(300ms, {});
   ASSERT_FALSE(health.has_value());
   EXPECT_EQ(health.error().code, Errc::timeout);
@@ -299,7 +311,7 @@ TEST(AgentClient, WaitHealthyTimesOutOnSilentAgent) {
 
 TEST(AgentClient, WaitHealthyStopsWhenCancelled) {
   testkit::TempDir dir;
-  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/none.sock"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/none.sock"), kToken);
   int attempts = 0;
   auto health = c.wait_healthy(10s, [&attempts] { return ++attempts > 2; });
   ASSERT_FALSE(health.has_value());
@@ -309,7 +321,7 @@ TEST(AgentClient, WaitHealthyStopsWhenCancelled) {
 
 TEST(AgentClient, OversizedRequestIsRefusedBeforeSending) {
   testkit::TempDir dir;
-  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/none.sock"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/none.sock"), kToken);
   ExecRequest request;
   request.argv = {"cat"};
   request.stdin_data.assign(agentproto::kMaxFrameBytes, 'x');
@@ -317,6 +329,232 @@ TEST(AgentClient, OversizedRequestIsRefusedBeforeSending) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code, Errc::invalid_argument);
   EXPECT_NE(result.error().message.find("the agent accepts at most 67108864"), std::string::npos);
+}
+
+// --- Authentication and hostile agents (security review H1, H4, M1, M9) ---
+
+TEST_F(AgentProcessTest, WrongTokenIsPermissionDeniedAndNothingRuns) {
+  std::string wrong = kToken;
+  wrong[0] = 'f';
+  auto c = client(wrong);
+  ExecRequest request;
+  request.argv = {"touch", dir_.path() + "/executed"};
+  auto result = c.exec(request, 5s);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code, Errc::permission_denied);
+  EXPECT_EQ(result.error().message, "agent at unix socket " + socket_ +
+                                        " refused the connection: unauthorized: wrong token");
+  EXPECT_FALSE(sys::path_exists(dir_.path() + "/executed"));
+}
+
+// An agent from an image built before authentication answers "auth" with unknown_method.
+TEST(AgentClient, OldAgentWithoutAuthSaysRebuildTheImage) {
+  testkit::TempDir dir;
+  testkit::UnixPeer peer(dir.path() + "/a.sock", [](int fd) {
+    const std::string line = testkit::read_request(fd);
+    testkit::write_text(fd, agentproto::make_error_line(testkit::request_id(line),
+                                                        agentproto::ErrorCode::unknown_method,
+                                                        "unknown method \"auth\""));
+    testkit::swallow_until_close(fd, 5000);
+  });
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
+  const auto start = std::chrono::steady_clock::now();
+  auto health = c.wait_healthy(10s, {});
+  ASSERT_FALSE(health.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);  // at once, not at the budget
+  EXPECT_EQ(health.error().code, Errc::failed_precondition);
+  EXPECT_NE(health.error().message.find("predates agent authentication"), std::string::npos);
+  EXPECT_NE(health.error().message.find("rebuild the image"), std::string::npos);
+}
+
+// Peak resident memory of this process (VmHWM), in bytes.
+std::size_t peak_rss() {
+  const auto status = sys::read_file("/proc/self/status").value_or("");
+  const auto at = status.find("VmHWM:");
+  return at == std::string::npos ? 0 : std::stoull(status.substr(at + 6)) * 1024;
+}
+
+// A fake agent that accepts auth and the request, then writes line (another call's id) over
+// and over for `for_how_long`.
+testkit::UnixPeer::Handler stream_lines(std::string line, std::chrono::milliseconds for_how_long) {
+  return [line = std::move(line), for_how_long](int fd) {
+    testkit::accept_auth(fd);
+    testkit::read_request(fd);
+    std::string chunk;
+    while (chunk.size() < (1u << 20)) {
+      chunk += line;
+    }
+    const auto until = std::chrono::steady_clock::now() + for_how_long;
+    while (std::chrono::steady_clock::now() < until) {
+      testkit::write_text(fd, chunk);
+    }
+  };
+}
+
+// Regression for H4 (security review): a guest that keeps the socket busy with reply lines of
+// another id cannot hold a call past its deadline. This is the PoC poc_agentclient_test.cpp
+// (64 KiB lines `{"id":1,"result":{"x":[0,0,...]}}`). Fails on 8f38f5a: health(300ms) returned
+// after ~4.5 s, when the peer stopped (the review's PoC printed 4556 ms on 8f38f5a; checked
+// here by reverting ReplyReader::read to 8f38f5a's loop, which only noticed the deadline when a
+// read with the whole deadline timed out: the small-line case took 3.46 s).
+TEST(AgentClient, StreamingGuestIsCutOffAtTheDeadline) {
+  std::string wide = "{\"id\":1,\"result\":{\"x\":[0";
+  while (wide.size() < 64 * 1024) {
+    wide += ",0";
+  }
+  wide += "]}}\n";
+  const std::vector<std::string> lines = {wide, "{\"id\":1,\"result\":{}}\n"};
+  for (const auto& line : lines) {
+    SCOPED_TRACE(line.substr(0, 30));
+    testkit::TempDir dir;
+    testkit::UnixPeer peer(dir.path() + "/a.sock", stream_lines(line, 3s));
+    AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
+    const auto start = std::chrono::steady_clock::now();
+    auto health = c.health(300ms);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(health.has_value());
+    EXPECT_LT(took, 1000ms);
+    // The wide lines are refused by the reply scan (4096 values for health) at once, the
+    // small ones are skipped as stale until the deadline.
+    EXPECT_TRUE(health.error().code == Errc::timeout || health.error().code == Errc::io)
+        << health.error().message;
+  }
+}
+
+TEST(AgentClient, CancelEndsACallPromptly) {
+  testkit::TempDir dir;
+  testkit::UnixPeer peer(dir.path() + "/a.sock", [](int fd) {
+    testkit::accept_auth(fd);
+    testkit::swallow_until_close(fd, 5000);
+  });
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
+  const auto start = std::chrono::steady_clock::now();
+  ExecRequest request;
+  request.argv = {"sleep", "100"};
+  auto result =
+      c.exec(request, 60s, [&] { return std::chrono::steady_clock::now() - start > 200ms; });
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code, Errc::cancelled);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+// Regression for H4 (security review): bytes read per call are bounded even within the deadline.
+// Fails on 8f38f5a: there was no byte budget (checked by disabling the budget check: the call
+// read junk until its 20 s deadline and failed with timeout).
+TEST(AgentClient, EndlessJunkExhaustsTheByteBudget) {
+  testkit::TempDir dir;
+  testkit::UnixPeer peer(dir.path() + "/a.sock", [](int fd) {
+    testkit::accept_auth(fd);
+    testkit::read_request(fd);
+    const std::string junk(1 << 20, 'x');  // one line that never ends
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd pfd{fd, POLLOUT, 0};
+      if (::poll(&pfd, 1, 1000) <= 0 || (pfd.revents & (POLLERR | POLLHUP)) != 0 ||
+          ::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL) < 0) {
+        return;
+      }
+    }
+  });
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
+  auto health = c.health(20s);
+  ASSERT_FALSE(health.has_value());
+  EXPECT_EQ(health.error().code, Errc::io);
+  EXPECT_NE(health.error().message.find("without answering health"), std::string::npos)
+      << health.error().message;
+}
+
+// Answers the request after auth with reply, sent in pieces so the peer never holds it whole.
+testkit::UnixPeer::Handler answer_with(std::string head, std::string repeated, std::size_t times,
+                                       std::string tail) {
+  return [=](int fd) {
+    testkit::accept_auth(fd);
+    const std::string request = testkit::read_request(fd);
+    testkit::write_text(fd, "{\"id\":" + std::to_string(testkit::request_id(request)) + head);
+    for (std::size_t i = 0; i < times; ++i) {
+      testkit::write_text(fd, repeated);
+    }
+    testkit::write_text(fd, tail);
+    testkit::swallow_until_close(fd, 10000);
+  };
+}
+
+// Regression for M1 (security review): a deeply nested reply is refused by a scan before the
+// JSON parser sees it. Fails on 8f38f5a: the line was parsed (json_amp.cpp: 32 MiB -> 1.38 GB,
+// 37 s); checked by removing the precheck in ReplyReader and parse_response: the 512 KiB line's
+// 262,144 levels were parsed, and the call failed with "malformed health result" instead).
+TEST(AgentClient, DeepNestingIsRefusedAtOnce) {
+  testkit::TempDir dir;
+  testkit::UnixPeer peer(dir.path() + "/a.sock",
+                         answer_with(",\"result\":{\"x\":", std::string(1024, '['), 256,
+                                     std::string(256 * 1024, ']') + "}}\n"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
+  const auto start = std::chrono::steady_clock::now();
+  auto health = c.health(5s);
+  ASSERT_FALSE(health.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(health.error().code, Errc::io);
+  EXPECT_NE(health.error().message.find("reply nests deeper than 32 levels"), std::string::npos)
+      << health.error().message;
+}
+
+// Regression for M1 (security review): a 90 MiB (deeply nested) answer to health costs neither
+// the memory nor the time of parsing it: the line passes the health limit (1 MiB) and is
+// skipped unbuffered, and the call ends at its deadline naming why. Fails on 8f38f5a: the
+// 90 MiB line was buffered and parsed (checked with the health limit raised to
+// kMaxReplyFrameBytes, 8f38f5a's single limit, and the precheck removed: the call took 85.8 s and
+// peak RSS grew by 3.58 GB).
+TEST(AgentClient, NinetyMebibyteReplyIsSkippedWithBoundedMemory) {
+  testkit::TempDir dir;
+  const std::size_t half = 45;  // MiB of '[' then of ']'
+  testkit::UnixPeer peer(dir.path() + "/a.sock",
+                         answer_with(",\"result\":{\"x\":", std::string(1 << 20, '['), half,
+                                     std::string(half << 20, ']') + "}}\n"));
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
+  const auto before = peak_rss();
+  const auto start = std::chrono::steady_clock::now();
+  auto health = c.health(3s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(health.has_value());
+  EXPECT_EQ(health.error().code, Errc::timeout);
+  EXPECT_NE(health.error().message.find("skipped a reply line longer than 1048576 bytes"),
+            std::string::npos)
+      << health.error().message;
+  EXPECT_LT(took, 4s);
+  // The peer's own 45 MiB tail string is in this process too; the client adds little.
+  EXPECT_LT(peak_rss() - before, std::size_t{100} << 20);
+}
+
+// Regression for M9 (security review): while an exec holds the (single-stream) channel, other
+// calls give up after kChannelWait instead of queueing behind it for up to an hour. Fails on
+// 8f38f5a: call() took a plain mutex, so sync waited until the exec ended (checked by making the
+// channel wait unbounded: sync returned only after the exec's 8 s, 8.0 s).
+TEST(AgentClient, CallsDoNotQueueBehindALongExec) {
+  testkit::TempDir dir;
+  std::atomic<bool> exec_started{false};
+  testkit::UnixPeer peer(dir.path() + "/a.sock", [&exec_started](int fd) {
+    testkit::accept_auth(fd);
+    const std::string request = testkit::read_request(fd);
+    if (request.find("\"exec\"") != std::string::npos) {
+      exec_started = true;
+      testkit::swallow_until_close(fd, 8000);  // the command runs for a long time
+    }
+  });
+  AgentClient c(std::make_unique<UnixSocketDialer>(dir.path() + "/a.sock"), kToken);
+  std::thread exec([&c] {
+    ExecRequest request;
+    request.argv = {"sleep", "3000"};
+    (void)c.exec(request, 10s);
+  });
+  ASSERT_TRUE(testkit::eventually([&] { return exec_started.load(); }));
+  const auto start = std::chrono::steady_clock::now();
+  auto synced = c.sync(10s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(synced.has_value());
+  EXPECT_EQ(synced.error().code, Errc::unavailable);
+  EXPECT_NE(synced.error().message.find("is busy with another call"), std::string::npos);
+  EXPECT_LT(took, AgentClient::kChannelWait + 1s);
+  exec.join();
 }
 
 }  // namespace

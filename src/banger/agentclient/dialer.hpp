@@ -21,6 +21,10 @@ class Dialer {
   virtual Expected<base::UniqueFd> dial(std::chrono::milliseconds timeout) = 0;
   // Names the endpoint for messages ("unix socket /x/agent.sock").
   virtual std::string describe() const = 0;
+  // True when the endpoint carries one connection at a time (QEMU's chardev behind the
+  // virtio-serial port accepts a second client only after the first left): AgentClient then
+  // serializes its calls. vsock endpoints take a connection per call.
+  virtual bool single_stream() const { return false; }
 };
 
 // A unix stream socket that is the agent stream itself (QEMU `-chardev socket,server=on`
@@ -30,6 +34,7 @@ class UnixSocketDialer final : public Dialer {
   explicit UnixSocketDialer(std::string path);
   Expected<base::UniqueFd> dial(std::chrono::milliseconds timeout) override;
   std::string describe() const override;
+  bool single_stream() const override { return true; }
 
  private:
   std::string path_;

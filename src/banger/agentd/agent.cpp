@@ -17,6 +17,7 @@
 #include "banger/agentd/log.hpp"
 #include "banger/agentd/ports.hpp"
 #include "banger/agentd/proc_files.hpp"
+#include "banger/agentproto/auth.hpp"
 #include "banger/agentproto/message.hpp"
 #include "banger/agentproto/methods.hpp"
 
@@ -66,6 +67,68 @@ void LinuxSystemControl::poweroff() {
 }
 
 Agent::Agent(AgentDeps deps) : deps_(std::move(deps)) {}
+
+std::string Agent::check_token(std::string_view presented) const {
+  errno = 0;
+  const auto text = read_text_file(deps_.token_path);
+  if (!text) {
+    return "agent has no token: " + deps_.token_path + ": " +
+           (errno != 0 ? errno_text(errno) : std::string("cannot be read"));
+  }
+  const auto expected = agentproto::token_from_file_text(*text);
+  if (!expected) {
+    return "agent has no token: " + deps_.token_path + " does not hold " +
+           std::to_string(agentproto::kAgentTokenHexChars) + " hex characters";
+  }
+  if (!agentproto::tokens_equal(presented, *expected)) {
+    return "wrong token";
+  }
+  return "";
+}
+
+Reply Session::refuse(std::optional<std::int64_t> id, const std::string& why) {
+  log_line("refused a connection: " + why);
+  Reply reply{agentproto::make_error_line(id, ErrorCode::unauthorized, "unauthorized: " + why), {}};
+  reply.hang_up = true;
+  return reply;
+}
+
+std::optional<Reply> Session::refuse_partial(std::size_t buffered) {
+  if (authenticated_ || buffered <= agentproto::kMaxHelloBytes) {
+    return std::nullopt;
+  }
+  return refuse(std::nullopt,
+                "first line longer than " + std::to_string(agentproto::kMaxHelloBytes) + " bytes");
+}
+
+Reply Session::handle(const agentproto::Frame& frame) {
+  if (authenticated_) {
+    return agent_.handle(frame);
+  }
+  if (frame.kind != agentproto::Frame::Kind::line ||
+      frame.line.size() > agentproto::kMaxHelloBytes) {
+    return refuse(std::nullopt, "first line longer than " +
+                                    std::to_string(agentproto::kMaxHelloBytes) + " bytes");
+  }
+  auto parsed = agentproto::parse_request(frame.line);
+  if (auto* rejected = std::get_if<agentproto::RejectedRequest>(&parsed)) {
+    return refuse(rejected->id,
+                  "the first request must be \"auth\" (" + rejected->error.message + ")");
+  }
+  const auto& request = std::get<agentproto::Request>(parsed);
+  if (request.method != agentproto::kMethodAuth) {
+    return refuse(request.id, "the first request must be \"auth\", not \"" + request.method + "\"");
+  }
+  agentproto::AuthParams params;
+  if (auto error = agentproto::decode(request.params, params); !error.empty()) {
+    return refuse(request.id, error);
+  }
+  if (auto why = agent_.check_token(params.token); !why.empty()) {
+    return refuse(request.id, why);
+  }
+  authenticated_ = true;
+  return Reply{agentproto::make_result_line(request.id, nlohmann::json::object()), {}};
+}
 
 Reply Agent::handle(const agentproto::Frame& frame) {
   if (frame.kind == agentproto::Frame::Kind::oversize) {

@@ -20,10 +20,12 @@ namespace banger::agentd {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: banger-agent [--listen-unix PATH | --version]\n"
+    "usage: banger-agent [--listen-unix PATH] [--token-file PATH] | --version\n"
     "  (no arguments)      guest mode: serve the virtio-serial port org.banger.agent and\n"
     "                      AF_VSOCK port 1024\n"
     "  --listen-unix PATH  test mode: serve a unix socket at PATH only\n"
+    "  --token-file PATH   the VM's token (default /root/.banger/agent.token); every\n"
+    "                      connection must present it, and without it none is served\n"
     "  --version           print the version\n";
 
 // Test mode: never touches the machine; poweroff ends the agent as a powered-off guest would.
@@ -59,6 +61,7 @@ int run(int argc, char** argv) {
   ensure_std_fds();
   ::signal(SIGPIPE, SIG_IGN);
   std::string listen_unix_path;
+  std::string token_path(agentproto::kGuestAgentTokenPath);
   bool test_mode = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -78,6 +81,13 @@ int run(int argc, char** argv) {
       test_mode = true;
       continue;
     }
+    if (arg == "--token-file") {
+      if (i + 1 >= argc) {
+        return usage_error("--token-file needs a file path");
+      }
+      token_path = argv[++i];
+      continue;
+    }
     if (arg.rfind("--listen-unix=", 0) == 0) {
       listen_unix_path = std::string(arg.substr(std::string_view("--listen-unix=").size()));
       test_mode = true;
@@ -88,8 +98,10 @@ int run(int argc, char** argv) {
 
   if (test_mode) {
     static TestModeSystemControl system;
-    static Agent agent(
-        AgentDeps{.system = system, .proc_root = "/proc", .version = agent_version()});
+    static Agent agent(AgentDeps{.system = system,
+                                 .proc_root = "/proc",
+                                 .version = agent_version(),
+                                 .token_path = token_path});
     const auto fd = listen_unix(listen_unix_path);
     if (!fd) {
       log_line(fd.error().message());
@@ -101,7 +113,10 @@ int run(int argc, char** argv) {
   }
 
   static LinuxSystemControl system;
-  static Agent agent(AgentDeps{.system = system, .proc_root = "/proc", .version = agent_version()});
+  static Agent agent(AgentDeps{.system = system,
+                               .proc_root = "/proc",
+                               .version = agent_version(),
+                               .token_path = token_path});
   log_line("version " + agent_version() + " starting");
   auto vsock = listen_vsock(agentproto::kAgentVsockPort);
   if (!vsock) {

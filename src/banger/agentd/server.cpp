@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <thread>
 
 #include "banger/agentd/log.hpp"
@@ -17,11 +18,13 @@ namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
 
-// Handles every complete frame in decoder in order; returns how many replies were written.
-std::size_t answer_frames(agentproto::FrameDecoder& decoder, Agent& agent, int write_fd) {
+// Handles every complete frame in decoder in order, through session (which refuses a peer that
+// has not authenticated); returns how many replies were written. Sets hang_up when the session
+// refused the peer: the frames after the refusal are dropped unread.
+std::size_t answer_frames(agentproto::FrameDecoder& decoder, Session& session, int write_fd,
+                          bool& hang_up) {
   std::size_t answered = 0;
-  while (auto frame = decoder.next()) {
-    Reply reply = agent.handle(*frame);
+  auto send = [&](Reply reply) {
     if (!write_all(write_fd, reply.line)) {
       log_line("reply dropped: the host went away");
     } else {
@@ -29,6 +32,22 @@ std::size_t answer_frames(agentproto::FrameDecoder& decoder, Agent& agent, int w
     }
     if (reply.after) {
       reply.after();
+    }
+    if (reply.hang_up) {
+      hang_up = true;
+      decoder.reset();
+    }
+  };
+  while (!hang_up) {
+    auto frame = decoder.next();
+    if (!frame) {
+      break;
+    }
+    send(session.handle(*frame));
+  }
+  if (!hang_up) {
+    if (auto refused = session.refuse_partial(decoder.buffered())) {
+      send(std::move(*refused));
     }
   }
   return answered;
@@ -42,9 +61,11 @@ bool write_all(int fd, std::string_view data, std::chrono::milliseconds stall_ti
 
 std::size_t serve_stream(int fd, Agent& agent) {
   agentproto::FrameDecoder decoder;
+  Session session(agent);
   std::string buffer(kReadChunk, '\0');
   std::size_t answered = 0;
-  while (true) {
+  bool hang_up = false;
+  while (!hang_up) {
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) {
       continue;
@@ -58,13 +79,18 @@ std::size_t serve_stream(int fd, Agent& agent) {
       return answered;
     }
     decoder.feed(buffer.data(), static_cast<std::size_t>(n));
-    answered += answer_frames(decoder, agent, fd);
+    answered += answer_frames(decoder, session, fd, hang_up);
   }
+  return answered;
 }
 
 void serve_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>& stop,
                 std::chrono::milliseconds idle_sleep, std::atomic<std::size_t>* disconnects) {
   agentproto::FrameDecoder decoder;
+  auto session = std::make_unique<Session>(agent);
+  // A refused host cannot be disconnected from a serial port: everything it sends is dropped
+  // until it goes away (EOF), and the next host starts a new session.
+  bool refused = false;
   std::string buffer(kReadChunk, '\0');
   bool connected = false;
   const int idle_ms = static_cast<int>(idle_sleep.count());
@@ -84,8 +110,10 @@ void serve_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>
         connected = true;
         log_line("host connected on the serial port");
       }
-      decoder.feed(buffer.data(), static_cast<std::size_t>(n));
-      answer_frames(decoder, agent, write_fd);
+      if (!refused) {
+        decoder.feed(buffer.data(), static_cast<std::size_t>(n));
+        answer_frames(decoder, *session, write_fd, refused);
+      }
       continue;
     }
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -104,6 +132,8 @@ void serve_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>
       }
     }
     decoder.reset();
+    session = std::make_unique<Session>(agent);
+    refused = false;
     std::this_thread::sleep_for(idle_sleep);
   }
 }

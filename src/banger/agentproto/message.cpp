@@ -14,13 +14,14 @@ struct CodeName {
   std::string_view name;
 };
 
-constexpr std::array<CodeName, 6> kCodeNames{{
+constexpr std::array<CodeName, 7> kCodeNames{{
     {ErrorCode::bad_request, "bad_request"},
     {ErrorCode::bad_version, "bad_version"},
     {ErrorCode::unknown_method, "unknown_method"},
     {ErrorCode::not_found, "not_found"},
     {ErrorCode::operation_failed, "operation_failed"},
     {ErrorCode::timeout, "timeout"},
+    {ErrorCode::unauthorized, "unauthorized"},
 }};
 
 // Reads a JSON integer that fits int64 and is >= 0.
@@ -109,12 +110,70 @@ std::variant<Request, RejectedRequest> parse_request(std::string_view line) {
   return request;
 }
 
-std::optional<Response> parse_response(std::string_view line, std::string* why) {
+ReplyLimits reply_limits(std::string_view method) {
+  constexpr std::size_t kFewValues = 4096;
+  if (method == "health" || method == "sync" || method == "poweroff" || method == "auth") {
+    return {kMaxSmallReplyBytes, kFewValues};
+  }
+  if (method == "ports") {
+    return {kMaxPortsReplyBytes, 600'000};
+  }
+  return {kMaxReplyFrameBytes, kFewValues};
+}
+
+std::string precheck_reply(std::string_view line, std::size_t max_values) {
+  std::size_t depth = 0;
+  std::size_t values = 1;
+  bool in_string = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
+        if (++depth > kMaxReplyDepth) {
+          return "reply nests deeper than " + std::to_string(kMaxReplyDepth) + " levels";
+        }
+        ++values;
+        break;
+      case ']':
+      case '}':
+        depth = depth > 0 ? depth - 1 : 0;
+        break;
+      case ',':
+        ++values;
+        break;
+      default:
+        break;
+    }
+    if (values > max_values) {
+      return "reply holds more than " + std::to_string(max_values) + " json values";
+    }
+  }
+  return "";
+}
+
+std::optional<Response> parse_response(std::string_view line, std::string* why,
+                                       std::size_t max_values) {
   auto set_why = [why](std::string text) {
     if (why != nullptr) {
       *why = std::move(text);
     }
   };
+  if (auto refused = precheck_reply(line, max_values); !refused.empty()) {
+    set_why(std::move(refused));
+    return std::nullopt;
+  }
   auto doc = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
     set_why("reply is not a json object");

@@ -2,6 +2,7 @@
 // {"id":N,"result":{...}} / {"id":N,"error":{"code":...,"message":...}}. Never throws.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,7 +20,8 @@ enum class ErrorCode {
   unknown_method,
   not_found,
   operation_failed,
-  timeout
+  timeout,
+  unauthorized  // the connection has not presented this VM's token (the agent then hangs up)
 };
 
 // The wire name ("bad_request").
@@ -58,11 +60,29 @@ struct Response {
   std::optional<WireError> error;
 };
 
+// What the host accepts in one reply line to a method (a hostile guest chooses the reply).
+struct ReplyLimits {
+  std::size_t max_bytes = 0;   // longest line; longer lines are skipped unparsed
+  std::size_t max_values = 0;  // most JSON values (objects, arrays, scalars) in the line
+};
+
+// The limits of replies to method: health, sync, poweroff, auth: kMaxSmallReplyBytes and 4096
+// values; ports: kMaxPortsReplyBytes and 600,000 values; exec (and unknown methods):
+// kMaxReplyFrameBytes and 4096 values (its output travels as two base64 strings).
+ReplyLimits reply_limits(std::string_view method);
+
+// A linear scan of a reply line before it is parsed, so a hostile line never reaches the JSON
+// parser (whose memory is ~40x the input for deep or wide documents): "" when the line nests
+// at most kMaxReplyDepth arrays/objects and holds at most max_values values (counted from the
+// '[', '{' and ',' outside strings), otherwise the reason ("reply nests deeper than 32 levels").
+std::string precheck_reply(std::string_view line, std::size_t max_values);
+
 // Parses one reply line; nullopt (with *why set when why is not null) when it is not a reply:
-// malformed JSON, not an object, "id" neither integer nor null, or not exactly one of
-// "result" (an object) and "error" (an object with string "code" and "message"). An unknown
-// error code parses as operation_failed.
-std::optional<Response> parse_response(std::string_view line, std::string* why = nullptr);
+// precheck_reply() refuses it (max_values), malformed JSON, not an object, "id" neither
+// integer nor null, or not exactly one of "result" (an object) and "error" (an object with
+// string "code" and "message"). An unknown error code parses as operation_failed.
+std::optional<Response> parse_response(std::string_view line, std::string* why = nullptr,
+                                       std::size_t max_values = 600'000);
 
 // Serialises values as one line ending in '\n'. Strings that are not valid UTF-8 are
 // repaired (U+FFFD), never a throw.

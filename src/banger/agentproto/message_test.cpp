@@ -5,6 +5,8 @@
 #include <string>
 #include <variant>
 
+#include "banger/agentproto/constants.hpp"
+
 namespace banger::agentproto {
 namespace {
 
@@ -129,6 +131,50 @@ TEST(ErrorCodes, NamesRoundTrip) {
     EXPECT_EQ(parse_error_code(error_code_name(code)), std::optional<ErrorCode>(code));
   }
   EXPECT_EQ(parse_error_code("internal"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace banger::agentproto
+
+namespace banger::agentproto {
+namespace {
+
+// Regression for M1 (security review): a deeply nested reply is refused by a linear scan, before
+// nlohmann allocates a node per level. Fails on 8f38f5a: parse_response had no such check
+// (checked by disabling the precheck call: the 8 MiB line below was parsed, for 13.8 s at -O0,
+// and the test failed).
+TEST(PrecheckReply, RefusesDeepNestingBeforeParsing) {
+  const std::size_t n = 4 * 1024 * 1024;
+  std::string line =
+      "{\"id\":1,\"result\":{\"x\":" + std::string(n, '[') + std::string(n, ']') + "}}";
+  std::string why;
+  EXPECT_FALSE(parse_response(line, &why));
+  EXPECT_EQ(why, "reply nests deeper than 32 levels");
+}
+
+TEST(PrecheckReply, CountsValuesOutsideStringsOnly) {
+  EXPECT_EQ(precheck_reply(R"({"id":1,"result":{"a":[1,2,3]}})", 10), "");
+  EXPECT_EQ(precheck_reply(R"({"id":1,"result":{"a":[1,2,3,4,5,6,7,8,9,10]}})", 10),
+            "reply holds more than 10 json values");
+  // Brackets, commas and escaped quotes inside strings are text.
+  EXPECT_EQ(precheck_reply(R"({"id":1,"result":{"s":"[[[[,,,,\"[[[[,,,"}})", 5), "");
+  EXPECT_EQ(precheck_reply(std::string(33, '['), 100), "reply nests deeper than 32 levels");
+  EXPECT_EQ(precheck_reply(std::string(32, '[') + std::string(32, ']'), 100), "");
+}
+
+TEST(PrecheckReply, LimitsPerMethod) {
+  EXPECT_EQ(reply_limits("health").max_bytes, kMaxSmallReplyBytes);
+  EXPECT_EQ(reply_limits("sync").max_bytes, kMaxSmallReplyBytes);
+  EXPECT_EQ(reply_limits("poweroff").max_bytes, kMaxSmallReplyBytes);
+  EXPECT_EQ(reply_limits("auth").max_bytes, kMaxSmallReplyBytes);
+  EXPECT_EQ(reply_limits("ports").max_bytes, kMaxPortsReplyBytes);
+  EXPECT_EQ(reply_limits("exec").max_bytes, kMaxReplyFrameBytes);
+  EXPECT_LT(reply_limits("exec").max_values, 10'000u);
+}
+
+TEST(ErrorCodes, UnauthorizedHasAWireName) {
+  EXPECT_EQ(error_code_name(ErrorCode::unauthorized), "unauthorized");
+  EXPECT_EQ(parse_error_code("unauthorized"), ErrorCode::unauthorized);
 }
 
 }  // namespace

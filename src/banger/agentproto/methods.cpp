@@ -3,8 +3,11 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <set>
+#include <tuple>
 
 #include "banger/agentproto/base64.hpp"
+#include "banger/agentproto/constants.hpp"
 
 namespace banger::agentproto {
 namespace {
@@ -105,6 +108,16 @@ std::string need_object(const json& j) { return j.is_object() ? "" : "expected a
 
 }  // namespace
 
+json encode(const AuthParams& value) { return json{{"token", value.token}}; }
+
+std::string decode(const json& j, AuthParams& out) {
+  std::string error = need_object(j);
+  if (error.empty()) {
+    error = read_string(j, "token", out.token, true);
+  }
+  return error;
+}
+
 json encode(const HealthResult& value) {
   return json{{"uptime_s", value.uptime_s},
               {"boot_id", value.boot_id},
@@ -199,11 +212,20 @@ std::string decode(const json& j, PortsResult& out) {
     return field_error("ports", "an array");
   }
   out.ports.clear();
+  out.dropped = 0;
+  // The guest chooses the list: keep a bounded, duplicate-free prefix (the host probes each
+  // kept TCP entry).
+  std::set<std::tuple<std::string, std::string, std::string, std::uint16_t>> seen;
   for (std::size_t i = 0; i < it->size(); ++i) {
     PortEntry entry;
     error = decode((*it)[i], entry);
     if (!error.empty()) {
       return "ports[" + std::to_string(i) + "]: " + error;
+    }
+    if (out.ports.size() >= kMaxPortEntries ||
+        !seen.emplace(entry.proto, entry.family, entry.address, entry.port).second) {
+      ++out.dropped;
+      continue;
     }
     out.ports.push_back(std::move(entry));
   }

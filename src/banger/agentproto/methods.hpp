@@ -2,6 +2,7 @@
 // plain structs, encode() to json and a non-throwing decode() that names the bad field.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -17,6 +18,13 @@ constexpr std::string_view kMethodPorts = "ports";
 constexpr std::string_view kMethodSync = "sync";
 constexpr std::string_view kMethodPoweroff = "poweroff";
 constexpr std::string_view kMethodExec = "exec";
+// The first request on every connection (docs/agent.md "Authentication"); result {}.
+constexpr std::string_view kMethodAuth = "auth";
+
+// auth params: the VM's token, kAgentTokenHexChars lowercase hex characters.
+struct AuthParams {
+  std::string token;
+};
 
 // health: no params.
 struct HealthResult {
@@ -38,7 +46,10 @@ struct PortEntry {
 
 // ports: no params.
 struct PortsResult {
-  std::vector<PortEntry> ports;
+  std::vector<PortEntry> ports;  // at most kMaxPortEntries, no two with the same proto,
+                                 // family, address and port
+  std::size_t dropped = 0;       // decoded entries left out (duplicates, beyond the cap); not
+                                 // on the wire
 };
 
 // sync, poweroff: no params, result {}.
@@ -63,6 +74,7 @@ struct ExecResult {
   bool stderr_truncated = false;
 };
 
+nlohmann::json encode(const AuthParams& value);
 nlohmann::json encode(const HealthResult& value);
 nlohmann::json encode(const PortEntry& value);
 nlohmann::json encode(const PortsResult& value);
@@ -71,7 +83,10 @@ nlohmann::json encode(const ExecResult& value);
 
 // Each decode fills out from json and returns "" on success, otherwise a message naming the
 // field ("field \"argv\": expected a non-empty array of strings"). Unknown fields are ignored;
-// optional fields (see docs/agent.md) keep their defaults when missing.
+// optional fields (see docs/agent.md) keep their defaults when missing. PortsResult keeps the
+// first kMaxPortEntries distinct entries and counts the rest in dropped (a malformed entry is
+// still an error, wherever it is).
+std::string decode(const nlohmann::json& json, AuthParams& out);
 std::string decode(const nlohmann::json& json, HealthResult& out);
 std::string decode(const nlohmann::json& json, PortEntry& out);
 std::string decode(const nlohmann::json& json, PortsResult& out);

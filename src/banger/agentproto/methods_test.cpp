@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "banger/agentproto/constants.hpp"
+
 namespace banger::agentproto {
 namespace {
 
@@ -94,6 +96,43 @@ TEST(Methods, ExecResultRoundTrips) {
   EXPECT_EQ(out.stderr_data, in.stderr_data);
   EXPECT_TRUE(out.stdout_truncated);
   EXPECT_FALSE(out.stderr_truncated);
+}
+
+}  // namespace
+}  // namespace banger::agentproto
+
+namespace banger::agentproto {
+namespace {
+
+// Regression for H3 (security review): a guest listing 40,000 ports gets at most
+// kMaxPortEntries distinct entries through the decoder. Fails on 8f38f5a: decode(PortsResult)
+// kept all 40,000 (checked by reverting the cap in methods.cpp: size was 40000).
+TEST(Methods, PortsAreCappedAndDeduplicated) {
+  nlohmann::json list = nlohmann::json::array();
+  for (int i = 0; i < 40'000; ++i) {
+    list.push_back(encode(
+        PortEntry{"tcp", "ipv4", "0.0.0.0", static_cast<std::uint16_t>(i % 60000 + 1), 0, ""}));
+  }
+  PortsResult out;
+  ASSERT_EQ(decode(nlohmann::json{{"ports", list}}, out), "");
+  EXPECT_EQ(out.ports.size(), kMaxPortEntries);
+  EXPECT_EQ(out.dropped, 40'000 - kMaxPortEntries);
+
+  nlohmann::json same = nlohmann::json::array();
+  for (int i = 0; i < 5; ++i) {
+    same.push_back(encode(PortEntry{"tcp", "ipv4", "0.0.0.0", 22, 1, "sshd"}));
+  }
+  same.push_back(encode(PortEntry{"tcp", "ipv6", "::", 22, 1, "sshd"}));
+  ASSERT_EQ(decode(nlohmann::json{{"ports", same}}, out), "");
+  EXPECT_EQ(out.ports.size(), 2u);
+  EXPECT_EQ(out.dropped, 4u);
+}
+
+TEST(Methods, AuthParamsNeedAToken) {
+  AuthParams out;
+  EXPECT_EQ(decode(encode(AuthParams{"abc"}), out), "");
+  EXPECT_EQ(out.token, "abc");
+  EXPECT_EQ(decode(nlohmann::json::object(), out), "field \"token\": expected a string");
 }
 
 }  // namespace

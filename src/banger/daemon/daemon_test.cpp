@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <set>
 #include <thread>
 
@@ -490,6 +492,85 @@ TEST_F(DaemonTest, AVmBootsOnTheFakeVmmAndAnswersThroughItsAgent) {
   ASSERT_TRUE(stopped) << stopped.error().message;
   EXPECT_EQ(stopped->vms[0].state, "stopped");
   EXPECT_EQ(fake_vmm_->agent_syncs(), 1);
+}
+
+// This process's resident set: "VmHWM" (peak) or "VmRSS" (now), in bytes.
+std::size_t memory_of_this_process(const std::string& field) {
+  const auto status = sys::read_file("/proc/self/status").value_or("");
+  const auto at = status.find(field + ":");
+  return at == std::string::npos ? 0 : std::stoull(status.substr(at + field.size() + 1)) * 1024;
+}
+
+// Acceptance for issue 10 and regression for H3, H4 and M1 (security review): a guest agent
+// that streams junk, lists 40,000 ports, sends a 90 MiB reply or deeply nested JSON makes
+// `vm health` / `vm ports` fail (or, for ports, answer capped) within the calls' 5 s deadline,
+// the daemon's memory grows by a bounded amount, and the daemon stays alive and can stop the
+// VM. Fails on 8f38f5a: this test was not run against 8f38f5a itself; its parts were, one by
+// one, at lower levels: 40,000 listed ports meant 40,000 probe threads (the review's
+// ports_threads.cpp: std::terminate), a streaming agent held a 300 ms call 3.46 s
+// (AgentClient.StreamingGuestIsCutOffAtTheDeadline with 8f38f5a's read loop), a 90 MiB nested
+// reply cost 85.8 s and +3.58 GB (AgentClient.NinetyMebibyteReplyIsSkippedWithBoundedMemory
+// with 8f38f5a's limit and no precheck), and stop behind an exec hung
+// (MicrovmHostTest.ShutdownDoesNotWaitForARunningExec with an unbounded channel wait).
+TEST_F(DaemonTest, HostileGuestAgentCannotStallOrBloatTheDaemon) {
+  write_ssh_key();
+  std::string from = write_artifacts();
+  write_guest_proc();
+  config_.bridge_ip = "127.77.0.1";  // guest ports are probed on loopback: refused at once
+  runner_.on("ssh-keyscan", {.exit_code = 0, .out = "127.77.0.2 " + std::string(kHostKey) + "\n"});
+  serve_agent_ = true;
+  start();
+  ASSERT_TRUE(call<api::KernelImport>({.name = "k1", .from = from}));
+  ASSERT_TRUE(call<api::ImageRegister>(
+      {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"}));
+  auto created = call<api::VmCreate>({.name = "web", .image = "reg"});
+  ASSERT_TRUE(created) << created.error().message;
+
+  using testkit::AgentHostility;
+  const auto baseline = memory_of_this_process("VmHWM");
+  const auto deadline = std::chrono::seconds(5) + std::chrono::seconds(2);  // call + slack
+  for (auto how : {AgentHostility::junk_stream, AgentHostility::many_ports,
+                   AgentHostility::huge_reply, AgentHostility::deep_nesting}) {
+    SCOPED_TRACE(static_cast<int>(how));
+    fake_vmm_->set_agent_hostility(how);
+    auto start = std::chrono::steady_clock::now();
+    auto health = call<api::VmHealth>({.name = "web"});
+    EXPECT_LT(std::chrono::steady_clock::now() - start, deadline);
+    if (how != AgentHostility::many_ports) {
+      EXPECT_FALSE(health);
+    }
+    start = std::chrono::steady_clock::now();
+    auto ports = call<api::VmPorts>({.names = {"web"}});
+    EXPECT_LT(std::chrono::steady_clock::now() - start, deadline + std::chrono::seconds(5));
+    ASSERT_TRUE(ports) << ports.error().message;  // per-VM errors are in the reply
+    ASSERT_EQ(ports->vms.size(), 1u);
+    if (how == AgentHostility::many_ports) {
+      EXPECT_EQ(ports->vms[0].error, "");
+      EXPECT_EQ(ports->vms[0].ports.size(), 1024u);  // capped, not 40,000
+    } else {
+      EXPECT_NE(ports->vms[0].error, "");
+    }
+    ASSERT_TRUE(call<api::Ping>({}));  // alive
+  }
+  // The fake agent's own buffers live in this process too; the daemon adds little to them.
+  const auto grown = memory_of_this_process("VmHWM") - baseline;
+  std::printf("hostile agent: peak RSS grew by %zu MiB\n", grown >> 20);
+  EXPECT_LT(grown, std::size_t{200} << 20) << "peak RSS grew by " << (grown >> 20) << " MiB";
+
+  // M9: a hanging exec does not hold up stop.
+  fake_vmm_->set_agent_hostility(AgentHostility::hanging_exec);
+  std::thread exec([this] {
+    auto c = client();
+    (void)c.call<api::VmExec>({.name = "web", .argv = {"sleep", "3000"}});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto stop_start = std::chrono::steady_clock::now();
+  auto stopped = call<api::VmStop>({.names = {"web"}});
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_start, std::chrono::seconds(20));
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(stopped->vms[0].state, "stopped");
+  exec.join();
+  ASSERT_TRUE(call<api::Ping>({}));
 }
 
 TEST_F(DaemonTest, EveryRegisteredMethodIsDocumented) {

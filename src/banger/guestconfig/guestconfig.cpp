@@ -14,7 +14,8 @@ namespace {
 
 constexpr std::size_t kMaxNameLength = 63;
 constexpr std::size_t kIdLength = 16;
-constexpr std::size_t kMaxDnsServers = 3;  // glibc's MAXNS: later nameserver lines are ignored
+constexpr std::size_t kAgentTokenLength = 64;  // agentproto::kAgentTokenHexChars
+constexpr std::size_t kMaxDnsServers = 3;      // glibc's MAXNS: later nameserver lines are ignored
 constexpr int kMinPrefix = 1;
 constexpr int kMaxPrefix = 30;  // leaves room for a gateway and a guest
 
@@ -154,6 +155,11 @@ Status validate_spec(const GuestConfigSpec& spec) {
                   fmt::format("invalid dns server \"{}\": want an IPv4 or IPv6 address", server));
     }
   }
+  if (!spec.agent_token.empty() &&
+      (spec.agent_token.size() != kAgentTokenLength ||
+       spec.agent_token.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+    return fail(Errc::invalid_argument, "invalid agent token: want 64 lowercase hex characters");
+  }
   return validate_keys(spec.authorized_keys);
 }
 
@@ -225,6 +231,8 @@ Expected<std::vector<GuestFile>> render_work_disk_files(const GuestConfigSpec& s
       {etc + "/hosts", render_hosts(spec), 0644, T::file},
       {etc + "/resolv.conf", render_resolv_conf(spec), 0644, T::file},
       {etc + "/banger.env", render_env(spec), 0644, T::file},
+      {".banger/agent.token", spec.agent_token.empty() ? "" : spec.agent_token + "\n", 0600,
+       T::file},
   };
 }
 

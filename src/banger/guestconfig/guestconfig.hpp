@@ -16,6 +16,7 @@
 //   /root/.hushlogin
 //   /root/.banger/etc/{hostname,hosts,resolv.conf}  the image's boot hook copies these to /etc/
 //   /root/.banger/etc/banger.env                    KEY=VALUE for the agent and hooks
+//   /root/.banger/agent.token (0600)                the guest agent's token, new at every start
 // vmstorage writes them with mkfs.ext4 -d at create and one debugfs batch at every start.
 namespace banger::guestconfig {
 
@@ -28,6 +29,10 @@ struct GuestConfigSpec {
   int prefix = 24;                       // 1..30
   std::vector<std::string> dns_servers;  // 0..3 IPv4/IPv6 addresses; empty: the gateway
   std::string authorized_keys;           // authorized_keys text: one public key per line
+  // The VM's agent token (64 lowercase hex characters, new at every start), written to
+  // .banger/agent.token (0600) for the guest agent. Empty writes an empty file: the agent then
+  // refuses every connection (docs/agent.md "Authentication").
+  std::string agent_token;
 };
 
 // One file or directory to create. The work-disk layout uses paths relative to the disk's root
@@ -71,7 +76,8 @@ std::string render_authorized_keys(const GuestConfigSpec& spec);
 
 // The complete work-disk layout (directories first, parents before children, then files in a
 // fixed order): .ssh/ (0700), .ssh/authorized_keys (0600), .hushlogin, .banger/ and
-// .banger/etc/ (0755), .banger/etc/{hostname,hosts,resolv.conf,banger.env} (0644).
+// .banger/etc/ (0755), .banger/etc/{hostname,hosts,resolv.conf,banger.env} (0644),
+// .banger/agent.token (0600).
 // invalid_argument as for validate_spec().
 Expected<std::vector<GuestFile>> render_work_disk_files(const GuestConfigSpec& spec);
 

@@ -85,8 +85,21 @@ TEST(GuestConfig, WorkDiskLayoutIsCompleteAndOrdered) {
       {".banger/etc/hosts", render_hosts(spec), 0644, T::file},
       {".banger/etc/resolv.conf", render_resolv_conf(spec), 0644, T::file},
       {".banger/etc/banger.env", render_env(spec), 0644, T::file},
+      {".banger/agent.token", "", 0600, T::file},
   };
   EXPECT_EQ(*files, want);
+}
+
+// The agent token travels on the work disk, owner-only (never on the kernel command line).
+TEST(GuestConfig, AgentTokenIsAnOwnerOnlyFile) {
+  auto spec = valid_spec();
+  spec.agent_token = std::string(64, 'c');
+  auto files = render_work_disk_files(spec);
+  ASSERT_TRUE(files) << files.error().message;
+  EXPECT_EQ(files->back(), (GuestFile{".banger/agent.token", std::string(64, 'c') + "\n", 0600,
+                                      GuestFile::Type::file}));
+  spec.agent_token = "not-a-token";
+  expect_invalid(spec, "invalid agent token: want 64 lowercase hex characters");
 }
 
 TEST(GuestConfig, RootEtcLayout) {

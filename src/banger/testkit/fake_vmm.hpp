@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -22,11 +24,14 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "banger/agentd/agent.hpp"
 #include "banger/agentd/server.hpp"
 #include "banger/agentd/transports.hpp"
+#include "banger/agentproto/frame.hpp"
+#include "banger/agentproto/message.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/vmm/vmm.hpp"
 
@@ -34,13 +39,26 @@ namespace banger::testkit {
 
 // --- Interface ---
 
+// How a fake guest agent misbehaves once the host has authenticated (security review H3, H4, M1,
+// M9): a hostile guest controls everything its agent sends.
+enum class AgentHostility {
+  none,          // the real agentd serve loop
+  junk_stream,   // answers every request with endless small replies of another id (30 s at most)
+  many_ports,    // answers ports with 40,000 TCP listeners on 0.0.0.0; other methods: real
+  huge_reply,    // answers every request with one 90 MiB deeply nested line, then stays silent
+  deep_nesting,  // answers every request with 100,000 levels of nesting
+  hanging_exec,  // never answers exec until the host hangs up; other methods: real
+};
+
 // Serves a real agentd::Agent on a unix socket in-process, as `banger-agent --listen-unix` does:
 // one thread accepts, one thread per connection runs agentd::serve_stream.
 class FakeAgentServer {
  public:
   // Listens at path (an existing socket file is replaced). io when the socket cannot be made.
-  static Expected<std::unique_ptr<FakeAgentServer>> start(const std::string& path,
-                                                          agentd::AgentDeps deps);
+  // hostility, when set, is read for each new connection (see AgentHostility).
+  static Expected<std::unique_ptr<FakeAgentServer>> start(
+      const std::string& path, agentd::AgentDeps deps,
+      const std::atomic<AgentHostility>* hostility = nullptr);
   ~FakeAgentServer();
   FakeAgentServer(const FakeAgentServer&) = delete;
   FakeAgentServer& operator=(const FakeAgentServer&) = delete;
@@ -50,10 +68,18 @@ class FakeAgentServer {
   void close();
 
  private:
-  FakeAgentServer(std::string path, int listen_fd, agentd::AgentDeps deps);
+  FakeAgentServer(std::string path, int listen_fd, agentd::AgentDeps deps,
+                  const std::atomic<AgentHostility>* hostility);
   void accept_loop();
+  // One connection of a hostile agent: authentication as the real agent does it, then
+  // misbehave() or the real answer for each request.
+  void serve_hostile(int fd, AgentHostility how);
+  // Sends the hostile answer to request id of method; false when this method is answered as
+  // the real agent would.
+  bool misbehave(int fd, AgentHostility how, const std::string& method, std::int64_t id);
 
   std::string path_;
+  const std::atomic<AgentHostility>* hostility_;
   int listen_fd_;
   agentd::Agent agent_;
   std::mutex mutex_;
@@ -107,6 +133,8 @@ class FakeVmm final : public vmm::Vmm {
   std::vector<vmm::VmConfig> launches() const;
   // How the VMM of pid ended; running while alive (also for unknown pids: check launches()).
   FakeVmEnd end_of(pid_t pid) const;
+  // From now on, new connections to every fake guest agent get this behaviour.
+  void set_agent_hostility(AgentHostility how) { hostility_ = how; }
   // Requests the fake guest agents received.
   int agent_syncs() const;
   int agent_poweroffs() const;
@@ -177,22 +205,27 @@ class FakeVmm final : public vmm::Vmm {
   std::map<pid_t, FakeVm> vms_;
   std::atomic<int> agent_syncs_{0};
   std::atomic<int> agent_poweroffs_{0};
+  std::atomic<AgentHostility> hostility_{AgentHostility::none};
 };
 
 // --- Inline implementations ---
 
-inline Expected<std::unique_ptr<FakeAgentServer>> FakeAgentServer::start(const std::string& path,
-                                                                         agentd::AgentDeps deps) {
+inline Expected<std::unique_ptr<FakeAgentServer>> FakeAgentServer::start(
+    const std::string& path, agentd::AgentDeps deps, const std::atomic<AgentHostility>* hostility) {
   auto listener = agentd::listen_unix(path);  // the listener `banger-agent --listen-unix` uses
   if (!listener) {
     return tl::unexpected(from_sys(listener.error(), "fake agent"));
   }
   return std::unique_ptr<FakeAgentServer>(
-      new FakeAgentServer(path, listener->release(), std::move(deps)));
+      new FakeAgentServer(path, listener->release(), std::move(deps), hostility));
 }
 
-inline FakeAgentServer::FakeAgentServer(std::string path, int listen_fd, agentd::AgentDeps deps)
-    : path_(std::move(path)), listen_fd_(listen_fd), agent_(std::move(deps)) {
+inline FakeAgentServer::FakeAgentServer(std::string path, int listen_fd, agentd::AgentDeps deps,
+                                        const std::atomic<AgentHostility>* hostility)
+    : path_(std::move(path)),
+      hostility_(hostility),
+      listen_fd_(listen_fd),
+      agent_(std::move(deps)) {
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
@@ -234,13 +267,103 @@ inline void FakeAgentServer::accept_loop() {
       continue;
     }
     connections_.push_back(fd);
-    servers_.emplace_back([this, fd] {
-      agentd::serve_stream(fd, agent_);
+    const AgentHostility how = hostility_ != nullptr ? hostility_->load() : AgentHostility::none;
+    servers_.emplace_back([this, fd, how] {
+      if (how == AgentHostility::none) {
+        agentd::serve_stream(fd, agent_);
+      } else {
+        serve_hostile(fd, how);
+      }
       std::lock_guard done(mutex_);
       std::erase(connections_, fd);
       ::close(fd);
     });
   }
+}
+
+inline void FakeAgentServer::serve_hostile(int fd, AgentHostility how) {
+  agentd::Session session(agent_);
+  agentproto::FrameDecoder decoder;
+  std::string buffer(64 * 1024, '\0');
+  while (true) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());  // the socket is blocking
+    if (n <= 0) {
+      return;  // the host hung up, or close() shut the connection down
+    }
+    decoder.feed(buffer.data(), static_cast<std::size_t>(n));
+    while (auto frame = decoder.next()) {
+      if (!session.authenticated()) {
+        auto reply = session.handle(*frame);
+        if (!agentd::write_all(fd, reply.line) || reply.hang_up) {
+          return;
+        }
+        continue;
+      }
+      auto parsed = agentproto::parse_request(frame->line);
+      auto* request = std::get_if<agentproto::Request>(&parsed);
+      if (request != nullptr && misbehave(fd, how, request->method, request->id)) {
+        continue;
+      }
+      auto reply = agent_.handle(*frame);
+      (void)agentd::write_all(fd, reply.line);
+      if (reply.after) {
+        reply.after();
+      }
+    }
+  }
+}
+
+inline bool FakeAgentServer::misbehave(int fd, AgentHostility how, const std::string& method,
+                                       std::int64_t id) {
+  const std::string head = "{\"id\":" + std::to_string(id) + ",\"result\":{\"x\":";
+  switch (how) {
+    case AgentHostility::none:
+      return false;
+    case AgentHostility::junk_stream: {
+      std::string chunk;
+      while (chunk.size() < 64 * 1024) {
+        chunk += "{\"id\":1,\"result\":{}}\n";
+      }
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (std::chrono::steady_clock::now() < until &&
+             agentd::write_all(fd, chunk, std::chrono::seconds(1))) {
+      }
+      return true;
+    }
+    case AgentHostility::many_ports: {
+      if (method != "ports") {
+        return false;
+      }
+      std::string line = "{\"id\":" + std::to_string(id) + ",\"result\":{\"ports\":[";
+      for (int i = 0; i < 40'000; ++i) {
+        line += (i == 0 ? "" : ",");
+        line += "{\"proto\":\"tcp\",\"family\":\"ipv4\",\"address\":\"0.0.0.0\",\"port\":" +
+                std::to_string(1 + i % 65535) + ",\"pid\":0,\"process\":\"\"}";
+      }
+      (void)agentd::write_all(fd, line + "]}}\n");
+      return true;
+    }
+    case AgentHostility::huge_reply: {
+      // Sent in 1 MiB pieces: the fake itself never holds the 90 MiB.
+      bool ok = agentd::write_all(fd, head);
+      const std::string open(1 << 20, '['), close(1 << 20, ']');
+      for (int i = 0; ok && i < 45; ++i) {
+        ok = agentd::write_all(fd, open, std::chrono::seconds(2));
+      }
+      for (int i = 0; ok && i < 45; ++i) {
+        ok = agentd::write_all(fd, close, std::chrono::seconds(2));
+      }
+      (void)(ok && agentd::write_all(fd, "}}\n"));
+      return true;
+    }
+    case AgentHostility::deep_nesting:
+      (void)agentd::write_all(
+          fd, head + std::string(100'000, '[') + std::string(100'000, ']') + "}}\n");
+      return true;
+    case AgentHostility::hanging_exec:
+      return method == "exec";  // no answer; serve_hostile waits for the host to hang up
+  }
+  return false;
 }
 
 inline FakeVmm::~FakeVmm() {
@@ -354,10 +477,13 @@ inline Expected<vmm::VmmHandle> FakeVmm::launch(const vmm::VmConfig& config) {
 inline Status FakeVmm::start_agent(const vmm::VmConfig& config, pid_t pid) {
   std::lock_guard lock(mutex_);
   auto& vm = vms_[pid];
-  auto server =
-      FakeAgentServer::start(config.agent_socket_path, {.system = *vm.control,
-                                                        .proc_root = options_.agent_proc_root,
-                                                        .version = options_.agent_version});
+  // The token the host wrote for this start (a real guest reads its copy on the work disk).
+  auto server = FakeAgentServer::start(config.agent_socket_path,
+                                       {.system = *vm.control,
+                                        .proc_root = options_.agent_proc_root,
+                                        .version = options_.agent_version,
+                                        .token_path = config.run_dir + "/agent.token"},
+                                       &hostility_);
   if (!server) {
     vm.end = FakeVmEnd::died;
     launches_.pop_back();

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -110,6 +111,31 @@ inline void swallow_until_close(int fd, int timeout_ms) {
       return;
     }
   }
+}
+
+// The next request line, skipping the empty lines clients send first; "" on EOF/timeout.
+inline std::string read_request(int fd, int timeout_ms = 5000) {
+  std::string line;
+  do {
+    line = read_line(fd, timeout_ms);
+  } while (line == "\n");
+  return line;
+}
+
+// The "id" of a request line written by agentproto::make_request_line, -1 when there is none.
+inline long long request_id(const std::string& line) {
+  const auto at = line.find("\"id\":");
+  return at == std::string::npos ? -1 : std::atoll(line.c_str() + at + 5);
+}
+
+// Plays an agent's side of authentication: reads the auth request and accepts it, whatever
+// token it carries. Returns the auth line ("" when the client sent none).
+inline std::string accept_auth(int fd) {
+  std::string line = read_request(fd);
+  if (!line.empty()) {
+    write_text(fd, "{\"id\":" + std::to_string(request_id(line)) + ",\"result\":{}}\n");
+  }
+  return line;
 }
 
 }  // namespace banger::testkit

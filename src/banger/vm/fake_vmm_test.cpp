@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "banger/agentclient/agent_client.hpp"
+#include "banger/agentclient/agent_token.hpp"
 #include "banger/agentclient/dialer.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/testkit/temp_dir.hpp"
@@ -20,6 +21,7 @@ vmm::VmConfig config_in(const TempDir& dir, FakeVmm& vmm) {
   config.agent_socket_path = paths.agent_socket;
   config.control_socket_path = paths.control_socket;
   config.console_log_path = paths.console_log;
+  config.run_dir = dir.path();
   return config;
 }
 
@@ -59,10 +61,12 @@ TEST(FakeVmm, ScriptedFailures) {
 TEST(FakeVmm, ServesARealAgentThatPowersTheVmOff) {
   TempDir dir;
   FakeVmm vmm({.serve_agent = true});
+  const std::string token(64, 'e');
+  ASSERT_TRUE(agentclient::write_agent_token(dir.path() + "/agent.token", token));
   auto handle = vmm.launch(config_in(dir, vmm));
   ASSERT_TRUE(handle) << handle.error().message;
   agentclient::AgentClient agent(
-      std::make_unique<agentclient::UnixSocketDialer>(vmm.agent_endpoint(*handle).path));
+      std::make_unique<agentclient::UnixSocketDialer>(vmm.agent_endpoint(*handle).path), token);
   auto health = agent.health(std::chrono::seconds(5));
   ASSERT_TRUE(health) << health.error().message;
   EXPECT_EQ(health->version, "fake-agent");

@@ -15,8 +15,10 @@ namespace banger::vm {
 // At most this many VMs are asked at once by one request.
 inline constexpr std::size_t kMaxParallelVms = 8;
 
-// Runs op(i) for every i in [0, n) on at most max_parallel threads (at least one) and returns
-// when every call has returned. op must be safe to call concurrently for different i.
+// Runs op(i) for every i in [0, n) on at most max_parallel threads (at least one; the calling
+// thread is one of them) and returns when every call has returned. When a thread cannot be
+// created the work runs on the threads that exist (never std::terminate). op must be safe to
+// call concurrently for different i.
 void for_each_index(std::size_t n, std::size_t max_parallel,
                     const std::function<void(std::size_t)>& op);
 

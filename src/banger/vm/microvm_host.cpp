@@ -4,11 +4,15 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <thread>
 
+#include "banger/agentclient/agent_token.hpp"
+#include "banger/agentproto/constants.hpp"
 #include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
+#include "banger/base/printable.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/ext4/editor.hpp"
 #include "banger/guest/port_probe.hpp"
@@ -25,6 +29,7 @@
 #include "banger/sys/process_launcher.hpp"
 #include "banger/sys/process_watch.hpp"
 #include "banger/sys/ssh_command.hpp"
+#include "banger/vm/fan_out.hpp"
 #include "banger/vmstorage/vm_disks.hpp"
 
 namespace banger::vm {
@@ -39,6 +44,17 @@ std::string vm_dir_of(const paths::Paths& paths, const model::Vm& vm) {
 // Per-call agent timeouts: health and ports answer from /proc at once; a guest
 // under TCG on a busy host can still take a while to schedule the agent.
 constexpr auto kAgentQuickCall = std::chrono::seconds(5);
+// The longest exec the host waits for: without timeout_s, and the cap of a huge timeout_s.
+constexpr auto kMaxExecWait = std::chrono::hours(1);
+// Threads probing a VM's TCP listeners for HTTP(S) at once (each probe takes up to ~1.4 s).
+constexpr std::size_t kPortProbeThreads = 16;
+// Guest-chosen text in bangerd.log: at most this many bytes per field, per console line.
+constexpr std::size_t kMaxLoggedGuestText = 200;
+
+// The agent token's host copy in the VM's state dir (docs/agent.md "Authentication").
+std::string agent_token_path(const paths::Paths& paths, const model::Vm& vm) {
+  return paths.vm_dir(vm.id) + "/agent.token";
+}
 
 std::unique_ptr<agentclient::Dialer> dialer_for(const vmm::AgentEndpoint& endpoint) {
   using Kind = vmm::AgentEndpoint::Kind;
@@ -110,7 +126,7 @@ Expected<model::Kernel> MicrovmHost::obtain_kernel(const std::string& name,
 
 Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
     const model::Vm& vm, const std::string& base_rootfs, const hostnat::Attachment& attachment,
-    const std::string& public_key) {
+    const std::string& public_key, const std::string& agent_token) {
   std::string dir = vm_dir_of(deps_.paths, vm);
   auto strategy = options_.rootfs_strategy;
   if (!vm.rootfs_strategy.empty()) {
@@ -131,7 +147,8 @@ Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
                                     .gateway = attachment.gateway,
                                     .prefix = attachment.prefix,
                                     .dns_servers = {},
-                                    .authorized_keys = public_key};
+                                    .authorized_keys = public_key,
+                                    .agent_token = agent_token};
   if (!deps_.config.default_dns.empty()) {
     spec.dns_servers.push_back(deps_.config.default_dns);
   }
@@ -192,9 +209,14 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
     (void)deps_.known_hosts.remove({attachment.ip, vm.name + ".vm"});
   }
 
+  // H1: a new agent token at every start, kept in the 0600 file in the 0700 VM dir and given
+  // to the guest on the work disk (never on the kernel command line, which `ps` shows).
+  BANGER_TRY_ASSIGN(auto token, agentclient::new_agent_token());
+  BANGER_TRY(agentclient::write_agent_token(agent_token_path(deps_.paths, vm), token));
+  forget_agent(vm);  // a cached client holds the previous token
   base::report(progress, {"disks", "preparing disks", 0, 0});
   BANGER_TRY_ASSIGN(auto strategy,
-                    prepare_disks(vm, image.rootfs_path, attachment, key.public_key));
+                    prepare_disks(vm, image.rootfs_path, attachment, key.public_key, token));
   std::string root_path = vmstorage::root_disk_path(dir, strategy);
   unpublish_on_error.dismiss();
   detach.dismiss();
@@ -306,19 +328,19 @@ Status MicrovmHost::wait_for_agent(const model::Vm& vm,
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - deps_.clock.steady_now());
   auto healthy = agent->wait_healthy(std::max(budget, std::chrono::milliseconds(0)), stop_waiting);
   if (healthy) {
-    BANGER_LOG_INFO("vm {}: agent {} answered (guest up {:.1f} s)", vm.name, healthy->version,
-                    healthy->uptime_s);
+    BANGER_LOG_INFO("vm {}: agent {} answered (guest up {:.1f} s)", vm.name,
+                    base::printable(healthy->version, kMaxLoggedGuestText), healthy->uptime_s);
     return {};
   }
   if (vmm_exited) {
     return fail(Errc::failed_precondition,
-                "the VM exited during boot; console:\n" + console_tail(vm, 20));
+                "the VM exited during boot; console:\n" + quoted_console_tail(vm));
   }
   if (healthy.error().code == Errc::timeout) {
     return fail(
         Errc::timeout,
         fmt::format("vm {}: banger-agent did not answer within {} s ({}); console:\n{}", vm.name,
-                    options_.boot_timeout.count(), agent->describe(), console_tail(vm, 20)));
+                    options_.boot_timeout.count(), agent->describe(), quoted_console_tail(vm)));
   }
   return tl::unexpected(healthy.error());
 }
@@ -348,12 +370,12 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, const base::CancelFn& cancel
   }
   if (vmm_exited) {
     return fail(Errc::failed_precondition,
-                "the VM exited during boot; console:\n" + console_tail(vm, 20));
+                "the VM exited during boot; console:\n" + quoted_console_tail(vm));
   }
   if (ready.error().code == Errc::timeout) {
     return fail(Errc::timeout,
                 fmt::format("vm {} did not answer ssh within {} s; console:\n{}", vm.name,
-                            options_.boot_timeout.count(), console_tail(vm, 20)));
+                            options_.boot_timeout.count(), quoted_console_tail(vm)));
   }
   return ready;
 }
@@ -466,8 +488,14 @@ Expected<std::shared_ptr<agentclient::AgentClient>> MicrovmHost::agent_for(const
   std::lock_guard lock(agents_mutex_);
   auto& client = agents_[vm.id];
   if (!client) {
+    auto token = agentclient::read_agent_token(agent_token_path(deps_.paths, vm));
+    if (!token) {
+      agents_.erase(vm.id);
+      return tl::unexpected(
+          with_context(token.error(), fmt::format("talking to the agent of vm {}", vm.name)));
+    }
     client = std::make_shared<agentclient::AgentClient>(
-        dialer_for(driver.vmm.agent_endpoint(driver.handle)));
+        dialer_for(driver.vmm.agent_endpoint(driver.handle)), std::move(*token));
   }
   return client;
 }
@@ -575,12 +603,19 @@ Expected<GuestHealth> MicrovmHost::guest_health(const model::Vm& vm) {
 
 Expected<GuestExecResult> MicrovmHost::guest_exec(const model::Vm& vm, const GuestExec& command) {
   BANGER_TRY_ASSIGN(auto agent, require_agent(vm));
-  // The agent enforces timeout_s; the host waits a little longer for the reply
-  // (an hour when the command has no timeout: the channel is this VM's alone).
-  auto wait = command.timeout_s > 0
-                  ? std::chrono::milliseconds(static_cast<std::int64_t>(command.timeout_s * 1000)) +
-                        std::chrono::seconds(30)
-                  : std::chrono::milliseconds(std::chrono::hours(1));
+  // The agent enforces timeout_s; the host waits a little longer for the reply (an hour when
+  // the command has no timeout). timeout_s comes from the RPC as any double: clamp it before
+  // converting (a huge value or NaN must not reach an integer conversion).
+  const double seconds = command.timeout_s;
+  const auto wait = std::isfinite(seconds) && seconds > 0 &&
+                            seconds < std::chrono::duration<double>(kMaxExecWait).count()
+                        ? std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000)) +
+                              std::chrono::seconds(30)
+                        : std::chrono::milliseconds(kMaxExecWait);
+  if (!std::isfinite(seconds) || seconds < 0) {
+    return fail(Errc::invalid_argument,
+                fmt::format("exec timeout {} is not a number of seconds >= 0", seconds));
+  }
   BANGER_TRY_ASSIGN(auto result, agent->exec({.argv = command.argv,
                                               .env = command.env,
                                               .cwd = command.cwd.empty() ? "/root" : command.cwd,
@@ -610,19 +645,21 @@ Expected<std::vector<GuestPort>> MicrovmHost::guest_ports(const model::Vm& vm) {
                      .scheme = "",
                      .reachable = reachable_from_host(entry.address, vm.guest_ip)});
   }
-  // Probe every reachable TCP listener for HTTP(S) at once: a silent port costs
-  // its timeout.
-  std::vector<std::thread> probes;
+  if (listed.dropped > 0) {
+    BANGER_LOG_WARN("vm {}: the agent listed {} more ports (duplicates or beyond {}); ignored",
+                    vm.name, listed.dropped, agentproto::kMaxPortEntries);
+  }
+  // Probe the reachable TCP listeners for HTTP(S) on a fixed pool (H3: never a thread per
+  // guest-listed port; a silent port costs its timeout, so several run at once).
+  std::vector<GuestPort*> probed;
   for (auto& port : ports) {
     if (port.proto == "tcp" && port.reachable) {
-      probes.emplace_back([&port, ip = vm.guest_ip] {
-        port.scheme = guest::to_string(guest::probe_port_scheme(ip, port.port));
-      });
+      probed.push_back(&port);
     }
   }
-  for (auto& probe : probes) {
-    probe.join();
-  }
+  for_each_index(probed.size(), kPortProbeThreads, [&](std::size_t i) {
+    probed[i]->scheme = guest::to_string(guest::probe_port_scheme(vm.guest_ip, probed[i]->port));
+  });
   return ports;
 }
 
@@ -641,6 +678,13 @@ Expected<base::UniqueFd> MicrovmHost::vmm_exit_fd(const model::Vm& vm) {
                 fmt::format("the VMM of vm {} (pid {}) is gone", vm.name, vm.vmm_pid));
   }
   return watch;
+}
+
+std::string MicrovmHost::quoted_console_tail(const model::Vm& vm) {
+  // From the end with pread, like console_tail (security review M10).
+  constexpr std::int64_t kConsoleTailBytes = 64 * 1024;
+  return base::printable_lines(sys::read_tail(console_log_path(vm), kConsoleTailBytes), 20,
+                               kMaxLoggedGuestText);
 }
 
 std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {

@@ -112,7 +112,8 @@ class MicrovmHost final : public VmHost {
   Expected<vmstorage::RootfsStrategy> prepare_disks(const model::Vm& vm,
                                                     const std::string& base_rootfs,
                                                     const hostnat::Attachment& attachment,
-                                                    const std::string& public_key);
+                                                    const std::string& public_key,
+                                                    const std::string& agent_token);
   // The unprivileged uid:gid of the VM at guest_ip (vmm::vmm_id_for_ip): its VMM and the edits
   // of its work disk run as it. failed_precondition without an address or when the id has a
   // passwd/group entry.
@@ -126,7 +127,8 @@ class MicrovmHost final : public VmHost {
   // The VmConfig that boots vm under driver.
   Expected<vmm::VmConfig> vm_config(const model::Vm& vm, const Driver& driver);
   // The VM's agent client (one per VM and endpoint, reused: it serializes calls on the one
-  // channel QEMU's chardev offers).
+  // channel QEMU's chardev offers), with the token of vms/<id>/agent.token; prepare() makes a
+  // new token and forgets the client.
   Expected<std::shared_ptr<agentclient::AgentClient>> agent_for(const model::Vm& vm);
   void forget_agent(const model::Vm& vm);
   // Whether the VM's image carries /usr/local/bin/banger-agent (every built image does; a
@@ -138,6 +140,9 @@ class MicrovmHost final : public VmHost {
   // stop_waiting when the VMM died.
   Status wait_for_agent(const model::Vm& vm, std::chrono::steady_clock::time_point deadline,
                         const base::CancelFn& stop_waiting, const bool& vmm_exited);
+  // The console's last 20 lines for error messages (which reach bangerd.log and the user):
+  // escaped, each cut to a bound and quoted with "  | " (L10: the guest writes the console).
+  std::string quoted_console_tail(const model::Vm& vm);
   // Best-effort guest sync + poweroff over SSH, when the agent does not answer.
   void ssh_poweroff(const model::Vm& vm);
   // DNS record and (when vm.nat) NAT rules for a VM attached at ip via tap.

@@ -7,6 +7,12 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <optional>
+#include <thread>
 
 #include <set>
 
@@ -576,6 +582,67 @@ TEST_F(MicrovmHostTest, StartAdmitsEveryVmAndForwardsDnsOnlyForNatVms) {
                 {.vm_id = web.id, .ip = web.guest_ip, .tap = web.tap_name, .nat = false}}));
   // The links the attach made: each TAP an isolated bridge port.
   EXPECT_TRUE(links_.links().at(web.tap_name).isolated);
+}
+
+// Regression for H1 (security review): every start writes a new token to the host's
+// vms/<id>/agent.token (0600) and to the guest's work disk, and the agent accepts only it.
+// Fails on 8f38f5a: there was no token (no file, and the agent served anyone).
+TEST_F(MicrovmHostTest, EveryStartRotatesTheAgentToken) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  const std::string path = paths_.vm_dir(vm.id) + "/agent.token";
+  auto first = sys::read_file(path);
+  ASSERT_TRUE(first) << first.error().message;
+  struct stat st{};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_TRUE(host_.guest_health(vm));
+  ASSERT_TRUE(host_.shutdown(vm, std::chrono::seconds(5)));
+  ASSERT_TRUE(host_.release(vm));
+  // The fake runner's mkfs.ext4 made no real filesystem: start over with a new work disk.
+  ASSERT_EQ(::unlink((paths_.vm_dir(vm.id) + "/work.ext4").c_str()), 0);
+  vm = started(vm);
+  auto second = sys::read_file(path);
+  ASSERT_TRUE(second);
+  EXPECT_NE(*first, *second);
+  EXPECT_EQ(second->size(), 65u);
+  auto health = host_.guest_health(vm);
+  EXPECT_TRUE(health) << health.error().message;
+}
+
+// Regression for M9 (security review): a running exec does not make stop wait for it. Fails on
+// 8f38f5a: shutdown's sync queued on the agent mutex behind the exec, which (no timeout_s)
+// waits up to an hour (checked by making AgentClient's channel wait unbounded: this test hung
+// until `timeout 60` stopped it).
+TEST_F(MicrovmHostTest, ShutdownDoesNotWaitForARunningExec) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  vmm_.set_agent_hostility(testkit::AgentHostility::hanging_exec);
+  std::optional<Expected<GuestExecResult>> result;
+  std::thread exec([&] { result = host_.guest_exec(vm, {.argv = {"sleep", "3000"}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the exec holds the channel
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(host_.shutdown(vm, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+  EXPECT_FALSE(host_.alive(vm));
+  exec.join();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(*result);  // the VM went away under it
+}
+
+// Regression for L9 (security review): timeout_s that is NaN, negative or huge causes no
+// undefined conversion. Fails on 8f38f5a: `static_cast<std::int64_t>(timeout_s * 1000)` with
+// 1e300 is undefined behaviour (not observable reliably), and NaN was sent on (nlohmann writes
+// it as null, which the agent reads as "no timeout"): checked by removing the new check, the NaN
+// exec ran.
+TEST_F(MicrovmHostTest, ExecTimeoutsAreCheckedBeforeConversion) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  for (double bad : {std::nan(""), -1.0}) {
+    auto refused = host_.guest_exec(vm, {.argv = {"true"}, .timeout_s = bad});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+  }
+  auto huge = host_.guest_exec(vm, {.argv = {"true"}, .timeout_s = 1e300});
+  ASSERT_TRUE(huge) << huge.error().message;
+  EXPECT_EQ(huge->exit_code, 0);
 }
 
 }  // namespace
