@@ -424,7 +424,10 @@ class VmSshCommand final : public Command {
       return report_error(ctx, info.error());
     }
     auto spec = ssh_spec_for(*info, command_, ::isatty(STDIN_FILENO) == 1);
-    auto exec = exec_replacing(build_ssh_argv(spec));
+    if (!spec) {
+      return report_error(ctx, spec.error());
+    }
+    auto exec = exec_replacing(build_ssh_argv(*spec));
     // Only reached when exec failed.
     return report_error(ctx, with_ssh_hint(exec.error()));
   }

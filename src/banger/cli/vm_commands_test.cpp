@@ -329,8 +329,8 @@ class VmRunTest : public VmCommandsTest {
                                            "/ssh-args\n"
                                            "while [ $# -gt 0 ] && [ \"$1\" != -- ]; do "
                                            "shift; done\n"
+                                           "shift 2\n"  // "--" and user@ip
                                            "[ $# -gt 0 ] || exit 0\n"
-                                           "shift\n"
                                            "exec sh -c \"$*\"\n"));
     ::chmod(fake_ssh.c_str(), 0755);
   }
@@ -388,7 +388,7 @@ TEST_F(VmRunTest, CommandModeExitsWithTheCommandsCodeAndRmDeletes) {
   ASSERT_GE(args.size(), 4u);
   // One remote-shell string, quoted so the guest sees the same argv (like the real ssh).
   EXPECT_EQ(Strings(args.end() - 3, args.end()),
-            (Strings{"root@172.16.0.2", "--", "sh -c 'exit 7'"}));
+            (Strings{"--", "root@172.16.0.2", "sh -c 'exit 7'"}));
   EXPECT_EQ(printer.err_text(), "");
 }
 
@@ -399,7 +399,7 @@ TEST_F(VmRunTest, ASecondSeparatorBelongsToTheCommand) {
   EXPECT_EQ(banger({"vm", "run", "--", "true", "--", "x"}), 0) << printer.err_text();
   auto args = ssh_args();
   ASSERT_GE(args.size(), 4u);
-  EXPECT_EQ(Strings(args.end() - 2, args.end()), (Strings{"--", "true -- x"}));
+  EXPECT_EQ(Strings(args.end() - 2, args.end()), (Strings{"root@172.16.0.2", "true -- x"}));
   EXPECT_TRUE(deleted.empty());
 }
 

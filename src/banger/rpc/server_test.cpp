@@ -1,6 +1,7 @@
 #include "banger/rpc/server.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -366,6 +367,98 @@ TEST(Client, MissingSocketIsUnavailableNamingThePath) {
   EXPECT_EQ(r.error().code, Errc::unavailable);
   EXPECT_EQ(r.error().message,
             "connecting to bangerd at " + dir.path() + "/none.sock: No such file or directory");
+}
+
+// A listener on `path` in a forked child running as `uid` (when not us: needs root). The child
+// accepts one connection and exits with the number of bytes it received (capped at 100), so a
+// test sees whether a client sent anything to an impostor.
+pid_t listen_as(uid_t uid, const std::string& path, int ready_fd) {
+  pid_t child = ::fork();
+  if (child != 0) {
+    return child;
+  }
+  if (uid != ::getuid() && (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0)) {
+    ::_exit(201);
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::chmod(path.c_str(), 0777) != 0 || ::listen(fd, 4) != 0) {
+    ::_exit(202);
+  }
+  [[maybe_unused]] auto told = ::write(ready_fd, "r", 1);
+  int conn = ::accept(fd, nullptr, nullptr);
+  if (conn < 0) {
+    ::_exit(203);
+  }
+  // A client that sends sends at once; one that refused closes the connection (read
+  // returns 0). Either way the child answers nothing and is done within 2 s.
+  pollfd pfd{conn, POLLIN, 0};
+  char buf[256];
+  ssize_t n = ::poll(&pfd, 1, 2000) == 1 ? ::read(conn, buf, sizeof buf) : 0;
+  ::_exit(n > 100 ? 100 : static_cast<int>(n > 0 ? n : 0));
+}
+
+// Regression for H2 (security review): the CLI's client checks SO_PEERCRED and refuses a socket
+// served by a uid that is neither the caller's nor root, before sending a byte, with a message
+// naming the socket and the peer uid. Fails on 8f38f5a: ran with check_peer() commented out in
+// client.cpp: connect() succeeded and the impostor received the 43-byte ping request.
+TEST(Client, RefusesAPeerOfAnotherUidBeforeSendingAnything) {
+  testkit::TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0777), 0);
+  std::string path = dir.path() + "/bangerd.sock";
+  // As root, the impostor really is another uid (nobody); otherwise the seam says which uid
+  // the client trusts, and the listener (us, not root) is not it.
+  const bool root = ::getuid() == 0;
+  const uid_t impostor = root ? 65534 : ::getuid();
+  const uid_t trusted = root ? 0 : ::getuid() + 1;
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = listen_as(impostor, path, ready[1]);
+  ASSERT_GE(child, 0);
+  ::close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the listener did not come up";
+  ::close(ready[0]);
+
+  auto client = Client::connect(path, trusted);
+  bool connected = client.has_value();
+  if (connected) {
+    [[maybe_unused]] auto pong = client->call<api::Ping>({});
+    client = tl::unexpected(Error{});  // closes the connection
+  } else {
+    EXPECT_EQ(client.error().code, Errc::permission_denied);
+    EXPECT_NE(client.error().message.find("refusing to talk to " + path + ": it is served by uid " +
+                                          std::to_string(impostor)),
+              std::string::npos)
+        << client.error().message;
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_FALSE(connected);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "bytes the impostor received";
+}
+
+TEST(Client, AcceptsAPeerOfTheTrustedUid) {
+  testkit::TempDir dir;
+  std::string path = dir.path() + "/bangerd.sock";
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = listen_as(::getuid(), path, ready[1]);
+  ASSERT_GE(child, 0);
+  ::close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  {
+    auto client = Client::connect(path, ::getuid());
+    EXPECT_TRUE(client) << client.error().message;
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
 }
 
 TEST_F(ServerTest, RefusesOtherUsers) {
