@@ -237,7 +237,8 @@ class VmShowCommand final : public Command {
                  {"created:", vm.created_at},
                  {"touched:", or_dash(vm.touched_at)}}};
     if (!vm.last_error.empty()) {
-      table.rows.push_back({"last error:", vm.last_error});
+      // May quote the guest's console (L2).
+      table.rows.push_back({"last error:", escape_control(vm.last_error)});
     }
     ctx.printer.out(render_table(table));
     return 0;
