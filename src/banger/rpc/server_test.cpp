@@ -59,6 +59,16 @@ struct Rendezvous {
   };
 };
 
+// A test-only method: emits big events until cancelled (or 256 MiB went out).
+struct Flood {
+  static constexpr std::string_view kMethod = "test.flood";
+  struct Request {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+  using Response = Request;
+};
+
 class ServerTest : public ::testing::Test {
  protected:
   ServerTest() {
@@ -87,6 +97,15 @@ class ServerTest : public ::testing::Test {
       handler_saw_cancel = seen;
       return Expected<WaitForCancel::Response>(WaitForCancel::Response{});
     });
+    registry.add<Flood>([this](const Flood::Request&, CallContext& ctx) {
+      std::string chunk(64 * 1024, 'x');
+      for (int i = 0; i < 4096 && !ctx.cancelled(); ++i) {
+        ctx.emit(api::Event{"flood", chunk, i, 4096});
+      }
+      flood_cancelled = ctx.cancelled();
+      flood_done = true;
+      return Expected<Flood::Response>(Flood::Response{});
+    });
     registry.add<Rendezvous>([this](const Rendezvous::Request& r, CallContext&) {
       int now = ++in_rendezvous;
       bool all_there = testkit::eventually([&] { return in_rendezvous.load() >= r.count; });
@@ -100,9 +119,12 @@ class ServerTest : public ::testing::Test {
   ~ServerTest() override { stop(); }
 
   void start(std::chrono::milliseconds grace = 10s) {
-    server = std::make_unique<Server>(
-        ServerOptions{.socket_path = socket_path(), .allowed_uid = ::getuid(), .stop_grace = grace},
-        registry, random);
+    start_with(ServerOptions{
+        .socket_path = socket_path(), .allowed_uid = ::getuid(), .stop_grace = grace});
+  }
+
+  void start_with(ServerOptions options) {
+    server = std::make_unique<Server>(std::move(options), registry, random);
     auto listening = server->listen();
     ASSERT_TRUE(listening) << listening.error().message;
     thread = std::thread([this] { run_status = server->run(); });
@@ -156,7 +178,55 @@ class ServerTest : public ::testing::Test {
   std::atomic<bool> handler_entered{false};
   std::atomic<bool> handler_saw_cancel{false};
   std::atomic<int> in_rendezvous{0};
+  std::atomic<bool> flood_done{false};
+  std::atomic<bool> flood_cancelled{false};
 };
+
+// Regression for L5 (security review): connections beyond max_connections get one clear
+// `unavailable` line and are closed; a slot frees up when a connection ends. Fails on
+// 8f38f5a: ran with the max_connections check removed from start_connection: the third
+// connection was served (its ping got a pong, no error line).
+TEST_F(ServerTest, RefusesConnectionsBeyondTheLimit) {
+  start_with(
+      ServerOptions{.socket_path = socket_path(), .allowed_uid = ::getuid(), .max_connections = 2});
+  Client first = connect();
+  auto second = std::make_unique<Client>(connect());
+  ASSERT_TRUE(first.call<api::Ping>({}));
+  ASSERT_TRUE(second->call<api::Ping>({}));
+  base::UniqueFd third = connect_raw();
+  const char ping[] = "{\"v\":1,\"id\":1,\"method\":\"ping\"}\n";
+  [[maybe_unused]] auto sent = ::send(third.get(), ping, sizeof ping - 1, MSG_NOSIGNAL);
+  LineReader reader(third.get());
+  Json reply = read_json(reader);
+  EXPECT_EQ(reply["error"]["code"], "unavailable") << reply.dump();
+  EXPECT_NE(reply.dump().find("too many connections to bangerd (2 open)"), std::string::npos);
+  second.reset();
+  EXPECT_TRUE(testkit::eventually([&] {
+    auto again = Client::connect(socket_path());
+    return again && again->call<api::Ping>({}).has_value();
+  }));
+}
+
+// Regression for L5 (security review): a client that stops reading (Ctrl-Z during a build with
+// progress events) cannot keep a handler blocked in send(): after send_timeout the connection is
+// dropped and the call cancelled. Fails on 8f38f5a: ran with send_line writing through
+// write_line without SO_SNDTIMEO (8f38f5a's send_line): the handler stayed blocked in send()
+// and flood_done never became true.
+TEST_F(ServerTest, AClientThatStopsReadingCannotBlockAHandler) {
+  start_with(ServerOptions{.socket_path = socket_path(),
+                           .allowed_uid = ::getuid(),
+                           .send_timeout = std::chrono::milliseconds(200)});
+  base::UniqueFd fd = connect_raw();
+  const char flood[] = "{\"v\":1,\"id\":1,\"method\":\"test.flood\"}\n";
+  ASSERT_EQ(::send(fd.get(), flood, sizeof flood - 1, MSG_NOSIGNAL),
+            static_cast<ssize_t>(sizeof flood - 1));
+  // Never read: the socket buffers fill up within a few events.
+  EXPECT_TRUE(testkit::eventually([&] { return flood_done.load(); }));
+  EXPECT_TRUE(flood_cancelled.load());
+  // The server still serves others.
+  Client other = connect();
+  EXPECT_TRUE(other.call<api::Ping>({}));
+}
 
 TEST_F(ServerTest, RoundTripsATypedCall) {
   start();
