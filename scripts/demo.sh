@@ -9,7 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 banger=$root/build/bin/banger
 [ -x "$banger" ] || { echo "demo: build first (cmake --build build)" >&2; exit 1; }
 if [ "$(id -u)" -ne 0 ]; then
-  exec sudo -E "$0" "$@"
+  # Not -E: root must not use the user's XDG_RUNTIME_DIR/HOME (banger refuses dirs below a
+  # user's directory, docs/cli.md); only proxy settings for the apt archive come along.
+  exec sudo --preserve-env=http_proxy,https_proxy,no_proxy "$0" "$@"
 fi
 [ $# -gt 0 ] || set -- sh -c 'uname -a; . /etc/os-release; echo "$PRETTY_NAME"'
 ns=banger-demo-$$

@@ -1,11 +1,16 @@
 // The CLI and the daemon as a user meets them: real binaries, a private BANGER_HOME each.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <map>
 #include <thread>
 
 #include "harness.hpp"
@@ -36,7 +41,8 @@ TEST(CliDaemon, FirstCommandStartsTheDaemonAndStopStopsIt) {
   // A second daemon refuses while the first one runs.
   auto second = home.bangerd({"--foreground"});
   EXPECT_EQ(second.exit_code, 1);
-  EXPECT_THAT(second.err, HasSubstr("bangerd: another bangerd is running (pid "));
+  EXPECT_THAT(second.err, HasSubstr("bangerd: another bangerd (pid "));
+  EXPECT_THAT(second.err, HasSubstr(") is using the state dir " + home.dir() + "/state; "));
 
   auto stop = home.banger({"daemon", "stop"});
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
@@ -278,6 +284,182 @@ TEST(CliDaemon, AnotherUidCannotUseTheSocket) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 20) << "expected EACCES for uid 65534";
+}
+
+// A squatter's fake bangerd (security-poc/fake_bangerd.py in C++): a child running as nobody
+// listens on `socket` and answers ssh_config and vm.ssh_info with the PoC's poisoned values.
+// It writes one byte to `report_fd` per request line it receives.
+class FakeBangerd {
+ public:
+  FakeBangerd(const std::string& socket, const std::string& marker) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    int ready[2];
+    EXPECT_EQ(::pipe(ready), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      serve(socket, marker, fds[1], ready[1]);
+    }
+    ::close(fds[1]);
+    ::close(ready[1]);
+    report_fd_ = fds[0];
+    char c = 0;
+    EXPECT_EQ(::read(ready[0], &c, 1), 1) << "the fake bangerd did not come up";
+    ::close(ready[0]);
+  }
+  ~FakeBangerd() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    ::close(report_fd_);
+  }
+  // Requests received so far.
+  int requests() const {
+    int n = 0;
+    char buf[64];
+    ::fcntl(report_fd_, F_SETFL, O_NONBLOCK);
+    for (ssize_t got; (got = ::read(report_fd_, buf, sizeof buf)) > 0;) {
+      n += static_cast<int>(got);
+    }
+    return n;
+  }
+
+ private:
+  [[noreturn]] static void serve(const std::string& socket, const std::string& marker,
+                                 int report_fd, int ready_fd) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(10);
+    }
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
+    ::unlink(socket.c_str());
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::chmod(socket.c_str(), 0777) != 0 || ::listen(fd, 8) != 0) {
+      ::_exit(11);
+    }
+    [[maybe_unused]] auto r = ::write(ready_fd, "r", 1);
+    std::string ssh_config =
+        "{\"id\":1,\"result\":{\"path\":\"/tmp/poc-squat/evil_ssh_config\","
+        "\"key_path\":\"/tmp/k\",\"known_hosts_path\":\"/tmp/kh\"}}\n";
+    std::string ssh_info =
+        "{\"id\":1,\"result\":{\"name\":\"web\",\"ip\":\"127.0.0.1\","
+        "\"user\":\"-oProxyCommand=touch " +
+        marker + "\",\"key_path\":\"/tmp/k\",\"known_hosts_path\":\"/tmp/kh\"}}\n";
+    while (true) {
+      int conn = ::accept(fd, nullptr, nullptr);
+      if (conn < 0) {
+        continue;
+      }
+      char buf[4096] = {};
+      ssize_t n = ::read(conn, buf, sizeof buf - 1);
+      if (n > 0) {
+        [[maybe_unused]] auto w = ::write(report_fd, "q", 1);
+        const std::string& reply = std::strstr(buf, "\"ssh_config\"") != nullptr ? ssh_config
+                                   : std::strstr(buf, "vm.ssh_info") != nullptr
+                                       ? ssh_info
+                                       : std::string("{\"id\":1,\"result\":{}}\n");
+        [[maybe_unused]] auto s = ::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+      }
+      ::close(conn);
+    }
+  }
+
+  pid_t pid_ = -1;
+  int report_fd_ = -1;
+};
+
+// Regression for H2 (security review): a runtime dir squatted by another user (here nobody, with
+// the PoC's fake bangerd listening in it) makes `vm ssh` and `ssh-config --install` refuse with
+// a message naming the dir and its owner: nothing is sent to the squatter, no ProxyCommand runs,
+// ~/.ssh/config is unchanged. The same with BANGER_SOCKET pointing straight at the squatter's
+// socket (then the SO_PEERCRED check refuses). Fails on 8f38f5a: ran against the CLI with the
+// runtime-dir checks, check_peer, check_ssh_target and check_include_path disabled (8f38f5a's
+// logic, keeping only the new "--"): both squatters received 2 requests and ~/.ssh/config
+// gained `Include "/tmp/poc-squat/evil_ssh_config"`.
+TEST(CliDaemon, SquattedRuntimeDirIsRefusedAndNothingRuns) {
+  if (auto why = testkit::probe_root("act as another uid"); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  BangerHome home;
+  ASSERT_EQ(::chmod(home.dir().c_str(), 0755), 0);
+  std::string run_dir = home.dir() + "/run";
+  ASSERT_EQ(::mkdir(run_dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(run_dir.c_str(), 65534, 65534), 0);
+  std::string marker = home.dir() + "/PWNED";
+  std::string user_config = home.dir() + "/home/.ssh/config";
+  ASSERT_TRUE(sys::make_dirs(home.dir() + "/home/.ssh", 0700));
+  ASSERT_TRUE(sys::write_file_atomic(user_config, "Host gh\n  User git\n", 0600));
+
+  FakeBangerd squatter(home.socket(), marker);
+  auto ssh = home.banger({"vm", "ssh", "web", "--", "true"});
+  EXPECT_NE(ssh.exit_code, 0);
+  EXPECT_THAT(ssh.err, HasSubstr("runtime dir " + run_dir + " is owned by uid 65534"));
+  auto install = home.banger({"ssh-config", "--install"});
+  EXPECT_NE(install.exit_code, 0);
+  EXPECT_THAT(install.err, HasSubstr("runtime dir " + run_dir + " is owned by uid 65534"));
+  EXPECT_EQ(squatter.requests(), 0);
+
+  // The socket path set directly: the runtime dir is ours, the peer is not.
+  std::string squat_dir = home.dir() + "/squat";
+  ASSERT_EQ(::mkdir(squat_dir.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(squat_dir.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::unlink(home.socket().c_str()), 0);
+  ASSERT_EQ(::rmdir(run_dir.c_str()), 0);
+  FakeBangerd direct(squat_dir + "/bangerd.sock", marker);
+  std::map<std::string, std::string> env{{"BANGER_SOCKET", squat_dir + "/bangerd.sock"}};
+  auto ssh2 = home.banger({"vm", "ssh", "web", "--", "true"}, "", env);
+  EXPECT_NE(ssh2.exit_code, 0);
+  EXPECT_THAT(ssh2.err, HasSubstr("refusing to talk to " + squat_dir +
+                                  "/bangerd.sock: it is served by uid 65534"));
+  auto install2 = home.banger({"ssh-config", "--install"}, "", env);
+  EXPECT_NE(install2.exit_code, 0);
+  EXPECT_THAT(install2.err, HasSubstr("it is served by uid 65534"));
+  EXPECT_EQ(direct.requests(), 0);
+
+  EXPECT_FALSE(sys::path_exists(marker + "@127.0.0.1")) << "the ProxyCommand ran";
+  EXPECT_FALSE(sys::path_exists(marker));
+  EXPECT_EQ(*sys::read_file(user_config), "Host gh\n  User git\n");
+}
+
+// Regression for H2 (security review): root (`sudo -E` keeps the user's XDG_RUNTIME_DIR and
+// HOME) refuses state and runtime dirs below a directory a user owns, and starts no daemon.
+// Fails on 8f38f5a: ran with the check_trusted_ancestors() calls removed (8f38f5a's logic): the
+// daemon started under the user's directory and `vm list` succeeded.
+TEST(CliDaemon, RootRefusesDirectoriesBelowAUsersDirectory) {
+  if (auto why = testkit::probe_root("own a directory as another uid"); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  BangerHome home;
+  std::string user_dir = home.dir() + "/user";
+  ASSERT_EQ(::mkdir(user_dir.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(user_dir.c_str(), 65534, 65534), 0);
+  auto list = home.banger({"vm", "list"}, "", {{"BANGER_HOME", user_dir + "/banger"}});
+  EXPECT_NE(list.exit_code, 0);
+  EXPECT_THAT(list.err, HasSubstr("is inside " + user_dir +
+                                  ", which belongs to uid 65534 (not "
+                                  "to uid 0 or root)"));
+  EXPECT_FALSE(sys::path_exists(user_dir + "/banger/state"));
+  EXPECT_FALSE(sys::path_exists(user_dir + "/banger/run"));
+}
+
+// Regression for L3 (security review): the daemon the CLI starts does not inherit the user's
+// ssh agent or display (it runs ssh into untrusted guests). Fails on 8f38f5a: ran with
+// daemon_env() returning posix::current_env() (8f38f5a's spawn): SSH_AUTH_SOCK was in the
+// daemon's /proc/<pid>/environ.
+TEST(CliDaemon, TheDaemonDoesNotInheritTheSshAgent) {
+  BangerHome home;
+  auto status =
+      home.banger({"vm", "list"}, "", {{"SSH_AUTH_SOCK", "/tmp/agent.sock"}, {"DISPLAY", ":7"}});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto pid_text = sys::read_file(home.dir() + "/run/bangerd.lock");
+  ASSERT_TRUE(pid_text);
+  auto environ_text =
+      sys::read_file("/proc/" + std::to_string(std::atoi(pid_text->c_str())) + "/environ");
+  ASSERT_TRUE(environ_text);
+  EXPECT_EQ(environ_text->find("SSH_AUTH_SOCK="), std::string::npos);
+  EXPECT_EQ(environ_text->find("DISPLAY="), std::string::npos);
+  EXPECT_NE(environ_text->find("BANGER_HOME="), std::string::npos);
 }
 
 TEST(CliDaemon, UsageErrorsExitTwo) {

@@ -31,7 +31,8 @@ BangerHome::~BangerHome() {
 }
 
 sys::CommandResult BangerHome::banger(const std::vector<std::string>& args,
-                                      const std::string& stdin_data) {
+                                      const std::string& stdin_data,
+                                      const std::map<std::string, std::string>& extra_env) {
   sys::Command command{.argv = {bin("banger")},
                        .stdin_data = stdin_data,
                        .timeout = std::chrono::seconds(60),
@@ -39,6 +40,9 @@ sys::CommandResult BangerHome::banger(const std::vector<std::string>& args,
                                          {"HOME", dir_.path() + "/home"},
                                          {"NO_COLOR", "1"},
                                          {"BANGER_REQUIRE_NETNS", "1"}}};
+  for (const auto& [name, value] : extra_env) {
+    command.env_overrides[name] = value;
+  }
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   auto result = runner_.run(command);
   EXPECT_TRUE(result) << result.error().message;

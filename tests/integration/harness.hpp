@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,8 @@ class BangerHome {
 
   // Runs `banger <args...>` with BANGER_HOME set; aborts the test on spawn failure.
   sys::CommandResult banger(const std::vector<std::string>& args,
-                            const std::string& stdin_data = "");
+                            const std::string& stdin_data = "",
+                            const std::map<std::string, std::string>& extra_env = {});
   // Runs `ip netns exec <ns> banger <args...>` (the daemon it starts lives in that namespace).
   sys::CommandResult banger_in(const std::string& ns, const std::vector<std::string>& args,
                                std::chrono::seconds timeout = std::chrono::seconds(300));

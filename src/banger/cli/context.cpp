@@ -8,7 +8,8 @@ namespace banger::cli {
 
 int report_error(Context& ctx, const Error& error) {
   const Style& style = ctx.printer.err_style();
-  std::string line = "banger: " + error.message;
+  // Daemon errors may quote a guest's console tail (start failures): no raw control bytes (L2).
+  std::string line = "banger: " + escape_control(error.message, /*keep_newlines=*/true);
   if (!error.op_id.empty()) {
     // Errors that crossed the wire carry their code and op id (grep the daemon log for it).
     line +=
@@ -19,9 +20,10 @@ int report_error(Context& ctx, const Error& error) {
 }
 
 void ProgressRenderer::on_event(const api::Event& event) {
-  std::string text = event.stage;
+  // Progress may relay tool or guest output: no raw control bytes (L2).
+  std::string text = escape_control(event.stage);
   if (!event.message.empty()) {
-    text += ": " + event.message;
+    text += ": " + escape_control(event.message);
   }
   if (event.total > 0) {
     text += fmt::format(" ({}%)", event.done * 100 / event.total);

@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
@@ -38,6 +40,20 @@ std::string startup_error_since(const std::string& log_file, off_t offset) {
   return reason;
 }
 
+// The CLI's environment without what would let the daemon (and every ssh it runs into an
+// untrusted guest) use the user's ssh agent or X display (security review L3).
+std::vector<std::string> daemon_env() {
+  std::vector<std::string> env;
+  for (auto& entry : posix::current_env()) {
+    std::string_view name = std::string_view(entry).substr(0, entry.find('='));
+    if (name != "SSH_AUTH_SOCK" && name != "SSH_AGENT_PID" && name != "DISPLAY" &&
+        name != "XAUTHORITY") {
+      env.push_back(std::move(entry));
+    }
+  }
+  return env;
+}
+
 Expected<pid_t> spawn_daemon(const std::string& binary, const std::string& log_file) {
   base::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   base::UniqueFd log_fd(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
@@ -46,7 +62,7 @@ Expected<pid_t> spawn_daemon(const std::string& binary, const std::string& log_f
   }
   auto child = posix::Subprocess::spawn({.argv = {binary, "--foreground"},
                                          .program = binary,
-                                         .env = posix::current_env(),
+                                         .env = daemon_env(),
                                          .new_session = true,
                                          .stdio = posix::Stdio::redirect,
                                          .redirect = {null_fd.get(), log_fd.get(), log_fd.get()}});
@@ -73,13 +89,17 @@ std::string find_daemon_binary(const std::string& configured) {
   return sys::find_executable("bangerd");
 }
 
-Expected<rpc::Client> connect_existing(const paths::Paths& paths) {
-  return rpc::Client::connect(paths.socket);
+Expected<rpc::Client> connect_existing(const paths::Paths& paths, uid_t uid) {
+  // Before connecting (H2): a runtime dir another user could have created or can replace
+  // may hold their socket; the peer check in connect() is the second line.
+  BANGER_TRY(paths::check_runtime_dir(paths, uid));
+  return rpc::Client::connect(paths.socket, uid);
 }
 
 Expected<rpc::Client> connect_or_start(const paths::Paths& paths, uid_t uid,
                                        const LaunchOptions& options) {
-  auto first = rpc::Client::connect(paths.socket);
+  BANGER_TRY(paths::check_trusted_ancestors(paths.state_dir, uid, "state dir"));
+  auto first = connect_existing(paths, uid);
   if (first || first.error().code != Errc::unavailable) {
     return first;
   }
@@ -87,7 +107,7 @@ Expected<rpc::Client> connect_or_start(const paths::Paths& paths, uid_t uid,
   BANGER_TRY(paths::prepare_state_dirs(paths));
   // One spawner at a time: concurrent CLIs wait here, then find the daemon running.
   BANGER_TRY_ASSIGN(auto lock, sys::FileLock::acquire(paths.spawn_lock));
-  auto second = rpc::Client::connect(paths.socket);
+  auto second = rpc::Client::connect(paths.socket, uid);
   if (second || second.error().code != Errc::unavailable) {
     return second;
   }
@@ -103,7 +123,7 @@ Expected<rpc::Client> connect_or_start(const paths::Paths& paths, uid_t uid,
   auto deadline = std::chrono::steady_clock::now() + options.deadline;
   auto delay = std::chrono::milliseconds(5);
   while (true) {
-    auto client = rpc::Client::connect(paths.socket);
+    auto client = rpc::Client::connect(paths.socket, uid);
     if (client) {
       return client;
     }

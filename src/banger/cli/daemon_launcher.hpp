@@ -17,13 +17,16 @@ struct LaunchOptions {
   std::string daemon_binary;  // empty: $BANGER_DAEMON_BIN, next to this executable, then PATH
 };
 
-// Connects without ever starting the daemon. Errc::unavailable when none runs.
-Expected<rpc::Client> connect_existing(const paths::Paths& paths);
+// Connects without ever starting the daemon. Errc::unavailable when none runs. The runtime dir
+// is checked before connecting (paths::check_runtime_dir) and the peer must run as uid or root
+// (rpc::Client::connect); both refusals are failed_precondition / permission_denied (H2).
+Expected<rpc::Client> connect_existing(const paths::Paths& paths, uid_t uid);
 
-// Connects, starting bangerd when no daemon answers. Never spawns after EACCES
-// (permission_denied is returned as is). When the spawned daemon exits before answering,
-// returns failed_precondition with the daemon's own error line ("bangerd failed to start:
-// config.toml: unknown key ..."); Errc::timeout when it neither answers nor exits in time.
+// Connects, starting bangerd when no daemon answers. The state dir's ancestors must be trusted
+// (paths::check_trusted_ancestors) and the connection is checked as by connect_existing. Never
+// spawns after EACCES (permission_denied is returned as is). When the spawned daemon exits before
+// answering, returns failed_precondition with the daemon's own error line ("bangerd failed to
+// start: config.toml: unknown key ..."); Errc::timeout when it neither answers nor exits in time.
 Expected<rpc::Client> connect_or_start(const paths::Paths& paths, uid_t uid,
                                        const LaunchOptions& options = {});
 

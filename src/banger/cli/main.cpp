@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
       return tl::unexpected(paths.error());
     }
     if (mode == Connect::existing_only) {
-      return connect_existing(*paths);
+      return connect_existing(*paths, env.uid);
     }
     return connect_or_start(*paths, env.uid);
   };

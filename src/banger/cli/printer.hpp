@@ -17,6 +17,13 @@ struct Table {
 // padded. Headers are printed as given (callers pass upper case).
 std::string render_table(const Table& table);
 
+// Text from a guest (or a daemon relaying a guest's console) made safe for a terminal
+// (security review L2): every C0 control byte, DEL and UTF-8 C1 control (U+0080..U+009F)
+// becomes a visible escape (\x1b, \u009b), so a guest cannot send ANSI/OSC sequences (title,
+// OSC 52 clipboard writes, hidden or rewritten lines). keep_newlines keeps '\n' and '\t'
+// (multi-line error messages). `vm logs` is the exception: the console stays raw by design.
+std::string escape_control(std::string_view text, bool keep_newlines = false);
+
 struct Style {
   bool color = false;
 };

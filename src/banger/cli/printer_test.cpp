@@ -5,6 +5,16 @@
 namespace banger::cli {
 namespace {
 
+TEST(EscapeControl, MakesControlCharactersVisible) {
+  EXPECT_EQ(escape_control("plain text, ünïcode"), "plain text, ünïcode");
+  EXPECT_EQ(escape_control("\x1b]52;c;eA==\a"), "\\x1b]52;c;eA==\\x07");
+  EXPECT_EQ(escape_control("a\nb\tc\x7f"), "a\\x0ab\\x09c\\x7f");
+  EXPECT_EQ(escape_control("a\nb\tc\r", true), "a\nb\tc\\x0d");
+  EXPECT_EQ(escape_control("csi\xc2\x9b"
+                           "2J"),
+            "csi\\u009b2J");  // C1 CSI as UTF-8
+}
+
 TEST(RenderTable, AlignsColumnsAndTrimsTrailingSpace) {
   Table t{{"NAME", "STATE", "IP"},
           {{"web", "running", "172.16.0.2"}, {"calm-otter", "created", ""}}};

@@ -93,6 +93,10 @@ class SshConfigCommand final : public Command {
  private:
   // Applies --install/--uninstall; returns the edited file's path.
   Expected<std::string> edit_user_config(const api::SshConfig::Response& info) {
+    if (install_) {
+      BANGER_TRY_ASSIGN(auto own, paths::resolve_paths(paths::Environment::current()));
+      BANGER_TRY(check_include_path(info.path, own.ssh_config));
+    }
     BANGER_TRY_ASSIGN(auto path, user_ssh_config_path());
     BANGER_TRY_ASSIGN(auto current, read_user_config(path));
     std::string updated = install_ ? install_ssh_include(current.first, info.path)

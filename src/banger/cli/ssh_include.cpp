@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "banger/base/expected.hpp"
+
 namespace banger::cli {
 namespace {
 
@@ -18,6 +20,25 @@ std::string quoted(const std::string& path) {
 }
 
 }  // namespace
+
+Status check_include_path(const std::string& daemon_path, const std::string& expected) {
+  if (daemon_path != expected) {
+    return fail(Errc::failed_precondition,
+                fmt::format("refusing to include {:?} from ~/.ssh/config: banger's ssh config is "
+                            "{:?}, so the daemon that answered is not serving this user's state",
+                            daemon_path, expected));
+  }
+  for (unsigned char c : expected) {
+    if (c < 0x20 || c == 0x7f || c == '"') {
+      return fail(Errc::failed_precondition,
+                  fmt::format("refusing to include {:?} from ~/.ssh/config: the path holds a "
+                              "control character or '\"'; set BANGER_HOME or XDG_STATE_HOME to "
+                              "a plainer path",
+                              expected));
+    }
+  }
+  return {};
+}
 
 std::string ssh_include_block(const std::string& include_path) {
   return fmt::format("{}\nInclude {}\n{}\n", kSshIncludeBegin, quoted(include_path),

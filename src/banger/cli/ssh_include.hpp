@@ -6,10 +6,18 @@
 #include <string>
 #include <string_view>
 
+#include "banger/base/error.hpp"
+
 namespace banger::cli {
 
 inline constexpr std::string_view kSshIncludeBegin = "# >>> banger ssh-config >>>";
 inline constexpr std::string_view kSshIncludeEnd = "# <<< banger ssh-config <<<";
+
+// Checks the Include path the daemon answered before it goes into ~/.ssh/config (security
+// review H2): it must be exactly `expected` (<state>/ssh_config as this CLI resolves it) and
+// hold no control character or '"' (which would end the line or the quoted value).
+// Errc::failed_precondition naming both paths.
+Status check_include_path(const std::string& daemon_path, const std::string& expected);
 
 // The marked block (three lines, each ending in '\n') including include_path, quoted.
 std::string ssh_include_block(const std::string& include_path);

@@ -11,6 +11,27 @@ const std::string kBlock =
     "Include \"/home/u/.local/state/banger/ssh_config\"\n"
     "# <<< banger ssh-config <<<\n";
 
+// Regression for H2 (security review): the Include path the daemon answers is accepted only
+// when it is this user's own <state>/ssh_config, and never with a newline or quote in it.
+// Fails on 8f38f5a: check_include_path did not exist, and ssh-config --install wrote whatever
+// `path` the daemon sent (shown by CliDaemon.SquattedRuntimeDirIsRefusedAndNothingRuns run
+// against the CLI with the checks disabled: ~/.ssh/config included the squatter's file).
+TEST(SshInclude, CheckIncludePathAcceptsOnlyTheExpectedPlainPath) {
+  EXPECT_TRUE(check_include_path(kPath, kPath));
+  auto elsewhere = check_include_path("/tmp/poc-squat/evil_ssh_config", kPath);
+  ASSERT_FALSE(elsewhere);
+  EXPECT_EQ(elsewhere.error().code, Errc::failed_precondition);
+  EXPECT_EQ(elsewhere.error().message,
+            "refusing to include \"/tmp/poc-squat/evil_ssh_config\" from ~/.ssh/config: "
+            "banger's ssh config is \"" +
+                kPath + "\", so the daemon that answered is not serving this user's state");
+  std::string with_newline = "/home/u/x\nMatch exec \"touch /tmp/p\"/ssh_config";
+  auto newline = check_include_path(with_newline, with_newline);
+  ASSERT_FALSE(newline);
+  EXPECT_NE(newline.error().message.find("holds a control character"), std::string::npos);
+  EXPECT_FALSE(check_include_path("/home/u/a\"b/ssh_config", "/home/u/a\"b/ssh_config"));
+}
+
 TEST(SshInclude, InstallPutsTheBlockFirstAndKeepsTheRest) {
   std::string user = "Host gh\n  HostName github.com\n";
   EXPECT_EQ(install_ssh_include(user, kPath), kBlock + user);

@@ -237,7 +237,8 @@ class VmShowCommand final : public Command {
                  {"created:", vm.created_at},
                  {"touched:", or_dash(vm.touched_at)}}};
     if (!vm.last_error.empty()) {
-      table.rows.push_back({"last error:", vm.last_error});
+      // May quote the guest's console (L2).
+      table.rows.push_back({"last error:", escape_control(vm.last_error)});
     }
     ctx.printer.out(render_table(table));
     return 0;
@@ -424,7 +425,10 @@ class VmSshCommand final : public Command {
       return report_error(ctx, info.error());
     }
     auto spec = ssh_spec_for(*info, command_, ::isatty(STDIN_FILENO) == 1);
-    auto exec = exec_replacing(build_ssh_argv(spec));
+    if (!spec) {
+      return report_error(ctx, spec.error());
+    }
+    auto exec = exec_replacing(build_ssh_argv(*spec));
     // Only reached when exec failed.
     return report_error(ctx, with_ssh_hint(exec.error()));
   }

@@ -344,6 +344,49 @@ TEST_F(VmCommandsTest, ListShowsEachVmsBackend) {
   EXPECT_THAT(printer.out_text(), HasSubstr("db    stopped  tiny   -     "));
 }
 
+// Regression for L2 (security review): guest-controlled strings (a process named with an OSC 52
+// clipboard write, a hostname that clears the screen, a start error quoting the console) reach
+// the terminal with their control characters escaped, never raw. Fails on 8f38f5a: ran with
+// escape_control() returning its input unchanged: the output held raw ESC/BEL bytes.
+TEST_F(VmCommandsTest, GuestStringsAreEscapedNotSentToTheTerminalRaw) {
+  const std::string osc52 = "\x1b]52;c;ZWNobyBwd25lZA==\a";
+  on<api::VmPorts>([&](const api::VmNames&, rpc::CallContext&) {
+    api::GuestPortInfo port{.proto = "tcp",
+                            .family = "ipv4",
+                            .address = "0.0.0.0",
+                            .port = 8080,
+                            .pid = 42,
+                            .process = osc52,
+                            .endpoint = "web.vm:8080\x1b[2J",
+                            .url = ""};
+    api::VmPorts::Response response;
+    response.vms.push_back(api::VmPortsEntry{.name = "web", .ports = {port}, .error = ""});
+    return Expected<api::VmPorts::Response>(response);
+  });
+  on<api::VmHealth>([&](const api::VmHealth::Request&, rpc::CallContext&) {
+    return Expected<api::VmHealth::Response>(api::VmHealth::Response{.name = "web",
+                                                                     .uptime_s = 5,
+                                                                     .boot_id = "b\x07",
+                                                                     .agent_version = "1\x1b[8m",
+                                                                     .hostname = "host\x1b[2J"});
+  });
+  on<api::VmShow>([&](const api::VmShow::Request&, rpc::CallContext&) {
+    return Expected<api::VmShow::Response>(
+        fail(Errc::failed_precondition, "vm web failed to boot; console:\n\x1b]0;owned\a"));
+  });
+  start();
+  EXPECT_EQ(banger({"vm", "ports", "web"}), 0) << printer.err_text();
+  EXPECT_EQ(banger({"vm", "health", "web"}), 0) << printer.err_text();
+  EXPECT_NE(banger({"vm", "show", "web"}), 0);
+  std::string all = printer.out_text() + printer.err_text();
+  for (char raw : {'\x1b', '\a'}) {
+    EXPECT_EQ(all.find(raw), std::string::npos) << all;
+  }
+  EXPECT_THAT(printer.out_text(), HasSubstr("\\x1b]52;c;ZWNobyBwd25lZA==\\x07 (42)"));
+  EXPECT_THAT(printer.out_text(), HasSubstr("host\\x1b[2J"));
+  EXPECT_THAT(printer.err_text(), HasSubstr("console:\n\\x1b]0;owned\\x07"));
+}
+
 // --- vm run, with a fake ssh that records its argv and runs the command after "--" ---
 
 class VmRunTest : public VmCommandsTest {
@@ -357,8 +400,8 @@ class VmRunTest : public VmCommandsTest {
                                            "/ssh-args\n"
                                            "while [ $# -gt 0 ] && [ \"$1\" != -- ]; do "
                                            "shift; done\n"
+                                           "shift 2\n"  // "--" and user@ip
                                            "[ $# -gt 0 ] || exit 0\n"
-                                           "shift\n"
                                            "exec sh -c \"$*\"\n"));
     ::chmod(fake_ssh.c_str(), 0755);
   }
@@ -416,7 +459,7 @@ TEST_F(VmRunTest, CommandModeExitsWithTheCommandsCodeAndRmDeletes) {
   ASSERT_GE(args.size(), 4u);
   // One remote-shell string, quoted so the guest sees the same argv (like the real ssh).
   EXPECT_EQ(Strings(args.end() - 3, args.end()),
-            (Strings{"root@172.16.0.2", "--", "sh -c 'exit 7'"}));
+            (Strings{"--", "root@172.16.0.2", "sh -c 'exit 7'"}));
   EXPECT_EQ(printer.err_text(), "");
 }
 
@@ -427,7 +470,7 @@ TEST_F(VmRunTest, ASecondSeparatorBelongsToTheCommand) {
   EXPECT_EQ(banger({"vm", "run", "--", "true", "--", "x"}), 0) << printer.err_text();
   auto args = ssh_args();
   ASSERT_GE(args.size(), 4u);
-  EXPECT_EQ(Strings(args.end() - 2, args.end()), (Strings{"--", "true -- x"}));
+  EXPECT_EQ(Strings(args.end() - 2, args.end()), (Strings{"root@172.16.0.2", "true -- x"}));
   EXPECT_TRUE(deleted.empty());
 }
 

@@ -60,12 +60,13 @@ class VmHealthCommand final : public Command {
       print_json(ctx, api::to_json_value(*health));
       return 0;
     }
+    // hostname, boot id and agent version come from the guest (L2).
     Table table{{"name:", health->name},
                 {{"agent:", green(ctx.printer.out_style(), "answering") + " (banger-agent " +
-                                health->agent_version + ")"},
-                 {"hostname:", health->hostname},
+                                escape_control(health->agent_version) + ")"},
+                 {"hostname:", escape_control(health->hostname)},
                  {"uptime:", human_duration(health->uptime_s)},
-                 {"boot id:", health->boot_id}}};
+                 {"boot id:", escape_control(health->boot_id)}}};
     ctx.printer.out(render_table(table));
     return 0;
   }
@@ -97,14 +98,17 @@ class VmPortsCommand final : public Command {
     Table table{{"VM", "PROTO", "PORT", "PROCESS", "ENDPOINT", "URL"}, {}};
     for (const auto& vm : listed->vms) {
       for (const auto& port : vm.ports) {
-        std::string process =
-            port.process.empty() ? "-" : fmt::format("{} ({})", port.process, port.pid);
-        std::string endpoint = port.endpoint.empty()
-                                   ? dim(ctx.printer.out_style(), port.address + " only")
-                                   : port.endpoint;
-        table.rows.push_back({vm.name, port.proto + (port.family == "ipv6" ? "6" : ""),
+        // Every string of a port comes from the guest agent (L2).
+        std::string process = port.process.empty()
+                                  ? "-"
+                                  : fmt::format("{} ({})", escape_control(port.process), port.pid);
+        std::string endpoint = port.endpoint.empty() ? dim(ctx.printer.out_style(),
+                                                           escape_control(port.address) + " only")
+                                                     : escape_control(port.endpoint);
+        table.rows.push_back({vm.name,
+                              escape_control(port.proto) + (port.family == "ipv6" ? "6" : ""),
                               std::to_string(port.port), process, endpoint,
-                              port.url.empty() ? "-" : port.url});
+                              port.url.empty() ? "-" : escape_control(port.url)});
       }
     }
     ctx.printer.out(render_table(table));

@@ -194,8 +194,11 @@ class VmRunCommand final : public Command {
       return report_error(ctx, info.error());
     }
     auto spec = ssh_spec_for(*info, command, ::isatty(STDIN_FILENO) == 1);
-    spec.preserve_argv = true;
-    auto ran = run_child(build_ssh_argv(spec));
+    if (!spec) {
+      return report_error(ctx, spec.error());
+    }
+    spec->preserve_argv = true;
+    auto ran = run_child(build_ssh_argv(*spec));
     if (!ran) {
       return report_error(ctx, with_ssh_hint(ran.error()));
     }

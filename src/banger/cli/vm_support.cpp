@@ -70,8 +70,8 @@ std::string colour_state(const Style& style, const std::string& state) {
   return state;
 }
 
-SshSpec ssh_spec_for(const api::VmSshInfo::Response& info, std::vector<std::string> command,
-                     bool stdin_is_tty) {
+Expected<SshSpec> ssh_spec_for(const api::VmSshInfo::Response& info,
+                               std::vector<std::string> command, bool stdin_is_tty) {
   SshSpec spec;
   spec.ssh_program = ssh_program();
   spec.key_path = info.key_path;
@@ -80,6 +80,9 @@ SshSpec ssh_spec_for(const api::VmSshInfo::Response& info, std::vector<std::stri
   spec.ip = info.ip;
   spec.force_tty = stdin_is_tty && command.empty();
   spec.command = std::move(command);
+  if (auto checked = sys::check_ssh_target(spec); !checked) {
+    return tl::unexpected(with_context(checked.error(), "the daemon's ssh_info for " + info.name));
+  }
   return spec;
 }
 

@@ -36,9 +36,11 @@ using SshSpec = sys::SshCommandSpec;
 inline std::vector<std::string> build_ssh_argv(const SshSpec& spec) { return sys::ssh_argv(spec); }
 
 // The spec for a VM's ssh_info: -t only when stdin is a terminal and there is no command (a
-// command's output may be piped, and a pty would mangle it).
-SshSpec ssh_spec_for(const api::VmSshInfo::Response& info, std::vector<std::string> command,
-                     bool stdin_is_tty);
+// command's output may be piped, and a pty would mangle it). The daemon's answer is checked
+// before it can reach ssh (sys::check_ssh_target, security review H2): a user such as
+// "-oProxyCommand=..." or an ip starting with '-' is Errc::invalid_argument.
+Expected<SshSpec> ssh_spec_for(const api::VmSshInfo::Response& info,
+                               std::vector<std::string> command, bool stdin_is_tty);
 
 // The ssh program: $BANGER_SSH_BIN when set (tests, unusual installs), else "ssh" from PATH.
 std::string ssh_program();

@@ -32,11 +32,29 @@ TEST(BuildSshArgv, LoginShellWithBangersKeyAndKnownHosts) {
   spec.key_path = "/s/ssh/id_ed25519";
   spec.known_hosts_path = "/s/ssh/known_hosts";
   spec.ip = "172.16.0.2";
-  EXPECT_EQ(
-      build_ssh_argv(spec),
-      (Strings{"ssh", "-i", "/s/ssh/id_ed25519", "-o", "UserKnownHostsFile=/s/ssh/known_hosts",
-               "-o", "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes", "-o",
-               "HashKnownHosts=no", "-o", "LogLevel=ERROR", "root@172.16.0.2"}));
+  EXPECT_EQ(build_ssh_argv(spec), (Strings{"ssh",
+                                           "-i",
+                                           "/s/ssh/id_ed25519",
+                                           "-o",
+                                           "UserKnownHostsFile=/s/ssh/known_hosts",
+                                           "-o",
+                                           "StrictHostKeyChecking=accept-new",
+                                           "-o",
+                                           "IdentitiesOnly=yes",
+                                           "-o",
+                                           "HashKnownHosts=no",
+                                           "-o",
+                                           "LogLevel=ERROR",
+                                           "-o",
+                                           "ForwardAgent=no",
+                                           "-o",
+                                           "ForwardX11=no",
+                                           "-o",
+                                           "ClearAllForwardings=yes",
+                                           "-o",
+                                           "PermitLocalCommand=no",
+                                           "--",
+                                           "root@172.16.0.2"}));
 }
 
 TEST(BuildSshArgv, CommandFollowsTheSeparatorAndTtyIsForcedOnRequest) {
@@ -48,11 +66,33 @@ TEST(BuildSshArgv, CommandFollowsTheSeparatorAndTtyIsForcedOnRequest) {
   spec.user = "dev";
   spec.force_tty = true;
   spec.command = {"sh", "-c", "exit 7"};
-  EXPECT_EQ(build_ssh_argv(spec),
-            (Strings{"/usr/bin/ssh", "-i", "/k", "-o", "UserKnownHostsFile=/h", "-o",
-                     "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes", "-o",
-                     "HashKnownHosts=no", "-o", "LogLevel=ERROR", "-t", "dev@10.0.0.3", "--", "sh",
-                     "-c", "exit 7"}));
+  EXPECT_EQ(build_ssh_argv(spec), (Strings{"/usr/bin/ssh",
+                                           "-i",
+                                           "/k",
+                                           "-o",
+                                           "UserKnownHostsFile=/h",
+                                           "-o",
+                                           "StrictHostKeyChecking=accept-new",
+                                           "-o",
+                                           "IdentitiesOnly=yes",
+                                           "-o",
+                                           "HashKnownHosts=no",
+                                           "-o",
+                                           "LogLevel=ERROR",
+                                           "-o",
+                                           "ForwardAgent=no",
+                                           "-o",
+                                           "ForwardX11=no",
+                                           "-o",
+                                           "ClearAllForwardings=yes",
+                                           "-o",
+                                           "PermitLocalCommand=no",
+                                           "-t",
+                                           "--",
+                                           "dev@10.0.0.3",
+                                           "sh",
+                                           "-c",
+                                           "exit 7"}));
   spec.preserve_argv = true;
   EXPECT_EQ(build_ssh_argv(spec).back(), "sh -c 'exit 7'");
 }
@@ -71,15 +111,65 @@ TEST(SshSpecFor, ForcesTtyOnlyForAnInteractiveShellOnATerminal) {
   api::VmSshInfo::Response info{
       .name = "web", .ip = "10.0.0.9", .user = "", .key_path = "/k", .known_hosts_path = "/h"};
   auto shell_on_tty = ssh_spec_for(info, {}, true);
-  EXPECT_TRUE(shell_on_tty.force_tty);
-  EXPECT_EQ(shell_on_tty.user, "root");
-  EXPECT_EQ(shell_on_tty.ip, "10.0.0.9");
-  EXPECT_EQ(shell_on_tty.key_path, "/k");
-  EXPECT_EQ(shell_on_tty.known_hosts_path, "/h");
-  EXPECT_FALSE(ssh_spec_for(info, {}, false).force_tty);
+  ASSERT_TRUE(shell_on_tty) << shell_on_tty.error().message;
+  EXPECT_TRUE(shell_on_tty->force_tty);
+  EXPECT_EQ(shell_on_tty->user, "root");
+  EXPECT_EQ(shell_on_tty->ip, "10.0.0.9");
+  EXPECT_EQ(shell_on_tty->key_path, "/k");
+  EXPECT_EQ(shell_on_tty->known_hosts_path, "/h");
+  EXPECT_FALSE(ssh_spec_for(info, {}, false)->force_tty);
   auto command_on_tty = ssh_spec_for(info, {"uname", "-r"}, true);
-  EXPECT_FALSE(command_on_tty.force_tty);
-  EXPECT_EQ(command_on_tty.command, (Strings{"uname", "-r"}));
+  EXPECT_FALSE(command_on_tty->force_tty);
+  EXPECT_EQ(command_on_tty->command, (Strings{"uname", "-r"}));
+}
+
+// Regression for H2 (security review): daemon-supplied ssh_info values that ssh would read as
+// options, or paths it would expand, never reach the argv. Fails on 8f38f5a: ran with the
+// check_ssh_target() call removed from ssh_spec_for: every case was accepted.
+TEST(SshSpecFor, RefusesValuesSshWouldReadAsOptions) {
+  api::VmSshInfo::Response good{.name = "web",
+                                .ip = "10.0.0.9",
+                                .user = "root",
+                                .key_path = "/s/ssh/id_ed25519",
+                                .known_hosts_path = "/s/ssh/known_hosts"};
+  ASSERT_TRUE(ssh_spec_for(good, {}, false));
+  auto refused = [&](auto mutate) {
+    auto info = good;
+    mutate(info);
+    auto spec = ssh_spec_for(info, {"true"}, false);
+    EXPECT_FALSE(spec) << info.user << " " << info.ip;
+    return spec ? std::string() : spec.error().message;
+  };
+  using Info = api::VmSshInfo::Response;
+  EXPECT_EQ(refused([](Info& i) { i.user = "-oProxyCommand=x"; }),
+            "the daemon's ssh_info for web: refusing ssh user \"-oProxyCommand=x\": a login name "
+            "is letters, digits, '_', '.' and '-', not starting with '-' or '.'");
+  EXPECT_EQ(refused([](Info& i) { i.ip = "-x"; }),
+            "the daemon's ssh_info for web: refusing ssh address \"-x\": it must be a dotted "
+            "IPv4 address");
+  refused([](Info& i) { i.user = "root@evil"; });
+  refused([](Info& i) { i.user = "ro ot"; });
+  refused([](Info& i) { i.ip = "10.0.0.9 -oProxyCommand=x"; });
+  refused([](Info& i) { i.ip = "host.example"; });
+  refused([](Info& i) { i.key_path = "k"; });
+  refused([](Info& i) { i.key_path = "/k\nProxyCommand x"; });
+  refused([](Info& i) { i.known_hosts_path = "/h/${HOME}"; });
+  refused([](Info& i) { i.known_hosts_path = ""; });
+}
+
+// Regression for H2 (security review): "--" ends ssh's options before the destination, so even
+// a destination or command word that looks like an option stays an argument. Fails on
+// 8f38f5a: the argv had the destination before "--".
+TEST(BuildSshArgv, SeparatorComesBeforeTheDestination) {
+  SshSpec spec;
+  spec.key_path = "/k";
+  spec.known_hosts_path = "/h";
+  spec.ip = "10.0.0.3";
+  spec.command = {"-oProxyCommand=x"};
+  auto argv = build_ssh_argv(spec);
+  ASSERT_GE(argv.size(), 3u);
+  EXPECT_EQ(Strings(argv.end() - 3, argv.end()),
+            (Strings{"--", "root@10.0.0.3", "-oProxyCommand=x"}));
 }
 
 TEST(WithSshHint, AddsTheInstallHintToNotFoundOnly) {

@@ -31,18 +31,38 @@ Status record_pid(const sys::FileLock& lock) {
   return {};
 }
 
+std::string lock_holder(const std::string& path) {
+  if (auto text = sys::read_file(path); text && !base::trim(*text).empty()) {
+    return "pid " + std::string(base::trim(*text));
+  }
+  return "unknown pid";
+}
+
+// One daemon per store (security review M6): the lock lives in the state dir it protects, so
+// two daemons with different runtime dirs (XDG_RUNTIME_DIR set in one shell, not in another)
+// can never share state.db, the VM directories and the host resources recorded there.
+Expected<sys::FileLock> take_state_lock(const std::string& path, const std::string& state_dir) {
+  auto lock = sys::FileLock::try_acquire(path);
+  if (lock || lock.error().code != Errc::unavailable) {
+    return lock;
+  }
+  return fail(Errc::failed_precondition,
+              fmt::format("another bangerd ({}) is using the state dir {}; stop it with `banger "
+                          "daemon stop` (run with the same XDG_RUNTIME_DIR / BANGER_SOCKET as "
+                          "the one that started it)",
+                          lock_holder(path), state_dir));
+}
+
+// One daemon per socket: the runtime dir's lock (its pid is what `daemon stop` and the tests
+// read).
 Expected<sys::FileLock> take_instance_lock(const std::string& path) {
   auto lock = sys::FileLock::try_acquire(path);
   if (lock || lock.error().code != Errc::unavailable) {
     return lock;
   }
-  std::string holder = "unknown pid";
-  if (auto text = sys::read_file(path); text && !base::trim(*text).empty()) {
-    holder = "pid " + std::string(base::trim(*text));
-  }
-  return fail(
-      Errc::failed_precondition,
-      fmt::format("another bangerd is running ({}); stop it with `banger daemon stop`", holder));
+  return fail(Errc::failed_precondition,
+              fmt::format("another bangerd is running ({}); stop it with `banger daemon stop`",
+                          lock_holder(path)));
 }
 
 }  // namespace
@@ -52,9 +72,15 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options, Platform 
     return fail(Errc::internal, "the platform has no qemu backend");
   }
   BANGER_TRY(paths::prepare_runtime_dir(options.paths, options.owner_uid));
+  BANGER_TRY(
+      paths::check_trusted_ancestors(options.paths.state_dir, options.owner_uid, "state dir"));
   BANGER_TRY(paths::prepare_state_dirs(options.paths));
-  BANGER_TRY_ASSIGN(auto lock, take_instance_lock(options.paths.daemon_lock));
-  BANGER_TRY(record_pid(lock));
+  BANGER_TRY_ASSIGN(auto state_lock,
+                    take_state_lock(options.paths.state_lock, options.paths.state_dir));
+  BANGER_TRY(record_pid(state_lock));
+  BANGER_TRY_ASSIGN(auto socket_lock, take_instance_lock(options.paths.daemon_lock));
+  BANGER_TRY(record_pid(socket_lock));
+  InstanceLocks lock{std::move(state_lock), std::move(socket_lock)};
   auto db = store::Database::open(options.paths.db);
   if (!db) {
     return tl::unexpected(with_context(db.error(), "opening the store " + options.paths.db));
@@ -86,7 +112,7 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options, Platform 
   return daemon;
 }
 
-Daemon::Daemon(DaemonOptions options, Platform platform, sys::FileLock lock, store::Database db)
+Daemon::Daemon(DaemonOptions options, Platform platform, InstanceLocks lock, store::Database db)
     : options_(std::move(options)),
       platform_(std::move(platform)),
       instance_lock_(std::move(lock)),

@@ -44,9 +44,11 @@ struct DaemonOptions {
 // Thread-safety: start() and run() from one thread; stop() from any thread.
 class Daemon {
  public:
-  // Prepares the directories, takes the single-instance lock (failed_precondition "another
-  // bangerd is running (pid N)" when it is held), opens and migrates the store, wires the
-  // services over platform, registers every method and binds the socket. internal when the
+  // Prepares the directories (the state dir's ancestors must be trusted, see
+  // paths::check_trusted_ancestors), takes the store's lock (failed_precondition "another
+  // bangerd (pid N) is using the state dir ..." when it is held) and the socket's
+  // (failed_precondition "another bangerd is running (pid N)"), opens and migrates the store, wires
+  // the services over platform, registers every method and binds the socket. internal when the
   // platform lacks the "qemu" backend.
   static Expected<std::unique_ptr<Daemon>> start(DaemonOptions options, Platform platform);
 
@@ -63,7 +65,12 @@ class Daemon {
   std::vector<std::string> methods() const { return registry_.methods(); }
 
  private:
-  Daemon(DaemonOptions options, Platform platform, sys::FileLock lock, store::Database db);
+  // The store's lock (<state>/bangerd.lock, M6), then the socket's (<runtime>/bangerd.lock).
+  struct InstanceLocks {
+    sys::FileLock state;
+    sys::FileLock socket;
+  };
+  Daemon(DaemonOptions options, Platform platform, InstanceLocks lock, store::Database db);
   void register_handlers();
   // What vm create fills in for what a request leaves out (config + host facts, once).
   vm::VmServiceOptions vm_options() const;
@@ -74,7 +81,7 @@ class Daemon {
   // Declared in dependency order: destroyed in reverse.
   DaemonOptions options_;
   Platform platform_;
-  sys::FileLock instance_lock_;
+  InstanceLocks instance_lock_;
   store::Database db_;
   store::VmRepository vm_repo_{db_};
   store::ImageRepository image_repo_{db_};

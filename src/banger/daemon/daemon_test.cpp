@@ -276,9 +276,44 @@ TEST_F(DaemonTest, SecondInstanceRefusesWhileOneRuns) {
       Daemon::start({.paths = paths_, .config = config_, .owner_uid = ::getuid()}, platform());
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, Errc::failed_precondition);
-  EXPECT_EQ(second.error().message, "another bangerd is running (pid " +
-                                        std::to_string(::getpid()) +
-                                        "); stop it with `banger daemon stop`");
+  EXPECT_EQ(second.error().message,
+            "another bangerd (pid " + std::to_string(::getpid()) + ") is using the state dir " +
+                paths_.state_dir +
+                "; stop it with `banger daemon stop` (run with the same XDG_RUNTIME_DIR / "
+                "BANGER_SOCKET as the one that started it)");
+}
+
+// Regression for M6 (security review): a second daemon on the same state dir refuses even when
+// its runtime dir (socket, socket lock) is another one, as with two shells of one user where
+// only one has XDG_RUNTIME_DIR. Fails on 8f38f5a: ran with the state lock taken at
+// <runtime>/state.lock instead (8f38f5a's placement, lock per runtime dir): the second daemon
+// started on the same store (listening on r2's socket).
+TEST_F(DaemonTest, SecondInstanceOnTheSameStateDirRefusesWhateverItsRuntimeDir) {
+  // Two environments of one user that differ only in XDG_RUNTIME_DIR.
+  auto paths_with_runtime = [&](const std::string& runtime) {
+    paths::Environment env;
+    env.uid = ::getuid();
+    env.home = dir_.path() + "/home";
+    env.vars["XDG_RUNTIME_DIR"] = dir_.path() + "/" + runtime;
+    auto p = paths::resolve_paths(env);
+    EXPECT_TRUE(p) << p.error().message;
+    return *p;
+  };
+  paths_ = paths_with_runtime("r1");
+  auto other = paths_with_runtime("r2");
+  ASSERT_EQ(other.state_dir, paths_.state_dir);
+  auto dns_listen = config_.dns_listen;
+  config_ = config::default_config(paths_);
+  config_.dns_listen = dns_listen;
+  start();
+  auto second =
+      Daemon::start({.paths = other, .config = config_, .owner_uid = ::getuid()}, platform());
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, Errc::failed_precondition);
+  std::string expected = "another bangerd (pid " + std::to_string(::getpid()) +
+                         ") is using the state dir " + paths_.state_dir + ";";
+  EXPECT_EQ(second.error().message.rfind(expected, 0), 0u) << second.error().message;
+  EXPECT_FALSE(sys::path_exists(other.socket)) << "the second daemon must not even listen";
 }
 
 TEST_F(DaemonTest, ShutdownMethodRepliesThenStops) {

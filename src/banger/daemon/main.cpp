@@ -6,6 +6,7 @@
 #include <atomic>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <string_view>
 #include <thread>
@@ -68,6 +69,12 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  // The daemon runs ssh into untrusted guests (the stop fallback): never with the user's agent
+  // or display, whoever started it (security review L3). Before any thread exists.
+  for (const char* name : {"SSH_AUTH_SOCK", "SSH_AGENT_PID", "DISPLAY", "XAUTHORITY"}) {
+    ::unsetenv(name);
   }
 
   // Signals are taken by a dedicated thread; block them before any other thread exists.

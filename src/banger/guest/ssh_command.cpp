@@ -17,7 +17,14 @@ std::string render_ssh_config(const SshConfigSpec& spec) {
       "  UserKnownHostsFile {}\n"
       "  StrictHostKeyChecking accept-new\n"
       "  HashKnownHosts no\n"
-      "  LogLevel ERROR\n",
+      "  LogLevel ERROR\n"
+      // The guest is untrusted (security review L3): no agent, X11 or port forwarding and no
+      // LocalCommand, whatever a later `Host *` of the user's config says (first value wins;
+      // the Include sits at the top of ~/.ssh/config).
+      "  ForwardAgent no\n"
+      "  ForwardX11 no\n"
+      "  ClearAllForwardings yes\n"
+      "  PermitLocalCommand no\n",
       spec.host_pattern, sys::ssh_config_quote(spec.key_path),
       sys::ssh_config_quote(spec.known_hosts_path));
 }

@@ -31,6 +31,10 @@ struct SshConfigSpec {
 //     StrictHostKeyChecking accept-new
 //     HashKnownHosts no
 //     LogLevel ERROR
+//     ForwardAgent no
+//     ForwardX11 no
+//     ClearAllForwardings yes
+//     PermitLocalCommand no
 // Paths are double-quoted ('"' and '\' backslash-escaped, '%' doubled), so spaces are fine.
 std::string render_ssh_config(const SshConfigSpec& spec);
 

@@ -20,11 +20,29 @@ sys::SshCommandSpec web_spec() {
 }
 
 TEST(SshArgv, LoginShell) {
-  EXPECT_EQ(
-      sys::ssh_argv(web_spec()),
-      (Argv{"ssh", "-i", "/state/ssh/id_ed25519", "-o", "UserKnownHostsFile=/state/ssh/known_hosts",
-            "-o", "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes", "-o",
-            "HashKnownHosts=no", "-o", "LogLevel=ERROR", "root@172.16.0.2"}));
+  EXPECT_EQ(sys::ssh_argv(web_spec()), (Argv{"ssh",
+                                             "-i",
+                                             "/state/ssh/id_ed25519",
+                                             "-o",
+                                             "UserKnownHostsFile=/state/ssh/known_hosts",
+                                             "-o",
+                                             "StrictHostKeyChecking=accept-new",
+                                             "-o",
+                                             "IdentitiesOnly=yes",
+                                             "-o",
+                                             "HashKnownHosts=no",
+                                             "-o",
+                                             "LogLevel=ERROR",
+                                             "-o",
+                                             "ForwardAgent=no",
+                                             "-o",
+                                             "ForwardX11=no",
+                                             "-o",
+                                             "ClearAllForwardings=yes",
+                                             "-o",
+                                             "PermitLocalCommand=no",
+                                             "--",
+                                             "root@172.16.0.2"}));
 }
 
 TEST(SshArgv, CommandWithTtyAndPort) {
@@ -45,11 +63,19 @@ TEST(SshArgv, CommandWithTtyAndPort) {
                                        "HashKnownHosts=no",
                                        "-o",
                                        "LogLevel=ERROR",
+                                       "-o",
+                                       "ForwardAgent=no",
+                                       "-o",
+                                       "ForwardX11=no",
+                                       "-o",
+                                       "ClearAllForwardings=yes",
+                                       "-o",
+                                       "PermitLocalCommand=no",
                                        "-p",
                                        "2222",
                                        "-t",
-                                       "root@172.16.0.2",
                                        "--",
+                                       "root@172.16.0.2",
                                        "ls",
                                        "-l",
                                        "/root"}));
@@ -87,7 +113,11 @@ TEST(SshConfig, RendersHostVmBlock) {
             "  UserKnownHostsFile \"/state/ssh/known_hosts\"\n"
             "  StrictHostKeyChecking accept-new\n"
             "  HashKnownHosts no\n"
-            "  LogLevel ERROR\n");
+            "  LogLevel ERROR\n"
+            "  ForwardAgent no\n"
+            "  ForwardX11 no\n"
+            "  ClearAllForwardings yes\n"
+            "  PermitLocalCommand no\n");
 }
 
 TEST(SshConfig, QuotesAwkwardPaths) {
@@ -140,6 +170,49 @@ TEST(SshArgv, RealSshReadsTheOptions) {
   EXPECT_NE(out.find("\nhostname 172.16.0.2\n"), std::string::npos) << out;
   EXPECT_NE(out.find("\nport 2222\n"), std::string::npos) << out;
   EXPECT_NE(out.find("\nuserknownhostsfile /state/ssh/known_hosts\n"), std::string::npos) << out;
+}
+
+// A user config that forwards everything to every host.
+constexpr const char* kForwardEverything =
+    "Host *\n  ForwardAgent yes\n  ForwardX11 yes\n  PermitLocalCommand yes\n"
+    "  LocalCommand touch /nonexistent/x\n";
+
+void expect_no_forwarding(const std::string& out) {
+  EXPECT_NE(out.find("\nforwardagent no\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nforwardx11 no\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nclearallforwardings yes\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\npermitlocalcommand no\n"), std::string::npos) << out;
+}
+
+// Regression for L3 (security review): `vm ssh`'s argv wins over a user's `Host *` that
+// forwards the agent and X11, as the real ssh reads it. Fails on 8f38f5a: ran with the
+// kUntrustedGuestOptions loop removed from ssh_argv: `forwardagent yes`.
+TEST(SshArgv, RealSshNeverForwardsToTheGuestWhateverTheUserConfigSays) {
+  if (sys::find_executable("ssh").empty()) {
+    GTEST_SKIP() << "ssh (openssh-client) is not installed";
+  }
+  testkit::TempDir dir;
+  std::string user_config = dir.path() + "/config";
+  ASSERT_TRUE(sys::write_file_atomic(user_config, kForwardEverything));
+  auto argv = sys::ssh_argv(web_spec());
+  argv.insert(argv.begin() + 1, {"-G", "-F", user_config});
+  expect_no_forwarding(ssh_effective(argv));
+}
+
+// Regression for L3 (security review): the same for `ssh <name>.vm` through the block included
+// at the top of the user's config. Fails on 8f38f5a: ran with the four lines removed from
+// render_ssh_config: `forwardagent yes`.
+TEST(SshConfig, RealSshNeverForwardsToTheGuestWhateverTheUserConfigSays) {
+  if (sys::find_executable("ssh").empty()) {
+    GTEST_SKIP() << "ssh (openssh-client) is not installed";
+  }
+  testkit::TempDir dir;
+  std::string config = dir.path() + "/config";
+  ASSERT_TRUE(sys::write_file_atomic(
+      config, render_ssh_config({.key_path = dir.path() + "/key",
+                                 .known_hosts_path = dir.path() + "/known_hosts"}) +
+                  kForwardEverything));
+  expect_no_forwarding(ssh_effective({"ssh", "-G", "-F", config, "web.vm"}));
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <vector>
 
 #include "banger/base/expected.hpp"
@@ -48,6 +50,7 @@ void fill_derived(Paths& p) {
   p.socket = p.runtime_dir + "/bangerd.sock";
   p.db = p.state_dir + "/state.db";
   p.log_file = p.state_dir + "/bangerd.log";
+  p.state_lock = p.state_dir + "/bangerd.lock";
   p.daemon_lock = p.runtime_dir + "/bangerd.lock";
   p.spawn_lock = p.runtime_dir + "/spawn.lock";
   p.vms_dir = p.state_dir + "/vms";
@@ -61,6 +64,63 @@ void fill_derived(Paths& p) {
 }
 
 std::string mode_string(mode_t mode) { return fmt::format("{:04o}", mode & 07777); }
+
+// "/a/b/c" -> {"/", "/a", "/a/b"} (the directories above path).
+std::vector<std::string> ancestors_of(const std::string& path) {
+  std::vector<std::string> chain{"/"};
+  for (std::size_t pos = path.find('/', 1);; pos = path.find('/', pos + 1)) {
+    std::string prefix = path.substr(0, pos);
+    if (pos == std::string::npos) {
+      break;
+    }
+    if (prefix.size() > 1 && prefix != chain.back()) {
+      chain.push_back(prefix);
+    }
+  }
+  return chain;
+}
+
+// One directory (or symlink) on the way: replaceable by someone other than uid or root?
+Status check_one(const std::string& dir, const struct stat& st, uid_t uid, std::string_view what,
+                 const std::string& target) {
+  if (st.st_uid != uid && st.st_uid != 0) {
+    return fail(Errc::failed_precondition,
+                fmt::format("{} {} is inside {}, which belongs to uid {} (not to uid {} or root), "
+                            "who could replace it: {}",
+                            what, target, dir, st.st_uid, uid,
+                            uid == 0 ? "as root (e.g. `sudo -E`), set BANGER_HOME (or "
+                                       "XDG_RUNTIME_DIR and HOME) to root-owned directories"
+                                     : "set BANGER_HOME or the XDG variables to directories "
+                                       "you own"));
+  }
+  if (S_ISLNK(st.st_mode) || (st.st_mode & S_ISVTX) != 0) {
+    return {};  // a symlink's mode means nothing; a sticky dir protects entries of others
+  }
+  bool others_write = (st.st_mode & S_IWOTH) != 0;
+  bool group_write = (st.st_mode & S_IWGRP) != 0 && st.st_gid != ::getgid() && st.st_gid != 0;
+  if (others_write || group_write) {
+    return fail(Errc::failed_precondition,
+                fmt::format("{} {} is inside {} (mode {}), which other users may write to and so "
+                            "replace what is in it: run chmod go-w {} or use another directory",
+                            what, target, dir, mode_string(st.st_mode), dir));
+  }
+  return {};
+}
+
+Status check_chain(const std::string& path, uid_t uid, std::string_view what,
+                   const std::string& target) {
+  for (const auto& dir : ancestors_of(path)) {
+    struct stat st{};
+    if (::lstat(dir.c_str(), &st) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
+        return {};  // the rest does not exist yet: whoever creates it decides
+      }
+      return fail_errno(fmt::format("checking {} (on the way to {} {})", dir, what, target), errno);
+    }
+    BANGER_TRY(check_one(dir, st, uid, what, target));
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -144,25 +204,22 @@ Expected<Paths> resolve_paths(const Environment& env) {
   return p;
 }
 
-Status prepare_runtime_dir(const Paths& paths, uid_t uid) {
-  const std::string& dir = paths.runtime_dir;
-  auto slash = dir.rfind('/');
-  if (slash != std::string::npos && slash > 0) {
-    BANGER_TRY(sys::make_dirs(dir.substr(0, slash), 0700));
+Status check_trusted_ancestors(const std::string& path, uid_t uid, std::string_view what) {
+  BANGER_TRY(check_chain(path, uid, what, path));
+  // A symlink on the way (owned by uid or root, so not swappable) may lead anywhere: the
+  // directories it leads through must pass too.
+  auto slash = path.rfind('/');
+  std::string parent = slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+  char resolved[PATH_MAX];
+  if (::realpath(parent.c_str(), resolved) != nullptr && parent != resolved) {
+    BANGER_TRY(check_chain(resolved, uid, what, path));
   }
-  if (::mkdir(dir.c_str(), 0700) == 0) {
-    // mkdir applies the umask; set the exact mode on the directory we just made.
-    if (::chmod(dir.c_str(), 0700) != 0) {
-      return fail_errno("setting mode 0700 on runtime dir " + dir, errno);
-    }
-  } else if (errno != EEXIST) {
-    return fail_errno("creating runtime dir " + dir, errno);
-  }
+  return {};
+}
 
-  struct stat st{};
-  if (::lstat(dir.c_str(), &st) != 0) {
-    return fail_errno("checking runtime dir " + dir, errno);
-  }
+namespace {
+
+Status check_runtime_dir_itself(const std::string& dir, const struct stat& st, uid_t uid) {
   if (S_ISLNK(st.st_mode)) {
     return fail(Errc::failed_precondition,
                 fmt::format("runtime dir {} is a symlink, which another user could have planted: "
@@ -188,6 +245,44 @@ Status prepare_runtime_dir(const Paths& paths, uid_t uid) {
                             dir, mode_string(st.st_mode), dir));
   }
   return {};
+}
+
+}  // namespace
+
+Status check_runtime_dir(const Paths& paths, uid_t uid) {
+  const std::string& dir = paths.runtime_dir;
+  BANGER_TRY(check_trusted_ancestors(dir, uid, "runtime dir"));
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return {};
+    }
+    return fail_errno("checking runtime dir " + dir, errno);
+  }
+  return check_runtime_dir_itself(dir, st, uid);
+}
+
+Status prepare_runtime_dir(const Paths& paths, uid_t uid) {
+  const std::string& dir = paths.runtime_dir;
+  BANGER_TRY(check_trusted_ancestors(dir, uid, "runtime dir"));
+  auto slash = dir.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    BANGER_TRY(sys::make_dirs(dir.substr(0, slash), 0700));
+  }
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    // mkdir applies the umask; set the exact mode on the directory we just made.
+    if (::chmod(dir.c_str(), 0700) != 0) {
+      return fail_errno("setting mode 0700 on runtime dir " + dir, errno);
+    }
+  } else if (errno != EEXIST) {
+    return fail_errno("creating runtime dir " + dir, errno);
+  }
+
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    return fail_errno("checking runtime dir " + dir, errno);
+  }
+  return check_runtime_dir_itself(dir, st, uid);
 }
 
 Status prepare_state_dirs(const Paths& paths) {

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "banger/base/error.hpp"
 
@@ -31,11 +32,12 @@ struct Paths {
   std::string state_dir;    // $XDG_STATE_HOME/banger or $BANGER_HOME/state
   std::string cache_dir;    // $XDG_CACHE_HOME/banger or $BANGER_HOME/cache
   std::string
-      runtime_dir;       // $XDG_RUNTIME_DIR/banger, /tmp/banger-runtime-<uid> or $BANGER_HOME/run
-  std::string socket;    // <runtime_dir>/bangerd.sock, or $BANGER_SOCKET
-  std::string db;        // <state_dir>/state.db
-  std::string log_file;  // <state_dir>/bangerd.log
-  std::string daemon_lock;    // <runtime_dir>/bangerd.lock
+      runtime_dir;         // $XDG_RUNTIME_DIR/banger, /tmp/banger-runtime-<uid> or $BANGER_HOME/run
+  std::string socket;      // <runtime_dir>/bangerd.sock, or $BANGER_SOCKET
+  std::string db;          // <state_dir>/state.db
+  std::string log_file;    // <state_dir>/bangerd.log
+  std::string state_lock;  // <state_dir>/bangerd.lock: one daemon per store (M6)
+  std::string daemon_lock;    // <runtime_dir>/bangerd.lock: one daemon per socket; its pid
   std::string spawn_lock;     // <runtime_dir>/spawn.lock
   std::string vms_dir;        // <state_dir>/vms
   std::string images_dir;     // <state_dir>/images
@@ -59,7 +61,23 @@ inline constexpr std::size_t kMaxSocketPathLength = 107;
 // not absolute, no usable home directory when an XDG variable is unset, socket path too long.
 Expected<Paths> resolve_paths(const Environment& env);
 
-// Creates runtime_dir with mode 0700 (parents 0700 as needed) and checks it with lstat.
+// Checks that nobody but uid and root can swap `path` for something else (security review H2):
+// every existing directory above it (not path itself), lexically and after resolving symlinks, is
+// owned by uid or root, and when others (or a group other than uid's primary group) may write to
+// it, it has the sticky bit (like /tmp). A root CLI or daemon whose XDG_RUNTIME_DIR or HOME points
+// into a user's directory (`sudo -E`) is refused here. Components that do not exist yet are
+// skipped. `what` names the path in the message ("runtime dir"). Errc::failed_precondition
+// naming the offending directory, its owner and mode, and what to do; Errc::io when lstat fails.
+Status check_trusted_ancestors(const std::string& path, uid_t uid, std::string_view what);
+
+// Checks an existing runtime dir without creating anything, for the CLI before it connects
+// (H2): the ancestors as check_trusted_ancestors; the dir itself is no symlink, a directory,
+// owned by uid with no group/other permission. A missing runtime dir is fine (nothing can
+// listen in it). Errors as prepare_runtime_dir.
+Status check_runtime_dir(const Paths& paths, uid_t uid);
+
+// Checks the ancestors (check_trusted_ancestors), creates runtime_dir with mode 0700 (parents
+// 0700 as needed) and checks it with lstat.
 // Errc::failed_precondition when it is a symlink, not a directory, not owned by uid or has
 // any group/other permission bit (the message says how to fix it); Errc::io (or
 // permission_denied for EACCES/EPERM) when mkdir/lstat fail.

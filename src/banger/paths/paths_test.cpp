@@ -45,6 +45,7 @@ TEST(ResolvePaths, BangerHomePutsEverythingUnderOneDirectory) {
   EXPECT_EQ(p->db, "/tmp/bh/state/state.db");
   EXPECT_EQ(p->log_file, "/tmp/bh/state/bangerd.log");
   EXPECT_EQ(p->daemon_lock, "/tmp/bh/run/bangerd.lock");
+  EXPECT_EQ(p->state_lock, "/tmp/bh/state/bangerd.lock");
   EXPECT_EQ(p->spawn_lock, "/tmp/bh/run/spawn.lock");
   EXPECT_EQ(p->vms_dir, "/tmp/bh/state/vms");
   EXPECT_EQ(p->images_dir, "/tmp/bh/state/images");
@@ -238,6 +239,11 @@ TEST(PrepareRuntimeDir, RefusesDirectoryOwnedBySomeoneElse) {
   // As root the directory now belongs to uid 4242; otherwise check against another uid.
   uid_t expected_owner = me == 0 ? 4242 : me;
   uid_t asker = me == 0 ? 0 : me + 1;
+  if (me != 0) {
+    // Unprivileged, tmp itself is the asker's problem first (an ancestor of another uid).
+    ASSERT_FALSE(prepare_runtime_dir(p, asker));
+    return;
+  }
   auto st = prepare_runtime_dir(p, asker);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, Errc::failed_precondition);
@@ -245,6 +251,96 @@ TEST(PrepareRuntimeDir, RefusesDirectoryOwnedBySomeoneElse) {
                                     std::to_string(expected_owner) + ", not by uid " +
                                     std::to_string(asker) + ": remove it (rm -r " + p.runtime_dir +
                                     ") or set XDG_RUNTIME_DIR to a directory you own");
+}
+
+// A directory owned by `owner` when we are root; otherwise (the seam) the test asks on behalf
+// of another uid, so the directory (ours) is "someone else's" all the same. Returns the uid to
+// ask as.
+uid_t dir_of_someone_else(const std::string& dir) {
+  EXPECT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  if (::getuid() == 0) {
+    EXPECT_EQ(::chown(dir.c_str(), 4242, 4242), 0);
+    return 0;
+  }
+  return ::getuid() + 1;
+}
+
+// Regression for H2 (security review): a runtime dir below a directory another user owns
+// (`sudo -E` keeps XDG_RUNTIME_DIR=/run/user/<uid>) is refused before anything is created, and
+// the message names the directory and its owner. Fails on 8f38f5a: ran with the
+// check_trusted_ancestors() call removed from prepare_runtime_dir (8f38f5a's logic): the dir
+// was created and prepare_runtime_dir succeeded.
+TEST(PrepareRuntimeDir, RefusesADirectoryBelowAnotherUsersDirectory) {
+  testkit::TempDir tmp;
+  std::string user_dir = tmp.path() + "/user";
+  uid_t asker = dir_of_someone_else(user_dir);
+  if (::getuid() != 0) {
+    GTEST_SKIP() << "tmp itself belongs to the test's uid, which is not the asker's";
+  }
+  Paths p = paths_under(user_dir + "/home");
+  auto st = prepare_runtime_dir(p, asker);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::failed_precondition);
+  EXPECT_NE(st.error().message.find("runtime dir " + p.runtime_dir + " is inside " + user_dir +
+                                    ", which belongs to uid 4242 (not to uid 0 or root)"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_FALSE(is_dir(p.runtime_dir));
+}
+
+// Regression for H2 (security review): a symlink on the way to the runtime dir that leads into
+// another user's directory is refused too. Fails on 8f38f5a: same revert as above: accepted.
+TEST(PrepareRuntimeDir, RefusesASymlinkedAncestorLeadingIntoAnotherUsersDirectory) {
+  if (::getuid() != 0) {
+    GTEST_SKIP() << "needs root to own a directory of another uid";
+  }
+  testkit::TempDir tmp;
+  std::string user_dir = tmp.path() + "/user";
+  dir_of_someone_else(user_dir);
+  ASSERT_EQ(::mkdir((user_dir + "/real").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink((user_dir + "/real").c_str(), (tmp.path() + "/link").c_str()), 0);
+  Paths p = paths_under(tmp.path() + "/link");
+  auto st = prepare_runtime_dir(p, 0);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("which belongs to uid 4242"), std::string::npos)
+      << st.error().message;
+}
+
+// Regression for H2 (security review): a world-writable ancestor without the sticky bit lets
+// anyone rename the runtime dir away and plant their own; /tmp-like (sticky) is fine. Fails on
+// 8f38f5a: same revert as above: accepted.
+TEST(PrepareRuntimeDir, RefusesAWorldWritableAncestorUnlessSticky) {
+  testkit::TempDir tmp;
+  std::string shared = tmp.path() + "/shared";
+  ASSERT_EQ(::mkdir(shared.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(shared.c_str(), 0777), 0);
+  Paths p = paths_under(shared + "/home");
+  auto st = prepare_runtime_dir(p, ::getuid());
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "runtime dir " + p.runtime_dir + " is inside " + shared +
+                                    " (mode 0777), which other users may write to and so "
+                                    "replace what is in it: run chmod go-w " +
+                                    shared + " or use another directory");
+  ASSERT_EQ(::chmod(shared.c_str(), 01777), 0);
+  auto sticky = prepare_runtime_dir(p, ::getuid());
+  EXPECT_TRUE(sticky) << sticky.error().message;
+}
+
+// The CLI's check before it connects (H2): a missing runtime dir is fine and is not created;
+// an existing one must be private. (The CLI side is proven by the integration test
+// CliDaemon.SquattedRuntimeDirIsRefusedAndNothingRuns.)
+TEST(CheckRuntimeDir, RefusesASquattedDirAndAcceptsAMissingOne) {
+  testkit::TempDir tmp;
+  Paths p = paths_under(tmp.path());
+  EXPECT_TRUE(check_runtime_dir(p, ::getuid()));
+  EXPECT_FALSE(is_dir(p.runtime_dir)) << "checking creates nothing";
+  ASSERT_EQ(::mkdir(p.runtime_dir.c_str(), 0700), 0);
+  EXPECT_TRUE(check_runtime_dir(p, ::getuid()));
+  ASSERT_EQ(::chmod(p.runtime_dir.c_str(), 0777), 0);
+  auto st = check_runtime_dir(p, ::getuid());
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::failed_precondition);
+  EXPECT_NE(st.error().message.find("has mode 0777"), std::string::npos);
 }
 
 TEST(PrepareStateDirs, CreatesTheTreeWithPrivateState) {

@@ -1,6 +1,8 @@
 #include "banger/rpc/client.hpp"
 
 #include <fmt/format.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -17,12 +19,35 @@ tl::unexpected<Error> connection_lost(const std::string& socket_path, std::strin
                                              socket_path, method, why));
 }
 
+// The daemon runs as the CLI's user or as root; anything else listening on the path is an
+// impostor (H2), and nothing may be sent to it or believed from it.
+Status check_peer(int fd, const std::string& socket_path, uid_t trusted_uid) {
+  struct ucred cred{};
+  socklen_t cred_len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0) {
+    return fail_errno("reading the peer credentials of " + socket_path, errno);
+  }
+  if (cred.uid != trusted_uid && cred.uid != 0) {
+    return fail(Errc::permission_denied,
+                fmt::format("refusing to talk to {}: it is served by uid {} (pid {}), not by uid "
+                            "{} or root, so it is not your bangerd; another user may have "
+                            "created the runtime dir: remove it or set XDG_RUNTIME_DIR or "
+                            "BANGER_HOME to a directory you own",
+                            socket_path, cred.uid, cred.pid, trusted_uid));
+  }
+  return {};
+}
+
 }  // namespace
 
 Client::Client(base::UniqueFd fd, std::string socket_path)
     : fd_(std::move(fd)), socket_path_(std::move(socket_path)), reader_(fd_.get()) {}
 
 Expected<Client> Client::connect(const std::string& socket_path) {
+  return connect(socket_path, ::getuid());
+}
+
+Expected<Client> Client::connect(const std::string& socket_path, uid_t trusted_uid) {
   auto fd = posix::connect_unix(socket_path, posix::kNoDeadline);
   if (!fd) {
     const int err = fd.error().sys_errno;
@@ -41,6 +66,7 @@ Expected<Client> Client::connect(const std::string& socket_path) {
     }
     return tl::unexpected(std::move(error));
   }
+  BANGER_TRY(check_peer(fd->get(), socket_path, trusted_uid));
   return Client(std::move(*fd), socket_path);
 }
 

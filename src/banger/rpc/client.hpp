@@ -1,6 +1,8 @@
 // The CLI's side of the protocol: one connection to bangerd, typed calls with streamed events.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -21,9 +23,15 @@ class Client {
  public:
   using EventCallback = std::function<void(const api::Event&)>;
 
-  // Connects to the daemon's socket. Errors: unavailable when nothing listens there (ENOENT,
-  // ECONNREFUSED; the message names the socket path), permission_denied (EACCES, EPERM),
-  // invalid_argument (path too long), io otherwise.
+  // Connects to the daemon's socket and checks who listens there before anything is sent
+  // (security review H2): the peer's SO_PEERCRED uid must be trusted_uid or 0, otherwise the
+  // socket belongs to another user (a squatted runtime dir) whose answers would reach ssh argv
+  // and ~/.ssh/config. Errors: unavailable when nothing listens there (ENOENT, ECONNREFUSED; the
+  // message names the socket path), permission_denied (EACCES, EPERM, or a peer of another uid:
+  // the message names the socket and the peer's uid), invalid_argument (path too long), io
+  // otherwise.
+  static Expected<Client> connect(const std::string& socket_path, uid_t trusted_uid);
+  // connect(socket_path, getuid()).
   static Expected<Client> connect(const std::string& socket_path);
 
   // Calls method M: sends one request, passes each event line to on_event (when set) and

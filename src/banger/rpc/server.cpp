@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "banger/api/protocol.hpp"
 #include "banger/base/defer.hpp"
 #include "banger/base/log.hpp"
+#include "banger/posix/io.hpp"
 #include "banger/rpc/frame.hpp"
 
 namespace banger::rpc {
@@ -34,6 +36,8 @@ struct ServerConnection {
   bool closing = false;  // the server is stopping: serve no more lines
   CallContext* current = nullptr;
   std::mutex write_mutex;  // one writer at a time: events and the reply
+  std::chrono::milliseconds send_timeout{std::chrono::seconds(30)};
+  bool send_failed = false;  // guarded by write_mutex: a line timed out, send nothing more
   std::atomic<bool> finished{false};
   std::thread thread;
 };
@@ -44,10 +48,27 @@ namespace {
 
 using detail::ServerConnection;
 
-// Sends one line on the connection; false when the peer is gone.
+// Sends one line on the connection; false when the peer is gone or has not taken a line for
+// send_timeout (the socket has SO_SNDTIMEO, so send() itself returns; L5). After a failure
+// nothing more is sent and the running call is cancelled.
 bool send_line(ServerConnection& conn, const std::string& line) {
   std::lock_guard lock(conn.write_mutex);
-  return static_cast<bool>(write_line(conn.fd.get(), line));
+  if (conn.send_failed) {
+    return false;
+  }
+  std::string framed = line + "\n";
+  if (posix::write_all(conn.fd.get(), framed, posix::kNoDeadline, conn.send_timeout)) {
+    return true;
+  }
+  conn.send_failed = true;
+  BANGER_LOG_WARN("rpc: a client did not read for {} ms: dropping its connection",
+                  conn.send_timeout.count());
+  ::shutdown(conn.fd.get(), SHUT_RDWR);
+  std::lock_guard state(conn.mutex);
+  if (conn.current != nullptr) {
+    conn.current->cancel();
+  }
+  return false;
 }
 
 // Watches fd for hang-up while a handler runs and cancels ctx when it happens.
@@ -166,7 +187,9 @@ Status Server::run() {
   Status status;
   while (!stopping_.load()) {
     pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, -1);
+    // Wakes every second to join finished connection threads even when nobody connects.
+    int n = ::poll(fds, 2, 1000);
+    reap_finished();
     if (n < 0) {
       if (errno == EINTR) {
         continue;
@@ -206,7 +229,26 @@ void Server::stop() {
 }
 
 void Server::start_connection(base::UniqueFd fd) {
+  if (connections_.size() >= options_.max_connections) {
+    BANGER_LOG_WARN("rpc: refusing a connection: {} are open already", connections_.size());
+    std::string line =
+        api::encode_error(
+            std::nullopt,
+            api::WireError{"unavailable",
+                           fmt::format("too many connections to bangerd ({} open); try again later",
+                                       connections_.size()),
+                           ""}) +
+        "\n";
+    [[maybe_unused]] auto sent =
+        ::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return;
+  }
+  timeval timeout{};
+  timeout.tv_sec = static_cast<time_t>(options_.send_timeout.count() / 1000);
+  timeout.tv_usec = static_cast<suseconds_t>((options_.send_timeout.count() % 1000) * 1000);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   auto conn = std::make_shared<ServerConnection>();
+  conn->send_timeout = options_.send_timeout;
   conn->fd = std::move(fd);
   connections_.push_back(conn);
   conn->thread =

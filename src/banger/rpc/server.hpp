@@ -26,6 +26,13 @@ struct ServerOptions {
   uid_t allowed_uid = 0;    // the daemon's owner; root is always allowed as well
   // stop() waits this long for running handlers, then cancels them and waits as long again.
   std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};
+  // At most this many connections are served at once; one more gets a single `unavailable`
+  // error line ("too many connections") and is closed (security review L5).
+  std::size_t max_connections = 128;
+  // A reply or event line that cannot be sent for this long (a client that stopped reading)
+  // ends the connection and cancels its running call, so a handler holding a VM lock is never
+  // stuck in send() (L5).
+  std::chrono::milliseconds send_timeout{std::chrono::seconds(30)};
 };
 
 // Owns: the listening socket, the socket file and the connection threads.

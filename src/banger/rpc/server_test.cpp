@@ -1,6 +1,7 @@
 #include "banger/rpc/server.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,6 +59,16 @@ struct Rendezvous {
   };
 };
 
+// A test-only method: emits big events until cancelled (or 256 MiB went out).
+struct Flood {
+  static constexpr std::string_view kMethod = "test.flood";
+  struct Request {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+  using Response = Request;
+};
+
 class ServerTest : public ::testing::Test {
  protected:
   ServerTest() {
@@ -86,6 +97,15 @@ class ServerTest : public ::testing::Test {
       handler_saw_cancel = seen;
       return Expected<WaitForCancel::Response>(WaitForCancel::Response{});
     });
+    registry.add<Flood>([this](const Flood::Request&, CallContext& ctx) {
+      std::string chunk(64 * 1024, 'x');
+      for (int i = 0; i < 4096 && !ctx.cancelled(); ++i) {
+        ctx.emit(api::Event{"flood", chunk, i, 4096});
+      }
+      flood_cancelled = ctx.cancelled();
+      flood_done = true;
+      return Expected<Flood::Response>(Flood::Response{});
+    });
     registry.add<Rendezvous>([this](const Rendezvous::Request& r, CallContext&) {
       int now = ++in_rendezvous;
       bool all_there = testkit::eventually([&] { return in_rendezvous.load() >= r.count; });
@@ -99,9 +119,12 @@ class ServerTest : public ::testing::Test {
   ~ServerTest() override { stop(); }
 
   void start(std::chrono::milliseconds grace = 10s) {
-    server = std::make_unique<Server>(
-        ServerOptions{.socket_path = socket_path(), .allowed_uid = ::getuid(), .stop_grace = grace},
-        registry, random);
+    start_with(ServerOptions{
+        .socket_path = socket_path(), .allowed_uid = ::getuid(), .stop_grace = grace});
+  }
+
+  void start_with(ServerOptions options) {
+    server = std::make_unique<Server>(std::move(options), registry, random);
     auto listening = server->listen();
     ASSERT_TRUE(listening) << listening.error().message;
     thread = std::thread([this] { run_status = server->run(); });
@@ -155,7 +178,55 @@ class ServerTest : public ::testing::Test {
   std::atomic<bool> handler_entered{false};
   std::atomic<bool> handler_saw_cancel{false};
   std::atomic<int> in_rendezvous{0};
+  std::atomic<bool> flood_done{false};
+  std::atomic<bool> flood_cancelled{false};
 };
+
+// Regression for L5 (security review): connections beyond max_connections get one clear
+// `unavailable` line and are closed; a slot frees up when a connection ends. Fails on
+// 8f38f5a: ran with the max_connections check removed from start_connection: the third
+// connection was served (its ping got a pong, no error line).
+TEST_F(ServerTest, RefusesConnectionsBeyondTheLimit) {
+  start_with(
+      ServerOptions{.socket_path = socket_path(), .allowed_uid = ::getuid(), .max_connections = 2});
+  Client first = connect();
+  auto second = std::make_unique<Client>(connect());
+  ASSERT_TRUE(first.call<api::Ping>({}));
+  ASSERT_TRUE(second->call<api::Ping>({}));
+  base::UniqueFd third = connect_raw();
+  const char ping[] = "{\"v\":1,\"id\":1,\"method\":\"ping\"}\n";
+  [[maybe_unused]] auto sent = ::send(third.get(), ping, sizeof ping - 1, MSG_NOSIGNAL);
+  LineReader reader(third.get());
+  Json reply = read_json(reader);
+  EXPECT_EQ(reply["error"]["code"], "unavailable") << reply.dump();
+  EXPECT_NE(reply.dump().find("too many connections to bangerd (2 open)"), std::string::npos);
+  second.reset();
+  EXPECT_TRUE(testkit::eventually([&] {
+    auto again = Client::connect(socket_path());
+    return again && again->call<api::Ping>({}).has_value();
+  }));
+}
+
+// Regression for L5 (security review): a client that stops reading (Ctrl-Z during a build with
+// progress events) cannot keep a handler blocked in send(): after send_timeout the connection is
+// dropped and the call cancelled. Fails on 8f38f5a: ran with send_line writing through
+// write_line without SO_SNDTIMEO (8f38f5a's send_line): the handler stayed blocked in send()
+// and flood_done never became true.
+TEST_F(ServerTest, AClientThatStopsReadingCannotBlockAHandler) {
+  start_with(ServerOptions{.socket_path = socket_path(),
+                           .allowed_uid = ::getuid(),
+                           .send_timeout = std::chrono::milliseconds(200)});
+  base::UniqueFd fd = connect_raw();
+  const char flood[] = "{\"v\":1,\"id\":1,\"method\":\"test.flood\"}\n";
+  ASSERT_EQ(::send(fd.get(), flood, sizeof flood - 1, MSG_NOSIGNAL),
+            static_cast<ssize_t>(sizeof flood - 1));
+  // Never read: the socket buffers fill up within a few events.
+  EXPECT_TRUE(testkit::eventually([&] { return flood_done.load(); }));
+  EXPECT_TRUE(flood_cancelled.load());
+  // The server still serves others.
+  Client other = connect();
+  EXPECT_TRUE(other.call<api::Ping>({}));
+}
 
 TEST_F(ServerTest, RoundTripsATypedCall) {
   start();
@@ -366,6 +437,98 @@ TEST(Client, MissingSocketIsUnavailableNamingThePath) {
   EXPECT_EQ(r.error().code, Errc::unavailable);
   EXPECT_EQ(r.error().message,
             "connecting to bangerd at " + dir.path() + "/none.sock: No such file or directory");
+}
+
+// A listener on `path` in a forked child running as `uid` (when not us: needs root). The child
+// accepts one connection and exits with the number of bytes it received (capped at 100), so a
+// test sees whether a client sent anything to an impostor.
+pid_t listen_as(uid_t uid, const std::string& path, int ready_fd) {
+  pid_t child = ::fork();
+  if (child != 0) {
+    return child;
+  }
+  if (uid != ::getuid() && (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0)) {
+    ::_exit(201);
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::chmod(path.c_str(), 0777) != 0 || ::listen(fd, 4) != 0) {
+    ::_exit(202);
+  }
+  [[maybe_unused]] auto told = ::write(ready_fd, "r", 1);
+  int conn = ::accept(fd, nullptr, nullptr);
+  if (conn < 0) {
+    ::_exit(203);
+  }
+  // A client that sends sends at once; one that refused closes the connection (read
+  // returns 0). Either way the child answers nothing and is done within 2 s.
+  pollfd pfd{conn, POLLIN, 0};
+  char buf[256];
+  ssize_t n = ::poll(&pfd, 1, 2000) == 1 ? ::read(conn, buf, sizeof buf) : 0;
+  ::_exit(n > 100 ? 100 : static_cast<int>(n > 0 ? n : 0));
+}
+
+// Regression for H2 (security review): the CLI's client checks SO_PEERCRED and refuses a socket
+// served by a uid that is neither the caller's nor root, before sending a byte, with a message
+// naming the socket and the peer uid. Fails on 8f38f5a: ran with check_peer() commented out in
+// client.cpp: connect() succeeded and the impostor received the 43-byte ping request.
+TEST(Client, RefusesAPeerOfAnotherUidBeforeSendingAnything) {
+  testkit::TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0777), 0);
+  std::string path = dir.path() + "/bangerd.sock";
+  // As root, the impostor really is another uid (nobody); otherwise the seam says which uid
+  // the client trusts, and the listener (us, not root) is not it.
+  const bool root = ::getuid() == 0;
+  const uid_t impostor = root ? 65534 : ::getuid();
+  const uid_t trusted = root ? 0 : ::getuid() + 1;
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = listen_as(impostor, path, ready[1]);
+  ASSERT_GE(child, 0);
+  ::close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the listener did not come up";
+  ::close(ready[0]);
+
+  auto client = Client::connect(path, trusted);
+  bool connected = client.has_value();
+  if (connected) {
+    [[maybe_unused]] auto pong = client->call<api::Ping>({});
+    client = tl::unexpected(Error{});  // closes the connection
+  } else {
+    EXPECT_EQ(client.error().code, Errc::permission_denied);
+    EXPECT_NE(client.error().message.find("refusing to talk to " + path + ": it is served by uid " +
+                                          std::to_string(impostor)),
+              std::string::npos)
+        << client.error().message;
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_FALSE(connected);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "bytes the impostor received";
+}
+
+TEST(Client, AcceptsAPeerOfTheTrustedUid) {
+  testkit::TempDir dir;
+  std::string path = dir.path() + "/bangerd.sock";
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = listen_as(::getuid(), path, ready[1]);
+  ASSERT_GE(child, 0);
+  ::close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  {
+    auto client = Client::connect(path, ::getuid());
+    EXPECT_TRUE(client) << client.error().message;
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
 }
 
 TEST_F(ServerTest, RefusesOtherUsers) {

@@ -1,5 +1,10 @@
 #include "banger/sys/ssh_command.hpp"
 
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include "banger/base/expected.hpp"
+
 namespace banger::sys {
 
 namespace {
@@ -25,7 +30,56 @@ std::string option_value(const std::string& path) {
   return ssh_config_quote(path);
 }
 
+bool has_control_char(const std::string& text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status check_path(const char* field, const std::string& path) {
+  if (path.empty() || path.front() != '/' || has_control_char(path) ||
+      path.find("${") != std::string::npos) {
+    return fail(Errc::invalid_argument,
+                fmt::format("refusing ssh {} {:?}: it must be an absolute path without control "
+                            "characters or \"${{\"",
+                            field, path));
+  }
+  return {};
+}
+
 }  // namespace
+
+Status check_ssh_target(const SshCommandSpec& spec) {
+  const std::string& user = spec.user;
+  bool user_ok = !user.empty() && user.size() <= 32 && user.front() != '-' && user.front() != '.';
+  for (char c : user) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '.' || c == '-';
+    user_ok = user_ok && plain;
+  }
+  if (!user_ok) {
+    return fail(Errc::invalid_argument,
+                fmt::format("refusing ssh user {:?}: a login name is letters, digits, '_', '.' "
+                            "and '-', not starting with '-' or '.'",
+                            user));
+  }
+  in_addr addr{};
+  if (spec.ip.empty() || spec.ip.size() > 15 || ::inet_pton(AF_INET, spec.ip.c_str(), &addr) != 1) {
+    return fail(
+        Errc::invalid_argument,
+        fmt::format("refusing ssh address {:?}: it must be a dotted IPv4 address", spec.ip));
+  }
+  if (spec.port < 1 || spec.port > 65535) {
+    return fail(Errc::invalid_argument,
+                fmt::format("refusing ssh port {}: it must be 1 to 65535", spec.port));
+  }
+  BANGER_TRY(check_path("key path", spec.key_path));
+  BANGER_TRY(check_path("known_hosts path", spec.known_hosts_path));
+  return {};
+}
 
 std::string ssh_config_quote(const std::string& path) {
   std::string out = "\"";
@@ -68,15 +122,19 @@ std::vector<std::string> ssh_argv(const SshCommandSpec& spec) {
                                 "HashKnownHosts=no",
                                 "-o",
                                 "LogLevel=ERROR"};
+  for (const auto& [key, value] : kUntrustedGuestOptions) {
+    argv.emplace_back("-o");
+    argv.push_back(std::string(key) + "=" + value);
+  }
   if (spec.port != 22) {
     argv.insert(argv.end(), {"-p", std::to_string(spec.port)});
   }
   if (spec.force_tty) {
     argv.emplace_back("-t");
   }
+  argv.emplace_back("--");
   argv.push_back(spec.user + "@" + spec.ip);
   if (!spec.command.empty()) {
-    argv.emplace_back("--");
     if (spec.preserve_argv) {
       std::string remote;
       for (const auto& arg : spec.command) {

@@ -11,7 +11,10 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "banger/base/error.hpp"
 
 namespace banger::sys {
 
@@ -30,14 +33,34 @@ struct SshCommandSpec {
 };
 
 // {ssh, -i, <key>, -o, UserKnownHostsFile=<known_hosts>, -o, StrictHostKeyChecking=accept-new,
-//  -o, IdentitiesOnly=yes, -o, HashKnownHosts=no, -o, LogLevel=ERROR, [-p, <port>], [-t],
-//  root@<ip>, [--, cmd...]}.
+//  -o, IdentitiesOnly=yes, -o, HashKnownHosts=no, -o, LogLevel=ERROR, -o, ForwardAgent=no,
+//  -o, ForwardX11=no, -o, ClearAllForwardings=yes, -o, PermitLocalCommand=no, [-p, <port>],
+//  [-t], --, root@<ip>, [cmd...]}.
+// The guest is untrusted (security review L3): the forwarding options come before anything the
+// user's ~/.ssh/config says (ssh keeps the first value it sees), so a `Host * ForwardAgent yes`
+// never hands a guest root the user's agent. "--" ends ssh's options before the destination, so
+// nothing after it (user@ip, the command) is ever read as an option (H2).
 // Without preserve_argv ssh joins the command words with spaces and the guest's shell parses
 // them, as with plain ssh.
 // '%' in paths is doubled, because ssh expands %-tokens in -i and UserKnownHostsFile; a
 // known_hosts path with spaces, '"' or '\' is double-quoted (ssh would read several files).
 // "${" in a path is not escapable in ssh and is left as is (banger's state dir never has it).
 std::vector<std::string> ssh_argv(const SshCommandSpec& spec);
+
+// The security options above, as ssh_config keywords and values, in argv order; the ssh-config
+// block (guest/ssh_command) writes the same ones.
+inline constexpr std::pair<const char*, const char*> kUntrustedGuestOptions[] = {
+    {"ForwardAgent", "no"},
+    {"ForwardX11", "no"},
+    {"ClearAllForwardings", "yes"},
+    {"PermitLocalCommand", "no"}};
+
+// Checks the daemon-supplied parts of a spec before they reach ssh (H2): user is a plain login
+// name ([A-Za-z0-9_][A-Za-z0-9_.-]*, at most 32 bytes, so never an option), ip a dotted IPv4
+// address, port 1..65535, key_path and known_hosts_path absolute, without control characters
+// and without "${" (ssh expands environment variables there). Errc::invalid_argument naming
+// the field and the value.
+Status check_ssh_target(const SshCommandSpec& spec);
 
 // A path as a double-quoted ssh_config argument: '%' doubled (ssh expands %-tokens in
 // IdentityFile and UserKnownHostsFile), '"' and '\' backslash-escaped.
