@@ -253,14 +253,20 @@ TEST_F(VmSuite, AgentAnswersHealthPortsListsHttpWithVmUrlsAndStatsAreLive) {
 
 TEST_F(VmSuite, AgentSurvivesMalformedFramesAndAHostThatHangsUpMidRequest) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "ag"}).exit_code, 0);
-  std::string socket = home_->dir() + "/run/" + show("ag")["id"].get<std::string>() + ".agent";
+  std::string id = show("ag")["id"];
+  std::string socket = home_->dir() + "/run/" + id + ".agent";
+  // The daemon's side of the agent's authentication (ADR 0012): the VM's token.
+  auto token = sys::read_file(home_->dir() + "/state/vms/" + id + "/agent.token");
+  ASSERT_TRUE(token);
+  const std::string auth = "\n{\"v\":1,\"id\":1,\"method\":\"auth\",\"params\":{\"token\":\"" +
+                           std::string(base::trim(*token)) + "\"}}\n";
   // Half a request, then the host goes away.
   EXPECT_EQ(agent_exchange(socket, R"({"v":1,"id":5,"method":"hea)", "", 300ms), "");
-  // Garbage gets an error reply, and the agent keeps serving.
-  std::string replies = agent_exchange(socket, "\nnot json at all\n", "bad_request", 5000ms);
+  // Garbage after authenticating gets an error reply, and the agent keeps serving.
+  std::string replies = agent_exchange(socket, auth + "not json at all\n", "bad_request", 5000ms);
   EXPECT_THAT(replies, HasSubstr("bad_request"));
-  std::string good =
-      agent_exchange(socket, "\n{\"v\":1,\"id\":77,\"method\":\"health\"}\n", "\"id\":77", 5000ms);
+  std::string good = agent_exchange(socket, auth + "{\"v\":1,\"id\":77,\"method\":\"health\"}\n",
+                                    "\"id\":77", 5000ms);
   EXPECT_THAT(good, HasSubstr("\"id\":77"));
   EXPECT_THAT(good, HasSubstr("uptime_s"));
   EXPECT_EQ(run({"vm", "health", "ag"}).exit_code, 0);

@@ -101,10 +101,24 @@ std::optional<Reply> Session::refuse_partial(std::size_t buffered) {
                 "first line longer than " + std::to_string(agentproto::kMaxHelloBytes) + " bytes");
 }
 
+bool Session::is_auth(const agentproto::Frame& frame) {
+  if (frame.kind != agentproto::Frame::Kind::line ||
+      frame.line.size() > agentproto::kMaxHelloBytes) {
+    return false;
+  }
+  auto parsed = agentproto::parse_request(frame.line);
+  const auto* request = std::get_if<agentproto::Request>(&parsed);
+  return request != nullptr && request->method == agentproto::kMethodAuth;
+}
+
 Reply Session::handle(const agentproto::Frame& frame) {
-  if (authenticated_) {
+  // An `auth` on an authenticated session is checked again: on the serial port a new host may
+  // connect before the agent saw the previous one leave, and it must prove itself too (a wrong
+  // token ends the session).
+  if (authenticated_ && !is_auth(frame)) {
     return agent_.handle(frame);
   }
+  authenticated_ = false;
   if (frame.kind != agentproto::Frame::Kind::line ||
       frame.line.size() > agentproto::kMaxHelloBytes) {
     return refuse(std::nullopt, "first line longer than " +

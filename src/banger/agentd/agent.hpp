@@ -79,6 +79,8 @@ class Session {
   // more than kMaxHelloBytes. Returns the refusal to send (hang_up set) in that case.
   std::optional<Reply> refuse_partial(std::size_t buffered);
   bool authenticated() const { return authenticated_; }
+  // True when frame is an `auth` request (a line of at most kMaxHelloBytes).
+  static bool is_auth(const agentproto::Frame& frame);
 
  private:
   Reply refuse(std::optional<std::int64_t> id, const std::string& why);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "banger/agentd/log.hpp"
@@ -18,36 +19,48 @@ namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
 
+// Writes session's answer to frame; returns true when the session refused the peer. A stream
+// (reset_on_refusal) then drops what follows unread; the serial port keeps it, to look for an
+// `auth` of a host that connected after the refused one.
+bool answer_one(const agentproto::Frame& frame, agentproto::FrameDecoder& decoder, Session& session,
+                int write_fd, std::size_t& answered, bool reset_on_refusal = true) {
+  Reply reply = session.handle(frame);
+  if (!write_all(write_fd, reply.line)) {
+    log_line("reply dropped: the host went away");
+  } else {
+    ++answered;
+  }
+  if (reply.after) {
+    reply.after();
+  }
+  if (reply.hang_up && reset_on_refusal) {
+    decoder.reset();
+  }
+  return reply.hang_up;
+}
+
 // Handles every complete frame in decoder in order, through session (which refuses a peer that
 // has not authenticated); returns how many replies were written. Sets hang_up when the session
 // refused the peer: the frames after the refusal are dropped unread.
 std::size_t answer_frames(agentproto::FrameDecoder& decoder, Session& session, int write_fd,
-                          bool& hang_up) {
+                          bool& hang_up, bool reset_on_refusal = true) {
   std::size_t answered = 0;
-  auto send = [&](Reply reply) {
-    if (!write_all(write_fd, reply.line)) {
-      log_line("reply dropped: the host went away");
-    } else {
-      ++answered;
-    }
-    if (reply.after) {
-      reply.after();
-    }
-    if (reply.hang_up) {
-      hang_up = true;
-      decoder.reset();
-    }
-  };
   while (!hang_up) {
     auto frame = decoder.next();
     if (!frame) {
       break;
     }
-    send(session.handle(*frame));
+    hang_up = answer_one(*frame, decoder, session, write_fd, answered, reset_on_refusal);
   }
   if (!hang_up) {
     if (auto refused = session.refuse_partial(decoder.buffered())) {
-      send(std::move(*refused));
+      if (!write_all(write_fd, refused->line)) {
+        log_line("reply dropped: the host went away");
+      } else {
+        ++answered;
+      }
+      hang_up = true;
+      decoder.reset();
     }
   }
   return answered;
@@ -110,9 +123,33 @@ void serve_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>
         connected = true;
         log_line("host connected on the serial port");
       }
-      if (!refused) {
-        decoder.feed(buffer.data(), static_cast<std::size_t>(n));
-        answer_frames(decoder, *session, write_fd, refused);
+      decoder.feed(buffer.data(), static_cast<std::size_t>(n));
+      // A refused host is not answered; but the agent may not have seen it leave (the host
+      // side can disconnect and a new host connect between two polls, and both may arrive in
+      // one read), so an `auth` line starts a fresh session: only the right token gets
+      // anything done.
+      for (;;) {
+        if (refused) {
+          std::optional<agentproto::Frame> frame;
+          while ((frame = decoder.next()) && !Session::is_auth(*frame)) {
+          }
+          if (!frame) {
+            if (decoder.buffered() > agentproto::kMaxHelloBytes) {
+              decoder.reset();
+            }
+            break;
+          }
+          session = std::make_unique<Session>(agent);
+          std::size_t answered = 0;
+          refused = answer_one(*frame, decoder, *session, write_fd, answered, false);
+          if (refused) {
+            continue;
+          }
+        }
+        answer_frames(decoder, *session, write_fd, refused, false);
+        if (!refused) {
+          break;
+        }
       }
       continue;
     }

@@ -267,8 +267,62 @@ TEST_F(AuthTest, RightTokenRunsTheCommand) {
   EXPECT_TRUE(executed());
 }
 
+// Every connection sends `auth` first; on the serial port a new host can arrive before the agent
+// saw the previous (authenticated) one leave, so an `auth` on an authenticated session is
+// checked again rather than answered as an unknown method, and a wrong one ends the session.
+TEST_F(AuthTest, AnAuthOnAnAuthenticatedSessionIsCheckedAgain) {
+  std::string out = exchange(auth_line() + auth_line() + touch_request(), true);
+  EXPECT_EQ(out.substr(0, 2 * (kAuthReply.size() + 1)), kAuthReply + "\n" + kAuthReply + "\n")
+      << out;
+  EXPECT_TRUE(executed());
+  ::unlink(marker_.c_str());
+  std::string wrong = kToken;
+  wrong[3] = wrong[3] == 'a' ? 'b' : 'a';
+  out = exchange(auth_line() + auth_line(wrong) + touch_request());
+  EXPECT_NE(out.find("\"code\":\"unauthorized\""), std::string::npos) << out;
+  EXPECT_FALSE(executed());
+}
+
+// A refused host on the serial port is not answered, but the right `auth` still starts a new
+// session: the agent may never see the refused host leave before the daemon connects (the
+// host side closes and reopens between two polls of the agent).
+TEST_F(AuthTest, PortAcceptsTheRightAuthAfterARefusalWithoutSeeingAHangUp) {
+  const std::string fifo = dir_.path() + "/port";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int read_fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(read_fd, 0);
+  int replies[2];
+  ASSERT_EQ(::pipe2(replies, O_CLOEXEC), 0);
+  std::atomic<bool> stop{false};
+  std::thread server(
+      [&] { serve_port(read_fd, replies[1], agent_, stop, std::chrono::milliseconds(1)); });
+  int host = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(host, 0);
+  const std::string bad = touch_request();
+  ASSERT_EQ(::write(host, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
+  EXPECT_NE(read_line(replies[0]).find("\"code\":\"unauthorized\""), std::string::npos);
+  // Still refused: a wrong token is refused again, the request after it dropped unanswered.
+  std::string wrong = kToken;
+  wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+  const std::string dropped = auth_line(wrong) + touch_request();
+  ASSERT_EQ(::write(host, dropped.data(), dropped.size()), static_cast<ssize_t>(dropped.size()));
+  // The same writer (no hang-up seen) now authenticates properly.
+  const std::string good = "\n" + auth_line() + touch_request();
+  ASSERT_EQ(::write(host, good.data(), good.size()), static_cast<ssize_t>(good.size()));
+  EXPECT_NE(read_line(replies[0]).find("unauthorized: wrong token"), std::string::npos);
+  EXPECT_EQ(read_line(replies[0]), kAuthReply);  // the dropped request got no answer
+  EXPECT_NE(read_line(replies[0]).find("\"id\":7,\"result\""), std::string::npos);
+  EXPECT_TRUE(executed());
+  ::close(host);
+  stop = true;
+  server.join();
+  ::close(read_fd);
+  ::close(replies[0]);
+  ::close(replies[1]);
+}
+
 // The serial port cannot be hung up on: a refused host's later lines are dropped unanswered
-// until it disconnects; the next host authenticates afresh.
+// (only another `auth` is answered) until it disconnects; the next host authenticates afresh.
 TEST_F(AuthTest, PortDropsARefusedHostUntilItLeaves) {
   const std::string fifo = dir_.path() + "/port";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
@@ -283,9 +337,12 @@ TEST_F(AuthTest, PortDropsARefusedHostUntilItLeaves) {
   });
   int host = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
   ASSERT_GE(host, 0);
-  const std::string bad = touch_request() + auth_line() + touch_request();
+  std::string wrong = kToken;
+  wrong[5] = wrong[5] == 'a' ? 'b' : 'a';
+  const std::string bad = touch_request() + auth_line(wrong) + touch_request();
   ASSERT_EQ(::write(host, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
   EXPECT_NE(read_line(replies[0]).find("\"code\":\"unauthorized\""), std::string::npos);
+  EXPECT_NE(read_line(replies[0]).find("unauthorized: wrong token"), std::string::npos);
   ::close(host);
   ASSERT_TRUE(testkit::eventually([&] { return disconnects.load() == 1; }));
   EXPECT_FALSE(executed());

@@ -60,6 +60,9 @@ class Daemon {
   Status run();
   // Makes run() return; callable from any thread, including signal-watching threads.
   void stop();
+  // After run(): RPC handlers that ignored cancellation and still run (rpc::Server::
+  // abandoned_running). Destroying the Daemon while one runs would free what it uses.
+  std::size_t abandoned_handlers() const { return server_.abandoned_running(); }
 
   // The registered method names (docs/rpc.md must list each).
   std::vector<std::string> methods() const { return registry_.methods(); }

@@ -123,6 +123,13 @@ int run(int argc, char** argv) {
   auto served = (*daemon)->run();
   done.store(true);
   signal_thread.join();
+  // A handler that ignored cancellation still uses the services: destroying them under it would
+  // be a use-after-free (security review L4). VMs outlive the daemon anyway, and the next
+  // daemon reconciles: leave at once instead (every log line is flushed as written).
+  if (std::size_t stuck = (*daemon)->abandoned_handlers(); stuck > 0) {
+    BANGER_LOG_ERROR("{} request(s) ignored cancellation; exiting without tearing down", stuck);
+    ::_exit(served ? 0 : 1);
+  }
   daemon->reset();
   if (!served) {
     BANGER_LOG_ERROR("server stopped with an error: {}", served.error().message);

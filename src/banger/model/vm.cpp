@@ -39,6 +39,12 @@ Status validate_vm_name(std::string_view name) {
                     "\": use 1-63 characters: lowercase letters, digits and '-', starting with "
                     "a letter or digit");
   }
+  // A name in the form of a VM id would be taken for another VM's id (security review L9).
+  if (is_vm_id(name)) {
+    return fail(Errc::invalid_argument,
+                "invalid vm name \"" + std::string(name) +
+                    "\": 16 hex digits is the form of a vm id; choose a name that is not");
+  }
   return {};
 }
 

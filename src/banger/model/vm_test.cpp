@@ -13,6 +13,18 @@ std::string name_error(const std::string& name) {
          "digit";
 }
 
+// Regression for L9 (security review): a VM named like an id could be resolved instead of the
+// VM with that id. Fails on 8f38f5a: its validate_vm_name accepted any [a-z0-9-] name (checked
+// by reading it: no id check existed; this assertion fails with the new check removed).
+TEST(VmName, RefusesTheFormOfAVmId) {
+  auto refused = validate_vm_name("0123456789abcdef");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("form of a vm id"), std::string::npos);
+  EXPECT_TRUE(validate_vm_name("0123456789abcde"));    // 15 digits
+  EXPECT_TRUE(validate_vm_name("0123456789abcdef0"));  // 17
+  EXPECT_TRUE(validate_vm_name("0123456789abcdeg"));   // not hex
+}
+
 TEST(VmName, AcceptsLowercaseDigitsAndDashes) {
   EXPECT_TRUE(validate_vm_name("web"));
   EXPECT_TRUE(validate_vm_name("calm-otter"));

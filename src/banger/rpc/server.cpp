@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
@@ -295,9 +296,16 @@ void Server::close_connections() {
       BANGER_LOG_WARN("rpc: abandoning a handler that ignored cancellation for {} ms",
                       2 * options_.stop_grace.count());
       conn->thread.detach();
+      abandoned_.push_back(conn);
     }
   }
   connections_.clear();
+}
+
+std::size_t Server::abandoned_running() const {
+  return static_cast<std::size_t>(
+      std::count_if(abandoned_.begin(), abandoned_.end(),
+                    [](const std::shared_ptr<ServerConnection>& conn) { return !conn->finished; }));
 }
 
 void Server::remove_socket_file() {

@@ -70,6 +70,12 @@ class Server {
 
   const std::string& socket_path() const { return options_.socket_path; }
 
+  // After run() returned: how many handlers that ignored cancellation past 2 x stop_grace are
+  // still running (their threads were detached). While one is, the Registry's handlers and
+  // whatever they use must not be destroyed: bangerd then exits with _exit instead of tearing
+  // the daemon down (security review L4). Call from the thread that ran run().
+  std::size_t abandoned_running() const;
+
  private:
   void start_connection(base::UniqueFd fd);
   void reap_finished();
@@ -86,6 +92,8 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::vector<std::shared_ptr<detail::ServerConnection>>
       connections_;  // touched by the run() thread only
+  // Connections whose handler was abandoned at stop (run() thread only).
+  std::vector<std::shared_ptr<detail::ServerConnection>> abandoned_;
 };
 
 }  // namespace banger::rpc

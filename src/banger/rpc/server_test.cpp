@@ -40,6 +40,16 @@ struct WaitForCancel {
   using Response = Request;
 };
 
+// A test-only method whose handler ignores cancellation (it waits for the test's release).
+struct IgnoreCancel {
+  static constexpr std::string_view kMethod = "test.ignore_cancel";
+  struct Request {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+  using Response = Request;
+};
+
 // A test-only method: returns once `count` calls are running at the same time.
 struct Rendezvous {
   static constexpr std::string_view kMethod = "test.rendezvous";
@@ -376,6 +386,30 @@ TEST_F(ServerTest, StopCancelsHandlersStillRunningAfterTheGrace) {
   server->stop();
   thread.join();
   EXPECT_TRUE(handler_saw_cancel.load());
+}
+
+// Regression for L4 (security review): a handler that ignores cancellation is abandoned at
+// stop, and the server says so, so bangerd exits without destroying what the handler uses.
+// Fails on 8f38f5a: the server detached such a handler and told nobody (bangerd then
+// destroyed the Daemon under it); checked by reading 8f38f5a's close_connections, as the
+// counter did not exist there.
+TEST_F(ServerTest, AHandlerThatIgnoresCancellationIsReportedAsStillRunning) {
+  auto entered = std::make_shared<std::atomic<bool>>(false);
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  registry.add<IgnoreCancel>([entered, release](const IgnoreCancel::Request&, CallContext&) {
+    entered->store(true);
+    (void)testkit::eventually([&] { return release->load(); }, 20s);
+    return Expected<IgnoreCancel::Response>(IgnoreCancel::Response{});
+  });
+  start(20ms);
+  base::UniqueFd fd = connect_raw();
+  ASSERT_TRUE(write_line(fd.get(), R"({"v":1,"id":1,"method":"test.ignore_cancel"})"));
+  ASSERT_TRUE(testkit::eventually([&] { return entered->load(); }));
+  server->stop();
+  thread.join();  // run() returns after 2 x 20 ms although the handler still runs
+  EXPECT_EQ(server->abandoned_running(), 1u);
+  release->store(true);
+  EXPECT_TRUE(testkit::eventually([&] { return server->abandoned_running() == 0; }));
 }
 
 TEST_F(ServerTest, StopClosesIdleConnections) {

@@ -107,7 +107,22 @@ Expected<std::vector<model::Vm>> VmService::list() { return deps_.vms.list(); }
 
 Expected<model::Vm> VmService::show(const std::string& name_or_id) {
   auto by_name = deps_.vms.find_by_name(name_or_id);
-  if (by_name || by_name.error().code != Errc::not_found) {
+  if (!by_name && by_name.error().code != Errc::not_found) {
+    return by_name;
+  }
+  if (by_name) {
+    // A name that is also a prefix of another VM's id is ambiguous: `vm delete cafe` must not
+    // delete the VM named cafe when the user meant the id cafe... (security review L9).
+    if (name_or_id.size() >= kMinIdPrefix && model::is_hex(name_or_id)) {
+      BANGER_TRY_ASSIGN(auto matches, deps_.vms.find_by_id_prefix(name_or_id));
+      std::erase_if(matches, [&](const model::Vm& vm) { return vm.id == by_name->id; });
+      if (!matches.empty()) {
+        return fail(Errc::invalid_argument,
+                    fmt::format("\"{}\" is the name of vm {} and a prefix of the id of vm {} ({}): "
+                                "use the full id of the one you mean",
+                                name_or_id, by_name->id, matches.front().name, matches.front().id));
+      }
+    }
     return by_name;
   }
   if (model::is_vm_id(name_or_id)) {

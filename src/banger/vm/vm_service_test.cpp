@@ -200,12 +200,38 @@ TEST(VmService, ShowFindsByNameThenFullIdThenUniquePrefix) {
   Fixture f;
   ASSERT_TRUE(f.repo.insert(record("abcd000000000001", "web", model::VmState::created)));
   ASSERT_TRUE(f.repo.insert(record("ef01000000000002", "abcd", model::VmState::created)));
-  // "abcd" is a name and also an id prefix of "web": the exact name wins.
-  EXPECT_EQ(f.service.show("abcd")->id, "ef01000000000002");
   EXPECT_EQ(f.service.show("web")->id, "abcd000000000001");
   EXPECT_EQ(f.service.show("ef01000000000002")->name, "abcd");
   EXPECT_EQ(f.service.show("ef01")->name, "abcd");
   EXPECT_EQ(f.service.show("abcd0000")->name, "web");
+}
+
+// Regression for L9 (security review): "abcd" is the name of one VM and a prefix of another's
+// id, so `vm delete abcd` could delete the VM the user did not mean. Fails on 8f38f5a: the exact
+// name won silently (this test's first expectation was the old behaviour, asserted by the
+// earlier version of ShowFindsByNameThenFullIdThenUniquePrefix).
+TEST(VmService, ANameThatIsAnotherVmsIdPrefixIsAmbiguous) {
+  Fixture f;
+  ASSERT_TRUE(f.repo.insert(record("abcd000000000001", "web", model::VmState::created)));
+  ASSERT_TRUE(f.repo.insert(record("ef01000000000002", "abcd", model::VmState::created)));
+  auto vm = f.service.show("abcd");
+  ASSERT_FALSE(vm);
+  EXPECT_EQ(vm.error().code, Errc::invalid_argument);
+  EXPECT_EQ(vm.error().message,
+            "\"abcd\" is the name of vm ef01000000000002 and a prefix of the id of vm web "
+            "(abcd000000000001): use the full id of the one you mean");
+  // Both stay reachable by their ids; a hex name that is nobody's id prefix is just a name.
+  EXPECT_EQ(f.service.show("ef01000000000002")->name, "abcd");
+  EXPECT_EQ(f.service.show("abcd000000000001")->name, "web");
+  ASSERT_TRUE(f.repo.insert(record("9999000000000003", "cafe", model::VmState::created)));
+  EXPECT_EQ(f.service.show("cafe")->id, "9999000000000003");
+}
+
+TEST(VmService, NamesThatLookLikeIdsAreRefused) {
+  Fixture f;
+  auto vm = f.service.create(spec("0123456789abcdef"));
+  ASSERT_FALSE(vm);
+  EXPECT_EQ(vm.error().code, Errc::invalid_argument);
 }
 
 TEST(VmService, ShowRejectsAnAmbiguousIdPrefix) {
