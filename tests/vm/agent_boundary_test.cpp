@@ -21,37 +21,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
 
-// Connects to the agent's unix socket, sends lines and returns what came back until the agent
-// hung up or timeout passed.
-std::string exchange(const std::string& socket_path, const std::string& lines,
-                     std::chrono::milliseconds timeout) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << socket_path;
-  EXPECT_EQ(::send(fd, lines.data(), lines.size(), MSG_NOSIGNAL),
-            static_cast<ssize_t>(lines.size()));
-  std::string got;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) == 1) {
-      char buf[4096];
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) {
-        break;
-      }
-      got.append(buf, static_cast<std::size_t>(n));
-      if (got.find("unauthorized") != std::string::npos && got.back() == '\n') {
-        break;
-      }
-    }
-  }
-  ::close(fd);
-  return got;
-}
-
 TEST_F(VmSuite, AgentRefusesHostsWithoutTheTokenAndOtherUsersCannotReachIt) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "ab"}).exit_code, 0);
   std::string id = show("ab")["id"];
@@ -78,17 +47,18 @@ TEST_F(VmSuite, AgentRefusesHostsWithoutTheTokenAndOtherUsersCannotReachIt) {
   const std::string exec_line =
       R"({"v":1,"id":2,"method":"exec","params":{"argv":["touch","/root/pwned"]}})"
       "\n";
-  EXPECT_THAT(exchange(socket_path, exec_line, 10s), HasSubstr("unauthorized"));
-  EXPECT_THAT(exchange(socket_path,
-                       R"({"v":1,"id":1,"method":"auth","params":{"token":")" +
-                           std::string(64, '0') + "\"}}\n" + exec_line,
-                       10s),
+  EXPECT_THAT(agent_exchange(socket_path, exec_line, "unauthorized", 10s),
               HasSubstr("unauthorized"));
-  EXPECT_THAT(exchange(socket_path,
-                       R"({"v":1,"id":1,"method":"auth","params":{"token":"a"}})"
-                       "\n" +
-                           exec_line,
-                       10s),
+  EXPECT_THAT(agent_exchange(socket_path,
+                             R"({"v":1,"id":1,"method":"auth","params":{"token":")" +
+                                 std::string(64, '0') + "\"}}\n" + exec_line,
+                             "unauthorized", 10s),
+              HasSubstr("unauthorized"));
+  EXPECT_THAT(agent_exchange(socket_path,
+                             R"({"v":1,"id":1,"method":"auth","params":{"token":"a"}})"
+                             "\n" +
+                                 exec_line,
+                             "unauthorized", 10s),
               HasSubstr("unauthorized"));
 
   // Control: the daemon (which holds the token) still drives the agent, and nothing above ran.

@@ -23,15 +23,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
 
-// Runs argv inside the suite's namespace.
-sys::CommandResult in_netns(const std::string& ns, std::vector<std::string> argv) {
-  argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
-  sys::PosixCommandRunner runner;
-  auto r = runner.run({.argv = argv, .timeout = 30s});
-  EXPECT_TRUE(r) << r.error().message;
-  return r ? *r : sys::CommandResult{-1, "", ""};
-}
-
 // A TCP listener on the host side (the suite's namespace) at ip:port that records the address
 // of every peer in a file until destroyed.
 class HostListener {
@@ -106,13 +97,13 @@ TEST_F(VmSuite, IsolationGuestsReachOnlyDnsOnTheHostAndNeverEachOther) {
 
   // Controls: the host reaches both guests; A's resolver (DNS on the bridge address) answers;
   // A's ARP and IPv6 stack work; the host listener takes connections from the host.
-  EXPECT_EQ(in_netns(ns_, {"ping", "-c1", "-W2", ip_b}).exit_code, 0);
+  EXPECT_EQ(in_ns(ns_, {"ping", "-c1", "-W2", ip_b}).exit_code, 0);
   EXPECT_THAT(in_a("nslookup iso-b.vm 172.16.0.1").out, HasSubstr(ip_b));
   EXPECT_EQ(in_a("arping -c 1 -w 2 -I eth0 172.16.0.1").exit_code, 0);
   EXPECT_EQ(in_a("ping6 -c1 -W2 ::1").exit_code, 0);
-  EXPECT_THAT(in_netns(ns_, {"python3", "-c",
-                             "import socket;print(socket.create_connection(('172.16.0.1',7070),"
-                             "timeout=3).recv(16))"})
+  EXPECT_THAT(in_ns(ns_, {"python3", "-c",
+                          "import socket;print(socket.create_connection(('172.16.0.1',7070),"
+                          "timeout=3).recv(16))"})
                   .out,
               HasSubstr("hello"));
   EXPECT_THAT(listener.peers(), HasSubstr("172.16.0.1"));
@@ -123,14 +114,14 @@ TEST_F(VmSuite, IsolationGuestsReachOnlyDnsOnTheHostAndNeverEachOther) {
               Not(HasSubstr("SSH-")));
 
   // ARP spoofing of B's address: A announces B's address as its own; the host keeps B's MAC.
-  ASSERT_THAT(in_netns(ns_, {"ip", "neigh", "show", ip_b}).out, HasSubstr(mac_b));
+  ASSERT_THAT(in_ns(ns_, {"ip", "neigh", "show", ip_b}).out, HasSubstr(mac_b));
   auto spoof = in_a("ip addr add " + ip_b + "/32 dev eth0 && arping -U -c 3 -I eth0 -s " + ip_b +
                     " " + ip_b + "; ip addr del " + ip_b + "/32 dev eth0");
   EXPECT_THAT(spoof.out + spoof.err, HasSubstr("Sent 3 probe"));  // the spoof was really sent
-  auto neighbour = in_netns(ns_, {"ip", "neigh", "show", ip_b}).out;
+  auto neighbour = in_ns(ns_, {"ip", "neigh", "show", ip_b}).out;
   EXPECT_THAT(neighbour, HasSubstr(mac_b));
   EXPECT_THAT(neighbour, Not(HasSubstr(mac_a)));
-  EXPECT_EQ(in_netns(ns_, {"ping", "-c1", "-W2", ip_b}).exit_code, 0);  // B is still B
+  EXPECT_EQ(in_ns(ns_, {"ping", "-c1", "-W2", ip_b}).exit_code, 0);  // B is still B
 
   // The host: nothing but DNS on the bridge address (the host listener never sees A), no ICMP,
   // not the host's other addresses, nothing over IPv6.
@@ -139,9 +130,9 @@ TEST_F(VmSuite, IsolationGuestsReachOnlyDnsOnTheHostAndNeverEachOther) {
   EXPECT_THAT(listener.peers(), Not(HasSubstr(ip_a)));
   EXPECT_NE(in_a("ping -c1 -W2 172.16.0.1").exit_code, 0);
   EXPECT_NE(in_a("ping -c1 -W2 198.51.100.2").exit_code, 0);
-  std::string link_local = in_netns(ns_, {"sh", "-c",
-                                          "ip -6 -o addr show dev br-fc scope link | "
-                                          "sed -n 's/.*inet6 \\(fe80::[0-9a-f:]*\\).*/\\1/p'"})
+  std::string link_local = in_ns(ns_, {"sh", "-c",
+                                       "ip -6 -o addr show dev br-fc scope link | "
+                                       "sed -n 's/.*inet6 \\(fe80::[0-9a-f:]*\\).*/\\1/p'"})
                                .out;
   link_local = std::string(base::trim(link_local));
   ASSERT_FALSE(link_local.empty()) << "the bridge has no IPv6 link-local address";
@@ -177,7 +168,7 @@ TEST_F(VmSuite, IsolationGuestsReachOnlyDnsOnTheHostAndNeverEachOther) {
   EXPECT_EQ(upstream.peers(), "198.51.100.2\n198.51.100.2\n");
 
   ASSERT_EQ(run({"vm", "delete", "iso-a", "iso-b"}).exit_code, 0);
-  EXPECT_THAT(in_netns(ns_, {"nft", "list", "ruleset"}).out, Not(HasSubstr(ip_a)));
+  EXPECT_THAT(in_ns(ns_, {"nft", "list", "ruleset"}).out, Not(HasSubstr(ip_a)));
 }
 
 }  // namespace

@@ -194,4 +194,47 @@ class Upstream {
   pid_t server_pid_ = -1;
 };
 
+// Runs argv inside the suite's namespace (dig, nft, ip, python3).
+inline sys::CommandResult in_ns(const std::string& ns, std::vector<std::string> argv,
+                                std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
+  sys::PosixCommandRunner runner;
+  auto r = runner.run({.argv = argv, .timeout = timeout});
+  EXPECT_TRUE(r) << r.error().message;
+  return r ? *r : sys::CommandResult{-1, "", ""};
+}
+
+// Sends raw bytes to a VM's agent socket (QEMU virtio-serial chardev) and returns what came back
+// until a line containing `until` arrived, or timeout passed. Replies to an earlier connection's
+// requests may come first (the channel is one byte stream): callers look for their own.
+inline std::string agent_exchange(const std::string& socket_path, const std::string& bytes,
+                                  const std::string& until, std::chrono::milliseconds timeout) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << socket_path;
+  EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(bytes.size()));
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto done = [&] {
+    auto at = got.find(until);
+    return !until.empty() && at != std::string::npos && got.find('\n', at) != std::string::npos;
+  };
+  while (std::chrono::steady_clock::now() < deadline && !done()) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) == 1) {
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        break;
+      }
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return got;
+}
+
 }  // namespace banger::itest

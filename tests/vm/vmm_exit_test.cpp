@@ -16,14 +16,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
 
-sys::CommandResult in_namespace(const std::string& ns, std::vector<std::string> argv) {
-  argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
-  sys::PosixCommandRunner runner;
-  auto r = runner.run({.argv = argv, .timeout = 30s});
-  EXPECT_TRUE(r) << r.error().message;
-  return r ? *r : sys::CommandResult{-1, "", ""};
-}
-
 TEST_F(VmSuite, AVmmThatDiesOnItsOwnIsNoticedAtOnceAndItsNetworkReleased) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--nat", "--name", "c1"}).exit_code, 0);
   std::string ip = show("c1")["guest_ip"];
@@ -33,9 +25,9 @@ TEST_F(VmSuite, AVmmThatDiesOnItsOwnIsNoticedAtOnceAndItsNetworkReleased) {
     auto vm = show("c1");
     EXPECT_EQ(vm["tap"], "") << how;
     EXPECT_EQ(vm["pid"], 0) << how;
-    EXPECT_THAT(in_namespace(ns_, {"nft", "list", "table", "ip", "banger"}).out, Not(HasSubstr(ip)))
+    EXPECT_THAT(in_ns(ns_, {"nft", "list", "table", "ip", "banger"}).out, Not(HasSubstr(ip)))
         << how;
-    EXPECT_THAT(in_namespace(ns_, {"dig", "@127.0.0.1", "-p", "42069", "c1.vm"}).out,
+    EXPECT_THAT(in_ns(ns_, {"dig", "@127.0.0.1", "-p", "42069", "c1.vm"}).out,
                 HasSubstr("NXDOMAIN"))
         << how;
   };

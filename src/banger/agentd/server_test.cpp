@@ -125,43 +125,63 @@ TEST(WriteAll, WritesToPipes) {
   ::close(fds[1]);
 }
 
-// A FIFO behaves like a virtio-serial port without a host: read() gives 0 and poll() POLLHUP
-// while no writer is connected, and writers can come and go.
+// serve_port on a FIFO, which behaves like a virtio-serial port without a host: read() gives 0
+// and poll() POLLHUP while no writer is connected, and writers (hosts) can come and go. Replies
+// come back on a pipe.
+class SerialPortRig {
+ public:
+  explicit SerialPortRig(Agent& agent) : fifo_(dir_.path() + "/port") {
+    EXPECT_EQ(::mkfifo(fifo_.c_str(), 0600), 0);
+    read_fd_ = ::open(fifo_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    EXPECT_GE(read_fd_, 0);
+    EXPECT_EQ(::pipe2(replies_, O_CLOEXEC), 0);
+    server_ = std::thread([this, &agent] {
+      serve_port(read_fd_, replies_[1], agent, stop_, std::chrono::milliseconds(1), &disconnects_);
+    });
+  }
+  SerialPortRig(const SerialPortRig&) = delete;
+  SerialPortRig& operator=(const SerialPortRig&) = delete;
+  ~SerialPortRig() {
+    stop_ = true;
+    server_.join();
+    ::close(read_fd_);
+    ::close(replies_[0]);
+    ::close(replies_[1]);
+  }
+  // A new host: the write end of the port (-1 on failure).
+  int connect_host() const { return ::open(fifo_.c_str(), O_WRONLY | O_CLOEXEC); }
+  int replies() const { return replies_[0]; }
+  std::size_t disconnects() const { return disconnects_.load(); }
+
+ private:
+  testkit::TempDir dir_;
+  std::string fifo_;
+  int read_fd_ = -1;
+  int replies_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> disconnects_{0};
+  std::thread server_;
+};
+
+// The port drops a half line when its host leaves.
 TEST_F(ServerTest, PortDropsHalfLineWhenHostLeaves) {
-  testkit::TempDir dir;
-  const std::string fifo = dir.path() + "/port";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const int read_fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  ASSERT_GE(read_fd, 0);
-  int replies[2];
-  ASSERT_EQ(::pipe2(replies, O_CLOEXEC), 0);
-  std::atomic<bool> stop{false};
-  std::atomic<std::size_t> disconnects{0};
-  std::thread server([&] {
-    serve_port(read_fd, replies[1], agent_, stop, std::chrono::milliseconds(1), &disconnects);
-  });
+  SerialPortRig port(agent_);
 
   // Host 1 sends half a request and leaves.
-  int host = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  int host = port.connect_host();
   ASSERT_GE(host, 0);
   ASSERT_EQ(::write(host, "{\"id\":1,\"meth", 13), 13);
   ::close(host);
-  ASSERT_TRUE(testkit::eventually([&] { return disconnects.load() == 1; }));
+  ASSERT_TRUE(testkit::eventually([&] { return port.disconnects() == 1; }));
 
   // Host 2 sends a whole request: it is not glued to host 1's half line.
-  host = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  host = port.connect_host();
   ASSERT_GE(host, 0);
   const std::string request = auth_line() + "{\"id\":2,\"method\":\"sync\"}\n";
   ASSERT_EQ(::write(host, request.data(), request.size()), static_cast<ssize_t>(request.size()));
-  EXPECT_EQ(read_line(replies[0]), kAuthReply);
-  EXPECT_EQ(read_line(replies[0]), "{\"id\":2,\"result\":{}}");
+  EXPECT_EQ(read_line(port.replies()), kAuthReply);
+  EXPECT_EQ(read_line(port.replies()), "{\"id\":2,\"result\":{}}");
   ::close(host);
-
-  stop = true;
-  server.join();
-  ::close(read_fd);
-  ::close(replies[0]);
-  ::close(replies[1]);
 }
 
 // --- Authentication (security review H1) ---
@@ -287,20 +307,12 @@ TEST_F(AuthTest, AnAuthOnAnAuthenticatedSessionIsCheckedAgain) {
 // session: the agent may never see the refused host leave before the daemon connects (the
 // host side closes and reopens between two polls of the agent).
 TEST_F(AuthTest, PortAcceptsTheRightAuthAfterARefusalWithoutSeeingAHangUp) {
-  const std::string fifo = dir_.path() + "/port";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const int read_fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  ASSERT_GE(read_fd, 0);
-  int replies[2];
-  ASSERT_EQ(::pipe2(replies, O_CLOEXEC), 0);
-  std::atomic<bool> stop{false};
-  std::thread server(
-      [&] { serve_port(read_fd, replies[1], agent_, stop, std::chrono::milliseconds(1)); });
-  int host = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  SerialPortRig port(agent_);
+  int host = port.connect_host();
   ASSERT_GE(host, 0);
   const std::string bad = touch_request();
   ASSERT_EQ(::write(host, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
-  EXPECT_NE(read_line(replies[0]).find("\"code\":\"unauthorized\""), std::string::npos);
+  EXPECT_NE(read_line(port.replies()).find("\"code\":\"unauthorized\""), std::string::npos);
   // Still refused: a wrong token is refused again, the request after it dropped unanswered.
   std::string wrong = kToken;
   wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
@@ -309,57 +321,37 @@ TEST_F(AuthTest, PortAcceptsTheRightAuthAfterARefusalWithoutSeeingAHangUp) {
   // The same writer (no hang-up seen) now authenticates properly.
   const std::string good = "\n" + auth_line() + touch_request();
   ASSERT_EQ(::write(host, good.data(), good.size()), static_cast<ssize_t>(good.size()));
-  EXPECT_NE(read_line(replies[0]).find("unauthorized: wrong token"), std::string::npos);
-  EXPECT_EQ(read_line(replies[0]), kAuthReply);  // the dropped request got no answer
-  EXPECT_NE(read_line(replies[0]).find("\"id\":7,\"result\""), std::string::npos);
+  EXPECT_NE(read_line(port.replies()).find("unauthorized: wrong token"), std::string::npos);
+  EXPECT_EQ(read_line(port.replies()), kAuthReply);  // the dropped request got no answer
+  EXPECT_NE(read_line(port.replies()).find("\"id\":7,\"result\""), std::string::npos);
   EXPECT_TRUE(executed());
   ::close(host);
-  stop = true;
-  server.join();
-  ::close(read_fd);
-  ::close(replies[0]);
-  ::close(replies[1]);
 }
 
 // The serial port cannot be hung up on: a refused host's later lines are dropped unanswered
 // (only another `auth` is answered) until it disconnects; the next host authenticates afresh.
 TEST_F(AuthTest, PortDropsARefusedHostUntilItLeaves) {
-  const std::string fifo = dir_.path() + "/port";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const int read_fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  ASSERT_GE(read_fd, 0);
-  int replies[2];
-  ASSERT_EQ(::pipe2(replies, O_CLOEXEC), 0);
-  std::atomic<bool> stop{false};
-  std::atomic<std::size_t> disconnects{0};
-  std::thread server([&] {
-    serve_port(read_fd, replies[1], agent_, stop, std::chrono::milliseconds(1), &disconnects);
-  });
-  int host = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  SerialPortRig port(agent_);
+  int host = port.connect_host();
   ASSERT_GE(host, 0);
   std::string wrong = kToken;
   wrong[5] = wrong[5] == 'a' ? 'b' : 'a';
   const std::string bad = touch_request() + auth_line(wrong) + touch_request();
   ASSERT_EQ(::write(host, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
-  EXPECT_NE(read_line(replies[0]).find("\"code\":\"unauthorized\""), std::string::npos);
-  EXPECT_NE(read_line(replies[0]).find("unauthorized: wrong token"), std::string::npos);
+  EXPECT_NE(read_line(port.replies()).find("\"code\":\"unauthorized\""), std::string::npos);
+  EXPECT_NE(read_line(port.replies()).find("unauthorized: wrong token"), std::string::npos);
   ::close(host);
-  ASSERT_TRUE(testkit::eventually([&] { return disconnects.load() == 1; }));
+  ASSERT_TRUE(testkit::eventually([&] { return port.disconnects() == 1; }));
   EXPECT_FALSE(executed());
 
-  host = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  host = port.connect_host();
   ASSERT_GE(host, 0);
   const std::string good = auth_line() + touch_request();
   ASSERT_EQ(::write(host, good.data(), good.size()), static_cast<ssize_t>(good.size()));
-  EXPECT_EQ(read_line(replies[0]), kAuthReply);
-  EXPECT_NE(read_line(replies[0]).find("\"id\":7,\"result\""), std::string::npos);
+  EXPECT_EQ(read_line(port.replies()), kAuthReply);
+  EXPECT_NE(read_line(port.replies()).find("\"id\":7,\"result\""), std::string::npos);
   EXPECT_TRUE(executed());
   ::close(host);
-  stop = true;
-  server.join();
-  ::close(read_fd);
-  ::close(replies[0]);
-  ::close(replies[1]);
 }
 
 }  // namespace
