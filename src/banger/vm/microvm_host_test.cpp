@@ -12,9 +12,8 @@
 
 #include <cmath>
 #include <optional>
-#include <thread>
-
 #include <set>
+#include <thread>
 
 #include "banger/store/database.hpp"
 #include "banger/store/image_repository.hpp"
