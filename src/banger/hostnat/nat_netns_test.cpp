@@ -18,7 +18,9 @@
 #include "banger/hostnat/nat_service.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/eventually.hpp"
 #include "banger/testkit/probes.hpp"
+#include "banger/testkit/temp_dir.hpp"
 
 namespace banger::hostnat {
 namespace {
@@ -94,12 +96,14 @@ Argv ping_argv(const char* target = kUpIp) {
 }
 
 // Prints the address of the first peer that connects to kUpIp:9000, or "none" after 8 s.
+// Creates the file argv[1] once it listens.
 constexpr char kTcpListener[] =
-    "import socket\n"
+    "import socket, sys\n"
     "s = socket.socket()\n"
     "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
     "s.bind(('198.51.100.1', 9000))\n"
     "s.listen(1)\n"
+    "open(sys.argv[1], 'w').close()\n"
     "s.settimeout(8)\n"
     "try:\n"
     "    c, a = s.accept()\n"
@@ -121,11 +125,13 @@ constexpr char kTcpConnector[] =
     "else:\n"
     "    print('failed')\n";
 
-// Prints the source of the first datagram to kUpIp:9001, or "none" after 3 s.
+// Prints the source of the first datagram to kUpIp:9001, or "none" after 3 s. Creates the file
+// argv[1] once it is bound.
 constexpr char kUdpListener[] =
-    "import socket\n"
+    "import socket, sys\n"
     "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
     "s.bind(('198.51.100.1', 9001))\n"
+    "open(sys.argv[1], 'w').close()\n"
     "s.settimeout(3)\n"
     "try:\n"
     "    d, a = s.recvfrom(64)\n"
@@ -145,12 +151,14 @@ constexpr char kUdpSender[] =
     "    time.sleep(0.1)\n";
 
 // Prints the address of the first peer that connects to argv[1]:argv[2], or "none" after 3 s.
+// Creates the file argv[3] once it listens.
 constexpr char kTcpListenerAt[] =
     "import socket, sys\n"
     "s = socket.socket()\n"
     "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
     "s.bind((sys.argv[1], int(sys.argv[2])))\n"
     "s.listen(1)\n"
+    "open(sys.argv[3], 'w').close()\n"
     "s.settimeout(3)\n"
     "try:\n"
     "    c, a = s.accept()\n"
@@ -172,11 +180,13 @@ constexpr char kTcpConnectorTo[] =
     "else:\n"
     "    print('failed')\n";
 
-// Prints the source of the first datagram to argv[1]:argv[2], or "none" after 3 s.
+// Prints the source of the first datagram to argv[1]:argv[2], or "none" after 3 s. Creates the
+// file argv[3] once it is bound.
 constexpr char kUdpListenerAt[] =
     "import socket, sys\n"
     "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
     "s.bind((sys.argv[1], int(sys.argv[2])))\n"
+    "open(sys.argv[3], 'w').close()\n"
     "s.settimeout(3)\n"
     "try:\n"
     "    d, a = s.recvfrom(64)\n"
@@ -301,9 +311,14 @@ class NatNetns {
                     const std::string& client_ns, const char* client, const std::string& target,
                     const std::string& port) {
     std::string heard;
-    std::thread listen(
-        [&] { heard = output(in_ns(listener_ns, {"python3", "-c", listener, bind, port})); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const std::string ready = ready_path();
+    std::thread listen([&] {
+      heard = output(in_ns(listener_ns, {"python3", "-c", listener, bind, port, ready}));
+    });
+    // The client starts once the listener is bound (python's start-up is slow on a busy host;
+    // a fixed sleep made the control probes flaky).
+    (void)testkit::eventually([&] { return ::access(ready.c_str(), F_OK) == 0; },
+                              std::chrono::seconds(20));
     (void)output(in_ns(client_ns, {"python3", "-c", client, target, port}));
     listen.join();
     return std::string(base::trim(heard));
@@ -357,7 +372,10 @@ class NatNetns {
   // Runs listener in up and client in guest at once; returns what the listener printed.
   std::string listen_in_up(const char* listener, const char* client) {
     std::string heard;
-    std::thread listen([&] { heard = output(in_ns(up, {"python3", "-c", listener})); });
+    const std::string ready = ready_path();
+    std::thread listen([&] { heard = output(in_ns(up, {"python3", "-c", listener, ready})); });
+    (void)testkit::eventually([&] { return ::access(ready.c_str(), F_OK) == 0; },
+                              std::chrono::seconds(20));
     (void)output(in_ns(guest, {"python3", "-c", client}));
     listen.join();
     return std::string(base::trim(heard));
@@ -370,8 +388,13 @@ class NatNetns {
   std::string host_table() { return output(in_ns(host, {"nft", "list", "ruleset"})); }
 
  private:
+  // A fresh path for a listener's "I am listening" file.
+  std::string ready_path() { return ready_dir_.path() + "/ready-" + std::to_string(++probes_); }
+
   sys::CommandRunner& runner_;
   std::string prefix_;
+  testkit::TempDir ready_dir_;
+  int probes_ = 0;
 
  public:
   const std::string host;
