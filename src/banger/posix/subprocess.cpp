@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "banger/posix/env.hpp"
+#include "banger/posix/pidfd.hpp"
 
 namespace banger::posix {
 namespace {
@@ -70,16 +71,6 @@ Result<void> make_pipes(Pipe& in, Pipe& out, Pipe& err) {
     *pipe = std::move(*made);
   }
   return {};
-}
-
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
-  return fd >= 0 ? static_cast<int>(fd) : -1;
-#else
-  (void)pid;
-  return -1;
-#endif
 }
 
 ExitStatus exit_status_from(int status) {

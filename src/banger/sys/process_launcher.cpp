@@ -24,16 +24,12 @@
 #include "banger/base/fd.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/posix/env.hpp"
+#include "banger/posix/pidfd.hpp"
 #include "banger/sys/fs.hpp"
 
 namespace banger::sys {
 namespace {
 
-#ifndef SYS_pidfd_open
-constexpr long kSysPidfdOpen = 434;
-#else
-constexpr long kSysPidfdOpen = SYS_pidfd_open;
-#endif
 #ifndef SYS_pidfd_send_signal
 constexpr long kSysPidfdSendSignal = 424;
 #else
@@ -322,7 +318,7 @@ Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec
     BANGER_TRY_ASSIGN(log_fd, high_fd(std::move(pipe->write), "log pipe"));
     BANGER_TRY_ASSIGN(writer_pid, spawn_child(writer_path, spec.log_writer, {}, cwd, spec.cwd,
                                               spec.umask, read_end.get(), null_fd.get()));
-    writer_pidfd.reset(static_cast<int>(::syscall(kSysPidfdOpen, writer_pid, 0U)));
+    writer_pidfd = posix::open_pidfd(writer_pid);
   } else if (spec.log_path.empty()) {
     log_fd.reset(::fcntl(null_fd.get(), F_DUPFD_CLOEXEC, 3));
   } else {
@@ -346,7 +342,7 @@ Expected<std::unique_ptr<Process>> PosixProcessLauncher::launch(const LaunchSpec
 
   // Open the pidfd before anything else can happen to the child; the pid cannot be reused while
   // the child is unreaped.
-  base::UniqueFd pidfd(static_cast<int>(::syscall(kSysPidfdOpen, *pid, 0U)));
+  base::UniqueFd pidfd = posix::open_pidfd(*pid);
   if (pidfd.valid()) {
     BANGER_TRY_ASSIGN(pidfd, high_fd(std::move(pidfd), "pidfd"));
   }

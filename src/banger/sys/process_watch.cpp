@@ -1,23 +1,18 @@
 #include "banger/sys/process_watch.hpp"
 
 #include <fmt/format.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "banger/posix/pidfd.hpp"
 #include "banger/sys/process_launcher.hpp"
 
 namespace banger::sys {
 namespace {
 
-#ifndef SYS_pidfd_open
-constexpr long kSysPidfdOpen = 434;
-#else
-constexpr long kSysPidfdOpen = SYS_pidfd_open;
-#endif
 #ifndef P_PIDFD
 constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);
 #else
@@ -30,8 +25,8 @@ Expected<base::UniqueFd> open_process_watch(pid_t pid, std::uint64_t start_time)
   if (pid <= 0) {
     return fail(Errc::not_found, fmt::format("no process {}", pid));
   }
-  long fd = ::syscall(kSysPidfdOpen, pid, 0);
-  if (fd < 0) {
+  base::UniqueFd watch = posix::open_pidfd(pid);
+  if (!watch.valid()) {
     int err = errno;
     if (err == ESRCH) {
       return fail(Errc::not_found, fmt::format("process {} is gone", pid));
@@ -41,7 +36,6 @@ Expected<base::UniqueFd> open_process_watch(pid_t pid, std::uint64_t start_time)
     }
     return fail(Errc::io, fmt::format("pidfd_open({}): {}", pid, std::strerror(err)));
   }
-  base::UniqueFd watch(static_cast<int>(fd));
   // Opened first, checked second: if the start time matches now, the pidfd names that process.
   auto actual = process_start_time(pid);
   if (!actual || *actual != start_time) {
