@@ -231,6 +231,23 @@ class DaemonTest : public ::testing::Test {
     testkit::link_fixture(proc + "/100/fd/3", "socket:[4242]");
     guest_proc_ = proc;
   }
+  // Starts the daemon with what a VM needs to boot on the fake VMM with a real in-process agent:
+  // kernel k1 and image "reg" registered, the ssh key, a guest /proc, ssh-keyscan answering, and
+  // the bridge on loopback (the host's HTTP probe of guest ports then stays on this machine and
+  // is refused at once).
+  void start_with_a_bootable_image() {
+    write_ssh_key();
+    std::string from = write_artifacts();
+    write_guest_proc();
+    config_.bridge_ip = "127.77.0.1";
+    runner_.on("ssh-keyscan",
+               {.exit_code = 0, .out = "127.77.0.2 " + std::string(kHostKey) + "\n"});
+    serve_agent_ = true;
+    start();
+    ASSERT_TRUE(call<api::KernelImport>({.name = "k1", .from = from}));
+    ASSERT_TRUE(call<api::ImageRegister>(
+        {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"}));
+  }
   rpc::Client client() {
     auto c = rpc::Client::connect(paths_.socket);
     EXPECT_TRUE(c) << c.error().message;
@@ -468,18 +485,7 @@ TEST_F(DaemonTest, EveryRegisteredMethodIsExercisedOverTheFakePlatform) {
 }
 
 TEST_F(DaemonTest, AVmBootsOnTheFakeVmmAndAnswersThroughItsAgent) {
-  // Given a kernel, an image, a fake guest /proc for the agent, ssh-keyscan answering, and a
-  // bridge on loopback (the host's HTTP probe of guest ports then stays on this machine).
-  write_ssh_key();
-  std::string from = write_artifacts();
-  write_guest_proc();
-  config_.bridge_ip = "127.77.0.1";
-  runner_.on("ssh-keyscan", {.exit_code = 0, .out = "127.77.0.2 " + std::string(kHostKey) + "\n"});
-  serve_agent_ = true;
-  start();
-  ASSERT_TRUE(call<api::KernelImport>({.name = "k1", .from = from}));
-  ASSERT_TRUE(call<api::ImageRegister>(
-      {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"}));
+  ASSERT_NO_FATAL_FAILURE(start_with_a_bootable_image());
 
   auto created = call<api::VmCreate>({.name = "web", .image = "reg"});
   ASSERT_TRUE(created) << created.error().message;
@@ -548,16 +554,7 @@ std::size_t memory_of_this_process(const std::string& field) {
 // with 8f38f5a's limit and no precheck), and stop behind an exec hung
 // (MicrovmHostTest.ShutdownDoesNotWaitForARunningExec with an unbounded channel wait).
 TEST_F(DaemonTest, HostileGuestAgentCannotStallOrBloatTheDaemon) {
-  write_ssh_key();
-  std::string from = write_artifacts();
-  write_guest_proc();
-  config_.bridge_ip = "127.77.0.1";  // guest ports are probed on loopback: refused at once
-  runner_.on("ssh-keyscan", {.exit_code = 0, .out = "127.77.0.2 " + std::string(kHostKey) + "\n"});
-  serve_agent_ = true;
-  start();
-  ASSERT_TRUE(call<api::KernelImport>({.name = "k1", .from = from}));
-  ASSERT_TRUE(call<api::ImageRegister>(
-      {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"}));
+  ASSERT_NO_FATAL_FAILURE(start_with_a_bootable_image());
   auto created = call<api::VmCreate>({.name = "web", .image = "reg"});
   ASSERT_TRUE(created) << created.error().message;
 

@@ -428,6 +428,25 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
   return plan;
 }
 
+namespace {
+
+// Makes the staging directory and its files the unprivileged editor's (it reads them as that
+// id; the directory stays 0700).
+Status hand_over_staging(const std::string& staging, const DebugfsPlan& plan,
+                         std::pair<uid_t, gid_t> owner) {
+  for (const auto& staged : plan.staged_files) {
+    if (::chown(staged.first.c_str(), owner.first, owner.second) != 0) {
+      return fail_errno("handing " + staged.first + " to the unprivileged editor", errno);
+    }
+  }
+  if (::chown(staging.c_str(), owner.first, owner.second) != 0) {
+    return fail_errno("handing " + staging + " to the unprivileged editor", errno);
+  }
+  return {};
+}
+
+}  // namespace
+
 Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit,
              std::optional<std::pair<uid_t, gid_t>> staging_owner) {
   if (edit.empty()) {
@@ -460,12 +479,9 @@ Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edi
   BANGER_TRY_ASSIGN(DebugfsPlan plan, plan_debugfs_script(edit, staging, existing_dirs));
   for (const auto& [path, content] : plan.staged_files) {
     BANGER_TRY(write_staged(path, content));
-    if (staging_owner && ::chown(path.c_str(), staging_owner->first, staging_owner->second) != 0) {
-      return fail_errno("handing " + path + " to the unprivileged editor", errno);
-    }
   }
-  if (staging_owner && ::chown(staging.c_str(), staging_owner->first, staging_owner->second) != 0) {
-    return fail_errno("handing " + staging + " to the unprivileged editor", errno);
+  if (staging_owner) {
+    BANGER_TRY(hand_over_staging(staging, plan, *staging_owner));
   }
   sys::Command cmd = debugfs_command({"debugfs", "-w", "-f", "-", image}, kEditTimeout);
   cmd.stdin_data = plan.script;

@@ -50,6 +50,9 @@ constexpr auto kMaxExecWait = std::chrono::hours(1);
 constexpr std::size_t kPortProbeThreads = 16;
 // Guest-chosen text in bangerd.log: at most this many bytes per field, per console line.
 constexpr std::size_t kMaxLoggedGuestText = 200;
+// Console tails are read from the end of the log with pread, at most this much: the log may be
+// many MiB (security review M10).
+constexpr std::int64_t kConsoleTailBytes = 64 * 1024;
 
 // The agent token's host copy in the VM's state dir (docs/agent.md "Authentication").
 std::string agent_token_path(const paths::Paths& paths, const model::Vm& vm) {
@@ -681,15 +684,11 @@ Expected<base::UniqueFd> MicrovmHost::vmm_exit_fd(const model::Vm& vm) {
 }
 
 std::string MicrovmHost::quoted_console_tail(const model::Vm& vm) {
-  // From the end with pread, like console_tail (security review M10).
-  constexpr std::int64_t kConsoleTailBytes = 64 * 1024;
   return base::printable_lines(sys::read_tail(console_log_path(vm), kConsoleTailBytes), 20,
                                kMaxLoggedGuestText);
 }
 
 std::string MicrovmHost::console_tail(const model::Vm& vm, std::size_t lines) {
-  // From the end with pread: the log may be many MiB (security review M10).
-  constexpr std::int64_t kConsoleTailBytes = 64 * 1024;
   return base::tail_lines(sys::read_tail(console_log_path(vm), kConsoleTailBytes), lines);
 }
 
