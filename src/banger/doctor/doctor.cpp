@@ -266,7 +266,7 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
   f.arch = sys::machine_arch();
   f.kvm = sys::probe_kvm();
   f.tun = sys::probe_tun();
-  f.tools = toolingplan::check_tools([](const std::string& t) { return sys::find_executable(t); });
+  f.tools = hosttools::check_tools([](const std::string& t) { return sys::find_executable(t); });
   f.qemu_path = resolve_binary(config.qemu_bin, "qemu-system-x86_64");
   f.firecracker_path = resolve_binary(config.firecracker_bin, "firecracker");
   f.config = config;

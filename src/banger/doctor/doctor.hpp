@@ -13,7 +13,7 @@
 #include "banger/hostnat/link_ops.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/sys/host_probe.hpp"
-#include "banger/toolingplan/toolingplan.hpp"
+#include "banger/hosttools/hosttools.hpp"
 #include "banger/vmstorage/strategy.hpp"
 
 namespace banger::doctor {
@@ -65,7 +65,7 @@ struct Facts {
   std::string arch;
   sys::KvmFacts kvm;
   sys::TunFacts tun;
-  std::vector<toolingplan::ToolStatus> tools;
+  std::vector<hosttools::ToolStatus> tools;
   std::string qemu_path;         // "" when not found
   std::string firecracker_path;  // "" when not found
   config::Config config;

@@ -13,7 +13,7 @@ Facts healthy() {
   f.arch = "x86_64";
   f.kvm = {true, 0, true, false};
   f.tun = {true, 0};
-  for (const auto& r : toolingplan::host_tools()) {
+  for (const auto& r : hosttools::host_tools()) {
     f.tools.push_back({r, "/usr/bin/" + r.tool});
   }
   f.qemu_path = "/usr/bin/qemu-system-x86_64";

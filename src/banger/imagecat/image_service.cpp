@@ -14,7 +14,7 @@
 #include "banger/imagecat/manifest.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/sys/fs.hpp"
-#include "banger/toolingplan/toolingplan.hpp"
+#include "banger/hosttools/hosttools.hpp"
 
 namespace banger::imagecat {
 namespace {
@@ -46,7 +46,7 @@ Status check_cancel(const base::CancelFn& cancel) {
 Status require_tools(const std::function<std::string(const std::string&)>& find,
                      const std::vector<std::string>& tools) {
   for (const auto& tool : tools) {
-    BANGER_TRY(toolingplan::require_tool(tool, find));
+    BANGER_TRY(hosttools::require_tool(tool, find));
   }
   return {};
 }

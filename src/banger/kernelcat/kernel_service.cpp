@@ -19,7 +19,7 @@
 #include "banger/kernelcat/sha256.hpp"
 #include "banger/kernelcat/vmlinux_extract.hpp"
 #include "banger/sys/fs.hpp"
-#include "banger/toolingplan/toolingplan.hpp"
+#include "banger/hosttools/hosttools.hpp"
 
 namespace banger::kernelcat {
 namespace {
@@ -357,7 +357,7 @@ Expected<PullResult> KernelService::pull_claimed(const Claim& claim, const Catal
                                                  const base::CancelFn& cancelled) {
   const std::string& name = entry.name;
   for (const char* tool : {"apt-get", "depmod"}) {
-    BANGER_TRY(toolingplan::require_tool(tool, deps_.find_tool));
+    BANGER_TRY(hosttools::require_tool(tool, deps_.find_tool));
   }
   BANGER_TRY_ASSIGN(auto resolved, resolve(deps_.runner, entry, progress));
   // Caching: the same package version again is a no-op when the files are intact.

@@ -1,8 +1,8 @@
-#include "banger/toolingplan/toolingplan.hpp"
+#include "banger/hosttools/hosttools.hpp"
 
 #include <gtest/gtest.h>
 
-namespace banger::toolingplan {
+namespace banger::hosttools {
 namespace {
 
 TEST(Toolingplan, ChecksEveryToolAndKeepsOrder) {
@@ -27,4 +27,4 @@ TEST(Toolingplan, RequireToolNamesThePackage) {
 }
 
 }  // namespace
-}  // namespace banger::toolingplan
+}  // namespace banger::hosttools

@@ -7,7 +7,7 @@
 
 #include "banger/base/error.hpp"
 
-namespace banger::toolingplan {
+namespace banger::hosttools {
 
 struct ToolRequirement {
   std::string tool;      // program name searched in PATH (and sbin)
@@ -31,4 +31,4 @@ std::vector<ToolStatus> check_tools(const std::function<std::string(const std::s
 Status require_tool(const std::string& tool,
                     const std::function<std::string(const std::string&)>& find);
 
-}  // namespace banger::toolingplan
+}  // namespace banger::hosttools

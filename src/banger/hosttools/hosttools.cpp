@@ -1,8 +1,8 @@
-#include "banger/toolingplan/toolingplan.hpp"
+#include "banger/hosttools/hosttools.hpp"
 
 #include <fmt/format.h>
 
-namespace banger::toolingplan {
+namespace banger::hosttools {
 
 const std::vector<ToolRequirement>& host_tools() {
   static const std::vector<ToolRequirement> kTools = {
@@ -46,4 +46,4 @@ Status require_tool(const std::string& tool,
   return fail(Errc::not_found, fmt::format("{} not found in PATH", tool));
 }
 
-}  // namespace banger::toolingplan
+}  // namespace banger::hosttools
