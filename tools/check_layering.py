@@ -12,7 +12,8 @@ import sys
 LAYER_LINE = re.compile(r"^\s*set\(BANGER_LAYER_(\d+)\s+([^)]*)\)", re.M)
 DOC_LAYER_LINE = re.compile(r"^L(\d+) ([^(\n]*)", re.M)
 # The CLI talks only RPC: it may never use these, whatever its DEPS say (SPEC S1).
-CLI_ALLOWED = {"posix", "base", "sys", "paths", "config", "model", "api", "rpc", "buildinfo"}
+CLI_ALLOWED = {"posix", "base", "sys", "paths", "config", "model", "api", "rpc", "buildinfo",
+               "agentproto", "workspace", "toolingplan"}
 INCLUDE = re.compile(r'#include\s+"banger/([a-z_]+)/')
 
 
