@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
+#include <vector>
 
 namespace banger::posix {
 namespace {
@@ -70,6 +72,81 @@ Result<Fd> connect_unix(const std::string& path, Deadline deadline) {
       return sys_fail(ETIMEDOUT, what);
     }
     sleep_before_retry(deadline);
+  }
+}
+
+Result<void> send_with_fd(int socket, std::string_view data, int fd, Deadline deadline,
+                          std::chrono::milliseconds stall) {
+  if (data.empty()) {
+    return sys_fail(EINVAL, "sendmsg");
+  }
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec first{const_cast<char*>(data.data()), 1};
+  msghdr message{};
+  message.msg_iov = &first;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+  while (true) {
+    auto ready = wait_ready(socket, POLLOUT, deadline);
+    if (!ready) {
+      return tl::unexpected(ready.error());
+    }
+    ssize_t sent = ::sendmsg(socket, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent == 1) {
+      break;
+    }
+    if (sent < 0 && (errno == EINTR || errno == EAGAIN)) {
+      continue;
+    }
+    return sys_fail(sent < 0 ? errno : EIO, "sendmsg");
+  }
+  return write_all(socket, data.substr(1), deadline, stall);
+}
+
+Result<std::size_t> recv_with_fds(int socket, char* buffer, std::size_t size,
+                                  std::vector<Fd>& received, Deadline deadline) {
+  constexpr std::size_t kMaxFds = 8;
+  while (true) {
+    auto ready = wait_ready(socket, POLLIN, deadline);
+    if (!ready) {
+      return tl::unexpected(ready.error());
+    }
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
+    iovec data{buffer, size};
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) {
+        continue;
+      }
+      return sys_fail(errno, "recvmsg");
+    }
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+         header = CMSG_NXTHDR(&message, header)) {
+      if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+        continue;
+      }
+      std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+        received.emplace_back(fd);
+      }
+    }
+    if ((message.msg_flags & MSG_CTRUNC) != 0) {
+      return sys_fail(EBADMSG, "recvmsg");
+    }
+    return static_cast<std::size_t>(n);
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "banger/posix/error.hpp"
 #include "banger/posix/fd.hpp"
@@ -27,5 +29,20 @@ Result<void> connect_socket(int fd, const sockaddr* addr, socklen_t len, Deadlin
 // kMaxUnixPathBytes; ENOENT when nothing is at path; ECONNREFUSED when nobody listens there;
 // ETIMEDOUT when the deadline passes; the errno of socket/connect otherwise (EACCES, ...).
 Result<Fd> connect_unix(const std::string& path, Deadline deadline);
+
+// Sends data (at least one byte) on the unix stream socket `socket` with `fd` attached as
+// SCM_RIGHTS to its first byte, then the rest of data like write_all. The receiver gets a
+// duplicate of fd; the caller still owns its own. EINVAL for empty data; the errno of sendmsg /
+// write_all otherwise (EPIPE when the peer is gone, ETIMEDOUT at the deadline or after `stall`).
+Result<void> send_with_fd(int socket, std::string_view data, int fd,
+                          Deadline deadline = kNoDeadline,
+                          std::chrono::milliseconds stall = std::chrono::milliseconds::max());
+
+// read_some() on a unix stream socket through recvmsg(MSG_CMSG_CLOEXEC): descriptors the peer
+// attached (SCM_RIGHTS) are appended to `received`, so none leaks or is silently dropped; the
+// caller decides which to keep. A control message truncated by the kernel (MSG_CTRUNC: more
+// descriptors than fit) is EBADMSG, after the ones that fit were appended.
+Result<std::size_t> recv_with_fds(int socket, char* buffer, std::size_t size,
+                                  std::vector<Fd>& received, Deadline deadline = kNoDeadline);
 
 }  // namespace banger::posix

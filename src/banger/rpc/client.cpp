@@ -41,7 +41,9 @@ Status check_peer(int fd, const std::string& socket_path, uid_t trusted_uid) {
 }  // namespace
 
 Client::Client(base::UniqueFd fd, std::string socket_path)
-    : fd_(std::move(fd)), socket_path_(std::move(socket_path)), reader_(fd_.get()) {}
+    : fd_(std::move(fd)),
+      socket_path_(std::move(socket_path)),
+      reader_(fd_.get(), api::kMaxFrameBytes, PassedFds::accept) {}
 
 Expected<Client> Client::connect(const std::string& socket_path) {
   return connect(socket_path, ::getuid());

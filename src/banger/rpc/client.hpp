@@ -1,12 +1,14 @@
 // The CLI's side of the protocol: one connection to bangerd, typed calls with streamed events.
 #pragma once
 
+#include <fmt/format.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +49,12 @@ class Client {
   Expected<nlohmann::json> call_raw(std::string_view method, const nlohmann::json& params,
                                     const EventCallback& on_event = {});
 
+  // call() of a method whose reply carries a descriptor (CallContext::attach_fd on the daemon
+  // side; `vm.stream`). internal when the reply came without exactly one descriptor.
+  template <class M>
+  Expected<std::pair<typename M::Response, base::UniqueFd>> call_with_fd(
+      const typename M::Request& request, const EventCallback& on_event = {});
+
   const std::string& socket_path() const { return socket_path_; }
 
  private:
@@ -75,6 +83,22 @@ Expected<typename M::Response> Client::call(const typename M::Request& request,
     return tl::unexpected(std::move(error));
   }
   return response;
+}
+
+template <class M>
+Expected<std::pair<typename M::Response, base::UniqueFd>> Client::call_with_fd(
+    const typename M::Request& request, const EventCallback& on_event) {
+  reader_.take_passed_fds();  // nothing stale may pass for this call's descriptor
+  auto response = call<M>(request, on_event);
+  auto passed = reader_.take_passed_fds();
+  if (!response) {
+    return tl::unexpected(std::move(response).error());
+  }
+  if (passed.size() != 1) {
+    return fail(Errc::internal, fmt::format("the reply to {} carried {} descriptors instead of 1",
+                                            M::kMethod, passed.size()));
+  }
+  return std::pair{std::move(*response), std::move(passed[0])};
 }
 
 }  // namespace banger::rpc

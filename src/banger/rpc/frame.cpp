@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "banger/posix/io.hpp"
+#include "banger/posix/unix_socket.hpp"
 
 namespace banger::rpc {
 namespace {
@@ -13,8 +14,8 @@ constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
 }  // namespace
 
-LineReader::LineReader(int fd, std::size_t max_frame_bytes)
-    : fd_(fd), max_frame_bytes_(max_frame_bytes) {}
+LineReader::LineReader(int fd, std::size_t max_frame_bytes, PassedFds passed_fds)
+    : fd_(fd), max_frame_bytes_(max_frame_bytes), passed_fds_mode_(passed_fds) {}
 
 tl::unexpected<Error> LineReader::too_large() const {
   return fail(Errc::invalid_argument,
@@ -56,7 +57,9 @@ Expected<std::optional<std::string>> LineReader::next() {
     }
 
     char chunk[kReadChunk];
-    auto n = posix::read_some(fd_, chunk, sizeof chunk);
+    auto n = passed_fds_mode_ == PassedFds::accept
+                 ? posix::recv_with_fds(fd_, chunk, sizeof chunk, passed_fds_)
+                 : posix::read_some(fd_, chunk, sizeof chunk);
     if (!n) {
       return tl::unexpected(
           Error{Errc::io,

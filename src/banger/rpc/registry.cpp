@@ -73,6 +73,7 @@ std::string Registry::dispatch(const std::string& line, CallContext& ctx) {
     BANGER_LOG_INFO("rpc {} id={}: cancelled: the client hung up", request->method, request->id);
   }
   if (!result) {
+    ctx.take_attached_fd().reset();  // a failed call passes nothing
     return reply_error(request->id, request->method, result.error());
   }
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -20,6 +20,7 @@
 #include "banger/base/assert.hpp"
 #include "banger/base/error.hpp"
 #include "banger/base/expected.hpp"
+#include "banger/base/fd.hpp"
 #include "banger/base/random.hpp"
 
 namespace banger::rpc {
@@ -50,6 +51,13 @@ class CallContext {
   // Marks the call cancelled (the server does this when the peer hangs up).
   void cancel() { cancelled_.store(true); }
 
+  // Attaches a descriptor to the call's successful reply: the server passes it to the client
+  // with SCM_RIGHTS on the reply line's first byte (`vm.stream` hands the CLI a connected agent
+  // stream channel this way, ADR 0009). Dropped (closed) when the call fails.
+  void attach_fd(base::UniqueFd fd) { attached_fd_ = std::move(fd); }
+  // The attached descriptor, handed over (invalid when there is none).
+  base::UniqueFd take_attached_fd() { return std::move(attached_fd_); }
+
  private:
   friend class Registry;
   uid_t peer_uid_;
@@ -57,6 +65,7 @@ class CallContext {
   std::string op_id_;
   std::int64_t request_id_ = 0;
   std::atomic<bool> cancelled_{false};
+  base::UniqueFd attached_fd_;
 };
 
 // A fresh op id: "op-" followed by 6 lowercase hex characters.

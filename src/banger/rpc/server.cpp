@@ -21,6 +21,7 @@
 #include "banger/base/defer.hpp"
 #include "banger/base/log.hpp"
 #include "banger/posix/io.hpp"
+#include "banger/posix/unix_socket.hpp"
 #include "banger/rpc/frame.hpp"
 
 namespace banger::rpc {
@@ -52,13 +53,18 @@ using detail::ServerConnection;
 // Sends one line on the connection; false when the peer is gone or has not taken a line for
 // send_timeout (the socket has SO_SNDTIMEO, so send() itself returns; L5). After a failure
 // nothing more is sent and the running call is cancelled.
-bool send_line(ServerConnection& conn, const std::string& line) {
+// Sends line + '\n'; passed_fd, when valid, rides on its first byte (SCM_RIGHTS).
+bool send_line(ServerConnection& conn, const std::string& line, int passed_fd = -1) {
   std::lock_guard lock(conn.write_mutex);
   if (conn.send_failed) {
     return false;
   }
   std::string framed = line + "\n";
-  if (posix::write_all(conn.fd.get(), framed, posix::kNoDeadline, conn.send_timeout)) {
+  auto sent = passed_fd >= 0
+                  ? posix::send_with_fd(conn.fd.get(), framed, passed_fd, posix::kNoDeadline,
+                                        conn.send_timeout)
+                  : posix::write_all(conn.fd.get(), framed, posix::kNoDeadline, conn.send_timeout);
+  if (sent) {
     return true;
   }
   conn.send_failed = true;
@@ -364,6 +370,7 @@ void serve_connection(const std::shared_ptr<ServerConnection>& conn, Registry& r
       conn->busy = true;
     }
     std::string reply;
+    base::UniqueFd passed_fd;  // the reply's attachment (CallContext::attach_fd)
     if (!line) {
       // Oversized line: answer it; the reader skips the rest of it.
       std::string op_id = make_op_id(random);
@@ -382,10 +389,12 @@ void serve_connection(const std::shared_ptr<ServerConnection>& conn, Registry& r
         HangupWatcher watcher(fd, ctx);
         reply = registry.dispatch(**line, ctx);
       }
+      passed_fd = ctx.take_attached_fd();
       std::lock_guard lock(conn->mutex);
       conn->current = nullptr;
     }
-    bool ok = send_line(*conn, reply);
+    bool ok = send_line(*conn, reply, passed_fd.get());
+    passed_fd.reset();  // the client has its own copy now (or never will)
     {
       std::lock_guard lock(conn->mutex);
       conn->busy = false;

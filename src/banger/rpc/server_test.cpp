@@ -1,5 +1,7 @@
 #include "banger/rpc/server.hpp"
 
+#include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -79,6 +81,23 @@ struct Flood {
   using Response = Request;
 };
 
+// A test-only method: the reply carries the read end of a pipe whose write end the test keeps
+// (fail = true: the handler attaches it and then fails).
+struct PassPipe {
+  static constexpr std::string_view kMethod = "test.pass_pipe";
+  struct Request {
+    bool fail = false;
+    template <class V>
+    void fields(V& v) {
+      v("fail", fail);
+    }
+  };
+  struct Response {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+};
+
 class ServerTest : public ::testing::Test {
  protected:
   ServerTest() {
@@ -115,6 +134,16 @@ class ServerTest : public ::testing::Test {
       flood_cancelled = ctx.cancelled();
       flood_done = true;
       return Expected<Flood::Response>(Flood::Response{});
+    });
+    registry.add<PassPipe>([this](const PassPipe::Request& r, CallContext& ctx) {
+      int ends[2];
+      EXPECT_EQ(::pipe2(ends, O_CLOEXEC), 0);
+      pipe_write_end.reset(ends[1]);
+      ctx.attach_fd(base::UniqueFd(ends[0]));
+      if (r.fail) {
+        return Expected<PassPipe::Response>(fail(Errc::not_found, "no pipe for you"));
+      }
+      return Expected<PassPipe::Response>(PassPipe::Response{});
     });
     registry.add<Rendezvous>([this](const Rendezvous::Request& r, CallContext&) {
       int now = ++in_rendezvous;
@@ -190,6 +219,7 @@ class ServerTest : public ::testing::Test {
   std::atomic<int> in_rendezvous{0};
   std::atomic<bool> flood_done{false};
   std::atomic<bool> flood_cancelled{false};
+  base::UniqueFd pipe_write_end;
 };
 
 // Regression for L5 (security review): connections beyond max_connections get one clear
@@ -612,6 +642,46 @@ TEST_F(ServerTest, RefusesOtherUsers) {
   // The owner is still served.
   Client client = connect();
   EXPECT_TRUE(client.call<api::Ping>({}));
+}
+
+// vm.stream hands the CLI a connected agent channel this way (ADR 0009): the reply's descriptor
+// reaches call_with_fd and works; a failed call passes none, so the client sees only the error;
+// a plain call() on the same connection afterwards is not confused by it.
+TEST_F(ServerTest, AReplyCanCarryADescriptorAndAFailedOneCarriesNone) {
+  start();
+  Client client = connect();
+  auto passed = client.call_with_fd<PassPipe>({});
+  ASSERT_TRUE(passed) << passed.error().message;
+  ASSERT_TRUE(passed->second.valid());
+  ASSERT_EQ(::write(pipe_write_end.get(), "hello", 5), 5);
+  char buffer[8] = {};
+  ASSERT_EQ(::read(passed->second.get(), buffer, sizeof buffer), 5);
+  EXPECT_EQ(std::string(buffer, 5), "hello");
+  EXPECT_NE(::fcntl(passed->second.get(), F_GETFD) & FD_CLOEXEC, 0) << "received fds are CLOEXEC";
+
+  auto refused = client.call_with_fd<PassPipe>({.fail = true});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::not_found);
+  EXPECT_EQ(refused.error().message, "no pipe for you");
+  // The handler's read end was closed by the server: the write end sees no reader.
+  EXPECT_TRUE(testkit::eventually([&] {
+    pollfd p{pipe_write_end.get(), POLLOUT, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
+  }));
+
+  auto plain = client.call<api::Ping>({});
+  EXPECT_TRUE(plain) << plain.error().message;
+}
+
+// A method that passes nothing, asked for a descriptor: an internal error, not a hang or a
+// descriptor from somewhere else.
+TEST_F(ServerTest, AskingForADescriptorThatIsNotSentIsAnError) {
+  start();
+  Client client = connect();
+  auto none = client.call_with_fd<api::Ping>({});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, Errc::internal);
+  EXPECT_THAT(none.error().message, ::testing::HasSubstr("carried 0 descriptors"));
 }
 
 }  // namespace
