@@ -11,9 +11,9 @@
 #include "banger/config/config.hpp"
 #include "banger/config/vm_defaults.hpp"
 #include "banger/hostnat/link_ops.hpp"
+#include "banger/hosttools/hosttools.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/sys/host_probe.hpp"
-#include "banger/hosttools/hosttools.hpp"
 #include "banger/vmstorage/strategy.hpp"
 
 namespace banger::doctor {

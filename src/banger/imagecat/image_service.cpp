@@ -11,10 +11,10 @@
 #include "banger/base/strings.hpp"
 #include "banger/ext4/editor.hpp"
 #include "banger/ext4/image_builder.hpp"
+#include "banger/hosttools/hosttools.hpp"
 #include "banger/imagecat/manifest.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/sys/fs.hpp"
-#include "banger/hosttools/hosttools.hpp"
 
 namespace banger::imagecat {
 namespace {

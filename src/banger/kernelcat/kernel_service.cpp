@@ -12,6 +12,7 @@
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/debpkg/debpkg.hpp"
+#include "banger/hosttools/hosttools.hpp"
 #include "banger/kernelcat/cpio.hpp"
 #include "banger/kernelcat/decompress.hpp"
 #include "banger/kernelcat/initramfs_plan.hpp"
@@ -19,7 +20,6 @@
 #include "banger/kernelcat/sha256.hpp"
 #include "banger/kernelcat/vmlinux_extract.hpp"
 #include "banger/sys/fs.hpp"
-#include "banger/hosttools/hosttools.hpp"
 
 namespace banger::kernelcat {
 namespace {
