@@ -12,6 +12,23 @@
 namespace banger::api {
 
 // A VM as the CLI sees it.
+// What `vm run <path>` / `vm workspace prepare` copied into /root/repo (docs/workspaces.md).
+struct VmWorkspace {
+  std::string path;         // host directory; "" = the VM has no workspace
+  std::string repo;         // its name
+  std::string head;         // host HEAD commit at copy time ("" without git)
+  std::string branch;       // the guest's branch
+  std::string prepared_at;  // RFC 3339 UTC of the last copy ("" = never)
+  template <class V>
+  void fields(V& v) {
+    v("path", path);
+    v("repo", repo);
+    v("head", head);
+    v("branch", branch);
+    v("prepared_at", prepared_at);
+  }
+};
+
 struct VmInfo {
   std::string id;
   std::string name;
@@ -31,6 +48,7 @@ struct VmInfo {
   std::int64_t pid = 0;         // VMM process while running
   std::string rootfs_strategy;  // how the writable root is layered ("qcow2_overlay", ...)
   std::string vmm;              // "qemu" or "firecracker"
+  VmWorkspace workspace;        // path "" = none
   template <class V>
   void fields(V& v) {
     v("id", id);
@@ -51,6 +69,7 @@ struct VmInfo {
     v("pid", pid);
     v("rootfs_strategy", rootfs_strategy);
     v("vmm", vmm);
+    v("workspace", workspace);
   }
 };
 
@@ -455,6 +474,64 @@ struct VmExec {
       v("stderr_b64", stderr_b64);
       v("stdout_truncated", stdout_truncated);
       v("stderr_truncated", stderr_truncated);
+    }
+  };
+};
+
+// Records the workspace the CLI has just copied into the VM (shown by vm show/list, used by
+// vm exec). An empty path clears it.
+struct VmWorkspaceRecord {
+  static constexpr std::string_view kMethod = "vm.workspace.record";
+  struct Request {
+    std::string name;
+    std::string path;    // absolute host path
+    std::string repo;    // [A-Za-z0-9._-], at most 255 bytes
+    std::string head;    // "" or 40 (or 64) lowercase hex
+    std::string branch;  // "" or a git branch name, at most 255 bytes
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("path", path);
+      v("repo", repo);
+      v("head", head);
+      v("branch", branch);
+    }
+  };
+  struct Response {
+    VmInfo vm;
+    template <class V>
+    void fields(V& v) {
+      v("vm", vm);
+    }
+  };
+};
+
+// Starts a command in a running VM on one of its agent stream channels (ADR 0009) and passes
+// the connected channel to the caller with the reply (SCM_RIGHTS): from then on the caller
+// exchanges stream frames with the command (stdin, stdout, stderr, exit; docs/agent.md) and
+// the daemon is out of the data path. Marks the VM touched.
+struct VmStream {
+  static constexpr std::string_view kMethod = "vm.stream";
+  struct Request {
+    std::string name;
+    std::vector<std::string> argv;           // argv[0] is looked up in the guest's PATH
+    std::map<std::string, std::string> env;  // over the agent's base environment
+    std::string cwd;                         // "" = /root
+    double timeout_s = 0;                    // 0 = none; the process group is killed after it
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("argv", argv);
+      v("env", env);
+      v("cwd", cwd);
+      v("timeout_s", timeout_s);
+    }
+  };
+  struct Response {
+    std::int64_t pid = 0;  // the command's pid in the guest
+    template <class V>
+    void fields(V& v) {
+      v("pid", pid);
     }
   };
 };

@@ -184,6 +184,20 @@ class DaemonTest : public ::testing::Test {
     EXPECT_TRUE(not_running(call<api::VmExec>({.name = "web", .argv = {"true"}})));
     EXPECT_TRUE(not_running(call<api::VmSshInfo>({.name = "web"})));
     EXPECT_TRUE(not_running(call<api::VmStatsMethod>({.names = {"web"}})));
+    // A stopped VM keeps its workspace record (vm workspace prepare needs it running, not this).
+    auto recorded = call<api::VmWorkspaceRecord>({.name = "web",
+                                                  .path = "/src/app",
+                                                  .repo = "app",
+                                                  .head = std::string(40, 'a'),
+                                                  .branch = "main"});
+    ASSERT_TRUE(recorded) << recorded.error().message;
+    EXPECT_EQ(recorded->vm.workspace.path, "/src/app");
+    EXPECT_EQ(recorded->vm.workspace.head, std::string(40, 'a'));
+    EXPECT_FALSE(recorded->vm.workspace.prepared_at.empty());
+    EXPECT_EQ(call<api::VmShow>({.name = "web"})->vm.workspace.repo, "app");
+    auto bad = call<api::VmWorkspaceRecord>({.name = "web", .path = "relative", .repo = "app"});
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, Errc::invalid_argument);
     auto ports = call<api::VmPorts>({.names = {"web"}});
     ASSERT_TRUE(ports) << ports.error().message;
     ASSERT_EQ(ports->vms.size(), 1u);

@@ -38,7 +38,14 @@ api::VmInfo to_info(const model::Vm& vm) {
                      .tap = vm.tap_name,
                      .pid = vm.vmm_pid,
                      .rootfs_strategy = vm.rootfs_strategy,
-                     .vmm = std::string(model::to_string(vm.vmm))};
+                     .vmm = std::string(model::to_string(vm.vmm)),
+                     .workspace = {.path = vm.workspace_path,
+                                   .repo = vm.workspace_repo,
+                                   .head = vm.workspace_head,
+                                   .branch = vm.workspace_branch,
+                                   .prepared_at = vm.workspace_prepared_at == 0
+                                                      ? std::string()
+                                                      : rfc3339(vm.workspace_prepared_at)}};
 }
 
 // Connects a service's progress/cancel callables to the request (events may come from
@@ -250,7 +257,7 @@ void register_observe(rpc::Registry& registry, const VmHandlerDeps& deps) {
       });
 }
 
-// vm.exec, vm.ssh_info.
+// vm.exec, vm.workspace.record, vm.ssh_info.
 void register_guest(rpc::Registry& registry, const VmHandlerDeps& deps) {
   registry.add<api::VmExec>([deps](const api::VmExec::Request& request,
                                    rpc::CallContext&) -> Expected<api::VmExec::Response> {
@@ -265,6 +272,16 @@ void register_guest(rpc::Registry& registry, const VmHandlerDeps& deps) {
                                                                 .timeout_s = request.timeout_s}));
     return to_exec_response(result);
   });
+  registry.add<api::VmWorkspaceRecord>(
+      [deps](const api::VmWorkspaceRecord::Request& request,
+             rpc::CallContext&) -> Expected<api::VmWorkspaceRecord::Response> {
+        BANGER_TRY_ASSIGN(auto vm,
+                          deps.vms.record_workspace(request.name, {.path = request.path,
+                                                                   .repo = request.repo,
+                                                                   .head = request.head,
+                                                                   .branch = request.branch}));
+        return api::VmWorkspaceRecord::Response{.vm = to_info(vm)};
+      });
   registry.add<api::VmSshInfo>([deps](const api::VmSshInfo::Request& request,
                                       rpc::CallContext&) -> Expected<api::VmSshInfo::Response> {
     BANGER_TRY_ASSIGN(auto vm, deps.vms.running(request.name));

@@ -53,16 +53,19 @@ struct Vm {
   int agent_cid = 0;                         // vsock context id of the guest agent
   int agent_port = 0;                        // vsock port of the guest agent
   VmState state = VmState::created;
-  std::string last_error;            // why the VM is in `error` (or the last failure)
-  std::int64_t created_at = 0;       // unix seconds
-  std::int64_t touched_at = 0;       // unix seconds of the last ssh/exec/run/ports use
-  std::string workspace_path;        // host path copied into the guest by `vm run`
-  std::string workspace_repo;        // git repository (remote or path) of the workspace
-  std::string tap_name;              // host TAP device ("tap-fc-3")
-  std::string overlay_path;          // rootfs overlay file under vms/<id>/
-  int vmm_pid = 0;                   // pid of the VMM process
-  std::uint64_t vmm_start_time = 0;  // starttime field of /proc/<pid>/stat (clock ticks)
-  std::string rootfs_strategy;       // "qcow2_overlay", "dm_snapshot", "reflink", "sparse_copy"
+  std::string last_error;        // why the VM is in `error` (or the last failure)
+  std::int64_t created_at = 0;   // unix seconds
+  std::int64_t touched_at = 0;   // unix seconds of the last ssh/exec/run/ports use
+  std::string workspace_path;    // host directory copied to /root/repo ("" = no workspace)
+  std::string workspace_repo;    // its name (the repository's directory name)
+  std::string workspace_head;    // host HEAD commit at copy time ("" without git)
+  std::string workspace_branch;  // the guest's branch (host branch or --branch)
+  std::int64_t workspace_prepared_at = 0;  // unix seconds of the last copy
+  std::string tap_name;                    // host TAP device ("tap-fc-3")
+  std::string overlay_path;                // rootfs overlay file under vms/<id>/
+  int vmm_pid = 0;                         // pid of the VMM process
+  std::uint64_t vmm_start_time = 0;        // starttime field of /proc/<pid>/stat (clock ticks)
+  std::string rootfs_strategy;  // "qcow2_overlay", "dm_snapshot", "reflink", "sparse_copy"
 
   friend bool operator==(const Vm&, const Vm&) = default;
 };

@@ -12,7 +12,7 @@ namespace banger::store {
 namespace {
 
 // Append only. Never edit a migration that has shipped; add the next one instead.
-constexpr std::array<Migration, 2> kMigrations = {{
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, "vms, images and kernels", R"sql(
 CREATE TABLE vms (
   id                      TEXT PRIMARY KEY NOT NULL,
@@ -69,6 +69,13 @@ CREATE TABLE kernels (
     {2, "vm backend", R"sql(
 ALTER TABLE vms ADD COLUMN vmm TEXT NOT NULL DEFAULT 'qemu'
   CHECK (vmm IN ('qemu', 'firecracker'));
+)sql"},
+    // What `vm run <path>` / `vm workspace prepare` copied (workspace_path and workspace_repo
+    // exist since migration 1): the host HEAD at copy time, the guest branch, when.
+    {3, "vm workspace", R"sql(
+ALTER TABLE vms ADD COLUMN workspace_head TEXT NOT NULL DEFAULT '';
+ALTER TABLE vms ADD COLUMN workspace_branch TEXT NOT NULL DEFAULT '';
+ALTER TABLE vms ADD COLUMN workspace_prepared_at INTEGER NOT NULL DEFAULT 0;
 )sql"},
 }};
 

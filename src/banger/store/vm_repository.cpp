@@ -12,7 +12,7 @@ constexpr std::string_view kColumns =
     "id, name, image, kernel, vcpu, memory_mib, disk_size_mib, rootfs_overlay_size_mib, nat, "
     "guest_ip, mac, agent_cid, agent_port, state, last_error, created_at, touched_at, "
     "workspace_path, workspace_repo, tap_name, overlay_path, vmm_pid, vmm_start_time, "
-    "rootfs_strategy, vmm";
+    "rootfs_strategy, vmm, workspace_head, workspace_branch, workspace_prepared_at";
 
 // Binds every field but id, starting at parameter `first`.
 Status bind_fields(Statement& stmt, const model::Vm& vm, int first) {
@@ -42,6 +42,9 @@ Status bind_fields(Statement& stmt, const model::Vm& vm, int first) {
   BANGER_TRY(stmt.bind(i++, static_cast<std::int64_t>(vm.vmm_start_time)));
   BANGER_TRY(stmt.bind(i++, vm.rootfs_strategy));
   BANGER_TRY(stmt.bind(i++, model::to_string(vm.vmm)));
+  BANGER_TRY(stmt.bind(i++, vm.workspace_head));
+  BANGER_TRY(stmt.bind(i++, vm.workspace_branch));
+  BANGER_TRY(stmt.bind(i++, vm.workspace_prepared_at));
   return {};
 }
 
@@ -85,6 +88,9 @@ Expected<model::Vm> read_row(const Statement& stmt) {
                 fmt::format("vm \"{}\" has unknown vmm \"{}\" in the store", vm.name, vmm));
   }
   vm.vmm = *backend;
+  vm.workspace_head = stmt.column_text(i++);
+  vm.workspace_branch = stmt.column_text(i++);
+  vm.workspace_prepared_at = stmt.column_int64(i++);
   return vm;
 }
 
@@ -96,10 +102,10 @@ tl::unexpected<Error> not_found(const std::string& name_or_id) {
 
 Status VmRepository::insert(const model::Vm& vm) {
   auto guard = db_.lock();
-  BANGER_TRY_ASSIGN(auto stmt,
-                    db_.prepare(fmt::format("INSERT INTO vms ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                            kColumns)));
+  BANGER_TRY_ASSIGN(auto stmt, db_.prepare(fmt::format(
+                                   "INSERT INTO vms ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   kColumns)));
   BANGER_TRY(stmt.bind(1, vm.id));
   BANGER_TRY(bind_fields(stmt, vm, 2));
   auto done = stmt.step();
@@ -174,9 +180,10 @@ Status VmRepository::update(const model::Vm& vm) {
                   "state = ?, last_error = ?, created_at = ?, touched_at = MAX(touched_at, ?), "
                   "workspace_path = ?, workspace_repo = ?, tap_name = ?, "
                   "overlay_path = ?, vmm_pid = ?, vmm_start_time = ?, "
-                  "rootfs_strategy = ?, vmm = ? WHERE id = ?"));
+                  "rootfs_strategy = ?, vmm = ?, workspace_head = ?, workspace_branch = ?, "
+                  "workspace_prepared_at = ? WHERE id = ?"));
   BANGER_TRY(bind_fields(stmt, vm, 1));
-  BANGER_TRY(stmt.bind(25, vm.id));
+  BANGER_TRY(stmt.bind(28, vm.id));
   auto done = stmt.step();
   if (!done) {
     if (done.error().code == Errc::already_exists) {

@@ -28,6 +28,17 @@ namespace banger::vm {
 // Thread-safety: all public methods may be called concurrently. Operations on one VM serialize
 //       on its VmLocks entry; different VMs proceed in parallel. Name uniqueness is enforced
 //       by the store, so concurrent creates of one name yield exactly one VM.
+// What a workspace copy was made from (VmService::record_workspace).
+struct WorkspaceRecord {
+  std::string path;  // absolute host directory; "" clears the record
+  std::string repo;
+  std::string head;
+  std::string branch;
+};
+
+// invalid_argument naming the first bad field of `workspace` (see record_workspace()).
+Status validate_workspace_record(const WorkspaceRecord& workspace);
+
 struct VmServiceDeps {
   store::VmRepository& vms;
   base::Clock& clock;
@@ -161,6 +172,13 @@ class VmService {
                               const std::optional<std::vector<std::string>>& only_ids = {});
   // Marks ssh/exec/run/ports use (touched_at).
   Status touch(const std::string& name_or_id);
+  // Records what the CLI just copied into the VM's /root/repo (vm_workspace.cpp): any state but
+  // starting/stopping; prepared_at is now. invalid_argument naming the field for a relative
+  // path, a repo name outside [A-Za-z0-9._-], a head that is not a full hex commit id or a
+  // branch with control characters (each at most 255 bytes; workspace paths at most 4096). An
+  // empty path clears the workspace.
+  Expected<model::Vm> record_workspace(const std::string& name_or_id,
+                                       const WorkspaceRecord& workspace);
   // Checks a running VM's ssh host key against the pinned one (VmHost::verify_host_key).
   Status verify_host_key(const std::string& name_or_id);
   // The VM's console log path.
