@@ -34,6 +34,10 @@ struct Event {
   }
 };
 
+// The stage of the event vm.create sends once the VM is recorded, before it boots: message is
+// its sizing, "2 vcpu | 1024 MiB | 8G disk" (the CLI prints it as the `spec:` line).
+inline constexpr std::string_view kSpecStage = "spec";
+
 // A well-formed request. params is always an object ({} when the line had none).
 struct Request {
   std::int64_t id = 0;

@@ -20,6 +20,11 @@ int report_error(Context& ctx, const Error& error) {
 }
 
 void ProgressRenderer::on_event(const api::Event& event) {
+  if (event.stage == api::kSpecStage) {
+    finish();
+    printer_.err("spec: " + escape_control(event.message + spec_suffix_) + "\n");
+    return;
+  }
   // Progress may relay tool or guest output: no raw control bytes (L2).
   std::string text = escape_control(event.stage);
   if (!event.message.empty()) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <utility>
 
 #include "banger/base/error.hpp"
 #include "banger/cli/printer.hpp"
@@ -30,12 +32,17 @@ int report_error(Context& ctx, const Error& error);
 class ProgressRenderer {
  public:
   explicit ProgressRenderer(Printer& printer) : printer_(printer) {}
+  // The `spec` event (stage api::kSpecStage: the sizes the VM gets) is printed as a line of its
+  // own that stays, with spec_suffix appended (`vm run <path>` adds " | workspace ...");
+  // the other events are transient progress.
   void on_event(const api::Event& event);
   void finish();
+  void set_spec_suffix(std::string suffix) { spec_suffix_ = std::move(suffix); }
 
  private:
   Printer& printer_;
   bool line_open_ = false;
+  std::string spec_suffix_;
 };
 
 }  // namespace banger::cli

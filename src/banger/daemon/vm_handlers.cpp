@@ -48,6 +48,13 @@ api::VmInfo to_info(const model::Vm& vm) {
                                                       : rfc3339(vm.workspace_prepared_at)}};
 }
 
+// "2 vcpu | 1024 MiB | 8G disk": what the VM gets (the kSpecStage event).
+std::string spec_line(const model::Vm& vm) {
+  std::string disk = vm.disk_size_mib % 1024 == 0 ? fmt::format("{}G", vm.disk_size_mib / 1024)
+                                                  : fmt::format("{}M", vm.disk_size_mib);
+  return fmt::format("{} vcpu | {} MiB | {} disk", vm.vcpu, vm.memory_mib, disk);
+}
+
 // Connects a service's progress/cancel callables to the request (events may come from
 // several threads when VMs start in parallel).
 struct CallBridge {
@@ -148,6 +155,7 @@ void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
                                                 .memory_mib = request.memory_mib,
                                                 .disk_size_mib = request.disk_size_mib,
                                                 .nat = request.nat}));
+    call.emit(api::Event{.stage = std::string(api::kSpecStage), .message = spec_line(vm)});
     if (!request.no_start) {
       // A VM that never became ready stays (in `error`) for `vm logs`; the error says why.
       CallBridge bridge(call);
