@@ -98,6 +98,7 @@ TEST(QemuArgv, TcgMinimalAddsTscArgumentsAndOmitsOptionalDevices) {
   config.initrd_path.reset();
   config.work_disk.reset();
   config.tap_name.clear();
+  config.stream_socket_paths.clear();
   config.root_disk = {.path = "/img/tiny.ext4", .format = DiskFormat::raw, .read_only = true};
   Argv expected{"/usr/bin/qemu",
                 "-M",
