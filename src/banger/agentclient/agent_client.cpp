@@ -27,26 +27,6 @@ constexpr milliseconds kAttemptPause{100};
 constexpr milliseconds kReadSlice{100};
 constexpr std::size_t kReadChunkBytes = std::size_t{256} * 1024;
 
-Errc map_code(agentproto::ErrorCode code) {
-  switch (code) {
-    case agentproto::ErrorCode::bad_request:
-      return Errc::invalid_argument;
-    case agentproto::ErrorCode::bad_version:
-      return Errc::bad_version;
-    case agentproto::ErrorCode::unknown_method:
-      return Errc::unknown_method;
-    case agentproto::ErrorCode::not_found:
-      return Errc::not_found;
-    case agentproto::ErrorCode::timeout:
-      return Errc::timeout;
-    case agentproto::ErrorCode::unauthorized:
-      return Errc::permission_denied;
-    case agentproto::ErrorCode::operation_failed:
-      return Errc::command_failed;
-  }
-  return Errc::command_failed;
-}
-
 template <class T>
 Expected<T> decode_result(const Expected<nlohmann::json>& json, std::string_view method) {
   if (!json) {
@@ -100,8 +80,8 @@ class ReplyReader {
           continue;  // garbage, "id":null, or a stale reply to an earlier call
         }
         if (response->error) {
-          return tl::unexpected(
-              Error{map_code(response->error->code), "agent: " + response->error->message, 0, {}});
+          return tl::unexpected(Error{
+              agent_errc(response->error->code), "agent: " + response->error->message, 0, {}});
         }
         return std::move(*response->result);
       }
@@ -153,6 +133,26 @@ class ReplyReader {
 };
 
 }  // namespace
+
+Errc agent_errc(agentproto::ErrorCode code) {
+  switch (code) {
+    case agentproto::ErrorCode::bad_request:
+      return Errc::invalid_argument;
+    case agentproto::ErrorCode::bad_version:
+      return Errc::bad_version;
+    case agentproto::ErrorCode::unknown_method:
+      return Errc::unknown_method;
+    case agentproto::ErrorCode::not_found:
+      return Errc::not_found;
+    case agentproto::ErrorCode::timeout:
+      return Errc::timeout;
+    case agentproto::ErrorCode::unauthorized:
+      return Errc::permission_denied;
+    case agentproto::ErrorCode::operation_failed:
+      return Errc::command_failed;
+  }
+  return Errc::command_failed;
+}
 
 AgentClient::AgentClient(std::unique_ptr<Dialer> dialer, std::string token)
     : dialer_(std::move(dialer)), token_(std::move(token)) {

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "banger/agentclient/dialer.hpp"
+#include "banger/agentproto/message.hpp"
 #include "banger/agentproto/methods.hpp"
 #include "banger/base/error.hpp"
 #include "banger/base/progress.hpp"
@@ -26,6 +27,10 @@ using ExecRequest = agentproto::ExecParams;
 using ExecResult = agentproto::ExecResult;
 using HealthResult = agentproto::HealthResult;
 using PortsResult = agentproto::PortsResult;
+
+// The Errc of an agent error code: bad_request -> invalid_argument, bad_version, unknown_method,
+// not_found, timeout, unauthorized -> permission_denied, operation_failed -> command_failed.
+Errc agent_errc(agentproto::ErrorCode code);
 
 class AgentClient {
  public:

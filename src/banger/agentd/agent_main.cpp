@@ -13,17 +13,22 @@
 #include "banger/agentd/agent.hpp"
 #include "banger/agentd/health.hpp"
 #include "banger/agentd/log.hpp"
+#include "banger/agentd/stream_session.hpp"
 #include "banger/agentd/transports.hpp"
 #include "banger/agentproto/constants.hpp"
+#include "banger/agentproto/stream.hpp"
 
 namespace banger::agentd {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: banger-agent [--listen-unix PATH] [--token-file PATH] | --version\n"
-    "  (no arguments)      guest mode: serve the virtio-serial port org.banger.agent and\n"
-    "                      AF_VSOCK port 1024\n"
-    "  --listen-unix PATH  test mode: serve a unix socket at PATH only\n"
+    "usage: banger-agent [--listen-unix PATH] [--listen-stream-unix PATH] [--token-file PATH]\n"
+    "       | --version\n"
+    "  (no arguments)      guest mode: serve the virtio-serial ports org.banger.agent and\n"
+    "                      org.banger.stream.0-3, AF_VSOCK ports 1024 and 1025\n"
+    "  --listen-unix PATH  test mode: serve the control channel on a unix socket at PATH only\n"
+    "  --listen-stream-unix PATH\n"
+    "                      test mode: serve stream sessions on a unix socket at PATH\n"
     "  --token-file PATH   the VM's token (default /root/.banger/agent.token); every\n"
     "                      connection must present it, and without it none is served\n"
     "  --version           print the version\n";
@@ -61,6 +66,7 @@ int run(int argc, char** argv) {
   ensure_std_fds();
   ::signal(SIGPIPE, SIG_IGN);
   std::string listen_unix_path;
+  std::string listen_stream_path;
   std::string token_path(agentproto::kGuestAgentTokenPath);
   bool test_mode = false;
   for (int i = 1; i < argc; ++i) {
@@ -78,6 +84,14 @@ int run(int argc, char** argv) {
         return usage_error("--listen-unix needs a socket path");
       }
       listen_unix_path = argv[++i];
+      test_mode = true;
+      continue;
+    }
+    if (arg == "--listen-stream-unix") {
+      if (i + 1 >= argc) {
+        return usage_error("--listen-stream-unix needs a socket path");
+      }
+      listen_stream_path = argv[++i];
       test_mode = true;
       continue;
     }
@@ -102,6 +116,23 @@ int run(int argc, char** argv) {
                                  .proc_root = "/proc",
                                  .version = agent_version(),
                                  .token_path = token_path});
+    if (!listen_stream_path.empty()) {
+      auto stream_fd = listen_unix(listen_stream_path);
+      if (!stream_fd) {
+        log_line(stream_fd.error().message());
+        return 1;
+      }
+      log_line("serving stream sessions on unix socket " + listen_stream_path);
+      const int fd = stream_fd->release();  // served for the agent's lifetime
+      std::thread([fd] {
+        stream_accept_loop(fd, agent, "unix stream", agentproto::kStreamChannels);
+      }).detach();
+    }
+    if (listen_unix_path.empty()) {
+      while (true) {
+        ::pause();  // stream sessions only
+      }
+    }
     const auto fd = listen_unix(listen_unix_path);
     if (!fd) {
       log_line(fd.error().message());
@@ -125,6 +156,20 @@ int run(int argc, char** argv) {
     const int vsock_fd = vsock->release();  // served for the agent's lifetime
     log_line("listening on vsock port " + std::to_string(agentproto::kAgentVsockPort));
     std::thread([vsock_fd] { accept_loop(vsock_fd, agent, "vsock"); }).detach();
+  }
+  auto stream_vsock = listen_vsock(agentproto::kStreamVsockPort);
+  if (!stream_vsock) {
+    log_line(stream_vsock.error().message() + "; stream sessions on the serial ports only");
+  } else {
+    const int fd = stream_vsock->release();
+    log_line("listening for stream sessions on vsock port " +
+             std::to_string(agentproto::kStreamVsockPort));
+    std::thread([fd] {
+      stream_accept_loop(fd, agent, "vsock stream", agentproto::kStreamChannels);
+    }).detach();
+  }
+  for (std::size_t index = 0; index < agentproto::kStreamChannels; ++index) {
+    std::thread([index] { run_stream_serial(agent, "/sys", index); }).detach();
   }
   run_serial(agent, "/sys");
   return 0;

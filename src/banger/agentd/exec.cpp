@@ -118,33 +118,54 @@ std::variant<std::string, WireError> resolve_program(const std::string& name,
   return WireError{ErrorCode::not_found, "executable \"" + name + "\" not found in PATH"};
 }
 
-std::variant<agentproto::ExecResult, WireError> run_exec(const agentproto::ExecParams& params,
-                                                         std::size_t max_output) {
-  if (params.argv.empty() || params.argv.front().empty()) {
+std::variant<PreparedCommand, WireError> prepare_command(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& request_env,
+    const std::string& request_cwd, std::string_view extra_path) {
+  if (argv.empty() || argv.front().empty()) {
     return WireError{ErrorCode::bad_request,
                      "field \"argv\": expected a non-empty array of strings"};
   }
-  const std::string& name = params.argv.front();
-  const auto env = exec_env(params.env);
-  const std::string cwd = params.cwd.empty() ? "/" : params.cwd;
+  auto env = exec_env(request_env);
+  if (!extra_path.empty()) {
+    auto& path = env["PATH"];
+    path += (path.empty() ? "" : ":") + std::string(extra_path);
+  }
+  const std::string cwd = request_cwd.empty() ? "/" : request_cwd;
   if (auto bad_cwd = check_cwd(cwd)) {
     return *bad_cwd;
   }
-  auto program = resolve_program(name, env.at("PATH"), cwd, real_program_probe());
+  auto program = resolve_program(argv.front(), env["PATH"], cwd, real_program_probe());
   if (auto* error = std::get_if<WireError>(&program)) {
     return *error;
   }
+  return PreparedCommand{.program = std::move(std::get<std::string>(program)),
+                         .cwd = cwd,
+                         .env = posix::build_env({}, env)};
+}
+
+WireError spawn_error(const std::string& name, int sys_errno) {
+  if (sys_errno == ENOENT) {
+    return WireError{ErrorCode::not_found, "executable \"" + name + "\" not found"};
+  }
+  return WireError{ErrorCode::operation_failed,
+                   "cannot run \"" + name + "\": " + errno_text(sys_errno)};
+}
+
+std::variant<agentproto::ExecResult, WireError> run_exec(const agentproto::ExecParams& params,
+                                                         std::size_t max_output) {
+  auto prepared = prepare_command(params.argv, params.env, params.cwd);
+  if (auto* error = std::get_if<WireError>(&prepared)) {
+    return *error;
+  }
+  auto& command = std::get<PreparedCommand>(prepared);
+  const std::string& name = params.argv.front();
   auto child = posix::Subprocess::spawn({.argv = params.argv,
-                                         .program = std::get<std::string>(program),
-                                         .env = posix::build_env({}, env),
-                                         .cwd = cwd,
+                                         .program = command.program,
+                                         .env = std::move(command.env),
+                                         .cwd = command.cwd,
                                          .new_session = true});
   if (!child) {
-    if (child.error().sys_errno == ENOENT) {
-      return WireError{ErrorCode::not_found, "executable \"" + name + "\" not found"};
-    }
-    return WireError{ErrorCode::operation_failed,
-                     "cannot run \"" + name + "\": " + errno_text(child.error().sys_errno)};
+    return spawn_error(name, child.error().sys_errno);
   }
   auto pumped = child->pump({.stdin_data = params.stdin_data,
                              .deadline = exec_deadline(params.timeout_s),

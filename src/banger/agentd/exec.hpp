@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -39,6 +40,25 @@ std::variant<std::string, agentproto::WireError> resolve_program(const std::stri
                                                                  std::string_view path_var,
                                                                  const std::string& cwd,
                                                                  const ProgramProbe& probe);
+
+// A command checked and ready to spawn: the file to execute, the working directory and the
+// complete environment ("K=V").
+struct PreparedCommand {
+  std::string program;
+  std::string cwd;
+  std::vector<std::string> env;
+};
+
+// The base environment with env laid over it (extra_path, when not empty, appended to PATH),
+// cwd ("" = "/") checked and argv[0] resolved in that PATH (resolve_program). Errors as
+// run_exec's: bad_request for an empty argv, not_found for a missing program or directory.
+std::variant<PreparedCommand, agentproto::WireError> prepare_command(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+    const std::string& cwd, std::string_view extra_path = "");
+
+// The error of a spawn that failed with sys_errno: not_found "executable \"x\" not found" for
+// ENOENT, operation_failed "cannot run \"x\": <strerror>" otherwise.
+agentproto::WireError spawn_error(const std::string& name, int sys_errno);
 
 // Runs params.argv[0] (searched in the effective PATH when it has no '/') in params.cwd ("" =
 // "/") in a new session (its own process group), with stdin/stdout/stderr on pipes and no other

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <functional>
@@ -10,9 +11,11 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "banger/agentproto/stream.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/vm/vm_host.hpp"
@@ -169,6 +172,78 @@ class FakeVmHost final : public vm::VmHost {
     BANGER_FAKE_STEP(enabled ? "nat_on" : "nat_off", vm);
     return {};
   }
+  // The guest side of the next stream sessions: run on its own thread with the guest end of a
+  // socketpair once open_stream() succeeded (the session's channel is the other end). Default:
+  // echo_stream_guest.
+  using StreamGuest = std::function<void(int guest_fd, const agentproto::StreamExecParams&)>;
+  void set_stream_guest(StreamGuest guest) {
+    std::lock_guard lock(mutex_);
+    stream_guest_ = std::move(guest);
+  }
+  // The params of every open_stream() that got past the scripted failure, in order.
+  std::vector<agentproto::StreamExecParams> streams_opened() const {
+    std::lock_guard lock(mutex_);
+    return streams_opened_;
+  }
+  // A guest that sends stdin back as stdout and exits 0 at stdin_eof (a `cat`).
+  static void echo_stream_guest(int fd, const agentproto::StreamExecParams&) {
+    agentproto::StreamFrameDecoder decoder(agentproto::StreamSender::host);
+    char buffer[64 * 1024];
+    while (true) {
+      while (auto frame = decoder.next()) {
+        std::string reply;
+        if (frame->type == agentproto::StreamFrameType::stdin_data) {
+          reply = agentproto::encode_stream_frame(agentproto::StreamFrameType::stdout_data,
+                                                  frame->payload);
+        } else if (frame->type == agentproto::StreamFrameType::stdin_eof) {
+          reply = agentproto::encode_stream_frame(agentproto::StreamFrameType::exit,
+                                                  agentproto::encode_stream_exit({}));
+        }
+        for (std::size_t done = 0; done < reply.size();) {
+          const ssize_t n = ::send(fd, reply.data() + done, reply.size() - done, MSG_NOSIGNAL);
+          if (n <= 0) {
+            return;
+          }
+          done += static_cast<std::size_t>(n);
+        }
+        if (frame->type == agentproto::StreamFrameType::stdin_eof) {
+          return;
+        }
+      }
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n <= 0) {
+        return;
+      }
+      decoder.feed(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  // Records "open_stream <vm name>" (the scripted failure: "open_stream"), then connects the
+  // session to the stream guest (pid 4243). No channel lease.
+  Expected<agentclient::StreamSession> open_stream(const model::Vm& vm,
+                                                   const agentproto::StreamExecParams& params,
+                                                   std::chrono::milliseconds,
+                                                   const base::CancelFn&) override {
+    BANGER_FAKE_STEP("open_stream", vm);
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      return fail(Errc::io, "socketpair failed");
+    }
+    std::lock_guard lock(mutex_);
+    streams_opened_.push_back(params);
+    stream_threads_.emplace_back([fd = fds[1], params, guest = stream_guest_] {
+      guest(fd, params);
+      ::close(fd);
+    });
+    return agentclient::StreamSession{.channel = base::UniqueFd(fds[0]),
+                                      .pid = 4243,
+                                      .endpoint = "fake stream of vm " + vm.name,
+                                      .lease = {}};
+  }
+  ~FakeVmHost() override {
+    for (auto& thread : stream_threads_) {
+      thread.join();  // each ends when its channel is closed
+    }
+  }
   Status reconcile(const std::vector<model::Vm>& vms) override {
     std::lock_guard lock(mutex_);
     calls_.push_back("reconcile " + std::to_string(vms.size()));
@@ -184,6 +259,9 @@ class FakeVmHost final : public vm::VmHost {
   std::string console_tail_ = "console tail";
   std::string fail_step_;
   Error fail_error_;
+  StreamGuest stream_guest_ = echo_stream_guest;
+  std::vector<agentproto::StreamExecParams> streams_opened_;
+  std::vector<std::thread> stream_threads_;
 };
 
 #undef BANGER_FAKE_STEP

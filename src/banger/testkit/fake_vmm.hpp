@@ -29,9 +29,11 @@
 
 #include "banger/agentd/agent.hpp"
 #include "banger/agentd/server.hpp"
+#include "banger/agentd/stream_session.hpp"
 #include "banger/agentd/transports.hpp"
 #include "banger/agentproto/frame.hpp"
 #include "banger/agentproto/message.hpp"
+#include "banger/agentproto/stream.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/vmm/vmm.hpp"
 
@@ -89,9 +91,37 @@ class FakeAgentServer {
   std::thread acceptor_;
 };
 
+// Serves agentd stream sessions (agentd::serve_stream_session) on a unix socket in-process, as
+// `banger-agent --listen-stream-unix` does: one thread accepts, one thread per connection.
+class FakeStreamServer {
+ public:
+  static Expected<std::unique_ptr<FakeStreamServer>> start(const std::string& path,
+                                                           agentd::AgentDeps deps);
+  ~FakeStreamServer();
+  FakeStreamServer(const FakeStreamServer&) = delete;
+  FakeStreamServer& operator=(const FakeStreamServer&) = delete;
+  // Removes the socket file, stops accepting and ends every session (their commands are
+  // killed, as when a VMM exits). Idempotent.
+  void close();
+
+ private:
+  FakeStreamServer(std::string path, int listen_fd, agentd::AgentDeps deps);
+  void accept_loop();
+
+  std::string path_;
+  int listen_fd_;
+  agentd::Agent agent_;
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::vector<int> connections_;
+  std::vector<std::thread> servers_;
+  std::thread acceptor_;
+};
+
 struct FakeVmmOptions {
   vmm::Backend backend = vmm::Backend::qemu;
-  // Serve a real guest agent on each launched VM's agent socket (VmConfig::agent_socket_path).
+  // Serve a real guest agent on each launched VM's agent socket (VmConfig::agent_socket_path),
+  // and its stream sessions on each of VmConfig::stream_socket_paths.
   bool serve_agent = false;
   std::string agent_proc_root = "/proc";  // what the agent's health and ports read
   std::string agent_version = "fake-agent";
@@ -141,7 +171,7 @@ class FakeVmm final : public vmm::Vmm {
 
   // --- vmm::Vmm ---
   vmm::Backend backend() const override { return options_.backend; }
-  // <runtime>/<id>.ctl, <runtime>/<id>.agent, <vm dir>/console.log.
+  // <runtime>/<id>.ctl, <runtime>/<id>.agent, <runtime>/<id>.s0 .. .s3, <vm dir>/console.log.
   vmm::VmmPaths layout(const std::string& vm_id, const std::string& runtime_dir,
                        const std::string& vm_dir) const override;
   std::string kernel_cmdline(const vmm::CmdlineSpec& spec) const override {
@@ -165,6 +195,18 @@ class FakeVmm final : public vmm::Vmm {
             .cid = 0,
             .port = 0};
   }
+  // Each stream socket of the layout (what the fake serves).
+  std::vector<vmm::AgentEndpoint> stream_endpoints(const vmm::VmmHandle&,
+                                                   const vmm::VmmPaths& paths) override {
+    std::vector<vmm::AgentEndpoint> endpoints;
+    for (const auto& path : paths.stream_sockets) {
+      endpoints.push_back({.kind = vmm::AgentEndpoint::Kind::virtio_serial_unix,
+                           .path = path,
+                           .cid = 0,
+                           .port = 0});
+    }
+    return endpoints;
+  }
 
  private:
   // The guest side of a fake VM's agent: sync counts, poweroff ends the VM.
@@ -183,6 +225,7 @@ class FakeVmm final : public vmm::Vmm {
     FakeVmEnd end = FakeVmEnd::running;
     std::unique_ptr<GuestControl> control;
     std::unique_ptr<FakeAgentServer> agent;
+    std::vector<std::unique_ptr<FakeStreamServer>> streams;
   };
 
   // Ends the VM of pid with how (no-op when it already ended). Called with mutex_ held; the
@@ -366,15 +409,83 @@ inline bool FakeAgentServer::misbehave(int fd, AgentHostility how, const std::st
   return false;
 }
 
+inline Expected<std::unique_ptr<FakeStreamServer>> FakeStreamServer::start(const std::string& path,
+                                                                           agentd::AgentDeps deps) {
+  auto listener = agentd::listen_unix(path);
+  if (!listener) {
+    return tl::unexpected(from_sys(listener.error(), "fake agent stream channel"));
+  }
+  return std::unique_ptr<FakeStreamServer>(
+      new FakeStreamServer(path, listener->release(), std::move(deps)));
+}
+
+inline FakeStreamServer::FakeStreamServer(std::string path, int listen_fd, agentd::AgentDeps deps)
+    : path_(std::move(path)), listen_fd_(listen_fd), agent_(std::move(deps)) {
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+inline FakeStreamServer::~FakeStreamServer() {
+  close();
+  acceptor_.join();
+  for (auto& server : servers_) {
+    server.join();
+  }
+  ::close(listen_fd_);
+}
+
+inline void FakeStreamServer::close() {
+  std::lock_guard lock(mutex_);
+  if (stop_.exchange(true)) {
+    return;
+  }
+  ::unlink(path_.c_str());
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  for (int fd : connections_) {
+    ::shutdown(fd, SHUT_RDWR);  // the session sees the host gone and kills its command
+  }
+}
+
+inline void FakeStreamServer::accept_loop() {
+  while (true) {
+    pollfd pfd{listen_fd_, POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, 20);
+    std::lock_guard lock(mutex_);
+    if (stop_) {
+      return;
+    }
+    if (ready <= 0) {
+      continue;
+    }
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      continue;
+    }
+    connections_.push_back(fd);
+    servers_.emplace_back([this, fd] {
+      agentd::serve_stream_session({.read_fd = fd, .write_fd = fd, .stop = &stop_}, agent_);
+      std::lock_guard done(mutex_);
+      std::erase(connections_, fd);
+      ::close(fd);
+    });
+  }
+}
+
 inline FakeVmm::~FakeVmm() {
   std::vector<std::unique_ptr<FakeAgentServer>> servers;
   {
     std::lock_guard lock(mutex_);
     for (auto& [pid, vm] : vms_) {
       servers.push_back(std::move(vm.agent));
+      for (auto& stream : vm.streams) {
+        stream->close();
+      }
     }
   }
   servers.clear();  // joins their threads before the GuestControls they call go away
+  std::lock_guard lock(mutex_);
+  for (auto& [pid, vm] : vms_) {
+    vm.streams.clear();
+  }
 }
 
 inline void FakeVmm::fail_next_launch(Error error) {
@@ -421,9 +532,14 @@ inline int FakeVmm::agent_poweroffs() const { return agent_poweroffs_; }
 
 inline vmm::VmmPaths FakeVmm::layout(const std::string& vm_id, const std::string& runtime_dir,
                                      const std::string& vm_dir) const {
-  return {.control_socket = runtime_dir + "/" + vm_id + ".ctl",
-          .agent_socket = runtime_dir + "/" + vm_id + ".agent",
-          .console_log = vm_dir + "/console.log"};
+  vmm::VmmPaths paths{.control_socket = runtime_dir + "/" + vm_id + ".ctl",
+                      .agent_socket = runtime_dir + "/" + vm_id + ".agent",
+                      .stream_sockets = {},
+                      .console_log = vm_dir + "/console.log"};
+  for (std::size_t n = 0; n < agentproto::kStreamChannels; ++n) {
+    paths.stream_sockets.push_back(runtime_dir + "/" + vm_id + ".s" + std::to_string(n));
+  }
+  return paths;
 }
 
 inline Expected<vmm::VmmHandle> FakeVmm::launch(const vmm::VmConfig& config) {
@@ -490,6 +606,18 @@ inline Status FakeVmm::start_agent(const vmm::VmConfig& config, pid_t pid) {
     return tl::unexpected(server.error());
   }
   vm.agent = std::move(*server);
+  for (const auto& path : config.stream_socket_paths) {
+    auto stream = FakeStreamServer::start(path, {.system = *vm.control,
+                                                 .proc_root = options_.agent_proc_root,
+                                                 .version = options_.agent_version,
+                                                 .token_path = config.run_dir + "/agent.token"});
+    if (!stream) {
+      vm.end = FakeVmEnd::died;
+      launches_.pop_back();
+      return tl::unexpected(stream.error());
+    }
+    vm.streams.push_back(std::move(*stream));
+  }
   return {};
 }
 
@@ -572,6 +700,9 @@ inline std::unique_ptr<FakeAgentServer> FakeVmm::end_locked(pid_t pid, FakeVmEnd
   if (it->second.agent) {
     it->second.agent->close();
   }
+  for (auto& stream : it->second.streams) {
+    stream->close();
+  }
   return std::move(it->second.agent);
 }
 
@@ -594,6 +725,9 @@ inline void FakeVmm::guest_poweroff(pid_t pid) {
     it->second.end = FakeVmEnd::agent_poweroff;
     if (it->second.agent) {
       it->second.agent->close();
+    }
+    for (auto& stream : it->second.streams) {
+      stream->close();
     }
   }
 }

@@ -94,7 +94,7 @@ Expected<MicrovmHost::Driver> MicrovmHost::driver_of(const model::Vm& vm) const 
                         .console_log = paths.console_log,
                         .agent_socket = paths.agent_socket,
                         .vsock_cid = options_.vhost_vsock ? vmm::vsock_cid_for_ip(vm.guest_ip) : 0};
-  return Driver{.vmm = *vmm, .handle = std::move(handle)};
+  return Driver{.vmm = *vmm, .handle = std::move(handle), .paths = std::move(paths)};
 }
 
 std::string MicrovmHost::console_log_path(const model::Vm& vm) {
@@ -264,6 +264,7 @@ Expected<vmm::VmConfig> MicrovmHost::vm_config(const model::Vm& vm, const Driver
                        .tap_name = vm.tap_name,
                        .mac = vm.mac,
                        .agent_socket_path = handle.agent_socket,
+                       .stream_socket_paths = driver.paths.stream_sockets,
                        .vsock_cid = handle.vsock_cid,
                        .control_socket_path = handle.control_socket,
                        .console_log_path = handle.console_log,
@@ -447,6 +448,9 @@ Status MicrovmHost::destroy(const model::Vm& vm) {
   if (auto driver = driver_of(vm)) {
     (void)sys::remove_all(driver->handle.control_socket);
     (void)sys::remove_all(driver->handle.agent_socket);
+    for (const auto& path : driver->paths.stream_sockets) {
+      (void)sys::remove_all(path);
+    }
   }
   std::vector<std::string> names = {vm.name + ".vm"};
   if (!vm.guest_ip.empty()) {
@@ -506,6 +510,40 @@ Expected<std::shared_ptr<agentclient::AgentClient>> MicrovmHost::agent_for(const
 void MicrovmHost::forget_agent(const model::Vm& vm) {
   std::lock_guard lock(agents_mutex_);
   agents_.erase(vm.id);
+  streams_.erase(vm.id);
+}
+
+Expected<std::shared_ptr<agentclient::StreamChannels>> MicrovmHost::streams_for(
+    const model::Vm& vm) {
+  BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
+  std::lock_guard lock(agents_mutex_);
+  auto& channels = streams_[vm.id];
+  if (!channels) {
+    auto token = agentclient::read_agent_token(agent_token_path(deps_.paths, vm));
+    if (!token) {
+      streams_.erase(vm.id);
+      return tl::unexpected(
+          with_context(token.error(), fmt::format("talking to the agent of vm {}", vm.name)));
+    }
+    std::vector<std::unique_ptr<agentclient::Dialer>> dialers;
+    for (const auto& endpoint : driver.vmm.stream_endpoints(driver.handle, driver.paths)) {
+      dialers.push_back(dialer_for(endpoint));
+    }
+    channels = std::make_shared<agentclient::StreamChannels>(vm.name, std::move(dialers),
+                                                             std::move(*token));
+  }
+  return channels;
+}
+
+Expected<agentclient::StreamSession> MicrovmHost::open_stream(
+    const model::Vm& vm, const agentproto::StreamExecParams& params,
+    std::chrono::milliseconds timeout, const base::CancelFn& cancel) {
+  BANGER_TRY(require_agent(vm));  // an image without the agent: failed_precondition
+  BANGER_TRY_ASSIGN(auto channels, streams_for(vm));
+  if (channels->channels() == 0) {
+    return fail(Errc::failed_precondition, fmt::format("vm {} has no stream channels", vm.name));
+  }
+  return channels->open(params, timeout, cancel);
 }
 
 bool MicrovmHost::image_has_agent(const model::Vm& vm) {

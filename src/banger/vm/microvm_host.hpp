@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "banger/agentclient/agent_client.hpp"
+#include "banger/agentclient/stream_channels.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/config/config.hpp"
 #include "banger/dns/dns_service.hpp"
@@ -97,6 +98,12 @@ class MicrovmHost final : public VmHost {
   Expected<GuestExecResult> guest_exec(const model::Vm& vm, const GuestExec& command) override;
   Expected<VmUsage> usage(const model::Vm& vm) override;
   Status set_nat(const model::Vm& vm, bool enabled) override;
+  // Stream channels from the backend's stream_endpoints (QEMU: the <runtime>/<id>.s<n> sockets,
+  // or vsock port 1025), one StreamChannels per VM (its channel leases), with the VM's token.
+  Expected<agentclient::StreamSession> open_stream(const model::Vm& vm,
+                                                   const agentproto::StreamExecParams& params,
+                                                   std::chrono::milliseconds timeout,
+                                                   const base::CancelFn& cancel) override;
 
  private:
   // The VM's backend (from its record) and the handle of its VMM (pid and start time from the
@@ -104,6 +111,7 @@ class MicrovmHost final : public VmHost {
   struct Driver {
     vmm::Vmm& vmm;
     vmm::VmmHandle handle;
+    vmm::VmmPaths paths;  // the backend's layout for the VM
   };
   Expected<Driver> driver_of(const model::Vm& vm) const;
   // Creates the VM's root disk (the recorded strategy, else options_.rootfs_strategy) unless
@@ -130,7 +138,10 @@ class MicrovmHost final : public VmHost {
   // channel QEMU's chardev offers), with the token of vms/<id>/agent.token; prepare() makes a
   // new token and forgets the client.
   Expected<std::shared_ptr<agentclient::AgentClient>> agent_for(const model::Vm& vm);
+  // Also forgets the VM's StreamChannels (leases still out keep their own slot state).
   void forget_agent(const model::Vm& vm);
+  // The VM's stream channels (one per VM, made with the current token on first use).
+  Expected<std::shared_ptr<agentclient::StreamChannels>> streams_for(const model::Vm& vm);
   // Whether the VM's image carries /usr/local/bin/banger-agent (every built image does; a
   // registered one may not, and then readiness and stop fall back to ssh). Cached per image.
   bool image_has_agent(const model::Vm& vm);
@@ -158,7 +169,8 @@ class MicrovmHost final : public VmHost {
   MicrovmHostOptions options_;
   std::mutex obtain_mutex_;  // one first-use build/pull at a time (several VMs may ask)
   std::mutex agents_mutex_;
-  std::map<std::string, std::shared_ptr<agentclient::AgentClient>> agents_;  // by VM id
+  std::map<std::string, std::shared_ptr<agentclient::AgentClient>> agents_;      // by VM id
+  std::map<std::string, std::shared_ptr<agentclient::StreamChannels>> streams_;  // by VM id
   std::map<std::string, bool> image_has_agent_;  // by "<rootfs path>@<created_at>"
 };
 

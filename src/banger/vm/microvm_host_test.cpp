@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "banger/agentproto/stream_pump.hpp"
 #include "banger/store/database.hpp"
 #include "banger/store/image_repository.hpp"
 #include "banger/store/kernel_repository.hpp"
@@ -642,6 +643,46 @@ TEST_F(MicrovmHostTest, ExecTimeoutsAreCheckedBeforeConversion) {
   auto huge = host_.guest_exec(vm, {.argv = {"true"}, .timeout_s = 1e300});
   ASSERT_TRUE(huge) << huge.error().message;
   EXPECT_EQ(huge->exit_code, 0);
+}
+
+// ADR 0009: a stream session through the VM's stream sockets (the fake VMM's in-process agent
+// serves <runtime>/<id>.s<n>), authenticated with the VM's token, while the control channel
+// stays free; a VMM exit ends the session with a clear error instead of a hang.
+TEST_F(MicrovmHostTest, StreamSessionsRunBesideTheControlChannel) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  const auto launches = vmm_.launches();
+  ASSERT_FALSE(launches.empty());
+  EXPECT_EQ(launches.back().stream_socket_paths.size(), agentproto::kStreamChannels);
+  EXPECT_EQ(launches.back().stream_socket_paths[3], paths_.runtime_dir + "/" + vm.id + ".s3");
+  auto session = host_.open_stream(vm, {.argv = {"sh", "-c", "echo out; exit 9"}},
+                                   std::chrono::seconds(5), {});
+  ASSERT_TRUE(session) << session.error().message;
+  EXPECT_GT(session->pid, 0);
+  EXPECT_TRUE(host_.guest_health(vm));  // M9: not blocked by the session
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  auto outcome = agentproto::pump_host_session(session->channel.get(), {.stdout_fd = out[1]});
+  ::close(out[1]);
+  char buffer[16] = {};
+  EXPECT_EQ(::read(out[0], buffer, sizeof buffer), 4);
+  ::close(out[0]);
+  EXPECT_EQ(outcome.error, "");
+  EXPECT_EQ(outcome.exit_code, 9);
+  EXPECT_EQ(std::string(buffer), "out\n");
+
+  auto running = host_.open_stream(vm, {.argv = {"sleep", "60"}}, std::chrono::seconds(5), {});
+  ASSERT_TRUE(running) << running.error().message;
+  ASSERT_TRUE(host_.kill(vm));  // the VMM goes away mid-session
+  auto cut = agentproto::pump_host_session(running->channel.get(), {});
+  EXPECT_EQ(cut.error, "the guest closed the stream before the command exited");
+}
+
+TEST_F(MicrovmHostTest, StreamOfAStoppedVmIsUnavailable) {
+  auto vm = started(new_vm("0123456789abcdef", "web"));
+  ASSERT_TRUE(host_.kill(vm));
+  auto session = host_.open_stream(vm, {.argv = {"true"}}, std::chrono::milliseconds(500), {});
+  ASSERT_FALSE(session);
+  EXPECT_EQ(session.error().code, Errc::unavailable);
 }
 
 }  // namespace

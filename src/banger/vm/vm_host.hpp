@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "banger/agentclient/stream_channels.hpp"
+#include "banger/agentproto/stream.hpp"
 #include "banger/base/error.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/base/progress.hpp"
@@ -149,6 +151,15 @@ class VmHost {
   virtual Expected<VmUsage> usage(const model::Vm& vm) = 0;
   // Turns outbound NAT on or off for a running VM (S7); the rules follow at once.
   virtual Status set_nat(const model::Vm& vm, bool enabled) = 0;
+  // Opens a stream session on one of the running guest's stream channels (ADR 0009): the agent
+  // has authenticated this host, started params.argv (the returned pid) and the session's
+  // channel carries frames from now on (agentproto::pump_host_session). timeout covers waiting
+  // for a free channel and the handshake. Errors as agentclient::StreamChannels::open
+  // (unavailable "all 4 stream channels of vm X are busy", permission_denied, not_found for a
+  // missing program, failed_precondition for an image without the agent or with an old one).
+  virtual Expected<agentclient::StreamSession> open_stream(
+      const model::Vm& vm, const agentproto::StreamExecParams& params,
+      std::chrono::milliseconds timeout, const base::CancelFn& cancel) = 0;
 };
 
 }  // namespace banger::vm

@@ -51,6 +51,9 @@ struct VmConfig {
   std::string tap_name;                 // empty: no network device
   std::string mac;                      // "52:54:00:..", with tap_name
   std::string agent_socket_path;        // QEMU: virtio-serial unix socket; Firecracker: vsock UDS
+  // QEMU: the unix socket of each stream channel's virtio-serial port org.banger.stream.<n>
+  // (ADR 0009), agentproto::kStreamChannels of them; empty: no stream ports.
+  std::vector<std::string> stream_socket_paths;
   std::uint32_t vsock_cid =
       0;  // guest CID for a vsock device (QEMU: only with vhost-vsock); 0: none
   std::string control_socket_path;  // QEMU: QMP socket; Firecracker: API socket
@@ -107,7 +110,10 @@ struct AgentEndpoint {
 struct VmmPaths {
   std::string control_socket;  // QEMU: <runtime>/<id>.qmp (QMP); Firecracker: its API socket
   std::string agent_socket;    // QEMU: <runtime>/<id>.agent (virtio-serial); Firecracker: vsock UDS
-  std::string console_log;     // <vm dir>/console.log: serial console plus the VMM's own output
+  // QEMU: <runtime>/<id>.s<n> for each stream channel n (virtio-serial org.banger.stream.<n>);
+  // empty for a backend whose stream channels are vsock connections.
+  std::vector<std::string> stream_sockets;
+  std::string console_log;  // <vm dir>/console.log: serial console plus the VMM's own output
 
   bool operator==(const VmmPaths&) const = default;
 };
@@ -146,6 +152,11 @@ class Vmm {
   virtual Expected<VmmStatus> status(const VmmHandle& handle) = 0;
   // Where the guest agent listens for this VM.
   virtual AgentEndpoint agent_endpoint(const VmmHandle& handle) = 0;
+  // Where the guest agent serves this VM's stream channels (ADR 0009), one endpoint per channel:
+  // QEMU with vsock: agentproto::kStreamChannels times AF_VSOCK (cid, 1025); otherwise one
+  // virtio-serial unix socket per paths.stream_sockets entry. Empty when it has none.
+  virtual std::vector<AgentEndpoint> stream_endpoints(const VmmHandle& handle,
+                                                      const VmmPaths& paths) = 0;
   // True when argv (a process's command line, e.g. /proc/<pid>/cmdline) is a VMM this backend
   // launched for the VM whose files are paths: it names paths.control_socket exactly as
   // launch() does. Reconcile uses it to find VMMs a crashed daemon never recorded. Pure.

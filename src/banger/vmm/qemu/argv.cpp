@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "banger/agentproto/constants.hpp"
+#include "banger/agentproto/stream.hpp"
 
 namespace banger::vmm::qemu {
 namespace {
@@ -110,6 +111,15 @@ std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& c
       {"-device", "virtio-serial-device", "-chardev",
        fmt::format("socket,id=agent,path={},server=on,wait=off", escape(config.agent_socket_path)),
        "-device", fmt::format("virtserialport,chardev=agent,name={}", agentproto::kAgentPortName)});
+  // The stream channels (ADR 0009): one port and socket each, on the same virtio-serial bus.
+  for (std::size_t n = 0; n < config.stream_socket_paths.size(); ++n) {
+    argv.insert(argv.end(), {"-chardev",
+                             fmt::format("socket,id=st{},path={},server=on,wait=off", n,
+                                         escape(config.stream_socket_paths[n])),
+                             "-device",
+                             fmt::format("virtserialport,chardev=st{},name={}{}", n,
+                                         agentproto::kStreamPortPrefix, n)});
+  }
   if (caps.vhost_vsock && config.vsock_cid >= 3) {
     argv.insert(argv.end(),
                 {"-device", fmt::format("vhost-vsock-device,guest-cid={}", config.vsock_cid)});

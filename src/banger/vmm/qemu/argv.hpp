@@ -25,10 +25,11 @@ struct QemuHostCaps {
 //   -kernel [-initrd] -append (under TCG with " tsc_early_khz=<kHz> tsc=reliable"),
 //   virtio-blk-device drives "root" (and "work"), cache=writeback (see argv.cpp),
 //   -netdev tap (vhost on only with vhost_net) + virtio-net-device when tap_name is set,
-//   the agent virtio-serial port on a unix socket, a vhost-vsock-device (guest-cid=vsock_cid)
-//   only with vhost_vsock and a vsock_cid, QMP on control_socket_path, always the seccomp
-//   sandbox (sandbox_argument), and -runas <uid>:<gid> when config.run_as is set (security
-//   review M8; docs/decisions/0013).
+//   the agent virtio-serial port on a unix socket, one virtio-serial port
+//   org.banger.stream.<n> per stream_socket_paths[n] (chardev st<n>), a vhost-vsock-device
+//   (guest-cid=vsock_cid) only with vhost_vsock and a vsock_cid, QMP on control_socket_path, always
+//   the seccomp sandbox (sandbox_argument), and -runas <uid>:<gid> when config.run_as is set
+//   (security review M8; docs/decisions/0013).
 // Commas inside paths are doubled, as QEMU's option syntax requires.
 std::vector<std::string> qemu_argv(const VmConfig& config, const QemuHostCaps& caps);
 

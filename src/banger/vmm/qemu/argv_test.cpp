@@ -21,6 +21,7 @@ VmConfig full_config() {
       .tap_name = "tap-fc-3",
       .mac = "52:54:00:10:00:02",
       .agent_socket_path = "/run/a/agent.sock",
+      .stream_socket_paths = {"/run/a/s0", "/run/a/s1"},
       .control_socket_path = "/run/a/qmp.sock",
       .console_log_path = "/vms/a/console.log",
       .run_dir = "/run/a",
@@ -74,6 +75,14 @@ TEST(QemuArgv, KvmWithEveryDevice) {
                 "socket,id=agent,path=/run/a/agent.sock,server=on,wait=off",
                 "-device",
                 "virtserialport,chardev=agent,name=org.banger.agent",
+                "-chardev",
+                "socket,id=st0,path=/run/a/s0,server=on,wait=off",
+                "-device",
+                "virtserialport,chardev=st0,name=org.banger.stream.0",
+                "-chardev",
+                "socket,id=st1,path=/run/a/s1,server=on,wait=off",
+                "-device",
+                "virtserialport,chardev=st1,name=org.banger.stream.1",
                 "-qmp",
                 "unix:/run/a/qmp.sock,server=on,wait=off",
                 "-sandbox",
@@ -89,6 +98,7 @@ TEST(QemuArgv, TcgMinimalAddsTscArgumentsAndOmitsOptionalDevices) {
   config.initrd_path.reset();
   config.work_disk.reset();
   config.tap_name.clear();
+  config.stream_socket_paths.clear();
   config.root_disk = {.path = "/img/tiny.ext4", .format = DiskFormat::raw, .read_only = true};
   Argv expected{"/usr/bin/qemu",
                 "-M",

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "banger/agentproto/constants.hpp"
+#include "banger/agentproto/stream.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
@@ -61,9 +62,14 @@ QemuVmm::QemuVmm(QemuVmmDeps deps, QemuVmmOptions options)
 
 VmmPaths QemuVmm::layout(const std::string& vm_id, const std::string& runtime_dir,
                          const std::string& vm_dir) const {
-  return VmmPaths{.control_socket = runtime_dir + "/" + vm_id + ".qmp",
-                  .agent_socket = runtime_dir + "/" + vm_id + ".agent",
-                  .console_log = vm_dir + "/console.log"};
+  VmmPaths paths{.control_socket = runtime_dir + "/" + vm_id + ".qmp",
+                 .agent_socket = runtime_dir + "/" + vm_id + ".agent",
+                 .stream_sockets = {},
+                 .console_log = vm_dir + "/console.log"};
+  for (std::size_t n = 0; n < agentproto::kStreamChannels; ++n) {
+    paths.stream_sockets.push_back(runtime_dir + "/" + vm_id + ".s" + std::to_string(n));
+  }
+  return paths;
 }
 
 std::string QemuVmm::kernel_cmdline(const CmdlineSpec& spec) const {
@@ -126,6 +132,9 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
   }
   BANGER_TRY(remove_stale_socket(config.control_socket_path));
   BANGER_TRY(remove_stale_socket(config.agent_socket_path));
+  for (const auto& path : config.stream_socket_paths) {
+    BANGER_TRY(remove_stale_socket(path));
+  }
   std::int64_t log_offset = file_size(config.console_log_path);
 
   sys::LaunchSpec spec{.argv = qemu_argv(config, options_.caps),
@@ -281,6 +290,26 @@ AgentEndpoint QemuVmm::agent_endpoint(const VmmHandle& handle) {
                        .path = handle.agent_socket,
                        .cid = 0,
                        .port = 0};
+}
+
+std::vector<AgentEndpoint> QemuVmm::stream_endpoints(const VmmHandle& handle,
+                                                     const VmmPaths& paths) {
+  std::vector<AgentEndpoint> endpoints;
+  if (handle.vsock_cid >= 3) {
+    // The agent accepts kStreamChannels sessions at once on port 1025.
+    for (std::size_t n = 0; n < agentproto::kStreamChannels; ++n) {
+      endpoints.push_back(AgentEndpoint{.kind = AgentEndpoint::Kind::af_vsock,
+                                        .path = "",
+                                        .cid = handle.vsock_cid,
+                                        .port = agentproto::kStreamVsockPort});
+    }
+    return endpoints;
+  }
+  for (const auto& path : paths.stream_sockets) {
+    endpoints.push_back(AgentEndpoint{
+        .kind = AgentEndpoint::Kind::virtio_serial_unix, .path = path, .cid = 0, .port = 0});
+  }
+  return endpoints;
 }
 
 }  // namespace banger::vmm::qemu

@@ -39,7 +39,8 @@ class QemuVmm final : public Vmm {
   QemuVmm(QemuVmmDeps deps, QemuVmmOptions options);
 
   Backend backend() const override { return Backend::qemu; }
-  // <runtime>/<id>.qmp, <runtime>/<id>.agent and <vm dir>/console.log.
+  // <runtime>/<id>.qmp, <runtime>/<id>.agent, <runtime>/<id>.s0 .. .s3 (stream channels) and
+  // <vm dir>/console.log.
   VmmPaths layout(const std::string& vm_id, const std::string& runtime_dir,
                   const std::string& vm_dir) const override;
   // The shared command line; QEMU's devices need nothing more (TCG's tsc arguments are added
@@ -58,6 +59,8 @@ class QemuVmm final : public Vmm {
   Expected<VmmStatus> status(const VmmHandle& handle) override;
   bool alive(const VmmHandle& handle) override { return !exit_state(handle).exited; }
   AgentEndpoint agent_endpoint(const VmmHandle& handle) override;
+  std::vector<AgentEndpoint> stream_endpoints(const VmmHandle& handle,
+                                              const VmmPaths& paths) override;
   // A qemu-system-* argv with "-qmp" naming paths.control_socket as qemu_argv writes it.
   bool launched_with(const std::vector<std::string>& argv, const VmmPaths& paths) const override;
   // The options it was built with (the daemon reads caps to configure the VM host).

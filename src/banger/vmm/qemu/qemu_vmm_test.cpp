@@ -136,20 +136,27 @@ TEST(QemuVmm, LaunchRoutesQemuOutputThroughTheCappedConsoleWriter) {
 TEST(QemuVmm, NamesTheSocketsOfAVm) {
   testkit::FakeProcessLauncher launcher;
   QemuVmm vmm = make_vmm(launcher);
-  EXPECT_EQ(vmm.layout("0123456789abcdef", "/run/banger", "/var/lib/banger/vms/0123456789abcdef"),
-            (VmmPaths{.control_socket = "/run/banger/0123456789abcdef.qmp",
-                      .agent_socket = "/run/banger/0123456789abcdef.agent",
-                      .console_log = "/var/lib/banger/vms/0123456789abcdef/console.log"}));
+  EXPECT_EQ(
+      vmm.layout("0123456789abcdef", "/run/banger", "/var/lib/banger/vms/0123456789abcdef"),
+      (VmmPaths{
+          .control_socket = "/run/banger/0123456789abcdef.qmp",
+          .agent_socket = "/run/banger/0123456789abcdef.agent",
+          .stream_sockets = {"/run/banger/0123456789abcdef.s0", "/run/banger/0123456789abcdef.s1",
+                             "/run/banger/0123456789abcdef.s2", "/run/banger/0123456789abcdef.s3"},
+          .console_log = "/var/lib/banger/vms/0123456789abcdef/console.log"}));
   EXPECT_EQ(vmm.kernel_cmdline({}),
             "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4");
 }
 
 TEST(QemuVmm, LaunchRemovesStaleSockets) {
   FakeQemu fake;
+  fake.config.stream_socket_paths = {fake.dir.path() + "/s0", fake.dir.path() + "/s1"};
   ASSERT_TRUE(sys::write_file_atomic(fake.config.agent_socket_path, "stale"));
+  ASSERT_TRUE(sys::write_file_atomic(fake.config.stream_socket_paths[1], "stale"));
   QemuVmm vmm = make_vmm(fake.launcher);
   ASSERT_TRUE(vmm.launch(fake.config));
   EXPECT_FALSE(sys::path_exists(fake.config.agent_socket_path));
+  EXPECT_FALSE(sys::path_exists(fake.config.stream_socket_paths[1]));
 }
 
 TEST(QemuVmm, LaunchQuotesOnlyThisStartsLogWhenQemuExitsEarly) {
@@ -391,6 +398,35 @@ TEST(QemuVmm, AgentEndpointIsTheVirtioSerialSocket) {
   EXPECT_EQ(vmm.agent_endpoint(handle),
             (AgentEndpoint{.kind = AgentEndpoint::Kind::virtio_serial_unix,
                            .path = "/run/a/agent.sock"}));
+}
+
+TEST(QemuVmm, StreamEndpointsAreThePortSocketsOrVsock1025) {
+  testkit::FakeProcessLauncher launcher;
+  QemuVmm vmm = make_vmm(launcher);
+  const VmmPaths paths = vmm.layout("ab", "/run/b", "/vms/ab");
+  const auto serial = vmm.stream_endpoints(VmmHandle{.agent_socket = paths.agent_socket}, paths);
+  ASSERT_EQ(serial.size(), 4u);
+  EXPECT_EQ(serial[2], (AgentEndpoint{.kind = AgentEndpoint::Kind::virtio_serial_unix,
+                                      .path = "/run/b/ab.s2"}));
+  const auto vsock = vmm.stream_endpoints(VmmHandle{.vsock_cid = 0x0BA00002}, paths);
+  ASSERT_EQ(vsock.size(), 4u);
+  for (const auto& endpoint : vsock) {
+    EXPECT_EQ(
+        endpoint,
+        (AgentEndpoint{.kind = AgentEndpoint::Kind::af_vsock, .cid = 0x0BA00002, .port = 1025}));
+  }
+}
+
+// A VM id (16 hex digits) under a long runtime dir still fits sun_path (108 bytes): the stream
+// sockets are shorter than the agent socket, which must fit already.
+TEST(QemuVmm, StreamSocketsAreNoLongerThanTheAgentSocket) {
+  testkit::FakeProcessLauncher launcher;
+  QemuVmm vmm = make_vmm(launcher);
+  const VmmPaths paths = vmm.layout("0123456789abcdef", "/run/user/4294967294/banger", "/v");
+  for (const auto& path : paths.stream_sockets) {
+    EXPECT_LE(path.size(), paths.agent_socket.size());
+    EXPECT_LT(path.size(), 108u);
+  }
 }
 
 // ---- real QEMU ----

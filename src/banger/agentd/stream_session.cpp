@@ -1,0 +1,703 @@
+#include "banger/agentd/stream_session.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <thread>
+#include <variant>
+
+#include "banger/agentd/exec.hpp"
+#include "banger/agentd/log.hpp"
+#include "banger/agentd/proc_files.hpp"
+#include "banger/agentd/server.hpp"
+#include "banger/agentd/transports.hpp"
+#include "banger/agentproto/message.hpp"
+#include "banger/agentproto/stream.hpp"
+#include "banger/posix/fd.hpp"
+#include "banger/posix/pidfd.hpp"
+#include "banger/posix/subprocess.hpp"
+
+namespace banger::agentd {
+namespace {
+
+using agentproto::ErrorCode;
+using agentproto::StreamFrameType;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kChunk = 64 * 1024;
+constexpr int kSliceMs =
+    100;  // stop flag, deadline and (without pidfd) the child checked this often
+// Output read from a command's pipes after it exited, per stream: what the pipe buffers held,
+// not what a descendant keeps writing.
+constexpr std::size_t kDrainAfterExit = std::size_t{4} * 1024 * 1024;
+constexpr double kMaxTimeoutSeconds = 1e9;
+
+bool stopped(const StreamChannel& channel) {
+  return channel.stop != nullptr && channel.stop->load();
+}
+
+ssize_t write_some(int fd, const char* data, std::size_t size) {
+  const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0 && errno == ENOTSOCK) {
+    return ::write(fd, data, size);
+  }
+  return n;
+}
+
+bool transient(int err) { return err == EINTR || err == EAGAIN || err == EWOULDBLOCK; }
+
+// Reads the handshake's lines. Bytes after a line stay in buffer (they are frames).
+class LineReader {
+ public:
+  LineReader(const StreamChannel& channel, std::string pending, Clock::time_point deadline)
+      : channel_(channel), buffer_(std::move(pending)), deadline_(deadline) {}
+
+  enum class Status { line, too_long, host_gone, timeout, stopped };
+
+  // The next non-empty line (without "\n" and a trailing "\r") of at most max bytes.
+  Status next(std::size_t max, std::string& line) {
+    while (true) {
+      std::size_t eol;
+      while ((eol = buffer_.find('\n')) != std::string::npos) {
+        line = buffer_.substr(0, eol);
+        buffer_.erase(0, eol + 1);
+        if (!line.empty() && line.back() == '\r') {
+          line.pop_back();
+        }
+        if (line.size() > max) {
+          return Status::too_long;
+        }
+        if (!line.empty()) {
+          return Status::line;
+        }
+      }
+      if (buffer_.size() > max) {
+        return Status::too_long;
+      }
+      if (stopped(channel_)) {
+        return Status::stopped;
+      }
+      const auto now = Clock::now();
+      if (now >= deadline_) {
+        return Status::timeout;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now);
+      pollfd pfd{channel_.read_fd, POLLIN, 0};
+      const int ready =
+          ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count() + 1, kSliceMs)));
+      if (ready <= 0) {
+        continue;
+      }
+      char chunk[4096];
+      const ssize_t n = ::read(channel_.read_fd, chunk, sizeof chunk);
+      if (n > 0) {
+        buffer_.append(chunk, static_cast<std::size_t>(n));
+      } else if (n == 0 || !transient(errno)) {
+        return Status::host_gone;
+      }
+    }
+  }
+  std::string take_rest() { return std::move(buffer_); }
+
+ private:
+  const StreamChannel& channel_;
+  std::string buffer_;
+  Clock::time_point deadline_;
+};
+
+// The running command and both directions of its frames.
+class GuestPump {
+ public:
+  GuestPump(const StreamChannel& channel, pid_t pid, posix::Fd pidfd, posix::Fd in, posix::Fd out,
+            posix::Fd err, double timeout_s, std::string leftover)
+      : channel_(channel),
+        pid_(pid),
+        pidfd_(std::move(pidfd)),
+        in_(std::move(in)),
+        out_(std::move(out)),
+        err_(std::move(err)),
+        decoder_(agentproto::StreamSender::host) {
+    if (timeout_s > 0) {
+      deadline_ = Clock::now() +
+                  std::chrono::duration_cast<Clock::duration>(
+                      std::chrono::duration<double>(std::min(timeout_s, kMaxTimeoutSeconds)));
+    }
+    decoder_.feed(leftover);
+  }
+
+  StreamEnd run();
+
+ private:
+  void kill_group(int sig) {
+    ::kill(-pid_, sig);
+    ::kill(pid_, sig);
+  }
+  // Ends the command for good (host gone, stop, protocol error): SIGKILL to its group, reaped.
+  void kill_and_reap() {
+    kill_group(SIGKILL);
+    if (!exited_) {
+      int status = 0;
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+      exited_ = true;
+    }
+  }
+  void try_reap() {
+    int status = 0;
+    const pid_t got = ::waitpid(pid_, &status, WNOHANG);
+    if (got != pid_) {
+      return;
+    }
+    exited_ = true;
+    if (WIFSIGNALED(status)) {
+      exit_.signal = static_cast<std::uint8_t>(WTERMSIG(status));
+      exit_.exit_code = 128 + WTERMSIG(status);
+    } else {
+      exit_.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    }
+  }
+  // Handles the decoded host frames while no stdin payload is pending; "" or a protocol error.
+  std::string take_host_frames();
+  // Reads one chunk of a command pipe into a frame; closes it at EOF (after the exit: also when
+  // empty or past the drain budget).
+  void read_output(posix::Fd& fd, StreamFrameType type, std::size_t& drained);
+  // false when the host is gone.
+  bool flush_to_host();
+  void write_stdin();
+
+  const StreamChannel& channel_;
+  pid_t pid_;
+  posix::Fd pidfd_;
+  posix::Fd in_, out_, err_;
+  agentproto::StreamFrameDecoder decoder_;
+  std::optional<Clock::time_point> deadline_;
+  std::string to_host_;
+  std::size_t to_host_sent_ = 0;
+  std::string stdin_;
+  std::size_t stdin_written_ = 0;
+  bool stdin_eof_ = false;
+  bool exited_ = false;
+  agentproto::StreamExit exit_;
+  std::size_t out_drained_ = 0, err_drained_ = 0;
+};
+
+std::string GuestPump::take_host_frames() {
+  while (stdin_.empty()) {
+    auto frame = decoder_.next();
+    if (!frame) {
+      return decoder_.error();
+    }
+    switch (frame->type) {
+      case StreamFrameType::stdin_data:
+        if (stdin_eof_) {
+          return "stdin_data after stdin_eof";
+        }
+        if (in_.valid() && !frame->payload.empty()) {
+          stdin_ = std::move(frame->payload);
+          stdin_written_ = 0;
+        }
+        break;
+      case StreamFrameType::stdin_eof:
+        stdin_eof_ = true;
+        in_.reset();
+        break;
+      case StreamFrameType::signal: {
+        const int sig = static_cast<unsigned char>(frame->payload[0]);
+        if (sig < 1 || sig > SIGRTMAX) {
+          return "signal " + std::to_string(sig) + " does not exist";
+        }
+        kill_group(sig);
+        break;
+      }
+      case StreamFrameType::resize:
+        break;  // no PTY in this session: nothing to resize
+      default:
+        return "unexpected frame " + agentproto::stream_frame_type_name(frame->type);
+    }
+  }
+  return "";
+}
+
+void GuestPump::read_output(posix::Fd& fd, StreamFrameType type, std::size_t& drained) {
+  char buffer[kChunk];
+  const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+  if (n > 0) {
+    to_host_ =
+        agentproto::encode_stream_frame(type, std::string_view(buffer, static_cast<size_t>(n)));
+    if (exited_) {
+      drained += static_cast<std::size_t>(n);
+      if (drained > kDrainAfterExit) {
+        fd.reset();
+      }
+    }
+    return;
+  }
+  if (n < 0 && errno == EINTR) {
+    return;
+  }
+  if (n == 0 || !transient(errno) || exited_) {
+    fd.reset();  // EOF, an error, or (after the exit) nothing more buffered
+  }
+}
+
+bool GuestPump::flush_to_host() {
+  while (to_host_sent_ < to_host_.size()) {
+    const ssize_t n = write_some(channel_.write_fd, to_host_.data() + to_host_sent_,
+                                 to_host_.size() - to_host_sent_);
+    if (n > 0) {
+      to_host_sent_ += static_cast<std::size_t>(n);
+    } else if (n < 0 && transient(errno)) {
+      return true;
+    } else {
+      return false;
+    }
+  }
+  to_host_.clear();
+  to_host_sent_ = 0;
+  return true;
+}
+
+void GuestPump::write_stdin() {
+  const ssize_t n =
+      ::write(in_.get(), stdin_.data() + stdin_written_, stdin_.size() - stdin_written_);
+  if (n > 0) {
+    stdin_written_ += static_cast<std::size_t>(n);
+    if (stdin_written_ == stdin_.size()) {
+      stdin_.clear();
+      stdin_written_ = 0;
+    }
+  } else if (n < 0 && !transient(errno)) {
+    in_.reset();  // the command closed its stdin (EPIPE): later stdin is dropped
+    stdin_.clear();
+  }
+}
+
+StreamEnd GuestPump::run() {
+  bool exit_queued = false;
+  while (true) {
+    if (auto broken = take_host_frames(); !broken.empty()) {
+      log_line("stream session: the host broke the protocol: " + broken);
+      kill_and_reap();
+      to_host_ = agentproto::encode_stream_frame(StreamFrameType::error,
+                                                 "stream protocol: " + broken.substr(0, 1000));
+      to_host_sent_ = 0;
+      (void)posix::write_all(channel_.write_fd, to_host_, posix::kNoDeadline,
+                             std::chrono::seconds(10));
+      return StreamEnd::finished;
+    }
+    if (!in_.valid()) {
+      stdin_.clear();
+    }
+    if (exited_ && to_host_.empty()) {
+      // What the pipes still hold goes out first (without waiting for more).
+      if (out_.valid()) {
+        read_output(out_, StreamFrameType::stdout_data, out_drained_);
+      } else if (err_.valid()) {
+        read_output(err_, StreamFrameType::stderr_data, err_drained_);
+      } else if (!exit_queued) {
+        to_host_ = agentproto::encode_stream_frame(StreamFrameType::exit,
+                                                   agentproto::encode_stream_exit(exit_));
+        exit_queued = true;
+      } else {
+        return StreamEnd::finished;
+      }
+      if (!to_host_.empty() && !flush_to_host()) {
+        kill_and_reap();
+        return StreamEnd::host_gone;
+      }
+      if (to_host_.empty()) {
+        continue;  // sent: the next pipe chunk, the exit frame, or done
+      }
+    }
+    if (stopped(channel_)) {
+      kill_and_reap();
+      return StreamEnd::stopped;
+    }
+    if (deadline_ && !exited_ && Clock::now() >= *deadline_) {
+      kill_group(SIGKILL);
+      exit_.timed_out = true;
+      deadline_.reset();
+    }
+    const bool want_host = stdin_.empty() && !exited_;
+    pollfd fds[6];
+    nfds_t count = 0;
+    const bool same_fd = channel_.read_fd == channel_.write_fd;
+    const short write_events = to_host_.empty() ? 0 : POLLOUT;
+    fds[count++] =
+        pollfd{channel_.read_fd,
+               static_cast<short>((want_host ? POLLIN : 0) | (same_fd ? write_events : 0)), 0};
+    int write_slot = 0;
+    if (!same_fd) {
+      write_slot = static_cast<int>(count);
+      fds[count++] = pollfd{channel_.write_fd, write_events, 0};
+    }
+    const bool want_output = to_host_.empty() && !exited_;
+    const int out_slot = static_cast<int>(count);
+    fds[count++] = pollfd{want_output && out_.valid() ? out_.get() : -1, POLLIN, 0};
+    const int err_slot = static_cast<int>(count);
+    fds[count++] = pollfd{want_output && err_.valid() ? err_.get() : -1, POLLIN, 0};
+    const int in_slot = static_cast<int>(count);
+    fds[count++] = pollfd{!stdin_.empty() && in_.valid() ? in_.get() : -1, POLLOUT, 0};
+    const int pid_slot = static_cast<int>(count);
+    fds[count++] = pollfd{!exited_ && pidfd_.valid() ? pidfd_.get() : -1, POLLIN, 0};
+    int timeout = kSliceMs;
+    if (deadline_) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
+      timeout = static_cast<int>(std::clamp<long long>(left.count() + 1, 0, kSliceMs));
+    }
+    if (!pidfd_.valid() && !exited_) {
+      timeout = std::min(timeout, 20);
+    }
+    const int ready = ::poll(fds, count, timeout);
+    if (ready < 0 && errno != EINTR) {
+      log_line("stream session: poll: " + errno_text(errno));
+      kill_and_reap();
+      return StreamEnd::host_gone;
+    }
+    if (!exited_ && (!pidfd_.valid() || fds[pid_slot].revents != 0)) {
+      try_reap();
+    }
+    if (ready <= 0) {
+      continue;
+    }
+    const short host_in = fds[0].revents;
+    const short host_out = same_fd ? fds[0].revents : fds[write_slot].revents;
+    if ((host_out & POLLOUT) != 0 && !flush_to_host()) {
+      kill_and_reap();
+      return StreamEnd::host_gone;
+    }
+    if ((host_in & (POLLHUP | POLLERR)) != 0 && (host_in & POLLIN) == 0) {
+      kill_and_reap();  // the host left (a serial port reports no host as a hang-up)
+      return StreamEnd::host_gone;
+    }
+    if ((host_in & POLLIN) != 0 && want_host) {
+      char buffer[kChunk];
+      const ssize_t n = ::read(channel_.read_fd, buffer, sizeof buffer);
+      if (n > 0) {
+        decoder_.feed(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || !transient(errno)) {
+        kill_and_reap();
+        return StreamEnd::host_gone;
+      }
+    }
+    if (fds[in_slot].revents != 0 && in_.valid()) {
+      write_stdin();
+      if (stdin_.empty() && stdin_eof_) {
+        in_.reset();
+      }
+    }
+    if (to_host_.empty() && fds[out_slot].revents != 0 && out_.valid()) {
+      read_output(out_, StreamFrameType::stdout_data, out_drained_);
+    }
+    if (to_host_.empty() && fds[err_slot].revents != 0 && err_.valid()) {
+      read_output(err_, StreamFrameType::stderr_data, err_drained_);
+    }
+    if (!to_host_.empty() && !flush_to_host()) {
+      kill_and_reap();
+      return StreamEnd::host_gone;
+    }
+  }
+}
+
+// Writes one answer line; false when the host is gone.
+bool answer(const StreamChannel& channel, const std::string& line) {
+  return posix::write_all(channel.write_fd, line, posix::kNoDeadline, std::chrono::seconds(10))
+      .has_value();
+}
+
+StreamEnd refuse(const StreamChannel& channel, std::optional<std::int64_t> id, ErrorCode code,
+                 const std::string& message) {
+  log_line("stream session refused: " + message);
+  (void)answer(channel, agentproto::make_error_line(id, code, message));
+  return StreamEnd::refused;
+}
+
+StreamEnd handshake_failed(const StreamChannel& channel, LineReader::Status status, std::size_t max,
+                           const char* what) {
+  switch (status) {
+    case LineReader::Status::too_long:
+      return refuse(
+          channel, std::nullopt,
+          std::string_view(what) == "auth" ? ErrorCode::unauthorized : ErrorCode::bad_request,
+          std::string(std::string_view(what) == "auth" ? "unauthorized: " : "") + what +
+              " line longer than " + std::to_string(max) + " bytes");
+    case LineReader::Status::timeout:
+      return refuse(channel, std::nullopt, ErrorCode::timeout,
+                    std::string("no ") + what + " line within " +
+                        std::to_string(kStreamHandshakeTimeout.count()) + " s");
+    case LineReader::Status::stopped:
+      return StreamEnd::stopped;
+    default:
+      return StreamEnd::host_gone;
+  }
+}
+
+}  // namespace
+
+StreamEnd serve_stream_session(const StreamChannel& channel, Agent& agent, std::string pending) {
+  LineReader reader(channel, std::move(pending), Clock::now() + kStreamHandshakeTimeout);
+  std::string line;
+  // 1. auth, exactly as on the control channel (Session: constant-time token check).
+  if (auto status = reader.next(agentproto::kMaxHelloBytes, line);
+      status != LineReader::Status::line) {
+    return handshake_failed(channel, status, agentproto::kMaxHelloBytes, "auth");
+  }
+  Session session(agent);
+  Reply reply = session.handle(agentproto::Frame{agentproto::Frame::Kind::line, line});
+  if (!answer(channel, reply.line)) {
+    return StreamEnd::host_gone;
+  }
+  if (!session.authenticated()) {
+    return StreamEnd::refused;
+  }
+  // 2. The header.
+  if (auto status = reader.next(agentproto::kMaxStreamHeaderBytes, line);
+      status != LineReader::Status::line) {
+    return handshake_failed(channel, status, agentproto::kMaxStreamHeaderBytes, "header");
+  }
+  auto parsed = agentproto::parse_request(line);
+  if (auto* rejected = std::get_if<agentproto::RejectedRequest>(&parsed)) {
+    return refuse(channel, rejected->id, rejected->error.code, rejected->error.message);
+  }
+  const auto& request = std::get<agentproto::Request>(parsed);
+  if (request.method != agentproto::kMethodStreamExec) {
+    return refuse(
+        channel, request.id, ErrorCode::unknown_method,
+        "unknown method \"" + request.method + "\" on a stream channel: it runs stream_exec only");
+  }
+  agentproto::StreamExecParams params;
+  if (auto error = agentproto::decode(request.params, params); !error.empty()) {
+    return refuse(channel, request.id, ErrorCode::bad_request, error);
+  }
+  if (params.pty) {
+    return refuse(channel, request.id, ErrorCode::bad_request,
+                  "pty sessions are not supported yet");
+  }
+  // 3. The command.
+  auto prepared =
+      prepare_command(params.argv, params.env, params.cwd, agentproto::kStreamHelperBinDir);
+  if (auto* error = std::get_if<agentproto::WireError>(&prepared)) {
+    return refuse(channel, request.id, error->code, error->message);
+  }
+  auto& command = std::get<PreparedCommand>(prepared);
+  auto in = posix::make_pipe();
+  auto out = posix::make_pipe();
+  auto err = posix::make_pipe();
+  if (!in || !out || !err) {
+    return refuse(channel, request.id, ErrorCode::operation_failed,
+                  "cannot run \"" + params.argv.front() + "\": pipe2: " +
+                      errno_text(!in ? in.error().sys_errno
+                                     : (!out ? out.error().sys_errno : err.error().sys_errno)));
+  }
+  auto child =
+      posix::Subprocess::spawn({.argv = params.argv,
+                                .program = command.program,
+                                .env = std::move(command.env),
+                                .cwd = command.cwd,
+                                .new_session = true,
+                                .stdio = posix::Stdio::redirect,
+                                .redirect = {in->read.get(), out->write.get(), err->write.get()}});
+  if (!child) {
+    const auto error = spawn_error(params.argv.front(), child.error().sys_errno);
+    return refuse(channel, request.id, error.code, error.message);
+  }
+  const pid_t pid = child->release();  // reaped by the pump
+  posix::Fd pidfd = posix::open_pidfd(pid);
+  in->read.reset();
+  out->write.reset();
+  err->write.reset();
+  for (int fd : {in->write.get(), out->read.get(), err->read.get()}) {
+    (void)posix::set_nonblocking(fd);
+  }
+  log_line("stream session: running \"" + params.argv.front() + "\" as pid " + std::to_string(pid));
+  GuestPump pump(channel, pid, std::move(pidfd), std::move(in->write), std::move(out->read),
+                 std::move(err->read), params.timeout_s, reader.take_rest());
+  if (!answer(channel, agentproto::make_result_line(
+                           request.id, agentproto::encode(agentproto::StreamExecResult{pid})))) {
+    ::kill(-pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return StreamEnd::host_gone;
+  }
+  const StreamEnd end = pump.run();
+  if (end == StreamEnd::host_gone) {
+    log_line("stream session: the host left; killed the process group of pid " +
+             std::to_string(pid));
+  }
+  return end;
+}
+
+void stream_accept_loop(int listen_fd, Agent& agent, const std::string& label,
+                        std::size_t max_sessions) {
+  auto active = std::make_shared<std::atomic<std::size_t>>(0);
+  while (true) {
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
+        continue;
+      }
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      log_line(label + ": accept failed: " + errno_text(err));
+      return;
+    }
+    if (active->fetch_add(1) >= max_sessions) {
+      --*active;
+      (void)write_all(fd,
+                      agentproto::make_error_line(
+                          std::nullopt, ErrorCode::operation_failed,
+                          "all " + std::to_string(max_sessions) + " stream sessions are busy"),
+                      std::chrono::seconds(1));
+      ::close(fd);
+      continue;
+    }
+    std::thread([fd, active, &agent] {
+      serve_stream_session({.read_fd = fd, .write_fd = fd}, agent);
+      ::close(fd);
+      --*active;
+    }).detach();
+  }
+}
+
+namespace {
+
+// After a session on a serial port: drops what the host sends until it disconnects (true) or an
+// `auth` line of a new host arrives (false, pending = that line and what followed).
+enum class AfterSession { disconnected, new_host, stopped, failed };
+
+AfterSession wait_for_disconnect(int read_fd, const std::atomic<bool>& stop, int idle_ms,
+                                 std::string& pending) {
+  std::string partial;
+  char buffer[kChunk];
+  while (!stop.load()) {
+    pollfd pfd{read_fd, POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, idle_ms);
+    if (ready < 0 && errno != EINTR) {
+      return AfterSession::failed;
+    }
+    if (ready <= 0) {
+      continue;
+    }
+    const ssize_t n = ::read(read_fd, buffer, sizeof buffer);
+    if (n == 0) {
+      return AfterSession::disconnected;
+    }
+    if (n < 0) {
+      if (transient(errno)) {
+        continue;
+      }
+      return AfterSession::failed;
+    }
+    partial.append(buffer, static_cast<std::size_t>(n));
+    std::size_t eol;
+    while ((eol = partial.find('\n')) != std::string::npos) {
+      agentproto::Frame frame{agentproto::Frame::Kind::line, partial.substr(0, eol)};
+      if (Session::is_auth(frame)) {
+        pending = std::move(partial);
+        return AfterSession::new_host;
+      }
+      partial.erase(0, eol + 1);
+    }
+    if (partial.size() > agentproto::kMaxHelloBytes) {
+      partial.clear();  // no auth line is this long: drop it (its rest is dropped line by line)
+    }
+  }
+  return AfterSession::stopped;
+}
+
+}  // namespace
+
+void serve_stream_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>& stop,
+                       std::chrono::milliseconds idle_sleep, std::atomic<std::size_t>* sessions) {
+  const int idle_ms = static_cast<int>(idle_sleep.count());
+  const StreamChannel channel{.read_fd = read_fd, .write_fd = write_fd, .stop = &stop};
+  char buffer[kChunk];
+  while (!stop.load()) {
+    pollfd pfd{read_fd, POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, idle_ms);
+    if (ready < 0 && errno != EINTR) {
+      log_line("stream port poll failed: " + errno_text(errno));
+      return;
+    }
+    if (ready <= 0) {
+      continue;
+    }
+    const ssize_t n = ::read(read_fd, buffer, sizeof buffer);
+    if (n < 0 && transient(errno)) {
+      continue;
+    }
+    if (n < 0) {
+      log_line("stream port read failed: " + errno_text(errno));
+      return;
+    }
+    if (n == 0) {
+      std::this_thread::sleep_for(idle_sleep);  // no host attached
+      continue;
+    }
+    std::string pending(buffer, static_cast<std::size_t>(n));
+    while (true) {
+      const StreamEnd end = serve_stream_session(channel, agent, std::move(pending));
+      pending.clear();
+      if (sessions != nullptr) {
+        ++*sessions;
+      }
+      if (end == StreamEnd::stopped) {
+        return;
+      }
+      if (end == StreamEnd::host_gone) {
+        break;
+      }
+      const auto after = wait_for_disconnect(read_fd, stop, idle_ms, pending);
+      if (after == AfterSession::new_host) {
+        continue;
+      }
+      if (after == AfterSession::failed) {
+        log_line("stream port read failed: " + errno_text(errno));
+        return;
+      }
+      break;
+    }
+  }
+}
+
+void run_stream_serial(Agent& agent, const std::string& sys_root, std::size_t index) {
+  const std::atomic<bool> never_stop{false};
+  const std::string name = std::string(agentproto::kStreamPortPrefix) + std::to_string(index);
+  bool announced_wait = false;
+  while (true) {
+    const auto path = find_virtio_port(sys_root, name);
+    if (!path) {
+      if (!announced_wait) {
+        log_line("waiting for virtio-serial port " + name);
+        announced_wait = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    const int fd = ::open(path->c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+      log_line("opening " + *path + ": " + errno_text(errno) + "; retrying");
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    log_line("serving stream port " + *path + " (" + name + ")");
+    announced_wait = false;
+    serve_stream_port(fd, fd, agent, never_stop);
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+}  // namespace banger::agentd
