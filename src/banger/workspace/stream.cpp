@@ -1,4 +1,4 @@
-// write_upload_stream(): one pax tar stream, produced while it is written. Layout (the guest
+// write_upload_stream(): one GNU-format tar stream, produced while it is written. Layout (the guest
 // script of guest_script.cpp depends on it; docs/workspaces.md):
 //   .git/banger/index-info       git: the index entries for `git update-index -z --index-info`
 //   .git/banger/exclude          git: lines for .git/info/exclude (the submodules' directories)
@@ -46,10 +46,11 @@ class TarWriter {
   ~TarWriter() { archive_write_free(archive_); }
 
   Status open() {
-    // pax: names of any length and any bytes (hdrcharset=BINARY: raw, never converted through
-    // the host's locale), symlinks as links, modes; GNU tar and busybox tar both read it.
-    if (archive_write_set_format_pax_restricted(archive_) != ARCHIVE_OK ||
-        archive_write_set_options(archive_, "hdrcharset=BINARY") != ARCHIVE_OK ||
+    // GNU format: names and link targets of any length (././@LongLink) and any bytes, written
+    // raw (pax converts names to UTF-8 through the host's locale and marks the ones it cannot
+    // with hdrcharset, which GNU tar 1.34 warns about on every entry), symlinks as links, modes,
+    // sizes past 8 GiB in base-256. GNU tar and busybox tar both read it (tested).
+    if (archive_write_set_format_gnutar(archive_) != ARCHIVE_OK ||
         archive_write_set_bytes_per_block(archive_, 10240) != ARCHIVE_OK ||
         archive_write_open2(archive_, this, nullptr, &TarWriter::on_write, nullptr, nullptr) !=
             ARCHIVE_OK) {

@@ -86,7 +86,7 @@ struct GuestCommand {
 // POSIX sh; works with busybox sh/tar and with dash/bash + GNU tar; git 2.x in the guest.
 GuestCommand guest_prepare_command(const Plan& plan, const std::string& guest_dir = "/root/repo");
 
-// Writes the upload stream for guest_prepare_command to fd (a pipe or socket): one pax tar
+// Writes the upload stream for guest_prepare_command to fd (a pipe or socket): one GNU tar
 // stream, written as it is read (bounded memory, no temporary copy on the host's disk). Files
 // are opened relative to plan.root without following any symlink. A file whose size changed
 // since it was opened fails with failed_precondition naming it. EPIPE (the guest stopped
