@@ -52,7 +52,8 @@ double upload(const std::string& repo, const std::string& dest) {
   pipe->write.reset();
   auto status = child->wait();
   if (!fed || !status || status->code != 0) {
-    std::fprintf(stderr, "upload failed: %s\n", fed ? "guest command" : fed.error().message.c_str());
+    std::fprintf(stderr, "upload failed: %s\n",
+                 fed ? "guest command" : fed.error().message.c_str());
     return -1;
   }
   return seconds_since(start);
