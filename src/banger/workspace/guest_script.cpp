@@ -28,7 +28,9 @@ name=${dest##*/}
 state="$parent/.$name.banger-workspace"
 # "<HEAD> <tree of the working tree, untracked non-ignored files included>", from a
 # throw-away index (the real one is not touched).
+# $1: HEAD when the caller knows it.
 git_fingerprint() {
+  fp_head=${1:-$(git rev-parse -q --verify HEAD)}
   fp_index=$(mktemp) || return 1
   cp .git/index "$fp_index" 2>/dev/null || rm -f "$fp_index"
   fp_tree=$(GIT_INDEX_FILE=$fp_index git add -A >/dev/null 2>&1 &&
@@ -36,7 +38,7 @@ git_fingerprint() {
   fp_rc=$?
   rm -f "$fp_index"
   [ "$fp_rc" = 0 ] || return 1
-  printf '%s %s\n' "$(git rev-parse -q --verify HEAD)" "$fp_tree"
+  printf '%s %s\n' "$fp_head" "$fp_tree"
 }
 # A plain (no git) workspace: its entry count and whether anything is newer than $state.
 plain_fingerprint() {
@@ -80,7 +82,8 @@ tar -xf - -C "$stage" || die "extracting the workspace stream into $stage failed
 cd "$stage" || die "cannot enter $stage"
 if [ "$use_git" = 1 ]; then
   [ -f .git/banger/index-info ] || die "the workspace stream carried no git metadata"
-  git -c init.defaultBranch=banger-unborn init -q . >/dev/null || die "git init in $stage failed"
+  git -c init.defaultBranch="${branch:-banger-unborn}" init -q . >/dev/null ||
+    die "git init in $stage failed"
   cat .git/banger/pack/* | git index-pack --stdin >/dev/null ||
     die "git index-pack failed on the workspace's objects"
   printf '%s\n' "$head" > .git/shallow
@@ -88,19 +91,20 @@ if [ "$use_git" = 1 ]; then
     die "cannot write .git/info/exclude"
   git update-index -z --index-info < .git/banger/index-info || die "git update-index failed"
   if [ -n "$branch" ]; then
-    git update-ref "refs/heads/$branch" "$head" && git symbolic-ref HEAD "refs/heads/$branch" ||
-      die "cannot create the branch $branch"
+    git update-ref "refs/heads/$branch" "$head" || die "cannot create the branch $branch"
   else
     git update-ref --no-deref HEAD "$head" || die "cannot set HEAD to $head"
   fi
-  if [ -n "$origin" ]; then
+  if [ -n "$origin" ] && [ "${origin#-}" = "$origin" ]; then
+    git remote add origin "$origin" || die "cannot set the origin remote"
+  elif [ -n "$origin" ]; then
     git config -- remote.origin.url "$origin" &&
       git config -- remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*' ||
       die "cannot set the origin remote"
   fi
   rm -rf .git/banger
   git update-index -q --refresh >/dev/null 2>&1
-  fp=$(git_fingerprint) || die "git cannot read the new workspace"
+  fp=$(git_fingerprint "$head") || die "git cannot read the new workspace"
   record="git $head"
 fi
 cd / || die "cannot leave $stage"

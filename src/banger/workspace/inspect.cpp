@@ -157,8 +157,8 @@ void count_status(std::string_view status, Plan& plan) {
 }
 
 Status enumerate_git_worktree(int root, Plan& plan) {
-  BANGER_TRY_ASSIGN(auto staged, host::git_checked(plan.root, {"ls-files", "-z", "-s"}));
-  for (const auto& record : host::split_nul(staged)) {
+  BANGER_TRY_ASSIGN(plan.index_info, host::git_checked(plan.root, {"ls-files", "-z", "-s"}));
+  for (const auto& record : host::split_nul(plan.index_info)) {
     if (record.rfind("160000 ", 0) == 0) {
       const auto tab = record.find('\t');
       if (tab != std::string::npos) {
@@ -265,7 +265,8 @@ Status walk_plain(int root, const std::string& relative, Plan& plan) {
   return {};
 }
 
-Status inspect_git(Plan& plan) {
+// The slow path of inspect_git: why the path is not a usable work tree.
+Status diagnose_git(Plan& plan) {
   auto probe = host::git(plan.root, {"rev-parse", "--is-bare-repository", "--is-inside-work-tree"});
   BANGER_TRY(probe);
   const auto lines = base::split(base::trim(probe->out), '\n');
@@ -285,19 +286,25 @@ Status inspect_git(Plan& plan) {
                 fmt::format("{} is not inside a git work tree (it is inside a .git directory)",
                             plan.options.path));
   }
-  BANGER_TRY_ASSIGN(auto top, host::git_checked(plan.root, {"rev-parse", "--show-toplevel"}));
-  plan.root = std::string(base::trim(top));
-  plan.repo_name = basename_of(plan.root);
-  BANGER_TRY_ASSIGN(auto head,
-                    host::git(plan.root, {"rev-parse", "--verify", "-q", "HEAD^{commit}"}));
-  if (head.exit_code != 0) {
-    return fail(Errc::failed_precondition,
-                fmt::format("the repository {} has no commit yet: commit once, or use --no-git",
-                            plan.root));
+  return fail(Errc::failed_precondition,
+              fmt::format("the repository at {} has no commit yet: commit once, or use --no-git",
+                          plan.options.path));
+}
+
+Status inspect_git(Plan& plan) {
+  // One git for the common case; diagnose_git explains a failure.
+  auto probe = host::git(plan.root, {"rev-parse", "--is-bare-repository", "--is-inside-work-tree",
+                                     "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD"});
+  BANGER_TRY(probe);
+  const auto lines = base::split(base::trim(probe->out), '\n');
+  if (probe->exit_code != 0 || lines.size() != 5 || lines[0] != "false" || lines[1] != "true") {
+    return diagnose_git(plan);
   }
-  plan.head = std::string(base::trim(head.out));
-  BANGER_TRY_ASSIGN(auto branch, host::git(plan.root, {"symbolic-ref", "-q", "--short", "HEAD"}));
-  plan.branch = branch.exit_code == 0 ? std::string(base::trim(branch.out)) : "";
+  plan.root = lines[2];
+  plan.repo_name = basename_of(plan.root);
+  constexpr std::string_view kHeads = "refs/heads/";
+  plan.head = lines[3];
+  plan.branch = lines[4].rfind(kHeads, 0) == 0 ? lines[4].substr(kHeads.size()) : "";
   BANGER_TRY_ASSIGN(auto origin, host::git(plan.root, {"config", "--get", "remote.origin.url"}));
   plan.origin_url = origin.exit_code == 0 ? std::string(base::trim(origin.out)) : "";
   if (!plan.options.from.empty()) {

@@ -294,7 +294,7 @@ Status write_git_metadata(const Plan& plan, TarWriter& tar, const base::CancelFn
   BANGER_TRY_ASSIGN(
       objects, host::git_checked(plan.root, {"rev-list", "--objects", "--max-count=1", plan.head}));
   if (plan.from_commit.empty()) {
-    BANGER_TRY_ASSIGN(index_info, host::git_checked(plan.root, {"ls-files", "-z", "-s"}));
+    index_info = plan.index_info;
     for (const auto& record : host::split_nul(index_info)) {
       // "<mode> <oid> <stage>\t<path>"
       const auto fields = base::split(record.substr(0, record.find('\t')), ' ');

@@ -52,6 +52,7 @@ struct Plan {
   std::string origin_url;   // remote.origin.url, "" when none
   std::string from_commit;  // --from resolved to a full sha, "" without --from
   std::vector<Entry> entries;
+  std::string index_info;  // the index at inspection (git ls-files -s -z), what the guest loads
   std::vector<std::string> submodules;  // gitlink paths (their checked-out files are entries)
   std::uint64_t total_bytes = 0;        // sum of the files' sizes
   // git status of the host's working tree (0 with --from: a clean tree is copied)
