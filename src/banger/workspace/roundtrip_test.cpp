@@ -2,6 +2,7 @@
 // prepare command run on the host (with GNU tar, and with busybox's applets first on PATH), and
 // the result is compared with the host repository.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -338,6 +339,22 @@ TEST_F(WorkspaceRoundTrip, CancelStopsTheStream) {
   auto status = write_upload_stream(plan, fd.get(), [] { return true; });
   ASSERT_FALSE(status.has_value());
   EXPECT_EQ(status.error().code, Errc::cancelled);
+}
+
+TEST(WorkspaceStream, AOneGibFileStreamsInBoundedMemory) {
+  testkit::TempDir tmp;
+  bash_ok("truncate -s 1G \"$1/big.bin\"", {tmp.path()});
+  auto plan = inspect({.path = tmp.path(), .no_git = true});
+  ASSERT_TRUE(plan.has_value()) << plan.error().message;
+  ASSERT_EQ(plan->total_bytes, 1ULL << 30);
+  rusage before{};
+  ::getrusage(RUSAGE_SELF, &before);
+  posix::Fd fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  auto status = write_upload_stream(*plan, fd.get());
+  ASSERT_TRUE(status.has_value()) << status.error().message;
+  rusage after{};
+  ::getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 64 * 1024) << "KiB of peak memory growth";
 }
 
 TEST(WorkspaceStream, RefusesAbsoluteAndDotDotEntryPaths) {
