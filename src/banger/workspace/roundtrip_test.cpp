@@ -1,0 +1,373 @@
+// Round trips through real git and real tar, no VM: write_upload_stream() feeds the guest
+// prepare command run on the host (with GNU tar, and with busybox's applets first on PATH), and
+// the result is compared with the host repository.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "banger/testkit/probes.hpp"
+#include "banger/testkit/temp_dir.hpp"
+#include "banger/workspace/test_support.hpp"
+#include "banger/workspace/workspace.hpp"
+
+namespace banger::workspace {
+namespace {
+
+using testing_support::bash;
+using testing_support::bash_ok;
+using testing_support::prepare;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool exists(const std::string& path) {
+  struct stat st{};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+class WorkspaceRoundTrip : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = testkit::probe_tools({"git", "tar"}); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    testing_support::isolate_git(tmp_.path());
+    repo_ = tmp_.path() + "/my repo";
+    testing_support::make_fixture_repo(repo_, tmp_.path() + "/sub-origin");
+    guest_ = tmp_.path() + "/guest/root/repo";
+  }
+
+  // A directory of busybox applet links (sh, tar, find, sed, ...) put first on PATH: a tiny
+  // image with git added.
+  std::string busybox_bin() {
+    if (!testkit::probe_tools({"busybox"}).empty()) {
+      return "";
+    }
+    const std::string dir = tmp_.path() + "/busybox-bin";
+    bash_ok("mkdir -p \"$1\" && busybox --install -s \"$1\"", {dir});
+    return dir;
+  }
+
+  Plan inspect_ok(Options options) {
+    options.path = repo_;
+    auto plan = inspect(options);
+    EXPECT_TRUE(plan.has_value()) << (plan ? "" : plan.error().message);
+    return plan ? *plan : Plan{};
+  }
+
+  // Every entry of the plan is in the guest with the host's type, mode, bytes or link target.
+  void expect_same_entries(const Plan& plan) {
+    ASSERT_FALSE(plan.entries.empty());
+    for (const auto& entry : plan.entries) {
+      const std::string host = plan.root + "/" + entry.path;
+      const std::string guest = guest_ + "/" + entry.path;
+      struct stat hs{};
+      struct stat gs{};
+      ASSERT_EQ(::lstat(host.c_str(), &hs), 0) << entry.path;
+      ASSERT_EQ(::lstat(guest.c_str(), &gs), 0) << "missing in the guest: " << entry.path;
+      EXPECT_EQ(hs.st_mode & S_IFMT, gs.st_mode & S_IFMT) << entry.path;
+      if (S_ISLNK(hs.st_mode)) {
+        std::string ht(4096, '\0');
+        std::string gt(4096, '\0');
+        ht.resize(static_cast<std::size_t>(::readlink(host.c_str(), ht.data(), ht.size())));
+        gt.resize(static_cast<std::size_t>(::readlink(guest.c_str(), gt.data(), gt.size())));
+        EXPECT_EQ(ht, gt) << entry.path;
+      } else if (S_ISREG(hs.st_mode)) {
+        EXPECT_EQ(hs.st_mode & 07777, gs.st_mode & 07777) << entry.path;
+        EXPECT_EQ(slurp(host), slurp(guest)) << entry.path;
+      }
+    }
+  }
+
+  // What git says about the host's repository and the guest's must be the same bytes.
+  // Untracked files are compared only when they were copied.
+  void expect_same_git_view(bool untracked = false) {
+    const std::string status =
+        untracked ? "git status --porcelain=v1 -z" : "git status --porcelain=v1 -z -uno";
+    EXPECT_NE(bash_ok(status, {}, repo_), "");
+    for (const std::string& command : std::vector<std::string>{
+             status, "git diff", "git diff --cached", "git log -1 --format=%H%n%s",
+             "git config --get remote.origin.url", "git symbolic-ref -q HEAD || echo detached"}) {
+      EXPECT_EQ(bash_ok(command, {}, repo_), bash_ok(command, {}, guest_)) << command;
+    }
+    EXPECT_EQ(bash_ok("git fsck --no-progress --no-dangling 2>&1; echo rc=$?", {}, guest_),
+              "rc=0\n");
+  }
+
+  void expect_git_workspace(const std::string& tar_dir) {
+    auto plan = inspect_ok({});
+    ASSERT_TRUE(plan.git);
+    auto run = prepare(plan, guest_, tar_dir);
+    ASSERT_TRUE(run.feed.has_value()) << run.feed.error().message << "\n" << run.err;
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    expect_same_entries(plan);
+    expect_same_git_view();
+    EXPECT_FALSE(exists(guest_ + "/ignored.log"));
+    EXPECT_FALSE(exists(guest_ + "/build"));
+    EXPECT_FALSE(exists(guest_ + "/gone.txt"));
+    EXPECT_FALSE(exists(guest_ + "/untracked.txt"));
+    EXPECT_TRUE(exists(guest_ + "/sub/s.txt"));
+    EXPECT_FALSE(exists(guest_ + "/.git/banger"));
+    auto script = bash("./script.sh", {}, guest_);
+    EXPECT_EQ(script.exit_code, 7);
+    EXPECT_EQ(script.out, "script ran\n");
+  }
+
+  testkit::TempDir tmp_;
+  std::string repo_;
+  std::string guest_;
+};
+
+TEST_F(WorkspaceRoundTrip, GnuTarReproducesTheHostsFilesAndGitState) { expect_git_workspace(""); }
+
+TEST_F(WorkspaceRoundTrip, BusyboxTarAndShellReproduceTheHostsFilesAndGitState) {
+  const auto dir = busybox_bin();
+  if (dir.empty()) {
+    GTEST_SKIP() << "needs busybox";
+  }
+  ASSERT_NE(bash_ok("PATH=\"$1:$PATH\"; readlink -f \"$(command -v tar)\"", {dir}).find("busybox"),
+            std::string::npos);
+  expect_git_workspace(dir);
+}
+
+TEST_F(WorkspaceRoundTrip, IncludeUntrackedCopiesUntrackedButNeverIgnoredFiles) {
+  auto plan = inspect_ok({.include_untracked = true});
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(slurp(guest_ + "/untracked.txt"), "untracked\n");
+  EXPECT_FALSE(exists(guest_ + "/ignored.log"));
+  EXPECT_FALSE(exists(guest_ + "/build/out"));
+  expect_same_git_view(true);
+}
+
+TEST_F(WorkspaceRoundTrip, ExportAppliesOnACleanCloneAndReproducesTheGuestTree) {
+  auto plan = inspect_ok({});
+  ASSERT_EQ(prepare(plan, guest_).exit_code, 0);
+  bash_ok(R"SH(
+echo 'guest edit' >> src/mod.c
+echo 'new in guest' > "$(printf 'guest\nnew.txt')"
+printf '\0\1guest binary\377' > src/new.bin
+rm 'with space.txt'
+chmod 755 deep/er/file.txt
+git mv -- -leading-dash.txt renamed-dash.txt
+git add src/mod.c && git commit -q -m 'guest commit'
+echo after-commit >> README.md
+ln -s src guest-link
+echo ig > ignored.log
+)SH",
+          {}, guest_);
+  auto run = testing_support::run_guest(guest_export_command(plan.head, guest_), "", {});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  ASSERT_NE(run.out.find("GIT binary patch"), std::string::npos);
+  const std::string clone = tmp_.path() + "/clone";
+  const std::string patch = tmp_.path() + "/guest.patch";
+  std::ofstream(patch, std::ios::binary) << run.out;
+  bash_ok(
+      "git clone -q \"$1\" \"$2\" && cd \"$2\" && git checkout -q \"$3\" && "
+      "git apply --check \"$4\" && git apply \"$4\"",
+      {repo_, clone, plan.head, patch});
+  // The same tree (names, bytes, modes, links) on both sides, ignored files aside.
+  const std::string tree_of =
+      "i=$(mktemp); rm -f $i; GIT_INDEX_FILE=$i git add -A && GIT_INDEX_FILE=$i git write-tree; "
+      "rm -f $i";
+  const auto guest_tree = bash_ok(tree_of, {}, guest_);
+  const auto clone_tree = bash_ok(tree_of, {}, clone);
+  EXPECT_EQ(guest_tree, clone_tree)
+      << bash_ok("git ls-tree -r " + guest_tree, {}, guest_) << "\n---\n"
+      << bash_ok("git ls-tree -r " + clone_tree, {}, clone);
+  EXPECT_EQ(
+      bash("diff -r --no-dereference -x .git -x sub -x ignored.log \"$1\" \"$2\"", {guest_, clone})
+          .exit_code,
+      0);
+}
+
+TEST_F(WorkspaceRoundTrip, RefusesToReplaceUnexportedChangesUnlessForced) {
+  auto plan = inspect_ok({});
+  ASSERT_EQ(prepare(plan, guest_).exit_code, 0);
+  auto again = prepare(plan, guest_);
+  EXPECT_EQ(again.exit_code, 0) << "nothing changed in the guest: " << again.err;
+
+  bash_ok("echo 'guest work' > guest-work.txt", {}, guest_);
+  auto refused = prepare(plan, guest_);
+  EXPECT_EQ(refused.exit_code, kDirtyExitCode);
+  EXPECT_NE(refused.err.find("not exported"), std::string::npos) << refused.err;
+  EXPECT_TRUE(exists(guest_ + "/guest-work.txt"));
+
+  // Exporting records what was exported: the same state may then be replaced.
+  auto exported = testing_support::run_guest(guest_export_command(std::nullopt, guest_), "", {});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(prepare(plan, guest_).exit_code, 0);
+  EXPECT_FALSE(exists(guest_ + "/guest-work.txt"));
+
+  bash_ok("git commit -q --allow-empty -m 'guest only'", {}, guest_);
+  EXPECT_EQ(prepare(plan, guest_).exit_code, kDirtyExitCode);
+  plan.options.force = true;
+  auto forced = prepare(plan, guest_);
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(bash_ok("git rev-parse HEAD", {}, guest_), plan.head + "\n");
+}
+
+TEST_F(WorkspaceRoundTrip, RefusesADirectoryBangerDidNotMake) {
+  bash_ok("mkdir -p \"$1\" && echo mine > \"$1/mine.txt\"", {guest_});
+  auto plan = inspect_ok({});
+  auto run = prepare(plan, guest_);
+  EXPECT_EQ(run.exit_code, kDirtyExitCode);
+  EXPECT_NE(run.err.find("not made by banger"), std::string::npos) << run.err;
+  EXPECT_EQ(slurp(guest_ + "/mine.txt"), "mine\n");
+}
+
+TEST_F(WorkspaceRoundTrip, AGuestWithoutGitFailsWithAClearMessage) {
+  const auto dir = busybox_bin();
+  if (dir.empty()) {
+    GTEST_SKIP() << "needs busybox";
+  }
+  auto plan = inspect_ok({});
+  auto command = guest_prepare_command(plan, guest_);
+  command.argv[0] = dir + "/sh";
+  auto run = testing_support::run_guest(
+      {.argv = {dir + "/env", "PATH=" + dir, command.argv[0], command.argv[1], command.argv[2],
+                command.argv[3], command.argv[4], command.argv[5], command.argv[6], command.argv[7],
+                command.argv[8], command.argv[9]},
+       .cwd = "/"},
+      "", [&](int fd) { return write_upload_stream(plan, fd); });
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("the image has no git"), std::string::npos) << run.err;
+  EXPECT_FALSE(run.feed.has_value()) << "the guest stops reading";
+  EXPECT_FALSE(exists(guest_));
+}
+
+TEST_F(WorkspaceRoundTrip, NoGitCopiesEveryFileOfAPlainDirectory) {
+  auto plan = inspect_ok({.no_git = true});
+  EXPECT_FALSE(plan.git);
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  expect_same_entries(plan);
+  EXPECT_EQ(slurp(guest_ + "/ignored.log"), "ig\n");
+  EXPECT_EQ(slurp(guest_ + "/untracked.txt"), "untracked\n");
+  EXPECT_FALSE(exists(guest_ + "/.git"));
+  EXPECT_EQ(prepare(plan, guest_).exit_code, 0);
+  bash_ok("sleep 1.1; echo changed > untracked.txt", {}, guest_);
+  EXPECT_EQ(prepare(plan, guest_).exit_code, kDirtyExitCode);
+}
+
+TEST_F(WorkspaceRoundTrip, BranchFromACommitChecksOutItsCleanTreeOnANewBranch) {
+  const auto first = bash_ok("git rev-parse HEAD~1", {}, repo_);
+  auto plan = inspect_ok({.branch = "feature/x", .from = "HEAD~1"});
+  EXPECT_EQ(plan.head + "\n", first);
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(
+      bash_ok("git symbolic-ref HEAD; git rev-parse HEAD; git status --porcelain", {}, guest_),
+      "refs/heads/feature/x\n" + first);
+  EXPECT_TRUE(exists(guest_ + "/gone.txt"));
+  EXPECT_EQ(slurp(guest_ + "/README.md"), "hello\n");
+}
+
+TEST_F(WorkspaceRoundTrip, BranchWithoutFromKeepsTheWorkingTreeChanges) {
+  auto plan = inspect_ok({.branch = "try-it"});
+  ASSERT_EQ(prepare(plan, guest_).exit_code, 0);
+  EXPECT_EQ(bash_ok("git symbolic-ref --short HEAD", {}, guest_), "try-it\n");
+  EXPECT_EQ(bash_ok("git status --porcelain=v1 -z -uno", {}, repo_),
+            bash_ok("git status --porcelain=v1 -z -uno", {}, guest_));
+}
+
+TEST_F(WorkspaceRoundTrip, StatusCommandReportsTheGuestState) {
+  auto plan = inspect_ok({});
+  ASSERT_EQ(prepare(plan, guest_).exit_code, 0);
+  auto run = testing_support::run_guest(guest_status_command(guest_), "", {});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto status = parse_guest_status(run.out);
+  ASSERT_TRUE(status.has_value()) << status.error().message << "\n" << run.out;
+  EXPECT_TRUE(status->git);
+  EXPECT_EQ(status->head, plan.head);
+  EXPECT_EQ(status->base, plan.head);
+  EXPECT_EQ(status->branch, "main");
+  EXPECT_EQ(status->changed, 5);  // README.md, src/mod.c, src/raw.bin, staged-new.txt, gone.txt
+  EXPECT_EQ(status->untracked, 0);
+  EXPECT_FALSE(status->unexported);
+  bash_ok("echo new > new.txt", {}, guest_);
+  status = parse_guest_status(testing_support::run_guest(guest_status_command(guest_), "", {}).out);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->untracked, 1);
+  EXPECT_TRUE(status->unexported);
+
+  auto missing = testing_support::run_guest(guest_status_command(tmp_.path() + "/nope"), "", {});
+  EXPECT_EQ(missing.exit_code, kNoWorkspaceExitCode);
+}
+
+TEST_F(WorkspaceRoundTrip, AFileThatGrowsWhileItIsCopiedFailsTheStream) {
+  const std::string big = repo_ + "/big.bin";
+  bash_ok("head -c 1048576 /dev/zero > \"$1\" && git add big.bin", {big}, repo_);
+  auto plan = inspect_ok({});
+  for (const char* change : {"grew", "shrank"}) {
+    bool changed = false;
+    const std::string how = change;
+    auto cancel = [&] {
+      // Called between blocks: once big.bin is open for streaming, change it.
+      if (!changed && bash_ok("ls -l /proc/$1/fd", {std::to_string(::getpid())}).find("big.bin") !=
+                          std::string::npos) {
+        changed = true;
+        if (how == "grew") {
+          std::ofstream(big, std::ios::app) << "more";
+        } else {
+          EXPECT_EQ(::truncate(big.c_str(), 10), 0);
+        }
+      }
+      return false;
+    };
+    const std::string sink = tmp_.path() + "/sink";
+    posix::Fd fd(::open(sink.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    auto status = write_upload_stream(plan, fd.get(), cancel);
+    ASSERT_FALSE(status.has_value()) << change;
+    EXPECT_EQ(status.error().code, Errc::failed_precondition);
+    EXPECT_NE(status.error().message.find(change), std::string::npos) << status.error().message;
+    bash_ok("head -c 1048576 /dev/zero > \"$1\"", {big});
+  }
+}
+
+TEST_F(WorkspaceRoundTrip, CancelStopsTheStream) {
+  auto plan = inspect_ok({});
+  posix::Fd fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  auto status = write_upload_stream(plan, fd.get(), [] { return true; });
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error().code, Errc::cancelled);
+}
+
+TEST(WorkspaceStream, AOneGibFileStreamsInBoundedMemory) {
+  testkit::TempDir tmp;
+  bash_ok("truncate -s 1G \"$1/big.bin\"", {tmp.path()});
+  auto plan = inspect({.path = tmp.path(), .no_git = true});
+  ASSERT_TRUE(plan.has_value()) << plan.error().message;
+  ASSERT_EQ(plan->total_bytes, 1ULL << 30);
+  rusage before{};
+  ::getrusage(RUSAGE_SELF, &before);
+  posix::Fd fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  auto status = write_upload_stream(*plan, fd.get());
+  ASSERT_TRUE(status.has_value()) << status.error().message;
+  rusage after{};
+  ::getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 64 * 1024) << "KiB of peak memory growth";
+}
+
+TEST(WorkspaceStream, RefusesAbsoluteAndDotDotEntryPaths) {
+  testkit::TempDir tmp;
+  for (const char* path : {"/etc/passwd", "../outside", "a/../../b", "a//b", "./a", ""}) {
+    Plan plan{.root = tmp.path(), .git = false};
+    plan.entries.push_back({.path = path, .kind = Entry::Kind::directory, .mode = 0755});
+    posix::Fd fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    auto status = write_upload_stream(plan, fd.get());
+    ASSERT_FALSE(status.has_value()) << path;
+    EXPECT_EQ(status.error().code, Errc::invalid_argument) << path;
+  }
+}
+
+}  // namespace
+}  // namespace banger::workspace
