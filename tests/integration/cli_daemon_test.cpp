@@ -187,6 +187,23 @@ TEST(CliDaemon, ConfigWithUnknownKeyOrBadSizeKeepsTheDaemonFromStarting) {
   EXPECT_EQ(home.banger({"vm", "list"}).exit_code, 0);
 }
 
+// SPEC S3: a bad [[file_sync]] entry fails `vm create` with the entry's index and key.
+TEST(CliDaemon, BadFileSyncEntryFailsVmCreateNamingTheEntry) {
+  BangerHome home;
+  home.write_config(
+      "[[file_sync]]\nhost = \"~/.gitconfig\"\nguest = \"~/.gitconfig\"\n"
+      "[[file_sync]]\nhost = \"/etc/hosts\"\nguest = \"/root/hosts\"\nmode = \"0600\"\n"
+      "[[file_sync]]\nhost = \"/etc/passwd\"\nguest = \"/etc/passwd\"\n");
+  auto r = home.banger({"vm", "create", "--name", "synced"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("file_sync[2].guest must be a path under /root or ~/ without "
+                               "\"..\", got \"/etc/passwd\""));
+  home.write_config("[[file_sync]]\nhost = \"/etc/hosts\"\nguest = \"~/h\"\nmode = \"0800\"\n");
+  r = home.banger({"vm", "create", "--name", "synced"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("file_sync[0].mode must be an octal string"));
+}
+
 // Sends raw lines on one connection and reads one reply line per request.
 std::vector<nlohmann::json> exchange(const std::string& socket_path,
                                      const std::vector<std::string>& lines) {

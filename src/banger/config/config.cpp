@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "banger/base/expected.hpp"
+#include "banger/base/strings.hpp"
 #include "banger/config/duration.hpp"
 #include "banger/config/size.hpp"
 #include "banger/sys/fs.hpp"
@@ -128,19 +129,42 @@ bool is_interface_name(std::string_view name) {
   return name.size() <= kMaxInterfaceNameLength && is_catalog_name(name);
 }
 
-bool has_dot_dot_component(std::string_view path) {
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    std::size_t end = path.find('/', start);
-    if (end == std::string_view::npos) {
-      end = path.size();
-    }
-    if (path.substr(start, end - start) == "..") {
-      return true;
-    }
-    start = end + 1;
+// file_sync[i].guest ("/root/<rest>" or "~/<rest>") as the absolute guest path "/root/<rest>",
+// with empty and "." components dropped. Refused: anything not below /root ("~user/", "/etc",
+// "/root" itself), ".." components, control characters, and banger's own /root/.banger.
+Expected<std::string> normalise_guest(const std::string& key, const std::string& guest,
+                                      const toml::node& n) {
+  std::string_view rest;
+  if (guest.starts_with("/root/")) {
+    rest = std::string_view(guest).substr(6);
+  } else if (guest.starts_with("~/")) {
+    rest = std::string_view(guest).substr(2);
   }
-  return false;
+  std::vector<std::string> parts;
+  for (auto& part : base::split(rest, '/')) {
+    if (part == "..") {
+      parts.clear();
+      break;
+    }
+    if (!part.empty() && part != ".") {
+      parts.push_back(std::move(part));
+    }
+  }
+  if (parts.empty()) {
+    return must_be(key, "a path under /root or ~/ without \"..\"", n);
+  }
+  for (unsigned char c : guest) {
+    if (c < 0x20 || c == 0x7f) {
+      return bad(fmt::format("{} must not contain control characters", key));
+    }
+  }
+  if (parts.front() == ".banger") {
+    return bad(
+        fmt::format("{} must not be in /root/.banger, which banger rewrites at every "
+                    "start, got {}",
+                    key, describe(n)));
+  }
+  return "/root/" + base::join(parts, "/");
 }
 
 // Returns the smallest edit distance between two short keys (for "did you mean").
@@ -246,15 +270,7 @@ Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t i
       {"guest",
        [&](const toml::node& n) -> Status {
          BANGER_TRY_ASSIGN(entry.guest, get_string(prefix + "guest", n));
-         std::string_view rest;
-         if (entry.guest.starts_with("/root/")) {
-           rest = std::string_view(entry.guest).substr(6);
-         } else if (entry.guest.starts_with("~/")) {
-           rest = std::string_view(entry.guest).substr(2);
-         }
-         if (rest.empty() || has_dot_dot_component(rest)) {
-           return must_be(prefix + "guest", "a path under /root or ~/ without \"..\"", n);
-         }
+         BANGER_TRY_ASSIGN(entry.guest_path, normalise_guest(prefix + "guest", entry.guest, n));
          has_guest = true;
          return {};
        }},
@@ -276,6 +292,9 @@ Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t i
            }
            mode = static_cast<mode_t>(mode * 8 + static_cast<mode_t>(c - '0'));
          }
+         if (mode > 0777) {
+           return must_be(key, "permission bits only (0000 to 0777)", n);
+         }
          entry.mode = mode;
          return {};
        }},
@@ -286,6 +305,9 @@ Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t i
   }
   if (!has_guest) {
     return bad(fmt::format("{}guest is required", prefix));
+  }
+  if (entry.host.starts_with("/")) {
+    entry.host_path = entry.host;  // "~/..." is expanded by load_config, which knows the home
   }
   return entry;
 }
@@ -501,6 +523,18 @@ Expected<Config> load_config(const paths::Paths& paths, const paths::Environment
     BANGER_TRY_ASSIGN(config, parse_config(*text, paths.config_file, paths));
   } else if (text.error().sys_errno != ENOENT) {
     return tl::unexpected(with_context(text.error(), "loading config"));
+  }
+  for (std::size_t i = 0; i < config.file_sync.size(); ++i) {
+    FileSync& entry = config.file_sync[i];
+    if (entry.host.starts_with("~/")) {
+      if (env.home.empty()) {
+        return fail(Errc::invalid_argument,
+                    fmt::format("{}: file_sync[{}].host: \"~/\" needs a home directory, and "
+                                "neither HOME nor the passwd entry names one",
+                                paths.config_file, i));
+      }
+      entry.host_path = env.home + entry.host.substr(1);
+    }
   }
   std::string level = env.get("BANGER_LOG_LEVEL");
   if (!level.empty()) {

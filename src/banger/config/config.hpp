@@ -40,11 +40,16 @@ struct VmDefaultsConfig {
   bool operator==(const VmDefaultsConfig&) const = default;
 };
 
-// One [[file_sync]] entry: host file/dir copied into the guest's work disk at start (S12).
+// One [[file_sync]] entry: a host file or directory copied onto the guest's work disk (its
+// /root) at every start (SPEC S3/S12, docs/config.md). Errors name the entry as file_sync[i].
 struct FileSync {
-  std::string host;            // absolute, or "~/..." (expanded by the daemon)
-  std::string guest;           // "/root/..." or "~/..." (= /root/...)
-  std::optional<mode_t> mode;  // from an octal string such as "0600"
+  std::string host;            // as written: absolute, or "~/..." (the daemon user's home)
+  std::string guest;           // as written: "/root/..." or "~/..."
+  std::optional<mode_t> mode;  // permission bits (<= 0777) from an octal string such as "0600"
+  // host with "~/" expanded: set by parse_config for absolute paths, by load_config for "~/".
+  std::string host_path;
+  // guest as an absolute guest path below /root, normalised ("/root/.aws").
+  std::string guest_path;
 
   bool operator==(const FileSync&) const = default;
 };
@@ -92,9 +97,11 @@ Expected<Config> parse_config(std::string_view toml_text, const std::string& sou
                               const paths::Paths& paths);
 
 // Reads paths.config_file (a missing file means all defaults), parses it, then applies
-// BANGER_LOG_LEVEL from env (an empty value is ignored). Errc::io (permission_denied for
+// BANGER_LOG_LEVEL from env (an empty value is ignored) and expands file_sync hosts starting
+// with "~/" against env.home. Errc::io (permission_denied for
 // EACCES) when the file exists but cannot be read;
-// Errc::invalid_argument for parse errors and for a bad BANGER_LOG_LEVEL (naming it).
+// Errc::invalid_argument for parse errors, a bad BANGER_LOG_LEVEL (naming it), and a "~/"
+// file_sync host without a home directory.
 Expected<Config> load_config(const paths::Paths& paths, const paths::Environment& env);
 
 }  // namespace banger::config

@@ -125,8 +125,17 @@ mode = "0600"
   EXPECT_EQ(config->vm_defaults.disk_size_mib, 16384);
   EXPECT_EQ(config->vm_defaults.rootfs_overlay_size_mib, 1024);
   ASSERT_EQ(config->file_sync.size(), 2u);
-  EXPECT_EQ(config->file_sync[0], (FileSync{"~/.aws", "~/.aws", std::nullopt}));
-  EXPECT_EQ(config->file_sync[1], (FileSync{"/etc/gitconfig", "/root/.gitconfig", 0600}));
+  // "~/" hosts are expanded by load_config, which knows the home.
+  EXPECT_EQ(config->file_sync[0], (FileSync{.host = "~/.aws",
+                                            .guest = "~/.aws",
+                                            .mode = std::nullopt,
+                                            .host_path = "",
+                                            .guest_path = "/root/.aws"}));
+  EXPECT_EQ(config->file_sync[1], (FileSync{.host = "/etc/gitconfig",
+                                            .guest = "/root/.gitconfig",
+                                            .mode = 0600,
+                                            .host_path = "/etc/gitconfig",
+                                            .guest_path = "/root/.gitconfig"}));
 }
 
 TEST(Config, EveryEnumValueIsAccepted) {
@@ -289,6 +298,26 @@ TEST(Config, BadValuesAreErrorsNamingTheKeyAndWhatIsAllowed) {
        "file_sync[0].mode must be an octal string such as \"0600\" or \"0755\", got \"0800\""},
       {"[[file_sync]]\nhost = \"/a\"\nguest = \"~/a\"\nmode = \"rw\"",
        "file_sync[0].mode must be an octal string such as \"0600\" or \"0755\", got \"rw\""},
+      {"[[file_sync]]\nhost = \"/a\"\nguest = \"~/a\"\nmode = \"4755\"",
+       "file_sync[0].mode must be permission bits only (0000 to 0777), got \"4755\""},
+      {"[[file_sync]]\nhost = \"~bob/.aws\"\nguest = \"~/a\"",
+       "file_sync[0].host must be an absolute path or start with ~/, got \"~bob/.aws\""},
+      {"[[file_sync]]\nhost = \"/a\"\nguest = \"~bob/.aws\"",
+       "file_sync[0].guest must be a path under /root or ~/ without \"..\", got \"~bob/.aws\""},
+      {"[[file_sync]]\nhost = \"/a\"\nguest = \".aws\"",
+       "file_sync[0].guest must be a path under /root or ~/ without \"..\", got \".aws\""},
+      {"[[file_sync]]\nhost = \"/a\"\nguest = \"~/a/../../etc\"",
+       "file_sync[0].guest must be a path under /root or ~/ without \"..\", got \"~/a/../../etc\""},
+      {"[[file_sync]]\nhost = \"/a\"\nguest = \"~/./\"",
+       "file_sync[0].guest must be a path under /root or ~/ without \"..\", got \"~/./\""},
+      {"[[file_sync]]\nhost = \"/a\"\nguest = \"~/a\\nb\"",
+       "file_sync[0].guest must not contain control characters"},
+      {"[[file_sync]]\nhost = \"/a\"\nguest = \"/root/.banger/agent.token\"",
+       "file_sync[0].guest must not be in /root/.banger, which banger rewrites at every start, got "
+       "\"/root/.banger/agent.token\""},
+      {"[[file_sync]]\nhost = \"/a\"\nguest = \"~/a\"\n[[file_sync]]\nhost = \"/b\"\n"
+       "guest = \"~/b\"\n[[file_sync]]\nhost = \"/c\"\nguest = \"~/c\"\nowner = 0",
+       "unknown key \"file_sync[2].owner\""},
   };
   for (const auto& [text, message] : cases) {
     EXPECT_EQ(error_of(text), std::string("config.toml: ") + message) << text;
@@ -334,6 +363,33 @@ TEST(LoadConfig, ErrorsNameTheConfigFilePath) {
   EXPECT_EQ(config.error().code, Errc::invalid_argument);
   EXPECT_EQ(config.error().message,
             paths.config_file + ": cidr must be an integer between 8 and 30, got 2");
+}
+
+TEST(LoadConfig, FileSyncHostsExpandTheHomeAndGuestPathsAreNormalised) {
+  testkit::TempDir tmp;
+  auto paths = test_paths(tmp.path());
+  ASSERT_TRUE(sys::make_dirs(paths.config_dir));
+  ASSERT_TRUE(sys::write_file_atomic(
+      paths.config_file,
+      "[[file_sync]]\nhost = \"~/.config/gh\"\nguest = \"/root//.config/./gh/\"\n"
+      "[[file_sync]]\nhost = \"/srv/x\"\nguest = \"~/x\"\nmode = \"640\"\n"));
+  auto config = load_config(paths, env_for(tmp.path()));
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->file_sync.size(), 2u);
+  EXPECT_EQ(config->file_sync[0].host_path, "/home/u/.config/gh");
+  EXPECT_EQ(config->file_sync[0].guest_path, "/root/.config/gh");
+  EXPECT_EQ(config->file_sync[1].host_path, "/srv/x");
+  EXPECT_EQ(config->file_sync[1].guest_path, "/root/x");
+  EXPECT_EQ(config->file_sync[1].mode, mode_t{0640});
+
+  auto homeless = env_for(tmp.path());
+  homeless.home.clear();
+  auto refused = load_config(paths, homeless);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message,
+            paths.config_file +
+                ": file_sync[0].host: \"~/\" needs a home directory, and neither HOME nor the "
+                "passwd entry names one");
 }
 
 TEST(LoadConfig, EnvironmentOverridesLogLevel) {

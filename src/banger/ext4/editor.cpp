@@ -26,8 +26,37 @@ constexpr std::chrono::minutes kQueryTimeout{1};
 constexpr std::string_view kBeginMarker = "banger-begin";
 constexpr std::string_view kNotFound = "File not found by ext2_lookup";
 constexpr std::string_view kNotADirectory = "Ext2 inode is not a directory";
+// debugfs reads script lines into an 8 KiB buffer and runs the rest of a longer line as a new
+// command; a path (ours are two per line at most) stays far below that.
+constexpr std::size_t kMaxPathLength = 3000;
 
 std::string octal_mode(mode_t mode) { return fmt::format("0{:o}", mode); }
+
+// One argument of a debugfs command line. libss (debugfs's parser) splits on whitespace and
+// treats only '"' specially: inside "..." whitespace is kept and "" is one '"'; backslashes and
+// single quotes are literal. Lines themselves cannot carry '\n' or '\r' (debugfs cuts a line
+// at either), which the callers refuse before quoting.
+std::string arg(std::string_view s) {
+  bool plain = !s.empty();
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '"') {
+      plain = false;
+    }
+  }
+  if (plain) {
+    return std::string(s);
+  }
+  std::string out = "\"";
+  for (char c : s) {
+    out += c;
+    if (c == '"') {
+      out += '"';
+    }
+  }
+  out += '"';
+  return out;
+}
 
 // A validated absolute guest path split into components ({} for "/").
 struct GuestPath {
@@ -45,14 +74,24 @@ struct GuestPath {
   std::string as_dir() const { return parts.empty() ? "/." : full() + "/."; }
 };
 
-bool has_unsafe_char(std::string_view s) {
-  for (char c : s) {
+// text with control bytes shown as \xNN, for error messages.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) {
     auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '"' || c == '\'' || c == '\\') {
-      return true;
+    if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
     }
   }
-  return false;
+  return out;
+}
+
+// Bytes that cannot appear inside one debugfs command line: it ends a line at '\n' or '\r'
+// (the rest would run as a second command), and NUL ends the C string.
+bool has_line_break(std::string_view s) {
+  return s.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos;
 }
 
 Expected<GuestPath> parse_guest_path(std::string_view what, const std::string& path) {
@@ -60,11 +99,16 @@ Expected<GuestPath> parse_guest_path(std::string_view what, const std::string& p
     return fail(Errc::invalid_argument,
                 fmt::format("{} \"{}\": guest path must be absolute", what, path));
   }
-  if (has_unsafe_char(path)) {
+  if (has_line_break(path)) {
     return fail(Errc::invalid_argument,
-                fmt::format("{} \"{}\": guest path must not contain whitespace, control "
-                            "characters, quotes or backslashes",
-                            what, path));
+                fmt::format("{} \"{}\": guest path must not contain a newline, carriage return "
+                            "or NUL",
+                            what, printable(path)));
+  }
+  if (path.size() > kMaxPathLength) {
+    return fail(Errc::invalid_argument,
+                fmt::format("{} \"{}...\": guest path is longer than {} bytes", what,
+                            printable(path.substr(0, 40)), kMaxPathLength));
   }
   GuestPath out;
   for (auto& part : base::split(path, '/')) {
@@ -323,6 +367,17 @@ Ext4Edit& Ext4Edit::mkdir_p(std::string path, mode_t mode, uid_t uid, gid_t gid)
   return *this;
 }
 
+Ext4Edit& Ext4Edit::append(const Ext4Edit& other) {
+  ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end());
+  return *this;
+}
+
+Ext4Edit& Ext4Edit::ensure_dir(std::string path, mode_t mode) {
+  ops_.push_back(EditOp{
+      .kind = EditOp::Kind::mkdir_p, .path = std::move(path), .mode = mode, .keep_existing = true});
+  return *this;
+}
+
 Ext4Edit& Ext4Edit::symlink(std::string path, std::string target) {
   ops_.push_back(
       EditOp{.kind = EditOp::Kind::symlink, .path = std::move(path), .target = std::move(target)});
@@ -361,8 +416,8 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
       plan.steps.push_back(DebugfsStep{std::move(command), i, tolerate});
     };
     auto set_owner = [&](const std::string& p) {
-      add(fmt::format("set_inode_field {} uid {}", p, op.uid));
-      add(fmt::format("set_inode_field {} gid {}", p, op.gid));
+      add(fmt::format("set_inode_field {} uid {}", arg(p), op.uid));
+      add(fmt::format("set_inode_field {} gid {}", arg(p), op.gid));
     };
     bool names_root = path.parts.empty();
     if (names_root && (op.kind == EditOp::Kind::write_file || op.kind == EditOp::Kind::symlink ||
@@ -375,9 +430,10 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
         BANGER_TRY(check_mode(name, op.path, op.mode));
         std::string staged = fmt::format("{}/{}", staging_dir, i);
         plan.staged_files.emplace_back(staged, op.content);
-        add(fmt::format("rm {}", path.full()), Tolerate::any);
-        add(fmt::format("write {} {}", staged, path.for_create()));
-        add(fmt::format("set_inode_field {} mode {}", path.full(), octal_mode(S_IFREG | op.mode)));
+        add(fmt::format("rm {}", arg(path.full())), Tolerate::any);
+        add(fmt::format("write {} {}", arg(staged), arg(path.for_create())));
+        add(fmt::format("set_inode_field {} mode {}", arg(path.full()),
+                        octal_mode(S_IFREG | op.mode)));
         set_owner(path.full());
         break;
       }
@@ -389,31 +445,35 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
           if (existing_dirs.contains(prefix.full()) || !made.insert(prefix.full()).second) {
             continue;
           }
-          add(fmt::format("mkdir {}", prefix.for_create()), Tolerate::already_exists);
+          add(fmt::format("mkdir {}", arg(prefix.for_create())), Tolerate::already_exists);
         }
-        add(fmt::format("set_inode_field {} mode {}", path.as_dir(),
+        if (op.keep_existing && existing_dirs.contains(path.full())) {
+          break;
+        }
+        add(fmt::format("set_inode_field {} mode {}", arg(path.as_dir()),
                         octal_mode(S_IFDIR | op.mode)));
         set_owner(path.as_dir());
         break;
       }
       case EditOp::Kind::symlink: {
-        if (op.target.empty() || has_unsafe_char(op.target)) {
+        if (op.target.empty() || has_line_break(op.target) || op.target.size() > kMaxPathLength) {
           return fail(Errc::invalid_argument,
-                      fmt::format("symlink {}: target \"{}\" must be non-empty without "
-                                  "whitespace, control characters, quotes or backslashes",
-                                  op.path, op.target));
+                      fmt::format("symlink {}: target \"{}\" must be non-empty, at most {} bytes "
+                                  "and without a newline, carriage return or NUL",
+                                  printable(op.path), printable(op.target), kMaxPathLength));
         }
-        add(fmt::format("rm {}", path.full()), Tolerate::any);
-        add(fmt::format("symlink {} {}", path.for_create(), op.target));
+        add(fmt::format("rm {}", arg(path.full())), Tolerate::any);
+        add(fmt::format("symlink {} {}", arg(path.for_create()), arg(op.target)));
         break;
       }
       case EditOp::Kind::remove:
-        add(fmt::format("rm {}", path.full()), Tolerate::not_found);
+        add(fmt::format("rm {}", arg(path.full())), Tolerate::not_found);
         break;
       case EditOp::Kind::chmod: {
         BANGER_TRY(check_mode(name, op.path, op.mode));
         std::string p = op.type == FileType::directory ? path.as_dir() : path.full();
-        add(fmt::format("set_inode_field {} mode {}", p, octal_mode(type_bits(op.type) | op.mode)));
+        add(fmt::format("set_inode_field {} mode {}", arg(p),
+                        octal_mode(type_bits(op.type) | op.mode)));
         break;
       }
       case EditOp::Kind::chown:
@@ -447,57 +507,27 @@ Status hand_over_staging(const std::string& staging, const DebugfsPlan& plan,
 
 }  // namespace
 
-Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit,
-             std::optional<std::pair<uid_t, gid_t>> staging_owner) {
-  if (edit.empty()) {
-    return {};
-  }
-  BANGER_TRY(check_image(image));
-  BANGER_TRY_ASSIGN(std::string staging, make_staging_dir());
-  base::Defer cleanup([&] { (void)sys::remove_all(staging); });
-  // Which mkdir_p prefixes exist already (see plan_debugfs_script): deepest first, since an
-  // existing directory implies its parents.
-  std::set<std::string> existing_dirs;
-  for (const auto& op : edit.ops()) {
-    if (op.kind != EditOp::Kind::mkdir_p) {
-      continue;
-    }
-    BANGER_TRY_ASSIGN(GuestPath dir, parse_guest_path("mkdir_p", op.path));
-    while (!dir.parts.empty() && !existing_dirs.contains(dir.full())) {
-      BANGER_TRY_ASSIGN(bool present, exists(runner, image, dir.full()));
-      if (present) {
-        GuestPath parent = dir;
-        while (!parent.parts.empty()) {
-          existing_dirs.insert(parent.full());
-          parent.parts.pop_back();
-        }
-        break;
-      }
-      dir.parts.pop_back();
-    }
-  }
-  BANGER_TRY_ASSIGN(DebugfsPlan plan, plan_debugfs_script(edit, staging, existing_dirs));
-  for (const auto& [path, content] : plan.staged_files) {
-    BANGER_TRY(write_staged(path, content));
-  }
-  if (staging_owner) {
-    BANGER_TRY(hand_over_staging(staging, plan, *staging_owner));
-  }
-  sys::Command cmd = debugfs_command({"debugfs", "-w", "-f", "-", image}, kEditTimeout);
-  cmd.stdin_data = plan.script;
-  auto result = runner.run(cmd);
-  if (!result) {
-    return tl::unexpected(with_context(result.error(), "editing ext4 image " + image));
-  }
+namespace {
 
-  // stderr: banner, then (after the begin marker) each step's errors followed by its marker.
-  auto lines = base::split(result->err, '\n');
+bool is_marker(std::string_view line, std::string_view marker) {
+  return line.starts_with("debugfs: ") && line.ends_with(marker) && line.size() > marker.size() &&
+         line[line.size() - marker.size() - 1] == ' ';
+}
+
+// The stderr of a marked script (plan_debugfs_script's shape: begin marker, then each step
+// followed by its marker) cut into one segment of error lines per step. Error lines before
+// the begin marker fail the whole run; a step whose marker never came gets nullopt (debugfs
+// died), with what it printed in the error.
+struct Segments {
+  std::vector<std::vector<std::string>> steps;  // steps.size() <= n; shorter when debugfs died
+  std::vector<std::string> unfinished;          // lines after the last marker seen
+};
+
+Expected<Segments> split_segments(const std::string& image, const sys::CommandResult& result,
+                                  std::size_t n) {
+  auto lines = base::split(result.err, '\n');
   std::size_t li = 0;
   std::vector<std::string> pre;
-  auto is_marker = [](std::string_view line, std::string_view marker) {
-    return line.starts_with("debugfs: ") && line.ends_with(marker) && line.size() > marker.size() &&
-           line[line.size() - marker.size() - 1] == ' ';
-  };
   for (; li < lines.size(); ++li) {
     std::string line(base::trim(lines[li]));
     if (is_marker(line, kBeginMarker)) {
@@ -509,14 +539,15 @@ Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edi
   }
   if (li == lines.size() || !pre.empty()) {
     if (pre.empty()) {
-      pre = error_lines(result->err);
+      pre = error_lines(result.err);
     }
     return fail(Errc::command_failed, fmt::format("editing ext4 image {}: debugfs exited {}: {}",
-                                                  image, result->exit_code, base::join(pre, "; ")));
+                                                  image, result.exit_code, base::join(pre, "; ")));
   }
   ++li;
-  for (std::size_t n = 0; n < plan.steps.size(); ++n) {
-    std::string marker = step_marker(n);
+  Segments out;
+  for (std::size_t step = 0; step < n; ++step) {
+    std::string marker = step_marker(step);
     std::vector<std::string> segment;
     bool found = false;
     for (; li < lines.size(); ++li) {
@@ -530,28 +561,125 @@ Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edi
         segment.push_back(line);
       }
     }
+    if (!found) {
+      out.unfinished = std::move(segment);
+      break;
+    }
+    out.steps.push_back(std::move(segment));
+  }
+  return out;
+}
+
+// Which of dirs (absolute, validated) are directories in image, asked in one read-only debugfs
+// run (`cd` prints nothing for a directory and an error otherwise).
+Expected<std::set<std::string>> existing_directories(sys::CommandRunner& runner,
+                                                     const std::string& image,
+                                                     const std::vector<std::string>& dirs) {
+  std::set<std::string> out;
+  if (dirs.empty()) {
+    return out;
+  }
+  std::string script = std::string(kBeginMarker) + "\n";
+  for (std::size_t n = 0; n < dirs.size(); ++n) {
+    script += "cd " + arg(dirs[n]) + "\n" + step_marker(n) + "\n";
+  }
+  sys::Command cmd = debugfs_command({"debugfs", "-f", "-", image}, kQueryTimeout);
+  cmd.stdin_data = std::move(script);
+  BANGER_TRY_ASSIGN(auto result, runner.run(cmd));
+  BANGER_TRY_ASSIGN(Segments segments, split_segments(image, result, dirs.size()));
+  if (segments.steps.size() != dirs.size()) {
+    return fail(Errc::command_failed,
+                fmt::format("reading ext4 image {}: debugfs exited {} before finishing{}{}", image,
+                            result.exit_code, segments.unfinished.empty() ? "" : ": ",
+                            base::join(segments.unfinished, "; ")));
+  }
+  for (std::size_t n = 0; n < dirs.size(); ++n) {
+    if (segments.steps[n].empty()) {
+      out.insert(dirs[n]);
+    } else if (!all_contain(segments.steps[n], kNotFound) &&
+               !all_contain(segments.steps[n], kNotADirectory)) {
+      return tl::unexpected(query_error(image, dirs[n], segments.steps[n]));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit,
+             std::optional<std::pair<uid_t, gid_t>> staging_owner) {
+  if (edit.empty()) {
+    return {};
+  }
+  BANGER_TRY(check_image(image));
+  BANGER_TRY_ASSIGN(std::string staging, make_staging_dir());
+  base::Defer cleanup([&] { (void)sys::remove_all(staging); });
+  // Which mkdir_p prefixes exist already (see plan_debugfs_script), asked in one batch.
+  std::set<std::string> candidates;
+  for (const auto& op : edit.ops()) {
+    if (op.kind != EditOp::Kind::mkdir_p) {
+      continue;
+    }
+    BANGER_TRY_ASSIGN(GuestPath dir, parse_guest_path("mkdir_p", op.path));
+    for (; !dir.parts.empty(); dir.parts.pop_back()) {
+      candidates.insert(dir.full());
+    }
+  }
+  BANGER_TRY_ASSIGN(std::set<std::string> existing_dirs,
+                    existing_directories(runner, image, {candidates.begin(), candidates.end()}));
+  BANGER_TRY_ASSIGN(DebugfsPlan plan, plan_debugfs_script(edit, staging, existing_dirs));
+  for (const auto& [path, content] : plan.staged_files) {
+    BANGER_TRY(write_staged(path, content));
+  }
+  if (staging_owner) {
+    BANGER_TRY(hand_over_staging(staging, plan, *staging_owner));
+  }
+  sys::Command cmd = debugfs_command({"debugfs", "-w", "-f", "-", image}, kEditTimeout);
+  cmd.stdin_data = plan.script;
+  auto result = runner.run(cmd);
+  if (!result) {
+    return tl::unexpected(with_context(result.error(), "editing ext4 image " + image));
+  }
+  BANGER_TRY_ASSIGN(Segments segments, split_segments(image, *result, plan.steps.size()));
+  for (std::size_t n = 0; n < plan.steps.size(); ++n) {
     const DebugfsStep& step = plan.steps[n];
     const EditOp& op = edit.ops()[step.op_index];
-    if (!found) {
+    if (n == segments.steps.size()) {
       return fail(Errc::command_failed,
                   fmt::format("editing ext4 image {}: {} {}: debugfs exited {} before finishing "
                               "the script{}{}",
-                              image, op_name(op.kind), op.path, result->exit_code,
-                              segment.empty() ? "" : ": ", base::join(segment, "; ")));
+                              image, op_name(op.kind), printable(op.path), result->exit_code,
+                              segments.unfinished.empty() ? "" : ": ",
+                              base::join(segments.unfinished, "; ")));
     }
-    if (!is_tolerated(step.tolerate, segment)) {
+    if (!is_tolerated(step.tolerate, segments.steps[n])) {
       return fail(Errc::command_failed,
-                  fmt::format("editing ext4 image {}: {} {}: {}", image, op_name(op.kind), op.path,
-                              base::join(segment, "; ")));
+                  fmt::format("editing ext4 image {}: {} {}: {}", image, op_name(op.kind),
+                              printable(op.path), base::join(segments.steps[n], "; ")));
     }
   }
   return {};
 }
 
+Expected<std::uint64_t> free_bytes(sys::CommandRunner& runner, const std::string& image) {
+  BANGER_TRY(check_image(image));
+  BANGER_TRY_ASSIGN(QueryResult q, query(runner, image, "stats -h"));
+  auto free_blocks = stat_field(q.out, "Free blocks");
+  auto block_size = stat_field(q.out, "Block size");
+  if (!q.errors.empty() || !free_blocks || !block_size) {
+    return fail(
+        Errc::command_failed,
+        fmt::format("reading the free space of ext4 image {}: debugfs: {}", image,
+                    q.errors.empty() ? base::tail_lines(q.out, 3) : base::join(q.errors, "; ")));
+  }
+  return std::strtoull(free_blocks->c_str(), nullptr, 10) *
+         std::strtoull(block_size->c_str(), nullptr, 10);
+}
+
 Expected<InodeInfo> stat(sys::CommandRunner& runner, const std::string& image,
                          const std::string& guest_path) {
   BANGER_TRY_ASSIGN(GuestPath path, parse_guest_path("stat", guest_path));
-  BANGER_TRY_ASSIGN(QueryResult q, query(runner, image, "stat " + path.full()));
+  BANGER_TRY_ASSIGN(QueryResult q, query(runner, image, "stat " + arg(path.full())));
   if (!q.errors.empty()) {
     return tl::unexpected(query_error(image, path.full(), q.errors));
   }
@@ -582,7 +710,7 @@ Expected<std::string> read_file(sys::CommandRunner& runner, const std::string& i
     return fail(Errc::failed_precondition,
                 fmt::format("{} in ext4 image {} is not a regular file", path.full(), image));
   }
-  BANGER_TRY_ASSIGN(QueryResult q, query(runner, image, "cat " + path.full()));
+  BANGER_TRY_ASSIGN(QueryResult q, query(runner, image, "cat " + arg(path.full())));
   if (!q.errors.empty()) {
     return tl::unexpected(query_error(image, path.full(), q.errors));
   }
@@ -597,7 +725,7 @@ Expected<std::string> read_file(sys::CommandRunner& runner, const std::string& i
 Expected<std::string> read_link(sys::CommandRunner& runner, const std::string& image,
                                 const std::string& guest_path) {
   BANGER_TRY_ASSIGN(GuestPath path, parse_guest_path("read_link", guest_path));
-  BANGER_TRY_ASSIGN(QueryResult q, query(runner, image, "stat " + path.full()));
+  BANGER_TRY_ASSIGN(QueryResult q, query(runner, image, "stat " + arg(path.full())));
   if (!q.errors.empty()) {
     return tl::unexpected(query_error(image, path.full(), q.errors));
   }
@@ -617,7 +745,7 @@ Expected<std::string> read_link(sys::CommandRunner& runner, const std::string& i
     return rest;
   }
   // Slow symlink: the target is the inode's data.
-  BANGER_TRY_ASSIGN(QueryResult data, query(runner, image, "cat " + path.full()));
+  BANGER_TRY_ASSIGN(QueryResult data, query(runner, image, "cat " + arg(path.full())));
   if (!data.errors.empty()) {
     return tl::unexpected(query_error(image, path.full(), data.errors));
   }

@@ -30,6 +30,7 @@ struct EditOp {
   FileType type = FileType::regular;  // chmod: the type the path is known to have
   uid_t uid = 0;                      // write_file, mkdir_p, chown
   gid_t gid = 0;                      // write_file, mkdir_p, chown
+  bool keep_existing = false;         // mkdir_p: an existing directory keeps its mode and owner
 };
 
 // Stable name of an op kind as used in error messages ("write_file").
@@ -46,6 +47,8 @@ class Ext4Edit {
   // Creates path and each missing parent (parents get root:root 0755); path itself ends up a
   // directory with mode/uid/gid even when it already existed.
   Ext4Edit& mkdir_p(std::string path, mode_t mode = 0755, uid_t uid = 0, gid_t gid = 0);
+  // Like mkdir_p, but when path already is a directory its mode and owner are left alone.
+  Ext4Edit& ensure_dir(std::string path, mode_t mode = 0755);
   // Creates or replaces (like ln -sf) a symlink at path pointing to target (root:root 0777).
   Ext4Edit& symlink(std::string path, std::string target);
   // Removes a regular file or symlink; a missing path is fine, a directory is an error.
@@ -55,6 +58,9 @@ class Ext4Edit {
   Ext4Edit& chmod(std::string path, mode_t mode, FileType type);
   // Sets the owner of an existing path (a symlink itself, not its target).
   Ext4Edit& chown(std::string path, uid_t uid, gid_t gid);
+
+  // Adds other's ops after these.
+  Ext4Edit& append(const Ext4Edit& other);
 
   const std::vector<EditOp>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
@@ -84,8 +90,11 @@ struct DebugfsPlan {
 std::string step_marker(std::size_t n);
 
 // Pure: renders the debugfs script for edit; contents of op i are staged as <staging_dir>/<i>.
-// invalid_argument when a path is not absolute, contains "..", whitespace, quotes or
-// backslashes, names "/" for write_file/symlink/remove, or a mode has bits outside 07777.
+// Any byte but NUL, '\n' and '\r' may appear in a path or symlink target: arguments with
+// whitespace or '"' are quoted the way debugfs's parser (libss) reads them, so a name can never
+// become a second command. invalid_argument when a path is not absolute, contains "..", a
+// newline, carriage return or NUL, is longer than 3000 bytes (debugfs reads 8 KiB lines), names
+// "/" for write_file/symlink/remove, or a mode has bits outside 07777.
 // existing_dirs lists directories already in the image ("/root/.ssh"); mkdir_p issues `mkdir`
 // only for prefixes not in it, because debugfs 1.47 leaks an inode (a corrupt filesystem for
 // e2fsck) when asked to mkdir a directory that exists.
@@ -100,6 +109,10 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
 // when debugfs runs as that unprivileged identity (vmstorage::UnprivilegedImageRunner).
 Status apply(sys::CommandRunner& runner, const std::string& image, const Ext4Edit& edit,
              std::optional<std::pair<uid_t, gid_t>> staging_owner = std::nullopt);
+
+// Free space of the filesystem in image in bytes (the superblock's free block count, as the
+// last writer left it). command_failed when debugfs cannot read it; not_found for no image.
+Expected<std::uint64_t> free_bytes(sys::CommandRunner& runner, const std::string& image);
 
 struct InodeInfo {
   FileType type = FileType::other;

@@ -1,6 +1,9 @@
 #include "banger/ext4/editor.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include "banger/ext4/image_builder.hpp"
 #include "banger/sys/fs.hpp"
@@ -88,6 +91,20 @@ TEST(PlanDebugfsScript, NormalisesSlashesAndDirectoryChmod) {
   EXPECT_EQ(plan->steps[2].command, "write /s/1 /./top");
 }
 
+// Names are hostile input (file_sync copies a user's tree): whitespace and '"' are quoted the
+// way libss parses them, and each op stays one line.
+TEST(PlanDebugfsScript, QuotesNamesWithSpacesAndQuotes) {
+  Ext4Edit edit;
+  edit.write_file("/a b/x\"y", "1").symlink("/l\tn", "../t \"q\" 'single' \\back");
+  auto plan = plan_debugfs_script(edit, "/s");
+  ASSERT_TRUE(plan) << plan.error().message;
+  EXPECT_EQ(plan->steps[0].command, "rm \"/a b/x\"\"y\"");
+  EXPECT_EQ(plan->steps[1].command, "write /s/0 \"/a b/./x\"\"y\"");
+  EXPECT_EQ(plan->steps[6].command, "symlink \"/./l\tn\" \"../t \"\"q\"\" 'single' \\back\"");
+  EXPECT_EQ(std::count(plan->script.begin(), plan->script.end(), '\n'),
+            static_cast<std::ptrdiff_t>(1 + 2 * plan->steps.size()));
+}
+
 TEST(PlanDebugfsScript, RejectsBadPathsAndModes) {
   struct Case {
     Ext4Edit edit;
@@ -98,14 +115,26 @@ TEST(PlanDebugfsScript, RejectsBadPathsAndModes) {
       {Ext4Edit().write_file("etc/x", ""), "write_file \"etc/x\": guest path must be absolute"});
   cases.push_back(
       {Ext4Edit().remove("/etc/../x"), "remove \"/etc/../x\": guest path must not contain \"..\""});
-  cases.push_back({Ext4Edit().mkdir_p("/a b"),
-                   "mkdir_p \"/a b\": guest path must not contain whitespace, control "
-                   "characters, quotes or backslashes"});
+  cases.push_back({Ext4Edit().mkdir_p("/a\nrm /etc/passwd"),
+                   "mkdir_p \"/a\\x0arm /etc/passwd\": guest path must not contain a newline, "
+                   "carriage return or NUL"});
+  cases.push_back({Ext4Edit().write_file("/a\rb", ""),
+                   "write_file \"/a\\x0db\": guest path must not contain a newline, carriage "
+                   "return or NUL"});
+  cases.push_back({Ext4Edit().remove(std::string("/a\0b", 4)),
+                   "remove \"/a\\x00b\": guest path must not contain a newline, carriage return "
+                   "or NUL"});
+  cases.push_back(
+      {Ext4Edit().remove("/" + std::string(3000, 'x')),
+       "remove \"/" + std::string(39, 'x') + "...\": guest path is longer than 3000 bytes"});
   cases.push_back(
       {Ext4Edit().symlink("/", "x"), "symlink \"/\": guest path must name something below /"});
-  cases.push_back({Ext4Edit().symlink("/l", "a b"),
-                   "symlink /l: target \"a b\" must be non-empty without whitespace, control "
-                   "characters, quotes or backslashes"});
+  cases.push_back({Ext4Edit().symlink("/l", "a\n!sh"),
+                   "symlink /l: target \"a\\x0a!sh\" must be non-empty, at most 3000 bytes and "
+                   "without a newline, carriage return or NUL"});
+  cases.push_back({Ext4Edit().symlink("/l", ""),
+                   "symlink /l: target \"\" must be non-empty, at most 3000 bytes and without a "
+                   "newline, carriage return or NUL"});
   cases.push_back({Ext4Edit().write_file("/x", "", 0100644),
                    "write_file /x: mode 0100644 has bits outside 07777 (give permission bits "
                    "only)"});
@@ -215,6 +244,67 @@ TEST(Ext4Apply, BatchOfEditsIsVisibleWithDebugfs) {
   EXPECT_EQ(*read_file(runner, image, "/usr/lib/systemd/marker"), "via symlinked parent\n");
   EXPECT_EQ(*read_link(runner, image, "/lib"), "usr/lib");  // the symlink itself is untouched
   expect_fsck_clean(runner, image);
+}
+
+// The names debugfs must keep intact, on a real image: whitespace, both quotes, backslashes,
+// a leading '!' (libss's shell escape at the start of a line) and '#'.
+TEST(Ext4Apply, HostileNamesArriveIntactAndRunNothing) {
+  if (!have_e2fsprogs()) {
+    GTEST_SKIP() << "e2fsprogs not installed";
+  }
+  testkit::TempDir dir;
+  sys::PosixCommandRunner runner;
+  std::string image = make_image(runner, dir);
+  // A name cannot hold '/', so the canary a shell escape would create is in the working dir.
+  const std::string canary = "banger-ext4-canary";
+  (void)::unlink(canary.c_str());
+  const std::vector<std::string> names = {"a b",
+                                          "x\"y",
+                                          "it's",
+                                          "back\\slash",
+                                          "tab\there",
+                                          "!touch " + canary,
+                                          "#hash",
+                                          "-dash",
+                                          "$(touch " + canary + ")",
+                                          "\" ; touch " + canary + " \""};
+  Ext4Edit edit;
+  edit.mkdir_p("/d ir/s\"ub", 0750);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    edit.write_file("/d ir/s\"ub/" + names[i], std::to_string(i), 0640);
+    edit.symlink("/d ir/link " + names[i], "../" + names[i]);
+  }
+  auto r = apply(runner, image, edit);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(apply(runner, image, edit)) << "a second run over existing names";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto content = read_file(runner, image, "/d ir/s\"ub/" + names[i]);
+    ASSERT_TRUE(content) << names[i] << ": " << content.error().message;
+    EXPECT_EQ(*content, std::to_string(i));
+    EXPECT_EQ(stat(runner, image, "/d ir/s\"ub/" + names[i])->mode, mode_t{0100640});
+    EXPECT_EQ(*read_link(runner, image, "/d ir/link " + names[i]), "../" + names[i]);
+  }
+  EXPECT_EQ(stat(runner, image, "/d ir/s\"ub")->mode, mode_t{040750});
+  EXPECT_FALSE(sys::path_exists(canary));
+  expect_fsck_clean(runner, image);
+}
+
+TEST(Ext4Query, FreeBytesShrinksAsFilesAreWritten) {
+  if (!have_e2fsprogs()) {
+    GTEST_SKIP() << "e2fsprogs not installed";
+  }
+  testkit::TempDir dir;
+  sys::PosixCommandRunner runner;
+  std::string image = make_image(runner, dir);
+  auto before = free_bytes(runner, image);
+  ASSERT_TRUE(before) << before.error().message;
+  EXPECT_GT(*before, 4u * 1024 * 1024);
+  EXPECT_LT(*before, 8u * 1024 * 1024);
+  ASSERT_TRUE(apply(runner, image, Ext4Edit().write_file("/big", std::string(1 << 20, 'x'))));
+  auto after = free_bytes(runner, image);
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after + (1u << 20), *before);
+  EXPECT_EQ(free_bytes(runner, dir.path() + "/none").error().code, Errc::not_found);
 }
 
 // Regression: debugfs 1.47 leaks an inode when asked to mkdir an existing directory, which

@@ -111,6 +111,15 @@ sys::Command plan_library_depends_query(const std::string& package) {
   return command;
 }
 
+sys::Command plan_direct_depends_query(const std::vector<std::string>& packages) {
+  sys::Command command;
+  command.argv = {"apt-cache",      "depends",     "--no-recommends", "--no-suggests",
+                  "--no-conflicts", "--no-breaks", "--no-replaces",   "--no-enhances"};
+  command.argv.insert(command.argv.end(), packages.begin(), packages.end());
+  command.timeout = std::chrono::minutes(2);
+  return command;
+}
+
 std::vector<std::string> parse_library_depends(std::string_view apt_cache_output) {
   std::set<std::string> out;
   for (const auto& raw : base::split(apt_cache_output, '\n')) {

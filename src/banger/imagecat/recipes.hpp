@@ -67,6 +67,10 @@ std::vector<std::string> parse_library_depends(std::string_view apt_cache_output
 // Pure: the apt-cache command whose output parse_library_depends() reads.
 sys::Command plan_library_depends_query(const std::string& package);
 
+// Pure: the apt-cache command listing the direct dependencies of packages (the same flags as
+// plan_library_depends_query, without --recurse); parse_library_depends() reads its output.
+sys::Command plan_direct_depends_query(const std::vector<std::string>& packages);
+
 // Image size in MiB for a tree of content_bytes: content x 1.5 rounded up to a MiB, plus
 // slack_mib, and at least min_mib.
 std::uint64_t image_size_mib(std::uint64_t content_bytes, std::uint64_t min_mib,

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/debpkg/debpkg.hpp"
@@ -24,9 +26,40 @@ Status check_cancel(const base::CancelFn& cancel) {
   return {};
 }
 
+// The libraries extra packages need: their direct shared-library dependencies, then those
+// libraries' own, round by round. Only libraries are followed, so a dependency such as perl
+// (git's, for its Perl commands) or git-man neither comes along nor pulls in its own
+// libraries; "-perl" packages (liberror-perl) are Perl modules, not libraries.
+constexpr int kMaxDependsRounds = 16;
+
+Expected<std::vector<std::string>> library_closure(const std::vector<std::string>& roots,
+                                                   const BuildContext& ctx) {
+  std::set<std::string> known(roots.begin(), roots.end());
+  std::vector<std::string> libraries;
+  std::vector<std::string> frontier = roots;
+  for (int round = 0; !frontier.empty() && round < kMaxDependsRounds; ++round) {
+    auto depends = sys::run_checked(ctx.runner, plan_direct_depends_query(frontier));
+    if (!depends) {
+      return tl::unexpected(
+          with_context(depends.error(), "resolving the libraries of " + base::join(frontier, " ")));
+    }
+    frontier.clear();
+    for (auto& library : parse_library_depends(*depends)) {
+      if (library.ends_with("-perl") || !known.insert(library).second) {
+        continue;
+      }
+      libraries.push_back(library);
+      frontier.push_back(std::move(library));
+    }
+  }
+  return libraries;
+}
+
 // The tiny recipe's packages plus dropbear's shared libraries (its Depends closure from the
-// host's apt, lib* packages only).
-Expected<std::vector<std::string>> tiny_packages(const Recipe& recipe, const BuildContext& ctx) {
+// host's apt, lib* packages only), plus extra packages and their library closure; each once.
+Expected<std::vector<std::string>> tiny_packages(const Recipe& recipe,
+                                                 const std::vector<std::string>& extra,
+                                                 const BuildContext& ctx) {
   base::report(ctx.progress, {.stage = "resolve", .message = "resolving dropbear's libraries"});
   auto depends = sys::run_checked(ctx.runner, plan_library_depends_query("dropbear-bin"));
   if (!depends) {
@@ -36,7 +69,21 @@ Expected<std::vector<std::string>> tiny_packages(const Recipe& recipe, const Bui
   for (auto& library : parse_library_depends(*depends)) {
     packages.push_back(std::move(library));
   }
-  return packages;
+  if (!extra.empty()) {
+    base::report(ctx.progress, {.stage = "resolve",
+                                .message = "resolving the libraries of " + base::join(extra, " ")});
+    BANGER_TRY_ASSIGN(auto libraries, library_closure(extra, ctx));
+    packages.insert(packages.end(), extra.begin(), extra.end());
+    packages.insert(packages.end(), libraries.begin(), libraries.end());
+  }
+  std::set<std::string> seen;
+  std::vector<std::string> unique;
+  for (auto& p : packages) {
+    if (seen.insert(p).second) {
+      unique.push_back(std::move(p));
+    }
+  }
+  return unique;
 }
 
 }  // namespace
@@ -49,7 +96,7 @@ Status TinyBuilder::build(const std::string& tree, const std::string& scratch,
                           const BuildContext& ctx) {
   BANGER_TRY(sys::make_dirs(tree, 0755));
   BANGER_TRY(sys::make_dirs(scratch, 0700));
-  BANGER_TRY_ASSIGN(auto packages, tiny_packages(recipe_, ctx));
+  BANGER_TRY_ASSIGN(auto packages, tiny_packages(recipe_, extra_, ctx));
   BANGER_TRY(check_cancel(ctx.cancel));
 
   base::report(ctx.progress, {.stage = "download",
@@ -102,12 +149,7 @@ Expected<std::unique_ptr<RootfsBuilder>> make_builder(const Recipe& recipe,
                                                       const std::vector<std::string>& packages) {
   switch (recipe.kind) {
     case RecipeKind::tiny:
-      if (!packages.empty()) {
-        return fail(Errc::invalid_argument,
-                    "the tiny recipe takes no --packages (it has no package manager): use "
-                    "debian-bookworm");
-      }
-      return std::make_unique<TinyBuilder>(recipe);
+      return std::make_unique<TinyBuilder>(recipe, packages);
     case RecipeKind::mmdebstrap:
       return std::make_unique<MmdebstrapBuilder>(recipe, packages);
   }

@@ -40,9 +40,13 @@ class RootfsBuilder {
 };
 
 // busybox-static + dropbear (and its libraries) unpacked from the host's apt, a busybox init.
+// Extra packages (--packages) are unpacked the same way with their shared-library closure:
+// only library dependencies are followed (docs/images.md "tiny with --packages"); no
+// maintainer scripts run.
 class TinyBuilder final : public RootfsBuilder {
  public:
-  explicit TinyBuilder(Recipe recipe) : recipe_(std::move(recipe)) {}
+  explicit TinyBuilder(Recipe recipe, std::vector<std::string> extra_packages = {})
+      : recipe_(std::move(recipe)), extra_(std::move(extra_packages)) {}
   std::vector<std::string> required_tools() const override { return {"apt-get"}; }
   model::InitFlavour init_flavour() const override { return model::InitFlavour::busybox; }
   std::uint64_t image_size_mib(std::uint64_t content_bytes) const override;
@@ -51,6 +55,7 @@ class TinyBuilder final : public RootfsBuilder {
 
  private:
   Recipe recipe_;
+  std::vector<std::string> extra_;
 };
 
 // A Debian suite through mmdebstrap with the host's apt sources, systemd init.
@@ -69,9 +74,7 @@ class MmdebstrapBuilder final : public RootfsBuilder {
   std::vector<std::string> packages_;
 };
 
-// The builder for recipe with extra packages. invalid_argument when the recipe cannot take
-// packages (tiny: "the tiny recipe takes no --packages (it has no package manager): use
-// debian-bookworm").
+// The builder for recipe with extra packages (validated by the caller).
 Expected<std::unique_ptr<RootfsBuilder>> make_builder(const Recipe& recipe,
                                                       const std::vector<std::string>& packages);
 

@@ -79,6 +79,26 @@ bool reachable_from_host(const std::string& address, const std::string& guest_ip
   return address == "0.0.0.0" || address == "::" || address == guest_ip;
 }
 
+// [[file_sync]]: the host files as they are now (every start), planned for the work disk; each
+// warning (a missing host path, a skipped special file) is logged and sent as a "warning"
+// progress event. Errors: scan_file_sync's (limits exceeded, unlistable directory).
+Expected<vmstorage::FileSyncPlan> plan_file_sync(const config::Config& config, const model::Vm& vm,
+                                                 const base::ProgressFn& progress) {
+  std::vector<vmstorage::FileSyncEntry> entries;
+  for (std::size_t i = 0; i < config.file_sync.size(); ++i) {
+    const auto& e = config.file_sync[i];
+    entries.push_back(
+        {.index = i, .host_path = e.host_path, .guest_path = e.guest_path, .mode = e.mode});
+  }
+  BANGER_TRY_ASSIGN(auto trees, vmstorage::scan_file_sync(entries));
+  auto plan = vmstorage::plan_file_sync(trees);
+  for (const auto& warning : plan.warnings) {
+    BANGER_LOG_WARN("vm {}: {}", vm.name, warning);
+    base::report(progress, {"warning", warning, 0, 0});
+  }
+  return plan;
+}
+
 }  // namespace
 
 MicrovmHost::MicrovmHost(MicrovmHostDeps deps, MicrovmHostOptions options)
@@ -129,7 +149,8 @@ Expected<model::Kernel> MicrovmHost::obtain_kernel(const std::string& name,
 
 Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
     const model::Vm& vm, const std::string& base_rootfs, const hostnat::Attachment& attachment,
-    const std::string& public_key, const std::string& agent_token) {
+    const std::string& public_key, const std::string& agent_token,
+    const vmstorage::FileSyncPlan& sync) {
   std::string dir = vm_dir_of(deps_.paths, vm);
   auto strategy = options_.rootfs_strategy;
   if (!vm.rootfs_strategy.empty()) {
@@ -166,7 +187,11 @@ Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
       BANGER_TRY_ASSIGN(auto ids, unprivileged_ids(vm.name, attachment.ip));
       editor = vmstorage::EditIdentity{.uid = ids.first, .gid = ids.second};
     }
-    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec, editor));
+    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec, editor, &sync));
+    return strategy;
+  }
+  if (!sync.edit.empty()) {  // a new disk: only file_sync is missing from it
+    BANGER_TRY(vmstorage::refresh_work_disk(deps_.runner, work, spec, std::nullopt, &sync));
   }
   return strategy;
 }
@@ -186,6 +211,7 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
     return fail(Errc::cancelled, "cancelled");
   }
   BANGER_TRY_ASSIGN(auto key, guest::ensure_key(deps_.runner, deps_.config.ssh_key_path));
+  BANGER_TRY_ASSIGN(auto sync, plan_file_sync(deps_.config, vm, progress));
 
   std::string dir = vm_dir_of(deps_.paths, vm);
   BANGER_TRY(sys::make_dirs(dir, 0700));
@@ -219,7 +245,7 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
   forget_agent(vm);  // a cached client holds the previous token
   base::report(progress, {"disks", "preparing disks", 0, 0});
   BANGER_TRY_ASSIGN(auto strategy,
-                    prepare_disks(vm, image.rootfs_path, attachment, key.public_key, token));
+                    prepare_disks(vm, image.rootfs_path, attachment, key.public_key, token, sync));
   std::string root_path = vmstorage::root_disk_path(dir, strategy);
   unpublish_on_error.dismiss();
   detach.dismiss();

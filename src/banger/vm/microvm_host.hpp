@@ -26,6 +26,7 @@
 #include "banger/sys/process_launcher.hpp"
 #include "banger/vm/vm_host.hpp"
 #include "banger/vmm/vmm.hpp"
+#include "banger/vmstorage/file_sync.hpp"
 #include "banger/vmstorage/strategy.hpp"
 
 namespace banger::vm {
@@ -116,12 +117,14 @@ class MicrovmHost final : public VmHost {
   Expected<Driver> driver_of(const model::Vm& vm) const;
   // Creates the VM's root disk (the recorded strategy, else options_.rootfs_strategy) unless
   // it exists, and creates or refreshes its work disk with the guest configuration for
-  // attachment. Returns the strategy; errors are vmstorage's.
+  // attachment, with the [[file_sync]] files of sync. Returns the strategy; errors are
+  // vmstorage's.
   Expected<vmstorage::RootfsStrategy> prepare_disks(const model::Vm& vm,
                                                     const std::string& base_rootfs,
                                                     const hostnat::Attachment& attachment,
                                                     const std::string& public_key,
-                                                    const std::string& agent_token);
+                                                    const std::string& agent_token,
+                                                    const vmstorage::FileSyncPlan& sync);
   // The unprivileged uid:gid of the VM at guest_ip (vmm::vmm_id_for_ip): its VMM and the edits
   // of its work disk run as it. failed_precondition without an address or when the id has a
   // passwd/group entry.

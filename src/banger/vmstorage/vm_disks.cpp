@@ -398,14 +398,35 @@ Expected<std::string> create_work_disk(sys::CommandRunner& runner, const std::st
 
 Status refresh_work_disk(sys::CommandRunner& runner, const std::string& work_disk_path,
                          const guestconfig::GuestConfigSpec& spec,
-                         std::optional<EditIdentity> as_identity) {
+                         std::optional<EditIdentity> as_identity, const FileSyncPlan* sync) {
   BANGER_TRY_ASSIGN(auto files, guestconfig::render_work_disk_files(spec));
   if (!sys::path_exists(work_disk_path)) {
     return fail(Errc::not_found, fmt::format("work disk {} does not exist", work_disk_path));
   }
+  ext4::Ext4Edit edit;
+  if (sync != nullptr) {
+    edit.append(sync->edit);
+  }
+  edit.append(edit_for(files));
+  // Checked against the superblock's count before writing: a sync that cannot fit fails the
+  // start with this message rather than halfway through the batch with debugfs's.
+  auto check_space = [&](sys::CommandRunner& r) -> Status {
+    if (sync == nullptr || sync->bytes == 0) {
+      return {};
+    }
+    BANGER_TRY_ASSIGN(std::uint64_t free, ext4::free_bytes(r, work_disk_path));
+    if (sync->bytes > free) {
+      return fail(Errc::invalid_argument,
+                  fmt::format("file_sync: the synced files need {} MiB but the work disk {} has "
+                              "{} MiB free; sync less or give the VM a larger disk",
+                              (sync->bytes + (1 << 20) - 1) >> 20, work_disk_path, free >> 20));
+    }
+    return {};
+  };
   if (!as_identity) {
+    BANGER_TRY(check_space(runner));
     BANGER_TRY(ensure_dirs(runner, work_disk_path, files));
-    return ext4::apply(runner, work_disk_path, edit_for(files));
+    return ext4::apply(runner, work_disk_path, edit);
   }
   // The guest wrote this disk: parse it only without privileges (security review M11).
   struct stat owner{};
@@ -422,8 +443,9 @@ Status refresh_work_disk(sys::CommandRunner& runner, const std::string& work_dis
     }
   });
   UnprivilegedImageRunner unprivileged(runner, work_disk_path, *as_identity);
+  BANGER_TRY(check_space(unprivileged));
   BANGER_TRY(ensure_dirs(unprivileged, work_disk_path, files));
-  return ext4::apply(unprivileged, work_disk_path, edit_for(files),
+  return ext4::apply(unprivileged, work_disk_path, edit,
                      std::pair{as_identity->uid, as_identity->gid});
 }
 

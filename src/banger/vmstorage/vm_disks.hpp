@@ -12,6 +12,7 @@
 #include "banger/guestconfig/guestconfig.hpp"
 #include "banger/model/vmm_backend.hpp"
 #include "banger/sys/command_runner.hpp"
+#include "banger/vmstorage/file_sync.hpp"
 #include "banger/vmstorage/strategy.hpp"
 #include "banger/vmstorage/unprivileged_runner.hpp"
 
@@ -73,9 +74,13 @@ Expected<std::string> create_work_disk(sys::CommandRunner& runner, const std::st
 // With as_identity (a root daemon: security review M11) every debugfs run on the disk, whose
 // bytes the guest controls, runs as that unprivileged identity (UnprivilegedImageRunner); the
 // disk is owned by it for the edit and handed back to its owner afterwards.
+// sync (file_sync, may be null) goes into the same batch before banger's own files, which
+// therefore win (authorized_keys, the modes of .ssh/); invalid_argument naming file_sync when
+// its files need more than the disk's free space.
 Status refresh_work_disk(sys::CommandRunner& runner, const std::string& work_disk_path,
                          const guestconfig::GuestConfigSpec& spec,
-                         std::optional<EditIdentity> as_identity = std::nullopt);
+                         std::optional<EditIdentity> as_identity = std::nullopt,
+                         const FileSyncPlan* sync = nullptr);
 
 // Optional extra for raw root disks (reflink, sparse_copy): writes
 // guestconfig::render_root_etc_files(spec) straight into the root filesystem's /etc, so images
