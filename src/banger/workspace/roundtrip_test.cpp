@@ -279,6 +279,15 @@ TEST_F(WorkspaceRoundTrip, BranchWithoutFromKeepsTheWorkingTreeChanges) {
             bash_ok("git status --porcelain=v1 -z -uno", {}, guest_));
 }
 
+TEST_F(WorkspaceRoundTrip, ADetachedHeadStaysDetached) {
+  bash_ok("git checkout -q --detach", {}, repo_);
+  auto plan = inspect_ok({});
+  ASSERT_EQ(prepare(plan, guest_).exit_code, 0);
+  EXPECT_EQ(bash("git symbolic-ref -q HEAD", {}, guest_).exit_code, 1);
+  EXPECT_EQ(bash_ok("git rev-parse HEAD", {}, guest_), plan.head + "\n");
+  expect_same_git_view();
+}
+
 TEST_F(WorkspaceRoundTrip, StatusCommandReportsTheGuestState) {
   auto plan = inspect_ok({});
   ASSERT_EQ(prepare(plan, guest_).exit_code, 0);

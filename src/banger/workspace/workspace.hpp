@@ -62,9 +62,9 @@ struct Plan {
 // Preflight + enumeration, before any VM exists. A path that is a symlink is resolved (the
 // repository it leads to is copied; docs/workspaces.md). Errors, each naming the path:
 // invalid_argument (empty path, not a directory, --from without --branch, an invalid branch
-// name, --branch with --no-git), not_found (path missing, --from names no commit),
-// failed_precondition (not inside a git work tree, bare repository, no commit yet, larger than
-// max_size_bytes without force).
+// name, --branch with --no-git, --include-untracked with --no-git or --from), not_found (path
+// missing, --from names no commit), failed_precondition (not inside a git work tree, bare
+// repository, no commit yet, larger than max_size_bytes without force).
 Expected<Plan> inspect(const Options& options);
 
 // The --dry-run listing: one line per entry (C-escaped names, "-> target" for symlinks, kind
