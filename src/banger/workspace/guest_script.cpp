@@ -80,6 +80,10 @@ trap 'rm -rf "$stage"' EXIT
 trap 'exit 130' INT TERM HUP
 tar -xf - -C "$stage" || die "extracting the workspace stream into $stage failed"
 cd "$stage" || die "cannot enter $stage"
+[ -f .git/banger/end ] || die "the workspace stream ended early (the host stopped sending)"
+if [ "$use_git" != 1 ]; then
+  rm -rf .git || die "cannot clean up $stage"
+fi
 if [ "$use_git" = 1 ]; then
   [ -f .git/banger/index-info ] || die "the workspace stream carried no git metadata"
   git -c init.defaultBranch="${branch:-banger-unborn}" init -q . >/dev/null ||

@@ -240,7 +240,9 @@ TEST_F(WorkspaceRoundTrip, AGuestWithoutGitFailsWithAClearMessage) {
       "", [&](int fd) { return write_upload_stream(plan, fd); });
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("the image has no git"), std::string::npos) << run.err;
-  EXPECT_FALSE(run.feed.has_value()) << "the guest stops reading";
+  ASSERT_FALSE(run.feed.has_value()) << "the guest stops reading";
+  EXPECT_NE(run.feed.error().message.find("the guest stopped reading"), std::string::npos)
+      << run.feed.error().message;
   EXPECT_FALSE(exists(guest_));
 }
 
@@ -277,6 +279,31 @@ TEST_F(WorkspaceRoundTrip, BranchWithoutFromKeepsTheWorkingTreeChanges) {
   EXPECT_EQ(bash_ok("git symbolic-ref --short HEAD", {}, guest_), "try-it\n");
   EXPECT_EQ(bash_ok("git status --porcelain=v1 -z -uno", {}, repo_),
             bash_ok("git status --porcelain=v1 -z -uno", {}, guest_));
+}
+
+TEST_F(WorkspaceRoundTrip, ACutStreamLeavesThePreviousWorkspaceAndNoStagingBehind) {
+  auto plan = inspect_ok({.force = true});
+  ASSERT_EQ(prepare(plan, guest_).exit_code, 0);
+  bash_ok("echo kept > kept.txt", {}, guest_);
+  const std::string stream = tmp_.path() + "/stream.tar";
+  {
+    posix::Fd out(::open(stream.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(write_upload_stream(plan, out.get()).has_value());
+  }
+  const std::string whole = slurp(stream);
+  // Mid-header, mid-data, and exactly at an entry boundary (before the end marker).
+  const auto end_marker = whole.find(".git/banger/end");
+  ASSERT_NE(end_marker, std::string::npos);
+  for (const std::size_t cut : {std::size_t{700}, whole.size() / 2, end_marker}) {
+    auto run = testing_support::run_guest(guest_prepare_command(plan, guest_), "", [&](int fd) {
+      return posix::write_all(fd, std::string_view(whole).substr(0, cut)).has_value()
+                 ? Status{}
+                 : fail(Errc::io, "short write");
+    });
+    EXPECT_NE(run.exit_code, 0) << "cut at " << cut;
+    EXPECT_EQ(slurp(guest_ + "/kept.txt"), "kept\n") << "cut at " << cut;
+    EXPECT_FALSE(exists(tmp_.path() + "/guest/root/.repo.banger-new")) << "cut at " << cut;
+  }
 }
 
 TEST_F(WorkspaceRoundTrip, ADetachedHeadStaysDetached) {
