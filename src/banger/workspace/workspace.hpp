@@ -67,8 +67,8 @@ struct Plan {
 // repository, no commit yet, larger than max_size_bytes without force).
 Expected<Plan> inspect(const Options& options);
 
-// The --dry-run listing: one line per entry (C-escaped names, "-> target" for symlinks, kind
-// and size), the submodules, the totals.
+// The --dry-run listing: one line per entry (size, C-escaped name, "(symlink)", "(executable)",
+// "dir/"), one line per submodule saying its files are copied, the git summary, the totals.
 std::string render_dry_run(const Plan& plan);
 
 // The workspace part of the spec line: "workspace myrepo @ 1a2b3c4 (+3 modified)",
