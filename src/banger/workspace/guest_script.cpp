@@ -86,7 +86,12 @@ if [ "$use_git" != 1 ]; then
 fi
 if [ "$use_git" = 1 ]; then
   [ -f .git/banger/index-info ] || die "the workspace stream carried no git metadata"
-  git -c init.defaultBranch="${branch:-banger-unborn}" init -q . >/dev/null ||
+  if [ ${#head} = 64 ]; then
+    set -- --object-format=sha256
+  else
+    set --
+  fi
+  git -c init.defaultBranch="${branch:-banger-unborn}" init -q "$@" . >/dev/null ||
     die "git init in $stage failed"
   cat .git/banger/pack/* | git index-pack --stdin >/dev/null ||
     die "git index-pack failed on the workspace's objects"

@@ -95,7 +95,8 @@ class WorkspaceRoundTrip : public ::testing::Test {
     EXPECT_NE(bash_ok(status, {}, repo_), "");
     for (const std::string& command : std::vector<std::string>{
              status, "git diff", "git diff --cached", "git log -1 --format=%H%n%s",
-             "git config --get remote.origin.url", "git symbolic-ref -q HEAD || echo detached"}) {
+             "git config --get remote.origin.url || echo no-origin",
+             "git symbolic-ref -q HEAD || echo detached"}) {
       EXPECT_EQ(bash_ok(command, {}, repo_), bash_ok(command, {}, guest_)) << command;
     }
     EXPECT_EQ(bash_ok("git fsck --no-progress --no-dangling 2>&1; echo rc=$?", {}, guest_),
@@ -304,6 +305,21 @@ TEST_F(WorkspaceRoundTrip, ACutStreamLeavesThePreviousWorkspaceAndNoStagingBehin
     EXPECT_EQ(slurp(guest_ + "/kept.txt"), "kept\n") << "cut at " << cut;
     EXPECT_FALSE(exists(tmp_.path() + "/guest/root/.repo.banger-new")) << "cut at " << cut;
   }
+}
+
+TEST_F(WorkspaceRoundTrip, ASha256RepositoryArrivesAsOne) {
+  repo_ = tmp_.path() + "/sha256";
+  bash_ok(
+      "git init -q --object-format=sha256 -b main \"$1\" && cd \"$1\" && echo a > a && "
+      "echo b > b && git add . && git commit -q -m one && echo more >> a && git rm -q b && "
+      "echo c > c && git add c",
+      {repo_});
+  auto plan = inspect_ok({});
+  ASSERT_EQ(plan.head.size(), 64U);
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(bash_ok("git rev-parse --show-object-format", {}, guest_), "sha256\n");
+  expect_same_git_view();
 }
 
 TEST_F(WorkspaceRoundTrip, ADetachedHeadStaysDetached) {
