@@ -76,7 +76,8 @@ fi
 stage="$parent/.$name.banger-new"
 mkdir -p "$parent" || die "cannot create $parent"
 rm -rf "$stage" && mkdir "$stage" || die "cannot create $stage"
-trap 'rm -rf "$stage"' EXIT
+pack_pid=
+trap 'if [ -n "$pack_pid" ]; then kill "$pack_pid" 2>/dev/null; fi; rm -rf "$stage"' EXIT
 trap 'exit 130' INT TERM HUP
 tar -xf - -C "$stage" || die "extracting the workspace stream into $stage failed"
 cd "$stage" || die "cannot enter $stage"
@@ -93,12 +94,17 @@ if [ "$use_git" = 1 ]; then
   fi
   git -c init.defaultBranch="${branch:-banger-unborn}" init -q "$@" . >/dev/null ||
     die "git init in $stage failed"
-  cat .git/banger/pack/* | git index-pack --stdin >/dev/null ||
-    die "git index-pack failed on the workspace's objects"
+  # index-pack (inflating and hashing every object) overlaps the index load and refresh (hashing
+  # every file), which need no objects; the refs need them, so they wait for it.
+  cat .git/banger/pack/* | git index-pack --stdin >/dev/null &
+  pack_pid=$!
   printf '%s\n' "$head" > .git/shallow
   mkdir -p .git/info && cat .git/banger/exclude >> .git/info/exclude ||
     die "cannot write .git/info/exclude"
   git update-index -z --index-info < .git/banger/index-info || die "git update-index failed"
+  git update-index -q --refresh >/dev/null 2>&1
+  wait "$pack_pid" || { pack_pid=; die "git index-pack failed on the workspace's objects"; }
+  pack_pid=
   if [ -n "$branch" ]; then
     git update-ref "refs/heads/$branch" "$head" || die "cannot create the branch $branch"
   else
@@ -112,7 +118,6 @@ if [ "$use_git" = 1 ]; then
       die "cannot set the origin remote"
   fi
   rm -rf .git/banger
-  git update-index -q --refresh >/dev/null 2>&1
   fp=$(git_fingerprint "$head") || die "git cannot read the new workspace"
   record="git $head"
 fi
