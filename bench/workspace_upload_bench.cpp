@@ -66,6 +66,18 @@ double baseline(const std::string& repo, const std::string& dest) {
   return rc == 0 ? seconds_since(start) : -1;
 }
 
+// The host's share: inspect() alone, and inspect() + write_upload_stream() into /dev/null.
+void host_share(const std::string& repo) {
+  auto start = Clock::now();
+  auto plan = banger::workspace::inspect({.path = repo, .force = true});
+  const double inspected = seconds_since(start);
+  banger::posix::Fd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  start = Clock::now();
+  auto fed = plan ? banger::workspace::write_upload_stream(*plan, null.get()) : banger::Status{};
+  std::printf("host share: inspect %.3f s, stream into /dev/null %.3f s%s\n", inspected,
+              seconds_since(start), plan && fed ? "" : " (failed)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +100,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("run %d: workspace %.3f s, tar pipe %.3f s\n", i + 1, u, b);
+    host_share(repo);
     best_upload = std::min(best_upload, u);
     best_baseline = std::min(best_baseline, b);
   }

@@ -76,20 +76,35 @@ fi
 stage="$parent/.$name.banger-new"
 mkdir -p "$parent" || die "cannot create $parent"
 rm -rf "$stage" && mkdir "$stage" || die "cannot create $stage"
-trap 'rm -rf "$stage"' EXIT
+pack_pid=
+trap 'if [ -n "$pack_pid" ]; then kill "$pack_pid" 2>/dev/null; fi; rm -rf "$stage"' EXIT
 trap 'exit 130' INT TERM HUP
 tar -xf - -C "$stage" || die "extracting the workspace stream into $stage failed"
 cd "$stage" || die "cannot enter $stage"
+[ -f .git/banger/end ] || die "the workspace stream ended early (the host stopped sending)"
+if [ "$use_git" != 1 ]; then
+  rm -rf .git || die "cannot clean up $stage"
+fi
 if [ "$use_git" = 1 ]; then
   [ -f .git/banger/index-info ] || die "the workspace stream carried no git metadata"
-  git -c init.defaultBranch="${branch:-banger-unborn}" init -q . >/dev/null ||
+  if [ ${#head} = 64 ]; then
+    set -- --object-format=sha256
+  else
+    set --
+  fi
+  git -c init.defaultBranch="${branch:-banger-unborn}" init -q "$@" . >/dev/null ||
     die "git init in $stage failed"
-  cat .git/banger/pack/* | git index-pack --stdin >/dev/null ||
-    die "git index-pack failed on the workspace's objects"
+  # index-pack (inflating and hashing every object) overlaps the index load and refresh (hashing
+  # every file), which need no objects; the refs need them, so they wait for it.
+  cat .git/banger/pack/* | git index-pack --stdin >/dev/null &
+  pack_pid=$!
   printf '%s\n' "$head" > .git/shallow
   mkdir -p .git/info && cat .git/banger/exclude >> .git/info/exclude ||
     die "cannot write .git/info/exclude"
   git update-index -z --index-info < .git/banger/index-info || die "git update-index failed"
+  git update-index -q --refresh >/dev/null 2>&1
+  wait "$pack_pid" || { pack_pid=; die "git index-pack failed on the workspace's objects"; }
+  pack_pid=
   if [ -n "$branch" ]; then
     git update-ref "refs/heads/$branch" "$head" || die "cannot create the branch $branch"
   else
@@ -103,7 +118,6 @@ if [ "$use_git" = 1 ]; then
       die "cannot set the origin remote"
   fi
   rm -rf .git/banger
-  git update-index -q --refresh >/dev/null 2>&1
   fp=$(git_fingerprint "$head") || die "git cannot read the new workspace"
   record="git $head"
 fi

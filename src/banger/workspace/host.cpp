@@ -25,7 +25,9 @@ constexpr auto kGitTimeout = std::chrono::minutes(10);
 
 Expected<GitResult> git(const std::string& root, const std::vector<std::string>& args) {
   sys::Command command;
-  command.argv = {"git", "--no-pager", "--no-optional-locks", "-C", root};
+  // core.fsmonitor=false: a repository's config must not make `git status` run a program.
+  command.argv = {"git", "--no-pager", "--no-optional-locks", "-c", "core.fsmonitor=false",
+                  "-C",  root};
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   command.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(kGitTimeout);
   command.env_overrides = {{"LC_ALL", "C"}, {"GIT_TERMINAL_PROMPT", "0"}, {"GIT_PAGER", "cat"}};

@@ -20,8 +20,9 @@ struct GitResult {
   std::string err;
 };
 
-// Runs `git -C root <args>` (no pager, no optional locks, C locale, no terminal prompts) to
-// completion. An Error only when git could not be run at all ("install git" when missing).
+// Runs `git -C root <args>` (no pager, no optional locks, no fsmonitor hook, C locale, no
+// terminal prompts) to completion. An Error only when git could not be run at all ("install git"
+// when missing).
 Expected<GitResult> git(const std::string& root, const std::vector<std::string>& args);
 // Like git(), but a non-zero exit is command_failed "git <args[0]> in <root>: <stderr>".
 Expected<std::string> git_checked(const std::string& root, const std::vector<std::string>& args);

@@ -31,6 +31,13 @@ Status check_options(const Options& options) {
   if (!options.from.empty() && options.branch.empty()) {
     return fail(Errc::invalid_argument, "--from needs --branch (the guest-only branch to create)");
   }
+  if (options.include_untracked && (options.no_git || !options.from.empty())) {
+    return fail(Errc::invalid_argument,
+                options.no_git ? "--include-untracked means nothing with --no-git (every file is "
+                                 "copied)"
+                               : "--include-untracked cannot be used with --from (the guest gets "
+                                 "the commit's clean tree)");
+  }
   if (options.no_git && !options.branch.empty()) {
     return fail(Errc::invalid_argument, "--branch needs git: it cannot be used with --no-git");
   }

@@ -95,7 +95,8 @@ class WorkspaceRoundTrip : public ::testing::Test {
     EXPECT_NE(bash_ok(status, {}, repo_), "");
     for (const std::string& command : std::vector<std::string>{
              status, "git diff", "git diff --cached", "git log -1 --format=%H%n%s",
-             "git config --get remote.origin.url", "git symbolic-ref -q HEAD || echo detached"}) {
+             "git config --get remote.origin.url || echo no-origin",
+             "git symbolic-ref -q HEAD || echo detached"}) {
       EXPECT_EQ(bash_ok(command, {}, repo_), bash_ok(command, {}, guest_)) << command;
     }
     EXPECT_EQ(bash_ok("git fsck --no-progress --no-dangling 2>&1; echo rc=$?", {}, guest_),
@@ -240,7 +241,9 @@ TEST_F(WorkspaceRoundTrip, AGuestWithoutGitFailsWithAClearMessage) {
       "", [&](int fd) { return write_upload_stream(plan, fd); });
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("the image has no git"), std::string::npos) << run.err;
-  EXPECT_FALSE(run.feed.has_value()) << "the guest stops reading";
+  ASSERT_FALSE(run.feed.has_value()) << "the guest stops reading";
+  EXPECT_NE(run.feed.error().message.find("the guest stopped reading"), std::string::npos)
+      << run.feed.error().message;
   EXPECT_FALSE(exists(guest_));
 }
 
@@ -277,6 +280,55 @@ TEST_F(WorkspaceRoundTrip, BranchWithoutFromKeepsTheWorkingTreeChanges) {
   EXPECT_EQ(bash_ok("git symbolic-ref --short HEAD", {}, guest_), "try-it\n");
   EXPECT_EQ(bash_ok("git status --porcelain=v1 -z -uno", {}, repo_),
             bash_ok("git status --porcelain=v1 -z -uno", {}, guest_));
+}
+
+TEST_F(WorkspaceRoundTrip, ACutStreamLeavesThePreviousWorkspaceAndNoStagingBehind) {
+  auto plan = inspect_ok({.force = true});
+  ASSERT_EQ(prepare(plan, guest_).exit_code, 0);
+  bash_ok("echo kept > kept.txt", {}, guest_);
+  const std::string stream = tmp_.path() + "/stream.tar";
+  {
+    posix::Fd out(::open(stream.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(write_upload_stream(plan, out.get()).has_value());
+  }
+  const std::string whole = slurp(stream);
+  // Mid-header, mid-data, and exactly at an entry boundary (before the end marker).
+  const auto end_marker = whole.find(".git/banger/end");
+  ASSERT_NE(end_marker, std::string::npos);
+  for (const std::size_t cut : {std::size_t{700}, whole.size() / 2, end_marker}) {
+    auto run = testing_support::run_guest(guest_prepare_command(plan, guest_), "", [&](int fd) {
+      return posix::write_all(fd, std::string_view(whole).substr(0, cut)).has_value()
+                 ? Status{}
+                 : fail(Errc::io, "short write");
+    });
+    EXPECT_NE(run.exit_code, 0) << "cut at " << cut;
+    EXPECT_EQ(slurp(guest_ + "/kept.txt"), "kept\n") << "cut at " << cut;
+    EXPECT_FALSE(exists(tmp_.path() + "/guest/root/.repo.banger-new")) << "cut at " << cut;
+  }
+}
+
+TEST_F(WorkspaceRoundTrip, ASha256RepositoryArrivesAsOne) {
+  repo_ = tmp_.path() + "/sha256";
+  bash_ok(
+      "git init -q --object-format=sha256 -b main \"$1\" && cd \"$1\" && echo a > a && "
+      "echo b > b && git add . && git commit -q -m one && echo more >> a && git rm -q b && "
+      "echo c > c && git add c",
+      {repo_});
+  auto plan = inspect_ok({});
+  ASSERT_EQ(plan.head.size(), 64U);
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(bash_ok("git rev-parse --show-object-format", {}, guest_), "sha256\n");
+  expect_same_git_view();
+}
+
+TEST_F(WorkspaceRoundTrip, ADetachedHeadStaysDetached) {
+  bash_ok("git checkout -q --detach", {}, repo_);
+  auto plan = inspect_ok({});
+  ASSERT_EQ(prepare(plan, guest_).exit_code, 0);
+  EXPECT_EQ(bash("git symbolic-ref -q HEAD", {}, guest_).exit_code, 1);
+  EXPECT_EQ(bash_ok("git rev-parse HEAD", {}, guest_), plan.head + "\n");
+  expect_same_git_view();
 }
 
 TEST_F(WorkspaceRoundTrip, StatusCommandReportsTheGuestState) {

@@ -4,6 +4,8 @@
 //   .git/banger/exclude          git: lines for .git/info/exclude (the submodules' directories)
 //   .git/banger/pack/NNNNNN      git: `git pack-objects` output in blocks of kPackBlock
 //   <entries of the plan>        directories, files and symlinks, in the plan's order
+//   .git/banger/end              last: tar accepts a stream cut at an entry boundary as complete,
+//                                so the guest takes the stream only when this arrived
 // A repository cannot track a path under .git/, so the metadata never collides with a file.
 #include <archive.h>
 #include <archive_entry.h>
@@ -33,6 +35,7 @@ constexpr std::size_t kPackBlock = 1 << 20;  // bounds the memory of the pack pa
 constexpr std::size_t kCopyBlock = 256 << 10;
 constexpr std::size_t kMaxLinkTarget = 4096;
 constexpr std::size_t kReadBuffer = 64 << 10;
+constexpr std::string_view kEndMarker = ".git/banger/end";
 
 Error cancelled_error() { return Error{Errc::cancelled, "workspace upload cancelled", 0, {}}; }
 
@@ -493,6 +496,7 @@ Status write_upload_stream(const Plan& plan, int fd, const base::CancelFn& cance
   } else {
     BANGER_TRY(write_worktree_entries(plan, tar, cancel));
   }
+  BANGER_TRY(tar.file(std::string(kEndMarker), "end\n", now_seconds()));
   return tar.close();
 }
 

@@ -12,6 +12,7 @@
 
 #include "banger/posix/env.hpp"
 #include "banger/posix/fd.hpp"
+#include "banger/posix/io.hpp"
 #include "banger/posix/subprocess.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/workspace/workspace.hpp"

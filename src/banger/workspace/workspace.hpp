@@ -62,13 +62,13 @@ struct Plan {
 // Preflight + enumeration, before any VM exists. A path that is a symlink is resolved (the
 // repository it leads to is copied; docs/workspaces.md). Errors, each naming the path:
 // invalid_argument (empty path, not a directory, --from without --branch, an invalid branch
-// name, --branch with --no-git), not_found (path missing, --from names no commit),
-// failed_precondition (not inside a git work tree, bare repository, no commit yet, larger than
-// max_size_bytes without force).
+// name, --branch with --no-git, --include-untracked with --no-git or --from), not_found (path
+// missing, --from names no commit), failed_precondition (not inside a git work tree, bare
+// repository, no commit yet, larger than max_size_bytes without force).
 Expected<Plan> inspect(const Options& options);
 
-// The --dry-run listing: one line per entry (C-escaped names, "-> target" for symlinks, kind
-// and size), the submodules, the totals.
+// The --dry-run listing: one line per entry (size, C-escaped name, "(symlink)", "(executable)",
+// "dir/"), one line per submodule saying its files are copied, the git summary, the totals.
 std::string render_dry_run(const Plan& plan);
 
 // The workspace part of the spec line: "workspace myrepo @ 1a2b3c4 (+3 modified)",
