@@ -32,7 +32,7 @@ TEST(CliDaemon, FirstCommandStartsTheDaemonAndStopStopsIt) {
 
   auto list = home.banger({"vm", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  EXPECT_EQ(list.out, "NAME  STATE  IMAGE  VMM  VCPU  MEMORY  IP  CREATED\n");
+  EXPECT_EQ(list.out, "NAME  STATE  IMAGE  VMM  VCPU  MEMORY  IP  WORKSPACE  CREATED\n");
 
   status = home.banger({"daemon", "status"});
   EXPECT_EQ(status.exit_code, 0);

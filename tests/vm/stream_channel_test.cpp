@@ -10,9 +10,10 @@
 #include <chrono>
 #include <string>
 
+#include "vm_suite.hpp"
+
 #include "banger/agentclient/stream_channels.hpp"
 #include "banger/agentproto/stream_pump.hpp"
-#include "vm_suite.hpp"
 
 namespace banger::itest {
 namespace {
@@ -24,8 +25,8 @@ agentclient::StreamChannels channels_of(const std::string& home, const std::stri
                                         const std::string& id) {
   std::vector<std::unique_ptr<agentclient::Dialer>> dialers;
   for (int n = 0; n < 4; ++n) {
-    dialers.push_back(std::make_unique<agentclient::UnixSocketDialer>(
-        home + "/run/" + id + ".s" + std::to_string(n)));
+    dialers.push_back(std::make_unique<agentclient::UnixSocketDialer>(home + "/run/" + id + ".s" +
+                                                                      std::to_string(n)));
   }
   auto token = sys::read_file(home + "/state/vms/" + id + "/agent.token").value_or("");
   while (!token.empty() && token.back() == '\n') {
@@ -97,8 +98,9 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   EXPECT_TRUE(testkit::eventually(
       [&] {
         auto checked = run({"vm", "exec", "st", "--", "sh", "-c",
-                            "kill -0 " + std::to_string(pid) + " 2>/dev/null && echo alive || "
-                            "echo gone"});
+                            "kill -0 " + std::to_string(pid) +
+                                " 2>/dev/null && echo alive || "
+                                "echo gone"});
         return checked.out.find("gone") != std::string::npos;
       },
       30s));

@@ -43,9 +43,12 @@ class VmSuite : public ::testing::Test {
     // pull or image build: every test fails (SetUp), none is skipped.
     auto pulled = home_->banger({"kernel", "pull", "debian-cloud"});
     auto built = home_->banger({"image", "build", "tiny"});
+    // The workspace tests need git in the guest (a tiny image with git's closure, ~110 MiB).
+    auto with_git =
+        home_->banger({"image", "build", "tiny", "--packages", "git", "--name", "tiny-git"});
     home_->banger({"daemon", "stop"});
-    if (pulled.exit_code != 0 || built.exit_code != 0) {
-      setup_error_ = "could not obtain artifacts: " + pulled.err + built.err;
+    if (pulled.exit_code != 0 || built.exit_code != 0 || with_git.exit_code != 0) {
+      setup_error_ = "could not obtain artifacts: " + pulled.err + built.err + with_git.err;
       return;
     }
     ns_ = "bgt-vm-" + std::to_string(::getpid());

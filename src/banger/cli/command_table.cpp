@@ -22,6 +22,9 @@ std::vector<CommandEntry> command_table() {
   for (auto& entry : vm_guest_commands()) {
     table.push_back(std::move(entry));
   }
+  for (auto& entry : vm_workspace_commands()) {
+    table.push_back(std::move(entry));
+  }
   for (auto& entry : image_commands()) {
     table.push_back(std::move(entry));
   }
@@ -75,6 +78,9 @@ int run_command_line(int argc, char** argv, Context& ctx) {
   }
   if (auto it = groups.find("vm "); it != groups.end()) {
     it->second->description("create, inspect and delete VMs");
+  }
+  if (auto it = groups.find("vm workspace "); it != groups.end()) {
+    it->second->description("copy a workspace into a VM again, export its changes, show it");
   }
   if (auto it = groups.find("image "); it != groups.end()) {
     it->second->description("build, register and delete root filesystem images");

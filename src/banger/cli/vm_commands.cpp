@@ -175,6 +175,18 @@ class VmCreateCommand final : public Command {
 
 std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
 
+// "app@1a2b3c4" (repo and the host HEAD it was copied at), "app" without git, "-" for none.
+std::string workspace_cell(const api::VmWorkspace& workspace) {
+  if (workspace.path.empty()) {
+    return "-";
+  }
+  std::string cell = escape_control(workspace.repo);
+  if (!workspace.head.empty()) {
+    cell += "@" + escape_control(workspace.head.substr(0, 7));
+  }
+  return cell;
+}
+
 class VmListCommand final : public Command {
  public:
   void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
@@ -188,11 +200,13 @@ class VmListCommand final : public Command {
       return 0;
     }
     const Style& style = ctx.printer.out_style();
-    Table table{{"NAME", "STATE", "IMAGE", "VMM", "VCPU", "MEMORY", "IP", "CREATED"}, {}};
+    Table table{{"NAME", "STATE", "IMAGE", "VMM", "VCPU", "MEMORY", "IP", "WORKSPACE", "CREATED"},
+                {}};
     for (const auto& vm : listed->vms) {
       table.rows.push_back({vm.name, colour_state(style, vm.state), vm.image, or_dash(vm.vmm),
                             std::to_string(vm.vcpu), config::format_size_mib(vm.memory_mib),
-                            vm.guest_ip.empty() ? "-" : vm.guest_ip, short_time(vm.created_at)});
+                            vm.guest_ip.empty() ? "-" : vm.guest_ip, workspace_cell(vm.workspace),
+                            short_time(vm.created_at)});
     }
     ctx.printer.out(render_table(table));
     return 0;
@@ -236,6 +250,11 @@ class VmShowCommand final : public Command {
                  {"rootfs:", or_dash(vm.rootfs_strategy)},
                  {"created:", vm.created_at},
                  {"touched:", or_dash(vm.touched_at)}}};
+    if (!vm.workspace.path.empty()) {
+      table.rows.push_back({"workspace:", escape_control(vm.workspace.path) + " -> /root/repo"});
+      table.rows.push_back({"copied:", workspace_cell(vm.workspace) + " at " +
+                                           escape_control(vm.workspace.prepared_at)});
+    }
     if (!vm.last_error.empty()) {
       // May quote the guest's console (L2).
       table.rows.push_back({"last error:", escape_control(vm.last_error)});

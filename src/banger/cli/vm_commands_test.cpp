@@ -1,6 +1,7 @@
 // The vm commands against a scripted in-process daemon (a real rpc::Server on a temp socket).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,12 +14,14 @@
 #include <sstream>
 #include <thread>
 
+#include "banger/agentproto/stream.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/base/random.hpp"
 #include "banger/cli/command.hpp"
 #include "banger/cli/vm_support.hpp"
 #include "banger/rpc/registry.hpp"
 #include "banger/rpc/server.hpp"
+#include "banger/sys/command_runner.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/testkit/eventually.hpp"
 #include "banger/testkit/temp_dir.hpp"
@@ -431,6 +434,32 @@ class VmRunTest : public VmCommandsTest {
       }
       return Expected<api::VmShow::Response>(fail(Errc::not_found, "not found"));
     });
+    // The guest side of vm.stream: the command runs here (sh, with the argv recorded), its
+    // stdout and exit code come back as frames on the passed channel.
+    on<api::VmStream>([this](const api::VmStream::Request& r, rpc::CallContext& call) {
+      int ends[2];
+      EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends), 0);
+      {
+        std::lock_guard lock(mutex);
+        streamed.push_back(r.argv);
+        streamed_cwd = r.cwd;
+      }
+      sys::PosixCommandRunner runner;
+      auto ran = runner.run({.argv = r.argv});
+      std::string frames;
+      if (ran && !ran->out.empty()) {
+        frames +=
+            agentproto::encode_stream_frame(agentproto::StreamFrameType::stdout_data, ran->out);
+      }
+      frames += agentproto::encode_stream_frame(
+          agentproto::StreamFrameType::exit,
+          agentproto::encode_stream_exit({.exit_code = ran ? ran->exit_code : 127}));
+      EXPECT_EQ(::write(ends[1], frames.data(), frames.size()),
+                static_cast<ssize_t>(frames.size()));
+      ::close(ends[1]);
+      call.attach_fd(base::UniqueFd(ends[0]));
+      return Expected<api::VmStream::Response>(api::VmStream::Response{.pid = 42});
+    });
     serve_list_and_delete();
   }
 
@@ -446,8 +475,12 @@ class VmRunTest : public VmCommandsTest {
 
   std::string fake_ssh;
   bool fail_create = false;
+  std::vector<Strings> streamed;  // the argv of each vm.stream
+  std::string streamed_cwd;
 };
 
+// Command mode runs the command through the agent's stream channel (no ssh handshake): the
+// argv arrives as given and banger exits with its code.
 TEST_F(VmRunTest, CommandModeExitsWithTheCommandsCodeAndRmDeletes) {
   serve_vms();
   start();
@@ -455,12 +488,9 @@ TEST_F(VmRunTest, CommandModeExitsWithTheCommandsCodeAndRmDeletes) {
   EXPECT_EQ(banger({"vm", "run", "--rm", "--name", "t1", "--", "sh", "-c", "exit 7"}), 7)
       << printer.err_text();
   EXPECT_EQ(deleted, (Strings{"t1"}));
-  auto args = ssh_args();
-  ASSERT_GE(args.size(), 4u);
-  // One remote-shell string, quoted so the guest sees the same argv (like the real ssh).
-  EXPECT_EQ(Strings(args.end() - 3, args.end()),
-            (Strings{"--", "root@172.16.0.2", "sh -c 'exit 7'"}));
-  EXPECT_EQ(printer.err_text(), "");
+  EXPECT_EQ(streamed, (std::vector<Strings>{{"sh", "-c", "exit 7"}}));
+  EXPECT_EQ(streamed_cwd, "");
+  EXPECT_FALSE(sys::path_exists(dir.path() + "/ssh-args")) << "command mode needs no ssh";
 }
 
 TEST_F(VmRunTest, ASecondSeparatorBelongsToTheCommand) {
@@ -468,9 +498,7 @@ TEST_F(VmRunTest, ASecondSeparatorBelongsToTheCommand) {
   start();
   ScopedEnv ssh("BANGER_SSH_BIN", fake_ssh);
   EXPECT_EQ(banger({"vm", "run", "--", "true", "--", "x"}), 0) << printer.err_text();
-  auto args = ssh_args();
-  ASSERT_GE(args.size(), 4u);
-  EXPECT_EQ(Strings(args.end() - 2, args.end()), (Strings{"root@172.16.0.2", "true -- x"}));
+  EXPECT_EQ(streamed, (std::vector<Strings>{{"true", "--", "x"}}));
   EXPECT_TRUE(deleted.empty());
 }
 
@@ -504,23 +532,17 @@ TEST_F(VmRunTest, AVmThatNeverBecameReadyIsKeptEvenWithRm) {
   EXPECT_TRUE(deleted.empty());
 }
 
-TEST_F(VmRunTest, AWorkspacePathIsAUsageErrorForNow) {
+// The workspace preflight runs before anything reaches the daemon: a missing path creates no
+// VM; workspace flags without a path are a usage error.
+TEST_F(VmRunTest, WorkspacePreflightFailsBeforeAnyVmAndFlagsNeedAPath) {
+  serve_vms();
   start();
-  for (const Strings& args :
-       {Strings{"vm", "run", "./repo"}, Strings{"vm", "run", "./repo", "--", "make"}}) {
-    CapturePrinter local;
-    Context local_ctx{local, ctx.connect};
-    Strings argv = args;
-    argv.insert(argv.begin(), "banger");
-    std::vector<char*> c_argv;
-    for (auto& arg : argv) {
-      c_argv.push_back(arg.data());
-    }
-    EXPECT_EQ(run_command_line(static_cast<int>(c_argv.size()), c_argv.data(), local_ctx), 2);
-    EXPECT_EQ(local.err_text(),
-              "banger: workspace mode is not supported yet: `banger vm run <path>` arrives with "
-              "workspaces; use `banger vm run` or `banger vm run -- <command>`\n");
-  }
+  EXPECT_NE(banger({"vm", "run", dir.path() + "/no-repo", "--", "make"}), 0);
+  EXPECT_THAT(printer.err_text(), HasSubstr("no-repo"));
+  EXPECT_TRUE(vms.empty());
+  EXPECT_EQ(banger({"vm", "run", "--include-untracked", "--", "true"}), 2);
+  EXPECT_THAT(printer.err_text(), HasSubstr("need a workspace path"));
+  EXPECT_TRUE(vms.empty());
 }
 
 TEST_F(VmRunTest, RmAndDetachExcludeEachOther) {

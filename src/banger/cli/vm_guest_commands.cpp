@@ -11,6 +11,7 @@
 #include "banger/api/json_codec.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/cli/command.hpp"
+#include "banger/cli/guest_stream.hpp"
 #include "banger/cli/printer.hpp"
 
 namespace banger::cli {
@@ -166,7 +167,9 @@ class VmExecCommand final : public Command {
     // One KEY=VALUE per -e (repeat it): a greedy list would swallow the command after --.
     app.add_option("-e,--env", env_, "KEY=VALUE added to the command's environment (repeatable)")
         ->allow_extra_args(false);
-    app.add_option("-w,--cwd", request_.cwd, "working directory in the guest (default /root)");
+    app.add_option("-w,--cwd,--guest-path", request_.cwd,
+                   "working directory in the guest (default: /root/repo when the VM has a "
+                   "workspace, else /root)");
     app.add_option("--timeout", request_.timeout_s, "seconds before the command is killed");
   }
   int run(Context& ctx) override {
@@ -177,6 +180,18 @@ class VmExecCommand final : public Command {
             ctx, Error{Errc::invalid_argument, "invalid --env \"" + pair + "\": use KEY=VALUE"});
       }
       request_.env[pair.substr(0, eq)] = pair.substr(eq + 1);
+    }
+    // In a VM with a workspace, commands run in it; a host HEAD that moved since the copy is
+    // worth a warning (the guest runs the old code).
+    auto shown = call_daemon<api::VmShow>(ctx, {.name = request_.name});
+    if (!shown) {
+      return report_error(ctx, shown.error());
+    }
+    if (!shown->vm.workspace.path.empty()) {
+      if (request_.cwd.empty()) {
+        request_.cwd = kGuestWorkspaceDir;
+      }
+      ctx.printer.err(head_moved_warning(shown->vm.workspace));
     }
     // Piped input goes to the command; a terminal is not read (the command gets EOF).
     if (::isatty(STDIN_FILENO) != 1) {
@@ -221,7 +236,8 @@ std::vector<CommandEntry> vm_guest_commands() {
           {{"vm", "exec"},
            "run a command in a running VM through its guest agent (no ssh); exits with its code",
            "  banger vm exec web -- uname -a\n  tar c src | banger vm exec web -w /root -- tar x\n"
-           "  banger vm exec web -e DEBUG=1 --timeout 60 -- make test",
+           "  banger vm exec web -e DEBUG=1 --timeout 60 -- make test\n"
+           "  banger vm exec web -- git status      # in /root/repo when web has a workspace",
            {},
            factory<VmExecCommand>()},
           {{"vm", "stats"},

@@ -1,6 +1,6 @@
-// `banger vm run [-- cmd...]` (SPEC S12, bare and command modes): create and boot a VM, then
-// attach with ssh (interactive) or run one command and exit with its exit code; --rm deletes the
-// VM afterwards, also after Ctrl-C. Workspace mode (a path argument) comes with workspaces.
+// `banger vm run [path] [-- cmd...]` (SPEC S12): create and boot a VM; with a path, copy that
+// workspace to /root/repo first (docs/workspaces.md); then attach with ssh (interactive) or run
+// one command and exit with its exit code; --rm deletes the VM afterwards, also after Ctrl-C.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -12,9 +12,12 @@
 #include "banger/api/vm.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
+#include "banger/cli/guest_stream.hpp"
 #include "banger/cli/vm_support.hpp"
+#include "banger/cli/workspace_flags.hpp"
 #include "banger/config/size.hpp"
 #include "banger/model/vm.hpp"
+#include "banger/toolingplan/toolingplan.hpp"
 
 namespace banger::cli {
 namespace {
@@ -40,7 +43,7 @@ class VmRunCommand final : public Command {
     // at that moment CLI11 has already recorded a "--" it passed (in remaining()), which tells
     // a workspace path from the first word of the command.
     app.validate_positionals();
-    app.add_option("path", path_, "git workspace to copy into the VM (not supported yet)")
+    app.add_option("path", path_, "git workspace to copy into the VM's /root/repo")
         ->check(CLI::Validator(
             [this, &app](std::string& /*value*/) {
               if (!path_parsed_) {
@@ -61,20 +64,41 @@ class VmRunCommand final : public Command {
     app.add_flag("--nat", request_.nat, "give the VM outbound internet access through NAT");
     app.add_flag("--rm", rm_, "delete the VM afterwards (also after Ctrl-C)");
     app.add_flag("-d,--detach", detach_, "print the VM's name once it is ready and exit");
+    workspace_flags_.declare(app);
+    app.add_flag("--dry-run", dry_run_, "print the files a workspace copy would take and exit");
+    app.add_flag("--no-bootstrap", no_bootstrap_,
+                 "skip the workspace's tool installs (.mise.toml, .nvmrc, go.mod, ...)");
   }
 
   int run(Context& ctx) override {
-    if (path_parsed_ && !path_after_separator_) {
-      ctx.printer.err(
-          "banger: workspace mode is not supported yet: `banger vm run <path>` arrives with "
-          "workspaces; use `banger vm run` or `banger vm run -- <command>`\n");
-      return kUsageError;
-    }
+    const bool workspace_mode = path_parsed_ && !path_after_separator_;
     std::vector<std::string> command;
-    if (path_parsed_) {
+    if (path_parsed_ && !workspace_mode) {
       command.push_back(path_);
     }
     command.insert(command.end(), command_.begin(), command_.end());
+    if (!workspace_mode && (workspace_flags_.any() || dry_run_ || no_bootstrap_)) {
+      ctx.printer.err(
+          "banger: --branch, --from, --include-untracked, --no-git, --force, --dry-run and "
+          "--no-bootstrap need a workspace path: banger vm run <path> ...\n");
+      return kUsageError;
+    }
+    std::optional<workspace::Plan> plan;
+    if (workspace_mode) {
+      auto max_size = workspace_max_size();
+      if (!max_size) {
+        return report_error(ctx, max_size.error());
+      }
+      auto inspected = workspace::inspect(workspace_flags_.options(path_, *max_size));
+      if (!inspected) {
+        return report_error(ctx, inspected.error());
+      }
+      plan = std::move(*inspected);
+      if (dry_run_) {
+        ctx.printer.out(workspace::render_dry_run(*plan));
+        return 0;
+      }
+    }
     if (rm_ && detach_) {
       ctx.printer.err("banger: --rm and --detach cannot be combined\n");
       return kUsageError;
@@ -111,7 +135,7 @@ class VmRunCommand final : public Command {
     if (!before) {
       return report_error(ctx, before.error());
     }
-    auto created = create(ctx);
+    auto created = create(ctx, plan ? " | " + workspace::spec_fragment(*plan) : std::string());
     if (!created) {
       int code = report_error(ctx, created.error());
       if (auto kept = find_new_vm(ctx, *before)) {
@@ -121,25 +145,20 @@ class VmRunCommand final : public Command {
       return code;
     }
     const std::string name = created->vm.name;
+    if (plan) {
+      if (int failed = prepare(ctx, name, *plan); failed != 0) {
+        return failed;
+      }
+    }
     if (detach_) {
       ctx.printer.out(name + "\n");
       return 0;
     }
 
-    int exit_code = attach(ctx, name, command);
+    int exit_code = attach(ctx, name, command, plan.has_value());
     if (rm_) {
-      // A second Ctrl-C must not leave the VM behind half-deleted.
-      InterruptCatcher ignore_interrupts;
-      auto deleted = [&]() -> Status {
-        BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
-        BANGER_TRY(client.call<api::VmDelete>({.names = {name}}));
-        return {};
-      }();
-      if (!deleted) {
-        report_error(ctx, with_context(deleted.error(), "deleting " + name));
-        if (exit_code == 0) {
-          exit_code = 1;
-        }
+      if (!delete_vm(ctx, name) && exit_code == 0) {
+        exit_code = 1;
       }
     } else if (command.empty()) {
       auto shown = [&]() -> Expected<api::VmShow::Response> {
@@ -154,9 +173,10 @@ class VmRunCommand final : public Command {
   }
 
  private:
-  Expected<api::VmCreate::Response> create(Context& ctx) {
+  Expected<api::VmCreate::Response> create(Context& ctx, std::string spec_suffix) {
     BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
     ProgressRenderer progress(ctx.printer);
+    progress.set_spec_suffix(std::move(spec_suffix));
     auto created = client.call<api::VmCreate>(
         request_, [&](const api::Event& event) { progress.on_event(event); });
     progress.finish();
@@ -182,9 +202,113 @@ class VmRunCommand final : public Command {
     return added.size() == 1 ? std::optional(added[0]) : std::nullopt;
   }
 
-  // Runs ssh as a child (not exec: --rm and the "still running" note come after it). Returns
-  // banger's exit code: the command's in command mode, 0/1 for an interactive session.
-  int attach(Context& ctx, const std::string& name, const std::vector<std::string>& command) {
+  // Copies the workspace and starts the tooling bootstrap. 0, or banger's exit code after a
+  // failure: the VM is deleted with --rm (also after Ctrl-C), kept otherwise with the retry.
+  int prepare(Context& ctx, const std::string& name, const workspace::Plan& plan) {
+    Status copied;
+    {
+      SignalPipe signals;
+      copied = copy_workspace(ctx, name, {.plan = plan, .signals = &signals});
+    }
+    if (!copied) {
+      int code = report_error(ctx, copied.error());
+      if (rm_) {
+        (void)delete_vm(ctx, name);
+      } else {
+        ctx.printer.err(
+            fmt::format("kept {0}: copy again with banger vm workspace prepare {0} {1}\n", name,
+                        escape_control(path_)));
+      }
+      return code;
+    }
+    if (!no_bootstrap_) {
+      start_bootstrap(ctx, name, plan);
+    }
+    return 0;
+  }
+
+  // The tooling bootstrap (toolingplan): best effort, in the background in the guest, logged
+  // there; never fails vm run.
+  void start_bootstrap(Context& ctx, const std::string& name, const workspace::Plan& plan) {
+    std::map<std::string, std::string> files;
+    for (auto file : toolingplan::kDetectedFiles) {
+      if (auto text =
+              read_small_file(plan.root + "/" + std::string(file), toolingplan::kMaxFileBytes)) {
+        files.emplace(std::string(file), std::move(*text));
+      }
+    }
+    auto tooling = toolingplan::plan(files, plan.repo_name, {.repo_dir = kGuestWorkspaceDir});
+    for (const auto& warning : tooling.warnings) {
+      ctx.printer.err("banger: tooling: " + escape_control(warning) + "\n");
+    }
+    if (tooling.guest_script.empty()) {
+      return;
+    }
+    ctx.printer.err(escape_control(toolingplan::render_summary(tooling)) +
+                    " (log: " + tooling.log_path + ")\n");
+    if (tooling.needs_network && !request_.nat) {
+      ctx.printer.err(
+          "banger: warning: the tool installs need the network and this VM has none: use --nat "
+          "(they will fail and say so in the log)\n");
+    }
+    // setsid: the installs outlive this stream session and its process group.
+    auto started = run_in_guest(
+        ctx, name,
+        {.argv = {"sh", "-c",
+                  "if command -v setsid >/dev/null 2>&1; then setsid sh -c \"$1\"; else sh -c "
+                  "\"$1\"; fi </dev/null >/dev/null 2>&1 &",
+                  "banger-bootstrap", tooling.guest_script},
+         .cwd = kGuestWorkspaceDir},
+        {});
+    if (!started || started->exit_code != 0) {
+      ctx.printer.err("banger: warning: the tooling bootstrap did not start" +
+                      (started ? std::string() : ": " + escape_control(started.error().message)) +
+                      "\n");
+    }
+  }
+
+  // --rm: deletes the VM; false (reported) when that failed.
+  bool delete_vm(Context& ctx, const std::string& name) {
+    // A second Ctrl-C must not leave the VM behind half-deleted.
+    InterruptCatcher ignore_interrupts;
+    auto deleted = call_daemon<api::VmDelete>(ctx, {.names = {name}});
+    if (!deleted) {
+      report_error(ctx, with_context(deleted.error(), "deleting " + name));
+      return false;
+    }
+    return true;
+  }
+
+  // Runs ssh as a child (not exec: --rm and the "still running" note come after it), or, for a
+  // command whose stdin is not a terminal, the command through the agent's stream channel (no
+  // ssh handshake). Returns banger's exit code: the command's in command mode, 0/1 for an
+  // interactive session. In a workspace both run in /root/repo.
+  int attach(Context& ctx, const std::string& name, std::vector<std::string> command,
+             bool in_workspace) {
+    const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
+    if (!command.empty() && !stdin_tty) {
+      SignalPipe signals;
+      auto ran =
+          run_in_guest(ctx, name, {.argv = command, .cwd = in_workspace ? kGuestWorkspaceDir : ""},
+                       {.stdin_fd = STDIN_FILENO,
+                        .stdout_fd = STDOUT_FILENO,
+                        .stderr_fd = STDERR_FILENO,
+                        .interrupt_fd = signals.read_fd()});
+      if (!ran) {
+        return report_error(ctx, ran.error());
+      }
+      return ran->exit_code;
+    }
+    bool force_tty = false;
+    if (in_workspace) {
+      // ssh runs its command through the guest's login shell: cd there first.
+      if (command.empty()) {
+        command = {"sh", "-c", "cd /root/repo && exec \"${SHELL:-/bin/sh}\" -l"};
+        force_tty = stdin_tty;
+      } else {
+        command.insert(command.begin(), {"sh", "-c", "cd /root/repo && exec \"$@\"", "sh"});
+      }
+    }
     auto info = [&]() -> Expected<api::VmSshInfo::Response> {
       // Not kept open during the session: the daemon may restart meanwhile.
       BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
@@ -193,16 +317,17 @@ class VmRunCommand final : public Command {
     if (!info) {
       return report_error(ctx, info.error());
     }
-    auto spec = ssh_spec_for(*info, command, ::isatty(STDIN_FILENO) == 1);
+    auto spec = ssh_spec_for(*info, command, stdin_tty);
     if (!spec) {
       return report_error(ctx, spec.error());
     }
+    spec->force_tty = spec->force_tty || force_tty;
     spec->preserve_argv = true;
     auto ran = run_child(build_ssh_argv(*spec));
     if (!ran) {
       return report_error(ctx, with_ssh_hint(ran.error()));
     }
-    if (!command.empty()) {
+    if (!command.empty() && !force_tty) {
       return *ran;  // the guest command's exit code (255: ssh could not connect)
     }
     if (*ran == kSshConnectionError) {
@@ -223,6 +348,9 @@ class VmRunCommand final : public Command {
   std::string disk_;
   bool rm_ = false;
   bool detach_ = false;
+  WorkspaceFlags workspace_flags_;
+  bool dry_run_ = false;
+  bool no_bootstrap_ = false;
 };
 
 }  // namespace
@@ -231,6 +359,9 @@ CommandEntry vm_run_entry() {
   return {{"vm", "run"},
           "create and boot a VM, then open a shell in it or run a command there",
           "  banger vm run                          # a shell in a fresh VM\n"
+          "  banger vm run . -- make test           # copy this repo to /root/repo, run there\n"
+          "  banger vm run --rm ./repo --include-untracked --branch try -- ./ci.sh\n"
+          "  banger vm run ./repo --dry-run         # what would be copied\n"
           "  banger vm run --rm -- uname -a         # run one command, then delete the VM\n"
           "  banger vm run --image tiny -- sh -c 'exit 7'; echo $?   # 7\n"
           "  banger vm run -d --name web --nat      # boot in the background",

@@ -467,6 +467,16 @@ Status apply_config(const toml::table& root, Config& c) {
       {"catalog_url",
        string_key("catalog_url", c.catalog_url,
                   "an http://, https:// or file:// URL (or \"\" for none)", is_catalog_url)},
+      {"workspace_max_size",
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(auto v, get_size("workspace_max_size", n));
+         if (v < 1) {
+           return bad(
+               fmt::format("workspace_max_size must be at least 1M, got {}", format_size_mib(v)));
+         }
+         c.workspace_max_size_mib = v;
+         return {};
+       }},
       {"vm_defaults", [&](const toml::node& n) { return parse_vm_defaults(n, c.vm_defaults); }},
       {"file_sync", [&](const toml::node& n) { return parse_file_sync(n, c.file_sync); }},
   };

@@ -80,6 +80,8 @@ struct Config {
   std::chrono::seconds auto_stop_stale_after{0};  // 0 = off
   std::chrono::seconds stats_poll_interval{10};
   std::string catalog_url;  // "" = only the embedded catalog
+  // Largest workspace `vm run <path>` copies without --force (the CLI's preflight).
+  std::int64_t workspace_max_size_mib = 2048;
   VmDefaultsConfig vm_defaults;
   std::vector<FileSync> file_sync;
 

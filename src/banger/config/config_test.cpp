@@ -86,6 +86,7 @@ dns_listen = "0.0.0.0:5353"
 auto_stop_stale_after = "1h30m"
 stats_poll_interval = "2s"
 catalog_url = "https://example.com/catalog.json"
+workspace_max_size = "512M"
 
 [vm_defaults]
 vcpu = 2
@@ -120,6 +121,7 @@ mode = "0600"
   EXPECT_EQ(config->auto_stop_stale_after, seconds(5400));
   EXPECT_EQ(config->stats_poll_interval, seconds(2));
   EXPECT_EQ(config->catalog_url, "https://example.com/catalog.json");
+  EXPECT_EQ(config->workspace_max_size_mib, 512);
   EXPECT_EQ(config->vm_defaults.vcpu, 2);
   EXPECT_EQ(config->vm_defaults.memory_mib, 2048);
   EXPECT_EQ(config->vm_defaults.disk_size_mib, 16384);

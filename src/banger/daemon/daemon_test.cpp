@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "banger/agentproto/stream_pump.hpp"
 #include "banger/api/bytes.hpp"
 #include "banger/api/daemon.hpp"
 #include "banger/api/image.hpp"
@@ -183,6 +184,7 @@ class DaemonTest : public ::testing::Test {
     EXPECT_TRUE(not_running(call<api::VmHealth>({.name = "web"})));
     EXPECT_TRUE(not_running(call<api::VmExec>({.name = "web", .argv = {"true"}})));
     EXPECT_TRUE(not_running(call<api::VmSshInfo>({.name = "web"})));
+    EXPECT_TRUE(not_running(call<api::VmStream>({.name = "web", .argv = {"true"}})));
     EXPECT_TRUE(not_running(call<api::VmStatsMethod>({.names = {"web"}})));
     // A stopped VM keeps its workspace record (vm workspace prepare needs it running, not this).
     auto recorded = call<api::VmWorkspaceRecord>({.name = "web",
@@ -531,6 +533,39 @@ TEST_F(DaemonTest, AVmBootsOnTheFakeVmmAndAnswersThroughItsAgent) {
   ASSERT_TRUE(exec) << exec.error().message;
   EXPECT_EQ(exec->exit_code, 0);
   EXPECT_EQ(api::base64_decode(exec->stdout_b64), std::optional<std::string>("hello\n"));
+
+  // vm.stream: the reply carries the agent's stream channel; the frames then flow between this
+  // process and the guest's command without the daemon (ADR 0009).
+  {
+    auto opened = client().call_with_fd<api::VmStream>(
+        {.name = "web", .argv = {"sh", "-c", "tr a-z A-Z; echo err >&2; exit 3"}});
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_GT(opened->first.pid, 0);
+    int in[2];
+    int out[2];
+    int err[2];
+    ASSERT_EQ(::pipe(in), 0);
+    ASSERT_EQ(::pipe(out), 0);
+    ASSERT_EQ(::pipe(err), 0);
+    ASSERT_EQ(::write(in[1], "streamed\n", 9), 9);
+    ::close(in[1]);
+    auto outcome = agentproto::pump_host_session(
+        opened->second.get(), {.stdin_fd = in[0], .stdout_fd = out[1], .stderr_fd = err[1]});
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    EXPECT_EQ(outcome.error, "");
+    EXPECT_EQ(outcome.exit_code, 3);
+    char buffer[64] = {};
+    EXPECT_EQ(::read(out[0], buffer, sizeof buffer), 9);
+    EXPECT_EQ(std::string(buffer, 9), "STREAMED\n");
+    EXPECT_EQ(::read(err[0], buffer, sizeof buffer), 4);
+    ::close(out[0]);
+    ::close(err[0]);
+    auto empty = client().call_with_fd<api::VmStream>({.name = "web", .argv = {}});
+    ASSERT_FALSE(empty);
+    EXPECT_EQ(empty.error().code, Errc::invalid_argument);
+  }
 
   auto ssh = call<api::VmSshInfo>({.name = "web"});
   ASSERT_TRUE(ssh) << ssh.error().message;

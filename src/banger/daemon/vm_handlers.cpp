@@ -265,7 +265,7 @@ void register_observe(rpc::Registry& registry, const VmHandlerDeps& deps) {
       });
 }
 
-// vm.exec, vm.workspace.record, vm.ssh_info.
+// vm.exec, vm.stream, vm.workspace.record, vm.ssh_info.
 void register_guest(rpc::Registry& registry, const VmHandlerDeps& deps) {
   registry.add<api::VmExec>([deps](const api::VmExec::Request& request,
                                    rpc::CallContext&) -> Expected<api::VmExec::Response> {
@@ -279,6 +279,19 @@ void register_guest(rpc::Registry& registry, const VmHandlerDeps& deps) {
                                                                 .stdin_data = *stdin_data,
                                                                 .timeout_s = request.timeout_s}));
     return to_exec_response(result);
+  });
+  registry.add<api::VmStream>([deps](const api::VmStream::Request& request,
+                                     rpc::CallContext& call) -> Expected<api::VmStream::Response> {
+    CallBridge bridge(call);
+    BANGER_TRY_ASSIGN(auto session, deps.vms.open_stream(request.name,
+                                                         {.argv = request.argv,
+                                                          .env = request.env,
+                                                          .cwd = request.cwd,
+                                                          .timeout_s = request.timeout_s},
+                                                         bridge.cancel()));
+    // The client gets the channel itself: from here on the daemon is out of the data path.
+    call.attach_fd(std::move(session.channel));
+    return api::VmStream::Response{.pid = session.pid};
   });
   registry.add<api::VmWorkspaceRecord>(
       [deps](const api::VmWorkspaceRecord::Request& request,

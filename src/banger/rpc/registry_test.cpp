@@ -125,7 +125,7 @@ TEST_F(RegistryTest, EmitWritesEventLinesForTheRequest) {
       R"({"id":9,"result":{"vm":{"created_at":"","disk_size_mib":0,"guest_ip":"","id":"",)"
       R"("image":"","kernel":"","last_error":"","mac":"","memory_mib":0,"name":"a",)"
       R"("nat":false,"pid":0,"rootfs_strategy":"","state":"","tap":"","touched_at":"","vcpu":2,)"
-      R"("vmm":""}}})");
+      R"("vmm":"","workspace":{"branch":"","head":"","path":"","prepared_at":"","repo":""}}}})");
   EXPECT_EQ(events,
             (std::vector<std::string>{
                 R"({"event":{"done":1,"message":"booting","stage":"boot","total":2},"id":9})"}));

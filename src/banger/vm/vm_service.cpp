@@ -471,6 +471,22 @@ Expected<GuestExecResult> VmService::exec(const std::string& name_or_id, const G
   return result;
 }
 
+Expected<agentclient::StreamSession> VmService::open_stream(
+    const std::string& name_or_id, const agentproto::StreamExecParams& params,
+    const base::CancelFn& cancel) {
+  if (params.argv.empty()) {
+    return fail(Errc::invalid_argument, "name a command to run in the vm");
+  }
+  BANGER_TRY_ASSIGN(auto vm, running(name_or_id));
+  (void)touch(vm.id);
+  auto session = deps_.host.open_stream(vm, params, kStreamOpenTimeout, cancel);
+  if (!session) {
+    return tl::unexpected(with_context(
+        session.error(), fmt::format("running {} in vm \"{}\"", params.argv[0], vm.name)));
+  }
+  return session;
+}
+
 Status VmService::check_exec_output(const GuestExecResult& result) const {
   const std::size_t limit = options_.max_exec_output_bytes;
   const std::size_t size = result.stdout_data.size() + result.stderr_data.size();

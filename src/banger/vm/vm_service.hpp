@@ -63,6 +63,9 @@ struct VmServiceOptions {
   std::string vmm_refusal;
 };
 
+// How long open_stream waits for a free stream channel and the agent's answer.
+inline constexpr std::chrono::milliseconds kStreamOpenTimeout{30000};
+
 // How long a stop waits for the guest to power off before killing the VMM (S13).
 inline constexpr std::chrono::seconds kStopGrace{10};
 
@@ -202,6 +205,14 @@ class VmService {
   // program that does not exist in the guest) otherwise; failed_precondition naming the size
   // when stdout + stderr exceed max_exec_output_bytes (the reply could not be sent).
   Expected<GuestExecResult> exec(const std::string& name_or_id, const GuestExec& command);
+  // Starts a command on one of the running VM's agent stream channels and returns the
+  // connected channel (the caller pumps its frames; ADR 0009); marks the VM touched.
+  // not_running as health(); invalid_argument for an empty argv; the host's errors
+  // (VmHost::open_stream: all channels busy past kStreamOpenTimeout, an old agent, a missing
+  // program) otherwise.
+  Expected<agentclient::StreamSession> open_stream(const std::string& name_or_id,
+                                                   const agentproto::StreamExecParams& params,
+                                                   const base::CancelFn& cancel = {});
   // VMM CPU/RSS, disk usage and (when the agent answers) guest uptime. not_running as health().
   Expected<VmStats> stats(const std::string& name_or_id);
   // stats() for each name, concurrently (vm::for_each); no names means every running VM. The
