@@ -439,6 +439,8 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
       }
       case EditOp::Kind::mkdir_p: {
         BANGER_TRY(check_mode(name, op.path, op.mode));
+        // ensure_dir leaves a directory alone that exists or an earlier op of this batch made.
+        bool existed = existing_dirs.contains(path.full()) || made.contains(path.full());
         GuestPath prefix;
         for (const auto& part : path.parts) {
           prefix.parts.push_back(part);
@@ -447,7 +449,7 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
           }
           add(fmt::format("mkdir {}", arg(prefix.for_create())), Tolerate::already_exists);
         }
-        if (op.keep_existing && existing_dirs.contains(path.full())) {
+        if (op.keep_existing && existed) {
           break;
         }
         add(fmt::format("set_inode_field {} mode {}", arg(path.as_dir()),

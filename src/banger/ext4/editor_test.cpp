@@ -105,6 +105,32 @@ TEST(PlanDebugfsScript, QuotesNamesWithSpacesAndQuotes) {
             static_cast<std::ptrdiff_t>(1 + 2 * plan->steps.size()));
 }
 
+// ensure_dir creates what is missing (root:root 0755 or its mode) and leaves alone a directory
+// that exists or that an earlier op of the batch made with its own mode.
+TEST(PlanDebugfsScript, EnsureDirKeepsExistingDirectories) {
+  Ext4Edit edit;
+  edit.ensure_dir("/old", 0755)
+      .mkdir_p("/made", 0700)
+      .ensure_dir("/made", 0755)
+      .ensure_dir("/new", 0711);
+  auto plan = plan_debugfs_script(edit, "/s", {"/old"});
+  ASSERT_TRUE(plan) << plan.error().message;
+  std::vector<std::string> commands;
+  for (const auto& step : plan->steps) {
+    commands.push_back(step.command);
+  }
+  EXPECT_EQ(commands, (std::vector<std::string>{
+                          "mkdir /./made",
+                          "set_inode_field /made/. mode 040700",
+                          "set_inode_field /made/. uid 0",
+                          "set_inode_field /made/. gid 0",
+                          "mkdir /./new",
+                          "set_inode_field /new/. mode 040711",
+                          "set_inode_field /new/. uid 0",
+                          "set_inode_field /new/. gid 0",
+                      }));
+}
+
 TEST(PlanDebugfsScript, RejectsBadPathsAndModes) {
   struct Case {
     Ext4Edit edit;

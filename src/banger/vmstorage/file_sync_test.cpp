@@ -258,6 +258,54 @@ TEST(FileSyncOnWorkDisk, CopiesTreesWithTheirModesAtEveryRefresh) {
   EXPECT_EQ(fsck->exit_code, 0) << fsck->out << fsck->err;
 }
 
+// Regression: a guest stopped without unmounting leaves its journal to replay (needs_recovery);
+// the kernel replayed it at the next mount over debugfs's edits, so a synced file rewritten at
+// start came back with its old inode ("second\n" read as "second"). Needs root for a loop mount.
+TEST(FileSyncOnWorkDisk, EditsSurviveAJournalTheGuestLeftBehind) {
+  if (!have_e2fsprogs() || ::geteuid() != 0 || sys::find_executable("mount").empty()) {
+    GTEST_SKIP() << "needs root, mount and e2fsprogs";
+  }
+  testkit::TempDir dir;
+  sys::PosixCommandRunner runner;
+  auto image = create_work_disk(runner, dir.path() + "/vm", 16, spec());
+  ASSERT_TRUE(image) << image.error().message;
+  ASSERT_TRUE(sys::write_file_atomic(dir.path() + "/token", "first\n"));
+  std::vector<FileSyncEntry> entries = {
+      {.index = 0, .host_path = dir.path() + "/token", .guest_path = "/root/token"}};
+  auto sync = [&] {
+    auto plan = plan_file_sync(*scan_file_sync(entries));
+    auto r = refresh_work_disk(runner, *image, spec(), std::nullopt, &plan);
+    ASSERT_TRUE(r) << r.error().message;
+  };
+  sync();
+  // The "guest": mount, read the file (an atime update goes to the journal), sync, and copy the
+  // image while it is still mounted, as a VM killed after sync leaves it.
+  const std::string mnt = dir.path() + "/mnt";
+  ASSERT_TRUE(sys::make_dirs(mnt));
+  ASSERT_EQ(runner.run({.argv = {"mount", "-o", "loop,strictatime", *image, mnt}})->exit_code, 0);
+  EXPECT_EQ(*sys::read_file(mnt + "/token"), "first\n");
+  ASSERT_TRUE(sys::write_file_atomic(mnt + "/guest-file", "g"));
+  (void)runner.run({.argv = {"sync"}});
+  const std::string left = dir.path() + "/left.ext4";
+  ASSERT_EQ(runner.run({.argv = {"cp", "--sparse=always", *image, left}})->exit_code, 0);
+  ASSERT_EQ(runner.run({.argv = {"umount", mnt}})->exit_code, 0);
+  auto features = runner.run({.argv = {"dumpe2fs", "-h", left}});
+  ASSERT_TRUE(features);
+  if (features->out.find("needs_recovery") == std::string::npos) {
+    GTEST_SKIP() << "the kernel checkpointed the journal before the copy";
+  }
+  ASSERT_EQ(::rename(left.c_str(), image->c_str()), 0);
+
+  ASSERT_TRUE(sys::write_file_atomic(dir.path() + "/token", "second\n"));
+  sync();
+  ASSERT_EQ(runner.run({.argv = {"mount", "-o", "loop", *image, mnt}})->exit_code, 0);
+  auto token = sys::read_file(mnt + "/token");
+  auto guest = sys::read_file(mnt + "/guest-file");
+  (void)runner.run({.argv = {"umount", mnt}});
+  EXPECT_EQ(*token, "second\n");
+  EXPECT_EQ(*guest, "g");
+}
+
 TEST(FileSyncOnWorkDisk, MoreThanTheFreeSpaceIsAClearError) {
   if (!have_e2fsprogs()) {
     GTEST_SKIP() << "e2fsprogs not installed";

@@ -19,6 +19,7 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/base/log.hpp"
+#include "banger/base/strings.hpp"
 #include "banger/ext4/editor.hpp"
 #include "banger/ext4/image_builder.hpp"
 #include "banger/sys/fs.hpp"
@@ -292,6 +293,24 @@ Status ensure_dirs(sys::CommandRunner& runner, const std::string& image,
   return {};
 }
 
+// The guest mounts the work disk with a journal and is stopped without unmounting it, so the
+// journal may still hold metadata blocks (needs_recovery) that the kernel replays at the next
+// mount, over the edits debugfs made without replaying it: a rewritten file came back with its
+// old inode (a new "second\n" read back as "second", the old size). Replay it first.
+Status replay_journal(sys::CommandRunner& runner, const std::string& image) {
+  auto r = runner.run(
+      {.argv = {"e2fsck", "-E", "journal_only", "-p", image}, .timeout = std::chrono::minutes(5)});
+  if (!r) {
+    return tl::unexpected(with_context(r.error(), "replaying the journal of " + image));
+  }
+  if (r->exit_code != 0 && r->exit_code != 1) {  // 1: the filesystem was changed (replayed)
+    return fail(Errc::command_failed,
+                fmt::format("replaying the journal of {}: e2fsck exited {}: {}", image,
+                            r->exit_code, base::tail_lines(r->err + r->out, 3)));
+  }
+  return {};
+}
+
 // One batch (re)writing files and setting directory modes; the directories must exist.
 ext4::Ext4Edit edit_for(const std::vector<guestconfig::GuestFile>& files) {
   ext4::Ext4Edit edit;
@@ -424,6 +443,7 @@ Status refresh_work_disk(sys::CommandRunner& runner, const std::string& work_dis
     return {};
   };
   if (!as_identity) {
+    BANGER_TRY(replay_journal(runner, work_disk_path));
     BANGER_TRY(check_space(runner));
     BANGER_TRY(ensure_dirs(runner, work_disk_path, files));
     return ext4::apply(runner, work_disk_path, edit);
@@ -443,6 +463,7 @@ Status refresh_work_disk(sys::CommandRunner& runner, const std::string& work_dis
     }
   });
   UnprivilegedImageRunner unprivileged(runner, work_disk_path, *as_identity);
+  BANGER_TRY(replay_journal(unprivileged, work_disk_path));
   BANGER_TRY(check_space(unprivileged));
   BANGER_TRY(ensure_dirs(unprivileged, work_disk_path, files));
   return ext4::apply(unprivileged, work_disk_path, edit,
