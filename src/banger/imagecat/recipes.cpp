@@ -33,7 +33,11 @@ const std::vector<Recipe>& recipes() {
                     "python3", "sudo", "dnsutils",
                     // Not in the SPEC list but required: without udev, systemd never sees
                     // /dev/vdb (the work disk) and /root is not mounted.
-                    "udev"}},
+                    "udev",
+                    // Docker (issue 11): the daemon and CLI (containerd, runc, iptables come as
+                    // dependencies); kmod's modprobe loads the kernel's guest modules that the
+                    // initramfs installs; xz-utils for `docker load` of .tar.xz images.
+                    "docker.io", "kmod", "xz-utils"}},
   };
   return kRecipes;
 }

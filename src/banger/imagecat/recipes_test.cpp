@@ -68,7 +68,8 @@ TEST(Recipes, MmdebstrapArgvUsesTheHostSourcesAndTheSpecPackageSet) {
             (std::vector<std::string>{
                 "mmdebstrap", "--mode=root", "--variant=apt", "--format=directory",
                 "--include=systemd-sysv,openssh-server,iproute2,ca-certificates,curl,git,jq,less,"
-                "vim-tiny,tmux,procps,make,build-essential,python3,sudo,dnsutils,udev,htop,ripgrep",
+                "vim-tiny,tmux,procps,make,build-essential,python3,sudo,dnsutils,udev,docker.io,"
+                "kmod,xz-utils,htop,ripgrep",
                 "--quiet", "bookworm", "/s/images/d.staging/tree",
                 "/etc/apt/sources.list.d/debian.sources"}));
   EXPECT_EQ(command.timeout, std::chrono::minutes(30));
