@@ -117,6 +117,7 @@ TEST_F(DebianImage, HasFirstBootHostKeysRootKeyLoginAndSocketActivatedDocker) {
   ASSERT_EQ(show.exit_code, 0) << show.err;
   auto image = nlohmann::json::parse(show.out);
   EXPECT_EQ(image["init_flavour"], "systemd");
+  EXPECT_EQ(image["extra_kernel_args"], "apparmor=0");  // Docker without apparmor_parser
   EXPECT_GE(image["size_bytes"].get<std::int64_t>(), std::int64_t{1} << 30);
   const std::string rootfs = image["rootfs_path"];
   sys::PosixCommandRunner runner;

@@ -20,7 +20,7 @@ TEST(Recipes, TableHoldsTinyThenDebianBookworm) {
   EXPECT_EQ(debian.suite, "bookworm");
   EXPECT_EQ(debian.init_flavour, model::InitFlavour::systemd);
   EXPECT_EQ(debian.kernel, "debian-cloud");
-  EXPECT_EQ(debian.extra_kernel_args, "");
+  EXPECT_EQ(debian.extra_kernel_args, "apparmor=0");  // Docker without apparmor_parser
 }
 
 TEST(Recipes, FindRecipeNamesTheAvailableOnesWhenUnknown) {
