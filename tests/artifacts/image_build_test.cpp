@@ -1,6 +1,7 @@
 // Real image builds through the real binaries (label `artifacts`): `banger image build tiny`
-// from the host's Debian archive, a build interrupted by killing bangerd, bad input, and one
-// debian-bookworm build. Skips without root or without access to the apt archive.
+// from the host's Debian archive, a build interrupted by killing bangerd, and bad input (the
+// debian-bookworm build is in debian_image_test.cpp, label `slow`). Skips without root or
+// without access to the apt archive.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -208,34 +209,6 @@ TEST(ImageBuild, BadInputGetsClearErrors) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("banger: image \"nope\" not found"));
   EXPECT_FALSE(fs::exists(home.dir() + "/state/images/x.staging"));
-}
-
-TEST(ImageBuild, DebianBookwormBuildsWithFirstBootHostKeysAndRootKeyLogin) {
-  SKIP_WITHOUT_BUILDS();
-  if (sys::find_executable("mmdebstrap").empty()) {
-    GTEST_SKIP() << "mmdebstrap not installed";
-  }
-  BangerHome home;
-  auto built = banger_slow(home, {"image", "build", "debian-bookworm", "--name", "deb", "--json"},
-                           std::chrono::minutes(20));
-  ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
-  auto image = json_of(built);
-  EXPECT_EQ(image["init_flavour"], "systemd");
-  EXPECT_GE(image["size_bytes"].get<std::int64_t>(), std::int64_t{1} << 30);
-  const std::string rootfs = image["rootfs_path"];
-  expect_fsck_clean(rootfs);
-  sys::PosixCommandRunner runner;
-  EXPECT_TRUE(*ext4::exists(runner, rootfs, "/sbin/init"));
-  EXPECT_TRUE(*ext4::exists(runner, rootfs, "/usr/sbin/sshd"));
-  EXPECT_FALSE(*ext4::exists(runner, rootfs, "/etc/ssh/ssh_host_ed25519_key"));
-  auto dropin = ext4::read_file(runner, rootfs, "/etc/ssh/sshd_config.d/banger.conf");
-  ASSERT_TRUE(dropin) << dropin.error().message;
-  EXPECT_THAT(*dropin, HasSubstr("PermitRootLogin prohibit-password"));
-  EXPECT_EQ(*ext4::read_file(runner, rootfs, "/etc/machine-id"), "");
-  EXPECT_THAT(*ext4::read_file(runner, rootfs, "/usr/local/lib/banger/banger-init"),
-              HasSubstr("mount -t ext4 /dev/vdb /root"));
-  EXPECT_TRUE(*ext4::exists(runner, rootfs,
-                            "/etc/systemd/system/multi-user.target.wants/banger-init.service"));
 }
 
 }  // namespace

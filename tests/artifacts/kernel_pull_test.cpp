@@ -104,6 +104,16 @@ TEST(KernelPull, DebianCloudPullsCachesRebuildsAndRemoves) {
   EXPECT_THAT(order, HasSubstr("virtio_blk.ko\n"));
   EXPECT_THAT(order, HasSubstr("vmw_vsock_virtio_transport.ko\n"));
   EXPECT_EQ(cpio_member(k["initrd_path"], "init").rfind("#!/bin/busybox sh", 0), 0u);
+  // The guest module tree (docs/kernels.md, "Guest modules") of the real package: Docker's
+  // modules indexed by depmod, so the guest's modprobe resolves the kernel's autoload aliases.
+  const std::string guest = "lib/modules/" + k["version"].get<std::string>() + "/";
+  EXPECT_THAT(cpio_member(k["initrd_path"], guest + "modules.dep"),
+              HasSubstr("overlayfs/overlay.ko"));
+  EXPECT_THAT(cpio_member(k["initrd_path"], guest + "modules.alias"),
+              HasSubstr("alias nft-chain-2-nat nft_chain_nat"));
+  EXPECT_FALSE(cpio_member(k["initrd_path"], guest + "modules.dep.bin").empty());
+  EXPECT_THAT(cpio_member(k["initrd_path"], guest + "banger-guest-modules"),
+              HasSubstr("net/bridge/br_netfilter.ko"));
 
   // Same package version: a fast no-op.
   auto started = std::chrono::steady_clock::now();

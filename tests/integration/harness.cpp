@@ -2,14 +2,47 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
+
+#include <nlohmann/json.hpp>
 
 #include "banger/sys/fs.hpp"
 
 namespace banger::itest {
 
 std::string bin(const std::string& name) { return std::string(BANGER_BIN_DIR) + "/" + name; }
+
+std::string add_test_netns(const std::string& prefix, std::string* error) {
+  std::string ns = prefix + "-" + std::to_string(::getpid());
+  sys::PosixCommandRunner runner;
+  auto added = runner.run({.argv = {"ip", "netns", "add", ns}});
+  if (!added || added->exit_code != 0) {
+    *error = "ip netns add " + ns + " failed: " + (added ? added->err : added.error().message);
+    return "";
+  }
+  (void)runner.run({.argv = {"ip", "-n", ns, "link", "set", "lo", "up"}});
+  return ns;
+}
+
+void end_vm_suite(BangerHome*& home, const std::string& ns) {
+  if (home != nullptr && !ns.empty()) {
+    auto listed = home->banger_in(ns, {"vm", "list", "--json"});
+    auto vms = nlohmann::json::parse(listed.out, nullptr, false);
+    if (vms.is_array()) {
+      for (const auto& vm : vms) {
+        home->banger_in(ns, {"vm", "delete", vm["name"].get<std::string>()});
+      }
+    }
+  }
+  delete home;  // stops the daemon (by pid as a last resort)
+  home = nullptr;
+  if (!ns.empty()) {
+    sys::PosixCommandRunner runner;
+    (void)runner.run({.argv = {"ip", "netns", "del", ns}});
+  }
+}
 
 BangerHome::BangerHome() = default;
 

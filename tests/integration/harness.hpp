@@ -10,6 +10,18 @@
 #include "banger/sys/command_runner.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
+// In SetUp() of a suite whose SetUpTestSuite decided once: skips every test with the reason a
+// prerequisite is missing, or fails every test with the setup error (a regression, not a skip).
+#define BANGER_ITEST_SUITE_GATE(skip_reason, setup_error) \
+  do {                                                    \
+    if (!(skip_reason).empty()) {                         \
+      GTEST_SKIP() << (skip_reason);                      \
+    }                                                     \
+    if (!(setup_error).empty()) {                         \
+      FAIL() << (setup_error);                            \
+    }                                                     \
+  } while (false)
+
 namespace banger::itest {
 
 class BangerHome {
@@ -41,5 +53,13 @@ class BangerHome {
 };
 
 std::string bin(const std::string& name);
+
+// For suites that boot VMs: a private network namespace "<prefix>-<pid>" with lo up. Returns
+// its name, or "" with *error set when it cannot be made.
+std::string add_test_netns(const std::string& prefix, std::string* error);
+// The end of a suite that booted VMs in ns (either may be null/empty when its setup stopped
+// early): deletes every VM home's daemon lists (talking to it inside ns), deletes home (which
+// stops the daemon), then the namespace.
+void end_vm_suite(BangerHome*& home, const std::string& ns);
 
 }  // namespace banger::itest

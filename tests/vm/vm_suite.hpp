@@ -51,43 +51,12 @@ class VmSuite : public ::testing::Test {
       setup_error_ = "could not obtain artifacts: " + pulled.err + built.err + with_git.err;
       return;
     }
-    ns_ = "bgt-vm-" + std::to_string(::getpid());
-    sys::PosixCommandRunner runner;
-    auto added = runner.run({.argv = {"ip", "netns", "add", ns_}});
-    (void)runner.run({.argv = {"ip", "-n", ns_, "link", "set", "lo", "up"}});
-    if (!added || added->exit_code != 0) {
-      setup_error_ = "ip netns add " + ns_ + " failed: " + (added ? added->err : "");
-    }
+    ns_ = add_test_netns("bgt-vm", &setup_error_);
   }
 
-  static void TearDownTestSuite() {
-    if (home_ != nullptr) {
-      if (!ns_.empty()) {
-        auto listed = home_->banger_in(ns_, {"vm", "list", "--json"});
-        auto vms = nlohmann::json::parse(listed.out, nullptr, false);
-        if (vms.is_array()) {
-          for (const auto& vm : vms) {
-            home_->banger_in(ns_, {"vm", "delete", vm["name"].get<std::string>()});
-          }
-        }
-      }
-      delete home_;  // stops the daemon (by pid as a last resort)
-      home_ = nullptr;
-    }
-    if (!ns_.empty()) {
-      sys::PosixCommandRunner runner;
-      (void)runner.run({.argv = {"ip", "netns", "del", ns_}});
-    }
-  }
+  static void TearDownTestSuite() { end_vm_suite(home_, ns_); }
 
-  void SetUp() override {
-    if (!skip_reason_.empty()) {
-      GTEST_SKIP() << skip_reason_;
-    }
-    if (!setup_error_.empty()) {
-      FAIL() << setup_error_;
-    }
-  }
+  void SetUp() override { BANGER_ITEST_SUITE_GATE(skip_reason_, setup_error_); }
 
   // The missing prerequisite ("" when none is): only these skip the suite.
   static std::string probe() {

@@ -27,13 +27,20 @@ const std::vector<Recipe>& recipes() {
        .suite = "bookworm",
        .init_flavour = model::InitFlavour::systemd,
        .kernel = "debian-cloud",
-       .extra_kernel_args = "",
+       // Docker 20.10 refuses to start containers on a kernel with AppArmor enabled when
+       // apparmor_parser is missing, and the apparmor package loads its profiles at every boot
+       // (seconds under TCG). The VM is the isolation boundary: AppArmor is off in the guest.
+       .extra_kernel_args = "apparmor=0",
        .packages = {"systemd-sysv", "openssh-server", "iproute2", "ca-certificates", "curl", "git",
                     "jq", "less", "vim-tiny", "tmux", "procps", "make", "build-essential",
                     "python3", "sudo", "dnsutils",
                     // Not in the SPEC list but required: without udev, systemd never sees
                     // /dev/vdb (the work disk) and /root is not mounted.
-                    "udev"}},
+                    "udev",
+                    // Docker (issue 11): the daemon and CLI (containerd, runc, iptables come as
+                    // dependencies); kmod's modprobe loads the kernel's guest modules that the
+                    // initramfs installs; xz-utils for `docker load` of .tar.xz images.
+                    "docker.io", "kmod", "xz-utils"}},
   };
   return kRecipes;
 }

@@ -20,7 +20,7 @@ TEST(Recipes, TableHoldsTinyThenDebianBookworm) {
   EXPECT_EQ(debian.suite, "bookworm");
   EXPECT_EQ(debian.init_flavour, model::InitFlavour::systemd);
   EXPECT_EQ(debian.kernel, "debian-cloud");
-  EXPECT_EQ(debian.extra_kernel_args, "");
+  EXPECT_EQ(debian.extra_kernel_args, "apparmor=0");  // Docker without apparmor_parser
 }
 
 TEST(Recipes, FindRecipeNamesTheAvailableOnesWhenUnknown) {
@@ -68,7 +68,8 @@ TEST(Recipes, MmdebstrapArgvUsesTheHostSourcesAndTheSpecPackageSet) {
             (std::vector<std::string>{
                 "mmdebstrap", "--mode=root", "--variant=apt", "--format=directory",
                 "--include=systemd-sysv,openssh-server,iproute2,ca-certificates,curl,git,jq,less,"
-                "vim-tiny,tmux,procps,make,build-essential,python3,sudo,dnsutils,udev,htop,ripgrep",
+                "vim-tiny,tmux,procps,make,build-essential,python3,sudo,dnsutils,udev,docker.io,"
+                "kmod,xz-utils,htop,ripgrep",
                 "--quiet", "bookworm", "/s/images/d.staging/tree",
                 "/etc/apt/sources.list.d/debian.sources"}));
   EXPECT_EQ(command.timeout, std::chrono::minutes(30));

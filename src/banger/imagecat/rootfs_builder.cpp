@@ -7,6 +7,7 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/debpkg/debpkg.hpp"
+#include "banger/imagecat/docker_layout.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/sys/fs.hpp"
 
@@ -141,8 +142,10 @@ Status MmdebstrapBuilder::build(const std::string& tree, const std::string& /*sc
   }
   base::report(ctx.progress,
                {.stage = "configure",
-                .message = "configuring sshd, first-boot host keys and the hook point"});
-  return configure_debian_tree(tree);
+                .message = "configuring sshd, first-boot host keys, Docker and the hook point"});
+  BANGER_TRY(configure_debian_tree(tree));
+  BANGER_TRY(prepare_guest_modules_dir(tree));
+  return configure_docker(tree);
 }
 
 Expected<std::unique_ptr<RootfsBuilder>> make_builder(const Recipe& recipe,

@@ -98,6 +98,33 @@ load_modules() {
   done < /lib/modules/load.order
 }
 
+# install_guest_modules <initramfs tree lib/modules/RELEASE> <root's lib/modules> <rootflags>:
+# copies the kernel's guest module tree to <root's lib/modules>/RELEASE when the root has that
+# directory (a distribution root with kmod; the tiny image has none), is mounted rw and does
+# not hold a tree with the same stamp already. A RELEASE directory without banger's stamp is
+# the guest's own (an installed linux-image package) and is left alone. Copied into a
+# temporary name and renamed, so an interrupted copy is never mistaken for a complete one.
+install_guest_modules() {
+  src=$1; dest=$2
+  [ -f "$src/banger-guest-modules" ] || return 0
+  [ -d "$dest" ] && [ ! -L "$dest" ] || return 0
+  [ "$3" = rw ] || return 0
+  release=${src##*/}
+  if [ -e "$dest/$release" ] || [ -L "$dest/$release" ]; then
+    if [ -L "$dest/$release" ] || [ ! -f "$dest/$release/banger-guest-modules" ]; then
+      return 0
+    fi
+    cmp -s "$src/banger-guest-modules" "$dest/$release/banger-guest-modules" && return 0
+    rm -rf "$dest/$release" || return 1
+  fi
+  rm -rf "$dest/.banger-$release"
+  if cp -a "$src" "$dest/.banger-$release" && mv "$dest/.banger-$release" "$dest/$release"; then
+    return 0
+  fi
+  rm -rf "$dest/.banger-$release"
+  return 1
+}
+
 wait_for_root() {
   i=0
   while [ ! -b "$root" ]; do
@@ -117,6 +144,8 @@ boot() {
     umount /newroot
     rescue "init $init not found on $root"
   fi
+  install_guest_modules "/lib/modules/$(uname -r)" /newroot/lib/modules "$rootflags" ||
+    say "installing the guest modules into $root failed (continuing without them)"
   mount --move /dev /newroot/dev 2>/dev/null || umount /dev 2>/dev/null
   umount /proc /sys 2>/dev/null
   say "switch_root to $root ($init)"

@@ -1,6 +1,7 @@
 #include "banger/kernelcat/initramfs_init.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/fs.hpp"
@@ -124,6 +125,77 @@ TEST(InitramfsInit, MaskToPrefix) {
               "32\n24\n16\n30\n9\n0\n16\n")
         << shell[0];
   }
+}
+
+// install_guest_modules against a fake initramfs tree and a fake root in a temp directory.
+class InstallGuestModules : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (shells().empty()) {
+      GTEST_SKIP() << kNoShell;
+    }
+    ASSERT_TRUE(sys::make_dirs(src() + "/kernel/fs", 0755));
+    ASSERT_TRUE(sys::write_file_atomic(src() + "/kernel/fs/overlay.ko", "OVL", 0644));
+    ASSERT_TRUE(sys::write_file_atomic(src() + "/banger-guest-modules", "stamp 1\n", 0644));
+    ASSERT_TRUE(sys::make_dirs(root_modules(), 0755));
+  }
+  std::string src() const { return dir_.path() + "/initramfs/lib/modules/6.1.0-9-cloud-amd64"; }
+  std::string root_modules() const { return dir_.path() + "/newroot/usr/lib/modules"; }
+  std::string installed() const { return root_modules() + "/6.1.0-9-cloud-amd64"; }
+  // Runs install_guest_modules <src> <dest> <flags> in every shell; returns the last output.
+  std::string install(const std::string& dest, const std::string& flags = "rw") {
+    std::string out;
+    for (const auto& shell : shells()) {
+      out = run_snippet(shell, "install_guest_modules '" + src() + "' '" + dest + "' " + flags +
+                                   " && echo ok || echo failed");
+    }
+    return out;
+  }
+  testkit::TempDir dir_;
+};
+
+TEST_F(InstallGuestModules, CopiesTheTreeIntoARootWithAModuleDirectory) {
+  EXPECT_EQ(install(root_modules()), "ok\n");
+  EXPECT_EQ(sys::read_file(installed() + "/kernel/fs/overlay.ko"), "OVL");
+  EXPECT_EQ(sys::read_file(installed() + "/banger-guest-modules"), "stamp 1\n");
+  EXPECT_FALSE(sys::path_exists(root_modules() + "/.banger-6.1.0-9-cloud-amd64"));
+}
+
+TEST_F(InstallGuestModules, LeavesRootsWithoutModuleDirectoryReadOnlyOrTheirOwnModulesAlone) {
+  // No /lib/modules (the tiny image): nothing is created.
+  EXPECT_EQ(install(dir_.path() + "/newroot/nothing"), "ok\n");
+  EXPECT_FALSE(sys::path_exists(dir_.path() + "/newroot/nothing"));
+  // Mounted read-only.
+  EXPECT_EQ(install(root_modules(), "ro"), "ok\n");
+  EXPECT_FALSE(sys::path_exists(installed()));
+  // The guest's own modules for this release (no stamp): untouched.
+  ASSERT_TRUE(sys::make_dirs(installed(), 0755));
+  ASSERT_TRUE(sys::write_file_atomic(installed() + "/modules.dep", "theirs", 0644));
+  EXPECT_EQ(install(root_modules()), "ok\n");
+  EXPECT_EQ(sys::read_file(installed() + "/modules.dep"), "theirs");
+  EXPECT_FALSE(sys::path_exists(installed() + "/kernel"));
+}
+
+TEST_F(InstallGuestModules, ReplacesAnOlderStampedTreeAndKeepsACurrentOne) {
+  ASSERT_TRUE(sys::make_dirs(installed() + "/kernel", 0755));
+  ASSERT_TRUE(sys::write_file_atomic(installed() + "/kernel/old.ko", "OLD", 0644));
+  ASSERT_TRUE(sys::write_file_atomic(installed() + "/banger-guest-modules", "stamp 0\n", 0644));
+  EXPECT_EQ(install(root_modules()), "ok\n");
+  EXPECT_FALSE(sys::path_exists(installed() + "/kernel/old.ko"));
+  EXPECT_EQ(sys::read_file(installed() + "/kernel/fs/overlay.ko"), "OVL");
+  // Same stamp: not copied again (a marker file added since survives).
+  ASSERT_TRUE(sys::write_file_atomic(installed() + "/marker", "", 0644));
+  EXPECT_EQ(install(root_modules()), "ok\n");
+  EXPECT_TRUE(sys::path_exists(installed() + "/marker"));
+}
+
+TEST_F(InstallGuestModules, DoesNotFollowALinkPlantedAtTheReleaseDirectory) {
+  testkit::TempDir elsewhere;
+  ASSERT_TRUE(sys::write_file_atomic(elsewhere.path() + "/banger-guest-modules", "x", 0644));
+  ASSERT_EQ(::symlink(elsewhere.path().c_str(), installed().c_str()), 0);
+  EXPECT_EQ(install(root_modules()), "ok\n");
+  EXPECT_EQ(sys::read_file(elsewhere.path() + "/banger-guest-modules"), "x");
+  EXPECT_FALSE(sys::path_exists(elsewhere.path() + "/kernel"));
 }
 
 }  // namespace

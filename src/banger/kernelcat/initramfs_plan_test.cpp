@@ -53,5 +53,29 @@ TEST(PlanInitramfsEntries, SkeletonThenModulesInLoadOrderThenTheOrderFile) {
   }
 }
 
+TEST(PlanInitramfsEntries, GuestModuleTreeFollowsWithParentsFirstAndTheStampLast) {
+  GuestModuleTree guest{.release = "6.1.0-28-cloud-amd64",
+                        .source = "linux-image-6.1.0-28-cloud-amd64 6.1.119-1",
+                        .files = {{"kernel/fs/overlayfs/overlay.ko", "/w/overlay.ko"},
+                                  {"kernel/fs/fuse/fuse.ko", "/w/fuse.ko"},
+                                  {"modules.dep", "/w/modules.dep"}}};
+  auto expected = kSkeleton;
+  const std::string base = "lib/modules/6.1.0-28-cloud-amd64";
+  expected.insert(
+      expected.end(),
+      {"f lib/modules/load.order 644 ", "d " + base + " 755 ", "d " + base + "/kernel 755 ",
+       "d " + base + "/kernel/fs 755 ", "d " + base + "/kernel/fs/overlayfs 755 ",
+       "f " + base + "/kernel/fs/overlayfs/overlay.ko 644 </w/overlay.ko",
+       "d " + base + "/kernel/fs/fuse 755 ",
+       "f " + base + "/kernel/fs/fuse/fuse.ko 644 </w/fuse.ko",
+       "f " + base + "/modules.dep 644 </w/modules.dep",
+       "f " + base + "/banger-guest-modules 644 " + guest_modules_stamp(guest)});
+  EXPECT_EQ(describe(plan_initramfs_entries("/bb", {}, guest)), expected);
+  EXPECT_EQ(guest_modules_stamp(guest),
+            "banger guest modules\nrelease 6.1.0-28-cloud-amd64\n"
+            "source linux-image-6.1.0-28-cloud-amd64 6.1.119-1\n"
+            "kernel/fs/overlayfs/overlay.ko\nkernel/fs/fuse/fuse.ko\nmodules.dep\n");
+}
+
 }  // namespace
 }  // namespace banger::kernelcat

@@ -15,6 +15,7 @@
 #include "banger/hosttools/hosttools.hpp"
 #include "banger/kernelcat/cpio.hpp"
 #include "banger/kernelcat/decompress.hpp"
+#include "banger/kernelcat/guest_modules.hpp"
 #include "banger/kernelcat/initramfs_plan.hpp"
 #include "banger/kernelcat/modules_order.hpp"
 #include "banger/kernelcat/sha256.hpp"
@@ -114,6 +115,7 @@ struct Unpacked {
   std::string busybox_deb;
   std::string kernel_root;   // <work>/kernel
   std::string busybox_root;  // <work>/busybox
+  std::string guest_root;    // <work>/guest: the guest module tree is built below it
 };
 
 Expected<Unpacked> download_and_unpack(sys::CommandRunner& runner, const CatalogKernel& entry,
@@ -128,7 +130,8 @@ Expected<Unpacked> download_and_unpack(sys::CommandRunner& runner, const Catalog
   Unpacked out{.kernel_deb = debs[0],
                .busybox_deb = debs[1],
                .kernel_root = work + "/kernel",
-               .busybox_root = work + "/busybox"};
+               .busybox_root = work + "/busybox",
+               .guest_root = work + "/guest"};
   base::report(progress, {.stage = "extract", .message = "unpacking " + resolved.package});
   BANGER_TRY(debpkg::extract_deb(out.kernel_deb, out.kernel_root));
   base::report(progress, {.stage = "extract", .message = "unpacking " + entry.busybox_package});
@@ -159,11 +162,17 @@ Status stage_vmlinux(const Unpacked& unpacked, const std::string& release,
   return {};
 }
 
-// The initramfs modules of the unpacked kernel package, decompressed, in load order
-// (depmod computes modules.dep on the unpacked tree).
-Expected<std::vector<InitramfsModule>> load_initramfs_modules(const KernelServiceDeps& deps,
-                                                              const Unpacked& unpacked,
-                                                              const std::string& release) {
+// What the initramfs carries from the kernel package: the boot modules, decompressed, in load
+// order, and the guest module tree (depmod computes modules.dep on the unpacked tree first).
+struct InitramfsModules {
+  std::vector<InitramfsModule> boot;
+  GuestModuleTree guest;
+};
+
+Expected<InitramfsModules> load_initramfs_modules(const KernelServiceDeps& deps,
+                                                  const Unpacked& unpacked,
+                                                  const Resolved& resolved) {
+  const std::string& release = resolved.release;
   const std::string& root = unpacked.kernel_root;
   std::string depmod_base = root;
   if (!is_dir(root + "/lib/modules/" + release) && is_dir(root + "/usr/lib/modules/" + release)) {
@@ -173,39 +182,54 @@ Expected<std::vector<InitramfsModule>> load_initramfs_modules(const KernelServic
   if (!is_dir(modules_dir)) {
     return tl::unexpected(corrupt_package(unpacked.kernel_deb, "no lib/modules/" + release));
   }
-  sys::Command depmod{.argv = {deps.find_tool("depmod"), "-b", depmod_base, release},
-                      .timeout = kDepmodTimeout};
+  const std::string depmod_tool = deps.find_tool("depmod");
+  sys::Command depmod{.argv = {depmod_tool, "-b", depmod_base, release}, .timeout = kDepmodTimeout};
   BANGER_TRY(sys::run_checked(deps.runner, depmod));
   BANGER_TRY_ASSIGN(auto modules_dep, sys::read_file(modules_dir + "/modules.dep"));
   std::vector<std::string> wanted(kInitramfsModules.begin(), kInitramfsModules.end());
-  std::vector<InitramfsModule> out;
+  InitramfsModules out;
   for (auto& relative : modules_load_order(modules_dep, wanted)) {
     auto content = read_decompressed(modules_dir + "/" + relative);
     if (!content) {
       return tl::unexpected(corrupt_package(unpacked.kernel_deb, content.error().message));
     }
-    out.push_back({.relative = std::move(relative), .content = std::move(*content)});
+    out.boot.push_back({.relative = std::move(relative), .content = std::move(*content)});
   }
+  auto guest = stage_guest_modules(deps.runner,
+                                   {.depmod = depmod_tool,
+                                    .modules_dir = modules_dir,
+                                    .release = release,
+                                    .source = resolved.package + " " + resolved.version,
+                                    .work_root = unpacked.guest_root},
+                                   modules_dep);
+  if (!guest) {
+    return tl::unexpected(with_context(guest.error(), "preparing the guest modules"));
+  }
+  out.guest = std::move(*guest);
   return out;
 }
 
-// busybox + the ordered modules -> <staging>/initrd.img.
+// busybox + the ordered modules + the guest module tree -> <staging>/initrd.img.
 Status stage_initramfs(const KernelServiceDeps& deps, const Unpacked& unpacked,
-                       const std::string& release, const std::string& staging,
+                       const Resolved& resolved, const std::string& staging,
                        const base::ProgressFn& progress) {
   base::report(progress, {.stage = "initramfs", .message = "ordering modules with depmod"});
-  BANGER_TRY_ASSIGN(auto modules, load_initramfs_modules(deps, unpacked, release));
+  BANGER_TRY_ASSIGN(auto modules, load_initramfs_modules(deps, unpacked, resolved));
   const std::string busybox = unpacked.busybox_root + "/bin/busybox";
   if (!sys::path_exists(busybox)) {
     return tl::unexpected(corrupt_package(unpacked.busybox_deb, "no bin/busybox"));
   }
-  const auto count = static_cast<std::int64_t>(modules.size());
-  BANGER_TRY(write_initramfs(staging + "/initrd.img",
-                             plan_initramfs_entries(busybox, std::move(modules))));
-  base::report(progress, {.stage = "initramfs",
-                          .message = fmt::format("busybox + {} modules", count),
-                          .done = count,
-                          .total = count});
+  const auto count = static_cast<std::int64_t>(modules.boot.size());
+  const auto guest_count = modules.guest.files.size();
+  BANGER_TRY(
+      write_initramfs(staging + "/initrd.img",
+                      plan_initramfs_entries(busybox, std::move(modules.boot), modules.guest)));
+  base::report(progress,
+               {.stage = "initramfs",
+                .message = fmt::format("busybox + {} boot modules + {} guest module files", count,
+                                       guest_count),
+                .done = count,
+                .total = count});
   return {};
 }
 
@@ -217,7 +241,7 @@ Status stage_kernel(const KernelServiceDeps& deps, const CatalogKernel& entry,
                     download_and_unpack(deps.runner, entry, resolved, work, progress, cancelled));
   BANGER_TRY(stage_vmlinux(unpacked, resolved.release, staging, progress));
   BANGER_TRY(check_cancelled(cancelled));
-  BANGER_TRY(stage_initramfs(deps, unpacked, resolved.release, staging, progress));
+  BANGER_TRY(stage_initramfs(deps, unpacked, resolved, staging, progress));
   return check_cancelled(cancelled);
 }
 

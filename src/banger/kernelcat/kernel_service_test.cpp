@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -112,14 +113,16 @@ class ScriptedRunner final : public sys::CommandRunner {
     }
     if (line.rfind("apt-get download", 0) == 0) {
       std::string mods = std::string("./lib/modules/") + kRelease + "/kernel/drivers/";
-      write_deb(command.cwd + "/" + kPackage + "_" + package_version + "_amd64.deb",
-                {{"./", ""},
-                 {"./boot/", ""},
-                 {std::string("./boot/vmlinuz-") + kRelease, vmlinuz},
-                 {mods + "block/virtio_blk.ko.xz", xz("VBLK")},
-                 {mods + "virtio/virtio_ring.ko", "VRING"},
-                 {mods + "net/virtio_net.ko.xz", xz("VNET")},
-                 {mods + "misc/unrelated.ko", "NO"}});
+      write_deb(
+          command.cwd + "/" + kPackage + "_" + package_version + "_amd64.deb",
+          {{"./", ""},
+           {"./boot/", ""},
+           {std::string("./boot/vmlinuz-") + kRelease, vmlinuz},
+           {mods + "block/virtio_blk.ko.xz", xz("VBLK")},
+           {mods + "virtio/virtio_ring.ko", "VRING"},
+           {mods + "net/virtio_net.ko.xz", xz("VNET")},
+           {mods + "misc/unrelated.ko", "NO"},
+           {std::string("./lib/modules/") + kRelease + "/kernel/fs/overlayfs/overlay.ko", "OVL"}});
       write_deb(command.cwd + "/busybox-static_1%3a1.35.0-4_amd64.deb",
                 {{"./bin/", ""}, {"./bin/busybox", "BUSYBOX"}});
       if (on_download) {
@@ -137,7 +140,8 @@ class ScriptedRunner final : public sys::CommandRunner {
           "kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio_ring.ko\n"
           "kernel/drivers/virtio/virtio_ring.ko:\n"
           "kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/virtio/virtio_ring.ko\n"
-          "kernel/drivers/misc/unrelated.ko:\n");
+          "kernel/drivers/misc/unrelated.ko:\n"
+          "kernel/fs/overlayfs/overlay.ko:\n");
       EXPECT_TRUE(written);
       return sys::CommandResult{};
     }
@@ -253,7 +257,7 @@ TEST_F(KernelServiceTest, PullBuildsVmlinuxAndInitramfsAndRecordsThem) {
   EXPECT_EQ(repo_.get("debian-cloud"), k);
 
   auto ran = runner_.ran;
-  ASSERT_EQ(ran.size(), 4u);
+  ASSERT_EQ(ran.size(), 5u);
   EXPECT_EQ(ran[0], kResolve[0]);
   EXPECT_EQ(ran[1], kResolve[1]);
   EXPECT_EQ(ran[2], std::string("apt-get download ") + kPackage + " busybox-static");
@@ -262,6 +266,9 @@ TEST_F(KernelServiceTest, PullBuildsVmlinuxAndInitramfsAndRecordsThem) {
       << ran[3];
   EXPECT_EQ(ran[3].substr(ran[3].size() - std::strlen(kRelease) - 8),
             std::string("/kernel ") + kRelease);
+  // The guest module tree is indexed on its own.
+  EXPECT_EQ(ran[4].substr(ran[4].size() - std::strlen(kRelease) - 7),
+            std::string("/guest ") + kRelease);
 
   auto cpio = read_cpio(k.initrd_path);
   EXPECT_EQ(cpio["bin/busybox"], "BUSYBOX");
@@ -273,6 +280,15 @@ TEST_F(KernelServiceTest, PullBuildsVmlinuxAndInitramfsAndRecordsThem) {
   EXPECT_EQ(cpio["lib/modules/virtio_net.ko"], "VNET");
   EXPECT_EQ(cpio.count("lib/modules/unrelated.ko"), 0u);
   EXPECT_EQ(cpio["lib/modules/load.order"], "virtio_ring.ko\nvirtio_blk.ko\nvirtio_net.ko\n");
+  // The guest module tree: overlay (a guest module) as the package has it, depmod's index, the
+  // stamp; boot-only and unrelated modules are not in it.
+  const std::string guest = std::string("lib/modules/") + kRelease + "/";
+  EXPECT_EQ(cpio[guest + "kernel/fs/overlayfs/overlay.ko"], "OVL");
+  EXPECT_THAT(cpio[guest + "modules.dep"], ::testing::HasSubstr("overlay.ko:"));
+  EXPECT_THAT(cpio[guest + "banger-guest-modules"],
+              ::testing::HasSubstr(std::string("source ") + kPackage + " 6.1.119-1\n"));
+  EXPECT_EQ(cpio.count(guest + "kernel/drivers/misc/unrelated.ko"), 0u);
+  EXPECT_EQ(cpio.count(guest + "kernel/drivers/net/virtio_net.ko.xz"), 0u);
 
   auto m = service_->manifest("debian-cloud");
   ASSERT_TRUE(m) << m.error().message;
