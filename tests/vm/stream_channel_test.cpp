@@ -10,9 +10,10 @@
 #include <chrono>
 #include <string>
 
+#include "vm_suite.hpp"
+
 #include "banger/agentclient/stream_channels.hpp"
 #include "banger/agentproto/stream_pump.hpp"
-#include "vm_suite.hpp"
 
 namespace banger::itest {
 namespace {
@@ -24,8 +25,8 @@ agentclient::StreamChannels channels_of(const std::string& home, const std::stri
                                         const std::string& id) {
   std::vector<std::unique_ptr<agentclient::Dialer>> dialers;
   for (int n = 0; n < 4; ++n) {
-    dialers.push_back(std::make_unique<agentclient::UnixSocketDialer>(
-        home + "/run/" + id + ".s" + std::to_string(n)));
+    dialers.push_back(std::make_unique<agentclient::UnixSocketDialer>(home + "/run/" + id + ".s" +
+                                                                      std::to_string(n)));
   }
   auto token = sys::read_file(home + "/state/vms/" + id + "/agent.token").value_or("");
   while (!token.empty() && token.back() == '\n') {
@@ -38,6 +39,17 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "st"}).exit_code, 0);
   const std::string id = show("st")["id"];
   auto channels = channels_of(home_->dir(), "st", id);
+  // The agent's lines of the console, for failure messages.
+  const auto agent_log = [&] {
+    const auto console = sys::read_file(home_->dir() + "/state/vms/" + id + "/console.log");
+    std::string lines;
+    for (const auto& line : base::split(console.value_or(""), '\n')) {
+      if (line.find("banger-agent") != std::string::npos) {
+        lines += line + "\n";
+      }
+    }
+    return lines;
+  };
 
   // Every byte value, 4 MiB, through cat in the guest and back.
   std::string data(4 << 20, '\0');
@@ -49,7 +61,7 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   ASSERT_TRUE(sys::write_file_atomic(in_path, data, 0600));
   {
     auto session = channels.open({.argv = {"cat"}}, 30s, {});
-    ASSERT_TRUE(session.has_value()) << session.error().message;
+    ASSERT_TRUE(session.has_value()) << session.error().message << agent_log();
     const int in = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
     const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     auto outcome =
@@ -69,7 +81,7 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   for (int i = 0; i < 6; ++i) {
     auto session = channels.open(
         {.argv = {"sh", "-c", "echo e$0 >&2; exit $0", std::to_string(i + 1)}}, 30s, {});
-    ASSERT_TRUE(session.has_value()) << i << ": " << session.error().message;
+    ASSERT_TRUE(session.has_value()) << i << ": " << session.error().message << agent_log();
     int err[2];
     ASSERT_EQ(::pipe(err), 0);
     auto outcome = agentproto::pump_host_session(session->channel.get(), {.stderr_fd = err[1]});
@@ -86,7 +98,7 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   std::vector<agentclient::StreamSession> running;
   for (int i = 0; i < 4; ++i) {
     auto session = channels.open({.argv = {"sleep", "600"}}, 30s, {});
-    ASSERT_TRUE(session.has_value()) << session.error().message;
+    ASSERT_TRUE(session.has_value()) << session.error().message << agent_log();
     running.push_back(std::move(*session));
   }
   auto health = run({"vm", "health", "st"});
@@ -97,8 +109,9 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   EXPECT_TRUE(testkit::eventually(
       [&] {
         auto checked = run({"vm", "exec", "st", "--", "sh", "-c",
-                            "kill -0 " + std::to_string(pid) + " 2>/dev/null && echo alive || "
-                            "echo gone"});
+                            "kill -0 " + std::to_string(pid) +
+                                " 2>/dev/null && echo alive || "
+                                "echo gone"});
         return checked.out.find("gone") != std::string::npos;
       },
       30s));

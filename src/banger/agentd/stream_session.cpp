@@ -674,30 +674,8 @@ void serve_stream_port(int read_fd, int write_fd, Agent& agent, const std::atomi
 
 void run_stream_serial(Agent& agent, const std::string& sys_root, std::size_t index) {
   const std::atomic<bool> never_stop{false};
-  const std::string name = std::string(agentproto::kStreamPortPrefix) + std::to_string(index);
-  bool announced_wait = false;
-  while (true) {
-    const auto path = find_virtio_port(sys_root, name);
-    if (!path) {
-      if (!announced_wait) {
-        log_line("waiting for virtio-serial port " + name);
-        announced_wait = true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
-    }
-    const int fd = ::open(path->c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-      log_line("opening " + *path + ": " + errno_text(errno) + "; retrying");
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-      continue;
-    }
-    log_line("serving stream port " + *path + " (" + name + ")");
-    announced_wait = false;
-    serve_stream_port(fd, fd, agent, never_stop);
-    ::close(fd);
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
+  run_port(sys_root, std::string(agentproto::kStreamPortPrefix) + std::to_string(index),
+           [&](int fd) { serve_stream_port(fd, fd, agent, never_stop); });
 }
 
 }  // namespace banger::agentd
