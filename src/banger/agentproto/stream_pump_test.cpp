@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -218,6 +219,55 @@ TEST(StreamPump, ClosedStdoutReaderIsAnErrorNotASignal) {
   auto outcome = pump_host_session(pair.host, {.stdout_fd = out[1]});
   EXPECT_EQ(outcome.error, "writing the command's stdout: Broken pipe");
   ::close(out[1]);
+}
+
+// Peak resident memory of this process (VmHWM), in bytes.
+std::size_t peak_rss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::stoull(line.substr(6)) * 1024;
+    }
+  }
+  return 0;
+}
+
+// Security: a guest that floods stdout faster than the host's reader takes it costs the host one
+// frame, not the flood (the pump stops reading the channel while a frame is being written).
+TEST(StreamPump, FloodingGuestCostsTheHostBoundedMemory) {
+  Pair pair;
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const std::size_t frames = 400;  // 100 MiB
+  std::thread guest([&] {
+    const std::string frame =
+        encode_stream_frame(T::stdout_data, std::string(kMaxStreamFramePayload, 'f'));
+    for (std::size_t i = 0; i < frames; ++i) {
+      testkit::write_text(pair.guest, frame);
+    }
+    testkit::write_text(pair.guest, encode_stream_frame(T::exit, encode_stream_exit({})));
+  });
+  std::size_t received = 0;
+  std::thread reader([&] {
+    char buffer[64 * 1024];
+    ssize_t n = 0;
+    while ((n = ::read(out[0], buffer, sizeof buffer)) > 0) {
+      received += static_cast<std::size_t>(n);
+      if (received % (8 << 20) < sizeof buffer) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a slow consumer
+      }
+    }
+  });
+  const std::size_t before = peak_rss();
+  auto outcome = pump_host_session(pair.host, {.stdout_fd = out[1]});
+  ::close(out[1]);
+  guest.join();
+  reader.join();
+  ::close(out[0]);
+  EXPECT_EQ(outcome.error, "");
+  EXPECT_EQ(received, frames * kMaxStreamFramePayload);
+  EXPECT_LT(peak_rss() - before, std::size_t{16} << 20);
 }
 
 }  // namespace
