@@ -115,6 +115,7 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
         return checked.out.find("gone") != std::string::npos;
       },
       30s));
+  std::printf("%s", agent_log().c_str());  // the agent's view of the sessions, for the record
   ASSERT_EQ(run({"vm", "delete", "st"}).exit_code, 0);
 }
 

@@ -39,6 +39,10 @@ constexpr int kSliceMs =
 // not what a descendant keeps writing.
 constexpr std::size_t kDrainAfterExit = std::size_t{4} * 1024 * 1024;
 constexpr double kMaxTimeoutSeconds = 1e9;
+// Serial ports: how long an answer waits for the host's attach to reach the guest kernel, and
+// the pause between looks.
+constexpr std::chrono::seconds kPortAttachWait{5};
+constexpr std::chrono::milliseconds kPortSettle{10};
 
 bool stopped(const StreamChannel& channel) {
   return channel.stop != nullptr && channel.stop->load();
@@ -100,6 +104,8 @@ class LineReader {
       const ssize_t n = ::read(channel_.read_fd, chunk, sizeof chunk);
       if (n > 0) {
         buffer_.append(chunk, static_cast<std::size_t>(n));
+      } else if (n == 0 && channel_.serial_port) {
+        std::this_thread::sleep_for(kPortSettle);  // the attach may not be known yet
       } else if (n == 0 || !transient(errno)) {
         return Status::host_gone;
       }
@@ -410,8 +416,33 @@ StreamEnd GuestPump::run() {
 
 // Writes one answer line; false when the host is gone.
 bool answer(const StreamChannel& channel, const std::string& line) {
-  return posix::write_all(channel.write_fd, line, posix::kNoDeadline, std::chrono::seconds(10))
-      .has_value();
+  if (!channel.serial_port) {
+    return posix::write_all(channel.write_fd, line, posix::kNoDeadline, std::chrono::seconds(10))
+        .has_value();
+  }
+  // A port reports a hang-up (and refuses writes) until the guest kernel has processed the
+  // host's attach, which can come after the host's first bytes: retry for a while.
+  std::size_t written = 0;
+  auto stalled_since = Clock::now();
+  while (written < line.size()) {
+    const ssize_t n = write_some(channel.write_fd, line.data() + written, line.size() - written);
+    if (n > 0) {
+      written += static_cast<std::size_t>(n);
+      stalled_since = Clock::now();
+      continue;
+    }
+    if (n < 0 && !transient(errno)) {
+      return false;
+    }
+    if (Clock::now() - stalled_since > kPortAttachWait) {
+      return false;
+    }
+    pollfd pfd{channel.write_fd, POLLOUT, 0};
+    if (::poll(&pfd, 1, kSliceMs) > 0 && (pfd.revents & POLLOUT) == 0) {
+      std::this_thread::sleep_for(kPortSettle);  // a hang-up: not attached (yet)
+    }
+  }
+  return true;
 }
 
 StreamEnd refuse(const StreamChannel& channel, std::optional<std::int64_t> id, ErrorCode code,
@@ -617,12 +648,27 @@ AfterSession wait_for_disconnect(int read_fd, const std::atomic<bool>& stop, int
   return AfterSession::stopped;
 }
 
+std::string stream_end_name(StreamEnd end) {
+  switch (end) {
+    case StreamEnd::refused:
+      return "refused";
+    case StreamEnd::finished:
+      return "finished";
+    case StreamEnd::host_gone:
+      return "host gone";
+    case StreamEnd::stopped:
+      return "stopped";
+  }
+  return "?";
+}
+
 }  // namespace
 
 void serve_stream_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>& stop,
                        std::chrono::milliseconds idle_sleep, std::atomic<std::size_t>* sessions) {
   const int idle_ms = static_cast<int>(idle_sleep.count());
-  const StreamChannel channel{.read_fd = read_fd, .write_fd = write_fd, .stop = &stop};
+  const StreamChannel channel{
+      .read_fd = read_fd, .write_fd = write_fd, .stop = &stop, .serial_port = true};
   char buffer[kChunk];
   while (!stop.load()) {
     pollfd pfd{read_fd, POLLIN, 0};
@@ -647,9 +693,12 @@ void serve_stream_port(int read_fd, int write_fd, Agent& agent, const std::atomi
       continue;
     }
     std::string pending(buffer, static_cast<std::size_t>(n));
+    const std::string port = "stream port fd " + std::to_string(read_fd);
+    log_line(port + ": host attached");
     while (true) {
       const StreamEnd end = serve_stream_session(channel, agent, std::move(pending));
       pending.clear();
+      log_line(port + ": session ended (" + stream_end_name(end) + ")");
       if (sessions != nullptr) {
         ++*sessions;
       }
@@ -661,7 +710,11 @@ void serve_stream_port(int read_fd, int write_fd, Agent& agent, const std::atomi
       }
       const auto after = wait_for_disconnect(read_fd, stop, idle_ms, pending);
       if (after == AfterSession::new_host) {
+        log_line(port + ": the next host is here before the last one was seen leaving");
         continue;
+      }
+      if (after == AfterSession::disconnected) {
+        log_line(port + ": host detached");
       }
       if (after == AfterSession::failed) {
         log_line("stream port read failed: " + errno_text(errno));
