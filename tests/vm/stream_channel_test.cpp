@@ -39,6 +39,17 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "st"}).exit_code, 0);
   const std::string id = show("st")["id"];
   auto channels = channels_of(home_->dir(), "st", id);
+  // The agent's lines of the console, for failure messages.
+  const auto agent_log = [&] {
+    const auto console = sys::read_file(home_->dir() + "/state/vms/" + id + "/console.log");
+    std::string lines;
+    for (const auto& line : base::split(console.value_or(""), '\n')) {
+      if (line.find("banger-agent") != std::string::npos) {
+        lines += line + "\n";
+      }
+    }
+    return lines;
+  };
 
   // Every byte value, 4 MiB, through cat in the guest and back.
   std::string data(4 << 20, '\0');
@@ -50,7 +61,7 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   ASSERT_TRUE(sys::write_file_atomic(in_path, data, 0600));
   {
     auto session = channels.open({.argv = {"cat"}}, 30s, {});
-    ASSERT_TRUE(session.has_value()) << session.error().message;
+    ASSERT_TRUE(session.has_value()) << session.error().message << agent_log();
     const int in = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
     const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     auto outcome =
@@ -70,7 +81,7 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   for (int i = 0; i < 6; ++i) {
     auto session = channels.open(
         {.argv = {"sh", "-c", "echo e$0 >&2; exit $0", std::to_string(i + 1)}}, 30s, {});
-    ASSERT_TRUE(session.has_value()) << i << ": " << session.error().message;
+    ASSERT_TRUE(session.has_value()) << i << ": " << session.error().message << agent_log();
     int err[2];
     ASSERT_EQ(::pipe(err), 0);
     auto outcome = agentproto::pump_host_session(session->channel.get(), {.stderr_fd = err[1]});
@@ -87,7 +98,7 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
   std::vector<agentclient::StreamSession> running;
   for (int i = 0; i < 4; ++i) {
     auto session = channels.open({.argv = {"sleep", "600"}}, 30s, {});
-    ASSERT_TRUE(session.has_value()) << session.error().message;
+    ASSERT_TRUE(session.has_value()) << session.error().message << agent_log();
     running.push_back(std::move(*session));
   }
   auto health = run({"vm", "health", "st"});
@@ -104,6 +115,7 @@ TEST_F(VmSuite, StreamChannelsCarryBinaryDataAndServeHostAfterHost) {
         return checked.out.find("gone") != std::string::npos;
       },
       30s));
+  std::printf("%s", agent_log().c_str());  // the agent's view of the sessions, for the record
   ASSERT_EQ(run({"vm", "delete", "st"}).exit_code, 0);
 }
 

@@ -39,6 +39,10 @@ constexpr int kSliceMs =
 // not what a descendant keeps writing.
 constexpr std::size_t kDrainAfterExit = std::size_t{4} * 1024 * 1024;
 constexpr double kMaxTimeoutSeconds = 1e9;
+// Serial ports: how long an answer waits for the host's attach to reach the guest kernel, and
+// the pause between looks.
+constexpr std::chrono::seconds kPortAttachWait{5};
+constexpr std::chrono::milliseconds kPortSettle{10};
 
 bool stopped(const StreamChannel& channel) {
   return channel.stop != nullptr && channel.stop->load();
@@ -100,6 +104,8 @@ class LineReader {
       const ssize_t n = ::read(channel_.read_fd, chunk, sizeof chunk);
       if (n > 0) {
         buffer_.append(chunk, static_cast<std::size_t>(n));
+      } else if (n == 0 && channel_.serial_port) {
+        std::this_thread::sleep_for(kPortSettle);  // the attach may not be known yet
       } else if (n == 0 || !transient(errno)) {
         return Status::host_gone;
       }
@@ -410,8 +416,33 @@ StreamEnd GuestPump::run() {
 
 // Writes one answer line; false when the host is gone.
 bool answer(const StreamChannel& channel, const std::string& line) {
-  return posix::write_all(channel.write_fd, line, posix::kNoDeadline, std::chrono::seconds(10))
-      .has_value();
+  if (!channel.serial_port) {
+    return posix::write_all(channel.write_fd, line, posix::kNoDeadline, std::chrono::seconds(10))
+        .has_value();
+  }
+  // A port reports a hang-up (and refuses writes) until the guest kernel has processed the
+  // host's attach, which can come after the host's first bytes: retry for a while.
+  std::size_t written = 0;
+  auto stalled_since = Clock::now();
+  while (written < line.size()) {
+    const ssize_t n = write_some(channel.write_fd, line.data() + written, line.size() - written);
+    if (n > 0) {
+      written += static_cast<std::size_t>(n);
+      stalled_since = Clock::now();
+      continue;
+    }
+    if (n < 0 && !transient(errno)) {
+      return false;
+    }
+    if (Clock::now() - stalled_since > kPortAttachWait) {
+      return false;
+    }
+    pollfd pfd{channel.write_fd, POLLOUT, 0};
+    if (::poll(&pfd, 1, kSliceMs) > 0 && (pfd.revents & POLLOUT) == 0) {
+      std::this_thread::sleep_for(kPortSettle);  // a hang-up: not attached (yet)
+    }
+  }
+  return true;
 }
 
 StreamEnd refuse(const StreamChannel& channel, std::optional<std::int64_t> id, ErrorCode code,
@@ -534,170 +565,6 @@ StreamEnd serve_stream_session(const StreamChannel& channel, Agent& agent, std::
              std::to_string(pid));
   }
   return end;
-}
-
-void stream_accept_loop(int listen_fd, Agent& agent, const std::string& label,
-                        std::size_t max_sessions) {
-  auto active = std::make_shared<std::atomic<std::size_t>>(0);
-  while (true) {
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      const int err = errno;
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
-        continue;
-      }
-      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      log_line(label + ": accept failed: " + errno_text(err));
-      return;
-    }
-    if (active->fetch_add(1) >= max_sessions) {
-      --*active;
-      (void)write_all(fd,
-                      agentproto::make_error_line(
-                          std::nullopt, ErrorCode::operation_failed,
-                          "all " + std::to_string(max_sessions) + " stream sessions are busy"),
-                      std::chrono::seconds(1));
-      ::close(fd);
-      continue;
-    }
-    std::thread([fd, active, &agent] {
-      serve_stream_session({.read_fd = fd, .write_fd = fd}, agent);
-      ::close(fd);
-      --*active;
-    }).detach();
-  }
-}
-
-namespace {
-
-// After a session on a serial port: drops what the host sends until it disconnects (true) or an
-// `auth` line of a new host arrives (false, pending = that line and what followed).
-enum class AfterSession { disconnected, new_host, stopped, failed };
-
-AfterSession wait_for_disconnect(int read_fd, const std::atomic<bool>& stop, int idle_ms,
-                                 std::string& pending) {
-  std::string partial;
-  char buffer[kChunk];
-  while (!stop.load()) {
-    pollfd pfd{read_fd, POLLIN, 0};
-    const int ready = ::poll(&pfd, 1, idle_ms);
-    if (ready < 0 && errno != EINTR) {
-      return AfterSession::failed;
-    }
-    if (ready <= 0) {
-      continue;
-    }
-    const ssize_t n = ::read(read_fd, buffer, sizeof buffer);
-    if (n == 0) {
-      return AfterSession::disconnected;
-    }
-    if (n < 0) {
-      if (transient(errno)) {
-        continue;
-      }
-      return AfterSession::failed;
-    }
-    partial.append(buffer, static_cast<std::size_t>(n));
-    std::size_t eol;
-    while ((eol = partial.find('\n')) != std::string::npos) {
-      agentproto::Frame frame{agentproto::Frame::Kind::line, partial.substr(0, eol)};
-      if (Session::is_auth(frame)) {
-        pending = std::move(partial);
-        return AfterSession::new_host;
-      }
-      partial.erase(0, eol + 1);
-    }
-    if (partial.size() > agentproto::kMaxHelloBytes) {
-      partial.clear();  // no auth line is this long: drop it (its rest is dropped line by line)
-    }
-  }
-  return AfterSession::stopped;
-}
-
-}  // namespace
-
-void serve_stream_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>& stop,
-                       std::chrono::milliseconds idle_sleep, std::atomic<std::size_t>* sessions) {
-  const int idle_ms = static_cast<int>(idle_sleep.count());
-  const StreamChannel channel{.read_fd = read_fd, .write_fd = write_fd, .stop = &stop};
-  char buffer[kChunk];
-  while (!stop.load()) {
-    pollfd pfd{read_fd, POLLIN, 0};
-    const int ready = ::poll(&pfd, 1, idle_ms);
-    if (ready < 0 && errno != EINTR) {
-      log_line("stream port poll failed: " + errno_text(errno));
-      return;
-    }
-    if (ready <= 0) {
-      continue;
-    }
-    const ssize_t n = ::read(read_fd, buffer, sizeof buffer);
-    if (n < 0 && transient(errno)) {
-      continue;
-    }
-    if (n < 0) {
-      log_line("stream port read failed: " + errno_text(errno));
-      return;
-    }
-    if (n == 0) {
-      std::this_thread::sleep_for(idle_sleep);  // no host attached
-      continue;
-    }
-    std::string pending(buffer, static_cast<std::size_t>(n));
-    while (true) {
-      const StreamEnd end = serve_stream_session(channel, agent, std::move(pending));
-      pending.clear();
-      if (sessions != nullptr) {
-        ++*sessions;
-      }
-      if (end == StreamEnd::stopped) {
-        return;
-      }
-      if (end == StreamEnd::host_gone) {
-        break;
-      }
-      const auto after = wait_for_disconnect(read_fd, stop, idle_ms, pending);
-      if (after == AfterSession::new_host) {
-        continue;
-      }
-      if (after == AfterSession::failed) {
-        log_line("stream port read failed: " + errno_text(errno));
-        return;
-      }
-      break;
-    }
-  }
-}
-
-void run_stream_serial(Agent& agent, const std::string& sys_root, std::size_t index) {
-  const std::atomic<bool> never_stop{false};
-  const std::string name = std::string(agentproto::kStreamPortPrefix) + std::to_string(index);
-  bool announced_wait = false;
-  while (true) {
-    const auto path = find_virtio_port(sys_root, name);
-    if (!path) {
-      if (!announced_wait) {
-        log_line("waiting for virtio-serial port " + name);
-        announced_wait = true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
-    }
-    const int fd = ::open(path->c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-      log_line("opening " + *path + ": " + errno_text(errno) + "; retrying");
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-      continue;
-    }
-    log_line("serving stream port " + *path + " (" + name + ")");
-    announced_wait = false;
-    serve_stream_port(fd, fd, agent, never_stop);
-    ::close(fd);
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
 }
 
 }  // namespace banger::agentd

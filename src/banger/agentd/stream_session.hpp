@@ -26,6 +26,10 @@ struct StreamChannel {
   int read_fd = -1;
   int write_fd = -1;
   const std::atomic<bool>* stop = nullptr;  // checked at least every 100 ms when set
+  // A virtio-serial port: the guest kernel learns that a host attached (a control message) apart
+  // from the host's first bytes, and may see them before it: during the handshake an EOF or a
+  // hang-up is then "not attached yet", not "gone" (the handshake's deadline still applies).
+  bool serial_port = false;
 };
 
 // The host must finish `auth` and the header within this time, or the session is refused (an

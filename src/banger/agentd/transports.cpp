@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "banger/agentd/log.hpp"
@@ -107,14 +108,14 @@ void accept_loop(int listen_fd, Agent& agent, const std::string& label) {
   }
 }
 
-void run_serial(Agent& agent, const std::string& sys_root) {
-  const std::atomic<bool> never_stop{false};
+void run_port(const std::string& sys_root, std::string_view name,
+              const std::function<void(int fd)>& serve) {
   bool announced_wait = false;
   while (true) {
-    const auto path = find_virtio_port(sys_root, agentproto::kAgentPortName);
+    const auto path = find_virtio_port(sys_root, name);
     if (!path) {
       if (!announced_wait) {
-        log_line("waiting for virtio-serial port " + std::string(agentproto::kAgentPortName));
+        log_line("waiting for virtio-serial port " + std::string(name));
         announced_wait = true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -126,12 +127,18 @@ void run_serial(Agent& agent, const std::string& sys_root) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
       continue;
     }
-    log_line("serving virtio-serial port " + *path);
+    log_line("serving virtio-serial port " + *path + " (" + std::string(name) + ")");
     announced_wait = false;
-    serve_port(fd, fd, agent, never_stop);
+    serve(fd);
     ::close(fd);
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+}
+
+void run_serial(Agent& agent, const std::string& sys_root) {
+  const std::atomic<bool> never_stop{false};
+  run_port(sys_root, agentproto::kAgentPortName,
+           [&](int fd) { serve_port(fd, fd, agent, never_stop); });
 }
 
 }  // namespace banger::agentd

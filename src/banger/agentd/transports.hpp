@@ -3,6 +3,7 @@
 // connection; requests on one connection are answered in order.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -28,6 +29,12 @@ posix::Result<posix::Fd> listen_vsock(unsigned port);
 // Returns only when accept() fails with something other than EINTR/ECONNABORTED/EMFILE-like
 // transient errors. label names the transport in log lines ("unix", "vsock").
 void accept_loop(int listen_fd, Agent& agent, const std::string& label);
+
+// Finds the virtio-serial port called name (retrying every 200 ms while it is missing, as the
+// module may load after the agent starts), opens it O_RDWR|O_NONBLOCK and runs serve(fd) on it;
+// reopens after serve returns (an error). Never returns.
+void run_port(const std::string& sys_root, std::string_view name,
+              const std::function<void(int fd)>& serve);
 
 // Guest serial transport: finds the port (retrying every 200 ms while it is missing, as the
 // module may load after the agent starts), opens it O_RDWR|O_NONBLOCK and serves it with

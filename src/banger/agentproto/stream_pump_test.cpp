@@ -5,11 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
 
 #include "banger/agentproto/stream.hpp"
+#include "banger/testkit/unix_peer.hpp"
 
 namespace banger::agentproto {
 namespace {
@@ -32,17 +34,6 @@ struct Pair {
     }
   }
 };
-
-void send_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) {
-      return;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-}
 
 // Reads host frames until pred says stop (or the host closes).
 void read_frames(int fd, const std::function<bool(const StreamFrame&)>& handle) {
@@ -99,9 +90,10 @@ TEST(StreamPump, CopiesStdinToTheGuestAndOutputBackUntilExit) {
         return true;
       }
       EXPECT_EQ(frame.type, T::stdin_eof);
-      send_all(pair.guest, encode_stream_frame(T::stdout_data, got) +
-                               encode_stream_frame(T::stderr_data, "warn") +
-                               encode_stream_frame(T::exit, encode_stream_exit({.exit_code = 3})));
+      testkit::write_text(pair.guest,
+                          encode_stream_frame(T::stdout_data, got) +
+                              encode_stream_frame(T::stderr_data, "warn") +
+                              encode_stream_frame(T::exit, encode_stream_exit({.exit_code = 3})));
       return false;
     });
   });
@@ -123,7 +115,7 @@ TEST(StreamPump, NoStdinSendsEofAtOnceAndDiscardsOutputWithoutFds) {
   std::thread guest([&] {
     read_frames(pair.guest, [&](const StreamFrame& frame) {
       EXPECT_EQ(frame.type, T::stdin_eof);
-      send_all(
+      testkit::write_text(
           pair.guest,
           encode_stream_frame(T::stdout_data, "dropped") +
               encode_stream_frame(
@@ -141,7 +133,7 @@ TEST(StreamPump, NoStdinSendsEofAtOnceAndDiscardsOutputWithoutFds) {
 
 TEST(StreamPump, GuestClosingBeforeExitIsAClearError) {
   Pair pair;
-  send_all(pair.guest, encode_stream_frame(T::stdout_data, "partial"));
+  testkit::write_text(pair.guest, encode_stream_frame(T::stdout_data, "partial"));
   ::close(pair.guest);
   pair.guest = -1;
   OutFile out;
@@ -152,7 +144,7 @@ TEST(StreamPump, GuestClosingBeforeExitIsAClearError) {
 
 TEST(StreamPump, ErrorFrameTextIsSanitized) {
   Pair pair;
-  send_all(pair.guest, encode_stream_frame(T::error, "boom\n\x1b[31mred"));
+  testkit::write_text(pair.guest, encode_stream_frame(T::error, "boom\n\x1b[31mred"));
   auto outcome = pump_host_session(pair.host, {});
   EXPECT_EQ(outcome.error, "agent: boom\\n\\x1b[31mred");
 }
@@ -160,20 +152,20 @@ TEST(StreamPump, ErrorFrameTextIsSanitized) {
 TEST(StreamPump, GarbageAndOversizeFramesAreProtocolErrors) {
   {
     Pair pair;
-    send_all(pair.guest, "HTTP/1.1 200 OK\r\n");
+    testkit::write_text(pair.guest, "HTTP/1.1 200 OK\r\n");
     auto outcome = pump_host_session(pair.host, {});
     EXPECT_EQ(outcome.error,
               "the agent broke the stream protocol: frame type 0x48 is not a guest frame");
   }
   {
     Pair pair;
-    send_all(pair.guest, std::string("\x81\x7f\xff\xff\xff", 5));
+    testkit::write_text(pair.guest, std::string("\x81\x7f\xff\xff\xff", 5));
     auto outcome = pump_host_session(pair.host, {});
     EXPECT_NE(outcome.error.find("is longer than 262144"), std::string::npos) << outcome.error;
   }
   {
     Pair pair;  // a host frame type coming from the guest
-    send_all(pair.guest, encode_stream_frame(T::stdin_data, "x"));
+    testkit::write_text(pair.guest, encode_stream_frame(T::stdin_data, "x"));
     auto outcome = pump_host_session(pair.host, {});
     EXPECT_EQ(outcome.error,
               "the agent broke the stream protocol: frame type 0x01 is not a guest frame");
@@ -182,8 +174,8 @@ TEST(StreamPump, GarbageAndOversizeFramesAreProtocolErrors) {
 
 TEST(StreamPump, BytesAfterExitAreAnError) {
   Pair pair;
-  send_all(pair.guest, encode_stream_frame(T::exit, encode_stream_exit({})) +
-                           encode_stream_frame(T::stdout_data, "late"));
+  testkit::write_text(pair.guest, encode_stream_frame(T::exit, encode_stream_exit({})) +
+                                      encode_stream_frame(T::stdout_data, "late"));
   auto outcome = pump_host_session(pair.host, {});
   EXPECT_EQ(outcome.error, "the agent broke the stream protocol: bytes after the exit frame");
 }
@@ -202,8 +194,9 @@ TEST(StreamPump, InterruptByteBecomesASignalFrame) {
         return true;
       }
       EXPECT_EQ(frame.payload, std::string(1, '\x02'));
-      send_all(pair.guest,
-               encode_stream_frame(T::exit, encode_stream_exit({.exit_code = 130, .signal = 2})));
+      testkit::write_text(
+          pair.guest,
+          encode_stream_frame(T::exit, encode_stream_exit({.exit_code = 130, .signal = 2})));
       return false;
     });
   });
@@ -222,10 +215,59 @@ TEST(StreamPump, ClosedStdoutReaderIsAnErrorNotASignal) {
   int out[2];
   ASSERT_EQ(::pipe(out), 0);
   ::close(out[0]);
-  send_all(pair.guest, encode_stream_frame(T::stdout_data, "x"));
+  testkit::write_text(pair.guest, encode_stream_frame(T::stdout_data, "x"));
   auto outcome = pump_host_session(pair.host, {.stdout_fd = out[1]});
   EXPECT_EQ(outcome.error, "writing the command's stdout: Broken pipe");
   ::close(out[1]);
+}
+
+// Peak resident memory of this process (VmHWM), in bytes.
+std::size_t peak_rss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::stoull(line.substr(6)) * 1024;
+    }
+  }
+  return 0;
+}
+
+// Security: a guest that floods stdout faster than the host's reader takes it costs the host one
+// frame, not the flood (the pump stops reading the channel while a frame is being written).
+TEST(StreamPump, FloodingGuestCostsTheHostBoundedMemory) {
+  Pair pair;
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const std::size_t frames = 400;  // 100 MiB
+  std::thread guest([&] {
+    const std::string frame =
+        encode_stream_frame(T::stdout_data, std::string(kMaxStreamFramePayload, 'f'));
+    for (std::size_t i = 0; i < frames; ++i) {
+      testkit::write_text(pair.guest, frame);
+    }
+    testkit::write_text(pair.guest, encode_stream_frame(T::exit, encode_stream_exit({})));
+  });
+  std::size_t received = 0;
+  std::thread reader([&] {
+    char buffer[64 * 1024];
+    ssize_t n = 0;
+    while ((n = ::read(out[0], buffer, sizeof buffer)) > 0) {
+      received += static_cast<std::size_t>(n);
+      if (received % (8 << 20) < sizeof buffer) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a slow consumer
+      }
+    }
+  });
+  const std::size_t before = peak_rss();
+  auto outcome = pump_host_session(pair.host, {.stdout_fd = out[1]});
+  ::close(out[1]);
+  guest.join();
+  reader.join();
+  ::close(out[0]);
+  EXPECT_EQ(outcome.error, "");
+  EXPECT_EQ(received, frames * kMaxStreamFramePayload);
+  EXPECT_LT(peak_rss() - before, std::size_t{16} << 20);
 }
 
 }  // namespace

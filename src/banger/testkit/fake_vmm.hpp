@@ -532,14 +532,10 @@ inline int FakeVmm::agent_poweroffs() const { return agent_poweroffs_; }
 
 inline vmm::VmmPaths FakeVmm::layout(const std::string& vm_id, const std::string& runtime_dir,
                                      const std::string& vm_dir) const {
-  vmm::VmmPaths paths{.control_socket = runtime_dir + "/" + vm_id + ".ctl",
-                      .agent_socket = runtime_dir + "/" + vm_id + ".agent",
-                      .stream_sockets = {},
-                      .console_log = vm_dir + "/console.log"};
-  for (std::size_t n = 0; n < agentproto::kStreamChannels; ++n) {
-    paths.stream_sockets.push_back(runtime_dir + "/" + vm_id + ".s" + std::to_string(n));
-  }
-  return paths;
+  return {.control_socket = runtime_dir + "/" + vm_id + ".ctl",
+          .agent_socket = runtime_dir + "/" + vm_id + ".agent",
+          .stream_sockets = vmm::stream_socket_paths(runtime_dir, vm_id),
+          .console_log = vm_dir + "/console.log"};
 }
 
 inline Expected<vmm::VmmHandle> FakeVmm::launch(const vmm::VmConfig& config) {

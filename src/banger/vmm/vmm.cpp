@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include "banger/agentproto/stream.hpp"
+
 namespace banger::vmm {
 
 namespace {
@@ -13,6 +15,15 @@ constexpr auto kVmmStateNames = base::make_enum_names<VmmState>(
     {{VmmState::running, "running"}, {VmmState::paused, "paused"}, {VmmState::exited, "exited"}});
 
 }  // namespace
+
+std::vector<std::string> stream_socket_paths(const std::string& runtime_dir,
+                                             const std::string& vm_id) {
+  std::vector<std::string> paths;
+  for (std::size_t n = 0; n < agentproto::kStreamChannels; ++n) {
+    paths.push_back(runtime_dir + "/" + vm_id + ".s" + std::to_string(n));
+  }
+  return paths;
+}
 
 std::string_view accel_name(Accel accel) { return kAccelNames.name(accel); }
 

@@ -192,6 +192,11 @@ inline constexpr std::uint32_t kVmmIdBase = 0x0BA00000;  // 195035136
 // an IPv4 address.
 std::uint32_t vmm_id_for_ip(const std::string& ipv4);
 
+// <runtime_dir>/<vm_id>.s<n> for each of the agentproto::kStreamChannels stream channels: the
+// unix sockets behind the virtio-serial ports org.banger.stream.<n> (ADR 0009).
+std::vector<std::string> stream_socket_paths(const std::string& runtime_dir,
+                                             const std::string& vm_id);
+
 std::string_view accel_name(Accel accel);         // "kvm" | "tcg"
 std::string_view vmm_state_name(VmmState state);  // "running" | "paused" | "exited"
 

@@ -62,14 +62,10 @@ QemuVmm::QemuVmm(QemuVmmDeps deps, QemuVmmOptions options)
 
 VmmPaths QemuVmm::layout(const std::string& vm_id, const std::string& runtime_dir,
                          const std::string& vm_dir) const {
-  VmmPaths paths{.control_socket = runtime_dir + "/" + vm_id + ".qmp",
-                 .agent_socket = runtime_dir + "/" + vm_id + ".agent",
-                 .stream_sockets = {},
-                 .console_log = vm_dir + "/console.log"};
-  for (std::size_t n = 0; n < agentproto::kStreamChannels; ++n) {
-    paths.stream_sockets.push_back(runtime_dir + "/" + vm_id + ".s" + std::to_string(n));
-  }
-  return paths;
+  return VmmPaths{.control_socket = runtime_dir + "/" + vm_id + ".qmp",
+                  .agent_socket = runtime_dir + "/" + vm_id + ".agent",
+                  .stream_sockets = stream_socket_paths(runtime_dir, vm_id),
+                  .console_log = vm_dir + "/console.log"};
 }
 
 std::string QemuVmm::kernel_cmdline(const CmdlineSpec& spec) const {
