@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <functional>
+#include <memory>
 #include <mutex>
 
 #include "banger/api/bytes.hpp"
@@ -289,8 +290,11 @@ void register_guest(rpc::Registry& registry, const VmHandlerDeps& deps) {
                                                           .cwd = request.cwd,
                                                           .timeout_s = request.timeout_s},
                                                          bridge.cancel()));
-    // The client gets the channel itself: from here on the daemon is out of the data path.
+    // The client gets the channel itself: from here on the daemon is out of the data path. The
+    // channel stays leased while the client's connection is open (it hangs up when its session
+    // ends), so no other session is sent to a channel QEMU would not serve.
     call.attach_fd(std::move(session.channel));
+    call.keep_until_hangup(std::make_shared<agentclient::StreamLease>(std::move(session.lease)));
     return api::VmStream::Response{.pid = session.pid};
   });
   registry.add<api::VmWorkspaceRecord>(

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,6 +59,13 @@ class CallContext {
   // The attached descriptor, handed over (invalid when there is none).
   base::UniqueFd take_attached_fd() { return std::move(attached_fd_); }
 
+  // Keeps resource alive until the client's connection closes, whether this call succeeds or
+  // not: what the passed descriptor stands for (the stream channel's lease) stays taken while
+  // the client uses it, and is released when it hangs up, however it ends.
+  void keep_until_hangup(std::shared_ptr<void> resource) { kept_.push_back(std::move(resource)); }
+  // What keep_until_hangup() collected, handed over to the connection.
+  std::vector<std::shared_ptr<void>> take_kept() { return std::exchange(kept_, {}); }
+
  private:
   friend class Registry;
   uid_t peer_uid_;
@@ -66,6 +74,7 @@ class CallContext {
   std::int64_t request_id_ = 0;
   std::atomic<bool> cancelled_{false};
   base::UniqueFd attached_fd_;
+  std::vector<std::shared_ptr<void>> kept_;
 };
 
 // A fresh op id: "op-" followed by 6 lowercase hex characters.

@@ -353,6 +353,9 @@ void serve_connection(const std::shared_ptr<ServerConnection>& conn, Registry& r
   BANGER_LOG_DEBUG("rpc: connection from uid {} pid {}", cred.uid, cred.pid);
 
   LineReader reader(fd);
+  // Resources the calls asked to keep until this client hangs up (CallContext::keep_until_hangup);
+  // released when this function returns, i.e. when the connection ends.
+  std::vector<std::shared_ptr<void>> kept_until_hangup;
   while (true) {
     auto line = reader.next();
     if (line && !line->has_value()) {
@@ -390,6 +393,9 @@ void serve_connection(const std::shared_ptr<ServerConnection>& conn, Registry& r
         reply = registry.dispatch(**line, ctx);
       }
       passed_fd = ctx.take_attached_fd();
+      for (auto& resource : ctx.take_kept()) {
+        kept_until_hangup.push_back(std::move(resource));
+      }
       std::lock_guard lock(conn->mutex);
       conn->current = nullptr;
     }

@@ -140,6 +140,9 @@ class ServerTest : public ::testing::Test {
       EXPECT_EQ(::pipe2(ends, O_CLOEXEC), 0);
       pipe_write_end.reset(ends[1]);
       ctx.attach_fd(base::UniqueFd(ends[0]));
+      auto lease = std::make_shared<int>(1);
+      pipe_lease = lease;
+      ctx.keep_until_hangup(lease);
       if (r.fail) {
         return Expected<PassPipe::Response>(fail(Errc::not_found, "no pipe for you"));
       }
@@ -220,6 +223,7 @@ class ServerTest : public ::testing::Test {
   std::atomic<bool> flood_done{false};
   std::atomic<bool> flood_cancelled{false};
   base::UniqueFd pipe_write_end;
+  std::weak_ptr<int> pipe_lease;  // what the last PassPipe kept until hang-up
 };
 
 // Regression for L5 (security review): connections beyond max_connections get one clear
@@ -671,6 +675,20 @@ TEST_F(ServerTest, AReplyCanCarryADescriptorAndAFailedOneCarriesNone) {
 
   auto plain = client.call<api::Ping>({});
   EXPECT_TRUE(plain) << plain.error().message;
+}
+
+// What a call keeps until hang-up (vm.stream: the channel's lease) outlives the call and is
+// released when the client's connection closes.
+TEST_F(ServerTest, WhatACallKeepsIsReleasedWhenTheClientHangsUp) {
+  start();
+  {
+    Client client = connect();
+    auto passed = client.call_with_fd<PassPipe>({});
+    ASSERT_TRUE(passed) << passed.error().message;
+    ASSERT_TRUE(client.call<api::Ping>({}));
+    EXPECT_FALSE(pipe_lease.expired()) << "released while the client is still connected";
+  }
+  EXPECT_TRUE(testkit::eventually([&] { return pipe_lease.expired(); }));
 }
 
 // A method that passes nothing, asked for a descriptor: an internal error, not a hang or a
