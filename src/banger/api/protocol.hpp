@@ -37,6 +37,9 @@ struct Event {
 // The stage of the event vm.create sends once the VM is recorded, before it boots: message is
 // its sizing, "2 vcpu | 1024 MiB | 8G disk" (the CLI prints it as the `spec:` line).
 inline constexpr std::string_view kSpecStage = "spec";
+// The stage of an event that warns (a missing [[file_sync]] host path): the CLI keeps it on
+// screen instead of overwriting it with the next progress line.
+inline constexpr std::string_view kWarningStage = "warning";
 
 // A well-formed request. params is always an object ({} when the line had none).
 struct Request {

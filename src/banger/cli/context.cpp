@@ -25,6 +25,11 @@ void ProgressRenderer::on_event(const api::Event& event) {
     printer_.err("spec: " + escape_control(event.message + spec_suffix_) + "\n");
     return;
   }
+  if (event.stage == api::kWarningStage) {
+    finish();  // a warning stays on screen; the next progress line does not overwrite it
+    printer_.err("warning: " + escape_control(event.message) + "\n");
+    return;
+  }
   // Progress may relay tool or guest output: no raw control bytes (L2).
   std::string text = escape_control(event.stage);
   if (!event.message.empty()) {

@@ -48,7 +48,8 @@ class ImageBuildCommand final : public Command {
     app.add_option("recipe", request_.recipe, "recipe: tiny or debian-bookworm")->required();
     app.add_option("--name", request_.name, "image name (default: the recipe name)");
     app.add_option("--packages", packages_,
-                   "extra Debian packages, comma-separated (debian-bookworm only)");
+                   "extra Debian packages, comma-separated (tiny: each with its shared "
+                   "libraries, e.g. git)");
     app.add_flag("--force", request_.force, "rebuild an existing image of that name");
     app.add_flag("--json", json_, "print JSON");
   }

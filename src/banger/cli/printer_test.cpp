@@ -58,5 +58,14 @@ TEST(ProgressRenderer, SpecEventIsAPermanentLineWithTheSuffix) {
             "spec: 2 vcpu | 1024 MiB | 8G disk | workspace app @ 1a2b3c4 (+3 modified)\\x1b[2J\n");
 }
 
+// A warning (a missing [[file_sync]] host) is not overwritten by the next progress line.
+TEST(ProgressRenderer, WarningEventsStayOnScreen) {
+  CapturePrinter printer;
+  ProgressRenderer progress(printer);
+  progress.on_event({.stage = std::string(api::kWarningStage),
+                     .message = "file_sync[0]: /home/me/.aws does not exist\x1b[2J"});
+  EXPECT_EQ(printer.err_text(), "warning: file_sync[0]: /home/me/.aws does not exist\\x1b[2J\n");
+}
+
 }  // namespace
 }  // namespace banger::cli

@@ -10,6 +10,7 @@ const std::vector<ToolRequirement>& host_tools() {
       {"qemu-img", "qemu-utils", "creates copy-on-write root disks", true},
       {"mkfs.ext4", "e2fsprogs", "creates work disks and images", true},
       {"debugfs", "e2fsprogs", "writes guest files without mounting", true},
+      {"e2fsck", "e2fsprogs", "replays a work disk's journal before banger edits it", true},
       {"ip", "iproute2", "inspects host networking", true},
       {"nft", "nftables", "per-VM NAT rules", true},
       {"ssh", "openssh-client", "connects to guests", true},

@@ -94,7 +94,7 @@ Expected<vmstorage::FileSyncPlan> plan_file_sync(const config::Config& config, c
   auto plan = vmstorage::plan_file_sync(trees);
   for (const auto& warning : plan.warnings) {
     BANGER_LOG_WARN("vm {}: {}", vm.name, warning);
-    base::report(progress, {"warning", warning, 0, 0});
+    base::report(progress, {"warning", warning, 0, 0});  // api::kWarningStage on the wire
   }
   return plan;
 }
