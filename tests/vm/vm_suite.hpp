@@ -77,6 +77,20 @@ class VmSuite : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out;
   }
+  // The VM named `name` left nothing: no record, no VM directory (disks) at all, no VMM process
+  // of this suite's home.
+  void expect_vm_gone(const std::string& name) {
+    auto vms = nlohmann::json::parse(run({"vm", "list", "--json"}).out, nullptr, false);
+    for (const auto& vm : vms) {
+      EXPECT_NE(vm["name"], name);
+    }
+    std::error_code ec;
+    EXPECT_TRUE(std::filesystem::is_empty(home_->dir() + "/state/vms", ec)) << ec.message();
+    sys::PosixCommandRunner runner;
+    auto qemu = runner.run({.argv = {"pgrep", "-f", home_->dir() + "/state/vms/"}});
+    ASSERT_TRUE(qemu);
+    EXPECT_NE(qemu->exit_code, 0) << "a VMM still runs: " << qemu->out;
+  }
   // SIGKILLs the daemon (its pid is in the instance lock file) and waits until it is gone.
   static void crash_daemon() {
     auto pid_text = sys::read_file(home_->dir() + "/run/bangerd.lock");

@@ -1,12 +1,17 @@
 // Workspaces end to end (issue 11 acceptance): `vm run <repo>`, `vm workspace export` and
 // `vm run --rm` through the real binaries into real guests (the tiny image with git, built once
 // by VmSuite), inside the suite's private network namespace.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../integration/harness.hpp"
@@ -204,18 +209,130 @@ TEST_F(VmSuite, RunRmWithAFailingCommandExitsOneAndLeavesNothing) {
   auto r =
       run({"vm", "run", "--rm", "--image", "tiny-git", "--name", "gone", repo.path, "--", "false"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  auto vms = nlohmann::json::parse(run({"vm", "list", "--json"}).out);
-  for (const auto& vm : vms) {
-    EXPECT_NE(vm["name"], "gone");
-  }
-  std::error_code ec;
-  EXPECT_TRUE(std::filesystem::is_empty(home_->dir() + "/state/vms", ec)) << ec.message();
-  sys::PosixCommandRunner runner;
-  auto qemu = runner.run({.argv = {"pgrep", "-f", home_->dir() + "/state/vms/"}});
-  ASSERT_TRUE(qemu);
-  EXPECT_NE(qemu->exit_code, 0) << "a VMM still runs: " << qemu->out;
+  expect_vm_gone("gone");
   // Its TAP is no longer a port of the bridge (back in the warm pool, or gone).
   EXPECT_LE(bridge_ports(), ports_before);
+}
+
+// `banger <args>` started in the suite's namespace without waiting (stdin /dev/null, output to
+// log), so a test can interrupt it or pull the guest away under it.
+pid_t spawn_banger(BangerHome& home, const std::string& ns, const std::vector<std::string>& args,
+                   const std::string& log) {
+  std::vector<std::string> argv = {"ip", "netns", "exec", ns,
+                                   std::string(BANGER_BIN_DIR) + "/banger"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("BANGER_HOME", home.dir().c_str(), 1);
+    ::setenv("HOME", (home.dir() + "/home").c_str(), 1);
+    ::setenv("NO_COLOR", "1", 1);
+    ::setenv("BANGER_REQUIRE_NETNS", "1", 1);
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    std::vector<char*> c_argv;
+    for (auto& arg : argv) {
+      c_argv.push_back(arg.data());
+    }
+    c_argv.push_back(nullptr);
+    ::execvp(c_argv[0], c_argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The exit code of pid, waiting at most timeout (-1: still running then; it is killed).
+int wait_exit(pid_t pid, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
+// A plain directory whose copy takes seconds under TCG: a 400 MiB file (sparse on the host,
+// 400 MiB through the stream all the same) and a small one.
+struct BigDir {
+  BigDir() : path(dir.path() + "/big") {
+    std::filesystem::create_directories(path);
+    write(path + "/small.txt", "small\n");
+    host({"truncate", "-s", "400M", path + "/big.bin"}, path);
+  }
+  testkit::TempDir dir;
+  std::string path;
+};
+
+class VmWorkspaceFaults : public VmSuite {
+ protected:
+  // Starts `vm run` of a big copy and returns once the VM runs (the copy is then under way).
+  pid_t start_big_copy(const std::vector<std::string>& extra, const std::string& name) {
+    std::vector<std::string> args = {"vm",          "run", "--no-git", "--image", "tiny-git",
+                                     "--disk-size", "1G",  "--name",   name};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(big.path);
+    args.insert(args.end(), {"--", "true"});
+    pid_t pid = spawn_banger(*home_, ns_, args, log);
+    bool running = false;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+    while (!running && std::chrono::steady_clock::now() < deadline) {
+      auto vm = show(name);
+      running = vm.is_object() && vm["state"] == "running";
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_TRUE(running) << sys::read_file(log).value_or("");
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    return pid;
+  }
+  std::string output() const { return sys::read_file(log).value_or(""); }
+
+  BigDir big;
+  testkit::TempDir out;
+  std::string log = out.path() + "/banger.log";
+};
+
+TEST_F(VmWorkspaceFaults, CtrlCDuringTheCopyWithRmLeavesNothingAndWithoutRmKeepsTheVm) {
+  pid_t rm = start_big_copy({"--rm"}, "intr");
+  ASSERT_EQ(::kill(rm, SIGINT), 0);
+  int code = wait_exit(rm, std::chrono::seconds(120));
+  EXPECT_NE(code, 0) << output();
+  EXPECT_NE(code, -1) << "banger did not end after Ctrl-C: " << output();
+  EXPECT_THAT(output(), HasSubstr("interrupted"));
+  expect_vm_gone("intr");
+
+  pid_t kept = start_big_copy({}, "intr2");
+  ASSERT_EQ(::kill(kept, SIGINT), 0);
+  EXPECT_NE(wait_exit(kept, std::chrono::seconds(120)), 0) << output();
+  EXPECT_THAT(output(), HasSubstr("kept intr2: copy again with banger vm workspace prepare"));
+  EXPECT_EQ(show("intr2")["state"], "running");
+  // The retry works, into a clean /root/repo (the interrupted copy left no half directory).
+  // (A small directory: the retry itself is what is tested, not another 400 MiB copy.)
+  testkit::TempDir small;
+  write(small.path() + "/retried.txt", "retried\n");
+  auto retried = run({"vm", "workspace", "prepare", "intr2", "--no-git", small.path()});
+  EXPECT_EQ(retried.exit_code, 0) << retried.err;
+  auto listed = run({"vm", "exec", "intr2", "--", "sh", "-c", "ls -a /root/repo; ls -a /root"});
+  EXPECT_THAT(listed.out, HasSubstr("retried.txt"));
+  EXPECT_THAT(listed.out, Not(HasSubstr("banger-new")));
+  EXPECT_EQ(run({"vm", "delete", "intr2"}).exit_code, 0);
+}
+
+TEST_F(VmWorkspaceFaults, AGuestThatDiesMidCopyIsAClearErrorNotAHang) {
+  pid_t copying = start_big_copy({}, "dies");
+  auto killed = run({"vm", "kill", "dies"});
+  EXPECT_EQ(killed.exit_code, 0) << killed.err;
+  int code = wait_exit(copying, std::chrono::seconds(60));
+  EXPECT_NE(code, -1) << "banger hung after the guest died: " << output();
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(output(), HasSubstr("the guest closed the stream before the command exited"));
+  EXPECT_EQ(run({"vm", "delete", "dies"}).exit_code, 0);
 }
 
 TEST_F(VmSuite, WorkspacePreflightFailsBeforeAnyVmExists) {

@@ -31,17 +31,8 @@ void stream_accept_loop(int listen_fd, Agent& agent, const std::string& label,
                         std::size_t max_sessions) {
   auto active = std::make_shared<std::atomic<std::size_t>>(0);
   while (true) {
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = accept_next(listen_fd, label);
     if (fd < 0) {
-      const int err = errno;
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
-        continue;
-      }
-      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      log_line(label + ": accept failed: " + errno_text(err));
       return;
     }
     if (active->fetch_add(1) >= max_sessions) {

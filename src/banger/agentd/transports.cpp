@@ -80,21 +80,31 @@ posix::Result<posix::Fd> listen_vsock(unsigned port) {
   return fd;
 }
 
+int accept_next(int listen_fd, const std::string& label) {
+  while (true) {
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      return fd;
+    }
+    const int err = errno;
+    if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
+      continue;
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      log_line(label + ": accept: " + errno_text(err) + "; retrying");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    log_line(label + ": accept failed: " + errno_text(err));
+    return -1;
+  }
+}
+
 void accept_loop(int listen_fd, Agent& agent, const std::string& label) {
   std::atomic<unsigned long> next_id{1};
   while (true) {
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = accept_next(listen_fd, label);
     if (fd < 0) {
-      const int err = errno;
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
-        continue;
-      }
-      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        log_line(label + ": accept: " + errno_text(err) + "; retrying");
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      log_line(label + ": accept failed: " + errno_text(err));
       return;
     }
     const unsigned long id = next_id++;

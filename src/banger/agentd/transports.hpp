@@ -25,6 +25,11 @@ posix::Result<posix::Fd> listen_unix(const std::string& path);
 // on failure (for instance when the kernel has no vsock support).
 posix::Result<posix::Fd> listen_vsock(unsigned port);
 
+// The next connection on listen_fd: retries EINTR/ECONNABORTED/EPROTO at once and running out
+// of descriptors or memory after 100 ms (logged); -1 on any other accept() error (logged with
+// label), which ends the caller's loop.
+int accept_next(int listen_fd, const std::string& label);
+
 // Accepts connections forever, serving each on its own detached thread with serve_stream().
 // Returns only when accept() fails with something other than EINTR/ECONNABORTED/EMFILE-like
 // transient errors. label names the transport in log lines ("unix", "vsock").
