@@ -71,6 +71,7 @@ struct HardRepo {
     write(path + "/script.sh", "#!/bin/sh\necho script-ran\nexit 7\n");
     std::filesystem::permissions(path + "/script.sh", std::filesystem::perms(0755));
     write(path + "/.gitignore", "ignored.log\n");
+    write(path + "/.nvmrc", "v20.11.0\n");  // a tool to bootstrap (no network: skipped)
     std::filesystem::create_symlink("a file with spaces.txt", path + "/link");
     std::filesystem::create_symlink("/etc/hostname", path + "/outside");
     host({"git", "add", "-A"}, path);
@@ -142,6 +143,8 @@ TEST_F(VmSuite, RunCopiesTheWorkingTreeWithGitStateAndExitsWithTheCommandsCode) 
   EXPECT_THAT(sections[1], HasSubstr("-leading-dash.txt"));
   EXPECT_EQ(sections[2], repo.head + "\nhttps://example.invalid/hard-repo.git\n");
   EXPECT_EQ(sections[3], "spaces, edited\nscript-ran\n");
+  EXPECT_THAT(tracked.err, HasSubstr("tooling: node 20.11.0 (.nvmrc): skipped, the installs "
+                                     "need the network"));
   EXPECT_THAT(tracked.err, HasSubstr("spec: 1 vcpu | 256 MiB | 256M disk | workspace hard-repo @ " +
                                      repo.head.substr(0, 7)));
 

@@ -244,13 +244,15 @@ class VmRunCommand final : public Command {
     if (tooling.guest_script.empty()) {
       return;
     }
-    ctx.printer.err(escape_control(toolingplan::render_summary(tooling)) +
-                    " (log: " + tooling.log_path + ")\n");
+    const std::string summary = escape_control(toolingplan::render_summary(tooling));
     if (tooling.needs_network && !request_.nat) {
-      ctx.printer.err(
-          "banger: warning: the tool installs need the network and this VM has none: use --nat "
-          "(they will fail and say so in the log)\n");
+      // SPEC S12: without NAT the installs could only fail; say so instead of trying.
+      ctx.printer.err("banger: warning: " + summary +
+                      ": skipped, the installs need the network and this VM has none (use "
+                      "--nat, or --no-bootstrap to silence this)\n");
+      return;
     }
+    ctx.printer.err(summary + " (log: " + tooling.log_path + ")\n");
     // setsid: the installs outlive this stream session and its process group.
     auto started = run_in_guest(
         ctx, name,
