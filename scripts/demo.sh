@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The README's main job: boot the default image and run a command in it.
-#   scripts/demo.sh [command...]      (default: uname -a; cat /etc/os-release)
+# The README's main job: copy this repository into a fresh VM of the default image and run a
+# command there (`banger vm run <repo> -- cmd`, the headline job), then delete the VM.
+#   scripts/demo.sh [command...]      (default: the guest's OS, then git status and log of the
+#                                      copy in /root/repo)
 # The kernel and the default image are obtained first (they need the host's apt archive);
 # the VM itself then runs in a throwaway network namespace, so the demo never touches the
 # host's own network (the rule on shared build machines). Everything is removed at the end.
@@ -13,7 +15,10 @@ if [ "$(id -u)" -ne 0 ]; then
   # user's directory, docs/cli.md); only proxy settings for the apt archive come along.
   exec sudo --preserve-env=http_proxy,https_proxy,no_proxy "$0" "$@"
 fi
-[ $# -gt 0 ] || set -- sh -c 'uname -a; . /etc/os-release; echo "$PRETTY_NAME"'
+[ $# -gt 0 ] || set -- sh -c 'uname -r; . /etc/os-release; echo "$PRETTY_NAME"; pwd
+  if [ -d .git ]; then git log -1 --format="copied at %h: %s"; git status --short | head -5; fi'
+workspace=()
+git -C "$root" rev-parse --git-dir >/dev/null 2>&1 && workspace=("$root")
 ns=banger-demo-$$
 cleanup() {
   ip netns exec "$ns" "$banger" daemon stop >/dev/null 2>&1 || true
@@ -26,4 +31,4 @@ trap cleanup EXIT
 "$banger" daemon stop >/dev/null
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-ip netns exec "$ns" "$banger" vm run --rm -- "$@"
+ip netns exec "$ns" "$banger" vm run --rm "${workspace[@]}" -- "$@"
