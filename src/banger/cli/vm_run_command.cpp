@@ -85,11 +85,7 @@ class VmRunCommand final : public Command {
     }
     std::optional<workspace::Plan> plan;
     if (workspace_mode) {
-      auto max_size = workspace_max_size();
-      if (!max_size) {
-        return report_error(ctx, max_size.error());
-      }
-      auto inspected = workspace::inspect(workspace_flags_.options(path_, *max_size));
+      auto inspected = workspace_flags_.inspect(path_);
       if (!inspected) {
         return report_error(ctx, inspected.error());
       }

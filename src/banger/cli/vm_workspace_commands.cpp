@@ -29,11 +29,7 @@ class VmWorkspacePrepareCommand final : public Command {
     app.add_flag("--dry-run", dry_run_, "print the files that would be copied and exit");
   }
   int run(Context& ctx) override {
-    auto max_size = workspace_max_size();
-    if (!max_size) {
-      return report_error(ctx, max_size.error());
-    }
-    auto plan = workspace::inspect(flags_.options(path_, *max_size));
+    auto plan = flags_.inspect(path_);
     if (!plan) {
       return report_error(ctx, plan.error());
     }

@@ -26,22 +26,19 @@ bool WorkspaceFlags::any() const {
   return include_untracked_ || no_git_ || force_ || !branch_.empty() || !from_.empty();
 }
 
-workspace::Options WorkspaceFlags::options(const std::string& path,
-                                           std::uint64_t max_size_bytes) const {
-  return {.path = path,
-          .include_untracked = include_untracked_,
-          .no_git = no_git_,
-          .branch = branch_,
-          .from = from_,
-          .force = force_,
-          .max_size_bytes = max_size_bytes};
-}
-
-Expected<std::uint64_t> workspace_max_size() {
+Expected<workspace::Plan> WorkspaceFlags::inspect(const std::string& path) const {
   auto env = paths::Environment::current();
   BANGER_TRY_ASSIGN(auto paths, paths::resolve_paths(env));
   BANGER_TRY_ASSIGN(auto config, config::load_config(paths, env));
-  return config.workspace_max_size_mib * std::uint64_t{1024 * 1024};
+  return workspace::inspect(
+      {.path = path,
+       .include_untracked = include_untracked_,
+       .no_git = no_git_,
+       .branch = branch_,
+       .from = from_,
+       .force = force_,
+       .max_size_bytes =
+           static_cast<std::uint64_t>(config.workspace_max_size_mib) * std::uint64_t{1024 * 1024}});
 }
 
 std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes) {

@@ -18,8 +18,10 @@ class WorkspaceFlags {
   void declare(CLI::App& app);
   // True when any of the flags was given.
   bool any() const;
-  // The inspect() options for path. max_size_bytes: the config's workspace_max_size.
-  workspace::Options options(const std::string& path, std::uint64_t max_size_bytes) const;
+  // The preflight of path with these flags (workspace::inspect), bounded by the config's
+  // workspace_max_size, which the CLI reads itself: the preflight runs before anything reaches
+  // the daemon. Config errors name the key.
+  Expected<workspace::Plan> inspect(const std::string& path) const;
 
  private:
   bool include_untracked_ = false;
@@ -28,10 +30,6 @@ class WorkspaceFlags {
   std::string branch_;
   std::string from_;
 };
-
-// The config's workspace_max_size (docs/config.md), read by the CLI itself: the preflight runs
-// before anything reaches the daemon. The config's errors name the key.
-Expected<std::uint64_t> workspace_max_size();
 
 // A tooling file of the workspace (toolingplan::kDetectedFiles), at most `max_bytes` of it;
 // nullopt when it is absent, not a regular file or a symlink (never followed: the repository is
