@@ -178,6 +178,24 @@ class GuestPump {
   // false when the host is gone.
   bool flush_to_host();
   void write_stdin();
+  // The host broke the protocol: the command is killed, one error frame (best effort) ends the
+  // session.
+  StreamEnd end_with_protocol_error(const std::string& broken);
+  // How long the next poll may sleep: a slice, less when the timeout_s deadline is nearer, and
+  // short while the child is watched without a pidfd.
+  int poll_timeout_ms() const;
+  // Reads what the host sent into the decoder; false when the host is gone (EOF or an error).
+  bool read_from_host();
+  // One chunk of stdout (else of stderr) whose pipe poll() reported, while nothing waits to go
+  // to the host.
+  void read_ready_output(short out_events, short err_events) {
+    if (to_host_.empty() && out_events != 0 && out_.valid()) {
+      read_output(out_, StreamFrameType::stdout_data, out_drained_);
+    }
+    if (to_host_.empty() && err_events != 0 && err_.valid()) {
+      read_output(err_, StreamFrameType::stderr_data, err_drained_);
+    }
+  }
 
   const StreamChannel& channel_;
   pid_t pid_;
@@ -286,18 +304,44 @@ void GuestPump::write_stdin() {
   }
 }
 
+StreamEnd GuestPump::end_with_protocol_error(const std::string& broken) {
+  log_line("stream session: the host broke the protocol: " + broken);
+  kill_and_reap();
+  to_host_ = agentproto::encode_stream_frame(StreamFrameType::error,
+                                             "stream protocol: " + broken.substr(0, 1000));
+  to_host_sent_ = 0;
+  (void)posix::write_all(channel_.write_fd, to_host_, posix::kNoDeadline, std::chrono::seconds(10));
+  return StreamEnd::finished;
+}
+
+int GuestPump::poll_timeout_ms() const {
+  int timeout = kSliceMs;
+  if (deadline_) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
+    timeout = static_cast<int>(std::clamp<long long>(left.count() + 1, 0, kSliceMs));
+  }
+  if (!pidfd_.valid() && !exited_) {
+    timeout = std::min(timeout, 20);
+  }
+  return timeout;
+}
+
+bool GuestPump::read_from_host() {
+  char buffer[kChunk];
+  const ssize_t n = ::read(channel_.read_fd, buffer, sizeof buffer);
+  if (n > 0) {
+    decoder_.feed(buffer, static_cast<std::size_t>(n));
+    return true;
+  }
+  return n < 0 && transient(errno);
+}
+
 StreamEnd GuestPump::run() {
   bool exit_queued = false;
   while (true) {
     if (auto broken = take_host_frames(); !broken.empty()) {
-      log_line("stream session: the host broke the protocol: " + broken);
-      kill_and_reap();
-      to_host_ = agentproto::encode_stream_frame(StreamFrameType::error,
-                                                 "stream protocol: " + broken.substr(0, 1000));
-      to_host_sent_ = 0;
-      (void)posix::write_all(channel_.write_fd, to_host_, posix::kNoDeadline,
-                             std::chrono::seconds(10));
-      return StreamEnd::finished;
+      return end_with_protocol_error(broken);
     }
     if (!in_.valid()) {
       stdin_.clear();
@@ -354,16 +398,7 @@ StreamEnd GuestPump::run() {
     fds[count++] = pollfd{!stdin_.empty() && in_.valid() ? in_.get() : -1, POLLOUT, 0};
     const int pid_slot = static_cast<int>(count);
     fds[count++] = pollfd{!exited_ && pidfd_.valid() ? pidfd_.get() : -1, POLLIN, 0};
-    int timeout = kSliceMs;
-    if (deadline_) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
-      timeout = static_cast<int>(std::clamp<long long>(left.count() + 1, 0, kSliceMs));
-    }
-    if (!pidfd_.valid() && !exited_) {
-      timeout = std::min(timeout, 20);
-    }
-    const int ready = ::poll(fds, count, timeout);
+    const int ready = ::poll(fds, count, poll_timeout_ms());
     if (ready < 0 && errno != EINTR) {
       log_line("stream session: poll: " + errno_text(errno));
       kill_and_reap();
@@ -385,15 +420,9 @@ StreamEnd GuestPump::run() {
       kill_and_reap();  // the host left (a serial port reports no host as a hang-up)
       return StreamEnd::host_gone;
     }
-    if ((host_in & POLLIN) != 0 && want_host) {
-      char buffer[kChunk];
-      const ssize_t n = ::read(channel_.read_fd, buffer, sizeof buffer);
-      if (n > 0) {
-        decoder_.feed(buffer, static_cast<std::size_t>(n));
-      } else if (n == 0 || !transient(errno)) {
-        kill_and_reap();
-        return StreamEnd::host_gone;
-      }
+    if ((host_in & POLLIN) != 0 && want_host && !read_from_host()) {
+      kill_and_reap();
+      return StreamEnd::host_gone;
     }
     if (fds[in_slot].revents != 0 && in_.valid()) {
       write_stdin();
@@ -401,12 +430,7 @@ StreamEnd GuestPump::run() {
         in_.reset();
       }
     }
-    if (to_host_.empty() && fds[out_slot].revents != 0 && out_.valid()) {
-      read_output(out_, StreamFrameType::stdout_data, out_drained_);
-    }
-    if (to_host_.empty() && fds[err_slot].revents != 0 && err_.valid()) {
-      read_output(err_, StreamFrameType::stderr_data, err_drained_);
-    }
+    read_ready_output(fds[out_slot].revents, fds[err_slot].revents);
     if (!to_host_.empty() && !flush_to_host()) {
       kill_and_reap();
       return StreamEnd::host_gone;
