@@ -62,6 +62,77 @@ int usage_error(std::string_view message) {
   return 2;
 }
 
+// Test mode: the control protocol on a unix socket and/or stream sessions on another; never
+// vsock, and poweroff only ends the agent. Returns only on failure.
+int run_test_mode(const std::string& listen_unix_path, const std::string& listen_stream_path,
+                  const std::string& token_path) {
+  static TestModeSystemControl system;
+  static Agent agent(AgentDeps{.system = system,
+                               .proc_root = "/proc",
+                               .version = agent_version(),
+                               .token_path = token_path});
+  if (!listen_stream_path.empty()) {
+    auto stream_fd = listen_unix(listen_stream_path);
+    if (!stream_fd) {
+      log_line(stream_fd.error().message());
+      return 1;
+    }
+    log_line("serving stream sessions on unix socket " + listen_stream_path);
+    const int fd = stream_fd->release();  // served for the agent's lifetime
+    std::thread([fd] {
+      stream_accept_loop(fd, agent, "unix stream", agentproto::kStreamChannels);
+    }).detach();
+  }
+  if (listen_unix_path.empty()) {
+    while (true) {
+      ::pause();  // stream sessions only
+    }
+  }
+  const auto fd = listen_unix(listen_unix_path);
+  if (!fd) {
+    log_line(fd.error().message());
+    return 1;
+  }
+  log_line("version " + agent_version() + " listening on unix socket " + listen_unix_path);
+  accept_loop(fd->get(), agent, "unix");
+  return 1;
+}
+
+// Guest mode: the control protocol on vsock and the virtio-serial port, stream sessions on vsock
+// and the stream ports. Serves until the machine goes down.
+int run_guest_mode(const std::string& token_path) {
+  static LinuxSystemControl system;
+  static Agent agent(AgentDeps{.system = system,
+                               .proc_root = "/proc",
+                               .version = agent_version(),
+                               .token_path = token_path});
+  log_line("version " + agent_version() + " starting");
+  auto vsock = listen_vsock(agentproto::kAgentVsockPort);
+  if (!vsock) {
+    log_line(vsock.error().message() + "; serving the virtio-serial port only");
+  } else {
+    const int vsock_fd = vsock->release();  // served for the agent's lifetime
+    log_line("listening on vsock port " + std::to_string(agentproto::kAgentVsockPort));
+    std::thread([vsock_fd] { accept_loop(vsock_fd, agent, "vsock"); }).detach();
+  }
+  auto stream_vsock = listen_vsock(agentproto::kStreamVsockPort);
+  if (!stream_vsock) {
+    log_line(stream_vsock.error().message() + "; stream sessions on the serial ports only");
+  } else {
+    const int fd = stream_vsock->release();
+    log_line("listening for stream sessions on vsock port " +
+             std::to_string(agentproto::kStreamVsockPort));
+    std::thread([fd] {
+      stream_accept_loop(fd, agent, "vsock stream", agentproto::kStreamChannels);
+    }).detach();
+  }
+  for (std::size_t index = 0; index < agentproto::kStreamChannels; ++index) {
+    std::thread([index] { run_stream_serial(agent, "/sys", index); }).detach();
+  }
+  run_serial(agent, "/sys");
+  return 0;
+}
+
 int run(int argc, char** argv) {
   ensure_std_fds();
   ::signal(SIGPIPE, SIG_IGN);
@@ -111,68 +182,9 @@ int run(int argc, char** argv) {
   }
 
   if (test_mode) {
-    static TestModeSystemControl system;
-    static Agent agent(AgentDeps{.system = system,
-                                 .proc_root = "/proc",
-                                 .version = agent_version(),
-                                 .token_path = token_path});
-    if (!listen_stream_path.empty()) {
-      auto stream_fd = listen_unix(listen_stream_path);
-      if (!stream_fd) {
-        log_line(stream_fd.error().message());
-        return 1;
-      }
-      log_line("serving stream sessions on unix socket " + listen_stream_path);
-      const int fd = stream_fd->release();  // served for the agent's lifetime
-      std::thread([fd] {
-        stream_accept_loop(fd, agent, "unix stream", agentproto::kStreamChannels);
-      }).detach();
-    }
-    if (listen_unix_path.empty()) {
-      while (true) {
-        ::pause();  // stream sessions only
-      }
-    }
-    const auto fd = listen_unix(listen_unix_path);
-    if (!fd) {
-      log_line(fd.error().message());
-      return 1;
-    }
-    log_line("version " + agent_version() + " listening on unix socket " + listen_unix_path);
-    accept_loop(fd->get(), agent, "unix");
-    return 1;
+    return run_test_mode(listen_unix_path, listen_stream_path, token_path);
   }
-
-  static LinuxSystemControl system;
-  static Agent agent(AgentDeps{.system = system,
-                               .proc_root = "/proc",
-                               .version = agent_version(),
-                               .token_path = token_path});
-  log_line("version " + agent_version() + " starting");
-  auto vsock = listen_vsock(agentproto::kAgentVsockPort);
-  if (!vsock) {
-    log_line(vsock.error().message() + "; serving the virtio-serial port only");
-  } else {
-    const int vsock_fd = vsock->release();  // served for the agent's lifetime
-    log_line("listening on vsock port " + std::to_string(agentproto::kAgentVsockPort));
-    std::thread([vsock_fd] { accept_loop(vsock_fd, agent, "vsock"); }).detach();
-  }
-  auto stream_vsock = listen_vsock(agentproto::kStreamVsockPort);
-  if (!stream_vsock) {
-    log_line(stream_vsock.error().message() + "; stream sessions on the serial ports only");
-  } else {
-    const int fd = stream_vsock->release();
-    log_line("listening for stream sessions on vsock port " +
-             std::to_string(agentproto::kStreamVsockPort));
-    std::thread([fd] {
-      stream_accept_loop(fd, agent, "vsock stream", agentproto::kStreamChannels);
-    }).detach();
-  }
-  for (std::size_t index = 0; index < agentproto::kStreamChannels; ++index) {
-    std::thread([index] { run_stream_serial(agent, "/sys", index); }).detach();
-  }
-  run_serial(agent, "/sys");
-  return 0;
+  return run_guest_mode(token_path);
 }
 
 }  // namespace
