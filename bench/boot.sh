@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Boot time: banger `vm create` (returns when the guest's sshd answers with its pinned key)
-# against a bare `qemu-system-x86_64 -M microvm` command line booting the same kernel,
-# initramfs and image -> `ssh true` works. Same invocation, rounds interleaved, medians.
-# Everything networked runs in a throwaway network namespace.
+# Boot time against a bare `qemu-system-x86_64 -M microvm` command line booting the same
+# kernel, initramfs and image until `ssh true` works (same invocation, rounds interleaved,
+# medians). Everything networked runs in a throwaway network namespace. Modes:
+#   create      `vm create` (returns when the agent and the guest's sshd answer) vs bare boot
+#   run         `vm run --image I -- true` (exits with the guest command's code) vs bare boot
+#   run-rm      `vm run --rm --image I -- true` vs bare boot + killing QEMU
+#   concurrent  one `vm create` of 10 VMs vs the ideal: 10 bare boots / 2 cores (and vs 10
+#               single `vm create`s / 2); every VM must be running afterwards (0 failures)
 #
 # Usage (root, from the project root, after building):
-#   bench/boot.sh [BUILD_DIR=build] [ROUNDS=3] [IMAGES="tiny debian-bookworm"]
+#   bench/boot.sh [BUILD_DIR=build] [ROUNDS=3] [IMAGES="tiny debian-bookworm"] [MODES="create"]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-build}; rounds=${2:-3}; images=${3:-"tiny debian-bookworm"}
+build=${1:-build}; rounds=${2:-3}; images=${3:-"tiny debian-bookworm"}; modes=${4:-create}
 banger=$root/$build/bin/banger
 [ -x "$banger" ] || { echo "build first: $banger missing" >&2; exit 1; }
 work=$(mktemp -d /var/tmp/banger-boot.XXXXXX)
@@ -49,7 +53,7 @@ ip netns exec "$ns" "$banger" vm delete warmup >/dev/null
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-bare_round() {  # image rootfs -> seconds from qemu start to ssh true
+bare_round() {  # image rootfs [kill] -> seconds from qemu start to ssh true [and QEMU gone]
   local rootfs=$1
   rm -f "$work/root.qcow2" "$work/work.ext4"
   qemu-img create -q -f qcow2 -b "$rootfs" -F raw "$work/root.qcow2" >/dev/null 2>&1
@@ -70,26 +74,69 @@ bare_round() {  # image rootfs -> seconds from qemu start to ssh true
     kill -0 "$qpid" 2>/dev/null || { echo "bare qemu died" >&2; tail "$work/console.log" >&2; exit 1; }
     sleep 0.1
   done
-  echo "$(now) - $t0" | bc
+  [ "${2:-}" = kill ] || echo "$(now) - $t0" | bc
   kill -9 "$qpid"; wait "$qpid" 2>/dev/null || true; qpid=
+  [ "${2:-}" != kill ] || echo "$(now) - $t0" | bc
 }
 
-banger_round() {  # image name -> seconds for vm create (ssh-ready)
-  local t0; t0=$(now)
-  ip netns exec "$ns" "$banger" vm create --image "$1" --name bench >/dev/null 2>&1
+banger_round() {  # mode image -> seconds for that banger command
+  local t0 rc=0; t0=$(now)
+  case $1 in
+    create) ip netns exec "$ns" "$banger" vm create --image "$2" --name bench >/dev/null 2>&1 || rc=$? ;;
+    run) ip netns exec "$ns" "$banger" vm run --image "$2" --name bench -- true >/dev/null 2>&1 || rc=$? ;;
+    run-rm) ip netns exec "$ns" "$banger" vm run --rm --image "$2" --name bench -- true >/dev/null 2>&1 || rc=$? ;;
+  esac
   echo "$(now) - $t0" | bc
-  ip netns exec "$ns" "$banger" vm delete bench >/dev/null 2>&1
+  [ "$rc" = 0 ] || { echo "banger $1 failed ($rc)" >&2; exit 1; }
+  if [ "$1" != run-rm ]; then ip netns exec "$ns" "$banger" vm delete bench >/dev/null 2>&1; fi
 }
 
-echo "| image | bare qemu s (median of $rounds) | banger vm create s | ratio |"
-echo "|---|---|---|---|"
-for img in $images; do
-  rootfs=$(ip netns exec "$ns" "$banger" image show "$img" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rootfs_path"])')
-  : > "$work/bare.txt"; : > "$work/banger.txt"
-  for _ in $(seq "$rounds"); do
-    bare_round "$rootfs" >> "$work/bare.txt"
-    banger_round "$img" >> "$work/banger.txt"
+concurrent_round() {  # image -> seconds for one vm create of 10 VMs; fails unless all run
+  local t0 names rc=0; names=$(printf 'c%d ' $(seq 0 9)); t0=$(now)
+  # shellcheck disable=SC2086
+  ip netns exec "$ns" "$banger" vm create --image "$1" $names >/dev/null 2>"$work/concurrent.err" || rc=$?
+  echo "$(now) - $t0" | bc
+  local running
+  running=$(ip netns exec "$ns" "$banger" vm list --json | python3 -c \
+    'import json,sys; print(sum(1 for v in json.load(sys.stdin) if v["state"] == "running"))')
+  [ "$rc" = 0 ] && [ "$running" = 10 ] || {
+    echo "concurrent create: exit $rc, $running/10 running" >&2; cat "$work/concurrent.err" >&2; exit 1; }
+  # shellcheck disable=SC2086
+  ip netns exec "$ns" "$banger" vm delete $names >/dev/null 2>&1
+}
+
+ratio() { echo "$1 / $2" | bc -l; }
+
+for mode in $modes; do
+  case $mode in
+    create) echo "| mode | image | bare qemu s (median of $rounds) | banger vm create s | ratio |" ;;
+    run) echo "| mode | image | bare qemu s (median of $rounds) | banger vm run -- true s | ratio |" ;;
+    run-rm) echo "| mode | image | bare qemu + kill s (median of $rounds) | banger vm run --rm -- true s | ratio |" ;;
+    concurrent) echo "| mode | image | bare qemu s | 10 x bare / 2 s | vm create s | 10 x create / 2 s | 10 VMs in one vm create s (median of $rounds) | vs bare ideal | vs create ideal |" ;;
+    *) echo "unknown mode $mode" >&2; exit 2 ;;
+  esac
+  [ "$mode" = concurrent ] && echo "|---|---|---|---|---|---|---|---|---|" || echo "|---|---|---|---|---|"
+  for img in $images; do
+    rootfs=$(ip netns exec "$ns" "$banger" image show "$img" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rootfs_path"])')
+    : > "$work/bare.txt"; : > "$work/banger.txt"; : > "$work/single.txt"
+    for _ in $(seq "$rounds"); do
+      if [ "$mode" = run-rm ]; then bare_round "$rootfs" kill >> "$work/bare.txt"; else bare_round "$rootfs" >> "$work/bare.txt"; fi
+      if [ "$mode" = concurrent ]; then
+        banger_round create "$img" >> "$work/single.txt"
+        concurrent_round "$img" >> "$work/banger.txt"
+      else
+        banger_round "$mode" "$img" >> "$work/banger.txt"
+      fi
+    done
+    b=$(median < "$work/bare.txt"); g=$(median < "$work/banger.txt")
+    if [ "$mode" = concurrent ]; then
+      s=$(median < "$work/single.txt")
+      ib=$(echo "10 * $b / 2" | bc -l); is=$(echo "10 * $s / 2" | bc -l)
+      printf '| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n' "$mode" "$img" "$b" "$ib" "$s" "$is" "$g" \
+        "$(ratio "$g" "$ib")" "$(ratio "$g" "$is")"
+    else
+      printf '| %s | %s | %.2f | %.2f | %.2f |\n' "$mode" "$img" "$b" "$g" "$(ratio "$g" "$b")"
+    fi
+    echo "raw $mode $img: bare $(tr '\n' ' ' < "$work/bare.txt")/ banger $(tr '\n' ' ' < "$work/banger.txt")${s:+/ single $(tr '\n' ' ' < "$work/single.txt")}" >&2
   done
-  b=$(median < "$work/bare.txt"); g=$(median < "$work/banger.txt")
-  printf '| %s | %.2f | %.2f | %.2f |\n' "$img" "$b" "$g" "$(echo "$g / $b" | bc -l)"
 done

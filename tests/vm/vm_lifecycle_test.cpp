@@ -38,6 +38,17 @@ using namespace std::chrono_literals;
 TEST_F(VmSuite, RunExitsWithTheGuestCommandsCodeAndRmLeavesNothing) {
   auto r = run({"vm", "run", "--name", "r1", "--image", "tiny", "--", "sh", "-c", "exit 7"});
   EXPECT_EQ(r.exit_code, 7) << r.err;
+  // Command mode waits for the agent, not sshd (ready "agent"); the host key is pinned all the
+  // same, from the agent's report: it is the key the guest printed on its console, and `vm ssh`
+  // right away works (it waits for sshd) with StrictHostKeyChecking on.
+  auto known = sys::read_file(home_->dir() + "/state/ssh/known_hosts");
+  ASSERT_TRUE(known);
+  auto console = run({"vm", "logs", "r1"});
+  auto at = console.out.find("banger-hostkey: ssh-ed25519 ");
+  ASSERT_NE(at, std::string::npos) << console.out;
+  std::string printed = console.out.substr(at + 16, console.out.find(' ', at + 28) - at - 16);
+  EXPECT_THAT(*known, HasSubstr(",r1.vm " + printed)) << printed;
+  EXPECT_EQ(ssh("r1", "echo ssh-after-agent-readiness"), "ssh-after-agent-readiness\n");
   run({"vm", "delete", "r1"});
 
   auto rm = run({"vm", "run", "--rm", "--name", "r2", "--image", "tiny", "--", "true"});

@@ -162,9 +162,12 @@ Reply Agent::handle(const agentproto::Frame& frame) {
   const auto id = request.id;
   const auto& method = request.method;
   if (method == agentproto::kMethodHealth) {
-    auto health = read_health(deps_.proc_root, deps_.version);
+    auto health = read_health(deps_.proc_root, deps_.version, deps_.ssh_host_key_paths);
     if (auto* error = std::get_if<agentproto::WireError>(&health)) {
       return Reply{error_line(id, *error), {}};
+    }
+    if (!deps_.report_ssh_host_key) {
+      std::get<agentproto::HealthResult>(health).ssh_host_key.reset();
     }
     return Reply{agentproto::make_result_line(
                      id, agentproto::encode(std::get<agentproto::HealthResult>(health))),

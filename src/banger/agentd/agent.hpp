@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "banger/agentproto/constants.hpp"
 #include "banger/agentproto/frame.hpp"
@@ -40,6 +41,13 @@ struct AgentDeps {
   // request: the work disk that carries it may be mounted after the agent starts. Without a
   // readable, well-formed token the agent refuses every connection (fails closed).
   std::string token_path = std::string(agentproto::kGuestAgentTokenPath);
+  // Where health looks for the sshd's public host key (read_ssh_host_key), first match wins.
+  std::vector<std::string> ssh_host_key_paths = {
+      std::string(agentproto::kGuestOpensshHostKeyPath),
+      std::string(agentproto::kGuestDropbearHostKeyPath)};
+  // false only in tests that play an agent from before health reported the key (the host then
+  // falls back to ssh-keyscan).
+  bool report_ssh_host_key = true;
 };
 
 struct Reply {

@@ -29,8 +29,34 @@ std::optional<double> parse_uptime(std::string_view text) {
   return value;
 }
 
+std::string read_ssh_host_key(const std::vector<std::string>& paths) {
+  constexpr std::size_t kMaxKeyFileBytes = 4096;
+  constexpr std::string_view kType = "ssh-ed25519";
+  for (const auto& path : paths) {
+    const auto text = read_text_file(path);
+    if (!text || text->size() > kMaxKeyFileBytes) {
+      continue;
+    }
+    const std::string_view line = std::string_view(*text).substr(0, text->find('\n'));
+    const auto space = line.find(' ');
+    if (space == std::string_view::npos || line.substr(0, space) != kType) {
+      continue;
+    }
+    std::string_view key = line.substr(space + 1);
+    key = key.substr(0, key.find(' '));
+    const bool base64 = !key.empty() && key.find_first_not_of(
+                                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                            "0123456789+/=") == std::string_view::npos;
+    if (base64 && kType.size() + 1 + key.size() <= agentproto::kMaxSshHostKeyChars) {
+      return std::string(kType) + " " + std::string(key);
+    }
+  }
+  return "";
+}
+
 std::variant<agentproto::HealthResult, agentproto::WireError> read_health(
-    const std::string& proc_root, const std::string& version) {
+    const std::string& proc_root, const std::string& version,
+    const std::vector<std::string>& ssh_host_key_paths) {
   using agentproto::ErrorCode;
   using agentproto::WireError;
   agentproto::HealthResult result;
@@ -57,6 +83,7 @@ std::variant<agentproto::HealthResult, agentproto::WireError> read_health(
   if (::gethostname(host, sizeof host - 1) == 0) {
     result.hostname = host;
   }
+  result.ssh_host_key = read_ssh_host_key(ssh_host_key_paths);
   return result;
 }
 

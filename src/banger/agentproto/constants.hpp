@@ -38,5 +38,11 @@ constexpr std::string_view kGuestAgentTokenPath = "/root/.banger/agent.token";
 // Longest line the agent reads from a peer that has not authenticated yet (the auth request is
 // ~130 bytes); a longer one is refused and the connection closed.
 constexpr std::size_t kMaxHelloBytes = 4096;
+// Where the agent looks for the guest sshd's public ed25519 host key (health's ssh_host_key),
+// first match wins: OpenSSH's file (systemd images), then the one the tiny image's init writes
+// next to dropbear's private key.
+constexpr std::string_view kGuestOpensshHostKeyPath = "/etc/ssh/ssh_host_ed25519_key.pub";
+constexpr std::string_view kGuestDropbearHostKeyPath =
+    "/etc/dropbear/dropbear_ed25519_host_key.pub";
 
 }  // namespace banger::agentproto

@@ -119,10 +119,14 @@ std::string decode(const json& j, AuthParams& out) {
 }
 
 json encode(const HealthResult& value) {
-  return json{{"uptime_s", value.uptime_s},
-              {"boot_id", value.boot_id},
-              {"version", value.version},
-              {"hostname", value.hostname}};
+  json out{{"uptime_s", value.uptime_s},
+           {"boot_id", value.boot_id},
+           {"version", value.version},
+           {"hostname", value.hostname}};
+  if (value.ssh_host_key) {
+    out["ssh_host_key"] = *value.ssh_host_key;
+  }
+  return out;
 }
 
 json encode(const PortEntry& value) {
@@ -173,6 +177,17 @@ std::string decode(const json& j, HealthResult& out) {
   }
   if (error.empty()) {
     error = read_string(j, "hostname", out.hostname, false);
+  }
+  if (error.empty() && j.contains("ssh_host_key")) {
+    std::string key;
+    error = read_string(j, "ssh_host_key", key, true);
+    if (error.empty() && key.size() > kMaxSshHostKeyChars) {
+      error = "field \"ssh_host_key\": longer than " + std::to_string(kMaxSshHostKeyChars) +
+              " characters";
+    }
+    if (error.empty()) {
+      out.ssh_host_key = std::move(key);
+    }
   }
   return error;
 }

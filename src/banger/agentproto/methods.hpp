@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,7 +33,15 @@ struct HealthResult {
   std::string boot_id;   // /proc/sys/kernel/random/boot_id, trimmed
   std::string version;   // agent version
   std::string hostname;  // gethostname()
+  // The guest sshd's ed25519 host key as "ssh-ed25519 <base64>" (no comment), "" while the
+  // guest has none yet; nullopt from an agent that predates the field (it never sends it).
+  // The host pins it over this authenticated channel instead of trusting whoever answers on
+  // the guest's IP (docs/agent.md).
+  std::optional<std::string> ssh_host_key;
 };
+
+// The longest ssh_host_key the host accepts ("ssh-ed25519 " + 68 base64 characters fit).
+constexpr std::size_t kMaxSshHostKeyChars = 256;
 
 // One listening socket of ports.
 struct PortEntry {

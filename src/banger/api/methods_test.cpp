@@ -28,9 +28,11 @@ TEST(Methods, VmCreateRequestDecodesWithDefaults) {
   EXPECT_FALSE(r->memory_mib);
   EXPECT_FALSE(r->nat);
   EXPECT_FALSE(r->no_start);
+  EXPECT_EQ(r->ready, "ssh");
   // Unset optionals are left out of the encoding.
-  EXPECT_EQ(to_json_value(*r).dump(),
-            R"({"image":"","kernel":"","name":"dev","nat":false,"no_start":false,"vcpu":2})");
+  EXPECT_EQ(
+      to_json_value(*r).dump(),
+      R"({"image":"","kernel":"","name":"dev","nat":false,"no_start":false,"ready":"ssh","vcpu":2})");
 }
 
 TEST(Methods, VmCreateRequestRejectsTypos) {

@@ -73,6 +73,10 @@ struct VmInfo {
   }
 };
 
+// VmCreate::Request::ready values.
+constexpr std::string_view kReadySsh = "ssh";
+constexpr std::string_view kReadyAgent = "agent";
+
 // Creates a VM and, unless no_start, boots it. Streams events while it works.
 struct VmCreate {
   static constexpr std::string_view kMethod = "vm.create";
@@ -85,6 +89,10 @@ struct VmCreate {
     std::optional<std::int64_t> disk_size_mib;  // unset = configured default
     bool nat = false;
     bool no_start = false;
+    // What the reply waits for: "ssh" (the guest's sshd answers; the default) or "agent" (the
+    // agent answers and the host key is pinned: for callers that run commands through the
+    // agent next, `vm run -- cmd`). Anything else is refused.
+    std::string ready = std::string(kReadySsh);
     template <class V>
     void fields(V& v) {
       v("name", name);
@@ -95,6 +103,7 @@ struct VmCreate {
       v("disk_size_mib", disk_size_mib);
       v("nat", nat);
       v("no_start", no_start);
+      v("ready", ready);
     }
   };
   struct Response {

@@ -9,6 +9,7 @@
 #include "banger/api/vm.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/base/expected.hpp"
+#include "banger/base/printable.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/daemon/handlers.hpp"
 #include "banger/vm/fan_out.hpp"
@@ -149,6 +150,13 @@ Expected<api::VmInfos> for_each_vm(const std::vector<std::string>& names, const 
 void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
   registry.add<api::VmCreate>([deps](const api::VmCreate::Request& request,
                                      rpc::CallContext& call) -> Expected<api::VmCreate::Response> {
+    if (request.ready != api::kReadySsh && request.ready != api::kReadyAgent) {
+      return fail(Errc::invalid_argument,
+                  fmt::format("ready must be \"{}\" or \"{}\", not \"{}\"", api::kReadySsh,
+                              api::kReadyAgent, base::printable(request.ready, 40)));
+    }
+    const auto readiness =
+        request.ready == api::kReadyAgent ? vm::Readiness::agent : vm::Readiness::ssh;
     BANGER_TRY_ASSIGN(auto vm, deps.vms.create({.name = request.name,
                                                 .image = request.image,
                                                 .kernel = request.kernel,
@@ -160,7 +168,7 @@ void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
     if (!request.no_start) {
       // A VM that never became ready stays (in `error`) for `vm logs`; the error says why.
       CallBridge bridge(call);
-      BANGER_TRY_ASSIGN(vm, deps.vms.start(vm.id, bridge.progress(), bridge.cancel()));
+      BANGER_TRY_ASSIGN(vm, deps.vms.start(vm.id, bridge.progress(), bridge.cancel(), readiness));
     }
     return api::VmCreate::Response{.vm = to_info(vm)};
   });

@@ -1,15 +1,21 @@
 #include "banger/guest/port_probe.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
+#include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
+#include "banger/base/printable.hpp"
+#include "banger/base/strings.hpp"
 #include "banger/posix/io.hpp"
 #include "banger/posix/unix_socket.hpp"
 
@@ -18,18 +24,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A connected non-blocking socket, or an invalid fd.
+// A connected non-blocking socket, or an invalid fd (errno says why).
 base::UniqueFd connect_to(const std::string& ip, int port, Clock::time_point deadline) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   if (::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
+    errno = EINVAL;
     return base::UniqueFd();
   }
   base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return base::UniqueFd();
+  }
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockaddr API
-  if (!fd || !posix::connect_socket(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr,
-                                    deadline)) {
+  auto connected = posix::connect_socket(fd.get(), reinterpret_cast<const sockaddr*>(&addr),
+                                         sizeof addr, deadline);
+  if (!connected) {
+    errno = connected.error().sys_errno;
     return base::UniqueFd();
   }
   return fd;
@@ -79,7 +91,65 @@ bool looks_like_tls(const std::string& answer) {
   return answer.size() >= 2 && (answer[0] == '\x16' || answer[0] == '\x15') && answer[1] == '\x03';
 }
 
+// The longest identification exchange read (RFC 4253 caps a line at 255 bytes; a few lines
+// before it are allowed).
+constexpr std::size_t kMaxSshGreetingBytes = 1024;
+
 }  // namespace
+
+Status probe_sshd(const std::string& ip, int port, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  auto fd = connect_to(ip, port, deadline);
+  if (!fd) {
+    return fail(Errc::unavailable, std::strerror(errno));
+  }
+  std::string got;
+  std::array<char, 256> buf{};
+  while (got.size() < kMaxSshGreetingBytes) {
+    for (const auto& line : base::split(got, '\n')) {
+      if (line.starts_with("SSH-")) {
+        return {};
+      }
+    }
+    auto n = posix::read_some(fd.get(), buf.data(), buf.size(), deadline);
+    if (!n || *n == 0) {
+      break;
+    }
+    got.append(buf.data(), *n);
+  }
+  if (got.empty()) {
+    return fail(Errc::unavailable,
+                fmt::format("no SSH identification within {} ms", timeout.count()));
+  }
+  const std::string first_line = got.substr(0, got.find('\n'));
+  return fail(Errc::unavailable, fmt::format("answered \"{}\" instead of an SSH identification",
+                                             base::printable(base::trim(first_line), 40)));
+}
+
+Status wait_for_sshd(base::Clock& clock, const WaitForSshdOptions& options) {
+  constexpr std::chrono::milliseconds kInterval{100};
+  constexpr std::chrono::milliseconds kAttempt{1000};
+  const auto start = clock.steady_now();
+  while (true) {
+    if (base::is_cancelled(options.cancel)) {
+      return fail(Errc::cancelled,
+                  fmt::format("waiting for sshd on {}:{}: cancelled", options.ip, options.port));
+    }
+    auto answered = probe_sshd(options.ip, options.port, kAttempt);
+    if (answered) {
+      return {};
+    }
+    auto now = clock.steady_now();
+    if (now >= options.deadline) {
+      auto waited = std::chrono::duration_cast<std::chrono::seconds>(options.deadline - start);
+      return fail(Errc::timeout,
+                  fmt::format("sshd on {}:{} did not answer within {} s: {}", options.ip,
+                              options.port, waited.count(), answered.error().message));
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(options.deadline - now);
+    clock.sleep_for(std::min(kInterval, left));
+  }
+}
 
 std::string to_string(PortScheme scheme) {
   switch (scheme) {

@@ -1,5 +1,6 @@
 #include "banger/guest/port_probe.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "banger/base/clock.hpp"
 #include "banger/base/fd.hpp"
 
 namespace banger::guest {
@@ -94,6 +96,118 @@ TEST(PortProbe, OtherProtocolsClosedPortsAndBadAddressesAreNone) {
   EXPECT_EQ(probe_port_scheme("not-an-ip", 80), PortScheme::none);
   EXPECT_EQ(to_string(PortScheme::https), "https");
   EXPECT_EQ(to_string(PortScheme::none), "");
+}
+
+// A loopback TCP server that speaks first, as sshd does: it sends greeting on every accepted
+// connection (nothing when ""), then keeps the connection open until the peer leaves.
+class GreetingServer {
+ public:
+  explicit GreetingServer(std::string greeting) : greeting_(std::move(greeting)) {
+    listener_ = base::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener_.get(), 8), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~GreetingServer() {
+    ::shutdown(listener_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  void serve() {
+    while (true) {
+      base::UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!client) {
+        return;
+      }
+      ++accepted_;
+      if (!greeting_.empty()) {
+        ::send(client.get(), greeting_.data(), greeting_.size(), MSG_NOSIGNAL);
+      }
+      char buf[64];
+      while (::recv(client.get(), buf, sizeof buf, 0) > 0) {
+      }
+    }
+  }
+
+  std::string greeting_;
+  base::UniqueFd listener_;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+int closed_port() {
+  GreetingServer gone("");
+  return gone.port();
+}
+
+TEST(SshdProbe, AnIdentificationLineIsReadyEvenAfterOtherLines) {
+  GreetingServer dropbear("SSH-2.0-dropbear_2022.83\r\n");
+  EXPECT_TRUE(probe_sshd("127.0.0.1", dropbear.port(), std::chrono::seconds(2)));
+  GreetingServer chatty("welcome\r\nSSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
+  EXPECT_TRUE(probe_sshd("127.0.0.1", chatty.port(), std::chrono::seconds(2)));
+}
+
+TEST(SshdProbe, SilenceOtherProtocolsRefusalAndFloodsAreNotReady) {
+  GreetingServer silent("");
+  auto quiet = probe_sshd("127.0.0.1", silent.port(), std::chrono::milliseconds(200));
+  ASSERT_FALSE(quiet);
+  EXPECT_EQ(quiet.error().code, Errc::unavailable);
+  EXPECT_EQ(quiet.error().message, "no SSH identification within 200 ms");
+
+  GreetingServer http("HTTP/1.1 400 Bad Request\r\n\r\n");
+  auto wrong = probe_sshd("127.0.0.1", http.port(), std::chrono::milliseconds(300));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().message,
+            "answered \"HTTP/1.1 400 Bad Request\" instead of an SSH identification");
+
+  // A hostile guest flooding bytes without a newline: read at most 1 KiB, never trusted.
+  GreetingServer flood(std::string(100000, 'x'));
+  auto flooded = probe_sshd("127.0.0.1", flood.port(), std::chrono::seconds(2));
+  ASSERT_FALSE(flooded);
+  EXPECT_NE(flooded.error().message.find("instead of an SSH identification"), std::string::npos);
+  EXPECT_LT(flooded.error().message.size(), 200u);
+
+  auto refused = probe_sshd("127.0.0.1", closed_port(), std::chrono::seconds(1));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::unavailable);
+  EXPECT_EQ(refused.error().message, "Connection refused");
+}
+
+TEST(SshdProbe, WaitForSshdPollsUntilTheDeadlineOrCancel) {
+  base::SystemClock clock;
+  GreetingServer sshd("SSH-2.0-OpenSSH_9.2\r\n");
+  EXPECT_TRUE(wait_for_sshd(clock, {.ip = "127.0.0.1",
+                                    .port = sshd.port(),
+                                    .deadline = clock.steady_now() + std::chrono::seconds(5)}));
+
+  const int port = closed_port();
+  auto late =
+      wait_for_sshd(clock, {.ip = "127.0.0.1",
+                            .port = port,
+                            .deadline = clock.steady_now() + std::chrono::milliseconds(350)});
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, Errc::timeout);
+  EXPECT_EQ(late.error().message, fmt::format("sshd on 127.0.0.1:{} did not answer within 0 s: "
+                                              "Connection refused",
+                                              port));
+
+  int asked = 0;
+  auto cancelled = wait_for_sshd(clock, {.ip = "127.0.0.1",
+                                         .port = port,
+                                         .deadline = clock.steady_now() + std::chrono::seconds(30),
+                                         .cancel = [&] { return ++asked > 2; }});
+  ASSERT_FALSE(cancelled);
+  EXPECT_EQ(cancelled.error().code, Errc::cancelled);
 }
 
 }  // namespace

@@ -95,19 +95,23 @@ if [ -s /etc/banger/authorized_keys ]; then
   cat /etc/banger/authorized_keys >> /root/.ssh/authorized_keys
   chmod 600 /root/.ssh/authorized_keys
 fi
+# One host key per VM, made at first boot (a key baked into the image would be shared). Its
+# public half is written (atomically) before the agent starts: the agent hands it to the host,
+# which pins it from that authenticated channel (docs/agent.md, health).
+key=/etc/dropbear/dropbear_ed25519_host_key
+if [ ! -s "$key" ]; then
+  mkdir -p /etc/dropbear
+  dropbearkey -t ed25519 -f "$key" >/dev/null 2>&1
+fi
+pub=$(dropbearkey -y -f "$key" 2>/dev/null | grep '^ssh-')
+printf '%s\n' "$pub" > "$key.pub.tmp" && mv -f "$key.pub.tmp" "$key.pub"
+echo "banger-hostkey: $pub"
 # banger's guest integration hook: config and agent start-up injected by later steps.
 for hook in /etc/banger/init.d/*; do
   if [ -x "$hook" ]; then
     "$hook" || echo "banger-init: $hook failed ($?)"
   fi
 done
-# One host key per VM, made at first boot (a key baked into the image would be shared).
-key=/etc/dropbear/dropbear_ed25519_host_key
-if [ ! -s "$key" ]; then
-  mkdir -p /etc/dropbear
-  dropbearkey -t ed25519 -f "$key" >/dev/null 2>&1
-fi
-echo "banger-hostkey: $(dropbearkey -y -f "$key" 2>/dev/null | grep '^ssh-')"
 dropbear -r "$key" -p 22 -s -E 2>>/var/log/dropbear.log
 echo "banger-init: ready"
 trap 'echo "banger-init: powering off"; sync; poweroff -f' TERM
@@ -123,6 +127,9 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 AuthorizedKeysFile .ssh/authorized_keys /etc/banger/authorized_keys
+# One ed25519 host key per VM (made at first boot; RSA key generation costs seconds of
+# emulated CPU), the key banger pins.
+HostKey /etc/ssh/ssh_host_ed25519_key
 )BANGER";
 
 constexpr std::string_view kSshKeygenUnit = R"BANGER([Unit]
@@ -134,7 +141,7 @@ Before=ssh.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/bin/ssh-keygen -A
+ExecStart=/bin/sh -c 'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
 ExecStart=/bin/sh -c 'echo "banger-hostkey: $(cat /etc/ssh/ssh_host_ed25519_key.pub)" >/dev/console'
 
 [Install]

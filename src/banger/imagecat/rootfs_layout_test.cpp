@@ -108,7 +108,9 @@ TEST(RootfsLayout, DebianTreeGetsSshdKeygenUnitsFstabAndNoBakedKeys) {
   EXPECT_EQ(*sys::read_file(root + "/etc/systemd/system/banger-ssh-keygen.service"),
             ssh_keygen_unit());
   EXPECT_THAT(ssh_keygen_unit(), HasSubstr("Before=ssh.service"));
-  EXPECT_THAT(ssh_keygen_unit(), HasSubstr("ExecStart=/usr/bin/ssh-keygen -A"));
+  EXPECT_THAT(ssh_keygen_unit(),
+              HasSubstr("ssh-keygen -q -t ed25519 -N \"\" -f /etc/ssh/ssh_host_ed25519_key"));
+  EXPECT_THAT(sshd_dropin(), HasSubstr("HostKey /etc/ssh/ssh_host_ed25519_key\n"));
   EXPECT_EQ(*sys::read_file(root + "/etc/systemd/system/banger-init.service"), banger_init_unit());
   EXPECT_THAT(banger_init_unit(), HasSubstr("ExecStart=/usr/local/lib/banger/banger-init"));
   const std::string wants = root + "/etc/systemd/system/multi-user.target.wants/";

@@ -45,6 +45,11 @@ class FakeVmHost final : public vm::VmHost {
     std::lock_guard lock(mutex_);
     return calls_;
   }
+  // The readiness level of the last wait_ready call (ssh before any).
+  vm::Readiness last_readiness() const {
+    std::lock_guard lock(mutex_);
+    return last_readiness_;
+  }
   void set_dead(const std::string& vm_id) {
     std::lock_guard lock(mutex_);
     dead_.insert(vm_id);
@@ -79,7 +84,11 @@ class FakeVmHost final : public vm::VmHost {
     }
     return launched;
   }
-  Status wait_ready(const model::Vm& vm, const base::CancelFn&) override {
+  Status wait_ready(const model::Vm& vm, vm::Readiness readiness, const base::CancelFn&) override {
+    {
+      std::lock_guard lock(mutex_);
+      last_readiness_ = readiness;
+    }
     BANGER_FAKE_STEP("wait_ready", vm);
     return {};
   }
@@ -253,6 +262,7 @@ class FakeVmHost final : public vm::VmHost {
  private:
   mutable std::mutex mutex_;
   std::vector<std::string> calls_;
+  vm::Readiness last_readiness_ = vm::Readiness::ssh;
   std::set<std::string> dead_;
   std::function<void()> on_destroy_;
   std::map<std::string, base::UniqueFd> exit_writers_;

@@ -126,6 +126,11 @@ struct FakeVmmOptions {
   std::string agent_proc_root = "/proc";  // what the agent's health and ports read
   std::string agent_version = "fake-agent";
   std::vector<std::string> cmdline_args;  // this backend's additions to the kernel command line
+  // Whether the agent's health reports the guest's ssh host key (read from these files). Off by
+  // default: the agent then plays one from before the report, and readiness uses ssh-keyscan
+  // (a FakeCommandRunner answer) as for such images.
+  bool agent_reports_ssh_host_key = false;
+  std::vector<std::string> agent_ssh_host_key_paths;
 };
 
 // How a fake VM's VMM ended (or that it has not).
@@ -594,7 +599,9 @@ inline Status FakeVmm::start_agent(const vmm::VmConfig& config, pid_t pid) {
                                        {.system = *vm.control,
                                         .proc_root = options_.agent_proc_root,
                                         .version = options_.agent_version,
-                                        .token_path = config.run_dir + "/agent.token"},
+                                        .token_path = config.run_dir + "/agent.token",
+                                        .ssh_host_key_paths = options_.agent_ssh_host_key_paths,
+                                        .report_ssh_host_key = options_.agent_reports_ssh_host_key},
                                        &hostility_);
   if (!server) {
     vm.end = FakeVmEnd::died;

@@ -50,6 +50,9 @@ constexpr auto kMaxExecWait = std::chrono::hours(1);
 constexpr std::size_t kPortProbeThreads = 16;
 // Guest-chosen text in bangerd.log: at most this many bytes per field, per console line.
 constexpr std::size_t kMaxLoggedGuestText = 200;
+// How long verify_host_key (before `vm ssh`) waits for the key and sshd of a running VM: one
+// started with agent readiness may still be starting sshd.
+constexpr std::chrono::seconds kSshdAnswerWait{30};
 // Console tails are read from the end of the log with pread, at most this much: the log may be
 // many MiB (security review M10).
 constexpr std::int64_t kConsoleTailBytes = 64 * 1024;
@@ -348,9 +351,9 @@ Expected<Launched> MicrovmHost::launch(const model::Vm& vm, const SpawnedFn& on_
   return Launched{.pid = launched.pid, .start_time = launched.start_time};
 }
 
-Status MicrovmHost::wait_for_agent(const model::Vm& vm,
-                                   std::chrono::steady_clock::time_point deadline,
-                                   const base::CancelFn& stop_waiting, const bool& vmm_exited) {
+Expected<agentproto::HealthResult> MicrovmHost::wait_for_agent(
+    const model::Vm& vm, std::chrono::steady_clock::time_point deadline,
+    const base::CancelFn& stop_waiting, const bool& vmm_exited) {
   BANGER_TRY_ASSIGN(auto agent, agent_for(vm));
   // The deadline is on the injected clock; the agent's attempts run on real
   // time.
@@ -360,7 +363,7 @@ Status MicrovmHost::wait_for_agent(const model::Vm& vm,
   if (healthy) {
     BANGER_LOG_INFO("vm {}: agent {} answered (guest up {:.1f} s)", vm.name,
                     base::printable(healthy->version, kMaxLoggedGuestText), healthy->uptime_s);
-    return {};
+    return healthy;
   }
   if (vmm_exited) {
     return fail(Errc::failed_precondition,
@@ -375,7 +378,48 @@ Status MicrovmHost::wait_for_agent(const model::Vm& vm,
   return tl::unexpected(healthy.error());
 }
 
-Status MicrovmHost::wait_ready(const model::Vm& vm, const base::CancelFn& cancel) {
+Status MicrovmHost::pin_reported_host_key(const model::Vm& vm, std::string reported,
+                                          std::chrono::steady_clock::time_point deadline,
+                                          const base::CancelFn& stop_waiting,
+                                          const bool& vmm_exited) {
+  // The guest makes its key at first boot, usually before its agent starts; poll health
+  // until the key is there.
+  constexpr std::chrono::milliseconds kPoll{50};
+  while (reported.empty()) {
+    if (base::is_cancelled(stop_waiting)) {
+      return vmm_exited ? fail(Errc::failed_precondition,
+                               "the VM exited during boot; console:\n" + quoted_console_tail(vm))
+                        : fail(Errc::cancelled,
+                               "waiting for vm " + vm.name + "'s ssh host key: cancelled");
+    }
+    if (deps_.clock.steady_now() >= deadline) {
+      return fail(Errc::timeout,
+                  fmt::format("vm {}: the guest reported no ssh host key within {} s (its sshd "
+                              "makes one at first boot); console:\n{}",
+                              vm.name, options_.boot_timeout.count(), quoted_console_tail(vm)));
+    }
+    deps_.clock.sleep_for(kPoll);
+    BANGER_TRY_ASSIGN(auto agent, agent_for(vm));
+    if (auto health = agent->health(std::chrono::seconds(2), stop_waiting);
+        health && health->ssh_host_key) {
+      reported = *health->ssh_host_key;
+    }
+  }
+  // "ssh-ed25519 <base64>" (the agent's form); pin() refuses anything else, naming it.
+  const auto space = reported.find(' ');
+  const std::string type = reported.substr(0, space);
+  const std::string key = space == std::string::npos ? "" : reported.substr(space + 1);
+  if (type != guest::kHostKeyType || key.empty()) {
+    return fail(Errc::invalid_argument,
+                fmt::format("vm {}: the guest agent reported an ssh host key that is not "
+                            "\"ssh-ed25519 <base64>\": \"{}\"",
+                            vm.name, base::printable(reported, kMaxLoggedGuestText)));
+  }
+  return deps_.known_hosts.pin({vm.guest_ip, vm.name + ".vm"}, type, key);
+}
+
+Status MicrovmHost::wait_ready(const model::Vm& vm, Readiness readiness,
+                               const base::CancelFn& cancel) {
   auto deadline = deps_.clock.steady_now() + options_.boot_timeout;
   bool vmm_exited = false;
   base::CancelFn stop_waiting = [&] {
@@ -385,29 +429,50 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, const base::CancelFn& cancel
     vmm_exited = !alive(vm);
     return vmm_exited;
   };
-  // S8: ready is "the agent answers health", then sshd (users ssh in next).
+  auto exited_or = [&](Status status, const std::string& timed_out) -> Status {
+    if (status) {
+      return status;
+    }
+    if (vmm_exited) {
+      return fail(Errc::failed_precondition,
+                  "the VM exited during boot; console:\n" + quoted_console_tail(vm));
+    }
+    if (status.error().code == Errc::timeout) {
+      return fail(Errc::timeout, timed_out + "; console:\n" + quoted_console_tail(vm));
+    }
+    return status;
+  };
+  // S8/S9: the agent answers health and reports the sshd's host key, pinned from that
+  // authenticated channel (nothing on the guest network can substitute its own key); then,
+  // for ssh readiness, sshd's identification line (no key exchange: cheap for a guest whose
+  // CPU is emulated, and many VMs booting together do not queue on it).
   if (image_has_agent(vm)) {
-    BANGER_TRY(wait_for_agent(vm, deadline, stop_waiting, vmm_exited));
+    BANGER_TRY_ASSIGN(auto health, wait_for_agent(vm, deadline, stop_waiting, vmm_exited));
+    if (health.ssh_host_key) {
+      BANGER_TRY(
+          pin_reported_host_key(vm, *health.ssh_host_key, deadline, stop_waiting, vmm_exited));
+      if (readiness == Readiness::agent) {
+        return {};
+      }
+      auto answered = guest::wait_for_sshd(
+          deps_.clock,
+          {.ip = vm.guest_ip, .port = 22, .deadline = deadline, .cancel = stop_waiting});
+      return exited_or(answered, fmt::format("vm {} did not answer ssh within {} s", vm.name,
+                                             options_.boot_timeout.count()));
+    }
+    BANGER_LOG_INFO(
+        "vm {}: its agent does not report the ssh host key (an image built before "
+        "agents did); pinning the key ssh-keyscan sees",
+        vm.name);
   }
   guest::WaitForSshOptions options;
   options.ip = vm.guest_ip;
   options.host_names = {vm.guest_ip, vm.name + ".vm"};
   options.deadline = deadline;
   options.cancel = stop_waiting;
-  auto ready = guest::wait_for_ssh(deps_.runner, deps_.clock, deps_.known_hosts, options);
-  if (ready) {
-    return {};
-  }
-  if (vmm_exited) {
-    return fail(Errc::failed_precondition,
-                "the VM exited during boot; console:\n" + quoted_console_tail(vm));
-  }
-  if (ready.error().code == Errc::timeout) {
-    return fail(Errc::timeout,
-                fmt::format("vm {} did not answer ssh within {} s; console:\n{}", vm.name,
-                            options_.boot_timeout.count(), quoted_console_tail(vm)));
-  }
-  return ready;
+  return exited_or(
+      guest::wait_for_ssh(deps_.runner, deps_.clock, deps_.known_hosts, options),
+      fmt::format("vm {} did not answer ssh within {} s", vm.name, options_.boot_timeout.count()));
 }
 
 Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {
@@ -487,6 +552,20 @@ Status MicrovmHost::destroy(const model::Vm& vm) {
 }
 
 Status MicrovmHost::verify_host_key(const model::Vm& vm) {
+  // The agent's report when it gives one (wait_ready's reasons); then sshd must answer, which
+  // a VM started with agent readiness may not do yet.
+  if (image_has_agent(vm)) {
+    if (auto agent = agent_for(vm)) {
+      auto health = (*agent)->health(std::chrono::seconds(3));
+      if (health && health->ssh_host_key) {
+        const auto deadline = deps_.clock.steady_now() + kSshdAnswerWait;
+        const bool vmm_exited = false;
+        BANGER_TRY(pin_reported_host_key(vm, *health->ssh_host_key, deadline, {}, vmm_exited));
+        return guest::wait_for_sshd(deps_.clock,
+                                    {.ip = vm.guest_ip, .port = 22, .deadline = deadline});
+      }
+    }
+  }
   BANGER_TRY_ASSIGN(auto key,
                     guest::scan_host_key(deps_.runner, vm.guest_ip, 22, std::chrono::seconds(3)));
   return deps_.known_hosts.pin({vm.guest_ip, vm.name + ".vm"}, key.type, key.base64);

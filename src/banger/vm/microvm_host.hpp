@@ -81,7 +81,8 @@ class MicrovmHost final : public VmHost {
   // Also: with drop_vmm_privileges the VMM runs as vmm_id_for_ip(guest_ip) for uid and gid;
   // failed_precondition when that id has a passwd or group entry.
   Expected<Launched> launch(const model::Vm& vm, const SpawnedFn& on_spawned) override;
-  Status wait_ready(const model::Vm& vm, const base::CancelFn& cancel) override;
+  Status wait_ready(const model::Vm& vm, Readiness readiness,
+                    const base::CancelFn& cancel) override;
   Status shutdown(const model::Vm& vm, std::chrono::seconds grace) override;
   Status kill(const model::Vm& vm) override;
   Status release(const model::Vm& vm) override;
@@ -150,10 +151,18 @@ class MicrovmHost final : public VmHost {
   bool image_has_agent(const model::Vm& vm);
   // agent_for(vm), or failed_precondition naming the image when it has no agent.
   Expected<std::shared_ptr<agentclient::AgentClient>> require_agent(const model::Vm& vm);
-  // Waits for the agent's health answer (the first half of readiness); vmm_exited is set by
-  // stop_waiting when the VMM died.
-  Status wait_for_agent(const model::Vm& vm, std::chrono::steady_clock::time_point deadline,
-                        const base::CancelFn& stop_waiting, const bool& vmm_exited);
+  // Waits for the agent's first health answer (the first step of readiness); vmm_exited is set
+  // by stop_waiting when the VMM died.
+  Expected<agentproto::HealthResult> wait_for_agent(const model::Vm& vm,
+                                                    std::chrono::steady_clock::time_point deadline,
+                                                    const base::CancelFn& stop_waiting,
+                                                    const bool& vmm_exited);
+  // Pins (first boot) or checks the host key the agent reported ("" = not made yet: polls
+  // health until it is, up to deadline). invalid_argument for a key that is not
+  // "ssh-ed25519 <base64>"; failed_precondition when it differs from the pinned one.
+  Status pin_reported_host_key(const model::Vm& vm, std::string reported,
+                               std::chrono::steady_clock::time_point deadline,
+                               const base::CancelFn& stop_waiting, const bool& vmm_exited);
   // The console's last 20 lines for error messages (which reach bangerd.log and the user):
   // escaped, each cut to a bound and quoted with "  | " (L10: the guest writes the console).
   std::string quoted_console_tail(const model::Vm& vm);

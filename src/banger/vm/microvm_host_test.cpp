@@ -24,6 +24,7 @@
 #include "banger/testkit/fake_command_runner.hpp"
 #include "banger/testkit/fake_link_ops.hpp"
 #include "banger/testkit/fake_vmm.hpp"
+#include "banger/testkit/fixture_files.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
 namespace banger::vm {
@@ -196,7 +197,8 @@ class MicrovmHostTest : public ::testing::Test {
   // The host's processes as reconcile sees them, and the ids the passwd/group databases hold.
   std::vector<sys::ProcessInfo> processes_;
   std::set<std::uint32_t> taken_ids_;
-  MicrovmHostDeps deps() {
+  MicrovmHostDeps deps() { return deps_with(vmms_); }
+  MicrovmHostDeps deps_with(vmm::VmmRegistry& vmms) {
     return {.runner = runner_,
             .clock = clock_,
             .paths = paths_,
@@ -204,7 +206,7 @@ class MicrovmHostTest : public ::testing::Test {
             .network = network_,
             .images = images_,
             .kernels = kernels_,
-            .vmms = vmms_,
+            .vmms = vmms,
             .known_hosts = known_hosts_,
             .dns = dns_,
             .nat = nat_,
@@ -247,6 +249,50 @@ TEST_F(MicrovmHostTest, LaunchBootsThePreparedVmUnderItsBackend) {
   EXPECT_EQ(config.console_log_path, vm_dir + "/console.log");
   EXPECT_TRUE(host_.alive(vm));
   EXPECT_EQ(dns_.records().snapshot(), (std::map<std::string, std::string>{{"web", "192.0.2.2"}}));
+}
+
+TEST_F(MicrovmHostTest, AgentReadinessPinsTheKeyTheAgentReportsAndRefusesAChangedOne) {
+  const std::string key_path = dir_.path() + "/guest-host-key.pub";
+  const std::string key = "AAAAC3NzaC1lZDI1NTE5AAAAIGIov89ORwN9tfN6MsuhmZlBuD4njrmg+NojQqHV1rXO";
+  testkit::write_fixture(key_path, "ssh-ed25519 " + key + " root@web\n");
+  testkit::FakeVmm vmm{{.backend = vmm::Backend::qemu,
+                        .serve_agent = true,
+                        .agent_proc_root = dir_.path() + "/guest-proc",
+                        .agent_reports_ssh_host_key = true,
+                        .agent_ssh_host_key_paths = {key_path}}};
+  vmm::VmmRegistry vmms{vmm};
+  MicrovmHost host{deps_with(vmms), options()};
+  auto vm = new_vm("0123456789abcdef", "web");
+  auto prepared = host.prepare(vm, {}, {});
+  ASSERT_TRUE(prepared) << prepared.error().message;
+  prepared->apply_to(vm);
+  auto launched = host.launch(vm, {});
+  ASSERT_TRUE(launched) << launched.error().message;
+  vm.vmm_pid = launched->pid;
+  vm.vmm_start_time = launched->start_time;
+  // Agent readiness: no sshd probe and no ssh-keyscan; the key comes from the agent.
+  auto ready = host.wait_ready(vm, Readiness::agent, {});
+  ASSERT_TRUE(ready) << ready.error().message;
+  EXPECT_EQ(known_hosts_.lookup(vm.guest_ip)->value_or(""), "ssh-ed25519 " + key);
+  EXPECT_EQ(known_hosts_.lookup("web.vm")->value_or(""), "ssh-ed25519 " + key);
+  EXPECT_FALSE(ran_command_starting("ssh-keyscan"));
+
+  // The guest now claims another key: refused, nothing re-pinned.
+  testkit::write_fixture(key_path, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0=\n");
+  auto changed = host.wait_ready(vm, Readiness::agent, {});
+  ASSERT_FALSE(changed);
+  EXPECT_EQ(changed.error().code, Errc::failed_precondition);
+  EXPECT_NE(changed.error().message.find("changed"), std::string::npos) << changed.error().message;
+  EXPECT_EQ(known_hosts_.lookup(vm.guest_ip)->value_or(""), "ssh-ed25519 " + key);
+
+  // A guest that never makes a key times out with the console, not a hang.
+  ::unlink(key_path.c_str());
+  auto none = host.wait_ready(vm, Readiness::agent, {});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, Errc::timeout);
+  EXPECT_NE(none.error().message.find("reported no ssh host key"), std::string::npos)
+      << none.error().message;
+  ASSERT_TRUE(host.kill(vm));
 }
 
 TEST_F(MicrovmHostTest, ConsoleTailReadsTheBackendsConsoleLog) {

@@ -97,6 +97,16 @@ struct VmUsage {
   std::int64_t disk_apparent_bytes = 0;   // their apparent (sparse) size
 };
 
+// How ready start() waits for a VM to be (S8, S9). Images with an agent: the agent answers
+// `health` and reports the guest sshd's host key, which is pinned from that authenticated
+// channel (first boot) or checked against the pinned one; `ssh` also waits until the sshd
+// sends its identification line. Images without an agent (and agents that predate the key
+// report): sshd answers ssh-keyscan and its key is pinned/checked, at both levels.
+enum class Readiness {
+  agent,  // commands go through the agent next (`vm run -- cmd`): sshd is not waited for
+  ssh,    // a user or tool connects with ssh next (the default)
+};
+
 class VmHost {
  public:
   virtual ~VmHost() = default;
@@ -109,10 +119,11 @@ class VmHost {
   // set) learns the VMM's pid + start time right after the spawn, before any wait, so the
   // caller can record them before a crash could lose them (security review M2).
   virtual Expected<Launched> launch(const model::Vm& vm, const SpawnedFn& on_spawned) = 0;
-  // Waits until the guest agent answers `health` (images with an agent), then until the
-  // guest's sshd answers with the pinned host key (first boot pins it).
-  // timeout with the console tail when it does not; failed_precondition when the VMM exited.
-  virtual Status wait_ready(const model::Vm& vm, const base::CancelFn& cancel) = 0;
+  // Waits until the VM is ready at the given level (see Readiness). timeout with the console
+  // tail when it does not become ready in time; failed_precondition when the VMM exited or the
+  // guest's host key differs from the pinned one.
+  virtual Status wait_ready(const model::Vm& vm, Readiness readiness,
+                            const base::CancelFn& cancel) = 0;
   // Guest sync + poweroff (agent, else ssh), then waits up to grace for the VMM to exit, then
   // kills it.
   virtual Status shutdown(const model::Vm& vm, std::chrono::seconds grace) = 0;
@@ -132,8 +143,10 @@ class VmHost {
   virtual Expected<base::UniqueFd> vmm_exit_fd(const model::Vm& vm) = 0;
   // The last lines of the VM's console log ("" when there is none).
   virtual std::string console_tail(const model::Vm& vm, std::size_t lines) = 0;
-  // Scans the running guest's ssh host key and checks it against the pinned one: the clear
-  // "host key ... changed" failed_precondition when it differs (S9).
+  // Checks the running guest's ssh host key (the one its agent reports, else ssh-keyscan's)
+  // against the pinned one, pinning it when none is (S9): the clear "host key ... changed"
+  // failed_precondition when it differs. With the agent's key, also waits (30 s at most) until
+  // sshd answers: a VM started with agent readiness may still be starting it.
   virtual Status verify_host_key(const model::Vm& vm) = 0;
   // Path of the console log.
   virtual std::string console_log_path(const model::Vm& vm) = 0;

@@ -209,8 +209,8 @@ Expected<std::vector<std::string>> VmService::remove(const std::vector<std::stri
 }
 
 Expected<model::Vm> VmService::start(const std::string& name_or_id,
-                                     const base::ProgressFn& progress,
-                                     const base::CancelFn& cancel) {
+                                     const base::ProgressFn& progress, const base::CancelFn& cancel,
+                                     Readiness readiness) {
   BANGER_TRY_ASSIGN(auto found, show(name_or_id));
   auto lock = locks_.acquire(found.id);
   BANGER_TRY_ASSIGN(auto vm, reread(found, name_or_id));
@@ -259,8 +259,11 @@ Expected<model::Vm> VmService::start(const std::string& name_or_id,
   if (!launched) {
     return fail_start(launched.error(), false);
   }
-  base::report(progress, {"ready", "waiting for " + vm.name + "'s guest agent and sshd", 0, 0});
-  if (auto ready = deps_.host.wait_ready(vm, cancel); !ready) {
+  base::report(progress, {"ready",
+                          "waiting for " + vm.name + "'s guest agent" +
+                              (readiness == Readiness::ssh ? " and sshd" : ""),
+                          0, 0});
+  if (auto ready = deps_.host.wait_ready(vm, readiness, cancel); !ready) {
     return fail_start(ready.error(), true);
   }
   vm.touched_at = base::to_unix_seconds(deps_.clock.now());

@@ -149,12 +149,13 @@ class VmService {
   Expected<std::vector<std::string>> remove(const std::vector<std::string>& names_or_ids);
 
   // Boots a created/stopped/error VM: prepare (image, kernel, disks, network, DNS record, NAT),
-  // launch, wait until the guest agent answers and ssh answers with the pinned host key. On failure
-  // everything started is rolled back in reverse order and the VM is left in `error` with the
-  // reason (and the console tail) in last_error; the error is returned. failed_precondition in
-  // other states.
+  // launch, wait until the VM is ready at `readiness` (VmHost::wait_ready: the agent answers and
+  // the host key is pinned; with Readiness::ssh also sshd answers). On failure everything started
+  // is rolled back in reverse order and the VM is left in `error` with the reason (and the
+  // console tail) in last_error; the error is returned. failed_precondition in other states.
   Expected<model::Vm> start(const std::string& name_or_id, const base::ProgressFn& progress = {},
-                            const base::CancelFn& cancel = {});
+                            const base::CancelFn& cancel = {},
+                            Readiness readiness = Readiness::ssh);
   // Guest sync + poweroff, kill after the grace period, release the TAP: running -> stopped.
   Expected<model::Vm> stop(const std::string& name_or_id, std::chrono::seconds grace = kStopGrace);
   // stop (when running) then start.

@@ -330,6 +330,18 @@ TEST(VmService, TwentyConcurrentCreatesOfOneNameYieldOneVm) {
   EXPECT_EQ(service.list()->size(), 1u);
 }
 
+TEST(VmLifecycle, StartWaitsAtTheReadinessItIsAskedFor) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("cmd")));
+  std::vector<std::string> stages;
+  auto vm = f.service.start(
+      "cmd", [&](const base::ProgressEvent& e) { stages.push_back(e.message); }, {},
+      Readiness::agent);
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(f.host.last_readiness(), Readiness::agent);
+  EXPECT_NE(std::find(stages.begin(), stages.end(), "waiting for cmd's guest agent"), stages.end());
+}
+
 TEST(VmLifecycle, StartPreparesLaunchesWaitsAndRecordsTheRuntimeFields) {
   Fixture f;
   ASSERT_TRUE(f.service.create(spec("web")));
@@ -342,6 +354,7 @@ TEST(VmLifecycle, StartPreparesLaunchesWaitsAndRecordsTheRuntimeFields) {
   EXPECT_EQ(vm->rootfs_strategy, "qcow2_overlay");
   EXPECT_EQ(f.host.calls(),
             (std::vector<std::string>{"prepare web", "launch web", "wait_ready web"}));
+  EXPECT_EQ(f.host.last_readiness(), Readiness::ssh);  // the default: sshd answers
   EXPECT_EQ(f.service.show("web")->state, model::VmState::running);
   auto again = f.service.start("web");
   ASSERT_FALSE(again);
