@@ -313,7 +313,11 @@ Status inspect_git(Plan& plan) {
   plan.head = lines[3];
   plan.branch = lines[4].rfind(kHeads, 0) == 0 ? lines[4].substr(kHeads.size()) : "";
   BANGER_TRY_ASSIGN(auto origin, host::git(plan.root, {"config", "--get", "remote.origin.url"}));
-  plan.origin_url = origin.exit_code == 0 ? std::string(base::trim(origin.out)) : "";
+  // The value as git stores it (only the newline git config --get ends it with is dropped).
+  if (origin.exit_code == 0 && !origin.out.empty() && origin.out.back() == '\n') {
+    origin.out.pop_back();
+  }
+  plan.origin_url = origin.exit_code == 0 ? origin.out : "";
   if (!plan.options.from.empty()) {
     if (plan.options.from.front() == '-') {
       return fail(Errc::invalid_argument,

@@ -1,7 +1,11 @@
 // write_upload_stream(): one GNU-format tar stream, produced while it is written. Layout (the guest
 // script of guest_script.cpp depends on it; docs/workspaces.md):
-//   .git/banger/index-info       git: the index entries for `git update-index -z --index-info`
-//   .git/banger/exclude          git: lines for .git/info/exclude (the submodules' directories)
+//   .git/HEAD, .git/config,      git: the repository skeleton `git init`, `git update-ref` and
+//   .git/refs/..., .git/shallow, `git remote add` would make, written here so that the guest
+//   .git/info/exclude,           runs none of them (each git process costs ~50 ms in a guest
+//   .git/objects/{pack,info}/    under TCG); the exclude lines hide the submodules' directories
+//   .git/index                   git: the index, built on the host (plain: version 2, no
+//                                extensions), with no stat data: the guest refreshes it
 //   .git/banger/pack/NNNNNN      git: `git pack-objects` output in blocks of kPackBlock
 //   <entries of the plan>        directories, files and symlinks, in the plan's order
 //   .git/banger/end              last: tar accepts a stream cut at an entry boundary as complete,
@@ -17,9 +21,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 
+#include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/posix/env.hpp"
@@ -289,8 +295,150 @@ std::string submodule_excludes(const Plan& plan) {
 
 std::int64_t now_seconds() { return static_cast<std::int64_t>(::time(nullptr)); }
 
-// The staged (or, with --from, the commit's) index entries and the objects the guest needs:
-// HEAD's commit, its trees and blobs, and every blob the index names.
+// A value for a git config file: double-quoted (leading/trailing spaces, ';' and '#' are data),
+// with '\\', '"', newline, tab and backspace escaped as git's config parser reads them. Other
+// bytes are taken as they are (inside quotes a '\r' is data: the next byte is never a newline).
+std::string config_value(std::string_view value) {
+  std::string out = "\"";
+  for (const char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      default:
+        out += c;
+        break;
+    }
+  }
+  return out + "\"";
+}
+
+// .git/config as `git init` (and `git remote add origin`) would write it.
+std::string git_config(const Plan& plan) {
+  const bool sha256 = plan.head.size() == 64;
+  std::string out = fmt::format(
+      "[core]\n\trepositoryformatversion = {}\n\tfilemode = true\n\tbare = false\n"
+      "\tlogallrefupdates = true\n",
+      sha256 ? 1 : 0);
+  if (sha256) {
+    out += "[extensions]\n\tobjectformat = sha256\n";
+  }
+  if (!plan.origin_url.empty()) {
+    out += "[remote \"origin\"]\n\turl = " + config_value(plan.origin_url) +
+           "\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n";
+  }
+  return out;
+}
+
+// The guest's branch: --branch, or the host's current one ("" when detached).
+const std::string& guest_branch(const Plan& plan) {
+  return plan.options.branch.empty() ? plan.branch : plan.options.branch;
+}
+
+// inspect() checked --branch with git check-ref-format and git named the host's branch; this is
+// defence in depth, so that a branch can never put a file outside .git/refs/heads.
+Status check_branch(const std::string& branch) {
+  bool safe =
+      host::is_safe_relative(branch) && std::none_of(branch.begin(), branch.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+      });
+  for (const auto& part : base::split(branch, '/')) {
+    safe = safe && !part.empty() && part.front() != '.';
+  }
+  if (!safe) {
+    return fail(Errc::invalid_argument,
+                fmt::format("invalid branch name {}", host::escape_name(branch)));
+  }
+  return {};
+}
+
+// The index the guest starts from: index_info loaded into a fresh index file by
+// `git update-index --index-info` on the host, in the plainest format every git reads (version
+// 2, no split index, untracked cache, fsmonitor, end-of-entries or offset-table extension, a
+// real checksum). The temporary directory it is built in is removed on every path.
+Expected<std::string> build_index(const Plan& plan, const std::string& index_info) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/banger-index.XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) {
+    return fail_errno("creating a temporary directory for the workspace index", errno);
+  }
+  const std::string index = dir + "/index";
+  base::Defer cleanup([&] {
+    ::unlink(index.c_str());
+    ::unlink((index + ".lock").c_str());
+    ::rmdir(dir.c_str());
+  });
+  BANGER_TRY_ASSIGN(
+      auto result,
+      host::git(plan.root,
+                {"-c", "core.splitIndex=false", "-c", "core.untrackedCache=false", "-c",
+                 "index.version=2", "-c", "feature.manyFiles=false", "-c", "index.skipHash=false",
+                 "-c", "index.recordEndOfIndexEntries=false", "-c", "index.recordOffsetTable=false",
+                 "-c", "index.sparse=false", "update-index", "-z", "--index-info"},
+                index_info, {{"GIT_INDEX_FILE", index}}));
+  if (result.exit_code != 0) {
+    return fail(Errc::command_failed, fmt::format("git update-index in {} exited {}: {}", plan.root,
+                                                  result.exit_code, base::trim(result.err)));
+  }
+  posix::Fd fd(::open(index.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return fail_errno("reading the workspace index", errno);
+  }
+  std::string content;
+  std::vector<char> buffer(kReadBuffer);
+  for (;;) {
+    const auto n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return fail_errno("reading the workspace index", errno);
+    }
+    if (n == 0) {
+      return content;
+    }
+    content.append(buffer.data(), static_cast<std::size_t>(n));
+  }
+}
+
+// The skeleton of the guest's repository and its index (the header comment's list).
+Status write_git_skeleton(const Plan& plan, const std::string& index, TarWriter& tar,
+                          std::int64_t mtime) {
+  const std::string& branch = guest_branch(plan);
+  if (!branch.empty()) {
+    BANGER_TRY(check_branch(branch));
+  }
+  for (const char* dir : {".git", ".git/objects", ".git/objects/pack", ".git/objects/info",
+                          ".git/refs", ".git/refs/heads", ".git/refs/tags", ".git/info"}) {
+    BANGER_TRY(tar.header(dir, Entry::Kind::directory, 0755, 0, mtime));
+  }
+  BANGER_TRY(tar.file(".git/config", git_config(plan), mtime));
+  if (branch.empty()) {
+    BANGER_TRY(tar.file(".git/HEAD", plan.head + "\n", mtime));
+  } else {
+    BANGER_TRY(tar.file(".git/HEAD", "ref: refs/heads/" + branch + "\n", mtime));
+    BANGER_TRY(tar.file(".git/refs/heads/" + branch, plan.head + "\n", mtime));
+  }
+  BANGER_TRY(tar.file(".git/shallow", plan.head + "\n", mtime));
+  BANGER_TRY(tar.file(".git/info/exclude", submodule_excludes(plan), mtime));
+  return tar.file(".git/index", index, mtime);
+}
+
+// The repository skeleton, the staged (or, with --from, the commit's) index and the objects the
+// guest needs: HEAD's commit, its trees and blobs, and every blob the index names.
 Status write_git_metadata(const Plan& plan, TarWriter& tar, const base::CancelFn& cancel) {
   std::string index_info;
   std::string objects;
@@ -310,8 +458,8 @@ Status write_git_metadata(const Plan& plan, TarWriter& tar, const base::CancelFn
                                                                 "--full-tree", plan.head}));
   }
   const auto mtime = now_seconds();
-  BANGER_TRY(tar.file(".git/banger/index-info", index_info, mtime));
-  BANGER_TRY(tar.file(".git/banger/exclude", submodule_excludes(plan), mtime));
+  BANGER_TRY_ASSIGN(const auto index, build_index(plan, index_info));
+  BANGER_TRY(write_git_skeleton(plan, index, tar, mtime));
 
   BANGER_TRY_ASSIGN(auto pack,
                     GitReader::start(plan.root, {"pack-objects", "--stdout", "-q"}, objects));
