@@ -88,8 +88,11 @@ if [ "$use_git" = 1 ]; then
   # The stream carried the repository skeleton (HEAD, config, refs, shallow, info/exclude) and
   # an index without stat data; what is left is the objects, the fingerprint and the refresh.
   [ -f .git/index ] && [ -f .git/HEAD ] || die "the workspace stream carried no git metadata"
-  cat .git/banger/pack/* | git index-pack --stdin >/dev/null ||
-    die "git index-pack failed on the workspace's objects"
+  # A small pack arrived indexed in .git/objects/pack; a large one in blocks, indexed here.
+  if [ -d .git/banger/pack ]; then
+    cat .git/banger/pack/* | git index-pack --stdin >/dev/null ||
+      die "git index-pack failed on the workspace's objects"
+  fi
   # The fingerprint's `git add -A` on a copy of the index hashes every file (its objects are in
   # the pack now, so it writes none) and fills in their stat data. When it changed no entry
   # (the copy matches the host's index: nothing unstaged, untracked or deleted), that copy is

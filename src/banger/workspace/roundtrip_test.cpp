@@ -423,6 +423,23 @@ TEST_F(WorkspaceRoundTrip, TheStreamsIndexIsAPlainVersion2Index) {
   EXPECT_NE(index.substr(index.size() - 20), std::string(20, '\0')) << "a real checksum";
 }
 
+// Objects over one pack block travel in blocks and the guest indexes them.
+TEST_F(WorkspaceRoundTrip, APackOverOneBlockIsIndexedInTheGuest) {
+  bash_ok("head -c 1500000 /dev/urandom > random.bin && git add random.bin", {}, repo_);
+  auto plan = inspect_ok({});
+  const std::string stream = tmp_.path() + "/stream.tar";
+  {
+    posix::Fd out(::open(stream.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(write_upload_stream(plan, out.get()).has_value());
+  }
+  EXPECT_NE(bash_ok("tar -tf \"$1\"", {stream}).find(".git/banger/pack/000001"), std::string::npos);
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  expect_same_entries(plan);
+  expect_same_git_view();
+  EXPECT_FALSE(exists(guest_ + "/.git/banger"));
+}
+
 TEST_F(WorkspaceRoundTrip, ADetachedHeadStaysDetached) {
   bash_ok("git checkout -q --detach", {}, repo_);
   auto plan = inspect_ok({});

@@ -6,13 +6,17 @@
 //   .git/objects/{pack,info}/    under TCG); the exclude lines hide the submodules' directories
 //   .git/index                   git: the index, built on the host (plain: version 2, no
 //                                extensions), with no stat data: the guest refreshes it
-//   .git/banger/pack/NNNNNN      git: `git pack-objects` output in blocks of kPackBlock
+//   .git/objects/pack/pack-H.*   git: the objects, when their pack fits in one kPackBlock: the
+//                                pack and its .idx from `git index-pack` on the host
+//   .git/banger/pack/NNNNNN      git: otherwise the pack in blocks of kPackBlock, which the
+//                                guest indexes (bounded memory, no copy on the host's disk)
 //   <entries of the plan>        directories, files and symlinks, in the plan's order
 //   .git/banger/end              last: tar accepts a stream cut at an entry boundary as complete,
 //                                so the guest takes the stream only when this arrived
 // A repository cannot track a path under .git/, so the metadata never collides with a file.
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
@@ -22,10 +26,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 
-#include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/posix/env.hpp"
@@ -364,38 +369,49 @@ Status check_branch(const std::string& branch) {
   return {};
 }
 
-// The index the guest starts from: index_info loaded into a fresh index file by
-// `git update-index --index-info` on the host, in the plainest format every git reads (version
-// 2, no split index, untracked cache, fsmonitor, end-of-entries or offset-table extension, a
-// real checksum). The temporary directory it is built in is removed on every path.
-Expected<std::string> build_index(const Plan& plan, const std::string& index_info) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir =
-      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/banger-index.XXXXXX";
-  if (::mkdtemp(dir.data()) == nullptr) {
-    return fail_errno("creating a temporary directory for the workspace index", errno);
+// A private temporary directory on the host (under $TMPDIR or /tmp) whose files are removed with
+// it when the object goes out of scope, on every path.
+class ScratchDir {
+ public:
+  static Expected<ScratchDir> make() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/banger-workspace.XXXXXX";
+    if (::mkdtemp(dir.data()) == nullptr) {
+      return fail_errno("creating a temporary directory for the workspace stream", errno);
+    }
+    return ScratchDir(std::move(dir));
   }
-  const std::string index = dir + "/index";
-  base::Defer cleanup([&] {
-    ::unlink(index.c_str());
-    ::unlink((index + ".lock").c_str());
-    ::rmdir(dir.c_str());
-  });
-  BANGER_TRY_ASSIGN(
-      auto result,
-      host::git(plan.root,
-                {"-c", "core.splitIndex=false", "-c", "core.untrackedCache=false", "-c",
-                 "index.version=2", "-c", "feature.manyFiles=false", "-c", "index.skipHash=false",
-                 "-c", "index.recordEndOfIndexEntries=false", "-c", "index.recordOffsetTable=false",
-                 "-c", "index.sparse=false", "update-index", "-z", "--index-info"},
-                index_info, {{"GIT_INDEX_FILE", index}}));
-  if (result.exit_code != 0) {
-    return fail(Errc::command_failed, fmt::format("git update-index in {} exited {}: {}", plan.root,
-                                                  result.exit_code, base::trim(result.err)));
+  ScratchDir(ScratchDir&& other) noexcept : dir_(std::exchange(other.dir_, {})) {}
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ~ScratchDir() {
+    if (dir_.empty()) {
+      return;
+    }
+    if (DIR* d = ::opendir(dir_.c_str())) {
+      while (const dirent* e = ::readdir(d)) {
+        if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") {
+          ::unlinkat(::dirfd(d), e->d_name, 0);
+        }
+      }
+      ::closedir(d);
+    }
+    ::rmdir(dir_.c_str());
   }
-  posix::Fd fd(::open(index.c_str(), O_RDONLY | O_CLOEXEC));
+
+  std::string path(std::string_view name) const { return dir_ + "/" + std::string(name); }
+
+ private:
+  explicit ScratchDir(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+Expected<std::string> read_file(const std::string& path) {
+  posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    return fail_errno("reading the workspace index", errno);
+    return fail_errno("reading " + path, errno);
   }
   std::string content;
   std::vector<char> buffer(kReadBuffer);
@@ -405,13 +421,82 @@ Expected<std::string> build_index(const Plan& plan, const std::string& index_inf
       continue;
     }
     if (n < 0) {
-      return fail_errno("reading the workspace index", errno);
+      return fail_errno("reading " + path, errno);
     }
     if (n == 0) {
       return content;
     }
     content.append(buffer.data(), static_cast<std::size_t>(n));
   }
+}
+
+Status write_file(const std::string& path, std::string_view content) {
+  posix::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) {
+    return fail_errno("writing " + path, errno);
+  }
+  if (auto written = posix::write_all(fd.get(), content); !written) {
+    return tl::unexpected(from_sys(written.error(), "writing " + path));
+  }
+  return {};
+}
+
+// host::git with input and environment; a non-zero exit is command_failed with its stderr.
+Expected<std::string> git_with(const Plan& plan, std::string_view what,
+                               const std::vector<std::string>& args, std::string input,
+                               const std::map<std::string, std::string>& env) {
+  BANGER_TRY_ASSIGN(auto result, host::git(plan.root, args, std::move(input), env));
+  if (result.exit_code != 0) {
+    return fail(Errc::command_failed, fmt::format("git {} in {} exited {}: {}", what, plan.root,
+                                                  result.exit_code, base::trim(result.err)));
+  }
+  return std::move(result.out);
+}
+
+// The index the guest starts from: index_info loaded into a fresh index file by
+// `git update-index --index-info` on the host, in the plainest format every git reads (version
+// 2, no split index, untracked cache, fsmonitor, end-of-entries or offset-table extension, a
+// real checksum).
+Expected<std::string> build_index(const Plan& plan, const std::string& index_info) {
+  BANGER_TRY_ASSIGN(const auto scratch, ScratchDir::make());
+  const std::string index = scratch.path("index");
+  BANGER_TRY(
+      git_with(plan, "update-index",
+               {"-c", "core.splitIndex=false", "-c", "core.untrackedCache=false", "-c",
+                "index.version=2", "-c", "feature.manyFiles=false", "-c", "index.skipHash=false",
+                "-c", "index.recordEndOfIndexEntries=false", "-c", "index.recordOffsetTable=false",
+                "-c", "index.sparse=false", "update-index", "-z", "--index-info"},
+               index_info, {{"GIT_INDEX_FILE", index}}));
+  return read_file(index);
+}
+
+bool is_hex(std::string_view text) {
+  return (text.size() == 40 || text.size() == 64) &&
+         std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// A whole pack (it fit in one block): indexed here by `git index-pack` (milliseconds on the
+// host, ~60 ms in a TCG guest) and sent as .git/objects/pack/pack-<hash>.{pack,idx}, so that
+// the guest runs no index-pack. The scratch copy is at most kPackBlock bytes.
+Status write_indexed_pack(const Plan& plan, std::string_view pack, TarWriter& tar,
+                          std::int64_t mtime) {
+  BANGER_TRY_ASSIGN(const auto scratch, ScratchDir::make());
+  BANGER_TRY(write_file(scratch.path("p.pack"), pack));
+  BANGER_TRY_ASSIGN(auto out, git_with(plan, "index-pack",
+                                       {"-c", "pack.writeReverseIndex=false", "index-pack", "-o",
+                                        scratch.path("p.idx"), scratch.path("p.pack")},
+                                       {}, {}));
+  const std::string hash(base::trim(out));
+  if (!is_hex(hash)) {
+    return fail(Errc::command_failed, "git index-pack printed no pack name");
+  }
+  BANGER_TRY_ASSIGN(const auto idx, read_file(scratch.path("p.idx")));
+  const std::string name = ".git/objects/pack/pack-" + hash;
+  BANGER_TRY(tar.header(name + ".pack", Entry::Kind::file, 0444, pack.size(), mtime));
+  BANGER_TRY(tar.data(pack.data(), pack.size()));
+  BANGER_TRY(tar.header(name + ".idx", Entry::Kind::file, 0444, idx.size(), mtime));
+  return tar.data(idx.data(), idx.size());
 }
 
 // The skeleton of the guest's repository and its index (the header comment's list).
@@ -478,6 +563,10 @@ Status write_git_metadata(const Plan& plan, TarWriter& tar, const base::CancelFn
     }
     if (filled == 0) {
       break;
+    }
+    if (number == 0 && filled < block.size()) {
+      BANGER_TRY(pack.finish());
+      return write_indexed_pack(plan, std::string_view(block.data(), filled), tar, mtime);
     }
     BANGER_TRY(tar.header(fmt::format(".git/banger/pack/{:06}", number), Entry::Kind::file, 0644,
                           filled, mtime));
