@@ -87,24 +87,26 @@ fi
 if [ "$use_git" = 1 ]; then
   # The stream carried the repository skeleton (HEAD, config, refs, shallow, info/exclude) and
   # an index without stat data; what is left is the objects, the fingerprint and the refresh.
-  [ -f .git/index ] && [ -f .git/HEAD ] || die "the workspace stream carried no git metadata"
+  [ -f .git/index ] && [ -f .git/banger/index ] && [ -f .git/banger/tree ] ||
+    die "the workspace stream carried no git metadata"
   # A small pack arrived indexed in .git/objects/pack; a large one in blocks, indexed here.
   if [ -d .git/banger/pack ]; then
     cat .git/banger/pack/* | git index-pack --stdin >/dev/null ||
       die "git index-pack failed on the workspace's objects"
   fi
-  # The fingerprint's `git add -A` on a copy of the index hashes every file (its objects are in
-  # the pack now, so it writes none) and fills in their stat data. When it changed no entry
-  # (the copy matches the host's index: nothing unstaged, untracked or deleted), that copy is
-  # the refreshed index; otherwise the real one is refreshed on its own.
-  fp_index="$stage/.git/banger/fp-index"
-  cp .git/index "$fp_index" || die "cannot copy the index in $stage"
-  fp_added=$(GIT_INDEX_FILE=$fp_index git add -A -v 2>/dev/null) &&
-    fp_tree=$(GIT_INDEX_FILE=$fp_index git write-tree 2>/dev/null) ||
-    die "git cannot read the new workspace"
-  if [ -z "$fp_added" ]; then
-    mv -f "$fp_index" .git/index || die "cannot update the index in $stage"
-  else
+  # `git add -A` refreshes the index (hashing every file; the objects are in place, so it writes
+  # none) and stages what differs from it. It prints nothing when the working tree holds exactly
+  # the index's content (nothing unstaged, untracked or deleted): the index is then the refreshed
+  # one and its tree, computed on the host, is the fingerprint's. Otherwise the fingerprint is
+  # the tree of what it staged, and the host's index is put back and refreshed.
+  fp_added=$(git add -A -v 2>/dev/null) || die "git cannot read the new workspace"
+  fp_tree=
+  [ -n "$fp_added" ] || read -r fp_tree < .git/banger/tree || fp_tree=
+  if [ -z "$fp_tree" ]; then
+    fp_tree=$(git write-tree 2>/dev/null) || die "git cannot read the new workspace"
+  fi
+  if [ -n "$fp_added" ]; then
+    mv -f .git/banger/index .git/index || die "cannot restore the index in $stage"
     git update-index -q --refresh >/dev/null 2>&1
   fi
   rm -rf .git/banger

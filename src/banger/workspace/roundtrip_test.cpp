@@ -341,8 +341,6 @@ TEST_F(WorkspaceRoundTrip, ACleanRepositoryArrivesRefreshedAndItsFingerprintHold
     ASSERT_EQ(run.exit_code, 0) << run.err;
     // diff-files does not refresh: an index without stat data would list every file.
     EXPECT_EQ(bash_ok("git diff-files --name-only; git status --porcelain", {}, guest_), "");
-    EXPECT_EQ(bash("grep -q TREE .git/index", {}, guest_).exit_code, 0)
-        << "the fingerprint's index (write-tree added its cache tree) became the real one";
     for (const char* command : {"git log -1 --format=%H%n%s", "git config --get remote.origin.url",
                                 "git symbolic-ref HEAD", "git ls-files -s"}) {
       EXPECT_EQ(bash_ok(command, {}, repo_), bash_ok(command, {}, guest_)) << command;
@@ -362,6 +360,17 @@ TEST_F(WorkspaceRoundTrip, ACleanRepositoryArrivesRefreshedAndItsFingerprintHold
       plan.options.force = false;
     }
   }
+  // The short path runs one git in the guest: the index and its tree came from the host.
+  const std::string wrapper = tmp_.path() + "/git-log-bin";
+  std::string real_git = bash_ok("command -v git");
+  real_git.pop_back();  // its newline
+  ASSERT_EQ(::mkdir(wrapper.c_str(), 0755), 0);
+  std::ofstream(wrapper + "/git") << "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '" << wrapper
+                                  << "/log'\nexec " << real_git << " \"$@\"\n";
+  ASSERT_EQ(::chmod((wrapper + "/git").c_str(), 0755), 0);
+  plan.options.force = true;
+  ASSERT_EQ(prepare(plan, guest_, wrapper).exit_code, 0);
+  EXPECT_EQ(slurp(wrapper + "/log"), "add -A -v\n");
 }
 
 // The origin URL is data in the guest's .git/config: quotes, backslashes, newlines, comment

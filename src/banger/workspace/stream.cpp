@@ -369,7 +369,31 @@ Status check_branch(const std::string& branch) {
   return {};
 }
 
-// A private temporary directory on the host (under $TMPDIR or /tmp) whose files are removed with
+// Removes a directory tree of plain files and directories (never follows a symlink: unlinkat
+// removes the link).
+Status remove_tree(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (d == nullptr) {
+    return fail_errno("opening " + path, errno);
+  }
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name == "." || name == "..") {
+      continue;
+    }
+    const std::string child = path + "/" + std::string(name);
+    if (::unlinkat(::dirfd(d), e->d_name, 0) != 0 && errno == EISDIR) {
+      (void)remove_tree(child);
+    }
+  }
+  ::closedir(d);
+  if (::rmdir(path.c_str()) != 0) {
+    return fail_errno("removing " + path, errno);
+  }
+  return {};
+}
+
+// A private temporary directory on the host (under $TMPDIR or /tmp), removed with everything in
 // it when the object goes out of scope, on every path.
 class ScratchDir {
  public:
@@ -387,18 +411,9 @@ class ScratchDir {
   ScratchDir& operator=(const ScratchDir&) = delete;
   ScratchDir& operator=(ScratchDir&&) = delete;
   ~ScratchDir() {
-    if (dir_.empty()) {
-      return;
+    if (!dir_.empty()) {
+      (void)remove_tree(dir_);
     }
-    if (DIR* d = ::opendir(dir_.c_str())) {
-      while (const dirent* e = ::readdir(d)) {
-        if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") {
-          ::unlinkat(::dirfd(d), e->d_name, 0);
-        }
-      }
-      ::closedir(d);
-    }
-    ::rmdir(dir_.c_str());
   }
 
   std::string path(std::string_view name) const { return dir_ + "/" + std::string(name); }
@@ -453,23 +468,6 @@ Expected<std::string> git_with(const Plan& plan, std::string_view what,
   return std::move(result.out);
 }
 
-// The index the guest starts from: index_info loaded into a fresh index file by
-// `git update-index --index-info` on the host, in the plainest format every git reads (version
-// 2, no split index, untracked cache, fsmonitor, end-of-entries or offset-table extension, a
-// real checksum).
-Expected<std::string> build_index(const Plan& plan, const std::string& index_info) {
-  BANGER_TRY_ASSIGN(const auto scratch, ScratchDir::make());
-  const std::string index = scratch.path("index");
-  BANGER_TRY(
-      git_with(plan, "update-index",
-               {"-c", "core.splitIndex=false", "-c", "core.untrackedCache=false", "-c",
-                "index.version=2", "-c", "feature.manyFiles=false", "-c", "index.skipHash=false",
-                "-c", "index.recordEndOfIndexEntries=false", "-c", "index.recordOffsetTable=false",
-                "-c", "index.sparse=false", "update-index", "-z", "--index-info"},
-               index_info, {{"GIT_INDEX_FILE", index}}));
-  return read_file(index);
-}
-
 bool is_hex(std::string_view text) {
   return (text.size() == 40 || text.size() == 64) &&
          std::all_of(text.begin(), text.end(),
@@ -499,8 +497,43 @@ Status write_indexed_pack(const Plan& plan, std::string_view pack, TarWriter& ta
   return tar.data(idx.data(), idx.size());
 }
 
+struct HostIndex {
+  std::string index;  // the index file's bytes
+  std::string tree;   // the tree it describes; "" when git could not write one (conflicts)
+};
+
+// The index the guest starts from: index_info loaded into a fresh index file by
+// `git update-index --index-info` on the host, in the plainest format every git reads (version
+// 2, no split index, untracked cache, fsmonitor, end-of-entries or offset-table extension, a
+// real checksum), and its tree from `git write-tree`, whose tree objects go to the scratch
+// directory (the user's repository is not written to).
+Expected<HostIndex> build_index(const Plan& plan, const std::string& index_info) {
+  BANGER_TRY_ASSIGN(const auto scratch, ScratchDir::make());
+  const std::string index = scratch.path("index");
+  BANGER_TRY(
+      git_with(plan, "update-index",
+               {"-c", "core.splitIndex=false", "-c", "core.untrackedCache=false", "-c",
+                "index.version=2", "-c", "feature.manyFiles=false", "-c", "index.skipHash=false",
+                "-c", "index.recordEndOfIndexEntries=false", "-c", "index.recordOffsetTable=false",
+                "-c", "index.sparse=false", "update-index", "-z", "--index-info"},
+               index_info, {{"GIT_INDEX_FILE", index}}));
+  HostIndex out;
+  BANGER_TRY_ASSIGN(out.index, read_file(index));  // before write-tree adds its cache tree
+  const std::string objects = scratch.path("objects");
+  if (::mkdir(objects.c_str(), 0700) != 0) {
+    return fail_errno("creating " + objects, errno);
+  }
+  BANGER_TRY_ASSIGN(auto tree,
+                    host::git(plan.root, {"write-tree", "--missing-ok"}, {},
+                              {{"GIT_INDEX_FILE", index}, {"GIT_OBJECT_DIRECTORY", objects}}));
+  if (tree.exit_code == 0) {
+    out.tree = std::string(base::trim(tree.out));
+  }
+  return out;
+}
+
 // The skeleton of the guest's repository and its index (the header comment's list).
-Status write_git_skeleton(const Plan& plan, const std::string& index, TarWriter& tar,
+Status write_git_skeleton(const Plan& plan, const HostIndex& index, TarWriter& tar,
                           std::int64_t mtime) {
   const std::string& branch = guest_branch(plan);
   if (!branch.empty()) {
@@ -519,7 +552,11 @@ Status write_git_skeleton(const Plan& plan, const std::string& index, TarWriter&
   }
   BANGER_TRY(tar.file(".git/shallow", plan.head + "\n", mtime));
   BANGER_TRY(tar.file(".git/info/exclude", submodule_excludes(plan), mtime));
-  return tar.file(".git/index", index, mtime);
+  BANGER_TRY(tar.file(".git/index", index.index, mtime));
+  // The guest stages into .git/index and restores this copy when that staged anything.
+  BANGER_TRY(tar.file(".git/banger/index", index.index, mtime));
+  BANGER_TRY(tar.file(".git/banger/tree", is_hex(index.tree) ? index.tree + "\n" : "", mtime));
+  return {};
 }
 
 // The repository skeleton, the staged (or, with --from, the commit's) index and the objects the
