@@ -580,11 +580,11 @@ Status write_git_metadata(const Plan& plan, TarWriter& tar, const base::CancelFn
                                                                 "--full-tree", plan.head}));
   }
   const auto mtime = now_seconds();
-  BANGER_TRY_ASSIGN(const auto index, build_index(plan, index_info));
-  BANGER_TRY(write_git_skeleton(plan, index, tar, mtime));
-
+  // pack-objects runs while the index is built (its output waits in the pipe).
   BANGER_TRY_ASSIGN(auto pack,
                     GitReader::start(plan.root, {"pack-objects", "--stdout", "-q"}, objects));
+  BANGER_TRY_ASSIGN(const auto index, build_index(plan, index_info));
+  BANGER_TRY(write_git_skeleton(plan, index, tar, mtime));
   std::vector<char> block(kPackBlock);
   for (int number = 0;; ++number) {
     std::size_t filled = 0;
