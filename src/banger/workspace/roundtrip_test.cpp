@@ -449,6 +449,26 @@ TEST_F(WorkspaceRoundTrip, APackOverOneBlockIsIndexedInTheGuest) {
   EXPECT_FALSE(exists(guest_ + "/.git/banger"));
 }
 
+// Unmerged entries have no tree on the host: the guest computes the fingerprint itself.
+TEST_F(WorkspaceRoundTrip, AnUnmergedIndexArrivesAsTheHostHasIt) {
+  repo_ = tmp_.path() + "/conflict";
+  bash_ok(
+      "git init -q -b main \"$1\" && cd \"$1\" && echo base > f && git add f && "
+      "git commit -q -m base && git checkout -q -b other && echo other > f && "
+      "git commit -q -am other && git checkout -q main && echo main > f && "
+      "git commit -q -am main && ! git merge -q other >/dev/null 2>&1",
+      {repo_});
+  auto plan = inspect_ok({});
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(bash_ok("git ls-files -s", {}, repo_), bash_ok("git ls-files -s", {}, guest_));
+  EXPECT_EQ(bash_ok("git status --porcelain", {}, repo_),
+            bash_ok("git status --porcelain", {}, guest_));
+  EXPECT_EQ(prepare(plan, guest_).exit_code, 0) << "the fingerprint holds";
+  bash_ok("echo edit > f", {}, guest_);
+  EXPECT_EQ(prepare(plan, guest_).exit_code, kDirtyExitCode);
+}
+
 TEST_F(WorkspaceRoundTrip, ADetachedHeadStaysDetached) {
   bash_ok("git checkout -q --detach", {}, repo_);
   auto plan = inspect_ok({});

@@ -6,6 +6,8 @@
 //   .git/objects/{pack,info}/    under TCG); the exclude lines hide the submodules' directories
 //   .git/index                   git: the index, built on the host (plain: version 2, no
 //                                extensions), with no stat data: the guest refreshes it
+//   .git/banger/index            git: a copy, put back when the guest's `git add -A` staged
+//   .git/banger/tree             anything; the index's tree (the fingerprint's when it did not)
 //   .git/objects/pack/pack-H.*   git: the objects, when their pack fits in one kPackBlock: the
 //                                pack and its .idx from `git index-pack` on the host
 //   .git/banger/pack/NNNNNN      git: otherwise the pack in blocks of kPackBlock, which the
