@@ -10,6 +10,8 @@
 #
 # Usage (root, from the project root, after building):
 #   bench/workspace.sh [BUILD_DIR=build] [LARGE_ROUNDS=3] [SMALL_ROUNDS=5] [FILES=20000] [MB=100] [COMMITS=2000]
+# A repository with 0 rounds is skipped (`bench/workspace.sh build 0 5`: the small one only).
+# BUILD_DIR is relative to the project root (../../main/build measures another checkout's build).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}; large_rounds=${2:-3}; small_rounds=${3:-5}
@@ -40,7 +42,7 @@ mkdir -p "$work/home/config"
   || "$banger" image show tiny-git >/dev/null
 "$banger" daemon stop >/dev/null
 t0=$(date +%s)
-"$root/bench/gen_repo.sh" "$work/large" "$files" "$mb" "$commits" >&2
+[ "$large_rounds" -gt 0 ] && "$root/bench/gen_repo.sh" "$work/large" "$files" "$mb" "$commits" >&2
 "$root/bench/gen_repo.sh" "$work/small" 9 0.05 1 >&2  # 9 files + 1 history file = 10 files
 echo "repositories generated in $(( $(date +%s) - t0 )) s" >&2
 
@@ -87,6 +89,7 @@ printf '|---|---|---|---|---|---|\n'
 for which in large small; do
   repo=$work/$which
   rounds=$large_rounds; [ "$which" = small ] && rounds=$small_rounds
+  [ "$rounds" -gt 0 ] || continue
   nfiles=$(git -C "$repo" ls-files | wc -l)
   : > "$work/pipe.txt"; : > "$work/banger.txt"
   for _ in $(seq "$rounds"); do

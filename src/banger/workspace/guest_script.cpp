@@ -49,7 +49,7 @@ fingerprint() {
 }
 )SH";
 
-constexpr const char* kPrepare = R"SH(force=$2 use_git=$3 head=$4 branch=$5 origin=$6
+constexpr const char* kPrepare = R"SH(force=$2 use_git=$3 head=$4
 command -v tar >/dev/null 2>&1 || die "the image has no tar: add tar (or busybox) to the image"
 if [ "$use_git" = 1 ]; then
   command -v git >/dev/null 2>&1 ||
@@ -76,8 +76,7 @@ fi
 stage="$parent/.$name.banger-new"
 mkdir -p "$parent" || die "cannot create $parent"
 rm -rf "$stage" && mkdir "$stage" || die "cannot create $stage"
-pack_pid=
-trap 'if [ -n "$pack_pid" ]; then kill "$pack_pid" 2>/dev/null; fi; rm -rf "$stage"' EXIT
+trap 'rm -rf "$stage"' EXIT
 trap 'exit 130' INT TERM HUP
 tar -xf - -C "$stage" || die "extracting the workspace stream into $stage failed"
 cd "$stage" || die "cannot enter $stage"
@@ -86,39 +85,32 @@ if [ "$use_git" != 1 ]; then
   rm -rf .git || die "cannot clean up $stage"
 fi
 if [ "$use_git" = 1 ]; then
-  [ -f .git/banger/index-info ] || die "the workspace stream carried no git metadata"
-  if [ ${#head} = 64 ]; then
-    set -- --object-format=sha256
-  else
-    set --
+  # The stream carried the repository skeleton (HEAD, config, refs, shallow, info/exclude) and
+  # an index without stat data; what is left is the objects, the fingerprint and the refresh.
+  [ -f .git/index ] && [ -f .git/banger/index ] && [ -f .git/banger/tree ] ||
+    die "the workspace stream carried no git metadata"
+  # A small pack arrived indexed in .git/objects/pack; a large one in blocks, indexed here.
+  if [ -d .git/banger/pack ]; then
+    cat .git/banger/pack/* | git index-pack --stdin >/dev/null ||
+      die "git index-pack failed on the workspace's objects"
   fi
-  git -c init.defaultBranch="${branch:-banger-unborn}" init -q "$@" . >/dev/null ||
-    die "git init in $stage failed"
-  # index-pack (inflating and hashing every object) overlaps the index load and refresh (hashing
-  # every file), which need no objects; the refs need them, so they wait for it.
-  cat .git/banger/pack/* | git index-pack --stdin >/dev/null &
-  pack_pid=$!
-  printf '%s\n' "$head" > .git/shallow
-  mkdir -p .git/info && cat .git/banger/exclude >> .git/info/exclude ||
-    die "cannot write .git/info/exclude"
-  git update-index -z --index-info < .git/banger/index-info || die "git update-index failed"
-  git update-index -q --refresh >/dev/null 2>&1
-  wait "$pack_pid" || { pack_pid=; die "git index-pack failed on the workspace's objects"; }
-  pack_pid=
-  if [ -n "$branch" ]; then
-    git update-ref "refs/heads/$branch" "$head" || die "cannot create the branch $branch"
-  else
-    git update-ref --no-deref HEAD "$head" || die "cannot set HEAD to $head"
+  # `git add -A` refreshes the index (hashing every file; the objects are in place, so it writes
+  # none) and stages what differs from it. It prints nothing when the working tree holds exactly
+  # the index's content (nothing unstaged, untracked or deleted): the index is then the refreshed
+  # one and its tree, computed on the host, is the fingerprint's. Otherwise the fingerprint is
+  # the tree of what it staged, and the host's index is put back and refreshed.
+  fp_added=$(git add -A -v 2>/dev/null) || die "git cannot read the new workspace"
+  fp_tree=
+  [ -n "$fp_added" ] || read -r fp_tree < .git/banger/tree || fp_tree=
+  if [ -z "$fp_tree" ]; then
+    fp_tree=$(git write-tree 2>/dev/null) || die "git cannot read the new workspace"
   fi
-  if [ -n "$origin" ] && [ "${origin#-}" = "$origin" ]; then
-    git remote add origin "$origin" || die "cannot set the origin remote"
-  elif [ -n "$origin" ]; then
-    git config -- remote.origin.url "$origin" &&
-      git config -- remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*' ||
-      die "cannot set the origin remote"
+  if [ -n "$fp_added" ]; then
+    mv -f .git/banger/index .git/index || die "cannot restore the index in $stage"
+    git update-index -q --refresh >/dev/null 2>&1
   fi
   rm -rf .git/banger
-  fp=$(git_fingerprint "$head") || die "git cannot read the new workspace"
+  fp="$head $fp_tree"
   record="git $head"
 fi
 cd / || die "cannot leave $stage"
@@ -193,11 +185,10 @@ GuestCommand shell(const char* name, const char* body, std::vector<std::string> 
 }  // namespace
 
 GuestCommand guest_prepare_command(const Plan& plan, const std::string& guest_dir) {
-  const std::string& branch = plan.options.branch.empty() ? plan.branch : plan.options.branch;
+  // The branch and the origin remote travel in the stream's .git/ skeleton (stream.cpp).
   return shell(
       "banger-workspace-prepare", kPrepare,
-      {guest_dir, plan.options.force ? "1" : "0", plan.git ? "1" : "0", plan.git ? plan.head : "",
-       plan.git ? branch : "", plan.git ? plan.origin_url : ""});
+      {guest_dir, plan.options.force ? "1" : "0", plan.git ? "1" : "0", plan.git ? plan.head : ""});
 }
 
 GuestCommand guest_export_command(const std::optional<std::string>& base_commit,

@@ -24,13 +24,20 @@ constexpr auto kGitTimeout = std::chrono::minutes(10);
 }  // namespace
 
 Expected<GitResult> git(const std::string& root, const std::vector<std::string>& args) {
+  return git(root, args, {}, {});
+}
+
+Expected<GitResult> git(const std::string& root, const std::vector<std::string>& args,
+                        std::string input, const std::map<std::string, std::string>& env) {
   sys::Command command;
+  command.stdin_data = std::move(input);
   // core.fsmonitor=false: a repository's config must not make `git status` run a program.
   command.argv = {"git", "--no-pager", "--no-optional-locks", "-c", "core.fsmonitor=false",
                   "-C",  root};
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   command.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(kGitTimeout);
   command.env_overrides = {{"LC_ALL", "C"}, {"GIT_TERMINAL_PROMPT", "0"}, {"GIT_PAGER", "cat"}};
+  command.env_overrides.insert(env.begin(), env.end());
   sys::PosixCommandRunner runner;
   auto result = runner.run(command);
   if (!result) {

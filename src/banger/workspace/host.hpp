@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,9 @@ struct GitResult {
 // terminal prompts) to completion. An Error only when git could not be run at all ("install git"
 // when missing).
 Expected<GitResult> git(const std::string& root, const std::vector<std::string>& args);
+// Like git(), with stdin fed from input and extra environment variables (GIT_INDEX_FILE, ...).
+Expected<GitResult> git(const std::string& root, const std::vector<std::string>& args,
+                        std::string input, const std::map<std::string, std::string>& env);
 // Like git(), but a non-zero exit is command_failed "git <args[0]> in <root>: <stderr>".
 Expected<std::string> git_checked(const std::string& root, const std::vector<std::string>& args);
 

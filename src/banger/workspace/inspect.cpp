@@ -178,10 +178,21 @@ Status enumerate_git_worktree(int root, Plan& plan) {
   for (const auto& submodule : plan.submodules) {
     BANGER_TRY(add_worktree_entry(root, submodule, false, plan));
   }
-  BANGER_TRY_ASSIGN(auto tracked, host::git_checked(plan.root, {"ls-files", "-z", "--cached",
-                                                                "--recurse-submodules"}));
+  // Without submodules the index's paths are the tracked files (one git process less).
+  std::vector<std::string> tracked;
+  if (plan.submodules.empty()) {
+    for (const auto& record : host::split_nul(plan.index_info)) {
+      if (const auto tab = record.find('\t'); tab != std::string::npos) {
+        tracked.push_back(record.substr(tab + 1));
+      }
+    }
+  } else {
+    BANGER_TRY_ASSIGN(auto listed, host::git_checked(plan.root, {"ls-files", "-z", "--cached",
+                                                                 "--recurse-submodules"}));
+    tracked = host::split_nul(listed);
+  }
   std::set<std::string> seen(plan.submodules.begin(), plan.submodules.end());
-  for (const auto& path : host::split_nul(tracked)) {
+  for (const auto& path : tracked) {
     if (!seen.insert(path).second) {
       continue;  // an unmerged path is listed once per stage
     }
@@ -313,7 +324,11 @@ Status inspect_git(Plan& plan) {
   plan.head = lines[3];
   plan.branch = lines[4].rfind(kHeads, 0) == 0 ? lines[4].substr(kHeads.size()) : "";
   BANGER_TRY_ASSIGN(auto origin, host::git(plan.root, {"config", "--get", "remote.origin.url"}));
-  plan.origin_url = origin.exit_code == 0 ? std::string(base::trim(origin.out)) : "";
+  // The value as git stores it (only the newline git config --get ends it with is dropped).
+  if (origin.exit_code == 0 && !origin.out.empty() && origin.out.back() == '\n') {
+    origin.out.pop_back();
+  }
+  plan.origin_url = origin.exit_code == 0 ? origin.out : "";
   if (!plan.options.from.empty()) {
     if (plan.options.from.front() == '-') {
       return fail(Errc::invalid_argument,

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -26,6 +27,11 @@ std::string slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The number of NUL-terminated records of an index_info.
+std::uint32_t host_records(const std::string& index_info) {
+  return static_cast<std::uint32_t>(std::count(index_info.begin(), index_info.end(), '\0'));
 }
 
 bool exists(const std::string& path) {
@@ -233,12 +239,9 @@ TEST_F(WorkspaceRoundTrip, AGuestWithoutGitFailsWithAClearMessage) {
   auto plan = inspect_ok({});
   auto command = guest_prepare_command(plan, guest_);
   command.argv[0] = dir + "/sh";
-  auto run = testing_support::run_guest(
-      {.argv = {dir + "/env", "PATH=" + dir, command.argv[0], command.argv[1], command.argv[2],
-                command.argv[3], command.argv[4], command.argv[5], command.argv[6], command.argv[7],
-                command.argv[8], command.argv[9]},
-       .cwd = "/"},
-      "", [&](int fd) { return write_upload_stream(plan, fd); });
+  command.argv.insert(command.argv.begin(), {dir + "/env", "PATH=" + dir});
+  auto run = testing_support::run_guest({.argv = command.argv, .cwd = "/"}, "",
+                                        [&](int fd) { return write_upload_stream(plan, fd); });
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("the image has no git"), std::string::npos) << run.err;
   ASSERT_FALSE(run.feed.has_value()) << "the guest stops reading";
@@ -320,6 +323,150 @@ TEST_F(WorkspaceRoundTrip, ASha256RepositoryArrivesAsOne) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(bash_ok("git rev-parse --show-object-format", {}, guest_), "sha256\n");
   expect_same_git_view();
+}
+
+// A clean repository takes the guest's short path (the fingerprint's index becomes the real
+// one); the fingerprint still sees every kind of guest change, and ignored output is none.
+TEST_F(WorkspaceRoundTrip, ACleanRepositoryArrivesRefreshedAndItsFingerprintHolds) {
+  repo_ = tmp_.path() + "/clean";
+  bash_ok(
+      "git init -q -b main \"$1\" && cd \"$1\" && printf 'build/\\n' > .gitignore && "
+      "echo a > a && mkdir d && echo b > d/b && chmod 755 d/b && git add . && "
+      "git commit -q -m one && git remote add origin https://example.invalid/x.git",
+      {repo_});
+  auto plan = inspect_ok({});
+  for (const std::string& tar_dir : {std::string(), busybox_bin()}) {
+    plan.options.force = true;
+    auto run = prepare(plan, guest_, tar_dir);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    // diff-files does not refresh: an index without stat data would list every file.
+    EXPECT_EQ(bash_ok("git diff-files --name-only; git status --porcelain", {}, guest_), "");
+    for (const char* command : {"git log -1 --format=%H%n%s", "git config --get remote.origin.url",
+                                "git symbolic-ref HEAD", "git ls-files -s"}) {
+      EXPECT_EQ(bash_ok(command, {}, repo_), bash_ok(command, {}, guest_)) << command;
+    }
+    EXPECT_EQ(bash_ok("git fsck --no-progress --no-dangling 2>&1; echo rc=$?", {}, guest_),
+              "rc=0\n");
+    plan.options.force = false;
+    bash_ok("mkdir build && echo out > build/out", {}, guest_);
+    auto again = prepare(plan, guest_, tar_dir);
+    EXPECT_EQ(again.exit_code, 0) << "ignored output is not a change: " << again.err;
+    for (const char* change : {"echo edit >> a", "chmod 644 d/b", "rm a", "echo new > new",
+                               "git commit -q --allow-empty -m guest"}) {
+      bash_ok(change, {}, guest_);
+      EXPECT_EQ(prepare(plan, guest_, tar_dir).exit_code, kDirtyExitCode) << change;
+      plan.options.force = true;
+      ASSERT_EQ(prepare(plan, guest_, tar_dir).exit_code, 0) << change;
+      plan.options.force = false;
+    }
+  }
+  // The short path runs one git in the guest: the index and its tree came from the host.
+  const std::string wrapper = tmp_.path() + "/git-log-bin";
+  std::string real_git = bash_ok("command -v git");
+  real_git.pop_back();  // its newline
+  ASSERT_EQ(::mkdir(wrapper.c_str(), 0755), 0);
+  std::ofstream(wrapper + "/git") << "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '" << wrapper
+                                  << "/log'\nexec " << real_git << " \"$@\"\n";
+  ASSERT_EQ(::chmod((wrapper + "/git").c_str(), 0755), 0);
+  plan.options.force = true;
+  ASSERT_EQ(prepare(plan, guest_, wrapper).exit_code, 0);
+  EXPECT_EQ(slurp(wrapper + "/log"), "add -A -v\n");
+}
+
+// The origin URL is data in the guest's .git/config: quotes, backslashes, newlines, comment
+// characters and a leading dash come back byte for byte and add no other setting.
+TEST_F(WorkspaceRoundTrip, AHostileOriginUrlStaysOneValueInTheGuestsConfig) {
+  const std::string url =
+      "-x \"q\" back\\slash\n[core]\n\tsshCommand = touch /tmp/pwned ;# \ttab\rcr \\n end";
+  bash_ok("git config remote.origin.url \"$1\"", {url}, repo_);
+  auto plan = inspect_ok({});
+  ASSERT_EQ(plan.origin_url, url);
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(bash_ok("git config --get remote.origin.url", {}, guest_), url + "\n");
+  EXPECT_EQ(bash_ok("git config --local --name-only --list", {}, guest_),
+            "core.repositoryformatversion\ncore.filemode\ncore.bare\ncore.logallrefupdates\n"
+            "remote.origin.url\nremote.origin.fetch\n");
+}
+
+TEST_F(WorkspaceRoundTrip, TheStreamRefusesABranchThatLeavesRefsHeads) {
+  auto plan = inspect_ok({});
+  for (const char* branch :
+       {"../../config", "a/../../b", "a//b", ".hidden", "a/.b", "sp ace", "new\nline", "/abs"}) {
+    plan.options.branch = branch;
+    posix::Fd fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    auto status = write_upload_stream(plan, fd.get());
+    ASSERT_FALSE(status.has_value()) << branch;
+    EXPECT_EQ(status.error().code, Errc::invalid_argument) << branch;
+  }
+}
+
+// The index is built on the host in the plainest format: version 2, the entries, no extension,
+// a real checksum (any guest git reads it).
+TEST_F(WorkspaceRoundTrip, TheStreamsIndexIsAPlainVersion2Index) {
+  auto plan = inspect_ok({});
+  const std::string stream = tmp_.path() + "/stream.tar";
+  {
+    posix::Fd out(::open(stream.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(write_upload_stream(plan, out.get()).has_value());
+  }
+  const std::string index = bash_ok("tar -xOf \"$1\" .git/index", {stream});
+  ASSERT_GE(index.size(), 32U);
+  const auto be = [&](std::size_t at, int bytes) {
+    std::uint32_t value = 0;
+    for (int i = 0; i < bytes; ++i) {
+      value = (value << 8) | static_cast<unsigned char>(index[at + static_cast<std::size_t>(i)]);
+    }
+    return value;
+  };
+  EXPECT_EQ(index.substr(0, 4), "DIRC");
+  EXPECT_EQ(be(4, 4), 2U);
+  const auto count = be(8, 4);
+  EXPECT_EQ(count, host_records(plan.index_info));
+  std::size_t offset = 12;
+  for (std::uint32_t i = 0; i < count && offset + 62 <= index.size(); ++i) {
+    const std::size_t name_length = be(offset + 60, 2) & 0xfff;
+    offset += (62 + name_length + 8) & ~std::size_t{7};
+  }
+  EXPECT_EQ(offset + 20, index.size()) << "no extensions after the entries";
+  EXPECT_NE(index.substr(index.size() - 20), std::string(20, '\0')) << "a real checksum";
+}
+
+// Objects over one pack block travel in blocks and the guest indexes them.
+TEST_F(WorkspaceRoundTrip, APackOverOneBlockIsIndexedInTheGuest) {
+  bash_ok("head -c 1500000 /dev/urandom > random.bin && git add random.bin", {}, repo_);
+  auto plan = inspect_ok({});
+  const std::string stream = tmp_.path() + "/stream.tar";
+  {
+    posix::Fd out(::open(stream.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(write_upload_stream(plan, out.get()).has_value());
+  }
+  EXPECT_NE(bash_ok("tar -tf \"$1\"", {stream}).find(".git/banger/pack/000001"), std::string::npos);
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  expect_same_entries(plan);
+  expect_same_git_view();
+  EXPECT_FALSE(exists(guest_ + "/.git/banger"));
+}
+
+// Unmerged entries have no tree on the host: the guest computes the fingerprint itself.
+TEST_F(WorkspaceRoundTrip, AnUnmergedIndexArrivesAsTheHostHasIt) {
+  repo_ = tmp_.path() + "/conflict";
+  bash_ok(
+      "git init -q -b main \"$1\" && cd \"$1\" && echo base > f && git add f && "
+      "git commit -q -m base && git checkout -q -b other && echo other > f && "
+      "git commit -q -am other && git checkout -q main && echo main > f && "
+      "git commit -q -am main && ! git merge -q other >/dev/null 2>&1",
+      {repo_});
+  auto plan = inspect_ok({});
+  auto run = prepare(plan, guest_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(bash_ok("git ls-files -s", {}, repo_), bash_ok("git ls-files -s", {}, guest_));
+  EXPECT_EQ(bash_ok("git status --porcelain", {}, repo_),
+            bash_ok("git status --porcelain", {}, guest_));
+  EXPECT_EQ(prepare(plan, guest_).exit_code, 0) << "the fingerprint holds";
+  bash_ok("echo edit > f", {}, guest_);
+  EXPECT_EQ(prepare(plan, guest_).exit_code, kDirtyExitCode);
 }
 
 TEST_F(WorkspaceRoundTrip, ADetachedHeadStaysDetached) {

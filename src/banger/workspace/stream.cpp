@@ -1,14 +1,24 @@
 // write_upload_stream(): one GNU-format tar stream, produced while it is written. Layout (the guest
 // script of guest_script.cpp depends on it; docs/workspaces.md):
-//   .git/banger/index-info       git: the index entries for `git update-index -z --index-info`
-//   .git/banger/exclude          git: lines for .git/info/exclude (the submodules' directories)
-//   .git/banger/pack/NNNNNN      git: `git pack-objects` output in blocks of kPackBlock
+//   .git/HEAD, .git/config,      git: the repository skeleton `git init`, `git update-ref` and
+//   .git/refs/..., .git/shallow, `git remote add` would make, written here so that the guest
+//   .git/info/exclude,           runs none of them (each git process costs ~50 ms in a guest
+//   .git/objects/{pack,info}/    under TCG); the exclude lines hide the submodules' directories
+//   .git/index                   git: the index, built on the host (plain: version 2, no
+//                                extensions), with no stat data: the guest refreshes it
+//   .git/banger/index            git: a copy, put back when the guest's `git add -A` staged
+//   .git/banger/tree             anything; the index's tree (the fingerprint's when it did not)
+//   .git/objects/pack/pack-H.*   git: the objects, when their pack fits in one kPackBlock: the
+//                                pack and its .idx from `git index-pack` on the host
+//   .git/banger/pack/NNNNNN      git: otherwise the pack in blocks of kPackBlock, which the
+//                                guest indexes (bounded memory, no copy on the host's disk)
 //   <entries of the plan>        directories, files and symlinks, in the plan's order
 //   .git/banger/end              last: tar accepts a stream cut at an entry boundary as complete,
 //                                so the guest takes the stream only when this arrived
 // A repository cannot track a path under .git/, so the metadata never collides with a file.
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
@@ -17,8 +27,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
@@ -289,8 +302,267 @@ std::string submodule_excludes(const Plan& plan) {
 
 std::int64_t now_seconds() { return static_cast<std::int64_t>(::time(nullptr)); }
 
-// The staged (or, with --from, the commit's) index entries and the objects the guest needs:
-// HEAD's commit, its trees and blobs, and every blob the index names.
+// A value for a git config file: double-quoted (leading/trailing spaces, ';' and '#' are data),
+// with '\\', '"', newline, tab and backspace escaped as git's config parser reads them. Other
+// bytes are taken as they are (inside quotes a '\r' is data: the next byte is never a newline).
+std::string config_value(std::string_view value) {
+  std::string out = "\"";
+  for (const char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      default:
+        out += c;
+        break;
+    }
+  }
+  return out + "\"";
+}
+
+// .git/config as `git init` (and `git remote add origin`) would write it.
+std::string git_config(const Plan& plan) {
+  const bool sha256 = plan.head.size() == 64;
+  std::string out = fmt::format(
+      "[core]\n\trepositoryformatversion = {}\n\tfilemode = true\n\tbare = false\n"
+      "\tlogallrefupdates = true\n",
+      sha256 ? 1 : 0);
+  if (sha256) {
+    out += "[extensions]\n\tobjectformat = sha256\n";
+  }
+  if (!plan.origin_url.empty()) {
+    out += "[remote \"origin\"]\n\turl = " + config_value(plan.origin_url) +
+           "\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n";
+  }
+  return out;
+}
+
+// The guest's branch: --branch, or the host's current one ("" when detached).
+const std::string& guest_branch(const Plan& plan) {
+  return plan.options.branch.empty() ? plan.branch : plan.options.branch;
+}
+
+// inspect() checked --branch with git check-ref-format and git named the host's branch; this is
+// defence in depth, so that a branch can never put a file outside .git/refs/heads.
+Status check_branch(const std::string& branch) {
+  bool safe =
+      host::is_safe_relative(branch) && std::none_of(branch.begin(), branch.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+      });
+  for (const auto& part : base::split(branch, '/')) {
+    safe = safe && !part.empty() && part.front() != '.';
+  }
+  if (!safe) {
+    return fail(Errc::invalid_argument,
+                fmt::format("invalid branch name {}", host::escape_name(branch)));
+  }
+  return {};
+}
+
+// Removes a directory tree of plain files and directories (never follows a symlink: unlinkat
+// removes the link).
+Status remove_tree(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (d == nullptr) {
+    return fail_errno("opening " + path, errno);
+  }
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name == "." || name == "..") {
+      continue;
+    }
+    const std::string child = path + "/" + std::string(name);
+    if (::unlinkat(::dirfd(d), e->d_name, 0) != 0 && errno == EISDIR) {
+      (void)remove_tree(child);
+    }
+  }
+  ::closedir(d);
+  if (::rmdir(path.c_str()) != 0) {
+    return fail_errno("removing " + path, errno);
+  }
+  return {};
+}
+
+// A private temporary directory on the host (under $TMPDIR or /tmp), removed with everything in
+// it when the object goes out of scope, on every path.
+class ScratchDir {
+ public:
+  static Expected<ScratchDir> make() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/banger-workspace.XXXXXX";
+    if (::mkdtemp(dir.data()) == nullptr) {
+      return fail_errno("creating a temporary directory for the workspace stream", errno);
+    }
+    return ScratchDir(std::move(dir));
+  }
+  ScratchDir(ScratchDir&& other) noexcept : dir_(std::exchange(other.dir_, {})) {}
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ~ScratchDir() {
+    if (!dir_.empty()) {
+      (void)remove_tree(dir_);
+    }
+  }
+
+  std::string path(std::string_view name) const { return dir_ + "/" + std::string(name); }
+
+ private:
+  explicit ScratchDir(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+Expected<std::string> read_file(const std::string& path) {
+  posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return fail_errno("reading " + path, errno);
+  }
+  std::string content;
+  std::vector<char> buffer(kReadBuffer);
+  for (;;) {
+    const auto n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return fail_errno("reading " + path, errno);
+    }
+    if (n == 0) {
+      return content;
+    }
+    content.append(buffer.data(), static_cast<std::size_t>(n));
+  }
+}
+
+Status write_file(const std::string& path, std::string_view content) {
+  posix::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) {
+    return fail_errno("writing " + path, errno);
+  }
+  if (auto written = posix::write_all(fd.get(), content); !written) {
+    return tl::unexpected(from_sys(written.error(), "writing " + path));
+  }
+  return {};
+}
+
+// host::git with input and environment; a non-zero exit is command_failed with its stderr.
+Expected<std::string> git_with(const Plan& plan, std::string_view what,
+                               const std::vector<std::string>& args, std::string input,
+                               const std::map<std::string, std::string>& env) {
+  BANGER_TRY_ASSIGN(auto result, host::git(plan.root, args, std::move(input), env));
+  if (result.exit_code != 0) {
+    return fail(Errc::command_failed, fmt::format("git {} in {} exited {}: {}", what, plan.root,
+                                                  result.exit_code, base::trim(result.err)));
+  }
+  return std::move(result.out);
+}
+
+bool is_hex(std::string_view text) {
+  return (text.size() == 40 || text.size() == 64) &&
+         std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// A whole pack (it fit in one block): indexed here by `git index-pack` (milliseconds on the
+// host, ~60 ms in a TCG guest) and sent as .git/objects/pack/pack-<hash>.{pack,idx}, so that
+// the guest runs no index-pack. The scratch copy is at most kPackBlock bytes.
+Status write_indexed_pack(const Plan& plan, std::string_view pack, TarWriter& tar,
+                          std::int64_t mtime) {
+  BANGER_TRY_ASSIGN(const auto scratch, ScratchDir::make());
+  BANGER_TRY(write_file(scratch.path("p.pack"), pack));
+  BANGER_TRY_ASSIGN(auto out, git_with(plan, "index-pack",
+                                       {"-c", "pack.writeReverseIndex=false", "index-pack", "-o",
+                                        scratch.path("p.idx"), scratch.path("p.pack")},
+                                       {}, {}));
+  const std::string hash(base::trim(out));
+  if (!is_hex(hash)) {
+    return fail(Errc::command_failed, "git index-pack printed no pack name");
+  }
+  BANGER_TRY_ASSIGN(const auto idx, read_file(scratch.path("p.idx")));
+  const std::string name = ".git/objects/pack/pack-" + hash;
+  BANGER_TRY(tar.header(name + ".pack", Entry::Kind::file, 0444, pack.size(), mtime));
+  BANGER_TRY(tar.data(pack.data(), pack.size()));
+  BANGER_TRY(tar.header(name + ".idx", Entry::Kind::file, 0444, idx.size(), mtime));
+  return tar.data(idx.data(), idx.size());
+}
+
+struct HostIndex {
+  std::string index;  // the index file's bytes
+  std::string tree;   // the tree it describes; "" when git could not write one (conflicts)
+};
+
+// The index the guest starts from: index_info loaded into a fresh index file by
+// `git update-index --index-info` on the host, in the plainest format every git reads (version
+// 2, no split index, untracked cache, fsmonitor, end-of-entries or offset-table extension, a
+// real checksum), and its tree from `git write-tree`, whose tree objects go to the scratch
+// directory (the user's repository is not written to).
+Expected<HostIndex> build_index(const Plan& plan, const std::string& index_info) {
+  BANGER_TRY_ASSIGN(const auto scratch, ScratchDir::make());
+  const std::string index = scratch.path("index");
+  BANGER_TRY(
+      git_with(plan, "update-index",
+               {"-c", "core.splitIndex=false", "-c", "core.untrackedCache=false", "-c",
+                "index.version=2", "-c", "feature.manyFiles=false", "-c", "index.skipHash=false",
+                "-c", "index.recordEndOfIndexEntries=false", "-c", "index.recordOffsetTable=false",
+                "-c", "index.sparse=false", "update-index", "-z", "--index-info"},
+               index_info, {{"GIT_INDEX_FILE", index}}));
+  HostIndex out;
+  BANGER_TRY_ASSIGN(out.index, read_file(index));  // before write-tree adds its cache tree
+  const std::string objects = scratch.path("objects");
+  if (::mkdir(objects.c_str(), 0700) != 0) {
+    return fail_errno("creating " + objects, errno);
+  }
+  BANGER_TRY_ASSIGN(auto tree,
+                    host::git(plan.root, {"write-tree", "--missing-ok"}, {},
+                              {{"GIT_INDEX_FILE", index}, {"GIT_OBJECT_DIRECTORY", objects}}));
+  if (tree.exit_code == 0) {
+    out.tree = std::string(base::trim(tree.out));
+  }
+  return out;
+}
+
+// The skeleton of the guest's repository and its index (the header comment's list).
+Status write_git_skeleton(const Plan& plan, const HostIndex& index, TarWriter& tar,
+                          std::int64_t mtime) {
+  const std::string& branch = guest_branch(plan);
+  if (!branch.empty()) {
+    BANGER_TRY(check_branch(branch));
+  }
+  for (const char* dir : {".git", ".git/objects", ".git/objects/pack", ".git/objects/info",
+                          ".git/refs", ".git/refs/heads", ".git/refs/tags", ".git/info"}) {
+    BANGER_TRY(tar.header(dir, Entry::Kind::directory, 0755, 0, mtime));
+  }
+  BANGER_TRY(tar.file(".git/config", git_config(plan), mtime));
+  if (branch.empty()) {
+    BANGER_TRY(tar.file(".git/HEAD", plan.head + "\n", mtime));
+  } else {
+    BANGER_TRY(tar.file(".git/HEAD", "ref: refs/heads/" + branch + "\n", mtime));
+    BANGER_TRY(tar.file(".git/refs/heads/" + branch, plan.head + "\n", mtime));
+  }
+  BANGER_TRY(tar.file(".git/shallow", plan.head + "\n", mtime));
+  BANGER_TRY(tar.file(".git/info/exclude", submodule_excludes(plan), mtime));
+  BANGER_TRY(tar.file(".git/index", index.index, mtime));
+  // The guest stages into .git/index and restores this copy when that staged anything.
+  BANGER_TRY(tar.file(".git/banger/index", index.index, mtime));
+  BANGER_TRY(tar.file(".git/banger/tree", is_hex(index.tree) ? index.tree + "\n" : "", mtime));
+  return {};
+}
+
+// The repository skeleton, the staged (or, with --from, the commit's) index and the objects the
+// guest needs: HEAD's commit, its trees and blobs, and every blob the index names.
 Status write_git_metadata(const Plan& plan, TarWriter& tar, const base::CancelFn& cancel) {
   std::string index_info;
   std::string objects;
@@ -310,11 +582,11 @@ Status write_git_metadata(const Plan& plan, TarWriter& tar, const base::CancelFn
                                                                 "--full-tree", plan.head}));
   }
   const auto mtime = now_seconds();
-  BANGER_TRY(tar.file(".git/banger/index-info", index_info, mtime));
-  BANGER_TRY(tar.file(".git/banger/exclude", submodule_excludes(plan), mtime));
-
+  // pack-objects runs while the index is built (its output waits in the pipe).
   BANGER_TRY_ASSIGN(auto pack,
                     GitReader::start(plan.root, {"pack-objects", "--stdout", "-q"}, objects));
+  BANGER_TRY_ASSIGN(const auto index, build_index(plan, index_info));
+  BANGER_TRY(write_git_skeleton(plan, index, tar, mtime));
   std::vector<char> block(kPackBlock);
   for (int number = 0;; ++number) {
     std::size_t filled = 0;
@@ -330,6 +602,10 @@ Status write_git_metadata(const Plan& plan, TarWriter& tar, const base::CancelFn
     }
     if (filled == 0) {
       break;
+    }
+    if (number == 0 && filled < block.size()) {
+      BANGER_TRY(pack.finish());
+      return write_indexed_pack(plan, std::string_view(block.data(), filled), tar, mtime);
     }
     BANGER_TRY(tar.header(fmt::format(".git/banger/pack/{:06}", number), Entry::Kind::file, 0644,
                           filled, mtime));
