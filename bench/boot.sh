@@ -6,7 +6,8 @@
 #   run         `vm run --image I -- true` (exits with the guest command's code) vs bare boot
 #   run-rm      `vm run --rm --image I -- true` vs bare boot + killing QEMU
 #   concurrent  one `vm create` of 10 VMs vs the ideal: 10 bare boots / 2 cores (and vs 10
-#               single `vm create`s / 2); every VM must be running afterwards (0 failures)
+#               single `vm create`s / 2); every VM must be running afterwards (0 failures);
+#               also 10 bare QEMUs started together, timed to the last `ssh true`
 #
 # Usage (root, from the project root, after building):
 #   bench/boot.sh [BUILD_DIR=build] [ROUNDS=3] [IMAGES="tiny debian-bookworm"] [MODES="create"]
@@ -19,8 +20,10 @@ work=$(mktemp -d /var/tmp/banger-boot.XXXXXX)
 export BANGER_HOME=$work/home
 ns=bgbench-$$
 qpid=
+qpids=()
 cleanup() {
   [ -n "$qpid" ] && kill -9 "$qpid" 2>/dev/null || true
+  for p in "${qpids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   ip netns exec "$ns" "$banger" vm prune -f >/dev/null 2>&1 || true
   ip netns exec "$ns" "$banger" daemon stop >/dev/null 2>&1 || true
   ip netns del "$ns" 2>/dev/null || true
@@ -53,30 +56,61 @@ ip netns exec "$ns" "$banger" vm delete warmup >/dev/null
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-bare_round() {  # image rootfs [kill] -> seconds from qemu start to ssh true [and QEMU gone]
-  local rootfs=$1
-  rm -f "$work/root.qcow2" "$work/work.ext4"
-  qemu-img create -q -f qcow2 -b "$rootfs" -F raw "$work/root.qcow2" >/dev/null 2>&1
+bare_disks() {  # index rootfs -> a fresh $work/root<index>.qcow2 overlay and work<index>.ext4
+  rm -f "$work/root$1.qcow2" "$work/work$1.ext4"
+  qemu-img create -q -f qcow2 -b "$2" -F raw "$work/root$1.qcow2" >/dev/null 2>&1
   mkfs.ext4 -q -F -d "$work/wd" -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 \
-    "$work/work.ext4" 256M >/dev/null 2>&1
-  local t0; t0=$(now)
+    "$work/work$1.ext4" 256M >/dev/null 2>&1
+}
+
+bare_qemu() {  # index tap ip -> starts QEMU on bare_disks' disks in the background ($!)
   ip netns exec "$ns" qemu-system-x86_64 -M microvm -accel tcg,tb-size=32 -cpu max -m 256 -smp 1 \
-    -nodefaults -no-user-config -nographic -no-reboot -serial "file:$work/console.log" \
+    -nodefaults -no-user-config -nographic -no-reboot -serial "file:$work/console$1.log" \
     -kernel "$kernel" -initrd "$initrd" \
-    -append "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4 ip=172.30.0.2::172.30.0.1:255.255.255.0:bare:eth0:off tsc_early_khz=$khz tsc=reliable" \
-    -drive id=root,file="$work/root.qcow2",format=qcow2,if=none,cache=writeback -device virtio-blk-device,drive=root \
-    -drive id=work,file="$work/work.ext4",format=raw,if=none,cache=writeback -device virtio-blk-device,drive=work \
-    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-device,netdev=n0,mac=02:fc:ac:1e:00:02 \
-    >/dev/null 2>&1 &
-  qpid=$!
+    -append "console=ttyS0 reboot=k panic=1 root=/dev/vda rw rootfstype=ext4 ip=$3::172.30.0.1:255.255.255.0:bare:eth0:off tsc_early_khz=$khz tsc=reliable" \
+    -drive id=root,file="$work/root$1.qcow2",format=qcow2,if=none,cache=writeback -device virtio-blk-device,drive=root \
+    -drive id=work,file="$work/work$1.ext4",format=raw,if=none,cache=writeback -device virtio-blk-device,drive=work \
+    -netdev tap,id=n0,ifname="$2",script=no,downscript=no,vhost=off \
+    -device virtio-net-device,netdev=n0,mac="$(printf '02:fc:ac:1e:01:%02x' "$1")" >/dev/null 2>&1 &
+}
+
+bare_wait_ssh() {  # index ip pid -> returns once `ssh root@ip true` works; exits if QEMU died
   until ip netns exec "$ns" ssh -i "$work/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-      -o LogLevel=ERROR -o ConnectTimeout=1 -o BatchMode=yes root@172.30.0.2 true 2>/dev/null; do
-    kill -0 "$qpid" 2>/dev/null || { echo "bare qemu died" >&2; tail "$work/console.log" >&2; exit 1; }
+      -o LogLevel=ERROR -o ConnectTimeout=2 -o BatchMode=yes "root@$2" true 2>/dev/null; do
+    kill -0 "$3" 2>/dev/null || { echo "bare qemu $1 died" >&2; tail "$work/console$1.log" >&2; exit 1; }
     sleep 0.1
   done
+}
+
+bare_round() {  # rootfs [kill] -> seconds from qemu start to ssh true [and QEMU gone]
+  bare_disks 0 "$1"
+  local t0; t0=$(now)
+  bare_qemu 0 tap0 172.30.0.2
+  qpid=$!
+  bare_wait_ssh 0 172.30.0.2 "$qpid"
   [ "${2:-}" = kill ] || echo "$(now) - $t0" | bc
   kill -9 "$qpid"; wait "$qpid" 2>/dev/null || true; qpid=
   [ "${2:-}" != kill ] || echo "$(now) - $t0" | bc
+}
+
+bare_concurrent_round() {  # rootfs -> seconds from starting 10 QEMUs to the last ssh true
+  local i t0
+  for i in $(seq 1 10); do
+    ip -n "$ns" link show "btap$i" >/dev/null 2>&1 || {
+      ip -n "$ns" tuntap add dev "btap$i" mode tap; ip -n "$ns" link set "btap$i" master br0 up; }
+    bare_disks "$i" "$1"
+  done
+  t0=$(now); qpids=()
+  for i in $(seq 1 10); do
+    bare_qemu "$i" "btap$i" "172.30.0.$((20 + i))"
+    qpids+=($!)
+  done
+  for i in $(seq 1 10); do
+    bare_wait_ssh "$i" "172.30.0.$((20 + i))" "${qpids[$((i - 1))]}"
+  done
+  echo "$(now) - $t0" | bc
+  for p in "${qpids[@]}"; do kill -9 "$p"; wait "$p" 2>/dev/null || true; done
+  qpids=()
 }
 
 banger_round() {  # mode image -> seconds for that banger command
@@ -112,31 +146,32 @@ for mode in $modes; do
     create) echo "| mode | image | bare qemu s (median of $rounds) | banger vm create s | ratio |" ;;
     run) echo "| mode | image | bare qemu s (median of $rounds) | banger vm run -- true s | ratio |" ;;
     run-rm) echo "| mode | image | bare qemu + kill s (median of $rounds) | banger vm run --rm -- true s | ratio |" ;;
-    concurrent) echo "| mode | image | bare qemu s | 10 x bare / 2 s | vm create s | 10 x create / 2 s | 10 VMs in one vm create s (median of $rounds) | vs bare ideal | vs create ideal |" ;;
+    concurrent) echo "| mode | image | bare qemu s | 10 x bare / 2 s | vm create s | 10 x create / 2 s | 10 VMs in one vm create s (median of $rounds) | vs bare ideal | vs create ideal | 10 bare QEMUs together s | banger / bare together |" ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac
-  [ "$mode" = concurrent ] && echo "|---|---|---|---|---|---|---|---|---|" || echo "|---|---|---|---|---|"
+  [ "$mode" = concurrent ] && echo "|---|---|---|---|---|---|---|---|---|---|---|" || echo "|---|---|---|---|---|"
   for img in $images; do
     rootfs=$(ip netns exec "$ns" "$banger" image show "$img" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rootfs_path"])')
-    : > "$work/bare.txt"; : > "$work/banger.txt"; : > "$work/single.txt"
+    : > "$work/bare.txt"; : > "$work/banger.txt"; : > "$work/single.txt"; : > "$work/together.txt"; s=
     for _ in $(seq "$rounds"); do
       if [ "$mode" = run-rm ]; then bare_round "$rootfs" kill >> "$work/bare.txt"; else bare_round "$rootfs" >> "$work/bare.txt"; fi
       if [ "$mode" = concurrent ]; then
         banger_round create "$img" >> "$work/single.txt"
         concurrent_round "$img" >> "$work/banger.txt"
+        bare_concurrent_round "$rootfs" >> "$work/together.txt"
       else
         banger_round "$mode" "$img" >> "$work/banger.txt"
       fi
     done
     b=$(median < "$work/bare.txt"); g=$(median < "$work/banger.txt")
     if [ "$mode" = concurrent ]; then
-      s=$(median < "$work/single.txt")
+      s=$(median < "$work/single.txt"); t=$(median < "$work/together.txt")
       ib=$(echo "10 * $b / 2" | bc -l); is=$(echo "10 * $s / 2" | bc -l)
-      printf '| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n' "$mode" "$img" "$b" "$ib" "$s" "$is" "$g" \
-        "$(ratio "$g" "$ib")" "$(ratio "$g" "$is")"
+      printf '| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n' "$mode" "$img" "$b" "$ib" "$s" "$is" "$g" \
+        "$(ratio "$g" "$ib")" "$(ratio "$g" "$is")" "$t" "$(ratio "$g" "$t")"
     else
       printf '| %s | %s | %.2f | %.2f | %.2f |\n' "$mode" "$img" "$b" "$g" "$(ratio "$g" "$b")"
     fi
-    echo "raw $mode $img: bare $(tr '\n' ' ' < "$work/bare.txt")/ banger $(tr '\n' ' ' < "$work/banger.txt")${s:+/ single $(tr '\n' ' ' < "$work/single.txt")}" >&2
+    echo "raw $mode $img: bare $(tr '\n' ' ' < "$work/bare.txt")/ banger $(tr '\n' ' ' < "$work/banger.txt")${s:+/ single $(tr '\n' ' ' < "$work/single.txt")/ together $(tr '\n' ' ' < "$work/together.txt")}" >&2
   done
 done

@@ -17,21 +17,27 @@
 namespace banger::guest {
 namespace {
 
+// A TCP listener on 127.0.0.1 and a free port (set in port).
+base::UniqueFd listen_on_loopback(int& port) {
+  base::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::listen(listener.get(), 8), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return listener;
+}
+
 // A loopback TCP server that answers every connection with reply_for(first bytes read), or
 // stays silent when reply_for returns "". Stops when destroyed.
 class ScriptedServer {
  public:
   explicit ScriptedServer(std::function<std::string(const std::string&)> reply_for)
       : reply_for_(std::move(reply_for)) {
-    listener_ = base::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listener_.get(), 8), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listener_ = listen_on_loopback(port_);
     thread_ = std::thread([this] { serve(); });
   }
   ~ScriptedServer() {
@@ -103,15 +109,7 @@ TEST(PortProbe, OtherProtocolsClosedPortsAndBadAddressesAreNone) {
 class GreetingServer {
  public:
   explicit GreetingServer(std::string greeting) : greeting_(std::move(greeting)) {
-    listener_ = base::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listener_.get(), 8), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listener_ = listen_on_loopback(port_);
     thread_ = std::thread([this] { serve(); });
   }
   ~GreetingServer() {

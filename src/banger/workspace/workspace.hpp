@@ -88,7 +88,9 @@ struct GuestCommand {
 GuestCommand guest_prepare_command(const Plan& plan, const std::string& guest_dir = "/root/repo");
 
 // Writes the upload stream for guest_prepare_command to fd (a pipe or socket): one GNU tar
-// stream, written as it is read (bounded memory, no temporary copy on the host's disk). Files
+// stream, written as it is read (bounded memory; the workspace's files are never copied on the
+// host's disk: the only scratch files, in a private temporary directory removed on every path,
+// are the guest's index, its tree objects and a pack under 1 MiB with its .idx). Files
 // are opened relative to plan.root without following any symlink. A file whose size changed
 // since it was opened fails with failed_precondition naming it. EPIPE (the guest stopped
 // reading: look at its exit code first, it may have refused) is Errc::io. cancel is checked
