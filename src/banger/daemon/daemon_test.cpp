@@ -484,6 +484,17 @@ TEST_F(DaemonTest, VmMethodsOnAVmThatIsNotRunning) {
   vm_methods_without_a_running_vm();
 }
 
+TEST_F(DaemonTest, VmCreateRefusesAnUnknownReadinessBeforeRecordingAnything) {
+  write_ssh_key();
+  start();
+  auto created = call<api::VmCreate>({.name = "web", .no_start = true, .ready = "sshd\x1b[2J"});
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code, Errc::invalid_argument);
+  EXPECT_EQ(created.error().message, "ready must be \"ssh\" or \"agent\", not \"sshd\\x1b[2J\"");
+  EXPECT_TRUE(call<api::VmList>({})->vms.empty());
+  EXPECT_TRUE(call<api::VmCreate>({.name = "web", .no_start = true, .ready = "agent"}));
+}
+
 TEST_F(DaemonTest, EveryRegisteredMethodIsExercisedOverTheFakePlatform) {
   write_ssh_key();
   std::string from = write_artifacts();
