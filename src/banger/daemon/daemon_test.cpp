@@ -211,11 +211,17 @@ class DaemonTest : public ::testing::Test {
     EXPECT_FALSE(call<api::VmKill>({.names = {"web"}}));
     EXPECT_EQ(call<api::VmStart>({.names = {}}).error().code, Errc::invalid_argument);
 
-    // The image does not exist: start and restart fail before the VMM and leave the reason.
-    ASSERT_TRUE(call<api::VmCreate>({.name = "db", .image = "no-such-image", .no_start = true}));
+    // An image that neither exists nor has a recipe is refused before anything is recorded.
+    auto typo = call<api::VmCreate>({.name = "db", .image = "no-such-image", .no_start = true});
+    ASSERT_FALSE(typo);
+    EXPECT_EQ(typo.error().code, Errc::not_found);
+    EXPECT_FALSE(call<api::VmShow>({.name = "db"}));
+    // The default image is a recipe (built on first use), which this fake platform cannot
+    // build: start and restart fail before the VMM and leave the reason.
+    ASSERT_TRUE(call<api::VmCreate>({.name = "db", .no_start = true}));
     auto started = call<api::VmStart>({.names = {"db"}});
     ASSERT_FALSE(started);
-    EXPECT_EQ(started.error().code, Errc::not_found);
+    EXPECT_EQ(started.error().code, Errc::not_found);  // the agent binary the build needs
     EXPECT_FALSE(call<api::VmRestart>({.names = {"db"}}));
     EXPECT_EQ(call<api::VmShow>({.name = "db"})->vm.state, "error");
     auto pruned = call<api::VmPrune>({.dry_run = true});
@@ -405,12 +411,14 @@ TEST_F(DaemonTest, DeleteWithAnUnknownNameDeletesNothing) {
 }
 
 TEST_F(DaemonTest, StartFailureLeavesTheVmInErrorWithTheReason) {
-  // Given an image that does not exist and is no known recipe, the start fails in prepare.
+  // The default image is a recipe this fake platform cannot build: the start fails in prepare.
   start();
   auto c = client();
-  auto created = c.call<api::VmCreate>({.name = "web", .image = "no-such-image"});
+  auto created = c.call<api::VmCreate>({.name = "web"});
   ASSERT_FALSE(created);
   EXPECT_EQ(created.error().code, Errc::not_found);
+  EXPECT_NE(created.error().message.find("building image debian-bookworm"), std::string::npos)
+      << created.error().message;
   auto shown = c.call<api::VmShow>({.name = "web"});
   ASSERT_TRUE(shown);
   EXPECT_EQ(shown->vm.state, "error");
@@ -418,6 +426,23 @@ TEST_F(DaemonTest, StartFailureLeavesTheVmInErrorWithTheReason) {
       << shown->vm.last_error;
   EXPECT_EQ(shown->vm.tap, "");
   EXPECT_EQ(shown->vm.pid, 0);
+}
+
+TEST_F(DaemonTest, AnImageOrKernelThatCannotBeHadIsRefusedBeforeAnythingIsRecorded) {
+  start();
+  auto c = client();
+  auto image = c.call<api::VmCreate>({.name = "web", .image = "no-such-image"});
+  ASSERT_FALSE(image);
+  EXPECT_EQ(image.error().code, Errc::not_found);
+  EXPECT_EQ(image.error().message,
+            "image \"no-such-image\" not found: `banger image list` shows the images, `banger "
+            "image build` makes one");
+  auto kernel = c.call<api::VmCreate>({.name = "web", .kernel = "no-such-kernel"});
+  ASSERT_FALSE(kernel);
+  EXPECT_EQ(kernel.error().code, Errc::not_found);
+  EXPECT_NE(kernel.error().message.find("kernel \"no-such-kernel\" not found"), std::string::npos)
+      << kernel.error().message;
+  EXPECT_TRUE(c.call<api::VmList>({})->vms.empty());
 }
 
 TEST_F(DaemonTest, InvalidNameIsABadRequestSayingWhatIsAllowed) {

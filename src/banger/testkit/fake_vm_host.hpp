@@ -84,6 +84,16 @@ class FakeVmHost final : public vm::VmHost {
     }
     return launched;
   }
+  // Fails (fail_at("check_sources", ...)) but is not recorded in calls(): create() asks it
+  // for every VM.
+  Status check_sources(const model::Vm&) override {
+    std::lock_guard lock(mutex_);
+    if (fail_step_ == "check_sources") {
+      fail_step_.clear();
+      return tl::unexpected(fail_error_);
+    }
+    return {};
+  }
   Status wait_ready(const model::Vm& vm, vm::Readiness readiness, const base::CancelFn&) override {
     {
       std::lock_guard lock(mutex_);

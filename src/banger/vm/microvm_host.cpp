@@ -125,6 +125,42 @@ std::string MicrovmHost::console_log_path(const model::Vm& vm) {
   return driver ? driver->handle.console_log : std::string();
 }
 
+std::string MicrovmHost::kernel_name_for(const model::Vm& vm,
+                                         const std::string& image_kernel_ref) const {
+  return !vm.kernel.empty()                     ? vm.kernel
+         : !image_kernel_ref.empty()            ? image_kernel_ref
+         : !deps_.config.default_kernel.empty() ? deps_.config.default_kernel
+                                                : std::string(kDefaultKernel);
+}
+
+Status MicrovmHost::check_sources(const model::Vm& vm) {
+  std::string image_kernel_ref;
+  if (auto image = deps_.images.show(vm.image)) {
+    image_kernel_ref = image->kernel_ref;
+  } else if (image.error().code != Errc::not_found || !imagecat::find_recipe(vm.image)) {
+    if (image.error().code != Errc::not_found) {
+      return tl::unexpected(image.error());
+    }
+    return fail(Errc::not_found,
+                fmt::format("image \"{}\" not found: `banger image list` shows the images, "
+                            "`banger image build` makes one",
+                            base::printable(vm.image, 80)));
+  }
+  const std::string kernel_name = kernel_name_for(vm, image_kernel_ref);
+  auto kernel = deps_.kernels.show(kernel_name);
+  if (!kernel &&
+      (kernel.error().code != Errc::not_found || !kernelcat::find_catalog_kernel(kernel_name))) {
+    if (kernel.error().code != Errc::not_found) {
+      return tl::unexpected(kernel.error());
+    }
+    return fail(Errc::not_found,
+                fmt::format("kernel \"{}\" not found: `banger kernel list` shows the kernels, "
+                            "`banger kernel pull` gets one from the catalog",
+                            base::printable(kernel_name, 80)));
+  }
+  return {};
+}
+
 Expected<model::Image> MicrovmHost::obtain_image(const std::string& name,
                                                  const base::ProgressFn& progress,
                                                  const base::CancelFn& cancel) {
@@ -203,13 +239,8 @@ Expected<Prepared> MicrovmHost::prepare(const model::Vm& vm, const base::Progres
                                         const base::CancelFn& cancel) {
   BANGER_TRY(driver_of(vm));  // a backend this daemon does not run: refuse before any work
   BANGER_TRY_ASSIGN(auto image, obtain_image(vm.image, progress, cancel));
-  std::string kernel_name = vm.kernel;
-  if (kernel_name.empty()) {
-    kernel_name = !image.kernel_ref.empty()              ? image.kernel_ref
-                  : !deps_.config.default_kernel.empty() ? deps_.config.default_kernel
-                                                         : std::string(kDefaultKernel);
-  }
-  BANGER_TRY_ASSIGN(auto kernel, obtain_kernel(kernel_name, progress, cancel));
+  BANGER_TRY_ASSIGN(auto kernel,
+                    obtain_kernel(kernel_name_for(vm, image.kernel_ref), progress, cancel));
   if (base::is_cancelled(cancel)) {
     return fail(Errc::cancelled, "cancelled");
   }

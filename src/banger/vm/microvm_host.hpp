@@ -81,6 +81,7 @@ class MicrovmHost final : public VmHost {
   // Also: with drop_vmm_privileges the VMM runs as vmm_id_for_ip(guest_ip) for uid and gid;
   // failed_precondition when that id has a passwd or group entry.
   Expected<Launched> launch(const model::Vm& vm, const SpawnedFn& on_spawned) override;
+  Status check_sources(const model::Vm& vm) override;
   Status wait_ready(const model::Vm& vm, Readiness readiness,
                     const base::CancelFn& cancel) override;
   Status shutdown(const model::Vm& vm, std::chrono::seconds grace) override;
@@ -172,6 +173,9 @@ class MicrovmHost final : public VmHost {
   Status publish(const model::Vm& vm, const std::string& ip, const std::string& tap);
   // Removes what publish() made; failures are logged.
   void unpublish(const model::Vm& vm);
+  // The kernel a VM boots: its own, else its image's, else the configured default, else
+  // kDefaultKernel.
+  std::string kernel_name_for(const model::Vm& vm, const std::string& image_kernel_ref) const;
   Expected<model::Image> obtain_image(const std::string& name, const base::ProgressFn& progress,
                                       const base::CancelFn& cancel);
   Expected<model::Kernel> obtain_kernel(const std::string& name, const base::ProgressFn& progress,

@@ -333,6 +333,32 @@ TEST_F(MicrovmHostTest, PrepareReleasesWhatItAttachedWhenTheWorkDiskFails) {
   EXPECT_TRUE(vmm_.launches().empty());
 }
 
+TEST_F(MicrovmHostTest, CheckSourcesAcceptsWhatExistsOrCanBeHadOnFirstUse) {
+  auto vm = new_vm("0123456789abcdef", "web");
+  EXPECT_TRUE(host_.check_sources(vm));  // image img, its kernel k1
+  vm.image = "tiny";                     // a built-in recipe: built on first use
+  vm.kernel = "debian-cloud";            // a catalog kernel: pulled on first use
+  EXPECT_TRUE(host_.check_sources(vm));
+
+  vm.image = "nosuch";
+  vm.kernel = "";
+  auto image = host_.check_sources(vm);
+  ASSERT_FALSE(image);
+  EXPECT_EQ(image.error().code, Errc::not_found);
+  EXPECT_EQ(image.error().message,
+            "image \"nosuch\" not found: `banger image list` shows the images, `banger image "
+            "build` makes one");
+  vm.image = "img";
+  vm.kernel = "k9";
+  auto kernel = host_.check_sources(vm);
+  ASSERT_FALSE(kernel);
+  EXPECT_EQ(kernel.error().code, Errc::not_found);
+  EXPECT_EQ(kernel.error().message,
+            "kernel \"k9\" not found: `banger kernel list` shows the kernels, `banger kernel "
+            "pull` gets one from the catalog");
+  EXPECT_TRUE(vmm_.launches().empty());
+}
+
 TEST_F(MicrovmHostTest, RefusesAVmWhoseBackendThisDaemonDoesNotRun) {
   auto vm = new_vm("0123456789abcdef", "web");
   vm.vmm = vmm::Backend::firecracker;

@@ -115,6 +115,10 @@ class VmHost {
   // On error everything it attached is released again.
   virtual Expected<Prepared> prepare(const model::Vm& vm, const base::ProgressFn& progress,
                                      const base::CancelFn& cancel) = 0;
+  // Whether vm's image and kernel exist or can be obtained on first use (a built-in recipe,
+  // a catalog kernel), without obtaining them: create() asks before recording a VM, so a typo
+  // leaves nothing behind. not_found naming the image or kernel and how to list or get one.
+  virtual Status check_sources(const model::Vm& vm) = 0;
   // Starts the VMM for a prepared VM (the record carries the prepared fields). on_spawned (when
   // set) learns the VMM's pid + start time right after the spawn, before any wait, so the
   // caller can record them before a crash could lose them (security review M2).

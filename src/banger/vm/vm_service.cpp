@@ -85,6 +85,9 @@ Expected<model::Vm> VmService::create(const CreateSpec& spec) {
   vm.vmm = spec.vmm.value_or(options_.default_vmm);
   vm.state = model::VmState::created;
   BANGER_TRY(validate_sizes(vm));
+  // A VM whose image or kernel cannot be had would only ever fail to start: refuse it before
+  // it is recorded (nothing to clean up after a typo).
+  BANGER_TRY(deps_.host.check_sources(vm));
   vm.created_at = base::to_unix_seconds(deps_.clock.now());
   vm.touched_at = vm.created_at;
   for (int attempt = 0;; ++attempt) {

@@ -128,7 +128,8 @@ class VmService {
   // the clock; the defaults fill what spec leaves out. failed_precondition with vmm_refusal;
   // invalid_argument for an invalid name or a
   // non-positive vcpu/memory/disk size; already_exists `vm "web" already exists` when the name is
-  // taken; failed_precondition when no free name could be generated.
+  // taken; failed_precondition when no free name could be generated; not_found from
+  // VmHost::check_sources when the image or kernel cannot be had (nothing is recorded then).
   Expected<model::Vm> create(const CreateSpec& spec);
 
   // All VMs ordered by created_at, then name.

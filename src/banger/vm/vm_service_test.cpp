@@ -330,6 +330,17 @@ TEST(VmService, TwentyConcurrentCreatesOfOneNameYieldOneVm) {
   EXPECT_EQ(service.list()->size(), 1u);
 }
 
+TEST(VmLifecycle, CreateRecordsNothingWhenTheImageOrKernelCannotBeHad) {
+  Fixture f;
+  f.host.fail_at("check_sources",
+                 Error{Errc::not_found, "image \"nosuch\" not found: `banger image list` ..."});
+  auto vm = f.service.create(spec("web"));
+  ASSERT_FALSE(vm);
+  EXPECT_EQ(vm.error().code, Errc::not_found);
+  EXPECT_TRUE(f.service.list()->empty());
+  EXPECT_TRUE(f.service.create(spec("web")));  // the next create is asked again, and passes
+}
+
 TEST(VmLifecycle, StartWaitsAtTheReadinessItIsAskedFor) {
   Fixture f;
   ASSERT_TRUE(f.service.create(spec("cmd")));
