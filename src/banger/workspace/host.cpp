@@ -51,11 +51,21 @@ Expected<GitResult> git(const std::string& root, const std::vector<std::string>&
 }
 
 Expected<std::string> git_checked(const std::string& root, const std::vector<std::string>& args) {
-  BANGER_TRY_ASSIGN(auto result, git(root, args));
+  return git_checked(root, args, {}, {});
+}
+
+Expected<std::string> git_checked(const std::string& root, const std::vector<std::string>& args,
+                                  std::string input,
+                                  const std::map<std::string, std::string>& env) {
+  BANGER_TRY_ASSIGN(auto result, git(root, args, std::move(input), env));
   if (result.exit_code != 0) {
-    return fail(Errc::command_failed,
-                fmt::format("git {} in {} exited {}: {}", args.empty() ? "" : args[0], root,
-                            result.exit_code, base::trim(result.err)));
+    std::size_t command = 0;
+    while (command + 1 < args.size() && args[command] == "-c") {
+      command += 2;
+    }
+    return fail(Errc::command_failed, fmt::format("git {} in {} exited {}: {}",
+                                                  command < args.size() ? args[command] : "", root,
+                                                  result.exit_code, base::trim(result.err)));
   }
   return std::move(result.out);
 }

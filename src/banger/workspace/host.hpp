@@ -28,8 +28,11 @@ Expected<GitResult> git(const std::string& root, const std::vector<std::string>&
 // Like git(), with stdin fed from input and extra environment variables (GIT_INDEX_FILE, ...).
 Expected<GitResult> git(const std::string& root, const std::vector<std::string>& args,
                         std::string input, const std::map<std::string, std::string>& env);
-// Like git(), but a non-zero exit is command_failed "git <args[0]> in <root>: <stderr>".
+// Like git(), but a non-zero exit is command_failed "git <command> in <root> exited <n>:
+// <stderr>" (command: the first argument that is not a leading `-c <name>=<value>`).
 Expected<std::string> git_checked(const std::string& root, const std::vector<std::string>& args);
+Expected<std::string> git_checked(const std::string& root, const std::vector<std::string>& args,
+                                  std::string input, const std::map<std::string, std::string>& env);
 
 // Splits NUL-terminated records ("a\0b\0" -> {"a", "b"}); a missing final NUL still ends one.
 std::vector<std::string> split_nul(std::string_view text);

@@ -18,7 +18,6 @@
 // A repository cannot track a path under .git/, so the metadata never collides with a file.
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
@@ -28,7 +27,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -38,6 +36,7 @@
 #include "banger/posix/env.hpp"
 #include "banger/posix/io.hpp"
 #include "banger/posix/subprocess.hpp"
+#include "banger/sys/fs.hpp"
 #include "banger/workspace/host.hpp"
 #include "banger/workspace/workspace.hpp"
 
@@ -371,30 +370,6 @@ Status check_branch(const std::string& branch) {
   return {};
 }
 
-// Removes a directory tree of plain files and directories (never follows a symlink: unlinkat
-// removes the link).
-Status remove_tree(const std::string& path) {
-  DIR* d = ::opendir(path.c_str());
-  if (d == nullptr) {
-    return fail_errno("opening " + path, errno);
-  }
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view name(e->d_name);
-    if (name == "." || name == "..") {
-      continue;
-    }
-    const std::string child = path + "/" + std::string(name);
-    if (::unlinkat(::dirfd(d), e->d_name, 0) != 0 && errno == EISDIR) {
-      (void)remove_tree(child);
-    }
-  }
-  ::closedir(d);
-  if (::rmdir(path.c_str()) != 0) {
-    return fail_errno("removing " + path, errno);
-  }
-  return {};
-}
-
 // A private temporary directory on the host (under $TMPDIR or /tmp), removed with everything in
 // it when the object goes out of scope, on every path.
 class ScratchDir {
@@ -414,7 +389,7 @@ class ScratchDir {
   ScratchDir& operator=(ScratchDir&&) = delete;
   ~ScratchDir() {
     if (!dir_.empty()) {
-      (void)remove_tree(dir_);
+      (void)sys::remove_all(dir_);  // std::filesystem: removes links, never follows them
     }
   }
 
@@ -425,28 +400,7 @@ class ScratchDir {
   std::string dir_;
 };
 
-Expected<std::string> read_file(const std::string& path) {
-  posix::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    return fail_errno("reading " + path, errno);
-  }
-  std::string content;
-  std::vector<char> buffer(kReadBuffer);
-  for (;;) {
-    const auto n = ::read(fd.get(), buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      return fail_errno("reading " + path, errno);
-    }
-    if (n == 0) {
-      return content;
-    }
-    content.append(buffer.data(), static_cast<std::size_t>(n));
-  }
-}
-
+// A new private file (no fsync: it lives only as long as the scratch directory).
 Status write_file(const std::string& path, std::string_view content) {
   posix::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) {
@@ -458,19 +412,8 @@ Status write_file(const std::string& path, std::string_view content) {
   return {};
 }
 
-// host::git with input and environment; a non-zero exit is command_failed with its stderr.
-Expected<std::string> git_with(const Plan& plan, std::string_view what,
-                               const std::vector<std::string>& args, std::string input,
-                               const std::map<std::string, std::string>& env) {
-  BANGER_TRY_ASSIGN(auto result, host::git(plan.root, args, std::move(input), env));
-  if (result.exit_code != 0) {
-    return fail(Errc::command_failed, fmt::format("git {} in {} exited {}: {}", what, plan.root,
-                                                  result.exit_code, base::trim(result.err)));
-  }
-  return std::move(result.out);
-}
-
-bool is_hex(std::string_view text) {
+// A full object id (SHA-1 or SHA-256), lowercase hex.
+bool is_object_id(std::string_view text) {
   return (text.size() == 40 || text.size() == 64) &&
          std::all_of(text.begin(), text.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -483,15 +426,15 @@ Status write_indexed_pack(const Plan& plan, std::string_view pack, TarWriter& ta
                           std::int64_t mtime) {
   BANGER_TRY_ASSIGN(const auto scratch, ScratchDir::make());
   BANGER_TRY(write_file(scratch.path("p.pack"), pack));
-  BANGER_TRY_ASSIGN(auto out, git_with(plan, "index-pack",
-                                       {"-c", "pack.writeReverseIndex=false", "index-pack", "-o",
-                                        scratch.path("p.idx"), scratch.path("p.pack")},
-                                       {}, {}));
+  BANGER_TRY_ASSIGN(
+      auto out,
+      host::git_checked(plan.root, {"-c", "pack.writeReverseIndex=false", "index-pack", "-o",
+                                    scratch.path("p.idx"), scratch.path("p.pack")}));
   const std::string hash(base::trim(out));
-  if (!is_hex(hash)) {
+  if (!is_object_id(hash)) {
     return fail(Errc::command_failed, "git index-pack printed no pack name");
   }
-  BANGER_TRY_ASSIGN(const auto idx, read_file(scratch.path("p.idx")));
+  BANGER_TRY_ASSIGN(const auto idx, sys::read_file(scratch.path("p.idx")));
   const std::string name = ".git/objects/pack/pack-" + hash;
   BANGER_TRY(tar.header(name + ".pack", Entry::Kind::file, 0444, pack.size(), mtime));
   BANGER_TRY(tar.data(pack.data(), pack.size()));
@@ -512,15 +455,15 @@ struct HostIndex {
 Expected<HostIndex> build_index(const Plan& plan, const std::string& index_info) {
   BANGER_TRY_ASSIGN(const auto scratch, ScratchDir::make());
   const std::string index = scratch.path("index");
-  BANGER_TRY(
-      git_with(plan, "update-index",
-               {"-c", "core.splitIndex=false", "-c", "core.untrackedCache=false", "-c",
-                "index.version=2", "-c", "feature.manyFiles=false", "-c", "index.skipHash=false",
-                "-c", "index.recordEndOfIndexEntries=false", "-c", "index.recordOffsetTable=false",
-                "-c", "index.sparse=false", "update-index", "-z", "--index-info"},
-               index_info, {{"GIT_INDEX_FILE", index}}));
+  BANGER_TRY(host::git_checked(
+      plan.root,
+      {"-c", "core.splitIndex=false", "-c", "core.untrackedCache=false", "-c", "index.version=2",
+       "-c", "feature.manyFiles=false", "-c", "index.skipHash=false", "-c",
+       "index.recordEndOfIndexEntries=false", "-c", "index.recordOffsetTable=false", "-c",
+       "index.sparse=false", "update-index", "-z", "--index-info"},
+      index_info, {{"GIT_INDEX_FILE", index}}));
   HostIndex out;
-  BANGER_TRY_ASSIGN(out.index, read_file(index));  // before write-tree adds its cache tree
+  BANGER_TRY_ASSIGN(out.index, sys::read_file(index));  // before write-tree adds its cache tree
   const std::string objects = scratch.path("objects");
   if (::mkdir(objects.c_str(), 0700) != 0) {
     return fail_errno("creating " + objects, errno);
@@ -557,7 +500,8 @@ Status write_git_skeleton(const Plan& plan, const HostIndex& index, TarWriter& t
   BANGER_TRY(tar.file(".git/index", index.index, mtime));
   // The guest stages into .git/index and restores this copy when that staged anything.
   BANGER_TRY(tar.file(".git/banger/index", index.index, mtime));
-  BANGER_TRY(tar.file(".git/banger/tree", is_hex(index.tree) ? index.tree + "\n" : "", mtime));
+  BANGER_TRY(
+      tar.file(".git/banger/tree", is_object_id(index.tree) ? index.tree + "\n" : "", mtime));
   return {};
 }
 
