@@ -133,31 +133,42 @@ std::string MicrovmHost::kernel_name_for(const model::Vm& vm,
                                                 : std::string(kDefaultKernel);
 }
 
+Expected<std::optional<model::Image>> MicrovmHost::find_image(const std::string& name) {
+  auto image = deps_.images.show(name);
+  if (image) {
+    return std::optional<model::Image>(std::move(*image));
+  }
+  if (image.error().code != Errc::not_found) {
+    return tl::unexpected(image.error());
+  }
+  if (imagecat::find_recipe(name)) {
+    return std::optional<model::Image>();
+  }
+  return fail(Errc::not_found, fmt::format("image \"{}\" not found: `banger image list` shows the "
+                                           "images, `banger image build` makes one",
+                                           base::printable(name, 80)));
+}
+
+Expected<std::optional<model::Kernel>> MicrovmHost::find_kernel(const std::string& name) {
+  auto kernel = deps_.kernels.show(name);
+  if (kernel) {
+    return std::optional<model::Kernel>(std::move(*kernel));
+  }
+  if (kernel.error().code != Errc::not_found) {
+    return tl::unexpected(kernel.error());
+  }
+  if (kernelcat::find_catalog_kernel(name)) {
+    return std::optional<model::Kernel>();
+  }
+  return fail(Errc::not_found, fmt::format("kernel \"{}\" not found: `banger kernel list` shows "
+                                           "the kernels, `banger kernel pull` gets one from the "
+                                           "catalog",
+                                           base::printable(name, 80)));
+}
+
 Status MicrovmHost::check_sources(const model::Vm& vm) {
-  std::string image_kernel_ref;
-  if (auto image = deps_.images.show(vm.image)) {
-    image_kernel_ref = image->kernel_ref;
-  } else if (image.error().code != Errc::not_found || !imagecat::find_recipe(vm.image)) {
-    if (image.error().code != Errc::not_found) {
-      return tl::unexpected(image.error());
-    }
-    return fail(Errc::not_found,
-                fmt::format("image \"{}\" not found: `banger image list` shows the images, "
-                            "`banger image build` makes one",
-                            base::printable(vm.image, 80)));
-  }
-  const std::string kernel_name = kernel_name_for(vm, image_kernel_ref);
-  auto kernel = deps_.kernels.show(kernel_name);
-  if (!kernel &&
-      (kernel.error().code != Errc::not_found || !kernelcat::find_catalog_kernel(kernel_name))) {
-    if (kernel.error().code != Errc::not_found) {
-      return tl::unexpected(kernel.error());
-    }
-    return fail(Errc::not_found,
-                fmt::format("kernel \"{}\" not found: `banger kernel list` shows the kernels, "
-                            "`banger kernel pull` gets one from the catalog",
-                            base::printable(kernel_name, 80)));
-  }
+  BANGER_TRY_ASSIGN(auto image, find_image(vm.image));
+  BANGER_TRY(find_kernel(kernel_name_for(vm, image ? image->kernel_ref : std::string())));
   return {};
 }
 
@@ -165,9 +176,9 @@ Expected<model::Image> MicrovmHost::obtain_image(const std::string& name,
                                                  const base::ProgressFn& progress,
                                                  const base::CancelFn& cancel) {
   std::lock_guard lock(obtain_mutex_);
-  auto image = deps_.images.show(name);
-  if (image || image.error().code != Errc::not_found || !imagecat::find_recipe(name)) {
-    return image;
+  BANGER_TRY_ASSIGN(auto image, find_image(name));
+  if (image) {
+    return std::move(*image);
   }
   base::report(progress, {"image", "building image " + name + " (first use)", 0, 0});
   return deps_.images.build({.recipe = name, .name = name}, progress, cancel);
@@ -177,9 +188,9 @@ Expected<model::Kernel> MicrovmHost::obtain_kernel(const std::string& name,
                                                    const base::ProgressFn& progress,
                                                    const base::CancelFn& cancel) {
   std::lock_guard lock(obtain_mutex_);
-  auto kernel = deps_.kernels.show(name);
-  if (kernel || kernel.error().code != Errc::not_found || !kernelcat::find_catalog_kernel(name)) {
-    return kernel;
+  BANGER_TRY_ASSIGN(auto kernel, find_kernel(name));
+  if (kernel) {
+    return std::move(*kernel);
   }
   base::report(progress, {"kernel", "pulling kernel " + name + " (first use)", 0, 0});
   BANGER_TRY_ASSIGN(auto pulled, deps_.kernels.pull(name, false, progress, cancel));
@@ -397,8 +408,7 @@ Expected<agentproto::HealthResult> MicrovmHost::wait_for_agent(
     return healthy;
   }
   if (vmm_exited) {
-    return fail(Errc::failed_precondition,
-                "the VM exited during boot; console:\n" + quoted_console_tail(vm));
+    return tl::unexpected(exited_during_boot(vm));
   }
   if (healthy.error().code == Errc::timeout) {
     return fail(
@@ -407,6 +417,11 @@ Expected<agentproto::HealthResult> MicrovmHost::wait_for_agent(
                     options_.boot_timeout.count(), agent->describe(), quoted_console_tail(vm)));
   }
   return tl::unexpected(healthy.error());
+}
+
+Error MicrovmHost::exited_during_boot(const model::Vm& vm) {
+  return Error{Errc::failed_precondition,
+               "the VM exited during boot; console:\n" + quoted_console_tail(vm)};
 }
 
 Status MicrovmHost::pin_reported_host_key(const model::Vm& vm, std::string reported,
@@ -418,8 +433,7 @@ Status MicrovmHost::pin_reported_host_key(const model::Vm& vm, std::string repor
   constexpr std::chrono::milliseconds kPoll{50};
   while (reported.empty()) {
     if (base::is_cancelled(stop_waiting)) {
-      return vmm_exited ? fail(Errc::failed_precondition,
-                               "the VM exited during boot; console:\n" + quoted_console_tail(vm))
+      return vmm_exited ? tl::unexpected(exited_during_boot(vm))
                         : fail(Errc::cancelled,
                                "waiting for vm " + vm.name + "'s ssh host key: cancelled");
     }
@@ -460,16 +474,18 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, Readiness readiness,
     vmm_exited = !alive(vm);
     return vmm_exited;
   };
-  auto exited_or = [&](Status status, const std::string& timed_out) -> Status {
+  // The outcome of waiting for sshd, with the console when the VM died or never answered.
+  auto sshd_outcome = [&](Status status) -> Status {
     if (status) {
       return status;
     }
     if (vmm_exited) {
-      return fail(Errc::failed_precondition,
-                  "the VM exited during boot; console:\n" + quoted_console_tail(vm));
+      return tl::unexpected(exited_during_boot(vm));
     }
     if (status.error().code == Errc::timeout) {
-      return fail(Errc::timeout, timed_out + "; console:\n" + quoted_console_tail(vm));
+      return fail(Errc::timeout,
+                  fmt::format("vm {} did not answer ssh within {} s; console:\n{}", vm.name,
+                              options_.boot_timeout.count(), quoted_console_tail(vm)));
     }
     return status;
   };
@@ -488,8 +504,7 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, Readiness readiness,
       auto answered = guest::wait_for_sshd(
           deps_.clock,
           {.ip = vm.guest_ip, .port = 22, .deadline = deadline, .cancel = stop_waiting});
-      return exited_or(answered, fmt::format("vm {} did not answer ssh within {} s", vm.name,
-                                             options_.boot_timeout.count()));
+      return sshd_outcome(answered);
     }
     BANGER_LOG_INFO(
         "vm {}: its agent does not report the ssh host key (an image built before "
@@ -501,9 +516,7 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, Readiness readiness,
   options.host_names = {vm.guest_ip, vm.name + ".vm"};
   options.deadline = deadline;
   options.cancel = stop_waiting;
-  return exited_or(
-      guest::wait_for_ssh(deps_.runner, deps_.clock, deps_.known_hosts, options),
-      fmt::format("vm {} did not answer ssh within {} s", vm.name, options_.boot_timeout.count()));
+  return sshd_outcome(guest::wait_for_ssh(deps_.runner, deps_.clock, deps_.known_hosts, options));
 }
 
 Status MicrovmHost::shutdown(const model::Vm& vm, std::chrono::seconds grace) {

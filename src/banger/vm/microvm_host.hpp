@@ -152,6 +152,8 @@ class MicrovmHost final : public VmHost {
   bool image_has_agent(const model::Vm& vm);
   // agent_for(vm), or failed_precondition naming the image when it has no agent.
   Expected<std::shared_ptr<agentclient::AgentClient>> require_agent(const model::Vm& vm);
+  // failed_precondition "the VM exited during boot" with the console tail.
+  Error exited_during_boot(const model::Vm& vm);
   // Waits for the agent's first health answer (the first step of readiness); vmm_exited is set
   // by stop_waiting when the VMM died.
   Expected<agentproto::HealthResult> wait_for_agent(const model::Vm& vm,
@@ -176,6 +178,11 @@ class MicrovmHost final : public VmHost {
   // The kernel a VM boots: its own, else its image's, else the configured default, else
   // kDefaultKernel.
   std::string kernel_name_for(const model::Vm& vm, const std::string& image_kernel_ref) const;
+  // The stored image (kernel); nullopt when none is stored but a built-in recipe (a catalog
+  // entry) makes one on first use; not_found naming it and the command that lists or gets one.
+  Expected<std::optional<model::Image>> find_image(const std::string& name);
+  Expected<std::optional<model::Kernel>> find_kernel(const std::string& name);
+  // What find_image/find_kernel return, built or pulled when it is not stored yet.
   Expected<model::Image> obtain_image(const std::string& name, const base::ProgressFn& progress,
                                       const base::CancelFn& cancel);
   Expected<model::Kernel> obtain_kernel(const std::string& name, const base::ProgressFn& progress,
