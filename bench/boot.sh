@@ -18,6 +18,9 @@ banger=$root/$build/bin/banger
 [ -x "$banger" ] || { echo "build first: $banger missing" >&2; exit 1; }
 work=$(mktemp -d /var/tmp/banger-boot.XXXXXX)
 export BANGER_HOME=$work/home
+# A daemon that ended up in the main network namespace (say, one still running from the
+# artifact builds) refuses to make links there instead of leaving TAPs behind.
+export BANGER_REQUIRE_NETNS=1
 ns=bgbench-$$
 qpid=
 qpids=()
