@@ -20,6 +20,28 @@ TEST(Methods, HealthRoundTrips) {
   EXPECT_EQ(decode(json{{"uptime_s", "x"}}, out), "field \"uptime_s\": expected a number");
 }
 
+TEST(Methods, HealthSshHostKeyIsOptionalBoundedAndAString) {
+  const json base{{"uptime_s", 1.0}, {"boot_id", "b"}, {"version", "v"}, {"hostname", "h"}};
+  HealthResult old_agent;
+  EXPECT_EQ(decode(base, old_agent), "");
+  EXPECT_EQ(old_agent.ssh_host_key, std::nullopt);  // an agent from before the field
+
+  HealthResult in{1.0, "b", "v", "h", "ssh-ed25519 AAAAC3Nza"};
+  HealthResult out;
+  EXPECT_EQ(decode(encode(in), out), "");
+  EXPECT_EQ(out.ssh_host_key, std::optional<std::string>("ssh-ed25519 AAAAC3Nza"));
+
+  // A hostile guest: not a string, or longer than the host accepts.
+  auto wrong_type = base;
+  wrong_type["ssh_host_key"] = json::array({1, 2});
+  HealthResult rejected;
+  EXPECT_EQ(decode(wrong_type, rejected), "field \"ssh_host_key\": expected a string");
+  auto too_long = base;
+  too_long["ssh_host_key"] = "ssh-ed25519 " + std::string(kMaxSshHostKeyChars, 'A');
+  EXPECT_EQ(decode(too_long, rejected), "field \"ssh_host_key\": longer than 256 characters");
+  EXPECT_EQ(rejected.ssh_host_key, std::nullopt);
+}
+
 TEST(Methods, PortsRoundTripsAndNamesBadEntry) {
   PortsResult in;
   in.ports.push_back(PortEntry{"tcp", "ipv4", "0.0.0.0", 8080, 12, "httpd"});
