@@ -187,6 +187,54 @@ TEST(CliDaemon, ConfigWithUnknownKeyOrBadSizeKeepsTheDaemonFromStarting) {
   EXPECT_EQ(home.banger({"vm", "list"}).exit_code, 0);
 }
 
+// Issue 14 item 4: a config that keeps the daemon from starting is diagnosed by doctor, which
+// then runs its checks in the CLI and says so; nothing keeps running afterwards.
+TEST(CliDaemon, DoctorWithABrokenConfigRunsWithoutTheDaemonAndFails) {
+  BangerHome home;
+  home.write_config("log_level = \"info\"\nbrige_name = \"br-x\"\n");
+  auto r = home.banger({"doctor"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("bangerd is not running"));
+  EXPECT_THAT(r.err, HasSubstr("running the checks in the CLI"));
+  EXPECT_THAT(r.out, HasSubstr("FAIL"));
+  EXPECT_THAT(r.out, HasSubstr("unknown key \"brige_name\""));
+  EXPECT_THAT(r.out, HasSubstr(home.config_file()));
+  // The other checks still ran (on the built-in defaults).
+  EXPECT_THAT(r.out, HasSubstr("runtime dir"));
+  EXPECT_FALSE(sys::path_exists(home.socket())) << "no daemon may be left running";
+
+  auto json = home.banger({"doctor", "--json"});
+  EXPECT_EQ(json.exit_code, 1);
+  auto report = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << json.out;
+  EXPECT_EQ(report["ran_in"], "cli");
+  std::map<std::string, std::string> status;
+  std::string config_detail;
+  for (const auto& row : report["checks"]) {
+    status[row["name"].get<std::string>()] = row["status"].get<std::string>();
+    if (row["name"] == "config") {
+      config_detail = row["detail"].get<std::string>();
+    }
+  }
+  EXPECT_EQ(status["daemon"], "fail");
+  EXPECT_EQ(status["config"], "fail");
+  EXPECT_THAT(config_detail, HasSubstr("brige_name"));
+  EXPECT_EQ(report["checks"][0]["name"], "daemon");
+
+  // Fixed: doctor is the daemon's again, and the config row passes.
+  home.write_config("log_level = \"info\"\n");
+  auto fixed = home.banger({"doctor", "--json"});
+  auto again = nlohmann::json::parse(fixed.out, nullptr, false);
+  ASSERT_TRUE(again.is_object()) << fixed.out << fixed.err;
+  EXPECT_EQ(again["ran_in"], "daemon");
+  for (const auto& row : again["checks"]) {
+    EXPECT_NE(row["name"], "daemon");
+    if (row["name"] == "config") {
+      EXPECT_EQ(row["status"], "pass") << row.dump();
+    }
+  }
+}
+
 // SPEC S3: a bad [[file_sync]] entry fails `vm create` with the entry's index and key.
 TEST(CliDaemon, BadFileSyncEntryFailsVmCreateNamingTheEntry) {
   BangerHome home;

@@ -5,7 +5,9 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "banger/api/daemon.hpp"
 #include "banger/base/error.hpp"
 #include "banger/cli/printer.hpp"
 #include "banger/rpc/client.hpp"
@@ -20,6 +22,11 @@ enum class Connect {
 struct Context {
   Printer& printer;
   std::function<Expected<rpc::Client>(Connect)> connect;
+  // `banger doctor`'s checks run in this process, for when no daemon answers (it could not
+  // start: a broken config, a refused runtime dir). Gets why the daemon did not answer; the
+  // rows are the daemon's plus a first "daemon" FAIL row. Unset: doctor needs the daemon.
+  std::function<Expected<std::vector<api::DoctorCheck>>(const Error& daemon_error)>
+      doctor_without_daemon;
 };
 
 // Prints `banger: <message>` on stderr, followed for daemon errors by the dimmed wire code

@@ -143,7 +143,21 @@ class DoctorCommand final : public Command {
  public:
   void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
   int run(Context& ctx) override {
-    auto report = call_daemon<api::Doctor>(ctx, {});
+    // The daemon's view when it runs (or starts); when it cannot, the same checks run here,
+    // so a config that keeps the daemon from starting is diagnosed rather than just reported.
+    std::string ran_in = "daemon";
+    Expected<api::Doctor::Response> report = call_daemon<api::Doctor>(ctx, {});
+    if (!report && report.error().op_id.empty() && ctx.doctor_without_daemon) {
+      ctx.printer.err("banger: bangerd is not running (" +
+                      escape_control(report.error().message, /*keep_newlines=*/false) +
+                      "); running the checks in the CLI\n");
+      auto rows = ctx.doctor_without_daemon(report.error());
+      if (!rows) {
+        return report_error(ctx, rows.error());
+      }
+      report = api::Doctor::Response{.checks = std::move(*rows)};
+      ran_in = "cli";
+    }
     if (!report) {
       return report_error(ctx, report.error());
     }
@@ -152,7 +166,9 @@ class DoctorCommand final : public Command {
       failed = failed || check.status == "fail";
     }
     if (json_) {
-      print_json(ctx, api::to_json_value(*report));
+      auto out = api::to_json_value(*report);
+      out["ran_in"] = ran_in;
+      print_json(ctx, out);
       return failed ? 1 : 0;
     }
     const Style& style = ctx.printer.out_style();

@@ -8,6 +8,7 @@
 
 #include "banger/cli/command.hpp"
 #include "banger/cli/daemon_launcher.hpp"
+#include "banger/doctor/doctor.hpp"
 #include "banger/paths/paths.hpp"
 
 namespace banger::cli {
@@ -27,7 +28,22 @@ int main(int argc, char** argv) {
     }
     return connect_or_start(*paths, env.uid);
   };
-  Context ctx{printer, connect};
+  auto doctor_without_daemon =
+      [&env](const Error& daemon_error) -> Expected<std::vector<api::DoctorCheck>> {
+    auto paths = paths::resolve_paths(env);
+    if (!paths) {
+      return tl::unexpected(paths.error());
+    }
+    std::vector<api::DoctorCheck> rows;
+    for (auto& check : doctor::run_without_daemon(*paths, env, daemon_error.message)) {
+      rows.push_back({.name = std::move(check.name),
+                      .status = std::string(doctor::to_string(check.status)),
+                      .detail = std::move(check.detail),
+                      .hint = std::move(check.hint)});
+    }
+    return rows;
+  };
+  Context ctx{printer, connect, doctor_without_daemon};
   try {
     return run_command_line(argc, argv, ctx);
   } catch (const std::exception& e) {  // last resort (STYLE §2.4): report, never crash

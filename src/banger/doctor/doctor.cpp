@@ -207,6 +207,11 @@ Check check_dns_listener(const Facts& f) {
   if (f.dns_listener.like_banger) {
     return pass("dns listener", listen + " answers <name>.vm");
   }
+  if (!f.daemon_error.empty() && !f.dns_listener.answered) {
+    // The daemon serves it: silence is expected while it does not run.
+    return warn("dns listener", "not checked: bangerd, which serves " + listen + ", is not running",
+                "");
+  }
   if (f.dns_listener.answered) {
     return failed("dns listener", listen + " answers, but not like banger (another DNS server?)",
                   "free the port or set dns_listen to a free address in config.toml");
@@ -250,6 +255,16 @@ Check check_ssh_include(const Facts& f) {
 
 std::string resolve_binary(const std::string& configured, const std::string& fallback) {
   return sys::find_executable(configured.empty() ? fallback : configured);
+}
+
+Check check_config(const Facts& f) {
+  if (!f.config_error.empty()) {
+    return failed("config", f.config_error,
+                  "fix that line of " + f.config_file +
+                      " (docs/config.md lists every key); the other checks used the defaults");
+  }
+  return pass("config", f.config_file_exists ? f.config_file + " loaded"
+                                             : "no " + f.config_file + ": every default");
 }
 
 }  // namespace
@@ -323,6 +338,8 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
   } else if (nft->exit_code != 0) {
     f.nat_error = "nft list tables failed: " + std::string(base::trim(nft->err));
   }
+  f.config_file = paths.config_file;
+  f.config_file_exists = sys::path_exists(paths.config_file);
   f.ssh_config = paths.ssh_config;
   if (!home.empty()) {
     if (auto user_config = sys::read_file(home + "/.ssh/config")) {
@@ -334,12 +351,37 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
 }
 
 std::vector<Check> evaluate(const Facts& facts) {
-  return {check_arch(facts),         check_kvm(facts),         check_vmm(facts),
-          check_tools(facts),        check_tun(facts),         check_runtime_dir(facts),
-          check_store(facts),        check_vm_defaults(facts), check_rootfs(facts),
-          check_vhost(facts),        check_bridge(facts),      check_agent(facts),
-          check_dns_listener(facts), check_dns_routing(facts), check_nat(facts),
-          check_ssh_include(facts)};
+  std::vector<Check> checks;
+  if (!facts.daemon_error.empty()) {
+    // A config error is the config row's to show; repeating it here would only add noise.
+    std::string why = facts.config_error.empty()
+                          ? facts.daemon_error
+                          : "it cannot start with this config (see the config row)";
+    checks.push_back(failed("daemon", "bangerd is not running: " + why,
+                            "these checks ran in the CLI: fix the FAIL rows below, then run "
+                            "`banger daemon start` (its log: " +
+                                facts.daemon_log + ")"));
+  }
+  for (auto* check :
+       {check_config, check_arch, check_kvm, check_vmm, check_tools, check_tun, check_runtime_dir,
+        check_store, check_vm_defaults, check_rootfs, check_vhost, check_bridge, check_agent,
+        check_dns_listener, check_dns_routing, check_nat, check_ssh_include}) {
+    checks.push_back(check(facts));
+  }
+  return checks;
+}
+
+std::vector<Check> run_without_daemon(const paths::Paths& paths, const paths::Environment& env,
+                                      const std::string& daemon_error) {
+  auto loaded = config::load_config(paths, env);
+  Facts facts =
+      gather_facts(paths, loaded ? *loaded : config::default_config(paths), env.uid, env.home);
+  if (!loaded) {
+    facts.config_error = loaded.error().message;
+  }
+  facts.daemon_error = daemon_error.empty() ? "it did not answer" : daemon_error;
+  facts.daemon_log = paths.log_file;
+  return evaluate(facts);
 }
 
 bool has_failure(const std::vector<Check>& checks) {

@@ -86,6 +86,14 @@ struct Facts {
   std::string nat_error;      // "" when nft can list the ruleset (NAT works), else why not
   std::string ssh_config;     // banger's ssh config file
   bool ssh_included = false;  // ~/.ssh/config includes it (`banger ssh-config --install`)
+  std::string config_file;    // the config.toml path
+  bool config_file_exists = false;
+  // Why the config could not be loaded ("" when it was): the loader's message, which names
+  // the file, line and key. The other facts were then gathered with the built-in defaults.
+  std::string config_error;
+  // Why no daemon answers ("" when the report comes from the daemon): doctor ran in the CLI.
+  std::string daemon_error;
+  std::string daemon_log;  // where bangerd writes why it stopped
 };
 
 // Reads the host: CPU, devices, PATH, runtime dir, the store opened read-only (never
@@ -96,6 +104,13 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
 
 // One row per check, in a stable order. Pure.
 std::vector<Check> evaluate(const Facts& facts);
+
+// `banger doctor` when the daemon cannot be reached or started (a broken config keeps it from
+// starting): the same checks, run in the calling process. Loads the config itself; when that
+// fails, the "config" row fails with the loader's message and the other checks use the
+// built-in defaults. A first "daemon" row fails with daemon_error (why no daemon answered).
+std::vector<Check> run_without_daemon(const paths::Paths& paths, const paths::Environment& env,
+                                      const std::string& daemon_error);
 
 // True when any row is a FAIL (banger doctor then exits 1).
 bool has_failure(const std::vector<Check>& checks);

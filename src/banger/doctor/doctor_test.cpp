@@ -32,6 +32,8 @@ Facts healthy() {
   f.dns_routing = {.resolved_running = true, .routed = true, .detail = ""};
   f.ssh_config = "/home/u/.local/state/banger/ssh_config";
   f.ssh_included = true;
+  f.config_file = "/home/u/.config/banger/config.toml";
+  f.config_file_exists = true;
   return f;
 }
 
@@ -48,7 +50,7 @@ const Check& row(const std::vector<Check>& checks, const std::string& name) {
 
 TEST(Doctor, HealthyHostPassesEveryCheck) {
   auto checks = evaluate(healthy());
-  ASSERT_EQ(checks.size(), 16u);
+  ASSERT_EQ(checks.size(), 17u);
   for (const auto& c : checks) {
     EXPECT_EQ(c.status, CheckStatus::pass) << c.name << ": " << c.detail;
   }
@@ -56,6 +58,46 @@ TEST(Doctor, HealthyHostPassesEveryCheck) {
   EXPECT_EQ(row(checks, "vm defaults").detail,
             "vcpu 2 (host heuristic), memory 2048 MiB (config), disk 4096 MiB (built-in floor)");
   EXPECT_EQ(row(checks, "vmm").detail, "qemu (/usr/bin/qemu-system-x86_64), chosen automatically");
+  EXPECT_EQ(row(checks, "config").detail, "/home/u/.config/banger/config.toml loaded");
+  EXPECT_EQ(checks.front().name, "config") << "no daemon row when the daemon answered";
+}
+
+TEST(Doctor, AConfigThatDoesNotLoadIsAFailRowWithTheLoadersMessage) {
+  auto f = healthy();
+  f.config_error = "/home/u/.config/banger/config.toml:3: unknown key \"brige_name\"";
+  auto checks = evaluate(f);
+  EXPECT_TRUE(has_failure(checks));
+  const auto& config = row(checks, "config");
+  EXPECT_EQ(config.status, CheckStatus::fail);
+  EXPECT_EQ(config.detail, f.config_error);
+  EXPECT_NE(config.hint.find("defaults"), std::string::npos) << config.hint;
+}
+
+TEST(Doctor, NoConfigFileMeansEveryDefault) {
+  auto f = healthy();
+  f.config_file_exists = false;
+  EXPECT_EQ(row(evaluate(f), "config").detail,
+            "no /home/u/.config/banger/config.toml: every default");
+}
+
+TEST(Doctor, ChecksRunWithoutTheDaemonSaySoInAFirstFailRow) {
+  auto f = healthy();
+  f.daemon_error = "bangerd failed to start: bad config";
+  f.daemon_log = "/home/u/.local/state/banger/bangerd.log";
+  auto checks = evaluate(f);
+  ASSERT_EQ(checks.size(), 18u);
+  EXPECT_EQ(checks.front().name, "daemon");
+  EXPECT_EQ(checks.front().status, CheckStatus::fail);
+  EXPECT_EQ(checks.front().detail, "bangerd is not running: bangerd failed to start: bad config");
+  EXPECT_NE(checks.front().hint.find(f.daemon_log), std::string::npos);
+
+  // The DNS listener is the daemon's: its silence is no failure then.
+  f.dns_listener = {.answered = false, .like_banger = false, .error = "connection refused"};
+  EXPECT_EQ(row(evaluate(f), "dns listener").status, CheckStatus::warn);
+  // A config error is named once, in the config row.
+  f.config_error = "config.toml:2: unknown key";
+  EXPECT_EQ(evaluate(f).front().detail,
+            "bangerd is not running: it cannot start with this config (see the config row)");
 }
 
 TEST(Doctor, VmmRowNamesTheBackendTheDaemonRecordsForEachChoice) {
