@@ -8,6 +8,9 @@
 #   concurrent  one `vm create` of 10 VMs vs the ideal: 10 bare boots / 2 cores (and vs 10
 #               single `vm create`s / 2); every VM must be running afterwards (0 failures);
 #               also 10 bare QEMUs started together, timed to the last `ssh true`
+#   idle        CPU an idle guest costs: a banger VM and a bare QEMU, both booted and left
+#               alone (10 s to settle), then their QEMU processes' CPU time over 30 s, as % of
+#               one core (under TCG every guest wakeup is emulated work)
 #
 # Usage (root, from the project root, after building):
 #   bench/boot.sh [BUILD_DIR=build] [ROUNDS=3] [IMAGES="tiny debian-bookworm"] [MODES="create"]
@@ -142,6 +145,26 @@ concurrent_round() {  # image -> seconds for one vm create of 10 VMs; fails unle
   ip netns exec "$ns" "$banger" vm delete $names >/dev/null 2>&1
 }
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+idle_round() {  # image rootfs -> "<bare %> <banger %>" of one core while both guests idle
+  ip netns exec "$ns" "$banger" vm create --image "$1" --name idle >/dev/null 2>&1
+  bare_disks 0 "$2"
+  bare_qemu 0 tap0 172.30.0.2
+  qpid=$!
+  bare_wait_ssh 0 172.30.0.2 "$qpid"
+  local vpid hz=$(getconf CLK_TCK) b0 g0 b1 g1
+  vpid=$(ip netns exec "$ns" "$banger" vm show idle --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+  sleep 10
+  b0=$(cpu_ticks "$qpid"); g0=$(cpu_ticks "$vpid")
+  sleep 30
+  b1=$(cpu_ticks "$qpid"); g1=$(cpu_ticks "$vpid")
+  echo "($b1 - $b0) * 100 / $hz / 30" | bc -l | tr '\n' ' '
+  echo "($g1 - $g0) * 100 / $hz / 30" | bc -l
+  kill -9 "$qpid"; wait "$qpid" 2>/dev/null || true; qpid=
+  ip netns exec "$ns" "$banger" vm delete idle >/dev/null 2>&1
+}
+
 ratio() { echo "$1 / $2" | bc -l; }
 
 for mode in $modes; do
@@ -149,6 +172,7 @@ for mode in $modes; do
     create) echo "| mode | image | bare qemu s (median of $rounds) | banger vm create s | ratio |" ;;
     run) echo "| mode | image | bare qemu s (median of $rounds) | banger vm run -- true s | ratio |" ;;
     run-rm) echo "| mode | image | bare qemu + kill s (median of $rounds) | banger vm run --rm -- true s | ratio |" ;;
+    idle) echo "| mode | image | bare qemu idle, % of a core (median of $rounds) | banger VM idle, % of a core | ratio |" ;;
     concurrent) echo "| mode | image | bare qemu s | 10 x bare / 2 s | vm create s | 10 x create / 2 s | 10 VMs in one vm create s (median of $rounds) | vs bare ideal | vs create ideal | 10 bare QEMUs together s | banger / bare together |" ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac
@@ -157,6 +181,11 @@ for mode in $modes; do
     rootfs=$(ip netns exec "$ns" "$banger" image show "$img" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rootfs_path"])')
     : > "$work/bare.txt"; : > "$work/banger.txt"; : > "$work/single.txt"; : > "$work/together.txt"; s=
     for _ in $(seq "$rounds"); do
+      if [ "$mode" = idle ]; then
+        idle_round "$img" "$rootfs" > "$work/idle.txt"
+        cut -d' ' -f1 "$work/idle.txt" >> "$work/bare.txt"; cut -d' ' -f2 "$work/idle.txt" >> "$work/banger.txt"
+        continue
+      fi
       if [ "$mode" = run-rm ]; then bare_round "$rootfs" kill >> "$work/bare.txt"; else bare_round "$rootfs" >> "$work/bare.txt"; fi
       if [ "$mode" = concurrent ]; then
         banger_round create "$img" >> "$work/single.txt"

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "banger/agentd/host_attach.hpp"
 #include "banger/agentd/log.hpp"
 #include "banger/agentd/proc_files.hpp"
 #include "banger/agentproto/frame.hpp"
@@ -107,6 +108,7 @@ void serve_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>
   std::string buffer(kReadChunk, '\0');
   bool connected = false;
   const int idle_ms = static_cast<int>(idle_sleep.count());
+  HostAttachWait host_attach(read_fd, idle_sleep);
   while (!stop.load()) {
     pollfd pfd{read_fd, POLLIN, 0};
     const int ready = ::poll(&pfd, 1, idle_ms);
@@ -171,7 +173,7 @@ void serve_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>
     decoder.reset();
     session = std::make_unique<Session>(agent);
     refused = false;
-    std::this_thread::sleep_for(idle_sleep);
+    host_attach.wait();
   }
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <thread>
 
+#include "banger/agentd/host_attach.hpp"
 #include "banger/agentd/log.hpp"
 #include "banger/agentd/proc_files.hpp"
 #include "banger/agentd/server.hpp"
@@ -121,6 +122,7 @@ void serve_stream_port(int read_fd, int write_fd, Agent& agent, const std::atomi
   const StreamChannel channel{
       .read_fd = read_fd, .write_fd = write_fd, .stop = &stop, .serial_port = true};
   char buffer[kChunk];
+  HostAttachWait host_attach(read_fd, idle_sleep);
   while (!stop.load()) {
     pollfd pfd{read_fd, POLLIN, 0};
     const int ready = ::poll(&pfd, 1, idle_ms);
@@ -140,7 +142,7 @@ void serve_stream_port(int read_fd, int write_fd, Agent& agent, const std::atomi
       return;
     }
     if (n == 0) {
-      std::this_thread::sleep_for(idle_sleep);  // no host attached
+      host_attach.wait();  // no host attached
       continue;
     }
     std::string pending(buffer, static_cast<std::size_t>(n));
