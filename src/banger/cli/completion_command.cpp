@@ -76,9 +76,14 @@ class CompleteCommand final : public Command {
   void declare(CLI::App& app) override {
     app.group("");  // hidden: for the scripts, not for people
     app.add_option("words", words_, "the command line after `banger`, the current word last");
+    // The tree this command is part of is the one to walk (it outlives run()): no second
+    // build of every command.
+    root_ = &app;
+    while (root_->get_parent() != nullptr) {
+      root_ = root_->get_parent();
+    }
   }
   int run(Context& ctx) override {
-    CommandTree tree = build_command_tree();
     bool abandoned = false;
     auto names = [&](NameKind kind) {
       auto result = std::make_shared<QueryResult>();
@@ -101,7 +106,7 @@ class CompleteCommand final : public Command {
     if (words_.empty()) {
       words_.emplace_back();
     }
-    ctx.printer.out(render_completion(complete(*tree.app, words_, names)));
+    ctx.printer.out(render_completion(complete(*root_, words_, names)));
     if (abandoned) {
       // The query thread may still be blocked on the socket: end here, before any destructor
       // (of Context's connector among them) can run under it.
@@ -113,6 +118,7 @@ class CompleteCommand final : public Command {
 
  private:
   std::vector<std::string> words_;
+  const CLI::App* root_ = nullptr;
 };
 
 class CompletionCommand final : public Command {
