@@ -3,12 +3,17 @@
 // stopped (static candidates, nothing on stderr, no daemon started) and running (live names).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
-#include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <ostream>
 
 #include "harness.hpp"
 
+#include "banger/base/fd.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/testkit/probes.hpp"
 
@@ -195,13 +200,35 @@ TEST_P(CompletionShellTest, PathsAreCompletedByTheShell) {
 }
 
 TEST_P(CompletionShellTest, LiveNamesComeFromARunningDaemon) {
+  if (auto why = testkit::probe_tools({"mkfs.ext4"}); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
   auto created = home_.banger({"vm", "create", "--no-start", "--name", "web"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   created = home_.banger({"vm", "create", "--no-start", "--name", "worker"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
+  // An image the daemon accepts without a download: an empty ext4, and as its kernel an x86_64
+  // ELF (/proc/self/exe: bangerd itself, as the daemon opens the path).
+  const std::string rootfs = home_.dir() + "/root.ext4";
+  auto made = runner_.run({.argv = {"mkfs.ext4", "-q", rootfs, "8M"}});
+  ASSERT_TRUE(made && made->exit_code == 0) << (made ? made->err : made.error().message);
+  auto registered = home_.banger(
+      {"image", "register", "--name", "img1", "--rootfs", rootfs, "--kernel", "/proc/self/exe"});
+  ASSERT_EQ(registered.exit_code, 0) << registered.err;
+
   EXPECT_THAT(candidates({"banger", "vm", "start", ""}), UnorderedElementsAre("web", "worker"));
   EXPECT_THAT(candidates({"banger", "vm", "delete", "wo"}), UnorderedElementsAre("worker"));
   EXPECT_THAT(candidates({"banger", "vm", "workspace", "show", "we"}), UnorderedElementsAre("web"));
+  EXPECT_THAT(candidates({"banger", "vm", "create", "--image", ""}), UnorderedElementsAre("img1"));
+  EXPECT_THAT(candidates({"banger", "image", "show", "i"}), UnorderedElementsAre("img1"));
+  if (GetParam().name == "bash") {
+    // readline splits `--image=i` at '='; the candidate replaces the part after it.
+    EXPECT_THAT(candidates({"banger", "vm", "run", "--image", "=", "i"}),
+                UnorderedElementsAre("img1"));
+  } else {
+    EXPECT_THAT(candidates({"banger", "vm", "run", "--image=i"}),
+                UnorderedElementsAre("--image=img1"));
+  }
   EXPECT_THAT(candidates({"banger", "vm", "st"}), Contains("start"));
   EXPECT_EQ(stderr_, "");
 }
@@ -225,6 +252,30 @@ TEST(Completion, CompleteCommandPrintsNothingOnStderrAndStartsNoDaemon) {
   EXPECT_EQ(home.banger({"daemon", "status"}).exit_code, 3);
   // Hidden from help.
   EXPECT_EQ(home.banger({"--help"}).out.find("__complete"), std::string::npos);
+}
+
+// Given a "daemon" that accepts connections and never answers: completion gives up on live
+// names after its deadline and prints nothing, instead of hanging the shell.
+TEST(Completion, ADaemonThatNeverAnswersYieldsNoNamesInsteadOfAHang) {
+  BangerHome home;
+  ASSERT_TRUE(sys::make_dirs(home.dir() + "/run"));
+  ASSERT_EQ(::chmod((home.dir() + "/run").c_str(), 0700), 0);
+  base::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener.valid());
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = home.socket();
+  ASSERT_LT(path.size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);  // connections queue; none is ever accepted
+
+  auto result = home.banger({"__complete", "--", "vm", "start", ""});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, "");
+  result = home.banger({"__complete", "--", "vm", "st"});  // static: no daemon asked
+  EXPECT_THAT(result.out, ::testing::HasSubstr("start\t"));
 }
 
 }  // namespace

@@ -48,7 +48,8 @@ std::vector<Candidate> query_names(const std::function<Expected<rpc::Client>(Con
     case NameKind::kernels:
       if (auto reply = client->call<api::KernelList>({})) {
         for (const auto& kernel : reply->kernels) {
-          names.push_back({kernel.name, "kernel " + kernel.version});
+          names.push_back(
+              {kernel.name, kernel.version.empty() ? "kernel" : "kernel " + kernel.version});
         }
       }
       break;
