@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -59,9 +60,20 @@ std::vector<CommandEntry> vm_workspace_commands();  // vm workspace prepare|expo
 std::vector<CommandEntry> image_commands();         // image *
 std::vector<CommandEntry> kernel_commands();        // kernel *
 std::vector<CommandEntry> ssh_commands();           // ssh-config
+std::vector<CommandEntry> completion_commands();    // completion, __complete (hidden)
 
 // Every command, in help order.
 std::vector<CommandEntry> command_table();
+
+// The CLI11 tree of every command in the table, with the command objects its options are
+// bound to (the app must not outlive them, nor they the app).
+struct CommandTree {
+  std::unique_ptr<CLI::App> app;
+  std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
+};
+
+// Builds the tree run_command_line parses with; shell completion walks the same tree.
+CommandTree build_command_tree();
 
 // Parses argv against the table and runs the chosen command. Usage errors print CLI11's
 // message and return 2.

@@ -37,11 +37,16 @@ std::vector<CommandEntry> command_table() {
   for (auto& entry : daemon_commands()) {
     table.push_back(std::move(entry));
   }
+  for (auto& entry : completion_commands()) {
+    table.push_back(std::move(entry));
+  }
   return table;
 }
 
-int run_command_line(int argc, char** argv, Context& ctx) {
-  CLI::App app{"banger: disposable Linux microVMs in one command", "banger"};
+CommandTree build_command_tree() {
+  CommandTree tree{
+      std::make_unique<CLI::App>("banger: disposable Linux microVMs in one command", "banger"), {}};
+  CLI::App& app = *tree.app;
   app.set_version_flag("--version",
                        fmt::format("banger {} ({})", buildinfo::version(), buildinfo::commit()));
   app.require_subcommand(1);
@@ -49,7 +54,7 @@ int run_command_line(int argc, char** argv, Context& ctx) {
 
   const auto table = command_table();
   std::map<std::string, CLI::App*> groups;
-  std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
+  auto& commands = tree.commands;
   for (const auto& entry : table) {
     CLI::App* parent = &app;
     std::string key;
@@ -91,7 +96,12 @@ int run_command_line(int argc, char** argv, Context& ctx) {
   if (auto it = groups.find("daemon "); it != groups.end()) {
     it->second->description("inspect and stop the banger daemon");
   }
+  return tree;
+}
 
+int run_command_line(int argc, char** argv, Context& ctx) {
+  CommandTree tree = build_command_tree();
+  CLI::App& app = *tree.app;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -105,7 +115,7 @@ int run_command_line(int argc, char** argv, Context& ctx) {
     ctx.printer.err("Run `banger --help` for usage.\n");
     return kUsageError;
   }
-  for (auto& [sub, command] : commands) {
+  for (auto& [sub, command] : tree.commands) {
     if (sub->parsed()) {
       return command->run(ctx);
     }
