@@ -47,6 +47,18 @@ std::string encode_error(std::optional<std::int64_t> id, const WireError& error)
   return dump_line(line);
 }
 
+Event to_event(const base::ProgressEvent& event) {
+  Event out{
+      .stage = event.stage, .message = event.message, .done = event.done, .total = event.total};
+  if (!event.task.empty()) {
+    out.task = event.task;
+  }
+  if (!event.unit.empty()) {
+    out.unit = event.unit;
+  }
+  return out;
+}
+
 std::string encode_event(std::int64_t id, const Event& event) {
   Json line = Json::object();
   line["id"] = id;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "banger/base/error.hpp"
+#include "banger/base/progress.hpp"
 
 namespace banger::api {
 
@@ -20,19 +21,32 @@ constexpr int kProtocolVersion = 1;
 constexpr std::size_t kMaxFrameBytes = std::size_t{16} * 1024 * 1024;
 
 // A progress line a long operation sends before its final reply.
+// task and unit are optional on the wire (omitted when unset): daemons before them never send
+// them, and clients before them would refuse an unknown field, so they are only sent when set.
 struct Event {
   std::string stage;    // short machine-readable step name: "pull", "boot"
   std::string message;  // one human line
   std::int64_t done = 0;
   std::int64_t total = 0;  // 0 when unknown
+  // Which of several concurrent tasks of the request the event belongs to (a VM's name when
+  // vm.start starts several); unset = the request's single main task.
+  std::optional<std::string> task;
+  // What done/total count: kBytesUnit, or unset = steps (items, packages, files).
+  std::optional<std::string> unit;
   template <class V>
   void fields(V& v) {
     v("stage", stage);
     v("message", message);
     v("done", done);
     v("total", total);
+    v("task", task);
+    v("unit", unit);
   }
 };
+
+// Event::unit of an event whose done/total count bytes (downloads, copies): the CLI shows a
+// byte count, a rate and an ETA.
+inline constexpr std::string_view kBytesUnit = "bytes";
 
 // The stage of the event vm.create sends once the VM is recorded, before it boots: message is
 // its sizing, "2 vcpu | 1024 MiB | 8G disk" (the CLI prints it as the `spec:` line).
@@ -40,6 +54,9 @@ inline constexpr std::string_view kSpecStage = "spec";
 // The stage of an event that warns (a missing [[file_sync]] host path): the CLI keeps it on
 // screen instead of overwriting it with the next progress line.
 inline constexpr std::string_view kWarningStage = "warning";
+
+// The wire form of a service's progress event (empty task/unit are left unset).
+Event to_event(const base::ProgressEvent& event);
 
 // A well-formed request. params is always an object ({} when the line had none).
 struct Request {

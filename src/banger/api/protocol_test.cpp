@@ -107,6 +107,30 @@ TEST(Protocol, ParsesEveryReplyKind) {
   EXPECT_EQ(event->event.total, 10);
 }
 
+// task and unit travel only when set, so a client that predates them still parses the events
+// of tasks without them; a line from a daemon that predates them parses with both unset.
+TEST(Protocol, EventTaskAndUnitAreOptional) {
+  EXPECT_EQ(encode_event(1, to_event({.stage = "boot", .message = "booting"})),
+            R"({"event":{"done":0,"message":"booting","stage":"boot","total":0},"id":1})");
+  EXPECT_EQ(encode_event(1, to_event({.stage = "download",
+                                      .message = "m",
+                                      .done = 5,
+                                      .total = 10,
+                                      .task = "web",
+                                      .unit = base::kBytes})),
+            R"({"event":{"done":5,"message":"m","stage":"download","task":"web","total":10,)"
+            R"("unit":"bytes"},"id":1})");
+  auto old = parse_reply(R"({"id":2,"event":{"stage":"s","message":"m","done":1,"total":2}})");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->event.task, std::nullopt);
+  EXPECT_EQ(old->event.unit, std::nullopt);
+  auto with = parse_reply(
+      R"({"id":2,"event":{"stage":"s","message":"m","done":1,"total":2,"task":"a","unit":"bytes"}})");
+  ASSERT_TRUE(with);
+  EXPECT_EQ(with->event.task, "a");
+  EXPECT_EQ(with->event.unit, std::string(kBytesUnit));
+}
+
 TEST(Protocol, MalformedReplyIsInternal) {
   auto check = [](std::string_view line, std::string_view message) {
     auto r = parse_reply(line);

@@ -14,7 +14,12 @@ struct ProgressEvent {
   std::string message;     // one human line
   std::int64_t done = 0;   // bytes or items done (0 = unknown)
   std::int64_t total = 0;  // bytes or items in all (0 = unknown)
+  std::string task;        // which concurrent task ("" = the single main task): a VM's name
+  std::string unit;        // kBytes when done/total count bytes; "" = steps (items)
 };
+
+// ProgressEvent::unit of byte counts.
+inline constexpr const char* kBytes = "bytes";
 
 // Receives progress events; may be empty (nobody listens).
 using ProgressFn = std::function<void(const ProgressEvent&)>;

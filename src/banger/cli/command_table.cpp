@@ -50,6 +50,8 @@ CommandTree build_command_tree() {
   app.set_version_flag("--version",
                        fmt::format("banger {} ({})", buildinfo::version(), buildinfo::commit()));
   app.require_subcommand(1);
+  // Long form only (`banger ps -q` is names only); every subcommand falls through to it.
+  app.add_flag("--quiet", ctx.quiet, "no progress on stderr (warnings and errors still print)");
   app.footer("Run `banger <command> --help` for a command's flags and examples.");
 
   const auto table = command_table();

@@ -19,40 +19,4 @@ int report_error(Context& ctx, const Error& error) {
   return api::exit_code_for(error);
 }
 
-void ProgressRenderer::on_event(const api::Event& event) {
-  if (event.stage == api::kSpecStage) {
-    finish();
-    printer_.err("spec: " + escape_control(event.message + spec_suffix_) + "\n");
-    return;
-  }
-  if (event.stage == api::kWarningStage) {
-    finish();  // a warning stays on screen; the next progress line does not overwrite it
-    printer_.err("warning: " + escape_control(event.message) + "\n");
-    return;
-  }
-  // Progress may relay tool or guest output: no raw control bytes (L2).
-  std::string text = escape_control(event.stage);
-  if (!event.message.empty()) {
-    text += ": " + escape_control(event.message);
-  }
-  if (event.total > 0) {
-    text += fmt::format(" ({}%)", event.done * 100 / event.total);
-  } else if (event.done > 0) {
-    text += fmt::format(" ({})", event.done);
-  }
-  if (printer_.err_is_tty()) {
-    printer_.err("\r\033[K" + text);
-    line_open_ = true;
-  } else {
-    printer_.err(text + "\n");
-  }
-}
-
-void ProgressRenderer::finish() {
-  if (line_open_) {
-    printer_.err("\r\033[K");
-    line_open_ = false;
-  }
-}
-
 }  // namespace banger::cli

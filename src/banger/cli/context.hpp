@@ -10,6 +10,7 @@
 #include "banger/api/daemon.hpp"
 #include "banger/base/error.hpp"
 #include "banger/cli/printer.hpp"
+#include "banger/cli/progress.hpp"
 #include "banger/rpc/client.hpp"
 
 namespace banger::cli {
@@ -27,29 +28,12 @@ struct Context {
   // rows are the daemon's plus a first "daemon" FAIL row. Unset: doctor needs the daemon.
   std::function<Expected<std::vector<api::DoctorCheck>>(const Error& daemon_error)>
       doctor_without_daemon;
+  bool quiet = false;  // --quiet: no progress on stderr (warnings and errors still print)
 };
 
 // Prints `banger: <message>` on stderr, followed for daemon errors by the dimmed wire code
 // and op id (`(not_found, op-3f9a1c)`), and returns the exit code
 // for the error (api::exit_code_for).
 int report_error(Context& ctx, const Error& error);
-
-// Renders daemon progress events on stderr: one rewritten line on a TTY, plain lines
-// otherwise. Call finish() before printing the result.
-class ProgressRenderer {
- public:
-  explicit ProgressRenderer(Printer& printer) : printer_(printer) {}
-  // The `spec` event (stage api::kSpecStage: the sizes the VM gets) is printed as a line of its
-  // own that stays, with spec_suffix appended (`vm run <path>` adds " | workspace ...");
-  // the other events are transient progress.
-  void on_event(const api::Event& event);
-  void finish();
-  void set_spec_suffix(std::string suffix) { spec_suffix_ = std::move(suffix); }
-
- private:
-  Printer& printer_;
-  bool line_open_ = false;
-  std::string spec_suffix_;
-};
 
 }  // namespace banger::cli

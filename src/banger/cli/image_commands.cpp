@@ -69,7 +69,7 @@ class ImageBuildCommand final : public Command {
     if (!client) {
       return report_error(ctx, client.error());
     }
-    ProgressRenderer progress(ctx.printer);
+    ProgressRenderer progress(ctx);
     auto built = client->call<api::ImageBuild>(
         request_, [&](const api::Event& event) { progress.on_event(event); });
     progress.finish();

@@ -52,7 +52,7 @@ class KernelPullCommand final : public Command {
     if (!client) {
       return report_error(ctx, client.error());
     }
-    ProgressRenderer progress(ctx.printer);
+    ProgressRenderer progress(ctx);
     auto pulled = client->call<api::KernelPull>(
         request_, [&](const api::Event& event) { progress.on_event(event); });
     progress.finish();

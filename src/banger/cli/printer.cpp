@@ -1,6 +1,7 @@
 #include "banger/cli/printer.hpp"
 
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -111,6 +112,17 @@ StdPrinter::StdPrinter()
     : out_style_(detect_style(STDOUT_FILENO)),
       err_style_(detect_style(STDERR_FILENO)),
       err_tty_(::isatty(STDERR_FILENO) == 1) {}
+
+int StdPrinter::err_columns() const {
+  if (!err_tty_) {
+    return 0;
+  }
+  winsize size{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) != 0) {
+    return 0;
+  }
+  return size.ws_col;
+}
 
 void StdPrinter::out(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stdout);

@@ -46,6 +46,9 @@ class Printer {
   virtual const Style& out_style() const = 0;
   virtual const Style& err_style() const = 0;
   virtual bool err_is_tty() const = 0;
+  // Columns of the terminal on stderr, asked each call (the window may be resized); 0 when
+  // unknown or not a terminal.
+  virtual int err_columns() const { return 0; }
 };
 
 // Writes to the process's stdout/stderr.
@@ -57,6 +60,7 @@ class StdPrinter final : public Printer {
   const Style& out_style() const override { return out_style_; }
   const Style& err_style() const override { return err_style_; }
   bool err_is_tty() const override { return err_tty_; }
+  int err_columns() const override;  // ioctl TIOCGWINSZ on stderr
 
  private:
   Style out_style_;

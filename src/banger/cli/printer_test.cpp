@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "banger/cli/context.hpp"
-
 namespace banger::cli {
 namespace {
 
@@ -41,30 +39,6 @@ TEST(Style, NoColourMeansPlainText) {
   Style color{true};
   EXPECT_EQ(red(plain, "x"), "x");
   EXPECT_EQ(red(color, "x"), "\033[31mx\033[0m");
-}
-
-// vm run prints the VM's sizing as a `spec:` line that stays, with the workspace appended; a
-// hostile branch name in that suffix cannot write escapes to the terminal.
-TEST(ProgressRenderer, SpecEventIsAPermanentLineWithTheSuffix) {
-  CapturePrinter printer;
-  ProgressRenderer progress(printer);
-  progress.set_spec_suffix(" | workspace app @ 1a2b3c4 (+3 modified)\x1b[2J");
-  progress.on_event({.stage = "image", .message = "building tiny"});
-  progress.on_event(
-      {.stage = std::string(api::kSpecStage), .message = "2 vcpu | 1024 MiB | 8G disk"});
-  progress.finish();
-  EXPECT_EQ(printer.err_text(),
-            "image: building tiny\n"
-            "spec: 2 vcpu | 1024 MiB | 8G disk | workspace app @ 1a2b3c4 (+3 modified)\\x1b[2J\n");
-}
-
-// A warning (a missing [[file_sync]] host) is not overwritten by the next progress line.
-TEST(ProgressRenderer, WarningEventsStayOnScreen) {
-  CapturePrinter printer;
-  ProgressRenderer progress(printer);
-  progress.on_event({.stage = std::string(api::kWarningStage),
-                     .message = "file_sync[0]: /home/me/.aws does not exist\x1b[2J"});
-  EXPECT_EQ(printer.err_text(), "warning: file_sync[0]: /home/me/.aws does not exist\\x1b[2J\n");
 }
 
 }  // namespace

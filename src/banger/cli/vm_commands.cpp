@@ -102,7 +102,7 @@ class VmCreateCommand final : public Command {
     std::vector<Expected<api::VmCreate::Response>> results(
         names.size(), tl::unexpected(Error{Errc::internal, "not run"}));
     std::mutex output_mutex;  // the printer and the progress line are shared by the threads
-    ProgressRenderer progress(ctx.printer);
+    ProgressRenderer progress(ctx);
     auto create_one = [&](std::size_t i) {
       api::VmCreate::Request request = base_;
       request.name = names[i];
@@ -115,12 +115,16 @@ class VmCreateCommand final : public Command {
         std::lock_guard lock(output_mutex);
         if (several) {
           api::Event labelled = event;
-          labelled.stage = names[i] + ": " + event.stage;
+          labelled.task = names[i];  // one live line per VM
           progress.on_event(labelled);
         } else {
           progress.on_event(event);
         }
       });
+      if (several) {
+        std::lock_guard lock(output_mutex);
+        progress.end_task(names[i]);
+      }
     };
     if (names.size() == 1) {
       create_one(0);
@@ -307,7 +311,7 @@ class VmNamesCommand final : public Command {
     if (!client) {
       return report_error(ctx, client.error());
     }
-    ProgressRenderer progress(ctx.printer);
+    ProgressRenderer progress(ctx);
     auto done = client->template call<M>(
         request_, [&](const api::Event& event) { progress.on_event(event); });
     progress.finish();

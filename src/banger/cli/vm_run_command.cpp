@@ -174,7 +174,7 @@ class VmRunCommand final : public Command {
  private:
   Expected<api::VmCreate::Response> create(Context& ctx, std::string spec_suffix) {
     BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
-    ProgressRenderer progress(ctx.printer);
+    ProgressRenderer progress(ctx);
     progress.set_spec_suffix(std::move(spec_suffix));
     auto created = client.call<api::VmCreate>(
         request_, [&](const api::Event& event) { progress.on_event(event); });

@@ -23,23 +23,18 @@ api::ImageInfo to_info(const model::Image& image) {
 }  // namespace
 
 void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
-  registry.add<api::ImageBuild>(
-      [deps](const api::ImageBuild::Request& request,
-             rpc::CallContext& ctx) -> Expected<api::ImageBuild::Response> {
-        auto progress = [&ctx](const base::ProgressEvent& event) {
-          ctx.emit(api::Event{.stage = event.stage,
-                              .message = event.message,
-                              .done = event.done,
-                              .total = event.total});
-        };
-        auto cancel = [&ctx] { return ctx.cancelled(); };
-        BANGER_TRY_ASSIGN(auto image, deps.images.build({.recipe = request.recipe,
-                                                         .name = request.name,
-                                                         .packages = request.packages,
-                                                         .force = request.force},
-                                                        progress, cancel));
-        return api::ImageBuild::Response{.image = to_info(image)};
-      });
+  registry.add<api::ImageBuild>([deps](
+                                    const api::ImageBuild::Request& request,
+                                    rpc::CallContext& ctx) -> Expected<api::ImageBuild::Response> {
+    auto progress = [&ctx](const base::ProgressEvent& event) { ctx.emit(api::to_event(event)); };
+    auto cancel = [&ctx] { return ctx.cancelled(); };
+    BANGER_TRY_ASSIGN(auto image, deps.images.build({.recipe = request.recipe,
+                                                     .name = request.name,
+                                                     .packages = request.packages,
+                                                     .force = request.force},
+                                                    progress, cancel));
+    return api::ImageBuild::Response{.image = to_info(image)};
+  });
   registry.add<api::ImageRegister>(
       [deps](const api::ImageRegister::Request& request,
              rpc::CallContext&) -> Expected<api::ImageRegister::Response> {

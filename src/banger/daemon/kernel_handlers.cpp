@@ -35,9 +35,7 @@ Expected<std::vector<api::KernelCatalogEntry>> catalog(kernelcat::KernelService&
 }
 
 base::ProgressFn progress_of(rpc::CallContext& ctx) {
-  return [&ctx](const base::ProgressEvent& e) {
-    ctx.emit(api::Event{.stage = e.stage, .message = e.message, .done = e.done, .total = e.total});
-  };
+  return [&ctx](const base::ProgressEvent& e) { ctx.emit(api::to_event(e)); };
 }
 
 }  // namespace

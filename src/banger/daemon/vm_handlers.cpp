@@ -61,11 +61,15 @@ std::string spec_line(const model::Vm& vm) {
 // several threads when VMs start in parallel).
 struct CallBridge {
   explicit CallBridge(rpc::CallContext& call) : call_(call) {}
-  base::ProgressFn progress() {
-    return [this](const base::ProgressEvent& e) {
+  // Events carry task (the VM a multi-VM request is starting) when the service left it unset.
+  base::ProgressFn progress(std::string task = {}) {
+    return [this, task = std::move(task)](const base::ProgressEvent& e) {
+      api::Event event = api::to_event(e);
+      if (!event.task && !task.empty()) {
+        event.task = task;
+      }
       std::lock_guard lock(mutex_);
-      call_.emit(
-          api::Event{.stage = e.stage, .message = e.message, .done = e.done, .total = e.total});
+      call_.emit(event);
     };
   }
   base::CancelFn cancel() {
@@ -76,6 +80,11 @@ struct CallBridge {
   rpc::CallContext& call_;
   std::mutex mutex_;
 };
+
+// The task key of one VM's events in a request naming several ("" when it names one).
+std::string task_of(const api::VmNames& request, const std::string& name) {
+  return request.names.size() > 1 ? name : std::string();
+}
 
 api::VmInfos to_infos(const std::vector<model::Vm>& vms) {
   api::VmInfos infos;
@@ -214,7 +223,7 @@ void register_lifecycle(rpc::Registry& registry, const VmHandlerDeps& deps) {
       [deps](const api::VmNames& request, rpc::CallContext& call) -> Expected<api::VmInfos> {
         CallBridge bridge(call);
         return for_each_vm(request.names, [&](const std::string& name) {
-          return deps.vms.start(name, bridge.progress(), bridge.cancel());
+          return deps.vms.start(name, bridge.progress(task_of(request, name)), bridge.cancel());
         });
       });
   registry.add<api::VmStop>([deps](const api::VmNames& request,
@@ -225,7 +234,7 @@ void register_lifecycle(rpc::Registry& registry, const VmHandlerDeps& deps) {
       [deps](const api::VmNames& request, rpc::CallContext& call) -> Expected<api::VmInfos> {
         CallBridge bridge(call);
         return for_each_vm(request.names, [&](const std::string& name) {
-          return deps.vms.restart(name, bridge.progress(), bridge.cancel());
+          return deps.vms.restart(name, bridge.progress(task_of(request, name)), bridge.cancel());
         });
       });
   registry.add<api::VmKill>([deps](const api::VmNames& request,

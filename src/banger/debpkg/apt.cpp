@@ -1,10 +1,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <system_error>
+#include <thread>
 
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
@@ -15,6 +19,8 @@ namespace {
 
 constexpr auto kQueryTimeout = std::chrono::seconds(60);
 constexpr auto kDownloadTimeout = std::chrono::minutes(10);
+// How often a running download reports the bytes on disk.
+constexpr auto kDownloadPoll = std::chrono::milliseconds(100);
 
 // apt prints translated messages; we parse them, so pin the C locale.
 sys::Command apt_command(std::vector<std::string> argv) {
@@ -78,6 +84,83 @@ std::string unknown_package_in(const std::string& err, const std::vector<std::st
     }
   }
   return {};
+}
+
+// The bytes `apt-get download` will fetch for packages, from `--print-uris` (one
+// "'<uri>' <file> <size> <hash>" line per package); 0 when apt cannot say.
+std::int64_t planned_bytes(sys::CommandRunner& runner, const std::vector<std::string>& packages) {
+  std::vector<std::string> argv = {"apt-get", "download", "--print-uris"};
+  argv.insert(argv.end(), packages.begin(), packages.end());
+  auto result = runner.run(apt_command(argv));
+  if (!result || result->exit_code != 0) {
+    return 0;  // the download itself reports why
+  }
+  std::int64_t total = 0;
+  for (const auto& line : base::split(result->out, '\n')) {
+    auto fields = base::split(line, ' ');
+    if (fields.size() >= 3) {
+      std::int64_t size = 0;
+      auto [end, ec] = std::from_chars(fields[2].data(), fields[2].data() + fields[2].size(), size);
+      if (ec == std::errc() && end == fields[2].data() + fields[2].size()) {
+        total += size;
+      }
+    }
+  }
+  return total;
+}
+
+// Bytes of the .deb files in dir: apt-get download writes each one under its final name.
+std::int64_t deb_bytes(const std::string& dir) {
+  std::int64_t bytes = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".deb") {
+      std::error_code size_ec;
+      auto size = it->file_size(size_ec);
+      if (!size_ec) {
+        bytes += static_cast<std::int64_t>(size);
+      }
+    }
+  }
+  return bytes;
+}
+
+// Runs the download command while reporting the bytes on disk every kDownloadPoll (only when
+// they changed): the rate and ETA the CLI shows come from these events.
+Expected<sys::CommandResult> run_download(sys::CommandRunner& runner, const sys::Command& command,
+                                          const base::ProgressEvent& start,
+                                          const base::ProgressFn& progress) {
+  if (!progress) {
+    return run_apt(runner, command);
+  }
+  std::mutex mutex;
+  std::condition_variable finished_cv;
+  bool finished = false;
+  Expected<sys::CommandResult> result = fail(Errc::internal, "apt-get download did not run");
+  std::thread worker([&] {
+    auto ran = run_apt(runner, command);
+    std::lock_guard lock(mutex);
+    result = std::move(ran);
+    finished = true;
+    finished_cv.notify_one();
+  });
+  std::int64_t reported = start.done;
+  std::unique_lock lock(mutex);
+  while (!finished_cv.wait_for(lock, kDownloadPoll, [&] { return finished; })) {
+    lock.unlock();
+    std::int64_t bytes = deb_bytes(command.cwd);
+    if (bytes != reported) {
+      reported = bytes;
+      base::ProgressEvent event = start;
+      event.done = bytes;
+      event.total = start.total > 0 ? std::max(start.total, bytes) : 0;
+      progress(event);
+    }
+    lock.lock();
+  }
+  lock.unlock();
+  worker.join();
+  return result;
 }
 
 }  // namespace
@@ -161,11 +244,13 @@ Expected<std::vector<std::string>> download(sys::CommandRunner& runner,
   sys::Command command = apt_command(argv);
   command.cwd = dest_dir;
   command.timeout = kDownloadTimeout;
-  base::report(progress, {.stage = "download",
-                          .message = "downloading " + base::join(packages, ", "),
-                          .done = 0,
-                          .total = static_cast<std::int64_t>(packages.size())});
-  BANGER_TRY_ASSIGN(auto result, run_apt(runner, command));
+  const base::ProgressEvent start{.stage = "download",
+                                  .message = "downloading " + base::join(packages, ", "),
+                                  .done = 0,
+                                  .total = progress ? planned_bytes(runner, packages) : 0,
+                                  .unit = base::kBytes};
+  base::report(progress, start);
+  BANGER_TRY_ASSIGN(auto result, run_download(runner, command, start, progress));
   if (result.exit_code != 0) {
     if (auto missing = unknown_package_in(result.err, packages); !missing.empty()) {
       return tl::unexpected(not_in_apt(missing));
@@ -188,7 +273,6 @@ Expected<std::vector<std::string>> download(sys::CommandRunner& runner,
   }
   std::sort(debs.begin(), debs.end());
   std::vector<std::string> out;
-  std::int64_t index = 0;
   for (const auto& package : packages) {
     auto found = std::find_if(debs.begin(), debs.end(), [&](const std::string& deb) {
       return package_of_deb(deb) == package;
@@ -198,16 +282,14 @@ Expected<std::vector<std::string>> download(sys::CommandRunner& runner,
                   fmt::format("apt-get download {} succeeded but left no {}_*.deb in {}", package,
                               package, dest_dir));
     }
-    std::uintmax_t size = std::filesystem::file_size(*found, ec);
-    ++index;
-    base::report(progress, {.stage = "download",
-                            .message = fmt::format(
-                                "downloaded {} ({} bytes)",
-                                std::filesystem::path(*found).filename().string(), ec ? 0 : size),
-                            .done = index,
-                            .total = static_cast<std::int64_t>(packages.size())});
     out.push_back(*found);
   }
+  const std::int64_t bytes = deb_bytes(dest_dir);
+  base::report(progress, {.stage = "download",
+                          .message = fmt::format("downloaded {}", base::join(packages, ", ")),
+                          .done = bytes,
+                          .total = bytes,
+                          .unit = base::kBytes});
   return out;
 }
 

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
 #include "banger/debpkg/debpkg.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/testkit/fake_command_runner.hpp"
@@ -114,6 +118,11 @@ TEST(Apt, DownloadRunsAptGetInTheDestinationAndReturnsDebsInPackageOrder) {
   ASSERT_TRUE(sys::write_file_atomic(
       dir.path() + "/linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb", "kk"));
   testkit::FakeCommandRunner runner;
+  runner.on("apt-get download --print-uris",
+            {.exit_code = 0,
+             .out = "'http://deb.example/k.deb' linux-image_6.1.119-1_amd64.deb 2000 SHA256:ab\n"
+                    "'http://deb.example/b.deb' busybox-static_1_amd64.deb 48 SHA256:cd\n",
+             .err = ""});
   std::vector<base::ProgressEvent> events;
   auto debs = download(runner, {"linux-image-6.1.0-28-cloud-amd64", "busybox-static"}, dir.path(),
                        [&](const base::ProgressEvent& e) { events.push_back(e); });
@@ -121,13 +130,66 @@ TEST(Apt, DownloadRunsAptGetInTheDestinationAndReturnsDebsInPackageOrder) {
   EXPECT_EQ(*debs, (std::vector<std::string>{
                        dir.path() + "/linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb",
                        dir.path() + "/busybox-static_1%3a1.35.0-4_amd64.deb"}));
-  EXPECT_EQ(runner.ran(), std::vector<std::string>{
-                              "apt-get download linux-image-6.1.0-28-cloud-amd64 busybox-static"});
-  ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[0].stage, "download");
-  EXPECT_EQ(events[2].message, "downloaded busybox-static_1%3a1.35.0-4_amd64.deb (1 bytes)");
-  EXPECT_EQ(events[2].done, 2);
-  EXPECT_EQ(events[2].total, 2);
+  EXPECT_EQ(runner.ran(),
+            (std::vector<std::string>{
+                "apt-get download --print-uris linux-image-6.1.0-28-cloud-amd64 busybox-static",
+                "apt-get download linux-image-6.1.0-28-cloud-amd64 busybox-static"}));
+  // Bytes: 0 of what --print-uris announced, then what is on disk at the end.
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.front().stage, "download");
+  EXPECT_EQ(events.front().unit, base::kBytes);
+  EXPECT_EQ(events.front().done, 0);
+  EXPECT_EQ(events.front().total, 2048);
+  EXPECT_EQ(events.back().message, "downloaded linux-image-6.1.0-28-cloud-amd64, busybox-static");
+  EXPECT_EQ(events.back().unit, base::kBytes);
+  EXPECT_EQ(events.back().done, 3);
+  EXPECT_EQ(events.back().total, 3);
+}
+
+// Writes half of a .deb, waits (up to a deadline) until a progress event has seen it, then
+// writes the rest: the download's events follow the bytes on disk while apt-get runs.
+class SlowDownloadRunner final : public sys::CommandRunner {
+ public:
+  Expected<sys::CommandResult> run(const sys::Command& command) override {
+    if (command.argv.size() > 2 && command.argv[2] == "--print-uris") {
+      return sys::CommandResult{0, "'http://x/a.deb' a_1_amd64.deb 200 SHA256:ab\n", ""};
+    }
+    const std::string deb = command.cwd + "/a_1_amd64.deb";
+    if (!sys::write_file_atomic(deb, std::string(100, 'a'))) {
+      return fail(Errc::io, "write");
+    }
+    std::unique_lock lock(mutex);
+    seen_half.wait_for(lock, std::chrono::seconds(10), [&] { return half_seen; });
+    lock.unlock();
+    if (!sys::write_file_atomic(deb, std::string(200, 'a'))) {
+      return fail(Errc::io, "write");
+    }
+    return sys::CommandResult{};
+  }
+  std::mutex mutex;
+  std::condition_variable seen_half;
+  bool half_seen = false;
+};
+
+TEST(Apt, DownloadReportsTheBytesOnDiskWhileAptGetRuns) {
+  testkit::TempDir dir;
+  SlowDownloadRunner runner;
+  std::vector<base::ProgressEvent> events;
+  auto debs = download(runner, {"a"}, dir.path(), [&](const base::ProgressEvent& e) {
+    events.push_back(e);
+    if (e.done == 100) {
+      std::lock_guard lock(runner.mutex);
+      runner.half_seen = true;
+      runner.seen_half.notify_one();
+    }
+  });
+  ASSERT_TRUE(debs) << debs.error().message;
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events[0].done, 0);
+  EXPECT_EQ(events[1].done, 100);
+  EXPECT_EQ(events[1].total, 200);
+  EXPECT_EQ(events[1].unit, base::kBytes);
+  EXPECT_EQ(events.back().done, 200);
 }
 
 TEST(Apt, DownloadOfAnUnknownPackageNamesIt) {

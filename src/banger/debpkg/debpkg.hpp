@@ -28,7 +28,10 @@ Expected<std::string> candidate_version(sys::CommandRunner& runner, const std::s
 
 // Runs `apt-get download <packages...>` in dest_dir (which must exist) with the host's apt
 // configuration, and returns the downloaded .deb paths in the order of packages. Timeout: 10
-// minutes. Reports stage "download" (bytes of each downloaded file once it is there).
+// minutes. With progress, first asks `apt-get download --print-uris` for the bytes to fetch,
+// then reports stage "download" in bytes (unit base::kBytes): 0 of the total at the start, the
+// bytes on disk every 100 ms while they grow, and all of them at the end (total 0 when apt
+// could not say).
 // invalid_argument: no packages; not_found: apt-get is missing (names the apt package) or a
 // package is unknown ("package <p> not found ..."); command_failed: apt-get failed otherwise
 // (stderr tail); timeout: apt-get took too long; io: dest_dir cannot be listed.

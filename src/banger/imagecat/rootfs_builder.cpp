@@ -100,8 +100,7 @@ Status TinyBuilder::build(const std::string& tree, const std::string& scratch,
   BANGER_TRY_ASSIGN(auto packages, tiny_packages(recipe_, extra_, ctx));
   BANGER_TRY(check_cancel(ctx.cancel));
 
-  base::report(ctx.progress, {.stage = "download",
-                              .message = fmt::format("downloading {}", base::join(packages, " "))});
+  // debpkg::download reports the "download" stage itself, in bytes.
   BANGER_TRY_ASSIGN(auto files, debpkg::download(ctx.runner, packages, scratch, ctx.progress));
   BANGER_TRY(check_cancel(ctx.cancel));
   std::int64_t done = 0;

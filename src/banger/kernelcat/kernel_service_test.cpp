@@ -111,6 +111,9 @@ class ScriptedRunner final : public sys::CommandRunner {
           std::string(kPackage) + ":\n  Installed: (none)\n  Candidate: " + package_version + "\n",
           ""};
     }
+    if (line.rfind("apt-get download --print-uris", 0) == 0) {
+      return sys::CommandResult{0, "'http://deb.example/k.deb' k.deb 4096 SHA256:ab\n", ""};
+    }
     if (line.rfind("apt-get download", 0) == 0) {
       std::string mods = std::string("./lib/modules/") + kRelease + "/kernel/drivers/";
       write_deb(
@@ -257,17 +260,19 @@ TEST_F(KernelServiceTest, PullBuildsVmlinuxAndInitramfsAndRecordsThem) {
   EXPECT_EQ(repo_.get("debian-cloud"), k);
 
   auto ran = runner_.ran;
-  ASSERT_EQ(ran.size(), 5u);
+  ASSERT_EQ(ran.size(), 6u);
   EXPECT_EQ(ran[0], kResolve[0]);
   EXPECT_EQ(ran[1], kResolve[1]);
-  EXPECT_EQ(ran[2], std::string("apt-get download ") + kPackage + " busybox-static");
+  // The bytes to fetch (the download's progress total), then the download.
+  EXPECT_EQ(ran[2], std::string("apt-get download --print-uris ") + kPackage + " busybox-static");
+  EXPECT_EQ(ran[3], std::string("apt-get download ") + kPackage + " busybox-static");
   EXPECT_EQ(
-      ran[3].rfind("/usr/sbin/depmod -b " + paths_.downloads_dir + "/kernel-debian-cloud-", 0), 0u)
-      << ran[3];
-  EXPECT_EQ(ran[3].substr(ran[3].size() - std::strlen(kRelease) - 8),
+      ran[4].rfind("/usr/sbin/depmod -b " + paths_.downloads_dir + "/kernel-debian-cloud-", 0), 0u)
+      << ran[4];
+  EXPECT_EQ(ran[4].substr(ran[4].size() - std::strlen(kRelease) - 8),
             std::string("/kernel ") + kRelease);
   // The guest module tree is indexed on its own.
-  EXPECT_EQ(ran[4].substr(ran[4].size() - std::strlen(kRelease) - 7),
+  EXPECT_EQ(ran[5].substr(ran[5].size() - std::strlen(kRelease) - 7),
             std::string("/guest ") + kRelease);
 
   auto cpio = read_cpio(k.initrd_path);
