@@ -70,6 +70,9 @@ std::vector<CommandEntry> command_table();
 struct CommandTree {
   std::unique_ptr<CLI::App> app;
   std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
+  // The root `--quiet` flag's value (heap-held: the tree is returned by value); copied into
+  // Context::quiet after parsing.
+  std::unique_ptr<bool> quiet = std::make_unique<bool>(false);
 };
 
 // Builds the tree run_command_line parses with; shell completion walks the same tree.

@@ -51,7 +51,7 @@ CommandTree build_command_tree() {
                        fmt::format("banger {} ({})", buildinfo::version(), buildinfo::commit()));
   app.require_subcommand(1);
   // Long form only (`banger ps -q` is names only); every subcommand falls through to it.
-  app.add_flag("--quiet", ctx.quiet, "no progress on stderr (warnings and errors still print)");
+  app.add_flag("--quiet", *tree.quiet, "no progress on stderr (warnings and errors still print)");
   app.footer("Run `banger <command> --help` for a command's flags and examples.");
 
   const auto table = command_table();
@@ -117,6 +117,7 @@ int run_command_line(int argc, char** argv, Context& ctx) {
     ctx.printer.err("Run `banger --help` for usage.\n");
     return kUsageError;
   }
+  ctx.quiet = ctx.quiet || *tree.quiet;
   for (auto& [sub, command] : tree.commands) {
     if (sub->parsed()) {
       return command->run(ctx);
