@@ -489,11 +489,13 @@ TEST_F(DaemonTest, DoctorReportsEveryCheck) {
   for (const auto& check : report->checks) {
     names.push_back(check.name);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"architecture", "kvm", "vmm", "host tools",
-                                             "/dev/net/tun", "runtime dir", "store", "vm defaults",
-                                             "rootfs strategy", "vhost", "bridge", "guest agent",
-                                             "dns listener", "dns routing", "nat", "ssh-config"}));
-  EXPECT_EQ(report->checks[7].detail,
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                "config", "architecture", "kvm", "vmm", "firecracker", "host tools", "/dev/net/tun",
+                "runtime dir", "store", "vm defaults", "rootfs strategy", "vhost", "bridge",
+                "guest agent", "dns listener", "dns routing", "nat", "ssh-config"}));
+  EXPECT_EQ(report->checks[0].detail, "no deprecated keys");
+  EXPECT_EQ(report->checks[9].detail,
             "vcpu 2 (config), memory 1024 MiB (config), disk 4096 MiB (built-in floor)");
 }
 

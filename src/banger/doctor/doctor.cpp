@@ -73,6 +73,29 @@ Check check_vmm(const Facts& f) {
                                  verdict.automatic ? ", chosen automatically" : ""));
 }
 
+Check check_firecracker(const Facts& f) {
+  const std::string& configured = f.config.firecracker_bin;
+  if (f.firecracker_path.empty()) {
+    if (!configured.empty()) {
+      return warn("firecracker",
+                  fmt::format("firecracker_bin = \"{}\" is not an executable", configured),
+                  "fix or remove firecracker_bin (nothing uses Firecracker yet)");
+    }
+    return pass("firecracker", "not found (not needed: VMs run under QEMU)");
+  }
+  return pass("firecracker",
+              fmt::format("{} ({}; unused: the firecracker backend is not supported yet)",
+                          f.firecracker_path, configured.empty() ? "PATH" : "firecracker_bin"));
+}
+
+Check check_config(const Facts& f) {
+  if (f.config.notes.empty()) {
+    return pass("config", "no deprecated keys");
+  }
+  return warn("config", base::join(f.config.notes, "; "),
+              "rename the keys as the notes say (docs/config.md, \"Deprecated names\")");
+}
+
 Check check_tools(const Facts& f) {
   std::vector<std::string> missing_required;
   std::vector<std::string> missing_optional;
@@ -334,12 +357,12 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
 }
 
 std::vector<Check> evaluate(const Facts& facts) {
-  return {check_arch(facts),         check_kvm(facts),         check_vmm(facts),
-          check_tools(facts),        check_tun(facts),         check_runtime_dir(facts),
-          check_store(facts),        check_vm_defaults(facts), check_rootfs(facts),
-          check_vhost(facts),        check_bridge(facts),      check_agent(facts),
-          check_dns_listener(facts), check_dns_routing(facts), check_nat(facts),
-          check_ssh_include(facts)};
+  return {check_config(facts),      check_arch(facts),        check_kvm(facts),
+          check_vmm(facts),         check_firecracker(facts), check_tools(facts),
+          check_tun(facts),         check_runtime_dir(facts), check_store(facts),
+          check_vm_defaults(facts), check_rootfs(facts),      check_vhost(facts),
+          check_bridge(facts),      check_agent(facts),       check_dns_listener(facts),
+          check_dns_routing(facts), check_nat(facts),         check_ssh_include(facts)};
 }
 
 bool has_failure(const std::vector<Check>& checks) {
