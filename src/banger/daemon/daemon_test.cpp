@@ -365,6 +365,39 @@ TEST_F(DaemonTest, ShutdownMethodRepliesThenStops) {
   EXPECT_FALSE(rpc::Client::connect(paths_.socket));
 }
 
+TEST_F(DaemonTest, ConfigDefaultsFillWhatVmCreateLeavesOut) {
+  config_.default_image = "tiny";
+  config_.default_kernel = "debian-cloud";
+  config_.vm_defaults.disk_size_mib = 2048;
+  start();
+  auto c = client();
+  api::VmCreate::Request create;
+  create.name = "web";
+  create.no_start = true;
+  auto created = c.call<api::VmCreate>(create);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->vm.image, "tiny");
+  EXPECT_EQ(created->vm.kernel, "debian-cloud");
+  EXPECT_EQ(created->vm.vcpu, 2);
+  EXPECT_EQ(created->vm.memory_mib, 1024);
+  EXPECT_EQ(created->vm.disk_size_mib, 2048);
+}
+
+TEST_F(DaemonTest, ConfiguredRootfsOverlaySizeIsRecordedAndShown) {
+  config_.vm_defaults.rootfs_overlay_size_mib = 6144;
+  start();
+  auto c = client();
+  api::VmCreate::Request create;
+  create.name = "web";
+  create.no_start = true;
+  auto created = c.call<api::VmCreate>(create);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->vm.rootfs_size_mib, 6144);
+  auto shown = c.call<api::VmShow>({.name = "web"});
+  ASSERT_TRUE(shown) << shown.error().message;
+  EXPECT_EQ(shown->vm.rootfs_size_mib, 6144);
+}
+
 TEST_F(DaemonTest, CreateListShowDeleteRecords) {
   start();
   auto c = client();
@@ -377,6 +410,7 @@ TEST_F(DaemonTest, CreateListShowDeleteRecords) {
   EXPECT_EQ(created->vm.vcpu, 2);
   EXPECT_EQ(created->vm.memory_mib, 1024);
   EXPECT_EQ(created->vm.disk_size_mib, 4096);
+  EXPECT_EQ(created->vm.rootfs_size_mib, 0);  // no [vm_defaults] rootfs_overlay_size
   EXPECT_EQ(created->vm.image, "debian-bookworm");
 
   auto again = c.call<api::VmCreate>(create);
