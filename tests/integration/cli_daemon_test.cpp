@@ -187,6 +187,74 @@ TEST(CliDaemon, ConfigWithUnknownKeyOrBadSizeKeepsTheDaemonFromStarting) {
   EXPECT_EQ(home.banger({"vm", "list"}).exit_code, 0);
 }
 
+// log_level decides what bangerd writes to its log: info lines at "info", none at "warn" (where
+// the deprecation note, a warning, still shows).
+TEST(CliDaemon, LogLevelDecidesWhatTheDaemonLogs) {
+  for (std::string level : {"info", "warn"}) {
+    BangerHome home;
+    home.write_config("log_level = \"" + level + "\"\nmetrics_poll_interval = \"5s\"\n");
+    ASSERT_EQ(home.banger({"vm", "list"}).exit_code, 0) << level;
+    auto log = sys::read_file(home.log_file());
+    ASSERT_TRUE(log) << level;
+    EXPECT_THAT(*log, HasSubstr("\"metrics_poll_interval\" is deprecated")) << level;
+    if (level == "info") {
+      EXPECT_THAT(*log, HasSubstr(" serving ")) << *log;
+    } else {
+      EXPECT_THAT(*log, Not(HasSubstr(" serving "))) << *log;
+    }
+  }
+}
+
+// Issue 14: a config file written for the original banger (its key names, a "~/" key path)
+// starts the daemon; each old name is a one-line deprecation note naming the new key, in the
+// daemon log and in doctor's config row, and every value takes effect under its new name.
+TEST(CliDaemon, OriginalBangerConfigStartsTheDaemonWithDeprecationNotes) {
+  BangerHome home;
+  home.write_config(
+      "default_image_name = \"debian-bookworm\"\n"
+      "system_overlay_size = \"6G\"\n"
+      "metrics_poll_interval = \"30s\"\n"
+      "ssh_key_path = \"~/.ssh/banger_ed25519\"\n"
+      "bridge_name = \"br-fc\"\n");
+  auto created = home.banger({"vm", "create", "--no-start", "--name", "web"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  auto shown = home.banger({"vm", "show", "web", "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  auto vm = nlohmann::json::parse(shown.out);
+  EXPECT_EQ(vm["image"], "debian-bookworm");
+  EXPECT_EQ(vm["rootfs_size_mib"], 6144);
+
+  const std::string notes[] = {
+      home.config_file() + ":1: \"default_image_name\" is deprecated: use \"default_image\"",
+      home.config_file() +
+          ":2: \"system_overlay_size\" is deprecated: use \"rootfs_overlay_size\" in [vm_defaults]",
+      home.config_file() +
+          ":3: \"metrics_poll_interval\" is deprecated: use \"stats_poll_interval\""};
+  auto log = sys::read_file(home.log_file());
+  ASSERT_TRUE(log);
+  for (const auto& note : notes) {
+    EXPECT_THAT(*log, HasSubstr("config: " + note)) << *log;
+  }
+
+  auto doctor = home.banger({"doctor", "--json"});
+  auto report = nlohmann::json::parse(doctor.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << doctor.out << doctor.err;
+  std::string config_row;
+  for (const auto& check : report["checks"]) {
+    if (check["name"] == "config") {
+      config_row = check["status"].get<std::string>() + ": " + check["detail"].get<std::string>();
+    }
+  }
+  EXPECT_EQ(config_row, "warn: " + notes[0] + "; " + notes[1] + "; " + notes[2]);
+
+  auto printed = home.banger({"ssh-config"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  auto ssh_config = sys::read_file(home.dir() + "/state/ssh_config");
+  ASSERT_TRUE(ssh_config);
+  EXPECT_THAT(*ssh_config,
+              HasSubstr("IdentityFile \"" + home.dir() + "/home/.ssh/banger_ed25519\""));
+}
+
 // Issue 14 item 4: a config that keeps the daemon from starting is diagnosed by doctor, which
 // then runs its checks in the CLI and says so; nothing keeps running afterwards.
 TEST(CliDaemon, DoctorWithABrokenConfigRunsWithoutTheDaemonAndFails) {

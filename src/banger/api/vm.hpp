@@ -38,6 +38,7 @@ struct VmInfo {
   int vcpu = 0;
   std::int64_t memory_mib = 0;
   std::int64_t disk_size_mib = 0;
+  std::int64_t rootfs_size_mib = 0;  // the root disk's size; 0 = the image rootfs's size
   bool nat = false;
   std::string guest_ip;  // "" until the VM has an address
   std::string mac;
@@ -59,6 +60,7 @@ struct VmInfo {
     v("vcpu", vcpu);
     v("memory_mib", memory_mib);
     v("disk_size_mib", disk_size_mib);
+    v("rootfs_size_mib", rootfs_size_mib);
     v("nat", nat);
     v("guest_ip", guest_ip);
     v("mac", mac);

@@ -179,6 +179,16 @@ class VmCreateCommand final : public Command {
 
 std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
 
+// `vm show`'s rootfs row: how the writable root is layered, and its size when the VM was
+// created with [vm_defaults] rootfs_overlay_size ("qcow2_overlay, size 8G").
+std::string rootfs_cell(const api::VmInfo& vm) {
+  if (vm.rootfs_size_mib <= 0) {
+    return or_dash(vm.rootfs_strategy);
+  }
+  std::string size = "size " + config::format_size_mib(vm.rootfs_size_mib);
+  return vm.rootfs_strategy.empty() ? size : vm.rootfs_strategy + ", " + size;
+}
+
 // "app@1a2b3c4" (repo and the host HEAD it was copied at), "app" without git, "-" for none.
 std::string workspace_cell(const api::VmWorkspace& workspace) {
   if (workspace.path.empty()) {
@@ -251,7 +261,7 @@ class VmShowCommand final : public Command {
                  {"vmm:", or_dash(vm.vmm)},
                  {"pid:", vm.pid > 0 ? std::to_string(vm.pid) : "-"},
                  {"tap:", or_dash(vm.tap)},
-                 {"rootfs:", or_dash(vm.rootfs_strategy)},
+                 {"rootfs:", rootfs_cell(vm)},
                  {"created:", vm.created_at},
                  {"touched:", or_dash(vm.touched_at)}}};
     if (!vm.workspace.path.empty()) {

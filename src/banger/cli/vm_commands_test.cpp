@@ -336,6 +336,20 @@ TEST_F(VmCommandsTest, ShowListsTheRuntimeFields) {
   EXPECT_THAT(printer.out_text(), HasSubstr("\nvmm:      qemu\n"));
 }
 
+TEST_F(VmCommandsTest, ShowNamesTheRootfsSizeFromTheConfig) {
+  on<api::VmShow>([](const api::VmShow::Request& r, rpc::CallContext&) {
+    auto vm = vm_info(r.name, r.name == "web" ? "running" : "created");
+    vm.rootfs_strategy = r.name == "web" ? "qcow2_overlay" : "";
+    vm.rootfs_size_mib = 8192;  // [vm_defaults] rootfs_overlay_size = "8G"
+    return Expected<api::VmShow::Response>(api::VmShow::Response{vm});
+  });
+  start();
+  EXPECT_EQ(banger({"vm", "show", "web"}), 0);
+  EXPECT_THAT(printer.out_text(), HasSubstr("\nrootfs:   qcow2_overlay, size 8G\n"));
+  EXPECT_EQ(banger({"vm", "show", "db"}), 0);
+  EXPECT_THAT(printer.out_text(), HasSubstr("\nrootfs:   size 8G\n"));
+}
+
 TEST_F(VmCommandsTest, ListShowsEachVmsBackend) {
   vms = {vm_info("web", "running"), vm_info("db", "stopped")};
   vms[0].vmm = "qemu";

@@ -188,10 +188,30 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 using Handler = std::function<Status(const toml::node&)>;
 using HandlerTable = std::vector<std::pair<std::string_view, Handler>>;
 
+// What one parse_config call carries besides the Config: where the first error is, the
+// deprecation notes so far, and the home "~/" paths expand against.
+struct ParseState {
+  std::string source;
+  std::string home;
+  std::uint32_t error_line = 0;  // 0 = unknown; set once, by the innermost table that failed
+  std::vector<std::pair<std::uint32_t, std::string>> notes;  // (line, deprecation note)
+
+  void locate(const toml::source_region& where) {
+    if (error_line == 0) {
+      error_line = where.begin.line;
+    }
+  }
+  // "<source>:<line>: <text>".
+  std::string at(const toml::source_region& where, std::string_view text) const {
+    return fmt::format("{}:{}: {}", source, where.begin.line, text);
+  }
+};
+
 // Runs the handler for each key of table; a key without a handler is an error naming it as
-// <prefix><key>, with a suggestion when a known key is a typo away.
-Status apply_table(const toml::table& table, const HandlerTable& handlers,
-                   std::string_view prefix) {
+// <prefix><key>, with a suggestion when a known key is a typo away. A failing key's line goes
+// into state (the line of its value, or of the key when it is unknown).
+Status apply_table(const toml::table& table, const HandlerTable& handlers, std::string_view prefix,
+                   ParseState& state) {
   for (auto&& [key, node] : table) {
     const Handler* handler = nullptr;
     std::string_view suggestion;
@@ -209,14 +229,26 @@ Status apply_table(const toml::table& table, const HandlerTable& handlers,
       if (!suggestion.empty()) {
         message += fmt::format(" (did you mean \"{}{}\"?)", prefix, suggestion);
       }
+      state.locate(key.source());
       return bad(std::move(message));
     }
-    BANGER_TRY((*handler)(node));
+    if (auto handled = (*handler)(node); !handled) {
+      state.locate(node.source());
+      return handled;
+    }
   }
   return {};
 }
 
-Status parse_vm_defaults(const toml::node& node, VmDefaultsConfig& out) {
+// A size key ("2G", or an integer number of MiB) stored into an optional field.
+Handler size_key(std::string_view key, std::optional<int64_t>& field) {
+  return [key, &field](const toml::node& n) -> Status {
+    BANGER_TRY_ASSIGN(field, get_size(key, n));
+    return {};
+  };
+}
+
+Status parse_vm_defaults(const toml::node& node, VmDefaultsConfig& out, ParseState& state) {
   if (!node.is_table()) {
     return must_be("vm_defaults", "a table ([vm_defaults])", node);
   }
@@ -237,22 +269,15 @@ Status parse_vm_defaults(const toml::node& node, VmDefaultsConfig& out) {
          out.memory_mib = v;
          return {};
        }},
-      {"disk_size",
-       [&](const toml::node& n) -> Status {
-         BANGER_TRY_ASSIGN(out.disk_size_mib, get_size("vm_defaults.disk_size", n));
-         return {};
-       }},
+      {"disk_size", size_key("vm_defaults.disk_size", out.disk_size_mib)},
       {"rootfs_overlay_size",
-       [&](const toml::node& n) -> Status {
-         BANGER_TRY_ASSIGN(out.rootfs_overlay_size_mib,
-                           get_size("vm_defaults.rootfs_overlay_size", n));
-         return {};
-       }},
+       size_key("vm_defaults.rootfs_overlay_size", out.rootfs_overlay_size_mib)},
   };
-  return apply_table(*node.as_table(), handlers, "vm_defaults.");
+  return apply_table(*node.as_table(), handlers, "vm_defaults.", state);
 }
 
-Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t index) {
+Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t index,
+                                         ParseState& state) {
   const std::string prefix = fmt::format("file_sync[{}].", index);
   FileSync entry;
   bool has_host = false;
@@ -299,12 +324,10 @@ Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t i
          return {};
        }},
   };
-  BANGER_TRY(apply_table(table, handlers, prefix));
-  if (!has_host) {
-    return bad(fmt::format("{}host is required", prefix));
-  }
-  if (!has_guest) {
-    return bad(fmt::format("{}guest is required", prefix));
+  BANGER_TRY(apply_table(table, handlers, prefix, state));
+  if (!has_host || !has_guest) {
+    state.locate(table.source());
+    return bad(fmt::format("{}{} is required", prefix, has_host ? "guest" : "host"));
   }
   if (entry.host.starts_with("/")) {
     entry.host_path = entry.host;  // "~/..." is expanded by load_config, which knows the home
@@ -312,7 +335,7 @@ Expected<FileSync> parse_file_sync_entry(const toml::table& table, std::size_t i
   return entry;
 }
 
-Status parse_file_sync(const toml::node& node, std::vector<FileSync>& out) {
+Status parse_file_sync(const toml::node& node, std::vector<FileSync>& out, ParseState& state) {
   const char* what = "an array of tables ([[file_sync]] entries)";
   if (!node.is_array()) {
     return must_be("file_sync", what, node);
@@ -320,10 +343,11 @@ Status parse_file_sync(const toml::node& node, std::vector<FileSync>& out) {
   const toml::array& array = *node.as_array();
   for (std::size_t i = 0; i < array.size(); ++i) {
     if (!array[i].is_table()) {
+      state.locate(array[i].source());
       return bad(
           fmt::format("file_sync must be {}, got {} at index {}", what, describe(array[i]), i));
     }
-    BANGER_TRY_ASSIGN(auto entry, parse_file_sync_entry(*array[i].as_table(), i));
+    BANGER_TRY_ASSIGN(auto entry, parse_file_sync_entry(*array[i].as_table(), i, state));
     out.push_back(std::move(entry));
   }
   return {};
@@ -420,26 +444,77 @@ Handler int_key(std::string_view key, int& field, int64_t low, int64_t high) {
   };
 }
 
-constexpr std::string_view kProgram = "a program name looked up in PATH or an absolute path";
+constexpr std::string_view kProgram =
+    "a program name looked up in PATH, an absolute path or a path starting with ~/";
 
-bool is_catalog_url(const std::string& v) {
-  return v.empty() || v.starts_with("https://") || v.starts_with("http://") ||
-         v.starts_with("file://");
+// A path key whose value may start with "~/" (expanded against state.home; an error without
+// one) and must then satisfy valid(); otherwise "<key> must be <what>, got ...".
+Handler path_key(std::string_view key, std::string& field, std::string_view what,
+                 std::function<bool(const std::string&)> valid, const ParseState& state) {
+  return [key, &field, what, valid = std::move(valid), &state](const toml::node& n) -> Status {
+    BANGER_TRY_ASSIGN(auto value, get_string(key, n));
+    if (value.starts_with("~/")) {
+      if (state.home.empty()) {
+        return bad(
+            fmt::format("{}: \"~/\" needs a home directory, and neither HOME nor the "
+                        "passwd entry names one",
+                        key));
+      }
+      value = state.home + value.substr(1);
+    }
+    if (!valid(value)) {
+      return must_be(key, what, n);
+    }
+    field = std::move(value);
+    return {};
+  };
 }
 
+// The original banger's spelling of a key: accepted with a deprecation note naming the
+// replacement, handled by target; an error when the replacement is set as well.
+Handler deprecated(std::string_view old_key, std::string_view replacement, bool replacement_set,
+                   Handler target, ParseState& state) {
+  return [old_key, replacement, replacement_set, target = std::move(target),
+          &state](const toml::node& n) -> Status {
+    if (replacement_set) {
+      return bad(fmt::format("\"{}\" is deprecated and {} is set as well: remove \"{}\"", old_key,
+                             replacement, old_key));
+    }
+    state.notes.emplace_back(
+        n.source().begin.line,
+        state.at(n.source(), fmt::format("\"{}\" is deprecated: use {}", old_key, replacement)));
+    return target(n);
+  };
+}
+
+bool has_overlay_size(const toml::table& root) {
+  const auto* defaults = root.get_as<toml::table>("vm_defaults");
+  return defaults != nullptr && defaults->contains("rootfs_overlay_size");
+}
+
+constexpr std::string_view kImageName = "an image name of letters, digits, '.', '_' or '-'";
+
 // The top-level keys and what each accepts; every handler writes into c.
-Status apply_config(const toml::table& root, Config& c) {
+Status apply_config(const toml::table& root, Config& c, ParseState& state) {
+  auto image_key = [&](std::string_view key) {
+    return string_key(key, c.default_image, kImageName,
+                      [](const std::string& v) { return is_catalog_name(v); });
+  };
+  auto poll_key = [&](std::string_view key) {
+    return duration_key(key, c.stats_poll_interval, std::chrono::seconds(1));
+  };
   HandlerTable handlers{
       {"log_level", enum_key("log_level", c.log_level, base::kLogLevelNames)},
       {"vmm", enum_key("vmm", c.vmm, model::kVmmChoiceNames)},
-      {"firecracker_bin", string_key("firecracker_bin", c.firecracker_bin, kProgram, is_program)},
-      {"qemu_bin", string_key("qemu_bin", c.qemu_bin, kProgram, is_program)},
+      {"firecracker_bin",
+       path_key("firecracker_bin", c.firecracker_bin, kProgram, is_program, state)},
+      {"qemu_bin", path_key("qemu_bin", c.qemu_bin, kProgram, is_program, state)},
       {"accel", enum_key("accel", c.accel, kAccelChoiceNames)},
-      {"ssh_key_path", string_key("ssh_key_path", c.ssh_key_path, "an absolute path",
-                                  [](const std::string& v) { return v.starts_with("/"); })},
-      {"default_image", string_key("default_image", c.default_image,
-                                   "an image name of letters, digits, '.', '_' or '-'",
-                                   [](const std::string& v) { return is_catalog_name(v); })},
+      {"ssh_key_path",
+       path_key(
+           "ssh_key_path", c.ssh_key_path, "an absolute path or a path starting with ~/",
+           [](const std::string& v) { return v.starts_with("/"); }, state)},
+      {"default_image", image_key("default_image")},
       {"default_kernel",
        string_key("default_kernel", c.default_kernel,
                   "a kernel name of letters, digits, '.', '_' or '-' (or \"\" for the image's)",
@@ -462,11 +537,17 @@ Status apply_config(const toml::table& root, Config& c) {
                                 is_host_port)},
       {"auto_stop_stale_after",
        duration_key("auto_stop_stale_after", c.auto_stop_stale_after, std::chrono::seconds(0))},
-      {"stats_poll_interval",
-       duration_key("stats_poll_interval", c.stats_poll_interval, std::chrono::seconds(1))},
+      {"stats_poll_interval", poll_key("stats_poll_interval")},
       {"catalog_url",
-       string_key("catalog_url", c.catalog_url,
-                  "an http://, https:// or file:// URL (or \"\" for none)", is_catalog_url)},
+       [&](const toml::node& n) -> Status {
+         BANGER_TRY_ASSIGN(auto url, get_string("catalog_url", n));
+         if (!url.empty()) {
+           return bad(
+               "catalog_url: not supported yet (banger uses only its embedded image and kernel "
+               "catalog); remove the key");
+         }
+         return {};
+       }},
       {"workspace_max_size",
        [&](const toml::node& n) -> Status {
          BANGER_TRY_ASSIGN(auto v, get_size("workspace_max_size", n));
@@ -477,11 +558,29 @@ Status apply_config(const toml::table& root, Config& c) {
          c.workspace_max_size_mib = v;
          return {};
        }},
-      {"vm_defaults", [&](const toml::node& n) { return parse_vm_defaults(n, c.vm_defaults); }},
-      {"file_sync", [&](const toml::node& n) { return parse_file_sync(n, c.file_sync); }},
+      {"vm_defaults",
+       [&](const toml::node& n) { return parse_vm_defaults(n, c.vm_defaults, state); }},
+      {"file_sync", [&](const toml::node& n) { return parse_file_sync(n, c.file_sync, state); }},
+      // The original banger's names (docs/config.md "Deprecated names").
+      {"default_image_name",
+       deprecated("default_image_name", "\"default_image\"", root.contains("default_image"),
+                  image_key("default_image_name"), state)},
+      {"system_overlay_size",
+       deprecated("system_overlay_size", "\"rootfs_overlay_size\" in [vm_defaults]",
+                  has_overlay_size(root),
+                  size_key("system_overlay_size", c.vm_defaults.rootfs_overlay_size_mib), state)},
+      {"metrics_poll_interval",
+       deprecated("metrics_poll_interval", "\"stats_poll_interval\"",
+                  root.contains("stats_poll_interval"), poll_key("metrics_poll_interval"), state)},
   };
-  BANGER_TRY(apply_table(root, handlers, ""));
-  return check_bridge_network(c);
+  BANGER_TRY(apply_table(root, handlers, "", state));
+  auto network = check_bridge_network(c);
+  if (!network) {
+    if (const auto* ip = root.get("bridge_ip")) {
+      state.locate(ip->source());
+    }
+  }
+  return network;
 }
 
 std::string lower_first(std::string_view text) {
@@ -505,7 +604,7 @@ Config default_config(const paths::Paths& paths) {
 }
 
 Expected<Config> parse_config(std::string_view toml_text, const std::string& source_name,
-                              const paths::Paths& paths) {
+                              const paths::Paths& paths, const std::string& home) {
   Config config = default_config(paths);
   toml::table root;
   // Debian's libtomlplusplus.so is built with TOML_EXCEPTIONS=1 (it exports only the
@@ -519,9 +618,18 @@ Expected<Config> parse_config(std::string_view toml_text, const std::string& sou
                 fmt::format("{}:{}:{}: {}", source_name, e.source().begin.line,
                             e.source().begin.column, lower_first(e.description())));
   }
-  auto applied = apply_config(root, config);
+  ParseState state{.source = source_name, .home = home, .error_line = 0, .notes = {}};
+  auto applied = apply_config(root, config, state);
   if (!applied) {
-    return tl::unexpected(with_context(applied.error(), source_name));
+    std::string where =
+        state.error_line == 0 ? source_name : fmt::format("{}:{}", source_name, state.error_line);
+    return tl::unexpected(with_context(applied.error(), where));
+  }
+  // Tables iterate in key order: list the notes in file order.
+  std::stable_sort(state.notes.begin(), state.notes.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& note : state.notes) {
+    config.notes.push_back(std::move(note.second));
   }
   return config;
 }
@@ -530,7 +638,7 @@ Expected<Config> load_config(const paths::Paths& paths, const paths::Environment
   Config config = default_config(paths);
   auto text = sys::read_file(paths.config_file);
   if (text) {
-    BANGER_TRY_ASSIGN(config, parse_config(*text, paths.config_file, paths));
+    BANGER_TRY_ASSIGN(config, parse_config(*text, paths.config_file, paths, env.home));
   } else if (text.error().sys_errno != ENOENT) {
     return tl::unexpected(with_context(text.error(), "loading config"));
   }

@@ -79,11 +79,14 @@ struct Config {
   std::string dns_listen = "127.0.0.1:42069";
   std::chrono::seconds auto_stop_stale_after{0};  // 0 = off
   std::chrono::seconds stats_poll_interval{10};
-  std::string catalog_url;  // "" = only the embedded catalog
   // Largest workspace `vm run <path>` copies without --force (the CLI's preflight).
   std::int64_t workspace_max_size_mib = 2048;
   VmDefaultsConfig vm_defaults;
   std::vector<FileSync> file_sync;
+  // One line per deprecated key the file used (the original banger's names), such as
+  // `config.toml:2: "default_image_name" is deprecated: use "default_image"`. The daemon logs
+  // them at warn level when it starts; doctor shows them in its "config" row.
+  std::vector<std::string> notes;
 
   bool operator==(const Config&) const = default;
 };
@@ -92,13 +95,18 @@ struct Config {
 Config default_config(const paths::Paths& paths);
 
 // Parses config.toml text over default_config(paths). Every error is Errc::invalid_argument
-// with a message starting "<source_name>: ": TOML syntax errors with line and column
+// with a message starting "<source_name>:<line>: ": TOML syntax errors with line and column
 // ("<source>:3:7: ..."), unknown keys anywhere (`unknown key "vm_defaults.cpu"`), wrong
-// types and bad values (naming the key and what is allowed).
+// types and bad values (naming the key and what is allowed). ssh_key_path, qemu_bin and
+// firecracker_bin starting with "~/" are expanded against home (an error when it is empty).
+// The original banger's key names are accepted with a note in Config::notes; an old name
+// together with its replacement is an error. A non-empty catalog_url is refused (not
+// supported yet).
 Expected<Config> parse_config(std::string_view toml_text, const std::string& source_name,
-                              const paths::Paths& paths);
+                              const paths::Paths& paths, const std::string& home = "");
 
-// Reads paths.config_file (a missing file means all defaults), parses it, then applies
+// Reads paths.config_file (a missing file means all defaults), parses it (with env.home for
+// "~/" paths), then applies
 // BANGER_LOG_LEVEL from env (an empty value is ignored) and expands file_sync hosts starting
 // with "~/" against env.home. Errc::io (permission_denied for
 // EACCES) when the file exists but cannot be read;

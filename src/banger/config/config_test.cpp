@@ -1,8 +1,11 @@
 #include "banger/config/config.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "banger/sys/fs.hpp"
@@ -61,7 +64,6 @@ TEST(Config, EmptyFileGivesEveryDefault) {
   EXPECT_EQ(config->dns_listen, "127.0.0.1:42069");
   EXPECT_EQ(config->auto_stop_stale_after, seconds(0));
   EXPECT_EQ(config->stats_poll_interval, seconds(10));
-  EXPECT_EQ(config->catalog_url, "");
   EXPECT_EQ(config->vm_defaults, VmDefaultsConfig{});
   EXPECT_TRUE(config->file_sync.empty());
   EXPECT_EQ(*config, default_config(test_paths()));
@@ -85,7 +87,7 @@ default_dns = "1.1.1.1"
 dns_listen = "0.0.0.0:5353"
 auto_stop_stale_after = "1h30m"
 stats_poll_interval = "2s"
-catalog_url = "https://example.com/catalog.json"
+catalog_url = ""
 workspace_max_size = "512M"
 
 [vm_defaults]
@@ -120,7 +122,6 @@ mode = "0600"
   EXPECT_EQ(config->dns_listen, "0.0.0.0:5353");
   EXPECT_EQ(config->auto_stop_stale_after, seconds(5400));
   EXPECT_EQ(config->stats_poll_interval, seconds(2));
-  EXPECT_EQ(config->catalog_url, "https://example.com/catalog.json");
   EXPECT_EQ(config->workspace_max_size_mib, 512);
   EXPECT_EQ(config->vm_defaults.vcpu, 2);
   EXPECT_EQ(config->vm_defaults.memory_mib, 2048);
@@ -184,32 +185,44 @@ TEST(Config, EmptyFileSyncArrayIsFine) {
 
 TEST(Config, UnknownKeysAreErrorsNamingTheKey) {
   EXPECT_EQ(error_of("brige_name = \"x\""),
-            "config.toml: unknown key \"brige_name\" (did you mean \"bridge_name\"?)");
-  EXPECT_EQ(error_of("colour = \"blue\""), "config.toml: unknown key \"colour\"");
+            "config.toml:1: unknown key \"brige_name\" (did you mean \"bridge_name\"?)");
+  EXPECT_EQ(error_of("colour = \"blue\""), "config.toml:1: unknown key \"colour\"");
   EXPECT_EQ(error_of("[vm_defaults]\ncpus = 2"),
-            "config.toml: unknown key \"vm_defaults.cpus\" (did you mean \"vm_defaults.vcpu\"?)");
+            "config.toml:2: unknown key \"vm_defaults.cpus\" (did you mean \"vm_defaults.vcpu\"?)");
   EXPECT_EQ(error_of("[vm_defaults]\nmemory = \"2G\""),
-            "config.toml: unknown key \"vm_defaults.memory\"");
+            "config.toml:2: unknown key \"vm_defaults.memory\"");
   EXPECT_EQ(error_of("[[file_sync]]\nhost = \"/a\"\nguest = \"/root/a\"\n"
                      "[[file_sync]]\nhost = \"/b\"\nguest = \"/root/b\"\nowner = \"me\""),
-            "config.toml: unknown key \"file_sync[1].owner\"");
-  EXPECT_EQ(error_of("[network]\nbridge_name = \"br0\""), "config.toml: unknown key \"network\"");
+            "config.toml:7: unknown key \"file_sync[1].owner\"");
+  EXPECT_EQ(error_of("[network]\nbridge_name = \"br0\""), "config.toml:1: unknown key \"network\"");
 }
 
-TEST(Config, BadValuesAreErrorsNamingTheKeyAndWhatIsAllowed) {
-  const std::pair<const char*, const char*> cases[] = {
+// The line an error about text is reported on: its last line unless the case says otherwise.
+struct BadCase {
+  const char* text;
+  const char* message;
+  int line = 0;  // 0 = the last line of text
+};
+
+TEST(Config, BadValuesAreErrorsNamingTheLineTheKeyAndWhatIsAllowed) {
+  const BadCase cases[] = {
       {"log_level = \"loud\"",
        "log_level must be one of trace, debug, info, warn, error or off, got \"loud\""},
       {"log_level = 3", "log_level must be one of trace, debug, info, warn, error or off, got 3"},
       {"vmm = \"kvm\"", "vmm must be one of auto, qemu or firecracker, got \"kvm\""},
       {"accel = \"hvf\"", "accel must be one of auto, kvm or tcg, got \"hvf\""},
       {"firecracker_bin = \"bin/firecracker\"",
-       "firecracker_bin must be a program name looked up in PATH or an absolute path, got "
-       "\"bin/firecracker\""},
+       "firecracker_bin must be a program name looked up in PATH, an absolute path or a path "
+       "starting with ~/, got \"bin/firecracker\""},
       {"qemu_bin = \"\"",
-       "qemu_bin must be a program name looked up in PATH or an absolute path, got \"\""},
+       "qemu_bin must be a program name looked up in PATH, an absolute path or a path starting "
+       "with ~/, got \"\""},
       {"qemu_bin = true", "qemu_bin must be a string, got true"},
-      {"ssh_key_path = \"~/.ssh/id\"", "ssh_key_path must be an absolute path, got \"~/.ssh/id\""},
+      {"ssh_key_path = \"~bob/.ssh/id\"",
+       "ssh_key_path must be an absolute path or a path starting with ~/, got \"~bob/.ssh/id\""},
+      {"ssh_key_path = \"~/.ssh/id\"",
+       "ssh_key_path: \"~/\" needs a home directory, and neither HOME nor the passwd entry names "
+       "one"},
       {"default_image = \"../etc\"",
        "default_image must be an image name of letters, digits, '.', '_' or '-', got \"../etc\""},
       {"default_image = \"\"",
@@ -230,7 +243,8 @@ TEST(Config, BadValuesAreErrorsNamingTheKeyAndWhatIsAllowed) {
        "the network, such as the first one"},
       {"bridge_ip = \"10.0.255.255\"\ncidr = 16",
        "bridge_ip 10.0.255.255 is the broadcast address of 10.0.0.0/16: use a host address "
-       "inside the network, such as the first one"},
+       "inside the network, such as the first one",
+       1},
       {"cidr = 40", "cidr must be an integer between 8 and 30, got 40"},
       {"cidr = 7", "cidr must be an integer between 8 and 30, got 7"},
       {"cidr = \"24\"", "cidr must be an integer between 8 and 30, got \"24\""},
@@ -255,9 +269,10 @@ TEST(Config, BadValuesAreErrorsNamingTheKeyAndWhatIsAllowed) {
        "auto_stop_stale_after must be a duration string such as \"90s\", \"30m\" or \"2h\", got "
        "30"},
       {"stats_poll_interval = \"0\"", "stats_poll_interval must be at least 1s, got \"0\""},
-      {"catalog_url = \"ftp://example.com/c.json\"",
-       "catalog_url must be an http://, https:// or file:// URL (or \"\" for none), got "
-       "\"ftp://example.com/c.json\""},
+      {"catalog_url = \"https://example.com/c.json\"",
+       "catalog_url: not supported yet (banger uses only its embedded image and kernel catalog); "
+       "remove the key"},
+      {"catalog_url = 1", "catalog_url must be a string, got 1"},
       {"vm_defaults = 5", "vm_defaults must be a table ([vm_defaults]), got 5"},
       {"[vm_defaults]\nvcpu = 0", "vm_defaults.vcpu must be an integer between 1 and 64, got 0"},
       {"[vm_defaults]\nvcpu = 65", "vm_defaults.vcpu must be an integer between 1 and 64, got 65"},
@@ -277,13 +292,13 @@ TEST(Config, BadValuesAreErrorsNamingTheKeyAndWhatIsAllowed) {
        "vm_defaults.rootfs_overlay_size: invalid size \"1000K\": not a whole number of MiB (1M = "
        "1024K)"},
       {"[file_sync]\nhost = \"/a\"",
-       "file_sync must be an array of tables ([[file_sync]] entries), got a table"},
+       "file_sync must be an array of tables ([[file_sync]] entries), got a table", 1},
       {"file_sync = [\"/a\"]",
        "file_sync must be an array of tables ([[file_sync]] entries), got \"/a\" at index 0"},
-      {"[[file_sync]]\nguest = \"/root/a\"", "file_sync[0].host is required"},
-      {"[[file_sync]]\nhost = \"/a\"", "file_sync[0].guest is required"},
+      {"[[file_sync]]\nguest = \"/root/a\"", "file_sync[0].host is required", 1},
+      {"[[file_sync]]\nhost = \"/a\"", "file_sync[0].guest is required", 1},
       {"[[file_sync]]\nhost = \"a\"\nguest = \"/root/a\"",
-       "file_sync[0].host must be an absolute path or start with ~/, got \"a\""},
+       "file_sync[0].host must be an absolute path or start with ~/, got \"a\"", 2},
       {"[[file_sync]]\nhost = \"/a\"\nguest = \"/root/a\"\n[[file_sync]]\nhost = \"/b\"\n"
        "guest = \"/etc/b\"",
        "file_sync[1].guest must be a path under /root or ~/ without \"..\", got \"/etc/b\""},
@@ -303,7 +318,7 @@ TEST(Config, BadValuesAreErrorsNamingTheKeyAndWhatIsAllowed) {
       {"[[file_sync]]\nhost = \"/a\"\nguest = \"~/a\"\nmode = \"4755\"",
        "file_sync[0].mode must be permission bits only (0000 to 0777), got \"4755\""},
       {"[[file_sync]]\nhost = \"~bob/.aws\"\nguest = \"~/a\"",
-       "file_sync[0].host must be an absolute path or start with ~/, got \"~bob/.aws\""},
+       "file_sync[0].host must be an absolute path or start with ~/, got \"~bob/.aws\"", 2},
       {"[[file_sync]]\nhost = \"/a\"\nguest = \"~bob/.aws\"",
        "file_sync[0].guest must be a path under /root or ~/ without \"..\", got \"~bob/.aws\""},
       {"[[file_sync]]\nhost = \"/a\"\nguest = \".aws\"",
@@ -321,9 +336,69 @@ TEST(Config, BadValuesAreErrorsNamingTheKeyAndWhatIsAllowed) {
        "guest = \"~/b\"\n[[file_sync]]\nhost = \"/c\"\nguest = \"~/c\"\nowner = 0",
        "unknown key \"file_sync[2].owner\""},
   };
-  for (const auto& [text, message] : cases) {
-    EXPECT_EQ(error_of(text), std::string("config.toml: ") + message) << text;
+  for (const auto& c : cases) {
+    int line = c.line;
+    if (line == 0) {
+      line = 1 + static_cast<int>(std::count(c.text, c.text + std::strlen(c.text), '\n'));
+    }
+    EXPECT_EQ(error_of(c.text), fmt::format("config.toml:{}: {}", line, c.message)) << c.text;
   }
+}
+
+TEST(Config, HomePathsExpandAgainstTheHome) {
+  auto config = parse_config(
+      "ssh_key_path = \"~/.ssh/banger\"\nqemu_bin = \"~/bin/qemu\"\n"
+      "firecracker_bin = \"~/bin/firecracker\"\n",
+      "config.toml", test_paths(), "/home/u");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->ssh_key_path, "/home/u/.ssh/banger");
+  EXPECT_EQ(config->qemu_bin, "/home/u/bin/qemu");
+  EXPECT_EQ(config->firecracker_bin, "/home/u/bin/firecracker");
+  EXPECT_TRUE(config->notes.empty());
+}
+
+TEST(Config, OriginalBangerNamesAreAcceptedWithANoteNamingTheNewKey) {
+  auto config = parse_config(
+      "# written for the original banger\n"
+      "default_image_name = \"tiny\"\n"
+      "system_overlay_size = \"8G\"\n"
+      "metrics_poll_interval = \"30s\"\n",
+      "config.toml", test_paths(), "/home/u");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->default_image, "tiny");
+  EXPECT_EQ(config->vm_defaults.rootfs_overlay_size_mib, 8192);
+  EXPECT_EQ(config->stats_poll_interval, seconds(30));
+  EXPECT_EQ(config->notes,
+            (std::vector<std::string>{
+                "config.toml:2: \"default_image_name\" is deprecated: use \"default_image\"",
+                "config.toml:3: \"system_overlay_size\" is deprecated: use "
+                "\"rootfs_overlay_size\" in [vm_defaults]",
+                "config.toml:4: \"metrics_poll_interval\" is deprecated: use "
+                "\"stats_poll_interval\""}));
+}
+
+TEST(Config, OldAndNewNameTogetherIsAnError) {
+  EXPECT_EQ(error_of("default_image = \"a\"\ndefault_image_name = \"b\""),
+            "config.toml:2: \"default_image_name\" is deprecated and \"default_image\" is set as "
+            "well: remove \"default_image_name\"");
+  EXPECT_EQ(error_of("system_overlay_size = \"2G\"\n[vm_defaults]\nrootfs_overlay_size = \"4G\""),
+            "config.toml:1: \"system_overlay_size\" is deprecated and \"rootfs_overlay_size\" in "
+            "[vm_defaults] is set as well: remove \"system_overlay_size\"");
+  EXPECT_EQ(error_of("metrics_poll_interval = \"5s\"\nstats_poll_interval = \"5s\""),
+            "config.toml:1: \"metrics_poll_interval\" is deprecated and \"stats_poll_interval\" "
+            "is set as well: remove \"metrics_poll_interval\"");
+  EXPECT_EQ(error_of("metrics_poll_interval = \"0\""),
+            "config.toml:1: metrics_poll_interval must be at least 1s, got \"0\"");
+}
+
+TEST(Config, CatalogUrlIsRefusedUntilSupported) {
+  // Accepting it and using only the embedded catalog would be a key that silently does nothing.
+  EXPECT_EQ(error_of("cidr = 24\ncatalog_url = \"https://example.com/catalog.json\""),
+            "config.toml:2: catalog_url: not supported yet (banger uses only its embedded image "
+            "and kernel catalog); remove the key");
+  auto empty = parse("catalog_url = \"\"");
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_EQ(*empty, default_config(test_paths()));
 }
 
 TEST(Config, SyntaxErrorsNameSourceLineAndColumn) {
@@ -355,6 +430,21 @@ TEST(LoadConfig, ReadsTheConfigFile) {
   EXPECT_EQ(config->log_level, base::LogLevel::warn);
 }
 
+TEST(LoadConfig, OriginalBangerConfigLoadsWithNotesAndTheHomeExpanded) {
+  testkit::TempDir tmp;
+  auto paths = test_paths(tmp.path());
+  ASSERT_TRUE(sys::make_dirs(paths.config_dir));
+  ASSERT_TRUE(sys::write_file_atomic(paths.config_file,
+                                     "default_image_name = \"debian-bookworm\"\n"
+                                     "ssh_key_path = \"~/.ssh/banger_ed25519\"\n"));
+  auto config = load_config(paths, env_for(tmp.path()));
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->ssh_key_path, "/home/u/.ssh/banger_ed25519");
+  EXPECT_EQ(config->notes, std::vector<std::string>{paths.config_file +
+                                                    ":1: \"default_image_name\" is deprecated: "
+                                                    "use \"default_image\""});
+}
+
 TEST(LoadConfig, ErrorsNameTheConfigFilePath) {
   testkit::TempDir tmp;
   auto paths = test_paths(tmp.path());
@@ -364,7 +454,7 @@ TEST(LoadConfig, ErrorsNameTheConfigFilePath) {
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().code, Errc::invalid_argument);
   EXPECT_EQ(config.error().message,
-            paths.config_file + ": cidr must be an integer between 8 and 30, got 2");
+            paths.config_file + ":1: cidr must be an integer between 8 and 30, got 2");
 }
 
 TEST(LoadConfig, FileSyncHostsExpandTheHomeAndGuestPathsAreNormalised) {

@@ -105,6 +105,9 @@ Expected<std::unique_ptr<Daemon>> Daemon::start(DaemonOptions options, Platform 
   }
   daemon->reaper_ = std::make_unique<vm::StaleReaper>(
       daemon->vms_, daemon->options_.config.auto_stop_stale_after);
+  Daemon* self = daemon.get();
+  daemon->usage_poller_ = std::make_unique<vm::UsagePoller>(
+      [self] { self->vms_.poll_usage(); }, daemon->options_.config.stats_poll_interval);
   daemon->vmm_watcher_ = std::make_unique<vm::VmmWatcher>(daemon->vms_, daemon->host_);
   daemon->vmm_watcher_->start();
   daemon->register_handlers();
@@ -132,6 +135,8 @@ vm::VmServiceOptions Daemon::vm_options() const {
           .default_vcpu = static_cast<int>(sizes.vcpu.value),
           .default_memory_mib = sizes.memory_mib.value,
           .default_disk_size_mib = sizes.disk_size_mib.value,
+          .default_rootfs_overlay_size_mib =
+              options_.config.vm_defaults.rootfs_overlay_size_mib.value_or(0),
           // An exec reply must fit one RPC line: both streams travel base64-encoded.
           .max_exec_output_bytes = (api::kMaxFrameBytes - kExecReplyHeadroom) * 3 / 4,
           .default_vmm = backend.backend,

@@ -28,6 +28,7 @@
 #include "banger/sys/file_lock.hpp"
 #include "banger/vm/microvm_host.hpp"
 #include "banger/vm/stale_reaper.hpp"
+#include "banger/vm/usage_poller.hpp"
 #include "banger/vm/vm_service.hpp"
 #include "banger/vm/vmm_watcher.hpp"
 
@@ -143,6 +144,8 @@ class Daemon {
       vm_options()};
   // After vms_: destroyed (thread joined) before the service it sweeps.
   std::unique_ptr<vm::StaleReaper> reaper_;
+  // Samples running VMs' VMM CPU/RSS every stats_poll_interval (what `vm stats` reports).
+  std::unique_ptr<vm::UsagePoller> usage_poller_;
   // After vms_ and host_: notices VMMs that exit on their own (crash, guest poweroff).
   std::unique_ptr<vm::VmmWatcher> vmm_watcher_;
   rpc::Registry registry_{platform_.random};

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -72,8 +73,8 @@ class DaemonTest : public ::testing::Test {
         .find_tool = [](const std::string& tool) { return "/usr/bin/" + tool; },
         // The fake VMM burns 25 ticks between two samples and holds 64 MiB.
         .sample_process = [this](pid_t) -> Expected<sys::ProcessSample> {
-          samples_ += 25;
-          return sys::ProcessSample{.cpu_ticks = samples_, .rss_bytes = 64 << 20};
+          std::uint64_t ticks = samples_ += 25;
+          return sys::ProcessSample{.cpu_ticks = ticks, .rss_bytes = 64 << 20};
         },
         .facts = {.host = {.cpus = 8, .memory_mib = 16384}, .vm_host = {}, .agent_binary = ""}};
   }
@@ -284,7 +285,8 @@ class DaemonTest : public ::testing::Test {
   // stats window then take real (short) time; nothing here waits on a timeout.
   base::SystemClock clock_;
   base::Mt19937Random random_{7};
-  std::uint64_t samples_ = 0;         // cpu ticks the fake process sampler reports
+  // cpu ticks the fake process sampler reports (25 more per sample; also from the poller)
+  std::atomic<std::uint64_t> samples_{0};
   bool serve_agent_ = false;          // set before start(): FakeVmm serves a guest agent
   std::string guest_proc_ = "/proc";  // what that agent reads (write_guest_proc())
   std::unique_ptr<testkit::FakeVmm> fake_vmm_;
@@ -365,6 +367,39 @@ TEST_F(DaemonTest, ShutdownMethodRepliesThenStops) {
   EXPECT_FALSE(rpc::Client::connect(paths_.socket));
 }
 
+TEST_F(DaemonTest, ConfigDefaultsFillWhatVmCreateLeavesOut) {
+  config_.default_image = "tiny";
+  config_.default_kernel = "debian-cloud";
+  config_.vm_defaults.disk_size_mib = 2048;
+  start();
+  auto c = client();
+  api::VmCreate::Request create;
+  create.name = "web";
+  create.no_start = true;
+  auto created = c.call<api::VmCreate>(create);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->vm.image, "tiny");
+  EXPECT_EQ(created->vm.kernel, "debian-cloud");
+  EXPECT_EQ(created->vm.vcpu, 2);
+  EXPECT_EQ(created->vm.memory_mib, 1024);
+  EXPECT_EQ(created->vm.disk_size_mib, 2048);
+}
+
+TEST_F(DaemonTest, ConfiguredRootfsOverlaySizeIsRecordedAndShown) {
+  config_.vm_defaults.rootfs_overlay_size_mib = 6144;
+  start();
+  auto c = client();
+  api::VmCreate::Request create;
+  create.name = "web";
+  create.no_start = true;
+  auto created = c.call<api::VmCreate>(create);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->vm.rootfs_size_mib, 6144);
+  auto shown = c.call<api::VmShow>({.name = "web"});
+  ASSERT_TRUE(shown) << shown.error().message;
+  EXPECT_EQ(shown->vm.rootfs_size_mib, 6144);
+}
+
 TEST_F(DaemonTest, CreateListShowDeleteRecords) {
   start();
   auto c = client();
@@ -377,6 +412,7 @@ TEST_F(DaemonTest, CreateListShowDeleteRecords) {
   EXPECT_EQ(created->vm.vcpu, 2);
   EXPECT_EQ(created->vm.memory_mib, 1024);
   EXPECT_EQ(created->vm.disk_size_mib, 4096);
+  EXPECT_EQ(created->vm.rootfs_size_mib, 0);  // no [vm_defaults] rootfs_overlay_size
   EXPECT_EQ(created->vm.image, "debian-bookworm");
 
   auto again = c.call<api::VmCreate>(create);
@@ -489,11 +525,13 @@ TEST_F(DaemonTest, DoctorReportsEveryCheck) {
   for (const auto& check : report->checks) {
     names.push_back(check.name);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"config", "architecture", "kvm", "vmm", "host tools",
-                                             "/dev/net/tun", "runtime dir", "store", "vm defaults",
-                                             "rootfs strategy", "vhost", "bridge", "guest agent",
-                                             "dns listener", "dns routing", "nat", "ssh-config"}));
-  EXPECT_EQ(report->checks[8].detail,
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                "config", "architecture", "kvm", "vmm", "firecracker", "host tools", "/dev/net/tun",
+                "runtime dir", "store", "vm defaults", "rootfs strategy", "vhost", "bridge",
+                "guest agent", "dns listener", "dns routing", "nat", "ssh-config"}));
+  EXPECT_EQ(report->checks[0].detail, "no " + paths_.config_file + ": every default");
+  EXPECT_EQ(report->checks[9].detail,
             "vcpu 2 (config), memory 1024 MiB (config), disk 4096 MiB (built-in floor)");
 }
 
@@ -638,6 +676,24 @@ std::size_t memory_of_this_process(const std::string& field) {
 // reply cost 85.8 s and +3.58 GB (AgentClient.NinetyMebibyteReplyIsSkippedWithBoundedMemory
 // with 8f38f5a's limit and no precheck), and stop behind an exec hung
 // (MicrovmHostTest.ShutdownDoesNotWaitForARunningExec with an unbounded channel wait).
+// stats_poll_interval: the daemon samples every running VM's VMM in the background, once per
+// interval, without anyone asking for stats.
+TEST_F(DaemonTest, StatsPollIntervalSamplesRunningVmsInTheBackground) {
+  config_.stats_poll_interval = std::chrono::seconds(1);
+  ASSERT_NO_FATAL_FAILURE(start_with_a_bootable_image());
+  auto created = call<api::VmCreate>({.name = "web", .image = "reg"});
+  ASSERT_TRUE(created) << created.error().message;
+  ASSERT_EQ(created->vm.state, "running");
+  const std::uint64_t before = samples_.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  const std::uint64_t polls = (samples_.load() - before) / 25;
+  EXPECT_GE(polls, 2u) << "one sample per second";
+  EXPECT_LE(polls, 4u) << "one sample per second";
+  auto stats = call<api::VmStatsMethod>({.names = {"web"}});
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_GT(stats->vms[0].cpu_percent, 0.0);
+}
+
 TEST_F(DaemonTest, HostileGuestAgentCannotStallOrBloatTheDaemon) {
   ASSERT_NO_FATAL_FAILURE(start_with_a_bootable_image());
   auto created = call<api::VmCreate>({.name = "web", .image = "reg"});

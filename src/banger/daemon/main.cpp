@@ -98,6 +98,9 @@ int run(int argc, char** argv) {
   if (auto logging = base::init_logging(log_file, config->log_level); !logging) {
     return refuse(logging.error());
   }
+  for (const auto& note : config->notes) {  // deprecated keys: the daemon still starts
+    BANGER_LOG_WARN("config: {}", note);
+  }
   auto platform = PosixPlatform::probe(*paths, *config);
   if (!platform) {
     return refuse(platform.error());

@@ -31,6 +31,7 @@ api::VmInfo to_info(const model::Vm& vm) {
                      .vcpu = vm.vcpu,
                      .memory_mib = vm.memory_mib,
                      .disk_size_mib = vm.disk_size_mib,
+                     .rootfs_size_mib = vm.rootfs_overlay_size_mib,
                      .nat = vm.nat,
                      .guest_ip = vm.guest_ip,
                      .mac = vm.mac,

@@ -73,6 +73,21 @@ Check check_vmm(const Facts& f) {
                                  verdict.automatic ? ", chosen automatically" : ""));
 }
 
+Check check_firecracker(const Facts& f) {
+  const std::string& configured = f.config.firecracker_bin;
+  if (f.firecracker_path.empty()) {
+    if (!configured.empty()) {
+      return warn("firecracker",
+                  fmt::format("firecracker_bin = \"{}\" is not an executable", configured),
+                  "fix or remove firecracker_bin (nothing uses Firecracker yet)");
+    }
+    return pass("firecracker", "not found (not needed: VMs run under QEMU)");
+  }
+  return pass("firecracker",
+              fmt::format("{} ({}; unused: the firecracker backend is not supported yet)",
+                          f.firecracker_path, configured.empty() ? "PATH" : "firecracker_bin"));
+}
+
 Check check_tools(const Facts& f) {
   std::vector<std::string> missing_required;
   std::vector<std::string> missing_optional;
@@ -263,7 +278,11 @@ Check check_config(const Facts& f) {
                   "fix that line of " + f.config_file +
                       " (docs/config.md lists every key); the other checks used the defaults");
   }
-  return pass("config", f.config_file_exists ? f.config_file + " loaded"
+  if (!f.config.notes.empty()) {
+    return warn("config", base::join(f.config.notes, "; "),
+                "rename the keys as the notes say (docs/config.md, \"Deprecated names\")");
+  }
+  return pass("config", f.config_file_exists ? f.config_file + " loaded, no deprecated keys"
                                              : "no " + f.config_file + ": every default");
 }
 
@@ -363,9 +382,9 @@ std::vector<Check> evaluate(const Facts& facts) {
                                 facts.daemon_log + ")"));
   }
   for (auto* check :
-       {check_config, check_arch, check_kvm, check_vmm, check_tools, check_tun, check_runtime_dir,
-        check_store, check_vm_defaults, check_rootfs, check_vhost, check_bridge, check_agent,
-        check_dns_listener, check_dns_routing, check_nat, check_ssh_include}) {
+       {check_config, check_arch, check_kvm, check_vmm, check_firecracker, check_tools, check_tun,
+        check_runtime_dir, check_store, check_vm_defaults, check_rootfs, check_vhost, check_bridge,
+        check_agent, check_dns_listener, check_dns_routing, check_nat, check_ssh_include}) {
     checks.push_back(check(facts));
   }
   return checks;

@@ -1,8 +1,13 @@
 #include "banger/doctor/doctor.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cerrno>
+
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/temp_dir.hpp"
 
 namespace banger::doctor {
 namespace {
@@ -50,7 +55,7 @@ const Check& row(const std::vector<Check>& checks, const std::string& name) {
 
 TEST(Doctor, HealthyHostPassesEveryCheck) {
   auto checks = evaluate(healthy());
-  ASSERT_EQ(checks.size(), 17u);
+  ASSERT_EQ(checks.size(), 18u);
   for (const auto& c : checks) {
     EXPECT_EQ(c.status, CheckStatus::pass) << c.name << ": " << c.detail;
   }
@@ -58,7 +63,8 @@ TEST(Doctor, HealthyHostPassesEveryCheck) {
   EXPECT_EQ(row(checks, "vm defaults").detail,
             "vcpu 2 (host heuristic), memory 2048 MiB (config), disk 4096 MiB (built-in floor)");
   EXPECT_EQ(row(checks, "vmm").detail, "qemu (/usr/bin/qemu-system-x86_64), chosen automatically");
-  EXPECT_EQ(row(checks, "config").detail, "/home/u/.config/banger/config.toml loaded");
+  EXPECT_EQ(row(checks, "config").detail,
+            "/home/u/.config/banger/config.toml loaded, no deprecated keys");
   EXPECT_EQ(checks.front().name, "config") << "no daemon row when the daemon answered";
 }
 
@@ -85,7 +91,7 @@ TEST(Doctor, ChecksRunWithoutTheDaemonSaySoInAFirstFailRow) {
   f.daemon_error = "bangerd failed to start: bad config";
   f.daemon_log = "/home/u/.local/state/banger/bangerd.log";
   auto checks = evaluate(f);
-  ASSERT_EQ(checks.size(), 18u);
+  ASSERT_EQ(checks.size(), 19u);
   EXPECT_EQ(checks.front().name, "daemon");
   EXPECT_EQ(checks.front().status, CheckStatus::fail);
   EXPECT_EQ(checks.front().detail, "bangerd is not running: bangerd failed to start: bad config");
@@ -116,6 +122,59 @@ TEST(Doctor, VmmRowNamesTheBackendTheDaemonRecordsForEachChoice) {
   EXPECT_EQ(refused.status, CheckStatus::fail);
   EXPECT_EQ(refused.detail,
             "the firecracker backend is not supported yet; set vmm = \"qemu\" or \"auto\"");
+}
+
+TEST(Doctor, FirecrackerRowNamesTheConfiguredBinary) {
+  auto f = healthy();
+  EXPECT_EQ(row(evaluate(f), "firecracker").detail, "not found (not needed: VMs run under QEMU)");
+  f.firecracker_path = "/usr/bin/firecracker";
+  EXPECT_EQ(row(evaluate(f), "firecracker").detail,
+            "/usr/bin/firecracker (PATH; unused: the firecracker backend is not supported yet)");
+  f.config.firecracker_bin = "/opt/fc/firecracker";
+  f.firecracker_path = "/opt/fc/firecracker";
+  EXPECT_EQ(row(evaluate(f), "firecracker").detail,
+            "/opt/fc/firecracker (firecracker_bin; unused: the firecracker backend is not "
+            "supported yet)");
+  f.firecracker_path = "";
+  auto checks = evaluate(f);
+  const auto& missing = row(checks, "firecracker");
+  EXPECT_EQ(missing.status, CheckStatus::warn);
+  EXPECT_EQ(missing.detail, "firecracker_bin = \"/opt/fc/firecracker\" is not an executable");
+}
+
+TEST(Doctor, GatherFactsLooksUpTheConfiguredFirecrackerBin) {
+  testkit::TempDir dir;
+  const std::string fc = dir.path() + "/my-firecracker";
+  ASSERT_TRUE(sys::write_file_atomic(fc, "#!/bin/sh\n", 0755));
+  paths::Environment env;
+  env.vars["BANGER_HOME"] = dir.path() + "/home";
+  env.uid = ::getuid();
+  auto paths = paths::resolve_paths(env);
+  ASSERT_TRUE(paths) << paths.error().message;
+  config::Config config = config::default_config(*paths);
+  config.dns_listen = "127.0.0.1:9";  // nothing answers; the probe only records that
+  config.firecracker_bin = fc;
+  auto facts = gather_facts(*paths, config, ::getuid());
+  EXPECT_EQ(facts.firecracker_path, fc);
+  EXPECT_THAT(row(evaluate(facts), "firecracker").detail, ::testing::StartsWith(fc + " ("));
+  config.firecracker_bin = dir.path() + "/missing";
+  EXPECT_EQ(gather_facts(*paths, config, ::getuid()).firecracker_path, "");
+}
+
+TEST(Doctor, DeprecatedConfigKeysAreAWarningListingTheNotes) {
+  auto f = healthy();
+  EXPECT_EQ(row(evaluate(f), "config").detail,
+            "/home/u/.config/banger/config.toml loaded, no deprecated keys");
+  f.config.notes = {"config.toml:1: \"default_image_name\" is deprecated: use \"default_image\"",
+                    "config.toml:2: \"metrics_poll_interval\" is deprecated: use "
+                    "\"stats_poll_interval\""};
+  auto checks = evaluate(f);
+  const auto& config_row = row(checks, "config");
+  EXPECT_EQ(config_row.status, CheckStatus::warn);
+  EXPECT_EQ(config_row.detail,
+            "config.toml:1: \"default_image_name\" is deprecated: use \"default_image\"; "
+            "config.toml:2: \"metrics_poll_interval\" is deprecated: use \"stats_poll_interval\"");
+  EXPECT_FALSE(has_failure(checks));
 }
 
 TEST(Doctor, KvmPvmIsAWarningWithTcgFallback) {

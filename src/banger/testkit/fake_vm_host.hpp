@@ -187,6 +187,15 @@ class FakeVmHost final : public vm::VmHost {
                        .disk_allocated_bytes = 10 << 20,
                        .disk_apparent_bytes = 256 << 20};
   }
+  // Recorded as "poll_usage <name>,<name>" (the running VMs it was handed).
+  void poll_usage(const std::vector<model::Vm>& running) override {
+    std::vector<std::string> names;
+    for (const auto& vm : running) {
+      names.push_back(vm.name);
+    }
+    std::lock_guard lock(mutex_);
+    calls_.push_back("poll_usage " + base::join(names, ","));
+  }
   Status set_nat(const model::Vm& vm, bool enabled) override {
     BANGER_FAKE_STEP(enabled ? "nat_on" : "nat_off", vm);
     return {};

@@ -615,13 +615,50 @@ Status MicrovmHost::verify_host_key(const model::Vm& vm) {
   return deps_.known_hosts.pin({vm.guest_ip, vm.name + ".vm"}, key.type, key.base64);
 }
 
+void MicrovmHost::poll_usage(const std::vector<model::Vm>& running) {
+  std::map<std::string, PolledSample> taken;
+  for (const auto& vm : running) {
+    if (vm.state != model::VmState::running || vm.vmm_pid <= 0) {
+      continue;
+    }
+    auto sample = deps_.sample_process(vm.vmm_pid);
+    if (!sample) {
+      BANGER_LOG_DEBUG("vm {}: no usage sample: {}", vm.name, sample.error().message);
+      continue;
+    }
+    taken[vm.id] = {.pid = vm.vmm_pid,
+                    .start_time = vm.vmm_start_time,
+                    .at = deps_.clock.steady_now(),
+                    .sample = *sample};
+  }
+  std::lock_guard lock(samples_mutex_);
+  samples_ = std::move(taken);
+}
+
 Expected<VmUsage> MicrovmHost::usage(const model::Vm& vm) {
-  // CPU% needs two samples; 250 ms keeps `vm stats` snappy and the number
-  // meaningful.
-  constexpr auto kWindow = std::chrono::milliseconds(250);
-  BANGER_TRY_ASSIGN(auto first, deps_.sample_process(vm.vmm_pid));
-  auto started = deps_.clock.steady_now();
-  deps_.clock.sleep_for(kWindow);
+  // CPU% needs two samples: the poller's last one when it is recent enough to mean something,
+  // else one taken now and kUsageWindow earlier.
+  std::optional<PolledSample> polled;
+  {
+    std::lock_guard lock(samples_mutex_);
+    if (auto it = samples_.find(vm.id); it != samples_.end() && it->second.pid == vm.vmm_pid &&
+                                        it->second.start_time == vm.vmm_start_time) {
+      polled = it->second;
+    }
+  }
+  if (polled && deps_.clock.steady_now() - polled->at < kMinPolledWindow) {
+    polled.reset();
+  }
+  sys::ProcessSample first;
+  std::chrono::steady_clock::time_point started;
+  if (polled) {
+    first = polled->sample;
+    started = polled->at;
+  } else {
+    BANGER_TRY_ASSIGN(first, deps_.sample_process(vm.vmm_pid));
+    started = deps_.clock.steady_now();
+    deps_.clock.sleep_for(kUsageWindow);
+  }
   BANGER_TRY_ASSIGN(auto second, deps_.sample_process(vm.vmm_pid));
   double seconds = std::chrono::duration<double>(deps_.clock.steady_now() - started).count();
   double ticks = static_cast<double>(sys::clock_ticks_per_second());

@@ -72,6 +72,13 @@ struct MicrovmHostOptions {
 // Does not own: VM records (VmService), images, kernels, the bridge and TAP pool.
 // Thread-safety: all methods may be called concurrently for different VMs; VmService
 // serializes calls for one VM.
+// usage() without a recent poll_usage() sample: CPU% over this window (keeps `vm stats`
+// snappy and the number meaningful).
+inline constexpr std::chrono::milliseconds kUsageWindow{250};
+// A poll_usage() sample younger than this is too close to now for a CPU% (usage() samples
+// its own window instead).
+inline constexpr std::chrono::milliseconds kMinPolledWindow{1000};
+
 class MicrovmHost final : public VmHost {
  public:
   MicrovmHost(MicrovmHostDeps deps, MicrovmHostOptions options);
@@ -99,7 +106,10 @@ class MicrovmHost final : public VmHost {
   Expected<GuestHealth> guest_health(const model::Vm& vm) override;
   Expected<std::vector<GuestPort>> guest_ports(const model::Vm& vm) override;
   Expected<GuestExecResult> guest_exec(const model::Vm& vm, const GuestExec& command) override;
+  // CPU% since the sample poll_usage() last recorded for this VMM (same pid and start time)
+  // when it is at least kMinPolledWindow old; else over kUsageWindow (sleeps that long).
   Expected<VmUsage> usage(const model::Vm& vm) override;
+  void poll_usage(const std::vector<model::Vm>& running) override;
   Status set_nat(const model::Vm& vm, bool enabled) override;
   // Stream channels from the backend's stream_endpoints (QEMU: the <runtime>/<id>.s<n> sockets,
   // or vsock port 1025), one StreamChannels per VM (its channel leases), with the VM's token.
@@ -191,6 +201,15 @@ class MicrovmHost final : public VmHost {
   MicrovmHostDeps deps_;
   MicrovmHostOptions options_;
   std::mutex obtain_mutex_;  // one first-use build/pull at a time (several VMs may ask)
+  // poll_usage()'s last sample per VM id.
+  struct PolledSample {
+    int pid = 0;
+    std::uint64_t start_time = 0;
+    std::chrono::steady_clock::time_point at;
+    sys::ProcessSample sample;
+  };
+  std::mutex samples_mutex_;
+  std::map<std::string, PolledSample> samples_;
   std::mutex agents_mutex_;
   std::map<std::string, std::shared_ptr<agentclient::AgentClient>> agents_;      // by VM id
   std::map<std::string, std::shared_ptr<agentclient::StreamChannels>> streams_;  // by VM id

@@ -251,6 +251,73 @@ TEST_F(MicrovmHostTest, LaunchBootsThePreparedVmUnderItsBackend) {
   EXPECT_EQ(dns_.records().snapshot(), (std::map<std::string, std::string>{{"web", "192.0.2.2"}}));
 }
 
+// stats_poll_interval: the daemon's UsagePoller calls poll_usage() every interval; usage() then
+// measures CPU% from that sample instead of sleeping for its own window.
+TEST_F(MicrovmHostTest, UsageMeasuresCpuSinceThePolledSample) {
+  const double ticks_per_second = static_cast<double>(sys::clock_ticks_per_second());
+  std::uint64_t ticks = 1000;
+  auto scripted = deps();
+  scripted.sample_process = [&](pid_t pid) -> Expected<sys::ProcessSample> {
+    EXPECT_EQ(pid, 4242);
+    return sys::ProcessSample{.cpu_ticks = ticks, .rss_bytes = 64 << 20};
+  };
+  MicrovmHost host(scripted, options());
+  auto vm = new_vm("0123456789abcdef", "web");
+  vm.state = model::VmState::running;
+  vm.vmm_pid = 4242;
+  vm.vmm_start_time = 77;
+
+  // No sample yet: a kUsageWindow of its own (the fake clock moves by the sleep).
+  auto before = clock_.steady_now();
+  ASSERT_TRUE(host.usage(vm));
+  EXPECT_EQ(clock_.steady_now() - before, kUsageWindow);
+
+  host.poll_usage({vm});
+  clock_.advance(std::chrono::seconds(10));
+  ticks += static_cast<std::uint64_t>(5 * ticks_per_second);  // 5 CPU seconds in 10 s
+  before = clock_.steady_now();
+  auto usage = host.usage(vm);
+  ASSERT_TRUE(usage) << usage.error().message;
+  EXPECT_EQ(clock_.steady_now(), before) << "no sleep: the polled sample is the first one";
+  EXPECT_NEAR(usage->cpu_percent, 50.0, 0.01);
+  EXPECT_EQ(usage->rss_bytes, 64 << 20);
+
+  // A sample of another VMM process (pid reused after a restart) is not used.
+  auto restarted = vm;
+  restarted.vmm_start_time = 78;
+  before = clock_.steady_now();
+  ASSERT_TRUE(host.usage(restarted));
+  EXPECT_EQ(clock_.steady_now() - before, kUsageWindow);
+
+  // Neither is one taken just now (too short for a meaningful number), nor one of a VM that
+  // is no longer running (the next poll forgets it).
+  host.poll_usage({vm});
+  before = clock_.steady_now();
+  ASSERT_TRUE(host.usage(vm));
+  EXPECT_EQ(clock_.steady_now() - before, kUsageWindow);
+  host.poll_usage({});
+  clock_.advance(std::chrono::seconds(10));
+  before = clock_.steady_now();
+  ASSERT_TRUE(host.usage(vm));
+  EXPECT_EQ(clock_.steady_now() - before, kUsageWindow);
+}
+
+TEST_F(MicrovmHostTest, RootDiskGetsTheRecordedRootfsOverlaySize) {
+  // [vm_defaults] rootfs_overlay_size reaches the record (VmService::create); the root disk is
+  // grown to it. 0 keeps the image rootfs's size.
+  auto sized = new_vm("0123456789abcdef", "web");
+  sized.rootfs_overlay_size_mib = 3;
+  started(sized);
+  struct stat st{};
+  ASSERT_EQ(::stat((paths_.vm_dir(sized.id) + "/root.ext4").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 3 * 1024 * 1024);
+  auto plain = started(new_vm("fedcba9876543210", "db"));
+  ASSERT_EQ(::stat((paths_.vm_dir(plain.id) + "/root.ext4").c_str(), &st), 0);
+  struct stat base{};
+  ASSERT_EQ(::stat((dir_.path() + "/rootfs.ext4").c_str(), &base), 0);
+  EXPECT_EQ(st.st_size, base.st_size);
+}
+
 TEST_F(MicrovmHostTest, AgentReadinessPinsTheKeyTheAgentReportsAndRefusesAChangedOne) {
   const std::string key_path = dir_.path() + "/guest-host-key.pub";
   const std::string key = "AAAAC3NzaC1lZDI1NTE5AAAAIGIov89ORwN9tfN6MsuhmZlBuD4njrmg+NojQqHV1rXO";

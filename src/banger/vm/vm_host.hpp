@@ -90,9 +90,11 @@ struct GuestExecResult {
 
 // Host-side numbers for a running VM (`vm stats`).
 struct VmUsage {
-  double cpu_percent = 0;      // VMM process, over a short sampling window (100 = 1 core)
-  double cpu_seconds = 0;      // VMM process user+system time since it started
-  std::int64_t rss_bytes = 0;  // VMM process resident memory
+  // VMM process (100 = 1 core): since the last poll_usage() sample of this VMM, else over a
+  // short window (kUsageWindow).
+  double cpu_percent = 0;
+  double cpu_seconds = 0;                 // VMM process user+system time since it started
+  std::int64_t rss_bytes = 0;             // VMM process resident memory
   std::int64_t disk_allocated_bytes = 0;  // blocks the VM's files use on the host
   std::int64_t disk_apparent_bytes = 0;   // their apparent (sparse) size
 };
@@ -166,6 +168,9 @@ class VmHost {
   virtual Expected<GuestExecResult> guest_exec(const model::Vm& vm, const GuestExec& command) = 0;
   // VMM process CPU and memory and the VM's disk usage on the host.
   virtual Expected<VmUsage> usage(const model::Vm& vm) = 0;
+  // Records a CPU/RSS sample of each running VM's VMM (stats_poll_interval, UsagePoller) that
+  // usage() measures CPU% from; forgets VMs not in running. The default records nothing.
+  virtual void poll_usage(const std::vector<model::Vm>& running) { (void)running; }
   // Turns outbound NAT on or off for a running VM (S7); the rules follow at once.
   virtual Status set_nat(const model::Vm& vm, bool enabled) = 0;
   // Opens a stream session on one of the running guest's stream channels (ADR 0009): the agent

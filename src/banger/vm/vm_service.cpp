@@ -81,6 +81,7 @@ Expected<model::Vm> VmService::create(const CreateSpec& spec) {
   vm.vcpu = spec.vcpu.value_or(options_.default_vcpu);
   vm.memory_mib = spec.memory_mib.value_or(options_.default_memory_mib);
   vm.disk_size_mib = spec.disk_size_mib.value_or(options_.default_disk_size_mib);
+  vm.rootfs_overlay_size_mib = options_.default_rootfs_overlay_size_mib;
   vm.nat = spec.nat;
   vm.vmm = spec.vmm.value_or(options_.default_vmm);
   vm.state = model::VmState::created;
@@ -559,6 +560,16 @@ Expected<std::vector<VmStats>> VmService::stats(const std::vector<std::string>& 
     out.push_back(std::move(one));
   }
   return out;
+}
+
+void VmService::poll_usage() {
+  auto vms = list();
+  if (!vms) {
+    BANGER_LOG_WARN("usage poll: {}", vms.error().message);
+    return;
+  }
+  std::erase_if(*vms, [](const model::Vm& vm) { return vm.state != model::VmState::running; });
+  deps_.host.poll_usage(*vms);
 }
 
 std::vector<std::string> VmService::stop_stale(std::chrono::seconds after) {

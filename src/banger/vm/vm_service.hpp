@@ -55,6 +55,8 @@ struct VmServiceOptions {
   int default_vcpu = 1;
   std::int64_t default_memory_mib = 512;
   std::int64_t default_disk_size_mib = 4096;
+  // The root disk's size ([vm_defaults] rootfs_overlay_size); 0 = the image rootfs's size.
+  std::int64_t default_rootfs_overlay_size_mib = 0;
   // Largest stdout + stderr exec() returns (its reply must fit one RPC line); 0 = no limit.
   std::size_t max_exec_output_bytes = 0;
   // The backend new VMs get (policy::decide_vmm), and why VMs cannot be created under it
@@ -224,6 +226,9 @@ class VmService {
   // auto_stop_stale_after; after <= 0 stops nothing). Returns the names it stopped; a VM
   // touched while the sweep runs is left alone. Failures are logged and skipped.
   std::vector<std::string> stop_stale(std::chrono::seconds after);
+  // Hands every running VM to VmHost::poll_usage (stats_poll_interval; UsagePoller). A failed
+  // listing is logged and skipped.
+  void poll_usage();
   // A running VM's VMM exited without anyone asking (VmmWatcher saw its pidfd). Under the VM's
   // lock: when the record still names that process (pid and start time) and it is gone, the
   // VM's TAP, DNS record and NAT rules are released and the VM moves to `stopped`

@@ -76,9 +76,11 @@ TEST(VmService, CreateFillsWhatTheSpecLeavesOutFromTheDefaults) {
              .default_kernel = "debian-cloud",
              .default_vcpu = 2,
              .default_memory_mib = 1024,
-             .default_disk_size_mib = 4096});
+             .default_disk_size_mib = 4096,
+             .default_rootfs_overlay_size_mib = 2048});
   auto vm = f.service.create({.name = "web"});
   ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(vm->rootfs_overlay_size_mib, 2048);
   EXPECT_EQ(vm->image, "debian-bookworm");
   EXPECT_EQ(vm->kernel, "debian-cloud");
   EXPECT_EQ(vm->vcpu, 2);
@@ -528,6 +530,19 @@ TEST(VmGuest, PortsTouchTheVmAndStatsCarryGuestUptime) {
   auto without_agent = f.service.stats("web");
   ASSERT_TRUE(without_agent);
   EXPECT_FALSE(without_agent->guest);
+}
+
+TEST(VmGuest, PollUsageHandsTheHostEveryRunningVm) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.create(spec("db")));
+  ASSERT_TRUE(f.service.create(spec("idle")));
+  ASSERT_TRUE(f.service.start("web"));
+  ASSERT_TRUE(f.service.start("db"));
+  f.service.poll_usage();
+  auto calls = f.host.calls();
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.back(), "poll_usage db,web");  // list() order: created_at, then name
 }
 
 TEST(VmGuest, StatsOfNoNamesMeansEveryRunningVmAndAnyFailureFailsTheCall) {
