@@ -187,22 +187,47 @@ std::string workspace_cell(const api::VmWorkspace& workspace) {
   return cell;
 }
 
+// What `banger ps` shows without -a: VMs whose VMM is up (starting, running, stopping).
+bool vm_is_active(const std::string& state) {
+  return state == "running" || state == "starting" || state == "stopping";
+}
+
+// `vm list` (every VM) and `ps` (docker ps habits: only VMs whose VMM is up unless -a).
+// -q prints one name per line (docker ps -q prints ids; VMs are addressed by name).
 class VmListCommand final : public Command {
  public:
-  void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
+  explicit VmListCommand(bool running_only_by_default)
+      : running_only_by_default_(running_only_by_default) {}
+  void declare(CLI::App& app) override {
+    app.add_flag("-a,--all", all_,
+                 running_only_by_default_ ? "show every VM (default: only running ones)"
+                                          : "show every VM (the default; for `ps -a` habits)");
+    app.add_flag("-q,--quiet", quiet_, "print only the names, one per line");
+    app.add_flag("--json", json_, "print JSON");
+  }
   int run(Context& ctx) override {
     auto listed = call_daemon<api::VmList>(ctx, {});
     if (!listed) {
       return report_error(ctx, listed.error());
     }
+    std::vector<api::VmInfo> vms = std::move(listed->vms);
+    if (running_only_by_default_ && !all_) {
+      std::erase_if(vms, [](const api::VmInfo& vm) { return !vm_is_active(vm.state); });
+    }
     if (json_) {
-      print_json(ctx, api::to_json_value(listed->vms));
+      print_json(ctx, api::to_json_value(vms));
+      return 0;
+    }
+    if (quiet_) {
+      for (const auto& vm : vms) {
+        ctx.printer.out(vm.name + "\n");
+      }
       return 0;
     }
     const Style& style = ctx.printer.out_style();
     Table table{{"NAME", "STATE", "IMAGE", "VMM", "VCPU", "MEMORY", "IP", "WORKSPACE", "CREATED"},
                 {}};
-    for (const auto& vm : listed->vms) {
+    for (const auto& vm : vms) {
       table.rows.push_back({vm.name, colour_state(style, vm.state), vm.image, or_dash(vm.vmm),
                             std::to_string(vm.vcpu), config::format_size_mib(vm.memory_mib),
                             vm.guest_ip.empty() ? "-" : vm.guest_ip, workspace_cell(vm.workspace),
@@ -213,6 +238,9 @@ class VmListCommand final : public Command {
   }
 
  private:
+  bool running_only_by_default_;
+  bool all_ = false;
+  bool quiet_ = false;
   bool json_ = false;
 };
 
@@ -490,10 +518,10 @@ std::vector<CommandEntry> vm_commands() {
        {},
        factory<VmNamesCommand<api::VmKill>>()},
       {{"vm", "list"},
-       "list VMs",
-       "  banger vm list\n  banger ps --json",
-       {"ps"},
-       factory<VmListCommand>()},
+       "list every VM (`banger ps` lists the running ones)",
+       "  banger vm list\n  banger vm list --json\n  banger vm list -q   # names only",
+       {"ls"},
+       [] { return std::make_unique<VmListCommand>(false); }},
       {{"vm", "show"},
        "show one VM",
        "  banger vm show web\n  banger vm show web --json",
@@ -524,7 +552,11 @@ std::vector<CommandEntry> vm_commands() {
        "  banger vm prune\n  banger vm prune -f",
        {},
        factory<VmPruneCommand>()},
-      {{"ps"}, "list VMs (same as `banger vm list`)", "  banger ps", {}, factory<VmListCommand>()},
+      {{"ps"},
+       "list running VMs, like docker ps (-a: every VM, -q: names only)",
+       "  banger ps\n  banger ps -a\n  banger ps -q | xargs banger vm stop\n  banger ps --json",
+       {},
+       [] { return std::make_unique<VmListCommand>(true); }},
   };
 }
 

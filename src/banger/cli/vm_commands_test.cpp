@@ -32,6 +32,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using Strings = std::vector<std::string>;
 
 api::VmInfo vm_info(const std::string& name, const std::string& state) {
@@ -88,6 +89,13 @@ class VmCommandsTest : public ::testing::Test {
       argv.push_back(arg.data());
     }
     return run_command_line(static_cast<int>(argv.size()), argv.data(), ctx);
+  }
+
+  // Runs banger (expecting exit 0) and returns what it printed on stdout.
+  std::string out_of(Strings args) {
+    const std::size_t mark = printer.out_text().size();
+    EXPECT_EQ(banger(std::move(args)), 0) << printer.err_text();
+    return printer.out_text().substr(mark);
   }
 
   template <class M, class F>
@@ -345,6 +353,55 @@ TEST_F(VmCommandsTest, ListShowsEachVmsBackend) {
   EXPECT_THAT(printer.out_text(), HasSubstr("NAME  STATE    IMAGE  VMM   VCPU"));
   EXPECT_THAT(printer.out_text(), HasSubstr("web   running  tiny   qemu  "));
   EXPECT_THAT(printer.out_text(), HasSubstr("db    stopped  tiny   -     "));
+}
+
+// docker ps habits: `ps` lists the VMs whose VMM is up, -a every VM, -q names only (also
+// combined as -aq); `vm list` lists every VM and takes -q too.
+TEST_F(VmCommandsTest, PsListsRunningVmsAndAllWithA) {
+  vms = {vm_info("web", "running"), vm_info("db", "stopped"), vm_info("boot", "starting"),
+         vm_info("bad", "error")};
+  serve_list_and_delete();
+  start();
+  const std::string running = out_of({"ps"});
+  EXPECT_THAT(running, HasSubstr("\nweb "));
+  EXPECT_THAT(running, HasSubstr("\nboot "));
+  EXPECT_THAT(running, Not(HasSubstr("db ")));
+  EXPECT_THAT(running, Not(HasSubstr("bad ")));
+  const std::string all = out_of({"ps", "-a"});
+  EXPECT_THAT(all, HasSubstr("\ndb "));
+  EXPECT_THAT(all, HasSubstr("\nbad "));
+  EXPECT_EQ(out_of({"vm", "list"}), all);
+}
+
+TEST_F(VmCommandsTest, PsQuietPrintsOneNamePerLine) {
+  vms = {vm_info("web", "running"), vm_info("db", "stopped")};
+  serve_list_and_delete();
+  start();
+  EXPECT_EQ(out_of({"ps", "-q"}), "web\n");
+  EXPECT_EQ(out_of({"ps", "-aq"}), "web\ndb\n");
+  EXPECT_EQ(out_of({"ps", "--all", "--quiet"}), "web\ndb\n");
+  EXPECT_EQ(out_of({"vm", "list", "-q"}), "web\ndb\n");
+}
+
+TEST_F(VmCommandsTest, PsJsonHoldsOnlyWhatTheTableWouldShow) {
+  vms = {vm_info("web", "running"), vm_info("db", "stopped")};
+  serve_list_and_delete();
+  start();
+  auto json = nlohmann::json::parse(out_of({"ps", "--json"}));
+  ASSERT_EQ(json.size(), 1U);
+  EXPECT_EQ(json[0]["name"], "web");
+}
+
+TEST(CommandTable, EveryCommandHasExamples) {
+  for (const auto& entry : command_table()) {
+    std::string path;
+    for (const auto& word : entry.path) {
+      path += (path.empty() ? "" : " ") + word;
+    }
+    EXPECT_FALSE(entry.examples.empty()) << "banger " << path << " has no examples";
+    EXPECT_NE(entry.examples.find("banger " + path), std::string::npos)
+        << "banger " << path << ": no example runs the command itself";
+  }
 }
 
 // Regression for L2 (security review): guest-controlled strings (a process named with an OSC 52
