@@ -23,6 +23,7 @@ namespace banger::itest {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 
 TEST(CliDaemon, FirstCommandStartsTheDaemonAndStopStopsIt) {
@@ -486,6 +487,20 @@ TEST(CliDaemon, UsageErrorsExitTwo) {
   auto version = home.banger({"--version"});
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_THAT(version.out, HasSubstr("banger 0.1.0"));
+}
+
+// `--version`: version, commit and build time on one line, for banger and bangerd alike.
+TEST(CliDaemon, VersionIsOneLineWithCommitAndBuildTime) {
+  BangerHome home;
+  const std::string line_pattern =
+      " [0-9]+\\.[0-9]+\\.[0-9]+ \\(commit [0-9a-z]+, built "
+      "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\\)\n";
+  auto banger = home.banger({"--version"});
+  EXPECT_EQ(banger.exit_code, 0);
+  EXPECT_THAT(banger.out, MatchesRegex("banger" + line_pattern));
+  auto bangerd = home.bangerd({"--version"});
+  EXPECT_EQ(bangerd.exit_code, 0);
+  EXPECT_THAT(bangerd.out, MatchesRegex("bangerd" + line_pattern));
 }
 
 }  // namespace

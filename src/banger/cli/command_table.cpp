@@ -42,8 +42,7 @@ std::vector<CommandEntry> command_table() {
 
 int run_command_line(int argc, char** argv, Context& ctx) {
   CLI::App app{"banger: disposable Linux microVMs in one command", "banger"};
-  app.set_version_flag("--version",
-                       fmt::format("banger {} ({})", buildinfo::version(), buildinfo::commit()));
+  app.set_version_flag("--version", buildinfo::version_line("banger"));
   app.require_subcommand(1);
   app.footer("Run `banger <command> --help` for a command's flags and examples.");
 
