@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <sstream>
 
 #include "banger/api/errors.hpp"
 #include "banger/buildinfo/buildinfo.hpp"
@@ -10,6 +11,24 @@ namespace banger::cli {
 namespace {
 
 constexpr int kUsageError = 2;
+
+// --help: the flags' resolved defaults are filled in first (only now: no config read or host
+// probe for other commands); the text goes through the printer.
+int print_help(Context& ctx, CLI::App& app, const CLI::Error& help,
+               const std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>>& commands) {
+  const Expected<config::Config> config =
+      ctx.load_config ? ctx.load_config() : Expected<config::Config>(config::Config{});
+  const HelpDefaults defaults = resolve_help_defaults(config, config::probe_host());
+  for (const auto& [sub, command] : commands) {
+    command->describe_defaults(defaults);
+  }
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = app.exit(help, out, err);
+  ctx.printer.out(out.str());
+  ctx.printer.err(err.str());
+  return code;
+}
 
 }  // namespace
 
@@ -94,9 +113,9 @@ int run_command_line(int argc, char** argv, Context& ctx) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return print_help(ctx, app, e, commands);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return print_help(ctx, app, e, commands);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {

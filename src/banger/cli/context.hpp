@@ -8,6 +8,7 @@
 
 #include "banger/base/error.hpp"
 #include "banger/cli/printer.hpp"
+#include "banger/config/config.hpp"
 #include "banger/rpc/client.hpp"
 
 namespace banger::cli {
@@ -20,6 +21,9 @@ enum class Connect {
 struct Context {
   Printer& printer;
   std::function<Expected<rpc::Client>(Connect)> connect;
+  // The user's config, read-only, for the defaults --help shows (never starts the daemon).
+  // Unset: the built-in defaults.
+  std::function<Expected<config::Config>()> load_config = {};
 };
 
 // Prints `banger: <message>` on stderr, followed for daemon errors by the dimmed wire code

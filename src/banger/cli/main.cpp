@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <exception>
 
+#include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
 #include "banger/cli/daemon_launcher.hpp"
+#include "banger/config/config.hpp"
 #include "banger/paths/paths.hpp"
 
 namespace banger::cli {
@@ -27,7 +29,11 @@ int main(int argc, char** argv) {
     }
     return connect_or_start(*paths, env.uid);
   };
-  Context ctx{printer, connect};
+  auto load_config = [&env]() -> Expected<config::Config> {
+    BANGER_TRY_ASSIGN(auto paths, paths::resolve_paths(env));
+    return config::load_config(paths, env);
+  };
+  Context ctx{.printer = printer, .connect = connect, .load_config = load_config};
   try {
     return run_command_line(argc, argv, ctx);
   } catch (const std::exception& e) {  // last resort (STYLE §2.4): report, never crash

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "banger/api/json_codec.hpp"
+#include "banger/api/signal.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
@@ -59,16 +60,19 @@ class VmCreateCommand final : public Command {
                    "names of the VMs to create; several names create several VMs at once");
     name_option_ = app.add_option(
         "--name", name_, "VM name: 1-63 of a-z, 0-9 and '-' (default: a generated adjective-noun)");
-    app.add_option("--image", base_.image, "image (default: the config's default_image)");
-    app.add_option("--kernel", base_.kernel, "kernel (default: the image's kernel)");
-    app.add_option("--vcpu", vcpu_, "virtual CPUs (default: [vm_defaults] or host heuristic)")
-        ->check(CLI::Range(1, 64));
-    app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
-    app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
+    // Their defaults are filled in by describe_defaults() for --help.
+    defaulted_.image = app.add_option("--image", base_.image, "image");
+    defaulted_.kernel = app.add_option("--kernel", base_.kernel, "kernel");
+    defaulted_.vcpu = app.add_option("--vcpu", vcpu_, "virtual CPUs")->check(CLI::Range(1, 64));
+    defaulted_.memory =
+        app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
+    defaulted_.disk = app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
     app.add_flag("--nat", base_.nat, "give the VM outbound internet access through NAT");
     app.add_flag("--no-start", base_.no_start, "only record the VM; do not boot it");
     app.add_flag("--json", json_, "print JSON (an array when several names are given)");
   }
+
+  void describe_defaults(const HelpDefaults& defaults) override { defaulted_.describe(defaults); }
 
   int run(Context& ctx) override {
     std::vector<std::string> names = names_;
@@ -163,6 +167,7 @@ class VmCreateCommand final : public Command {
   }
 
  private:
+  DefaultedFlags defaulted_;
   std::vector<std::string> names_;
   std::string name_;
   CLI::Option* name_option_ = nullptr;
@@ -358,6 +363,53 @@ class VmNamesCommand final : public Command {
   bool json_ = false;
 };
 
+// `vm kill [-s SIG]`: SIGKILL by default; another signal of api::signal_names() is checked
+// here (usage error) and sent by its canonical name. A VMM that survives it (QEMU handles
+// SIGUSR1) leaves its VM running: said per VM, exit 0 (the signal was delivered).
+class VmKillCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("vms", request_.names, "VM names or ids")->required();
+    app.add_option("-s,--signal", signal_,
+                   "signal for the VMM process, e.g. SIGTERM, TERM or 15 (default: SIGKILL)");
+    app.add_flag("--json", json_, "print JSON (an array of the VMs)");
+  }
+  int run(Context& ctx) override {
+    std::string sent = "SIGKILL";
+    if (!signal_.empty()) {
+      auto parsed = api::parse_signal(signal_);
+      if (!parsed) {
+        ctx.printer.err("banger: --signal: " + parsed.error().message + "\n");
+        return kUsageError;
+      }
+      sent = std::string(parsed->name);
+      request_.signal = sent;
+    }
+    auto done = call_daemon<api::VmKill>(ctx, request_);
+    if (!done) {
+      return report_error(ctx, done.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(done->vms));
+      return 0;
+    }
+    const Style& style = ctx.printer.out_style();
+    for (const auto& vm : done->vms) {
+      std::string line = vm.name + " " + colour_state(style, vm.state);
+      if (vm.state == "running") {
+        line += fmt::format(" (its VMM survived {}; banger vm kill {} ends it)", sent, vm.name);
+      }
+      ctx.printer.out(line + "\n");
+    }
+    return 0;
+  }
+
+ private:
+  api::VmKill::Request request_;
+  std::string signal_;
+  bool json_ = false;
+};
+
 class VmPruneCommand final : public Command {
  public:
   void declare(CLI::App& app) override {
@@ -513,10 +565,10 @@ std::vector<CommandEntry> vm_commands() {
        {},
        factory<VmNamesCommand<api::VmRestart>>()},
       {{"vm", "kill"},
-       "kill VMs at once, without a guest sync",
-       "  banger vm kill web",
+       "kill VMs at once, without a guest sync (or send their VMM another signal)",
+       "  banger vm kill web\n  banger vm kill -s SIGTERM web db   # QEMU exits cleanly",
        {},
-       factory<VmNamesCommand<api::VmKill>>()},
+       factory<VmKillCommand>()},
       {{"vm", "list"},
        "list every VM (`banger ps` lists the running ones)",
        "  banger vm list\n  banger vm list --json\n  banger vm list -q   # names only",

@@ -187,7 +187,7 @@ TEST_F(VmCommandsTest, LifecycleVerbsSendAllNamesInOneRequestAndPrintStates) {
     }
     return Expected<api::VmInfos>(infos);
   });
-  on<api::VmKill>([](const api::VmNames&, rpc::CallContext&) {
+  on<api::VmKill>([](const api::VmKill::Request&, rpc::CallContext&) {
     return Expected<api::VmInfos>(fail(Errc::not_found, "vm \"nope\" not found"));
   });
   start();
@@ -195,6 +195,31 @@ TEST_F(VmCommandsTest, LifecycleVerbsSendAllNamesInOneRequestAndPrintStates) {
   EXPECT_EQ(printer.out_text(), "web stopped\ndb stopped\n");
   EXPECT_EQ(banger({"vm", "kill", "nope"}), 1);
   EXPECT_THAT(printer.err_text(), HasSubstr("banger: vm \"nope\" not found (not_found, op-"));
+}
+
+// vm kill -s: the CLI checks the signal against the shared table (usage error otherwise) and
+// sends its canonical name; no -s sends no signal field (SIGKILL). A VMM that survived is said.
+TEST_F(VmCommandsTest, KillSendsTheCanonicalSignalAndSaysWhenTheVmmSurvived) {
+  std::vector<std::optional<std::string>> sent;
+  on<api::VmKill>([&](const api::VmKill::Request& r, rpc::CallContext&) {
+    sent.push_back(r.signal);
+    const bool survives = r.signal == std::optional<std::string>("SIGUSR1");
+    return Expected<api::VmInfos>(
+        api::VmInfos{{vm_info(r.names[0], survives ? "running" : "stopped")}});
+  });
+  start();
+  EXPECT_EQ(out_of({"vm", "kill", "web"}), "web stopped\n");
+  EXPECT_EQ(out_of({"vm", "kill", "-s", "term", "web"}), "web stopped\n");
+  EXPECT_EQ(out_of({"vm", "kill", "--signal", "15", "web"}), "web stopped\n");
+  EXPECT_EQ(out_of({"vm", "kill", "--signal=USR1", "web"}),
+            "web running (its VMM survived SIGUSR1; banger vm kill web ends it)\n");
+  EXPECT_EQ(sent, (std::vector<std::optional<std::string>>{std::nullopt, "SIGTERM", "SIGTERM",
+                                                           "SIGUSR1"}));
+  EXPECT_EQ(banger({"vm", "kill", "-s", "STOP", "web"}), 2);
+  EXPECT_THAT(printer.err_text(),
+              HasSubstr("banger: --signal: unknown or unsupported signal \"STOP\": use one of "
+                        "SIGKILL, SIGTERM"));
+  EXPECT_EQ(sent.size(), 4u);  // nothing sent
 }
 
 TEST_F(VmCommandsTest, PruneShowsTheTableAndDeletesAfterYes) {
