@@ -489,6 +489,28 @@ TEST(CliDaemon, UsageErrorsExitTwo) {
   EXPECT_THAT(version.out, HasSubstr("banger 0.1.0"));
 }
 
+// --help shows the resolved defaults, from the config when it sets them, and never starts the
+// daemon (no socket, no lock file afterwards).
+TEST(CliDaemon, HelpShowsResolvedDefaultsWithoutStartingTheDaemon) {
+  BangerHome home;
+  auto plain = home.banger({"vm", "run", "--help"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, MatchesRegex("(.|\n)*virtual CPUs \\(default [0-9]+ (from host: [0-9]+ "
+                                      "cores|built-in)\\)(.|\n)*"));
+  EXPECT_THAT(plain.out, HasSubstr("(default debian-bookworm built-in)"));
+  home.write_config("default_image = \"tiny\"\n[vm_defaults]\nvcpu = 3\n");
+  auto configured = home.banger({"vm", "create", "--help"});
+  ASSERT_EQ(configured.exit_code, 0) << configured.err;
+  EXPECT_THAT(configured.out, HasSubstr("virtual CPUs (default 3 from config)"));
+  EXPECT_THAT(configured.out, HasSubstr("(default tiny from config)"));
+  home.write_config("[vm_defaults]\nvcpu = 0\n");
+  auto broken = home.banger({"vm", "create", "--help"});
+  ASSERT_EQ(broken.exit_code, 0) << broken.err;
+  EXPECT_THAT(broken.out, HasSubstr("; config unreadable)"));
+  EXPECT_FALSE(sys::path_exists(home.socket()));
+  EXPECT_FALSE(sys::path_exists(home.dir() + "/run/bangerd.lock"));
+}
+
 // `--version`: version, commit and build time on one line, for banger and bangerd alike.
 TEST(CliDaemon, VersionIsOneLineWithCommitAndBuildTime) {
   BangerHome home;

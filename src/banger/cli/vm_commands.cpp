@@ -523,9 +523,22 @@ class VmSshCommand final : public Command {
     if (!info) {
       return report_error(ctx, info.error());
     }
-    auto spec = ssh_spec_for(*info, command_, ::isatty(STDIN_FILENO) == 1);
+    const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
+    auto spec = ssh_spec_for(*info, command_, stdin_tty);
     if (!spec) {
       return report_error(ctx, spec.error());
+    }
+    if (wants_still_running_reminder({.shell = command_.empty(),
+                                      .rm = false,
+                                      .stdin_is_tty = stdin_tty,
+                                      .stderr_is_tty = ctx.printer.err_is_tty()})) {
+      // A person's shell: ssh runs as a child, so the reminder can follow it.
+      auto ran = run_child(build_ssh_argv(*spec));
+      if (!ran) {
+        return report_error(ctx, with_ssh_hint(ran.error()));
+      }
+      remind_if_still_running(ctx, name_);
+      return *ran;
     }
     auto exec = exec_replacing(build_ssh_argv(*spec));
     // Only reached when exec failed.

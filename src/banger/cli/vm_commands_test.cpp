@@ -197,6 +197,19 @@ TEST_F(VmCommandsTest, LifecycleVerbsSendAllNamesInOneRequestAndPrintStates) {
   EXPECT_THAT(printer.err_text(), HasSubstr("banger: vm \"nope\" not found (not_found, op-"));
 }
 
+TEST_F(VmCommandsTest, TheReminderIsPrintedOnlyWhileTheVmRuns) {
+  on<api::VmShow>([](const api::VmShow::Request& r, rpc::CallContext&) {
+    return Expected<api::VmShow::Response>(
+        api::VmShow::Response{vm_info(r.name, r.name == "web" ? "running" : "stopped")});
+  });
+  start();
+  remind_if_still_running(ctx, "web");
+  remind_if_still_running(ctx, "db");
+  remind_if_still_running(ctx, "");  // whatever the daemon says, nothing breaks
+  EXPECT_EQ(printer.err_text(),
+            "web is still running: banger vm stop web (or banger vm delete web)\n");
+}
+
 // vm kill -s: the CLI checks the signal against the shared table (usage error otherwise) and
 // sends its canonical name; no -s sends no signal field (SIGKILL). A VMM that survived is said.
 TEST_F(VmCommandsTest, KillSendsTheCanonicalSignalAndSaysWhenTheVmmSurvived) {
@@ -584,12 +597,15 @@ TEST_F(VmRunTest, ASecondSeparatorBelongsToTheCommand) {
   EXPECT_TRUE(deleted.empty());
 }
 
-TEST_F(VmRunTest, BareModeSaysTheVmIsStillRunning) {
+// The "still running" reminder needs terminals (wants_still_running_reminder; the reminder
+// itself: TheReminderIsPrintedOnlyWhileTheVmRuns): a shell session without them, as here, ends
+// silently.
+TEST_F(VmRunTest, BareModeWithoutTerminalsEndsWithoutTheReminder) {
   serve_vms();
   start();
   ScopedEnv ssh("BANGER_SSH_BIN", fake_ssh);
   EXPECT_EQ(banger({"vm", "run"}), 0);
-  EXPECT_EQ(printer.err_text(), "vm calm-otter is still running: banger vm stop calm-otter\n");
+  EXPECT_EQ(printer.err_text(), "");
   EXPECT_EQ(ssh_args().back(), "root@172.16.0.2");
 }
 

@@ -162,14 +162,11 @@ class VmRunCommand final : public Command {
       if (!delete_vm(ctx, name) && exit_code == 0) {
         exit_code = 1;
       }
-    } else if (command.empty()) {
-      auto shown = [&]() -> Expected<api::VmShow::Response> {
-        BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
-        return client.call<api::VmShow>({.name = name});
-      }();
-      if (shown && shown->vm.state == "running") {
-        ctx.printer.err(fmt::format("vm {0} is still running: banger vm stop {0}\n", name));
-      }
+    } else if (wants_still_running_reminder({.shell = command.empty(),
+                                             .rm = rm_,
+                                             .stdin_is_tty = ::isatty(STDIN_FILENO) == 1,
+                                             .stderr_is_tty = ctx.printer.err_is_tty()})) {
+      remind_if_still_running(ctx, name);
     }
     return exit_code;
   }
