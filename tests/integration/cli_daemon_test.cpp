@@ -23,6 +23,7 @@ namespace banger::itest {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 
 TEST(CliDaemon, FirstCommandStartsTheDaemonAndStopStopsIt) {
@@ -602,6 +603,42 @@ TEST(CliDaemon, UsageErrorsExitTwo) {
   auto version = home.banger({"--version"});
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_THAT(version.out, HasSubstr("banger 0.1.0"));
+}
+
+// --help shows the resolved defaults, from the config when it sets them, and never starts the
+// daemon (no socket, no lock file afterwards).
+TEST(CliDaemon, HelpShowsResolvedDefaultsWithoutStartingTheDaemon) {
+  BangerHome home;
+  auto plain = home.banger({"vm", "run", "--help"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, MatchesRegex("(.|\n)*virtual CPUs \\(default [0-9]+ (from host: [0-9]+ "
+                                      "cores|built-in)\\)(.|\n)*"));
+  EXPECT_THAT(plain.out, HasSubstr("(default debian-bookworm built-in)"));
+  home.write_config("default_image = \"tiny\"\n[vm_defaults]\nvcpu = 3\n");
+  auto configured = home.banger({"vm", "create", "--help"});
+  ASSERT_EQ(configured.exit_code, 0) << configured.err;
+  EXPECT_THAT(configured.out, HasSubstr("virtual CPUs (default 3 from config)"));
+  EXPECT_THAT(configured.out, HasSubstr("(default tiny from config)"));
+  home.write_config("[vm_defaults]\nvcpu = 0\n");
+  auto broken = home.banger({"vm", "create", "--help"});
+  ASSERT_EQ(broken.exit_code, 0) << broken.err;
+  EXPECT_THAT(broken.out, HasSubstr("; config unreadable)"));
+  EXPECT_FALSE(sys::path_exists(home.socket()));
+  EXPECT_FALSE(sys::path_exists(home.dir() + "/run/bangerd.lock"));
+}
+
+// `--version`: version, commit and build time on one line, for banger and bangerd alike.
+TEST(CliDaemon, VersionIsOneLineWithCommitAndBuildTime) {
+  BangerHome home;
+  const std::string line_pattern =
+      " [0-9]+\\.[0-9]+\\.[0-9]+ \\(commit [0-9a-z]+, built "
+      "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\\)\n";
+  auto banger = home.banger({"--version"});
+  EXPECT_EQ(banger.exit_code, 0);
+  EXPECT_THAT(banger.out, MatchesRegex("banger" + line_pattern));
+  auto bangerd = home.bangerd({"--version"});
+  EXPECT_EQ(bangerd.exit_code, 0);
+  EXPECT_THAT(bangerd.out, MatchesRegex("bangerd" + line_pattern));
 }
 
 }  // namespace

@@ -52,5 +52,36 @@ TEST_F(VmSuite, AVmmThatDiesOnItsOwnIsNoticedAtOnceAndItsNetworkReleased) {
   ASSERT_EQ(run({"vm", "delete", "c1"}).exit_code, 0);
 }
 
+// vm kill --signal on a real QEMU: SIGUSR1 is QEMU's own (its vCPU kick, blocked or handled in
+// every thread), so the VM keeps running and answers; SIGTERM makes QEMU exit cleanly, and the
+// VM ends stopped with its network released exactly as after a SIGKILL kill.
+TEST_F(VmSuite, VmKillSignalReachesQemuAndOnlyAnExitReleasesTheVm) {
+  ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--nat", "--name", "sig1"}).exit_code, 0);
+  std::string ip = show("sig1")["guest_ip"];
+  std::string id = show("sig1")["id"];
+
+  auto survived = run({"vm", "kill", "-s", "USR1", "sig1"});
+  ASSERT_EQ(survived.exit_code, 0) << survived.err;
+  EXPECT_THAT(survived.out, HasSubstr("sig1 running (its VMM survived SIGUSR1"));
+  EXPECT_EQ(show("sig1")["state"], "running");
+  EXPECT_NE(show("sig1")["tap"], "");
+  EXPECT_EQ(ssh("sig1", "echo alive"), "alive\n");
+
+  auto stopped = run({"vm", "kill", "--signal", "SIGTERM", "sig1"});
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_EQ(stopped.out, "sig1 stopped\n");
+  auto vm = show("sig1");
+  EXPECT_EQ(vm["state"], "stopped");
+  EXPECT_EQ(vm["tap"], "");
+  EXPECT_EQ(vm["pid"], 0);
+  EXPECT_FALSE(qemu_running_for(id));
+  EXPECT_THAT(in_ns(ns_, {"nft", "list", "table", "ip", "banger"}).out, Not(HasSubstr(ip)));
+  EXPECT_THAT(in_ns(ns_, {"dig", "@127.0.0.1", "-p", "42069", "sig1.vm"}).out,
+              HasSubstr("NXDOMAIN"));
+
+  EXPECT_EQ(run({"vm", "kill", "-s", "STOP", "sig1"}).exit_code, 2);  // refused by the CLI
+  ASSERT_EQ(run({"vm", "delete", "sig1"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace banger::itest

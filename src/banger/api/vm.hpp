@@ -211,10 +211,21 @@ struct VmRestart {
   using Response = VmInfos;
 };
 
-// Kills the VMM at once (no guest sync) and releases the VM's host resources.
+// Sends a signal to each VM's VMM process (no guest sync): SIGKILL unless `signal` names another
+// one of api::signal_names() (api/signal.hpp; anything else is invalid_argument before any VM is
+// touched). A VMM that exits from it has its VM's host resources released (stopped); one that
+// survives the signal (QEMU handles SIGUSR1) leaves its VM running, reported as such.
 struct VmKill {
   static constexpr std::string_view kMethod = "vm.kill";
-  using Request = VmNames;
+  struct Request {
+    std::vector<std::string> names;
+    std::optional<std::string> signal;  // canonical name ("SIGTERM"); unset = SIGKILL
+    template <class V>
+    void fields(V& v) {
+      v("names", names);
+      v("signal", signal);
+    }
+  };
   using Response = VmInfos;
 };
 

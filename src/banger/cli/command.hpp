@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "banger/cli/context.hpp"
+#include "banger/cli/help_defaults.hpp"
 
 namespace banger::cli {
 
@@ -22,6 +23,10 @@ class Command {
   virtual void declare(CLI::App& app) = 0;
   // Runs after a successful parse; returns the process exit code.
   virtual int run(Context& ctx) = 0;
+  // Called before --help is printed, with the defaults resolved from the config and the host,
+  // so flags can show them ("--vcpu ... (default 2 from host: 8 cores)"). Most commands have
+  // none to show.
+  virtual void describe_defaults(const HelpDefaults& /*defaults*/) {}
 };
 
 struct CommandEntry {

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <sstream>
 
 #include "banger/api/errors.hpp"
 #include "banger/buildinfo/buildinfo.hpp"
@@ -10,6 +11,24 @@ namespace banger::cli {
 namespace {
 
 constexpr int kUsageError = 2;
+
+// --help: the flags' resolved defaults are filled in first (only now: no config read or host
+// probe for other commands); the text goes through the printer.
+int print_help(Context& ctx, CLI::App& app, const CLI::Error& help,
+               const std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>>& commands) {
+  const Expected<config::Config> config =
+      ctx.load_config ? ctx.load_config() : Expected<config::Config>(config::Config{});
+  const HelpDefaults defaults = resolve_help_defaults(config, config::probe_host());
+  for (const auto& [sub, command] : commands) {
+    command->describe_defaults(defaults);
+  }
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = app.exit(help, out, err);
+  ctx.printer.out(out.str());
+  ctx.printer.err(err.str());
+  return code;
+}
 
 }  // namespace
 
@@ -47,8 +66,7 @@ CommandTree build_command_tree() {
   CommandTree tree{
       std::make_unique<CLI::App>("banger: disposable Linux microVMs in one command", "banger"), {}};
   CLI::App& app = *tree.app;
-  app.set_version_flag("--version",
-                       fmt::format("banger {} ({})", buildinfo::version(), buildinfo::commit()));
+  app.set_version_flag("--version", buildinfo::version_line("banger"));
   app.require_subcommand(1);
   // Long form only (`banger ps -q` is names only); every subcommand falls through to it.
   app.add_flag("--quiet", *tree.quiet, "no progress on stderr (warnings and errors still print)");
@@ -107,9 +125,9 @@ int run_command_line(int argc, char** argv, Context& ctx) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return print_help(ctx, app, e, tree.commands);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return print_help(ctx, app, e, tree.commands);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {

@@ -155,7 +155,7 @@ std::vector<CommandEntry> completion_commands() {
        factory<CompletionCommand>()},
       {{"__complete"},
        "print the completion candidates for a command line (used by the scripts)",
-       "",
+       "  banger __complete -- vm st        # candidates for `banger vm st<TAB>`",
        {},
        factory<CompleteCommand>()},
   };

@@ -11,6 +11,7 @@
 #include "banger/base/error.hpp"
 #include "banger/cli/printer.hpp"
 #include "banger/cli/progress.hpp"
+#include "banger/config/config.hpp"
 #include "banger/rpc/client.hpp"
 
 namespace banger::cli {
@@ -29,6 +30,9 @@ struct Context {
   std::function<Expected<std::vector<api::DoctorCheck>>(const Error& daemon_error)>
       doctor_without_daemon;
   bool quiet = false;  // --quiet: no progress on stderr (warnings and errors still print)
+  // The user's config, read-only, for the defaults --help shows (never starts the daemon).
+  // Unset: the built-in defaults.
+  std::function<Expected<config::Config>()> load_config = {};
 };
 
 // Prints `banger: <message>` on stderr, followed for daemon errors by the dimmed wire code

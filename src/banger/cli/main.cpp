@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <exception>
 
+#include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
 #include "banger/cli/daemon_launcher.hpp"
+#include "banger/config/config.hpp"
 #include "banger/doctor/doctor.hpp"
 #include "banger/paths/paths.hpp"
 
@@ -43,7 +45,14 @@ int main(int argc, char** argv) {
     }
     return rows;
   };
-  Context ctx{printer, connect, doctor_without_daemon};
+  auto load_config = [&env]() -> Expected<config::Config> {
+    BANGER_TRY_ASSIGN(auto paths, paths::resolve_paths(env));
+    return config::load_config(paths, env);
+  };
+  Context ctx{.printer = printer,
+              .connect = connect,
+              .doctor_without_daemon = doctor_without_daemon,
+              .load_config = load_config};
   try {
     return run_command_line(argc, argv, ctx);
   } catch (const std::exception& e) {  // last resort (STYLE §2.4): report, never crash

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "banger/api/json_codec.hpp"
+#include "banger/api/signal.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
@@ -59,16 +60,19 @@ class VmCreateCommand final : public Command {
                    "names of the VMs to create; several names create several VMs at once");
     name_option_ = app.add_option(
         "--name", name_, "VM name: 1-63 of a-z, 0-9 and '-' (default: a generated adjective-noun)");
-    app.add_option("--image", base_.image, "image (default: the config's default_image)");
-    app.add_option("--kernel", base_.kernel, "kernel (default: the image's kernel)");
-    app.add_option("--vcpu", vcpu_, "virtual CPUs (default: [vm_defaults] or host heuristic)")
-        ->check(CLI::Range(1, 64));
-    app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
-    app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
+    // Their defaults are filled in by describe_defaults() for --help.
+    defaulted_.image = app.add_option("--image", base_.image, "image");
+    defaulted_.kernel = app.add_option("--kernel", base_.kernel, "kernel");
+    defaulted_.vcpu = app.add_option("--vcpu", vcpu_, "virtual CPUs")->check(CLI::Range(1, 64));
+    defaulted_.memory =
+        app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
+    defaulted_.disk = app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
     app.add_flag("--nat", base_.nat, "give the VM outbound internet access through NAT");
     app.add_flag("--no-start", base_.no_start, "only record the VM; do not boot it");
     app.add_flag("--json", json_, "print JSON (an array when several names are given)");
   }
+
+  void describe_defaults(const HelpDefaults& defaults) override { defaulted_.describe(defaults); }
 
   int run(Context& ctx) override {
     std::vector<std::string> names = names_;
@@ -167,6 +171,7 @@ class VmCreateCommand final : public Command {
   }
 
  private:
+  DefaultedFlags defaulted_;
   std::vector<std::string> names_;
   std::string name_;
   CLI::Option* name_option_ = nullptr;
@@ -201,22 +206,47 @@ std::string workspace_cell(const api::VmWorkspace& workspace) {
   return cell;
 }
 
+// What `banger ps` shows without -a: VMs whose VMM is up (starting, running, stopping).
+bool vm_is_active(const std::string& state) {
+  return state == "running" || state == "starting" || state == "stopping";
+}
+
+// `vm list` (every VM) and `ps` (docker ps habits: only VMs whose VMM is up unless -a).
+// -q prints one name per line (docker ps -q prints ids; VMs are addressed by name).
 class VmListCommand final : public Command {
  public:
-  void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
+  explicit VmListCommand(bool running_only_by_default)
+      : running_only_by_default_(running_only_by_default) {}
+  void declare(CLI::App& app) override {
+    app.add_flag("-a,--all", all_,
+                 running_only_by_default_ ? "show every VM (default: only running ones)"
+                                          : "show every VM (the default; for `ps -a` habits)");
+    app.add_flag("-q,--quiet", quiet_, "print only the names, one per line");
+    app.add_flag("--json", json_, "print JSON");
+  }
   int run(Context& ctx) override {
     auto listed = call_daemon<api::VmList>(ctx, {});
     if (!listed) {
       return report_error(ctx, listed.error());
     }
+    std::vector<api::VmInfo> vms = std::move(listed->vms);
+    if (running_only_by_default_ && !all_) {
+      std::erase_if(vms, [](const api::VmInfo& vm) { return !vm_is_active(vm.state); });
+    }
     if (json_) {
-      print_json(ctx, api::to_json_value(listed->vms));
+      print_json(ctx, api::to_json_value(vms));
+      return 0;
+    }
+    if (quiet_) {
+      for (const auto& vm : vms) {
+        ctx.printer.out(vm.name + "\n");
+      }
       return 0;
     }
     const Style& style = ctx.printer.out_style();
     Table table{{"NAME", "STATE", "IMAGE", "VMM", "VCPU", "MEMORY", "IP", "WORKSPACE", "CREATED"},
                 {}};
-    for (const auto& vm : listed->vms) {
+    for (const auto& vm : vms) {
       table.rows.push_back({vm.name, colour_state(style, vm.state), vm.image, or_dash(vm.vmm),
                             std::to_string(vm.vcpu), config::format_size_mib(vm.memory_mib),
                             vm.guest_ip.empty() ? "-" : vm.guest_ip, workspace_cell(vm.workspace),
@@ -227,6 +257,9 @@ class VmListCommand final : public Command {
   }
 
  private:
+  bool running_only_by_default_;
+  bool all_ = false;
+  bool quiet_ = false;
   bool json_ = false;
 };
 
@@ -344,6 +377,53 @@ class VmNamesCommand final : public Command {
   bool json_ = false;
 };
 
+// `vm kill [-s SIG]`: SIGKILL by default; another signal of api::signal_names() is checked
+// here (usage error) and sent by its canonical name. A VMM that survives it (QEMU handles
+// SIGUSR1) leaves its VM running: said per VM, exit 0 (the signal was delivered).
+class VmKillCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("vms", request_.names, "VM names or ids")->required();
+    app.add_option("-s,--signal", signal_,
+                   "signal for the VMM process, e.g. SIGTERM, TERM or 15 (default: SIGKILL)");
+    app.add_flag("--json", json_, "print JSON (an array of the VMs)");
+  }
+  int run(Context& ctx) override {
+    std::string sent = "SIGKILL";
+    if (!signal_.empty()) {
+      auto parsed = api::parse_signal(signal_);
+      if (!parsed) {
+        ctx.printer.err("banger: --signal: " + parsed.error().message + "\n");
+        return kUsageError;
+      }
+      sent = std::string(parsed->name);
+      request_.signal = sent;
+    }
+    auto done = call_daemon<api::VmKill>(ctx, request_);
+    if (!done) {
+      return report_error(ctx, done.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(done->vms));
+      return 0;
+    }
+    const Style& style = ctx.printer.out_style();
+    for (const auto& vm : done->vms) {
+      std::string line = vm.name + " " + colour_state(style, vm.state);
+      if (vm.state == "running") {
+        line += fmt::format(" (its VMM survived {}; banger vm kill {} ends it)", sent, vm.name);
+      }
+      ctx.printer.out(line + "\n");
+    }
+    return 0;
+  }
+
+ private:
+  api::VmKill::Request request_;
+  std::string signal_;
+  bool json_ = false;
+};
+
 class VmPruneCommand final : public Command {
  public:
   void declare(CLI::App& app) override {
@@ -457,9 +537,22 @@ class VmSshCommand final : public Command {
     if (!info) {
       return report_error(ctx, info.error());
     }
-    auto spec = ssh_spec_for(*info, command_, ::isatty(STDIN_FILENO) == 1);
+    const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
+    auto spec = ssh_spec_for(*info, command_, stdin_tty);
     if (!spec) {
       return report_error(ctx, spec.error());
+    }
+    if (wants_still_running_reminder({.shell = command_.empty(),
+                                      .rm = false,
+                                      .stdin_is_tty = stdin_tty,
+                                      .stderr_is_tty = ctx.printer.err_is_tty()})) {
+      // A person's shell: ssh runs as a child, so the reminder can follow it.
+      auto ran = run_child(build_ssh_argv(*spec));
+      if (!ran) {
+        return report_error(ctx, with_ssh_hint(ran.error()));
+      }
+      remind_if_still_running(ctx, name_);
+      return *ran;
     }
     auto exec = exec_replacing(build_ssh_argv(*spec));
     // Only reached when exec failed.
@@ -499,15 +592,15 @@ std::vector<CommandEntry> vm_commands() {
        {},
        factory<VmNamesCommand<api::VmRestart>>()},
       {{"vm", "kill"},
-       "kill VMs at once, without a guest sync",
-       "  banger vm kill web",
+       "kill VMs at once, without a guest sync (or send their VMM another signal)",
+       "  banger vm kill web\n  banger vm kill -s SIGTERM web db   # QEMU exits cleanly",
        {},
-       factory<VmNamesCommand<api::VmKill>>()},
+       factory<VmKillCommand>()},
       {{"vm", "list"},
-       "list VMs",
-       "  banger vm list\n  banger ps --json",
-       {"ps"},
-       factory<VmListCommand>()},
+       "list every VM (`banger ps` lists the running ones)",
+       "  banger vm list\n  banger vm list --json\n  banger vm list -q   # names only",
+       {"ls"},
+       [] { return std::make_unique<VmListCommand>(false); }},
       {{"vm", "show"},
        "show one VM",
        "  banger vm show web\n  banger vm show web --json",
@@ -538,7 +631,11 @@ std::vector<CommandEntry> vm_commands() {
        "  banger vm prune\n  banger vm prune -f",
        {},
        factory<VmPruneCommand>()},
-      {{"ps"}, "list VMs (same as `banger vm list`)", "  banger ps", {}, factory<VmListCommand>()},
+      {{"ps"},
+       "list running VMs, like docker ps (-a: every VM, -q: names only)",
+       "  banger ps\n  banger ps -a\n  banger ps -q | xargs banger vm stop\n  banger ps --json",
+       {},
+       [] { return std::make_unique<VmListCommand>(true); }},
   };
 }
 

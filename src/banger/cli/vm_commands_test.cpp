@@ -32,6 +32,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using Strings = std::vector<std::string>;
 
 api::VmInfo vm_info(const std::string& name, const std::string& state) {
@@ -88,6 +89,13 @@ class VmCommandsTest : public ::testing::Test {
       argv.push_back(arg.data());
     }
     return run_command_line(static_cast<int>(argv.size()), argv.data(), ctx);
+  }
+
+  // Runs banger (expecting exit 0) and returns what it printed on stdout.
+  std::string out_of(Strings args) {
+    const std::size_t mark = printer.out_text().size();
+    EXPECT_EQ(banger(std::move(args)), 0) << printer.err_text();
+    return printer.out_text().substr(mark);
   }
 
   template <class M, class F>
@@ -179,7 +187,7 @@ TEST_F(VmCommandsTest, LifecycleVerbsSendAllNamesInOneRequestAndPrintStates) {
     }
     return Expected<api::VmInfos>(infos);
   });
-  on<api::VmKill>([](const api::VmNames&, rpc::CallContext&) {
+  on<api::VmKill>([](const api::VmKill::Request&, rpc::CallContext&) {
     return Expected<api::VmInfos>(fail(Errc::not_found, "vm \"nope\" not found"));
   });
   start();
@@ -187,6 +195,44 @@ TEST_F(VmCommandsTest, LifecycleVerbsSendAllNamesInOneRequestAndPrintStates) {
   EXPECT_EQ(printer.out_text(), "web stopped\ndb stopped\n");
   EXPECT_EQ(banger({"vm", "kill", "nope"}), 1);
   EXPECT_THAT(printer.err_text(), HasSubstr("banger: vm \"nope\" not found (not_found, op-"));
+}
+
+TEST_F(VmCommandsTest, TheReminderIsPrintedOnlyWhileTheVmRuns) {
+  on<api::VmShow>([](const api::VmShow::Request& r, rpc::CallContext&) {
+    return Expected<api::VmShow::Response>(
+        api::VmShow::Response{vm_info(r.name, r.name == "web" ? "running" : "stopped")});
+  });
+  start();
+  remind_if_still_running(ctx, "web");
+  remind_if_still_running(ctx, "db");
+  remind_if_still_running(ctx, "");  // whatever the daemon says, nothing breaks
+  EXPECT_EQ(printer.err_text(),
+            "web is still running: banger vm stop web (or banger vm delete web)\n");
+}
+
+// vm kill -s: the CLI checks the signal against the shared table (usage error otherwise) and
+// sends its canonical name; no -s sends no signal field (SIGKILL). A VMM that survived is said.
+TEST_F(VmCommandsTest, KillSendsTheCanonicalSignalAndSaysWhenTheVmmSurvived) {
+  std::vector<std::optional<std::string>> sent;
+  on<api::VmKill>([&](const api::VmKill::Request& r, rpc::CallContext&) {
+    sent.push_back(r.signal);
+    const bool survives = r.signal == std::optional<std::string>("SIGUSR1");
+    return Expected<api::VmInfos>(
+        api::VmInfos{{vm_info(r.names[0], survives ? "running" : "stopped")}});
+  });
+  start();
+  EXPECT_EQ(out_of({"vm", "kill", "web"}), "web stopped\n");
+  EXPECT_EQ(out_of({"vm", "kill", "-s", "term", "web"}), "web stopped\n");
+  EXPECT_EQ(out_of({"vm", "kill", "--signal", "15", "web"}), "web stopped\n");
+  EXPECT_EQ(out_of({"vm", "kill", "--signal=USR1", "web"}),
+            "web running (its VMM survived SIGUSR1; banger vm kill web ends it)\n");
+  EXPECT_EQ(sent, (std::vector<std::optional<std::string>>{std::nullopt, "SIGTERM", "SIGTERM",
+                                                           "SIGUSR1"}));
+  EXPECT_EQ(banger({"vm", "kill", "-s", "STOP", "web"}), 2);
+  EXPECT_THAT(printer.err_text(),
+              HasSubstr("banger: --signal: unknown or unsupported signal \"STOP\": use one of "
+                        "SIGKILL, SIGTERM"));
+  EXPECT_EQ(sent.size(), 4u);  // nothing sent
 }
 
 TEST_F(VmCommandsTest, PruneShowsTheTableAndDeletesAfterYes) {
@@ -361,6 +407,55 @@ TEST_F(VmCommandsTest, ListShowsEachVmsBackend) {
   EXPECT_THAT(printer.out_text(), HasSubstr("db    stopped  tiny   -     "));
 }
 
+// docker ps habits: `ps` lists the VMs whose VMM is up, -a every VM, -q names only (also
+// combined as -aq); `vm list` lists every VM and takes -q too.
+TEST_F(VmCommandsTest, PsListsRunningVmsAndAllWithA) {
+  vms = {vm_info("web", "running"), vm_info("db", "stopped"), vm_info("boot", "starting"),
+         vm_info("bad", "error")};
+  serve_list_and_delete();
+  start();
+  const std::string running = out_of({"ps"});
+  EXPECT_THAT(running, HasSubstr("\nweb "));
+  EXPECT_THAT(running, HasSubstr("\nboot "));
+  EXPECT_THAT(running, Not(HasSubstr("db ")));
+  EXPECT_THAT(running, Not(HasSubstr("bad ")));
+  const std::string all = out_of({"ps", "-a"});
+  EXPECT_THAT(all, HasSubstr("\ndb "));
+  EXPECT_THAT(all, HasSubstr("\nbad "));
+  EXPECT_EQ(out_of({"vm", "list"}), all);
+}
+
+TEST_F(VmCommandsTest, PsQuietPrintsOneNamePerLine) {
+  vms = {vm_info("web", "running"), vm_info("db", "stopped")};
+  serve_list_and_delete();
+  start();
+  EXPECT_EQ(out_of({"ps", "-q"}), "web\n");
+  EXPECT_EQ(out_of({"ps", "-aq"}), "web\ndb\n");
+  EXPECT_EQ(out_of({"ps", "--all", "--quiet"}), "web\ndb\n");
+  EXPECT_EQ(out_of({"vm", "list", "-q"}), "web\ndb\n");
+}
+
+TEST_F(VmCommandsTest, PsJsonHoldsOnlyWhatTheTableWouldShow) {
+  vms = {vm_info("web", "running"), vm_info("db", "stopped")};
+  serve_list_and_delete();
+  start();
+  auto json = nlohmann::json::parse(out_of({"ps", "--json"}));
+  ASSERT_EQ(json.size(), 1U);
+  EXPECT_EQ(json[0]["name"], "web");
+}
+
+TEST(CommandTable, EveryCommandHasExamples) {
+  for (const auto& entry : command_table()) {
+    std::string path;
+    for (const auto& word : entry.path) {
+      path += (path.empty() ? "" : " ") + word;
+    }
+    EXPECT_FALSE(entry.examples.empty()) << "banger " << path << " has no examples";
+    EXPECT_NE(entry.examples.find("banger " + path), std::string::npos)
+        << "banger " << path << ": no example runs the command itself";
+  }
+}
+
 // Regression for L2 (security review): guest-controlled strings (a process named with an OSC 52
 // clipboard write, a hostname that clears the screen, a start error quoting the console) reach
 // the terminal with their control characters escaped, never raw. Fails on 8f38f5a: ran with
@@ -516,12 +611,15 @@ TEST_F(VmRunTest, ASecondSeparatorBelongsToTheCommand) {
   EXPECT_TRUE(deleted.empty());
 }
 
-TEST_F(VmRunTest, BareModeSaysTheVmIsStillRunning) {
+// The "still running" reminder needs terminals (wants_still_running_reminder; the reminder
+// itself: TheReminderIsPrintedOnlyWhileTheVmRuns): a shell session without them, as here, ends
+// silently.
+TEST_F(VmRunTest, BareModeWithoutTerminalsEndsWithoutTheReminder) {
   serve_vms();
   start();
   ScopedEnv ssh("BANGER_SSH_BIN", fake_ssh);
   EXPECT_EQ(banger({"vm", "run"}), 0);
-  EXPECT_EQ(printer.err_text(), "vm calm-otter is still running: banger vm stop calm-otter\n");
+  EXPECT_EQ(printer.err_text(), "");
   EXPECT_EQ(ssh_args().back(), "root@172.16.0.2");
 }
 

@@ -55,12 +55,13 @@ class VmRunCommand final : public Command {
             "", "path"));
     app.add_option("command", command_, "command to run in the VM (after --)");
     name_option_ = app.add_option("--name", request_.name, "VM name (default: generated)");
-    app.add_option("--image", request_.image, "image (default: the config's default_image)");
-    app.add_option("--kernel", request_.kernel, "kernel (default: the image's kernel)");
-    app.add_option("--vcpu", vcpu_, "virtual CPUs (default: [vm_defaults] or host heuristic)")
-        ->check(CLI::Range(1, 64));
-    app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
-    app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
+    // Their defaults are filled in by describe_defaults() for --help.
+    defaulted_.image = app.add_option("--image", request_.image, "image");
+    defaulted_.kernel = app.add_option("--kernel", request_.kernel, "kernel");
+    defaulted_.vcpu = app.add_option("--vcpu", vcpu_, "virtual CPUs")->check(CLI::Range(1, 64));
+    defaulted_.memory =
+        app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
+    defaulted_.disk = app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
     app.add_flag("--nat", request_.nat, "give the VM outbound internet access through NAT");
     app.add_flag("--rm", rm_, "delete the VM afterwards (also after Ctrl-C)");
     app.add_flag("-d,--detach", detach_, "print the VM's name once it is ready and exit");
@@ -69,6 +70,8 @@ class VmRunCommand final : public Command {
     app.add_flag("--no-bootstrap", no_bootstrap_,
                  "skip the workspace's tool installs (.mise.toml, .nvmrc, go.mod, ...)");
   }
+
+  void describe_defaults(const HelpDefaults& defaults) override { defaulted_.describe(defaults); }
 
   int run(Context& ctx) override {
     const bool workspace_mode = path_parsed_ && !path_after_separator_;
@@ -159,19 +162,17 @@ class VmRunCommand final : public Command {
       if (!delete_vm(ctx, name) && exit_code == 0) {
         exit_code = 1;
       }
-    } else if (command.empty()) {
-      auto shown = [&]() -> Expected<api::VmShow::Response> {
-        BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
-        return client.call<api::VmShow>({.name = name});
-      }();
-      if (shown && shown->vm.state == "running") {
-        ctx.printer.err(fmt::format("vm {0} is still running: banger vm stop {0}\n", name));
-      }
+    } else if (wants_still_running_reminder({.shell = command.empty(),
+                                             .rm = rm_,
+                                             .stdin_is_tty = ::isatty(STDIN_FILENO) == 1,
+                                             .stderr_is_tty = ctx.printer.err_is_tty()})) {
+      remind_if_still_running(ctx, name);
     }
     return exit_code;
   }
 
  private:
+  DefaultedFlags defaulted_;
   Expected<api::VmCreate::Response> create(Context& ctx, std::string spec_suffix) {
     BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
     ProgressRenderer progress(ctx);

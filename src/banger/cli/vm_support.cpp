@@ -176,6 +176,24 @@ bool InterruptCatcher::sleep_for(std::chrono::milliseconds duration) const {
   return false;
 }
 
+bool wants_still_running_reminder(const SessionEnd& end) {
+  return end.shell && !end.rm && end.stdin_is_tty && end.stderr_is_tty;
+}
+
+std::string still_running_reminder(const std::string& name) {
+  return fmt::format("{0} is still running: banger vm stop {0} (or banger vm delete {0})\n", name);
+}
+
+void remind_if_still_running(Context& ctx, const std::string& name) {
+  auto shown = [&]() -> Expected<api::VmShow::Response> {
+    BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
+    return client.call<api::VmShow>({.name = name});
+  }();
+  if (shown && shown->vm.state == "running") {
+    ctx.printer.err(still_running_reminder(name));
+  }
+}
+
 PruneGate prune_gate(bool force, bool stdin_is_tty) {
   if (force) {
     return PruneGate::delete_now;

@@ -77,6 +77,27 @@ class InterruptCatcher {
   struct sigaction old_{};
 };
 
+// --- the "still running" reminder after a session ---
+
+// How a `vm ssh` / `vm run` session ended, for the reminder decision.
+struct SessionEnd {
+  bool shell = false;  // an interactive shell: no command after --
+  bool rm = false;     // vm run --rm: the VM is deleted anyway
+  bool stdin_is_tty = false;
+  bool stderr_is_tty = false;
+};
+
+// True only after a shell a person used: no command, no --rm, stdin and stderr terminals. A
+// `-- cmd` run, a shell fed from a pipe or output captured by a script gets no extra line.
+bool wants_still_running_reminder(const SessionEnd& end);
+
+// "web is still running: banger vm stop web (or banger vm delete web)\n".
+std::string still_running_reminder(const std::string& name);
+
+// Asks the daemon (vm.show) whether the VM still runs and, if so, prints the reminder on
+// stderr. Best effort: when the daemon cannot say, nothing is printed.
+void remind_if_still_running(Context& ctx, const std::string& name);
+
 // --- prune ---
 
 enum class PruneGate {

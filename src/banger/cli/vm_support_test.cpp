@@ -27,6 +27,24 @@ void (*current_handler(int signo))(int) {
   return now.sa_handler;
 }
 
+// The "still running" reminder follows only a shell a person used: no command, no --rm, and
+// both stdin and stderr terminals.
+TEST(StillRunningReminder, OnlyAfterAnInteractiveShellWithoutRm) {
+  const SessionEnd shell{.shell = true, .rm = false, .stdin_is_tty = true, .stderr_is_tty = true};
+  EXPECT_TRUE(wants_still_running_reminder(shell));
+  auto with = [&](auto change) {
+    SessionEnd end = shell;
+    change(end);
+    return wants_still_running_reminder(end);
+  };
+  EXPECT_FALSE(with([](SessionEnd& e) { e.shell = false; }));  // vm run -- cmd, vm ssh -- cmd
+  EXPECT_FALSE(with([](SessionEnd& e) { e.rm = true; }));      // deleted anyway
+  EXPECT_FALSE(with([](SessionEnd& e) { e.stdin_is_tty = false; }));   // a shell fed by a pipe
+  EXPECT_FALSE(with([](SessionEnd& e) { e.stderr_is_tty = false; }));  // captured by a script
+  EXPECT_EQ(still_running_reminder("web"),
+            "web is still running: banger vm stop web (or banger vm delete web)\n");
+}
+
 TEST(BuildSshArgv, LoginShellWithBangersKeyAndKnownHosts) {
   SshSpec spec;
   spec.key_path = "/s/ssh/id_ed25519";

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <set>
 #include <thread>
@@ -656,6 +657,54 @@ TEST_F(DaemonTest, AVmBootsOnTheFakeVmmAndAnswersThroughItsAgent) {
   ASSERT_TRUE(stopped) << stopped.error().message;
   EXPECT_EQ(stopped->vms[0].state, "stopped");
   EXPECT_EQ(fake_vmm_->agent_syncs(), 1);
+}
+
+// vm kill --signal: the signal reaches the VM's VMM; one it exits from (SIGTERM: QEMU exits
+// cleanly) stops the VM and releases its TAP as SIGKILL does; one it survives (SIGUSR1) leaves
+// it running. A hostile client's signal outside the shared table (SIGSTOP, 0, -1, a number of
+// its choosing) is refused before any VMM is signalled.
+TEST_F(DaemonTest, VmKillSendsTheRequestedSignalToTheVmm) {
+  ASSERT_NO_FATAL_FAILURE(start_with_a_bootable_image());
+  auto created = call<api::VmCreate>({.name = "web", .image = "reg"});
+  ASSERT_TRUE(created) << created.error().message;
+  const std::string pid = std::to_string(created->vm.pid);
+  ASSERT_NE(created->vm.tap, "");
+
+  for (const std::string hostile : {"SIGSTOP", "STOP", "19", "0", "-1", "9999", "", "SIGKILL "}) {
+    SCOPED_TRACE(hostile);
+    auto refused = call<api::VmKill>({.names = {"web"}, .signal = hostile});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+  }
+  for (const auto& c : fake_vmm_->calls()) {
+    EXPECT_EQ(c.rfind("signal ", 0), std::string::npos) << c;
+  }
+  EXPECT_EQ(call<api::VmShow>({.name = "web"})->vm.state, "running");
+
+  auto survived = call<api::VmKill>({.names = {"web"}, .signal = "SIGUSR1"});
+  ASSERT_TRUE(survived) << survived.error().message;
+  EXPECT_EQ(survived->vms[0].state, "running");
+  EXPECT_EQ(fake_vmm_->calls().back(), "signal " + pid + " " + std::to_string(SIGUSR1));
+  auto shown = call<api::VmShow>({.name = "web"});
+  EXPECT_EQ(shown->vm.state, "running");
+  EXPECT_EQ(shown->vm.tap, created->vm.tap);
+  ASSERT_TRUE(call<api::VmHealth>({.name = "web"}));  // still answers
+
+  auto stopped = call<api::VmKill>({.names = {"web"}, .signal = "SIGTERM"});
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(stopped->vms[0].state, "stopped");
+  EXPECT_EQ(fake_vmm_->calls().back(), "signal " + pid + " " + std::to_string(SIGTERM));
+  shown = call<api::VmShow>({.name = "web"});
+  EXPECT_EQ(shown->vm.state, "stopped");
+  EXPECT_EQ(shown->vm.tap, "");
+  EXPECT_EQ(shown->vm.pid, 0);
+
+  // The default is still SIGKILL (a second VM: this fake platform cannot restart one).
+  ASSERT_TRUE(call<api::VmCreate>({.name = "db", .image = "reg"}));
+  auto killed = call<api::VmKill>({.names = {"db"}});
+  ASSERT_TRUE(killed) << killed.error().message;
+  EXPECT_EQ(killed->vms[0].state, "stopped");
+  EXPECT_EQ(fake_vmm_->calls().back().rfind("kill ", 0), 0u) << fake_vmm_->calls().back();
 }
 
 // This process's resident set: "VmHWM" (peak) or "VmRSS" (now), in bytes.

@@ -63,8 +63,7 @@ int run(int argc, char** argv) {
   app.add_flag("--foreground", foreground,
                "stay attached (bangerd never forks; the CLI detaches it with setsid)");
   app.add_option("--log-file", log_file, "append logs to this file instead of stderr");
-  app.set_version_flag("--version",
-                       fmt::format("bangerd {} ({})", buildinfo::version(), buildinfo::commit()));
+  app.set_version_flag("--version", buildinfo::version_line("bangerd"));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

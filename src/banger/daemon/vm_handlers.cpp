@@ -1,11 +1,13 @@
 #include <fmt/format.h>
 
+#include <csignal>
 #include <functional>
 #include <memory>
 #include <mutex>
 
 #include "banger/api/bytes.hpp"
 #include "banger/api/protocol.hpp"
+#include "banger/api/signal.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/base/expected.hpp"
@@ -238,10 +240,18 @@ void register_lifecycle(rpc::Registry& registry, const VmHandlerDeps& deps) {
           return deps.vms.restart(name, bridge.progress(task_of(request, name)), bridge.cancel());
         });
       });
-  registry.add<api::VmKill>([deps](const api::VmNames& request,
-                                   rpc::CallContext&) -> Expected<api::VmInfos> {
-    return for_each_vm(request.names, [&](const std::string& name) { return deps.vms.kill(name); });
-  });
+  registry.add<api::VmKill>(
+      [deps](const api::VmKill::Request& request, rpc::CallContext&) -> Expected<api::VmInfos> {
+        // Only the signals of the shared table, validated before any VM is touched: a client cannot
+        // send SIGSTOP (a VMM that only looks hung), 0 or a number of its choosing.
+        int signal = SIGKILL;
+        if (request.signal) {
+          BANGER_TRY_ASSIGN(auto parsed, api::parse_signal(*request.signal));
+          signal = parsed.number;
+        }
+        return for_each_vm(request.names,
+                           [&](const std::string& name) { return deps.vms.kill(name, signal); });
+      });
 }
 
 // vm.logs, vm.health, vm.ports, vm.stats.

@@ -110,6 +110,19 @@ class FakeVmHost final : public vm::VmHost {
     BANGER_FAKE_STEP("kill", vm);
     return {};
   }
+  // Records "signal <vm name> <signal number>"; false (the VMM survived) for the signals of
+  // set_survives_signal.
+  Expected<bool> signal(const model::Vm& vm, int signal) override {
+    BANGER_FAKE_STEP("signal", vm);
+    std::lock_guard lock(mutex_);
+    calls_.back() += " " + std::to_string(signal);
+    return survived_signals_.count(signal) == 0;
+  }
+  // signal() reports that the VMM survived this signal.
+  void set_survives_signal(int signal) {
+    std::lock_guard lock(mutex_);
+    survived_signals_.insert(signal);
+  }
   Status release(const model::Vm& vm) override {
     BANGER_FAKE_STEP("release", vm);
     return {};
@@ -283,6 +296,7 @@ class FakeVmHost final : public vm::VmHost {
   std::vector<std::string> calls_;
   vm::Readiness last_readiness_ = vm::Readiness::ssh;
   std::set<std::string> dead_;
+  std::set<int> survived_signals_;
   std::function<void()> on_destroy_;
   std::map<std::string, base::UniqueFd> exit_writers_;
   std::string console_tail_ = "console tail";

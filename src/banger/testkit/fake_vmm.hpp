@@ -7,6 +7,7 @@
 #pragma once
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -159,10 +161,13 @@ class FakeVmm final : public vmm::Vmm {
   void set_stop_times_out(bool times_out);
   // The guest ignores power-off requests (agent poweroff, request_shutdown): stop() then kills.
   void set_guest_ignores_poweroff(bool ignores);
+  // Whether the fake VMM exits from signal() with this signal. Like QEMU: every signal but
+  // SIGUSR1 (its vCPU kick) ends it, until a test says otherwise.
+  void set_survives_signal(int signal, bool survives);
 
   // --- Observation ---
   // Every call in order: "launch <vm name>", "request_shutdown <pid>", "stop <pid>",
-  // "kill <pid>".
+  // "kill <pid>", "signal <pid> <signal number>".
   std::vector<std::string> calls() const;
   // The config of every launch that succeeded, in order.
   std::vector<vmm::VmConfig> launches() const;
@@ -186,6 +191,9 @@ class FakeVmm final : public vmm::Vmm {
   Status request_shutdown(const vmm::VmmHandle& handle) override;
   Status stop(const vmm::VmmHandle& handle, std::chrono::milliseconds grace) override;
   Status kill(const vmm::VmmHandle& handle) override;
+  // Ends the VM (killed) unless it survives the signal (set_survives_signal); SIGKILL always
+  // ends it. Fails with timeout like kill() when stops are scripted to time out.
+  Expected<bool> signal(const vmm::VmmHandle& handle, int signal) override;
   bool alive(const vmm::VmmHandle& handle) override;
   Expected<vmm::VmmStatus> status(const vmm::VmmHandle& handle) override;
   // True when one argument is exactly paths.control_socket (fake process lists name it so).
@@ -237,9 +245,10 @@ class FakeVmm final : public vmm::Vmm {
   // agent server is handed back to be destroyed (joined) after the lock is released.
   std::unique_ptr<FakeAgentServer> end_locked(pid_t pid, FakeVmEnd how);
   bool alive_locked(const vmm::VmmHandle& handle) const;
-  // Records "<verb> <pid>"; false when the VMM is already gone, timeout when stops are
+  // Records "<verb> <pid><suffix>"; false when the VMM is already gone, timeout when stops are
   // scripted to time out, else true (the caller ends the VM).
-  Expected<bool> begin_stop_locked(std::string_view verb, const vmm::VmmHandle& handle);
+  Expected<bool> begin_stop_locked(std::string_view verb, const vmm::VmmHandle& handle,
+                                   const std::string& suffix = "");
   void guest_poweroff(pid_t pid);
   Status start_agent(const vmm::VmConfig& config, pid_t pid);
 
@@ -248,6 +257,7 @@ class FakeVmm final : public vmm::Vmm {
   std::optional<Error> next_launch_error_;
   bool stop_times_out_ = false;
   bool ignores_poweroff_ = false;
+  std::set<int> survived_signals_{SIGUSR1};
   std::vector<std::string> calls_;
   std::vector<vmm::VmConfig> launches_;
   std::map<pid_t, FakeVm> vms_;
@@ -516,6 +526,15 @@ inline void FakeVmm::set_guest_ignores_poweroff(bool ignores) {
   ignores_poweroff_ = ignores;
 }
 
+inline void FakeVmm::set_survives_signal(int signal, bool survives) {
+  std::lock_guard lock(mutex_);
+  if (survives) {
+    survived_signals_.insert(signal);
+  } else {
+    survived_signals_.erase(signal);
+  }
+}
+
 inline std::vector<std::string> FakeVmm::calls() const {
   std::lock_guard lock(mutex_);
   return calls_;
@@ -639,8 +658,9 @@ inline Status FakeVmm::request_shutdown(const vmm::VmmHandle& handle) {
 }
 
 inline Expected<bool> FakeVmm::begin_stop_locked(std::string_view verb,
-                                                 const vmm::VmmHandle& handle) {
-  calls_.push_back(std::string(verb) + " " + std::to_string(handle.pid));
+                                                 const vmm::VmmHandle& handle,
+                                                 const std::string& suffix) {
+  calls_.push_back(std::string(verb) + " " + std::to_string(handle.pid) + suffix);
   if (!alive_locked(handle)) {
     return false;
   }
@@ -677,6 +697,21 @@ inline Status FakeVmm::kill(const vmm::VmmHandle& handle) {
     agent = end_locked(handle.pid, FakeVmEnd::killed);
   }
   return {};
+}
+
+inline Expected<bool> FakeVmm::signal(const vmm::VmmHandle& handle, int signal) {
+  std::unique_ptr<FakeAgentServer> agent;  // destroyed (joined) after the lock is released
+  std::lock_guard lock(mutex_);
+  BANGER_TRY_ASSIGN(bool running,
+                    begin_stop_locked("signal", handle, " " + std::to_string(signal)));
+  if (!running) {
+    return true;
+  }
+  if (signal != SIGKILL && survived_signals_.count(signal) > 0) {
+    return false;
+  }
+  agent = end_locked(handle.pid, FakeVmEnd::killed);
+  return true;
 }
 
 inline bool FakeVmm::alive(const vmm::VmmHandle& handle) {

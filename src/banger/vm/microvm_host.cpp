@@ -561,6 +561,14 @@ Status MicrovmHost::kill(const model::Vm& vm) {
   return driver.vmm.kill(driver.handle);
 }
 
+Expected<bool> MicrovmHost::signal(const model::Vm& vm, int signal) {
+  BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
+  if (!driver.vmm.alive(driver.handle)) {
+    return true;
+  }
+  return driver.vmm.signal(driver.handle, signal);
+}
+
 Status MicrovmHost::release(const model::Vm& vm) {
   unpublish(vm);
   forget_agent(vm);

@@ -93,6 +93,7 @@ class MicrovmHost final : public VmHost {
                     const base::CancelFn& cancel) override;
   Status shutdown(const model::Vm& vm, std::chrono::seconds grace) override;
   Status kill(const model::Vm& vm) override;
+  Expected<bool> signal(const model::Vm& vm, int signal) override;
   Status release(const model::Vm& vm) override;
   Status destroy(const model::Vm& vm) override;
   bool alive(const model::Vm& vm) override;

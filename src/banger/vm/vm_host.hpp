@@ -135,6 +135,9 @@ class VmHost {
   virtual Status shutdown(const model::Vm& vm, std::chrono::seconds grace) = 0;
   // Kills the VMM at once.
   virtual Status kill(const model::Vm& vm) = 0;
+  // `vm kill --signal`: sends signal to the VMM and waits a while for it to exit (Vmm::signal).
+  // true when it is gone (also when it already was), false when it survived the signal.
+  virtual Expected<bool> signal(const model::Vm& vm, int signal) = 0;
   // Removes the VM's DNS record and NAT rules and returns its TAP to the pool (the IP stays
   // leased to the VM).
   virtual Status release(const model::Vm& vm) = 0;

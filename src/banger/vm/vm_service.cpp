@@ -310,14 +310,29 @@ Expected<model::Vm> VmService::restart(const std::string& name_or_id,
   return start(vm.id, progress, cancel);
 }
 
-Expected<model::Vm> VmService::kill_locked(model::Vm vm) {
-  std::string doing = fmt::format("killing vm \"{}\"", vm.name);
+Expected<model::Vm> VmService::kill_locked(model::Vm vm, int signal) {
+  std::string doing = signal == SIGKILL
+                          ? fmt::format("killing vm \"{}\"", vm.name)
+                          : fmt::format("sending signal {} to vm \"{}\"", signal, vm.name);
   auto next = check_transition(vm.state, VmEvent::kill);
   if (!next) {
     return tl::unexpected(with_context(next.error(), doing));
   }
-  if (auto killed = deps_.host.kill(vm); !killed) {
-    return tl::unexpected(with_context(killed.error(), doing));
+  if (signal == SIGKILL) {
+    if (auto killed = deps_.host.kill(vm); !killed) {
+      return tl::unexpected(with_context(killed.error(), doing));
+    }
+  } else {
+    auto exited = deps_.host.signal(vm, signal);
+    if (!exited) {
+      return tl::unexpected(with_context(exited.error(), doing));
+    }
+    if (!*exited) {
+      // It handled or ignored the signal: nothing changes (a later exit is the watcher's).
+      BANGER_LOG_INFO("vm {}: the VMM (pid {}) survived signal {}; the vm keeps running", vm.name,
+                      vm.vmm_pid, signal);
+      return vm;
+    }
   }
   if (auto released = deps_.host.release(vm); !released) {
     BANGER_LOG_WARN("vm {}: releasing {}: {}", vm.name, vm.tap_name, released.error().message);
@@ -330,11 +345,11 @@ Expected<model::Vm> VmService::kill_locked(model::Vm vm) {
   return vm;
 }
 
-Expected<model::Vm> VmService::kill(const std::string& name_or_id) {
+Expected<model::Vm> VmService::kill(const std::string& name_or_id, int signal) {
   BANGER_TRY_ASSIGN(auto found, show(name_or_id));
   auto lock = locks_.acquire(found.id);
   BANGER_TRY_ASSIGN(auto vm, reread(found, name_or_id));
-  return kill_locked(std::move(vm));
+  return kill_locked(std::move(vm), signal);
 }
 
 Expected<model::Vm> VmService::set(const std::string& name_or_id, std::optional<int> vcpu,

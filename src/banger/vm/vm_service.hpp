@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -164,8 +165,12 @@ class VmService {
   // stop (when running) then start.
   Expected<model::Vm> restart(const std::string& name_or_id, const base::ProgressFn& progress = {},
                               const base::CancelFn& cancel = {});
-  // Kills the VMM at once and releases the TAP: starting/running/stopping -> stopped.
-  Expected<model::Vm> kill(const std::string& name_or_id);
+  // Kills the VMM at once and releases the TAP: starting/running/stopping -> stopped. With a
+  // signal other than SIGKILL (one of api::signal_names(), checked by the caller) the VMM is sent
+  // that signal instead (VmHost::signal): when it exits from it, the VM is released and stopped
+  // exactly as by SIGKILL; when it survives it, the VM keeps running and the record is returned
+  // unchanged (state running), so the caller can say so.
+  Expected<model::Vm> kill(const std::string& name_or_id, int signal = SIGKILL);
   // Changes sizing (applies at next start) and NAT. failed_precondition while starting/stopping.
   Expected<model::Vm> set(const std::string& name_or_id, std::optional<int> vcpu,
                           std::optional<std::int64_t> memory_mib, std::optional<bool> nat);
@@ -249,7 +254,7 @@ class VmService {
   // Moves the record to the event's state (and persists it); failed_precondition otherwise.
   Status transition(model::Vm& vm, VmEvent event, const std::string& doing);
   Expected<model::Vm> stop_locked(model::Vm vm, std::chrono::seconds grace);
-  Expected<model::Vm> kill_locked(model::Vm vm);
+  Expected<model::Vm> kill_locked(model::Vm vm, int signal = SIGKILL);
   // Deletes the VM (host state, then the record); it must be idle and its lock held.
   Status destroy_locked(const model::Vm& vm);
 

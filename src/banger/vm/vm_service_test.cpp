@@ -1,8 +1,10 @@
 #include "banger/vm/vm_service.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <set>
 #include <string>
 #include <thread>
@@ -414,6 +416,55 @@ TEST(VmLifecycle, StopShutsDownReleasesAndStops) {
   EXPECT_EQ(std::vector<std::string>(calls.end() - 2, calls.end()),
             (std::vector<std::string>{"shutdown web", "release web"}));
   EXPECT_EQ(f.service.stop("web").error().code, Errc::failed_precondition);
+}
+
+// vm kill --signal: a VMM that exits from the signal is released and stopped exactly as by
+// SIGKILL; one that survives it leaves the VM running, its TAP and pid untouched.
+TEST(VmLifecycle, KillWithASignalTheVmmExitsFromReleasesAndStops) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.start("web"));
+  auto vm = f.service.kill("web", SIGTERM);
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(vm->state, model::VmState::stopped);
+  EXPECT_EQ(vm->vmm_pid, 0);
+  EXPECT_EQ(vm->tap_name, "");
+  auto calls = f.host.calls();
+  EXPECT_EQ(std::vector<std::string>(calls.end() - 2, calls.end()),
+            (std::vector<std::string>{"signal web " + std::to_string(SIGTERM), "release web"}));
+  EXPECT_EQ(f.service.show("web")->state, model::VmState::stopped);
+}
+
+TEST(VmLifecycle, KillWithASignalTheVmmSurvivesLeavesItRunning) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.start("web"));
+  f.host.set_survives_signal(SIGUSR1);
+  auto vm = f.service.kill("web", SIGUSR1);
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(vm->state, model::VmState::running);
+  EXPECT_EQ(vm->vmm_pid, 4242);
+  EXPECT_EQ(vm->tap_name, "tap-fc-0");
+  EXPECT_EQ(f.host.calls().back(), "signal web " + std::to_string(SIGUSR1));  // no release
+  EXPECT_EQ(f.service.show("web")->state, model::VmState::running);
+  EXPECT_EQ(f.service.show("web")->tap_name, "tap-fc-0");
+  // The default is still SIGKILL.
+  ASSERT_TRUE(f.service.kill("web"));
+  auto calls = f.host.calls();
+  EXPECT_EQ(std::vector<std::string>(calls.end() - 2, calls.end()),
+            (std::vector<std::string>{"kill web", "release web"}));
+}
+
+TEST(VmLifecycle, KillWithASignalThatFailsToBeSentChangesNothing) {
+  Fixture f;
+  ASSERT_TRUE(f.service.create(spec("web")));
+  ASSERT_TRUE(f.service.start("web"));
+  f.host.fail_at("signal", Error{Errc::io, "kill: permission denied"});
+  auto vm = f.service.kill("web", SIGTERM);
+  ASSERT_FALSE(vm);
+  EXPECT_EQ(vm.error().message,
+            fmt::format("sending signal {} to vm \"web\": kill: permission denied", SIGTERM));
+  EXPECT_EQ(f.service.show("web")->state, model::VmState::running);
 }
 
 TEST(VmLifecycle, DeletingARunningVmKillsAndDestroysIt) {

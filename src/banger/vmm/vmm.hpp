@@ -144,6 +144,12 @@ class Vmm {
   virtual Status stop(const VmmHandle& handle, std::chrono::milliseconds grace) = 0;
   // SIGKILL and wait for the exit. Ok when it is gone (also when it already was).
   virtual Status kill(const VmmHandle& handle) = 0;
+  // `vm kill --signal`: sends signal (one of api::signal_names()) to the VMM process and waits a
+  // while (QEMU: QemuVmmOptions::signal_wait) for it to exit. true when it is gone (also when it
+  // already was); false when it still runs: it handled or ignored the signal (QEMU handles
+  // SIGUSR1). SIGKILL behaves as kill(). A pid that no longer matches the handle's start time is
+  // never signalled.
+  virtual Expected<bool> signal(const VmmHandle& handle, int signal) = 0;
   // True while the VMM process of handle lives (same pid and start time). Cheap: no control
   // channel round trip.
   virtual bool alive(const VmmHandle& handle) = 0;

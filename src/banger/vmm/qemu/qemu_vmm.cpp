@@ -242,6 +242,18 @@ Status QemuVmm::stop(const VmmHandle& handle, std::chrono::milliseconds grace) {
   return kill(handle);
 }
 
+Expected<bool> QemuVmm::signal(const VmmHandle& handle, int signal) {
+  if (signal == SIGKILL) {
+    BANGER_TRY(kill(handle));
+    return true;
+  }
+  if (!alive(handle)) {
+    return true;
+  }
+  BANGER_TRY(send_signal(handle, signal));
+  return wait_exit(handle, options_.signal_wait);
+}
+
 Status QemuVmm::kill(const VmmHandle& handle) {
   BANGER_TRY(send_signal(handle, SIGKILL));
   if (!wait_exit(handle, options_.kill_timeout)) {

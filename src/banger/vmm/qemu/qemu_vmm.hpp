@@ -25,6 +25,9 @@ struct QemuVmmOptions {
   std::chrono::milliseconds ready_timeout{std::chrono::seconds(10)};  // spawn -> QMP answers
   std::chrono::milliseconds qmp_timeout{std::chrono::seconds(5)};     // per QMP operation
   std::chrono::milliseconds kill_timeout{std::chrono::seconds(5)};    // SIGKILL -> exit
+  // signal(): how long a VMM sent another signal may take to exit before it counts as having
+  // survived it (QEMU exits at once on SIGTERM, SIGINT and SIGHUP).
+  std::chrono::milliseconds signal_wait{std::chrono::seconds(5)};
   std::size_t log_tail_lines = 20;  // lines of the VM log quoted in start-up errors
   // The program (argv prefix) that writes QEMU's output (serial console + diagnostics) into the
   // console log with a size cap; launch() appends "<console log path> <console_max_bytes>".
@@ -54,6 +57,7 @@ class QemuVmm final : public Vmm {
   Status request_shutdown(const VmmHandle& handle) override;
   Status stop(const VmmHandle& handle, std::chrono::milliseconds grace) override;
   Status kill(const VmmHandle& handle) override;
+  Expected<bool> signal(const VmmHandle& handle, int signal) override;
   // QMP "running" is running; every other live QEMU run state ("paused", "prelaunch",
   // "shutdown", ...) is paused, with the raw state in detail.
   Expected<VmmStatus> status(const VmmHandle& handle) override;

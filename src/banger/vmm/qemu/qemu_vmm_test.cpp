@@ -334,6 +334,40 @@ TEST(QemuVmm, KillTimesOutWhenQemuSurvivesSigkill) {
   EXPECT_EQ(killed.error().message, "qemu pid 5000000 still running 50 ms after SIGKILL");
 }
 
+// vm kill --signal: QEMU exits cleanly on SIGTERM (true); SIGUSR1 it handles itself and keeps
+// running (false, after signal_wait); a VMM already gone is not signalled.
+TEST(QemuVmm, SignalReportsWhetherTheVmmExitedFromIt) {
+  FakeQemu fake;
+  QemuVmm vmm({.launcher = fake.launcher},
+              {.caps = kFakeCaps, .kill_timeout = 5s, .signal_wait = 50ms});
+  auto handle = vmm.launch(fake.config);
+  ASSERT_TRUE(handle) << handle.error().message;
+  auto survived = vmm.signal(*handle, SIGUSR1);  // the fake ignores it, as QEMU does
+  ASSERT_TRUE(survived) << survived.error().message;
+  EXPECT_FALSE(*survived);
+  EXPECT_TRUE(vmm.alive(*handle));
+  auto exited = vmm.signal(*handle, SIGTERM);
+  ASSERT_TRUE(exited) << exited.error().message;
+  EXPECT_TRUE(*exited);
+  EXPECT_FALSE(vmm.alive(*handle));
+  EXPECT_EQ(fake.launcher.last()->signals(), (std::vector<int>{SIGUSR1, SIGTERM}));
+  auto again = vmm.signal(*handle, SIGHUP);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(*again);
+  EXPECT_EQ(fake.launcher.last()->signals().size(), 2u);  // not signalled once gone
+}
+
+TEST(QemuVmm, SignalKillIsKill) {
+  FakeQemu fake;
+  QemuVmm vmm = make_vmm(fake.launcher);
+  auto handle = vmm.launch(fake.config);
+  ASSERT_TRUE(handle) << handle.error().message;
+  auto killed = vmm.signal(*handle, SIGKILL);
+  ASSERT_TRUE(killed) << killed.error().message;
+  EXPECT_TRUE(*killed);
+  EXPECT_EQ(fake.launcher.last()->signals(), std::vector<int>{SIGKILL});
+}
+
 TEST(QemuVmm, StatusMapsQmpRunStates) {
   FakeQemu fake;
   QemuVmm vmm = make_vmm(fake.launcher);
