@@ -323,6 +323,11 @@ void TcpForwarder::on_connection(std::uint64_t id, int side, std::uint32_t event
     }
     c.connecting = false;
   } else if ((events & EPOLLERR) != 0) {
+    // A reset (or other error) on this side: what it sent before still goes on, as far as the
+    // buffer holds it, then the connection closes (a server that closes with unread request
+    // bytes resets right after its reply).
+    (void)read_side(c, side);
+    (void)write_side(c, 1 - side);
     ok = false;
   } else {
     if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !c.half[side].eof) {

@@ -135,6 +135,25 @@ TEST(TcpForwarder, CarriesARequestAndPassesTheHalfCloseOn) {
   EXPECT_TRUE(testkit::eventually([&] { return forwarder.connections("vm1") == 0; }));
 }
 
+TEST(TcpForwarder, AReplyBeforeAResetStillArrives) {
+  auto listener = posix::listen_tcp4("127.0.0.1", 0);
+  ASSERT_TRUE(listener);
+  ASSERT_TRUE(posix::set_nonblocking(listener->get(), false));
+  std::thread guest([&] {
+    posix::Fd conn(::accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC));
+    char c = 0;
+    ASSERT_EQ(::recv(conn.get(), &c, 1, 0), 1);  // the rest of the request stays unread
+    ASSERT_TRUE(send_all(conn.get(), "reply"));
+  });  // closing with unread bytes sends a reset
+  TcpForwarder forwarder;
+  auto bound = forwarder.add("vm1", "127.0.0.1", {to_port(*posix::local_port(listener->get()))});
+  ASSERT_TRUE(bound);
+  auto client = connect_to((*bound)[0].host_port);
+  ASSERT_TRUE(send_all(client.get(), "request"));
+  guest.join();
+  EXPECT_EQ(read_all(client.get()), "reply");
+}
+
 TEST(TcpForwarder, ABigTransferArrivesIntactBothWays) {
   EchoServer guest;
   TcpForwarder forwarder({.buffer_bytes = 16 * 1024});
