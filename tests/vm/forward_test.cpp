@@ -50,11 +50,11 @@ TEST_F(VmSuite, ForwardCarriesAnHttpRequestToTheGuestAndATakenPortIsRefused) {
   // The runtime forward's port is taken now: a second forward there is refused, naming it.
   auto taken = run({"vm", "forward", "fw", std::to_string(runtime) + ":8080"});
   EXPECT_NE(taken.exit_code, 0);
-  EXPECT_THAT(taken.err, HasSubstr("host port 127.0.0.1:" + std::to_string(runtime) +
-                                   " is already in use"));
+  EXPECT_THAT(taken.err,
+              HasSubstr("host port 127.0.0.1:" + std::to_string(runtime) + " is already in use"));
   auto ports = run({"vm", "ports", "fw"});
-  EXPECT_THAT(ports.out, HasSubstr("forwarded: 127.0.0.1:" + std::to_string(runtime) +
-                                   " -> fw:8080"));
+  EXPECT_THAT(ports.out,
+              HasSubstr("forwarded: 127.0.0.1:" + std::to_string(runtime) + " -> fw:8080"));
 
   ASSERT_EQ(run({"vm", "stop", "fw"}).exit_code, 0);
   EXPECT_NE(curl_in(ns_, published).exit_code, 0);  // closed with the VM
