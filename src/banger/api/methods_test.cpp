@@ -18,6 +18,23 @@ TEST(Methods, NamesMatchSpec) {
   EXPECT_EQ(VmList::kMethod, "vm.list");
   EXPECT_EQ(VmShow::kMethod, "vm.show");
   EXPECT_EQ(VmDelete::kMethod, "vm.delete");
+  EXPECT_EQ(VmForwardMethod::kMethod, "vm.forward");
+  EXPECT_EQ(VmUnforwardMethod::kMethod, "vm.unforward");
+}
+
+TEST(Methods, VmForwardRequestDecodesStrictly) {
+  auto r = from_json_value<VmForwardMethod::Request>(Json::parse(
+      R"({"name":"web","ports":[{"host_address":"127.0.0.1","host_port":0,"guest_port":80}]})"));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->ports.size(), 1U);
+  EXPECT_EQ(r->ports[0].guest_port, 80);
+  auto big = from_json_value<VmForwardMethod::Request>(
+      Json::parse(R"({"name":"web","ports":[{"guest_port":99999999999}]})"));
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, Errc::invalid_argument);
+  auto typo = from_json_value<VmForwardMethod::Request>(
+      Json::parse(R"({"name":"web","ports":[{"guest":80}]})"));
+  ASSERT_FALSE(typo);
 }
 
 TEST(Methods, VmCreateRequestDecodesWithDefaults) {
@@ -32,7 +49,7 @@ TEST(Methods, VmCreateRequestDecodesWithDefaults) {
   // Unset optionals are left out of the encoding.
   EXPECT_EQ(
       to_json_value(*r).dump(),
-      R"({"image":"","kernel":"","name":"dev","nat":false,"no_start":false,"ready":"ssh","vcpu":2})");
+      R"({"image":"","kernel":"","name":"dev","nat":false,"no_start":false,"publish":[],"ready":"ssh","vcpu":2})");
 }
 
 TEST(Methods, VmCreateRequestRejectsTypos) {

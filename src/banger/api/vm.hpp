@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "banger/api/forward.hpp"
+
 namespace banger::api {
 
 // A VM as the CLI sees it.
@@ -42,14 +44,16 @@ struct VmInfo {
   bool nat = false;
   std::string guest_ip;  // "" until the VM has an address
   std::string mac;
-  std::string last_error;       // "" unless the last operation on the VM failed
-  std::string created_at;       // RFC 3339 UTC
-  std::string touched_at;       // RFC 3339 UTC
-  std::string tap;              // host TAP device while running ("tap-fc-0")
-  std::int64_t pid = 0;         // VMM process while running
-  std::string rootfs_strategy;  // how the writable root is layered ("qcow2_overlay", ...)
-  std::string vmm;              // "qemu" or "firecracker"
-  VmWorkspace workspace;        // path "" = none
+  std::string last_error;                // "" unless the last operation on the VM failed
+  std::string created_at;                // RFC 3339 UTC
+  std::string touched_at;                // RFC 3339 UTC
+  std::string tap;                       // host TAP device while running ("tap-fc-0")
+  std::int64_t pid = 0;                  // VMM process while running
+  std::string rootfs_strategy;           // how the writable root is layered ("qcow2_overlay", ...)
+  std::string vmm;                       // "qemu" or "firecracker"
+  VmWorkspace workspace;                 // path "" = none
+  std::vector<PortForwardSpec> publish;  // --publish: forwarded at every start
+  std::vector<ForwardInfo> forwards;     // bound now (only while running)
   template <class V>
   void fields(V& v) {
     v("id", id);
@@ -72,6 +76,8 @@ struct VmInfo {
     v("rootfs_strategy", rootfs_strategy);
     v("vmm", vmm);
     v("workspace", workspace);
+    v("publish", publish);
+    v("forwards", forwards);
   }
 };
 
@@ -95,6 +101,8 @@ struct VmCreate {
     // agent answers and the host key is pinned: for callers that run commands through the
     // agent next, `vm run -- cmd`). Anything else is refused.
     std::string ready = std::string(kReadySsh);
+    // Host ports forwarded to the VM at every start (docs/forwarding.md); recorded on the VM.
+    std::vector<PortForwardSpec> publish;
     template <class V>
     void fields(V& v) {
       v("name", name);
@@ -106,6 +114,7 @@ struct VmCreate {
       v("nat", nat);
       v("no_start", no_start);
       v("ready", ready);
+      v("publish", publish);
     }
   };
   struct Response {
@@ -400,12 +409,14 @@ struct GuestPortInfo {
 struct VmPortsEntry {
   std::string name;
   std::vector<GuestPortInfo> ports;
-  std::string error;  // "" unless this VM could not be asked
+  std::string error;                  // "" unless this VM could not be asked
+  std::vector<ForwardInfo> forwards;  // host ports forwarded to this VM (also when error is set)
   template <class V>
   void fields(V& v) {
     v("name", name);
     v("ports", ports);
     v("error", error);
+    v("forwards", forwards);
   }
 };
 

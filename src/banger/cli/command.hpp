@@ -62,6 +62,7 @@ std::vector<CommandEntry> daemon_commands();        // version, daemon *, doctor
 std::vector<CommandEntry> vm_commands();            // vm *, ps
 std::vector<CommandEntry> vm_guest_commands();      // vm health, vm ports, vm stats
 std::vector<CommandEntry> vm_workspace_commands();  // vm workspace prepare|export|show
+std::vector<CommandEntry> vm_forward_commands();    // vm forward
 std::vector<CommandEntry> image_commands();         // image *
 std::vector<CommandEntry> kernel_commands();        // kernel *
 std::vector<CommandEntry> ssh_commands();           // ssh-config

@@ -44,6 +44,9 @@ std::vector<CommandEntry> command_table() {
   for (auto& entry : vm_workspace_commands()) {
     table.push_back(std::move(entry));
   }
+  for (auto& entry : vm_forward_commands()) {
+    table.push_back(std::move(entry));
+  }
   for (auto& entry : image_commands()) {
     table.push_back(std::move(entry));
   }

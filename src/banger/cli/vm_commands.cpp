@@ -16,6 +16,7 @@
 #include "banger/api/vm.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
+#include "banger/cli/forward_flags.hpp"
 #include "banger/cli/vm_support.hpp"
 #include "banger/config/size.hpp"
 #include "banger/model/vm.hpp"
@@ -69,6 +70,8 @@ class VmCreateCommand final : public Command {
     defaulted_.disk = app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
     app.add_flag("--nat", base_.nat, "give the VM outbound internet access through NAT");
     app.add_flag("--no-start", base_.no_start, "only record the VM; do not boot it");
+    app.add_option("-p,--publish", publish_,
+                   "[[ADDRESS:]HOST_PORT:]GUEST_PORT forwarded at every start (repeatable)");
     app.add_flag("--json", json_, "print JSON (an array when several names are given)");
   }
 
@@ -101,6 +104,12 @@ class VmCreateCommand final : public Command {
         !parse_size_flag(ctx, "--disk-size", disk_, base_.disk_size_mib)) {
       return kUsageError;
     }
+    auto publish = parse_forward_specs(publish_);
+    if (!publish) {
+      ctx.printer.err(fmt::format("banger: --publish: {}\n", publish.error().message));
+      return kUsageError;
+    }
+    base_.publish = std::move(*publish);
 
     // One request per VM, each on its own connection and thread, so the VMs boot concurrently.
     std::vector<Expected<api::VmCreate::Response>> results(
@@ -172,6 +181,7 @@ class VmCreateCommand final : public Command {
 
  private:
   DefaultedFlags defaulted_;
+  std::vector<std::string> publish_;
   std::vector<std::string> names_;
   std::string name_;
   CLI::Option* name_option_ = nullptr;
@@ -297,6 +307,9 @@ class VmShowCommand final : public Command {
                  {"rootfs:", rootfs_cell(vm)},
                  {"created:", vm.created_at},
                  {"touched:", or_dash(vm.touched_at)}}};
+    for (const auto& forward : vm.forwards) {
+      table.rows.push_back({"forward:", forward_line(vm.name, forward)});
+    }
     if (!vm.workspace.path.empty()) {
       table.rows.push_back({"workspace:", escape_control(vm.workspace.path) + " -> /root/repo"});
       table.rows.push_back({"copied:", workspace_cell(vm.workspace) + " at " +

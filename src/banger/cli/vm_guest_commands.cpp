@@ -11,6 +11,7 @@
 #include "banger/api/json_codec.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/cli/command.hpp"
+#include "banger/cli/forward_flags.hpp"
 #include "banger/cli/guest_stream.hpp"
 #include "banger/cli/printer.hpp"
 
@@ -113,6 +114,11 @@ class VmPortsCommand final : public Command {
       }
     }
     ctx.printer.out(render_table(table));
+    for (const auto& vm : listed->vms) {
+      for (const auto& forward : vm.forwards) {
+        ctx.printer.out("forwarded: " + forward_line(vm.name, forward) + "\n");
+      }
+    }
     for (const auto& vm : listed->vms) {
       if (!vm.error.empty()) {
         report_error(ctx, Error{Errc::command_failed, vm.error});

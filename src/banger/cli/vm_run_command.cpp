@@ -12,6 +12,7 @@
 #include "banger/api/vm.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
+#include "banger/cli/forward_flags.hpp"
 #include "banger/cli/guest_stream.hpp"
 #include "banger/cli/vm_support.hpp"
 #include "banger/cli/workspace_flags.hpp"
@@ -63,6 +64,8 @@ class VmRunCommand final : public Command {
         app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
     defaulted_.disk = app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
     app.add_flag("--nat", request_.nat, "give the VM outbound internet access through NAT");
+    app.add_option("-p,--publish", publish_,
+                   "[[ADDRESS:]HOST_PORT:]GUEST_PORT forwarded at every start (repeatable)");
     app.add_flag("--rm", rm_, "delete the VM afterwards (also after Ctrl-C)");
     app.add_flag("-d,--detach", detach_, "print the VM's name once it is ready and exit");
     workspace_flags_.declare(app);
@@ -126,6 +129,12 @@ class VmRunCommand final : public Command {
       }
       *out = *mib;
     }
+    auto publish = parse_forward_specs(publish_);
+    if (!publish) {
+      ctx.printer.err(fmt::format("banger: --publish: {}\n", publish.error().message));
+      return kUsageError;
+    }
+    request_.publish = std::move(*publish);
     request_.no_start = false;
     // A command (and the workspace copy) runs over the agent's stream channels: sshd need not be
     // up first. A shell (or --detach, after which the user ssh-es in) waits for sshd.
@@ -344,6 +353,7 @@ class VmRunCommand final : public Command {
   bool path_parsed_ = false;
   bool path_after_separator_ = false;
   api::VmCreate::Request request_;
+  std::vector<std::string> publish_;
   CLI::Option* name_option_ = nullptr;
   int vcpu_ = 0;
   std::string memory_;

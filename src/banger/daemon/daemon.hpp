@@ -11,6 +11,7 @@
 #include "banger/config/config.hpp"
 #include "banger/daemon/platform.hpp"
 #include "banger/dns/dns_service.hpp"
+#include "banger/forward/tcp_forwarder.hpp"
 #include "banger/guest/known_hosts.hpp"
 #include "banger/hostnat/nat_service.hpp"
 #include "banger/hostnat/network_service.hpp"
@@ -126,6 +127,8 @@ class Daemon {
        .ip_forwarding = platform_.ip_forwarding,
        .bridge_name = options_.config.bridge_name,
        .bridge_cidr = fmt::format("{}/{}", options_.config.bridge_ip, options_.config.cidr)}};
+  // Before host_ and vms_: its listeners and connections outlive every VM operation.
+  forward::TcpForwarder forwarder_;
   vm::MicrovmHost host_{{.runner = platform_.runner,
                          .clock = platform_.clock,
                          .paths = options_.paths,
@@ -137,6 +140,7 @@ class Daemon {
                          .known_hosts = known_hosts_,
                          .dns = dns_,
                          .nat = nat_,
+                         .forwarder = forwarder_,
                          .sample_process = platform_.sample_process},
                         platform_.facts.vm_host};
   vm::VmService vms_{

@@ -4,6 +4,7 @@
 #include "banger/daemon/daemon.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,8 @@
 #include "banger/api/image.hpp"
 #include "banger/api/kernel.hpp"
 #include "banger/api/vm.hpp"
+#include "banger/posix/io.hpp"
+#include "banger/posix/tcp.hpp"
 #include "banger/rpc/client.hpp"
 #include "banger/rpc/doc_check.hpp"
 #include "banger/sys/fs.hpp"
@@ -188,6 +191,10 @@ class DaemonTest : public ::testing::Test {
     EXPECT_TRUE(not_running(call<api::VmSshInfo>({.name = "web"})));
     EXPECT_TRUE(not_running(call<api::VmStream>({.name = "web", .argv = {"true"}})));
     EXPECT_TRUE(not_running(call<api::VmStatsMethod>({.names = {"web"}})));
+    EXPECT_TRUE(not_running(call<api::VmForwardMethod>(
+        {.name = "web", .ports = {{.host_port = 0, .guest_port = 80}}})));
+    EXPECT_TRUE(not_running(call<api::VmUnforwardMethod>(
+        {.name = "web", .ports = {{.host_port = 8080, .guest_port = 80}}})));
     // A stopped VM keeps its workspace record (vm workspace prepare needs it running, not this).
     auto recorded = call<api::VmWorkspaceRecord>({.name = "web",
                                                   .path = "/src/app",
@@ -705,6 +712,90 @@ TEST_F(DaemonTest, VmKillSendsTheRequestedSignalToTheVmm) {
   ASSERT_TRUE(killed) << killed.error().message;
   EXPECT_EQ(killed->vms[0].state, "stopped");
   EXPECT_EQ(fake_vmm_->calls().back().rfind("kill ", 0), 0u) << fake_vmm_->calls().back();
+}
+
+// A request through `vm forward` to a "guest" server: the fake VM's address is on loopback
+// (127.77.0.2), so the daemon's forwarder carries real bytes to a listener this test runs there.
+TEST_F(DaemonTest, ForwardCarriesARequestToTheGuestAndStopRemovesIt) {
+  ASSERT_NO_FATAL_FAILURE(start_with_a_bootable_image());
+  auto guest = posix::listen_tcp4("127.77.0.2", 0);
+  ASSERT_TRUE(guest) << guest.error().message();
+  ASSERT_TRUE(posix::set_nonblocking(guest->get(), false));
+  const int guest_port = *posix::local_port(guest->get());
+  auto taken = posix::listen_tcp4("127.0.0.1", 0);
+  ASSERT_TRUE(taken);
+  const int taken_port = *posix::local_port(taken->get());
+
+  ASSERT_TRUE(call<api::VmCreate>(
+      {.name = "web", .image = "reg", .publish = {{.host_port = 0, .guest_port = guest_port}}}));
+  auto shown = call<api::VmShow>({.name = "web"});
+  ASSERT_TRUE(shown) << shown.error().message;
+  ASSERT_EQ(shown->vm.publish.size(), 1u);
+  ASSERT_EQ(shown->vm.forwards.size(), 1u);
+  EXPECT_TRUE(shown->vm.forwards[0].published);
+  EXPECT_EQ(shown->vm.forwards[0].host_address, "127.0.0.1");
+
+  // Hostile input is refused before anything is bound.
+  for (const auto& bad : std::vector<api::PortForwardSpec>{
+           {.host_port = -1, .guest_port = 80},
+           {.host_port = 65536, .guest_port = 80},
+           {.host_port = 0, .guest_port = 0},
+           {.host_address = "127.0.0.1; rm -rf /", .host_port = 0, .guest_port = 80},
+           {.host_address = "::1", .host_port = 0, .guest_port = 80}}) {
+    auto refused = call<api::VmForwardMethod>({.name = "web", .ports = {bad}});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument) << refused.error().message;
+  }
+  auto in_use =
+      call<api::VmForwardMethod>({.name = "web",
+                                  .ports = {{.host_port = 0, .guest_port = 81},
+                                            {.host_port = taken_port, .guest_port = guest_port}}});
+  ASSERT_FALSE(in_use);
+  EXPECT_EQ(in_use.error().code, Errc::already_exists);
+  EXPECT_NE(in_use.error().message.find("host port 127.0.0.1:" + std::to_string(taken_port) +
+                                        " is already in use"),
+            std::string::npos)
+      << in_use.error().message;
+  EXPECT_EQ(call<api::VmShow>({.name = "web"})->vm.forwards.size(), 1u);  // nothing half-bound
+
+  auto forwarded = call<api::VmForwardMethod>(
+      {.name = "web", .ports = {{.host_port = 0, .guest_port = guest_port}}});
+  ASSERT_TRUE(forwarded) << forwarded.error().message;
+  ASSERT_EQ(forwarded->bound.size(), 1u);
+  EXPECT_EQ(forwarded->forwards.size(), 2u);
+  const int host_port = forwarded->bound[0].host_port;
+
+  std::thread server([&] {
+    posix::Fd conn(::accept4(guest->get(), nullptr, nullptr, SOCK_CLOEXEC));
+    std::string request;
+    // Reads the first line only: closing with the rest unread resets the connection right
+    // after the reply, which must still arrive.
+    (void)posix::read_until(conn.get(), '\n', request, 1024);
+    (void)posix::write_all(conn.get(), "HTTP/1.0 200 OK\r\n\r\nhello from the guest\n");
+  });
+  auto client = posix::start_connect_tcp4("127.0.0.1", host_port);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(
+      posix::wait_ready(client->fd.get(), POLLOUT, posix::deadline_in(std::chrono::seconds(5))));
+  ASSERT_TRUE(posix::write_all(client->fd.get(), "GET / HTTP/1.0\r\n\r\n"));
+  std::string reply;
+  ASSERT_TRUE(posix::read_until(client->fd.get(), '\0', reply, 4096,
+                                posix::deadline_in(std::chrono::seconds(10))));
+  server.join();
+  EXPECT_EQ(reply, "HTTP/1.0 200 OK\r\n\r\nhello from the guest\n");
+
+  auto ports = call<api::VmPorts>({.names = {"web"}});
+  ASSERT_TRUE(ports);
+  EXPECT_EQ(ports->vms[0].forwards.size(), 2u);
+  auto removed = call<api::VmUnforwardMethod>(
+      {.name = "web", .ports = {{.host_address = "127.0.0.1", .host_port = host_port}}});
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(removed->forwards.size(), 1u);
+
+  ASSERT_TRUE(call<api::VmStop>({.names = {"web"}}));
+  EXPECT_TRUE(call<api::VmShow>({.name = "web"})->vm.forwards.empty());
+  // The published port is free again: something else may bind it.
+  EXPECT_TRUE(posix::listen_tcp4("127.0.0.1", shown->vm.forwards[0].host_port));
 }
 
 // This process's resident set: "VmHWM" (peak) or "VmRSS" (now), in bytes.

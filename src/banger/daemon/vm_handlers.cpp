@@ -24,6 +24,40 @@ std::string rfc3339(std::int64_t unix_seconds) {
       std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)));
 }
 
+api::PortForwardSpec to_spec(const model::PortForward& forward) {
+  return {.host_address = forward.host_address,
+          .host_port = forward.host_port,
+          .guest_port = forward.guest_port};
+}
+
+// Wire forwards -> model ones ("" = the loopback default); validated by the service.
+std::vector<model::PortForward> to_forwards(const std::vector<api::PortForwardSpec>& specs) {
+  std::vector<model::PortForward> out;
+  for (const auto& spec : specs) {
+    out.push_back({.host_address = spec.host_address.empty()
+                                       ? std::string(model::kDefaultForwardAddress)
+                                       : spec.host_address,
+                   .host_port = spec.host_port,
+                   .guest_port = spec.guest_port});
+  }
+  return out;
+}
+
+api::ForwardInfo to_forward_info(const model::PortForward& forward, bool published) {
+  return {.host_address = forward.host_address,
+          .host_port = forward.host_port,
+          .guest_port = forward.guest_port,
+          .published = published};
+}
+
+std::vector<api::ForwardInfo> to_forward_infos(const std::vector<vm::VmForward>& forwards) {
+  std::vector<api::ForwardInfo> out;
+  for (const auto& f : forwards) {
+    out.push_back(to_forward_info(f.forward, f.published));
+  }
+  return out;
+}
+
 api::VmInfo to_info(const model::Vm& vm) {
   return api::VmInfo{.id = vm.id,
                      .name = vm.name,
@@ -51,6 +85,17 @@ api::VmInfo to_info(const model::Vm& vm) {
                                    .prepared_at = vm.workspace_prepared_at == 0
                                                       ? std::string()
                                                       : rfc3339(vm.workspace_prepared_at)}};
+}
+
+// to_info() with the VM's publish list and its forwards as bound now.
+Expected<api::VmInfo> to_full_info(vm::VmService& vms, const model::Vm& vm) {
+  auto info = to_info(vm);
+  for (const auto& forward : vm.publish) {
+    info.publish.push_back(to_spec(forward));
+  }
+  BANGER_TRY_ASSIGN(auto forwards, vms.forwards(vm));
+  info.forwards = to_forward_infos(forwards);
+  return info;
 }
 
 // "2 vcpu | 1024 MiB | 8G disk": what the VM gets (the kSpecStage event).
@@ -175,14 +220,16 @@ void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
                                                 .vcpu = request.vcpu,
                                                 .memory_mib = request.memory_mib,
                                                 .disk_size_mib = request.disk_size_mib,
-                                                .nat = request.nat}));
+                                                .nat = request.nat,
+                                                .publish = to_forwards(request.publish)}));
     call.emit(api::Event{.stage = std::string(api::kSpecStage), .message = spec_line(vm)});
     if (!request.no_start) {
       // A VM that never became ready stays (in `error`) for `vm logs`; the error says why.
       CallBridge bridge(call);
       BANGER_TRY_ASSIGN(vm, deps.vms.start(vm.id, bridge.progress(), bridge.cancel(), readiness));
     }
-    return api::VmCreate::Response{.vm = to_info(vm)};
+    BANGER_TRY_ASSIGN(auto info, to_full_info(deps.vms, vm));
+    return api::VmCreate::Response{.vm = std::move(info)};
   });
   registry.add<api::VmList>(
       [deps](const api::VmList::Request&, rpc::CallContext&) -> Expected<api::VmList::Response> {
@@ -192,7 +239,8 @@ void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
   registry.add<api::VmShow>([deps](const api::VmShow::Request& request,
                                    rpc::CallContext&) -> Expected<api::VmShow::Response> {
     BANGER_TRY_ASSIGN(auto vm, deps.vms.show(request.name));
-    return api::VmShow::Response{.vm = to_info(vm)};
+    BANGER_TRY_ASSIGN(auto info, to_full_info(deps.vms, vm));
+    return api::VmShow::Response{.vm = std::move(info)};
   });
   registry.add<api::VmDelete>([deps](const api::VmDelete::Request& request,
                                      rpc::CallContext&) -> Expected<api::VmDelete::Response> {
@@ -278,7 +326,13 @@ void register_observe(rpc::Registry& registry, const VmHandlerDeps& deps) {
         BANGER_TRY_ASSIGN(auto vms, deps.vms.ports(request.names));
         api::VmPorts::Response response;
         for (const auto& vm : vms) {
-          response.vms.push_back(to_ports_entry(vm));
+          auto entry = to_ports_entry(vm);
+          if (auto found = deps.vms.show(vm.name); found) {
+            if (auto forwards = deps.vms.forwards(*found); forwards) {
+              entry.forwards = to_forward_infos(*forwards);
+            }
+          }
+          response.vms.push_back(std::move(entry));
         }
         return response;
       });
@@ -291,6 +345,31 @@ void register_observe(rpc::Registry& registry, const VmHandlerDeps& deps) {
           response.vms.push_back(to_stats_entry(one));
         }
         return response;
+      });
+}
+
+// vm.forward, vm.unforward (docs/forwarding.md).
+void register_forwards(rpc::Registry& registry, const VmHandlerDeps& deps) {
+  registry.add<api::VmForwardMethod>(
+      [deps](const api::VmForwardMethod::Request& request,
+             rpc::CallContext&) -> Expected<api::VmForwardMethod::Response> {
+        BANGER_TRY_ASSIGN(auto bound, deps.vms.forward(request.name, to_forwards(request.ports)));
+        BANGER_TRY_ASSIGN(auto vm, deps.vms.show(request.name));
+        BANGER_TRY_ASSIGN(auto all, deps.vms.forwards(vm));
+        api::VmForwardMethod::Response response{.name = vm.name, .bound = {}, .forwards = {}};
+        for (const auto& forward : bound) {
+          response.bound.push_back(to_forward_info(forward, false));
+        }
+        response.forwards = to_forward_infos(all);
+        return response;
+      });
+  registry.add<api::VmUnforwardMethod>(
+      [deps](const api::VmUnforwardMethod::Request& request,
+             rpc::CallContext&) -> Expected<api::VmUnforwardMethod::Response> {
+        BANGER_TRY(deps.vms.unforward(request.name, to_forwards(request.ports)));
+        BANGER_TRY_ASSIGN(auto vm, deps.vms.show(request.name));
+        BANGER_TRY_ASSIGN(auto all, deps.vms.forwards(vm));
+        return api::VmUnforwardMethod::Response{.name = vm.name, .forwards = to_forward_infos(all)};
       });
 }
 
@@ -357,6 +436,7 @@ void register_vm_handlers(rpc::Registry& registry, VmHandlerDeps deps) {
   register_lifecycle(registry, deps);
   register_observe(registry, deps);
   register_guest(registry, deps);
+  register_forwards(registry, deps);
 }
 
 }  // namespace banger::daemon

@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "banger/base/error.hpp"
+#include "banger/model/port_forward.hpp"
 #include "banger/model/vmm_backend.hpp"
 
 namespace banger::model {
@@ -66,6 +68,9 @@ struct Vm {
   int vmm_pid = 0;                         // pid of the VMM process
   std::uint64_t vmm_start_time = 0;        // starttime field of /proc/<pid>/stat (clock ticks)
   std::string rootfs_strategy;  // "qcow2_overlay", "dm_snapshot", "reflink", "sparse_copy"
+  // Host ports forwarded at every start (`--publish`; docs/forwarding.md), as asked (host_port 0
+  // = a free port picked at each start).
+  std::vector<PortForward> publish;
 
   friend bool operator==(const Vm&, const Vm&) = default;
 };

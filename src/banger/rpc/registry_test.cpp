@@ -122,9 +122,10 @@ TEST_F(RegistryTest, MalformedRequestsGetErrorReplies) {
 TEST_F(RegistryTest, EmitWritesEventLinesForTheRequest) {
   EXPECT_EQ(
       dispatch(R"({"v":1,"id":9,"method":"vm.create","params":{"name":"a","vcpu":2}})"),
-      R"({"id":9,"result":{"vm":{"created_at":"","disk_size_mib":0,"guest_ip":"","id":"",)"
+      R"({"id":9,"result":{"vm":{"created_at":"","disk_size_mib":0,"forwards":[],"guest_ip":"",)"
+      R"("id":"",)"
       R"("image":"","kernel":"","last_error":"","mac":"","memory_mib":0,"name":"a",)"
-      R"("nat":false,"pid":0,"rootfs_size_mib":0,"rootfs_strategy":"","state":"","tap":"",)"
+      R"("nat":false,"pid":0,"publish":[],"rootfs_size_mib":0,"rootfs_strategy":"","state":"","tap":"",)"
       R"("touched_at":"","vcpu":2,)"
       R"("vmm":"","workspace":{"branch":"","head":"","path":"","prepared_at":"","repo":""}}}})");
   EXPECT_EQ(events,

@@ -12,7 +12,7 @@ namespace banger::store {
 namespace {
 
 // Append only. Never edit a migration that has shipped; add the next one instead.
-constexpr std::array<Migration, 3> kMigrations = {{
+constexpr std::array<Migration, 4> kMigrations = {{
     {1, "vms, images and kernels", R"sql(
 CREATE TABLE vms (
   id                      TEXT PRIMARY KEY NOT NULL,
@@ -76,6 +76,11 @@ ALTER TABLE vms ADD COLUMN vmm TEXT NOT NULL DEFAULT 'qemu'
 ALTER TABLE vms ADD COLUMN workspace_head TEXT NOT NULL DEFAULT '';
 ALTER TABLE vms ADD COLUMN workspace_branch TEXT NOT NULL DEFAULT '';
 ALTER TABLE vms ADD COLUMN workspace_prepared_at INTEGER NOT NULL DEFAULT 0;
+)sql"},
+    // `--publish` host ports forwarded at every start (model::join_port_forwards' text:
+    // "127.0.0.1:8080:80,...", "" for none; docs/forwarding.md).
+    {4, "vm publish", R"sql(
+ALTER TABLE vms ADD COLUMN publish TEXT NOT NULL DEFAULT '';
 )sql"},
 }};
 

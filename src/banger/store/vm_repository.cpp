@@ -12,7 +12,7 @@ constexpr std::string_view kColumns =
     "id, name, image, kernel, vcpu, memory_mib, disk_size_mib, rootfs_overlay_size_mib, nat, "
     "guest_ip, mac, agent_cid, agent_port, state, last_error, created_at, touched_at, "
     "workspace_path, workspace_repo, tap_name, overlay_path, vmm_pid, vmm_start_time, "
-    "rootfs_strategy, vmm, workspace_head, workspace_branch, workspace_prepared_at";
+    "rootfs_strategy, vmm, workspace_head, workspace_branch, workspace_prepared_at, publish";
 
 // Binds every field but id, starting at parameter `first`.
 Status bind_fields(Statement& stmt, const model::Vm& vm, int first) {
@@ -45,6 +45,7 @@ Status bind_fields(Statement& stmt, const model::Vm& vm, int first) {
   BANGER_TRY(stmt.bind(i++, vm.workspace_head));
   BANGER_TRY(stmt.bind(i++, vm.workspace_branch));
   BANGER_TRY(stmt.bind(i++, vm.workspace_prepared_at));
+  BANGER_TRY(stmt.bind(i++, model::join_port_forwards(vm.publish)));
   return {};
 }
 
@@ -91,6 +92,14 @@ Expected<model::Vm> read_row(const Statement& stmt) {
   vm.workspace_head = stmt.column_text(i++);
   vm.workspace_branch = stmt.column_text(i++);
   vm.workspace_prepared_at = stmt.column_int64(i++);
+  std::string publish = stmt.column_text(i++);
+  auto forwards = model::split_port_forwards(publish);
+  if (!forwards) {
+    return fail(Errc::internal,
+                fmt::format("vm \"{}\" has unreadable published ports \"{}\" in the store", vm.name,
+                            publish));
+  }
+  vm.publish = std::move(*forwards);
   return vm;
 }
 
@@ -104,7 +113,7 @@ Status VmRepository::insert(const model::Vm& vm) {
   auto guard = db_.lock();
   BANGER_TRY_ASSIGN(auto stmt, db_.prepare(fmt::format(
                                    "INSERT INTO vms ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                    kColumns)));
   BANGER_TRY(stmt.bind(1, vm.id));
   BANGER_TRY(bind_fields(stmt, vm, 2));
@@ -181,9 +190,9 @@ Status VmRepository::update(const model::Vm& vm) {
                   "workspace_path = ?, workspace_repo = ?, tap_name = ?, "
                   "overlay_path = ?, vmm_pid = ?, vmm_start_time = ?, "
                   "rootfs_strategy = ?, vmm = ?, workspace_head = ?, workspace_branch = ?, "
-                  "workspace_prepared_at = ? WHERE id = ?"));
+                  "workspace_prepared_at = ?, publish = ? WHERE id = ?"));
   BANGER_TRY(bind_fields(stmt, vm, 1));
-  BANGER_TRY(stmt.bind(28, vm.id));
+  BANGER_TRY(stmt.bind(29, vm.id));
   auto done = stmt.step();
   if (!done) {
     if (done.error().code == Errc::already_exists) {

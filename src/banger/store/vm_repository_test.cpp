@@ -44,6 +44,7 @@ model::Vm sample_vm(std::string id, std::string name, std::int64_t created_at = 
   vm.vmm_start_time = 123456789012ULL;
   vm.rootfs_strategy = "overlay";
   vm.vmm = model::VmmBackend::firecracker;  // round-trips, though it cannot run yet
+  vm.publish = {{"127.0.0.1", 8080, 80}, {"0.0.0.0", 0, 22}};
   return vm;
 }
 
@@ -133,8 +134,24 @@ TEST(VmRepository, UpdateReplacesEveryField) {
   vm.nat = false;
   vm.vmm_pid = 0;
   vm.vmm_start_time = 0;
+  vm.publish = {{"127.0.0.1", 9090, 90}};
   ASSERT_TRUE(f.vms.update(vm));
   EXPECT_EQ(f.vms.get(vm.id), vm);
+  vm.publish.clear();
+  ASSERT_TRUE(f.vms.update(vm));
+  EXPECT_EQ(f.vms.get(vm.id), vm);
+}
+
+TEST(VmRepository, AnUnreadablePublishColumnIsAnInternalErrorNamingTheVm) {
+  Fixture f;
+  model::Vm vm = sample_vm("0123456789abcdef", "web");
+  ASSERT_TRUE(f.vms.insert(vm));
+  ASSERT_TRUE(f.db.exec("UPDATE vms SET publish = '127.0.0.1:99999:80'"));
+  auto got = f.vms.get(vm.id);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, Errc::internal);
+  EXPECT_NE(got.error().message.find("vm \"web\" has unreadable published ports"),
+            std::string::npos);
 }
 
 TEST(VmRepository, UpdateOfAMissingVmIsNotFound) {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -124,6 +125,10 @@ class FakeVmHost final : public vm::VmHost {
     survived_signals_.insert(signal);
   }
   Status release(const model::Vm& vm) override {
+    {
+      std::lock_guard lock(mutex_);
+      forwards_.erase(vm.id);
+    }
     BANGER_FAKE_STEP("release", vm);
     return {};
   }
@@ -212,6 +217,64 @@ class FakeVmHost final : public vm::VmHost {
   Status set_nat(const model::Vm& vm, bool enabled) override {
     BANGER_FAKE_STEP(enabled ? "nat_on" : "nat_off", vm);
     return {};
+  }
+  // Host ports add_forwards() refuses as in use ("host port 127.0.0.1:<port> is already in
+  // use"), besides the ones some VM's forward holds.
+  void take_host_port(int port) {
+    std::lock_guard lock(mutex_);
+    taken_ports_.insert(port);
+  }
+  // Like TcpForwarder without sockets: all or nothing, port 0 becomes 40000, 40001, ...
+  Expected<std::vector<model::PortForward>> add_forwards(
+      const model::Vm& vm, const std::vector<model::PortForward>& forwards) override {
+    BANGER_FAKE_STEP("add_forwards", vm);
+    std::lock_guard lock(mutex_);
+    std::set<int> taken = taken_ports_;
+    for (const auto& [id, list] : forwards_) {
+      for (const auto& f : list) {
+        taken.insert(f.host_port);
+      }
+    }
+    std::vector<model::PortForward> bound;
+    for (auto f : forwards) {
+      if (f.host_port == 0) {
+        f.host_port = next_port_++;
+      }
+      if (!taken.insert(f.host_port).second) {
+        return fail(Errc::already_exists, "host port " + f.host_address + ":" +
+                                              std::to_string(f.host_port) + " is already in use");
+      }
+      bound.push_back(f);
+    }
+    auto& list = forwards_[vm.id];
+    list.insert(list.end(), bound.begin(), bound.end());
+    return bound;
+  }
+  Status remove_forwards(const model::Vm& vm,
+                         const std::vector<model::PortForward>& forwards) override {
+    BANGER_FAKE_STEP("remove_forwards", vm);
+    std::lock_guard lock(mutex_);
+    auto& list = forwards_[vm.id];
+    for (const auto& f : forwards) {
+      auto same = [&](const model::PortForward& g) {
+        return g.host_address == f.host_address && g.host_port == f.host_port;
+      };
+      if (std::find_if(list.begin(), list.end(), same) == list.end()) {
+        return fail(Errc::not_found,
+                    "no forward on " + f.host_address + ":" + std::to_string(f.host_port));
+      }
+    }
+    for (const auto& f : forwards) {
+      std::erase_if(list, [&](const model::PortForward& g) {
+        return g.host_address == f.host_address && g.host_port == f.host_port;
+      });
+    }
+    return {};
+  }
+  std::vector<model::PortForward> forwards(const model::Vm& vm) override {
+    std::lock_guard lock(mutex_);
+    auto found = forwards_.find(vm.id);
+    return found == forwards_.end() ? std::vector<model::PortForward>{} : found->second;
   }
   // The guest side of the next stream sessions: run on its own thread with the guest end of a
   // socketpair once open_stream() succeeded (the session's channel is the other end). Default:
@@ -305,6 +368,9 @@ class FakeVmHost final : public vm::VmHost {
   StreamGuest stream_guest_ = echo_stream_guest;
   std::vector<agentproto::StreamExecParams> streams_opened_;
   std::vector<std::thread> stream_threads_;
+  std::map<std::string, std::vector<model::PortForward>> forwards_;  // by VM id
+  std::set<int> taken_ports_;
+  int next_port_ = 40000;
 };
 
 #undef BANGER_FAKE_STEP

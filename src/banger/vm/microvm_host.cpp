@@ -570,6 +570,7 @@ Expected<bool> MicrovmHost::signal(const model::Vm& vm, int signal) {
 }
 
 Status MicrovmHost::release(const model::Vm& vm) {
+  deps_.forwarder.remove_all(vm.id);
   unpublish(vm);
   forget_agent(vm);
   if (vm.tap_name.empty()) {
@@ -583,6 +584,7 @@ Status MicrovmHost::release(const model::Vm& vm) {
 }
 
 Status MicrovmHost::destroy(const model::Vm& vm) {
+  deps_.forwarder.remove_all(vm.id);
   unpublish(vm);
   forget_agent(vm);
   std::string dir = vm_dir_of(deps_.paths, vm);
@@ -1003,6 +1005,24 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
     BANGER_TRY_ASSIGN(rebuild, deps_.nat.tables_exist());
   }
   return rebuild ? deps_.nat.rebuild(guests) : Status{};
+}
+
+Expected<std::vector<model::PortForward>> MicrovmHost::add_forwards(
+    const model::Vm& vm, const std::vector<model::PortForward>& forwards) {
+  if (vm.guest_ip.empty()) {
+    return fail(Errc::failed_precondition,
+                fmt::format("vm \"{}\" has no address to forward to", vm.name));
+  }
+  return deps_.forwarder.add(vm.id, vm.guest_ip, forwards);
+}
+
+Status MicrovmHost::remove_forwards(const model::Vm& vm,
+                                    const std::vector<model::PortForward>& forwards) {
+  return deps_.forwarder.remove(vm.id, forwards);
+}
+
+std::vector<model::PortForward> MicrovmHost::forwards(const model::Vm& vm) {
+  return deps_.forwarder.list(vm.id);
 }
 
 }  // namespace banger::vm

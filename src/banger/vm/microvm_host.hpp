@@ -15,6 +15,7 @@
 #include "banger/base/clock.hpp"
 #include "banger/config/config.hpp"
 #include "banger/dns/dns_service.hpp"
+#include "banger/forward/tcp_forwarder.hpp"
 #include "banger/guest/known_hosts.hpp"
 #include "banger/hostnat/nat_service.hpp"
 #include "banger/hostnat/network_service.hpp"
@@ -41,8 +42,9 @@ struct MicrovmHostDeps {
   kernelcat::KernelService& kernels;
   const vmm::VmmRegistry& vmms;  // the Vmm of each backend; a VM uses the one in its record
   guest::KnownHosts& known_hosts;
-  dns::DnsService& dns;      // <name>.vm records follow start/stop; the guest resolver
-  hostnat::NatService& nat;  // per-VM outbound NAT rules
+  dns::DnsService& dns;              // <name>.vm records follow start/stop; the guest resolver
+  hostnat::NatService& nat;          // per-VM outbound NAT rules
+  forward::TcpForwarder& forwarder;  // host ports forwarded to guests (owner: the VM id)
   // CPU ticks and RSS of a VMM process (sys::sample_process on the real host; tests fake it,
   // since fake VMMs have fake pids).
   std::function<Expected<sys::ProcessSample>(pid_t)> sample_process;
@@ -112,6 +114,11 @@ class MicrovmHost final : public VmHost {
   Expected<VmUsage> usage(const model::Vm& vm) override;
   void poll_usage(const std::vector<model::Vm>& running) override;
   Status set_nat(const model::Vm& vm, bool enabled) override;
+  Expected<std::vector<model::PortForward>> add_forwards(
+      const model::Vm& vm, const std::vector<model::PortForward>& forwards) override;
+  Status remove_forwards(const model::Vm& vm,
+                         const std::vector<model::PortForward>& forwards) override;
+  std::vector<model::PortForward> forwards(const model::Vm& vm) override;
   // Stream channels from the backend's stream_endpoints (QEMU: the <runtime>/<id>.s<n> sockets,
   // or vsock port 1025), one StreamChannels per VM (its channel leases), with the VM's token.
   Expected<agentclient::StreamSession> open_stream(const model::Vm& vm,

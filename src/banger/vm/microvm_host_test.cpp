@@ -188,6 +188,7 @@ class MicrovmHostTest : public ::testing::Test {
                             .ip_forwarding = forwarding_,
                             .bridge_name = config_.bridge_name,
                             .bridge_cidr = "192.0.2.1/24"}};
+  forward::TcpForwarder forwarder_;
   testkit::FakeVmm vmm_{{.backend = vmm::Backend::qemu,
                          .serve_agent = true,
                          .agent_proc_root = dir_.path() + "/guest-proc",
@@ -210,6 +211,7 @@ class MicrovmHostTest : public ::testing::Test {
             .known_hosts = known_hosts_,
             .dns = dns_,
             .nat = nat_,
+            .forwarder = forwarder_,
             .sample_process = sys::sample_process,
             .list_processes = [this] { return processes_; },
             .check_ids_unused = [this](std::uint32_t uid, std::uint32_t) -> Status {

@@ -138,8 +138,8 @@ class VmHost {
   // `vm kill --signal`: sends signal to the VMM and waits a while for it to exit (Vmm::signal).
   // true when it is gone (also when it already was), false when it survived the signal.
   virtual Expected<bool> signal(const model::Vm& vm, int signal) = 0;
-  // Removes the VM's DNS record and NAT rules and returns its TAP to the pool (the IP stays
-  // leased to the VM).
+  // Closes the VM's port forwards (and their connections), removes its DNS record and NAT rules
+  // and returns its TAP to the pool (the IP stays leased to the VM).
   virtual Status release(const model::Vm& vm) = 0;
   // Deletes everything the VM owns on the host: disks, sockets, its known_hosts entries and
   // its IP lease.
@@ -176,6 +176,18 @@ class VmHost {
   virtual void poll_usage(const std::vector<model::Vm>& running) { (void)running; }
   // Turns outbound NAT on or off for a running VM (S7); the rules follow at once.
   virtual Status set_nat(const model::Vm& vm, bool enabled) = 0;
+  // Forwards host TCP ports to the VM's guest_ip (docs/forwarding.md), all or nothing, and
+  // returns them as bound (host_port 0 replaced by the port the host picked). invalid_argument
+  // for an invalid forward or an address that is not the host's; already_exists "host port
+  // 127.0.0.1:8080 is already in use"; permission_denied for a privileged port.
+  virtual Expected<std::vector<model::PortForward>> add_forwards(
+      const model::Vm& vm, const std::vector<model::PortForward>& forwards) = 0;
+  // Closes the VM's forwards on these host address:ports (guest_port is ignored) and their
+  // connections. not_found "no forward on 127.0.0.1:8080" (nothing closed) for one it lacks.
+  virtual Status remove_forwards(const model::Vm& vm,
+                                 const std::vector<model::PortForward>& forwards) = 0;
+  // The VM's forwards as bound, ordered by host address and port.
+  virtual std::vector<model::PortForward> forwards(const model::Vm& vm) = 0;
   // Opens a stream session on one of the running guest's stream channels (ADR 0009): the agent
   // has authenticated this host, started params.argv (the returned pid) and the session's
   // channel carries frames from now on (agentproto::pump_host_session). timeout covers waiting

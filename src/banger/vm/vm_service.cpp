@@ -84,8 +84,10 @@ Expected<model::Vm> VmService::create(const CreateSpec& spec) {
   vm.rootfs_overlay_size_mib = options_.default_rootfs_overlay_size_mib;
   vm.nat = spec.nat;
   vm.vmm = spec.vmm.value_or(options_.default_vmm);
+  vm.publish = spec.publish;
   vm.state = model::VmState::created;
   BANGER_TRY(validate_sizes(vm));
+  BANGER_TRY(model::validate_port_forwards(vm.publish));
   // A VM whose image or kernel cannot be had would only ever fail to start: refuse it before
   // it is recorded (nothing to clean up after a typo).
   BANGER_TRY(deps_.host.check_sources(vm));
@@ -250,6 +252,13 @@ Expected<model::Vm> VmService::start(const std::string& name_or_id,
   prepared->apply_to(vm);
   if (auto saved = deps_.vms.update(vm); !saved) {
     return fail_start(saved.error(), false);
+  }
+  // Published ports are bound before the boot: a taken one fails the start at once (release()
+  // in fail_start closes the ones bound).
+  if (!vm.publish.empty()) {
+    if (auto bound = deps_.host.add_forwards(vm, vm.publish); !bound) {
+      return fail_start(bound.error(), false);
+    }
   }
   base::report(progress, {"boot", "booting " + vm.name, 0, 0});
   // The pid + start time are stored the moment the VMM exists, before launch() waits for it: a
@@ -724,7 +733,9 @@ Status VmService::reconcile() {
     BANGER_TRY(transition(vm, VmEvent::lost, "reconciling vm " + vm.name));
   }
   BANGER_TRY_ASSIGN(auto after, list());
-  return deps_.host.reconcile(after);
+  BANGER_TRY(deps_.host.reconcile(after));
+  reforward_published(after);
+  return {};
 }
 
 }  // namespace banger::vm

@@ -81,7 +81,14 @@ struct CreateSpec {
   std::optional<std::int64_t> memory_mib;
   std::optional<std::int64_t> disk_size_mib;
   bool nat = false;
-  std::optional<model::VmmBackend> vmm;  // empty: default_vmm; recorded on the VM
+  std::optional<model::VmmBackend> vmm;     // empty: default_vmm; recorded on the VM
+  std::vector<model::PortForward> publish;  // forwarded at every start (docs/forwarding.md)
+};
+
+// A running VM's port forward as `vm show` / `vm ports` report it.
+struct VmForward {
+  model::PortForward forward;  // as bound
+  bool published = false;      // one of the VM's --publish forwards (re-made at every start)
 };
 
 // How a VMM process ended, as far as the daemon can tell: the exit code or the signal when the
@@ -242,8 +249,22 @@ class VmService {
   // record has moved on (stopped, restarted, deleted) or the process is still alive.
   Status vmm_exited(const std::string& vm_id, int pid, std::uint64_t start_time,
                     const VmmExit& how);
+  // Forwards host ports to the running VM (`vm forward`; docs/forwarding.md) until it stops;
+  // not persisted (`--publish` is). Returns them as bound. not_running as health();
+  // invalid_argument from model::validate_port_forwards (also when the VM would have more than
+  // model::kMaxForwardsPerVm); VmHost::add_forwards' errors (already_exists naming a taken host
+  // address:port; nothing is bound then).
+  Expected<std::vector<model::PortForward>> forward(
+      const std::string& name_or_id, const std::vector<model::PortForward>& forwards);
+  // Closes the running VM's forwards on these host address:ports (a published one comes back
+  // at the next start). not_running as health(); not_found "no forward on 127.0.0.1:8080".
+  Status unforward(const std::string& name_or_id, const std::vector<model::PortForward>& forwards);
+  // The VM's forwards as bound (none unless it is running), published ones marked.
+  Expected<std::vector<VmForward>> forwards(const model::Vm& vm);
+
   // Daemon start: VMs recorded as starting/running/stopping whose VMM is gone become
-  // `stopped`; the host rebuilds leases and TAPs from the live set (S13).
+  // `stopped`; the host rebuilds leases and TAPs from the live set (S13); the published ports
+  // of the running VMs are forwarded again (a port taken meanwhile is logged and skipped).
   Status reconcile();
 
  private:
@@ -257,6 +278,9 @@ class VmService {
   Expected<model::Vm> kill_locked(model::Vm vm, int signal = SIGKILL);
   // Deletes the VM (host state, then the record); it must be idle and its lock held.
   Status destroy_locked(const model::Vm& vm);
+  // reconcile(): forwards the published ports of the running VMs again (the forwards died with
+  // the previous daemon).
+  void reforward_published(const std::vector<model::Vm>& vms);
 
   VmServiceDeps deps_;
   VmServiceOptions options_;
