@@ -2,15 +2,19 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/cli/command.hpp"
+#include "banger/cli/copy_progress.hpp"
 #include "banger/cli/printer.hpp"
 #include "banger/sys/command_runner.hpp"
 
@@ -94,21 +98,30 @@ Status copy_workspace(Context& ctx, const std::string& vm, const WorkspaceCopy& 
     return fail_errno("creating the workspace pipe", errno);
   }
   posix::Fd upload_read(ends[0]);
+  std::atomic<std::uint64_t> sent{0};
+  CopyProgress progress(ctx, fmt::format("copying {} into {}", plan.repo_name, vm),
+                        plan.total_bytes, sent);
+  if (auto started = progress.start(); !started) {
+    ::close(ends[1]);
+    return started;
+  }
   Producer producer;
-  producer.thread = std::thread([&producer, &plan, write_end = ends[1]] {
+  producer.thread = std::thread([&producer, &plan, &sent, write_end = ends[1]] {
     posix::Fd upload_write(write_end);
-    producer.status = workspace::write_upload_stream(plan, upload_write.get(),
-                                                     [&producer] { return producer.stop.load(); });
+    producer.status = workspace::write_upload_stream(
+        plan, upload_write.get(), [&producer] { return producer.stop.load(); }, &sent);
   });
+  // The script's notes are for the user: through the progress thread, above its live line.
   auto outcome = run_in_guest(ctx, vm, {.argv = command.argv, .cwd = command.cwd},
                               {.stdin_fd = upload_read.get(),
-                               .stdout_fd = STDERR_FILENO,  // the script's notes are for the user
-                               .stderr_fd = STDERR_FILENO,
+                               .stdout_fd = progress.output_fd(),
+                               .stderr_fd = progress.output_fd(),
                                .interrupt_fd = copy.signals ? copy.signals->read_fd() : -1});
   // The guest side is done (or broke): whatever the producer still writes goes nowhere.
   producer.stop.store(true);
   upload_read.reset();
   producer.thread.join();
+  progress.stop();
 
   if (copy.signals != nullptr && copy.signals->signalled()) {
     return fail(Errc::cancelled, fmt::format("copying the workspace into {} was interrupted", vm));

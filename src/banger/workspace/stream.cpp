@@ -55,7 +55,8 @@ Error cancelled_error() { return Error{Errc::cancelled, "workspace upload cancel
 // the guest command stopped reading.
 class TarWriter {
  public:
-  explicit TarWriter(int fd) : fd_(fd), archive_(archive_write_new()) {}
+  TarWriter(int fd, std::atomic<std::uint64_t>* content_bytes)
+      : fd_(fd), archive_(archive_write_new()), content_bytes_(content_bytes) {}
   TarWriter(const TarWriter&) = delete;
   TarWriter& operator=(const TarWriter&) = delete;
   ~TarWriter() { archive_write_free(archive_); }
@@ -111,6 +112,9 @@ class TarWriter {
     if (size > 0 && archive_write_data(archive_, bytes, size) < 0) {
       return failure("streaming file data");
     }
+    if (content_bytes_ != nullptr) {
+      content_bytes_->fetch_add(size, std::memory_order_relaxed);
+    }
     return {};
   }
 
@@ -152,6 +156,7 @@ class TarWriter {
 
   int fd_;
   struct archive* archive_;
+  std::atomic<std::uint64_t>* content_bytes_;  // may be null
   std::optional<posix::SysError> write_error_;
 };
 
@@ -705,8 +710,9 @@ Status write_commit_entries(const Plan& plan, TarWriter& tar, const base::Cancel
 
 }  // namespace
 
-Status write_upload_stream(const Plan& plan, int fd, const base::CancelFn& cancel) {
-  TarWriter tar(fd);
+Status write_upload_stream(const Plan& plan, int fd, const base::CancelFn& cancel,
+                           std::atomic<std::uint64_t>* content_bytes) {
+  TarWriter tar(fd, content_bytes);
   BANGER_TRY(tar.open());
   if (plan.git) {
     BANGER_TRY(write_git_metadata(plan, tar, cancel));

@@ -5,6 +5,7 @@
 // commands too, whose output the CLI passes on (export) or parses (show).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -94,8 +95,11 @@ GuestCommand guest_prepare_command(const Plan& plan, const std::string& guest_di
 // are opened relative to plan.root without following any symlink. A file whose size changed
 // since it was opened fails with failed_precondition naming it. EPIPE (the guest stopped
 // reading: look at its exit code first, it may have refused) is Errc::io. cancel is checked
-// between entries and between blocks (Errc::cancelled).
-Status write_upload_stream(const Plan& plan, int fd, const base::CancelFn& cancel = {});
+// between entries and between blocks (Errc::cancelled). content_bytes, when set, grows by the
+// file content bytes streamed (workspace files and git metadata files; not tar headers) as
+// they are written, for a progress display on another thread: compare with plan.total_bytes.
+Status write_upload_stream(const Plan& plan, int fd, const base::CancelFn& cancel = {},
+                           std::atomic<std::uint64_t>* content_bytes = nullptr);
 
 // A guest command whose stdout is a binary patch (git diff --binary --full-index -M) from
 // base_commit (or the guest's HEAD) to the guest's working tree, untracked non-ignored files
