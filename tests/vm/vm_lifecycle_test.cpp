@@ -196,7 +196,8 @@ TEST_F(VmSuite, AgentAnswersHealthPortsListsHttpWithVmUrlsAndStatsAreLive) {
   EXPECT_TRUE(found_http) << listed.out;
   EXPECT_TRUE(found_ssh) << listed.out;
   auto table = run({"vm", "ports", "p1"});
-  EXPECT_THAT(table.out, HasSubstr("http://p1.vm:8080"));
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("http://p1.vm:8080")) << table.err;
 
   auto stats = nlohmann::json::parse(run({"vm", "stats", "p1", "--json"}).out, nullptr, false);
   ASSERT_TRUE(stats.is_array());

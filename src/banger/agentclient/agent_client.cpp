@@ -52,6 +52,12 @@ class ReplyReader {
         cancel_(cancel),
         buffer_(kReadChunkBytes, '\0') {}
 
+  // The deadline (and the timeout its messages name) of the reads that follow.
+  void set_deadline(Clock::time_point deadline, milliseconds timeout) {
+    deadline_ = deadline;
+    timeout_ = timeout;
+  }
+
   // The result (or agent error) of request id, under the reply limits of method phase ("auth"
   // or the call's method); messages name the call's method. closed_early is set when the agent
   // closed the connection before answering.
@@ -91,8 +97,10 @@ class ReplyReader {
       }
       const auto now = Clock::now();
       if (now >= deadline_) {
+        const std::string what =
+            phase == method ? std::string(method) : fmt::format("{} (before {})", phase, method);
         return fail(Errc::timeout,
-                    fmt::format("agent at {} did not answer {} within {}ms{}", endpoint_, method,
+                    fmt::format("agent at {} did not answer {} within {}ms{}", endpoint_, what,
                                 timeout_.count(), skipped.empty() ? "" : " (" + skipped + ")"));
       }
       auto n = posix::read_some(fd_, buffer_.data(), buffer_.size(),
@@ -154,8 +162,9 @@ Errc agent_errc(agentproto::ErrorCode code) {
   return Errc::command_failed;
 }
 
-AgentClient::AgentClient(std::unique_ptr<Dialer> dialer, std::string token)
-    : dialer_(std::move(dialer)), token_(std::move(token)) {
+AgentClient::AgentClient(std::unique_ptr<Dialer> dialer, std::string token,
+                         std::chrono::milliseconds auth_wait)
+    : dialer_(std::move(dialer)), token_(std::move(token)), auth_wait_(auth_wait) {
   // Ids differ between client instances, so a stale reply from an earlier daemon run is not
   // taken for ours. Stays below 2^53 (exact in any JSON reader).
   const auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -217,8 +226,10 @@ Expected<nlohmann::json> AgentClient::call_once(std::string_view method,
                                 error.sys_errno,
                                 {}});
   };
-  ReplyReader reader(fd.get(), endpoint, deadline, timeout, cancel);
-  // 1. Authenticate; nothing else is sent before the agent accepted the token.
+  // 1. Authenticate; nothing else is sent before the agent accepted the token, answered at once.
+  const auto auth_wait = std::min(timeout, auth_wait_);
+  ReplyReader reader(fd.get(), endpoint, std::min(deadline, Clock::now() + auth_wait), auth_wait,
+                     cancel);
   const std::string auth =
       "\n" + agentproto::make_request_line(auth_id, agentproto::kMethodAuth,
                                            agentproto::encode(agentproto::AuthParams{token_}));
@@ -243,6 +254,7 @@ Expected<nlohmann::json> AgentClient::call_once(std::string_view method,
     return tl::unexpected(std::move(error));
   }
   // 2. The request.
+  reader.set_deadline(deadline, timeout);
   if (auto sent = posix::write_all(fd.get(), line, deadline); !sent) {
     return write_failed(sent.error(), method);
   }

@@ -35,7 +35,9 @@ Errc agent_errc(agentproto::ErrorCode code);
 class AgentClient {
  public:
   // token: the VM's agent token (agentproto::valid_token), presented first on every connection.
-  AgentClient(std::unique_ptr<Dialer> dialer, std::string token);
+  // auth_wait: see kAuthWait (shorter in tests).
+  AgentClient(std::unique_ptr<Dialer> dialer, std::string token,
+              std::chrono::milliseconds auth_wait = kAuthWait);
 
   // Every call below: the timeout covers waiting for the channel, connecting, authenticating,
   // sending and the whole reply, and holds however the guest behaves. Errors:
@@ -93,6 +95,10 @@ class AgentClient {
   // Longest a call waits for a single-stream channel another call holds (a long exec): the
   // caller then gets unavailable and can fall back (stop: ssh, ACPI, kill) instead of queueing.
   static constexpr std::chrono::milliseconds kChannelWait{2000};
+  // Longest wait for the answer to `auth`, whatever the call's timeout: the agent answers it at
+  // once, so a long call (an exec without a timeout) whose auth reply was lost fails instead of
+  // holding the channel for its whole timeout.
+  static constexpr std::chrono::milliseconds kAuthWait{10000};
 
  private:
   // One call; closed_early tells an EOF before the reply from other failures.
@@ -102,6 +108,7 @@ class AgentClient {
 
   std::unique_ptr<Dialer> dialer_;
   std::string token_;
+  std::chrono::milliseconds auth_wait_;
   std::timed_mutex channel_;  // held across a call on single-stream endpoints only
   std::mutex id_mutex_;
   std::int64_t next_id_;

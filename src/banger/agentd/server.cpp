@@ -5,12 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
 
 #include "banger/agentd/host_attach.hpp"
 #include "banger/agentd/log.hpp"
+#include "banger/agentd/port_write.hpp"
 #include "banger/agentd/proc_files.hpp"
 #include "banger/agentproto/frame.hpp"
 #include "banger/posix/io.hpp"
@@ -20,13 +22,16 @@ namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
 
+// Writes one reply line to the host; false when the host is gone (the reply is dropped).
+using ReplyWriter = std::function<bool(std::string_view line)>;
+
 // Writes session's answer to frame; returns true when the session refused the peer. A stream
 // (reset_on_refusal) then drops what follows unread; the serial port keeps it, to look for an
 // `auth` of a host that connected after the refused one.
 bool answer_one(const agentproto::Frame& frame, agentproto::FrameDecoder& decoder, Session& session,
-                int write_fd, std::size_t& answered, bool reset_on_refusal = true) {
+                const ReplyWriter& write, std::size_t& answered, bool reset_on_refusal = true) {
   Reply reply = session.handle(frame);
-  if (!write_all(write_fd, reply.line)) {
+  if (!write(reply.line)) {
     log_line("reply dropped: the host went away");
   } else {
     ++answered;
@@ -43,19 +48,19 @@ bool answer_one(const agentproto::Frame& frame, agentproto::FrameDecoder& decode
 // Handles every complete frame in decoder in order, through session (which refuses a peer that
 // has not authenticated); returns how many replies were written. Sets hang_up when the session
 // refused the peer: the frames after the refusal are dropped unread.
-std::size_t answer_frames(agentproto::FrameDecoder& decoder, Session& session, int write_fd,
-                          bool& hang_up, bool reset_on_refusal = true) {
+std::size_t answer_frames(agentproto::FrameDecoder& decoder, Session& session,
+                          const ReplyWriter& write, bool& hang_up, bool reset_on_refusal = true) {
   std::size_t answered = 0;
   while (!hang_up) {
     auto frame = decoder.next();
     if (!frame) {
       break;
     }
-    hang_up = answer_one(*frame, decoder, session, write_fd, answered, reset_on_refusal);
+    hang_up = answer_one(*frame, decoder, session, write, answered, reset_on_refusal);
   }
   if (!hang_up) {
     if (auto refused = session.refuse_partial(decoder.buffered())) {
-      if (!write_all(write_fd, refused->line)) {
+      if (!write(refused->line)) {
         log_line("reply dropped: the host went away");
       } else {
         ++answered;
@@ -93,7 +98,8 @@ std::size_t serve_stream(int fd, Agent& agent) {
       return answered;
     }
     decoder.feed(buffer.data(), static_cast<std::size_t>(n));
-    answered += answer_frames(decoder, session, fd, hang_up);
+    answered += answer_frames(
+        decoder, session, [fd](std::string_view line) { return write_all(fd, line); }, hang_up);
   }
   return answered;
 }
@@ -109,6 +115,10 @@ void serve_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>
   bool connected = false;
   const int idle_ms = static_cast<int>(idle_sleep.count());
   HostAttachWait host_attach(read_fd, idle_sleep);
+  // The request was read, so the host attached, even while the port still says it did not.
+  const ReplyWriter write_reply = [write_fd](std::string_view line) {
+    return write_to_port(write_fd, line);
+  };
   while (!stop.load()) {
     pollfd pfd{read_fd, POLLIN, 0};
     const int ready = ::poll(&pfd, 1, idle_ms);
@@ -143,12 +153,12 @@ void serve_port(int read_fd, int write_fd, Agent& agent, const std::atomic<bool>
           }
           session = std::make_unique<Session>(agent);
           std::size_t answered = 0;
-          refused = answer_one(*frame, decoder, *session, write_fd, answered, false);
+          refused = answer_one(*frame, decoder, *session, write_reply, answered, false);
           if (refused) {
             continue;
           }
         }
-        answer_frames(decoder, *session, write_fd, refused, false);
+        answer_frames(decoder, *session, write_reply, refused, false);
         if (!refused) {
           break;
         }

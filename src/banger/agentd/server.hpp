@@ -27,7 +27,9 @@ std::size_t serve_stream(int fd, Agent& agent);
 // written to write_fd (the same fd for a port; both non-blocking). read() returning 0 / POLLHUP
 // means no host is connected: the partial line is dropped (a host that left mid-request cannot
 // corrupt the next one), a new Session starts (the next host authenticates again), and the loop
-// sleeps idle_sleep before polling again. A refused host cannot be hung up on: what it sends is
+// waits for a host (HostAttachWait; idle_sleep without SIGIO). Replies go through
+// write_to_port (a port may refuse writes until it learns of the host whose request was just
+// read). A refused host cannot be hung up on: what it sends is
 // dropped unanswered until it disconnects. Returns when stop
 // becomes true (checked at least every idle_sleep while idle) or on a hard read error.
 // disconnects, when set, counts the host disconnects seen (each one dropped the partial line).

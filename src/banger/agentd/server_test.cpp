@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <thread>
 #include <utility>
@@ -182,6 +183,42 @@ TEST_F(ServerTest, PortDropsHalfLineWhenHostLeaves) {
   EXPECT_EQ(read_line(port.replies()), kAuthReply);
   EXPECT_EQ(read_line(port.replies()), "{\"id\":2,\"result\":{}}");
   ::close(host);
+}
+
+// A virtio-serial port can hand over a host's request before the guest kernel knows the host
+// attached, and refuses writes until it does (port_write.hpp). The reply must wait, not be
+// dropped: found by the real-guest suite (a `vm ports` in five took 5 s, an exec hung). Here the
+// reply FIFO has no reader (refusing writes) until the host "attaches" 200 ms later.
+TEST_F(ServerTest, ARequestReadBeforeThePortKnowsTheHostAttachedIsStillAnswered) {
+  testkit::TempDir dir;
+  const std::string requests = dir.path() + "/requests";
+  const std::string replies = dir.path() + "/replies";
+  ASSERT_EQ(::mkfifo(requests.c_str(), 0600), 0);
+  ASSERT_EQ(::mkfifo(replies.c_str(), 0600), 0);
+  const int read_fd = ::open(requests.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  const int early_reader = ::open(replies.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  const int write_fd = ::open(replies.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  ::close(early_reader);  // no reader: writes are refused, as on a port not yet attached
+  ASSERT_GE(read_fd, 0);
+  ASSERT_GE(write_fd, 0);
+  std::atomic<bool> stop{false};
+  std::thread server([&] { serve_port(read_fd, write_fd, agent_, stop); });
+
+  const int host = ::open(requests.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(host, 0);
+  const std::string request = auth_line() + "{\"id\":2,\"method\":\"sync\"}\n";
+  ASSERT_EQ(::write(host, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int attached = ::open(replies.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(attached, 0);
+  EXPECT_EQ(read_line(attached), kAuthReply);
+  EXPECT_EQ(read_line(attached), "{\"id\":2,\"result\":{}}");
+
+  stop = true;
+  server.join();
+  for (int fd : {host, attached, read_fd, write_fd}) {
+    ::close(fd);
+  }
 }
 
 // --- Authentication (security review H1) ---

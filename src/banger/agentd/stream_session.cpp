@@ -16,6 +16,7 @@
 
 #include "banger/agentd/exec.hpp"
 #include "banger/agentd/log.hpp"
+#include "banger/agentd/port_write.hpp"
 #include "banger/agentd/proc_files.hpp"
 #include "banger/agentd/server.hpp"
 #include "banger/agentd/transports.hpp"
@@ -39,9 +40,7 @@ constexpr int kSliceMs =
 // not what a descendant keeps writing.
 constexpr std::size_t kDrainAfterExit = std::size_t{4} * 1024 * 1024;
 constexpr double kMaxTimeoutSeconds = 1e9;
-// Serial ports: how long an answer waits for the host's attach to reach the guest kernel, and
-// the pause between looks.
-constexpr std::chrono::seconds kPortAttachWait{5};
+// Serial ports: the pause between looks for the host's attach during the handshake.
 constexpr std::chrono::milliseconds kPortSettle{10};
 
 bool stopped(const StreamChannel& channel) {
@@ -444,29 +443,7 @@ bool answer(const StreamChannel& channel, const std::string& line) {
     return posix::write_all(channel.write_fd, line, posix::kNoDeadline, std::chrono::seconds(10))
         .has_value();
   }
-  // A port reports a hang-up (and refuses writes) until the guest kernel has processed the
-  // host's attach, which can come after the host's first bytes: retry for a while.
-  std::size_t written = 0;
-  auto stalled_since = Clock::now();
-  while (written < line.size()) {
-    const ssize_t n = write_some(channel.write_fd, line.data() + written, line.size() - written);
-    if (n > 0) {
-      written += static_cast<std::size_t>(n);
-      stalled_since = Clock::now();
-      continue;
-    }
-    if (n < 0 && !transient(errno)) {
-      return false;
-    }
-    if (Clock::now() - stalled_since > kPortAttachWait) {
-      return false;
-    }
-    pollfd pfd{channel.write_fd, POLLOUT, 0};
-    if (::poll(&pfd, 1, kSliceMs) > 0 && (pfd.revents & POLLOUT) == 0) {
-      std::this_thread::sleep_for(kPortSettle);  // a hang-up: not attached (yet)
-    }
-  }
-  return true;
+  return write_to_port(channel.write_fd, line);
 }
 
 StreamEnd refuse(const StreamChannel& channel, std::optional<std::int64_t> id, ErrorCode code,

@@ -625,9 +625,9 @@ Expected<Config> parse_config(std::string_view toml_text, const std::string& sou
         state.error_line == 0 ? source_name : fmt::format("{}:{}", source_name, state.error_line);
     return tl::unexpected(with_context(applied.error(), where));
   }
-  // Tables iterate in key order: list the notes in file order.
-  std::stable_sort(state.notes.begin(), state.notes.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Tables iterate in key order: list the notes in file order (ties, keys on one line, by text).
+  // Not stable_sort: libstdc++ 12's uses get_temporary_buffer, deprecated for clang's C++20.
+  std::sort(state.notes.begin(), state.notes.end());
   for (auto& note : state.notes) {
     config.notes.push_back(std::move(note.second));
   }

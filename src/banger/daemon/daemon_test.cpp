@@ -23,9 +23,11 @@
 #include "banger/api/vm.hpp"
 #include "banger/posix/io.hpp"
 #include "banger/posix/tcp.hpp"
+#include "banger/posix/unix_socket.hpp"
 #include "banger/rpc/client.hpp"
 #include "banger/rpc/doc_check.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/eventually.hpp"
 #include "banger/testkit/fake_command_runner.hpp"
 #include "banger/testkit/fake_link_ops.hpp"
 #include "banger/testkit/fake_vmlinux.hpp"
@@ -884,6 +886,29 @@ TEST_F(DaemonTest, HostileGuestAgentCannotStallOrBloatTheDaemon) {
   EXPECT_EQ(stopped->vms[0].state, "stopped");
   exec.join();
   ASSERT_TRUE(call<api::Ping>({}));
+}
+
+// A `vm exec` whose caller hangs up stops waiting for the guest: before, the daemon waited for
+// the reply for up to an hour and kept the VM's single-stream agent channel, so every later
+// agent call of that VM failed "busy" (and `daemon stop` could not finish).
+TEST_F(DaemonTest, AnExecWhoseCallerHungUpReleasesTheAgentChannel) {
+  ASSERT_NO_FATAL_FAILURE(start_with_a_bootable_image());
+  auto created = call<api::VmCreate>({.name = "web", .image = "reg"});
+  ASSERT_TRUE(created) << created.error().message;
+  fake_vmm_->set_agent_hostility(testkit::AgentHostility::hanging_exec);
+  {
+    auto conn = posix::connect_unix(paths_.socket, posix::Clock::now() + std::chrono::seconds(5));
+    ASSERT_TRUE(conn);
+    const std::string request =
+        R"({"v":1,"id":1,"method":"vm.exec","params":{"name":"web","argv":["sleep","3000"]}})"
+        "\n";
+    ASSERT_TRUE(posix::write_all(conn->get(), request));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the exec waits in the guest
+  }  // the caller hangs up
+  fake_vmm_->set_agent_hostility(testkit::AgentHostility::none);
+  // The channel frees up once the daemon sees the hang-up: health answers again.
+  EXPECT_TRUE(testkit::eventually([&] { return call<api::VmHealth>({.name = "web"}).has_value(); },
+                                  std::chrono::seconds(20)));
 }
 
 TEST_F(DaemonTest, EveryRegisteredMethodIsDocumented) {

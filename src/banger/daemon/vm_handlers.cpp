@@ -376,16 +376,18 @@ void register_forwards(rpc::Registry& registry, const VmHandlerDeps& deps) {
 // vm.exec, vm.stream, vm.workspace.record, vm.ssh_info.
 void register_guest(rpc::Registry& registry, const VmHandlerDeps& deps) {
   registry.add<api::VmExec>([deps](const api::VmExec::Request& request,
-                                   rpc::CallContext&) -> Expected<api::VmExec::Response> {
+                                   rpc::CallContext& call) -> Expected<api::VmExec::Response> {
     auto stdin_data = api::base64_decode(request.stdin_b64);
     if (!stdin_data) {
       return fail(Errc::invalid_argument, "stdin_b64 is not base64");
     }
-    BANGER_TRY_ASSIGN(auto result, deps.vms.exec(request.name, {.argv = request.argv,
-                                                                .env = request.env,
-                                                                .cwd = request.cwd,
-                                                                .stdin_data = *stdin_data,
-                                                                .timeout_s = request.timeout_s}));
+    BANGER_TRY_ASSIGN(
+        auto result, deps.vms.exec(request.name, {.argv = request.argv,
+                                                  .env = request.env,
+                                                  .cwd = request.cwd,
+                                                  .stdin_data = *stdin_data,
+                                                  .timeout_s = request.timeout_s,
+                                                  .cancel = [&call] { return call.cancelled(); }}));
     return to_exec_response(result);
   });
   registry.add<api::VmStream>([deps](const api::VmStream::Request& request,

@@ -858,7 +858,7 @@ Expected<GuestExecResult> MicrovmHost::guest_exec(const model::Vm& vm, const Gue
                                               .cwd = command.cwd.empty() ? "/root" : command.cwd,
                                               .stdin_data = command.stdin_data,
                                               .timeout_s = command.timeout_s},
-                                             wait));
+                                             wait, command.cancel));
   return GuestExecResult{.exit_code = result.exit_code,
                          .signal = result.signal,
                          .timed_out = result.timed_out,

@@ -76,6 +76,9 @@ struct GuestExec {
   std::string cwd;
   std::string stdin_data;
   double timeout_s = 0;  // 0 = none
+  // Ends the wait for the reply (the RPC's caller hung up): the channel is not held for a
+  // caller that is gone.
+  base::CancelFn cancel;
 };
 
 struct GuestExecResult {
