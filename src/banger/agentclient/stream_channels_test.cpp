@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "banger/agentclient/agent_client.hpp"
@@ -147,16 +148,32 @@ TEST_F(StreamProcessTest, WrongTokenIsPermissionDeniedAndNothingRuns) {
   EXPECT_EQ(c.busy(), 0u);
 }
 
-TEST_F(StreamProcessTest, MissingProgramAndPtyAreAgentErrors) {
+TEST_F(StreamProcessTest, AMissingProgramIsAnAgentErrorWithOrWithoutAPty) {
   auto c = channels();
   auto missing = c.open({.argv = {"no-such-program-y"}}, 5s, {});
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, Errc::not_found);
   EXPECT_EQ(missing.error().message, "agent: executable \"no-such-program-y\" not found in PATH");
-  auto pty = c.open({.argv = {"sh"}, .pty = agentproto::StreamPty{}}, 5s, {});
+  auto pty = c.open({.argv = {"no-such-program-y"}, .pty = agentproto::StreamPty{}}, 5s, {});
   ASSERT_FALSE(pty.has_value());
-  EXPECT_EQ(pty.error().code, Errc::invalid_argument);
-  EXPECT_EQ(pty.error().message, "agent: pty sessions are not supported yet");
+  EXPECT_EQ(pty.error().code, Errc::not_found);
+}
+
+TEST_F(StreamProcessTest, APtySessionRunsOnATerminal) {
+  auto c = channels();
+  auto session = c.open(
+      {.argv = {"sh", "-c", "test -t 1 && stty size"}, .pty = agentproto::StreamPty{7, 9}}, 5s, {});
+  ASSERT_TRUE(session.has_value()) << session.error().message;
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  auto outcome = agentproto::pump_host_session(session->channel.get(), {.stdout_fd = out[1]});
+  ::close(out[1]);
+  char buffer[64] = {};
+  const ssize_t n = ::read(out[0], buffer, sizeof buffer - 1);
+  ::close(out[0]);
+  EXPECT_EQ(outcome.error, "");
+  EXPECT_EQ(outcome.exit_code, 0);
+  EXPECT_EQ(std::string(buffer, n > 0 ? static_cast<std::size_t>(n) : 0), "7 9\r\n");
 }
 
 TEST_F(StreamProcessTest, ClosingTheSessionKillsTheCommand) {

@@ -18,6 +18,7 @@
 #include "banger/agentd/log.hpp"
 #include "banger/agentd/port_write.hpp"
 #include "banger/agentd/proc_files.hpp"
+#include "banger/agentd/pty.hpp"
 #include "banger/agentd/server.hpp"
 #include "banger/agentd/transports.hpp"
 #include "banger/agentproto/message.hpp"
@@ -121,14 +122,21 @@ class LineReader {
 // The running command and both directions of its frames.
 class GuestPump {
  public:
-  GuestPump(const StreamChannel& channel, pid_t pid, posix::Fd pidfd, posix::Fd in, posix::Fd out,
-            posix::Fd err, double timeout_s, std::string leftover)
+  // The command's stdin, stdout and stderr ends: pipes, or for a PTY session the master (in and
+  // out are then two descriptors of it, err is invalid, and pty a third one kept for resizes).
+  struct CommandEnds {
+    posix::Fd in, out, err, pty;
+  };
+
+  GuestPump(const StreamChannel& channel, pid_t pid, posix::Fd pidfd, CommandEnds ends,
+            double timeout_s, std::string leftover)
       : channel_(channel),
         pid_(pid),
         pidfd_(std::move(pidfd)),
-        in_(std::move(in)),
-        out_(std::move(out)),
-        err_(std::move(err)),
+        in_(std::move(ends.in)),
+        out_(std::move(ends.out)),
+        err_(std::move(ends.err)),
+        pty_(std::move(ends.pty)),
         decoder_(agentproto::StreamSender::host) {
     if (timeout_s > 0) {
       deadline_ = Clock::now() +
@@ -200,6 +208,7 @@ class GuestPump {
   pid_t pid_;
   posix::Fd pidfd_;
   posix::Fd in_, out_, err_;
+  posix::Fd pty_;  // a PTY session's master (window size), else invalid
   agentproto::StreamFrameDecoder decoder_;
   std::optional<Clock::time_point> deadline_;
   std::string to_host_;
@@ -241,7 +250,14 @@ std::string GuestPump::take_host_frames() {
         break;
       }
       case StreamFrameType::resize:
-        break;  // no PTY in this session: nothing to resize
+        if (pty_.valid()) {  // without a PTY there is nothing to resize
+          const auto size = agentproto::decode_stream_resize(frame->payload);
+          if (!size) {
+            return "malformed resize frame";
+          }
+          (void)resize_pty(pty_.get(), *size);
+        }
+        break;
       default:
         return "unexpected frame " + agentproto::stream_frame_type_name(frame->type);
     }
@@ -473,6 +489,83 @@ StreamEnd handshake_failed(const StreamChannel& channel, LineReader::Status stat
   }
 }
 
+// A command running for a session: reaped by the pump.
+struct StartedCommand {
+  pid_t pid = -1;
+  posix::Fd pidfd;
+  GuestPump::CommandEnds ends;
+};
+
+agentproto::WireError cannot_run(const std::string& program, const std::string& what, int err) {
+  return {ErrorCode::operation_failed,
+          "cannot run \"" + program + "\": " + what + ": " + errno_text(err)};
+}
+
+// Pipes for stdin, stdout and stderr; or with params.pty a new PTY whose slave becomes the
+// command's controlling terminal (so ^C, job control and window-size changes reach it).
+std::variant<StartedCommand, agentproto::WireError> start_command(
+    const agentproto::StreamExecParams& params, PreparedCommand& command) {
+  const std::string& program = params.argv.front();
+  posix::SpawnOptions spawn{.argv = params.argv,
+                            .program = command.program,
+                            .env = std::move(command.env),
+                            .cwd = command.cwd,
+                            .new_session = true,
+                            .stdio = posix::Stdio::redirect};
+  StartedCommand started;
+  std::optional<posix::Pipe> in, out, err;
+  if (params.pty) {
+    auto pty = open_pty(*params.pty);
+    if (!pty) {
+      return cannot_run(program, "opening a pty: " + pty.error().what, pty.error().sys_errno);
+    }
+    spawn.stdio = posix::Stdio::terminal;
+    spawn.terminal = pty->slave_path;
+    posix::Fd in_end(::fcntl(pty->master.get(), F_DUPFD_CLOEXEC, 0));
+    posix::Fd size_end(::fcntl(pty->master.get(), F_DUPFD_CLOEXEC, 0));
+    if (!in_end || !size_end) {
+      return cannot_run(program, "dup of the pty master", errno);
+    }
+    started.ends = {.in = std::move(in_end),
+                    .out = std::move(pty->master),
+                    .err = posix::Fd(),
+                    .pty = std::move(size_end)};
+  } else {
+    auto made_in = posix::make_pipe();
+    auto made_out = posix::make_pipe();
+    auto made_err = posix::make_pipe();
+    if (!made_in || !made_out || !made_err) {
+      return cannot_run(
+          program, "pipe2",
+          !made_in ? made_in.error().sys_errno
+                   : (!made_out ? made_out.error().sys_errno : made_err.error().sys_errno));
+    }
+    in = std::move(*made_in);
+    out = std::move(*made_out);
+    err = std::move(*made_err);
+    spawn.redirect = {in->read.get(), out->write.get(), err->write.get()};
+  }
+  auto child = posix::Subprocess::spawn(spawn);
+  if (!child) {
+    return spawn_error(program, child.error().sys_errno);
+  }
+  started.pid = child->release();
+  started.pidfd = posix::open_pidfd(started.pid);
+  if (!params.pty) {
+    // The child holds its ends now; ours are the other ones.
+    started.ends = {.in = std::move(in->write),
+                    .out = std::move(out->read),
+                    .err = std::move(err->read),
+                    .pty = posix::Fd()};
+  }
+  for (const auto* fd : {&started.ends.in, &started.ends.out, &started.ends.err}) {
+    if (fd->valid()) {
+      (void)posix::set_nonblocking(fd->get());
+    }
+  }
+  return started;
+}
+
 }  // namespace
 
 StreamEnd serve_stream_session(const StreamChannel& channel, Agent& agent, std::string pending) {
@@ -510,49 +603,21 @@ StreamEnd serve_stream_session(const StreamChannel& channel, Agent& agent, std::
   if (auto error = agentproto::decode(request.params, params); !error.empty()) {
     return refuse(channel, request.id, ErrorCode::bad_request, error);
   }
-  if (params.pty) {
-    return refuse(channel, request.id, ErrorCode::bad_request,
-                  "pty sessions are not supported yet");
-  }
   // 3. The command.
   auto prepared =
       prepare_command(params.argv, params.env, params.cwd, agentproto::kStreamHelperBinDir);
   if (auto* error = std::get_if<agentproto::WireError>(&prepared)) {
     return refuse(channel, request.id, error->code, error->message);
   }
-  auto& command = std::get<PreparedCommand>(prepared);
-  auto in = posix::make_pipe();
-  auto out = posix::make_pipe();
-  auto err = posix::make_pipe();
-  if (!in || !out || !err) {
-    return refuse(channel, request.id, ErrorCode::operation_failed,
-                  "cannot run \"" + params.argv.front() + "\": pipe2: " +
-                      errno_text(!in ? in.error().sys_errno
-                                     : (!out ? out.error().sys_errno : err.error().sys_errno)));
+  auto started = start_command(params, std::get<PreparedCommand>(prepared));
+  if (auto* error = std::get_if<agentproto::WireError>(&started)) {
+    return refuse(channel, request.id, error->code, error->message);
   }
-  auto child =
-      posix::Subprocess::spawn({.argv = params.argv,
-                                .program = command.program,
-                                .env = std::move(command.env),
-                                .cwd = command.cwd,
-                                .new_session = true,
-                                .stdio = posix::Stdio::redirect,
-                                .redirect = {in->read.get(), out->write.get(), err->write.get()}});
-  if (!child) {
-    const auto error = spawn_error(params.argv.front(), child.error().sys_errno);
-    return refuse(channel, request.id, error.code, error.message);
-  }
-  const pid_t pid = child->release();  // reaped by the pump
-  posix::Fd pidfd = posix::open_pidfd(pid);
-  in->read.reset();
-  out->write.reset();
-  err->write.reset();
-  for (int fd : {in->write.get(), out->read.get(), err->read.get()}) {
-    (void)posix::set_nonblocking(fd);
-  }
+  auto& command = std::get<StartedCommand>(started);
+  const pid_t pid = command.pid;
   log_line("stream session: running \"" + params.argv.front() + "\" as pid " + std::to_string(pid));
-  GuestPump pump(channel, pid, std::move(pidfd), std::move(in->write), std::move(out->read),
-                 std::move(err->read), params.timeout_s, reader.take_rest());
+  GuestPump pump(channel, pid, std::move(command.pidfd), std::move(command.ends), params.timeout_s,
+                 reader.take_rest());
   if (!answer(channel, agentproto::make_result_line(
                            request.id, agentproto::encode(agentproto::StreamExecResult{pid})))) {
     ::kill(-pid, SIGKILL);

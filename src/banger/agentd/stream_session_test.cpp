@@ -275,11 +275,69 @@ TEST_F(StreamSessionTest, OversizeHeaderIsRefusedAtItsLimit) {
   flood.join();
 }
 
-TEST_F(StreamSessionTest, PtyIsRefusedNotIgnored) {
-  EXPECT_EQ(open({{"argv", {"sh"}}, {"pty", {{"rows", 24}, {"cols", 80}}}}),
-            "{\"error\":{\"code\":\"bad_request\",\"message\":\"pty sessions are not supported "
-            "yet\"},\"id\":2}");
-  EXPECT_EQ(join(), StreamEnd::refused);
+// --- PTY sessions (`vm exec -t`) ---
+
+TEST_F(StreamSessionTest, APtySessionGivesTheCommandATerminalOfTheRequestedSize) {
+  ASSERT_GT(pid_of(open({{"argv", {"sh", "-c", "stty size; tty; test -t 0 && echo a-terminal"}},
+                         {"pty", {{"rows", 33}, {"cols", 101}}}})),
+            0);
+  const int out = ::open((dir_.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  auto outcome = agentproto::pump_host_session(host_, {.stdout_fd = out});
+  ::close(out);
+  EXPECT_EQ(outcome.error, "");
+  EXPECT_EQ(outcome.exit_code, 0);
+  const std::string text = slurp(dir_.path() + "/out");
+  EXPECT_NE(text.find("33 101\r\n"), std::string::npos) << text;  // a terminal: CR LF
+  EXPECT_NE(text.find("/dev/pts/"), std::string::npos) << text;
+  EXPECT_NE(text.find("a-terminal"), std::string::npos) << text;
+}
+
+TEST_F(StreamSessionTest, AResizeFrameChangesTheSizeAndInputReachesTheCommand) {
+  ASSERT_GT(pid_of(open({{"argv", {"sh", "-c", "read line; stty size; echo got:$line"}},
+                         {"pty", {{"rows", 24}, {"cols", 80}}}})),
+            0);
+  testkit::write_text(host_,
+                      agentproto::encode_stream_frame(StreamFrameType::resize,
+                                                      agentproto::encode_stream_resize(50, 120)));
+  testkit::write_text(host_, agentproto::encode_stream_frame(StreamFrameType::stdin_data, "hi\n"));
+  const int out = ::open((dir_.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  auto outcome = agentproto::pump_host_session(host_, {.stdout_fd = out});
+  ::close(out);
+  EXPECT_EQ(outcome.error, "");
+  EXPECT_EQ(outcome.exit_code, 0);
+  const std::string text = slurp(dir_.path() + "/out");
+  EXPECT_NE(text.find("50 120"), std::string::npos) << text;
+  EXPECT_NE(text.find("got:hi"), std::string::npos) << text;
+}
+
+// Ctrl-C is a byte on the terminal: the line discipline turns it into SIGINT for the
+// terminal's foreground process group, as on any terminal.
+TEST_F(StreamSessionTest, ControlCTypedIntoAPtyInterruptsTheForegroundCommand) {
+  ASSERT_GT(pid_of(open({{"argv", {"sh", "-c", "echo ready; sleep 100"}},
+                         {"pty", {{"rows", 24}, {"cols", 80}}}})),
+            0);
+  std::thread typist([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    testkit::write_text(host_,
+                        agentproto::encode_stream_frame(StreamFrameType::stdin_data, "\x03"));
+  });
+  int stdin_pipe[2];
+  ASSERT_EQ(::pipe2(stdin_pipe, O_CLOEXEC), 0);  // stays open: no stdin_eof meanwhile
+  auto outcome = agentproto::pump_host_session(host_, {.stdin_fd = stdin_pipe[0]});
+  typist.join();
+  ::close(stdin_pipe[0]);
+  ::close(stdin_pipe[1]);
+  EXPECT_EQ(outcome.error, "");
+  EXPECT_EQ(outcome.exit_code, 128 + SIGINT);
+}
+
+TEST_F(StreamSessionTest, AMalformedResizeEndsThePtySession) {
+  ASSERT_GT(pid_of(open({{"argv", {"sleep", "100"}}, {"pty", {{"rows", 24}, {"cols", 80}}}})), 0);
+  // 4 bytes of header length say 2 payload bytes: the decoder refuses the fixed-size frame.
+  std::string frame = agentproto::encode_stream_frame(StreamFrameType::resize, "ab");
+  testkit::write_text(host_, frame);
+  auto outcome = agentproto::pump_host_session(host_, {});
+  EXPECT_NE(outcome.error.find("stream protocol"), std::string::npos) << outcome.error;
 }
 
 TEST_F(StreamSessionTest, OtherMethodsAndMissingProgramsAreRefused) {

@@ -185,6 +185,15 @@ std::string encode_stream_resize(std::uint16_t rows, std::uint16_t cols) {
           static_cast<char>(cols >> 8), static_cast<char>(cols & 0xff)};
 }
 
+std::optional<StreamPty> decode_stream_resize(std::string_view payload) {
+  if (payload.size() != 4) {
+    return std::nullopt;
+  }
+  const auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(payload[i]); };
+  return StreamPty{.rows = static_cast<std::uint16_t>((byte(0) << 8) | byte(1)),
+                   .cols = static_cast<std::uint16_t>((byte(2) << 8) | byte(3))};
+}
+
 json encode(const StreamExecParams& value) {
   json env = json::object();
   for (const auto& [key, val] : value.env) {

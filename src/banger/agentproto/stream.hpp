@@ -109,6 +109,8 @@ struct StreamPty {
   std::uint16_t cols = 80;
   bool operator==(const StreamPty&) const = default;
 };
+// nullopt unless payload is the 4 bytes encode_stream_resize makes.
+std::optional<StreamPty> decode_stream_resize(std::string_view payload);
 
 // stream_exec params (the header's "params").
 struct StreamExecParams {
@@ -116,7 +118,7 @@ struct StreamExecParams {
   std::map<std::string, std::string> env;  // laid over the agent's base environment
   std::string cwd;                         // "" = "/"
   double timeout_s = 0;                    // 0 = none; > 0 kills the process group
-  std::optional<StreamPty> pty;            // present: a PTY session (refused: not supported yet)
+  std::optional<StreamPty> pty;            // present: a PTY session of this initial size
 };
 
 // stream_exec result: the command's pid in the guest.

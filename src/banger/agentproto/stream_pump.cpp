@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -75,6 +76,9 @@ class HostPump {
   std::string write_channel_pending();
   std::string read_stdin();
   std::string read_interrupt();
+  std::string read_resize();
+  // Sends frame after the frame being sent (control frames: signal, resize).
+  void queue_control(std::string frame);
   std::string write_output();
 
   int channel_;
@@ -198,20 +202,44 @@ std::string HostPump::read_stdin() {
   return "";
 }
 
+void HostPump::queue_control(std::string frame) {
+  if (send_closed_) {
+    return;
+  }
+  if (to_guest_.empty()) {
+    to_guest_ = std::move(frame);
+  } else if (signals_.size() < 16) {  // more pending control frames than that add nothing
+    signals_.push_back(std::move(frame));
+  }
+}
+
 std::string HostPump::read_interrupt() {
   char sig = 0;
   const ssize_t n = ::read(ends_.interrupt_fd, &sig, 1);
-  if (n == 1 && !send_closed_) {
-    auto frame = encode_stream_frame(StreamFrameType::signal, std::string_view(&sig, 1));
-    if (to_guest_.empty()) {
-      to_guest_ = std::move(frame);
-    } else if (signals_.size() < 16) {  // more pending interrupts than that add nothing
-      signals_.push_back(std::move(frame));
-    }
+  if (n == 1) {
+    queue_control(encode_stream_frame(StreamFrameType::signal, std::string_view(&sig, 1)));
     return "";
   }
   if (n == 0) {
     ends_.interrupt_fd = -1;  // the writer is gone: no more interrupts
+  }
+  return "";
+}
+
+std::string HostPump::read_resize() {
+  char drained[64];
+  const ssize_t n = ::read(ends_.resize_fd, drained, sizeof drained);
+  if (n == 0) {
+    ends_.resize_fd = -1;  // the writer is gone: no more resizes
+    return "";
+  }
+  if (n < 0) {
+    return "";  // EAGAIN/EINTR: nothing to do
+  }
+  winsize size{};
+  if (::ioctl(ends_.tty_fd, TIOCGWINSZ, &size) == 0) {
+    queue_control(encode_stream_frame(StreamFrameType::resize,
+                                      encode_stream_resize(size.ws_row, size.ws_col)));
   }
   return "";
 }
@@ -257,7 +285,7 @@ StreamOutcome HostPump::run() {
     if (!error.empty() || exit_) {
       break;
     }
-    pollfd fds[4];
+    pollfd fds[5];
     nfds_t count = 0;
     const bool want_read = output_.empty();
     const auto channel_wants =
@@ -280,6 +308,11 @@ StreamOutcome HostPump::run() {
       interrupt_slot = static_cast<int>(count);
       fds[count++] = pollfd{ends_.interrupt_fd, POLLIN, 0};
     }
+    int resize_slot = -1;
+    if (ends_.resize_fd >= 0 && ends_.tty_fd >= 0) {
+      resize_slot = static_cast<int>(count);
+      fds[count++] = pollfd{ends_.resize_fd, POLLIN, 0};
+    }
     if (::poll(fds, count, -1) < 0) {
       if (errno == EINTR) {
         continue;
@@ -290,6 +323,9 @@ StreamOutcome HostPump::run() {
     const short channel_events = fds[0].revents;
     if (interrupt_slot >= 0 && fds[interrupt_slot].revents != 0) {
       error = read_interrupt();
+    }
+    if (error.empty() && resize_slot >= 0 && fds[resize_slot].revents != 0) {
+      error = read_resize();
     }
     if (error.empty() && output_slot >= 0 && fds[output_slot].revents != 0) {
       error = write_output();

@@ -15,6 +15,11 @@ struct StreamEnds {
   int stderr_fd = -1;     // stderr frames are written here; -1: discarded
   int interrupt_fd = -1;  // when readable, one byte is read: a signal number, sent as a `signal`
                           // frame (a self-pipe written by the caller's SIGINT handler); -1: none
+  // PTY sessions: when resize_fd is readable (a self-pipe written by the caller's SIGWINCH
+  // handler) its bytes are drained and the window size of tty_fd (TIOCGWINSZ) is sent as a
+  // `resize` frame; -1: none.
+  int resize_fd = -1;
+  int tty_fd = -1;
 };
 
 struct StreamOutcome {

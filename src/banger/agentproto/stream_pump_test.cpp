@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -206,6 +208,41 @@ TEST(StreamPump, InterruptByteBecomesASignalFrame) {
   EXPECT_EQ(outcome.exit_code, 130);
   EXPECT_EQ(outcome.signal, 2);
   for (int fd : {in[0], in[1], interrupt[0], interrupt[1]}) {
+    ::close(fd);
+  }
+}
+
+// SIGWINCH on the caller's terminal: the terminal's new size goes to the guest as a resize frame.
+TEST(StreamPump, AResizeWakeupSendsTheTerminalsSize) {
+  Pair pair;
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  winsize size{};
+  size.ws_row = 41;
+  size.ws_col = 133;
+  ASSERT_EQ(::ioctl(master, TIOCSWINSZ, &size), 0);
+  int resize[2];
+  ASSERT_EQ(::pipe(resize), 0);
+  ASSERT_EQ(::write(resize[1], "w", 1), 1);
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  std::thread guest([&] {
+    read_frames(pair.guest, [&](const StreamFrame& frame) {
+      if (frame.type != T::resize) {
+        return true;
+      }
+      const auto got = decode_stream_resize(frame.payload);
+      EXPECT_TRUE(got && got->rows == 41 && got->cols == 133);
+      testkit::write_text(pair.guest, encode_stream_frame(T::exit, encode_stream_exit({})));
+      return false;
+    });
+  });
+  auto outcome =
+      pump_host_session(pair.host, {.stdin_fd = in[0], .resize_fd = resize[0], .tty_fd = master});
+  guest.join();
+  EXPECT_EQ(outcome.error, "");
+  EXPECT_EQ(outcome.exit_code, 0);
+  for (int fd : {in[0], in[1], resize[0], resize[1], master}) {
     ::close(fd);
   }
 }

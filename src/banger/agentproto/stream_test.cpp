@@ -112,6 +112,19 @@ TEST(StreamExit, RejectsBadTimedOutByteAndSize) {
   EXPECT_FALSE(exit->timed_out);
 }
 
+TEST(StreamResize, RoundTripsLargeSizesAndRejectsOtherLengths) {
+  for (auto [rows, cols] :
+       {std::pair<std::uint16_t, std::uint16_t>{24, 80}, {0, 0}, {65535, 300}, {258, 65280}}) {
+    const auto decoded = decode_stream_resize(encode_stream_resize(rows, cols));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->rows, rows);
+    EXPECT_EQ(decoded->cols, cols);
+  }
+  EXPECT_FALSE(decode_stream_resize(""));
+  EXPECT_FALSE(decode_stream_resize("abc"));
+  EXPECT_FALSE(decode_stream_resize("abcde"));
+}
+
 TEST(StreamExecParams, RoundTripsThroughJson) {
   StreamExecParams params{.argv = {"tar", "-x"},
                           .env = {{"A", "b"}},

@@ -551,6 +551,11 @@ struct VmStream {
     std::map<std::string, std::string> env;  // over the agent's base environment
     std::string cwd;                         // "" = /root
     double timeout_s = 0;                    // 0 = none; the process group is killed after it
+    // A PTY session (`vm exec -t`): the command gets a terminal of rows x cols (1..65535 each)
+    // as its controlling terminal; stdout carries the terminal's output, there is no stderr.
+    bool pty = false;
+    std::int64_t rows = 0;
+    std::int64_t cols = 0;
     template <class V>
     void fields(V& v) {
       v("name", name);
@@ -558,6 +563,9 @@ struct VmStream {
       v("env", env);
       v("cwd", cwd);
       v("timeout_s", timeout_s);
+      v("pty", pty);
+      v("rows", rows);
+      v("cols", cols);
     }
   };
   struct Response {

@@ -76,11 +76,15 @@ Expected<agentproto::StreamOutcome> run_in_guest(Context& ctx, const std::string
                                                  const GuestRun& run,
                                                  const agentproto::StreamEnds& ends) {
   BANGER_TRY_ASSIGN(auto client, ctx.connect(Connect::start_if_needed));
-  BANGER_TRY_ASSIGN(auto opened, client.call_with_fd<api::VmStream>({.name = vm,
-                                                                     .argv = run.argv,
-                                                                     .env = run.env,
-                                                                     .cwd = run.cwd,
-                                                                     .timeout_s = run.timeout_s}));
+  BANGER_TRY_ASSIGN(auto opened,
+                    client.call_with_fd<api::VmStream>({.name = vm,
+                                                        .argv = run.argv,
+                                                        .env = run.env,
+                                                        .cwd = run.cwd,
+                                                        .timeout_s = run.timeout_s,
+                                                        .pty = run.pty.has_value(),
+                                                        .rows = run.pty ? run.pty->rows : 0,
+                                                        .cols = run.pty ? run.pty->cols : 0}));
   agentproto::StreamOutcome outcome = agentproto::pump_host_session(opened.second.get(), ends);
   if (!outcome.error.empty()) {
     return fail(

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "banger/agentproto/stream.hpp"
 #include "banger/agentproto/stream_pump.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/base/error.hpp"
@@ -44,6 +45,7 @@ struct GuestRun {
   std::string cwd;  // "" = the agent's default
   std::map<std::string, std::string> env;
   double timeout_s = 0;
+  std::optional<agentproto::StreamPty> pty;  // a PTY session of this initial size
 };
 
 // Starts run in the VM on a stream channel (vm.stream) and pumps it with ends. The outcome's

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
 #include "banger/api/bytes.hpp"
 #include "banger/api/json_codec.hpp"
@@ -14,6 +16,7 @@
 #include "banger/cli/forward_flags.hpp"
 #include "banger/cli/guest_stream.hpp"
 #include "banger/cli/printer.hpp"
+#include "banger/cli/terminal.hpp"
 
 namespace banger::cli {
 namespace {
@@ -177,6 +180,12 @@ class VmExecCommand final : public Command {
                    "working directory in the guest (default: /root/repo when the VM has a "
                    "workspace, else /root)");
     app.add_option("--timeout", request_.timeout_s, "seconds before the command is killed");
+    app.add_flag("-i,--interactive", interactive_,
+                 "pass stdin to the command live and stream its output (default: buffered, piped "
+                 "stdin read first)");
+    app.add_flag("-t,--tty", tty_,
+                 "run the command on a terminal (PTY) in the guest; with -i your keys, Ctrl-C and "
+                 "window size changes reach it (works without sshd)");
   }
   int run(Context& ctx) override {
     for (const auto& pair : env_) {
@@ -198,6 +207,9 @@ class VmExecCommand final : public Command {
         request_.cwd = kGuestWorkspaceDir;
       }
       ctx.printer.err(head_moved_warning(shown->vm.workspace));
+    }
+    if (interactive_ || tty_) {
+      return run_live(ctx);
     }
     // Piped input goes to the command; a terminal is not read (the command gets EOF).
     if (::isatty(STDIN_FILENO) != 1) {
@@ -222,8 +234,58 @@ class VmExecCommand final : public Command {
   }
 
  private:
+  // -i and/or -t: the command runs on a stream channel (vm.stream), its input and output pumped
+  // live; with -t on a PTY, this terminal in raw mode meanwhile (restored on every way out: the
+  // signals that would end banger are forwarded to the guest instead).
+  int run_live(Context& ctx) {
+    const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
+    if (tty_ && interactive_ && !stdin_tty) {
+      return report_error(ctx, Error{Errc::invalid_argument,
+                                     "vm exec -it needs a terminal on stdin; to pipe input, drop "
+                                     "-t (vm exec -i)"});
+    }
+    GuestRun run{.argv = request_.argv,
+                 .cwd = request_.cwd,
+                 .env = request_.env,
+                 .timeout_s = request_.timeout_s,
+                 .pty = std::nullopt};
+    SignalPipe signals;
+    agentproto::StreamEnds ends{.stdin_fd = interactive_ ? STDIN_FILENO : -1,
+                                .stdout_fd = STDOUT_FILENO,
+                                .stderr_fd = STDERR_FILENO,
+                                .interrupt_fd = signals.read_fd()};
+    std::optional<WindowChanges> window_changes;
+    std::optional<RawTerminal> raw;
+    if (tty_) {
+      const int tty_fd = stdin_tty ? STDIN_FILENO : STDOUT_FILENO;
+      run.pty = terminal_size(tty_fd);
+      if (!run.env.contains("TERM")) {
+        const char* term = std::getenv("TERM");
+        run.env["TERM"] = term != nullptr && *term != '\0' ? term : "xterm";
+      }
+      window_changes.emplace();
+      ends.resize_fd = window_changes->read_fd();
+      ends.tty_fd = tty_fd;
+      if (interactive_) {
+        raw.emplace(STDIN_FILENO);
+      }
+    }
+    auto ran = run_in_guest(ctx, request_.name, run, ends);
+    raw.reset();  // before any message: the terminal is the user's again
+    if (!ran) {
+      return report_error(ctx, ran.error());
+    }
+    if (ran->timed_out) {
+      ctx.printer.err(
+          fmt::format("banger: killed after the --timeout of {} s\n", request_.timeout_s));
+    }
+    return ran->exit_code;
+  }
+
   api::VmExec::Request request_;
   std::vector<std::string> env_;
+  bool interactive_ = false;
+  bool tty_ = false;
 };
 
 }  // namespace
@@ -243,6 +305,7 @@ std::vector<CommandEntry> vm_guest_commands() {
            "run a command in a running VM through its guest agent (no ssh); exits with its code",
            "  banger vm exec web -- uname -a\n  tar c src | banger vm exec web -w /root -- tar x\n"
            "  banger vm exec web -e DEBUG=1 --timeout 60 -- make test\n"
+           "  banger vm exec -it web -- sh          # a shell on a terminal, no sshd needed\n"
            "  banger vm exec web -- git status      # in /root/repo when web has a workspace",
            {},
            factory<VmExecCommand>()},

@@ -649,6 +649,15 @@ TEST_F(DaemonTest, AVmBootsOnTheFakeVmmAndAnswersThroughItsAgent) {
     auto empty = client().call_with_fd<api::VmStream>({.name = "web", .argv = {}});
     ASSERT_FALSE(empty);
     EXPECT_EQ(empty.error().code, Errc::invalid_argument);
+    // A PTY session's size is checked before anything reaches the guest.
+    for (auto [rows, cols] : {std::pair<std::int64_t, std::int64_t>{0, 80}, {24, 65536}, {-1, 1}}) {
+      auto bad = client().call_with_fd<api::VmStream>(
+          {.name = "web", .argv = {"sh"}, .pty = true, .rows = rows, .cols = cols});
+      ASSERT_FALSE(bad);
+      EXPECT_EQ(bad.error().code, Errc::invalid_argument);
+      EXPECT_NE(bad.error().message.find("rows and cols are 1 to 65535"), std::string::npos)
+          << bad.error().message;
+    }
   }
 
   auto ssh = call<api::VmSshInfo>({.name = "web"});

@@ -192,6 +192,22 @@ api::VmExec::Response to_exec_response(const vm::GuestExecResult& result) {
           .stderr_truncated = result.stderr_truncated};
 }
 
+// The terminal of a vm.stream PTY session (nullopt without one); bad_request for a size out of
+// range.
+Expected<std::optional<agentproto::StreamPty>> stream_pty(const api::VmStream::Request& request) {
+  if (!request.pty) {
+    return std::optional<agentproto::StreamPty>();
+  }
+  constexpr std::int64_t kMaxSide = 65535;
+  if (request.rows < 1 || request.rows > kMaxSide || request.cols < 1 || request.cols > kMaxSide) {
+    return fail(Errc::invalid_argument,
+                fmt::format("pty size {}x{} is out of range: rows and cols are 1 to {}",
+                            request.rows, request.cols, kMaxSide));
+  }
+  return std::optional(agentproto::StreamPty{.rows = static_cast<std::uint16_t>(request.rows),
+                                             .cols = static_cast<std::uint16_t>(request.cols)});
+}
+
 // op on every named VM at once (vm::for_each, S13: several VMs per command): the VMs in request
 // order, or one error naming every VM that failed (code of the first failure).
 using VmOp = std::function<Expected<model::Vm>(const std::string&)>;
@@ -393,11 +409,13 @@ void register_guest(rpc::Registry& registry, const VmHandlerDeps& deps) {
   registry.add<api::VmStream>([deps](const api::VmStream::Request& request,
                                      rpc::CallContext& call) -> Expected<api::VmStream::Response> {
     CallBridge bridge(call);
+    BANGER_TRY_ASSIGN(auto pty, stream_pty(request));
     BANGER_TRY_ASSIGN(auto session, deps.vms.open_stream(request.name,
                                                          {.argv = request.argv,
                                                           .env = request.env,
                                                           .cwd = request.cwd,
-                                                          .timeout_s = request.timeout_s},
+                                                          .timeout_s = request.timeout_s,
+                                                          .pty = pty},
                                                          bridge.cancel()));
     // The client gets the channel itself: from here on the daemon is out of the data path. The
     // channel stays leased while the client's connection is open (it hangs up when its session

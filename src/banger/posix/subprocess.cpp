@@ -1,5 +1,6 @@
 #include "banger/posix/subprocess.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -40,7 +41,13 @@ void configure(SpawnAttrs& spawn, const SpawnOptions& options, const Pipe& in, c
   const std::array<int, 3> stdio = options.stdio == Stdio::pipes
                                        ? std::array{in.read.get(), out.write.get(), err.write.get()}
                                        : options.redirect;
-  if (options.stdio != Stdio::inherit) {
+  if (options.stdio == Stdio::terminal) {
+    // File actions run after POSIX_SPAWN_SETSID: a session leader without a controlling
+    // terminal that opens a tty (no O_NOCTTY) acquires it, so job control and ^C work.
+    ::posix_spawn_file_actions_addopen(&spawn.actions, 0, options.terminal.c_str(), O_RDWR, 0);
+    ::posix_spawn_file_actions_adddup2(&spawn.actions, 0, 1);
+    ::posix_spawn_file_actions_adddup2(&spawn.actions, 0, 2);
+  } else if (options.stdio != Stdio::inherit) {
     for (int target = 0; target < 3; ++target) {
       ::posix_spawn_file_actions_adddup2(&spawn.actions, stdio[target], target);
     }

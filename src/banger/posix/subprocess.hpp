@@ -22,6 +22,8 @@ enum class Stdio {
   pipes,     // stdin, stdout and stderr are pipes to this process (pump() drives them)
   inherit,   // the child shares this process's 0-2 (an interactive ssh)
   redirect,  // the child's 0-2 are SpawnOptions::redirect (/dev/null, a log file)
+  terminal,  // the child's 0-2 are SpawnOptions::terminal opened anew: with new_session it
+             // becomes the child's controlling terminal (a PTY session's slave)
 };
 
 struct SpawnOptions {
@@ -32,6 +34,7 @@ struct SpawnOptions {
   bool new_session = false;       // setsid(): the child leads its own process group
   Stdio stdio = Stdio::pipes;
   std::array<int, 3> redirect{-1, -1, -1};  // Stdio::redirect: the descriptors for 0, 1 and 2
+  std::string terminal;                     // Stdio::terminal: the tty's path (/dev/pts/N)
 };
 
 // How a child ended.
