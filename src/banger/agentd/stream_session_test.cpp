@@ -117,6 +117,15 @@ class StreamSessionTest : public ::testing::Test {
     agent_thread_.join();
     return end_;
   }
+  // Pumps the open session to its end with stdout into a file; text gets what arrived.
+  agentproto::StreamOutcome pump_stdout(std::string& text) {
+    const std::string path = dir_.path() + "/out";
+    const int out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    auto outcome = agentproto::pump_host_session(host_, {.stdout_fd = out});
+    ::close(out);
+    text = slurp(path);
+    return outcome;
+  }
 
   testkit::TempDir dir_;
   NoSystemControl system_;
@@ -281,12 +290,10 @@ TEST_F(StreamSessionTest, APtySessionGivesTheCommandATerminalOfTheRequestedSize)
   ASSERT_GT(pid_of(open({{"argv", {"sh", "-c", "stty size; tty; test -t 0 && echo a-terminal"}},
                          {"pty", {{"rows", 33}, {"cols", 101}}}})),
             0);
-  const int out = ::open((dir_.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  auto outcome = agentproto::pump_host_session(host_, {.stdout_fd = out});
-  ::close(out);
+  std::string text;
+  auto outcome = pump_stdout(text);
   EXPECT_EQ(outcome.error, "");
   EXPECT_EQ(outcome.exit_code, 0);
-  const std::string text = slurp(dir_.path() + "/out");
   EXPECT_NE(text.find("33 101\r\n"), std::string::npos) << text;  // a terminal: CR LF
   EXPECT_NE(text.find("/dev/pts/"), std::string::npos) << text;
   EXPECT_NE(text.find("a-terminal"), std::string::npos) << text;
@@ -300,12 +307,10 @@ TEST_F(StreamSessionTest, AResizeFrameChangesTheSizeAndInputReachesTheCommand) {
                       agentproto::encode_stream_frame(StreamFrameType::resize,
                                                       agentproto::encode_stream_resize(50, 120)));
   testkit::write_text(host_, agentproto::encode_stream_frame(StreamFrameType::stdin_data, "hi\n"));
-  const int out = ::open((dir_.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  auto outcome = agentproto::pump_host_session(host_, {.stdout_fd = out});
-  ::close(out);
+  std::string text;
+  auto outcome = pump_stdout(text);
   EXPECT_EQ(outcome.error, "");
   EXPECT_EQ(outcome.exit_code, 0);
-  const std::string text = slurp(dir_.path() + "/out");
   EXPECT_NE(text.find("50 120"), std::string::npos) << text;
   EXPECT_NE(text.find("got:hi"), std::string::npos) << text;
 }
