@@ -14,6 +14,7 @@ apt-get install -y -qq --no-install-recommends \
   libexpected-dev \
   e2fsprogs nftables iproute2 openssh-client openssh-server git ca-certificates \
   qemu-system-x86 qemu-utils busybox-static dropbear-bin mmdebstrap cpio zstd xz-utils lz4 kmod \
-  dnsutils dnsperf dnsmasq-base sqlite3 python3 procps iputils-ping zsh fish \
+  dnsutils dnsperf dnsmasq-base sqlite3 python3 python3-jsonschema python3-yaml procps \
+  iputils-ping zsh fish \
   libgtest-dev libgmock-dev \
   clang-19 libclang-rt-19-dev clang-tidy-19 clang-format-19 >/dev/null
