@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "banger/base/enum_names.hpp"
@@ -14,6 +17,7 @@
 #include "banger/hostnat/netlink_link_ops.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/policy/accel.hpp"
+#include "banger/policy/firecracker.hpp"
 #include "banger/policy/vmm.hpp"
 #include "banger/store/database.hpp"
 #include "banger/store/migrations.hpp"
@@ -73,19 +77,63 @@ Check check_vmm(const Facts& f) {
                                  verdict.automatic ? ", chosen automatically" : ""));
 }
 
+// The Firecracker binary (issue 13 item 3): found or not, safe to run, inside the version
+// window. Not needed while VMs run under QEMU, so a missing one fails only when the config asks
+// for Firecracker.
 Check check_firecracker(const Facts& f) {
   const std::string& configured = f.config.firecracker_bin;
+  const bool wanted = f.config.vmm == config::VmmChoice::firecracker;
+  const std::string install = policy::firecracker_install_hint(f.distro_ids);
   if (f.firecracker_path.empty()) {
     if (!configured.empty()) {
       return warn("firecracker",
                   fmt::format("firecracker_bin = \"{}\" is not an executable", configured),
-                  "fix or remove firecracker_bin (nothing uses Firecracker yet)");
+                  "fix or remove firecracker_bin; to install Firecracker: " + install);
+    }
+    if (wanted) {
+      return failed("firecracker", "not found, but the config sets vmm = \"firecracker\"", install);
     }
     return pass("firecracker", "not found (not needed: VMs run under QEMU)");
   }
-  return pass("firecracker",
-              fmt::format("{} ({}; unused: the firecracker backend is not supported yet)",
-                          f.firecracker_path, configured.empty() ? "PATH" : "firecracker_bin"));
+  const std::string& path = f.firecracker_path;
+  const FirecrackerFacts& fc = f.firecracker;
+  if (!fc.regular_file) {
+    return failed("firecracker", path + " is not a regular file",
+                  "install the firecracker binary itself there");
+  }
+  if ((fc.owner != 0 && fc.owner != f.uid) || (fc.mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return failed(
+        "firecracker",
+        fmt::format("{} is owned by uid {} with mode {:04o}: whoever can write it runs code as "
+                    "banger",
+                    path, fc.owner, fc.mode),
+        fmt::format("chown root:root {0} && chmod 0755 {0}", path));
+  }
+  const auto version = policy::parse_firecracker_version(fc.version_output);
+  if (!version) {
+    return warn(
+        "firecracker",
+        fmt::format("{}: could not read its version ({})", path,
+                    fc.version_error.empty() ? "no vX.Y.Z in `--version`" : fc.version_error),
+        "check that it is Firecracker: " + path + " --version");
+  }
+  const std::string window = fmt::format("{} to {}", to_string(policy::kOldestFirecracker),
+                                         to_string(policy::kNewestTestedFirecracker));
+  const std::string found = fmt::format("{} {} ({})", path, to_string(*version),
+                                        configured.empty() ? "PATH" : "firecracker_bin");
+  switch (policy::fit_firecracker_version(*version)) {
+    case policy::VersionFit::too_old:
+      return failed("firecracker",
+                    fmt::format("{}: older than banger supports ({})", found, window),
+                    "install a release from " + window + ": " + install);
+    case policy::VersionFit::newer_than_tested:
+      return warn(
+          "firecracker", fmt::format("{}: newer than banger is tested with ({})", found, window),
+          "it may work; " + to_string(policy::kNewestTestedFirecracker) + " is the tested release");
+    case policy::VersionFit::supported:
+      break;
+  }
+  return pass("firecracker", found + "; unused: the firecracker backend is not supported yet");
 }
 
 Check check_tools(const Facts& f) {
@@ -268,6 +316,34 @@ Check check_ssh_include(const Facts& f) {
               "run `banger ssh-config --install` to use `ssh <name>.vm` directly");
 }
 
+// Stats path (following links) and, only when it is safe to run, runs `path --version`.
+FirecrackerFacts probe_firecracker(const std::string& path, uid_t uid) {
+  FirecrackerFacts fc;
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    fc.version_error = fmt::format("stat: {}", std::strerror(errno));
+    return fc;
+  }
+  fc.regular_file = S_ISREG(st.st_mode);
+  fc.owner = st.st_uid;
+  fc.mode = static_cast<mode_t>(st.st_mode & 07777);
+  if (!fc.regular_file || (fc.owner != 0 && fc.owner != uid) ||
+      (fc.mode & (S_IWGRP | S_IWOTH)) != 0) {
+    fc.version_error = "not run: unsafe file";
+    return fc;
+  }
+  sys::PosixCommandRunner runner;
+  auto ran = runner.run({.argv = {path, "--version"}, .timeout = std::chrono::seconds(5)});
+  if (!ran) {
+    fc.version_error = ran.error().message;
+  } else if (ran->exit_code != 0) {
+    fc.version_error = fmt::format("--version exited {}", ran->exit_code);
+  } else {
+    fc.version_output = ran->out;
+  }
+  return fc;
+}
+
 std::string resolve_binary(const std::string& configured, const std::string& fallback) {
   return sys::find_executable(configured.empty() ? fallback : configured);
 }
@@ -288,6 +364,31 @@ Check check_config(const Facts& f) {
 
 }  // namespace
 
+std::string os_release_ids(std::string_view os_release) {
+  std::string id;
+  std::string id_like;
+  for (const auto& line : base::split(os_release, '\n')) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) {
+      continue;
+    }
+    std::string value = line.substr(eq + 1);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string key = line.substr(0, eq);
+    if (key == "ID") {
+      id = value;
+    } else if (key == "ID_LIKE") {
+      id_like = value;
+    }
+  }
+  return std::string(base::trim(id + " " + id_like));
+}
+
 std::string_view to_string(CheckStatus status) {
   static constexpr auto kNames = base::make_enum_names<CheckStatus>(
       {{CheckStatus::pass, "pass"}, {CheckStatus::warn, "warn"}, {CheckStatus::fail, "fail"}});
@@ -303,6 +404,10 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
   f.tools = hosttools::check_tools([](const std::string& t) { return sys::find_executable(t); });
   f.qemu_path = resolve_binary(config.qemu_bin, "qemu-system-x86_64");
   f.firecracker_path = resolve_binary(config.firecracker_bin, "firecracker");
+  if (!f.firecracker_path.empty()) {
+    f.firecracker = probe_firecracker(f.firecracker_path, uid);
+  }
+  f.distro_ids = os_release_ids(sys::read_file("/etc/os-release").value_or(""));
   f.config = config;
   f.uid = uid;
   f.runtime_dir = paths.runtime_dir;

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "banger/config/config.hpp"
@@ -61,6 +62,21 @@ struct DnsRoutingFacts {
 };
 
 // Everything evaluate() looks at.
+// What doctor learned about the Firecracker binary it found. --version is run only when the
+// file is safe to run (a regular file, owned by root or the daemon's user, not writable by
+// group or others): doctor never executes a binary someone else could have replaced.
+struct FirecrackerFacts {
+  bool regular_file = false;
+  uid_t owner = 0;
+  mode_t mode = 0;             // permission bits
+  std::string version_output;  // `<path> --version` (stdout), "" when not run or it failed
+  std::string version_error;   // why it did not run or failed, "" otherwise
+};
+
+// ID and ID_LIKE of /etc/os-release text, lower case, space separated ("ubuntu debian"); ""
+// when neither is there. Pure.
+std::string os_release_ids(std::string_view os_release);
+
 struct Facts {
   std::string arch;
   sys::KvmFacts kvm;
@@ -68,6 +84,8 @@ struct Facts {
   std::vector<hosttools::ToolStatus> tools;
   std::string qemu_path;         // "" when not found
   std::string firecracker_path;  // "" when not found
+  FirecrackerFacts firecracker;  // of firecracker_path, when found
+  std::string distro_ids;        // os_release_ids of /etc/os-release (install hints)
   config::Config config;
   uid_t uid = 0;
   std::string runtime_dir;

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -124,28 +125,78 @@ TEST(Doctor, VmmRowNamesTheBackendTheDaemonRecordsForEachChoice) {
             "the firecracker backend is not supported yet; set vmm = \"qemu\" or \"auto\"");
 }
 
-TEST(Doctor, FirecrackerRowNamesTheConfiguredBinary) {
+// A found binary as gather_facts reports a safe one that printed version.
+FirecrackerFacts safe_firecracker(const std::string& version_output) {
+  return {.regular_file = true, .owner = 0, .mode = 0755, .version_output = version_output};
+}
+
+TEST(Doctor, FirecrackerRowChecksPresenceSafetyAndTheVersionWindow) {
   auto f = healthy();
   EXPECT_EQ(row(evaluate(f), "firecracker").detail, "not found (not needed: VMs run under QEMU)");
   f.firecracker_path = "/usr/bin/firecracker";
-  EXPECT_EQ(row(evaluate(f), "firecracker").detail,
-            "/usr/bin/firecracker (PATH; unused: the firecracker backend is not supported yet)");
+  f.firecracker = safe_firecracker("Firecracker v1.14.1\n");
+  auto supported = row(evaluate(f), "firecracker");
+  EXPECT_EQ(supported.status, CheckStatus::pass);
+  EXPECT_EQ(supported.detail,
+            "/usr/bin/firecracker v1.14.1 (PATH); unused: the firecracker "
+            "backend is not supported yet");
   f.config.firecracker_bin = "/opt/fc/firecracker";
   f.firecracker_path = "/opt/fc/firecracker";
-  EXPECT_EQ(row(evaluate(f), "firecracker").detail,
-            "/opt/fc/firecracker (firecracker_bin; unused: the firecracker backend is not "
-            "supported yet)");
+  f.firecracker = safe_firecracker("Firecracker v1.4.1\n");
+  auto old = row(evaluate(f), "firecracker");
+  EXPECT_EQ(old.status, CheckStatus::fail);
+  EXPECT_EQ(old.detail,
+            "/opt/fc/firecracker v1.4.1 (firecracker_bin): older than banger "
+            "supports (v1.5.0 to v1.14.1)");
+  f.firecracker = safe_firecracker("Firecracker v1.16.1\n");
+  auto newer = row(evaluate(f), "firecracker");
+  EXPECT_EQ(newer.status, CheckStatus::warn);
+  EXPECT_EQ(newer.detail,
+            "/opt/fc/firecracker v1.16.1 (firecracker_bin): newer than banger is "
+            "tested with (v1.5.0 to v1.14.1)");
+  f.firecracker = safe_firecracker("Firecracker v1.14.1\n");
+  f.firecracker.mode = 0777;
+  auto writable = row(evaluate(f), "firecracker");
+  EXPECT_EQ(writable.status, CheckStatus::fail);
+  EXPECT_EQ(writable.detail,
+            "/opt/fc/firecracker is owned by uid 0 with mode 0777: whoever can "
+            "write it runs code as banger");
+  EXPECT_EQ(writable.hint, "chown root:root /opt/fc/firecracker && chmod 0755 /opt/fc/firecracker");
+  f.firecracker = safe_firecracker("");
+  f.firecracker.version_error = "--version exited 2";
+  EXPECT_EQ(row(evaluate(f), "firecracker").status, CheckStatus::warn);
+
+  // Missing: a warning for a configured path, a failure when the config asks for Firecracker,
+  // with the install hint of the distribution.
   f.firecracker_path = "";
+  f.distro_ids = "fedora";
   auto checks = evaluate(f);
   const auto& missing = row(checks, "firecracker");
   EXPECT_EQ(missing.status, CheckStatus::warn);
   EXPECT_EQ(missing.detail, "firecracker_bin = \"/opt/fc/firecracker\" is not an executable");
+  EXPECT_EQ(missing.hint,
+            "fix or remove firecracker_bin; to install Firecracker: dnf install "
+            "firecracker");
+  f.config.firecracker_bin = "";
+  f.config.vmm = config::VmmChoice::firecracker;
+  f.distro_ids = "debian";
+  auto wanted = row(evaluate(f), "firecracker");
+  EXPECT_EQ(wanted.status, CheckStatus::fail);
+  EXPECT_NE(wanted.hint.find("github.com/firecracker-microvm/firecracker/releases"),
+            std::string::npos);
 }
 
-TEST(Doctor, GatherFactsLooksUpTheConfiguredFirecrackerBin) {
+TEST(Doctor, OsReleaseIdsAreIdThenIdLike) {
+  EXPECT_EQ(os_release_ids("NAME=\"Ubuntu\"\nID=ubuntu\nID_LIKE=debian\n"), "ubuntu debian");
+  EXPECT_EQ(os_release_ids("ID=\"Fedora\"\n"), "fedora");
+  EXPECT_EQ(os_release_ids("ID_LIKE='rhel centos'\nID=rocky\n"), "rocky rhel centos");
+  EXPECT_EQ(os_release_ids(""), "");
+}
+
+// Real files run by gather_facts (issue 13 acceptance: doctor rows for a missing, too old, too
+// new and world-writable Firecracker, with fake binaries that print versions).
+TEST(Doctor, GatherFactsRunsOnlyASafeFirecrackerAndReadsItsVersion) {
   testkit::TempDir dir;
-  const std::string fc = dir.path() + "/my-firecracker";
-  ASSERT_TRUE(sys::write_file_atomic(fc, "#!/bin/sh\n", 0755));
   paths::Environment env;
   env.vars["BANGER_HOME"] = dir.path() + "/home";
   env.uid = ::getuid();
@@ -153,12 +204,36 @@ TEST(Doctor, GatherFactsLooksUpTheConfiguredFirecrackerBin) {
   ASSERT_TRUE(paths) << paths.error().message;
   config::Config config = config::default_config(*paths);
   config.dns_listen = "127.0.0.1:9";  // nothing answers; the probe only records that
-  config.firecracker_bin = fc;
-  auto facts = gather_facts(*paths, config, ::getuid());
-  EXPECT_EQ(facts.firecracker_path, fc);
-  EXPECT_THAT(row(evaluate(facts), "firecracker").detail, ::testing::StartsWith(fc + " ("));
-  config.firecracker_bin = dir.path() + "/missing";
-  EXPECT_EQ(gather_facts(*paths, config, ::getuid()).firecracker_path, "");
+  const auto fake = [&](const std::string& name, const std::string& version, mode_t mode) {
+    const std::string path = dir.path() + "/" + name;
+    // It leaves a mark when run: a world-writable one must not be.
+    EXPECT_TRUE(sys::write_file_atomic(
+        path, "#!/bin/sh\ntouch \"$0.ran\"\necho 'Firecracker " + version + "'\n", 0755));
+    EXPECT_EQ(::chmod(path.c_str(), mode), 0);
+    return path;
+  };
+  const auto row_for = [&](const std::string& path) {
+    config.firecracker_bin = path;
+    auto facts = gather_facts(*paths, config, ::getuid());
+    return row(evaluate(facts), "firecracker");
+  };
+  auto old = row_for(fake("old", "v1.4.0", 0755));
+  EXPECT_EQ(old.status, CheckStatus::fail);
+  EXPECT_THAT(old.detail, ::testing::HasSubstr("v1.4.0 (firecracker_bin): older than"));
+  auto newer = row_for(fake("new", "v1.16.1", 0755));
+  EXPECT_EQ(newer.status, CheckStatus::warn);
+  EXPECT_THAT(newer.detail, ::testing::HasSubstr("v1.16.1 (firecracker_bin): newer than"));
+  auto good = row_for(fake("good", "v1.14.1", 0755));
+  EXPECT_EQ(good.status, CheckStatus::pass) << good.detail;
+  const std::string writable = fake("writable", "v1.14.1", 0777);
+  auto unsafe = row_for(writable);
+  EXPECT_EQ(unsafe.status, CheckStatus::fail);
+  EXPECT_THAT(unsafe.detail, ::testing::HasSubstr("mode 0777"));
+  EXPECT_FALSE(sys::path_exists(writable + ".ran")) << "doctor ran a world-writable binary";
+  EXPECT_TRUE(sys::path_exists(dir.path() + "/good.ran"));
+  auto missing = row_for(dir.path() + "/missing");
+  EXPECT_EQ(missing.status, CheckStatus::warn);
+  EXPECT_THAT(missing.detail, ::testing::HasSubstr("is not an executable"));
 }
 
 TEST(Doctor, DeprecatedConfigKeysAreAWarningListingTheNotes) {
