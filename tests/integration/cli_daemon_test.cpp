@@ -97,6 +97,16 @@ TEST(CliDaemon, VmmFirecrackerIsRefusedByVmCreateAndDoctorAlike) {
   EXPECT_EQ(doctor_vmm_row(home), "fail: " + reason);
   auto list = home.banger({"vm", "list", "--json"});
   EXPECT_EQ(nlohmann::json::parse(list.out).size(), 0u);
+  // --vmm chooses for one VM, decided the same way (issue 13 item 6).
+  auto per_vm = home.banger({"vm", "create", "--no-start", "--vmm", "firecracker", "--name", "a"});
+  EXPECT_EQ(per_vm.exit_code, 1);
+  EXPECT_THAT(per_vm.err, HasSubstr("banger: " + reason));
+  auto unknown = home.banger({"vm", "create", "--no-start", "--vmm", "kvmtool", "--name", "a"});
+  EXPECT_EQ(unknown.exit_code, 2);  // a usage error: the CLI knows the names
+  auto qemu = home.banger({"vm", "create", "--no-start", "--vmm", "qemu", "--name", "web"});
+  ASSERT_EQ(qemu.exit_code, 0) << qemu.err;
+  auto shown = nlohmann::json::parse(home.banger({"vm", "show", "web", "--json"}).out);
+  EXPECT_EQ(shown["vmm"], "qemu");
 }
 
 TEST(CliDaemon, CreateListAndDuplicateName) {

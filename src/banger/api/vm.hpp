@@ -103,6 +103,9 @@ struct VmCreate {
     std::string ready = std::string(kReadySsh);
     // Host ports forwarded to the VM at every start (docs/forwarding.md); recorded on the VM.
     std::vector<PortForwardSpec> publish;
+    // The VM's backend: "" = the config's `vmm`; else "auto", "qemu" or "firecracker", decided
+    // as the config key is (policy::decide_vmm) and recorded on the VM.
+    std::string vmm;
     template <class V>
     void fields(V& v) {
       v("name", name);
@@ -115,6 +118,7 @@ struct VmCreate {
       v("no_start", no_start);
       v("ready", ready);
       v("publish", publish);
+      v("vmm", vmm);
     }
   };
   struct Response {

@@ -69,6 +69,9 @@ class VmCreateCommand final : public Command {
         app.add_option("--memory", memory_, "memory, e.g. 512M or 2G (a bare number is MiB)");
     defaulted_.disk = app.add_option("--disk-size", disk_, "work disk size, e.g. 8G");
     app.add_flag("--nat", base_.nat, "give the VM outbound internet access through NAT");
+    app.add_option("--vmm", base_.vmm,
+                   "backend for this VM: auto, qemu or firecracker (default: the config's vmm)")
+        ->check(CLI::IsMember({"auto", "qemu", "firecracker"}));
     app.add_flag("--no-start", base_.no_start, "only record the VM; do not boot it");
     app.add_option("-p,--publish", publish_,
                    "[[ADDRESS:]HOST_PORT:]GUEST_PORT forwarded at every start (repeatable)");

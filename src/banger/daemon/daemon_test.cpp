@@ -568,6 +568,34 @@ TEST_F(DaemonTest, VmCreateRefusesAnUnknownReadinessBeforeRecordingAnything) {
   EXPECT_TRUE(call<api::VmCreate>({.name = "web", .no_start = true, .ready = "agent"}));
 }
 
+// vm.create's per-VM vmm is decided as the config key is, and overrides it (issue 13 item 6).
+TEST_F(DaemonTest, APerVmVmmIsDecidedLikeTheConfigKeyAndOverridesIt) {
+  config_.vmm = config::VmmChoice::firecracker;  // refused for VMs that do not choose
+  start();
+  auto refused = call<api::VmCreate>({.name = "a", .no_start = true});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::failed_precondition);
+  auto chosen = call<api::VmCreate>({.name = "b", .no_start = true, .vmm = "qemu"});
+  ASSERT_TRUE(chosen) << chosen.error().message;
+  EXPECT_EQ(chosen->vm.vmm, "qemu");
+  auto automatic = call<api::VmCreate>({.name = "c", .no_start = true, .vmm = "auto"});
+  ASSERT_TRUE(automatic) << automatic.error().message;
+  EXPECT_EQ(automatic->vm.vmm, "qemu");
+  auto firecracker = call<api::VmCreate>({.name = "d", .no_start = true, .vmm = "firecracker"});
+  ASSERT_FALSE(firecracker);
+  EXPECT_EQ(firecracker.error().code, Errc::failed_precondition);
+  EXPECT_EQ(firecracker.error().message,
+            "the firecracker backend is not supported yet; set vmm = \"qemu\" or \"auto\"");
+  auto unknown = call<api::VmCreate>({.name = "e", .no_start = true, .vmm = "kvmtool\x1b"});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::invalid_argument);
+  EXPECT_EQ(unknown.error().message,
+            "unknown vmm \"kvmtool\\x1b\": use " + std::string(model::kVmmChoiceNames.allowed()));
+  auto listed = call<api::VmList>({});
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->vms.size(), 2u);  // b and c: nothing recorded for the refused ones
+}
+
 TEST_F(DaemonTest, EveryRegisteredMethodIsExercisedOverTheFakePlatform) {
   write_ssh_key();
   std::string from = write_artifacts();

@@ -14,6 +14,7 @@
 #include "banger/base/printable.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/daemon/handlers.hpp"
+#include "banger/policy/vmm.hpp"
 #include "banger/vm/fan_out.hpp"
 
 namespace banger::daemon {
@@ -192,6 +193,25 @@ api::VmExec::Response to_exec_response(const vm::GuestExecResult& result) {
           .stderr_truncated = result.stderr_truncated};
 }
 
+// The backend a vm.create names (nullopt: the config's), decided as the config key is:
+// invalid_argument for an unknown name, failed_precondition for a backend that cannot run.
+Expected<std::optional<model::VmmBackend>> chosen_backend(const std::string& vmm) {
+  if (vmm.empty()) {
+    return std::optional<model::VmmBackend>();
+  }
+  const auto choice = model::kVmmChoiceNames.parse(vmm);
+  if (!choice) {
+    return fail(Errc::invalid_argument,
+                fmt::format("unknown vmm \"{}\": use {}", base::printable(vmm, 40),
+                            model::kVmmChoiceNames.allowed()));
+  }
+  auto verdict = policy::decide_vmm(*choice);
+  if (!verdict.refusal.empty()) {
+    return fail(Errc::failed_precondition, verdict.refusal);
+  }
+  return std::optional(verdict.backend);
+}
+
 // The terminal of a vm.stream PTY session (nullopt without one); bad_request for a size out of
 // range.
 Expected<std::optional<agentproto::StreamPty>> stream_pty(const api::VmStream::Request& request) {
@@ -230,6 +250,7 @@ void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
     }
     const auto readiness =
         request.ready == api::kReadyAgent ? vm::Readiness::agent : vm::Readiness::ssh;
+    BANGER_TRY_ASSIGN(auto backend, chosen_backend(request.vmm));
     BANGER_TRY_ASSIGN(auto vm, deps.vms.create({.name = request.name,
                                                 .image = request.image,
                                                 .kernel = request.kernel,
@@ -237,6 +258,7 @@ void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
                                                 .memory_mib = request.memory_mib,
                                                 .disk_size_mib = request.disk_size_mib,
                                                 .nat = request.nat,
+                                                .vmm = backend,
                                                 .publish = to_forwards(request.publish)}));
     call.emit(api::Event{.stage = std::string(api::kSpecStage), .message = spec_line(vm)});
     if (!request.no_start) {

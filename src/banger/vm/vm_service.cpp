@@ -72,7 +72,7 @@ Expected<std::string> VmService::pick_name(const CreateSpec& spec) {
 }
 
 Expected<model::Vm> VmService::create(const CreateSpec& spec) {
-  if (!options_.vmm_refusal.empty()) {
+  if (!spec.vmm && !options_.vmm_refusal.empty()) {
     return fail(Errc::failed_precondition, options_.vmm_refusal);
   }
   model::Vm vm;

@@ -81,7 +81,9 @@ struct CreateSpec {
   std::optional<std::int64_t> memory_mib;
   std::optional<std::int64_t> disk_size_mib;
   bool nat = false;
-  std::optional<model::VmmBackend> vmm;     // empty: default_vmm; recorded on the VM
+  // Chosen for this VM (the caller checked it can run); empty: default_vmm, refused with
+  // vmm_refusal when that is set.
+  std::optional<model::VmmBackend> vmm;
   std::vector<model::PortForward> publish;  // forwarded at every start (docs/forwarding.md)
 };
 
