@@ -46,10 +46,11 @@ TEST(Methods, VmCreateRequestDecodesWithDefaults) {
   EXPECT_FALSE(r->nat);
   EXPECT_FALSE(r->no_start);
   EXPECT_EQ(r->ready, "ssh");
+  EXPECT_EQ(r->vmm, "");  // the config's backend
   // Unset optionals are left out of the encoding.
   EXPECT_EQ(
       to_json_value(*r).dump(),
-      R"({"image":"","kernel":"","name":"dev","nat":false,"no_start":false,"publish":[],"ready":"ssh","vcpu":2})");
+      R"({"image":"","kernel":"","name":"dev","nat":false,"no_start":false,"publish":[],"ready":"ssh","vcpu":2,"vmm":""})");
 }
 
 TEST(Methods, VmCreateRequestRejectsTypos) {
