@@ -77,6 +77,13 @@ Check check_vmm(const Facts& f) {
                                  verdict.automatic ? ", chosen automatically" : ""));
 }
 
+// Whether a binary may be run by banger: owned by root or the daemon's user and writable by no
+// one else (anyone who could replace it would run code as banger). The one rule both the probe
+// (run --version or not) and the row (FAIL or not) apply.
+bool owned_safely(const FirecrackerFacts& fc, uid_t uid) {
+  return (fc.owner == 0 || fc.owner == uid) && (fc.mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
 // The Firecracker binary (issue 13 item 3): found or not, safe to run, inside the version
 // window. Not needed while VMs run under QEMU, so a missing one fails only when the config asks
 // for Firecracker.
@@ -101,7 +108,7 @@ Check check_firecracker(const Facts& f) {
     return failed("firecracker", path + " is not a regular file",
                   "install the firecracker binary itself there");
   }
-  if ((fc.owner != 0 && fc.owner != f.uid) || (fc.mode & (S_IWGRP | S_IWOTH)) != 0) {
+  if (!owned_safely(fc, f.uid)) {
     return failed(
         "firecracker",
         fmt::format("{} is owned by uid {} with mode {:04o}: whoever can write it runs code as "
@@ -327,8 +334,7 @@ FirecrackerFacts probe_firecracker(const std::string& path, uid_t uid) {
   fc.regular_file = S_ISREG(st.st_mode);
   fc.owner = st.st_uid;
   fc.mode = static_cast<mode_t>(st.st_mode & 07777);
-  if (!fc.regular_file || (fc.owner != 0 && fc.owner != uid) ||
-      (fc.mode & (S_IWGRP | S_IWOTH)) != 0) {
+  if (!fc.regular_file || !owned_safely(fc, uid)) {
     fc.version_error = "not run: unsafe file";
     return fc;
   }
