@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -52,6 +53,20 @@ bool parse_size_flag(Context& ctx, std::string_view flag, const std::string& tex
   }
   out = *mib;
   return true;
+}
+
+// The VMs a lifecycle command acted on: the JSON array, or "<name> <state><note>" per VM
+// (note: what else to say about that VM, "" for nothing).
+void print_vm_states(Context& ctx, const std::vector<api::VmInfo>& vms, bool json,
+                     const std::function<std::string(const api::VmInfo&)>& note = {}) {
+  if (json) {
+    print_json(ctx, api::to_json_value(vms));
+    return;
+  }
+  const Style& style = ctx.printer.out_style();
+  for (const auto& vm : vms) {
+    ctx.printer.out(vm.name + " " + colour_state(style, vm.state) + (note ? note(vm) : "") + "\n");
+  }
 }
 
 class VmCreateCommand final : public Command {
@@ -377,14 +392,7 @@ class VmNamesCommand final : public Command {
     if (!done) {
       return report_error(ctx, done.error());
     }
-    if (json_) {
-      print_json(ctx, api::to_json_value(done->vms));
-      return 0;
-    }
-    const Style& style = ctx.printer.out_style();
-    for (const auto& vm : done->vms) {
-      ctx.printer.out(vm.name + " " + colour_state(style, vm.state) + "\n");
-    }
+    print_vm_states(ctx, done->vms, json_);
     return 0;
   }
 
@@ -419,18 +427,11 @@ class VmKillCommand final : public Command {
     if (!done) {
       return report_error(ctx, done.error());
     }
-    if (json_) {
-      print_json(ctx, api::to_json_value(done->vms));
-      return 0;
-    }
-    const Style& style = ctx.printer.out_style();
-    for (const auto& vm : done->vms) {
-      std::string line = vm.name + " " + colour_state(style, vm.state);
-      if (vm.state == "running") {
-        line += fmt::format(" (its VMM survived {}; banger vm kill {} ends it)", sent, vm.name);
-      }
-      ctx.printer.out(line + "\n");
-    }
+    print_vm_states(ctx, done->vms, json_, [&](const api::VmInfo& vm) {
+      return vm.state == "running"
+                 ? fmt::format(" (its VMM survived {}; banger vm kill {} ends it)", sent, vm.name)
+                 : std::string();
+    });
     return 0;
   }
 
