@@ -96,20 +96,9 @@ class VmCreateCommand final : public Command {
   void describe_defaults(const HelpDefaults& defaults) override { defaulted_.describe(defaults); }
 
   int run(Context& ctx) override {
-    std::vector<std::string> names = names_;
-    // The wire treats "" as "generate a name", so an explicit empty --name is refused here.
-    if (name_option_->count() > 0) {
-      names.push_back(name_);
-    }
-    std::set<std::string> seen;
-    for (const auto& name : names) {
-      if (auto valid = model::validate_vm_name(name); !valid) {
-        return report_error(ctx, valid.error());
-      }
-      if (!seen.insert(name).second) {
-        ctx.printer.err(fmt::format("banger: vm name \"{}\" is given twice\n", name));
-        return kUsageError;
-      }
+    std::vector<std::string> names;
+    if (int refused = collect_names(ctx, names); refused != 0) {
+      return refused;
     }
     const bool several = names.size() > 1;
     if (names.empty()) {
@@ -198,6 +187,27 @@ class VmCreateCommand final : public Command {
   }
 
  private:
+  // The positional names and --name, each valid and given once, into names; 0, or the exit code
+  // after reporting what is wrong.
+  int collect_names(Context& ctx, std::vector<std::string>& names) const {
+    names = names_;
+    // The wire treats "" as "generate a name", so an explicit empty --name is refused here.
+    if (name_option_->count() > 0) {
+      names.push_back(name_);
+    }
+    std::set<std::string> seen;
+    for (const auto& name : names) {
+      if (auto valid = model::validate_vm_name(name); !valid) {
+        return report_error(ctx, valid.error());
+      }
+      if (!seen.insert(name).second) {
+        ctx.printer.err(fmt::format("banger: vm name \"{}\" is given twice\n", name));
+        return kUsageError;
+      }
+    }
+    return 0;
+  }
+
   DefaultedFlags defaulted_;
   std::vector<std::string> publish_;
   std::vector<std::string> names_;
