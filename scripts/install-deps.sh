@@ -10,11 +10,11 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   g++ cmake ninja-build pkg-config ccache \
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev \
-  libarchive-dev libssl-dev libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev \
+  libarchive-dev libssl-dev libcurl4-openssl-dev libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev \
   libexpected-dev \
   e2fsprogs nftables iproute2 openssh-client openssh-server git ca-certificates \
   qemu-system-x86 qemu-utils busybox-static dropbear-bin mmdebstrap cpio zstd xz-utils lz4 kmod \
   dnsutils dnsperf dnsmasq-base sqlite3 python3 python3-jsonschema python3-yaml procps \
-  iputils-ping zsh fish \
+  iputils-ping zsh fish docker-registry apache2-utils \
   libgtest-dev libgmock-dev \
   clang-19 libclang-rt-19-dev clang-tidy-19 clang-format-19 >/dev/null

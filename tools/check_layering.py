@@ -11,11 +11,12 @@ import sys
 
 LAYER_LINE = re.compile(r"^\s*set\(BANGER_LAYER_(\d+)\s+([^)]*)\)", re.M)
 DOC_LAYER_LINE = re.compile(r"^L(\d+) ([^(\n]*)", re.M)
-# The CLI talks only RPC: it may never use these, whatever its DEPS say (SPEC S1). The one
+# The CLI talks only RPC: it may never use these, whatever its DEPS say (SPEC S1). oci is
+# allowed for its pure parts: `image pull` reads ~/.docker/config.json credentials itself. The one
 # exception is doctor: `banger doctor` runs its read-only checks in the CLI when the daemon
 # cannot start (a broken config), so the user learns why (docs/cli.md).
 CLI_ALLOWED = {"posix", "base", "sys", "paths", "config", "model", "api", "rpc", "buildinfo",
-               "agentproto", "workspace", "toolingplan", "doctor"}
+               "agentproto", "workspace", "toolingplan", "doctor", "oci"}
 INCLUDE = re.compile(r'#include\s+"banger/([a-z_]+)/')
 
 

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <vector>
 
-#include "banger/kernelcat/sha256.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/sys/sha256.hpp"
 
 namespace banger::itest {
 namespace {
@@ -84,7 +84,7 @@ std::string debian_image_cache_key() {
     }
     material += path.substr(path.rfind('/') + 1) + "\n" + *text + "\n";
   }
-  auto agent = kernelcat::sha256_file(bin("banger-agent"));
+  auto agent = sys::sha256_file(bin("banger-agent"));
   if (!agent) {
     return "";
   }
@@ -104,7 +104,7 @@ std::string debian_image_cache_key() {
        at = text.find("Candidate:", at + 1)) {
     material += text.substr(at, text.find('\n', at) - at) + "\n";
   }
-  return kernelcat::sha256_hex(material).substr(0, 16);
+  return sys::sha256_hex(material).substr(0, 16);
 }
 
 ObtainedImage obtain_debian_image(BangerHome& home, const std::string& name) {

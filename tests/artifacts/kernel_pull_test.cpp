@@ -10,9 +10,9 @@
 #include "../integration/harness.hpp"
 #include <nlohmann/json.hpp>
 
-#include "banger/kernelcat/sha256.hpp"
 #include "banger/kernelcat/vmlinux_extract.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/sys/sha256.hpp"
 
 namespace banger::itest {
 namespace {
@@ -96,7 +96,7 @@ TEST(KernelPull, DebianCloudPullsCachesRebuildsAndRemoves) {
   EXPECT_EQ(k["vmlinux_path"], home.dir() + "/state/kernels/debian-cloud/vmlinux");
   EXPECT_EQ(k["initrd_path"], home.dir() + "/state/kernels/debian-cloud/initrd.img");
   EXPECT_THAT(k["source"].get<std::string>(), HasSubstr("debian-cloud: linux-image-"));
-  EXPECT_EQ(k["sha256"], *kernelcat::sha256_file(k["vmlinux_path"]));
+  EXPECT_EQ(k["sha256"], *sys::sha256_file(k["vmlinux_path"]));
   auto vmlinux = sys::read_file(k["vmlinux_path"]);
   ASSERT_TRUE(vmlinux);
   EXPECT_TRUE(kernelcat::is_x86_64_elf(*vmlinux));

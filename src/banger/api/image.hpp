@@ -1,5 +1,5 @@
-// RPC method structs for images: image.build, image.register, image.promote, image.list,
-// image.show, image.delete (docs/rpc.md).
+// RPC method structs for images: image.build, image.pull, image.register, image.promote,
+// image.list, image.show, image.delete (docs/rpc.md).
 #pragma once
 
 #include <cstdint>
@@ -55,6 +55,43 @@ struct ImageBuild {
     template <class V>
     void fields(V& v) {
       v("image", image);
+    }
+  };
+};
+
+// Pulls an OCI/Docker image from a registry (S11, ADR 0010). Streams events.
+struct ImagePull {
+  static constexpr std::string_view kMethod = "image.pull";
+  struct Request {
+    std::string reference;  // "debian:bookworm", "ghcr.io/acme/runner:v1@sha256:..."
+    std::string name;       // "" = derived from the reference ("debian-bookworm")
+    std::string kernel;     // "" = the default kernel for pulled images
+    std::string platform;   // "" or "linux/amd64"
+    std::string size;       // "" = content x 1.5, at least 1 GiB; else "2G", "512M", ...
+    std::string username;   // registry credentials ("" = anonymous); the CLI reads
+    std::string password;   // --password-stdin or ~/.docker/config.json
+    bool force = false;     // replace an existing image of that name
+    template <class V>
+    void fields(V& v) {
+      v("reference", reference);
+      v("name", name);
+      v("kernel", kernel);
+      v("platform", platform);
+      v("size", size);
+      v("username", username);
+      v("password", password);
+      v("force", force);
+    }
+  };
+  struct Response {
+    ImageInfo image;
+    std::string reference;  // canonical reference pulled
+    std::string digest;     // the linux/amd64 manifest digest
+    template <class V>
+    void fields(V& v) {
+      v("image", image);
+      v("reference", reference);
+      v("digest", digest);
     }
   };
 };

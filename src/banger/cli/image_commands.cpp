@@ -1,7 +1,10 @@
-// `banger image ...`: build, register, promote, list, show, delete (RPC image.*).
+// `banger image ...`: build, pull, register, promote, list, show, delete (RPC image.*).
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +14,9 @@
 #include "banger/cli/command.hpp"
 #include "banger/config/size.hpp"
 #include "banger/model/image.hpp"
+#include "banger/oci/auth.hpp"
+#include "banger/oci/reference.hpp"
+#include "banger/sys/fs.hpp"
 
 namespace banger::cli {
 namespace {
@@ -90,6 +96,104 @@ class ImageBuildCommand final : public Command {
  private:
   api::ImageBuild::Request request_;
   std::string packages_;
+  bool json_ = false;
+};
+
+// The registry credentials for reference: --username with --password-stdin, else the entry of
+// ~/.docker/config.json ($DOCKER_CONFIG/config.json), else none (anonymous). The CLI reads
+// them so the daemon never reads the user's files; they travel over the 0600 socket.
+Expected<std::optional<oci::Credentials>> pull_credentials(const std::string& reference,
+                                                           const std::string& username,
+                                                           bool password_stdin, std::istream& in) {
+  if (password_stdin) {
+    if (username.empty()) {
+      return fail(Errc::invalid_argument, "--password-stdin needs --username");
+    }
+    std::string password((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
+      password.pop_back();
+    }
+    return std::optional<oci::Credentials>{{.username = username, .password = password}};
+  }
+  if (!username.empty()) {
+    return fail(Errc::invalid_argument,
+                "--username needs --password-stdin (passwords are never taken as arguments)");
+  }
+  BANGER_TRY_ASSIGN(auto ref, oci::parse_reference(reference));
+  std::string path;
+  if (const char* dir = std::getenv("DOCKER_CONFIG"); dir != nullptr && *dir != '\0') {
+    path = std::string(dir) + "/config.json";
+  } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    path = std::string(home) + "/.docker/config.json";
+  }
+  if (path.empty() || !sys::path_exists(path)) {
+    return std::optional<oci::Credentials>{};
+  }
+  BANGER_TRY_ASSIGN(auto text, sys::read_file(path));
+  auto creds = oci::docker_config_credentials(text, oci::docker_config_key(ref));
+  if (!creds) {
+    return tl::unexpected(with_context(creds.error(), path));
+  }
+  return creds;
+}
+
+class ImagePullCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("reference", request_.reference,
+                   "image reference: debian:bookworm, ghcr.io/acme/app:v1, ...@sha256:...")
+        ->required();
+    app.add_option("--name", request_.name,
+                   "image name (default: from the reference, debian:bookworm -> debian-bookworm)");
+    app.add_option("--kernel", request_.kernel, "kernel to boot it with (default: debian-cloud)");
+    app.add_option("--platform", request_.platform, "only linux/amd64 is supported");
+    app.add_option("--size", request_.size,
+                   "root filesystem size (default: content x 1.5, at least 1 GiB), e.g. 4G");
+    app.add_option("--username", username_, "registry user (with --password-stdin)");
+    app.add_flag("--password-stdin", password_stdin_, "read the registry password from stdin");
+    app.add_flag("--force", request_.force, "replace an existing image of that name");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    if (!request_.name.empty()) {
+      if (auto valid = model::validate_image_name(request_.name); !valid) {
+        return report_error(ctx, valid.error());
+      }
+    }
+    auto creds = pull_credentials(request_.reference, username_, password_stdin_, std::cin);
+    if (!creds) {
+      return report_error(ctx, creds.error());
+    }
+    if (*creds) {
+      request_.username = (*creds)->username;
+      request_.password = (*creds)->password;
+    }
+    auto client = ctx.connect(Connect::start_if_needed);
+    if (!client) {
+      return report_error(ctx, client.error());
+    }
+    ProgressRenderer progress(ctx);
+    auto pulled = client->call<api::ImagePull>(
+        request_, [&](const api::Event& event) { progress.on_event(event); });
+    progress.finish();
+    if (!pulled) {
+      return report_error(ctx, pulled.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(*pulled));
+    } else {
+      const auto& image = pulled->image;
+      ctx.printer.out(fmt::format("pulled {} as image {} ({}, {} init, kernel {}, {})\n",
+                                  pulled->reference, image.name, image.distro, image.init_flavour,
+                                  image.kernel, size_text(image.size_bytes)));
+    }
+    return 0;
+  }
+
+ private:
+  api::ImagePull::Request request_;
+  std::string username_;
+  bool password_stdin_ = false;
   bool json_ = false;
 };
 
@@ -252,6 +356,14 @@ std::vector<CommandEntry> image_commands() {
        "  banger image build tiny --name tiny2 --force --json",
        {},
        factory<ImageBuildCommand>()},
+      {{"image", "pull"},
+       "pull an OCI/Docker image from a registry and make it bootable",
+       "  banger image pull debian:bookworm\n"
+       "  banger image pull python:3.12 --name py --size 4G\n"
+       "  echo \"$TOKEN\" | banger image pull ghcr.io/acme/runner:v1 --username me "
+       "--password-stdin",
+       {},
+       factory<ImagePullCommand>()},
       {{"image", "register"},
        "record an existing ext4 rootfs as an image (files stay where they are)",
        "  banger image register --name mine --rootfs ./rootfs.ext4 --kernel-ref debian-cloud\n"

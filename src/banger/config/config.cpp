@@ -366,6 +366,32 @@ Handler string_key(std::string_view key, std::string& field, std::string_view wh
   };
 }
 
+// "registry.lan", "registry.lan:5000", "10.0.0.5:5000": a host name or IPv4 address with an
+// optional port.
+bool is_registry_host(const std::string& text) {
+  auto colon = text.find(':');
+  std::string host = text.substr(0, colon);
+  if (host.empty() || host.size() > 253 || host.front() == '-' || host.front() == '.') {
+    return false;
+  }
+  for (char ch : host) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-') {
+      return false;
+    }
+  }
+  if (colon == std::string::npos) {
+    return true;
+  }
+  std::string port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char ch) {
+        return std::isdigit(static_cast<unsigned char>(ch));
+      })) {
+    return false;
+  }
+  int value = std::stoi(port);
+  return value >= 1 && value <= 65535;
+}
+
 bool is_host_port(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || !is_ipv4(text.substr(0, colon))) {
@@ -545,6 +571,27 @@ Status apply_config(const toml::table& root, Config& c, ParseState& state) {
            return bad(
                "catalog_url: not supported yet (banger uses only its embedded image and kernel "
                "catalog); remove the key");
+         }
+         return {};
+       }},
+      {"insecure_registries",
+       [&](const toml::node& n) -> Status {
+         const auto* list = n.as_array();
+         if (list == nullptr) {
+           return must_be("insecure_registries",
+                          "a list of registry hosts such as [\"registry.lan:5000\"]", n);
+         }
+         c.insecure_registries.clear();
+         for (const auto& item : *list) {
+           BANGER_TRY_ASSIGN(auto host, get_string("insecure_registries", item));
+           if (!is_registry_host(host)) {
+             state.locate(item.source());
+             return bad(
+                 fmt::format("insecure_registries: \"{}\" is not a registry host: give "
+                             "host or host:port, without a scheme or path",
+                             host));
+           }
+           c.insecure_registries.push_back(host);
          }
          return {};
        }},

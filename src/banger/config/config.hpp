@@ -79,6 +79,8 @@ struct Config {
   std::string dns_listen = "127.0.0.1:42069";
   std::chrono::seconds auto_stop_stale_after{0};  // 0 = off
   std::chrono::seconds stats_poll_interval{10};
+  // Registries `image pull` reaches over plain http ("host[:port]"); loopback ones always are.
+  std::vector<std::string> insecure_registries;
   // Largest workspace `vm run <path>` copies without --force (the CLI's preflight).
   std::int64_t workspace_max_size_mib = 2048;
   VmDefaultsConfig vm_defaults;

@@ -89,6 +89,7 @@ auto_stop_stale_after = "1h30m"
 stats_poll_interval = "2s"
 catalog_url = ""
 workspace_max_size = "512M"
+insecure_registries = ["registry.lan:5000", "10.0.0.5"]
 
 [vm_defaults]
 vcpu = 2
@@ -123,6 +124,8 @@ mode = "0600"
   EXPECT_EQ(config->auto_stop_stale_after, seconds(5400));
   EXPECT_EQ(config->stats_poll_interval, seconds(2));
   EXPECT_EQ(config->workspace_max_size_mib, 512);
+  EXPECT_EQ(config->insecure_registries,
+            (std::vector<std::string>{"registry.lan:5000", "10.0.0.5"}));
   EXPECT_EQ(config->vm_defaults.vcpu, 2);
   EXPECT_EQ(config->vm_defaults.memory_mib, 2048);
   EXPECT_EQ(config->vm_defaults.disk_size_mib, 16384);
@@ -273,6 +276,16 @@ TEST(Config, BadValuesAreErrorsNamingTheLineTheKeyAndWhatIsAllowed) {
        "catalog_url: not supported yet (banger uses only its embedded image and kernel catalog); "
        "remove the key"},
       {"catalog_url = 1", "catalog_url must be a string, got 1"},
+      {"insecure_registries = \"registry.lan\"",
+       "insecure_registries must be a list of registry hosts such as [\"registry.lan:5000\"], got "
+       "\"registry.lan\""},
+      {"insecure_registries = [\"http://registry.lan\"]",
+       "insecure_registries: \"http://registry.lan\" is not a registry host: give host or "
+       "host:port, without a scheme or path"},
+      {"insecure_registries = [\"r.lan:99999\"]",
+       "insecure_registries: \"r.lan:99999\" is not a registry host: give host or host:port, "
+       "without a scheme or path"},
+      {"insecure_registries = [5]", "insecure_registries must be a string, got 5"},
       {"vm_defaults = 5", "vm_defaults must be a table ([vm_defaults]), got 5"},
       {"[vm_defaults]\nvcpu = 0", "vm_defaults.vcpu must be an integer between 1 and 64, got 0"},
       {"[vm_defaults]\nvcpu = 65", "vm_defaults.vcpu must be an integer between 1 and 64, got 65"},

@@ -110,7 +110,9 @@ class Daemon {
              return register_image_kernel(name, vmlinux, initrd);
            },
        .find_tool = platform_.find_tool,
-       .agent_binary = platform_.facts.agent_binary}};
+       .agent_binary = platform_.facts.agent_binary,
+       .insecure_registries = options_.config.insecure_registries,
+       .registry_timeouts = std::nullopt}};
   hostnat::NetworkService network_{{.links = platform_.links,
                                     .bridge_name = options_.config.bridge_name,
                                     .bridge_ip = options_.config.bridge_ip,

@@ -152,6 +152,14 @@ class DaemonTest : public ::testing::Test {
     auto built = call<api::ImageBuild>({.recipe = "no-such-recipe"});
     ASSERT_FALSE(built);
     EXPECT_EQ(built.error().code, Errc::not_found);
+    // Pulling needs a registry (tests/oci): only the validation path runs here.
+    auto image_pulled = call<api::ImagePull>({.reference = "Not/A/Reference"});
+    ASSERT_FALSE(image_pulled);
+    EXPECT_EQ(image_pulled.error().code, Errc::invalid_argument);
+    EXPECT_NE(image_pulled.error().message.find("invalid image reference"), std::string::npos);
+    auto bad_size = call<api::ImagePull>({.reference = "debian", .size = "lots"});
+    ASSERT_FALSE(bad_size);
+    EXPECT_NE(bad_size.error().message.find("--size"), std::string::npos);
     auto promoted = call<api::ImagePromote>({.name = "missing"});
     ASSERT_FALSE(promoted);
     EXPECT_EQ(promoted.error().code, Errc::not_found);

@@ -38,7 +38,7 @@ struct ImageHandlerDeps {
   imagecat::ImageService& images;
 };
 
-// image.build, image.register, image.promote, image.list, image.show, image.delete.
+// image.build, image.pull, image.register, image.promote, image.list, image.show, image.delete.
 void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps);
 
 struct KernelHandlerDeps {

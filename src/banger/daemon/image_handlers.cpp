@@ -2,6 +2,7 @@
 #include "banger/api/image.hpp"
 #include "banger/base/clock.hpp"
 #include "banger/base/expected.hpp"
+#include "banger/config/size.hpp"
 #include "banger/daemon/handlers.hpp"
 
 namespace banger::daemon {
@@ -34,6 +35,32 @@ void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
                                                      .force = request.force},
                                                     progress, cancel));
     return api::ImageBuild::Response{.image = to_info(image)};
+  });
+  registry.add<api::ImagePull>([deps](const api::ImagePull::Request& request,
+                                      rpc::CallContext& ctx) -> Expected<api::ImagePull::Response> {
+    auto progress = [&ctx](const base::ProgressEvent& event) { ctx.emit(api::to_event(event)); };
+    auto cancel = [&ctx] { return ctx.cancelled(); };
+    imagecat::PullSpec spec{.reference = request.reference,
+                            .name = request.name,
+                            .kernel = request.kernel,
+                            .platform = request.platform,
+                            .size_mib = std::nullopt,
+                            .credentials = std::nullopt,
+                            .force = request.force};
+    if (!request.size.empty()) {
+      auto size = config::parse_size_mib(request.size);
+      if (!size) {
+        return tl::unexpected(with_context(size.error(), "--size"));
+      }
+      spec.size_mib = static_cast<std::uint64_t>(*size);
+    }
+    if (!request.username.empty() || !request.password.empty()) {
+      spec.credentials =
+          oci::Credentials{.username = request.username, .password = request.password};
+    }
+    BANGER_TRY_ASSIGN(auto pulled, deps.images.pull(spec, progress, cancel));
+    return api::ImagePull::Response{
+        .image = to_info(pulled.image), .reference = pulled.reference, .digest = pulled.digest};
   });
   registry.add<api::ImageRegister>(
       [deps](const api::ImageRegister::Request& request,

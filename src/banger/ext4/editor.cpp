@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -122,6 +124,18 @@ Expected<GuestPath> parse_guest_path(std::string_view what, const std::string& p
     out.parts.push_back(std::move(part));
   }
   return out;
+}
+
+bool valid_xattr_name(std::string_view name) {
+  std::string_view rest;
+  for (std::string_view prefix : {"user.", "security.", "trusted."}) {
+    if (name.starts_with(prefix)) {
+      rest = name.substr(prefix.size());
+    }
+  }
+  return !rest.empty() && rest.size() <= 200 && std::all_of(rest.begin(), rest.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
 }
 
 Status check_mode(std::string_view what, const std::string& path, mode_t mode) {
@@ -343,6 +357,10 @@ std::string_view op_name(EditOp::Kind kind) {
       return "chmod";
     case EditOp::Kind::chown:
       return "chown";
+    case EditOp::Kind::make_node:
+      return "make_node";
+    case EditOp::Kind::set_xattr:
+      return "set_xattr";
   }
   return "unknown";
 }
@@ -401,6 +419,27 @@ Ext4Edit& Ext4Edit::chown(std::string path, uid_t uid, gid_t gid) {
   return *this;
 }
 
+Ext4Edit& Ext4Edit::make_node(std::string path, NodeType node, unsigned major, unsigned minor,
+                              mode_t mode, uid_t uid, gid_t gid) {
+  ops_.push_back(EditOp{.kind = EditOp::Kind::make_node,
+                        .path = std::move(path),
+                        .mode = mode,
+                        .uid = uid,
+                        .gid = gid,
+                        .node = node,
+                        .major = major,
+                        .minor = minor});
+  return *this;
+}
+
+Ext4Edit& Ext4Edit::set_xattr(std::string path, std::string name, std::string value) {
+  ops_.push_back(EditOp{.kind = EditOp::Kind::set_xattr,
+                        .path = std::move(path),
+                        .content = std::move(value),
+                        .xattr = std::move(name)});
+  return *this;
+}
+
 std::string step_marker(std::size_t n) { return fmt::format("banger-step-{}", n); }
 
 Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::string& staging_dir,
@@ -421,7 +460,7 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
     };
     bool names_root = path.parts.empty();
     if (names_root && (op.kind == EditOp::Kind::write_file || op.kind == EditOp::Kind::symlink ||
-                       op.kind == EditOp::Kind::remove)) {
+                       op.kind == EditOp::Kind::make_node || op.kind == EditOp::Kind::remove)) {
       return fail(Errc::invalid_argument,
                   fmt::format("{} \"{}\": guest path must name something below /", name, op.path));
     }
@@ -481,6 +520,39 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
       case EditOp::Kind::chown:
         set_owner(path.full());
         break;
+      case EditOp::Kind::make_node: {
+        BANGER_TRY(check_mode(name, op.path, op.mode));
+        // debugfs's mknod takes its name literally in the current directory (a "/" in it
+        // becomes part of the name), so it runs from the parent.
+        GuestPath parent{std::vector<std::string>(path.parts.begin(), path.parts.end() - 1)};
+        std::string spec =
+            op.node == NodeType::fifo
+                ? std::string("p")
+                : fmt::format("{} {} {}", op.node == NodeType::char_device ? 'c' : 'b', op.major,
+                              op.minor);
+        mode_t type = op.node == NodeType::fifo          ? S_IFIFO
+                      : op.node == NodeType::char_device ? S_IFCHR
+                                                         : S_IFBLK;
+        add(fmt::format("cd {}", arg(parent.as_dir())));
+        add(fmt::format("mknod {} {}", arg(path.parts.back()), spec));
+        add("cd /");
+        add(fmt::format("set_inode_field {} mode {}", arg(path.full()),
+                        octal_mode(type | op.mode)));
+        set_owner(path.full());
+        break;
+      }
+      case EditOp::Kind::set_xattr: {
+        if (!valid_xattr_name(op.xattr)) {
+          return fail(Errc::invalid_argument,
+                      fmt::format("set_xattr {}: attribute name \"{}\" must be [A-Za-z0-9._-] "
+                                  "after a user., security. or trusted. prefix",
+                                  printable(op.path), printable(op.xattr)));
+        }
+        std::string staged = fmt::format("{}/{}", staging_dir, i);
+        plan.staged_files.emplace_back(staged, op.content);
+        add(fmt::format("ea_set -f {} {} {}", arg(staged), arg(path.full()), op.xattr));
+        break;
+      }
     }
   }
   plan.script = std::string(kBeginMarker) + "\n";

@@ -19,18 +19,25 @@ namespace banger::ext4 {
 
 enum class FileType { regular, directory, symlink, other };
 
+// Special files make_node creates.
+enum class NodeType { fifo, char_device, block_device };
+
 // One queued operation. Paths are absolute guest paths; mode holds permission bits only (07777).
 struct EditOp {
-  enum class Kind { write_file, mkdir_p, symlink, remove, chmod, chown };
+  enum class Kind { write_file, mkdir_p, symlink, remove, chmod, chown, make_node, set_xattr };
   Kind kind = Kind::write_file;
   std::string path;
-  std::string content;                // write_file
+  std::string content;                // write_file; set_xattr: the value
   std::string target;                 // symlink
   mode_t mode = 0;                    // write_file, mkdir_p, chmod
   FileType type = FileType::regular;  // chmod: the type the path is known to have
   uid_t uid = 0;                      // write_file, mkdir_p, chown
   gid_t gid = 0;                      // write_file, mkdir_p, chown
   bool keep_existing = false;         // mkdir_p: an existing directory keeps its mode and owner
+  NodeType node = NodeType::fifo;     // make_node
+  unsigned major = 0;                 // make_node: device number
+  unsigned minor = 0;
+  std::string xattr;  // set_xattr: the attribute name ("security.capability")
 };
 
 // Stable name of an op kind as used in error messages ("write_file").
@@ -58,6 +65,13 @@ class Ext4Edit {
   Ext4Edit& chmod(std::string path, mode_t mode, FileType type);
   // Sets the owner of an existing path (a symlink itself, not its target).
   Ext4Edit& chown(std::string path, uid_t uid, gid_t gid);
+  // Creates a fifo or device node at path (its directory must exist and path must be free)
+  // with permission bits mode and the owner; major/minor are ignored for fifos.
+  Ext4Edit& make_node(std::string path, NodeType node, unsigned major, unsigned minor, mode_t mode,
+                      uid_t uid, gid_t gid);
+  // Sets extended attribute name ("security.capability", "user.x") of an existing path to
+  // value (any bytes). Names are [A-Za-z0-9._-] after a user., security. or trusted. prefix.
+  Ext4Edit& set_xattr(std::string path, std::string name, std::string value);
 
   // Adds other's ops after these.
   Ext4Edit& append(const Ext4Edit& other);

@@ -272,6 +272,58 @@ TEST(Ext4Apply, BatchOfEditsIsVisibleWithDebugfs) {
   expect_fsck_clean(runner, image);
 }
 
+// OCI images carry fifos, device nodes and file capabilities; banger writes them without
+// root (debugfs on the image file).
+TEST(Ext4Apply, NodesAndXattrsAreCreatedWithOwnerAndMode) {
+  if (!have_e2fsprogs()) {
+    GTEST_SKIP() << "e2fsprogs not installed";
+  }
+  testkit::TempDir dir;
+  sys::PosixCommandRunner runner;
+  std::string image = make_image(runner, dir);
+  const std::string cap(
+      "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00",
+      20);
+  Ext4Edit edit;
+  edit.mkdir_p("/dev")
+      .make_node("/dev/null", NodeType::char_device, 1, 3, 0666, 0, 0)
+      .make_node("/dev/sda", NodeType::block_device, 8, 0, 0660, 0, 6)
+      .make_node("/etc/a fifo", NodeType::fifo, 0, 0, 0600, 1000, 1000)
+      .write_file("/usr/lib/ping", "elf", 0755)
+      .set_xattr("/usr/lib/ping", "security.capability", cap)
+      .set_xattr("/etc/hostname", "user.note", "hello world");
+  auto r = apply(runner, image, edit);
+  ASSERT_TRUE(r) << r.error().message;
+  std::string null_dev = debugfs_request(runner, image, "stat /dev/null");
+  EXPECT_NE(null_dev.find("Type: character special    Mode:  0666"), std::string::npos) << null_dev;
+  EXPECT_NE(null_dev.find("Device major/minor number: 01:03"), std::string::npos) << null_dev;
+  std::string sda = debugfs_request(runner, image, "stat /dev/sda");
+  EXPECT_NE(sda.find("Type: block special    Mode:  0660"), std::string::npos) << sda;
+  EXPECT_NE(sda.find("Group:     6"), std::string::npos) << sda;
+  std::string fifo = debugfs_request(runner, image, "stat \"/etc/a fifo\"");
+  EXPECT_NE(fifo.find("Type: FIFO    Mode:  0600"), std::string::npos) << fifo;
+  EXPECT_NE(fifo.find("User:  1000   Group:  1000"), std::string::npos) << fifo;
+  std::string caps = debugfs_request(runner, image, "ea_list /usr/lib/ping");
+  EXPECT_NE(caps.find("security.capability (20) = 01 00 00 02 00 20 00 00"), std::string::npos)
+      << caps;
+  EXPECT_NE(debugfs_request(runner, image, "ea_list /etc/hostname")
+                .find("user.note (11) = \"hello world\""),
+            std::string::npos);
+  expect_fsck_clean(runner, image);
+}
+
+TEST(PlanDebugfsScript, RefusesNodesAtTheRootAndBadXattrNames) {
+  EXPECT_FALSE(
+      plan_debugfs_script(Ext4Edit().make_node("/", NodeType::fifo, 0, 0, 0600, 0, 0), "/s"));
+  for (std::string name :
+       {"security.", "system.posix_acl_access", "user.a b", "user.x\"y", "capability"}) {
+    auto plan = plan_debugfs_script(Ext4Edit().set_xattr("/f", name, "v"), "/s");
+    ASSERT_FALSE(plan) << name;
+    EXPECT_NE(plan.error().message.find("attribute name"), std::string::npos);
+  }
+}
+
 // The names debugfs must keep intact, on a real image: whitespace, both quotes, backslashes,
 // a leading '!' (libss's shell escape at the start of a line) and '#'.
 TEST(Ext4Apply, HostileNamesArriveIntactAndRunNothing) {

@@ -249,6 +249,53 @@ bool GuestTree::exists(std::string_view guest_path) {
   return where && ::fstatat(where->dir.get(), where->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+bool GuestTree::is_regular(std::string_view guest_path) {
+  auto where = parent(guest_path);
+  struct stat st{};
+  return where && ::fstatat(where->dir.get(), where->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISREG(st.st_mode);
+}
+
+bool GuestTree::is_executable(std::string_view guest_path) {
+  auto parts = components(guest_path);
+  if (!parts) {
+    return false;
+  }
+  base::UniqueFd fd(open_in_root(root_.get(), join_parts(*parts, parts->size()), O_PATH));
+  struct stat st{};
+  return fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0;
+}
+
+Expected<std::string> GuestTree::read_file(std::string_view guest_path, std::size_t max_bytes) {
+  BANGER_TRY_ASSIGN(auto parts, components(guest_path));
+  base::UniqueFd fd(
+      open_in_root(root_.get(), join_parts(parts, parts.size()), O_RDONLY | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    return io_fail("reading", guest_path, errno);
+  }
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    return fail(Errc::invalid_argument,
+                fmt::format("{} in the image tree is not a file of at most {} bytes", guest_path,
+                            max_bytes));
+  }
+  std::string content(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < content.size()) {
+    ssize_t n = ::read(fd.get(), content.data() + got, content.size() - got);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  content.resize(got);
+  return content;
+}
+
 Expected<std::vector<std::string>> GuestTree::list(std::string_view guest_path) {
   BANGER_TRY_ASSIGN(auto dir, open_dir(guest_path));
   DIR* entries = ::fdopendir(dir.get());

@@ -38,6 +38,13 @@ class GuestTree {
   Status remove(std::string_view guest_path);
   // Whether something (a dangling symlink too) is at the path.
   bool exists(std::string_view guest_path);
+  // Whether the path itself (not a link there) is a regular file.
+  bool is_regular(std::string_view guest_path);
+  // Whether the path, following links as the guest would, is an executable regular file.
+  bool is_executable(std::string_view guest_path);
+  // The content of the regular file at the path (links followed as the guest would), at most
+  // max_bytes; not_found when missing, invalid_argument when it is larger or not a file.
+  Expected<std::string> read_file(std::string_view guest_path, std::size_t max_bytes = 1 << 16);
   // The names in the directory at the path (without "." and ".."), unsorted; not_found when
   // it is missing.
   Expected<std::vector<std::string>> list(std::string_view guest_path);

@@ -13,6 +13,7 @@
 #include "banger/ext4/image_builder.hpp"
 #include "banger/hosttools/hosttools.hpp"
 #include "banger/imagecat/manifest.hpp"
+#include "banger/imagecat/oci_builder.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/sys/fs.hpp"
 
@@ -100,39 +101,109 @@ Expected<model::Image> ImageService::build(const BuildSpec& spec, const base::Pr
   BANGER_TRY(model::validate_image_name(name));
   BANGER_TRY(validate_package_names(spec.packages));
   BANGER_TRY_ASSIGN(auto builder, make_builder(recipe, spec.packages));
-  auto tools = builder->required_tools();
+  Produce job{.name = name,
+              .force = spec.force,
+              .origin = fmt::format("recipe {}", recipe.name),
+              .describe = [&](model::Image& image, Manifest& manifest) {
+                image.kernel_ref = recipe.kernel;
+                image.distro = recipe.distro;
+                image.init_flavour = recipe.init_flavour;
+                image.extra_kernel_args = recipe.extra_kernel_args;
+                manifest.recipe = recipe.name;
+                manifest.packages = spec.packages;
+              }};
+  return produce(*builder, job, progress, cancel);
+}
+
+Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::ProgressFn& progress,
+                                        const base::CancelFn& cancel) {
+  BANGER_TRY_ASSIGN(auto reference, oci::parse_reference(spec.reference));
+  const std::string name = spec.name.empty() ? oci::default_image_name(reference) : spec.name;
+  BANGER_TRY(model::validate_image_name(name));
+  if (spec.size_mib && *spec.size_mib < kMinPulledImageMib) {
+    return fail(Errc::invalid_argument,
+                fmt::format("--size must be at least {} MiB", kMinPulledImageMib));
+  }
+  if (!spec.platform.empty() && spec.platform != "linux/amd64") {
+    return fail(
+        Errc::invalid_argument,
+        fmt::format("platform {} is not supported: banger boots linux/amd64 VMs", spec.platform));
+  }
+  oci::RegistryOptions registry{
+      .plain_http = oci::registry_uses_http(reference.registry, deps_.insecure_registries),
+      .credentials = spec.credentials};
+  if (deps_.registry_timeouts) {
+    registry.stall_timeout = deps_.registry_timeouts->stall;
+    registry.attempts = deps_.registry_timeouts->attempts;
+    registry.backoff = deps_.registry_timeouts->backoff;
+  }
+  OciBuilder builder(OciSource{.reference = reference,
+                               .registry = registry,
+                               .blob_cache_dir = blob_cache_dir(),
+                               .size_mib = spec.size_mib});
+  Produce job{.name = name,
+              .force = spec.force,
+              .origin = oci::to_string(reference),
+              .describe = [&](model::Image& image, Manifest& manifest) {
+                const auto& origin = builder.origin();
+                image.kernel_ref =
+                    spec.kernel.empty() ? std::string(kDefaultPulledKernel) : spec.kernel;
+                image.distro = origin.distro;
+                image.init_flavour = builder.init_flavour();
+                image.extra_kernel_args = builder.extra_kernel_args();
+                manifest.oci = OciRecord{.reference = origin.reference,
+                                         .digest = origin.manifest_digest,
+                                         .layers = origin.layers,
+                                         .entrypoint = origin.config.entrypoint,
+                                         .cmd = origin.config.cmd,
+                                         .env = origin.config.env,
+                                         .working_dir = origin.config.working_dir,
+                                         .user = origin.config.user};
+              }};
+  BANGER_TRY_ASSIGN(auto image, produce(builder, job, progress, cancel));
+  return PullResult{.image = std::move(image),
+                    .reference = builder.origin().reference,
+                    .digest = builder.origin().manifest_digest};
+}
+
+Expected<model::Image> ImageService::produce(RootfsBuilder& builder, const Produce& job,
+                                             const base::ProgressFn& progress,
+                                             const base::CancelFn& cancel) {
+  auto tools = builder.required_tools();
   tools.insert(tools.end(), {"mkfs.ext4", "debugfs"});
   BANGER_TRY(require_tools(deps_.find_tool, tools));
-  BANGER_TRY_ASSIGN(auto claim, store_.claim(name));
-  BANGER_TRY_ASSIGN(auto existing, replaceable(name, spec.force));
+  BANGER_TRY_ASSIGN(auto claim, store_.claim(job.name));
+  BANGER_TRY_ASSIGN(auto existing, replaceable(job.name, job.force));
   BANGER_TRY_ASSIGN(auto stage, store_.stage(claim));
   const auto started = deps_.clock.steady_now();
   base::report(progress,
                {.stage = "prepare",
-                .message = fmt::format("building image {} from recipe {}", name, recipe.name)});
-  BANGER_TRY_ASSIGN(auto rootfs, make_rootfs(*builder, name, stage.dir(), progress, cancel));
-  model::Image image{.name = name,
-                     .rootfs_path = rootfs_of(name),
+                .message = fmt::format("building image {} from {}", job.name, job.origin)});
+  BANGER_TRY_ASSIGN(auto rootfs, make_rootfs(builder, job.name, stage.dir(), progress, cancel));
+  model::Image image{.name = job.name,
+                     .rootfs_path = rootfs_of(job.name),
                      .work_seed_path = "",
-                     .kernel_ref = recipe.kernel,
-                     .distro = recipe.distro,
-                     .init_flavour = recipe.init_flavour,
-                     .extra_kernel_args = recipe.extra_kernel_args,
+                     .kernel_ref = "",
+                     .distro = "",
+                     .init_flavour = model::InitFlavour::busybox,
+                     .extra_kernel_args = "",
                      .managed = true,
                      .size_bytes = file_size(rootfs),
                      .created_at = unix_seconds(deps_.clock)};
-  BANGER_TRY(sys::write_file_atomic(
-      stage.dir() + "/" + std::string(kManifestFile),
-      render_manifest({.image = image, .recipe = recipe.name, .packages = spec.packages})));
+  Manifest manifest;
+  job.describe(image, manifest);
+  manifest.image = image;
+  BANGER_TRY(sys::write_file_atomic(stage.dir() + "/" + std::string(kManifestFile),
+                                    render_manifest(manifest)));
   BANGER_TRY(publish(stage, image, existing.has_value()));
   auto seconds =
       std::chrono::duration_cast<std::chrono::milliseconds>(deps_.clock.steady_now() - started)
           .count() /
       1000.0;
   base::report(progress, {.stage = "done",
-                          .message = fmt::format("image {} built in {:.1f} s ({} MiB)", name,
+                          .message = fmt::format("image {} built in {:.1f} s ({} MiB)", job.name,
                                                  seconds, image.size_bytes / (1024 * 1024))});
-  BANGER_LOG_INFO("built image {} from recipe {} in {:.1f} s", name, recipe.name, seconds);
+  BANGER_LOG_INFO("built image {} from {} in {:.1f} s", job.name, job.origin, seconds);
   return image;
 }
 
@@ -183,11 +254,19 @@ Expected<std::string> ImageService::make_rootfs(RootfsBuilder& builder, const st
   BANGER_TRY(write_ext4(deps_.runner, tree, rootfs, content, builder.image_size_mib(content), name,
                         progress));
   BANGER_TRY(artifactstore::remove_tree(tree));
+  BANGER_TRY_ASSIGN(auto edits, builder.image_edits());
+  if (!edits.empty()) {
+    base::report(progress, {.stage = "configure",
+                            .message = fmt::format("setting owners, modes and special files "
+                                                   "({} edits)",
+                                                   edits.ops().size())});
+    BANGER_TRY(ext4::apply(deps_.runner, rootfs, edits));
+  }
   // One debugfs read proves the image is readable and bootable-looking before it is published.
-  BANGER_TRY_ASSIGN(auto has_init, ext4::exists(deps_.runner, rootfs, "/sbin/init"));
+  const std::string init = builder.init_path();
+  BANGER_TRY_ASSIGN(auto has_init, ext4::exists(deps_.runner, rootfs, init));
   if (!has_init) {
-    return fail(Errc::internal,
-                fmt::format("building image {}: the image has no /sbin/init", name));
+    return fail(Errc::internal, fmt::format("building image {}: the image has no {}", name, init));
   }
   BANGER_TRY(check_cancel(cancel));
   return rootfs;

@@ -2,6 +2,8 @@
 // builders (tiny, debian-bookworm), register/promote/list/show/remove and startup reconcile.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <set>
@@ -13,9 +15,11 @@
 #include "banger/base/clock.hpp"
 #include "banger/base/error.hpp"
 #include "banger/base/progress.hpp"
+#include "banger/imagecat/manifest.hpp"
 #include "banger/imagecat/recipes.hpp"
 #include "banger/imagecat/rootfs_builder.hpp"
 #include "banger/model/image.hpp"
+#include "banger/oci/auth.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/store/image_repository.hpp"
 #include "banger/sys/command_runner.hpp"
@@ -27,6 +31,36 @@ struct BuildSpec {
   std::string name;                   // "" = the recipe name
   std::vector<std::string> packages;  // extra packages (debian recipes only)
   bool force = false;                 // replace an existing image of that name
+};
+
+// image pull <oci-ref> (S11).
+struct PullSpec {
+  std::string reference;                  // "debian:bookworm", "ghcr.io/acme/runner:v1"
+  std::string name;                       // "" = oci::default_image_name
+  std::string kernel;                     // "" = kDefaultPulledKernel
+  std::string platform;                   // "" or "linux/amd64" (the only platform banger boots)
+  std::optional<std::uint64_t> size_mib;  // "" = content x 1.5, at least 1 GiB
+  std::optional<oci::Credentials> credentials;  // else anonymous
+  bool force = false;                           // replace an image of that name
+};
+
+struct PullResult {
+  model::Image image;
+  std::string reference;  // canonical
+  std::string digest;     // the linux/amd64 image manifest
+};
+
+// The kernel pulled images boot when none is given: its initramfs configures the network
+// before banger's init runs.
+inline constexpr std::string_view kDefaultPulledKernel = "debian-cloud";
+// The smallest --size a pull accepts.
+inline constexpr std::uint64_t kMinPulledImageMib = 64;
+
+// Transfer limits for registries (tests shorten them).
+struct RegistryTimeouts {
+  std::chrono::seconds stall{60};
+  int attempts = 4;
+  std::chrono::milliseconds backoff{500};
 };
 
 struct RegisterSpec {
@@ -57,6 +91,9 @@ struct ImageServiceDeps {
   std::function<std::string(const std::string&)> find_tool;
   // The static banger-agent binary built images get (S8); see locate_agent_binary().
   std::string agent_binary;
+  // Registries reached over plain http besides loopback ones (config insecure_registries).
+  std::vector<std::string> insecure_registries;
+  std::optional<RegistryTimeouts> registry_timeouts;  // nullopt = RegistryTimeouts{}
 };
 
 // Owns: the image records (store::ImageRepository) and everything under paths.images_dir, an
@@ -81,6 +118,17 @@ class ImageService {
   // from the tools. On any failure the staging directory is removed and nothing is recorded.
   Expected<model::Image> build(const BuildSpec& spec, const base::ProgressFn& progress = {},
                                const base::CancelFn& cancel = {});
+
+  // Pulls an OCI image (any registry, ADR 0010) into images/<name>: layers through the blob
+  // cache under paths.oci_blobs_dir, flattened, packed, the guest kit added, recorded with its
+  // origin in manifest.json. Errors: invalid_argument (reference, name, --size, platform, a
+  // refused layer naming the layer and path, a manifest that does not match its digest or
+  // size); not_found (repository, tag, no linux/amd64 image); permission_denied (the
+  // registry refused the credentials); unavailable (network, 5xx after retries);
+  // already_exists/failed_precondition as for build; cancelled. On any failure nothing is
+  // recorded and the staging directory is removed; the blob cache keeps only verified blobs.
+  Expected<PullResult> pull(const PullSpec& spec, const base::ProgressFn& progress = {},
+                            const base::CancelFn& cancel = {});
 
   // Records an existing rootfs as an unmanaged image (the file stays where it is). Errors:
   // invalid_argument (name, relative path, neither or both of kernel_path/kernel_ref),
@@ -110,6 +158,19 @@ class ImageService {
 
  private:
   std::string rootfs_of(const std::string& name) const;
+  // <cache>/oci/blobs/sha256: the layers and configs of pulls (S3).
+  std::string blob_cache_dir() const { return deps_.paths.oci_cache_dir + "/blobs/sha256"; }
+  // One image made by a builder: how build and pull differ.
+  struct Produce {
+    std::string name;
+    bool force = false;
+    std::string origin;  // "recipe tiny", "docker.io/library/debian:bookworm": for messages
+    // Fills the record's kernel/distro/init fields and the manifest's extras after the build.
+    std::function<void(model::Image&, Manifest&)> describe;
+  };
+  // Claims the name, builds into a stage, packs, records and publishes (build's contract).
+  Expected<model::Image> produce(RootfsBuilder& builder, const Produce& job,
+                                 const base::ProgressFn& progress, const base::CancelFn& cancel);
   // The existing record of name when force allows replacing it, nullopt when there is none.
   // already_exists without force; failed_precondition while VMs use it.
   Expected<std::optional<model::Image>> replaceable(const std::string& name, bool force);

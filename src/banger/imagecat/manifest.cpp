@@ -29,6 +29,23 @@ Expected<std::int64_t> int_field(const Json& json, const char* key) {
   return it->get<std::int64_t>();
 }
 
+Expected<std::vector<std::string>> strings_field(const Json& json, const char* key) {
+  auto it = json.find(key);
+  if (it == json.end() || !it->is_array()) {
+    return fail(Errc::invalid_argument,
+                fmt::format("manifest: field \"{}\" must be an array", key));
+  }
+  std::vector<std::string> out;
+  for (const auto& item : *it) {
+    if (!item.is_string()) {
+      return fail(Errc::invalid_argument,
+                  fmt::format("manifest: field \"{}\" must hold strings", key));
+    }
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string render_manifest(const Manifest& manifest) {
@@ -43,6 +60,12 @@ std::string render_manifest(const Manifest& manifest) {
                {"packages", manifest.packages},
                {"size_bytes", image.size_bytes},
                {"created_at", image.created_at}};
+  if (manifest.oci) {
+    const auto& oci = *manifest.oci;
+    json["oci"] = {{"reference", oci.reference},     {"digest", oci.digest}, {"layers", oci.layers},
+                   {"entrypoint", oci.entrypoint},   {"cmd", oci.cmd},       {"env", oci.env},
+                   {"working_dir", oci.working_dir}, {"user", oci.user}};
+  }
   return json.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
@@ -75,15 +98,22 @@ Expected<Manifest> parse_manifest(std::string_view text) {
   BANGER_TRY_ASSIGN(manifest.recipe, string_field(json, "recipe"));
   BANGER_TRY_ASSIGN(image.size_bytes, int_field(json, "size_bytes"));
   BANGER_TRY_ASSIGN(image.created_at, int_field(json, "created_at"));
-  auto packages = json.find("packages");
-  if (packages == json.end() || !packages->is_array()) {
-    return fail(Errc::invalid_argument, "manifest: field \"packages\" must be an array");
-  }
-  for (const auto& package : *packages) {
-    if (!package.is_string()) {
-      return fail(Errc::invalid_argument, "manifest: field \"packages\" must hold strings");
+  BANGER_TRY_ASSIGN(manifest.packages, strings_field(json, "packages"));
+  if (auto oci = json.find("oci"); oci != json.end()) {
+    if (!oci->is_object()) {
+      return fail(Errc::invalid_argument, "manifest: field \"oci\" must be an object");
     }
-    manifest.packages.push_back(package.get<std::string>());
+    OciRecord record;
+    BANGER_TRY_ASSIGN(record.reference, string_field(*oci, "reference"));
+    BANGER_TRY_ASSIGN(record.digest, string_field(*oci, "digest"));
+    BANGER_TRY_ASSIGN(record.working_dir, string_field(*oci, "working_dir"));
+    BANGER_TRY_ASSIGN(record.user, string_field(*oci, "user"));
+    for (auto [key, out] :
+         {std::pair{"layers", &record.layers}, std::pair{"entrypoint", &record.entrypoint},
+          std::pair{"cmd", &record.cmd}, std::pair{"env", &record.env}}) {
+      BANGER_TRY_ASSIGN(*out, strings_field(*oci, key));
+    }
+    manifest.oci = std::move(record);
   }
   image.managed = true;
   return manifest;

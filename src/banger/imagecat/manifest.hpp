@@ -2,6 +2,7 @@
 // image directory describes itself (reconcile re-registers a published directory from it).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,10 +14,24 @@ namespace banger::imagecat {
 
 inline constexpr int kManifestVersion = 1;
 
+// Where a pulled image came from (image pull <oci-ref>): what `image show` reports and what
+// keeps its layers in the blob cache.
+struct OciRecord {
+  std::string reference;            // "docker.io/library/debian:bookworm"
+  std::string digest;               // the linux/amd64 image manifest's digest
+  std::vector<std::string> layers;  // blob digests, oldest first
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;
+  std::string working_dir;
+  std::string user;
+};
+
 struct Manifest {
   model::Image image;                 // rootfs_path/work_seed_path are not stored (derived)
   std::string recipe;                 // "" for registered/promoted images
   std::vector<std::string> packages;  // extra packages given with --packages
+  std::optional<OciRecord> oci;       // pulled images only
 };
 
 // Pure: the JSON text ({"version":1,"name":...}) of manifest, with a trailing newline.

@@ -44,6 +44,35 @@ TEST(Manifest, RendersEveryFieldAndParsesBack) {
   EXPECT_EQ(back->packages, (std::vector<std::string>{"htop"}));
 }
 
+TEST(Manifest, PulledImagesKeepTheirOciOrigin) {
+  Manifest manifest = sample();
+  manifest.recipe = "";
+  manifest.packages = {};
+  manifest.oci = OciRecord{.reference = "docker.io/library/python:3.12",
+                           .digest = "sha256:" + std::string(64, 'a'),
+                           .layers = {"sha256:" + std::string(64, 'b')},
+                           .entrypoint = {},
+                           .cmd = {"python3"},
+                           .env = {"PATH=/usr/local/bin:/usr/bin"},
+                           .working_dir = "/app",
+                           .user = "1000"};
+  auto back = parse_manifest(render_manifest(manifest));
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_TRUE(back->oci.has_value());
+  EXPECT_EQ(back->oci->reference, "docker.io/library/python:3.12");
+  EXPECT_EQ(back->oci->layers, manifest.oci->layers);
+  EXPECT_EQ(back->oci->cmd, manifest.oci->cmd);
+  EXPECT_EQ(back->oci->env, manifest.oci->env);
+  EXPECT_EQ(back->oci->working_dir, "/app");
+  EXPECT_EQ(back->oci->user, "1000");
+  EXPECT_FALSE(parse_manifest(render_manifest(sample()))->oci.has_value());
+  std::string broken = render_manifest(manifest);
+  broken.replace(broken.find("\"layers\": ["), 11, "\"layers\": 7, \"x\": [");
+  auto bad = parse_manifest(broken);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "manifest: field \"layers\" must be an array");
+}
+
 TEST(Manifest, RejectsMalformedInput) {
   auto not_json = parse_manifest("{");
   ASSERT_FALSE(not_json);

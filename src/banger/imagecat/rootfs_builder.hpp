@@ -10,6 +10,7 @@
 
 #include "banger/base/error.hpp"
 #include "banger/base/progress.hpp"
+#include "banger/ext4/editor.hpp"
 #include "banger/imagecat/recipes.hpp"
 #include "banger/model/image.hpp"
 #include "banger/sys/command_runner.hpp"
@@ -37,6 +38,11 @@ class RootfsBuilder {
   // returns cancelled when ctx.cancel says so; errors from the tools it runs.
   virtual Status build(const std::string& tree, const std::string& scratch,
                        const BuildContext& ctx) = 0;
+  // Edits applied to the packed ext4 after `mkfs.ext4 -d` (what the tree could not hold:
+  // owners, special files, xattrs). Valid after build(); none by default.
+  virtual Expected<ext4::Ext4Edit> image_edits() const { return ext4::Ext4Edit{}; }
+  // The guest path the packed image must have for it to boot (checked before publishing).
+  virtual std::string init_path() const { return "/sbin/init"; }
 };
 
 // busybox-static + dropbear (and its libraries) unpacked from the host's apt, a busybox init.

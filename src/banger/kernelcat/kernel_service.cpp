@@ -18,9 +18,9 @@
 #include "banger/kernelcat/guest_modules.hpp"
 #include "banger/kernelcat/initramfs_plan.hpp"
 #include "banger/kernelcat/modules_order.hpp"
-#include "banger/kernelcat/sha256.hpp"
 #include "banger/kernelcat/vmlinux_extract.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/sys/sha256.hpp"
 
 namespace banger::kernelcat {
 namespace {
@@ -412,8 +412,8 @@ Expected<PullResult> KernelService::pull_claimed(const Claim& claim, const Catal
                    .imported_at = base::to_unix_seconds(deps_.clock.now()),
                    .package = resolved.package,
                    .package_version = resolved.version};
-  BANGER_TRY_ASSIGN(m.sha256, sha256_file(stage.dir() + "/vmlinux"));
-  BANGER_TRY_ASSIGN(m.initrd_sha256, sha256_file(stage.dir() + "/initrd.img"));
+  BANGER_TRY_ASSIGN(m.sha256, sys::sha256_file(stage.dir() + "/vmlinux"));
+  BANGER_TRY_ASSIGN(m.initrd_sha256, sys::sha256_file(stage.dir() + "/initrd.img"));
   BANGER_TRY_ASSIGN(auto kernel, publish(stage, m));
   return PullResult{std::move(kernel), false};
 }
@@ -494,7 +494,7 @@ Expected<model::Kernel> KernelService::import_claimed(const Claim& claim,
                    .distro = "unknown",
                    .arch = "x86_64",
                    .version = linux_version_in(image),
-                   .sha256 = sha256_hex(image),
+                   .sha256 = sys::sha256_hex(image),
                    .initrd_sha256 = {},
                    .source = std::move(source),
                    .imported_at = base::to_unix_seconds(deps_.clock.now()),
@@ -504,7 +504,7 @@ Expected<model::Kernel> KernelService::import_claimed(const Claim& claim,
   image.clear();
   if (!initrd_path.empty()) {
     BANGER_TRY(copy_file(initrd_path, stage.dir() + "/initrd.img"));
-    BANGER_TRY_ASSIGN(m.initrd_sha256, sha256_file(stage.dir() + "/initrd.img"));
+    BANGER_TRY_ASSIGN(m.initrd_sha256, sys::sha256_file(stage.dir() + "/initrd.img"));
   }
   return publish(stage, m);
 }
@@ -529,7 +529,7 @@ Expected<KernelManifest> KernelService::manifest(const std::string& name) {
 
 Status KernelService::verify(const std::string& name) {
   BANGER_TRY_ASSIGN(auto kernel, show(name));
-  BANGER_TRY_ASSIGN(auto vmlinux_sha, sha256_file(kernel.vmlinux_path));
+  BANGER_TRY_ASSIGN(auto vmlinux_sha, sys::sha256_file(kernel.vmlinux_path));
   if (vmlinux_sha != kernel.sha256) {
     return fail(Errc::failed_precondition,
                 fmt::format("kernel \"{}\" is corrupt: vmlinux sha256 is {}, expected {}", name,
@@ -537,7 +537,7 @@ Status KernelService::verify(const std::string& name) {
   }
   if (!kernel.initrd_path.empty()) {
     BANGER_TRY_ASSIGN(auto m, manifest(name));
-    BANGER_TRY_ASSIGN(auto initrd_sha, sha256_file(kernel.initrd_path));
+    BANGER_TRY_ASSIGN(auto initrd_sha, sys::sha256_file(kernel.initrd_path));
     if (initrd_sha != m.initrd_sha256) {
       return fail(Errc::failed_precondition,
                   fmt::format("kernel \"{}\" is corrupt: initrd.img sha256 is {}, expected {}",

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <map>
 
-#include "banger/kernelcat/sha256.hpp"
 #include "banger/store/database.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/sys/sha256.hpp"
 #include "banger/testkit/fake_clock.hpp"
 #include "banger/testkit/fake_vmlinux.hpp"
 #include "banger/testkit/temp_dir.hpp"
@@ -253,7 +253,7 @@ TEST_F(KernelServiceTest, PullBuildsVmlinuxAndInitramfsAndRecordsThem) {
   EXPECT_EQ(k.version, kRelease);
   EXPECT_EQ(k.vmlinux_path, kernel_dir() + "/vmlinux");
   EXPECT_EQ(k.initrd_path, kernel_dir() + "/initrd.img");
-  EXPECT_EQ(k.sha256, sha256_hex(fake_elf()));
+  EXPECT_EQ(k.sha256, sys::sha256_hex(fake_elf()));
   EXPECT_EQ(k.source, std::string("debian-cloud: ") + kPackage + " 6.1.119-1");
   EXPECT_EQ(k.imported_at, 1800000000);
   EXPECT_EQ(sys::read_file(k.vmlinux_path), fake_elf());
@@ -299,7 +299,7 @@ TEST_F(KernelServiceTest, PullBuildsVmlinuxAndInitramfsAndRecordsThem) {
   ASSERT_TRUE(m) << m.error().message;
   EXPECT_EQ(m->package, kPackage);
   EXPECT_EQ(m->package_version, "6.1.119-1");
-  EXPECT_EQ(m->initrd_sha256, *sha256_file(k.initrd_path));
+  EXPECT_EQ(m->initrd_sha256, *sys::sha256_file(k.initrd_path));
   EXPECT_TRUE(service_->verify("debian-cloud"));
 
   EXPECT_EQ(stages.front(), "resolve");
@@ -346,8 +346,8 @@ TEST_F(KernelServiceTest, TamperedFilesAreRebuiltAndVerifyReportsThem) {
   ASSERT_FALSE(verified);
   EXPECT_EQ(verified.error().code, Errc::failed_precondition);
   EXPECT_EQ(verified.error().message, "kernel \"debian-cloud\" is corrupt: vmlinux sha256 is " +
-                                          sha256_hex("tampered") + ", expected " +
-                                          sha256_hex(fake_elf()));
+                                          sys::sha256_hex("tampered") + ", expected " +
+                                          sys::sha256_hex(fake_elf()));
   auto again = service_->pull("debian-cloud", false);
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_FALSE(again->up_to_date);
@@ -453,7 +453,7 @@ TEST_F(KernelServiceTest, ImportCopiesFilesAndRecordsThem) {
   EXPECT_EQ(imported->name, "mine");
   EXPECT_EQ(imported->distro, "unknown");
   EXPECT_EQ(imported->version, "6.1.0-28-cloud-amd64");
-  EXPECT_EQ(imported->sha256, sha256_hex(fake_elf()));
+  EXPECT_EQ(imported->sha256, sys::sha256_hex(fake_elf()));
   EXPECT_EQ(imported->source, "import:" + dir_.path() + "/src");
   EXPECT_EQ(imported->vmlinux_path, kernel_dir("mine") + "/vmlinux");
   EXPECT_EQ(imported->initrd_path, kernel_dir("mine") + "/initrd.img");

@@ -44,7 +44,8 @@ std::optional<std::string> safe_relative(std::string_view path) {
   return base::join(parts, "/");
 }
 
-// True when a directory on the way from root to root/relative is a symlink.
+}  // namespace
+
 bool crosses_symlink(const std::string& root, const std::string& relative) {
   std::string path = root;
   auto parts = base::split(relative, '/');
@@ -58,6 +59,8 @@ bool crosses_symlink(const std::string& root, const std::string& relative) {
   return false;
 }
 
+namespace {
+
 EntryType type_of(archive_entry* entry) {
   if (archive_entry_hardlink(entry) != nullptr) {
     return EntryType::hardlink;
@@ -69,6 +72,12 @@ EntryType type_of(archive_entry* entry) {
       return EntryType::directory;
     case AE_IFLNK:
       return EntryType::symlink;
+    case AE_IFIFO:
+      return EntryType::fifo;
+    case AE_IFCHR:
+      return EntryType::char_device;
+    case AE_IFBLK:
+      return EntryType::block_device;
     default:
       return EntryType::other;
   }
@@ -117,7 +126,23 @@ class Extraction {
     if (relative->empty()) {
       return std::optional<Entry>{};  // the archive root "./" is the destination itself
     }
-    Entry out{.path = *relative, .type = type_of(entry), .link = {}};
+    Entry out{.path = *relative,
+              .type = type_of(entry),
+              .link = {},
+              .mode = static_cast<unsigned>(archive_entry_perm(entry)) & 07777u,
+              .uid = archive_entry_uid(entry),
+              .gid = archive_entry_gid(entry),
+              .rdev_major = static_cast<unsigned>(archive_entry_rdevmajor(entry)),
+              .rdev_minor = static_cast<unsigned>(archive_entry_rdevminor(entry)),
+              .xattrs = {}};
+    archive_entry_xattr_reset(entry);
+    const char* xattr_name = nullptr;
+    const void* xattr_value = nullptr;
+    std::size_t xattr_size = 0;
+    while (archive_entry_xattr_next(entry, &xattr_name, &xattr_value, &xattr_size) == ARCHIVE_OK) {
+      out.xattrs.emplace_back(xattr_name != nullptr ? xattr_name : "",
+                              std::string(static_cast<const char*>(xattr_value), xattr_size));
+    }
     std::string target = root_ + "/" + out.path;
     archive_entry_set_pathname(entry, target.c_str());
     if (out.type == EntryType::symlink && archive_entry_symlink(entry) != nullptr) {

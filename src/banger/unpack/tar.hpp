@@ -3,8 +3,11 @@
 // writing outside the destination and never following a link inside it.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "banger/base/error.hpp"
 
@@ -12,14 +15,26 @@ struct archive;  // libarchive's reader
 
 namespace banger::unpack {
 
-enum class EntryType { file, directory, symlink, hardlink, other };
+enum class EntryType { file, directory, symlink, hardlink, fifo, char_device, block_device, other };
 
 // One archive entry as a hook sees it, after its path was validated.
 struct Entry {
   std::string path;  // relative to the destination, normalized ("usr/bin/x"), never empty
   EntryType type = EntryType::other;
   std::string link;  // symlink: the target as stored; hardlink: normalized relative target
+  // The header's metadata, for hooks that re-create what extraction does not keep (owners,
+  // setuid bits, device nodes, extended attributes).
+  unsigned mode = 0;  // permission bits with setuid/setgid/sticky (07777)
+  std::int64_t uid = 0;
+  std::int64_t gid = 0;
+  unsigned rdev_major = 0;  // char_device/block_device
+  unsigned rdev_minor = 0;
+  std::vector<std::pair<std::string, std::string>> xattrs;  // name, value (pax SCHILY.xattr.*)
 };
+
+// Whether a directory on the way from root to root/relative (its parents, not the last
+// component) is a symlink: writing there would follow a link in the tree being built.
+bool crosses_symlink(const std::string& root, const std::string& relative);
 
 enum class EntryAction { extract, skip };
 

@@ -1,4 +1,4 @@
-#include "banger/kernelcat/sha256.hpp"
+#include "banger/sys/sha256.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,12 +6,22 @@
 #include "banger/sys/fs.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
-namespace banger::kernelcat {
+namespace banger::sys {
 namespace {
 
 TEST(Sha256, KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Sha256, StreamMatchesOneShotAndRestartsAfterFinish) {
+  Sha256Stream stream;
+  stream.update("a");
+  stream.update("");
+  stream.update("bc");
+  EXPECT_EQ(stream.finish_hex(), sha256_hex("abc"));
+  stream.update("abc");
+  EXPECT_EQ(stream.finish_hex(), sha256_hex("abc"));
 }
 
 TEST(Sha256, FileMatchesBufferAcrossChunks) {
@@ -49,4 +59,4 @@ TEST(Sha256, DirectoryIsAnIoError) {
 }
 
 }  // namespace
-}  // namespace banger::kernelcat
+}  // namespace banger::sys

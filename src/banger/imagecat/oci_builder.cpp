@@ -1,0 +1,290 @@
+#include "banger/imagecat/oci_builder.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <mutex>
+#include <thread>
+
+#include "banger/base/expected.hpp"
+#include "banger/base/log.hpp"
+#include "banger/base/strings.hpp"
+#include "banger/debpkg/debpkg.hpp"
+#include "banger/imagecat/guest_tree.hpp"
+#include "banger/imagecat/rootfs_layout.hpp"
+#include "banger/oci/blob_cache.hpp"
+#include "banger/sys/fs.hpp"
+
+namespace banger::imagecat {
+namespace {
+
+// Pulled images: content x 1.5, at least 1 GiB (S11).
+constexpr std::uint64_t kOciMinMib = 1024;
+
+constexpr std::string_view kOciInit = R"BANGER(#!/usr/local/lib/banger/bin/sh
+# banger init for pulled OCI images (busybox sh, PID 1). Written by `banger image pull`.
+# The banger initramfs configured eth0 from ip= before switching to this root.
+export PATH=/usr/local/lib/banger/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+for d in /proc /sys /dev /run /tmp /root; do
+  [ -d "$d" ] || mkdir -p "$d"
+done
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts 2>/dev/null
+mount -t tmpfs tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -o remount,rw / 2>/dev/null
+ip link set lo up
+if [ -b /dev/vdb ]; then
+  mount -t ext4 /dev/vdb /root || echo "banger-init: mounting /dev/vdb on /root failed"
+fi
+# Per-VM configuration written by the daemon onto the work disk (docs/guest-config.md).
+for f in hostname hosts resolv.conf; do
+  if [ -f "/root/.banger/etc/$f" ]; then
+    rm -f "/etc/$f"
+    cp "/root/.banger/etc/$f" "/etc/$f"
+  fi
+done
+hostname -F /etc/hostname 2>/dev/null
+for hook in /etc/banger/init.d/*; do
+  if [ -x "$hook" ]; then
+    "$hook" || echo "banger-init: $hook failed ($?)"
+  fi
+done
+echo "banger-init: ready"
+trap 'echo "banger-init: powering off"; kill -TERM -1; sleep 1; sync; poweroff -f' TERM
+trap '' HUP INT
+# PID 1 reaps orphans: wait returns whenever a child exits.
+while true; do
+  sleep 3600 &
+  wait
+done
+)BANGER";
+
+// The applets banger's init and agent sessions rely on (linked in kOciBusyboxDir).
+constexpr std::string_view kKitApplets[] = {"sh",       "mount", "mkdir", "ip",     "hostname",
+                                            "cp",       "rm",    "sleep", "kill",   "sync",
+                                            "poweroff", "cat",   "tar",   "umount", "chmod"};
+
+Status check_cancel(const base::CancelFn& cancel) {
+  if (base::is_cancelled(cancel)) {
+    return fail(Errc::cancelled, "image pull cancelled");
+  }
+  return {};
+}
+
+std::string short_digest(const std::string& digest) {
+  return digest.substr(std::string_view("sha256:").size(), 12);
+}
+
+// ID= of /etc/os-release (or /usr/lib/os-release) in the tree, read without leaving it.
+std::string distro_of(GuestTree& tree) {
+  for (std::string_view path : {"/etc/os-release", "/usr/lib/os-release"}) {
+    auto text = tree.read_file(path);
+    if (!text) {
+      continue;
+    }
+    for (const auto& line : base::split(*text, '\n')) {
+      if (line.starts_with("ID=")) {
+        std::string id = line.substr(3);
+        id.erase(std::remove(id.begin(), id.end(), '"'), id.end());
+        bool plain =
+            !id.empty() && id.size() <= 32 && std::all_of(id.begin(), id.end(), [](char c) {
+              return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+                     c == '.';
+            });
+        return plain ? id : "unknown";
+      }
+    }
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+std::string oci_init_script() { return std::string(kOciInit); }
+
+std::uint64_t OciBuilder::image_size_mib(std::uint64_t content_bytes) const {
+  if (source_.size_mib) {
+    return *source_.size_mib;
+  }
+  return imagecat::image_size_mib(content_bytes, kOciMinMib, 0);
+}
+
+std::string OciBuilder::init_path() const {
+  return flavour_ == model::InitFlavour::systemd ? "/sbin/init" : std::string(kOciInitPath);
+}
+
+std::string OciBuilder::extra_kernel_args() const {
+  return flavour_ == model::InitFlavour::systemd ? "" : "init=" + std::string(kOciInitPath);
+}
+
+Expected<oci::Manifest> OciBuilder::resolve(oci::RegistryClient& client, const BuildContext& ctx) {
+  const auto& ref = source_.reference;
+  std::string wanted = ref.digest.empty() ? ref.tag : ref.digest;
+  base::report(ctx.progress, {.stage = "resolve", .message = "resolving " + oci::to_string(ref)});
+  BANGER_TRY_ASSIGN(auto fetched, client.fetch_manifest(wanted));
+  std::string what = "manifest of " + oci::to_string(ref);
+  BANGER_TRY_ASSIGN(auto manifest, oci::parse_manifest(fetched.body, fetched.content_type, what));
+  std::string digest = fetched.digest;
+  if (manifest.is_index) {
+    BANGER_TRY_ASSIGN(auto entry,
+                      oci::choose_platform(manifest, "linux", "amd64", oci::to_string(ref)));
+    BANGER_TRY_ASSIGN(auto child, client.fetch_manifest(entry.digest));
+    BANGER_TRY_ASSIGN(manifest,
+                      oci::parse_manifest(child.body, child.content_type, "linux/amd64 " + what));
+    if (manifest.is_index) {
+      return fail(Errc::invalid_argument,
+                  fmt::format("{}: the linux/amd64 entry is another index", what));
+    }
+    digest = child.digest;
+  }
+  origin_.manifest_digest = digest;
+  return manifest;
+}
+
+Expected<std::vector<std::string>> OciBuilder::fetch_layers(oci::RegistryClient& client,
+                                                            const oci::Manifest& manifest,
+                                                            const BuildContext& ctx) {
+  oci::BlobCache cache(source_.blob_cache_dir);
+  const std::size_t count = manifest.layers.size();
+  std::uint64_t total = 0;
+  for (const auto& layer : manifest.layers) {
+    total += layer.size;
+  }
+  std::vector<std::string> paths(count);
+  std::vector<std::optional<Error>> errors(count);
+  std::vector<std::uint64_t> done(count, 0);
+  std::mutex progress_mutex;
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  auto report = [&](std::size_t i, std::uint64_t bytes) {
+    std::lock_guard lock(progress_mutex);
+    done[i] = bytes;
+    std::uint64_t sum = 0;
+    for (auto d : done) {
+      sum += d;
+    }
+    const auto& layer = manifest.layers[i];
+    base::report(ctx.progress, {.stage = "download",
+                                .message = fmt::format("layer {}/{} {}", i + 1, count,
+                                                       short_digest(layer.digest)),
+                                .done = static_cast<std::int64_t>(bytes),
+                                .total = static_cast<std::int64_t>(layer.size),
+                                .task = fmt::format("layer {}/{}", i + 1, count),
+                                .unit = base::kBytes});
+    base::report(ctx.progress, {.stage = "download",
+                                .message = fmt::format("{} layers", count),
+                                .done = static_cast<std::int64_t>(sum),
+                                .total = static_cast<std::int64_t>(total),
+                                .task = "",
+                                .unit = base::kBytes});
+  };
+  auto worker = [&] {
+    for (std::size_t i = next++; i < count && !failed; i = next++) {
+      auto path = cache.fetch(client, manifest.layers[i],
+                              [&, i](std::uint64_t bytes) { report(i, bytes); });
+      if (!path) {
+        errors[i] = with_context(path.error(), fmt::format("layer {}/{}", i + 1, count));
+        failed = true;
+        return;
+      }
+      paths[i] = *path;
+    }
+  };
+  std::size_t threads = std::max<std::size_t>(1, std::min(source_.parallel_layers, count));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) {
+    pool.emplace_back(worker);
+  }
+  worker();
+  for (auto& thread : pool) {
+    thread.join();
+  }
+  for (auto& error : errors) {
+    if (error) {
+      return tl::unexpected(*error);
+    }
+  }
+  return paths;
+}
+
+Status OciBuilder::build(const std::string& tree, const std::string& scratch,
+                         const BuildContext& ctx) {
+  oci::RegistryClient client(source_.reference, source_.registry, ctx.cancel);
+  BANGER_TRY_ASSIGN(auto manifest, resolve(client, ctx));
+  BANGER_TRY_ASSIGN(auto config_text, client.fetch_small_blob(manifest.config));
+  BANGER_TRY_ASSIGN(origin_.config,
+                    oci::parse_image_config(config_text, oci::to_string(source_.reference)));
+  origin_.reference = oci::to_string(source_.reference);
+  for (const auto& layer : manifest.layers) {
+    origin_.layers.push_back(layer.digest);
+  }
+  BANGER_TRY_ASSIGN(auto layer_files, fetch_layers(client, manifest, ctx));
+  BANGER_TRY(check_cancel(ctx.cancel));
+
+  BANGER_TRY(sys::make_dirs(tree, 0755));
+  LayerFlattener flattener(tree);
+  for (std::size_t i = 0; i < layer_files.size(); ++i) {
+    std::string name =
+        fmt::format("layer {}/{} ({})", i + 1, layer_files.size(), manifest.layers[i].digest);
+    base::report(ctx.progress,
+                 {.stage = "unpack",
+                  .message = fmt::format("unpacking layer {}/{}", i + 1, layer_files.size()),
+                  .done = static_cast<std::int64_t>(i),
+                  .total = static_cast<std::int64_t>(layer_files.size())});
+    BANGER_TRY(flattener.apply(layer_files[i], name, ctx.cancel));
+  }
+  BANGER_TRY_ASSIGN(edits_, flattener.fixups());
+  BANGER_TRY_ASSIGN(auto guest, GuestTree::open(tree));
+  origin_.distro = distro_of(guest);
+  bool has_systemd = false;
+  for (std::string_view path : {"/usr/lib/systemd/systemd", "/lib/systemd/systemd"}) {
+    has_systemd = has_systemd || guest.is_executable(path);
+  }
+  // A systemd image still needs /sbin/init to reach it (Debian's systemd-sysv provides it).
+  flavour_ = has_systemd && guest.exists("/sbin/init") ? model::InitFlavour::systemd
+                                                       : model::InitFlavour::busybox;
+  BANGER_TRY(install_hook_point(tree, flavour_));
+  if (flavour_ == model::InitFlavour::busybox) {
+    BANGER_TRY(install_kit(tree, scratch, ctx));
+  }
+  return {};
+}
+
+Status OciBuilder::install_kit(const std::string& tree, const std::string& scratch,
+                               const BuildContext& ctx) {
+  base::report(ctx.progress, {.stage = "configure",
+                              .message = "adding banger's init and busybox (the image has no "
+                                         "systemd)"});
+  BANGER_TRY(sys::make_dirs(scratch, 0700));
+  BANGER_TRY_ASSIGN(auto debs, debpkg::download(ctx.runner, {"busybox-static"}, scratch, {}));
+  std::string unpacked = scratch + "/busybox-static";
+  BANGER_TRY(debpkg::extract_deb(debs.at(0), unpacked));
+  BANGER_TRY_ASSIGN(auto busybox, sys::read_file(unpacked + "/bin/busybox"));
+  BANGER_TRY_ASSIGN(auto guest, GuestTree::open(tree));
+  std::string dir(kOciBusyboxDir);
+  BANGER_TRY(guest.make_dirs(dir, 0755));
+  BANGER_TRY(guest.write_file(dir + "/busybox", busybox, 0755));
+  for (std::string_view applet : kKitApplets) {
+    std::string link = dir + "/" + std::string(applet);
+    BANGER_TRY(guest.remove(link));
+    BANGER_TRY(guest.symlink(link, "busybox"));
+  }
+  BANGER_TRY(guest.write_file(kOciInitPath, kOciInit, 0755));
+  // The per-VM files the init copies in must be regular files (images often link resolv.conf
+  // into /run); links are replaced, never followed on the host.
+  for (std::string_view path : {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}) {
+    if (!guest.is_regular(path)) {
+      BANGER_TRY(guest.remove(path));
+      BANGER_TRY(guest.write_file(path, path == "/etc/hostname" ? "banger\n" : "", 0644));
+    }
+  }
+  return {};
+}
+
+}  // namespace banger::imagecat

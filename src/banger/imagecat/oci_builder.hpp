@@ -1,0 +1,83 @@
+// OciBuilder: the RootfsBuilder for `image pull <oci-ref>`. Resolves the reference to the
+// linux/amd64 manifest, fetches the config and the layers (in parallel, through the shared
+// blob cache), replays the layers into the tree (LayerFlattener) and adds banger's guest kit
+// for images without systemd (ADR 0010): a static busybox under /usr/local/lib/banger/bin and
+// banger's init, /usr/local/lib/banger/init. ImageService packs, edits (fixups) and publishes
+// the result like any other image.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "banger/imagecat/layer_flattener.hpp"
+#include "banger/imagecat/rootfs_builder.hpp"
+#include "banger/oci/manifest.hpp"
+#include "banger/oci/reference.hpp"
+#include "banger/oci/registry.hpp"
+
+namespace banger::imagecat {
+
+// Guest paths of the kit for images without systemd.
+inline constexpr std::string_view kOciInitPath = "/usr/local/lib/banger/init";
+inline constexpr std::string_view kOciBusyboxDir = "/usr/local/lib/banger/bin";
+
+struct OciSource {
+  oci::Reference reference;
+  oci::RegistryOptions registry;
+  std::string blob_cache_dir;             // <cache>/oci/blobs/sha256
+  std::optional<std::uint64_t> size_mib;  // --size; else content x 1.5, at least 1 GiB
+  std::size_t parallel_layers = 4;
+};
+
+// What a pull found, recorded in the image's manifest.json.
+struct OciOrigin {
+  std::string reference;            // canonical ("docker.io/library/debian:bookworm")
+  std::string manifest_digest;      // of the linux/amd64 image manifest
+  std::vector<std::string> layers;  // digests, oldest first (the blob cache keeps them)
+  oci::ImageConfig config;
+  std::string distro;  // ID from /etc/os-release, "unknown" without one
+};
+
+// Pure: banger's init for images without systemd (busybox sh as PID 1; the initramfs already
+// configured the network from ip=): mounts /proc, /sys, /dev, /dev/pts, /run, /tmp, mounts the
+// work disk on /root, copies the per-VM hostname/hosts/resolv.conf, runs the
+// /etc/banger/init.d hooks (the agent), reaps orphans and powers off on SIGTERM.
+std::string oci_init_script();
+
+class OciBuilder final : public RootfsBuilder {
+ public:
+  explicit OciBuilder(OciSource source) : source_(std::move(source)) {}
+
+  std::vector<std::string> required_tools() const override { return {"apt-get"}; }
+  // systemd when the pulled tree has it, else banger's init (busybox flavour hooks).
+  model::InitFlavour init_flavour() const override { return flavour_; }
+  std::uint64_t image_size_mib(std::uint64_t content_bytes) const override;
+  Status build(const std::string& tree, const std::string& scratch,
+               const BuildContext& ctx) override;
+  Expected<ext4::Ext4Edit> image_edits() const override { return edits_; }
+  std::string init_path() const override;
+
+  // Valid after build().
+  const OciOrigin& origin() const { return origin_; }
+  // The kernel command line addition the image needs ("init=/usr/local/lib/banger/init").
+  std::string extra_kernel_args() const;
+
+ private:
+  // The linux/amd64 image manifest of the reference (through an index when there is one).
+  Expected<oci::Manifest> resolve(oci::RegistryClient& client, const BuildContext& ctx);
+  // Every layer in the blob cache; returns their paths, oldest first.
+  Expected<std::vector<std::string>> fetch_layers(oci::RegistryClient& client,
+                                                  const oci::Manifest& manifest,
+                                                  const BuildContext& ctx);
+  // busybox and banger's init for images without systemd.
+  Status install_kit(const std::string& tree, const std::string& scratch, const BuildContext& ctx);
+
+  OciSource source_;
+  OciOrigin origin_;
+  ext4::Ext4Edit edits_;
+  model::InitFlavour flavour_ = model::InitFlavour::busybox;
+};
+
+}  // namespace banger::imagecat
