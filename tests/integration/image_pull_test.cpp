@@ -235,7 +235,7 @@ TEST_F(ImagePull, CredentialsComeFromPasswordStdinOrTheDockerConfig) {
       {"image", "pull", ref, "--name", "wrong", "--username", "tester", "--password-stdin"},
       "nope\n");
   EXPECT_EQ(wrong.exit_code, 1);
-  EXPECT_THAT(wrong.err, HasSubstr("access denied"));
+  EXPECT_THAT(wrong.err, HasSubstr("refused the credentials for " + locked_->host));
   auto no_stdin_flag = home.banger({"image", "pull", ref, "--username", "tester"});
   EXPECT_EQ(no_stdin_flag.exit_code, 1);
   EXPECT_THAT(no_stdin_flag.err, HasSubstr("--username needs --password-stdin"));

@@ -46,6 +46,7 @@ class VmSuite : public ::testing::Test {
     // The workspace tests need git in the guest (a tiny image with git's closure, ~110 MiB).
     auto with_git =
         home_->banger({"image", "build", "tiny", "--packages", "git", "--name", "tiny-git"});
+    oci_skip_reason_ = pull_busybox_oci_image();
     home_->banger({"daemon", "stop"});
     if (pulled.exit_code != 0 || built.exit_code != 0 || with_git.exit_code != 0) {
       setup_error_ = "could not obtain artifacts: " + pulled.err + built.err + with_git.err;
@@ -57,6 +58,82 @@ class VmSuite : public ::testing::Test {
   static void TearDownTestSuite() { end_vm_suite(home_, ns_); }
 
   void SetUp() override { BANGER_ITEST_SUITE_GATE(skip_reason_, setup_error_); }
+
+  // Whether elf is a 64-bit ELF without a PT_INTERP program header (statically linked).
+  static bool is_static_elf64(const std::string& elf) {
+    auto read = [&](std::size_t at, std::size_t bytes) {
+      std::uint64_t value = 0;
+      for (std::size_t i = 0; i < bytes && at + i < elf.size(); ++i) {
+        value |= std::uint64_t(static_cast<unsigned char>(elf[at + i])) << (8 * i);
+      }
+      return value;
+    };
+    if (elf.size() < 64 ||
+        elf.compare(0, 4,
+                    "\x7f"
+                    "ELF") != 0 ||
+        elf[4] != 2) {
+      return false;
+    }
+    const std::uint64_t phoff = read(32, 8);
+    const std::uint64_t phentsize = read(54, 2);
+    const std::uint64_t phnum = read(56, 2);
+    for (std::uint64_t i = 0; i < phnum; ++i) {
+      if (read(phoff + i * phentsize, 4) == 3) {  // PT_INTERP: a dynamic loader is needed
+        return false;
+      }
+    }
+    return phnum > 0;
+  }
+
+  // Pulls image "bb-oci" (issue 12): the host's static busybox pushed as a one-layer OCI image
+  // (no sshd, no init, no libc) to Debian's docker-registry on loopback, outside the namespace
+  // like the other artifacts. Returns why the OCI tests skip ("" when pulled); a failed pull
+  // is recorded as oci_error_ (those tests fail).
+  static std::string pull_busybox_oci_image() {
+    if (sys::find_executable("docker-registry").empty()) {
+      return "docker-registry is not installed (scripts/install-deps.sh installs it)";
+    }
+    auto busybox = sys::read_file("/bin/busybox");
+    if (!busybox || !is_static_elf64(*busybox)) {
+      return "/bin/busybox is missing or not static (package busybox-static)";
+    }
+    std::string work = home_->dir() + "/oci";
+    std::string tree = work + "/tree";
+    sys::PosixCommandRunner runner;
+    auto sh = [&](const std::string& script) {
+      auto r = runner.run({.argv = {"sh", "-ec", script}, .timeout = std::chrono::seconds(120)});
+      return r && r->exit_code == 0 ? std::string() : (r ? r->out + r->err : r.error().message);
+    };
+    std::string fixtures = std::string(BANGER_SOURCE_DIR) + "/tests/oci";
+    oci_error_ =
+        sh("mkdir -p " + tree + "/bin " + tree + "/etc && cp /bin/busybox " + tree +
+           "/bin/ && for a in sh cat stty ls echo env sleep; do ln -s busybox " + tree +
+           "/bin/$a; done && printf 'ID=bbtest\\nPRETTY_NAME=\"banger busybox test\"\\n' > " +
+           tree + "/etc/os-release");
+    if (oci_error_.empty()) {
+      oci_error_ = sh("python3 " + fixtures + "/registry_fixture.py start --workdir " + work +
+                      "/reg > " + work + "/reg.json");
+    }
+    if (oci_error_.empty()) {
+      oci_error_ =
+          sh("url=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[\"url\"])' " +
+             work + "/reg.json) && python3 " + fixtures +
+             "/push_dir_image.py --url $url --repo banger-test/busybox --env PATH=/bin " + tree +
+             " && echo ${url#http://} > " + work + "/host");
+    }
+    if (oci_error_.empty()) {
+      auto host = sys::read_file(work + "/host").value_or("");
+      auto pulled =
+          home_->banger({"image", "pull", std::string(base::trim(host)) + "/banger-test/busybox",
+                         "--name", "bb-oci"});
+      if (pulled.exit_code != 0) {
+        oci_error_ = "image pull: " + pulled.out + pulled.err;
+      }
+    }
+    sh("python3 " + fixtures + "/registry_fixture.py stop --workdir " + work + "/reg");
+    return "";
+  }
 
   // The missing prerequisite ("" when none is): only these skip the suite.
   static std::string probe() {
@@ -113,6 +190,8 @@ class VmSuite : public ::testing::Test {
   static inline std::string setup_error_;
   static inline BangerHome* home_ = nullptr;
   static inline std::string ns_;
+  static inline std::string oci_skip_reason_;  // the OCI image tests skip with this reason
+  static inline std::string oci_error_;        // ... or fail with this setup error
 };
 
 // 198.51.100.2 on the suite side, no route back to the VM network. A TCP listener there

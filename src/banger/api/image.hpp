@@ -20,6 +20,7 @@ struct ImageInfo {
   std::string rootfs_path;
   std::int64_t size_bytes = 0;  // apparent size of rootfs.ext4
   std::string created_at;       // RFC 3339 UTC
+  bool ssh = true;              // starts sshd at boot; false: reached through the agent only
   template <class V>
   void fields(V& v) {
     v("name", name);
@@ -31,6 +32,7 @@ struct ImageInfo {
     v("rootfs_path", rootfs_path);
     v("size_bytes", size_bytes);
     v("created_at", created_at);
+    v("ssh", ssh);
   }
 };
 

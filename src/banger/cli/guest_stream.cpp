@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "banger/base/expected.hpp"
@@ -16,6 +18,7 @@
 #include "banger/cli/command.hpp"
 #include "banger/cli/copy_progress.hpp"
 #include "banger/cli/printer.hpp"
+#include "banger/cli/terminal.hpp"
 #include "banger/sys/command_runner.hpp"
 
 namespace banger::cli {
@@ -92,6 +95,30 @@ Expected<agentproto::StreamOutcome> run_in_guest(Context& ctx, const std::string
         fmt::format("vm {}: {}: {}", vm, base::join(run.argv, " ").substr(0, 80), outcome.error));
   }
   return outcome;
+}
+
+Expected<agentproto::StreamOutcome> run_on_terminal(Context& ctx, const std::string& vm,
+                                                    GuestRun run, bool interactive) {
+  const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
+  const int tty_fd = stdin_tty ? STDIN_FILENO : STDOUT_FILENO;
+  run.pty = terminal_size(tty_fd);
+  if (!run.env.contains("TERM")) {
+    const char* term = std::getenv("TERM");
+    run.env["TERM"] = term != nullptr && *term != '\0' ? term : "xterm";
+  }
+  SignalPipe signals;
+  WindowChanges window_changes;
+  agentproto::StreamEnds ends{.stdin_fd = interactive ? STDIN_FILENO : -1,
+                              .stdout_fd = STDOUT_FILENO,
+                              .stderr_fd = STDERR_FILENO,
+                              .interrupt_fd = signals.read_fd()};
+  ends.resize_fd = window_changes.read_fd();
+  ends.tty_fd = tty_fd;
+  std::optional<RawTerminal> raw;
+  if (interactive) {
+    raw.emplace(STDIN_FILENO);
+  }
+  return run_in_guest(ctx, vm, run, ends);  // raw is restored before the caller prints
 }
 
 Status copy_workspace(Context& ctx, const std::string& vm, const WorkspaceCopy& copy) {

@@ -55,6 +55,14 @@ Expected<agentproto::StreamOutcome> run_in_guest(Context& ctx, const std::string
                                                  const GuestRun& run,
                                                  const agentproto::StreamEnds& ends);
 
+// run on this terminal through an agent PTY (vm exec -t/-it, and vm run's shell and commands
+// on images without sshd): the terminal's size, TERM passed on (xterm when unset), window size
+// changes forwarded, Ctrl-C delivered to the guest; with interactive, stdin is read and put in
+// raw mode meanwhile (restored on every way out). The terminal is stdin when it is one, else
+// stdout. Errors as for run_in_guest.
+Expected<agentproto::StreamOutcome> run_on_terminal(Context& ctx, const std::string& vm,
+                                                    GuestRun run, bool interactive);
+
 // What `vm run <path>` and `vm workspace prepare` share.
 struct WorkspaceCopy {
   workspace::Plan plan;

@@ -42,6 +42,7 @@ void print_image(Context& ctx, const api::ImageInfo& image) {
                {"kernel:", image.kernel.empty() ? "-" : image.kernel},
                {"kernel args:", image.extra_kernel_args.empty() ? "-" : image.extra_kernel_args},
                {"managed:", image.managed ? "yes" : "no (registered)"},
+               {"ssh:", image.ssh ? "yes" : "no (reached through the agent: vm exec -it)"},
                {"rootfs:", image.rootfs_path},
                {"size:", size_text(image.size_bytes)},
                {"created:", image.created_at}}};

@@ -249,29 +249,17 @@ class VmExecCommand final : public Command {
                  .env = request_.env,
                  .timeout_s = request_.timeout_s,
                  .pty = std::nullopt};
-    SignalPipe signals;
-    agentproto::StreamEnds ends{.stdin_fd = interactive_ ? STDIN_FILENO : -1,
-                                .stdout_fd = STDOUT_FILENO,
-                                .stderr_fd = STDERR_FILENO,
-                                .interrupt_fd = signals.read_fd()};
-    std::optional<WindowChanges> window_changes;
-    std::optional<RawTerminal> raw;
-    if (tty_) {
-      const int tty_fd = stdin_tty ? STDIN_FILENO : STDOUT_FILENO;
-      run.pty = terminal_size(tty_fd);
-      if (!run.env.contains("TERM")) {
-        const char* term = std::getenv("TERM");
-        run.env["TERM"] = term != nullptr && *term != '\0' ? term : "xterm";
+    auto ran = [&]() -> Expected<agentproto::StreamOutcome> {
+      if (tty_) {
+        return run_on_terminal(ctx, request_.name, run, interactive_);
       }
-      window_changes.emplace();
-      ends.resize_fd = window_changes->read_fd();
-      ends.tty_fd = tty_fd;
-      if (interactive_) {
-        raw.emplace(STDIN_FILENO);
-      }
-    }
-    auto ran = run_in_guest(ctx, request_.name, run, ends);
-    raw.reset();  // before any message: the terminal is the user's again
+      SignalPipe signals;
+      return run_in_guest(ctx, request_.name, run,
+                          {.stdin_fd = STDIN_FILENO,
+                           .stdout_fd = STDOUT_FILENO,
+                           .stderr_fd = STDERR_FILENO,
+                           .interrupt_fd = signals.read_fd()});
+    }();
     if (!ran) {
       return report_error(ctx, ran.error());
     }

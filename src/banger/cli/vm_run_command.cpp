@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "banger/api/image.hpp"
 #include "banger/api/vm.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/cli/command.hpp"
@@ -169,7 +170,10 @@ class VmRunCommand final : public Command {
       return 0;
     }
 
-    int exit_code = attach(ctx, name, command, plan.has_value());
+    auto image = call_daemon<api::ImageShow>(ctx, {.name = created->vm.image});
+    int exit_code = image && !image->image.ssh
+                        ? attach_through_agent(ctx, name, command, plan.has_value(), image->image)
+                        : attach(ctx, name, command, plan.has_value());
     if (rm_) {
       if (!delete_vm(ctx, name) && exit_code == 0) {
         exit_code = 1;
@@ -297,6 +301,49 @@ class VmRunCommand final : public Command {
   // command whose stdin is not a terminal, the command through the agent's stream channel (no
   // ssh handshake). Returns banger's exit code: the command's in command mode, 0/1 for an
   // interactive session. In a workspace both run in /root/repo.
+  // The shell or command of an image without sshd (a pulled one): on an agent PTY when stdin
+  // is a terminal, else on plain stream channels. The shell is the image's bash or sh, else
+  // (distroless) banger's busybox sh.
+  int attach_through_agent(Context& ctx, const std::string& name, std::vector<std::string> command,
+                           bool in_workspace, const api::ImageInfo& image) {
+    const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
+    if (command.empty()) {
+      const std::string launcher =
+          image.init_flavour == "busybox" ? "/usr/local/lib/banger/bin/sh" : "/bin/sh";
+      command = {launcher, "-c",
+                 "for s in /bin/bash /bin/sh; do [ -x \"$s\" ] && exec \"$s\" -l; done; "
+                 "exec " +
+                     launcher + " -l"};
+      if (!stdin_tty) {
+        return report_error(ctx, Error{Errc::invalid_argument,
+                                       fmt::format("an interactive shell needs a terminal on "
+                                                   "stdin; run a command instead: banger vm "
+                                                   "exec {} -- <command>",
+                                                   name)});
+      }
+    }
+    GuestRun run{.argv = command,
+                 .cwd = in_workspace ? kGuestWorkspaceDir : "",
+                 .env = {},
+                 .timeout_s = 0,
+                 .pty = std::nullopt};
+    auto ran = [&]() -> Expected<agentproto::StreamOutcome> {
+      if (stdin_tty) {
+        return run_on_terminal(ctx, name, run, /*interactive=*/true);
+      }
+      SignalPipe signals;
+      return run_in_guest(ctx, name, run,
+                          {.stdin_fd = STDIN_FILENO,
+                           .stdout_fd = STDOUT_FILENO,
+                           .stderr_fd = STDERR_FILENO,
+                           .interrupt_fd = signals.read_fd()});
+    }();
+    if (!ran) {
+      return report_error(ctx, ran.error());
+    }
+    return ran->exit_code;
+  }
+
   int attach(Context& ctx, const std::string& name, std::vector<std::string> command,
              bool in_workspace) {
     const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;

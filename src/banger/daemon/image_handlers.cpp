@@ -18,7 +18,8 @@ api::ImageInfo to_info(const model::Image& image) {
                         .rootfs_path = image.rootfs_path,
                         .size_bytes = image.size_bytes,
                         .created_at = base::format_rfc3339(std::chrono::system_clock::time_point(
-                            std::chrono::seconds(image.created_at)))};
+                            std::chrono::seconds(image.created_at))),
+                        .ssh = image.ssh};
 }
 
 }  // namespace

@@ -151,6 +151,9 @@ Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::Progre
                 image.distro = origin.distro;
                 image.init_flavour = builder.init_flavour();
                 image.extra_kernel_args = builder.extra_kernel_args();
+                // banger's init starts no sshd, and a systemd image's sshd is not configured
+                // for banger's keys: pulled images are reached through the agent.
+                image.ssh = false;
                 manifest.oci = OciRecord{.reference = origin.reference,
                                          .digest = origin.manifest_digest,
                                          .layers = origin.layers,

@@ -59,7 +59,8 @@ std::string render_manifest(const Manifest& manifest) {
                {"recipe", manifest.recipe},
                {"packages", manifest.packages},
                {"size_bytes", image.size_bytes},
-               {"created_at", image.created_at}};
+               {"created_at", image.created_at},
+               {"ssh", image.ssh}};
   if (manifest.oci) {
     const auto& oci = *manifest.oci;
     json["oci"] = {{"reference", oci.reference},     {"digest", oci.digest}, {"layers", oci.layers},
@@ -114,6 +115,12 @@ Expected<Manifest> parse_manifest(std::string_view text) {
       BANGER_TRY_ASSIGN(*out, strings_field(*oci, key));
     }
     manifest.oci = std::move(record);
+  }
+  if (auto ssh = json.find("ssh"); ssh != json.end()) {
+    if (!ssh->is_boolean()) {
+      return fail(Errc::invalid_argument, "manifest: field \"ssh\" must be a boolean");
+    }
+    image.ssh = ssh->get<bool>();
   }
   image.managed = true;
   return manifest;

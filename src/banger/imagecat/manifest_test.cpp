@@ -34,6 +34,7 @@ TEST(Manifest, RendersEveryFieldAndParsesBack) {
   ],
   "recipe": "debian-bookworm",
   "size_bytes": 1073741824,
+  "ssh": true,
   "version": 1
 }
 )");

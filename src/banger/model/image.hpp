@@ -36,6 +36,10 @@ struct Image {
   bool managed = false;           // lives in the state dir and is owned by banger
   std::int64_t size_bytes = 0;    // size of rootfs_path
   std::int64_t created_at = 0;    // unix seconds
+  // Whether the image starts an ssh server at boot. Images without one (pulled OCI images)
+  // are reached through the agent only: readiness is the agent, `vm run` opens its shell
+  // through an agent PTY, `vm ssh` is refused naming `vm exec -it`.
+  bool ssh = true;
 
   friend bool operator==(const Image&, const Image&) = default;
 };

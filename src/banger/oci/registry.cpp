@@ -75,7 +75,8 @@ bool sleep_unless_cancelled(std::chrono::milliseconds delay, const base::CancelF
     if (base::is_cancelled(cancel)) {
       return false;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
   }
   return !base::is_cancelled(cancel);
 }
@@ -102,6 +103,8 @@ struct RegistryClient::Sink {
   // Starts over before a retried request.
   std::function<void()> reset;
   std::optional<Error> error;
+  // Whole-request limit (0 = none): manifests, configs and token answers only.
+  std::chrono::seconds time_limit{0};
 };
 
 RegistryClient::RegistryClient(Reference ref, RegistryOptions options, base::CancelFn cancel)
@@ -130,6 +133,7 @@ struct Transfer {
   std::string content_type;
   std::string www_authenticate;
   std::string retry_after;
+  bool error_body_cut = false;  // a non-2xx body went past kMaxSmallBody; the rest was not read
 };
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
@@ -164,6 +168,12 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   }
   std::size_t room = kMaxSmallBody - std::min(kMaxSmallBody, t->error_body->size());
   t->error_body->append(bytes.substr(0, room));
+  if (bytes.size() > room) {
+    // The message is in the first bytes; an error body that goes on is not read to its end
+    // (it may never end).
+    t->error_body_cut = true;
+    return 0;
+  }
   return bytes.size();
 }
 
@@ -211,6 +221,10 @@ Expected<RegistryClient::Response> RegistryClient::perform_once(const std::strin
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.stall_timeout.count()));
+  if (sink.time_limit.count() > 0) {
+    // Documents are small: a registry that trickles one (never stalling) is cut off too.
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(sink.time_limit.count()));
+  }
   curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -221,6 +235,9 @@ Expected<RegistryClient::Response> RegistryClient::perform_once(const std::strin
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_WRITE_ERROR && transfer.error_body_cut) {
+    rc = CURLE_OK;  // the status and the start of the error body are all we use
+  }
   response.content_type = std::move(transfer.content_type);
   response.www_authenticate = std::move(transfer.www_authenticate);
   response.retry_after = std::move(transfer.retry_after);
@@ -234,7 +251,13 @@ Expected<RegistryClient::Response> RegistryClient::perform_once(const std::strin
   if (rc != CURLE_OK) {
     Response failed;
     failed.retryable = true;
-    failed.error_body = fmt::format("{} ({})", curl_easy_strerror(rc), url);
+    failed.error_body =
+        rc == CURLE_OPERATION_TIMEDOUT
+            ? fmt::format(
+                  "the registry sent nothing for {} s, or a document took longer than {} "
+                  "s ({})",
+                  options_.stall_timeout.count(), options_.document_timeout.count(), url)
+            : fmt::format("{} ({})", curl_easy_strerror(rc), url);
     return failed;
   }
   return response;
@@ -277,7 +300,8 @@ Status RegistryClient::authenticate(const std::string& challenge_header, std::st
             return true;
           },
       .reset = [&] { body.clear(); },
-      .error = {}};
+      .error = {},
+      .time_limit = options_.document_timeout};
   std::string url = token_url(challenge, ref_.repository);
   for (int attempt = 1;; ++attempt) {
     sink.reset();
@@ -304,9 +328,13 @@ Status RegistryClient::authenticate(const std::string& challenge_header, std::st
     }
     break;
   }
-  BANGER_TRY_ASSIGN(auto token, parse_token_response(body));
+  auto token = parse_token_response(body);
+  if (!token) {
+    return tl::unexpected(with_context(
+        token.error(), fmt::format("{}: token service of registry {}", what, registry)));
+  }
   std::lock_guard lock(auth_mutex_);
-  token_ = "Bearer " + token;
+  token_ = "Bearer " + *token;
   return {};
 }
 
@@ -342,7 +370,8 @@ Expected<RegistryClient::Response> RegistryClient::get(const std::string& url,
       continue;
     }
     if (response.retryable) {
-      return fail(Errc::unavailable, fmt::format("{}: {}", what, response.error_body));
+      return fail(Errc::unavailable,
+                  fmt::format("{}: {} (after {} attempts)", what, response.error_body, attempt));
     }
     if (response.status >= 200 && response.status < 300) {
       return response;
@@ -352,6 +381,12 @@ Expected<RegistryClient::Response> RegistryClient::get(const std::string& url,
     switch (response.status) {
       case 401:
       case 403:
+        if (options_.credentials) {
+          return fail(
+              Errc::permission_denied,
+              fmt::format("{}: registry {} refused the credentials for {}/{} (HTTP {}{})", what,
+                          ref_.registry, ref_.registry, ref_.repository, response.status, detail));
+        }
         return fail(Errc::permission_denied,
                     fmt::format("{}: access denied by registry {} (HTTP {}{}); the repository may "
                                 "not exist, or needs credentials in ~/.docker/config.json or "
@@ -366,8 +401,10 @@ Expected<RegistryClient::Response> RegistryClient::get(const std::string& url,
                                 "later",
                                 what, ref_.registry, detail));
       default:
-        return fail(Errc::unavailable, fmt::format("{}: registry {} answered HTTP {}{}", what,
-                                                   ref_.registry, response.status, detail));
+        return fail(Errc::unavailable,
+                    fmt::format("{}: registry {} answered HTTP {}{}{}", what, ref_.registry,
+                                response.status, detail,
+                                attempt > 1 ? fmt::format(" (after {} attempts)", attempt) : ""));
     }
   }
 }
@@ -392,7 +429,8 @@ Expected<FetchedManifest> RegistryClient::fetch_manifest(const std::string& refe
                   return true;
                 },
             .reset = [&] { fetched.body.clear(); },
-            .error = {}};
+            .error = {},
+            .time_limit = options_.document_timeout};
   BANGER_TRY_ASSIGN(auto response, get(base_url() + "/manifests/" + reference,
                                        manifest_accept_header(), sink, what));
   fetched.content_type = response.content_type;
@@ -428,7 +466,8 @@ Expected<std::string> RegistryClient::fetch_small_blob(const Descriptor& blob) {
                   return true;
                 },
             .reset = [&] { body.clear(); },
-            .error = {}};
+            .error = {},
+            .time_limit = options_.document_timeout};
   BANGER_TRY(get(base_url() + "/blobs/" + blob.digest, "", sink, what));
   if (body.size() != blob.size) {
     return fail(Errc::invalid_argument,

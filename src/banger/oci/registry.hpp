@@ -31,6 +31,8 @@ struct RegistryOptions {
   int attempts = 4;
   std::chrono::milliseconds backoff{500};
   std::string user_agent = "banger";
+  // A manifest, config or token answer that takes longer than this in all is aborted.
+  std::chrono::seconds document_timeout{120};
 };
 
 // Whether to use http for registry host: loopback hosts and hosts listed in insecure (config

@@ -22,19 +22,19 @@ TEST(Database, OpensAFileInWalModeWithForeignKeysAndMigrates) {
   testkit::TempDir dir;
   auto db = Database::open(dir.path() + "/state.db");
   ASSERT_TRUE(db) << db.error().message;
-  EXPECT_EQ(db->schema_version(), 4);
+  EXPECT_EQ(db->schema_version(), 5);
   EXPECT_FALSE(db->read_only());
   EXPECT_EQ(db->display_name(), "state.db");
   EXPECT_EQ(query_text(*db, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(query_text(*db, "PRAGMA foreign_keys"), "1");
   EXPECT_EQ(query_text(*db, "PRAGMA busy_timeout"), "5000");
-  EXPECT_EQ(query_text(*db, "PRAGMA user_version"), "4");
+  EXPECT_EQ(query_text(*db, "PRAGMA user_version"), "5");
 }
 
 TEST(Database, InMemoryDatabaseIsMigrated) {
   auto db = Database::open_in_memory();
   ASSERT_TRUE(db) << db.error().message;
-  EXPECT_EQ(db->schema_version(), 4);
+  EXPECT_EQ(db->schema_version(), 5);
   EXPECT_EQ(db->display_name(), "in-memory database");
   EXPECT_EQ(query_text(*db, "SELECT count(*) FROM vms"), "0");
 }

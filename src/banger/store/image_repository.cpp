@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::string_view kColumns =
     "name, rootfs_path, work_seed_path, kernel_ref, distro, init_flavour, extra_kernel_args, "
-    "managed, size_bytes, created_at";
+    "managed, size_bytes, created_at, ssh";
 
 // Binds every field but name, starting at parameter `first`.
 Status bind_fields(Statement& stmt, const model::Image& image, int first) {
@@ -23,6 +23,7 @@ Status bind_fields(Statement& stmt, const model::Image& image, int first) {
   BANGER_TRY(stmt.bind(i++, std::int64_t{image.managed ? 1 : 0}));
   BANGER_TRY(stmt.bind(i++, image.size_bytes));
   BANGER_TRY(stmt.bind(i++, image.created_at));
+  BANGER_TRY(stmt.bind(i++, std::int64_t{image.ssh ? 1 : 0}));
   return {};
 }
 
@@ -45,6 +46,7 @@ Expected<model::Image> read_row(const Statement& stmt) {
   image.managed = stmt.column_int64(7) != 0;
   image.size_bytes = stmt.column_int64(8);
   image.created_at = stmt.column_int64(9);
+  image.ssh = stmt.column_int64(10) != 0;
   return image;
 }
 
@@ -57,8 +59,9 @@ tl::unexpected<Error> not_found(const std::string& name) {
 Status ImageRepository::insert(const model::Image& image) {
   auto guard = db_.lock();
   BANGER_TRY_ASSIGN(
-      auto stmt, db_.prepare(fmt::format(
-                     "INSERT INTO images ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", kColumns)));
+      auto stmt,
+      db_.prepare(fmt::format("INSERT INTO images ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              kColumns)));
   BANGER_TRY(stmt.bind(1, image.name));
   BANGER_TRY(bind_fields(stmt, image, 2));
   if (auto done = stmt.step(); !done) {
@@ -104,9 +107,9 @@ Status ImageRepository::update(const model::Image& image) {
   BANGER_TRY_ASSIGN(auto stmt, db_.prepare("UPDATE images SET rootfs_path = ?, work_seed_path = "
                                            "?, kernel_ref = ?, distro = ?, init_flavour = ?, "
                                            "extra_kernel_args = ?, managed = ?, size_bytes = ?, "
-                                           "created_at = ? WHERE name = ?"));
+                                           "created_at = ?, ssh = ? WHERE name = ?"));
   BANGER_TRY(bind_fields(stmt, image, 1));
-  BANGER_TRY(stmt.bind(10, image.name));
+  BANGER_TRY(stmt.bind(11, image.name));
   if (auto done = stmt.step(); !done) {
     return tl::unexpected(
         with_context(done.error(), fmt::format("saving image \"{}\"", image.name)));

@@ -12,7 +12,7 @@ namespace banger::store {
 namespace {
 
 // Append only. Never edit a migration that has shipped; add the next one instead.
-constexpr std::array<Migration, 4> kMigrations = {{
+constexpr std::array<Migration, 5> kMigrations = {{
     {1, "vms, images and kernels", R"sql(
 CREATE TABLE vms (
   id                      TEXT PRIMARY KEY NOT NULL,
@@ -81,6 +81,10 @@ ALTER TABLE vms ADD COLUMN workspace_prepared_at INTEGER NOT NULL DEFAULT 0;
     // "127.0.0.1:8080:80,...", "" for none; docs/forwarding.md).
     {4, "vm publish", R"sql(
 ALTER TABLE vms ADD COLUMN publish TEXT NOT NULL DEFAULT '';
+)sql"},
+    // Whether the image starts sshd (model::Image::ssh); every image before pulls did.
+    {5, "image ssh", R"sql(
+ALTER TABLE images ADD COLUMN ssh INTEGER NOT NULL DEFAULT 1;
 )sql"},
 }};
 

@@ -32,7 +32,7 @@ TEST(Migrations, VersionsAreConsecutiveFromOne) {
     EXPECT_EQ(migration.version, expected++);
     EXPECT_FALSE(migration.name.empty());
   }
-  EXPECT_EQ(latest_schema_version(all_migrations()), 4);
+  EXPECT_EQ(latest_schema_version(all_migrations()), 5);
   EXPECT_EQ(latest_schema_version({}), 0);
 }
 
@@ -40,7 +40,7 @@ TEST(Migrations, FromEmptyCreatesTablesAndRecordsTheMigration) {
   testkit::TempDir dir;
   auto db = Database::open(dir.path() + "/state.db");
   ASSERT_TRUE(db) << db.error().message;
-  EXPECT_EQ(db->schema_version(), 4);
+  EXPECT_EQ(db->schema_version(), 5);
   EXPECT_EQ(query_text(*db,
                        "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                        "WHERE type = 'table' ORDER BY name)"),
@@ -48,7 +48,7 @@ TEST(Migrations, FromEmptyCreatesTablesAndRecordsTheMigration) {
   EXPECT_EQ(query_text(*db,
                        "SELECT group_concat(version || ':' || name, ';') FROM "
                        "schema_migrations"),
-            "1:vms, images and kernels;2:vm backend;3:vm workspace;4:vm publish");
+            "1:vms, images and kernels;2:vm backend;3:vm workspace;4:vm publish;5:image ssh");
 }
 
 TEST(Migrations, ReopenIsIdempotent) {
@@ -57,8 +57,8 @@ TEST(Migrations, ReopenIsIdempotent) {
   for (int i = 0; i < 3; ++i) {
     auto db = Database::open(path);
     ASSERT_TRUE(db) << db.error().message;
-    EXPECT_EQ(db->schema_version(), 4);
-    EXPECT_EQ(query_text(*db, "SELECT count(*) FROM schema_migrations"), "4");
+    EXPECT_EQ(db->schema_version(), 5);
+    EXPECT_EQ(query_text(*db, "SELECT count(*) FROM schema_migrations"), "5");
   }
 }
 
@@ -73,7 +73,7 @@ TEST(Migrations, UpgradesAVersionZeroDatabase) {
   }
   auto db = Database::open(path);
   ASSERT_TRUE(db) << db.error().message;
-  EXPECT_EQ(db->schema_version(), 4);
+  EXPECT_EQ(db->schema_version(), 5);
   EXPECT_EQ(query_text(*db, "SELECT count(*) FROM vms"), "0");
 }
 
@@ -107,10 +107,13 @@ TEST(Migrations, VersionTwoGivesEveryExistingVmTheQemuBackend) {
         "INSERT INTO vms (id, name, image, kernel, vcpu, memory_mib, disk_size_mib, state, "
         "created_at, touched_at) VALUES ('0123456789abcdef', 'web', 'debian', 'k', 1, 512, "
         "1024, 'stopped', 1, 1)"));
+    ASSERT_TRUE(v1->exec(
+        "INSERT INTO images (name, rootfs_path, init_flavour, created_at) VALUES ('debian', "
+        "'/r.ext4', 'systemd', 1)"));
   }
   auto db = Database::open(path);
   ASSERT_TRUE(db) << db.error().message;
-  EXPECT_EQ(db->schema_version(), 4);
+  EXPECT_EQ(db->schema_version(), 5);
   EXPECT_EQ(query_text(*db, "SELECT name || ':' || vmm FROM vms"), "web:qemu");
   // Migration 3: no workspace recorded for VMs from before it.
   EXPECT_EQ(query_text(*db, "SELECT workspace_head || ':' || workspace_prepared_at FROM vms"),
@@ -118,6 +121,8 @@ TEST(Migrations, VersionTwoGivesEveryExistingVmTheQemuBackend) {
   EXPECT_FALSE(db->exec("UPDATE vms SET vmm = 'bochs'"));  // the CHECK holds
   // Migration 4: nothing published for VMs from before it.
   EXPECT_EQ(query_text(*db, "SELECT '[' || publish || ']' FROM vms"), "[]");
+  // Migration 5: every image from before pulls starts sshd.
+  EXPECT_EQ(query_text(*db, "SELECT name || ':' || ssh FROM images"), "debian:1");
 }
 
 TEST(Migrations, FailedMigrationRollsBackAndKeepsThePreviousVersion) {
@@ -149,7 +154,7 @@ TEST(Migrations, RefusesADatabaseNewerThanThisBanger) {
   ASSERT_FALSE(db);
   EXPECT_EQ(db.error().code, Errc::failed_precondition);
   EXPECT_EQ(db.error().message,
-            "state.db has schema version 7, this banger knows up to 4: upgrade banger");
+            "state.db has schema version 7, this banger knows up to 5: upgrade banger");
 }
 
 TEST(Migrations, ConcurrentOpensApplyEachMigrationOnce) {
@@ -174,7 +179,7 @@ TEST(Migrations, ConcurrentOpensApplyEachMigrationOnce) {
   }
   auto db = Database::open(path);
   ASSERT_TRUE(db);
-  EXPECT_EQ(query_text(*db, "SELECT count(*) FROM schema_migrations"), "4");
+  EXPECT_EQ(query_text(*db, "SELECT count(*) FROM schema_migrations"), "5");
 }
 
 }  // namespace

@@ -495,6 +495,9 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, Readiness readiness,
   // CPU is emulated, and many VMs booting together do not queue on it).
   if (image_has_agent(vm)) {
     BANGER_TRY_ASSIGN(auto health, wait_for_agent(vm, deadline, stop_waiting, vmm_exited));
+    if (!image_starts_ssh(vm)) {
+      return {};  // an agent-only image (a pulled one): the agent is all there is to wait for
+    }
     if (health.ssh_host_key) {
       BANGER_TRY(
           pin_reported_host_key(vm, *health.ssh_host_key, deadline, stop_waiting, vmm_exited));
@@ -606,6 +609,12 @@ Status MicrovmHost::destroy(const model::Vm& vm) {
 }
 
 Status MicrovmHost::verify_host_key(const model::Vm& vm) {
+  if (!image_starts_ssh(vm)) {
+    return fail(Errc::failed_precondition,
+                fmt::format("vm {} runs image {}, which starts no ssh server: use banger vm exec "
+                            "-it {} for a shell",
+                            vm.name, vm.image, vm.name));
+  }
   // The agent's report when it gives one (wait_ready's reasons); then sshd must answer, which
   // a VM started with agent readiness may not do yet.
   if (image_has_agent(vm)) {
@@ -740,6 +749,11 @@ Expected<agentclient::StreamSession> MicrovmHost::open_stream(
     return fail(Errc::failed_precondition, fmt::format("vm {} has no stream channels", vm.name));
   }
   return channels->open(params, timeout, cancel);
+}
+
+bool MicrovmHost::image_starts_ssh(const model::Vm& vm) {
+  auto image = deps_.images.show(vm.image);
+  return !image || image->ssh;  // cannot tell: expect sshd, the usual case
 }
 
 bool MicrovmHost::image_has_agent(const model::Vm& vm) {

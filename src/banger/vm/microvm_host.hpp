@@ -168,6 +168,8 @@ class MicrovmHost final : public VmHost {
   // Whether the VM's image carries /usr/local/bin/banger-agent (every built image does; a
   // registered one may not, and then readiness and stop fall back to ssh). Cached per image.
   bool image_has_agent(const model::Vm& vm);
+  // Whether vm's image starts sshd (model::Image::ssh; true when the image is unknown).
+  bool image_starts_ssh(const model::Vm& vm);
   // agent_for(vm), or failed_precondition naming the image when it has no agent.
   Expected<std::shared_ptr<agentclient::AgentClient>> require_agent(const model::Vm& vm);
   // failed_precondition "the VM exited during boot" with the console tail.
