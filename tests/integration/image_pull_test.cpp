@@ -6,9 +6,12 @@
 // the tree the fixture computed independently. Hostile images must be refused, naming what is
 // wrong, with nothing registered and nothing half-written in the blob cache; an htpasswd
 // registry takes credentials from --password-stdin and ~/.docker/config.json.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,7 +19,12 @@
 #include "harness.hpp"
 #include <nlohmann/json.hpp>
 
+#include "banger/posix/env.hpp"
+#include "banger/posix/fd.hpp"
+#include "banger/posix/io.hpp"
+#include "banger/posix/subprocess.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/testkit/eventually.hpp"
 
 namespace banger::itest {
 namespace {
@@ -187,6 +195,42 @@ TEST_F(ImagePull, EveryManifestKindGivesTheExpectedExt4Tree) {
   EXPECT_THAT(refused.err, HasSubstr("already exists"));
 }
 
+TEST_F(ImagePull, CacheListNamesTheUsersAndPruneRemovesOnlyUnusedBlobs) {
+  BangerHome home;
+  ASSERT_EQ(home.banger({"image", "pull", open_->host + "/banger-test/layers:oci", "--name", "big"})
+                .exit_code,
+            0);
+  ASSERT_EQ(
+      home.banger({"image", "pull", open_->host + "/banger-test/tiny:latest", "--name", "small"})
+          .exit_code,
+      0);
+  auto listed = home.banger({"image", "cache", "list", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto blobs = nlohmann::json::parse(listed.out)["blobs"];
+  ASSERT_EQ(blobs.size(), 5u) << listed.out;  // 4 layers + tiny's one
+  std::string small_layer;
+  for (const auto& blob : blobs) {
+    ASSERT_EQ(blob["images"].size(), 1u) << blob;
+    if (blob["images"][0] == "small") {
+      small_layer = blob["digest"];
+    }
+  }
+  ASSERT_FALSE(small_layer.empty());
+  std::string small_file = home.dir() + "/cache/oci/blobs/sha256/" + small_layer.substr(7);
+  ASSERT_EQ(home.banger({"image", "delete", "small"}).exit_code, 0);
+  auto dry = home.banger({"image", "cache", "prune", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_THAT(dry.out, HasSubstr("would remove " + small_layer));
+  EXPECT_THAT(dry.out, HasSubstr("would free 1 blobs"));
+  EXPECT_TRUE(fs::exists(small_file));
+  auto pruned = home.banger({"image", "cache", "prune"});
+  ASSERT_EQ(pruned.exit_code, 0) << pruned.err;
+  EXPECT_THAT(pruned.out, HasSubstr("removed " + small_layer));
+  EXPECT_FALSE(fs::exists(small_file));
+  auto after = nlohmann::json::parse(home.banger({"image", "cache", "list", "--json"}).out);
+  EXPECT_EQ(after["blobs"].size(), 4u);
+}
+
 TEST_F(ImagePull, HostileImagesAreRefusedAndNothingIsRegistered) {
   BangerHome home;
   auto expected = nlohmann::json::parse(sys::read_file(open_->expected()).value_or("{}"));
@@ -267,6 +311,62 @@ TEST_F(ImagePull, BadReferencesAndFlagsAreRefusedBeforeAnythingIsFetched) {
   auto missing = home.banger({"image", "pull", open_->host + "/banger-test/nothing:here"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("not found in " + open_->host + "/banger-test/nothing"));
+}
+
+// Ctrl-C in the middle of a pull (the registry sent the blob's headers and then nothing, like a
+// stalled network): the CLI goes away, the daemon cancels the transfer, and nothing remains:
+// no image, no staging directory, no partial blob.
+TEST_F(ImagePull, CtrlCDuringAPullLeavesNoImageAndNoPartialBlob) {
+  BangerHome home;
+  auto in = posix::make_pipe();
+  auto out = posix::make_pipe();
+  ASSERT_TRUE(in && out);
+  auto server =
+      posix::Subprocess::spawn({.argv = {"python3", kFixtures + "/hostile_registry.py"},
+                                .env = posix::current_env(),
+                                .new_session = true,
+                                .stdio = posix::Stdio::redirect,
+                                .redirect = {in->read.get(), out->write.get(), STDERR_FILENO}});
+  ASSERT_TRUE(server) << server.error().what;
+  in->read.reset();
+  out->write.reset();
+  std::string line;
+  ASSERT_TRUE(posix::read_until(out->read.get(), '\n', line, 256,
+                                posix::deadline_in(std::chrono::seconds(30))));
+  auto port = nlohmann::json::parse(line, nullptr, false).value("port", 0);
+  ASSERT_NE(port, 0) << line;
+  ASSERT_EQ(home.banger({"daemon", "start"}).exit_code, 0);
+
+  std::vector<std::string> env = posix::current_env();
+  env.push_back("BANGER_HOME=" + home.dir());
+  env.push_back("HOME=" + home.dir() + "/home");
+  env.push_back("NO_COLOR=1");
+  auto pull = posix::Subprocess::spawn(
+      {.argv = {bin("banger"), "image", "pull", fmt::format("127.0.0.1:{}/layerhang/image", port),
+                "--name", "cut"},
+       .env = env,
+       .stdio = posix::Stdio::pipes});
+  ASSERT_TRUE(pull) << pull.error().what;
+  std::string cache = home.dir() + "/cache/oci/blobs/sha256";
+  // The layer download has begun when its partial file exists.
+  EXPECT_TRUE(testkit::eventually([&] { return !leftovers(cache, ".partial").empty(); },
+                                  std::chrono::seconds(30)));
+  pull->kill(SIGINT);
+  auto ended = pull->pump({.deadline = posix::deadline_in(std::chrono::seconds(30))});
+  ASSERT_TRUE(ended) << ended.error().what;
+  EXPECT_NE(ended->exit.code, 0);
+  // The daemon notices the hang-up and cleans up (asynchronously).
+  EXPECT_TRUE(testkit::eventually(
+      [&] {
+        return leftovers(cache, ".partial").empty() &&
+               leftovers(home.dir() + "/state", ".staging").empty();
+      },
+      std::chrono::seconds(30)))
+      << "left: " << ::testing::PrintToString(leftovers(home.dir(), ".partial"))
+      << ::testing::PrintToString(leftovers(home.dir() + "/state", ".staging"));
+  auto list = home.banger({"image", "list", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(list.out, nullptr, false).size(), 0u) << list.out;
+  EXPECT_THAT(sys::read_file(home.log_file()).value_or(""), HasSubstr("pull cancelled"));
 }
 
 }  // namespace

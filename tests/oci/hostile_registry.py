@@ -32,6 +32,8 @@ component picks how the registry misbehaves while serving it:
   hugeerror/image     a 404 whose error body never ends (chunked, generated lazily)
   trickle/image       the manifest arrives at 2.5 bytes a second
   hang/image          200 and the headers, then nothing until the client goes away
+  layerhang/image     manifest and config as ok/image; the layer's headers and half of its
+                      bytes, then nothing until the client goes away (a stalled download)
   silent/image        nothing at all (not even a status line) until the client goes away
   redirect/image      Bearer auth; blobs redirect (307) to http://localhost:PORT/_storage/,
                       which refuses (400) any request that carries an Authorization header
@@ -76,7 +78,7 @@ BEARER_REALMS = {"bearer": "/token", "bearer-creds": "/token/creds", "denied": "
                  "badtoken": "/token/garbage", "redirect": "/token"}
 BEHAVIOURS = {"ok", "basic", "nochallenge", "missing", "flaky429", "flaky500", "always500",
               "truncated", "short", "long", "baddigest", "wrongdigest", "hugemanifest",
-              "hugeerror", "trickle", "hang", "silent", *BEARER_REALMS}
+              "hugeerror", "trickle", "hang", "layerhang", "silent", *BEARER_REALMS}
 
 
 def sha256_digest(data: bytes) -> str:
@@ -364,6 +366,14 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data[: len(data) // 2])
             self.close_connection = True  # the server closes the socket: a short body
+        elif is_layer and behaviour == "layerhang":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.wait_for_disconnect()
         elif is_layer and behaviour == "baddigest":
             changed = bytearray(data)
             changed[len(changed) // 2] ^= 0xFF

@@ -98,6 +98,62 @@ struct ImagePull {
   };
 };
 
+// One blob of the pull cache (image.cache_list, image.cache_prune).
+struct CachedBlob {
+  std::string digest;
+  std::int64_t size_bytes = 0;
+  std::string downloaded_at;        // RFC 3339 UTC
+  std::vector<std::string> images;  // the images whose manifest lists it; empty: unused
+  template <class V>
+  void fields(V& v) {
+    v("digest", digest);
+    v("size_bytes", size_bytes);
+    v("downloaded_at", downloaded_at);
+    v("images", images);
+  }
+};
+
+// The pull cache's blobs with the images that use them.
+struct ImageCacheList {
+  static constexpr std::string_view kMethod = "image.cache_list";
+  struct Request {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+  struct Response {
+    std::vector<CachedBlob> blobs;
+    std::int64_t total_bytes = 0;
+    template <class V>
+    void fields(V& v) {
+      v("blobs", blobs);
+      v("total_bytes", total_bytes);
+    }
+  };
+};
+
+// Removes the cached blobs no image uses (dry_run: only lists them).
+struct ImageCachePrune {
+  static constexpr std::string_view kMethod = "image.cache_prune";
+  struct Request {
+    bool dry_run = false;
+    template <class V>
+    void fields(V& v) {
+      v("dry_run", dry_run);
+    }
+  };
+  struct Response {
+    std::vector<CachedBlob> removed;  // (with dry_run: would be removed)
+    std::int64_t freed_bytes = 0;
+    bool dry_run = false;
+    template <class V>
+    void fields(V& v) {
+      v("removed", removed);
+      v("freed_bytes", freed_bytes);
+      v("dry_run", dry_run);
+    }
+  };
+};
+
 // Records an existing rootfs file as an unmanaged image.
 struct ImageRegister {
   static constexpr std::string_view kMethod = "image.register";

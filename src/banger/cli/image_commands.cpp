@@ -298,6 +298,67 @@ class ImageListCommand final : public Command {
   bool json_ = false;
 };
 
+std::string short_digest(const std::string& digest) {
+  return digest.substr(0, std::string_view("sha256:").size() + 12);
+}
+
+class ImageCacheListCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
+  int run(Context& ctx) override {
+    auto listed = call_daemon<api::ImageCacheList>(ctx, {});
+    if (!listed) {
+      return report_error(ctx, listed.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(*listed));
+      return 0;
+    }
+    Table table{{"DIGEST", "SIZE", "DOWNLOADED", "IMAGES"}, {}};
+    for (const auto& blob : listed->blobs) {
+      table.rows.push_back({short_digest(blob.digest), size_text(blob.size_bytes),
+                            short_time(blob.downloaded_at),
+                            blob.images.empty() ? "- (unused)" : base::join(blob.images, ", ")});
+    }
+    ctx.printer.out(render_table(table));
+    ctx.printer.out(
+        fmt::format("{} blobs, {}\n", listed->blobs.size(), size_text(listed->total_bytes)));
+    return 0;
+  }
+
+ private:
+  bool json_ = false;
+};
+
+class ImageCachePruneCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_flag("--dry-run", request_.dry_run, "list what would be removed, remove nothing");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    auto pruned = call_daemon<api::ImageCachePrune>(ctx, request_);
+    if (!pruned) {
+      return report_error(ctx, pruned.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(*pruned));
+      return 0;
+    }
+    for (const auto& blob : pruned->removed) {
+      ctx.printer.out(fmt::format("{} {} ({})\n", pruned->dry_run ? "would remove" : "removed",
+                                  blob.digest, size_text(blob.size_bytes)));
+    }
+    ctx.printer.out(fmt::format("{} {} blobs, {}\n", pruned->dry_run ? "would free" : "freed",
+                                pruned->removed.size(), size_text(pruned->freed_bytes)));
+    return 0;
+  }
+
+ private:
+  api::ImageCachePrune::Request request_;
+  bool json_ = false;
+};
+
 class ImageShowCommand final : public Command {
  public:
   void declare(CLI::App& app) override {
@@ -365,6 +426,16 @@ std::vector<CommandEntry> image_commands() {
        "--password-stdin",
        {},
        factory<ImagePullCommand>()},
+      {{"image", "cache", "list"},
+       "list the blobs image pull cached, with the images using them",
+       "  banger image cache list\n  banger image cache list --json",
+       {"ls"},
+       factory<ImageCacheListCommand>()},
+      {{"image", "cache", "prune"},
+       "remove cached blobs no image uses",
+       "  banger image cache prune --dry-run\n  banger image cache prune",
+       {},
+       factory<ImageCachePruneCommand>()},
       {{"image", "register"},
        "record an existing ext4 rootfs as an image (files stay where they are)",
        "  banger image register --name mine --rootfs ./rootfs.ext4 --kernel-ref debian-cloud\n"

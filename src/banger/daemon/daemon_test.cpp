@@ -157,6 +157,14 @@ class DaemonTest : public ::testing::Test {
     ASSERT_FALSE(image_pulled);
     EXPECT_EQ(image_pulled.error().code, Errc::invalid_argument);
     EXPECT_NE(image_pulled.error().message.find("invalid image reference"), std::string::npos);
+    // An empty pull cache lists nothing and prunes nothing.
+    auto cached = call<api::ImageCacheList>({});
+    ASSERT_TRUE(cached) << cached.error().message;
+    EXPECT_TRUE(cached->blobs.empty());
+    auto pruned = call<api::ImageCachePrune>({.dry_run = true});
+    ASSERT_TRUE(pruned) << pruned.error().message;
+    EXPECT_TRUE(pruned->removed.empty());
+    EXPECT_TRUE(pruned->dry_run);
     auto bad_size = call<api::ImagePull>({.reference = "debian", .size = "lots"});
     ASSERT_FALSE(bad_size);
     EXPECT_NE(bad_size.error().message.find("--size"), std::string::npos);

@@ -22,6 +22,24 @@ api::ImageInfo to_info(const model::Image& image) {
                         .ssh = image.ssh};
 }
 
+std::string rfc3339(std::int64_t unix_seconds) {
+  return base::format_rfc3339(
+      std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)));
+}
+
+std::vector<api::CachedBlob> to_blobs(const std::vector<imagecat::CachedBlobInfo>& blobs,
+                                      std::int64_t& total) {
+  std::vector<api::CachedBlob> out;
+  for (const auto& blob : blobs) {
+    out.push_back({.digest = blob.digest,
+                   .size_bytes = static_cast<std::int64_t>(blob.size),
+                   .downloaded_at = rfc3339(blob.downloaded_at),
+                   .images = blob.images});
+    total += static_cast<std::int64_t>(blob.size);
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
@@ -63,6 +81,23 @@ void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
     return api::ImagePull::Response{
         .image = to_info(pulled.image), .reference = pulled.reference, .digest = pulled.digest};
   });
+  registry.add<api::ImageCacheList>(
+      [deps](const api::ImageCacheList::Request&,
+             rpc::CallContext&) -> Expected<api::ImageCacheList::Response> {
+        BANGER_TRY_ASSIGN(auto blobs, deps.images.cache_list());
+        api::ImageCacheList::Response response;
+        response.blobs = to_blobs(blobs, response.total_bytes);
+        return response;
+      });
+  registry.add<api::ImageCachePrune>(
+      [deps](const api::ImageCachePrune::Request& request,
+             rpc::CallContext&) -> Expected<api::ImageCachePrune::Response> {
+        BANGER_TRY_ASSIGN(auto removed, deps.images.cache_prune(request.dry_run));
+        api::ImageCachePrune::Response response;
+        response.removed = to_blobs(removed, response.freed_bytes);
+        response.dry_run = request.dry_run;
+        return response;
+      });
   registry.add<api::ImageRegister>(
       [deps](const api::ImageRegister::Request& request,
              rpc::CallContext&) -> Expected<api::ImageRegister::Response> {

@@ -15,6 +15,7 @@
 #include "banger/imagecat/manifest.hpp"
 #include "banger/imagecat/oci_builder.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
+#include "banger/oci/blob_cache.hpp"
 #include "banger/sys/fs.hpp"
 
 namespace banger::imagecat {
@@ -137,6 +138,7 @@ Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::Progre
     registry.attempts = deps_.registry_timeouts->attempts;
     registry.backoff = deps_.registry_timeouts->backoff;
   }
+  std::shared_lock cache_in_use(cache_mutex_);
   OciBuilder builder(OciSource{.reference = reference,
                                .registry = registry,
                                .blob_cache_dir = blob_cache_dir(),
@@ -402,7 +404,63 @@ Status ImageService::remove(const std::string& name) {
   return {};
 }
 
+std::map<std::string, std::vector<std::string>> ImageService::blob_users() {
+  std::map<std::string, std::vector<std::string>> users;
+  std::error_code ec;
+  for (fs::directory_iterator it(store_.root(), ec), end; !ec && it != end; it.increment(ec)) {
+    auto text = sys::read_file(it->path().string() + "/" + std::string(kManifestFile));
+    if (!text) {
+      continue;
+    }
+    auto manifest = parse_manifest(*text);
+    if (!manifest || !manifest->oci) {
+      continue;
+    }
+    for (const auto& layer : manifest->oci->layers) {
+      users[layer].push_back(manifest->image.name);
+    }
+  }
+  return users;
+}
+
+Expected<std::vector<CachedBlobInfo>> ImageService::cache_list() {
+  oci::BlobCache cache(blob_cache_dir());
+  BANGER_TRY_ASSIGN(auto blobs, cache.list());
+  auto users = blob_users();
+  std::vector<CachedBlobInfo> out;
+  for (const auto& blob : blobs) {
+    out.push_back(
+        {.digest = blob.digest,
+         .size = blob.size,
+         .downloaded_at = blob.mtime,
+         .images = users.count(blob.digest) ? users[blob.digest] : std::vector<std::string>{}});
+  }
+  return out;
+}
+
+Expected<std::vector<CachedBlobInfo>> ImageService::cache_prune(bool dry_run) {
+  std::unique_lock no_pulls(cache_mutex_);
+  oci::BlobCache cache(blob_cache_dir());
+  std::set<std::string> keep;
+  for (const auto& [digest, images] : blob_users()) {
+    keep.insert(digest);
+  }
+  BANGER_TRY_ASSIGN(auto removed, cache.prune(keep, dry_run));
+  std::vector<CachedBlobInfo> out;
+  for (const auto& blob : removed) {
+    out.push_back(
+        {.digest = blob.digest, .size = blob.size, .downloaded_at = blob.mtime, .images = {}});
+  }
+  if (!dry_run && !removed.empty()) {
+    BANGER_LOG_INFO("blob cache: removed {} blobs no image uses", removed.size());
+  }
+  return out;
+}
+
 Status ImageService::reconcile() {
+  if (std::size_t partials = oci::BlobCache(blob_cache_dir()).remove_partials(); partials > 0) {
+    BANGER_LOG_INFO("reconcile: removed {} partial downloads from the blob cache", partials);
+  }
   BANGER_TRY_ASSIGN(auto records, deps_.images.list());
   std::set<std::string> recorded;
   for (const auto& image : records) {

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +44,14 @@ struct PullSpec {
   std::optional<std::uint64_t> size_mib;  // "" = content x 1.5, at least 1 GiB
   std::optional<oci::Credentials> credentials;  // else anonymous
   bool force = false;                           // replace an image of that name
+};
+
+// One blob of the pull cache and the images whose manifest lists it.
+struct CachedBlobInfo {
+  std::string digest;
+  std::uint64_t size = 0;
+  std::int64_t downloaded_at = 0;   // unix seconds
+  std::vector<std::string> images;  // empty: no image uses it (prune removes it)
 };
 
 struct PullResult {
@@ -130,6 +140,14 @@ class ImageService {
   Expected<PullResult> pull(const PullSpec& spec, const base::ProgressFn& progress = {},
                             const base::CancelFn& cancel = {});
 
+  // The blob cache (<cache>/oci/blobs/sha256), by digest, with the images using each blob.
+  // io when the cache cannot be read.
+  Expected<std::vector<CachedBlobInfo>> cache_list();
+  // Removes (or with dry_run lists) the cached blobs no image's manifest lists. Waits for
+  // pulls in progress (they hold the cache shared) and holds off new ones while it runs, so
+  // a blob a pull has fetched but not yet recorded is never removed under it.
+  Expected<std::vector<CachedBlobInfo>> cache_prune(bool dry_run);
+
   // Records an existing rootfs as an unmanaged image (the file stays where it is). Errors:
   // invalid_argument (name, relative path, neither or both of kernel_path/kernel_ref),
   // not_found (rootfs or kernel file missing), already_exists; register_kernel's errors.
@@ -192,8 +210,13 @@ class ImageService {
   std::optional<model::Image> described_by_manifest(const std::string& name,
                                                     const std::string& dir);
 
+  // Digest -> the images whose manifest.json lists it as a layer.
+  std::map<std::string, std::vector<std::string>> blob_users();
+
   ImageServiceDeps deps_;
   artifactstore::StagedStore store_;
+  // Pulls hold it shared for their whole run; cache_prune exclusively.
+  std::shared_mutex cache_mutex_;
 };
 
 }  // namespace banger::imagecat
