@@ -3,6 +3,8 @@
 
     push_dir_image.py --url http://127.0.0.1:PORT --repo banger-test/busybox --tag latest DIR
                       [--env PATH=/bin ...] [--cmd sh]
+    push_dir_image.py --url ... --repo banger-test/debian --tar rootfs.tar
+                      (an existing tar, e.g. mmdebstrap --format=tar, pushed as the layer)
 
 Every entry is stored root-owned with its mode, symlinks as symlinks; the layer is gzip.
 Prints the manifest digest."""
@@ -43,11 +45,19 @@ def main() -> int:
     parser.add_argument("--tag", default="latest")
     parser.add_argument("--env", action="append", default=[])
     parser.add_argument("--cmd", action="append", default=[])
-    parser.add_argument("dir")
+    parser.add_argument("--tar", help="push this tar as the layer instead of a directory")
+    parser.add_argument("dir", nargs="?")
     args = parser.parse_args()
+    if bool(args.tar) == bool(args.dir):
+        parser.error("give a directory or --tar FILE")
     pusher = fixture.SuitePusher(fixture.RegistryClient(args.url))
     config = {"Env": args.env or ["PATH=/usr/local/bin:/usr/bin:/bin"], "Cmd": args.cmd}
-    descriptor = pusher.image(args.repo, args.tag, [fixture.Layer(layer_of(args.dir))], ["gzip"],
+    if args.tar:
+        with open(args.tar, "rb") as f:
+            layer = f.read()
+    else:
+        layer = layer_of(args.dir)
+    descriptor = pusher.image(args.repo, args.tag, [fixture.Layer(layer)], ["gzip"],
                               config=config)
     print(descriptor["digest"])
     return 0

@@ -76,6 +76,18 @@ TEST_F(VmSuite, PulledImageWithoutInitOrSshdRunsCommandsThroughTheAgent) {
   ASSERT_EQ(run({"vm", "delete", "oci1"}).exit_code, 0);
 }
 
+TEST_F(VmSuite, PulledDebianImageBootsAndRunsCommands) {
+  BANGER_OCI_GATE();
+  auto ran = run({"vm", "run", "--image", "debian-oci", "--rm", "--", "sh", "-c",
+                  "cat /etc/os-release; dpkg-query -W -f '${Package}\\n' coreutils"});
+  EXPECT_EQ(ran.exit_code, 0) << ran.out << ran.err;
+  EXPECT_THAT(ran.out, HasSubstr("VERSION_CODENAME=bookworm"));
+  EXPECT_THAT(ran.out, HasSubstr("coreutils"));
+  auto image = nlohmann::json::parse(run({"image", "show", "debian-oci", "--json"}).out);
+  EXPECT_EQ(image["distro"], "debian");
+  EXPECT_EQ(image["ssh"], false);
+}
+
 TEST_F(VmSuite, PulledImageWithoutSshdOpensItsShellOnAnAgentTerminal) {
   BANGER_OCI_GATE();
   sys::PosixCommandRunner runner;

@@ -86,13 +86,15 @@ class VmSuite : public ::testing::Test {
     return phnum > 0;
   }
 
-  // Pulls image "bb-oci" (issue 12): the host's static busybox pushed as a one-layer OCI image
-  // (no sshd, no init, no libc) to Debian's docker-registry on loopback, outside the namespace
-  // like the other artifacts. Returns why the OCI tests skip ("" when pulled); a failed pull
-  // is recorded as oci_error_ (those tests fail).
+  // Pulls images "bb-oci" and "debian-oci" (issue 12): the host's static busybox pushed as a
+  // one-layer OCI image (no sshd, no init, no libc) to Debian's docker-registry on loopback,
+  // outside the namespace like the other artifacts. Returns why the OCI tests skip ("" when
+  // pulled); a failed pull is recorded as oci_error_ (those tests fail).
   static std::string pull_busybox_oci_image() {
-    if (sys::find_executable("docker-registry").empty()) {
-      return "docker-registry is not installed (scripts/install-deps.sh installs it)";
+    if (sys::find_executable("docker-registry").empty() ||
+        sys::find_executable("mmdebstrap").empty()) {
+      return "docker-registry or mmdebstrap is not installed (scripts/install-deps.sh installs "
+             "them)";
     }
     auto busybox = sys::read_file("/bin/busybox");
     if (!busybox || !is_static_elf64(*busybox)) {
@@ -102,7 +104,7 @@ class VmSuite : public ::testing::Test {
     std::string tree = work + "/tree";
     sys::PosixCommandRunner runner;
     auto sh = [&](const std::string& script) {
-      auto r = runner.run({.argv = {"sh", "-ec", script}, .timeout = std::chrono::seconds(120)});
+      auto r = runner.run({.argv = {"sh", "-ec", script}, .timeout = std::chrono::seconds(900)});
       return r && r->exit_code == 0 ? std::string() : (r ? r->out + r->err : r.error().message);
     };
     std::string fixtures = std::string(BANGER_SOURCE_DIR) + "/tests/oci";
@@ -121,6 +123,28 @@ class VmSuite : public ::testing::Test {
              work + "/reg.json) && python3 " + fixtures +
              "/push_dir_image.py --url $url --repo banger-test/busybox --env PATH=/bin " + tree +
              " && echo ${url#http://} > " + work + "/host");
+    }
+    // A Debian bookworm minbase (no systemd, no sshd) from the host's apt sources, as a
+    // one-layer image: the pulled Debian of issue 12's acceptance.
+    if (oci_error_.empty()) {
+      std::string sources = sys::path_exists("/etc/apt/sources.list.d/debian.sources")
+                                ? "/etc/apt/sources.list.d/debian.sources"
+                                : "/etc/apt/sources.list";
+      oci_error_ = sh("mmdebstrap --variant=minbase --mode=root --format=tar --quiet bookworm " +
+                      work + "/debian.tar " + sources + " && url=http://$(cat " + work +
+                      "/host) && python3 " + fixtures +
+                      "/push_dir_image.py --url $url --repo banger-test/debian --tag bookworm "
+                      "--tar " +
+                      work + "/debian.tar && rm -f " + work + "/debian.tar");
+    }
+    if (oci_error_.empty()) {
+      auto host = sys::read_file(work + "/host").value_or("");
+      auto debian = home_->banger({"image", "pull",
+                                   std::string(base::trim(host)) + "/banger-test/debian:bookworm",
+                                   "--name", "debian-oci"});
+      if (debian.exit_code != 0) {
+        oci_error_ = "image pull (debian): " + debian.out + debian.err;
+      }
     }
     if (oci_error_.empty()) {
       auto host = sys::read_file(work + "/host").value_or("");
