@@ -13,6 +13,7 @@
 
 #include "banger/cli/context.hpp"
 #include "banger/cli/help_defaults.hpp"
+#include "banger/cli/progress.hpp"
 
 namespace banger::cli {
 
@@ -50,6 +51,22 @@ Expected<typename M::Response> call_daemon(Context& ctx, const typename M::Reque
     return tl::unexpected(client.error());
   }
   return client->template call<M>(request, on_event);
+}
+
+// call_daemon for a long call (pull, build): its events drawn by a ProgressRenderer, which is
+// finished before this returns (an error then prints below the bars).
+template <class M>
+Expected<typename M::Response> call_with_progress(Context& ctx,
+                                                  const typename M::Request& request) {
+  auto client = ctx.connect(Connect::start_if_needed);
+  if (!client) {
+    return tl::unexpected(client.error());
+  }
+  ProgressRenderer progress(ctx);
+  auto result =
+      client->template call<M>(request, [&](const api::Event& event) { progress.on_event(event); });
+  progress.finish();
+  return result;
 }
 
 // The factory a CommandEntry needs for command class C.

@@ -97,6 +97,16 @@ Expected<agentproto::StreamOutcome> run_in_guest(Context& ctx, const std::string
   return outcome;
 }
 
+Expected<agentproto::StreamOutcome> run_on_stdio(Context& ctx, const std::string& vm,
+                                                 const GuestRun& run) {
+  SignalPipe signals;
+  return run_in_guest(ctx, vm, run,
+                      {.stdin_fd = STDIN_FILENO,
+                       .stdout_fd = STDOUT_FILENO,
+                       .stderr_fd = STDERR_FILENO,
+                       .interrupt_fd = signals.read_fd()});
+}
+
 Expected<agentproto::StreamOutcome> run_on_terminal(Context& ctx, const std::string& vm,
                                                     GuestRun run, bool interactive) {
   const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;

@@ -55,6 +55,11 @@ Expected<agentproto::StreamOutcome> run_in_guest(Context& ctx, const std::string
                                                  const GuestRun& run,
                                                  const agentproto::StreamEnds& ends);
 
+// run with this process's stdin, stdout and stderr as its streams (no PTY), Ctrl-C forwarded
+// to the guest command. Errors as for run_in_guest.
+Expected<agentproto::StreamOutcome> run_on_stdio(Context& ctx, const std::string& vm,
+                                                 const GuestRun& run);
+
 // run on this terminal through an agent PTY (vm exec -t/-it, and vm run's shell and commands
 // on images without sshd): the terminal's size, TERM passed on (xterm when unset), window size
 // changes forwarded, Ctrl-C delivered to the guest; with interactive, stdin is read and put in

@@ -72,14 +72,7 @@ class ImageBuildCommand final : public Command {
         return report_error(ctx, valid.error());
       }
     }
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    ProgressRenderer progress(ctx);
-    auto built = client->call<api::ImageBuild>(
-        request_, [&](const api::Event& event) { progress.on_event(event); });
-    progress.finish();
+    auto built = call_with_progress<api::ImageBuild>(ctx, request_);
     if (!built) {
       return report_error(ctx, built.error());
     }
@@ -169,14 +162,7 @@ class ImagePullCommand final : public Command {
       request_.username = (*creds)->username;
       request_.password = (*creds)->password;
     }
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    ProgressRenderer progress(ctx);
-    auto pulled = client->call<api::ImagePull>(
-        request_, [&](const api::Event& event) { progress.on_event(event); });
-    progress.finish();
+    auto pulled = call_with_progress<api::ImagePull>(ctx, request_);
     if (!pulled) {
       return report_error(ctx, pulled.error());
     }

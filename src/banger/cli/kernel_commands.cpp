@@ -48,14 +48,7 @@ class KernelPullCommand final : public Command {
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    auto client = ctx.connect(Connect::start_if_needed);
-    if (!client) {
-      return report_error(ctx, client.error());
-    }
-    ProgressRenderer progress(ctx);
-    auto pulled = client->call<api::KernelPull>(
-        request_, [&](const api::Event& event) { progress.on_event(event); });
-    progress.finish();
+    auto pulled = call_with_progress<api::KernelPull>(ctx, request_);
     if (!pulled) {
       return report_error(ctx, pulled.error());
     }

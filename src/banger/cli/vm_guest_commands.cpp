@@ -249,17 +249,8 @@ class VmExecCommand final : public Command {
                  .env = request_.env,
                  .timeout_s = request_.timeout_s,
                  .pty = std::nullopt};
-    auto ran = [&]() -> Expected<agentproto::StreamOutcome> {
-      if (tty_) {
-        return run_on_terminal(ctx, request_.name, run, interactive_);
-      }
-      SignalPipe signals;
-      return run_in_guest(ctx, request_.name, run,
-                          {.stdin_fd = STDIN_FILENO,
-                           .stdout_fd = STDOUT_FILENO,
-                           .stderr_fd = STDERR_FILENO,
-                           .interrupt_fd = signals.read_fd()});
-    }();
+    auto ran = tty_ ? run_on_terminal(ctx, request_.name, run, interactive_)
+                    : run_on_stdio(ctx, request_.name, run);
     if (!ran) {
       return report_error(ctx, ran.error());
     }

@@ -327,17 +327,8 @@ class VmRunCommand final : public Command {
                  .env = {},
                  .timeout_s = 0,
                  .pty = std::nullopt};
-    auto ran = [&]() -> Expected<agentproto::StreamOutcome> {
-      if (stdin_tty) {
-        return run_on_terminal(ctx, name, run, /*interactive=*/true);
-      }
-      SignalPipe signals;
-      return run_in_guest(ctx, name, run,
-                          {.stdin_fd = STDIN_FILENO,
-                           .stdout_fd = STDOUT_FILENO,
-                           .stderr_fd = STDERR_FILENO,
-                           .interrupt_fd = signals.read_fd()});
-    }();
+    auto ran = stdin_tty ? run_on_terminal(ctx, name, run, /*interactive=*/true)
+                         : run_on_stdio(ctx, name, run);
     if (!ran) {
       return report_error(ctx, ran.error());
     }
@@ -348,13 +339,8 @@ class VmRunCommand final : public Command {
              bool in_workspace) {
     const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
     if (!command.empty() && !stdin_tty) {
-      SignalPipe signals;
       auto ran =
-          run_in_guest(ctx, name, {.argv = command, .cwd = in_workspace ? kGuestWorkspaceDir : ""},
-                       {.stdin_fd = STDIN_FILENO,
-                        .stdout_fd = STDOUT_FILENO,
-                        .stderr_fd = STDERR_FILENO,
-                        .interrupt_fd = signals.read_fd()});
+          run_on_stdio(ctx, name, {.argv = command, .cwd = in_workspace ? kGuestWorkspaceDir : ""});
       if (!ran) {
         return report_error(ctx, ran.error());
       }
