@@ -59,10 +59,14 @@ print('\nexit=%d' % os.waitstatus_to_exitcode(status))
 TEST_F(VmSuite, PulledImageWithoutInitOrSshdRunsCommandsThroughTheAgent) {
   BANGER_OCI_GATE();
   auto ran = run({"vm", "run", "--image", "bb-oci", "--name", "oci1", "--", "sh", "-c",
-                  "cat /etc/os-release; echo pid1=$(cat /proc/1/comm); exit 3"});
+                  "cat /etc/os-release; echo pid1=$(cat /proc/1/comm); "
+                  "echo env=$BANGER_TEST:$PATH:$HOME; exit 3"});
   EXPECT_EQ(ran.exit_code, 3) << ran.out << ran.err;
   EXPECT_THAT(ran.out, HasSubstr("PRETTY_NAME=\"banger busybox test\""));
   EXPECT_THAT(ran.out, HasSubstr("pid1=init"));  // banger's init is PID 1
+  // The image config's Env is the commands' environment (HOME stays root's; stream sessions
+  // append banger's helper directory to PATH).
+  EXPECT_THAT(ran.out, HasSubstr("env=from-image:/bin:/usr/local/lib/banger/bin:/root\n"));
   auto ssh = run({"vm", "ssh", "oci1", "--", "true"});
   EXPECT_EQ(ssh.exit_code, 1);
   EXPECT_THAT(ssh.err, HasSubstr("starts no ssh server: use banger vm exec -it oci1"));

@@ -121,8 +121,9 @@ class VmSuite : public ::testing::Test {
       oci_error_ =
           sh("url=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[\"url\"])' " +
              work + "/reg.json) && python3 " + fixtures +
-             "/push_dir_image.py --url $url --repo banger-test/busybox --env PATH=/bin " + tree +
-             " && echo ${url#http://} > " + work + "/host");
+             "/push_dir_image.py --url $url --repo banger-test/busybox --env PATH=/bin "
+             "--env BANGER_TEST=from-image " +
+             tree + " && echo ${url#http://} > " + work + "/host");
     }
     // A Debian bookworm minbase (no systemd, no sshd) from the host's apt sources, as a
     // one-layer image: the pulled Debian of issue 12's acceptance.

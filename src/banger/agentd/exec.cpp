@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <optional>
 
@@ -23,17 +25,32 @@ constexpr std::string_view kBasePath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr double kMaxTimeoutSeconds = 1e9;
 
-// The base environment with the request's entries laid over it (same name replaces).
+constexpr std::size_t kMaxImageEnvBytes = 64 * 1024;
+
+// The image's environment file, when the image has one (pulled images); {} otherwise.
+std::map<std::string, std::string> read_image_env() {
+  std::ifstream in{std::string(kImageEnvFile)};
+  if (!in) {
+    return {};
+  }
+  std::string text(kMaxImageEnvBytes, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return parse_image_env(text);
+}
+
+// The base environment, the image's and the request's entries laid over it.
 std::map<std::string, std::string> exec_env(const std::map<std::string, std::string>& request) {
-  std::map<std::string, std::string> env;
-  for (const auto& entry : exec_base_env()) {
-    const auto eq = entry.find('=');
-    env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  return layer_env(exec_base_env(), read_image_env(), request);
+}
+
+bool valid_env_key(std::string_view key) {
+  if (key.empty() || std::isdigit(static_cast<unsigned char>(key.front()))) {
+    return false;
   }
-  for (const auto& [key, value] : request) {
-    env[key] = value;
-  }
-  return env;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 std::optional<WireError> check_cwd(const std::string& cwd) {
@@ -72,6 +89,42 @@ agentproto::ExecResult to_exec_result(posix::PumpResult pumped) {
 
 std::vector<std::string> exec_base_env() {
   return {"PATH=" + std::string(kBasePath), "HOME=/root", "TERM=dumb", "LANG=C.UTF-8"};
+}
+
+std::map<std::string, std::string> parse_image_env(std::string_view text) {
+  std::map<std::string, std::string> env;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = std::min(text.find('\n', pos), text.size());
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    auto eq = line.find('=');
+    if (line.empty() || line.front() == '#' || eq == std::string_view::npos ||
+        !valid_env_key(line.substr(0, eq))) {
+      continue;
+    }
+    env[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+  }
+  return env;
+}
+
+std::map<std::string, std::string> layer_env(const std::vector<std::string>& base,
+                                             const std::map<std::string, std::string>& image,
+                                             const std::map<std::string, std::string>& request) {
+  std::map<std::string, std::string> env;
+  for (const auto& entry : base) {
+    const auto eq = entry.find('=');
+    env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  for (const auto& [key, value] : image) {
+    if (key != "HOME") {
+      env[key] = value;
+    }
+  }
+  for (const auto& [key, value] : request) {
+    env[key] = value;
+  }
+  return env;
 }
 
 ProgramProbe real_program_probe() {

@@ -118,6 +118,22 @@ Expected<model::Image> ImageService::build(const BuildSpec& spec, const base::Pr
 
 Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::ProgressFn& progress,
                                         const base::CancelFn& cancel) {
+  // Catalog names come first (S11): a recipe is built, anything else is an OCI reference.
+  if (auto recipe = find_recipe(spec.reference)) {
+    if (!spec.kernel.empty() || !spec.platform.empty() || spec.size_mib || spec.credentials) {
+      return fail(Errc::invalid_argument,
+                  fmt::format("\"{}\" is a recipe, built locally: --kernel, --platform, --size "
+                              "and registry credentials are for OCI images (to pull the "
+                              "registry's image, give docker.io/library/{})",
+                              spec.reference, spec.reference));
+    }
+    BANGER_TRY_ASSIGN(
+        auto built,
+        build({.recipe = recipe->name, .name = spec.name, .packages = {}, .force = spec.force},
+              progress, cancel));
+    return PullResult{
+        .image = std::move(built), .reference = "recipe " + recipe->name, .digest = ""};
+  }
   BANGER_TRY_ASSIGN(auto reference, oci::parse_reference(spec.reference));
   const std::string name = spec.name.empty() ? oci::default_image_name(reference) : spec.name;
   BANGER_TRY(model::validate_image_name(name));

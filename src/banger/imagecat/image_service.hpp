@@ -129,7 +129,9 @@ class ImageService {
   Expected<model::Image> build(const BuildSpec& spec, const base::ProgressFn& progress = {},
                                const base::CancelFn& cancel = {});
 
-  // Pulls an OCI image (any registry, ADR 0010) into images/<name>: layers through the blob
+  // Pulls an image: a recipe name (tiny, debian-bookworm) is built as by build() (catalog
+  // names come first, S11; the OCI-only fields are then refused); anything else is an OCI
+  // image (any registry, ADR 0010) pulled into images/<name>: layers through the blob
   // cache under paths.oci_blobs_dir, flattened, packed, the guest kit added, recorded with its
   // origin in manifest.json. Errors: invalid_argument (reference, name, --size, platform, a
   // refused layer naming the layer and path, a manifest that does not match its digest or

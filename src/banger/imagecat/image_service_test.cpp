@@ -62,6 +62,26 @@ struct Fixture {
   ImageService service;
 };
 
+TEST(ImageService, PullOfARecipeNameRefusesTheOciOnlyFlags) {
+  Fixture f;
+  auto pulled = f.service.pull({.reference = "tiny", .size_mib = 2048});
+  ASSERT_FALSE(pulled);
+  EXPECT_EQ(pulled.error().code, Errc::invalid_argument);
+  EXPECT_NE(pulled.error().message.find("\"tiny\" is a recipe, built locally"), std::string::npos)
+      << pulled.error().message;
+  EXPECT_NE(pulled.error().message.find("docker.io/library/tiny"), std::string::npos);
+  auto bad = f.service.pull({.reference = "UPPER"});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("invalid image reference"), std::string::npos);
+  auto arm = f.service.pull({.reference = "debian:12", .platform = "linux/arm64"});
+  ASSERT_FALSE(arm);
+  EXPECT_NE(arm.error().message.find("platform linux/arm64 is not supported"), std::string::npos);
+  auto small = f.service.pull({.reference = "debian:12", .size_mib = 10});
+  ASSERT_FALSE(small);
+  EXPECT_NE(small.error().message.find("--size must be at least 64 MiB"), std::string::npos);
+  EXPECT_TRUE(f.runner.ran().empty());  // nothing was fetched or run
+}
+
 TEST(ImageService, RegisterListShowRemoveAnUnmanagedImage) {
   Fixture f;
   std::string rootfs = f.make_file("root.ext4", "12345");

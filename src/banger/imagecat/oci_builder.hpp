@@ -40,6 +40,13 @@ struct OciOrigin {
   std::string distro;  // ID from /etc/os-release, "unknown" without one
 };
 
+// Where pulled images keep their config's Env (agentd reads it: agentd::kImageEnvFile).
+inline constexpr std::string_view kImageEnvPath = "/etc/banger/image.env";
+
+// Pure: the image.env text for an image config's Env: one KEY=VALUE line each; entries that
+// are not KEY=VALUE ([A-Za-z_][A-Za-z0-9_]* keys) on one line are dropped with a warning.
+std::string image_env_text(const std::vector<std::string>& env);
+
 // Pure: banger's init for images without systemd (busybox sh as PID 1; the initramfs already
 // configured the network from ip=): mounts /proc, /sys, /dev, /dev/pts, /run, /tmp, mounts the
 // work disk on /root, copies the per-VM hostname/hosts/resolv.conf, runs the
