@@ -595,6 +595,20 @@ Status apply_config(const toml::table& root, Config& c, ParseState& state) {
          }
          return {};
        }},
+      {"pull_size_headroom",
+       [&](const toml::node& n) -> Status {
+         std::optional<double> value;
+         if (n.is_floating_point()) {
+           value = n.as_floating_point()->get();
+         } else if (n.is_integer()) {
+           value = static_cast<double>(n.as_integer()->get());
+         }
+         if (!value || !(*value >= 1.0 && *value <= 10.0)) {
+           return must_be("pull_size_headroom", "a number from 1.0 to 10.0, such as 1.5", n);
+         }
+         c.pull_size_headroom = *value;
+         return {};
+       }},
       {"workspace_max_size",
        [&](const toml::node& n) -> Status {
          BANGER_TRY_ASSIGN(auto v, get_size("workspace_max_size", n));

@@ -81,6 +81,8 @@ struct Config {
   std::chrono::seconds stats_poll_interval{10};
   // Registries `image pull` reaches over plain http ("host[:port]"); loopback ones always are.
   std::vector<std::string> insecure_registries;
+  // Root filesystem size of a pulled image without --size: content x this, at least 1 GiB.
+  double pull_size_headroom = 1.5;
   // Largest workspace `vm run <path>` copies without --force (the CLI's preflight).
   std::int64_t workspace_max_size_mib = 2048;
   VmDefaultsConfig vm_defaults;

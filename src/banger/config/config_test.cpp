@@ -90,6 +90,7 @@ stats_poll_interval = "2s"
 catalog_url = ""
 workspace_max_size = "512M"
 insecure_registries = ["registry.lan:5000", "10.0.0.5"]
+pull_size_headroom = 2.5
 
 [vm_defaults]
 vcpu = 2
@@ -126,6 +127,7 @@ mode = "0600"
   EXPECT_EQ(config->workspace_max_size_mib, 512);
   EXPECT_EQ(config->insecure_registries,
             (std::vector<std::string>{"registry.lan:5000", "10.0.0.5"}));
+  EXPECT_EQ(config->pull_size_headroom, 2.5);
   EXPECT_EQ(config->vm_defaults.vcpu, 2);
   EXPECT_EQ(config->vm_defaults.memory_mib, 2048);
   EXPECT_EQ(config->vm_defaults.disk_size_mib, 16384);
@@ -286,6 +288,10 @@ TEST(Config, BadValuesAreErrorsNamingTheLineTheKeyAndWhatIsAllowed) {
        "insecure_registries: \"r.lan:99999\" is not a registry host: give host or host:port, "
        "without a scheme or path"},
       {"insecure_registries = [5]", "insecure_registries must be a string, got 5"},
+      {"pull_size_headroom = 0.5",
+       "pull_size_headroom must be a number from 1.0 to 10.0, such as 1.5, got 0.5"},
+      {"pull_size_headroom = \"2x\"",
+       "pull_size_headroom must be a number from 1.0 to 10.0, such as 1.5, got \"2x\""},
       {"vm_defaults = 5", "vm_defaults must be a table ([vm_defaults]), got 5"},
       {"[vm_defaults]\nvcpu = 0", "vm_defaults.vcpu must be an integer between 1 and 64, got 0"},
       {"[vm_defaults]\nvcpu = 65", "vm_defaults.vcpu must be an integer between 1 and 64, got 65"},

@@ -158,7 +158,8 @@ Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::Progre
   OciBuilder builder(OciSource{.reference = reference,
                                .registry = registry,
                                .blob_cache_dir = blob_cache_dir(),
-                               .size_mib = spec.size_mib});
+                               .size_mib = spec.size_mib,
+                               .headroom = deps_.pull_size_headroom});
   Produce job{.name = name,
               .force = spec.force,
               .origin = oci::to_string(reference),

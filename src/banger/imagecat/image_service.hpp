@@ -104,6 +104,7 @@ struct ImageServiceDeps {
   // Registries reached over plain http besides loopback ones (config insecure_registries).
   std::vector<std::string> insecure_registries;
   std::optional<RegistryTimeouts> registry_timeouts;  // nullopt = RegistryTimeouts{}
+  double pull_size_headroom = 1.5;                    // config pull_size_headroom
 };
 
 // Owns: the image records (store::ImageRepository) and everything under paths.images_dir, an

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cmath>
 #include <mutex>
 #include <thread>
 
@@ -133,11 +134,19 @@ std::string image_env_text(const std::vector<std::string>& env) {
 
 std::string oci_init_script() { return std::string(kOciInit); }
 
-std::uint64_t OciBuilder::image_size_mib(std::uint64_t content_bytes) const {
-  if (source_.size_mib) {
-    return *source_.size_mib;
+std::uint64_t oci_image_size_mib(std::uint64_t content_bytes, std::optional<std::uint64_t> size_mib,
+                                 double headroom) {
+  if (size_mib) {
+    return *size_mib;
   }
-  return imagecat::image_size_mib(content_bytes, kOciMinMib, 0);
+  constexpr double kMib = 1024.0 * 1024.0;
+  auto mib =
+      static_cast<std::uint64_t>(std::ceil(static_cast<double>(content_bytes) * headroom / kMib));
+  return std::max(mib, kOciMinMib);
+}
+
+std::uint64_t OciBuilder::image_size_mib(std::uint64_t content_bytes) const {
+  return oci_image_size_mib(content_bytes, source_.size_mib, source_.headroom);
 }
 
 std::string OciBuilder::init_path() const {

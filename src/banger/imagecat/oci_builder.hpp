@@ -27,7 +27,8 @@ struct OciSource {
   oci::Reference reference;
   oci::RegistryOptions registry;
   std::string blob_cache_dir;             // <cache>/oci/blobs/sha256
-  std::optional<std::uint64_t> size_mib;  // --size; else content x 1.5, at least 1 GiB
+  std::optional<std::uint64_t> size_mib;  // --size; else content x headroom, at least 1 GiB
+  double headroom = 1.5;                  // config pull_size_headroom
   std::size_t parallel_layers = 4;
 };
 
@@ -46,6 +47,11 @@ inline constexpr std::string_view kImageEnvPath = "/etc/banger/image.env";
 // Pure: the image.env text for an image config's Env: one KEY=VALUE line each; entries that
 // are not KEY=VALUE ([A-Za-z_][A-Za-z0-9_]* keys) on one line are dropped with a warning.
 std::string image_env_text(const std::vector<std::string>& env);
+
+// Pure: the ext4 size of a pulled image: size_mib (--size) when given, else content x headroom
+// rounded up to a MiB, at least 1 GiB (S11).
+std::uint64_t oci_image_size_mib(std::uint64_t content_bytes, std::optional<std::uint64_t> size_mib,
+                                 double headroom);
 
 // Pure: banger's init for images without systemd (busybox sh as PID 1; the initramfs already
 // configured the network from ip=): mounts /proc, /sys, /dev, /dev/pts, /run, /tmp, mounts the
