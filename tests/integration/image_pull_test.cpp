@@ -189,10 +189,17 @@ TEST_F(ImagePull, EveryManifestKindGivesTheExpectedExt4Tree) {
     ASSERT_EQ(::stat((cache + "/" + name).c_str(), &st), 0) << name;
     EXPECT_EQ(st.st_mtim.tv_nsec + st.st_mtim.tv_sec * 1000000000, mtime) << name;
   }
-  auto refused = home.banger(
+  // Without --force, the same reference at the same digest is up to date: nothing is done.
+  auto current = home.banger(
       {"image", "pull", open_->host + "/banger-test/layers:oci", "--name", "layers-oci"});
-  EXPECT_EQ(refused.exit_code, 1);
-  EXPECT_THAT(refused.err, HasSubstr("already exists"));
+  EXPECT_EQ(current.exit_code, 0) << current.err;
+  EXPECT_THAT(current.out, HasSubstr("image layers-oci is up to date (" + open_->host +
+                                     "/banger-test/layers:oci@sha256:"));
+  // Another image of that name is not replaced without --force.
+  auto taken = home.banger(
+      {"image", "pull", open_->host + "/banger-test/tiny:latest", "--name", "layers-oci"});
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_THAT(taken.err, HasSubstr("already exists"));
 }
 
 TEST_F(ImagePull, CacheListNamesTheUsersAndPruneRemovesOnlyUnusedBlobs) {

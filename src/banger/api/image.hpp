@@ -87,13 +87,15 @@ struct ImagePull {
   };
   struct Response {
     ImageInfo image;
-    std::string reference;  // canonical reference pulled
-    std::string digest;     // the linux/amd64 manifest digest
+    std::string reference;    // canonical reference pulled
+    std::string digest;       // the linux/amd64 manifest digest
+    bool up_to_date = false;  // already pulled from this digest: nothing was done
     template <class V>
     void fields(V& v) {
       v("image", image);
       v("reference", reference);
       v("digest", digest);
+      v("up_to_date", up_to_date);
     }
   };
 };

@@ -168,6 +168,9 @@ class ImagePullCommand final : public Command {
     }
     if (json_) {
       print_json(ctx, api::to_json_value(*pulled));
+    } else if (pulled->up_to_date) {
+      ctx.printer.out(fmt::format("image {} is up to date ({}@{}); use --force to rebuild it\n",
+                                  pulled->image.name, pulled->reference, pulled->digest));
     } else {
       const auto& image = pulled->image;
       ctx.printer.out(fmt::format("pulled {} as image {} ({}, {} init, kernel {}, {})\n",

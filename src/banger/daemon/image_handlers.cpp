@@ -78,8 +78,10 @@ void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
           oci::Credentials{.username = request.username, .password = request.password};
     }
     BANGER_TRY_ASSIGN(auto pulled, deps.images.pull(spec, progress, cancel));
-    return api::ImagePull::Response{
-        .image = to_info(pulled.image), .reference = pulled.reference, .digest = pulled.digest};
+    return api::ImagePull::Response{.image = to_info(pulled.image),
+                                    .reference = pulled.reference,
+                                    .digest = pulled.digest,
+                                    .up_to_date = pulled.up_to_date};
   });
   registry.add<api::ImageCacheList>(
       [deps](const api::ImageCacheList::Request&,

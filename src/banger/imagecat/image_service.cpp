@@ -154,6 +154,12 @@ Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::Progre
     registry.attempts = deps_.registry_timeouts->attempts;
     registry.backoff = deps_.registry_timeouts->backoff;
   }
+  if (!spec.force) {
+    BANGER_TRY_ASSIGN(auto current, check_up_to_date(name, reference, registry, progress, cancel));
+    if (current) {
+      return std::move(*current);
+    }
+  }
   std::shared_lock cache_in_use(cache_mutex_);
   OciBuilder builder(OciSource{.reference = reference,
                                .registry = registry,
@@ -266,6 +272,9 @@ Expected<std::string> ImageService::make_rootfs(RootfsBuilder& builder, const st
   if (built) {
     base::report(progress, {.stage = "configure", .message = "installing banger-agent"});
     built = install_agent(tree, builder.init_flavour(), deps_.agent_binary);
+  }
+  if (built) {
+    built = builder.before_pack(tree);
   }
   if (!built) {
     return tl::unexpected(with_context(built.error(), "building image " + name));
@@ -419,6 +428,34 @@ Status ImageService::remove(const std::string& name) {
   BANGER_TRY(deps_.images.remove(name));
   BANGER_LOG_INFO("deleted image {}", name);
   return {};
+}
+
+Expected<std::optional<PullResult>> ImageService::check_up_to_date(
+    const std::string& name, const oci::Reference& reference, const oci::RegistryOptions& registry,
+    const base::ProgressFn& progress, const base::CancelFn& cancel) {
+  auto existing = deps_.images.get(name);
+  if (!existing) {
+    return std::optional<PullResult>{};
+  }
+  auto text = sys::read_file(store_.live_dir(name) + "/" + std::string(kManifestFile));
+  auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(tl::unexpected(text.error()));
+  const std::string canonical = oci::to_string(reference);
+  if (!manifest || !manifest->oci || manifest->oci->reference != canonical) {
+    return std::optional<PullResult>{};
+  }
+  oci::RegistryClient client(reference, registry, cancel);
+  BANGER_TRY_ASSIGN(auto resolved, resolve_image(client, progress));
+  if (resolved.digest != manifest->oci->digest) {
+    return fail(Errc::already_exists,
+                fmt::format("image \"{}\" was pulled from {} at {}; the registry now has {}: "
+                            "use --force to replace it",
+                            name, canonical, manifest->oci->digest, resolved.digest));
+  }
+  base::report(progress,
+               {.stage = "done",
+                .message = fmt::format("image {} is up to date ({})", name, resolved.digest)});
+  return std::optional<PullResult>{PullResult{
+      .image = *existing, .reference = canonical, .digest = resolved.digest, .up_to_date = true}};
 }
 
 std::map<std::string, std::vector<std::string>> ImageService::blob_users() {

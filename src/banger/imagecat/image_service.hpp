@@ -22,6 +22,8 @@
 #include "banger/imagecat/rootfs_builder.hpp"
 #include "banger/model/image.hpp"
 #include "banger/oci/auth.hpp"
+#include "banger/oci/reference.hpp"
+#include "banger/oci/registry.hpp"
 #include "banger/paths/paths.hpp"
 #include "banger/store/image_repository.hpp"
 #include "banger/sys/command_runner.hpp"
@@ -56,8 +58,9 @@ struct CachedBlobInfo {
 
 struct PullResult {
   model::Image image;
-  std::string reference;  // canonical
-  std::string digest;     // the linux/amd64 image manifest
+  std::string reference;    // canonical
+  std::string digest;       // the linux/amd64 image manifest
+  bool up_to_date = false;  // the image was pulled from this digest already: nothing was done
 };
 
 // The kernel pulled images boot when none is given: its initramfs configures the network
@@ -140,6 +143,9 @@ class ImageService {
   // registry refused the credentials); unavailable (network, 5xx after retries);
   // already_exists/failed_precondition as for build; cancelled. On any failure nothing is
   // recorded and the staging directory is removed; the blob cache keeps only verified blobs.
+  // Without force, an image of that name pulled from the same reference is checked against
+  // the registry: the same manifest digest is up to date (nothing is done), another one is
+  // already_exists naming both digests.
   Expected<PullResult> pull(const PullSpec& spec, const base::ProgressFn& progress = {},
                             const base::CancelFn& cancel = {});
 
@@ -213,6 +219,13 @@ class ImageService {
   std::optional<model::Image> described_by_manifest(const std::string& name,
                                                     const std::string& dir);
 
+  // The up-to-date check of pull (see there); nullopt when the existing image (if any) is not
+  // from this reference and the ordinary already_exists applies.
+  Expected<std::optional<PullResult>> check_up_to_date(const std::string& name,
+                                                       const oci::Reference& reference,
+                                                       const oci::RegistryOptions& registry,
+                                                       const base::ProgressFn& progress,
+                                                       const base::CancelFn& cancel);
   // Digest -> the images whose manifest.json lists it as a layer.
   std::map<std::string, std::vector<std::string>> blob_users();
 

@@ -1,6 +1,7 @@
 #include "banger/imagecat/layer_flattener.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -149,6 +150,7 @@ Expected<unpack::EntryAction> LayerFlattener::on_entry(const unpack::Entry& entr
                 .mode = entry.mode,
                 .uid = entry.uid,
                 .gid = entry.gid,
+                .mtime = entry.mtime,
                 .rdev_major = entry.rdev_major,
                 .rdev_minor = entry.rdev_minor,
                 .xattrs = {}};
@@ -283,6 +285,24 @@ Status LayerFlattener::keep_owner_access() {
     mode_t need = S_ISDIR(st.st_mode) ? 0700 : S_ISREG(st.st_mode) ? 0600 : 0;
     if ((st.st_mode & need) != need && ::chmod(full.c_str(), (st.st_mode & 07777) | need) != 0) {
       return fail_errno("making " + shown(relative) + " readable in the image tree", errno);
+    }
+  }
+  return {};
+}
+
+Status LayerFlattener::restore_directory_times() const {
+  for (const auto& [relative, meta] : meta_) {
+    if (meta.type != EntryType::directory) {
+      continue;
+    }
+    const timespec times[2] = {{.tv_sec = meta.mtime, .tv_nsec = 0},
+                               {.tv_sec = meta.mtime, .tv_nsec = 0}};
+    std::string full = tree_ + "/" + relative;
+    struct stat st{};
+    // Only a real directory: a later layer may have put a symlink there (never followed).
+    if (::lstat(full.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+        ::utimensat(AT_FDCWD, full.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+      return fail_errno("restoring the time of " + shown(relative) + " in the image tree", errno);
     }
   }
   return {};

@@ -26,6 +26,7 @@ struct NodeMeta {
   unsigned mode = 0;                                 // 07777
   std::int64_t uid = 0;
   std::int64_t gid = 0;
+  std::int64_t mtime = 0;  // seconds; directories get it back after the last change below them
   unsigned rdev_major = 0;
   unsigned rdev_minor = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;
@@ -59,6 +60,12 @@ class LayerFlattener {
   // differs, make_node for special files, set_xattr for extended attributes. io when the tree
   // cannot be read.
   Expected<ext4::Ext4Edit> fixups() const;
+
+  // Sets every directory's mtime back to its layer's: creating, replacing or whiting out
+  // entries below a directory after it was extracted (later layers, banger's own files) moved
+  // it to the time of the pull, which would make two pulls of one digest differ. Call last,
+  // after every change to the tree. io naming the directory when it cannot be set.
+  Status restore_directory_times() const;
 
   // Number of paths in the flattened image.
   std::size_t size() const { return meta_.size(); }

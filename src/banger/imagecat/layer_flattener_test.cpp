@@ -161,6 +161,22 @@ TEST(LayerFlattener, WhiteoutsOpaqueDirectoriesAndReplacementsFollowTheOciRules)
   EXPECT_EQ(meta.at("var").mode, 0755u);
 }
 
+TEST(LayerFlattener, DirectoriesGetTheirLayerTimeBackAfterLaterChanges) {
+  Fixture f;
+  ASSERT_TRUE(f.apply({{"etc", 'd', ""}, {"etc/old", 'f', "x"}, {"usr/bin", 'd', ""}}));
+  ASSERT_TRUE(f.apply({{"etc/new", 'f', "y"}, {"etc/.wh.old", 'f', ""}}));
+  ASSERT_TRUE(sys::write_file_atomic(f.tree + "/usr/bin/banger-added", "z", 0755));
+  ASSERT_TRUE(f.flattener.restore_directory_times());
+  for (std::string dir : {"etc", "usr/bin"}) {
+    struct stat st{};
+    ASSERT_EQ(::lstat((f.tree + "/" + dir).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtime, 1700000000) << dir;  // write_tar's entry time
+  }
+  // A directory a later layer replaced by a symlink is left alone (never followed).
+  ASSERT_TRUE(f.apply({{"usr/bin", 'l', "/tmp"}}));
+  EXPECT_TRUE(f.flattener.restore_directory_times());
+}
+
 TEST(LayerFlattener, FixupsRestoreOwnersSetuidSpecialFilesAndXattrs) {
   Fixture f;
   const std::string cap(

@@ -153,14 +153,19 @@ std::string OciBuilder::init_path() const {
   return flavour_ == model::InitFlavour::systemd ? "/sbin/init" : std::string(kOciInitPath);
 }
 
+Status OciBuilder::before_pack(const std::string& /*tree*/) {
+  return flattener_ ? flattener_->restore_directory_times() : Status{};
+}
+
 std::string OciBuilder::extra_kernel_args() const {
   return flavour_ == model::InitFlavour::systemd ? "" : "init=" + std::string(kOciInitPath);
 }
 
-Expected<oci::Manifest> OciBuilder::resolve(oci::RegistryClient& client, const BuildContext& ctx) {
-  const auto& ref = source_.reference;
+Expected<ResolvedImage> resolve_image(oci::RegistryClient& client,
+                                      const base::ProgressFn& progress) {
+  const auto& ref = client.reference();
   std::string wanted = ref.digest.empty() ? ref.tag : ref.digest;
-  base::report(ctx.progress, {.stage = "resolve", .message = "resolving " + oci::to_string(ref)});
+  base::report(progress, {.stage = "resolve", .message = "resolving " + oci::to_string(ref)});
   BANGER_TRY_ASSIGN(auto fetched, client.fetch_manifest(wanted));
   std::string what = "manifest of " + oci::to_string(ref);
   BANGER_TRY_ASSIGN(auto manifest, oci::parse_manifest(fetched.body, fetched.content_type, what));
@@ -177,8 +182,13 @@ Expected<oci::Manifest> OciBuilder::resolve(oci::RegistryClient& client, const B
     }
     digest = child.digest;
   }
-  origin_.manifest_digest = digest;
-  return manifest;
+  return ResolvedImage{.manifest = std::move(manifest), .digest = digest};
+}
+
+Expected<oci::Manifest> OciBuilder::resolve(oci::RegistryClient& client, const BuildContext& ctx) {
+  BANGER_TRY_ASSIGN(auto resolved, resolve_image(client, ctx.progress));
+  origin_.manifest_digest = resolved.digest;
+  return std::move(resolved.manifest);
 }
 
 Expected<std::vector<std::string>> OciBuilder::fetch_layers(oci::RegistryClient& client,
@@ -262,7 +272,8 @@ Status OciBuilder::build(const std::string& tree, const std::string& scratch,
   BANGER_TRY(check_cancel(ctx.cancel));
 
   BANGER_TRY(sys::make_dirs(tree, 0755));
-  LayerFlattener flattener(tree);
+  flattener_ = std::make_unique<LayerFlattener>(tree);
+  LayerFlattener& flattener = *flattener_;
   for (std::size_t i = 0; i < layer_files.size(); ++i) {
     std::string name =
         fmt::format("layer {}/{} ({})", i + 1, layer_files.size(), manifest.layers[i].digest);

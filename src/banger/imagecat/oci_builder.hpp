@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,15 @@ struct OciOrigin {
 // Where pulled images keep their config's Env (agentd reads it: agentd::kImageEnvFile).
 inline constexpr std::string_view kImageEnvPath = "/etc/banger/image.env";
 
+// The linux/amd64 image manifest of the client's reference (through an index when there is
+// one) and its digest: what a pull builds and what says whether a pulled image is up to date.
+struct ResolvedImage {
+  oci::Manifest manifest;
+  std::string digest;
+};
+Expected<ResolvedImage> resolve_image(oci::RegistryClient& client,
+                                      const base::ProgressFn& progress);
+
 // Pure: the image.env text for an image config's Env: one KEY=VALUE line each; entries that
 // are not KEY=VALUE ([A-Za-z_][A-Za-z0-9_]* keys) on one line are dropped with a warning.
 std::string image_env_text(const std::vector<std::string>& env);
@@ -71,6 +81,8 @@ class OciBuilder final : public RootfsBuilder {
                const BuildContext& ctx) override;
   Expected<ext4::Ext4Edit> image_edits() const override { return edits_; }
   std::string init_path() const override;
+  // Restores the layers' directory times (LayerFlattener::restore_directory_times).
+  Status before_pack(const std::string& tree) override;
 
   // Valid after build().
   const OciOrigin& origin() const { return origin_; }
@@ -89,6 +101,7 @@ class OciBuilder final : public RootfsBuilder {
 
   OciSource source_;
   OciOrigin origin_;
+  std::unique_ptr<LayerFlattener> flattener_;  // kept from build() for before_pack()
   ext4::Ext4Edit edits_;
   model::InitFlavour flavour_ = model::InitFlavour::busybox;
 };

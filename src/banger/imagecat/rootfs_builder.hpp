@@ -41,6 +41,8 @@ class RootfsBuilder {
   // Edits applied to the packed ext4 after `mkfs.ext4 -d` (what the tree could not hold:
   // owners, special files, xattrs). Valid after build(); none by default.
   virtual Expected<ext4::Ext4Edit> image_edits() const { return ext4::Ext4Edit{}; }
+  // Called on the finished tree (after banger's agent went in), right before it is packed.
+  virtual Status before_pack(const std::string& /*tree*/) { return {}; }
   // The guest path the packed image must have for it to boot (checked before publishing).
   virtual std::string init_path() const { return "/sbin/init"; }
 };

@@ -132,6 +132,7 @@ class Extraction {
               .mode = static_cast<unsigned>(archive_entry_perm(entry)) & 07777u,
               .uid = archive_entry_uid(entry),
               .gid = archive_entry_gid(entry),
+              .mtime = static_cast<std::int64_t>(archive_entry_mtime(entry)),
               .rdev_major = static_cast<unsigned>(archive_entry_rdevmajor(entry)),
               .rdev_minor = static_cast<unsigned>(archive_entry_rdevminor(entry)),
               .xattrs = {}};

@@ -27,6 +27,7 @@ struct Entry {
   unsigned mode = 0;  // permission bits with setuid/setgid/sticky (07777)
   std::int64_t uid = 0;
   std::int64_t gid = 0;
+  std::int64_t mtime = 0;   // seconds
   unsigned rdev_major = 0;  // char_device/block_device
   unsigned rdev_minor = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;  // name, value (pax SCHILY.xattr.*)
