@@ -107,6 +107,26 @@ struct RegistryClient::Sink {
   std::chrono::seconds time_limit{0};
 };
 
+// A Sink collecting a small document into body; more than limit bytes abort the transfer with
+// too_large. Not copyable: write() refers to the sink itself.
+struct RegistryClient::BoundedSink : Sink {
+  BoundedSink(std::string& body, std::size_t limit, Error too_large,
+              std::chrono::seconds whole_time) {
+    write = [this, &body, limit, too_large = std::move(too_large)](std::string_view bytes) {
+      if (body.size() + bytes.size() > limit) {
+        error = too_large;
+        return false;
+      }
+      body.append(bytes);
+      return true;
+    };
+    reset = [&body] { body.clear(); };
+    time_limit = whole_time;
+  }
+  BoundedSink(const BoundedSink&) = delete;
+  BoundedSink& operator=(const BoundedSink&) = delete;
+};
+
 RegistryClient::RegistryClient(Reference ref, RegistryOptions options, base::CancelFn cancel)
     : ref_(std::move(ref)), options_(std::move(options)), cancel_(std::move(cancel)) {
   global_init();
@@ -288,20 +308,10 @@ Status RegistryClient::authenticate(const std::string& challenge_header, std::st
     return {};
   }
   std::string body;
-  Sink sink{
-      .write =
-          [&](std::string_view bytes) {
-            if (body.size() + bytes.size() > kMaxSmallBody) {
-              sink.error = Error{
-                  Errc::invalid_argument, "registry token answer is larger than 64 KiB", 0, {}};
-              return false;
-            }
-            body.append(bytes);
-            return true;
-          },
-      .reset = [&] { body.clear(); },
-      .error = {},
-      .time_limit = options_.document_timeout};
+  BoundedSink sink(
+      body, kMaxSmallBody,
+      Error{Errc::invalid_argument, "registry token answer is larger than 64 KiB", 0, {}},
+      options_.document_timeout);
   std::string url = token_url(challenge, ref_.repository);
   for (int attempt = 1;; ++attempt) {
     sink.reset();
@@ -415,22 +425,12 @@ Expected<FetchedManifest> RegistryClient::fetch_manifest(const std::string& refe
     what = fmt::format("manifest {}@{}", ref_.registry + "/" + ref_.repository, reference);
   }
   FetchedManifest fetched;
-  Sink sink{.write =
-                [&](std::string_view bytes) {
-                  if (fetched.body.size() + bytes.size() > kMaxDocumentBytes) {
-                    sink.error = Error{
-                        Errc::invalid_argument,
-                        fmt::format("{}: larger than {} bytes; refused", what, kMaxDocumentBytes),
-                        0,
-                        {}};
-                    return false;
-                  }
-                  fetched.body.append(bytes);
-                  return true;
-                },
-            .reset = [&] { fetched.body.clear(); },
-            .error = {},
-            .time_limit = options_.document_timeout};
+  BoundedSink sink(fetched.body, kMaxDocumentBytes,
+                   Error{Errc::invalid_argument,
+                         fmt::format("{}: larger than {} bytes; refused", what, kMaxDocumentBytes),
+                         0,
+                         {}},
+                   options_.document_timeout);
   BANGER_TRY_ASSIGN(auto response, get(base_url() + "/manifests/" + reference,
                                        manifest_accept_header(), sink, what));
   fetched.content_type = response.content_type;
@@ -451,23 +451,14 @@ Expected<std::string> RegistryClient::fetch_small_blob(const Descriptor& blob) {
                             kMaxDocumentBytes));
   }
   std::string body;
-  Sink sink{.write =
-                [&](std::string_view bytes) {
-                  if (body.size() + bytes.size() > blob.size) {
-                    sink.error = Error{Errc::invalid_argument,
-                                       fmt::format("{}: registry sent more than the {} bytes the "
-                                                   "manifest declares",
-                                                   what, blob.size),
-                                       0,
-                                       {}};
-                    return false;
-                  }
-                  body.append(bytes);
-                  return true;
-                },
-            .reset = [&] { body.clear(); },
-            .error = {},
-            .time_limit = options_.document_timeout};
+  BoundedSink sink(
+      body, blob.size,
+      Error{Errc::invalid_argument,
+            fmt::format("{}: registry sent more than the {} bytes the manifest declares", what,
+                        blob.size),
+            0,
+            {}},
+      options_.document_timeout);
   BANGER_TRY(get(base_url() + "/blobs/" + blob.digest, "", sink, what));
   if (body.size() != blob.size) {
     return fail(Errc::invalid_argument,

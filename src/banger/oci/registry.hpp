@@ -74,6 +74,7 @@ class RegistryClient {
  private:
   struct Response;
   struct Sink;
+  struct BoundedSink;
   // One GET with authentication, retries and the registry's error mapping.
   Expected<Response> get(const std::string& url, const std::string& accept, Sink& sink,
                          std::string_view what);
