@@ -172,6 +172,13 @@ TEST_F(ImagePull, EveryManifestKindGivesTheExpectedExt4Tree) {
   EXPECT_EQ(manifest["oci"]["layers"].size(), 4u);
   EXPECT_EQ(manifest["oci"]["working_dir"],
             expected["configs"]["banger-test/layers:oci"]["WorkingDir"]);
+  // image show reports the origin and the recorded (never run) entrypoint.
+  EXPECT_EQ(image["source"],
+            open_->host + "/banger-test/layers:oci@" +
+                expected["manifests"]["banger-test/layers:oci"]["digest"].get<std::string>());
+  EXPECT_EQ(image["entrypoint"], expected["configs"]["banger-test/layers:oci"]["Entrypoint"]);
+  auto text = home.banger({"image", "show", "layers-oci"});
+  EXPECT_THAT(text.out, HasSubstr("(not run by banger)"));
 
   // A second pull of the same image downloads nothing: its blobs stay as they were.
   std::string cache = home.dir() + "/cache/oci/blobs/sha256";

@@ -21,6 +21,11 @@ struct ImageInfo {
   std::int64_t size_bytes = 0;  // apparent size of rootfs.ext4
   std::string created_at;       // RFC 3339 UTC
   bool ssh = true;              // starts sshd at boot; false: reached through the agent only
+  // image.show only: where it came from ("recipe tiny", "<oci ref>@sha256:...", "" when
+  // registered) and a pulled image's recorded Entrypoint and Cmd (not run by banger).
+  std::string source;
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
   template <class V>
   void fields(V& v) {
     v("name", name);
@@ -33,6 +38,9 @@ struct ImageInfo {
     v("size_bytes", size_bytes);
     v("created_at", created_at);
     v("ssh", ssh);
+    v("source", source);
+    v("entrypoint", entrypoint);
+    v("cmd", cmd);
   }
 };
 

@@ -36,6 +36,8 @@ std::string size_text(std::int64_t bytes) {
 }
 
 void print_image(Context& ctx, const api::ImageInfo& image) {
+  std::vector<std::string> command = image.entrypoint;
+  command.insert(command.end(), image.cmd.begin(), image.cmd.end());
   Table table{{"name:", image.name},
               {{"distro:", image.distro},
                {"init:", image.init_flavour},
@@ -45,7 +47,12 @@ void print_image(Context& ctx, const api::ImageInfo& image) {
                {"ssh:", image.ssh ? "yes" : "no (reached through the agent: vm exec -it)"},
                {"rootfs:", image.rootfs_path},
                {"size:", size_text(image.size_bytes)},
-               {"created:", image.created_at}}};
+               {"created:", image.created_at},
+               {"source:", image.source.empty() ? "-" : image.source}}};
+  if (!command.empty()) {
+    // Recorded, not run (a VM is a machine): shown so users can run it themselves.
+    table.rows.push_back({"entrypoint:", base::join(command, " ") + "  (not run by banger)"});
+  }
   ctx.printer.out(render_table(table));
 }
 

@@ -134,7 +134,12 @@ void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
   registry.add<api::ImageShow>([deps](const api::ImageShow::Request& request,
                                       rpc::CallContext&) -> Expected<api::ImageShow::Response> {
     BANGER_TRY_ASSIGN(auto image, deps.images.show(request.name));
-    return api::ImageShow::Response{.image = to_info(image)};
+    auto info = to_info(image);
+    auto source = deps.images.source_of(image);
+    info.source = std::move(source.source);
+    info.entrypoint = std::move(source.entrypoint);
+    info.cmd = std::move(source.cmd);
+    return api::ImageShow::Response{.image = std::move(info)};
   });
   registry.add<api::ImageDelete>([deps](const api::ImageDelete::Request& request,
                                         rpc::CallContext&) -> Expected<api::ImageDelete::Response> {

@@ -410,6 +410,25 @@ Expected<model::Image> ImageService::show(const std::string& name) {
   return deps_.images.get(name);
 }
 
+ImageSource ImageService::source_of(const model::Image& image) {
+  if (!image.managed) {
+    return {};
+  }
+  auto text = sys::read_file(store_.live_dir(image.name) + "/" + std::string(kManifestFile));
+  auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(tl::unexpected(text.error()));
+  if (!manifest) {
+    return {};
+  }
+  if (manifest->oci) {
+    return {.source = manifest->oci->reference + "@" + manifest->oci->digest,
+            .entrypoint = manifest->oci->entrypoint,
+            .cmd = manifest->oci->cmd};
+  }
+  return {.source = manifest->recipe.empty() ? "" : "recipe " + manifest->recipe,
+          .entrypoint = {},
+          .cmd = {}};
+}
+
 Status ImageService::remove(const std::string& name) {
   BANGER_TRY_ASSIGN(auto claim, store_.claim(name));
   BANGER_TRY_ASSIGN(auto image, deps_.images.get(name));

@@ -56,6 +56,13 @@ struct CachedBlobInfo {
   std::vector<std::string> images;  // empty: no image uses it (prune removes it)
 };
 
+// ImageService::source_of.
+struct ImageSource {
+  std::string source;  // "recipe tiny", "docker.io/library/python:3.12@sha256:...", ""
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+};
+
 struct PullResult {
   model::Image image;
   std::string reference;    // canonical
@@ -172,6 +179,11 @@ class ImageService {
 
   // One image; not_found `image "x" not found`.
   Expected<model::Image> show(const std::string& name);
+
+  // Where a managed image came from, from its manifest.json: "recipe tiny", or the pulled
+  // reference with its digest and the config's Entrypoint/Cmd. Empty for registered images or
+  // an unreadable manifest (never an error: show() is what fails for a missing image).
+  ImageSource source_of(const model::Image& image);
 
   // Deletes the record and, for managed images, images/<name>/. failed_precondition
   // `image "x" is used by vm a, b: delete those vms first` while VMs use it; not_found.
