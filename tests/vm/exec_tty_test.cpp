@@ -14,34 +14,12 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Runs argv (banger in the suite's namespace) on a new pty of 37x111 (pty.fork: the child is a
-// session leader with the pty as its controlling terminal, as in a terminal emulator). Waits
-// for "37 111", resizes the pty to 50x160 (the kernel sends SIGWINCH to banger), types
+// The steps after kPtyDriverPrelude, for banger (in the suite's namespace) on a 37x111 pty:
+// waits for "37 111", resizes the pty to 50x160 (the kernel sends SIGWINCH to banger), types
 // "go\r", waits for "got:go", then types Ctrl-C. Prints the output, then one line
 // "exit=<code> echo_restored=<0|1>": the terminal's ECHO and ICANON flags (cleared by raw mode)
 // after banger has exited.
-constexpr const char* kPtyDriver = R"PY(
-import fcntl, os, pty, select, struct, sys, termios, time
-argv = sys.argv[1:]
-pid, master = pty.fork()
-if pid == 0:
-    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 37, 111, 0, 0))
-    os.execvp(argv[0], argv)
-out = b''
-def wait_for(text, seconds):
-    global out
-    deadline = time.time() + seconds
-    while text not in out and time.time() < deadline:
-        r, _, _ = select.select([master], [], [], 0.5)
-        if r:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            out += chunk
-    return text in out
+constexpr const char* kPtySteps = R"PY(
 ok = wait_for(b'37 111', 120)
 if ok:
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack('HHHH', 50, 160, 0, 0))
@@ -64,15 +42,16 @@ print('\nexit=%d echo_restored=%d' % (os.waitstatus_to_exitcode(status), restore
 TEST_F(VmSuite, ExecItGivesATerminalWithItsSizeInputAndCtrlCAndRestoresTheUsersTerminal) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "tty"}).exit_code, 0);
   sys::PosixCommandRunner runner;
-  auto driven = runner.run({.argv = {"python3", "-c", kPtyDriver, "ip", "netns", "exec", ns_,
-                                     bin("banger"), "vm", "exec", "-it", "tty", "--", "sh", "-c",
-                                     "stty size; read x; stty size; echo got:$x; sleep 300"},
-                            .timeout = std::chrono::seconds(300),
-                            .env_overrides = {{"BANGER_HOME", home_->dir()},
-                                              {"HOME", home_->dir() + "/home"},
-                                              {"NO_COLOR", "1"},
-                                              {"TERM", "xterm"},
-                                              {"BANGER_REQUIRE_NETNS", "1"}}});
+  auto driven = runner.run(
+      {.argv = {"python3", "-c", std::string(kPtyDriverPrelude) + kPtySteps, "37", "111", "ip",
+                "netns", "exec", ns_, bin("banger"), "vm", "exec", "-it", "tty", "--", "sh", "-c",
+                "stty size; read x; stty size; echo got:$x; sleep 300"},
+       .timeout = std::chrono::seconds(300),
+       .env_overrides = {{"BANGER_HOME", home_->dir()},
+                         {"HOME", home_->dir() + "/home"},
+                         {"NO_COLOR", "1"},
+                         {"TERM", "xterm"},
+                         {"BANGER_REQUIRE_NETNS", "1"}}});
   ASSERT_TRUE(driven);
   const std::string& out = driven->out;
   EXPECT_THAT(out, HasSubstr("37 111")) << out << driven->err;

@@ -15,29 +15,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Runs argv on a new 33x101 pty, waits for a shell prompt ("# "), types a line that prints
-// the terminal size and a computed marker and exits 7; prints the output and "exit=<code>".
-constexpr const char* kShellDriver = R"PY(
-import fcntl, os, pty, select, struct, sys, termios, time
-pid, master = pty.fork()
-if pid == 0:
-    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 33, 101, 0, 0))
-    os.execvp(sys.argv[1], sys.argv[1:])
-out = b''
-def wait_for(text, seconds):
-    global out
-    deadline = time.time() + seconds
-    while text not in out and time.time() < deadline:
-        r, _, _ = select.select([master], [], [], 0.5)
-        if r:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            out += chunk
-    return text in out
+// The steps after kPtyDriverPrelude, for banger on a 33x101 pty: waits for a shell prompt ("# "),
+// types a line that prints the terminal size and a computed marker and exits 7; prints the output
+// and "exit=<code>".
+constexpr const char* kShellSteps = R"PY(
 if wait_for(b'# ', 180):
     os.write(master, b'stty size; echo marker-$((40+2)); exit 7\r')
     wait_for(b'\xff-never', 30)
@@ -95,15 +76,15 @@ TEST_F(VmSuite, PulledDebianImageBootsAndRunsCommands) {
 TEST_F(VmSuite, PulledImageWithoutSshdOpensItsShellOnAnAgentTerminal) {
   BANGER_OCI_GATE();
   sys::PosixCommandRunner runner;
-  auto driven =
-      runner.run({.argv = {"python3", "-c", kShellDriver, "ip", "netns", "exec", ns_, bin("banger"),
-                           "vm", "run", "--image", "bb-oci", "--name", "oci2", "--rm"},
-                  .timeout = std::chrono::seconds(300),
-                  .env_overrides = {{"BANGER_HOME", home_->dir()},
-                                    {"HOME", home_->dir() + "/home"},
-                                    {"NO_COLOR", "1"},
-                                    {"TERM", "xterm"},
-                                    {"BANGER_REQUIRE_NETNS", "1"}}});
+  auto driven = runner.run({.argv = {"python3", "-c", std::string(kPtyDriverPrelude) + kShellSteps,
+                                     "33", "101", "ip", "netns", "exec", ns_, bin("banger"), "vm",
+                                     "run", "--image", "bb-oci", "--name", "oci2", "--rm"},
+                            .timeout = std::chrono::seconds(300),
+                            .env_overrides = {{"BANGER_HOME", home_->dir()},
+                                              {"HOME", home_->dir() + "/home"},
+                                              {"NO_COLOR", "1"},
+                                              {"TERM", "xterm"},
+                                              {"BANGER_REQUIRE_NETNS", "1"}}});
   ASSERT_TRUE(driven) << driven.error().message;
   EXPECT_THAT(driven->out, HasSubstr("33 101"));
   EXPECT_THAT(driven->out, HasSubstr("marker-42"));

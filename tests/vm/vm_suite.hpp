@@ -30,6 +30,35 @@
 
 namespace banger::itest {
 
+// The start of a python pty driver (python3 -c <prelude + steps> ROWS COLS argv...): runs argv
+// on a new ROWSxCOLS pty (pty.fork: the child is a session leader with the pty as its
+// controlling terminal, as in a terminal emulator); `master` is the terminal's other end,
+// `out` collects what it printed, wait_for(text, seconds) reads until text appears (False on
+// timeout or end of output).
+constexpr const char* kPtyDriverPrelude = R"PY(
+import fcntl, os, pty, select, struct, sys, termios, time
+rows, cols, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+pid, master = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
+    os.execvp(argv[0], argv)
+out = b''
+def wait_for(text, seconds):
+    global out
+    deadline = time.time() + seconds
+    while text not in out and time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            out += chunk
+    return text in out
+)PY";
+
 class VmSuite : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
