@@ -46,6 +46,15 @@ class FakeVmHost final : public vm::VmHost {
     std::lock_guard lock(mutex_);
     return calls_;
   }
+  // What starts_ssh() answers for every VM (an agent-only image when false).
+  void set_starts_ssh(bool starts) {
+    std::lock_guard lock(mutex_);
+    starts_ssh_ = starts;
+  }
+  bool starts_ssh(const model::Vm&) override {
+    std::lock_guard lock(mutex_);
+    return starts_ssh_;
+  }
   // The readiness level of the last wait_ready call (ssh before any).
   vm::Readiness last_readiness() const {
     std::lock_guard lock(mutex_);
@@ -358,6 +367,7 @@ class FakeVmHost final : public vm::VmHost {
   mutable std::mutex mutex_;
   std::vector<std::string> calls_;
   vm::Readiness last_readiness_ = vm::Readiness::ssh;
+  bool starts_ssh_ = true;
   std::set<std::string> dead_;
   std::set<int> survived_signals_;
   std::function<void()> on_destroy_;

@@ -495,7 +495,7 @@ Status MicrovmHost::wait_ready(const model::Vm& vm, Readiness readiness,
   // CPU is emulated, and many VMs booting together do not queue on it).
   if (image_has_agent(vm)) {
     BANGER_TRY_ASSIGN(auto health, wait_for_agent(vm, deadline, stop_waiting, vmm_exited));
-    if (!image_starts_ssh(vm)) {
+    if (!starts_ssh(vm)) {
       return {};  // an agent-only image (a pulled one): the agent is all there is to wait for
     }
     if (health.ssh_host_key) {
@@ -609,7 +609,7 @@ Status MicrovmHost::destroy(const model::Vm& vm) {
 }
 
 Status MicrovmHost::verify_host_key(const model::Vm& vm) {
-  if (!image_starts_ssh(vm)) {
+  if (!starts_ssh(vm)) {
     return fail(Errc::failed_precondition,
                 fmt::format("vm {} runs image {}, which starts no ssh server: use banger vm exec "
                             "-it {} for a shell",
@@ -751,7 +751,7 @@ Expected<agentclient::StreamSession> MicrovmHost::open_stream(
   return channels->open(params, timeout, cancel);
 }
 
-bool MicrovmHost::image_starts_ssh(const model::Vm& vm) {
+bool MicrovmHost::starts_ssh(const model::Vm& vm) {
   auto image = deps_.images.show(vm.image);
   return !image || image->ssh;  // cannot tell: expect sshd, the usual case
 }

@@ -113,6 +113,8 @@ class MicrovmHost final : public VmHost {
   // when it is at least kMinPolledWindow old; else over kUsageWindow (sleeps that long).
   Expected<VmUsage> usage(const model::Vm& vm) override;
   void poll_usage(const std::vector<model::Vm>& running) override;
+  // model::Image::ssh of vm's image; true when the image is unknown.
+  bool starts_ssh(const model::Vm& vm) override;
   Status set_nat(const model::Vm& vm, bool enabled) override;
   Expected<std::vector<model::PortForward>> add_forwards(
       const model::Vm& vm, const std::vector<model::PortForward>& forwards) override;
@@ -168,8 +170,6 @@ class MicrovmHost final : public VmHost {
   // Whether the VM's image carries /usr/local/bin/banger-agent (every built image does; a
   // registered one may not, and then readiness and stop fall back to ssh). Cached per image.
   bool image_has_agent(const model::Vm& vm);
-  // Whether vm's image starts sshd (model::Image::ssh; true when the image is unknown).
-  bool image_starts_ssh(const model::Vm& vm);
   // agent_for(vm), or failed_precondition naming the image when it has no agent.
   Expected<std::shared_ptr<agentclient::AgentClient>> require_agent(const model::Vm& vm);
   // failed_precondition "the VM exited during boot" with the console tail.

@@ -177,6 +177,12 @@ class VmHost {
   // Records a CPU/RSS sample of each running VM's VMM (stats_poll_interval, UsagePoller) that
   // usage() measures CPU% from; forgets VMs not in running. The default records nothing.
   virtual void poll_usage(const std::vector<model::Vm>& running) { (void)running; }
+  // Whether vm's image starts sshd (false for agent-only images: pulled ones). For messages;
+  // wait_ready decides readiness itself.
+  virtual bool starts_ssh(const model::Vm& vm) {
+    (void)vm;
+    return true;
+  }
   // Turns outbound NAT on or off for a running VM (S7); the rules follow at once.
   virtual Status set_nat(const model::Vm& vm, bool enabled) = 0;
   // Forwards host TCP ports to the VM's guest_ip (docs/forwarding.md), all or nothing, and

@@ -272,10 +272,11 @@ Expected<model::Vm> VmService::start(const std::string& name_or_id,
   if (!launched) {
     return fail_start(launched.error(), false);
   }
-  base::report(progress, {"ready",
-                          "waiting for " + vm.name + "'s guest agent" +
-                              (readiness == Readiness::ssh ? " and sshd" : ""),
-                          0, 0});
+  base::report(progress,
+               {"ready",
+                "waiting for " + vm.name + "'s guest agent" +
+                    (readiness == Readiness::ssh && deps_.host.starts_ssh(vm) ? " and sshd" : ""),
+                0, 0});
   if (auto ready = deps_.host.wait_ready(vm, readiness, cancel); !ready) {
     return fail_start(ready.error(), true);
   }

@@ -357,6 +357,26 @@ TEST(VmLifecycle, StartWaitsAtTheReadinessItIsAskedFor) {
   EXPECT_NE(std::find(stages.begin(), stages.end(), "waiting for cmd's guest agent"), stages.end());
 }
 
+TEST(VmLifecycle, StartOfAnAgentOnlyImageDoesNotSayItWaitsForSshd) {
+  Fixture f;
+  f.host.set_starts_ssh(false);
+  ASSERT_TRUE(f.service.create(spec("oci")));
+  std::vector<std::string> stages;
+  auto vm = f.service.start(
+      "oci", [&](const base::ProgressEvent& e) { stages.push_back(e.message); }, {},
+      Readiness::ssh);
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_NE(std::find(stages.begin(), stages.end(), "waiting for oci's guest agent"), stages.end());
+  f.host.set_starts_ssh(true);
+  ASSERT_TRUE(f.service.create(spec("deb")));
+  stages.clear();
+  ASSERT_TRUE(f.service.start(
+      "deb", [&](const base::ProgressEvent& e) { stages.push_back(e.message); }, {},
+      Readiness::ssh));
+  EXPECT_NE(std::find(stages.begin(), stages.end(), "waiting for deb's guest agent and sshd"),
+            stages.end());
+}
+
 TEST(VmLifecycle, StartPreparesLaunchesWaitsAndRecordsTheRuntimeFields) {
   Fixture f;
   ASSERT_TRUE(f.service.create(spec("web")));
