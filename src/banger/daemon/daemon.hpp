@@ -112,7 +112,6 @@ class Daemon {
        .find_tool = platform_.find_tool,
        .agent_binary = platform_.facts.agent_binary,
        .insecure_registries = options_.config.insecure_registries,
-       .registry_timeouts = std::nullopt,
        .pull_size_headroom = options_.config.pull_size_headroom}};
   hostnat::NetworkService network_{{.links = platform_.links,
                                     .bridge_name = options_.config.bridge_name,

@@ -149,11 +149,6 @@ Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::Progre
   oci::RegistryOptions registry{
       .plain_http = oci::registry_uses_http(reference.registry, deps_.insecure_registries),
       .credentials = spec.credentials};
-  if (deps_.registry_timeouts) {
-    registry.stall_timeout = deps_.registry_timeouts->stall;
-    registry.attempts = deps_.registry_timeouts->attempts;
-    registry.backoff = deps_.registry_timeouts->backoff;
-  }
   if (!spec.force) {
     BANGER_TRY_ASSIGN(auto current, check_up_to_date(name, reference, registry, progress, cancel));
     if (current) {

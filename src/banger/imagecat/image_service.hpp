@@ -76,13 +76,6 @@ inline constexpr std::string_view kDefaultPulledKernel = "debian-cloud";
 // The smallest --size a pull accepts.
 inline constexpr std::uint64_t kMinPulledImageMib = 64;
 
-// Transfer limits for registries (tests shorten them).
-struct RegistryTimeouts {
-  std::chrono::seconds stall{60};
-  int attempts = 4;
-  std::chrono::milliseconds backoff{500};
-};
-
 struct RegisterSpec {
   std::string name;
   std::string rootfs_path;  // an existing ext4 image, left where it is (unmanaged)
@@ -113,8 +106,7 @@ struct ImageServiceDeps {
   std::string agent_binary;
   // Registries reached over plain http besides loopback ones (config insecure_registries).
   std::vector<std::string> insecure_registries;
-  std::optional<RegistryTimeouts> registry_timeouts;  // nullopt = RegistryTimeouts{}
-  double pull_size_headroom = 1.5;                    // config pull_size_headroom
+  double pull_size_headroom = 1.5;  // config pull_size_headroom
 };
 
 // Owns: the image records (store::ImageRepository) and everything under paths.images_dir, an

@@ -12,6 +12,7 @@
 
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
+#include "banger/base/printable.hpp"
 #include "banger/base/strings.hpp"
 
 namespace banger::imagecat {
@@ -23,6 +24,7 @@ using unpack::EntryType;
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr std::size_t kMaxNameBytes = 255;
+constexpr std::size_t kMaxShownBytes = 1024;
 constexpr std::int64_t kMaxId = 0xfffffffeLL;  // (uid_t)-1 means "no change" to chown
 
 bool valid_utf8(std::string_view text) {
@@ -56,14 +58,7 @@ bool valid_utf8(std::string_view text) {
 }
 
 // The path as shown in messages: control bytes escaped.
-std::string shown(std::string_view path) {
-  std::string out;
-  for (char c : path) {
-    auto u = static_cast<unsigned char>(c);
-    out += u < 0x20 || u == 0x7f ? fmt::format("\\x{:02x}", u) : std::string(1, c);
-  }
-  return out;
-}
+std::string shown(std::string_view path) { return base::printable(path, kMaxShownBytes); }
 
 std::string parent_of(const std::string& relative) {
   auto slash = relative.rfind('/');

@@ -13,14 +13,6 @@
 namespace banger::oci {
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 void skip_blanks(std::string_view text, std::size_t& i) {
   while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == ',')) {
     ++i;
@@ -46,7 +38,7 @@ Expected<Challenge> parse_challenge(std::string_view header) {
   skip_blanks(header, i);
   std::size_t scheme_end = header.find(' ', i);
   Challenge challenge;
-  challenge.scheme = lower(header.substr(
+  challenge.scheme = base::to_lower(header.substr(
       i, scheme_end == std::string_view::npos ? std::string_view::npos : scheme_end - i));
   if (challenge.scheme != "bearer" && challenge.scheme != "basic") {
     return fail(Errc::invalid_argument,
@@ -64,7 +56,7 @@ Expected<Challenge> parse_challenge(std::string_view header) {
     if (eq == std::string_view::npos) {
       break;
     }
-    std::string name = lower(base::trim(header.substr(i, eq - i)));
+    std::string name = base::to_lower(base::trim(header.substr(i, eq - i)));
     i = eq + 1;
     std::string value;
     if (i < header.size() && header[i] == '"') {

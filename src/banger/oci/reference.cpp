@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "banger/base/expected.hpp"
+#include "banger/oci/manifest.hpp"
 
 namespace banger::oci {
 namespace {
@@ -43,15 +44,6 @@ bool valid_tag(std::string_view tag) {
   }
   return std::all_of(tag.begin(), tag.end(),
                      [&](char c) { return word(c) || c == '.' || c == '-'; });
-}
-
-bool valid_digest(std::string_view digest) {
-  constexpr std::string_view kPrefix = "sha256:";
-  if (digest.size() != kPrefix.size() + 64 || digest.substr(0, kPrefix.size()) != kPrefix) {
-    return false;
-  }
-  return std::all_of(digest.begin() + kPrefix.size(), digest.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 bool valid_host(std::string_view host) {
@@ -116,7 +108,7 @@ Expected<Reference> parse_reference(std::string_view text) {
   if (auto at = rest.find('@'); at != std::string_view::npos) {
     ref.digest = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);
-    if (!valid_digest(ref.digest)) {
+    if (!is_sha256_digest(ref.digest)) {
       return tl::unexpected(bad(text, "the digest must be sha256: and 64 lower-case hex digits"));
     }
   }

@@ -39,13 +39,6 @@ struct SlistFree {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // The first message of a registry error body ({"errors":[{"code":..,"message":..}]}), else "".
 std::string registry_message(std::string_view body) {
   auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -165,7 +158,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     t->www_authenticate.clear();
     t->retry_after.clear();
   } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-    std::string name = lower(base::trim(line.substr(0, colon)));
+    std::string name = base::to_lower(base::trim(line.substr(0, colon)));
     std::string value(base::trim(line.substr(colon + 1)));
     if (name == "content-type") {
       t->content_type = value;
