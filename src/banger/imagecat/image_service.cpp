@@ -38,6 +38,12 @@ bool is_regular_file(const std::string& path) {
   return fs::is_regular_file(path, ec);
 }
 
+// The manifest.json of the image directory dir, parsed.
+Expected<Manifest> manifest_in(const std::string& dir) {
+  BANGER_TRY_ASSIGN(auto text, sys::read_file(dir + "/" + std::string(kManifestFile)));
+  return parse_manifest(text);
+}
+
 Status check_cancel(const base::CancelFn& cancel) {
   if (base::is_cancelled(cancel)) {
     return fail(Errc::cancelled, "image build cancelled");
@@ -174,19 +180,12 @@ Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::Progre
                 // banger's init starts no sshd, and a systemd image's sshd is not configured
                 // for banger's keys: pulled images are reached through the agent.
                 image.ssh = false;
-                manifest.oci = OciRecord{.reference = origin.reference,
-                                         .digest = origin.manifest_digest,
-                                         .layers = origin.layers,
-                                         .entrypoint = origin.config.entrypoint,
-                                         .cmd = origin.config.cmd,
-                                         .env = origin.config.env,
-                                         .working_dir = origin.config.working_dir,
-                                         .user = origin.config.user};
+                manifest.oci = origin.record;
               }};
   BANGER_TRY_ASSIGN(auto image, produce(builder, job, progress, cancel));
   return PullResult{.image = std::move(image),
-                    .reference = builder.origin().reference,
-                    .digest = builder.origin().manifest_digest};
+                    .reference = builder.origin().record.reference,
+                    .digest = builder.origin().record.digest};
 }
 
 Expected<model::Image> ImageService::produce(RootfsBuilder& builder, const Produce& job,
@@ -409,8 +408,7 @@ ImageSource ImageService::source_of(const model::Image& image) {
   if (!image.managed) {
     return {};
   }
-  auto text = sys::read_file(store_.live_dir(image.name) + "/" + std::string(kManifestFile));
-  auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(tl::unexpected(text.error()));
+  auto manifest = manifest_in(store_.live_dir(image.name));
   if (!manifest) {
     return {};
   }
@@ -451,8 +449,7 @@ Expected<std::optional<PullResult>> ImageService::check_up_to_date(
   if (!existing) {
     return std::optional<PullResult>{};
   }
-  auto text = sys::read_file(store_.live_dir(name) + "/" + std::string(kManifestFile));
-  auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(tl::unexpected(text.error()));
+  auto manifest = manifest_in(store_.live_dir(name));
   const std::string canonical = oci::to_string(reference);
   if (!manifest || !manifest->oci || manifest->oci->reference != canonical) {
     return std::optional<PullResult>{};
@@ -476,11 +473,7 @@ std::map<std::string, std::vector<std::string>> ImageService::blob_users() {
   std::map<std::string, std::vector<std::string>> users;
   std::error_code ec;
   for (fs::directory_iterator it(store_.root(), ec), end; !ec && it != end; it.increment(ec)) {
-    auto text = sys::read_file(it->path().string() + "/" + std::string(kManifestFile));
-    if (!text) {
-      continue;
-    }
-    auto manifest = parse_manifest(*text);
+    auto manifest = manifest_in(it->path().string());
     if (!manifest || !manifest->oci) {
       continue;
     }
@@ -559,8 +552,7 @@ Status ImageService::reconcile() {
 std::optional<model::Image> ImageService::described_by_manifest(const std::string& name,
                                                                 const std::string& dir) {
   const std::string rootfs = dir + "/" + std::string(kRootfsFile);
-  auto text = sys::read_file(dir + "/" + std::string(kManifestFile));
-  auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(tl::unexpected(text.error()));
+  auto manifest = manifest_in(dir);
   if (!manifest || manifest->image.name != name || !is_regular_file(rootfs)) {
     return std::nullopt;
   }

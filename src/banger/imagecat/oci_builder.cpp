@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <thread>
@@ -22,7 +23,9 @@
 namespace banger::imagecat {
 namespace {
 
-// Pulled images: content x 1.5, at least 1 GiB (S11).
+// How often a layer download reports its bytes (as debpkg's downloads do).
+constexpr auto kProgressEvery = std::chrono::milliseconds(100);
+// Pulled images are at least 1 GiB (S11).
 constexpr std::uint64_t kOciMinMib = 1024;
 
 constexpr std::string_view kOciInit = R"BANGER(#!/usr/local/lib/banger/bin/sh
@@ -187,7 +190,7 @@ Expected<ResolvedImage> resolve_image(oci::RegistryClient& client,
 
 Expected<oci::Manifest> OciBuilder::resolve(oci::RegistryClient& client, const BuildContext& ctx) {
   BANGER_TRY_ASSIGN(auto resolved, resolve_image(client, ctx.progress));
-  origin_.manifest_digest = resolved.digest;
+  origin_.record.digest = resolved.digest;
   return std::move(resolved.manifest);
 }
 
@@ -203,12 +206,20 @@ Expected<std::vector<std::string>> OciBuilder::fetch_layers(oci::RegistryClient&
   std::vector<std::string> paths(count);
   std::vector<std::optional<Error>> errors(count);
   std::vector<std::uint64_t> done(count, 0);
+  std::vector<std::chrono::steady_clock::time_point> reported(count);
   std::mutex progress_mutex;
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
   auto report = [&](std::size_t i, std::uint64_t bytes) {
     std::lock_guard lock(progress_mutex);
     done[i] = bytes;
+    // Called for every chunk curl hands over: report each layer at most every kProgressEvery
+    // (and at its end), not once per 16 KiB.
+    const auto now = std::chrono::steady_clock::now();
+    if (bytes != manifest.layers[i].size && now - reported[i] < kProgressEvery) {
+      return;
+    }
+    reported[i] = now;
     std::uint64_t sum = 0;
     for (auto d : done) {
       sum += d;
@@ -262,12 +273,18 @@ Status OciBuilder::build(const std::string& tree, const std::string& scratch,
   oci::RegistryClient client(source_.reference, source_.registry, ctx.cancel);
   BANGER_TRY_ASSIGN(auto manifest, resolve(client, ctx));
   BANGER_TRY_ASSIGN(auto config_text, client.fetch_small_blob(manifest.config));
-  BANGER_TRY_ASSIGN(origin_.config,
+  BANGER_TRY_ASSIGN(auto config,
                     oci::parse_image_config(config_text, oci::to_string(source_.reference)));
-  origin_.reference = oci::to_string(source_.reference);
+  OciRecord& record = origin_.record;
+  record.reference = oci::to_string(source_.reference);
   for (const auto& layer : manifest.layers) {
-    origin_.layers.push_back(layer.digest);
+    record.layers.push_back(layer.digest);
   }
+  record.entrypoint = std::move(config.entrypoint);
+  record.cmd = std::move(config.cmd);
+  record.env = std::move(config.env);
+  record.working_dir = std::move(config.working_dir);
+  record.user = std::move(config.user);
   BANGER_TRY_ASSIGN(auto layer_files, fetch_layers(client, manifest, ctx));
   BANGER_TRY(check_cancel(ctx.cancel));
 
@@ -295,7 +312,7 @@ Status OciBuilder::build(const std::string& tree, const std::string& scratch,
   flavour_ = has_systemd && guest.exists("/sbin/init") ? model::InitFlavour::systemd
                                                        : model::InitFlavour::busybox;
   BANGER_TRY(install_hook_point(tree, flavour_));
-  BANGER_TRY(guest.write_file(kImageEnvPath, image_env_text(origin_.config.env), 0644));
+  BANGER_TRY(guest.write_file(kImageEnvPath, image_env_text(origin_.record.env), 0644));
   if (flavour_ == model::InitFlavour::busybox) {
     BANGER_TRY(install_kit(tree, scratch, ctx));
   }

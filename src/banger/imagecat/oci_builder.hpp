@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "banger/imagecat/layer_flattener.hpp"
+#include "banger/imagecat/manifest.hpp"
 #include "banger/imagecat/rootfs_builder.hpp"
 #include "banger/oci/manifest.hpp"
 #include "banger/oci/reference.hpp"
@@ -33,12 +34,9 @@ struct OciSource {
   std::size_t parallel_layers = 4;
 };
 
-// What a pull found, recorded in the image's manifest.json.
+// What a pull found.
 struct OciOrigin {
-  std::string reference;            // canonical ("docker.io/library/debian:bookworm")
-  std::string manifest_digest;      // of the linux/amd64 image manifest
-  std::vector<std::string> layers;  // digests, oldest first (the blob cache keeps them)
-  oci::ImageConfig config;
+  OciRecord record;    // what manifest.json keeps (reference, digest, layers, config)
   std::string distro;  // ID from /etc/os-release, "unknown" without one
 };
 
