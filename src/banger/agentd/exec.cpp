@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include <optional>
 
 #include "banger/agentd/proc_files.hpp"
+#include "banger/agentproto/image_env.hpp"
 #include "banger/posix/env.hpp"
 #include "banger/posix/subprocess.hpp"
 
@@ -29,28 +29,19 @@ constexpr std::size_t kMaxImageEnvBytes = 64 * 1024;
 
 // The image's environment file, when the image has one (pulled images); {} otherwise.
 std::map<std::string, std::string> read_image_env() {
-  std::ifstream in{std::string(kImageEnvFile)};
+  std::ifstream in{std::string(agentproto::kImageEnvFile)};
   if (!in) {
     return {};
   }
   std::string text(kMaxImageEnvBytes, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));
-  return parse_image_env(text);
+  return agentproto::parse_image_env(text);
 }
 
 // The base environment, the image's and the request's entries laid over it.
 std::map<std::string, std::string> exec_env(const std::map<std::string, std::string>& request) {
   return layer_env(exec_base_env(), read_image_env(), request);
-}
-
-bool valid_env_key(std::string_view key) {
-  if (key.empty() || std::isdigit(static_cast<unsigned char>(key.front()))) {
-    return false;
-  }
-  return std::all_of(key.begin(), key.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  });
 }
 
 std::optional<WireError> check_cwd(const std::string& cwd) {
@@ -89,23 +80,6 @@ agentproto::ExecResult to_exec_result(posix::PumpResult pumped) {
 
 std::vector<std::string> exec_base_env() {
   return {"PATH=" + std::string(kBasePath), "HOME=/root", "TERM=dumb", "LANG=C.UTF-8"};
-}
-
-std::map<std::string, std::string> parse_image_env(std::string_view text) {
-  std::map<std::string, std::string> env;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto end = std::min(text.find('\n', pos), text.size());
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    auto eq = line.find('=');
-    if (line.empty() || line.front() == '#' || eq == std::string_view::npos ||
-        !valid_env_key(line.substr(0, eq))) {
-      continue;
-    }
-    env[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
-  }
-  return env;
 }
 
 std::map<std::string, std::string> layer_env(const std::vector<std::string>& base,

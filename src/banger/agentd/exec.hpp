@@ -22,14 +22,6 @@ namespace banger::agentd {
 // (output goes to pipes, not a terminal), LANG=C.UTF-8.
 std::vector<std::string> exec_base_env();
 
-// The environment of a pulled OCI image (its config's Env), written by `image pull`
-// (docs/images.md): exec sessions start from it, over the base environment.
-inline constexpr std::string_view kImageEnvFile = "/etc/banger/image.env";
-
-// Pure: the KEY=VALUE lines of an image.env text; lines that are empty, comments (#), without
-// '=' or with a key outside [A-Za-z_][A-Za-z0-9_]* are skipped.
-std::map<std::string, std::string> parse_image_env(std::string_view text);
-
 // Pure: base, then image (every key but HOME: commands run as root, HOME stays /root), then
 // the request's entries; a later layer replaces a name.
 std::map<std::string, std::string> layer_env(const std::vector<std::string>& base,

@@ -71,17 +71,6 @@ TEST(RunExec, UsesBaseEnvironmentPlusRequestEnv) {
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nTERM=xterm\n");
 }
 
-TEST(ImageEnv, ParsesKeyValueLinesAndSkipsTheRest) {
-  auto env = parse_image_env(
-      "PATH=/usr/local/bin:/usr/bin\n# comment\nLANG=C.UTF-8\nEMPTY=\nno equals\n1BAD=x\n"
-      "BAD-KEY=x\nGPG_KEY=A=B\n\n");
-  EXPECT_EQ(env, (std::map<std::string, std::string>{{"PATH", "/usr/local/bin:/usr/bin"},
-                                                     {"LANG", "C.UTF-8"},
-                                                     {"EMPTY", ""},
-                                                     {"GPG_KEY", "A=B"}}));
-  EXPECT_TRUE(parse_image_env("").empty());
-}
-
 TEST(ImageEnv, ImageEnvironmentSitsBetweenTheBaseAndTheRequestAndKeepsHome) {
   auto env = layer_env(exec_base_env(),
                        {{"PATH", "/opt/python/bin:/usr/bin"}, {"HOME", "/home/app"}, {"PY", "3"}},

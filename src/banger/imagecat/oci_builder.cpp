@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "banger/agentproto/image_env.hpp"
 #include "banger/base/expected.hpp"
 #include "banger/base/log.hpp"
 #include "banger/base/printable.hpp"
@@ -110,30 +111,6 @@ std::string distro_of(GuestTree& tree) {
 }
 
 }  // namespace
-
-std::string image_env_text(const std::vector<std::string>& env) {
-  std::string text =
-      "# The image config's Env, written by banger image pull: agent exec sessions "
-      "start from it.\n";
-  for (const auto& entry : env) {
-    auto eq = entry.find('=');
-    std::string_view key = std::string_view(entry).substr(0, eq);
-    bool valid_key = eq != std::string::npos && !key.empty() &&
-                     !std::isdigit(static_cast<unsigned char>(key.front())) &&
-                     std::all_of(key.begin(), key.end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-                     });
-    if (!valid_key || entry.find_first_of("\n\r") != std::string::npos) {
-      BANGER_LOG_WARN(
-          "image config: environment entry \"{}\" is not KEY=VALUE on one line; "
-          "not kept",
-          base::printable(entry, 80));
-      continue;
-    }
-    text += entry + "\n";
-  }
-  return text;
-}
 
 std::string oci_init_script() { return std::string(kOciInit); }
 
@@ -312,7 +289,14 @@ Status OciBuilder::build(const std::string& tree, const std::string& scratch,
   flavour_ = has_systemd && guest.exists("/sbin/init") ? model::InitFlavour::systemd
                                                        : model::InitFlavour::busybox;
   BANGER_TRY(install_hook_point(tree, flavour_));
-  BANGER_TRY(guest.write_file(kImageEnvPath, image_env_text(origin_.record.env), 0644));
+  auto image_env = agentproto::render_image_env(origin_.record.env);
+  for (const auto& dropped : image_env.dropped) {
+    BANGER_LOG_WARN(
+        "image config: environment entry \"{}\" is not KEY=VALUE on one line; not "
+        "kept",
+        base::printable(dropped, 80));
+  }
+  BANGER_TRY(guest.write_file(agentproto::kImageEnvFile, image_env.text, 0644));
   if (flavour_ == model::InitFlavour::busybox) {
     BANGER_TRY(install_kit(tree, scratch, ctx));
   }

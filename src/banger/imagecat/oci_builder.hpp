@@ -40,9 +40,6 @@ struct OciOrigin {
   std::string distro;  // ID from /etc/os-release, "unknown" without one
 };
 
-// Where pulled images keep their config's Env (agentd reads it: agentd::kImageEnvFile).
-inline constexpr std::string_view kImageEnvPath = "/etc/banger/image.env";
-
 // The linux/amd64 image manifest of the client's reference (through an index when there is
 // one) and its digest: what a pull builds and what says whether a pulled image is up to date.
 struct ResolvedImage {
@@ -51,10 +48,6 @@ struct ResolvedImage {
 };
 Expected<ResolvedImage> resolve_image(oci::RegistryClient& client,
                                       const base::ProgressFn& progress);
-
-// Pure: the image.env text for an image config's Env: one KEY=VALUE line each; entries that
-// are not KEY=VALUE ([A-Za-z_][A-Za-z0-9_]* keys) on one line are dropped with a warning.
-std::string image_env_text(const std::vector<std::string>& env);
 
 // Pure: the ext4 size of a pulled image: size_mib (--size) when given, else content x headroom
 // rounded up to a MiB, at least 1 GiB (S11).

@@ -5,14 +5,6 @@
 namespace banger::imagecat {
 namespace {
 
-TEST(OciBuilder, ImageEnvKeepsValidEntriesOnly) {
-  EXPECT_EQ(image_env_text({"PATH=/usr/local/bin:/usr/bin", "LANG=C.UTF-8", "GPG=a=b",
-                            "EMPTY=", "no-equals", "1X=y", "BAD-KEY=z", "NL=a\nEVIL=1"}),
-            "# The image config's Env, written by banger image pull: agent exec sessions start "
-            "from it.\n"
-            "PATH=/usr/local/bin:/usr/bin\nLANG=C.UTF-8\nGPG=a=b\nEMPTY=\n");
-}
-
 TEST(OciBuilder, ImageSizeIsContentTimesHeadroomAtLeastOneGibUnlessGiven) {
   constexpr std::uint64_t kMib = 1024 * 1024;
   EXPECT_EQ(oci_image_size_mib(100 * kMib, std::nullopt, 1.5), 1024u);
