@@ -118,27 +118,9 @@ class VmRunCommand final : public Command {
         return report_error(ctx, valid.error());
       }
     }
-    if (vcpu_ > 0) {
-      request_.vcpu = vcpu_;
+    if (int bad = fill_sizes_and_ports(ctx); bad != 0) {
+      return bad;
     }
-    for (auto [flag, text, out] : {std::tuple{"--memory", &memory_, &request_.memory_mib},
-                                   std::tuple{"--disk-size", &disk_, &request_.disk_size_mib}}) {
-      if (text->empty()) {
-        continue;
-      }
-      auto mib = config::parse_size_mib(*text);
-      if (!mib) {
-        ctx.printer.err(fmt::format("banger: {}: {}\n", flag, mib.error().message));
-        return kUsageError;
-      }
-      *out = *mib;
-    }
-    auto publish = parse_forward_specs(publish_);
-    if (!publish) {
-      ctx.printer.err(fmt::format("banger: --publish: {}\n", publish.error().message));
-      return kUsageError;
-    }
-    request_.publish = std::move(*publish);
     request_.no_start = false;
     // A command (and the workspace copy) runs over the agent's stream channels: sshd need not be
     // up first. A shell (or --detach, after which the user ssh-es in) waits for sshd.
@@ -170,10 +152,7 @@ class VmRunCommand final : public Command {
       return 0;
     }
 
-    auto image = call_daemon<api::ImageShow>(ctx, {.name = created->vm.image});
-    int exit_code = image && !image->image.ssh
-                        ? attach_through_agent(ctx, name, command, plan.has_value(), image->image)
-                        : attach(ctx, name, command, plan.has_value());
+    int exit_code = attach_any(ctx, created->vm, command, plan.has_value());
     if (rm_) {
       if (!delete_vm(ctx, name) && exit_code == 0) {
         exit_code = 1;
@@ -301,6 +280,43 @@ class VmRunCommand final : public Command {
   // command whose stdin is not a terminal, the command through the agent's stream channel (no
   // ssh handshake). Returns banger's exit code: the command's in command mode, 0/1 for an
   // interactive session. In a workspace both run in /root/repo.
+  // --vcpu, --memory, --disk-size and --publish into the request: 0, or kUsageError after
+  // saying which flag is wrong.
+  int fill_sizes_and_ports(Context& ctx) {
+    if (vcpu_ > 0) {
+      request_.vcpu = vcpu_;
+    }
+    for (auto [flag, text, out] : {std::tuple{"--memory", &memory_, &request_.memory_mib},
+                                   std::tuple{"--disk-size", &disk_, &request_.disk_size_mib}}) {
+      if (text->empty()) {
+        continue;
+      }
+      auto mib = config::parse_size_mib(*text);
+      if (!mib) {
+        ctx.printer.err(fmt::format("banger: {}: {}\n", flag, mib.error().message));
+        return kUsageError;
+      }
+      *out = *mib;
+    }
+    auto publish = parse_forward_specs(publish_);
+    if (!publish) {
+      ctx.printer.err(fmt::format("banger: --publish: {}\n", publish.error().message));
+      return kUsageError;
+    }
+    request_.publish = std::move(*publish);
+    return 0;
+  }
+
+  // attach_through_agent for an image without sshd (a pulled one), else attach (ssh). An older
+  // daemon without image.show gets the ssh path.
+  int attach_any(Context& ctx, const api::VmInfo& vm, const std::vector<std::string>& command,
+                 bool in_workspace) {
+    auto image = call_daemon<api::ImageShow>(ctx, {.name = vm.image});
+    return image && !image->image.ssh
+               ? attach_through_agent(ctx, vm.name, command, in_workspace, image->image)
+               : attach(ctx, vm.name, command, in_workspace);
+  }
+
   // The shell or command of an image without sshd (a pulled one): on an agent PTY when stdin
   // is a terminal, else on plain stream channels. The shell is the image's bash or sh, else
   // (distroless) banger's busybox sh.

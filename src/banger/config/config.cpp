@@ -521,6 +521,42 @@ bool has_overlay_size(const toml::table& root) {
 constexpr std::string_view kImageName = "an image name of letters, digits, '.', '_' or '-'";
 
 // The top-level keys and what each accepts; every handler writes into c.
+Status parse_insecure_registries(const toml::node& n, std::vector<std::string>& out,
+                                 ParseState& state) {
+  const auto* list = n.as_array();
+  if (list == nullptr) {
+    return must_be("insecure_registries",
+                   "a list of registry hosts such as [\"registry.lan:5000\"]", n);
+  }
+  out.clear();
+  for (const auto& item : *list) {
+    BANGER_TRY_ASSIGN(auto host, get_string("insecure_registries", item));
+    if (!is_registry_host(host)) {
+      state.locate(item.source());
+      return bad(
+          fmt::format("insecure_registries: \"{}\" is not a registry host: give host or "
+                      "host:port, without a scheme or path",
+                      host));
+    }
+    out.push_back(host);
+  }
+  return {};
+}
+
+Status parse_headroom(const toml::node& n, double& out) {
+  std::optional<double> value;
+  if (n.is_floating_point()) {
+    value = n.as_floating_point()->get();
+  } else if (n.is_integer()) {
+    value = static_cast<double>(n.as_integer()->get());
+  }
+  if (!value || !(*value >= 1.0 && *value <= 10.0)) {
+    return must_be("pull_size_headroom", "a number from 1.0 to 10.0, such as 1.5", n);
+  }
+  out = *value;
+  return {};
+}
+
 Status apply_config(const toml::table& root, Config& c, ParseState& state) {
   auto image_key = [&](std::string_view key) {
     return string_key(key, c.default_image, kImageName,
@@ -575,40 +611,11 @@ Status apply_config(const toml::table& root, Config& c, ParseState& state) {
          return {};
        }},
       {"insecure_registries",
-       [&](const toml::node& n) -> Status {
-         const auto* list = n.as_array();
-         if (list == nullptr) {
-           return must_be("insecure_registries",
-                          "a list of registry hosts such as [\"registry.lan:5000\"]", n);
-         }
-         c.insecure_registries.clear();
-         for (const auto& item : *list) {
-           BANGER_TRY_ASSIGN(auto host, get_string("insecure_registries", item));
-           if (!is_registry_host(host)) {
-             state.locate(item.source());
-             return bad(
-                 fmt::format("insecure_registries: \"{}\" is not a registry host: give "
-                             "host or host:port, without a scheme or path",
-                             host));
-           }
-           c.insecure_registries.push_back(host);
-         }
-         return {};
+       [&](const toml::node& n) {
+         return parse_insecure_registries(n, c.insecure_registries, state);
        }},
       {"pull_size_headroom",
-       [&](const toml::node& n) -> Status {
-         std::optional<double> value;
-         if (n.is_floating_point()) {
-           value = n.as_floating_point()->get();
-         } else if (n.is_integer()) {
-           value = static_cast<double>(n.as_integer()->get());
-         }
-         if (!value || !(*value >= 1.0 && *value <= 10.0)) {
-           return must_be("pull_size_headroom", "a number from 1.0 to 10.0, such as 1.5", n);
-         }
-         c.pull_size_headroom = *value;
-         return {};
-       }},
+       [&](const toml::node& n) { return parse_headroom(n, c.pull_size_headroom); }},
       {"workspace_max_size",
        [&](const toml::node& n) -> Status {
          BANGER_TRY_ASSIGN(auto v, get_size("workspace_max_size", n));

@@ -40,6 +40,27 @@ std::vector<api::CachedBlob> to_blobs(const std::vector<imagecat::CachedBlobInfo
   return out;
 }
 
+// image.cache_list, image.cache_prune.
+void register_cache_handlers(rpc::Registry& registry, const ImageHandlerDeps& deps) {
+  registry.add<api::ImageCacheList>(
+      [deps](const api::ImageCacheList::Request&,
+             rpc::CallContext&) -> Expected<api::ImageCacheList::Response> {
+        BANGER_TRY_ASSIGN(auto blobs, deps.images.cache_list());
+        api::ImageCacheList::Response response;
+        response.blobs = to_blobs(blobs, response.total_bytes);
+        return response;
+      });
+  registry.add<api::ImageCachePrune>(
+      [deps](const api::ImageCachePrune::Request& request,
+             rpc::CallContext&) -> Expected<api::ImageCachePrune::Response> {
+        BANGER_TRY_ASSIGN(auto removed, deps.images.cache_prune(request.dry_run));
+        api::ImageCachePrune::Response response;
+        response.removed = to_blobs(removed, response.freed_bytes);
+        response.dry_run = request.dry_run;
+        return response;
+      });
+}
+
 }  // namespace
 
 void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
@@ -83,23 +104,7 @@ void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
                                     .digest = pulled.digest,
                                     .up_to_date = pulled.up_to_date};
   });
-  registry.add<api::ImageCacheList>(
-      [deps](const api::ImageCacheList::Request&,
-             rpc::CallContext&) -> Expected<api::ImageCacheList::Response> {
-        BANGER_TRY_ASSIGN(auto blobs, deps.images.cache_list());
-        api::ImageCacheList::Response response;
-        response.blobs = to_blobs(blobs, response.total_bytes);
-        return response;
-      });
-  registry.add<api::ImageCachePrune>(
-      [deps](const api::ImageCachePrune::Request& request,
-             rpc::CallContext&) -> Expected<api::ImageCachePrune::Response> {
-        BANGER_TRY_ASSIGN(auto removed, deps.images.cache_prune(request.dry_run));
-        api::ImageCachePrune::Response response;
-        response.removed = to_blobs(removed, response.freed_bytes);
-        response.dry_run = request.dry_run;
-        return response;
-      });
+  register_cache_handlers(registry, deps);
   registry.add<api::ImageRegister>(
       [deps](const api::ImageRegister::Request& request,
              rpc::CallContext&) -> Expected<api::ImageRegister::Response> {

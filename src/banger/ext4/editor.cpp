@@ -138,6 +138,33 @@ bool valid_xattr_name(std::string_view name) {
   });
 }
 
+// The debugfs commands that create op's fifo or device node at path, mode included (the owner
+// is the caller's). debugfs's mknod takes its name literally in the current directory (a "/"
+// in it becomes part of the name), so it runs from the parent.
+std::vector<std::string> make_node_commands(const EditOp& op, const GuestPath& path) {
+  GuestPath parent{std::vector<std::string>(path.parts.begin(), path.parts.end() - 1)};
+  std::string spec = op.node == NodeType::fifo
+                         ? std::string("p")
+                         : fmt::format("{} {} {}", op.node == NodeType::char_device ? 'c' : 'b',
+                                       op.major, op.minor);
+  mode_t type = op.node == NodeType::fifo          ? S_IFIFO
+                : op.node == NodeType::char_device ? S_IFCHR
+                                                   : S_IFBLK;
+  return {fmt::format("cd {}", arg(parent.as_dir())),
+          fmt::format("mknod {} {}", arg(path.parts.back()), spec), "cd /",
+          fmt::format("set_inode_field {} mode {}", arg(path.full()), octal_mode(type | op.mode))};
+}
+
+Status check_xattr_name(const EditOp& op) {
+  if (!valid_xattr_name(op.xattr)) {
+    return fail(Errc::invalid_argument,
+                fmt::format("set_xattr {}: attribute name \"{}\" must be [A-Za-z0-9._-] after a "
+                            "user., security. or trusted. prefix",
+                            printable(op.path), printable(op.xattr)));
+  }
+  return {};
+}
+
 Status check_mode(std::string_view what, const std::string& path, mode_t mode) {
   if ((mode & ~mode_t{07777}) != 0) {
     return fail(Errc::invalid_argument,
@@ -522,32 +549,14 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
         break;
       case EditOp::Kind::make_node: {
         BANGER_TRY(check_mode(name, op.path, op.mode));
-        // debugfs's mknod takes its name literally in the current directory (a "/" in it
-        // becomes part of the name), so it runs from the parent.
-        GuestPath parent{std::vector<std::string>(path.parts.begin(), path.parts.end() - 1)};
-        std::string spec =
-            op.node == NodeType::fifo
-                ? std::string("p")
-                : fmt::format("{} {} {}", op.node == NodeType::char_device ? 'c' : 'b', op.major,
-                              op.minor);
-        mode_t type = op.node == NodeType::fifo          ? S_IFIFO
-                      : op.node == NodeType::char_device ? S_IFCHR
-                                                         : S_IFBLK;
-        add(fmt::format("cd {}", arg(parent.as_dir())));
-        add(fmt::format("mknod {} {}", arg(path.parts.back()), spec));
-        add("cd /");
-        add(fmt::format("set_inode_field {} mode {}", arg(path.full()),
-                        octal_mode(type | op.mode)));
+        for (auto& command : make_node_commands(op, path)) {
+          add(std::move(command));
+        }
         set_owner(path.full());
         break;
       }
       case EditOp::Kind::set_xattr: {
-        if (!valid_xattr_name(op.xattr)) {
-          return fail(Errc::invalid_argument,
-                      fmt::format("set_xattr {}: attribute name \"{}\" must be [A-Za-z0-9._-] "
-                                  "after a user., security. or trusted. prefix",
-                                  printable(op.path), printable(op.xattr)));
-        }
+        BANGER_TRY(check_xattr_name(op));
         std::string staged = fmt::format("{}/{}", staging_dir, i);
         plan.staged_files.emplace_back(staged, op.content);
         add(fmt::format("ea_set -f {} {} {}", arg(staged), arg(path.full()), op.xattr));
