@@ -41,17 +41,9 @@ print('\nexit=%d echo_restored=%d' % (os.waitstatus_to_exitcode(status), restore
 
 TEST_F(VmSuite, ExecItGivesATerminalWithItsSizeInputAndCtrlCAndRestoresTheUsersTerminal) {
   ASSERT_EQ(run({"vm", "create", "--image", "tiny", "--name", "tty"}).exit_code, 0);
-  sys::PosixCommandRunner runner;
-  auto driven = runner.run(
-      {.argv = {"python3", "-c", std::string(kPtyDriverPrelude) + kPtySteps, "37", "111", "ip",
-                "netns", "exec", ns_, bin("banger"), "vm", "exec", "-it", "tty", "--", "sh", "-c",
-                "stty size; read x; stty size; echo got:$x; sleep 300"},
-       .timeout = std::chrono::seconds(300),
-       .env_overrides = {{"BANGER_HOME", home_->dir()},
-                         {"HOME", home_->dir() + "/home"},
-                         {"NO_COLOR", "1"},
-                         {"TERM", "xterm"},
-                         {"BANGER_REQUIRE_NETNS", "1"}}});
+  auto driven = run_on_pty(kPtySteps, 37, 111,
+                           {"vm", "exec", "-it", "tty", "--", "sh", "-c",
+                            "stty size; read x; stty size; echo got:$x; sleep 300"});
   ASSERT_TRUE(driven);
   const std::string& out = driven->out;
   EXPECT_THAT(out, HasSubstr("37 111")) << out << driven->err;
@@ -64,6 +56,7 @@ TEST_F(VmSuite, ExecItGivesATerminalWithItsSizeInputAndCtrlCAndRestoresTheUsersT
   auto refused = run({"vm", "exec", "-it", "tty", "--", "true"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_THAT(refused.err, HasSubstr("needs a terminal on stdin"));
+  sys::PosixCommandRunner runner;
   auto piped = runner.run({.argv = {"ip", "netns", "exec", ns_, bin("banger"), "vm", "exec", "-i",
                                     "tty", "--", "sh", "-c", "tr a-z A-Z; exit 4"},
                            .stdin_data = "shout\n",

@@ -75,16 +75,8 @@ TEST_F(VmSuite, PulledDebianImageBootsAndRunsCommands) {
 
 TEST_F(VmSuite, PulledImageWithoutSshdOpensItsShellOnAnAgentTerminal) {
   BANGER_OCI_GATE();
-  sys::PosixCommandRunner runner;
-  auto driven = runner.run({.argv = {"python3", "-c", std::string(kPtyDriverPrelude) + kShellSteps,
-                                     "33", "101", "ip", "netns", "exec", ns_, bin("banger"), "vm",
-                                     "run", "--image", "bb-oci", "--name", "oci2", "--rm"},
-                            .timeout = std::chrono::seconds(300),
-                            .env_overrides = {{"BANGER_HOME", home_->dir()},
-                                              {"HOME", home_->dir() + "/home"},
-                                              {"NO_COLOR", "1"},
-                                              {"TERM", "xterm"},
-                                              {"BANGER_REQUIRE_NETNS", "1"}}});
+  auto driven = run_on_pty(kShellSteps, 33, 101,
+                           {"vm", "run", "--image", "bb-oci", "--name", "oci2", "--rm"});
   ASSERT_TRUE(driven) << driven.error().message;
   EXPECT_THAT(driven->out, HasSubstr("33 101"));
   EXPECT_THAT(driven->out, HasSubstr("marker-42"));

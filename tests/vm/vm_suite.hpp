@@ -200,6 +200,30 @@ class VmSuite : public ::testing::Test {
   sys::CommandResult run(const std::vector<std::string>& args) {
     return home_->banger_in(ns_, args);
   }
+  // `banger <args...>` in the suite's namespace on a rows x cols pty, driven by steps (python
+  // run after kPtyDriverPrelude); TERM=xterm, 300 s at most.
+  Expected<sys::CommandResult> run_on_pty(const char* steps, int rows, int cols,
+                                          const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"python3",
+                                     "-c",
+                                     std::string(kPtyDriverPrelude) + steps,
+                                     std::to_string(rows),
+                                     std::to_string(cols),
+                                     "ip",
+                                     "netns",
+                                     "exec",
+                                     ns_,
+                                     bin("banger")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    sys::PosixCommandRunner runner;
+    return runner.run({.argv = argv,
+                       .timeout = std::chrono::seconds(300),
+                       .env_overrides = {{"BANGER_HOME", home_->dir()},
+                                         {"HOME", home_->dir() + "/home"},
+                                         {"NO_COLOR", "1"},
+                                         {"TERM", "xterm"},
+                                         {"BANGER_REQUIRE_NETNS", "1"}}});
+  }
   nlohmann::json show(const std::string& name) {
     return nlohmann::json::parse(run({"vm", "show", name, "--json"}).out, nullptr, false);
   }
