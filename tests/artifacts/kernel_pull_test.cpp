@@ -173,9 +173,13 @@ TEST(KernelCli, BadInputGetsClearErrors) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("banger: kernel \"nope\" not found (not_found, op-"));
 
-  auto usage = home.banger({"kernel", "import", "x"});
+  // Without --from the argument is a bundle.
+  auto no_bundle = home.banger({"kernel", "import", "x"});
+  EXPECT_EQ(no_bundle.exit_code, 1);
+  EXPECT_THAT(no_bundle.err, HasSubstr("/x: no such file (not_found"));
+  auto usage = home.banger({"kernel", "import", "x", "--from", src, "--name", "y"});
   EXPECT_EQ(usage.exit_code, 2);
-  EXPECT_THAT(usage.err, HasSubstr("--from is required"));
+  EXPECT_THAT(usage.err, HasSubstr("kernel import NAME --from DIR takes no --name"));
 }
 
 }  // namespace

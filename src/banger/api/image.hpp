@@ -1,5 +1,6 @@
 // RPC method structs for images: image.build, image.pull, image.register, image.promote,
-// image.list, image.show, image.delete (docs/rpc.md).
+// image.list, image.show, image.delete, image.bundle, image.import, image.catalog
+// (docs/rpc.md).
 #pragma once
 
 #include <cstdint>
@@ -80,7 +81,10 @@ struct ImagePull {
     std::string size;       // "" = content x 1.5, at least 1 GiB; else "2G", "512M", ...
     std::string username;   // registry credentials ("" = anonymous); the CLI reads
     std::string password;   // --password-stdin or ~/.docker/config.json
-    bool force = false;     // replace an existing image of that name
+    // The credentials came from --username/--password-stdin (refused for catalog names),
+    // not from ~/.docker/config.json (unused for catalog names).
+    bool credentials_from_flags = false;
+    bool force = false;  // replace an existing image of that name
     template <class V>
     void fields(V& v) {
       v("reference", reference);
@@ -90,6 +94,7 @@ struct ImagePull {
       v("size", size);
       v("username", username);
       v("password", password);
+      v("credentials_from_flags", credentials_from_flags);
       v("force", force);
     }
   };
@@ -266,6 +271,121 @@ struct ImageDelete {
     template <class V>
     void fields(V& v) {
       v("deleted", deleted);
+    }
+  };
+};
+
+// A catalog entry as `image bundle` writes it and `list --available` shows it (S11).
+struct BundleEntryInfo {
+  std::string name;
+  std::string description;
+  std::string distro;
+  std::string arch;
+  std::string kernel;  // images only
+  std::string url;
+  std::string sha256;
+  std::uint64_t size = 0;
+  template <class V>
+  void fields(V& v) {
+    v("name", name);
+    v("description", description);
+    v("distro", distro);
+    v("arch", arch);
+    v("kernel", kernel);
+    v("url", url);
+    v("sha256", sha256);
+    v("size", size);
+  }
+};
+
+// Writes an image as a bundle (<name>-<arch>-<sha256 prefix>.tar.zst) into output_dir and,
+// with catalog, adds its entry to that catalog file. Streams events.
+struct ImageBundle {
+  static constexpr std::string_view kMethod = "image.bundle";
+  struct Request {
+    std::string name;
+    std::string output_dir;  // absolute
+    std::string catalog;     // absolute catalog file, or ""
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("output_dir", output_dir);
+      v("catalog", catalog);
+    }
+  };
+  struct Response {
+    std::string path;       // the bundle written
+    BundleEntryInfo entry;  // its catalog entry
+    std::string catalog;    // the catalog file updated, or ""
+    template <class V>
+    void fields(V& v) {
+      v("path", path);
+      v("entry", entry);
+      v("catalog", catalog);
+    }
+  };
+};
+
+// Installs a local image bundle. Streams events.
+struct ImageImport {
+  static constexpr std::string_view kMethod = "image.import";
+  struct Request {
+    std::string path;    // absolute .tar.zst
+    std::string name;    // "" = the bundle's
+    std::string kernel;  // "" = the bundle's
+    bool force = false;
+    template <class V>
+    void fields(V& v) {
+      v("path", path);
+      v("name", name);
+      v("kernel", kernel);
+      v("force", force);
+    }
+  };
+  struct Response {
+    ImageInfo image;
+    template <class V>
+    void fields(V& v) {
+      v("image", image);
+    }
+  };
+};
+
+// One entry of `image list --available`.
+struct ImageCatalogEntry {
+  std::string name;
+  std::string kind;  // "recipe" or "bundle"
+  std::string description;
+  std::string distro;
+  std::string kernel;
+  std::uint64_t size = 0;  // bundles: bytes to download
+  std::string url;         // bundles only
+  bool pulled = false;
+  template <class V>
+  void fields(V& v) {
+    v("name", name);
+    v("kind", kind);
+    v("description", description);
+    v("distro", distro);
+    v("kernel", kernel);
+    v("size", size);
+    v("url", url);
+    v("pulled", pulled);
+  }
+};
+
+// The embedded recipes and the bundles of the catalog at catalog_url.
+struct ImageCatalog {
+  static constexpr std::string_view kMethod = "image.catalog";
+  struct Request {
+    template <class V>
+    void fields(V& /*v*/) {}
+  };
+  struct Response {
+    std::vector<ImageCatalogEntry> entries;
+    template <class V>
+    void fields(V& v) {
+      v("entries", entries);
     }
   };
 };

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "banger/api/image.hpp"  // BundleEntryInfo
+
 namespace banger::api {
 
 // A stored kernel as the CLI sees it.
@@ -142,12 +144,16 @@ struct KernelPull {
 struct KernelImport {
   static constexpr std::string_view kMethod = "kernel.import";
   struct Request {
-    std::string name;
-    std::string from;  // absolute directory path
+    std::string name;    // required with from; with bundle "" = the bundle's
+    std::string from;    // absolute directory path holding vmlinux [+ initrd.img], or
+    std::string bundle;  // absolute path of a kernel bundle (.tar.zst): exactly one of the two
+    bool force = false;  // bundle only: replace a kernel of that name
     template <class V>
     void fields(V& v) {
       v("name", name);
       v("from", from);
+      v("bundle", bundle);
+      v("force", force);
     }
   };
   struct Response {
@@ -155,6 +161,34 @@ struct KernelImport {
     template <class V>
     void fields(V& v) {
       v("kernel", kernel);
+    }
+  };
+};
+
+// Writes a kernel as a bundle into output_dir and, with catalog, records its entry there.
+// Streams events.
+struct KernelBundle {
+  static constexpr std::string_view kMethod = "kernel.bundle";
+  struct Request {
+    std::string name;
+    std::string output_dir;  // absolute
+    std::string catalog;     // absolute catalog file, or ""
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("output_dir", output_dir);
+      v("catalog", catalog);
+    }
+  };
+  struct Response {
+    std::string path;
+    BundleEntryInfo entry;
+    std::string catalog;
+    template <class V>
+    void fields(V& v) {
+      v("path", path);
+      v("entry", entry);
+      v("catalog", catalog);
     }
   };
 };

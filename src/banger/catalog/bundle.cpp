@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -17,6 +19,7 @@
 #include "banger/base/expected.hpp"
 #include "banger/base/fd.hpp"
 #include "banger/base/printable.hpp"
+#include "banger/sys/fs.hpp"
 #include "banger/sys/sha256.hpp"
 
 namespace banger::catalog {
@@ -209,12 +212,14 @@ std::string entry_name(std::string_view path) {
   return path == "." ? std::string() : std::string(path);
 }
 
-Status extract_entry(Extraction& x, ::archive_entry* entry) {
+// The layout name entry stands for after the checks every entry gets; "" for the root
+// directory entry ("./"), which is skipped.
+Expected<std::string> check_entry(Extraction& x, ::archive_entry* entry) {
   const char* raw = archive_entry_pathname(entry);
   std::string name = entry_name(raw ? raw : "");
   auto type = archive_entry_filetype(entry);
   if (name.empty() && type == AE_IFDIR) {
-    return {};  // "./": the root a tar of a directory starts with
+    return std::string();  // "./": the root a tar of a directory starts with
   }
   std::string shown = base::printable(raw ? raw : "", 120);
   if (!allowed_in(*x.layout, name)) {
@@ -231,11 +236,17 @@ Status extract_entry(Extraction& x, ::archive_entry* entry) {
   if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0) {
     return refuse(x, fmt::format("entry \"{}\" has no size", shown));
   }
-  std::int64_t size = archive_entry_size(entry);
-  if (name == "manifest.json" && static_cast<std::uint64_t>(size) > kMaxBundleManifestBytes) {
+  if (name == "manifest.json" &&
+      static_cast<std::uint64_t>(archive_entry_size(entry)) > kMaxBundleManifestBytes) {
     return refuse(
         x, fmt::format("manifest.json is larger than {} KiB", kMaxBundleManifestBytes >> 10));
   }
+  return name;
+}
+
+// Writes the data of the checked entry name into x.dir_fd/name (created exclusively).
+Status write_entry(Extraction& x, ::archive_entry* entry, const std::string& name) {
+  std::int64_t size = archive_entry_size(entry);
   base::UniqueFd out(
       ::openat(x.dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!out) {
@@ -348,12 +359,54 @@ Expected<WrittenBundle> write_bundle(BundleKind kind, const std::vector<BundleFi
   return WrittenBundle{.path = path, .entry = std::move(entry)};
 }
 
-Status extract_bundle(BundleKind kind, const std::string& bundle_path,
-                      const std::string& bundle_name, const std::string& dest_dir,
-                      const base::ProgressFn& progress, const base::CancelFn& cancel) {
+namespace {
+
+// Opens bundle_path for reading and calls on_entry for each header until it returns false,
+// after the checks every entry gets (the layout, regular files only, once each). The first
+// header also proves the compression is zstd.
+Status walk_bundle(
+    Extraction& x, const std::string& bundle_path,
+    const std::function<Expected<bool>(::archive_entry*, const std::string&)>& on_entry) {
+  if (archive_read_open_filename(x.a, bundle_path.c_str(), kChunk) != ARCHIVE_OK) {
+    return refuse(x, "not a readable .tar.zst: " + archive_text(x.a));
+  }
+  for (bool first = true;; first = false) {
+    ::archive_entry* entry = nullptr;
+    int rc = archive_read_next_header(x.a, &entry);
+    if (rc == ARCHIVE_EOF) {
+      return {};
+    }
+    if (rc != ARCHIVE_OK) {
+      return refuse(x, "corrupt or truncated stream: " + archive_text(x.a));
+    }
+    if (first &&
+        (archive_filter_count(x.a) != 2 || archive_filter_code(x.a, 0) != ARCHIVE_FILTER_ZSTD)) {
+      return refuse(x, "not a readable .tar.zst: not zstd-compressed");
+    }
+    BANGER_TRY_ASSIGN(auto name, check_entry(x, entry));
+    if (name.empty()) {
+      continue;
+    }
+    BANGER_TRY_ASSIGN(bool more, on_entry(entry, name));
+    if (!more) {
+      return {};
+    }
+  }
+}
+
+std::unique_ptr<::archive, ArchiveReadFree> open_reader() {
   std::unique_ptr<::archive, ArchiveReadFree> a(archive_read_new());
   archive_read_support_filter_zstd(a.get());
   archive_read_support_format_tar(a.get());
+  return a;
+}
+
+}  // namespace
+
+Status extract_bundle(BundleKind kind, const std::string& bundle_path,
+                      const std::string& bundle_name, const std::string& dest_dir,
+                      const base::ProgressFn& progress, const base::CancelFn& cancel) {
+  auto a = open_reader();
   Extraction x{.a = a.get(),
                .layout = &bundle_layout(kind),
                .what = "bundle " + base::printable(bundle_name, 200),
@@ -366,31 +419,71 @@ Status extract_bundle(BundleKind kind, const std::string& bundle_path,
     return fail_errno("opening " + dest_dir, errno);
   }
   x.dir_fd = dir.get();
-  if (archive_read_open_filename(a.get(), bundle_path.c_str(), kChunk) != ARCHIVE_OK) {
-    return refuse(x, "not a readable .tar.zst: " + archive_text(a.get()));
-  }
-  for (bool first = true;; first = false) {
-    ::archive_entry* entry = nullptr;
-    int rc = archive_read_next_header(a.get(), &entry);
-    if (rc == ARCHIVE_EOF) {
-      break;
-    }
-    if (rc != ARCHIVE_OK) {
-      return refuse(x, "corrupt or truncated stream: " + archive_text(a.get()));
-    }
-    if (first && (archive_filter_count(a.get()) != 2 ||
-                  archive_filter_code(a.get(), 0) != ARCHIVE_FILTER_ZSTD)) {
-      return refuse(x, "not a readable .tar.zst: not zstd-compressed");
-    }
-    BANGER_TRY(extract_entry(x, entry));
-  }
+  auto write_each = [&x](::archive_entry* entry, const std::string& name) -> Expected<bool> {
+    BANGER_TRY(write_entry(x, entry, name));
+    return true;
+  };
+  BANGER_TRY(walk_bundle(x, bundle_path, write_each));
   for (const auto& name : x.layout->required) {
     if (!x.seen.contains(name)) {
-      return refuse(x, fmt::format("{} is missing (a {} bundle holds exactly: {})", name,
-                                   to_string(kind), allowed_list(*x.layout)));
+      return refuse(x, fmt::format("{} is missing ({} bundle holds exactly: {})", name,
+                                   kind == BundleKind::image ? "an image" : "a kernel",
+                                   allowed_list(*x.layout)));
     }
   }
   return {};
+}
+
+Expected<std::string> read_bundle_manifest(BundleKind kind, const std::string& bundle_path,
+                                           const std::string& bundle_name) {
+  auto a = open_reader();
+  base::CancelFn never;
+  base::ProgressFn nobody;
+  Extraction x{.a = a.get(),
+               .layout = &bundle_layout(kind),
+               .what = "bundle " + base::printable(bundle_name, 200),
+               .dir_fd = -1,
+               .seen = {},
+               .progress = &nobody,
+               .cancel = &never};
+  std::optional<std::string> text;
+  auto take_manifest = [&](::archive_entry* entry, const std::string& name) -> Expected<bool> {
+    if (name != "manifest.json") {
+      return true;  // its data is skipped by the next header read
+    }
+    std::string body(static_cast<std::size_t>(archive_entry_size(entry)), '\0');
+    la_ssize_t n = archive_read_data(a.get(), body.data(), body.size());
+    if (n != static_cast<la_ssize_t>(body.size())) {
+      return refuse(x, "corrupt or truncated stream in manifest.json: " + archive_text(a.get()));
+    }
+    text = std::move(body);
+    return false;
+  };
+  BANGER_TRY(walk_bundle(x, bundle_path, take_manifest));
+  if (!text) {
+    return refuse(x, fmt::format("manifest.json is missing ({} bundle holds exactly: {})",
+                                 kind == BundleKind::image ? "an image" : "a kernel",
+                                 allowed_list(*x.layout)));
+  }
+  return std::move(*text);
+}
+
+Expected<BundleEntry> record_in_catalog_file(const std::string& catalog_file, BundleKind kind,
+                                             BundleEntry entry, const std::string& bundle_path) {
+  std::string dir = std::filesystem::path(catalog_file).parent_path().lexically_normal().string();
+  if (!dir.ends_with('/')) {
+    dir += '/';
+  }
+  std::string bundle = std::filesystem::path(bundle_path).lexically_normal().string();
+  entry.url = bundle.starts_with(dir) ? bundle.substr(dir.size()) : bundle;
+  Catalog doc;
+  if (sys::path_exists(catalog_file)) {
+    BANGER_TRY_ASSIGN(auto text, sys::read_file(catalog_file));
+    BANGER_TRY_ASSIGN(doc, parse_catalog(text, catalog_file));
+  }
+  upsert(doc, kind, entry);
+  BANGER_TRY(sys::write_file_atomic(catalog_file, render_catalog(doc), 0644));
+  return entry;
 }
 
 }  // namespace banger::catalog

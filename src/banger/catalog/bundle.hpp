@@ -57,4 +57,17 @@ Status extract_bundle(BundleKind kind, const std::string& bundle_path,
                       const std::string& bundle_name, const std::string& dest_dir,
                       const base::ProgressFn& progress = {}, const base::CancelFn& cancel = {});
 
+// Adds entry (of the bundle written at bundle_path) to the catalog file catalog_file (created
+// when missing, else parsed strictly), replacing an entry of its name and kind; the entry's url
+// becomes bundle_path relative to the catalog's directory when the bundle is in it or below,
+// bundle_path itself otherwise. Returns the entry as written. parse_catalog's errors, io.
+Expected<BundleEntry> record_in_catalog_file(const std::string& catalog_file, BundleKind kind,
+                                             BundleEntry entry, const std::string& bundle_path);
+
+// The manifest.json of the bundle at bundle_path, read without extracting anything (to learn
+// a bundle's name before it is installed). The same refusals as extract_bundle for every
+// entry read before it; invalid_argument when it has none.
+Expected<std::string> read_bundle_manifest(BundleKind kind, const std::string& bundle_path,
+                                           const std::string& bundle_name);
+
 }  // namespace banger::catalog

@@ -219,7 +219,7 @@ TEST(Bundle, RefusesHostileBundles) {
       {{{"manifest.json", 'f', "{}"}, {"rootfs.ext4", 'f', "x"}, {"./rootfs.ext4", 'f', "y"}},
        "entry \"./rootfs.ext4\" appears twice"},
       {{{"manifest.json", 'f', "{}"}},
-       "rootfs.ext4 is missing (a image bundle holds exactly: manifest.json, rootfs.ext4)"},
+       "rootfs.ext4 is missing (an image bundle holds exactly: manifest.json, rootfs.ext4)"},
       {{{"manifest.json", 'f', std::string(kMaxBundleManifestBytes + 1, ' ')},
         {"rootfs.ext4", 'f', "x"}},
        "manifest.json is larger than 1024 KiB"},
@@ -238,6 +238,28 @@ TEST(Bundle, RefusesHostileBundles) {
   fs::create_directories(f.dest());
   EXPECT_EQ(f.extract_raw(good, Compression::none),
             kRefused + "not a readable .tar.zst: not zstd-compressed");
+}
+
+TEST(Bundle, TheManifestIsReadWithoutExtractingAndWithTheSameRefusals) {
+  Fixture f;
+  std::string path = f.dir.path() + "/m.tar.zst";
+  write_raw(path, {{"rootfs.ext4", 'f', "x"}, {"manifest.json", 'f', "{\"name\":\"m\"}"}});
+  EXPECT_EQ(*read_bundle_manifest(BundleKind::image, path, "m"), "{\"name\":\"m\"}");
+  EXPECT_TRUE(fs::is_empty(f.dest()));
+  fs::remove(path);
+  write_raw(path, {{"evil", 'l', "/etc"}, {"manifest.json", 'f', "{}"}});
+  auto hostile = read_bundle_manifest(BundleKind::image, path, "m");
+  ASSERT_FALSE(hostile);
+  EXPECT_EQ(hostile.error().message,
+            "bundle m: entry \"evil\" is not allowed (a bundle holds exactly: manifest.json, "
+            "rootfs.ext4)");
+  fs::remove(path);
+  write_raw(path, {{"rootfs.ext4", 'f', "x"}});
+  auto none = read_bundle_manifest(BundleKind::image, path, "m");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message,
+            "bundle m: manifest.json is missing (an image bundle holds exactly: manifest.json, "
+            "rootfs.ext4)");
 }
 
 TEST(Bundle, RefusesATruncatedStream) {

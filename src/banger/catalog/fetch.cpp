@@ -294,4 +294,48 @@ Status fetch_file(std::string_view location, const std::string& dest, std::uint6
   return done;
 }
 
+Expected<Catalog> load_catalog(std::string_view location, const FetchOptions& options,
+                               const base::CancelFn& cancel) {
+  BANGER_TRY_ASSIGN(auto text, fetch_document(location, kMaxCatalogBytes, options, cancel));
+  BANGER_TRY_ASSIGN(auto catalog, parse_catalog(text, location));
+  for (BundleKind kind : {BundleKind::image, BundleKind::kernel}) {
+    for (auto& entry : catalog.of(kind)) {
+      auto resolved = resolve_location(location, entry.url);
+      if (!resolved) {
+        return fail(Errc::invalid_argument,
+                    fmt::format("catalog {}: {} {}: {}", base::printable(location, 200),
+                                to_string(kind), entry.name, resolved.error().message));
+      }
+      entry.url = std::move(*resolved);
+    }
+  }
+  return catalog;
+}
+
+Expected<std::string> download_bundle(const BundleEntry& entry, const std::string& dir,
+                                      const base::ProgressFn& progress,
+                                      const base::CancelFn& cancel, const FetchOptions& options) {
+  std::string path = dir + "/bundle-" + entry.name + "-XXXXXX.tar.zst";
+  int fd = ::mkstemps(path.data(), 8);
+  if (fd < 0) {
+    return fail_errno("creating a download file in " + dir, errno);
+  }
+  ::close(fd);
+  ::unlink(path.c_str());  // fetch_file creates it exclusively; the name stays ours
+  std::string message =
+      fmt::format("downloading {} ({} MiB)", base::printable(entry.url, 200), entry.size >> 20);
+  base::report(progress,
+               {"download", message, 0, static_cast<std::int64_t>(entry.size), "", base::kBytes});
+  std::uint64_t reported = 0;
+  auto on_bytes = [&](std::uint64_t done) {
+    if (done - reported >= (8U << 20) || done == entry.size) {
+      reported = done;
+      base::report(progress, {"download", message, static_cast<std::int64_t>(done),
+                              static_cast<std::int64_t>(entry.size), "", base::kBytes});
+    }
+  };
+  BANGER_TRY(fetch_file(entry.url, path, entry.size, entry.sha256, on_bytes, options, cancel));
+  return path;
+}
+
 }  // namespace banger::catalog

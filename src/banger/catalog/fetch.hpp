@@ -12,6 +12,7 @@
 
 #include "banger/base/error.hpp"
 #include "banger/base/progress.hpp"
+#include "banger/catalog/catalog.hpp"
 
 namespace banger::catalog {
 
@@ -52,5 +53,19 @@ using BytesFn = std::function<void(std::uint64_t done)>;
 Status fetch_file(std::string_view location, const std::string& dest, std::uint64_t expected_size,
                   std::string_view expected_sha256, const BytesFn& on_bytes = {},
                   const FetchOptions& options = {}, const base::CancelFn& cancel = {});
+
+// The catalog at location (config catalog_url), parsed, with every bundle url resolved to a
+// location (resolve_location). Errors of fetch_document and parse_catalog; a url that does
+// not resolve is invalid_argument naming the catalog and the entry.
+Expected<Catalog> load_catalog(std::string_view location, const FetchOptions& options = {},
+                               const base::CancelFn& cancel = {});
+
+// Downloads entry's bundle into a new file in dir ("bundle-<name>-XXXXXX.tar.zst", 0600),
+// verified against the entry's size and sha256 while it streams, reporting stage "download" in
+// bytes. Returns the file's path; the caller removes it. Errors of fetch_file.
+Expected<std::string> download_bundle(const BundleEntry& entry, const std::string& dir,
+                                      const base::ProgressFn& progress = {},
+                                      const base::CancelFn& cancel = {},
+                                      const FetchOptions& options = {});
 
 }  // namespace banger::catalog

@@ -120,7 +120,10 @@ Expected<std::optional<oci::Credentials>> pull_credentials(const std::string& re
     return fail(Errc::invalid_argument,
                 "--username needs --password-stdin (passwords are never taken as arguments)");
   }
-  BANGER_TRY_ASSIGN(auto ref, oci::parse_reference(reference));
+  auto ref = oci::parse_reference(reference);
+  if (!ref) {
+    return std::optional<oci::Credentials>{};  // a catalog name, or an error the daemon names
+  }
   std::string path;
   if (const char* dir = std::getenv("DOCKER_CONFIG"); dir != nullptr && *dir != '\0') {
     path = std::string(dir) + "/config.json";
@@ -131,7 +134,7 @@ Expected<std::optional<oci::Credentials>> pull_credentials(const std::string& re
     return std::optional<oci::Credentials>{};
   }
   BANGER_TRY_ASSIGN(auto text, sys::read_file(path));
-  auto creds = oci::docker_config_credentials(text, oci::docker_config_key(ref));
+  auto creds = oci::docker_config_credentials(text, oci::docker_config_key(*ref));
   if (!creds) {
     return tl::unexpected(with_context(creds.error(), path));
   }
@@ -168,6 +171,7 @@ class ImagePullCommand final : public Command {
     if (*creds) {
       request_.username = (*creds)->username;
       request_.password = (*creds)->password;
+      request_.credentials_from_flags = password_stdin_;
     }
     auto pulled = call_with_progress<api::ImagePull>(ctx, request_);
     if (!pulled) {
@@ -270,8 +274,16 @@ class ImagePromoteCommand final : public Command {
 
 class ImageListCommand final : public Command {
  public:
-  void declare(CLI::App& app) override { app.add_flag("--json", json_, "print JSON"); }
-  int run(Context& ctx) override {
+  void declare(CLI::App& app) override {
+    app.add_flag("--available", available_,
+                 "list what `image pull <name>` can make: the embedded recipes and the bundles "
+                 "of catalog_url");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override { return available_ ? list_available(ctx) : list_stored(ctx); }
+
+ private:
+  int list_stored(Context& ctx) {
     auto listed = call_daemon<api::ImageList>(ctx, {});
     if (!listed) {
       return report_error(ctx, listed.error());
@@ -289,8 +301,105 @@ class ImageListCommand final : public Command {
     ctx.printer.out(render_table(table));
     return 0;
   }
+  int list_available(Context& ctx) {
+    auto listed = call_daemon<api::ImageCatalog>(ctx, {});
+    if (!listed) {
+      return report_error(ctx, listed.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(listed->entries));
+      return 0;
+    }
+    Table table{{"NAME", "KIND", "DISTRO", "KERNEL", "DOWNLOAD", "STATE", "DESCRIPTION"}, {}};
+    for (const auto& e : listed->entries) {
+      std::string download = e.kind == "bundle" ? size_text(static_cast<std::int64_t>(e.size))
+                                                : std::string("- (built locally)");
+      table.rows.push_back({e.name, e.kind, e.distro, e.kernel.empty() ? "-" : e.kernel, download,
+                            e.pulled ? "pulled" : "available",
+                            e.description.empty() ? "-" : e.description});
+    }
+    ctx.printer.out(render_table(table));
+    return 0;
+  }
+
+  bool available_ = false;
+  bool json_ = false;
+};
+
+// Makes path absolute against the CLI's working directory (the daemon has its own).
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(path, ec);
+  return ec ? path : absolute.lexically_normal().string();
+}
+
+class ImageBundleCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("image", request_.name, "image name")->required();
+    app.add_option("-o,--output", request_.output_dir,
+                   "directory to write the bundle into (default: the current directory)");
+    app.add_option("--catalog", request_.catalog,
+                   "catalog file to add the entry to (created when missing)");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    request_.output_dir = absolute_path(request_.output_dir.empty() ? "." : request_.output_dir);
+    if (!request_.catalog.empty()) {
+      request_.catalog = absolute_path(request_.catalog);
+    }
+    auto written = call_with_progress<api::ImageBundle>(ctx, request_);
+    if (!written) {
+      return report_error(ctx, written.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(*written));
+      return 0;
+    }
+    ctx.printer.out(fmt::format("wrote {} ({})\n", written->path,
+                                size_text(static_cast<std::int64_t>(written->entry.size))));
+    if (!written->catalog.empty()) {
+      ctx.printer.out(fmt::format("added image {} to {}\n", written->entry.name, written->catalog));
+    }
+    // The entry, ready to paste into a catalog's "images" list.
+    ctx.printer.out(api::to_json_value(written->entry).dump(2) + "\n");
+    return 0;
+  }
 
  private:
+  api::ImageBundle::Request request_;
+  bool json_ = false;
+};
+
+class ImageImportCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("bundle", request_.path, "a bundle (.tar.zst) written by `image bundle`")
+        ->required();
+    app.add_option("--name", request_.name, "image name (default: the bundle's)");
+    app.add_option("--kernel", request_.kernel, "kernel to boot it with (default: the bundle's)");
+    app.add_flag("--force", request_.force, "replace an existing image of that name");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    request_.path = absolute_path(request_.path);
+    auto imported = call_with_progress<api::ImageImport>(ctx, request_);
+    if (!imported) {
+      return report_error(ctx, imported.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(imported->image));
+    } else {
+      const auto& image = imported->image;
+      ctx.printer.out(fmt::format("imported image {} ({}, {} init, kernel {}, {})\n", image.name,
+                                  image.distro, image.init_flavour, image.kernel,
+                                  size_text(image.size_bytes)));
+    }
+    return 0;
+  }
+
+ private:
+  api::ImageImport::Request request_;
   bool json_ = false;
 };
 
@@ -422,6 +531,18 @@ std::vector<CommandEntry> image_commands() {
        "--password-stdin",
        {},
        factory<ImagePullCommand>()},
+      {{"image", "bundle"},
+       "write an image as a bundle (.tar.zst) and its catalog entry, for any static web server",
+       "  banger image bundle tiny -o /srv/banger --catalog /srv/banger/catalog.json\n"
+       "  banger image bundle team-dev --json",
+       {},
+       factory<ImageBundleCommand>()},
+      {{"image", "import"},
+       "install an image bundle from a local file",
+       "  banger image import ./tiny-x86_64-0123456789ab.tar.zst\n"
+       "  banger image import ./team.tar.zst --name team2 --kernel debian-cloud",
+       {},
+       factory<ImageImportCommand>()},
       {{"image", "cache", "list"},
        "list the blobs image pull cached, with the images using them",
        "  banger image cache list\n  banger image cache list --json",
@@ -445,7 +566,7 @@ std::vector<CommandEntry> image_commands() {
        factory<ImagePromoteCommand>()},
       {{"image", "list"},
        "list images",
-       "  banger image list\n  banger image list --json",
+       "  banger image list\n  banger image list --available\n  banger image list --json",
        {"ls"},
        factory<ImageListCommand>()},
       {{"image", "show"},

@@ -69,23 +69,37 @@ class KernelPullCommand final : public Command {
   bool json_ = false;
 };
 
+// Makes path absolute against the CLI's working directory (the daemon has its own).
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(path, ec);
+  return ec ? path : absolute.lexically_normal().string();
+}
+
+// `kernel import <name> --from DIR` or `kernel import <bundle.tar.zst> [--name N] [--force]`.
 class KernelImportCommand final : public Command {
  public:
   void declare(CLI::App& app) override {
-    app.add_option("name", request_.name, "kernel name: letters, digits, '.', '_' and '-'")
+    app.add_option("target", target_,
+                   "with --from: the kernel name; otherwise a kernel bundle (.tar.zst)")
         ->required();
-    app.add_option("--from", request_.from, "directory holding vmlinux [and initrd.img]")
-        ->required();
+    app.add_option("--from", request_.from, "directory holding vmlinux [and initrd.img]");
+    app.add_option("--name", request_.name, "bundle only: kernel name (default: the bundle's)");
+    app.add_flag("--force", request_.force, "bundle only: replace a kernel of that name");
     app.add_flag("--json", json_, "print JSON");
   }
   int run(Context& ctx) override {
-    // The daemon has its own working directory: send an absolute path.
-    std::error_code ec;
-    auto absolute = std::filesystem::absolute(request_.from, ec);
-    if (!ec) {
-      request_.from = absolute.lexically_normal().string();
+    if (!request_.from.empty()) {
+      if (!request_.name.empty()) {
+        ctx.printer.err("banger: kernel import NAME --from DIR takes no --name\n");
+        return 2;
+      }
+      request_.name = target_;
+      request_.from = absolute_path(request_.from);
+    } else {
+      request_.bundle = absolute_path(target_);
     }
-    auto imported = call_daemon<api::KernelImport>(ctx, request_);
+    auto imported = call_with_progress<api::KernelImport>(ctx, request_);
     if (!imported) {
       return report_error(ctx, imported.error());
     }
@@ -100,7 +114,47 @@ class KernelImportCommand final : public Command {
   }
 
  private:
+  std::string target_;
   api::KernelImport::Request request_;
+  bool json_ = false;
+};
+
+class KernelBundleCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("kernel", request_.name, "kernel name")->required();
+    app.add_option("-o,--output", request_.output_dir,
+                   "directory to write the bundle into (default: the current directory)");
+    app.add_option("--catalog", request_.catalog,
+                   "catalog file to add the entry to (created when missing)");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    request_.output_dir = absolute_path(request_.output_dir.empty() ? "." : request_.output_dir);
+    if (!request_.catalog.empty()) {
+      request_.catalog = absolute_path(request_.catalog);
+    }
+    auto written = call_with_progress<api::KernelBundle>(ctx, request_);
+    if (!written) {
+      return report_error(ctx, written.error());
+    }
+    if (json_) {
+      print_json(ctx, api::to_json_value(*written));
+      return 0;
+    }
+    ctx.printer.out(fmt::format("wrote {} ({} bytes)\n", written->path, written->entry.size));
+    if (!written->catalog.empty()) {
+      ctx.printer.out(
+          fmt::format("added kernel {} to {}\n", written->entry.name, written->catalog));
+    }
+    auto entry = api::to_json_value(written->entry);
+    entry.erase("kernel");  // kernels boot themselves
+    ctx.printer.out(entry.dump(2) + "\n");
+    return 0;
+  }
+
+ private:
+  api::KernelBundle::Request request_;
   bool json_ = false;
 };
 
@@ -204,15 +258,22 @@ class KernelDeleteCommand final : public Command {
 std::vector<CommandEntry> kernel_commands() {
   return {
       {{"kernel", "pull"},
-       "pull a kernel from the catalog (built from the host's Debian archive)",
+       "pull a kernel from the catalog (a bundle of catalog_url, or built from the host's Debian "
+       "archive)",
        "  banger kernel pull debian-cloud\n  banger kernel pull debian-cloud --force",
        {},
        factory<KernelPullCommand>()},
       {{"kernel", "import"},
-       "import vmlinux [and initrd.img] from a directory",
-       "  banger kernel import my-kernel --from ./out",
+       "import vmlinux [and initrd.img] from a directory, or a kernel bundle",
+       "  banger kernel import my-kernel --from ./out\n"
+       "  banger kernel import ./fc-6.1-x86_64-0123456789ab.tar.zst",
        {},
        factory<KernelImportCommand>()},
+      {{"kernel", "bundle"},
+       "write a kernel as a bundle (.tar.zst) and its catalog entry",
+       "  banger kernel bundle debian-cloud -o /srv/banger --catalog /srv/banger/catalog.json",
+       {},
+       factory<KernelBundleCommand>()},
       {{"kernel", "list"},
        "list stored kernels (or the catalog with --available)",
        "  banger kernel list\n  banger kernel list --available\n  banger kernel list --json",

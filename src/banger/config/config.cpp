@@ -13,6 +13,7 @@
 
 #include "banger/base/expected.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/catalog/fetch.hpp"
 #include "banger/config/duration.hpp"
 #include "banger/config/size.hpp"
 #include "banger/sys/fs.hpp"
@@ -470,6 +471,14 @@ Handler int_key(std::string_view key, int& field, int64_t low, int64_t high) {
   };
 }
 
+constexpr std::string_view kCatalogLocation =
+    "\"\", an absolute path, a path starting with ~/, file:///path, https://... or http:// to a "
+    "loopback host";
+
+bool is_catalog_location(const std::string& value) {
+  return value.empty() || catalog::parse_location(value).has_value();
+}
+
 constexpr std::string_view kProgram =
     "a program name looked up in PATH, an absolute path or a path starting with ~/";
 
@@ -601,15 +610,7 @@ Status apply_config(const toml::table& root, Config& c, ParseState& state) {
        duration_key("auto_stop_stale_after", c.auto_stop_stale_after, std::chrono::seconds(0))},
       {"stats_poll_interval", poll_key("stats_poll_interval")},
       {"catalog_url",
-       [&](const toml::node& n) -> Status {
-         BANGER_TRY_ASSIGN(auto url, get_string("catalog_url", n));
-         if (!url.empty()) {
-           return bad(
-               "catalog_url: not supported yet (banger uses only its embedded image and kernel "
-               "catalog); remove the key");
-         }
-         return {};
-       }},
+       path_key("catalog_url", c.catalog_url, kCatalogLocation, is_catalog_location, state)},
       {"insecure_registries",
        [&](const toml::node& n) {
          return parse_insecure_registries(n, c.insecure_registries, state);

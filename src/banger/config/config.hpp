@@ -79,6 +79,9 @@ struct Config {
   std::string dns_listen = "127.0.0.1:42069";
   std::chrono::seconds auto_stop_stale_after{0};  // 0 = off
   std::chrono::seconds stats_poll_interval{10};
+  // The published catalog merged with the embedded one (S11): "" (none), an absolute path,
+  // file:///path, https://..., or http:// to a loopback host.
+  std::string catalog_url;
   // Registries `image pull` reaches over plain http ("host[:port]"); loopback ones always are.
   std::vector<std::string> insecure_registries;
   // Root filesystem size of a pulled image without --size: content x this, at least 1 GiB.
@@ -104,8 +107,7 @@ Config default_config(const paths::Paths& paths);
 // types and bad values (naming the key and what is allowed). ssh_key_path, qemu_bin and
 // firecracker_bin starting with "~/" are expanded against home (an error when it is empty).
 // The original banger's key names are accepted with a note in Config::notes; an old name
-// together with its replacement is an error. A non-empty catalog_url is refused (not
-// supported yet).
+// together with its replacement is an error.
 Expected<Config> parse_config(std::string_view toml_text, const std::string& source_name,
                               const paths::Paths& paths, const std::string& home = "");
 

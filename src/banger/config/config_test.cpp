@@ -274,9 +274,12 @@ TEST(Config, BadValuesAreErrorsNamingTheLineTheKeyAndWhatIsAllowed) {
        "auto_stop_stale_after must be a duration string such as \"90s\", \"30m\" or \"2h\", got "
        "30"},
       {"stats_poll_interval = \"0\"", "stats_poll_interval must be at least 1s, got \"0\""},
-      {"catalog_url = \"https://example.com/c.json\"",
-       "catalog_url: not supported yet (banger uses only its embedded image and kernel catalog); "
-       "remove the key"},
+      {"catalog_url = \"http://example.com/c.json\"",
+       "catalog_url must be \"\", an absolute path, a path starting with ~/, file:///path, "
+       "https://... or http:// to a loopback host, got \"http://example.com/c.json\""},
+      {"catalog_url = \"catalog.json\"",
+       "catalog_url must be \"\", an absolute path, a path starting with ~/, file:///path, "
+       "https://... or http:// to a loopback host, got \"catalog.json\""},
       {"catalog_url = 1", "catalog_url must be a string, got 1"},
       {"insecure_registries = \"registry.lan\"",
        "insecure_registries must be a list of registry hosts such as [\"registry.lan:5000\"], got "
@@ -410,11 +413,17 @@ TEST(Config, OldAndNewNameTogetherIsAnError) {
             "config.toml:1: metrics_poll_interval must be at least 1s, got \"0\"");
 }
 
-TEST(Config, CatalogUrlIsRefusedUntilSupported) {
-  // Accepting it and using only the embedded catalog would be a key that silently does nothing.
-  EXPECT_EQ(error_of("cidr = 24\ncatalog_url = \"https://example.com/catalog.json\""),
-            "config.toml:2: catalog_url: not supported yet (banger uses only its embedded image "
-            "and kernel catalog); remove the key");
+TEST(Config, CatalogUrlTakesPathsFileHttpsAndLoopbackHttpLocations) {
+  for (std::string url : {"https://example.com/catalog.json", "http://127.0.0.1:8000/c.json",
+                          "/srv/banger/catalog.json", "file:///srv/banger/catalog.json"}) {
+    auto parsed = parse("catalog_url = \"" + url + "\"");
+    ASSERT_TRUE(parsed) << url << ": " << parsed.error().message;
+    EXPECT_EQ(parsed->catalog_url, url);
+  }
+  auto home =
+      parse_config("catalog_url = \"~/catalog.json\"", "config.toml", test_paths(), "/home/me");
+  ASSERT_TRUE(home) << home.error().message;
+  EXPECT_EQ(home->catalog_url, "/home/me/catalog.json");
   auto empty = parse("catalog_url = \"\"");
   ASSERT_TRUE(empty) << empty.error().message;
   EXPECT_EQ(*empty, default_config(test_paths()));

@@ -98,7 +98,8 @@ class Daemon {
        .paths = options_.paths,
        .clock = platform_.clock,
        .users_of = [this](const std::string& kernel) { return usage_.kernel_users(kernel); },
-       .find_tool = platform_.find_tool}};
+       .find_tool = platform_.find_tool,
+       .catalog_url = options_.config.catalog_url}};
   imagecat::ImageService images_{
       {.images = image_repo_,
        .runner = platform_.runner,
@@ -112,7 +113,8 @@ class Daemon {
        .find_tool = platform_.find_tool,
        .agent_binary = platform_.facts.agent_binary,
        .insecure_registries = options_.config.insecure_registries,
-       .pull_size_headroom = options_.config.pull_size_headroom}};
+       .pull_size_headroom = options_.config.pull_size_headroom,
+       .catalog_url = options_.config.catalog_url}};
   hostnat::NetworkService network_{{.links = platform_.links,
                                     .bridge_name = options_.config.bridge_name,
                                     .bridge_ip = options_.config.bridge_ip,

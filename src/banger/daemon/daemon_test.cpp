@@ -123,6 +123,40 @@ class DaemonTest : public ::testing::Test {
     EXPECT_TRUE(sys::write_file_atomic(from + "/rootfs.ext4", std::string(4096, 'r'), 0644));
     return from;
   }
+  // image.bundle/import/catalog and kernel.bundle/import of a bundle, with kernel k1 and image
+  // reg stored; leaves what it found.
+  void bundle_methods() {
+    std::string pub = dir_.path() + "/pub";
+    ASSERT_TRUE(sys::make_dirs(pub, 0755));
+    auto kernel_bundle =
+        call<api::KernelBundle>({.name = "k1", .output_dir = pub, .catalog = pub + "/c.json"});
+    ASSERT_TRUE(kernel_bundle) << kernel_bundle.error().message;
+    EXPECT_EQ(kernel_bundle->entry.url, kernel_bundle->path.substr(pub.size() + 1));
+    auto k2 = call<api::KernelImport>({.name = "k2", .bundle = kernel_bundle->path});
+    ASSERT_TRUE(k2) << k2.error().message;
+    EXPECT_EQ(k2->kernel.source, "bundle " + kernel_bundle->path);
+    ASSERT_TRUE(call<api::KernelDelete>({.name = "k2"}));
+    auto both = call<api::KernelImport>({.name = "k3", .from = "/x", .bundle = "/y"});
+    ASSERT_FALSE(both);
+    EXPECT_EQ(both.error().code, Errc::invalid_argument);
+
+    auto image_bundle = call<api::ImageBundle>({.name = "reg", .output_dir = pub});
+    ASSERT_TRUE(image_bundle) << image_bundle.error().message;
+    EXPECT_EQ(image_bundle->entry.kernel, "k1");
+    // The stand-in rootfs is no ext4: the import checks that before recording anything.
+    auto not_ext4 = call<api::ImageImport>({.path = image_bundle->path, .name = "reg2"});
+    ASSERT_FALSE(not_ext4);
+    EXPECT_NE(not_ext4.error().message.find("rootfs.ext4 is not an ext4 file system"),
+              std::string::npos)
+        << not_ext4.error().message;
+    EXPECT_FALSE(call<api::ImageShow>({.name = "reg2"}));
+    auto catalog = call<api::ImageCatalog>({});
+    ASSERT_TRUE(catalog) << catalog.error().message;
+    ASSERT_FALSE(catalog->entries.empty());
+    EXPECT_EQ(catalog->entries.back().name, "tiny");
+    EXPECT_EQ(catalog->entries.back().kind, "recipe");
+  }
+
   // image.*, kernel.* (artifacts from write_artifacts() in `from`); leaves no image or kernel.
   void image_and_kernel_methods(const std::string& from) {
     auto imported = call<api::KernelImport>({.name = "k1", .from = from});
@@ -171,6 +205,7 @@ class DaemonTest : public ::testing::Test {
     auto promoted = call<api::ImagePromote>({.name = "missing"});
     ASSERT_FALSE(promoted);
     EXPECT_EQ(promoted.error().code, Errc::not_found);
+    bundle_methods();
 
     // Usage queries come from the store: a used kernel is refused, by name of its user.
     auto refused = call<api::KernelDelete>({.name = "k1"});
@@ -498,7 +533,7 @@ TEST_F(DaemonTest, AnImageOrKernelThatCannotBeHadIsRefusedBeforeAnythingIsRecord
   EXPECT_EQ(image.error().code, Errc::not_found);
   EXPECT_EQ(image.error().message,
             "image \"no-such-image\" not found: `banger image list` shows the images, `banger "
-            "image build` makes one");
+            "image list --available` what `banger image pull` can make");
   auto kernel = c.call<api::VmCreate>({.name = "web", .kernel = "no-such-kernel"});
   ASSERT_FALSE(kernel);
   EXPECT_EQ(kernel.error().code, Errc::not_found);

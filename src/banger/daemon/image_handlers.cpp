@@ -61,6 +61,63 @@ void register_cache_handlers(rpc::Registry& registry, const ImageHandlerDeps& de
       });
 }
 
+api::BundleEntryInfo to_entry_info(const catalog::BundleEntry& entry) {
+  return {.name = entry.name,
+          .description = entry.description,
+          .distro = entry.distro,
+          .arch = entry.arch,
+          .kernel = entry.kernel,
+          .url = entry.url,
+          .sha256 = entry.sha256,
+          .size = entry.size};
+}
+
+// image.bundle, image.import, image.catalog.
+void register_bundle_handlers(rpc::Registry& registry, const ImageHandlerDeps& deps) {
+  registry.add<api::ImageBundle>(
+      [deps](const api::ImageBundle::Request& request,
+             rpc::CallContext& ctx) -> Expected<api::ImageBundle::Response> {
+        auto progress = [&ctx](const base::ProgressEvent& e) { ctx.emit(api::to_event(e)); };
+        BANGER_TRY_ASSIGN(auto written,
+                          deps.images.bundle({.name = request.name,
+                                              .output_dir = request.output_dir,
+                                              .catalog_file = request.catalog},
+                                             progress, [&ctx] { return ctx.cancelled(); }));
+        return api::ImageBundle::Response{.path = written.path,
+                                          .entry = to_entry_info(written.entry),
+                                          .catalog = written.catalog_file};
+      });
+  registry.add<api::ImageImport>(
+      [deps](const api::ImageImport::Request& request,
+             rpc::CallContext& ctx) -> Expected<api::ImageImport::Response> {
+        auto progress = [&ctx](const base::ProgressEvent& e) { ctx.emit(api::to_event(e)); };
+        BANGER_TRY_ASSIGN(auto image,
+                          deps.images.import_bundle({.path = request.path,
+                                                     .name = request.name,
+                                                     .kernel = request.kernel,
+                                                     .force = request.force},
+                                                    progress, [&ctx] { return ctx.cancelled(); }));
+        return api::ImageImport::Response{.image = to_info(image)};
+      });
+  registry.add<api::ImageCatalog>(
+      [deps](const api::ImageCatalog::Request&,
+             rpc::CallContext& ctx) -> Expected<api::ImageCatalog::Response> {
+        BANGER_TRY_ASSIGN(auto entries, deps.images.catalog([&ctx] { return ctx.cancelled(); }));
+        api::ImageCatalog::Response response;
+        for (const auto& e : entries) {
+          response.entries.push_back({.name = e.name,
+                                      .kind = e.kind,
+                                      .description = e.description,
+                                      .distro = e.distro,
+                                      .kernel = e.kernel,
+                                      .size = e.size,
+                                      .url = e.location,
+                                      .pulled = e.pulled});
+        }
+        return response;
+      });
+}
+
 }  // namespace
 
 void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
@@ -97,6 +154,7 @@ void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
     if (!request.username.empty() || !request.password.empty()) {
       spec.credentials =
           oci::Credentials{.username = request.username, .password = request.password};
+      spec.credentials_from_flags = request.credentials_from_flags;
     }
     BANGER_TRY_ASSIGN(auto pulled, deps.images.pull(spec, progress, cancel));
     return api::ImagePull::Response{.image = to_info(pulled.image),
@@ -105,6 +163,7 @@ void register_image_handlers(rpc::Registry& registry, ImageHandlerDeps deps) {
                                     .up_to_date = pulled.up_to_date};
   });
   register_cache_handlers(registry, deps);
+  register_bundle_handlers(registry, deps);
   registry.add<api::ImageRegister>(
       [deps](const api::ImageRegister::Request& request,
              rpc::CallContext&) -> Expected<api::ImageRegister::Response> {

@@ -23,13 +23,15 @@ api::KernelInfo to_info(const model::Kernel& kernel) {
 Expected<std::vector<api::KernelCatalogEntry>> catalog(kernelcat::KernelService& kernels) {
   BANGER_TRY_ASSIGN(auto statuses, kernels.catalog());
   std::vector<api::KernelCatalogEntry> entries;
-  for (const auto& [entry, pulled] : statuses) {
+  for (const auto& status : statuses) {
+    const auto& entry = status.entry;
     entries.push_back({.name = entry.name,
                        .description = entry.description,
                        .distro = entry.distro,
                        .arch = entry.arch,
-                       .source = "debian package " + entry.meta_package,
-                       .pulled = pulled});
+                       .source = status.bundle ? "bundle " + status.bundle->url
+                                               : "debian package " + entry.meta_package,
+                       .pulled = status.pulled});
   }
   return entries;
 }
@@ -77,9 +79,42 @@ void register_kernel_handlers(rpc::Registry& registry, KernelHandlerDeps deps) {
   });
   registry.add<api::KernelImport>(
       [deps](const api::KernelImport::Request& request,
-             rpc::CallContext&) -> Expected<api::KernelImport::Response> {
+             rpc::CallContext& ctx) -> Expected<api::KernelImport::Response> {
+        if (request.from.empty() == request.bundle.empty()) {
+          return fail(Errc::invalid_argument,
+                      "kernel import needs exactly one of a directory (--from) and a bundle");
+        }
+        if (!request.bundle.empty()) {
+          BANGER_TRY_ASSIGN(auto kernel, deps.kernels.import_bundle(
+                                             request.bundle, request.name, request.force,
+                                             progress_of(ctx), [&ctx] { return ctx.cancelled(); }));
+          return api::KernelImport::Response{.kernel = to_info(kernel)};
+        }
+        if (request.force) {
+          return fail(Errc::invalid_argument, "--force is for bundles: remove the kernel first");
+        }
         BANGER_TRY_ASSIGN(auto kernel, deps.kernels.import_dir(request.name, request.from));
         return api::KernelImport::Response{.kernel = to_info(kernel)};
+      });
+  registry.add<api::KernelBundle>(
+      [deps](const api::KernelBundle::Request& request,
+             rpc::CallContext& ctx) -> Expected<api::KernelBundle::Response> {
+        BANGER_TRY_ASSIGN(auto written, deps.kernels.bundle({.name = request.name,
+                                                             .output_dir = request.output_dir,
+                                                             .catalog_file = request.catalog},
+                                                            progress_of(ctx),
+                                                            [&ctx] { return ctx.cancelled(); }));
+        const auto& e = written.entry;
+        return api::KernelBundle::Response{.path = written.path,
+                                           .entry = {.name = e.name,
+                                                     .description = e.description,
+                                                     .distro = e.distro,
+                                                     .arch = e.arch,
+                                                     .kernel = "",
+                                                     .url = e.url,
+                                                     .sha256 = e.sha256,
+                                                     .size = e.size},
+                                           .catalog = written.catalog_file};
       });
   registry.add<api::KernelDelete>(
       [deps](const api::KernelDelete::Request& request,

@@ -23,9 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kRootfsFile = "rootfs.ext4";
 constexpr std::string_view kWorkSeedFile = "work-seed.ext4";
-constexpr std::string_view kManifestFile = "manifest.json";
 
 std::int64_t file_size(const std::string& path) {
   std::error_code ec;
@@ -36,12 +34,6 @@ std::int64_t file_size(const std::string& path) {
 bool is_regular_file(const std::string& path) {
   std::error_code ec;
   return fs::is_regular_file(path, ec);
-}
-
-// The manifest.json of the image directory dir, parsed.
-Expected<Manifest> manifest_in(const std::string& dir) {
-  BANGER_TRY_ASSIGN(auto text, sys::read_file(dir + "/" + std::string(kManifestFile)));
-  return parse_manifest(text);
 }
 
 Status check_cancel(const base::CancelFn& cancel) {
@@ -124,9 +116,15 @@ Expected<model::Image> ImageService::build(const BuildSpec& spec, const base::Pr
 
 Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::ProgressFn& progress,
                                         const base::CancelFn& cancel) {
-  // Catalog names come first (S11): a recipe is built, anything else is an OCI reference.
+  // Catalog names come first (S11): a bundle of the catalog at catalog_url is downloaded and
+  // installed, a recipe is built, anything else is an OCI reference.
+  BANGER_TRY_ASSIGN(auto published, published_image(spec.reference, progress, cancel));
+  if (published) {
+    return pull_bundle(*published, spec, progress, cancel);
+  }
   if (auto recipe = find_recipe(spec.reference)) {
-    if (!spec.kernel.empty() || !spec.platform.empty() || spec.size_mib || spec.credentials) {
+    if (!spec.kernel.empty() || !spec.platform.empty() || spec.size_mib ||
+        (spec.credentials && spec.credentials_from_flags)) {
       return fail(Errc::invalid_argument,
                   fmt::format("\"{}\" is a recipe, built locally: --kernel, --platform, --size "
                               "and registry credentials are for OCI images (to pull the "
@@ -411,6 +409,12 @@ ImageSource ImageService::source_of(const model::Image& image) {
   auto manifest = manifest_in(store_.live_dir(image.name));
   if (!manifest) {
     return {};
+  }
+  if (manifest->bundle) {
+    return {.source = fmt::format("bundle {} (sha256 {})", manifest->bundle->location,
+                                  manifest->bundle->sha256),
+            .entrypoint = manifest->oci ? manifest->oci->entrypoint : std::vector<std::string>{},
+            .cmd = manifest->oci ? manifest->oci->cmd : std::vector<std::string>{}};
   }
   if (manifest->oci) {
     return {.source = manifest->oci->reference + "@" + manifest->oci->digest,

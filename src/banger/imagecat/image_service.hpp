@@ -17,6 +17,7 @@
 #include "banger/base/clock.hpp"
 #include "banger/base/error.hpp"
 #include "banger/base/progress.hpp"
+#include "banger/catalog/catalog.hpp"
 #include "banger/imagecat/manifest.hpp"
 #include "banger/imagecat/recipes.hpp"
 #include "banger/imagecat/rootfs_builder.hpp"
@@ -45,7 +46,10 @@ struct PullSpec {
   std::string platform;                   // "" or "linux/amd64" (the only platform banger boots)
   std::optional<std::uint64_t> size_mib;  // "" = content x 1.5, at least 1 GiB
   std::optional<oci::Credentials> credentials;  // else anonymous
-  bool force = false;                           // replace an image of that name
+  // credentials came from the user's flags: refused for catalog names (recipes, bundles);
+  // otherwise (~/.docker/config.json) they are only used for registries.
+  bool credentials_from_flags = false;
+  bool force = false;  // replace an image of that name
 };
 
 // One blob of the pull cache and the images whose manifest lists it.
@@ -75,6 +79,43 @@ struct PullResult {
 inline constexpr std::string_view kDefaultPulledKernel = "debian-cloud";
 // The smallest --size a pull accepts.
 inline constexpr std::uint64_t kMinPulledImageMib = 64;
+
+// image bundle <image> (S11).
+struct BundleSpec {
+  std::string name;        // the image
+  std::string output_dir;  // absolute; the bundle is written here
+  // absolute or "": a catalog file to add the entry to (created when missing); the entry's
+  // url is then the bundle's path relative to the catalog's directory when the bundle is
+  // below it, its absolute path otherwise.
+  std::string catalog_file;
+};
+
+struct BundleResult {
+  std::string path;            // the .tar.zst written
+  catalog::BundleEntry entry;  // its catalog entry (url as written into catalog_file)
+  std::string catalog_file;    // "" when none was given
+};
+
+// image import <bundle> (S11).
+struct ImportSpec {
+  std::string path;    // absolute path of a .tar.zst
+  std::string name;    // "" = the name in the bundle's manifest
+  std::string kernel;  // "" = the kernel the bundle's manifest names
+  bool force = false;  // replace an image of that name
+};
+
+// One image `image pull <name>` can make without a registry: an embedded recipe or a bundle
+// of the catalog at catalog_url (`image list --available`).
+struct CatalogImage {
+  std::string name;
+  std::string kind;  // "recipe" or "bundle"
+  std::string description;
+  std::string distro;
+  std::string kernel;
+  std::uint64_t size = 0;  // bundle bytes (0 for recipes)
+  std::string location;    // the bundle's url ("" for recipes)
+  bool pulled = false;     // an image of this name is stored
+};
 
 struct RegisterSpec {
   std::string name;
@@ -107,6 +148,7 @@ struct ImageServiceDeps {
   // Registries reached over plain http besides loopback ones (config insecure_registries).
   std::vector<std::string> insecure_registries;
   double pull_size_headroom = 1.5;  // config pull_size_headroom
+  std::string catalog_url;          // config catalog_url ("" = the embedded catalog only)
 };
 
 // Owns: the image records (store::ImageRepository) and everything under paths.images_dir, an
@@ -155,6 +197,34 @@ class ImageService {
   // pulls in progress (they hold the cache shared) and holds off new ones while it runs, so
   // a blob a pull has fetched but not yet recorded is never removed under it.
   Expected<std::vector<CachedBlobInfo>> cache_prune(bool dry_run);
+
+  // Writes image spec.name as a bundle (manifest.json with the rootfs's sha256 + rootfs.ext4)
+  // into spec.output_dir and, with spec.catalog_file, adds or replaces its entry there.
+  // Reports stages "hash" and "bundle". Errors: not_found (image, output dir), invalid_argument
+  // (relative paths, an image with a work seed), the catalog file's parse errors, io,
+  // cancelled. Nothing is left in output_dir on failure.
+  Expected<BundleResult> bundle(const BundleSpec& spec, const base::ProgressFn& progress = {},
+                                const base::CancelFn& cancel = {});
+
+  // Installs the bundle at spec.path as a managed image: extracted (only manifest.json and
+  // rootfs.ext4, regular files) into a stage, rootfs.ext4 checked against the manifest's
+  // rootfs_sha256 and for the ext4 magic, the manifest's fields validated, then published and
+  // recorded. Errors: invalid_argument (a refused bundle naming what is wrong, a bad name,
+  // kernel or kernel arguments in its manifest), not_found, already_exists (without force),
+  // failed_precondition (busy, or in use with force), cancelled. On failure nothing is
+  // recorded and the stage is removed.
+  Expected<model::Image> import_bundle(const ImportSpec& spec,
+                                       const base::ProgressFn& progress = {},
+                                       const base::CancelFn& cancel = {});
+
+  // The embedded recipes and the bundles of the catalog at catalog_url (which win over a
+  // recipe of the same name), with whether each is pulled, ordered by name. The catalog's
+  // fetch and parse errors pass through.
+  Expected<std::vector<CatalogImage>> catalog(const base::CancelFn& cancel = {});
+
+  // Whether `image pull name` would find it in the catalog (a recipe or a published bundle);
+  // an unreachable catalog counts only the recipes.
+  bool in_catalog(const std::string& name);
 
   // Records an existing rootfs as an unmanaged image (the file stays where it is). Errors:
   // invalid_argument (name, relative path, neither or both of kernel_path/kernel_ref),
@@ -230,6 +300,28 @@ class ImageService {
                                                        const oci::RegistryOptions& registry,
                                                        const base::ProgressFn& progress,
                                                        const base::CancelFn& cancel);
+  // The bundle entry called reference in the catalog at catalog_url, nullopt when there is none
+  // or no catalog. An unreachable or broken catalog is an error only for a plain name that
+  // is not a recipe (it could only have come from the catalog); otherwise it is reported
+  // as a progress warning and the pull goes on without it.
+  Expected<std::optional<catalog::BundleEntry>> published_image(const std::string& reference,
+                                                                const base::ProgressFn& progress,
+                                                                const base::CancelFn& cancel);
+  // image pull <catalog bundle name>: up to date when the stored image came from a bundle of
+  // the same sha256, otherwise downloaded (verified) and installed.
+  Expected<PullResult> pull_bundle(const catalog::BundleEntry& entry, const PullSpec& spec,
+                                   const base::ProgressFn& progress, const base::CancelFn& cancel);
+  // What install_bundle() is asked to do.
+  struct Installing {
+    std::string bundle_path;  // the .tar.zst on disk
+    std::string shown;        // the bundle in messages (url or path)
+    std::string name;         // "" = the manifest's
+    std::string kernel;       // "" = the manifest's
+    bool force = false;
+    BundleRecord origin;  // recorded in the installed manifest
+  };
+  Expected<model::Image> install_bundle(const Installing& job, const base::ProgressFn& progress,
+                                        const base::CancelFn& cancel);
   // Digest -> the images whose manifest.json lists it as a layer.
   std::map<std::string, std::vector<std::string>> blob_users();
 

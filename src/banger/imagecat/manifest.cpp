@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "banger/base/expected.hpp"
+#include "banger/sys/fs.hpp"
 
 namespace banger::imagecat {
 namespace {
@@ -67,6 +68,12 @@ std::string render_manifest(const Manifest& manifest) {
                    {"entrypoint", oci.entrypoint},   {"cmd", oci.cmd},       {"env", oci.env},
                    {"working_dir", oci.working_dir}, {"user", oci.user}};
   }
+  if (!manifest.rootfs_sha256.empty()) {
+    json["rootfs_sha256"] = manifest.rootfs_sha256;
+  }
+  if (manifest.bundle) {
+    json["bundle"] = {{"location", manifest.bundle->location}, {"sha256", manifest.bundle->sha256}};
+  }
   return json.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
@@ -122,8 +129,25 @@ Expected<Manifest> parse_manifest(std::string_view text) {
     }
     image.ssh = ssh->get<bool>();
   }
+  if (json.contains("rootfs_sha256")) {
+    BANGER_TRY_ASSIGN(manifest.rootfs_sha256, string_field(json, "rootfs_sha256"));
+  }
+  if (auto bundle = json.find("bundle"); bundle != json.end()) {
+    if (!bundle->is_object()) {
+      return fail(Errc::invalid_argument, "manifest: field \"bundle\" must be an object");
+    }
+    BundleRecord record;
+    BANGER_TRY_ASSIGN(record.location, string_field(*bundle, "location"));
+    BANGER_TRY_ASSIGN(record.sha256, string_field(*bundle, "sha256"));
+    manifest.bundle = std::move(record);
+  }
   image.managed = true;
   return manifest;
+}
+
+Expected<Manifest> manifest_in(const std::string& dir) {
+  BANGER_TRY_ASSIGN(auto text, sys::read_file(dir + "/" + std::string(kManifestFile)));
+  return parse_manifest(text);
 }
 
 }  // namespace banger::imagecat

@@ -74,6 +74,26 @@ TEST(Manifest, PulledImagesKeepTheirOciOrigin) {
   EXPECT_EQ(bad.error().message, "manifest: field \"layers\" must be an array");
 }
 
+TEST(Manifest, BundledImagesKeepTheRootfsHashAndTheirBundleOrigin) {
+  Manifest manifest = sample();
+  manifest.rootfs_sha256 = std::string(64, 'c');
+  manifest.bundle = BundleRecord{.location = "https://h/c/dev.tar.zst", .sha256 = "d"};
+  auto back = parse_manifest(render_manifest(manifest));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->rootfs_sha256, manifest.rootfs_sha256);
+  ASSERT_TRUE(back->bundle.has_value());
+  EXPECT_EQ(back->bundle->location, "https://h/c/dev.tar.zst");
+  EXPECT_EQ(back->bundle->sha256, "d");
+  auto plain = parse_manifest(render_manifest(sample()));
+  EXPECT_EQ(plain->rootfs_sha256, "");
+  EXPECT_FALSE(plain->bundle.has_value());
+  std::string broken = render_manifest(manifest);
+  broken.replace(broken.find("\"bundle\": {"), 11, "\"bundle\": 7, \"x\": {");
+  auto bad = parse_manifest(broken);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "manifest: field \"bundle\" must be an object");
+}
+
 TEST(Manifest, RejectsMalformedInput) {
   auto not_json = parse_manifest("{");
   ASSERT_FALSE(not_json);

@@ -16,6 +16,9 @@ std::string to_json(const KernelManifest& m) {
   j["imported_at"] = m.imported_at;
   j["package"] = m.package;
   j["package_version"] = m.package_version;
+  if (!m.bundle_sha256.empty()) {
+    j["bundle_sha256"] = m.bundle_sha256;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -45,7 +48,8 @@ Expected<KernelManifest> parse_manifest(std::string_view text) {
                             {"initrd_sha256", &m.initrd_sha256},
                             {"source", &m.source},
                             {"package", &m.package},
-                            {"package_version", &m.package_version}}) {
+                            {"package_version", &m.package_version},
+                            {"bundle_sha256", &m.bundle_sha256}}) {
     if (auto ok = get_string(key, *field); !ok) {
       return tl::unexpected(ok.error());
     }

@@ -20,6 +20,7 @@ struct KernelManifest {
   std::int64_t imported_at = 0;  // unix seconds
   std::string package;           // Debian package the kernel came from ("" = imported)
   std::string package_version;   // its version; a pull of the same version is a no-op
+  std::string bundle_sha256;     // of the .tar.zst it was installed from ("" = not a bundle)
 
   friend bool operator==(const KernelManifest&, const KernelManifest&) = default;
 };

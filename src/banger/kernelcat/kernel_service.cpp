@@ -278,18 +278,6 @@ std::string KernelService::dir_of(const std::string& name) const { return store_
 
 std::vector<CatalogKernel> KernelService::list_available() const { return builtin_catalog(); }
 
-Expected<std::vector<KernelService::CatalogStatus>> KernelService::catalog() {
-  std::vector<CatalogStatus> out;
-  for (auto& entry : list_available()) {
-    auto stored = deps_.kernels.get(entry.name);
-    if (!stored && stored.error().code != Errc::not_found) {
-      return tl::unexpected(stored.error());
-    }
-    out.push_back({.entry = std::move(entry), .pulled = stored.has_value()});
-  }
-  return out;
-}
-
 Status KernelService::reconcile() {
   BANGER_TRY(remove_work_dirs(deps_.paths.downloads_dir));
   BANGER_TRY_ASSIGN(auto records, deps_.kernels.list());
@@ -341,6 +329,15 @@ Expected<PullResult> KernelService::pull(const std::string& name, bool force,
                                          const base::ProgressFn& progress,
                                          const base::CancelFn& cancelled) {
   BANGER_TRY(check_name(name));
+  // A bundle of the catalog at catalog_url comes first (it wins over a built-in entry).
+  BANGER_TRY_ASSIGN(auto published, published_kernel(name, progress, cancelled));
+  if (published) {
+    auto pulled = pull_bundle(*published, force, progress, cancelled);
+    if (!pulled) {
+      return tl::unexpected(with_context(pulled.error(), "pulling kernel " + name));
+    }
+    return pulled;
+  }
   BANGER_TRY_ASSIGN(auto entry, find_catalog_kernel(name));
   auto result = store_.claim(name).and_then(
       [&](const Claim& claim) { return pull_claimed(claim, entry, force, progress, cancelled); });

@@ -15,6 +15,7 @@
 #include "banger/base/clock.hpp"
 #include "banger/base/error.hpp"
 #include "banger/base/progress.hpp"
+#include "banger/catalog/catalog.hpp"
 #include "banger/kernelcat/kernel_catalog.hpp"
 #include "banger/kernelcat/kernel_manifest.hpp"
 #include "banger/model/kernel.hpp"
@@ -34,6 +35,20 @@ struct KernelServiceDeps {
   std::function<Expected<std::vector<std::string>>(const std::string& kernel)> users_of;
   // PATH lookup for host tools (sys::find_executable in production).
   std::function<std::string(const std::string&)> find_tool;
+  std::string catalog_url;  // config catalog_url ("" = the built-in catalog only)
+};
+
+// kernel bundle <kernel> (S11).
+struct KernelBundleSpec {
+  std::string name;
+  std::string output_dir;    // absolute
+  std::string catalog_file;  // absolute or "" (see imagecat::BundleSpec)
+};
+
+struct KernelBundleResult {
+  std::string path;
+  catalog::BundleEntry entry;
+  std::string catalog_file;
 };
 
 struct PullResult {
@@ -65,16 +80,36 @@ class KernelService {
   // logged. Errors: io when kernels_dir cannot be listed; store errors.
   Status reconcile();
 
-  // The built-in catalog entries (`kernel list --available`, `kernel.catalog`).
+  // The built-in catalog entries.
   std::vector<CatalogKernel> list_available() const;
-  // One catalog entry and whether a kernel of its name is stored.
+  // One catalog entry (built-in, or a bundle of the catalog at catalog_url, which wins over a
+  // built-in entry of its name) and whether a kernel of its name is stored.
   struct CatalogStatus {
-    CatalogKernel entry;
+    CatalogKernel entry;  // name, description, distro, arch (package fields empty for bundles)
+    std::optional<catalog::BundleEntry> bundle;
     bool pulled = false;
   };
-  // list_available() with each entry's pulled flag; store errors other than not_found pass
-  // through.
-  Expected<std::vector<CatalogStatus>> catalog();
+  // Every catalog entry with its pulled flag, by name; the catalog's fetch and parse errors
+  // and store errors other than not_found pass through.
+  Expected<std::vector<CatalogStatus>> catalog(const base::CancelFn& cancel = {});
+  // Whether `kernel pull name` would find it (built-in, or a bundle of a reachable catalog).
+  bool in_catalog(const std::string& name);
+
+  // Writes kernel spec.name (manifest.json, vmlinux, initrd.img when it has one) as a bundle
+  // into spec.output_dir, and with catalog_file records its entry there. Errors: not_found,
+  // invalid_argument (relative paths), the catalog file's, io, cancelled.
+  Expected<KernelBundleResult> bundle(const KernelBundleSpec& spec,
+                                      const base::ProgressFn& progress = {},
+                                      const base::CancelFn& cancel = {});
+
+  // Installs the kernel bundle at path (absolute) as kernel name ("" = the bundle's): only
+  // manifest.json, vmlinux and initrd.img are extracted, vmlinux must be an x86_64 ELF and both
+  // files must match the manifest's sha256. Errors: invalid_argument (a refused bundle naming
+  // what is wrong), not_found, already_exists (without force), failed_precondition (busy or,
+  // with force, in use), cancelled. Nothing is recorded and the stage is removed on failure.
+  Expected<model::Kernel> import_bundle(const std::string& path, const std::string& name,
+                                        bool force, const base::ProgressFn& progress = {},
+                                        const base::CancelFn& cancel = {});
 
   // Pulls catalog entry `name` into kernels/<name>: resolves the package through apt; when
   // the stored kernel came from the same package version, its files still hash to the
@@ -140,6 +175,18 @@ class KernelService {
   Expected<std::optional<model::Kernel>> up_to_date(const std::string& name,
                                                     const std::string& package,
                                                     const std::string& version, bool force);
+  // The bundle entry called name in the catalog at catalog_url, nullopt when none; an
+  // unusable catalog is an error unless name is built in (then a progress warning).
+  Expected<std::optional<catalog::BundleEntry>> published_kernel(const std::string& name,
+                                                                 const base::ProgressFn& progress,
+                                                                 const base::CancelFn& cancel);
+  Expected<PullResult> pull_bundle(const catalog::BundleEntry& entry, bool force,
+                                   const base::ProgressFn& progress, const base::CancelFn& cancel);
+  // Extracts, checks and publishes the bundle at bundle_path as kernel name (claimed).
+  Expected<model::Kernel> install_bundle(const Claim& claim, const std::string& bundle_path,
+                                         const std::string& shown, const std::string& bundle_sha256,
+                                         bool force, const base::ProgressFn& progress,
+                                         const base::CancelFn& cancel);
   Expected<PullResult> pull_claimed(const Claim& claim, const CatalogKernel& entry, bool force,
                                     const base::ProgressFn& progress,
                                     const base::CancelFn& cancelled);

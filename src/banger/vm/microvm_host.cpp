@@ -141,12 +141,13 @@ Expected<std::optional<model::Image>> MicrovmHost::find_image(const std::string&
   if (image.error().code != Errc::not_found) {
     return tl::unexpected(image.error());
   }
-  if (imagecat::find_recipe(name)) {
+  if (deps_.images.in_catalog(name)) {  // a recipe or a bundle of catalog_url
     return std::optional<model::Image>();
   }
-  return fail(Errc::not_found, fmt::format("image \"{}\" not found: `banger image list` shows the "
-                                           "images, `banger image build` makes one",
-                                           base::printable(name, 80)));
+  return fail(Errc::not_found,
+              fmt::format("image \"{}\" not found: `banger image list` shows the images, `banger "
+                          "image list --available` what `banger image pull` can make",
+                          base::printable(name, 80)));
 }
 
 Expected<std::optional<model::Kernel>> MicrovmHost::find_kernel(const std::string& name) {
@@ -157,7 +158,7 @@ Expected<std::optional<model::Kernel>> MicrovmHost::find_kernel(const std::strin
   if (kernel.error().code != Errc::not_found) {
     return tl::unexpected(kernel.error());
   }
-  if (kernelcat::find_catalog_kernel(name)) {
+  if (deps_.kernels.in_catalog(name)) {  // built in, or a bundle of catalog_url
     return std::optional<model::Kernel>();
   }
   return fail(Errc::not_found, fmt::format("kernel \"{}\" not found: `banger kernel list` shows "
@@ -180,8 +181,9 @@ Expected<model::Image> MicrovmHost::obtain_image(const std::string& name,
   if (image) {
     return std::move(*image);
   }
-  base::report(progress, {"image", "building image " + name + " (first use)", 0, 0});
-  return deps_.images.build({.recipe = name, .name = name}, progress, cancel);
+  base::report(progress, {"image", "pulling image " + name + " (first use)", 0, 0});
+  BANGER_TRY_ASSIGN(auto pulled, deps_.images.pull({.reference = name}, progress, cancel));
+  return std::move(pulled.image);
 }
 
 Expected<model::Kernel> MicrovmHost::obtain_kernel(const std::string& name,

@@ -416,7 +416,7 @@ TEST_F(MicrovmHostTest, CheckSourcesAcceptsWhatExistsOrCanBeHadOnFirstUse) {
   EXPECT_EQ(image.error().code, Errc::not_found);
   EXPECT_EQ(image.error().message,
             "image \"nosuch\" not found: `banger image list` shows the images, `banger image "
-            "build` makes one");
+            "list --available` what `banger image pull` can make");
   vm.image = "img";
   vm.kernel = "k9";
   auto kernel = host_.check_sources(vm);
