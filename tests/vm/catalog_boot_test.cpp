@@ -67,7 +67,8 @@ TEST_F(VmSuite, ACatalogBundleServedOverHttpBootsOnAFreshHome) {
     ASSERT_TRUE(up && up->exit_code == 0) << "http.server did not start";
 
     std::string url = "http://127.0.0.1:" + std::to_string(kPort) + "/";
-    fresh->write_config(std::string(kSizes) + "catalog_url = \"" + url + "catalog.json\"\n");
+    // Top-level keys before kSizes' [vm_defaults] table.
+    fresh->write_config("catalog_url = \"" + url + "catalog.json\"\n" + std::string(kSizes));
     auto listed = fresh->banger_in(ns, {"image", "list", "--available"});
     EXPECT_THAT(listed.out, HasSubstr("bundle")) << listed.err;
     auto ran = fresh->banger_in(
@@ -76,9 +77,11 @@ TEST_F(VmSuite, ACatalogBundleServedOverHttpBootsOnAFreshHome) {
     EXPECT_THAT(ran.out, HasSubstr("from-bundle"));
     auto shown = nlohmann::json::parse(
         fresh->banger_in(ns, {"image", "show", "tiny", "--json"}).out, nullptr, false);
+    ASSERT_TRUE(shown.is_object());
     EXPECT_THAT(shown.value("source", ""), StartsWith("bundle " + url + "tiny-x86_64-"));
     auto kernel_shown = nlohmann::json::parse(
         fresh->banger_in(ns, {"kernel", "show", "debian-cloud", "--json"}).out, nullptr, false);
+    ASSERT_TRUE(kernel_shown.is_object());
     EXPECT_THAT(kernel_shown.value("source", ""),
                 StartsWith("bundle " + url + "debian-cloud-x86_64-"));
   }

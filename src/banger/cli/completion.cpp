@@ -35,6 +35,9 @@ constexpr ValueRule kValueRules[] = {
     {"image register", "--rootfs", ValueKind::files},
     {"image register", "--initrd", ValueKind::files},
     {"kernel import", "--from", ValueKind::dirs},
+    {"kernel import", "target", ValueKind::files},  // a bundle (or, with --from, a new name)
+    {"image import", "bundle", ValueKind::files},
+    {"kernel bundle", "kernel", ValueKind::kernels},
     {"kernel pull", "name", ValueKind::kernel_catalog},
     {"kernel show", "name", ValueKind::kernels},
     {"kernel rm", "name", ValueKind::kernels},
@@ -45,6 +48,7 @@ constexpr ValueRule kValueRules[] = {
     {"", "--vmm", ValueKind::vmm},
     {"", "--signal", ValueKind::signals},
     {"", "--output", ValueKind::files},
+    {"", "--catalog", ValueKind::files},
     {"", "vm", ValueKind::vms},
     {"", "vms", ValueKind::vms},
     {"", "image", ValueKind::images},

@@ -163,6 +163,7 @@ Expected<PullResult> ImageService::pull(const PullSpec& spec, const base::Progre
   OciBuilder builder(OciSource{.reference = reference,
                                .registry = registry,
                                .blob_cache_dir = blob_cache_dir(),
+                               .kit_cache_dir = deps_.paths.cache_dir + "/kit",
                                .size_mib = spec.size_mib,
                                .headroom = deps_.pull_size_headroom});
   Produce job{.name = name,

@@ -308,11 +308,7 @@ Status OciBuilder::install_kit(const std::string& tree, const std::string& scrat
   base::report(ctx.progress, {.stage = "configure",
                               .message = "adding banger's init and busybox (the image has no "
                                          "systemd)"});
-  BANGER_TRY(sys::make_dirs(scratch, 0700));
-  BANGER_TRY_ASSIGN(auto debs, debpkg::download(ctx.runner, {"busybox-static"}, scratch, {}));
-  std::string unpacked = scratch + "/busybox-static";
-  BANGER_TRY(debpkg::extract_deb(debs.at(0), unpacked));
-  BANGER_TRY_ASSIGN(auto busybox, sys::read_file(unpacked + "/bin/busybox"));
+  BANGER_TRY_ASSIGN(auto busybox, kit_busybox(ctx.runner, scratch, source_.kit_cache_dir));
   BANGER_TRY_ASSIGN(auto guest, GuestTree::open(tree));
   std::string dir(kOciBusyboxDir);
   BANGER_TRY(guest.make_dirs(dir, 0755));
@@ -332,6 +328,41 @@ Status OciBuilder::install_kit(const std::string& tree, const std::string& scrat
     }
   }
   return {};
+}
+
+Expected<std::string> kit_busybox(sys::CommandRunner& runner, const std::string& scratch,
+                                  const std::string& kit_cache_dir) {
+  constexpr const char* kPackage = "busybox-static";
+  std::string cached;
+  if (!kit_cache_dir.empty()) {
+    BANGER_TRY_ASSIGN(auto version, debpkg::candidate_version(runner, kPackage));
+    std::string safe = version;
+    for (char& c : safe) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '+' && c != '~' &&
+          c != '-') {
+        c = '_';  // "1:1.35.0-4" -> "1_1.35.0-4": one path component
+      }
+    }
+    cached = fmt::format("{}/{}_{}/busybox", kit_cache_dir, kPackage, safe);
+    if (auto kept = sys::read_file(cached); kept && !kept->empty()) {
+      return std::move(*kept);
+    }
+  }
+  BANGER_TRY(sys::make_dirs(scratch, 0700));
+  BANGER_TRY_ASSIGN(auto debs, debpkg::download(runner, {kPackage}, scratch, {}));
+  std::string unpacked = scratch + "/" + kPackage;
+  BANGER_TRY(debpkg::extract_deb(debs.at(0), unpacked));
+  BANGER_TRY_ASSIGN(auto busybox, sys::read_file(unpacked + "/bin/busybox"));
+  if (!cached.empty()) {
+    // Kept for the next pull; a failure to keep it costs only that pull's download.
+    Status kept = sys::make_dirs(cached.substr(0, cached.rfind('/')), 0755).and_then([&] {
+      return sys::write_file_atomic(cached, busybox, 0755);
+    });
+    if (!kept) {
+      BANGER_LOG_WARN("not keeping busybox in {}: {}", kit_cache_dir, kept.error().message);
+    }
+  }
+  return busybox;
 }
 
 }  // namespace banger::imagecat

@@ -29,10 +29,20 @@ struct OciSource {
   oci::Reference reference;
   oci::RegistryOptions registry;
   std::string blob_cache_dir;             // <cache>/oci/blobs/sha256
+  // Where the busybox of the kit is kept per busybox-static version ("" = not kept: every
+  // pull of an image without systemd downloads the package).
+  std::string kit_cache_dir;
   std::optional<std::uint64_t> size_mib;  // --size; else content x headroom, at least 1 GiB
   double headroom = 1.5;                  // config pull_size_headroom
   std::size_t parallel_layers = 4;
 };
+
+// The static busybox binary of the host apt's candidate busybox-static, from
+// kit_cache_dir/busybox-static_<version>/busybox when an earlier pull kept it there, else
+// downloaded and unpacked in scratch (and kept in kit_cache_dir when it is set). Errors of
+// apt-cache, apt-get and the .deb extraction.
+Expected<std::string> kit_busybox(sys::CommandRunner& runner, const std::string& scratch,
+                                  const std::string& kit_cache_dir);
 
 // What a pull found.
 struct OciOrigin {

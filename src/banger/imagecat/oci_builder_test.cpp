@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "banger/sys/fs.hpp"
+#include "banger/testkit/fake_command_runner.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
 namespace banger::imagecat {
 namespace {
 
@@ -21,6 +25,37 @@ TEST(OciBuilder, InitScriptMountsTheWorkDiskRunsTheHooksAndPowersOff) {
                                 "/etc/banger/init.d/*", "poweroff -f", "/root/.banger/etc/$f"}) {
     EXPECT_NE(init.find(part), std::string::npos) << part;
   }
+}
+
+TEST(OciBuilder, TheKitsBusyboxIsKeptPerPackageVersionAndTakenFromTheCacheWithoutApt) {
+  testkit::TempDir dir;
+  testkit::FakeCommandRunner runner;
+  runner.on("apt-cache",
+            {0, "busybox-static:\n  Installed: (none)\n  Candidate: 1:1.35.0-4+b3\n", ""});
+  std::string kept = dir.path() + "/kit/busybox-static_1_1.35.0-4+b3/busybox";
+  ASSERT_TRUE(sys::make_dirs(dir.path() + "/kit/busybox-static_1_1.35.0-4+b3"));
+  ASSERT_TRUE(sys::write_file_atomic(kept,
+                                     "\x7f"
+                                     "ELF busybox",
+                                     0755));
+  auto busybox = kit_busybox(runner, dir.path() + "/scratch", dir.path() + "/kit");
+  ASSERT_TRUE(busybox) << busybox.error().message;
+  EXPECT_EQ(*busybox,
+            "\x7f"
+            "ELF busybox");
+  for (const auto& line : runner.ran()) {
+    EXPECT_EQ(line.find("apt-get"), std::string::npos) << "downloaded anyway: " << line;
+  }
+  // Another candidate version is not the kept one: it is downloaded (here the fake apt-get
+  // produces no .deb, which is an error naming the package).
+  runner.on("apt-cache", {0, "busybox-static:\n  Candidate: 1:1.36.1-1\n", ""});
+  auto other = kit_busybox(runner, dir.path() + "/scratch", dir.path() + "/kit");
+  EXPECT_FALSE(other);
+  bool downloaded = false;
+  for (const auto& line : runner.ran()) {
+    downloaded = downloaded || line.find("apt-get") != std::string::npos;
+  }
+  EXPECT_TRUE(downloaded);
 }
 
 }  // namespace
