@@ -298,32 +298,37 @@ struct BundleEntryInfo {
   }
 };
 
+// image.bundle and kernel.bundle: what to write and where.
+struct BundleRequest {
+  std::string name;
+  std::string output_dir;  // absolute
+  std::string catalog;     // absolute catalog file, or ""
+  template <class V>
+  void fields(V& v) {
+    v("name", name);
+    v("output_dir", output_dir);
+    v("catalog", catalog);
+  }
+};
+
+struct BundleResponse {
+  std::string path;       // the bundle written
+  BundleEntryInfo entry;  // its catalog entry
+  std::string catalog;    // the catalog file updated, or ""
+  template <class V>
+  void fields(V& v) {
+    v("path", path);
+    v("entry", entry);
+    v("catalog", catalog);
+  }
+};
+
 // Writes an image as a bundle (<name>-<arch>-<sha256 prefix>.tar.zst) into output_dir and,
 // with catalog, adds its entry to that catalog file. Streams events.
 struct ImageBundle {
   static constexpr std::string_view kMethod = "image.bundle";
-  struct Request {
-    std::string name;
-    std::string output_dir;  // absolute
-    std::string catalog;     // absolute catalog file, or ""
-    template <class V>
-    void fields(V& v) {
-      v("name", name);
-      v("output_dir", output_dir);
-      v("catalog", catalog);
-    }
-  };
-  struct Response {
-    std::string path;       // the bundle written
-    BundleEntryInfo entry;  // its catalog entry
-    std::string catalog;    // the catalog file updated, or ""
-    template <class V>
-    void fields(V& v) {
-      v("path", path);
-      v("entry", entry);
-      v("catalog", catalog);
-    }
-  };
+  using Request = BundleRequest;
+  using Response = BundleResponse;
 };
 
 // Installs a local image bundle. Streams events.

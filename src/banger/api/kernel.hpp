@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "banger/api/image.hpp"  // BundleEntryInfo
+#include "banger/api/image.hpp"  // BundleRequest, BundleResponse
 
 namespace banger::api {
 
@@ -169,28 +169,8 @@ struct KernelImport {
 // Streams events.
 struct KernelBundle {
   static constexpr std::string_view kMethod = "kernel.bundle";
-  struct Request {
-    std::string name;
-    std::string output_dir;  // absolute
-    std::string catalog;     // absolute catalog file, or ""
-    template <class V>
-    void fields(V& v) {
-      v("name", name);
-      v("output_dir", output_dir);
-      v("catalog", catalog);
-    }
-  };
-  struct Response {
-    std::string path;
-    BundleEntryInfo entry;
-    std::string catalog;
-    template <class V>
-    void fields(V& v) {
-      v("path", path);
-      v("entry", entry);
-      v("catalog", catalog);
-    }
-  };
+  using Request = BundleRequest;
+  using Response = BundleResponse;
 };
 
 // Deletes a kernel no image or VM uses.

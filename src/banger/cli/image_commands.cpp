@@ -11,6 +11,7 @@
 #include "banger/api/image.hpp"
 #include "banger/api/json_codec.hpp"
 #include "banger/base/strings.hpp"
+#include "banger/cli/bundle_command.hpp"
 #include "banger/cli/command.hpp"
 #include "banger/config/size.hpp"
 #include "banger/model/image.hpp"
@@ -326,49 +327,9 @@ class ImageListCommand final : public Command {
   bool json_ = false;
 };
 
-// Makes path absolute against the CLI's working directory (the daemon has its own).
-std::string absolute_path(const std::string& path) {
-  std::error_code ec;
-  auto absolute = std::filesystem::absolute(path, ec);
-  return ec ? path : absolute.lexically_normal().string();
-}
-
-class ImageBundleCommand final : public Command {
+class ImageBundleCommand final : public BundleCommand<api::ImageBundle> {
  public:
-  void declare(CLI::App& app) override {
-    app.add_option("image", request_.name, "image name")->required();
-    app.add_option("-o,--output", request_.output_dir,
-                   "directory to write the bundle into (default: the current directory)");
-    app.add_option("--catalog", request_.catalog,
-                   "catalog file to add the entry to (created when missing)");
-    app.add_flag("--json", json_, "print JSON");
-  }
-  int run(Context& ctx) override {
-    request_.output_dir = absolute_path(request_.output_dir.empty() ? "." : request_.output_dir);
-    if (!request_.catalog.empty()) {
-      request_.catalog = absolute_path(request_.catalog);
-    }
-    auto written = call_with_progress<api::ImageBundle>(ctx, request_);
-    if (!written) {
-      return report_error(ctx, written.error());
-    }
-    if (json_) {
-      print_json(ctx, api::to_json_value(*written));
-      return 0;
-    }
-    ctx.printer.out(fmt::format("wrote {} ({})\n", written->path,
-                                size_text(static_cast<std::int64_t>(written->entry.size))));
-    if (!written->catalog.empty()) {
-      ctx.printer.out(fmt::format("added image {} to {}\n", written->entry.name, written->catalog));
-    }
-    // The entry, ready to paste into a catalog's "images" list.
-    ctx.printer.out(api::to_json_value(written->entry).dump(2) + "\n");
-    return 0;
-  }
-
- private:
-  api::ImageBundle::Request request_;
-  bool json_ = false;
+  ImageBundleCommand() : BundleCommand("image") {}
 };
 
 class ImageImportCommand final : public Command {

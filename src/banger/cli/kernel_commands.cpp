@@ -7,6 +7,7 @@
 
 #include "banger/api/json_codec.hpp"
 #include "banger/api/kernel.hpp"
+#include "banger/cli/bundle_command.hpp"
 #include "banger/cli/command.hpp"
 #include "banger/config/size.hpp"
 
@@ -69,13 +70,6 @@ class KernelPullCommand final : public Command {
   bool json_ = false;
 };
 
-// Makes path absolute against the CLI's working directory (the daemon has its own).
-std::string absolute_path(const std::string& path) {
-  std::error_code ec;
-  auto absolute = std::filesystem::absolute(path, ec);
-  return ec ? path : absolute.lexically_normal().string();
-}
-
 // `kernel import <name> --from DIR` or `kernel import <bundle.tar.zst> [--name N] [--force]`.
 class KernelImportCommand final : public Command {
  public:
@@ -119,43 +113,9 @@ class KernelImportCommand final : public Command {
   bool json_ = false;
 };
 
-class KernelBundleCommand final : public Command {
+class KernelBundleCommand final : public BundleCommand<api::KernelBundle> {
  public:
-  void declare(CLI::App& app) override {
-    app.add_option("kernel", request_.name, "kernel name")->required();
-    app.add_option("-o,--output", request_.output_dir,
-                   "directory to write the bundle into (default: the current directory)");
-    app.add_option("--catalog", request_.catalog,
-                   "catalog file to add the entry to (created when missing)");
-    app.add_flag("--json", json_, "print JSON");
-  }
-  int run(Context& ctx) override {
-    request_.output_dir = absolute_path(request_.output_dir.empty() ? "." : request_.output_dir);
-    if (!request_.catalog.empty()) {
-      request_.catalog = absolute_path(request_.catalog);
-    }
-    auto written = call_with_progress<api::KernelBundle>(ctx, request_);
-    if (!written) {
-      return report_error(ctx, written.error());
-    }
-    if (json_) {
-      print_json(ctx, api::to_json_value(*written));
-      return 0;
-    }
-    ctx.printer.out(fmt::format("wrote {} ({} bytes)\n", written->path, written->entry.size));
-    if (!written->catalog.empty()) {
-      ctx.printer.out(
-          fmt::format("added kernel {} to {}\n", written->entry.name, written->catalog));
-    }
-    auto entry = api::to_json_value(written->entry);
-    entry.erase("kernel");  // kernels boot themselves
-    ctx.printer.out(entry.dump(2) + "\n");
-    return 0;
-  }
-
- private:
-  api::KernelBundle::Request request_;
-  bool json_ = false;
+  KernelBundleCommand() : BundleCommand("kernel") {}
 };
 
 class KernelListCommand final : public Command {

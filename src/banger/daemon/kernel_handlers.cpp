@@ -105,16 +105,16 @@ void register_kernel_handlers(rpc::Registry& registry, KernelHandlerDeps deps) {
                                                             progress_of(ctx),
                                                             [&ctx] { return ctx.cancelled(); }));
         const auto& e = written.entry;
-        return api::KernelBundle::Response{.path = written.path,
-                                           .entry = {.name = e.name,
-                                                     .description = e.description,
-                                                     .distro = e.distro,
-                                                     .arch = e.arch,
-                                                     .kernel = "",
-                                                     .url = e.url,
-                                                     .sha256 = e.sha256,
-                                                     .size = e.size},
-                                           .catalog = written.catalog_file};
+        return api::BundleResponse{.path = written.path,
+                                   .entry = {.name = e.name,
+                                             .description = e.description,
+                                             .distro = e.distro,
+                                             .arch = e.arch,
+                                             .kernel = "",
+                                             .url = e.url,
+                                             .sha256 = e.sha256,
+                                             .size = e.size},
+                                   .catalog = written.catalog_file};
       });
   registry.add<api::KernelDelete>(
       [deps](const api::KernelDelete::Request& request,

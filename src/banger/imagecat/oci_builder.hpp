@@ -28,7 +28,7 @@ inline constexpr std::string_view kOciBusyboxDir = "/usr/local/lib/banger/bin";
 struct OciSource {
   oci::Reference reference;
   oci::RegistryOptions registry;
-  std::string blob_cache_dir;             // <cache>/oci/blobs/sha256
+  std::string blob_cache_dir;  // <cache>/oci/blobs/sha256
   // Where the busybox of the kit is kept per busybox-static version ("" = not kept: every
   // pull of an image without systemd downloads the package).
   std::string kit_cache_dir;
