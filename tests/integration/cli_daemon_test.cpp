@@ -86,11 +86,12 @@ TEST(CliDaemon, DoctorAndVmShowNameTheSameBackendForEachVmmSetting) {
   }
 }
 
-TEST(CliDaemon, VmmFirecrackerIsRefusedByVmCreateAndDoctorAlike) {
+TEST(CliDaemon, VmmFirecrackerWithoutABinaryIsRefusedByVmCreateAndDoctorAlike) {
   BangerHome home;
-  home.write_config("vmm = \"firecracker\"\n");
+  home.write_config("vmm = \"firecracker\"\nfirecracker_bin = \"/nonexistent/firecracker\"\n");
   const std::string reason =
-      "the firecracker backend is not supported yet; set vmm = \"qemu\" or \"auto\"";
+      "vmm firecracker: no firecracker binary was found (firecracker_bin or PATH): install it "
+      "(docs/firecracker.md) or set vmm = \"qemu\"";
   auto created = home.banger({"vm", "create", "--no-start", "--name", "web"});
   EXPECT_EQ(created.exit_code, 1);
   EXPECT_THAT(created.err, HasSubstr("banger: " + reason + " (failed_precondition, op-"));

@@ -129,7 +129,7 @@ Daemon::~Daemon() = default;
 vm::VmServiceOptions Daemon::vm_options() const {
   auto sizes = config::resolve_vm_defaults(options_.config, platform_.facts.host);
   // The same decision doctor reports; a VM records the backend it is created under.
-  auto backend = policy::decide_vmm(options_.config.vmm);
+  auto backend = policy::decide_vmm(options_.config.vmm, platform_.facts.vmm_host);
   return {.default_image = options_.config.default_image,
           .default_kernel = options_.config.default_kernel,
           .default_vcpu = static_cast<int>(sizes.vcpu.value),
@@ -149,8 +149,10 @@ void Daemon::register_handlers() {
                                        .owner_uid = options_.owner_uid,
                                        .runner = platform_.runner,
                                        .request_stop = [this] { stop(); }});
-  register_vm_handlers(registry_,
-                       {.vms = vms_, .config = options_.config, .paths = options_.paths});
+  register_vm_handlers(registry_, {.vms = vms_,
+                                   .config = options_.config,
+                                   .paths = options_.paths,
+                                   .vmm_host = platform_.facts.vmm_host});
   register_image_handlers(registry_, {.images = images_});
   register_kernel_handlers(registry_, {.kernels = kernels_});
 }

@@ -636,7 +636,8 @@ TEST_F(DaemonTest, APerVmVmmIsDecidedLikeTheConfigKeyAndOverridesIt) {
   ASSERT_FALSE(firecracker);
   EXPECT_EQ(firecracker.error().code, Errc::failed_precondition);
   EXPECT_EQ(firecracker.error().message,
-            "the firecracker backend is not supported yet; set vmm = \"qemu\" or \"auto\"");
+            "vmm firecracker: no firecracker binary was found (firecracker_bin or PATH): install "
+            "it (docs/firecracker.md) or set vmm = \"qemu\"");
   auto unknown = call<api::VmCreate>({.name = "e", .no_start = true, .vmm = "kvmtool\x1b"});
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, Errc::invalid_argument);

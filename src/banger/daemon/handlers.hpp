@@ -7,6 +7,7 @@
 #include "banger/imagecat/image_service.hpp"
 #include "banger/kernelcat/kernel_service.hpp"
 #include "banger/paths/paths.hpp"
+#include "banger/policy/vmm.hpp"
 #include "banger/rpc/registry.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/vm/vm_service.hpp"
@@ -28,6 +29,7 @@ struct VmHandlerDeps {
   vm::VmService& vms;
   const config::Config& config;
   const paths::Paths& paths;
+  policy::VmmHost vmm_host;  // what `vm create --vmm` is decided with
 };
 
 // vm.create, vm.list, vm.show, vm.delete, vm.start, vm.stop, vm.restart, vm.kill, vm.prune,

@@ -11,6 +11,7 @@
 #include "banger/config/vm_defaults.hpp"
 #include "banger/hostnat/link_ops.hpp"
 #include "banger/hostnat/nat_ip_forward.hpp"
+#include "banger/policy/vmm.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/proc_stats.hpp"
 #include "banger/vm/microvm_host.hpp"
@@ -23,6 +24,7 @@ struct HostFacts {
   config::HostInfo host;           // CPUs and RAM: the vm sizing heuristics (S3)
   vm::MicrovmHostOptions vm_host;  // accelerator, rootfs strategy, vhost-vsock
   std::string agent_binary;        // the static banger-agent built images get ("" = none found)
+  policy::VmmHost vmm_host;        // firecracker found, KVM usable: policy::decide_vmm's input
 };
 
 // Not owned: every reference must outlive the Daemon started with it.

@@ -36,10 +36,21 @@ vmm::qemu::QemuVmmOptions qemu_options(const config::Config& config) {
   return options;
 }
 
+// Firecracker's binary (firecracker_bin, else PATH; "" when missing) and output writer.
+vmm::firecracker::FirecrackerVmmOptions firecracker_options(const config::Config& config,
+                                                            const vmm::qemu::QemuVmmOptions& qemu) {
+  vmm::firecracker::FirecrackerVmmOptions options;
+  options.binary =
+      sys::find_executable(config.firecracker_bin.empty() ? "firecracker" : config.firecracker_bin);
+  options.console_writer = qemu.console_writer;
+  return options;
+}
+
 // Accelerator (policy::decide_kvm unless forced by the config) and rootfs strategy.
 vm::MicrovmHostOptions vm_host_options(sys::CommandRunner& runner, const paths::Paths& paths,
                                        const config::Config& config,
-                                       const vmm::qemu::QemuHostCaps& caps) {
+                                       const vmm::qemu::QemuHostCaps& caps,
+                                       const policy::VmmHost& vmm_host) {
   vm::MicrovmHostOptions host;
   host.vhost_vsock = caps.vhost_vsock;
   bool kvm = policy::decide_kvm(sys::probe_kvm()).usable;
@@ -64,8 +75,9 @@ vm::MicrovmHostOptions vm_host_options(sys::CommandRunner& runner, const paths::
   }
   auto probe = vmstorage::probe_storage(runner, paths.vms_dir);
   // The backend doctor reports too; its disks decide the strategy (qcow2 is QEMU-only).
-  auto backend = policy::decide_vmm(config.vmm).backend;
-  host.rootfs_strategy = vmstorage::choose_strategy(probe, backend);
+  auto backend = policy::decide_vmm(config.vmm, vmm_host).backend;
+  host.rootfs_strategy = vmstorage::choose_strategy(probe, model::VmmBackend::qemu);
+  host.raw_rootfs_strategy = vmstorage::choose_strategy(probe, model::VmmBackend::firecracker);
   BANGER_LOG_INFO("vms: accel {}, rootfs {}", kvm ? "kvm" : "tcg",
                   vmstorage::explain_strategy(probe, backend));
   return host;
@@ -76,16 +88,23 @@ vm::MicrovmHostOptions vm_host_options(sys::CommandRunner& runner, const paths::
 Expected<std::unique_ptr<PosixPlatform>> PosixPlatform::probe(const paths::Paths& paths,
                                                               const config::Config& config) {
   BANGER_TRY(paths::prepare_state_dirs(paths));
-  std::unique_ptr<PosixPlatform> platform(new PosixPlatform(qemu_options(config)));
-  platform->facts_ = {
-      .host = config::probe_host(),
-      .vm_host = vm_host_options(platform->runner_, paths, config, platform->qemu_.options().caps),
-      .agent_binary = imagecat::locate_agent_binary(sys::self_executable_dir())};
+  auto qemu = qemu_options(config);
+  auto firecracker = firecracker_options(config, qemu);
+  policy::VmmHost vmm_host{.firecracker_found = !firecracker.binary.empty(),
+                           .kvm_usable = policy::decide_kvm(sys::probe_kvm()).usable};
+  std::unique_ptr<PosixPlatform> platform(new PosixPlatform(qemu, firecracker));
+  platform->facts_ = {.host = config::probe_host(),
+                      .vm_host = vm_host_options(platform->runner_, paths, config,
+                                                 platform->qemu_.options().caps, vmm_host),
+                      .agent_binary = imagecat::locate_agent_binary(sys::self_executable_dir()),
+                      .vmm_host = vmm_host};
   return platform;
 }
 
-PosixPlatform::PosixPlatform(vmm::qemu::QemuVmmOptions qemu)
-    : qemu_({.launcher = launcher_}, std::move(qemu)) {}
+PosixPlatform::PosixPlatform(vmm::qemu::QemuVmmOptions qemu,
+                             vmm::firecracker::FirecrackerVmmOptions firecracker)
+    : qemu_({.launcher = launcher_}, std::move(qemu)),
+      firecracker_({.launcher = launcher_}, std::move(firecracker)) {}
 
 Platform PosixPlatform::platform() {
   return Platform{.runner = runner_,
@@ -93,10 +112,20 @@ Platform PosixPlatform::platform() {
                   .ip_forwarding = ip_forwarding_,
                   .clock = clock_,
                   .random = random_,
-                  .vmms = vmm::VmmRegistry(qemu_),
+                  .vmms = vmms(),
                   .find_tool = sys::find_executable,
                   .sample_process = sys::sample_process,
                   .facts = facts_};
+}
+
+vmm::VmmRegistry PosixPlatform::vmms() {
+  vmm::VmmRegistry registry(qemu_);
+  // Only a daemon that found a firecracker binary runs the backend (policy::decide_vmm refuses
+  // it otherwise, naming what to install).
+  if (!firecracker_.options().binary.empty()) {
+    registry.add(firecracker_);
+  }
+  return registry;
 }
 
 }  // namespace banger::daemon

@@ -14,6 +14,7 @@
 #include "banger/paths/paths.hpp"
 #include "banger/sys/command_runner.hpp"
 #include "banger/sys/process_launcher.hpp"
+#include "banger/vmm/firecracker/firecracker_vmm.hpp"
 #include "banger/vmm/qemu/qemu_vmm.hpp"
 
 namespace banger::daemon {
@@ -34,7 +35,10 @@ class PosixPlatform {
   Platform platform();
 
  private:
-  explicit PosixPlatform(vmm::qemu::QemuVmmOptions qemu);
+  PosixPlatform(vmm::qemu::QemuVmmOptions qemu,
+                vmm::firecracker::FirecrackerVmmOptions firecracker);
+  // QEMU, and Firecracker when its binary was found.
+  vmm::VmmRegistry vmms();
 
   base::SystemClock clock_;
   base::Mt19937Random random_;
@@ -43,6 +47,7 @@ class PosixPlatform {
   hostnat::NetlinkLinkOps links_;
   hostnat::ProcSysIpForwarding ip_forwarding_;
   vmm::qemu::QemuVmm qemu_;
+  vmm::firecracker::FirecrackerVmm firecracker_;
   HostFacts facts_;  // filled by probe()
 };
 

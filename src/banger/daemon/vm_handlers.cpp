@@ -195,7 +195,8 @@ api::VmExec::Response to_exec_response(const vm::GuestExecResult& result) {
 
 // The backend a vm.create names (nullopt: the config's), decided as the config key is:
 // invalid_argument for an unknown name, failed_precondition for a backend that cannot run.
-Expected<std::optional<model::VmmBackend>> chosen_backend(const std::string& vmm) {
+Expected<std::optional<model::VmmBackend>> chosen_backend(const std::string& vmm,
+                                                          const policy::VmmHost& host) {
   if (vmm.empty()) {
     return std::optional<model::VmmBackend>();
   }
@@ -205,7 +206,7 @@ Expected<std::optional<model::VmmBackend>> chosen_backend(const std::string& vmm
                 fmt::format("unknown vmm \"{}\": use {}", base::printable(vmm, 40),
                             model::kVmmChoiceNames.allowed()));
   }
-  auto verdict = policy::decide_vmm(*choice);
+  auto verdict = policy::decide_vmm(*choice, host);
   if (!verdict.refusal.empty()) {
     return fail(Errc::failed_precondition, verdict.refusal);
   }
@@ -250,7 +251,7 @@ void register_records(rpc::Registry& registry, const VmHandlerDeps& deps) {
     }
     const auto readiness =
         request.ready == api::kReadyAgent ? vm::Readiness::agent : vm::Readiness::ssh;
-    BANGER_TRY_ASSIGN(auto backend, chosen_backend(request.vmm));
+    BANGER_TRY_ASSIGN(auto backend, chosen_backend(request.vmm, deps.vmm_host));
     BANGER_TRY_ASSIGN(auto vm, deps.vms.create({.name = request.name,
                                                 .image = request.image,
                                                 .kernel = request.kernel,

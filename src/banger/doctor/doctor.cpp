@@ -27,6 +27,12 @@
 namespace banger::doctor {
 namespace {
 
+// What the VMM decision depends on, from the facts (the daemon probes the same).
+policy::VmmHost vmm_host(const Facts& f) {
+  return {.firecracker_found = !f.firecracker_path.empty(),
+          .kvm_usable = policy::decide_kvm(f.kvm).usable};
+}
+
 Check pass(std::string name, std::string detail) {
   return {std::move(name), CheckStatus::pass, std::move(detail), ""};
 }
@@ -63,17 +69,19 @@ Check check_kvm(const Facts& f) {
 
 Check check_vmm(const Facts& f) {
   // The daemon decides with the same call, so this row names the backend new VMs get.
-  auto verdict = policy::decide_vmm(f.config.vmm);
+  auto verdict = policy::decide_vmm(f.config.vmm, vmm_host(f));
   if (!verdict.refusal.empty()) {
     return failed("vmm", verdict.refusal, "");
   }
-  if (f.qemu_path.empty()) {
+  const bool firecracker = verdict.backend == model::VmmBackend::firecracker;
+  if (!firecracker && f.qemu_path.empty()) {
     return failed("vmm",
                   verdict.automatic ? "qemu-system-x86_64 was not found"
                                     : "vmm = \"qemu\" but qemu-system-x86_64 was not found",
                   "apt-get install qemu-system-x86");
   }
-  return pass("vmm", fmt::format("{} ({}){}", model::to_string(verdict.backend), f.qemu_path,
+  return pass("vmm", fmt::format("{} ({}){}", model::to_string(verdict.backend),
+                                 firecracker ? f.firecracker_path : f.qemu_path,
                                  verdict.automatic ? ", chosen automatically" : ""));
 }
 
@@ -140,7 +148,10 @@ Check check_firecracker(const Facts& f) {
     case policy::VersionFit::supported:
       break;
   }
-  return pass("firecracker", found + "; unused: the firecracker backend is not supported yet");
+  const bool used =
+      policy::decide_vmm(f.config.vmm, vmm_host(f)).backend == model::VmmBackend::firecracker;
+  return pass("firecracker", found + (used ? "; new VMs run under it"
+                                           : "; VMs run under it with --vmm firecracker"));
 }
 
 Check check_tools(const Facts& f) {
@@ -227,7 +238,7 @@ Check check_vm_defaults(const Facts& f) {
 }
 
 Check check_rootfs(const Facts& f) {
-  auto backend = policy::decide_vmm(f.config.vmm).backend;
+  auto backend = policy::decide_vmm(f.config.vmm, vmm_host(f)).backend;
   return pass("rootfs strategy", vmstorage::explain_strategy(f.storage, backend));
 }
 

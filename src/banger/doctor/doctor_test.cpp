@@ -108,21 +108,29 @@ TEST(Doctor, ChecksRunWithoutTheDaemonSaySoInAFirstFailRow) {
 }
 
 TEST(Doctor, VmmRowNamesTheBackendTheDaemonRecordsForEachChoice) {
-  // The row and VM records both come from policy::decide_vmm: with firecracker on PATH, auto
-  // still means qemu (what the daemon runs), and vmm = "firecracker" is refused as the daemon
-  // refuses it.
+  // The row and VM records both come from policy::decide_vmm: auto means firecracker only when
+  // it is found and KVM is usable, and vmm = "firecracker" without a binary is refused as the
+  // daemon refuses it.
   auto f = healthy();
+  EXPECT_EQ(row(evaluate(f), "vmm").detail,
+            "qemu (/usr/bin/qemu-system-x86_64), chosen automatically");
   f.firecracker_path = "/usr/local/bin/firecracker";
+  EXPECT_EQ(row(evaluate(f), "vmm").detail,
+            "firecracker (/usr/local/bin/firecracker), chosen automatically");
+  f.kvm = {true, 0, false, true};  // KVM-PVM: Firecracker could not boot a guest
   EXPECT_EQ(row(evaluate(f), "vmm").detail,
             "qemu (/usr/bin/qemu-system-x86_64), chosen automatically");
   f.config.vmm = config::VmmChoice::qemu;
   EXPECT_EQ(row(evaluate(f), "vmm").detail, "qemu (/usr/bin/qemu-system-x86_64)");
   f.config.vmm = config::VmmChoice::firecracker;
+  EXPECT_EQ(row(evaluate(f), "vmm").detail, "firecracker (/usr/local/bin/firecracker)");
+  f.firecracker_path = "";
   auto checks = evaluate(f);
   const auto& refused = row(checks, "vmm");
   EXPECT_EQ(refused.status, CheckStatus::fail);
   EXPECT_EQ(refused.detail,
-            "the firecracker backend is not supported yet; set vmm = \"qemu\" or \"auto\"");
+            "vmm firecracker: no firecracker binary was found (firecracker_bin or PATH): install "
+            "it (docs/firecracker.md) or set vmm = \"qemu\"");
 }
 
 // A found binary as gather_facts reports a safe one that printed version.
@@ -137,9 +145,7 @@ TEST(Doctor, FirecrackerRowChecksPresenceSafetyAndTheVersionWindow) {
   f.firecracker = safe_firecracker("Firecracker v1.14.1\n");
   auto supported = row(evaluate(f), "firecracker");
   EXPECT_EQ(supported.status, CheckStatus::pass);
-  EXPECT_EQ(supported.detail,
-            "/usr/bin/firecracker v1.14.1 (PATH); unused: the firecracker "
-            "backend is not supported yet");
+  EXPECT_EQ(supported.detail, "/usr/bin/firecracker v1.14.1 (PATH); new VMs run under it");
   f.config.firecracker_bin = "/opt/fc/firecracker";
   f.firecracker_path = "/opt/fc/firecracker";
   f.firecracker = safe_firecracker("Firecracker v1.4.1\n");

@@ -110,13 +110,16 @@ MicrovmHost::MicrovmHost(MicrovmHostDeps deps, MicrovmHostOptions options)
 Expected<MicrovmHost::Driver> MicrovmHost::driver_of(const model::Vm& vm) const {
   BANGER_TRY_ASSIGN(vmm::Vmm * vmm, deps_.vmms.get(vm.vmm));
   auto paths = vmm->layout(vm.id, deps_.paths.runtime_dir, vm_dir_of(deps_.paths, vm));
-  vmm::VmmHandle handle{.backend = vm.vmm,
-                        .pid = vm.vmm_pid,
-                        .start_time = vm.vmm_start_time,
-                        .control_socket = paths.control_socket,
-                        .console_log = paths.console_log,
-                        .agent_socket = paths.agent_socket,
-                        .vsock_cid = options_.vhost_vsock ? vmm::vsock_cid_for_ip(vm.guest_ip) : 0};
+  vmm::VmmHandle handle{
+      .backend = vm.vmm,
+      .pid = vm.vmm_pid,
+      .start_time = vm.vmm_start_time,
+      .control_socket = paths.control_socket,
+      .console_log = paths.console_log,
+      .agent_socket = paths.agent_socket,
+      .vsock_cid = options_.vhost_vsock || vm.vmm == model::VmmBackend::firecracker
+                       ? vmm::vsock_cid_for_ip(vm.guest_ip)
+                       : 0};
   return Driver{.vmm = *vmm, .handle = std::move(handle), .paths = std::move(paths)};
 }
 
@@ -204,7 +207,8 @@ Expected<vmstorage::RootfsStrategy> MicrovmHost::prepare_disks(
     const std::string& public_key, const std::string& agent_token,
     const vmstorage::FileSyncPlan& sync) {
   std::string dir = vm_dir_of(deps_.paths, vm);
-  auto strategy = options_.rootfs_strategy;
+  auto strategy = vm.vmm == model::VmmBackend::firecracker ? options_.raw_rootfs_strategy
+                                                           : options_.rootfs_strategy;
   if (!vm.rootfs_strategy.empty()) {
     if (auto recorded = vmstorage::parse_rootfs_strategy(vm.rootfs_strategy)) {
       strategy = *recorded;

@@ -58,9 +58,12 @@ struct MicrovmHostDeps {
 
 struct MicrovmHostOptions {
   vmm::Accel accel = vmm::Accel::tcg;  // decided once from policy::decide_kvm
+  // The root disk of new QEMU VMs, and of new Firecracker VMs (raw files only: no qcow2).
   vmstorage::RootfsStrategy rootfs_strategy = vmstorage::RootfsStrategy::sparse_copy;
+  vmstorage::RootfsStrategy raw_rootfs_strategy = vmstorage::RootfsStrategy::sparse_copy;
   std::chrono::seconds boot_timeout{180};  // VMM start -> ssh answers (TCG is slow)
-  bool vhost_vsock = false;  // the VMM gives guests a vsock device (QEMU caps.vhost_vsock)
+  // QEMU gives guests a vsock device (caps.vhost_vsock); Firecracker guests always have one.
+  bool vhost_vsock = false;
   // Root daemon: every VMM switches to its VM's unprivileged id (vmm::vmm_id_for_ip) after
   // opening its files (security review M8), and the work disk is edited as that id (M11);
   // docs/decisions/0013.

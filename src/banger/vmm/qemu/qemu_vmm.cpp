@@ -16,44 +16,13 @@
 #include "banger/base/strings.hpp"
 #include "banger/sys/capped_log.hpp"
 #include "banger/sys/fs.hpp"
+#include "banger/vmm/process_tracker.hpp"
 #include "banger/vmm/qemu/qmp_client.hpp"
 
 namespace banger::vmm::qemu {
 namespace {
 
 constexpr std::chrono::milliseconds kPollInterval{20};
-
-std::int64_t file_size(const std::string& path) {
-  struct stat st{};
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
-}
-
-// The most of the log read for a start-up error's tail (the file may be many MiB).
-constexpr std::int64_t kLogTailBytes = 64 * 1024;
-
-// The last lines QEMU wrote to its log since offset, trimmed; empty when none. Reads at most
-// kLogTailBytes from the end (security review M10).
-std::string log_tail(const std::string& path, std::int64_t offset, std::size_t lines) {
-  std::string text = sys::read_tail(path, kLogTailBytes, offset);
-  return std::string(base::trim(base::tail_lines(text, lines)));
-}
-
-std::string describe_exit(std::optional<int> code) {
-  if (!code || *code < 0) {
-    return "";
-  }
-  if (*code > 128) {
-    return fmt::format(" (killed by signal {})", *code - 128);
-  }
-  return fmt::format(" (status {})", *code);
-}
-
-Status remove_stale_socket(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return fail_errno("removing stale socket " + path, errno);
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -70,52 +39,6 @@ VmmPaths QemuVmm::layout(const std::string& vm_id, const std::string& runtime_di
 
 std::string QemuVmm::kernel_cmdline(const CmdlineSpec& spec) const {
   return vmm::kernel_cmdline(spec);
-}
-
-std::shared_ptr<sys::Process> QemuVmm::child(const VmmHandle& handle) {
-  std::lock_guard lock(mutex_);
-  auto it = children_.find(Key{handle.pid, handle.start_time});
-  return it == children_.end() ? nullptr : it->second;
-}
-
-QemuVmm::ExitState QemuVmm::exit_state(const VmmHandle& handle) {
-  if (auto process = child(handle)) {
-    auto status = process->wait_for(std::chrono::milliseconds(0));
-    if (!status || !status->has_value()) {
-      return {};
-    }
-    return ExitState{.exited = true, .code = **status};
-  }
-  return ExitState{.exited = !sys::process_matches(handle.pid, handle.start_time), .code = {}};
-}
-
-bool QemuVmm::wait_exit(const VmmHandle& handle, std::chrono::milliseconds timeout) {
-  if (auto process = child(handle)) {
-    auto status = process->wait_for(timeout);
-    return status && status->has_value();
-  }
-  // Not our child (the daemon restarted): poll until the pid stops matching.
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (sys::process_matches(handle.pid, handle.start_time)) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(kPollInterval);
-  }
-  return true;
-}
-
-Status QemuVmm::send_signal(const VmmHandle& handle, int sig) {
-  if (auto process = child(handle)) {
-    return process->signal(sig);
-  }
-  if (!sys::process_matches(handle.pid, handle.start_time)) {
-    return {};  // gone, or the pid now names another process: never signal it
-  }
-  if (::kill(handle.pid, sig) != 0 && errno != ESRCH) {
-    return fail_errno(fmt::format("sending signal {} to qemu pid {}", sig, handle.pid), errno);
-  }
-  return {};
 }
 
 Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
@@ -192,8 +115,7 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
       auto state = qmp->query_status();
       if (state) {
         BANGER_LOG_INFO("vm {}: qemu pid {} up (qmp status {})", config.name, handle.pid, *state);
-        std::lock_guard lock(mutex_);
-        children_[Key{handle.pid, handle.start_time}] = process;
+        processes_.adopt(handle, process);
         return handle;
       }
       last_error = state.error();
@@ -233,7 +155,7 @@ Status QemuVmm::stop(const VmmHandle& handle, std::chrono::milliseconds grace) {
   if (auto asked = request_shutdown(handle); !asked) {
     // Handled here: the fallback is the kill below.
     BANGER_LOG_WARN("{}; killing it", asked.error().message);
-  } else if (wait_exit(handle, grace)) {
+  } else if (processes_.wait_exit(handle, grace)) {
     return {};
   } else {
     BANGER_LOG_INFO("qemu pid {} still running {} ms after power-off; killing it", handle.pid,
@@ -243,34 +165,21 @@ Status QemuVmm::stop(const VmmHandle& handle, std::chrono::milliseconds grace) {
 }
 
 Expected<bool> QemuVmm::signal(const VmmHandle& handle, int signal) {
-  if (signal == SIGKILL) {
-    BANGER_TRY(kill(handle));
-    return true;
-  }
-  if (!alive(handle)) {
-    return true;
-  }
-  BANGER_TRY(send_signal(handle, signal));
-  return wait_exit(handle, options_.signal_wait);
+  return processes_.signal(handle, signal, options_.kill_timeout, options_.signal_wait);
 }
 
 Status QemuVmm::kill(const VmmHandle& handle) {
-  BANGER_TRY(send_signal(handle, SIGKILL));
-  if (!wait_exit(handle, options_.kill_timeout)) {
-    return fail(Errc::timeout, fmt::format("qemu pid {} still running {} ms after SIGKILL",
-                                           handle.pid, options_.kill_timeout.count()));
-  }
-  return {};
+  return processes_.kill(handle, options_.kill_timeout);
 }
 
 Expected<VmmStatus> QemuVmm::status(const VmmHandle& handle) {
-  if (auto exited = exit_state(handle); exited.exited) {
+  if (auto exited = processes_.exit_state(handle); exited.exited) {
     return VmmStatus{.state = VmmState::exited, .exit_code = exited.code, .detail = "exited"};
   }
   auto qmp = QmpClient::connect(handle.control_socket, options_.qmp_timeout);
   Expected<std::string> state = qmp ? qmp->query_status() : tl::unexpected(qmp.error());
   if (!state) {
-    if (auto exited = exit_state(handle); exited.exited) {  // it died while we asked
+    if (auto exited = processes_.exit_state(handle); exited.exited) {  // it died while we asked
       return VmmStatus{.state = VmmState::exited, .exit_code = exited.code, .detail = "exited"};
     }
     Error e = with_context(state.error(), fmt::format("querying qemu pid {}", handle.pid));

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "banger/sys/process_launcher.hpp"
+#include "banger/vmm/process_tracker.hpp"
 #include "banger/vmm/qemu/argv.hpp"
 #include "banger/vmm/vmm.hpp"
 
@@ -61,7 +62,7 @@ class QemuVmm final : public Vmm {
   // QMP "running" is running; every other live QEMU run state ("paused", "prelaunch",
   // "shutdown", ...) is paused, with the raw state in detail.
   Expected<VmmStatus> status(const VmmHandle& handle) override;
-  bool alive(const VmmHandle& handle) override { return !exit_state(handle).exited; }
+  bool alive(const VmmHandle& handle) override { return !processes_.exit_state(handle).exited; }
   AgentEndpoint agent_endpoint(const VmmHandle& handle) override;
   std::vector<AgentEndpoint> stream_endpoints(const VmmHandle& handle,
                                               const VmmPaths& paths) override;
@@ -71,23 +72,9 @@ class QemuVmm final : public Vmm {
   const QemuVmmOptions& options() const { return options_; }
 
  private:
-  using Key = std::pair<pid_t, std::uint64_t>;
-
-  // Our own child for handle (launched by this object), or nullptr (e.g. after a restart).
-  std::shared_ptr<sys::Process> child(const VmmHandle& handle);
-  struct ExitState {
-    bool exited = false;
-    std::optional<int> code;  // known for our own children only
-  };
-  ExitState exit_state(const VmmHandle& handle);
-  // Waits up to timeout for the VMM to exit; true when it has.
-  bool wait_exit(const VmmHandle& handle, std::chrono::milliseconds timeout);
-  Status send_signal(const VmmHandle& handle, int sig);
-
   QemuVmmDeps deps_;
   QemuVmmOptions options_;
-  std::mutex mutex_;
-  std::map<Key, std::shared_ptr<sys::Process>> children_;
+  ProcessTracker processes_{"qemu"};
 };
 
 }  // namespace banger::vmm::qemu
