@@ -17,7 +17,7 @@ What it emulates
   Every PUT body is validated against the official specification
   (third_party/firecracker/firecracker-api-v1.14.1.yaml) with unknown properties refused,
   through fcspec.py (needs python3-yaml and python3-jsonschema; without them a warning goes to
-  stderr and bodies are not validated). Pre-boot/post-boot gating and the checks Firecracker
+  stderr and only required fields are checked). Pre-boot/post-boot gating and the checks Firecracker
   makes when a resource is configured (kernel/initrd/drive files can be opened, one root drive,
   unique guest MACs, the vsock socket can be bound, log/metrics files can be opened) answer with
   Firecracker's messages. Source of the messages: firecracker v1.14.1,
@@ -45,14 +45,23 @@ What it emulates
 
 What it does not emulate: snapshots, balloon, MMDS, entropy, pmem, serial, memory hotplug,
 cpu-config, PATCH requests, rate limiters, vhost-user drives, guest-initiated vsock connections
-(uds_path_<port>), jailer, seccomp, metrics content (FlushMetrics writes one timestamp line),
---config-file/--no-api. Those calls get 400 with a fault_message naming the emulator.
-Deviations kept on purpose: a stale file at --api-sock or at the vsock uds_path is removed
-(Firecracker refuses an existing path); InstanceStart also needs a root drive (Firecracker would
-boot without one).
+(uds_path_<port>), jailer, seccomp, metrics content (FlushMetrics writes one timestamp line).
+Those API calls get 400 with a fault_message naming the emulator; --config-file and --no-api
+make it exit 1.
+Deviations kept on purpose: a stale socket file at --api-sock or at the vsock uds_path is
+removed (Firecracker refuses an existing path); InstanceStart also needs a root drive
+(Firecracker would boot without one); schema violations are worded like serde's errors where
+there is one (unknown/missing field, unknown variant), else with jsonschema's message; drives
+get QEMU cache=unsafe (Firecracker's "Unsafe", the default) or cache=writeback ("Writeback");
+network interfaces are QEMU tap netdevs (vhost=off); "OK" is sent once QEMU's socket accepts,
+not when a guest program does; the agent port carries one host connection at a time (a
+virtio-serial port has one host end: a concurrent second connection gets its "OK" but no bytes
+flow until the first one closes).
 
 The socket directory: at InstanceStart a private directory (tempfile.mkdtemp under /tmp, mode
 0700) holds QEMU's sockets, short enough for sun_path: qmp.sock, agent.sock, s0.sock..s3.sock.
+It is removed at exit; after a SIGKILL a small `sh` child (waiting for EOF on a pipe from the
+emulator) removes it.
 
 Test-only option (hidden from --help, for tests/firecracker/emulator_test.py only):
   --test-no-qemu DIR   InstanceStart does not start QEMU: DIR is taken as the socket directory
@@ -178,6 +187,14 @@ def describe_schema_error(error):
     return f"{error.message}{suffix}"
 
 
+# Required fields per body, checked when the specification cannot be used (no jsonschema).
+REQUIRED = {"/actions": ["action_type"], "/boot-source": ["kernel_image_path"],
+            "/drives/{drive_id}": ["drive_id", "is_root_device"], "/logger": [],
+            "/machine-config": ["vcpu_count", "mem_size_mib"], "/metrics": ["metrics_path"],
+            "/network-interfaces/{iface_id}": ["iface_id", "host_dev_name"],
+            "/vsock": ["guest_cid", "uds_path"]}
+
+
 def parse_body(spec, template, raw):
     """The JSON object of a PUT body, validated against template's schema; ApiError with
     Firecracker's deserialization prefix when it is not valid JSON or violates the schema."""
@@ -193,6 +210,10 @@ def parse_body(spec, template, raw):
             raise ApiError(DESERIALIZE.format(describe_schema_error(best)))
     elif not isinstance(body, dict):
         raise ApiError(DESERIALIZE.format("expected a JSON object"))
+    else:
+        missing = next((k for k in REQUIRED[template] if k not in body), None)
+        if missing is not None:
+            raise ApiError(DESERIALIZE.format(f"missing field `{missing}`"))
     return body
 
 
@@ -277,7 +298,7 @@ def qemu_argv(qemu, vm, sock_dir, khz):
             "-kernel", vm.boot["kernel_image_path"]]
     if vm.boot.get("initrd_path"):
         argv += ["-initrd", vm.boot["initrd_path"]]
-    drives = vm.ordered_drives()
+    drives = vm.drives
     root = drives[0] if drives and drives[0].get("is_root_device") else None
     argv += ["-append", guest_cmdline(vm.boot, root, khz)]
     for n, drive in enumerate(drives):
@@ -318,15 +339,28 @@ def qemu_sockets(vm, sock_dir):
 
 def die_with_parent(parent_pid):
     """A preexec_fn: the child gets SIGKILL when the thread that forked it ends (it is forked
-    from the emulator's main thread, so: when the emulator ends, even by SIGKILL)."""
+    from the emulator's main thread, so: when the emulator ends, even by SIGKILL). prctl is
+    looked up here, before the fork: the child only calls it."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
     def preexec():
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        if libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) != 0:
+        if prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) != 0:
             os._exit(127)
         if os.getppid() != parent_pid:   # the parent died before prctl took effect
             os._exit(127)
     return preexec
+
+
+def start_dir_reaper(path):
+    """Has path removed once the emulator is gone, even when it is SIGKILLed: a small shell
+    child waits for EOF on a pipe whose only writer is this process (the write end is
+    close-on-exec, so QEMU does not hold it). Returns the write end, to be kept open."""
+    read_end, write_end = os.pipe()
+    subprocess.Popen(["sh", "-c", 'cat >/dev/null; rm -rf -- "$0"', path], stdin=read_end,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+    os.close(read_end)
+    return write_end
 
 
 # --- QMP ------------------------------------------------------------------------------------
@@ -522,9 +556,6 @@ class VmConfig:
         self.nets = {}              # iface_id -> NetworkInterface body, in PUT order
         self.vsock = None           # the Vsock body
 
-    def ordered_drives(self):
-        return list(self.drives)
-
     def put_drive(self, drive):
         """Adds or replaces a drive as Firecracker orders them (root first). ApiError when a
         second root drive is added."""
@@ -567,7 +598,7 @@ class Emulator:
     def handle(self, method, raw_path, body):
         """(status, JSON payload or None) for one request; body is bytes or None (no body)."""
         path = urllib.parse.urlsplit(raw_path).path
-        tokens = [t for t in path.lstrip("/").split("/")]
+        tokens = path.lstrip("/").split("/")
         while len(tokens) > 1 and tokens[-1] == "":
             tokens.pop()
         first, rest = tokens[0], tokens[1:]
@@ -578,6 +609,10 @@ class Emulator:
                 self.log_line("Error", f"Received Error. Status code: {e.status}. "
                                        f"Message: {e.message}")
                 return e.status, {"fault_message": e.message}
+            except Exception as e:  # noqa: BLE001 (a bug here, or a body not validated)
+                log(f"{method} {raw_path} failed: {e!r}")
+                return 400, {"fault_message": f"firecracker-emulator failed on {method} "
+                                              f"{raw_path}: {e!r}"}
 
     def _dispatch(self, method, first, rest, body):
         """Routes as Firecracker's parsed_request.rs does (same order of checks)."""
@@ -700,8 +735,8 @@ class Emulator:
         try:
             self.vsock_mux = VsockMux(vsock["uds_path"])
         except OSError as e:
-            raise ApiError("Vsock config error: Cannot create backend for vsock device: "
-                           f"Error binding to the host-side Unix socket: {io_error_text(e)}") from None
+            raise ApiError("Vsock config error: Cannot create backend for vsock device: Error "
+                           f"binding to the host-side Unix socket: {io_error_text(e)}") from None
         self.vm.vsock = vsock
         return 204, None
 
@@ -763,7 +798,7 @@ class Emulator:
         the state stays Not started then, as Firecracker's)."""
         if self.vm.boot is None:
             raise ApiError(NO_KERNEL)
-        drives = self.vm.ordered_drives()
+        drives = self.vm.drives
         if not drives or not drives[0].get("is_root_device"):
             raise ApiError("Start microvm error: firecracker-emulator needs a root block device "
                            "(is_root_device: true); none is configured")
@@ -791,6 +826,7 @@ class Emulator:
         if self.sock_dir is None:
             self.sock_dir = tempfile.mkdtemp(prefix="fcemu-", dir="/tmp")
             self.own_sock_dir = True
+            start_dir_reaper(self.sock_dir)   # its pipe stays open for our lifetime
         argv = qemu_argv(qemu, self.vm, self.sock_dir, khz)
         log("starting " + " ".join(argv))
         fail = "Start microvm error: Internal error while starting microVM: "
