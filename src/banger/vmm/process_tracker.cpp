@@ -96,6 +96,34 @@ Expected<bool> ProcessTracker::signal(const VmmHandle& handle, int signal,
   return wait_exit(handle, wait);
 }
 
+Status require_vmm_paths(const VmConfig& config) {
+  for (const auto& [field, value] : {std::pair{"control_socket_path", &config.control_socket_path},
+                                     std::pair{"agent_socket_path", &config.agent_socket_path},
+                                     std::pair{"console_log_path", &config.console_log_path}}) {
+    if (value->empty()) {
+      return fail(Errc::invalid_argument, fmt::format("vm config: {} must be set", field));
+    }
+  }
+  return {};
+}
+
+sys::LaunchSpec vmm_launch_spec(std::vector<std::string> argv, const VmConfig& config,
+                                const std::vector<std::string>& console_writer,
+                                std::int64_t console_max_bytes) {
+  sys::LaunchSpec spec{.argv = std::move(argv),
+                       .cwd = config.run_dir,
+                       .umask = 077,
+                       .env_overrides = {},
+                       .log_path = config.console_log_path,
+                       .log_writer = {}};
+  if (!console_writer.empty()) {
+    spec.log_writer = console_writer;
+    spec.log_writer.push_back(config.console_log_path);
+    spec.log_writer.push_back(std::to_string(console_max_bytes));
+  }
+  return spec;
+}
+
 std::int64_t file_size(const std::string& path) {
   struct stat st{};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;

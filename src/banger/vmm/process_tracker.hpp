@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "banger/base/error.hpp"
 #include "banger/sys/process_launcher.hpp"
@@ -57,6 +58,17 @@ class ProcessTracker {
   std::mutex mutex_;
   std::map<Key, std::shared_ptr<sys::Process>> children_;
 };
+
+// invalid_argument `vm config: <field> must be set` unless config names its control socket,
+// agent socket and console log.
+Status require_vmm_paths(const VmConfig& config);
+
+// How a VMM process is started: argv in config.run_dir with umask 077, its output appended to
+// the console log, through console_writer (argv prefix; "<log> <max_bytes>" appended) when it
+// is not empty.
+sys::LaunchSpec vmm_launch_spec(std::vector<std::string> argv, const VmConfig& config,
+                                const std::vector<std::string>& console_writer,
+                                std::int64_t console_max_bytes);
 
 // Size of the file at path, 0 when it cannot be read.
 std::int64_t file_size(const std::string& path);

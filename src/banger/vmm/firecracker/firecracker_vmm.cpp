@@ -67,13 +67,7 @@ Status FirecrackerVmm::wait_for_api(sys::Process& process, const VmConfig& confi
 }
 
 Expected<VmmHandle> FirecrackerVmm::launch(const VmConfig& config) {
-  for (const auto& [field, value] : {std::pair{"control_socket_path", &config.control_socket_path},
-                                     std::pair{"agent_socket_path", &config.agent_socket_path},
-                                     std::pair{"console_log_path", &config.console_log_path}}) {
-    if (value->empty()) {
-      return fail(Errc::invalid_argument, fmt::format("vm config: {} must be set", field));
-    }
-  }
+  BANGER_TRY(require_vmm_paths(config));
   if (config.vsock_cid < 3) {
     return fail(Errc::invalid_argument,
                 "vm config: a firecracker VM needs a vsock CID (the agent is reached over vsock)");
@@ -91,18 +85,9 @@ Expected<VmmHandle> FirecrackerVmm::launch(const VmConfig& config) {
         config.name, config.run_as->first, config.run_as->second);
   }
 
-  sys::LaunchSpec spec{
-      .argv = {options_.binary, "--api-sock", config.control_socket_path, "--id", config.vm_id},
-      .cwd = config.run_dir,
-      .umask = 077,
-      .env_overrides = {},
-      .log_path = config.console_log_path,
-      .log_writer = {}};
-  if (!options_.console_writer.empty()) {
-    spec.log_writer = options_.console_writer;
-    spec.log_writer.push_back(config.console_log_path);
-    spec.log_writer.push_back(std::to_string(options_.console_max_bytes));
-  }
+  auto spec = vmm_launch_spec(
+      {options_.binary, "--api-sock", config.control_socket_path, "--id", config.vm_id}, config,
+      options_.console_writer, options_.console_max_bytes);
   auto launched = deps_.launcher.launch(spec);
   if (!launched) {
     return tl::unexpected(with_context(launched.error(), "starting firecracker"));

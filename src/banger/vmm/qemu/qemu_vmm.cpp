@@ -42,13 +42,7 @@ std::string QemuVmm::kernel_cmdline(const CmdlineSpec& spec) const {
 }
 
 Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
-  for (const auto& [field, value] : {std::pair{"control_socket_path", &config.control_socket_path},
-                                     std::pair{"agent_socket_path", &config.agent_socket_path},
-                                     std::pair{"console_log_path", &config.console_log_path}}) {
-    if (value->empty()) {
-      return fail(Errc::invalid_argument, fmt::format("vm config: {} must be set", field));
-    }
-  }
+  BANGER_TRY(require_vmm_paths(config));
   BANGER_TRY(remove_stale_socket(config.control_socket_path));
   BANGER_TRY(remove_stale_socket(config.agent_socket_path));
   for (const auto& path : config.stream_socket_paths) {
@@ -56,17 +50,8 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
   }
   std::int64_t log_offset = file_size(config.console_log_path);
 
-  sys::LaunchSpec spec{.argv = qemu_argv(config, options_.caps),
-                       .cwd = config.run_dir,
-                       .umask = 077,
-                       .env_overrides = {},
-                       .log_path = config.console_log_path,
-                       .log_writer = {}};
-  if (!options_.console_writer.empty()) {
-    spec.log_writer = options_.console_writer;
-    spec.log_writer.push_back(config.console_log_path);
-    spec.log_writer.push_back(std::to_string(options_.console_max_bytes));
-  }
+  auto spec = vmm_launch_spec(qemu_argv(config, options_.caps), config, options_.console_writer,
+                              options_.console_max_bytes);
   auto launched = deps_.launcher.launch(spec);
   if (!launched) {
     return tl::unexpected(with_context(launched.error(), "starting qemu"));

@@ -1,0 +1,101 @@
+#include "banger/vmm/firecracker/firecracker_vmm.hpp"
+
+#include <gtest/gtest.h>
+
+#include "banger/agentproto/constants.hpp"
+#include "banger/agentproto/stream.hpp"
+#include "banger/testkit/fake_process_launcher.hpp"
+#include "banger/testkit/temp_dir.hpp"
+
+namespace banger::vmm::firecracker {
+namespace {
+
+VmConfig config_in(const std::string& dir) {
+  return VmConfig{.vm_id = "3f2a",
+                  .name = "calm-otter",
+                  .vcpu = 1,
+                  .memory_mib = 64,
+                  .kernel_path = dir + "/vmlinux",
+                  .initrd_path = std::nullopt,
+                  .kernel_cmdline = "console=ttyS0",
+                  .root_disk = {.path = dir + "/root.ext4"},
+                  .work_disk = std::nullopt,
+                  .tap_name = "",
+                  .mac = "",
+                  .agent_socket_path = dir + "/fc.vsock",
+                  .vsock_cid = 0x0BA00002,
+                  .control_socket_path = dir + "/fc.sock",
+                  .console_log_path = dir + "/console.log",
+                  .run_dir = dir,
+                  .accel = Accel::kvm};
+}
+
+TEST(FirecrackerVmm, LayoutCmdlineAndEndpointsUseTheVsockSocket) {
+  testkit::FakeProcessLauncher launcher;
+  FirecrackerVmm vmm({.launcher = launcher}, {.binary = "/usr/bin/firecracker"});
+  auto paths = vmm.layout("3f2a", "/run/b", "/var/lib/b/vms/3f2a");
+  EXPECT_EQ(paths.control_socket, "/run/b/3f2a.fc");
+  EXPECT_EQ(paths.agent_socket, "/run/b/3f2a.vsock");
+  EXPECT_TRUE(paths.stream_sockets.empty());
+  EXPECT_EQ(paths.console_log, "/var/lib/b/vms/3f2a/console.log");
+  EXPECT_NE(vmm.kernel_cmdline({}).find(" reboot=k panic=1 pci=off"), std::string::npos);
+  VmmHandle handle{
+      .backend = Backend::firecracker, .agent_socket = paths.agent_socket, .vsock_cid = 0x0BA00002};
+  auto agent = vmm.agent_endpoint(handle);
+  EXPECT_EQ(agent.kind, AgentEndpoint::Kind::firecracker_vsock_uds);
+  EXPECT_EQ(agent.path, "/run/b/3f2a.vsock");
+  EXPECT_EQ(agent.port, agentproto::kAgentVsockPort);
+  auto streams = vmm.stream_endpoints(handle, paths);
+  ASSERT_EQ(streams.size(), agentproto::kStreamChannels);
+  EXPECT_EQ(streams[0].port, agentproto::kStreamVsockPort);
+  EXPECT_TRUE(vmm.launched_with(
+      {"/usr/bin/firecracker", "--api-sock", "/run/b/3f2a.fc", "--id", "3f2a"}, paths));
+  EXPECT_FALSE(vmm.launched_with({"/usr/bin/firecracker", "--api-sock", "/run/b/other.fc"}, paths));
+  EXPECT_FALSE(vmm.launched_with({"/usr/bin/firecracker", "/run/b/3f2a.fc"}, paths));
+}
+
+TEST(FirecrackerVmm, WhatFirecrackerCannotTakeIsRefusedBeforeAnythingStarts) {
+  testkit::TempDir dir;
+  testkit::FakeProcessLauncher launcher;
+  FirecrackerVmm vmm({.launcher = launcher}, {.binary = "/usr/bin/firecracker"});
+  auto qcow2 = config_in(dir.path());
+  qcow2.root_disk.format = DiskFormat::qcow2;
+  auto refused = vmm.launch(qcow2);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+  auto no_vsock = config_in(dir.path());
+  no_vsock.vsock_cid = 0;
+  auto novsock = vmm.launch(no_vsock);
+  ASSERT_FALSE(novsock);
+  EXPECT_EQ(novsock.error().message,
+            "vm config: a firecracker VM needs a vsock CID (the agent is reached over vsock)");
+  auto no_socket = config_in(dir.path());
+  no_socket.control_socket_path.clear();
+  EXPECT_FALSE(vmm.launch(no_socket));
+  EXPECT_TRUE(launcher.processes().empty()) << "nothing was started";
+}
+
+TEST(FirecrackerVmm, AFirecrackerThatExitsDuringStartUpFailsWithItsLogAndIsNotKept) {
+  testkit::TempDir dir;
+  testkit::FakeProcessLauncher launcher;
+  auto config = config_in(dir.path());
+  launcher.on_launch([&](testkit::FakeProcess& process) {
+    FILE* log = std::fopen(config.console_log_path.c_str(), "a");
+    std::fputs("Error: Bad KVM version\n", log);
+    std::fclose(log);
+    process.exit(1);
+  });
+  FirecrackerVmm vmm({.launcher = launcher}, {.binary = "/usr/bin/firecracker"});
+  auto launched = vmm.launch(config);
+  ASSERT_FALSE(launched);
+  EXPECT_EQ(launched.error().code, Errc::command_failed);
+  EXPECT_EQ(launched.error().message,
+            "firecracker exited during start-up (status 1): Error: Bad KVM version");
+  ASSERT_EQ(launcher.processes().size(), 1u);
+  EXPECT_EQ(launcher.processes()[0]->argv(),
+            (std::vector<std::string>{"/usr/bin/firecracker", "--api-sock",
+                                      config.control_socket_path, "--id", "3f2a"}));
+}
+
+}  // namespace
+}  // namespace banger::vmm::firecracker
