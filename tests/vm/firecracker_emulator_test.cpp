@@ -3,7 +3,8 @@
 // (validating every body against the official specification) and boots the configured machine
 // with QEMU microvm, bridging Firecracker's vsock host protocol ("CONNECT <port>\n") to the
 // guest agent's virtio-serial ports. So banger's FirecrackerVmm, its API requests, its vsock
-// dialer and its raw root disk are exercised for real; only the VMM binary is stood in for.
+// dialer (agent and stream channels: `vm exec -it` on a PTY) and its raw root disk are
+// exercised for real; only the VMM binary is stood in for.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,9 +19,21 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// After kPtyDriverPrelude: waits for the shell prompt, prints the terminal size, exits 6.
+constexpr const char* kPtySteps = R"PY(
+if wait_for(b'# ', 180):
+    os.write(master, b'stty size; exit 6\r')
+    wait_for(b'\xff-never', 30)
+else:
+    os.kill(pid, 9)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode('utf-8', 'replace'))
+print('\nexit=%d' % os.waitstatus_to_exitcode(status))
+)PY";
+
 const std::string kEmulator = std::string(BANGER_SOURCE_DIR) + "/tests/firecracker/emulator.py";
 
-TEST_F(VmSuite, AFirecrackerVmBootsRunsCommandsThroughVsockAndStopsOnCtrlAltDel) {
+TEST_F(VmSuite, AFirecrackerVmBootsRunsCommandsThroughVsockSurvivesADaemonCrashAndStops) {
   for (const char* module : {"yaml", "jsonschema"}) {
     sys::PosixCommandRunner runner;
     auto found = runner.run({.argv = {"python3", "-c", std::string("import ") + module}});
@@ -50,6 +63,18 @@ TEST_F(VmSuite, AFirecrackerVmBootsRunsCommandsThroughVsockAndStopsOnCtrlAltDel)
   auto exec = run({"vm", "exec", "fc1", "--", "sh", "-c", "cat /proc/cmdline"});
   EXPECT_EQ(exec.exit_code, 0) << exec.err;
   EXPECT_THAT(exec.out, HasSubstr("reboot=k panic=1 pci=off"));
+  // A PTY session over a stream channel (vsock CONNECT 1025), with the terminal's size.
+  auto pty = run_on_pty(kPtySteps, 33, 101, {"vm", "exec", "-it", "fc1", "--", "sh"});
+  ASSERT_TRUE(pty) << pty.error().message;
+  EXPECT_THAT(pty->out, HasSubstr("33 101"));
+  EXPECT_THAT(pty->out, HasSubstr("exit=6")) << pty->out << pty->err;
+  // ssh to the guest over its TAP, and data on the work disk for the restart below.
+  EXPECT_EQ(ssh("fc1", "echo kept > /root/note; cat /root/note"), "kept\n");
+  // A daemon killed with SIGKILL finds the live Firecracker VM again (pid + start time).
+  crash_daemon();
+  auto after_crash = run({"vm", "exec", "fc1", "--", "cat", "/root/note"});
+  EXPECT_EQ(after_crash.exit_code, 0) << after_crash.err;
+  EXPECT_EQ(after_crash.out, "kept\n");
   auto logs = run({"vm", "logs", "fc1"});
   EXPECT_THAT(logs.out, HasSubstr("Linux version"));
   // vm stop: SendCtrlAltDel reaches the guest, which powers off; the VMM exits on its own.
@@ -59,8 +84,9 @@ TEST_F(VmSuite, AFirecrackerVmBootsRunsCommandsThroughVsockAndStopsOnCtrlAltDel)
   // A second start works from the same disks.
   auto started = run({"vm", "start", "fc1"});
   EXPECT_EQ(started.exit_code, 0) << started.err;
-  auto again = run({"vm", "exec", "fc1", "--", "true"});
+  auto again = run({"vm", "exec", "fc1", "--", "cat", "/root/note"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "kept\n") << "the work disk survives stop and start";
   ASSERT_EQ(run({"vm", "delete", "fc1"}).exit_code, 0);
   expect_vm_gone("fc1");
 }
