@@ -38,8 +38,8 @@ fail() { echo "FAILED: $*"; exit 1; }
 in_ns() { ip netns exec "$ns" "$banger" "$@"; }
 
 step "kernel and tiny image (host apt)"
-"$banger" kernel pull debian-cloud >/dev/null
-"$banger" image build tiny >/dev/null 2>&1 || "$banger" image show tiny >/dev/null
+"$banger" kernel pull debian-cloud >/dev/null 2>&1 || fail "banger kernel pull debian-cloud"
+"$banger" image build tiny >/dev/null 2>&1 || fail "banger image build tiny"
 "$banger" daemon stop >/dev/null
 ok
 ip netns add "$ns"
@@ -55,7 +55,7 @@ set -e
 ok
 
 step "create, exec over vsock, ssh"
-in_ns vm create --vmm firecracker --image tiny --name fcs >/dev/null
+in_ns vm create --vmm firecracker --image tiny --name fcs >/dev/null 2>&1 || fail "vm create"
 in_ns vm show fcs --json | grep -q '"vmm": "firecracker"' || fail "the VM is not a firecracker VM"
 [ "$(in_ns vm exec fcs -- sh -c 'echo kept > /root/note; cat /root/note')" = kept ] ||
   fail "vm exec"
@@ -63,10 +63,10 @@ in_ns vm show fcs --json | grep -q '"vmm": "firecracker"' || fail "the VM is not
 ok
 
 step "stop (SendCtrlAltDel), start, data kept, delete"
-in_ns vm stop fcs >/dev/null
+in_ns vm stop fcs >/dev/null 2>&1 || fail "vm stop"
 in_ns vm show fcs --json | grep -q '"state": "stopped"' || fail "not stopped"
-in_ns vm start fcs >/dev/null
+in_ns vm start fcs >/dev/null 2>&1 || fail "vm start"
 [ "$(in_ns vm exec fcs -- cat /root/note)" = kept ] || fail "the work disk lost its data"
-in_ns vm delete fcs >/dev/null
+in_ns vm delete fcs >/dev/null 2>&1 || fail "vm delete"
 ok
 echo "fc-smoke: all passed ($("$fc" --version | head -1))"
