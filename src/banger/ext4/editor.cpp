@@ -469,6 +469,30 @@ Ext4Edit& Ext4Edit::set_xattr(std::string path, std::string name, std::string va
 
 std::string step_marker(std::size_t n) { return fmt::format("banger-step-{}", n); }
 
+namespace {
+
+// A symlink target debugfs can take: non-empty, bounded, on one line.
+Status check_symlink_target(const EditOp& op) {
+  if (op.target.empty() || has_line_break(op.target) || op.target.size() > kMaxPathLength) {
+    return fail(Errc::invalid_argument,
+                fmt::format("symlink {}: target \"{}\" must be non-empty, at most {} bytes "
+                            "and without a newline, carriage return or NUL",
+                            printable(op.path), printable(op.target), kMaxPathLength));
+  }
+  return {};
+}
+
+// The debugfs script of steps: the begin marker, then each command followed by its marker.
+std::string render_script(const std::vector<DebugfsStep>& steps) {
+  std::string script = std::string(kBeginMarker) + "\n";
+  for (std::size_t n = 0; n < steps.size(); ++n) {
+    script += steps[n].command + "\n" + step_marker(n) + "\n";
+  }
+  return script;
+}
+
+}  // namespace
+
 Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::string& staging_dir,
                                           const std::set<std::string>& existing_dirs) {
   DebugfsPlan plan;
@@ -524,12 +548,7 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
         break;
       }
       case EditOp::Kind::symlink: {
-        if (op.target.empty() || has_line_break(op.target) || op.target.size() > kMaxPathLength) {
-          return fail(Errc::invalid_argument,
-                      fmt::format("symlink {}: target \"{}\" must be non-empty, at most {} bytes "
-                                  "and without a newline, carriage return or NUL",
-                                  printable(op.path), printable(op.target), kMaxPathLength));
-        }
+        BANGER_TRY(check_symlink_target(op));
         add(fmt::format("rm {}", arg(path.full())), Tolerate::any);
         add(fmt::format("symlink {} {}", arg(path.for_create()), arg(op.target)));
         break;
@@ -564,10 +583,7 @@ Expected<DebugfsPlan> plan_debugfs_script(const Ext4Edit& edit, const std::strin
       }
     }
   }
-  plan.script = std::string(kBeginMarker) + "\n";
-  for (std::size_t n = 0; n < plan.steps.size(); ++n) {
-    plan.script += plan.steps[n].command + "\n" + step_marker(n) + "\n";
-  }
+  plan.script = render_script(plan.steps);
   return plan;
 }
 
