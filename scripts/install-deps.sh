@@ -16,5 +16,6 @@ apt-get install -y -qq --no-install-recommends \
   qemu-system-x86 qemu-utils busybox-static dropbear-bin mmdebstrap cpio zstd xz-utils lz4 kmod \
   dnsutils dnsperf dnsmasq-base sqlite3 python3 python3-jsonschema python3-yaml procps \
   iputils-ping zsh fish docker-registry apache2-utils skopeo umoci \
+  make gcc flex bison bc libelf-dev \
   libgtest-dev libgmock-dev \
   clang-19 libclang-rt-19-dev clang-tidy-19 clang-format-19 >/dev/null

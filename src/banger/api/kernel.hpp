@@ -1,5 +1,5 @@
 // RPC method structs for kernels (SPEC S10): kernel.list, kernel.catalog, kernel.show,
-// kernel.pull, kernel.import, kernel.delete (docs/rpc.md).
+// kernel.pull, kernel.build, kernel.import, kernel.delete (docs/rpc.md).
 #pragma once
 
 #include <cstdint>
@@ -136,6 +136,38 @@ struct KernelPull {
     void fields(V& v) {
       v("kernel", kernel);
       v("up_to_date", up_to_date);
+    }
+  };
+};
+
+// Builds a kernel with every driver built in (kernel build). Streams events (stage "compile"
+// counts compiled objects).
+struct KernelBuild {
+  static constexpr std::string_view kMethod = "kernel.build";
+  struct Request {
+    std::string name;
+    std::string from = "debian-source";  // or an absolute path to a Linux source tarball
+    std::string config = "firecracker";  // or an absolute path to a kernel config file
+    int jobs = 0;                        // make -j; 0 = one per CPU of the daemon's host
+    bool force = false;                  // compile again (no cache); replace a kernel of that name
+    template <class V>
+    void fields(V& v) {
+      v("name", name);
+      v("from", from);
+      v("config", config);
+      v("jobs", jobs);
+      v("force", force);
+    }
+  };
+  struct Response {
+    KernelInfo kernel;
+    bool up_to_date = false;  // the stored kernel was built from the same source and config
+    bool from_cache = false;  // the vmlinux came from the build cache
+    template <class V>
+    void fields(V& v) {
+      v("kernel", kernel);
+      v("up_to_date", up_to_date);
+      v("from_cache", from_cache);
     }
   };
 };

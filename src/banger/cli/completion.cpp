@@ -39,6 +39,8 @@ constexpr ValueRule kValueRules[] = {
     {"image import", "bundle", ValueKind::files},
     {"kernel bundle", "kernel", ValueKind::kernels},
     {"kernel pull", "name", ValueKind::kernel_catalog},
+    {"kernel build", "--from", ValueKind::files},
+    {"kernel build", "--config", ValueKind::files},
     {"kernel show", "name", ValueKind::kernels},
     {"kernel rm", "name", ValueKind::kernels},
     {"completion", "shell", ValueKind::shells},

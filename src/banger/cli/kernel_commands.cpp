@@ -1,4 +1,4 @@
-// `banger kernel ...`: pull, import, list, show, rm (RPC kernel.*).
+// `banger kernel ...`: pull, build, import, bundle, list, show, rm (RPC kernel.*).
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -67,6 +67,54 @@ class KernelPullCommand final : public Command {
 
  private:
   api::KernelPull::Request request_;
+  bool json_ = false;
+};
+
+// `kernel build <name> [--from debian-source|TARBALL] [--config firecracker|FILE] [--jobs N]`.
+class KernelBuildCommand final : public Command {
+ public:
+  void declare(CLI::App& app) override {
+    app.add_option("name", request_.name, "name of the kernel to build")->required();
+    app.add_option("--from", request_.from,
+                   "debian-source (the host archive's linux-source) or a Linux source tarball")
+        ->capture_default_str();
+    app.add_option("--config", request_.config,
+                   "firecracker (Firecracker's guest config) or a kernel config file; banger's "
+                   "additions are applied on top")
+        ->capture_default_str();
+    app.add_option("-j,--jobs", request_.jobs, "parallel compile jobs (default: one per CPU)")
+        ->check(CLI::Range(1, 256));
+    app.add_flag("--force", request_.force,
+                 "compile again even when cached; replace a kernel of that name");
+    app.add_flag("--json", json_, "print JSON");
+  }
+  int run(Context& ctx) override {
+    if (request_.from != "debian-source") {
+      request_.from = absolute_path(request_.from);
+    }
+    if (request_.config != "firecracker") {
+      request_.config = absolute_path(request_.config);
+    }
+    auto built = call_with_progress<api::KernelBuild>(ctx, request_);
+    if (!built) {
+      return report_error(ctx, built.error());
+    }
+    const auto& k = built->kernel;
+    if (json_) {
+      print_json(ctx, api::to_json_value(*built));
+    } else if (built->up_to_date) {
+      ctx.printer.out(
+          fmt::format("kernel {} is up to date ({}); use --force to rebuild\n", k.name, k.version));
+    } else {
+      ctx.printer.out(fmt::format("built kernel {} ({}, {}{})\n", k.name, k.version,
+                                  size_text(k.size_bytes),
+                                  built->from_cache ? ", from the build cache" : ""));
+    }
+    return 0;
+  }
+
+ private:
+  api::KernelBuild::Request request_;
   bool json_ = false;
 };
 
@@ -223,6 +271,13 @@ std::vector<CommandEntry> kernel_commands() {
        "  banger kernel pull debian-cloud\n  banger kernel pull debian-cloud --force",
        {},
        factory<KernelPullCommand>()},
+      {{"kernel", "build"},
+       "build a kernel with every driver built in (Debian's linux-source and Firecracker's guest "
+       "config; minutes)",
+       "  banger kernel build fc-6.1\n  banger kernel build fc-6.1 --jobs 2\n"
+       "  banger kernel build my-6.6 --from ./linux-6.6.tar.xz --config ./my.config",
+       {},
+       factory<KernelBuildCommand>()},
       {{"kernel", "import"},
        "import vmlinux [and initrd.img] from a directory, or a kernel bundle",
        "  banger kernel import my-kernel --from ./out\n"

@@ -175,6 +175,11 @@ class DaemonTest : public ::testing::Test {
     auto pulled = call<api::KernelPull>({.name = "no-such-kernel", .force = false});
     ASSERT_FALSE(pulled);
     EXPECT_EQ(pulled.error().code, Errc::not_found);
+    // Building compiles for minutes (vm.kernel_build): the request's validation runs here.
+    auto kernel_built = call<api::KernelBuild>({.name = "fc", .from = "relative.tar.xz"});
+    ASSERT_FALSE(kernel_built);
+    EXPECT_EQ(kernel_built.error().code, Errc::invalid_argument);
+    EXPECT_NE(kernel_built.error().message.find("--from \"relative.tar.xz\""), std::string::npos);
 
     auto registered = call<api::ImageRegister>(
         {.name = "reg", .rootfs = from + "/rootfs.ext4", .kernel_ref = "k1"});

@@ -47,7 +47,8 @@ struct KernelHandlerDeps {
   kernelcat::KernelService& kernels;
 };
 
-// kernel.list, kernel.catalog, kernel.show, kernel.pull, kernel.import, kernel.delete.
+// kernel.list, kernel.catalog, kernel.show, kernel.pull, kernel.build, kernel.import,
+// kernel.delete.
 void register_kernel_handlers(rpc::Registry& registry, KernelHandlerDeps deps);
 
 }  // namespace banger::daemon

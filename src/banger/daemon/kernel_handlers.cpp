@@ -77,6 +77,20 @@ void register_kernel_handlers(rpc::Registry& registry, KernelHandlerDeps deps) {
     return api::KernelPull::Response{.kernel = to_info(pulled.kernel),
                                      .up_to_date = pulled.up_to_date};
   });
+  registry.add<api::KernelBuild>(
+      [deps](const api::KernelBuild::Request& request,
+             rpc::CallContext& ctx) -> Expected<api::KernelBuild::Response> {
+        BANGER_TRY_ASSIGN(auto built,
+                          deps.kernels.build({.name = request.name,
+                                              .from = request.from,
+                                              .config = request.config,
+                                              .jobs = request.jobs,
+                                              .force = request.force},
+                                             progress_of(ctx), [&ctx] { return ctx.cancelled(); }));
+        return api::KernelBuild::Response{.kernel = to_info(built.kernel),
+                                          .up_to_date = built.up_to_date,
+                                          .from_cache = built.from_cache};
+      });
   registry.add<api::KernelImport>(
       [deps](const api::KernelImport::Request& request,
              rpc::CallContext& ctx) -> Expected<api::KernelImport::Response> {

@@ -20,6 +20,11 @@ const std::vector<ToolRequirement>& host_tools() {
       {"dpkg", "dpkg", "unpacks downloaded packages", false},
       {"depmod", "kmod", "orders kernel modules for the initramfs", false},
       {"mmdebstrap", "mmdebstrap", "builds the debian-bookworm image", false},
+      {"make", "make", "needed by `kernel build`", false},
+      {"gcc", "gcc", "needed by `kernel build`", false},
+      {"flex", "flex", "needed by `kernel build`", false},
+      {"bison", "bison", "needed by `kernel build`", false},
+      {"bc", "bc", "needed by `kernel build`", false},
   };
   return kTools;
 }

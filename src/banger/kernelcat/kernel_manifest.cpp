@@ -19,6 +19,9 @@ std::string to_json(const KernelManifest& m) {
   if (!m.bundle_sha256.empty()) {
     j["bundle_sha256"] = m.bundle_sha256;
   }
+  if (!m.build_key.empty()) {
+    j["build_key"] = m.build_key;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -49,7 +52,8 @@ Expected<KernelManifest> parse_manifest(std::string_view text) {
                             {"source", &m.source},
                             {"package", &m.package},
                             {"package_version", &m.package_version},
-                            {"bundle_sha256", &m.bundle_sha256}}) {
+                            {"bundle_sha256", &m.bundle_sha256},
+                            {"build_key", &m.build_key}}) {
     if (auto ok = get_string(key, *field); !ok) {
       return tl::unexpected(ok.error());
     }

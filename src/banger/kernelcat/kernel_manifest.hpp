@@ -21,6 +21,7 @@ struct KernelManifest {
   std::string package;           // Debian package the kernel came from ("" = imported)
   std::string package_version;   // its version; a pull of the same version is a no-op
   std::string bundle_sha256;     // of the .tar.zst it was installed from ("" = not a bundle)
+  std::string build_key;         // kernel build: the inputs' key (kernel_build.hpp; "" = not built)
 
   friend bool operator==(const KernelManifest&, const KernelManifest&) = default;
 };

@@ -51,9 +51,19 @@ struct KernelBundleResult {
   std::string catalog_file;
 };
 
+// kernel build <name> (SPEC S10).
+struct KernelBuildSpec {
+  std::string name;
+  std::string from = "debian-source";  // kDebianSource, or an absolute path to a Linux tarball
+  std::string config = "firecracker";  // kFirecrackerConfigName, or an absolute kconfig path
+  int jobs = 0;                        // make -j; 0 = the host's CPU count
+  bool force = false;  // compile again even when cached; replace a kernel of that name
+};
+
 struct PullResult {
   model::Kernel kernel;
   bool up_to_date = false;  // true: the stored kernel already had this package version
+  bool from_cache = false;  // build: the vmlinux came from the build cache (no compile)
 };
 
 // Owns: the kernel records (store::KernelRepository) and everything under paths.kernels_dir,
@@ -127,6 +137,30 @@ class KernelService {
                             const base::ProgressFn& progress = {},
                             const base::CancelFn& cancelled = {});
 
+  // Builds kernel spec.name (an all-built-in vmlinux, no initramfs) from Debian's linux-source
+  // or a Linux tarball with Firecracker's guest config (or the given file) plus banger's
+  // additions: resolve, download, extract, configure (`make olddefconfig`, then every
+  // required_builtins() symbol must be y), compile (`make -jN vmlinux`, stage "compile" with
+  // the objects built so far), publish. A compiled vmlinux is kept in the build cache
+  // (paths.kernel_builds_dir/<build_key>/, the newest kMaxCachedBuilds entries) and reused for
+  // the same source and config unless force. When the stored kernel of that name came from the
+  // same build key and its files are intact, returns it with up_to_date (unless force).
+  // Cancellation stops make at its next output line; the work directory
+  // (downloads_dir/kernel-<name>-*/) is removed on every exit.
+  // Errors: invalid_argument (bad name, from/config not one of the names nor an absolute path,
+  // jobs outside 0..256, a config that is not kconfig text or leaves a required symbol unset,
+  // a tarball that is not a Linux source tree or holds unsafe paths); not_found (a missing
+  // file or host tool, naming its package; linux-source unknown to apt); already_exists (a
+  // kernel of that name that was not built from these inputs, without force);
+  // failed_precondition (busy name, too little disk space); command_failed (make, with the
+  // tail of its errors); cancelled; io.
+  Expected<PullResult> build(const KernelBuildSpec& spec, const base::ProgressFn& progress = {},
+                             const base::CancelFn& cancelled = {});
+
+  // The kernel `kernel build` made most recently (by imported_at, then name), nullopt when
+  // none is stored; store errors pass through.
+  Expected<std::optional<std::string>> newest_built_kernel();
+
   // Imports from_dir/vmlinux (an x86_64 ELF) and optional from_dir/initrd.img as kernel
   // `name` (files are copied). Errors: invalid_argument (bad name, relative from_dir,
   // "<path> is not an x86_64 ELF vmlinux ..."); not_found (from_dir or its vmlinux missing);
@@ -187,6 +221,10 @@ class KernelService {
                                          const std::string& shown, const std::string& bundle_sha256,
                                          bool force, const base::ProgressFn& progress,
                                          const base::CancelFn& cancel);
+  // The stored kernel when it was built with key, is intact and !force; nullopt when the build
+  // must publish; already_exists for a kernel of that name not built by `kernel build`.
+  Expected<std::optional<model::Kernel>> built_up_to_date(const std::string& name,
+                                                          const std::string& key, bool force);
   Expected<PullResult> pull_claimed(const Claim& claim, const CatalogKernel& entry, bool force,
                                     const base::ProgressFn& progress,
                                     const base::CancelFn& cancelled);

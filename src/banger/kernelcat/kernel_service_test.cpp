@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "banger/kernelcat/test_archives.hpp"
 #include "banger/store/database.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/sha256.hpp"
@@ -26,67 +27,8 @@ std::string fake_elf(const std::string& banner = "Linux version 6.1.0-28-cloud-a
   return testkit::fake_vmlinux(banner);
 }
 
-// data compressed with an xz stream (libarchive raw writer).
-std::string xz(const std::string& data) {
-  std::vector<char> buffer(data.size() + 4096);
-  std::size_t used = 0;
-  archive* a = archive_write_new();
-  archive_write_set_format_raw(a);
-  archive_write_add_filter_xz(a);
-  archive_write_open_memory(a, buffer.data(), buffer.size(), &used);
-  archive_entry* e = archive_entry_new();
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_write_header(a, e);
-  archive_write_data(a, data.data(), data.size());
-  archive_entry_free(e);
-  archive_write_close(a);
-  archive_write_free(a);
-  return std::string(buffer.data(), used);
-}
-
-struct Member {
-  std::string path;
-  std::string content;  // regular file; a path ending in '/' is a directory
-};
-
-// A .deb (ar: debian-binary, control.tar.gz, data.tar.xz) holding members.
-void write_deb(const std::string& path, const std::vector<Member>& members) {
-  std::vector<char> tar(8 << 20);
-  std::size_t used = 0;
-  archive* t = archive_write_new();
-  archive_write_set_format_gnutar(t);
-  archive_write_add_filter_xz(t);
-  archive_write_open_memory(t, tar.data(), tar.size(), &used);
-  for (const auto& m : members) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, m.path.c_str());
-    bool dir = m.path.back() == '/';
-    archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
-    archive_entry_set_perm(e, 0755);
-    archive_entry_set_size(e, dir ? 0 : static_cast<la_int64_t>(m.content.size()));
-    archive_write_header(t, e);
-    archive_write_data(t, m.content.data(), m.content.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(t);
-  archive_write_free(t);
-  archive* a = archive_write_new();
-  archive_write_set_format_ar_svr4(a);
-  archive_write_open_filename(a, path.c_str());
-  for (const auto& [name, content] : std::vector<std::pair<std::string, std::string>>{
-           {"debian-binary", "2.0\n"}, {"data.tar.xz", std::string(tar.data(), used)}}) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
-    archive_write_header(a, e);
-    archive_write_data(a, content.data(), content.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-}
+using test_archives::write_deb;
+using test_archives::xz;
 
 // Plays apt-cache, apt-get download (writes synthetic .debs into cwd) and depmod (writes
 // modules.dep), and records every command line.

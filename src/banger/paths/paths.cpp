@@ -61,6 +61,7 @@ void fill_derived(Paths& p) {
   p.ssh_config = p.state_dir + "/ssh_config";
   p.oci_cache_dir = p.cache_dir + "/oci";
   p.downloads_dir = p.cache_dir + "/downloads";
+  p.kernel_builds_dir = p.cache_dir + "/kernel-builds";
 }
 
 std::string mode_string(mode_t mode) { return fmt::format("{:04o}", mode & 07777); }

@@ -37,16 +37,17 @@ struct Paths {
   std::string db;          // <state_dir>/state.db
   std::string log_file;    // <state_dir>/bangerd.log
   std::string state_lock;  // <state_dir>/bangerd.lock: one daemon per store (M6)
-  std::string daemon_lock;    // <runtime_dir>/bangerd.lock: one daemon per socket; its pid
-  std::string spawn_lock;     // <runtime_dir>/spawn.lock
-  std::string vms_dir;        // <state_dir>/vms
-  std::string images_dir;     // <state_dir>/images
-  std::string kernels_dir;    // <state_dir>/kernels
-  std::string ssh_dir;        // <state_dir>/ssh
-  std::string known_hosts;    // <state_dir>/ssh/known_hosts
-  std::string ssh_config;     // <state_dir>/ssh_config
-  std::string oci_cache_dir;  // <cache_dir>/oci
-  std::string downloads_dir;  // <cache_dir>/downloads
+  std::string daemon_lock;        // <runtime_dir>/bangerd.lock: one daemon per socket; its pid
+  std::string spawn_lock;         // <runtime_dir>/spawn.lock
+  std::string vms_dir;            // <state_dir>/vms
+  std::string images_dir;         // <state_dir>/images
+  std::string kernels_dir;        // <state_dir>/kernels
+  std::string ssh_dir;            // <state_dir>/ssh
+  std::string known_hosts;        // <state_dir>/ssh/known_hosts
+  std::string ssh_config;         // <state_dir>/ssh_config
+  std::string oci_cache_dir;      // <cache_dir>/oci
+  std::string downloads_dir;      // <cache_dir>/downloads
+  std::string kernel_builds_dir;  // <cache_dir>/kernel-builds (`kernel build`'s cache)
 
   // <vms_dir>/<vm_id>. vm_id must be a plain id (no '/'); callers validate ids first.
   std::string vm_dir(const std::string& vm_id) const;

@@ -105,7 +105,10 @@ void feed(Fd& fd, std::string_view data, std::size_t& written) {
 }
 
 // Reads what the non-blocking pipe holds now, keeping up to max bytes; closes it at EOF.
-void drain(Fd& fd, std::string& data, bool& truncated, std::size_t max) {
+// Reads what fd has now into data (up to max bytes kept), passing every chunk to on_chunk
+// first; false when on_chunk asked to stop.
+bool drain(Fd& fd, std::string& data, bool& truncated, std::size_t max,
+           const std::function<bool(std::string_view)>& on_chunk = {}) {
   char buffer[kChunk];
   while (fd.valid()) {
     const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
@@ -113,12 +116,16 @@ void drain(Fd& fd, std::string& data, bool& truncated, std::size_t max) {
       const std::size_t take = std::min(max - std::min(max, data.size()), std::size_t(n));
       data.append(buffer, take);
       truncated = truncated || take < static_cast<std::size_t>(n);
+      if (on_chunk && !on_chunk(std::string_view(buffer, static_cast<std::size_t>(n)))) {
+        return false;
+      }
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      return;
+      return true;
     } else if (n == 0 || errno != EINTR) {
       fd.reset();
     }
   }
+  return true;
 }
 
 }  // namespace
@@ -253,7 +260,12 @@ Result<PumpResult> Subprocess::pump(const PumpOptions& options) {
   const std::size_t max = options.max_output;
   while (true) {
     feed(stdin_, options.stdin_data, written);
-    drain(stdout_, result.out, result.out_truncated, max);
+    if (!drain(stdout_, result.out, result.out_truncated, max, options.on_stdout)) {
+      result.stopped = true;
+      kill(SIGKILL);  // with new_session: the descendants too
+      kill_and_reap();
+      break;
+    }
     drain(stderr_, result.err, result.err_truncated, max);
     if (try_reap()) {
       stdin_.reset();
@@ -288,7 +300,9 @@ Result<PumpResult> Subprocess::pump(const PumpOptions& options) {
   }
   // What the child wrote before it exited (or was killed) is in the pipes; take it without
   // waiting for descendants that may still hold the write ends.
-  drain(stdout_, result.out, result.out_truncated, max);
+  const std::function<bool(std::string_view)> no_callback;
+  (void)drain(stdout_, result.out, result.out_truncated, max,
+              result.stopped ? no_callback : options.on_stdout);
   drain(stderr_, result.err, result.err_truncated, max);
   stdout_.reset();
   stderr_.reset();

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -51,10 +52,15 @@ struct PumpOptions {
   // holding them keep pump() waiting up to the deadline). true: done when the child exits; what
   // is already in the pipes is collected, later output of descendants is not waited for.
   bool until_exit = false;
+  // Called with every chunk read from stdout, in order, as it arrives (chunks do not follow
+  // line boundaries); returning false stops the run: the child (its group with new_session)
+  // gets SIGKILL and PumpResult::stopped is set. Optional.
+  std::function<bool(std::string_view chunk)> on_stdout;
 };
 
 struct PumpResult {
   ExitStatus exit;
+  bool stopped = false;    // on_stdout returned false: the child was killed as on a timeout
   bool timed_out = false;  // the deadline passed: the child (its group with new_session) got
                            // SIGKILL and exit says so
   std::string out;

@@ -110,6 +110,36 @@ TEST(Subprocess, TruncatesEachStreamAtMaxOutput) {
   EXPECT_FALSE(r.err_truncated);
 }
 
+TEST(Subprocess, PassesStdoutToOnStdoutAsItArrives) {
+  std::string seen;
+  const auto r = run(sh("echo one; sleep 0.1; echo two; echo err >&2"),
+                     {.on_stdout = [&seen](std::string_view chunk) {
+                       seen += chunk;
+                       return true;
+                     }});
+  EXPECT_EQ(seen, "one\ntwo\n");
+  EXPECT_EQ(r.out, "one\ntwo\n");
+  EXPECT_FALSE(r.stopped);
+  EXPECT_EQ(r.exit.code, 0);
+}
+
+TEST(Subprocess, OnStdoutReturningFalseKillsTheWholeGroup) {
+  auto options = sh("sleep 30 & echo $!; wait");
+  options.new_session = true;
+  const auto start = Clock::now();
+  const auto r = run(
+      options, {.deadline = deadline_in(20s), .on_stdout = [](std::string_view) { return false; }});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit.signal, SIGKILL);
+  EXPECT_LT(Clock::now() - start, 10s);
+  const pid_t background = std::stoi(r.out);
+  for (int i = 0; i < 100 && running(background); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_FALSE(running(background));
+}
+
 TEST(Subprocess, MissingProgramIsEnoent) {
   auto child = Subprocess::spawn({.argv = {"banger-no-such-program"}});
   ASSERT_FALSE(child);

@@ -48,10 +48,14 @@ Expected<CommandResult> PosixCommandRunner::run(const Command& command) {
     }
     return tl::unexpected(from_sys(child.error()));
   }
-  auto pumped = child->pump(
-      {.stdin_data = command.stdin_data, .deadline = posix::deadline_in(command.timeout)});
+  auto pumped = child->pump({.stdin_data = command.stdin_data,
+                             .deadline = posix::deadline_in(command.timeout),
+                             .on_stdout = command.on_stdout});
   if (!pumped) {
     return tl::unexpected(from_sys(pumped.error(), "running " + program));
+  }
+  if (pumped->stopped) {
+    return fail(Errc::cancelled, program + " was stopped");
   }
   if (pumped->timed_out) {
     return fail(Errc::timeout,

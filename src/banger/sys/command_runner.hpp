@@ -2,8 +2,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "banger/base/error.hpp"
@@ -16,6 +18,10 @@ struct Command {
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
   std::map<std::string, std::string> env_overrides;  // added to the inherited environment
   std::string cwd;                                   // empty: inherit
+  // Optional: every chunk of stdout as it arrives (a long build's progress); returning false
+  // stops the command (its process group is killed and run() returns cancelled). Chunks do
+  // not follow line boundaries.
+  std::function<bool(std::string_view chunk)> on_stdout;
 };
 
 struct CommandResult {
@@ -31,8 +37,8 @@ class CommandRunner {
  public:
   virtual ~CommandRunner() = default;
   // Runs the command to completion. Returns an Error only when the command could not be run
-  // at all (not_found when argv[0] is missing, timeout after killing it); a non-zero exit is
-  // a successful run.
+  // at all (not_found when argv[0] is missing, timeout after killing it, cancelled when
+  // on_stdout stopped it); a non-zero exit is a successful run.
   virtual Expected<CommandResult> run(const Command& command) = 0;
 };
 

@@ -23,6 +23,23 @@ TEST(PosixCommandRunner, CapturesStdoutStderrAndExitCode) {
   EXPECT_EQ(r->err, "err\n");
 }
 
+TEST(PosixCommandRunner, OnStdoutSeesOutputAndCanStopTheCommand) {
+  PosixCommandRunner runner;
+  std::string seen;
+  auto r =
+      runner.run({.argv = {"sh", "-c", "echo a; echo b"}, .on_stdout = [&](std::string_view c) {
+                    seen += c;
+                    return true;
+                  }});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(seen, "a\nb\n");
+  auto stopped = runner.run({.argv = {"sh", "-c", "echo a; exec sleep 30"},
+                             .on_stdout = [](std::string_view) { return false; }});
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().code, Errc::cancelled);
+  EXPECT_EQ(stopped.error().message, "sh was stopped");
+}
+
 TEST(PosixCommandRunner, FeedsStdinLargerThanAPipeBuffer) {
   PosixCommandRunner runner;
   std::string big(1 << 20, 'x');

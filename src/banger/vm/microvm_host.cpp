@@ -130,10 +130,24 @@ std::string MicrovmHost::console_log_path(const model::Vm& vm) {
 
 std::string MicrovmHost::kernel_name_for(const model::Vm& vm,
                                          const std::string& image_kernel_ref) const {
-  return !vm.kernel.empty()                     ? vm.kernel
-         : !image_kernel_ref.empty()            ? image_kernel_ref
-         : !deps_.config.default_kernel.empty() ? deps_.config.default_kernel
-                                                : std::string(kDefaultKernel);
+  if (!vm.kernel.empty()) {
+    return vm.kernel;
+  }
+  if (!image_kernel_ref.empty() && image_kernel_ref != kDefaultKernel) {
+    return image_kernel_ref;
+  }
+  if (image_kernel_ref.empty() && !deps_.config.default_kernel.empty()) {
+    return deps_.config.default_kernel;
+  }
+  // Where banger's default applies (recipes and OCI pulls name kDefaultKernel), a kernel the
+  // user built takes its place (docs/kernels.md "kernel build").
+  auto built = deps_.kernels.newest_built_kernel();
+  if (!built) {
+    BANGER_LOG_WARN("looking for a built kernel: {}", built.error().message);
+  } else if (*built) {
+    return **built;
+  }
+  return std::string(kDefaultKernel);
 }
 
 Expected<std::optional<model::Image>> MicrovmHost::find_image(const std::string& name) {

@@ -198,8 +198,9 @@ class MicrovmHost final : public VmHost {
   Status publish(const model::Vm& vm, const std::string& ip, const std::string& tap);
   // Removes what publish() made; failures are logged.
   void unpublish(const model::Vm& vm);
-  // The kernel a VM boots: its own, else its image's, else the configured default, else
-  // kDefaultKernel.
+  // The kernel a VM boots: its own, else its image's unless that is kDefaultKernel, else (for
+  // an image without one) the configured default_kernel, else the newest `kernel build`
+  // kernel, else kDefaultKernel.
   std::string kernel_name_for(const model::Vm& vm, const std::string& image_kernel_ref) const;
   // The stored image (kernel); nullopt when none is stored but a built-in recipe (a catalog
   // entry) makes one on first use; not_found naming it and the command that lists or gets one.

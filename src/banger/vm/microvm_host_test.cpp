@@ -402,6 +402,37 @@ TEST_F(MicrovmHostTest, PrepareReleasesWhatItAttachedWhenTheWorkDiskFails) {
   EXPECT_TRUE(vmm_.launches().empty());
 }
 
+TEST_F(MicrovmHostTest, ABuiltKernelReplacesTheDefaultKernelButNotAnImagesOwn) {
+  // Two `kernel build` kernels (the newer wins) and an image naming the default kernel.
+  for (auto [name, at] : {std::pair<const char*, std::int64_t>{"fc-old", 3}, {"fc-new", 5}}) {
+    const std::string vmlinux = dir_.path() + "/vmlinux-" + name;
+    ASSERT_TRUE(sys::write_file_atomic(vmlinux, "ELF"));
+    ASSERT_TRUE(kernel_repo_.insert({.name = name,
+                                     .distro = "linux",
+                                     .arch = "x86_64",
+                                     .version = "6.1.192",
+                                     .vmlinux_path = vmlinux,
+                                     .initrd_path = "",
+                                     .sha256 = "",
+                                     .source = "build: linux-source-6.1 6.1.192-3, config x",
+                                     .imported_at = at}));
+  }
+  auto image = *image_repo_.get("img");
+  image.name = "recipe-like";
+  image.kernel_ref = "debian-cloud";
+  ASSERT_TRUE(image_repo_.insert(image));
+
+  auto defaulted = new_vm("0123456789abcdef", "web");
+  defaulted.image = "recipe-like";
+  started(defaulted);
+  auto own = new_vm("1123456789abcdef", "api");  // image img names k1
+  started(own);
+  auto launches = vmm_.launches();
+  ASSERT_EQ(launches.size(), 2u);
+  EXPECT_EQ(launches[0].kernel_path, dir_.path() + "/vmlinux-fc-new");
+  EXPECT_EQ(launches[1].kernel_path, dir_.path() + "/vmlinux");
+}
+
 TEST_F(MicrovmHostTest, CheckSourcesAcceptsWhatExistsOrCanBeHadOnFirstUse) {
   auto vm = new_vm("0123456789abcdef", "web");
   EXPECT_TRUE(host_.check_sources(vm));  // image img, its kernel k1
