@@ -237,9 +237,18 @@ Check check_vm_defaults(const Facts& f) {
                           d.disk_size_mib.value, d.disk_size_mib.source));
 }
 
+// Each backend's strategy (QEMU can layer qcow2 over the image; Firecracker takes raw files
+// only), the configured backend first.
 Check check_rootfs(const Facts& f) {
-  auto backend = policy::decide_vmm(f.config.vmm, vmm_host(f)).backend;
-  return pass("rootfs strategy", vmstorage::explain_strategy(f.storage, backend));
+  auto configured = policy::decide_vmm(f.config.vmm, vmm_host(f)).backend;
+  std::vector<std::string> parts;
+  for (auto backend :
+       {configured, configured == model::VmmBackend::qemu ? model::VmmBackend::firecracker
+                                                          : model::VmmBackend::qemu}) {
+    parts.push_back(fmt::format("{}: {}", model::to_string(backend),
+                                vmstorage::explain_strategy(f.storage, backend)));
+  }
+  return pass("rootfs strategy", base::join(parts, "; "));
 }
 
 Check check_vhost(const Facts& f) {

@@ -355,6 +355,24 @@ TEST(Doctor, NoVhostWarnsAndBridgeStateIsShown) {
   EXPECT_EQ(row(evaluate(f), "rootfs strategy").status, CheckStatus::pass);
 }
 
+TEST(Doctor, RootfsStrategyIsShownPerBackendTheConfiguredOneFirst) {
+  auto f = healthy();
+  f.storage.qemu_img = true;
+  f.storage.device_mapper = false;
+  f.storage.device_mapper_detail = "/dev/mapper/control missing";
+  f.storage.reflink = false;
+  f.storage.reflink_detail = "ext4 has no reflink";
+  f.config.vmm = model::VmmChoice::qemu;
+  EXPECT_EQ(row(evaluate(f), "rootfs strategy").detail,
+            "qemu: qcow2_overlay; firecracker: sparse_copy (no qcow2: firecracker needs a raw "
+            "disk; no device-mapper: /dev/mapper/control missing; no reflink: ext4 has no "
+            "reflink)");
+  f.config.vmm = model::VmmChoice::firecracker;
+  f.firecracker_path = "/usr/bin/firecracker";
+  EXPECT_THAT(row(evaluate(f), "rootfs strategy").detail,
+              ::testing::StartsWith("firecracker: sparse_copy (no qcow2"));
+}
+
 TEST(Doctor, ForeignArchitectureFails) {
   auto f = healthy();
   f.arch = "aarch64";
