@@ -47,7 +47,8 @@ HelpDefaults resolve_help_defaults(const Expected<config::Config>& config,
   out.image =
       default_note(used.default_image, (own_image ? "from config" : "built-in") + unreadable);
   out.kernel = used.default_kernel.empty()
-                   ? "(default: the image's kernel, else debian-cloud" + unreadable + ")"
+                   ? "(default: the image's kernel, a `kernel build` one in place of debian-cloud" +
+                         unreadable + ")"
                    : default_note(used.default_kernel, "from config" + unreadable);
   return out;
 }

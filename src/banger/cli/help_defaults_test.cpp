@@ -36,7 +36,8 @@ TEST(HelpDefaults, WithoutAConfigTheHostHeuristicAndBuiltInsShow) {
   EXPECT_EQ(defaults.memory, "(default 2G from host: 16.0 GiB RAM)");
   EXPECT_EQ(defaults.disk, "(default 4G built-in)");
   EXPECT_EQ(defaults.image, "(default debian-bookworm built-in)");
-  EXPECT_EQ(defaults.kernel, "(default: the image's kernel, else debian-cloud)");
+  EXPECT_EQ(defaults.kernel,
+            "(default: the image's kernel, a `kernel build` one in place of debian-cloud)");
 }
 
 TEST(HelpDefaults, ConfigValuesSayFromConfig) {

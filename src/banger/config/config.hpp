@@ -70,7 +70,8 @@ struct Config {
   AccelChoice accel = AccelChoice::auto_detect;
   std::string ssh_key_path;  // default <state>/ssh/id_ed25519 (set by default_config)
   std::string default_image = "debian-bookworm";
-  std::string default_kernel;  // "" = the image's kernel, else debian-cloud
+  std::string
+      default_kernel;  // "" = the image's kernel, else the newest built kernel, else debian-cloud
   std::string bridge_name = "br-fc";
   std::string bridge_ip = "172.16.0.1";
   int cidr = 24;
