@@ -295,6 +295,23 @@ def test_version():
           f"--id bad_id (Firecracker refuses '_'): got {run.returncode} {run.stderr!r}")
 
 
+def test_refusal_on_purpose(tmp):
+    """BANGER_FC_EMULATOR_REFUSE answers exactly that request with a fault, nothing else."""
+    env = dict(os.environ, BANGER_FC_EMULATOR_REFUSE="PUT /machine-config")
+    emu = Emulator(tmp, "refuser", env=env)
+    try:
+        check(emu.wait_ready(), "the refusing emulator did not answer GET /")
+        api = Api(emu.sock)
+        expect_fault(api.call("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}),
+                     r"^firecracker-emulator refused PUT /machine-config on purpose "
+                     r"\(BANGER_FC_EMULATOR_REFUSE\)$", "the refused request")
+        expect_fault(api.call("PUT", "/boot-source", {"kernel_image_path": "/nonexistent"}),
+                     r"kernel", "another request is checked as usual")
+        api.close()
+    finally:
+        emu.stop()
+
+
 def test_configuration(tmp):
     """Pre-boot API semantics without booting."""
     kernel, rootfs, work = (os.path.join(tmp, n) for n in ("vmlinux", "root.ext4", "work.ext4"))
@@ -683,7 +700,8 @@ def qemu_child(pid):
 def main():
     tmp = tempfile.mkdtemp(prefix="fcemu-", dir="/tmp")
     try:
-        for test in (test_version, test_configuration, test_booted, test_boot):
+        for test in (test_version, test_refusal_on_purpose, test_configuration, test_booted,
+                     test_boot):
             started = time.monotonic()
             test(*([tmp] if test is not test_version else []))
             print(f"{test.__name__}: {time.monotonic() - started:.1f} s", flush=True)

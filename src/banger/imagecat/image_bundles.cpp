@@ -31,14 +31,6 @@ namespace fs = std::filesystem;
 // command line).
 constexpr std::size_t kMaxKernelArgs = 1024;
 
-Status require_absolute(std::string_view what, const std::string& path) {
-  if (!path.starts_with('/')) {
-    return fail(Errc::invalid_argument, fmt::format("{} must be an absolute path, got \"{}\"", what,
-                                                    base::printable(path, 200)));
-  }
-  return {};
-}
-
 // Whether path holds an ext4 (or ext2/3) superblock magic at its offset.
 bool has_ext4_magic(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -95,9 +87,9 @@ bool looks_like_oci_reference(const std::string& reference) {
 Expected<BundleResult> ImageService::bundle(const BundleSpec& spec,
                                             const base::ProgressFn& progress,
                                             const base::CancelFn& cancel) {
-  BANGER_TRY(require_absolute("the output directory", spec.output_dir));
+  BANGER_TRY(sys::require_absolute("the output directory", spec.output_dir));
   if (!spec.catalog_file.empty()) {
-    BANGER_TRY(require_absolute("--catalog", spec.catalog_file));
+    BANGER_TRY(sys::require_absolute("--catalog", spec.catalog_file));
   }
   BANGER_TRY_ASSIGN(auto image, deps_.images.get(spec.name));
   if (!image.work_seed_path.empty()) {
@@ -149,7 +141,7 @@ Expected<BundleResult> ImageService::bundle(const BundleSpec& spec,
 Expected<model::Image> ImageService::import_bundle(const ImportSpec& spec,
                                                    const base::ProgressFn& progress,
                                                    const base::CancelFn& cancel) {
-  BANGER_TRY(require_absolute("the bundle", spec.path));
+  BANGER_TRY(sys::require_absolute("the bundle", spec.path));
   if (!sys::path_exists(spec.path)) {
     return fail(Errc::not_found, fmt::format("bundle {}: no such file", spec.path));
   }

@@ -21,14 +21,6 @@
 namespace banger::kernelcat {
 namespace {
 
-Status require_absolute(std::string_view what, const std::string& path) {
-  if (!path.starts_with('/')) {
-    return fail(Errc::invalid_argument, fmt::format("{} must be an absolute path, got \"{}\"", what,
-                                                    base::printable(path, 200)));
-  }
-  return {};
-}
-
 // The checks the extracted files of a kernel bundle pass against its manifest.
 Status check_bundled_kernel(const KernelManifest& m, const std::string& dir,
                             const std::string& what) {
@@ -155,7 +147,7 @@ Expected<model::Kernel> KernelService::import_bundle(const std::string& path,
                                                      const std::string& name, bool force,
                                                      const base::ProgressFn& progress,
                                                      const base::CancelFn& cancel) {
-  BANGER_TRY(require_absolute("the bundle", path));
+  BANGER_TRY(sys::require_absolute("the bundle", path));
   if (!sys::path_exists(path)) {
     return fail(Errc::not_found, fmt::format("bundle {}: no such file", path));
   }
@@ -223,9 +215,9 @@ Expected<model::Kernel> KernelService::install_bundle(const Claim& claim,
 Expected<KernelBundleResult> KernelService::bundle(const KernelBundleSpec& spec,
                                                    const base::ProgressFn& progress,
                                                    const base::CancelFn& cancel) {
-  BANGER_TRY(require_absolute("the output directory", spec.output_dir));
+  BANGER_TRY(sys::require_absolute("the output directory", spec.output_dir));
   if (!spec.catalog_file.empty()) {
-    BANGER_TRY(require_absolute("--catalog", spec.catalog_file));
+    BANGER_TRY(sys::require_absolute("--catalog", spec.catalog_file));
   }
   BANGER_TRY_ASSIGN(auto kernel, show(spec.name));
   BANGER_TRY(verify(spec.name));  // a corrupt kernel is not published

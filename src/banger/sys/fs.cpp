@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "banger/base/fd.hpp"
+#include "banger/base/printable.hpp"
 #include "banger/base/strings.hpp"
 
 namespace banger::sys {
@@ -98,6 +99,14 @@ Status remove_all(const std::string& path) {
   std::filesystem::remove_all(path, ec);
   if (ec) {
     return fail(Errc::io, "removing " + path + ": " + ec.message());
+  }
+  return {};
+}
+
+Status require_absolute(std::string_view what, const std::string& path) {
+  if (!path.starts_with('/')) {
+    return fail(Errc::invalid_argument, std::string(what) + " must be an absolute path, got \"" +
+                                            base::printable(path, 200) + "\"");
   }
   return {};
 }

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 
 #include "banger/base/error.hpp"
 
@@ -19,6 +20,9 @@ Status make_dirs(const std::string& path, mode_t mode = 0755);
 // rm -rf; a missing path is fine.
 Status remove_all(const std::string& path);
 bool path_exists(const std::string& path);
+// invalid_argument "<what> must be an absolute path, got \"<path>\"" (path made printable)
+// unless path starts with '/': for paths a daemon receives from a client with another cwd.
+Status require_absolute(std::string_view what, const std::string& path);
 // Searches PATH for an executable; empty when not found. Names containing '/' are checked as is.
 std::string find_executable(const std::string& name);
 

@@ -99,5 +99,14 @@ TEST(Fs, FindExecutableSearchesPathAndSbin) {
   EXPECT_TRUE(find_executable("banger-no-such-tool-xyz").empty());
 }
 
+TEST(RequireAbsolute, NamesWhatMustBeAbsoluteAndShowsThePathPrintably) {
+  EXPECT_TRUE(require_absolute("the bundle", "/x/b.tar.zst"));
+  auto relative = require_absolute("the bundle", "b\n.tar.zst");
+  ASSERT_FALSE(relative);
+  EXPECT_EQ(relative.error().code, Errc::invalid_argument);
+  EXPECT_EQ(relative.error().message, "the bundle must be an absolute path, got \"b\\n.tar.zst\"");
+  EXPECT_FALSE(require_absolute("--catalog", ""));
+}
+
 }  // namespace
 }  // namespace banger::sys
