@@ -63,6 +63,11 @@ The socket directory: at InstanceStart a private directory (tempfile.mkdtemp und
 It is removed at exit; after a SIGKILL a small `sh` child (waiting for EOF on a pipe from the
 emulator) removes it.
 
+Test-only fault injection: with BANGER_FC_EMULATOR_REFUSE="<METHOD> /<first path segment>"
+(e.g. "PUT /machine-config") in its environment, that request is answered 400 with the
+fault_message REFUSED_ON_PURPOSE (below) before anything else is checked, so a test can make a
+configuration request fail the way Firecracker refuses one (VmSuite's Firecracker tests).
+
 Test-only option (hidden from --help, for tests/firecracker/emulator_test.py only):
   --test-no-qemu DIR   InstanceStart does not start QEMU: DIR is taken as the socket directory
                        (a test puts fake agent.sock, s<n>.sock and qmp.sock servers there), the
@@ -115,6 +120,7 @@ INVALID_ID = "API Resource IDs can only contain alphanumeric characters and unde
 INVALID_PATH = "Invalid request method and/or path: {} {}."
 DESERIALIZE = "An error occurred when deserializing the json body of a request: {}."
 NO_KERNEL = "Start microvm error: Cannot start microvm without kernel configuration."
+REFUSED_ON_PURPOSE = "firecracker-emulator refused {} on purpose (BANGER_FC_EMULATOR_REFUSE)"
 
 
 def log(message):
@@ -604,6 +610,9 @@ class Emulator:
         first, rest = tokens[0], tokens[1:]
         with self.lock:
             try:
+                refused = f"{method} /{first}"
+                if os.environ.get("BANGER_FC_EMULATOR_REFUSE") == refused:
+                    raise ApiError(REFUSED_ON_PURPOSE.format(refused))
                 return self._dispatch(method, first, rest, body)
             except ApiError as e:
                 self.log_line("Error", f"Received Error. Status code: {e.status}. "
