@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # halves the build (about 6 instead of 10+ minutes) for ~30 s more test time.
 cmake -S . -B build -G Ninja -DBANGER_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0
 cmake --build build -j2
-# The default image the `slow` test builds (minutes) is kept between runs, keyed by its inputs
-# (tests/artifacts/image_cache.hpp); set BANGER_TEST_IMAGE_CACHE= (empty) to always build.
+# The default image and the kernel the `slow` tests build (minutes) are kept between runs, keyed
+# by their inputs (tests/artifacts/image_cache.hpp; the kernel in DIR/kernel-builds, banger's own
+# `kernel build` cache); set BANGER_TEST_IMAGE_CACHE= (empty) to always build.
 export BANGER_TEST_IMAGE_CACHE="${BANGER_TEST_IMAGE_CACHE-${XDG_CACHE_HOME:-$HOME/.cache}/banger-test-images}"
 ctest --test-dir build --output-on-failure -j2 --timeout 900

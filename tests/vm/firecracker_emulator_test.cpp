@@ -19,27 +19,26 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// After kPtyDriverPrelude: waits for the shell prompt, prints the terminal size, exits 6.
-constexpr const char* kPtySteps = R"PY(
-if wait_for(b'# ', 180):
-    os.write(master, b'stty size; exit 6\r')
-    wait_for(b'\xff-never', 30)
-else:
-    os.kill(pid, 9)
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf-8', 'replace'))
-print('\nexit=%d' % os.waitstatus_to_exitcode(status))
-)PY";
+// A shell session that prints the terminal size and exits 6.
+const std::string kPtySteps = shell_steps("stty size; exit 6");
 
 const std::string kEmulator = std::string(BANGER_SOURCE_DIR) + "/tests/firecracker/emulator.py";
 
-TEST_F(VmSuite, AFirecrackerVmBootsRunsCommandsThroughVsockSurvivesADaemonCrashAndStops) {
+// Why the emulator cannot run here ("" when it can): its spec validation needs these modules.
+std::string emulator_missing() {
   for (const char* module : {"yaml", "jsonschema"}) {
     sys::PosixCommandRunner runner;
     auto found = runner.run({.argv = {"python3", "-c", std::string("import ") + module}});
     if (!found || found->exit_code != 0) {
-      GTEST_SKIP() << "python3-" << module << " is missing (scripts/install-deps.sh installs it)";
+      return std::string("python3-") + module + " is missing (scripts/install-deps.sh installs it)";
     }
+  }
+  return {};
+}
+
+TEST_F(VmSuite, AFirecrackerVmBootsRunsCommandsThroughVsockSurvivesADaemonCrashAndStops) {
+  if (auto why = emulator_missing(); !why.empty()) {
+    GTEST_SKIP() << why;
   }
   home_->write_config("firecracker_bin = \"" + kEmulator + "\"\n" + std::string(kSizes));
   run({"daemon", "stop"});  // the daemon looks for firecracker when it starts
@@ -89,6 +88,69 @@ TEST_F(VmSuite, AFirecrackerVmBootsRunsCommandsThroughVsockSurvivesADaemonCrashA
   EXPECT_EQ(again.out, "kept\n") << "the work disk survives stop and start";
   ASSERT_EQ(run({"vm", "delete", "fc1"}).exit_code, 0);
   expect_vm_gone("fc1");
+}
+
+TEST_F(VmSuite, ThreeFirecrackerVmsRunAtOnceAndARefusedRequestLeavesTheVmInError) {
+  if (auto why = emulator_missing(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  // The emulator behind a wrapper that makes it refuse PUT /machine-config when the file
+  // refuse-flag exists (test-only fault injection, tests/firecracker/emulator.py).
+  const std::string flag = home_->dir() + "/refuse-flag";
+  const std::string wrapper = home_->dir() + "/fc-wrapper";
+  ASSERT_TRUE(sys::write_file_atomic(
+      wrapper,
+      "#!/bin/sh\nif [ -e " + flag +
+          " ]; then export BANGER_FC_EMULATOR_REFUSE='PUT /machine-config'; fi\nexec " + kEmulator +
+          " \"$@\"\n",
+      0755));
+  home_->write_config("firecracker_bin = \"" + wrapper + "\"\n" + std::string(kSizes));
+  run({"daemon", "stop"});  // the daemon looks for firecracker when it starts
+  base::Defer restore([&] {
+    run({"vm", "delete", "fa", "fb", "fc", "fr"});
+    home_->write_config(kSizes);
+    run({"daemon", "stop"});
+  });
+
+  // Three at once: one command creates them, each boots its own emulator + QEMU.
+  auto created = run({"vm", "create", "--vmm", "firecracker", "--image", "tiny", "fa", "fb", "fc"});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  auto listed = run({"vm", "list"});
+  for (const char* name : {"fa", "fb", "fc"}) {
+    auto exec = run({"vm", "exec", name, "--", "hostname"});
+    EXPECT_EQ(exec.exit_code, 0) << exec.err;
+    EXPECT_THAT(exec.out, HasSubstr(name));
+    EXPECT_EQ(show(name).value("vmm", ""), "firecracker");
+  }
+  EXPECT_THAT(listed.out, HasSubstr("firecracker"));
+  ASSERT_EQ(run({"vm", "delete", "fa", "fb", "fc"}).exit_code, 0);
+  expect_vm_gone("fa");
+
+  // A request Firecracker refuses: its fault_message reaches the user verbatim with the
+  // request, the VM is left in error, and no process, TAP or socket remains.
+  ASSERT_TRUE(sys::write_file_atomic(flag, ""));
+  auto refused = run({"vm", "create", "--vmm", "firecracker", "--image", "tiny", "--name", "fr"});
+  EXPECT_EQ(refused.exit_code, 1);
+  const std::string fault =
+      "firecracker refused PUT /machine-config: firecracker-emulator refused PUT "
+      "/machine-config on purpose (BANGER_FC_EMULATOR_REFUSE)";
+  EXPECT_THAT(refused.err, HasSubstr(fault));
+  auto fr = show("fr");
+  EXPECT_EQ(fr.value("state", ""), "error");
+  EXPECT_THAT(fr.value("last_error", ""), HasSubstr(fault));
+  EXPECT_EQ(fr.value("pid", -1), 0);
+  EXPECT_EQ(fr.value("tap", "?"), "");
+  EXPECT_FALSE(qemu_running_for(fr.value("id", "")));
+  sys::PosixCommandRunner runner;
+  auto emulators = runner.run({.argv = {"pgrep", "-f", "--", "--id " + fr.value("id", "")}});
+  ASSERT_TRUE(emulators);
+  EXPECT_NE(emulators->exit_code, 0) << "an emulator of fr still runs: " << emulators->out;
+  auto sockets =
+      runner.run({.argv = {"sh", "-c", "ls " + home_->dir() + "/run/ | grep -c '\\.fc$' || true"}});
+  ASSERT_TRUE(sockets);
+  EXPECT_EQ(sockets->out, "0\n") << "an API socket was left behind";
+  ASSERT_EQ(run({"vm", "delete", "fr"}).exit_code, 0);
+  expect_vm_gone("fr");
 }
 
 }  // namespace

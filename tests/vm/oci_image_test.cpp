@@ -15,19 +15,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// The steps after kPtyDriverPrelude, for banger on a 33x101 pty: waits for a shell prompt ("# "),
-// types a line that prints the terminal size and a computed marker and exits 7; prints the output
-// and "exit=<code>".
-constexpr const char* kShellSteps = R"PY(
-if wait_for(b'# ', 180):
-    os.write(master, b'stty size; echo marker-$((40+2)); exit 7\r')
-    wait_for(b'\xff-never', 30)
-else:
-    os.kill(pid, 9)
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf-8', 'replace'))
-print('\nexit=%d' % os.waitstatus_to_exitcode(status))
-)PY";
+// For banger on a 33x101 pty: a line that prints the terminal size and a computed marker and
+// exits 7.
+const std::string kShellSteps = shell_steps("stty size; echo marker-$((40+2)); exit 7");
 
 #define BANGER_OCI_GATE()                    \
   do {                                       \

@@ -59,6 +59,16 @@ def wait_for(text, seconds):
     return text in out
 )PY";
 
+// Steps (after kPtyDriverPrelude) for a shell session: wait for a "# " prompt, type `line` and
+// Enter (the line should end the shell, e.g. "...; exit 7"), collect the output until the session
+// ends; then print it and "exit=<code>".
+inline std::string shell_steps(const std::string& line) {
+  return "\nif wait_for(b'# ', 180):\n    os.write(master, b'" + line +
+         "\\r')\n    wait_for(b'\\xff-never', 30)\nelse:\n    os.kill(pid, 9)\n"
+         "_, status = os.waitpid(pid, 0)\nsys.stdout.write(out.decode('utf-8', 'replace'))\n"
+         "print('\\nexit=%d' % os.waitstatus_to_exitcode(status))\n";
+}
+
 class VmSuite : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -202,11 +212,11 @@ class VmSuite : public ::testing::Test {
   }
   // `banger <args...>` in the suite's namespace on a rows x cols pty, driven by steps (python
   // run after kPtyDriverPrelude); TERM=xterm, 300 s at most.
-  Expected<sys::CommandResult> run_on_pty(const char* steps, int rows, int cols,
+  Expected<sys::CommandResult> run_on_pty(const std::string& steps, int rows, int cols,
                                           const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"python3",
                                      "-c",
-                                     std::string(kPtyDriverPrelude) + steps,
+                                     kPtyDriverPrelude + steps,
                                      std::to_string(rows),
                                      std::to_string(cols),
                                      "ip",

@@ -4,6 +4,7 @@
 
 #include "banger/agentproto/constants.hpp"
 #include "banger/agentproto/stream.hpp"
+#include "banger/sys/fs.hpp"
 #include "banger/testkit/fake_process_launcher.hpp"
 #include "banger/testkit/temp_dir.hpp"
 
@@ -83,6 +84,9 @@ TEST(FirecrackerVmm, AFirecrackerThatExitsDuringStartUpFailsWithItsLogAndIsNotKe
     FILE* log = std::fopen(config.console_log_path.c_str(), "a");
     std::fputs("Error: Bad KVM version\n", log);
     std::fclose(log);
+    // It had created its sockets before dying: the failed launch removes them.
+    EXPECT_TRUE(sys::write_file_atomic(config.control_socket_path, ""));
+    EXPECT_TRUE(sys::write_file_atomic(config.agent_socket_path, ""));
     process.exit(1);
   });
   FirecrackerVmm vmm({.launcher = launcher}, {.binary = "/usr/bin/firecracker"});
@@ -95,6 +99,8 @@ TEST(FirecrackerVmm, AFirecrackerThatExitsDuringStartUpFailsWithItsLogAndIsNotKe
   EXPECT_EQ(launcher.processes()[0]->argv(),
             (std::vector<std::string>{"/usr/bin/firecracker", "--api-sock",
                                       config.control_socket_path, "--id", "3f2a"}));
+  EXPECT_FALSE(sys::path_exists(config.control_socket_path));
+  EXPECT_FALSE(sys::path_exists(config.agent_socket_path));
 }
 
 }  // namespace
