@@ -56,7 +56,9 @@ def naming_key(path, src, salt, memo):
             except OSError:
                 memo[current] = b""
         data = memo[current]
-        digest.update(str(current).encode() + b"\0" + hashlib.sha256(data).digest())
+        # Paths relative to src: a fresh clone elsewhere finds the same keys.
+        name = os.path.relpath(current, src)
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
         for name in INCLUDE.findall(data):
             stack.append(src / name.decode())
     return digest.hexdigest()

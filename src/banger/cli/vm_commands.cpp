@@ -322,7 +322,7 @@ class VmShowCommand final : public Command {
                 {{"id:", vm.id},
                  {"state:", colour_state(style, vm.state)},
                  {"image:", vm.image},
-                 {"kernel:", vm.kernel.empty() ? "(from the image)" : vm.kernel},
+                 {"kernel:", vm.kernel.empty() ? "(the image's or the default)" : vm.kernel},
                  {"vcpu:", std::to_string(vm.vcpu)},
                  {"memory:", config::format_size_mib(vm.memory_mib)},
                  {"disk:", config::format_size_mib(vm.disk_size_mib)},
