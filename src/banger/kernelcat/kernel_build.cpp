@@ -22,6 +22,7 @@
 #include "banger/kernelcat/kbuild_progress.hpp"
 #include "banger/kernelcat/kernel_config.hpp"
 #include "banger/kernelcat/kernel_service.hpp"
+#include "banger/kernelcat/kernel_work.hpp"
 #include "banger/kernelcat/vmlinux_extract.hpp"
 #include "banger/sys/fs.hpp"
 #include "banger/sys/sha256.hpp"
@@ -98,13 +99,6 @@ struct CachedBuild {
   std::string vmlinux;
   std::string release;
 };
-
-Status check_cancelled(const base::CancelFn& cancelled) {
-  if (base::is_cancelled(cancelled)) {
-    return fail(Errc::cancelled, "cancelled");
-  }
-  return {};
-}
 
 Status check_spec(const KernelBuildSpec& spec) {
   if (spec.from != kDebianSource && (spec.from.empty() || spec.from.front() != '/')) {
@@ -222,16 +216,12 @@ Expected<CachedBuild> store_in_cache(const std::string& cache_dir, const std::st
     return fail_errno("creating a directory in " + cache_dir, errno);
   }
   base::Defer remove_temp([&] { (void)sys::remove_all(temp); });
-  std::error_code ec;
-  fs::copy_file(vmlinux, temp + "/vmlinux", ec);
-  if (ec) {
-    return fail_errno(fmt::format("copying {} into the build cache", vmlinux), ec.value());
-  }
-  fs::permissions(temp + "/vmlinux", fs::perms(0644), ec);
+  BANGER_TRY(copy_file(vmlinux, temp + "/vmlinux"));
   BANGER_TRY(sys::write_file_atomic(temp + "/release", release + "\n", 0644));
   BANGER_TRY(sys::write_file_atomic(temp + "/config", resolved_config, 0644));
   const std::string dir = cache_dir + "/" + key;
   (void)sys::remove_all(dir);  // a broken entry of the same key
+  std::error_code ec;
   fs::rename(temp, dir, ec);
   if (ec) {
     return fail_errno(fmt::format("renaming {} to {}", temp, dir), ec.value());
@@ -359,15 +349,8 @@ Expected<CachedBuild> compile_into_cache(const KernelServiceDeps& deps, const st
                                          const base::CancelFn& cancelled) {
   BANGER_TRY(sys::make_dirs(deps.paths.downloads_dir));
   BANGER_TRY(check_free_space(deps.paths.downloads_dir));
-  std::string work = fmt::format("{}/kernel-{}-XXXXXX", deps.paths.downloads_dir, name);
-  if (::mkdtemp(work.data()) == nullptr) {
-    return fail_errno("creating a work directory in " + deps.paths.downloads_dir, errno);
-  }
-  base::Defer remove_work([&] {
-    if (auto removed = sys::remove_all(work); !removed) {
-      BANGER_LOG_WARN("leaving {}: {}", work, removed.error().message);
-    }
-  });
+  BANGER_TRY_ASSIGN(auto work, make_work_dir(deps.paths.downloads_dir, name));
+  base::Defer remove_work([&] { remove_work_dir(work); });
   BANGER_TRY_ASSIGN(auto root, unpack_source(deps.runner, source, work, progress, cancelled));
   const std::string out = work + "/out";
   BANGER_TRY_ASSIGN(auto resolved, configure(deps.runner, root, out, config, progress));
@@ -465,12 +448,7 @@ Expected<PullResult> KernelService::build(const KernelBuildSpec& spec,
     BANGER_TRY(check_cancelled(cancelled));
     base::report(progress, {.stage = "publish", .message = "publishing kernel " + spec.name});
     BANGER_TRY_ASSIGN(auto stage, store_.stage(claim));
-    std::error_code ec;
-    fs::copy_file(cached->vmlinux, stage.dir() + "/vmlinux", ec);
-    if (ec) {
-      return fail_errno(fmt::format("copying {}", cached->vmlinux), ec.value());
-    }
-    fs::permissions(stage.dir() + "/vmlinux", fs::perms(0644), ec);
+    BANGER_TRY(copy_file(cached->vmlinux, stage.dir() + "/vmlinux"));
     KernelManifest m{
         .name = spec.name,
         .distro = "linux",

@@ -1,9 +1,7 @@
 #include "banger/kernelcat/kernel_service.hpp"
 
 #include <fmt/format.h>
-#include <stdlib.h>
 
-#include <cerrno>
 #include <filesystem>
 #include <system_error>
 
@@ -17,6 +15,7 @@
 #include "banger/kernelcat/decompress.hpp"
 #include "banger/kernelcat/guest_modules.hpp"
 #include "banger/kernelcat/initramfs_plan.hpp"
+#include "banger/kernelcat/kernel_work.hpp"
 #include "banger/kernelcat/modules_order.hpp"
 #include "banger/kernelcat/vmlinux_extract.hpp"
 #include "banger/sys/fs.hpp"
@@ -27,7 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kWorkPrefix = "kernel-";
 constexpr auto kDepmodTimeout = std::chrono::minutes(2);
 
 bool is_dir(const std::string& path) {
@@ -53,38 +51,11 @@ std::string linux_version_in(std::string_view image) {
   return {};
 }
 
-// A fresh private directory downloads_dir/kernel-<name>-XXXXXX.
-Expected<std::string> make_work_dir(const std::string& downloads_dir, const std::string& name) {
-  BANGER_TRY(sys::make_dirs(downloads_dir));
-  std::string pattern = fmt::format("{}/{}{}-XXXXXX", downloads_dir, kWorkPrefix, name);
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    return fail_errno("creating a work directory in " + downloads_dir, errno);
-  }
-  return pattern;
-}
-
-Status copy_file(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
-    return fail_errno(fmt::format("copying {} to {}", from, to), ec.value());
-  }
-  fs::permissions(to, fs::perms(0644), ec);
-  return {};
-}
-
 Error corrupt_package(const std::string& deb, const std::string& why) {
   return Error{Errc::invalid_argument,
                fmt::format("corrupt package {}: {}", fs::path(deb).filename().string(), why),
                0,
                {}};
-}
-
-Status check_cancelled(const base::CancelFn& cancelled) {
-  if (base::is_cancelled(cancelled)) {
-    return fail(Errc::cancelled, "cancelled");
-  }
-  return {};
 }
 
 // The package a catalog entry resolves to on this host today.
@@ -391,11 +362,7 @@ Expected<PullResult> KernelService::pull_claimed(const Claim& claim, const Catal
   }
   BANGER_TRY(check_cancelled(cancelled));
   BANGER_TRY_ASSIGN(auto work, make_work_dir(deps_.paths.downloads_dir, name));
-  base::Defer remove_work([&] {
-    if (auto removed = sys::remove_all(work); !removed) {
-      BANGER_LOG_WARN("leaving {}: {}", work, removed.error().message);
-    }
-  });
+  base::Defer remove_work([&] { remove_work_dir(work); });
   BANGER_TRY_ASSIGN(auto stage, store_.stage(claim));
   BANGER_TRY(stage_kernel(deps_, entry, resolved, work, stage.dir(), progress, cancelled));
   base::report(progress, {.stage = "publish", .message = "publishing kernel " + name});
