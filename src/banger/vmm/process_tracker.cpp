@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "banger/base/expected.hpp"
+#include "banger/base/log.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/sys/capped_log.hpp"
 
@@ -149,6 +150,19 @@ Status remove_stale_socket(const std::string& path) {
     return fail_errno("removing stale socket " + path, errno);
   }
   return {};
+}
+
+void remove_vmm_sockets(const VmmHandle& handle, const std::vector<std::string>& more) {
+  std::vector<std::string> paths = {handle.control_socket, handle.agent_socket};
+  paths.insert(paths.end(), more.begin(), more.end());
+  for (const auto& path : paths) {
+    if (path.empty()) {
+      continue;
+    }
+    if (auto removed = remove_stale_socket(path); !removed) {
+      BANGER_LOG_WARN("{}", removed.error().message);
+    }
+  }
 }
 
 }  // namespace banger::vmm

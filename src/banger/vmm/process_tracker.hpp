@@ -79,5 +79,8 @@ std::string log_tail(const std::string& path, std::int64_t offset, std::size_t l
 std::string describe_exit(std::optional<int> code);
 // Removes a socket file a previous VMM left behind (a missing one is fine).
 Status remove_stale_socket(const std::string& path);
+// After the VMM of handle is gone: removes its control and agent sockets and `more` (a VMM
+// killed with SIGKILL cannot remove them itself); failures are logged.
+void remove_vmm_sockets(const VmmHandle& handle, const std::vector<std::string>& more = {});
 
 }  // namespace banger::vmm

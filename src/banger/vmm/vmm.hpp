@@ -140,7 +140,9 @@ class Vmm {
   // gone; unavailable when the control channel does not answer.
   virtual Status request_shutdown(const VmmHandle& handle) = 0;
   // Graceful stop: request_shutdown, wait up to grace for exit, then SIGKILL. Ok when the VMM
-  // has exited (also when it already had); timeout when it survives SIGKILL.
+  // has exited (also when it already had); timeout when it survives SIGKILL. Once it is gone
+  // (here, in kill and after a failed launch) its control and agent sockets are removed
+  // (remove_vmm_sockets): a killed VMM cannot remove them itself.
   virtual Status stop(const VmmHandle& handle, std::chrono::milliseconds grace) = 0;
   // SIGKILL and wait for the exit. Ok when it is gone (also when it already was).
   virtual Status kill(const VmmHandle& handle) = 0;

@@ -103,7 +103,7 @@ Expected<VmmHandle> FirecrackerVmm::launch(const VmConfig& config) {
   auto give_up = [&](const Error& error) -> tl::unexpected<Error> {
     (void)process->signal(SIGKILL);
     (void)process->wait_for(options_.kill_timeout);
-    remove_sockets(handle);  // a killed Firecracker leaves its API and vsock sockets behind
+    remove_vmm_sockets(handle);  // a killed Firecracker leaves its API and vsock sockets behind
     return tl::unexpected(error);
   };
   if (config.on_spawned) {
@@ -150,13 +150,13 @@ Status FirecrackerVmm::request_shutdown(const VmmHandle& handle) {
 
 Status FirecrackerVmm::stop(const VmmHandle& handle, std::chrono::milliseconds grace) {
   if (!alive(handle)) {
-    remove_sockets(handle);
+    remove_vmm_sockets(handle);
     return {};
   }
   if (auto asked = request_shutdown(handle); !asked) {
     BANGER_LOG_WARN("{}; killing it", asked.error().message);
   } else if (processes_.wait_exit(handle, grace)) {
-    remove_sockets(handle);
+    remove_vmm_sockets(handle);
     return {};
   } else {
     BANGER_LOG_INFO("firecracker pid {} still running {} ms after Ctrl+Alt+Del; killing it",
@@ -167,19 +167,8 @@ Status FirecrackerVmm::stop(const VmmHandle& handle, std::chrono::milliseconds g
 
 Status FirecrackerVmm::kill(const VmmHandle& handle) {
   BANGER_TRY(processes_.kill(handle, options_.kill_timeout));
-  remove_sockets(handle);
+  remove_vmm_sockets(handle);
   return {};
-}
-
-void FirecrackerVmm::remove_sockets(const VmmHandle& handle) {
-  for (const auto* path : {&handle.control_socket, &handle.agent_socket}) {
-    if (path->empty()) {
-      continue;
-    }
-    if (auto removed = remove_stale_socket(*path); !removed) {
-      BANGER_LOG_WARN("{}", removed.error().message);
-    }
-  }
 }
 
 Expected<bool> FirecrackerVmm::signal(const VmmHandle& handle, int signal) {

@@ -52,8 +52,6 @@ class FirecrackerVmm final : public Vmm {
   Expected<VmmHandle> launch(const VmConfig& config) override;
   // PUT /actions SendCtrlAltDel.
   Status request_shutdown(const VmmHandle& handle) override;
-  // stop and kill (and a failed launch) remove the API and vsock sockets once Firecracker is
-  // gone: a killed Firecracker cannot remove them itself.
   Status stop(const VmmHandle& handle, std::chrono::milliseconds grace) override;
   Status kill(const VmmHandle& handle) override;
   Expected<bool> signal(const VmmHandle& handle, int signal) override;
@@ -73,8 +71,6 @@ class FirecrackerVmm final : public Vmm {
  private:
   // Waits until the API socket answers GET /; the process's exit or the deadline fail it.
   Status wait_for_api(sys::Process& process, const VmConfig& config, std::int64_t log_offset);
-  // Unlinks handle's control (API) and agent (vsock) sockets; failures are logged.
-  void remove_sockets(const VmmHandle& handle);
 
   FirecrackerVmmDeps deps_;
   FirecrackerVmmOptions options_;

@@ -68,6 +68,7 @@ Expected<VmmHandle> QemuVmm::launch(const VmConfig& config) {
   auto kill_and_reap = [&] {
     (void)process->signal(SIGKILL);
     (void)process->wait_for(options_.kill_timeout);
+    remove_vmm_sockets(handle, config.stream_socket_paths);
   };
   if (config.on_spawned) {
     // Before any wait: the caller records pid + start time now (security review M2).
@@ -135,12 +136,14 @@ Status QemuVmm::request_shutdown(const VmmHandle& handle) {
 
 Status QemuVmm::stop(const VmmHandle& handle, std::chrono::milliseconds grace) {
   if (!alive(handle)) {
+    remove_vmm_sockets(handle);
     return {};
   }
   if (auto asked = request_shutdown(handle); !asked) {
     // Handled here: the fallback is the kill below.
     BANGER_LOG_WARN("{}; killing it", asked.error().message);
   } else if (processes_.wait_exit(handle, grace)) {
+    remove_vmm_sockets(handle);
     return {};
   } else {
     BANGER_LOG_INFO("qemu pid {} still running {} ms after power-off; killing it", handle.pid,
@@ -154,7 +157,9 @@ Expected<bool> QemuVmm::signal(const VmmHandle& handle, int signal) {
 }
 
 Status QemuVmm::kill(const VmmHandle& handle) {
-  return processes_.kill(handle, options_.kill_timeout);
+  BANGER_TRY(processes_.kill(handle, options_.kill_timeout));
+  remove_vmm_sockets(handle);
+  return {};
 }
 
 Expected<VmmStatus> QemuVmm::status(const VmmHandle& handle) {

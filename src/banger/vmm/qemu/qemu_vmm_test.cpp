@@ -208,6 +208,22 @@ TEST(QemuVmm, LaunchKillsQemuThatNeverAnswers) {
   EXPECT_TRUE(launcher.last()->exited());
 }
 
+TEST(QemuVmm, AKilledLaunchLeavesNoSocketFilesBehind) {
+  testkit::TempDir dir;
+  VmConfig config = config_in(dir.path());
+  config.stream_socket_paths = {dir.path() + "/s0.sock"};
+  testkit::FakeProcessLauncher launcher;
+  // QEMU created its agent and stream sockets but QMP never answers: launch kills it.
+  launcher.on_launch([&](testkit::FakeProcess&) {
+    EXPECT_TRUE(sys::write_file_atomic(config.agent_socket_path, ""));
+    EXPECT_TRUE(sys::write_file_atomic(config.stream_socket_paths[0], ""));
+  });
+  QemuVmm vmm({.launcher = launcher}, {.caps = kFakeCaps, .ready_timeout = 200ms});
+  ASSERT_FALSE(vmm.launch(config));
+  EXPECT_FALSE(sys::path_exists(config.agent_socket_path));
+  EXPECT_FALSE(sys::path_exists(config.stream_socket_paths[0]));
+}
+
 // Regression for M2 (security review): the spawned QEMU's pid + start time reach the caller
 // before launch() waits for QMP (here QMP never answers, so launch() only returns after its
 // 200 ms timeout: the callback has already run by then). Fails on 8f38f5a: checked by removing
