@@ -462,6 +462,17 @@ Handler duration_key(std::string_view key, std::chrono::seconds& field,
   };
 }
 
+// A boolean key (true or false).
+Handler bool_key(std::string_view key, bool& field) {
+  return [key, &field](const toml::node& n) -> Status {
+    if (!n.is_boolean()) {
+      return must_be(key, "true or false", n);
+    }
+    field = n.as_boolean()->get();
+    return {};
+  };
+}
+
 // An integer key between low and high (inclusive).
 Handler int_key(std::string_view key, int& field, int64_t low, int64_t high) {
   return [key, &field, low, high](const toml::node& n) -> Status {
@@ -580,6 +591,8 @@ Status apply_config(const toml::table& root, Config& c, ParseState& state) {
       {"firecracker_bin",
        path_key("firecracker_bin", c.firecracker_bin, kProgram, is_program, state)},
       {"qemu_bin", path_key("qemu_bin", c.qemu_bin, kProgram, is_program, state)},
+      {"jailer_enabled", bool_key("jailer_enabled", c.jailer_enabled)},
+      {"jailer_bin", path_key("jailer_bin", c.jailer_bin, kProgram, is_program, state)},
       {"accel", enum_key("accel", c.accel, kAccelChoiceNames)},
       {"ssh_key_path",
        path_key(

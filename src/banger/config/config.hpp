@@ -67,6 +67,10 @@ struct Config {
   VmmChoice vmm = VmmChoice::auto_detect;
   std::string firecracker_bin;  // "" = search PATH for "firecracker"
   std::string qemu_bin;         // "" = search PATH for "qemu-system-x86_64"
+  // Firecracker VMs start through Firecracker's jailer (docs/firecracker.md "The jailer"): a
+  // root daemon only; off by default.
+  bool jailer_enabled = false;
+  std::string jailer_bin;  // "" = search PATH for "jailer"
   AccelChoice accel = AccelChoice::auto_detect;
   std::string ssh_key_path;  // default <state>/ssh/id_ed25519 (set by default_config)
   std::string default_image = "debian-bookworm";
@@ -105,8 +109,9 @@ Config default_config(const paths::Paths& paths);
 // Parses config.toml text over default_config(paths). Every error is Errc::invalid_argument
 // with a message starting "<source_name>:<line>: ": TOML syntax errors with line and column
 // ("<source>:3:7: ..."), unknown keys anywhere (`unknown key "vm_defaults.cpu"`), wrong
-// types and bad values (naming the key and what is allowed). ssh_key_path, qemu_bin and
-// firecracker_bin starting with "~/" are expanded against home (an error when it is empty).
+// types and bad values (naming the key and what is allowed). ssh_key_path, qemu_bin,
+// firecracker_bin and jailer_bin starting with "~/" are expanded against home (an error when
+// it is empty).
 // The original banger's key names are accepted with a note in Config::notes; an old name
 // together with its replacement is an error.
 Expected<Config> parse_config(std::string_view toml_text, const std::string& source_name,

@@ -75,6 +75,8 @@ log_level = "debug"
 vmm = "qemu"
 firecracker_bin = "/opt/fc/firecracker"
 qemu_bin = "qemu-system-x86_64"
+jailer_enabled = true
+jailer_bin = "/opt/fc/jailer"
 accel = "tcg"
 ssh_key_path = "/keys/banger"
 default_image = "tiny"
@@ -112,6 +114,8 @@ mode = "0600"
   EXPECT_EQ(config->vmm, VmmChoice::qemu);
   EXPECT_EQ(config->firecracker_bin, "/opt/fc/firecracker");
   EXPECT_EQ(config->qemu_bin, "qemu-system-x86_64");
+  EXPECT_TRUE(config->jailer_enabled);
+  EXPECT_EQ(config->jailer_bin, "/opt/fc/jailer");
   EXPECT_EQ(config->accel, AccelChoice::tcg);
   EXPECT_EQ(config->ssh_key_path, "/keys/banger");
   EXPECT_EQ(config->default_image, "tiny");
@@ -223,6 +227,10 @@ TEST(Config, BadValuesAreErrorsNamingTheLineTheKeyAndWhatIsAllowed) {
        "qemu_bin must be a program name looked up in PATH, an absolute path or a path starting "
        "with ~/, got \"\""},
       {"qemu_bin = true", "qemu_bin must be a string, got true"},
+      {"jailer_enabled = \"yes\"", "jailer_enabled must be true or false, got \"yes\""},
+      {"jailer_bin = \"jail er/x\"",
+       "jailer_bin must be a program name looked up in PATH, an absolute path or a path "
+       "starting with ~/, got \"jail er/x\""},
       {"ssh_key_path = \"~bob/.ssh/id\"",
        "ssh_key_path must be an absolute path or a path starting with ~/, got \"~bob/.ssh/id\""},
       {"ssh_key_path = \"~/.ssh/id\"",

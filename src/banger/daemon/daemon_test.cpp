@@ -593,11 +593,11 @@ TEST_F(DaemonTest, DoctorReportsEveryCheck) {
   }
   EXPECT_EQ(names,
             (std::vector<std::string>{
-                "config", "architecture", "kvm", "vmm", "firecracker", "host tools", "/dev/net/tun",
-                "runtime dir", "store", "vm defaults", "rootfs strategy", "vhost", "bridge",
-                "guest agent", "dns listener", "dns routing", "nat", "ssh-config"}));
+                "config", "architecture", "kvm", "vmm", "firecracker", "jailer", "host tools",
+                "/dev/net/tun", "runtime dir", "store", "vm defaults", "rootfs strategy", "vhost",
+                "bridge", "guest agent", "dns listener", "dns routing", "nat", "ssh-config"}));
   EXPECT_EQ(report->checks[0].detail, "no " + paths_.config_file + ": every default");
-  EXPECT_EQ(report->checks[9].detail,
+  EXPECT_EQ(report->checks[10].detail,
             "vcpu 2 (config), memory 1024 MiB (config), disk 4096 MiB (built-in floor)");
 }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string_view>
 
 #include "banger/base/expected.hpp"
@@ -36,13 +37,30 @@ vmm::qemu::QemuVmmOptions qemu_options(const config::Config& config) {
   return options;
 }
 
-// Firecracker's binary (firecracker_bin, else PATH; "" when missing) and output writer.
-vmm::firecracker::FirecrackerVmmOptions firecracker_options(const config::Config& config,
+// Firecracker's binary (firecracker_bin, else PATH; "" when missing), output writer and jailer
+// (jailer_enabled: jailer_bin, else PATH; chroots under <state>/jailer).
+vmm::firecracker::FirecrackerVmmOptions firecracker_options(const paths::Paths& paths,
+                                                            const config::Config& config,
                                                             const vmm::qemu::QemuVmmOptions& qemu) {
   vmm::firecracker::FirecrackerVmmOptions options;
   options.binary =
       sys::find_executable(config.firecracker_bin.empty() ? "firecracker" : config.firecracker_bin);
   options.console_writer = qemu.console_writer;
+  if (config.jailer_enabled) {
+    options.jailer.enabled = true;
+    options.jailer.binary =
+        sys::find_executable(config.jailer_bin.empty() ? "jailer" : config.jailer_bin);
+    options.jailer.chroot_base = paths.state_dir + "/jailer";
+    // The jailer names the jail after the file name of the resolved binary (a symlink's target).
+    std::error_code ec;
+    if (auto canonical = std::filesystem::canonical(options.binary, ec); !ec) {
+      options.binary = canonical.string();
+    }
+    if (options.jailer.binary.empty()) {
+      BANGER_LOG_WARN(
+          "jailer_enabled: no jailer binary (jailer_bin or PATH): firecracker VMs cannot start");
+    }
+  }
   return options;
 }
 
@@ -89,7 +107,7 @@ Expected<std::unique_ptr<PosixPlatform>> PosixPlatform::probe(const paths::Paths
                                                               const config::Config& config) {
   BANGER_TRY(paths::prepare_state_dirs(paths));
   auto qemu = qemu_options(config);
-  auto firecracker = firecracker_options(config, qemu);
+  auto firecracker = firecracker_options(paths, config, qemu);
   policy::VmmHost vmm_host{.firecracker_found = !firecracker.binary.empty(),
                            .kvm_usable = policy::decide_kvm(sys::probe_kvm()).usable};
   std::unique_ptr<PosixPlatform> platform(new PosixPlatform(qemu, firecracker));
@@ -104,7 +122,7 @@ Expected<std::unique_ptr<PosixPlatform>> PosixPlatform::probe(const paths::Paths
 PosixPlatform::PosixPlatform(vmm::qemu::QemuVmmOptions qemu,
                              vmm::firecracker::FirecrackerVmmOptions firecracker)
     : qemu_({.launcher = launcher_}, std::move(qemu)),
-      firecracker_({.launcher = launcher_}, std::move(firecracker)) {}
+      firecracker_({.launcher = launcher_, .jails = jails_}, std::move(firecracker)) {}
 
 Platform PosixPlatform::platform() {
   return Platform{.runner = runner_,

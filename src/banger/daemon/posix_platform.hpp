@@ -44,6 +44,7 @@ class PosixPlatform {
   base::Mt19937Random random_;
   sys::PosixCommandRunner runner_;
   sys::PosixProcessLauncher launcher_;
+  vmm::firecracker::PosixJailStager jails_;
   hostnat::NetlinkLinkOps links_;
   hostnat::ProcSysIpForwarding ip_forwarding_;
   vmm::qemu::QemuVmm qemu_;

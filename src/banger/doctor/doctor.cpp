@@ -154,6 +154,61 @@ Check check_firecracker(const Facts& f) {
                                            : "; VMs run under it with --vmm firecracker"));
 }
 
+// Firecracker's jailer (config jailer_enabled): off is fine, except that a root daemon then runs
+// Firecracker as root; on needs a root daemon and a safe jailer of Firecracker's release.
+Check check_jailer(const Facts& f) {
+  if (!f.config.jailer_enabled) {
+    const bool fc_as_root =
+        f.uid == 0 && !f.firecracker_path.empty() &&
+        policy::decide_vmm(f.config.vmm, vmm_host(f)).backend == model::VmmBackend::firecracker;
+    if (fc_as_root) {
+      return warn("jailer", "off: firecracker VMs run as root, unjailed",
+                  "set jailer_enabled = true (docs/firecracker.md, \"The jailer\")");
+    }
+    return pass("jailer", "off (jailer_enabled = false)");
+  }
+  if (f.uid != 0) {
+    return failed("jailer",
+                  fmt::format("jailer_enabled needs a root daemon (this one runs as uid {}): "
+                              "firecracker VMs fail to start",
+                              f.uid),
+                  "run bangerd as root, or set jailer_enabled = false");
+  }
+  const std::string install =
+      "install the jailer of the same Firecracker release next to firecracker (its release "
+      "tarball has both), or point jailer_bin at it";
+  if (f.jailer_path.empty()) {
+    return failed(
+        "jailer",
+        f.config.jailer_bin.empty()
+            ? std::string("jailer_enabled is set but no jailer is in PATH")
+            : fmt::format("jailer_bin = \"{}\" is not an executable", f.config.jailer_bin),
+        install);
+  }
+  const std::string& path = f.jailer_path;
+  if (!f.jailer.regular_file || !owned_safely(f.jailer, f.uid)) {
+    return failed("jailer",
+                  fmt::format("{} is not a regular file owned by root and writable by it alone "
+                              "(uid {}, mode {:04o})",
+                              path, f.jailer.owner, f.jailer.mode),
+                  fmt::format("chown root:root {0} && chmod 0755 {0}", path));
+  }
+  auto jailer = policy::parse_firecracker_version(f.jailer.version_output);
+  auto firecracker = policy::parse_firecracker_version(f.firecracker.version_output);
+  if (!jailer) {
+    return warn("jailer", fmt::format("{}: could not read its version", path),
+                "check that it is Firecracker's jailer: " + path + " --version");
+  }
+  if (firecracker && !(*firecracker == *jailer)) {
+    return warn("jailer",
+                fmt::format("{} {} is not firecracker's release ({})", path, to_string(*jailer),
+                            to_string(*firecracker)),
+                "use the jailer and firecracker of one release");
+  }
+  return pass("jailer", fmt::format("{} {}; firecracker VMs start jailed, as their vm's own uid",
+                                    path, to_string(*jailer)));
+}
+
 Check check_tools(const Facts& f) {
   std::vector<std::string> missing_required;
   std::vector<std::string> missing_optional;
@@ -433,6 +488,12 @@ Facts gather_facts(const paths::Paths& paths, const config::Config& config, uid_
   if (!f.firecracker_path.empty()) {
     f.firecracker = probe_firecracker(f.firecracker_path, uid);
   }
+  if (config.jailer_enabled) {
+    f.jailer_path = resolve_binary(config.jailer_bin, "jailer");
+    if (!f.jailer_path.empty()) {
+      f.jailer = probe_firecracker(f.jailer_path, uid);  // the same safety check and --version
+    }
+  }
   f.distro_ids = os_release_ids(sys::read_file("/etc/os-release").value_or(""));
   f.config = config;
   f.uid = uid;
@@ -512,10 +573,10 @@ std::vector<Check> evaluate(const Facts& facts) {
                             "`banger daemon start` (its log: " +
                                 facts.daemon_log + ")"));
   }
-  for (auto* check :
-       {check_config, check_arch, check_kvm, check_vmm, check_firecracker, check_tools, check_tun,
-        check_runtime_dir, check_store, check_vm_defaults, check_rootfs, check_vhost, check_bridge,
-        check_agent, check_dns_listener, check_dns_routing, check_nat, check_ssh_include}) {
+  for (auto* check : {check_config, check_arch, check_kvm, check_vmm, check_firecracker,
+                      check_jailer, check_tools, check_tun, check_runtime_dir, check_store,
+                      check_vm_defaults, check_rootfs, check_vhost, check_bridge, check_agent,
+                      check_dns_listener, check_dns_routing, check_nat, check_ssh_include}) {
     checks.push_back(check(facts));
   }
   return checks;

@@ -85,6 +85,8 @@ struct Facts {
   std::string qemu_path;         // "" when not found
   std::string firecracker_path;  // "" when not found
   FirecrackerFacts firecracker;  // of firecracker_path, when found
+  std::string jailer_path;       // "" when not found (looked for only with jailer_enabled)
+  FirecrackerFacts jailer;       // of jailer_path, when found ("Jailer vX.Y.Z")
   std::string distro_ids;        // os_release_ids of /etc/os-release (install hints)
   config::Config config;
   uid_t uid = 0;

@@ -56,7 +56,7 @@ const Check& row(const std::vector<Check>& checks, const std::string& name) {
 
 TEST(Doctor, HealthyHostPassesEveryCheck) {
   auto checks = evaluate(healthy());
-  ASSERT_EQ(checks.size(), 18u);
+  ASSERT_EQ(checks.size(), 19u);
   for (const auto& c : checks) {
     EXPECT_EQ(c.status, CheckStatus::pass) << c.name << ": " << c.detail;
   }
@@ -92,7 +92,7 @@ TEST(Doctor, ChecksRunWithoutTheDaemonSaySoInAFirstFailRow) {
   f.daemon_error = "bangerd failed to start: bad config";
   f.daemon_log = "/home/u/.local/state/banger/bangerd.log";
   auto checks = evaluate(f);
-  ASSERT_EQ(checks.size(), 19u);
+  ASSERT_EQ(checks.size(), 20u);
   EXPECT_EQ(checks.front().name, "daemon");
   EXPECT_EQ(checks.front().status, CheckStatus::fail);
   EXPECT_EQ(checks.front().detail, "bangerd is not running: bangerd failed to start: bad config");
@@ -136,6 +136,46 @@ TEST(Doctor, VmmRowNamesTheBackendTheDaemonRecordsForEachChoice) {
 // A found binary as gather_facts reports a safe one that printed version.
 FirecrackerFacts safe_firecracker(const std::string& version_output) {
   return {.regular_file = true, .owner = 0, .mode = 0755, .version_output = version_output};
+}
+
+TEST(Doctor, JailerRowChecksTheSettingTheDaemonsUidAndTheBinary) {
+  auto f = healthy();
+  EXPECT_EQ(row(evaluate(f), "jailer").detail, "off (jailer_enabled = false)");
+  f.uid = 0;  // a root daemon running Firecracker VMs unjailed
+  f.config.vmm = config::VmmChoice::firecracker;
+  f.firecracker_path = "/usr/bin/firecracker";
+  f.firecracker = safe_firecracker("Firecracker v1.14.1\n");
+  auto unjailed = row(evaluate(f), "jailer");
+  EXPECT_EQ(unjailed.status, CheckStatus::warn);
+  EXPECT_EQ(unjailed.detail, "off: firecracker VMs run as root, unjailed");
+
+  f.config.jailer_enabled = true;
+  auto missing = row(evaluate(f), "jailer");
+  EXPECT_EQ(missing.status, CheckStatus::fail);
+  EXPECT_EQ(missing.detail, "jailer_enabled is set but no jailer is in PATH");
+  f.config.jailer_bin = "/opt/fc/jailer";
+  EXPECT_EQ(row(evaluate(f), "jailer").detail,
+            "jailer_bin = \"/opt/fc/jailer\" is not an executable");
+  f.jailer_path = "/opt/fc/jailer";
+  f.jailer = safe_firecracker("Jailer v1.14.1\n");
+  auto ok = row(evaluate(f), "jailer");
+  EXPECT_EQ(ok.status, CheckStatus::pass);
+  EXPECT_EQ(ok.detail,
+            "/opt/fc/jailer v1.14.1; firecracker VMs start jailed, as their vm's own uid");
+  f.jailer = safe_firecracker("Jailer v1.13.0\n");
+  auto mismatch = row(evaluate(f), "jailer");
+  EXPECT_EQ(mismatch.status, CheckStatus::warn);
+  EXPECT_EQ(mismatch.detail, "/opt/fc/jailer v1.13.0 is not firecracker's release (v1.14.1)");
+  f.jailer.mode = 0777;
+  auto writable = row(evaluate(f), "jailer");
+  EXPECT_EQ(writable.status, CheckStatus::fail);
+  EXPECT_EQ(writable.hint, "chown root:root /opt/fc/jailer && chmod 0755 /opt/fc/jailer");
+  f.uid = 1000;
+  auto unprivileged = row(evaluate(f), "jailer");
+  EXPECT_EQ(unprivileged.status, CheckStatus::fail);
+  EXPECT_EQ(unprivileged.detail,
+            "jailer_enabled needs a root daemon (this one runs as uid 1000): firecracker VMs fail "
+            "to start");
 }
 
 TEST(Doctor, FirecrackerRowChecksPresenceSafetyAndTheVersionWindow) {

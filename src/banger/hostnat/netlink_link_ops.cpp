@@ -18,6 +18,7 @@
 #include <netlink/route/link/bridge.h>
 #include <netlink/socket.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -342,13 +343,54 @@ Status NetlinkLinkOps::create_tap(const std::string& name, std::optional<uid_t> 
     }
     return fail_link_errno(step, err);
   }
-  if (owner && ::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(*owner)) < 0) {
-    return fail_errno(fmt::format("{}: setting owner to uid {}", step, *owner), errno);
+  // Always an owner: a TAP with neither owner nor group may be attached by any user who can
+  // open /dev/net/tun (mode 0666 on Debian), who could then take a pooled TAP and speak on the
+  // bridge as a guest.
+  uid_t uid = owner.value_or(::geteuid());
+  if (::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(uid)) < 0) {
+    return fail_errno(fmt::format("{}: setting owner to uid {}", step, uid), errno);
   }
   if (::ioctl(fd.get(), TUNSETPERSIST, 1UL) < 0) {
     return fail_errno(fmt::format("{}: making it persistent", step), errno);
   }
   return {};  // closing fd leaves the persistent device behind
+}
+
+Status NetlinkLinkOps::set_tap_owner(const std::string& name, uid_t owner) {
+  BANGER_TRY(sys::check_netns_interlock("setting the owner of tap " + name));
+  BANGER_TRY(validate_link_name(name));
+  std::string step = fmt::format("setting owner of tap {}", name);
+  {
+    // TUNSETIFF on a name that does not exist would create a throwaway TAP: check it first.
+    Session nl;
+    BANGER_TRY(nl.open());
+    BANGER_TRY_ASSIGN(LinkPtr link, nl.require_link(name, step));
+    const char* kind = rtnl_link_get_type(link.get());
+    if (kind == nullptr || std::strcmp(kind, "tun") != 0) {
+      return fail(Errc::failed_precondition, fmt::format("{}: link {} is not a tap", step, name));
+    }
+  }
+  base::UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+  if (!fd) {
+    return fail_errno(fmt::format("{}: opening /dev/net/tun", step), errno);
+  }
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.data(), name.size());  // validated: fits with its NUL
+  ifr.ifr_flags = static_cast<short>(IFF_TAP | IFF_NO_PI);
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    if (err == EBUSY) {
+      return tl::unexpected(Error{Errc::failed_precondition,
+                                  fmt::format("{}: another process holds it open", step),
+                                  err,
+                                  {}});
+    }
+    return fail_link_errno(step, err);
+  }
+  if (::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(owner)) < 0) {
+    return fail_errno(fmt::format("{}: uid {}", step, owner), errno);
+  }
+  return {};  // the TAP is persistent: closing fd detaches without removing it
 }
 
 Status NetlinkLinkOps::set_master(const std::string& link, const std::string& bridge) {

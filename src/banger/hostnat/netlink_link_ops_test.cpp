@@ -5,8 +5,12 @@
 #include "banger/hostnat/netlink_link_ops.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -180,6 +184,66 @@ TEST(NetlinkLinkOps, CreatesBridgeAndTapEnslavesListsAndDeletes) {
                               "ok",
                               "bgt-tap0 kind=tun up=1 master= ipv4=",
                           }));
+}
+
+// Whether uid can attach to the TAP `name` the way an unprivileged VMM does (open
+// /dev/net/tun, TUNSETIFF), from a child that drops to uid: "attached" or the errno's name.
+std::string attach_as(uid_t uid, const std::string& name) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    // Opened before the drop, as the jailer's own /dev/net/tun node owned by uid would be: the
+    // owner check under test is TUNSETIFF's.
+    int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) {
+      ::_exit(100);
+    }
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    ::_exit(fd >= 0 && ::ioctl(fd, TUNSETIFF, &ifr) == 0 ? 0 : errno);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return code == 0 ? "attached" : code == EPERM ? "EPERM" : "exit " + std::to_string(code);
+}
+
+// A jailed Firecracker opens its TAP after dropping to the VM's id: set_tap_owner must let
+// exactly that id attach (checked by attaching as it), and refuse a TAP someone holds.
+TEST(NetlinkLinkOps, SetTapOwnerLetsThatUidAttach) {
+  ChildResult result;
+  BANGER_RUN_IN_NETNS(result, [] {
+    NetlinkLinkOps links;
+    Lines out;
+    out.push_back(describe(links.create_tap("bgt-tap0", std::nullopt)));
+    out.push_back(attach_as(195035138, "bgt-tap0"));
+    out.push_back(describe(links.set_tap_owner("bgt-tap0", 195035138)));
+    out.push_back(attach_as(195035138, "bgt-tap0"));
+    out.push_back(attach_as(195035139, "bgt-tap0"));
+    out.push_back(describe(links.set_tap_owner("bgt-tap0", 0)));
+    out.push_back(attach_as(195035138, "bgt-tap0"));
+    out.push_back(describe(links.set_tap_owner("bgt-tap9", 1)));
+    out.push_back(describe(links.ensure_bridge("bgt-br0", "172.30.0.1/24")));
+    out.push_back(describe(links.set_tap_owner("bgt-br0", 1)));
+    int held = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "bgt-tap0", IFNAMSIZ - 1);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    out.push_back(::ioctl(held, TUNSETIFF, &ifr) == 0 ? "held" : std::strerror(errno));
+    out.push_back(describe(links.set_tap_owner("bgt-tap0", 1)));
+    ::close(held);
+    auto exists = links.link_exists("bgt-tap0");  // persistent: attaching did not remove it
+    out.push_back(exists && *exists ? "exists" : "gone");
+    return out;
+  });
+  EXPECT_EQ(
+      result.lines,
+      (Lines{"ok", "EPERM", "ok", "attached", "EPERM", "ok", "EPERM",
+             "not_found: setting owner of tap bgt-tap9: link bgt-tap9 not found", "ok",
+             "failed_precondition: setting owner of tap bgt-br0: link bgt-br0 is not a tap", "held",
+             "failed_precondition: setting owner of tap bgt-tap0: another process holds it "
+             "open",
+             "exists"}));
 }
 
 // What `bridge -d link show dev <port>` says about isolation ("isolated on" / "isolated off"),

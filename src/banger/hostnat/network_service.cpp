@@ -150,10 +150,28 @@ Expected<Attachment> NetworkService::attach(const std::string& vm_id,
 Status NetworkService::detach(const Attachment& attachment) {
   return state_.with_lock([&](State& state) -> Status {
     state.attached.erase(attachment.tap);
+    if (state.given.erase(attachment.tap) != 0) {
+      uid_t owner = deps_.tap_owner.value_or(0);
+      if (auto back = deps_.links.set_tap_owner(attachment.tap, owner); !back) {
+        BANGER_LOG_WARN("detaching vm {}: giving {} back to uid {}: {}", attachment.vm_id,
+                        attachment.tap, owner, back.error().message);
+      }
+    }
     if (auto released = state.pool.release(attachment.tap); !released) {
       return tl::unexpected(
           with_context(released.error(), fmt::format("detaching vm {}", attachment.vm_id)));
     }
+    return {};
+  });
+}
+
+Status NetworkService::give_tap(const std::string& tap, uid_t uid) {
+  return state_.with_lock([&](State& state) -> Status {
+    if (state.attached.count(tap) == 0) {
+      return fail(Errc::failed_precondition, fmt::format("tap {} is not attached to a vm", tap));
+    }
+    BANGER_TRY(deps_.links.set_tap_owner(tap, uid));
+    state.given.insert(tap);
     return {};
   });
 }
@@ -176,6 +194,7 @@ Status NetworkService::reconcile(const std::vector<Lease>& in_use) {
     IpAllocator& allocator = *state.allocator;
     allocator.clear();
     state.attached.clear();
+    state.given.clear();
     std::vector<std::string> taps;
     for (const auto& lease : in_use) {
       if (!lease.ip.empty()) {
@@ -204,6 +223,7 @@ Status NetworkService::reconcile(const std::vector<Lease>& in_use) {
 Status NetworkService::quarantine_tap(const std::string& tap) {
   return state_.with_lock([&](State& state) -> Status {
     state.attached.erase(tap);
+    state.given.erase(tap);
     return state.pool.quarantine(tap);
   });
 }

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -85,7 +86,15 @@ class NetworkService {
   // Disconnects a stopped VM: its TAP goes back to the pool (or is deleted when the pool is
   // full). The address stays leased to the VM (release_ip() frees it on delete). LinkOps errors
   // prefixed with "detaching vm <id>"; invalid_argument for a TAP that is not tap-fc-<n>.
+  // A TAP given to a uid (give_tap) gets its owner back (tap_owner, else root) first; a
+  // failure to do so is logged, not returned.
   Status detach(const Attachment& attachment);
+
+  // Lets uid open the attached TAP `tap` (LinkOps::set_tap_owner) until detach(): the VMM of a
+  // root daemon runs as the VM's unprivileged id, and Firecracker under the jailer opens its
+  // TAP only after dropping to it. failed_precondition `tap x is not attached to a vm` for a
+  // TAP attach() did not hand out; LinkOps errors.
+  Status give_tap(const std::string& tap, uid_t uid);
 
   // Frees a deleted VM's address so the next VM can get it. OK when it was not leased.
   // invalid_argument for a malformed address.
@@ -119,6 +128,7 @@ class NetworkService {
     std::optional<IpAllocator> allocator;  // nullopt when the config is invalid
     TapPool pool;
     std::map<std::string, std::string> attached;  // tap -> vm id
+    std::set<std::string> given;                  // attached TAPs give_tap() handed to a uid
   };
 
   // lease_ip() with the lock held; sets newly_leased when the address was not the VM's before.

@@ -85,6 +85,29 @@ TEST(NetworkService, DetachReturnsTapToPoolAndKeepsTheAddress) {
   EXPECT_EQ(links.calls(FakeLinkOps::Op::create_tap), 1u);
 }
 
+// A jailed Firecracker opens its TAP as the VM's unprivileged id: the TAP is that id's while
+// the VM runs, and root's again once it is back in the pool.
+TEST(NetworkService, GiveTapLendsTheAttachedTapToAUidUntilDetach) {
+  FakeLinkOps links;
+  NetworkService network(deps_for(links));
+  auto a = *network.attach("vm-a", std::nullopt);
+  ASSERT_TRUE(network.give_tap(a.tap, 195035138));
+  EXPECT_EQ(links.link(a.tap)->owner, std::optional<uid_t>(195035138));
+  ASSERT_TRUE(network.detach(a));
+  EXPECT_EQ(links.link(a.tap)->owner, std::optional<uid_t>(0));
+  EXPECT_EQ(network.idle_taps(), Names{"tap-fc-0"});
+
+  auto idle = network.give_tap("tap-fc-0", 195035138);  // idle: not any VM's to lend
+  ASSERT_FALSE(idle);
+  EXPECT_EQ(idle.error().message, "tap tap-fc-0 is not attached to a vm");
+  EXPECT_EQ(links.link("tap-fc-0")->owner, std::optional<uid_t>(0));
+
+  // A TAP that was never lent is returned without touching its owner.
+  auto b = *network.attach("vm-b", std::nullopt);
+  ASSERT_TRUE(network.detach(b));
+  EXPECT_EQ(links.calls(FakeLinkOps::Op::set_tap_owner), 2u);
+}
+
 TEST(NetworkService, ReleasedAddressGoesToTheNextVm) {
   FakeLinkOps links;
   NetworkService network(deps_for(links));

@@ -25,6 +25,7 @@ class FakeLinkOps : public hostnat::LinkOps {
   enum class Op : std::uint8_t {
     ensure_bridge,
     create_tap,
+    set_tap_owner,
     set_master,
     set_up,
     set_port_isolated,
@@ -84,6 +85,23 @@ class FakeLinkOps : public hostnat::LinkOps {
                   fmt::format("creating tap {}: link {} already exists", name, name));
     }
     links_.emplace(name, Link{.kind = "tun", .owner = owner});
+    return {};
+  }
+
+  Status set_tap_owner(const std::string& name, uid_t owner) override {
+    std::lock_guard lock(mutex_);
+    if (auto e = begin(Op::set_tap_owner, name); !e) {
+      return e;
+    }
+    std::string step = fmt::format("setting owner of tap {}", name);
+    auto it = links_.find(name);
+    if (it == links_.end()) {
+      return fail(Errc::not_found, fmt::format("{}: link {} not found", step, name));
+    }
+    if (it->second.kind != "tun") {
+      return fail(Errc::failed_precondition, fmt::format("{}: link {} is not a tap", step, name));
+    }
+    it->second.owner = owner;
     return {};
   }
 

@@ -201,6 +201,25 @@ class FakeVmm final : public vmm::Vmm {
                      const vmm::VmmPaths& paths) const override {
     return std::find(argv.begin(), argv.end(), paths.control_socket) != argv.end();
   }
+  // Records the handle's pid (discarded()); the fake's sockets go with its VM.
+  void discard(const vmm::VmmHandle& handle, const vmm::VmmPaths&) override {
+    std::lock_guard lock(discard_mutex_);
+    discarded_.push_back(handle.pid);
+  }
+  // Records the ids it was given (leftover_calls()).
+  void remove_leftovers(const std::vector<std::string>& running_vm_ids) override {
+    std::lock_guard lock(discard_mutex_);
+    leftover_calls_.push_back(running_vm_ids);
+  }
+  // The pids discard() was called for, in order; the running_vm_ids of each remove_leftovers().
+  std::vector<pid_t> discarded() const {
+    std::lock_guard lock(discard_mutex_);
+    return discarded_;
+  }
+  std::vector<std::vector<std::string>> leftover_calls() const {
+    std::lock_guard lock(discard_mutex_);
+    return leftover_calls_;
+  }
   // The agent socket as a unix stream (QEMU's virtio-serial kind, which is what the fake serves).
   vmm::AgentEndpoint agent_endpoint(const vmm::VmmHandle& handle) override {
     return {.kind = vmm::AgentEndpoint::Kind::virtio_serial_unix,
@@ -222,6 +241,10 @@ class FakeVmm final : public vmm::Vmm {
   }
 
  private:
+  mutable std::mutex discard_mutex_;
+  std::vector<pid_t> discarded_;
+  std::vector<std::vector<std::string>> leftover_calls_;
+
   // The guest side of a fake VM's agent: sync counts, poweroff ends the VM.
   class GuestControl final : public agentd::SystemControl {
    public:

@@ -119,7 +119,8 @@ Expected<MicrovmHost::Driver> MicrovmHost::driver_of(const model::Vm& vm) const 
       .agent_socket = paths.agent_socket,
       .vsock_cid = options_.vhost_vsock || vm.vmm == model::VmmBackend::firecracker
                        ? vmm::vsock_cid_for_ip(vm.guest_ip)
-                       : 0};
+                       : 0,
+      .jail_dir = paths.jail_dir};
   return Driver{.vmm = *vmm, .handle = std::move(handle), .paths = std::move(paths)};
 }
 
@@ -394,6 +395,11 @@ Expected<Launched> MicrovmHost::launch(const model::Vm& vm, const SpawnedFn& on_
   BANGER_TRY_ASSIGN(auto driver, driver_of(vm));
   BANGER_TRY_ASSIGN(auto config, vm_config(vm, driver));
   BANGER_TRY_ASSIGN(config.run_as, vmm_ids(vm));
+  if (config.run_as && !vm.tap_name.empty()) {
+    // The VMM opens its TAP as the VM's id: QEMU before -runas would not need it, Firecracker
+    // under the jailer does (it opens the TAP after the jailer dropped its privileges).
+    BANGER_TRY(deps_.network.give_tap(vm.tap_name, config.run_as->first));
+  }
   config.on_spawned = [&](const vmm::VmmHandle& spawned) -> Status {
     if (options_.test_fault_after_vmm_spawn) {
       // Test-only (BANGER_TEST_FAULT=after-vmm-spawn, docs/decisions/0013): die
@@ -596,6 +602,9 @@ Status MicrovmHost::release(const model::Vm& vm) {
   deps_.forwarder.remove_all(vm.id);
   unpublish(vm);
   forget_agent(vm);
+  if (auto driver = driver_of(vm); driver && !driver->vmm.alive(driver->handle)) {
+    driver->vmm.discard(driver->handle, driver->paths);  // sockets, a jail
+  }
   if (vm.tap_name.empty()) {
     return {};
   }
@@ -613,12 +622,8 @@ Status MicrovmHost::destroy(const model::Vm& vm) {
   std::string dir = vm_dir_of(deps_.paths, vm);
   BANGER_TRY(vmstorage::remove_vm_disks(dir));
   BANGER_TRY(sys::remove_all(dir));
-  if (auto driver = driver_of(vm)) {
-    (void)sys::remove_all(driver->handle.control_socket);
-    (void)sys::remove_all(driver->handle.agent_socket);
-    for (const auto& path : driver->paths.stream_sockets) {
-      (void)sys::remove_all(path);
-    }
+  if (auto driver = driver_of(vm); driver && !driver->vmm.alive(driver->handle)) {
+    driver->vmm.discard(driver->handle, driver->paths);
   }
   std::vector<std::string> names = {vm.name + ".vm"};
   if (!vm.guest_ip.empty()) {
@@ -967,9 +972,7 @@ void MicrovmHost::kill_unrecorded_vmms(const std::vector<model::Vm>& vms) {
     if (!driver) {
       continue;
     }
-    vmm::VmmPaths paths{.control_socket = driver->handle.control_socket,
-                        .agent_socket = driver->handle.agent_socket,
-                        .console_log = driver->handle.console_log};
+    const vmm::VmmPaths& paths = driver->paths;
     const bool keeps_its_vmm = vm.state == model::VmState::running && vm.vmm_pid > 0;
     for (const auto& process : processes) {
       if (!driver->vmm.launched_with(process.argv, paths)) {
@@ -996,6 +999,18 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
   // First: a VMM no record holds still has its TAP open; it must be gone before the TAP pool
   // hands that TAP out again (security review M2).
   kill_unrecorded_vmms(vms);
+  // Then what the backends left for VMs that do not run (Firecracker's jails after a crash).
+  std::vector<std::string> running_ids;
+  for (const auto& vm : vms) {
+    if (vm.state == model::VmState::running && alive(vm)) {
+      running_ids.push_back(vm.id);
+    }
+  }
+  for (auto backend : {model::VmmBackend::qemu, model::VmmBackend::firecracker}) {
+    if (auto vmm = deps_.vmms.get(backend)) {
+      (*vmm)->remove_leftovers(running_ids);
+    }
+  }
   // Leases for every addressed VM; TAPs, DNS records, forwarding and the nftables tables for
   // the running ones (S13: rebuilt from the live set, nothing left behind).
   std::vector<hostnat::Lease> leases;

@@ -571,6 +571,8 @@ TEST_F(MicrovmHostTest, ReconcileKeepsLiveVmsAndReleasesDeadOnes) {
   EXPECT_FALSE(nat_.enabled(db.id));
   EXPECT_TRUE(host_.alive(web));
   EXPECT_FALSE(host_.alive(db));
+  // Each backend removes what it left for VMs that do not run (jails), keeping web's.
+  EXPECT_EQ(vmm_.leftover_calls(), (std::vector<std::vector<std::string>>{{web.id}}));
 }
 
 // Regression for M2 (security review): a VMM that a daemon SIGKILLed between spawn and record
@@ -656,6 +658,8 @@ TEST_F(MicrovmHostTest, RootDaemonRunsEachVmmAsTheVmsOwnUnprivilegedId) {
   ASSERT_EQ(vmm_.launches().size(), 1u);
   const std::uint32_t id = vmm::kVmmIdBase + 0x00202;  // the low 20 bits of 192.0.2.2
   EXPECT_EQ(vmm_.launches()[0].run_as, (std::pair<std::uint32_t, std::uint32_t>{id, id}));
+  // Its TAP is that id's while it runs (a jailed Firecracker opens it after dropping to it).
+  EXPECT_EQ(links_.links().at(vm.tap_name).owner, std::optional<uid_t>(id));
   // Not root: no drop.
   auto other = new_vm("fedcba9876543210", "db");
   auto other_prepared = host_.prepare(other, {}, {});
@@ -678,6 +682,7 @@ TEST_F(MicrovmHostTest, ReleaseReturnsTheTapAndUnpublishes) {
   auto vm = started(new_vm("0123456789abcdef", "web", /*nat=*/true));
   ASSERT_TRUE(host_.kill(vm));
   ASSERT_TRUE(host_.release(vm));
+  EXPECT_EQ(vmm_.discarded(), std::vector<pid_t>{vm.vmm_pid});  // its sockets (and jail) go
   EXPECT_EQ(network_.leases(), (std::vector<hostnat::Lease>{{vm.id, vm.guest_ip, ""}}));
   EXPECT_TRUE(dns_.records().snapshot().empty());
   EXPECT_FALSE(nat_.enabled(vm.id));

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "banger/agentproto/stream.hpp"
+#include "banger/base/expected.hpp"
 
 namespace banger::vmm {
 
@@ -55,13 +56,17 @@ std::uint32_t vmm_id_for_ip(const std::string& ipv4) {
 }
 
 nlohmann::json vmm_handle_to_json(const VmmHandle& handle) {
-  return nlohmann::json{{"backend", model::to_string(handle.backend)},
-                        {"pid", handle.pid},
-                        {"start_time", handle.start_time},
-                        {"control_socket", handle.control_socket},
-                        {"console_log", handle.console_log},
-                        {"agent_socket", handle.agent_socket},
-                        {"vsock_cid", handle.vsock_cid}};
+  nlohmann::json json{{"backend", model::to_string(handle.backend)},
+                      {"pid", handle.pid},
+                      {"start_time", handle.start_time},
+                      {"control_socket", handle.control_socket},
+                      {"console_log", handle.console_log},
+                      {"agent_socket", handle.agent_socket},
+                      {"vsock_cid", handle.vsock_cid}};
+  if (!handle.jail_dir.empty()) {
+    json["jail_dir"] = handle.jail_dir;
+  }
+  return json;
 }
 
 Expected<VmmHandle> vmm_handle_from_json(const nlohmann::json& json) {
@@ -110,6 +115,9 @@ Expected<VmmHandle> vmm_handle_from_json(const nlohmann::json& json) {
                   "vmm handle: vsock_cid must be a 32-bit unsigned integer");
     }
     handle.vsock_cid = static_cast<std::uint32_t>(cid->get<std::uint64_t>());
+  }
+  if (json.contains("jail_dir")) {  // optional: only jailed Firecracker VMs have one
+    BANGER_TRY(get_string("jail_dir", handle.jail_dir));
   }
   return handle;
 }

@@ -78,6 +78,7 @@ struct VmmHandle {
   std::string console_log;
   std::string agent_socket;
   std::uint32_t vsock_cid = 0;  // the guest's vsock CID when it has a vsock device, else 0
+  std::string jail_dir;  // Firecracker under the jailer: its jail (VmmPaths::jail_dir), else ""
 
   bool operator==(const VmmHandle&) const = default;
 };
@@ -114,6 +115,9 @@ struct VmmPaths {
   // empty for a backend whose stream channels are vsock connections.
   std::vector<std::string> stream_sockets;
   std::string console_log;  // <vm dir>/console.log: serial console plus the VMM's own output
+  // Firecracker under the jailer: <chroot base>/<exec file name>/<vm id>, the jail the jailer
+  // builds (control_socket and agent_socket are symlinks into it); "" otherwise.
+  std::string jail_dir;
 
   bool operator==(const VmmPaths&) const = default;
 };
@@ -158,6 +162,14 @@ class Vmm {
   // running / paused / exited. A process that no longer matches pid + start time is exited.
   // unavailable when the process lives but its control channel does not answer.
   virtual Expected<VmmStatus> status(const VmmHandle& handle) = 0;
+  // Removes what the VMM of handle leaves behind once it is gone: its sockets (paths'
+  // stream_sockets too) and, for Firecracker under the jailer, its jail. Never call it while
+  // the VMM lives (alive()). Failures are logged: there is nothing a caller could do.
+  virtual void discard(const VmmHandle& handle, const VmmPaths& paths) = 0;
+  // At daemon start, after orphaned VMMs were killed: removes what this backend left for VMs
+  // that do not run now (Firecracker: jails a crash left), keeping running_vm_ids'. Failures
+  // are logged.
+  virtual void remove_leftovers(const std::vector<std::string>& running_vm_ids) = 0;
   // Where the guest agent listens for this VM.
   virtual AgentEndpoint agent_endpoint(const VmmHandle& handle) = 0;
   // Where the guest agent serves this VM's stream channels (ADR 0009), one endpoint per channel:

@@ -22,12 +22,24 @@ constexpr std::chrono::milliseconds kPollInterval{20};
 FirecrackerVmm::FirecrackerVmm(FirecrackerVmmDeps deps, FirecrackerVmmOptions options)
     : deps_(deps), options_(std::move(options)) {}
 
+std::string FirecrackerVmm::exec_file_name() const {
+  auto slash = options_.binary.rfind('/');
+  return slash == std::string::npos ? options_.binary : options_.binary.substr(slash + 1);
+}
+
 VmmPaths FirecrackerVmm::layout(const std::string& vm_id, const std::string& runtime_dir,
                                 const std::string& vm_dir) const {
-  return VmmPaths{.control_socket = runtime_dir + "/" + vm_id + ".fc",
-                  .agent_socket = runtime_dir + "/" + vm_id + ".vsock",
-                  .stream_sockets = {},
-                  .console_log = vm_dir + "/console.log"};
+  VmmPaths paths{.control_socket = runtime_dir + "/" + vm_id + ".fc",
+                 .agent_socket = runtime_dir + "/" + vm_id + ".vsock",
+                 .stream_sockets = {},
+                 .console_log = vm_dir + "/console.log",
+                 .jail_dir = ""};
+  if (jailed()) {
+    if (auto jail = jail_layout(options_.jailer.chroot_base, exec_file_name(), vm_id)) {
+      paths.jail_dir = jail->dir;
+    }  // else launch() reports why (VM ids are always valid jail ids)
+  }
+  return paths;
 }
 
 std::string FirecrackerVmm::kernel_cmdline(const CmdlineSpec& spec) const {
@@ -72,38 +84,62 @@ Expected<VmmHandle> FirecrackerVmm::launch(const VmConfig& config) {
     return fail(Errc::invalid_argument,
                 "vm config: a firecracker VM needs a vsock CID (the agent is reached over vsock)");
   }
+  // Under the jailer Firecracker is told the jail's paths (plan.jailed), reached through the
+  // host-side symlinks at the usual socket paths.
+  std::optional<JailPlan> jail;
+  if (jailed()) {
+    if (options_.jailer.binary.empty()) {
+      return fail(Errc::failed_precondition,
+                  "jailer_enabled is set but no jailer binary was found (jailer_bin or PATH): "
+                  "install Firecracker's jailer (docs/firecracker.md) or set jailer_enabled = "
+                  "false");
+    }
+    BANGER_TRY_ASSIGN(auto layout,
+                      jail_layout(options_.jailer.chroot_base, exec_file_name(), config.vm_id));
+    BANGER_TRY_ASSIGN(jail, plan_jail(config, layout));
+  }
   // Everything Firecracker would refuse is refused before it starts.
-  BANGER_TRY_ASSIGN(auto requests, configuration_requests(config, {}));
+  BANGER_TRY_ASSIGN(auto requests, configuration_requests(jail ? jail->jailed : config, {}));
   BANGER_TRY(remove_stale_socket(config.control_socket_path));
   BANGER_TRY(remove_stale_socket(config.agent_socket_path));
   std::int64_t log_offset = file_size(config.console_log_path);
-  if (config.run_as) {
-    // No -runas in Firecracker: dropping to the VM's id is the jailer's job (not done yet).
-    BANGER_LOG_WARN(
-        "vm {}: firecracker runs with the daemon's ids, not {}:{} (the jailer is not "
-        "supported yet; docs/security.md)",
-        config.name, config.run_as->first, config.run_as->second);
+  std::vector<std::string> argv;
+  if (jail) {
+    BANGER_TRY(deps_.jails.stage(*jail));
+    argv = jailer_argv(options_.jailer.binary, options_.binary, options_.jailer.chroot_base, *jail);
+  } else {
+    if (config.run_as) {
+      // No -runas in Firecracker: dropping to the VM's id is the jailer's job.
+      BANGER_LOG_WARN(
+          "vm {}: firecracker runs with the daemon's ids, not {}:{} (jailer_enabled is off; "
+          "docs/security.md)",
+          config.name, config.run_as->first, config.run_as->second);
+    }
+    argv = {options_.binary, "--api-sock", config.control_socket_path, "--id", config.vm_id};
   }
-
-  auto spec = vmm_launch_spec(
-      {options_.binary, "--api-sock", config.control_socket_path, "--id", config.vm_id}, config,
-      options_.console_writer, options_.console_max_bytes);
-  auto launched = deps_.launcher.launch(spec);
-  if (!launched) {
-    return tl::unexpected(with_context(launched.error(), "starting firecracker"));
-  }
-  std::shared_ptr<sys::Process> process = std::move(*launched);
   VmmHandle handle{.backend = Backend::firecracker,
-                   .pid = process->pid(),
-                   .start_time = process->start_time(),
+                   .pid = 0,
+                   .start_time = 0,
                    .control_socket = config.control_socket_path,
                    .console_log = config.console_log_path,
                    .agent_socket = config.agent_socket_path,
-                   .vsock_cid = config.vsock_cid};
+                   .vsock_cid = config.vsock_cid,
+                   .jail_dir = jail ? jail->layout.dir : std::string()};
+  auto spec = vmm_launch_spec(argv, config, options_.console_writer, options_.console_max_bytes);
+  auto launched = deps_.launcher.launch(spec);
+  if (!launched) {
+    discard(handle, {});
+    return tl::unexpected(
+        with_context(launched.error(),
+                     jail ? "starting firecracker through the jailer" : "starting firecracker"));
+  }
+  std::shared_ptr<sys::Process> process = std::move(*launched);
+  handle.pid = process->pid();
+  handle.start_time = process->start_time();
   auto give_up = [&](const Error& error) -> tl::unexpected<Error> {
     (void)process->signal(SIGKILL);
     (void)process->wait_for(options_.kill_timeout);
-    remove_vmm_sockets(handle);  // a killed Firecracker leaves its API and vsock sockets behind
+    discard(handle, {});  // a killed Firecracker leaves its sockets (and jail) behind
     return tl::unexpected(error);
   };
   if (config.on_spawned) {
@@ -127,7 +163,9 @@ Expected<VmmHandle> FirecrackerVmm::launch(const VmConfig& config) {
       return give_up(with_context(error, "configuring firecracker"));
     }
   }
-  BANGER_LOG_INFO("vm {}: firecracker pid {} started the guest", config.name, handle.pid);
+  BANGER_LOG_INFO("vm {}: firecracker pid {} started the guest{}", config.name, handle.pid,
+                  jail ? fmt::format(" (jailed in {} as uid {})", jail->layout.root, jail->uid)
+                       : std::string());
   processes_.adopt(handle, process);
   return handle;
 }
@@ -150,13 +188,13 @@ Status FirecrackerVmm::request_shutdown(const VmmHandle& handle) {
 
 Status FirecrackerVmm::stop(const VmmHandle& handle, std::chrono::milliseconds grace) {
   if (!alive(handle)) {
-    remove_vmm_sockets(handle);
+    discard(handle, {});
     return {};
   }
   if (auto asked = request_shutdown(handle); !asked) {
     BANGER_LOG_WARN("{}; killing it", asked.error().message);
   } else if (processes_.wait_exit(handle, grace)) {
-    remove_vmm_sockets(handle);
+    discard(handle, {});
     return {};
   } else {
     BANGER_LOG_INFO("firecracker pid {} still running {} ms after Ctrl+Alt+Del; killing it",
@@ -167,8 +205,43 @@ Status FirecrackerVmm::stop(const VmmHandle& handle, std::chrono::milliseconds g
 
 Status FirecrackerVmm::kill(const VmmHandle& handle) {
   BANGER_TRY(processes_.kill(handle, options_.kill_timeout));
-  remove_vmm_sockets(handle);
+  discard(handle, {});
   return {};
+}
+
+void FirecrackerVmm::discard(const VmmHandle& handle, const VmmPaths& /*paths*/) {
+  remove_vmm_sockets(handle);
+  if (handle.jail_dir.empty()) {
+    return;
+  }
+  JailLayout jail = jail_layout_of(handle.jail_dir);
+  if (auto removed = deps_.jails.remove(jail); !removed) {
+    BANGER_LOG_WARN("removing the jail {}: {}", jail.dir, removed.error().message);
+  }
+}
+
+void FirecrackerVmm::remove_leftovers(const std::vector<std::string>& running_vm_ids) {
+  if (!jailed()) {
+    return;
+  }
+  auto ids = deps_.jails.list(options_.jailer.chroot_base, exec_file_name());
+  if (!ids) {
+    BANGER_LOG_WARN("{}", ids.error().message);
+    return;
+  }
+  for (const auto& id : *ids) {
+    if (std::find(running_vm_ids.begin(), running_vm_ids.end(), id) != running_vm_ids.end()) {
+      continue;
+    }
+    auto jail = jail_layout(options_.jailer.chroot_base, exec_file_name(), id);
+    if (!jail) {
+      continue;
+    }
+    BANGER_LOG_INFO("reconcile: removing the jail {} (its vm does not run)", jail->dir);
+    if (auto removed = deps_.jails.remove(*jail); !removed) {
+      BANGER_LOG_WARN("reconcile: {}", removed.error().message);
+    }
+  }
 }
 
 Expected<bool> FirecrackerVmm::signal(const VmmHandle& handle, int signal) {
@@ -216,6 +289,9 @@ std::vector<AgentEndpoint> FirecrackerVmm::stream_endpoints(const VmmHandle& han
 
 bool FirecrackerVmm::launched_with(const std::vector<std::string>& argv,
                                    const VmmPaths& paths) const {
+  if (!paths.jail_dir.empty() && jailed_with(argv, jail_layout_of(paths.jail_dir))) {
+    return true;
+  }
   for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
     if (argv[i] == "--api-sock" && argv[i + 1] == paths.control_socket) {
       return true;

@@ -68,6 +68,12 @@ class QemuVmm final : public Vmm {
                                               const VmmPaths& paths) override;
   // A qemu-system-* argv with "-qmp" naming paths.control_socket as qemu_argv writes it.
   bool launched_with(const std::vector<std::string>& argv, const VmmPaths& paths) const override;
+  // Its QMP, agent and stream sockets.
+  void discard(const VmmHandle& handle, const VmmPaths& paths) override {
+    remove_vmm_sockets(handle, paths.stream_sockets);
+  }
+  // Nothing: QEMU leaves nothing but sockets, which discard() and the next launch remove.
+  void remove_leftovers(const std::vector<std::string>& /*running_vm_ids*/) override {}
   // The options it was built with (the daemon reads caps to configure the VM host).
   const QemuVmmOptions& options() const { return options_; }
 
