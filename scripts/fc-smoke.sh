@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Firecracker smoke test for a host that can run it (KVM that boots stock guests, a firecracker
 # binary): the scenarios CI runs against the Firecracker API emulator, against the real thing.
-#   scripts/fc-smoke.sh [path/to/firecracker]     (default: firecracker from PATH)
+#   scripts/fc-smoke.sh [path/to/firecracker [path/to/jailer]]   (default: firecracker from PATH)
+# With a jailer, every VM starts through it (jailer_enabled) and step 2 also checks that the VMM
+# runs as the VM's own uid inside its jail, and step 3 that no jail is left after delete.
 # Uses a private BANGER_HOME (removed at the end) and a throwaway network namespace, obtains
 # the debian-cloud kernel and the tiny image first (the host's apt archive), then:
 #   1. vm run --vmm firecracker --rm -- sh -c 'exit 7'      exits 7, leaves no VM
@@ -16,6 +18,11 @@ banger=$root/build/bin/banger
 fc=${1:-$(command -v firecracker || true)}
 [ -n "$fc" ] && [ -x "$fc" ] || { echo "fc-smoke: no firecracker binary (give its path)" >&2; exit 1; }
 fc=$(cd "$(dirname "$fc")" && pwd)/$(basename "$fc")
+jailer=${2:-}
+if [ -n "$jailer" ]; then
+  [ -x "$jailer" ] || { echo "fc-smoke: $jailer is not an executable" >&2; exit 1; }
+  jailer=$(cd "$(dirname "$jailer")" && pwd)/$(basename "$jailer")
+fi
 
 home=$(mktemp -d /tmp/fc-smoke.XXXXXX)
 ns=banger-fc-smoke-$$
@@ -29,8 +36,12 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$home/config"
-printf 'firecracker_bin = "%s"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = "256M"\n' \
-  "$fc" > "$home/config/config.toml"
+{
+  printf 'firecracker_bin = "%s"\n' "$fc"
+  [ -z "$jailer" ] || printf 'jailer_enabled = true\njailer_bin = "%s"\n' "$jailer"
+  printf '[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = "256M"\n'
+} > "$home/config/config.toml"
+jails=$home/state/jailer/$(basename "$(readlink -f "$fc")")
 
 step() { printf 'fc-smoke: %s ... ' "$1"; }
 ok() { echo ok; }
@@ -60,6 +71,13 @@ in_ns vm show fcs --json | grep -q '"vmm": "firecracker"' || fail "the VM is not
 [ "$(in_ns vm exec fcs -- sh -c 'echo kept > /root/note; cat /root/note')" = kept ] ||
   fail "vm exec"
 [ "$(in_ns vm ssh fcs -- cat /root/note)" = kept ] || fail "vm ssh"
+if [ -n "$jailer" ]; then
+  pid=$(in_ns vm show fcs --json | sed -n 's/^ *"pid": \([0-9]*\).*/\1/p')
+  id=$(in_ns vm show fcs --json | sed -n 's/^ *"id": "\([^"]*\)".*/\1/p')
+  uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")
+  [ -n "$uid" ] && [ "$uid" -ne 0 ] || fail "the jailed VMM (pid $pid) runs as uid ${uid:-?}"
+  [ -d "$jails/$id/root" ] || fail "no jail at $jails/$id/root"
+fi
 ok
 
 step "stop (SendCtrlAltDel), start, data kept, delete"
@@ -68,5 +86,6 @@ in_ns vm show fcs --json | grep -q '"state": "stopped"' || fail "not stopped"
 in_ns vm start fcs >/dev/null 2>&1 || fail "vm start"
 [ "$(in_ns vm exec fcs -- cat /root/note)" = kept ] || fail "the work disk lost its data"
 in_ns vm delete fcs >/dev/null 2>&1 || fail "vm delete"
+[ -z "$jailer" ] || [ -z "$(ls -A "$jails" 2>/dev/null)" ] || fail "a jail is left in $jails"
 ok
-echo "fc-smoke: all passed ($("$fc" --version | head -1))"
+echo "fc-smoke: all passed ($("$fc" --version | head -1)${jailer:+, jailed})"

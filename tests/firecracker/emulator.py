@@ -45,7 +45,8 @@ What it emulates
 
 What it does not emulate: snapshots, balloon, MMDS, entropy, pmem, serial, memory hotplug,
 cpu-config, PATCH requests, rate limiters, vhost-user drives, guest-initiated vsock connections
-(uds_path_<port>), jailer, seccomp, metrics content (FlushMetrics writes one timestamp line).
+(uds_path_<port>), the jail itself (see "Started by the jailer"), seccomp, metrics content
+(FlushMetrics writes one timestamp line).
 Those API calls get 400 with a fault_message naming the emulator; --config-file and --no-api
 make it exit 1.
 Deviations kept on purpose: a stale socket file at --api-sock or at the vsock uds_path is
@@ -68,6 +69,15 @@ Test-only fault injection: with BANGER_FC_EMULATOR_REFUSE="<METHOD> /<first path
 fault_message REFUSED_ON_PURPOSE (below) before anything else is checked, so a test can make a
 configuration request fail the way Firecracker refuses one (VmSuite's Firecracker tests).
 
+Started by the jailer: fake_jailer.py (a test tool standing in for Firecracker's jailer) runs
+the emulator the way the jailer runs Firecracker (`--id <id> --start-time-us <n> ...` and the
+arguments after its `--`), in the jail root as working directory, with
+BANGER_FC_EMULATOR_JAILED=<uid>:<gid>. The emulator then drops to that uid and gid once its own
+code and spec are loaded, and resolves every path it is given (--api-sock, kernel, initrd,
+drives, the vsock uds_path, logger and metrics) inside the jail root, as a chroot would. It opens
+each TAP itself through the jail's /dev/net/tun as that uid, as a jailed Firecracker does (so the
+TAP must be owned by it), and hands the descriptor to QEMU (-netdev tap,fd=N).
+
 Test-only option (hidden from --help, for tests/firecracker/emulator_test.py only):
   --test-no-qemu DIR   InstanceStart does not start QEMU: DIR is taken as the socket directory
                        (a test puts fake agent.sock, s<n>.sock and qmp.sock servers there), the
@@ -76,6 +86,7 @@ Test-only option (hidden from --help, for tests/firecracker/emulator_test.py onl
 """
 import argparse
 import ctypes
+import fcntl
 import json
 import os
 import queue
@@ -85,6 +96,7 @@ import signal
 import socket
 import socketserver
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -97,6 +109,10 @@ from http.server import BaseHTTPRequestHandler
 VERSION = "1.14.1"
 DEFAULT_INSTANCE_ID = "anonymous-instance"
 DEFAULT_API_SOCK = "/run/firecracker.socket"
+# <linux/if_tun.h>: the TUNSETIFF ioctl and its flags (a jailed emulator opens its TAPs itself).
+TUNSETIFF = 0x400454CA
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
 # Firecracker's default guest command line (vmm_config/boot_source.rs), used without boot_args.
 DEFAULT_BOOT_ARGS = ("reboot=k panic=1 nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux "
                      "i8042.dumbkbd swiotlb=noforce")
@@ -242,15 +258,56 @@ def validate_instance_id(instance_id):
     return None
 
 
+# Started by the jailer (fake_jailer.py sets BANGER_FC_EMULATOR_JAILED=<uid>:<gid>): every path
+# the emulator is given is resolved inside its working directory, the jail root, as the chroot
+# of a jailed Firecracker would resolve it.
+JAILED = False
+
+
+def host_path(path):
+    """Where path (as sent to the API or given as an option) is on this host: itself, or when
+    jailed the same path below the working directory (relative, so that the jail's parent
+    directories, which the dropped uid may not traverse, never matter; '..' cannot leave it)."""
+    if not JAILED or path is None:
+        return path
+    return "./" + os.path.normpath("/" + path).lstrip("/")
+
+
+def enter_jail(ids):
+    """Drops to uid:gid (the jailer's privilege drop, done here after the emulator's own code
+    and spec are loaded, which the dropped uid may not be able to read)."""
+    global JAILED
+    uid, gid = (int(n) for n in ids.split(":"))
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    JAILED = True
+
+
+def open_jailed_tap(name):
+    """The TAP name opened the way a jailed Firecracker opens it: through the jail's own
+    /dev/net/tun, as the dropped uid (so the TAP must be that uid's: TUNSETOWNER). The fd is
+    handed to QEMU."""
+    fd = os.open(host_path("/dev/net/tun"), os.O_RDWR)
+    try:
+        request = struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI)
+        fcntl.ioctl(fd, TUNSETIFF, request)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
 def check_openable(path, writable):
     """Opens and closes path (read, plus write when writable); OSError when it cannot."""
-    os.close(os.open(path, os.O_RDWR if writable else os.O_RDONLY))
+    os.close(os.open(host_path(path), os.O_RDWR if writable else os.O_RDONLY))
 
 
 def open_log_target(path):
     """A log or metrics destination opened as Firecracker does (created when missing,
     non-blocking so a FIFO without reader fails); appended to here."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o600)
+    fd = os.open(host_path(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK,
+                 0o600)
     return os.fdopen(fd, "a", buffering=1)
 
 
@@ -293,24 +350,25 @@ def guest_cmdline(boot, root, khz):
     return " ".join(p for p in parts if p)
 
 
-def qemu_argv(qemu, vm, sock_dir, khz):
+def qemu_argv(qemu, vm, sock_dir, khz, tap_fds=None):
     """The QEMU microvm command line running the configuration vm (a VmConfig) with its
-    sockets in sock_dir. Pure: no I/O."""
+    sockets in sock_dir; tap_fds: {iface_id: fd} of TAPs opened already (jailed). Pure: no I/O."""
     machine = vm.machine
     argv = [qemu, "-M", "microvm", "-accel", "tcg,tb-size=32", "-cpu", "max",
             "-m", str(machine["mem_size_mib"]), "-smp", str(machine["vcpu_count"]),
             "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
             "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
-            "-kernel", vm.boot["kernel_image_path"]]
+            "-kernel", host_path(vm.boot["kernel_image_path"])]
     if vm.boot.get("initrd_path"):
-        argv += ["-initrd", vm.boot["initrd_path"]]
+        argv += ["-initrd", host_path(vm.boot["initrd_path"])]
     drives = vm.drives
     root = drives[0] if drives and drives[0].get("is_root_device") else None
     argv += ["-append", guest_cmdline(vm.boot, root, khz)]
     for n, drive in enumerate(drives):
         qid = qemu_id(drive["drive_id"], f"drive{n}")
         cache = "writeback" if drive.get("cache_type") == "Writeback" else "unsafe"
-        argv += ["-drive", f"file={qemu_value(drive['path_on_host'])},format=raw,if=none,"
+        argv += ["-drive", f"file={qemu_value(host_path(drive['path_on_host']))},format=raw,"
+                           "if=none,"
                            f"id={qid},readonly={'on' if drive.get('is_read_only') else 'off'},"
                            f"cache={cache}",
                  "-device", f"virtio-blk-device,drive={qid}"]
@@ -319,9 +377,12 @@ def qemu_argv(qemu, vm, sock_dir, khz):
         device = f"virtio-net-device,netdev={qid}"
         if net.get("guest_mac"):
             device += f",mac={net['guest_mac']}"
-        argv += ["-netdev", f"tap,id={qid},ifname={qemu_value(net['host_dev_name'])},"
-                            "script=no,downscript=no,vhost=off",
-                 "-device", device]
+        if tap_fds and net["iface_id"] in tap_fds:
+            netdev = f"tap,id={qid},fd={tap_fds[net['iface_id']]},vhost=off"
+        else:
+            netdev = (f"tap,id={qid},ifname={qemu_value(net['host_dev_name'])},"
+                      "script=no,downscript=no,vhost=off")
+        argv += ["-netdev", netdev, "-device", device]
     if vm.vsock is not None:
         argv += ["-device", "virtio-serial-device",
                  "-chardev", f"socket,id=agent,path={qemu_value(sock_dir)}/agent.sock,"
@@ -742,7 +803,7 @@ class Emulator:
             self.vsock_mux = None
             self.vm.vsock = None
         try:
-            self.vsock_mux = VsockMux(vsock["uds_path"])
+            self.vsock_mux = VsockMux(host_path(vsock["uds_path"]))
         except OSError as e:
             raise ApiError("Vsock config error: Cannot create backend for vsock device: Error "
                            f"binding to the host-side Unix socket: {io_error_text(e)}") from None
@@ -836,14 +897,27 @@ class Emulator:
             self.sock_dir = tempfile.mkdtemp(prefix="fcemu-", dir="/tmp")
             self.own_sock_dir = True
             start_dir_reaper(self.sock_dir)   # its pipe stays open for our lifetime
-        argv = qemu_argv(qemu, self.vm, self.sock_dir, khz)
-        log("starting " + " ".join(argv))
         fail = "Start microvm error: Internal error while starting microVM: "
+        tap_fds = {}
         try:
-            self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, close_fds=True,
-                                         preexec_fn=die_with_parent(os.getpid()))
-        except OSError as e:
-            raise ApiError(fail + f"cannot run {qemu}: {io_error_text(e)}") from None
+            if JAILED:
+                for iface_id, net in self.vm.nets.items():
+                    try:
+                        tap_fds[iface_id] = open_jailed_tap(net["host_dev_name"])
+                    except OSError as e:
+                        raise ApiError(fail + "Open tap device failed: "
+                                       f"{io_error_text(e)} {net['host_dev_name']}") from None
+            argv = qemu_argv(qemu, self.vm, self.sock_dir, khz, tap_fds)
+            log("starting " + " ".join(argv))
+            try:
+                self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, close_fds=True,
+                                             pass_fds=tuple(tap_fds.values()),
+                                             preexec_fn=die_with_parent(os.getpid()))
+            except OSError as e:
+                raise ApiError(fail + f"cannot run {qemu}: {io_error_text(e)}") from None
+        finally:
+            for fd in tap_fds.values():
+                os.close(fd)   # QEMU has its own copies
         deadline = time.monotonic() + QEMU_READY_TIMEOUT
         wanted = qemu_sockets(self.vm, self.sock_dir)
         while not all(os.path.exists(p) for p in wanted):
@@ -1006,6 +1080,9 @@ def main(argv):
         log("--config-file and --no-api are not emulated")
         return 1
     spec = load_spec(os.environ.get("BANGER_FC_EMULATOR_SPEC", SPEC_FILE))
+    if os.environ.get("BANGER_FC_EMULATOR_JAILED"):
+        enter_jail(os.environ["BANGER_FC_EMULATOR_JAILED"])
+    api_sock = host_path(args.api_sock)
     mailbox = queue.SimpleQueue()   # reentrant: signal handlers put into it too
     emulator = Emulator(args.id, spec, mailbox, test_sock_dir=args.test_no_qemu)
     if args.log_path:
@@ -1015,17 +1092,18 @@ def main(argv):
             log(f"Logger error: Failed to open target file: {io_error_text(e)}")
             return 1
 
-    remove_stale_socket(args.api_sock)
+    remove_stale_socket(api_sock)
     try:
-        server = ApiServer(args.api_sock, emulator)
+        server = ApiServer(api_sock, emulator)
     except OSError as e:
         log(f"Failed to open the API socket at: {args.api_sock}. {io_error_text(e)}")
         return 1
-    api_inode = os.stat(args.api_sock).st_ino
+    api_inode = os.stat(api_sock).st_ino
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda n, _frame: mailbox.put(("signal", n)))
     threading.Thread(target=server.serve_forever, name="fc_api", daemon=True).start()
-    log(f"Firecracker v{VERSION} emulator (a test tool) listening on {args.api_sock}")
+    log(f"Firecracker v{VERSION} emulator (a test tool) listening on {args.api_sock}"
+        + (f" (jailed: uid {os.getuid()}, in {os.getcwd()})" if JAILED else ""))
 
     # The main thread forks QEMU (see die_with_parent) and waits for the end.
     while True:
@@ -1041,7 +1119,7 @@ def main(argv):
 
     server.shutdown()
     server.server_close()
-    remove_if_same(args.api_sock, api_inode)
+    remove_if_same(api_sock, api_inode)
     emulator.shutdown()
     if kind == "signal":
         signum = rest[0]

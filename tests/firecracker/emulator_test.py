@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -684,6 +685,98 @@ def test_boot(tmp):
         emu.stop()
 
 
+FAKE_JAILER = os.path.join(os.path.dirname(os.path.realpath(__file__)), "fake_jailer.py")
+JAIL_ID = 0x0BA0FFFE   # an unprivileged id no account holds (banger's VMM id range)
+
+
+def test_jailed(tmp):
+    """fake_jailer.py stages a jail as the jailer does and starts the emulator in it the way
+    the jailer starts Firecracker; the emulator drops to the jail's id and resolves every path
+    inside the jail. Needs root (mknod, chown, setuid)."""
+    if os.geteuid() != 0:
+        print("test_jailed: skipped (needs root: the jailer makes device nodes and drops "
+              "privileges)")
+        return
+    base = os.path.join(tmp, "jailer")
+    os.makedirs(base, mode=0o700)
+    root = os.path.join(base, "emulator.py", "vm-1", "root")
+    log_path = os.path.join(tmp, "jailed.log")
+    argv = [FAKE_JAILER, "--id", "vm-1", "--exec-file", EMULATOR, "--uid", str(JAIL_ID),
+            "--gid", str(JAIL_ID), "--chroot-base-dir", base, "--", "--api-sock", "/api.sock"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    sock = os.path.join(root, "api.sock")
+    output = lambda: open(log_path, "rb").read().decode("utf-8", "replace")  # noqa: E731
+
+    def answers():
+        try:
+            api = Api(sock)
+            ok = api.call("GET", "/")[0] == 200
+            api.close()
+            return ok
+        except OSError:
+            return False
+    try:
+        if not check(wait_until(lambda: proc.poll() is None and answers(), 20, 0.1),
+                     f"the jailed emulator did not answer on {sock}: {output()}"):
+            return
+        # What the jailer staged.
+        for path, major, minor in (("dev/net/tun", 10, 200), ("dev/kvm", 10, 232),
+                                   ("dev/urandom", 1, 9)):
+            st = os.lstat(os.path.join(root, path))
+            check(stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == major
+                  and os.minor(st.st_rdev) == minor and st.st_mode & 0o7777 == 0o600
+                  and st.st_uid == JAIL_ID and st.st_gid == JAIL_ID,
+                  f"{path}: mode {st.st_mode:o} rdev {os.major(st.st_rdev)}:"
+                  f"{os.minor(st.st_rdev)} owner {st.st_uid}:{st.st_gid}")
+        for folder in ("", "dev", "run"):
+            st = os.lstat(os.path.join(root, folder))
+            check(st.st_uid == JAIL_ID and st.st_mode & 0o7777 == 0o700,
+                  f"/{folder} in the jail: owner {st.st_uid}, mode {st.st_mode & 0o7777:o}")
+        copy = os.lstat(os.path.join(root, "emulator.py"))
+        check(copy.st_uid == JAIL_ID and copy.st_size == os.path.getsize(EMULATOR)
+              and copy.st_nlink == 1, "the exec file was not copied into the jail")
+        check(open(os.path.join(root, "emulator.py.pid")).read() == str(proc.pid),
+              "the pid file does not hold the (same-process) firecracker pid")
+        # The emulator runs as the jail's id, in the jail, under the jailer's argv.
+        status = open(f"/proc/{proc.pid}/status").read()
+        check(re.search(rf"^Uid:\s+{JAIL_ID}\s+{JAIL_ID}\s+{JAIL_ID}\s+{JAIL_ID}$", status,
+                        re.M) is not None, "the emulator did not drop to the jail's uid")
+        check(os.readlink(f"/proc/{proc.pid}/cwd") == root, "the emulator does not run in the jail")
+        cmdline = open(f"/proc/{proc.pid}/cmdline", "rb").read().split(b"\0")
+        check(b"--start-time-us" in cmdline and b"/api.sock" in cmdline,
+              f"not the jailer's command line: {cmdline}")
+        # Paths are the jail's: /vmlinux is <root>/vmlinux; a host file outside is not there.
+        with open(os.path.join(root, "vmlinux"), "wb") as f:
+            f.truncate(1 << 20)
+        os.chmod(os.path.join(root, "vmlinux"), 0o644)
+        api = Api(sock)
+        expect_204(api.put("/boot-source", {"kernel_image_path": "/vmlinux"}), "/vmlinux")
+        expect_fault(api.put("/boot-source", {"kernel_image_path": "/../../" + EMULATOR}),
+                     r"The kernel file cannot be opened: No such file or directory",
+                     "a path climbing out of the jail")
+        expect_204(api.put("/vsock", {"guest_cid": 3, "uds_path": "/v.sock"}), "vsock")
+        check(stat.S_ISSOCK(os.lstat(os.path.join(root, "v.sock")).st_mode)
+              and os.lstat(os.path.join(root, "v.sock")).st_uid == JAIL_ID,
+              "the vsock socket is not the jail's /v.sock, made by the jail's uid")
+        api.close()
+        # A jail left behind makes the (fake) jailer fail as the jailer does.
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        check(again.returncode == 1 and "Failed to create /dev/net/tun via mknod inside the "
+              "jail: File exists (os error 17)" in again.stderr,
+              f"a second jailer on a used jail: {again.returncode} {again.stderr!r}")
+        refused = subprocess.run(argv[:1] + ["--netns", "/run/netns/x"] + argv[1:],
+                                 capture_output=True, text=True, timeout=30)
+        check(refused.returncode == 1 and "not emulated" in refused.stderr,
+              f"--netns: {refused.returncode} {refused.stderr!r}")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    check(not os.path.exists(sock), "the jailed API socket is left after the emulator exited")
+
+
 def qemu_child(pid):
     """The pid of the emulator's QEMU child, or None."""
     try:
@@ -701,7 +794,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="fcemu-", dir="/tmp")
     try:
         for test in (test_version, test_refusal_on_purpose, test_configuration, test_booted,
-                     test_boot):
+                     test_jailed, test_boot):
             started = time.monotonic()
             test(*([tmp] if test is not test_version else []))
             print(f"{test.__name__}: {time.monotonic() - started:.1f} s", flush=True)

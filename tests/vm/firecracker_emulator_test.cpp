@@ -5,14 +5,19 @@
 // guest agent's virtio-serial ports. So banger's FirecrackerVmm, its API requests, its vsock
 // dialer (agent and stream channels: `vm exec -it` on a PTY) and its raw root disk are
 // exercised for real; only the VMM binary is stood in for.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 #include "vm_suite.hpp"
 
 #include "banger/base/defer.hpp"
+#include "banger/vmm/vmm.hpp"
 
 namespace banger::itest {
 namespace {
@@ -151,6 +156,96 @@ TEST_F(VmSuite, ThreeFirecrackerVmsRunAtOnceAndARefusedRequestLeavesTheVmInError
   EXPECT_EQ(sockets->out, "0\n") << "an API socket was left behind";
   ASSERT_EQ(run({"vm", "delete", "fr"}).exit_code, 0);
   expect_vm_gone("fr");
+}
+
+const std::string kFakeJailer =
+    std::string(BANGER_SOURCE_DIR) + "/tests/firecracker/fake_jailer.py";
+
+// The "Uid:" line of /proc/<pid>/status ("" when it cannot be read).
+std::string uid_line(std::int64_t pid) {
+  auto status = sys::read_file("/proc/" + std::to_string(pid) + "/status");
+  if (!status) {
+    return {};
+  }
+  auto at = status->find("\nUid:");
+  return at == std::string::npos ? std::string()
+                                 : status->substr(at + 1, status->find('\n', at + 1) - at - 1);
+}
+
+std::uint64_t inode_of(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// jailer_enabled (issue 13 item 4): Firecracker (the emulator) starts through the jailer (the
+// fake jailer: the jailer's staging and argv, no chroot) in a jail under <state>/jailer, as the
+// VM's own unprivileged uid, opening its TAP through the jail's /dev/net/tun as that uid
+// (TUNSETOWNER) and its hard-linked disks inside the jail; the daemon reaches it through the
+// socket symlinks. The jail survives a daemon crash while the VM runs, goes with stop and
+// delete, and one a crash left for a VM that does not run is removed at daemon start.
+TEST_F(VmSuite, AJailedFirecrackerVmRunsAsItsOwnUidInItsJailAndLeavesNothingBehind) {
+  if (auto why = emulator_missing(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "the jailer needs a root daemon";
+  }
+  home_->write_config("firecracker_bin = \"" + kEmulator + "\"\njailer_enabled = true\n" +
+                      "jailer_bin = \"" + kFakeJailer + "\"\n" + std::string(kSizes));
+  run({"daemon", "stop"});  // the daemon reads the jailer settings when it starts
+  base::Defer restore([&] {
+    run({"vm", "delete", "fj"});
+    home_->write_config(kSizes);
+    run({"daemon", "stop"});
+  });
+  const std::string jails = home_->dir() + "/state/jailer/emulator.py";
+  auto doctor = run({"doctor"});
+  EXPECT_THAT(doctor.out, HasSubstr(kFakeJailer + " v1.14.1; firecracker VMs start jailed"));
+
+  auto created = run({"vm", "create", "--vmm", "firecracker", "--image", "tiny", "--name", "fj"});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  auto shown = show("fj");
+  const std::string id = shown.value("id", "");
+  const std::int64_t pid = shown.value("pid", std::int64_t{0});
+  const std::string root = jails + "/" + id + "/root";
+  const std::uint32_t uid = vmm::vmm_id_for_ip(shown.value("guest_ip", ""));
+  ASSERT_NE(uid, 0u);
+  // The VMM runs as the VM's uid, in its jail, on hard links of the VM's disks.
+  EXPECT_EQ(uid_line(pid), fmt::format("Uid:\t{0}\t{0}\t{0}\t{0}", uid));
+  char cwd[512] = {};
+  ASSERT_GT(::readlink(("/proc/" + std::to_string(pid) + "/cwd").c_str(), cwd, sizeof cwd - 1), 0);
+  EXPECT_EQ(std::string(cwd), root);
+  EXPECT_EQ(inode_of(root + "/work.img"),
+            inode_of(home_->dir() + "/state/vms/" + id + "/work.ext4"))
+      << "the work disk is hard-linked into the jail";
+  // The agent (vsock through the symlinked socket), ssh over the TAP the VM's uid opened.
+  auto exec = run({"vm", "exec", "fj", "--", "sh", "-c", "echo jailed-ok"});
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_EQ(exec.out, "jailed-ok\n");
+  EXPECT_EQ(ssh("fj", "echo kept > /root/note; cat /root/note"), "kept\n");
+
+  // A daemon killed with SIGKILL keeps the running VM and its jail; a jail a crash left for a
+  // VM that does not run is removed.
+  ASSERT_TRUE(sys::make_dirs(jails + "/0123456789abcdef/root/dev", 0700));
+  crash_daemon();
+  auto after_crash = run({"vm", "exec", "fj", "--", "cat", "/root/note"});
+  EXPECT_EQ(after_crash.exit_code, 0) << after_crash.err;
+  EXPECT_EQ(after_crash.out, "kept\n");
+  EXPECT_TRUE(sys::path_exists(root));
+  EXPECT_FALSE(sys::path_exists(jails + "/0123456789abcdef")) << "a leftover jail survived";
+
+  // Stop takes the jail and its socket symlinks away; start makes them again.
+  ASSERT_EQ(run({"vm", "stop", "fj"}).exit_code, 0);
+  EXPECT_FALSE(sys::path_exists(jails + "/" + id));
+  EXPECT_FALSE(sys::path_exists(home_->dir() + "/run/" + id + ".fc"));
+  EXPECT_FALSE(sys::path_exists(home_->dir() + "/run/" + id + ".vsock"));
+  ASSERT_EQ(run({"vm", "start", "fj"}).exit_code, 0);
+  auto again = run({"vm", "exec", "fj", "--", "cat", "/root/note"});
+  EXPECT_EQ(again.out, "kept\n") << again.err;
+  ASSERT_EQ(run({"vm", "delete", "fj"}).exit_code, 0);
+  expect_vm_gone("fj");
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(jails, ec)) << "a jail is left after delete";
 }
 
 }  // namespace
