@@ -53,11 +53,12 @@ class LinkOps {
   // exists` when any link has the name.
   virtual Status create_tap(const std::string& name, std::optional<uid_t> owner) = 0;
 
-  // Gives the existing TAP `name` to uid (TUNSETOWNER), so a VMM running as uid may open it
-  // without CAP_NET_ADMIN (Firecracker under the jailer opens its TAP after dropping
-  // privileges). not_found `setting owner of tap x: link x not found`; failed_precondition when
-  // some process holds the TAP open (EBUSY) or the link is not a TAP.
-  virtual Status set_tap_owner(const std::string& name, uid_t owner) = 0;
+  // Gives the existing TAP `name` to owner (TUNSETOWNER; none: the caller's uid, as create_tap),
+  // so a VMM running as that uid may open it without CAP_NET_ADMIN (Firecracker under the
+  // jailer opens its TAP after dropping privileges). not_found `setting owner of tap x: link x
+  // not found`; failed_precondition when some process holds the TAP open (EBUSY) or the link
+  // is not a TAP.
+  virtual Status set_tap_owner(const std::string& name, std::optional<uid_t> owner) = 0;
 
   // Enslaves link to bridge (no-op when it already is). not_found `setting master of t to b:
   // link t not found` (or b); failed_precondition `setting master of t to b: link b is not a

@@ -356,7 +356,7 @@ Status NetlinkLinkOps::create_tap(const std::string& name, std::optional<uid_t> 
   return {};  // closing fd leaves the persistent device behind
 }
 
-Status NetlinkLinkOps::set_tap_owner(const std::string& name, uid_t owner) {
+Status NetlinkLinkOps::set_tap_owner(const std::string& name, std::optional<uid_t> owner) {
   BANGER_TRY(sys::check_netns_interlock("setting the owner of tap " + name));
   BANGER_TRY(validate_link_name(name));
   std::string step = fmt::format("setting owner of tap {}", name);
@@ -387,8 +387,9 @@ Status NetlinkLinkOps::set_tap_owner(const std::string& name, uid_t owner) {
     }
     return fail_link_errno(step, err);
   }
-  if (::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(owner)) < 0) {
-    return fail_errno(fmt::format("{}: uid {}", step, owner), errno);
+  uid_t uid = owner.value_or(::geteuid());
+  if (::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(uid)) < 0) {
+    return fail_errno(fmt::format("{}: uid {}", step, uid), errno);
   }
   return {};  // the TAP is persistent: closing fd detaches without removing it
 }

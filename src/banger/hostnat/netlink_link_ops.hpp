@@ -16,7 +16,7 @@ class NetlinkLinkOps : public LinkOps {
   // Also: unavailable `creating tap x: opening /dev/net/tun: ...` when the TUN device is
   // missing.
   Status create_tap(const std::string& name, std::optional<uid_t> owner) override;
-  Status set_tap_owner(const std::string& name, uid_t owner) override;
+  Status set_tap_owner(const std::string& name, std::optional<uid_t> owner) override;
   Status set_master(const std::string& link, const std::string& bridge) override;
   Status set_up(const std::string& name) override;
   Status set_port_isolated(const std::string& name) override;

@@ -151,10 +151,9 @@ Status NetworkService::detach(const Attachment& attachment) {
   return state_.with_lock([&](State& state) -> Status {
     state.attached.erase(attachment.tap);
     if (state.given.erase(attachment.tap) != 0) {
-      uid_t owner = deps_.tap_owner.value_or(0);
-      if (auto back = deps_.links.set_tap_owner(attachment.tap, owner); !back) {
-        BANGER_LOG_WARN("detaching vm {}: giving {} back to uid {}: {}", attachment.vm_id,
-                        attachment.tap, owner, back.error().message);
+      if (auto back = deps_.links.set_tap_owner(attachment.tap, deps_.tap_owner); !back) {
+        BANGER_LOG_WARN("detaching vm {}: taking {} back: {}", attachment.vm_id, attachment.tap,
+                        back.error().message);
       }
     }
     if (auto released = state.pool.release(attachment.tap); !released) {

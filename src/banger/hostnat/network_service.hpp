@@ -86,8 +86,8 @@ class NetworkService {
   // Disconnects a stopped VM: its TAP goes back to the pool (or is deleted when the pool is
   // full). The address stays leased to the VM (release_ip() frees it on delete). LinkOps errors
   // prefixed with "detaching vm <id>"; invalid_argument for a TAP that is not tap-fc-<n>.
-  // A TAP given to a uid (give_tap) gets its owner back (tap_owner, else root) first; a
-  // failure to do so is logged, not returned.
+  // A TAP given to a uid (give_tap) gets its pool owner back (tap_owner, else the daemon's
+  // uid) first; a failure to do so is logged, not returned.
   Status detach(const Attachment& attachment);
 
   // Lets uid open the attached TAP `tap` (LinkOps::set_tap_owner) until detach(): the VMM of a

@@ -94,13 +94,13 @@ TEST(NetworkService, GiveTapLendsTheAttachedTapToAUidUntilDetach) {
   ASSERT_TRUE(network.give_tap(a.tap, 195035138));
   EXPECT_EQ(links.link(a.tap)->owner, std::optional<uid_t>(195035138));
   ASSERT_TRUE(network.detach(a));
-  EXPECT_EQ(links.link(a.tap)->owner, std::optional<uid_t>(0));
+  EXPECT_EQ(links.link(a.tap)->owner, std::nullopt);  // the pool's (the daemon's uid)
   EXPECT_EQ(network.idle_taps(), Names{"tap-fc-0"});
 
   auto idle = network.give_tap("tap-fc-0", 195035138);  // idle: not any VM's to lend
   ASSERT_FALSE(idle);
   EXPECT_EQ(idle.error().message, "tap tap-fc-0 is not attached to a vm");
-  EXPECT_EQ(links.link("tap-fc-0")->owner, std::optional<uid_t>(0));
+  EXPECT_EQ(links.link("tap-fc-0")->owner, std::nullopt);
 
   // A TAP that was never lent is returned without touching its owner.
   auto b = *network.attach("vm-b", std::nullopt);

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "banger/base/expected.hpp"
+#include "banger/base/log.hpp"
 
 namespace banger::hostnat {
 namespace {
@@ -129,6 +130,7 @@ Status TapPool::reconcile(const std::vector<std::string>& in_use) {
   Status first_error;
   for (const auto& name : spare) {
     if (parse_tap_name(name) && idle_.size() < pool_size_) {
+      take_ownership(name);
       idle_.insert(name);
       continue;
     }
@@ -146,6 +148,12 @@ std::vector<std::string> TapPool::in_use() const { return {in_use_.begin(), in_u
 
 std::vector<std::string> TapPool::quarantined() const {
   return {quarantined_.begin(), quarantined_.end()};
+}
+
+void TapPool::take_ownership(const std::string& name) {
+  if (auto owned = links_.set_tap_owner(name, owner_); !owned) {
+    BANGER_LOG_WARN("adopting tap {}: {}", name, owned.error().message);
+  }
 }
 
 Expected<std::string> TapPool::create_next() {
@@ -174,6 +182,7 @@ Expected<std::string> TapPool::create_next() {
     // leftovers use up every name (security review M3). Any other kind is not ours: skip it.
     auto existing = links_.get_link(name);
     if (existing && existing->kind == "tun") {
+      take_ownership(name);
       return name;
     }
   }

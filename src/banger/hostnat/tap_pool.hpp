@@ -77,6 +77,10 @@ class TapPool {
     bool operator()(const std::string& a, const std::string& b) const;
   };
 
+  // Gives an adopted TAP (an earlier daemon's) the pool's owner, as create_tap() would have:
+  // older daemons created TAPs without one, which any user able to open /dev/net/tun could
+  // attach to. A failure is logged (the TAP is adopted all the same).
+  void take_ownership(const std::string& name);
   // Creates (or adopts a leftover TAP of) the lowest free number; returns its name.
   Expected<std::string> create_next();
 

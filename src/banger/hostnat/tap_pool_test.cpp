@@ -139,6 +139,21 @@ TEST(TapPool, ReconcileAdoptsKeepsInUseAndDeletesTheRest) {
   EXPECT_EQ(*pool.acquire(), "tap-fc-3");
 }
 
+// An earlier daemon's TAPs had no owner, so any user able to open /dev/net/tun could attach to
+// them: adopting one gives it the pool's owner, as a TAP the pool creates has.
+TEST(TapPool, AdoptedTapsGetThePoolsOwner) {
+  FakeLinkOps links;
+  links.add_link("tap-fc-0", {.kind = "tun"});
+  links.add_link("tap-fc-1", {.kind = "tun"});
+  TapPool pool(links, 1, 4242);
+  ASSERT_TRUE(pool.reconcile({}));
+  EXPECT_EQ(links.link("tap-fc-0")->owner, std::optional<uid_t>(4242));
+  links.add_link("tap-fc-1", {.kind = "tun"});  // appeared after the reconcile
+  EXPECT_EQ(*pool.acquire(), "tap-fc-0");
+  EXPECT_EQ(*pool.acquire(), "tap-fc-1");  // adopted on the way to a new name
+  EXPECT_EQ(links.link("tap-fc-1")->owner, std::optional<uid_t>(4242));
+}
+
 TEST(TapPool, ReconcileTriesEveryLinkAndReturnsTheFirstError) {
   FakeLinkOps links;
   for (const char* name : {"tap-fc-0", "tap-fc-1", "tap-fc-2"}) {

@@ -88,7 +88,8 @@ class FakeLinkOps : public hostnat::LinkOps {
     return {};
   }
 
-  Status set_tap_owner(const std::string& name, uid_t owner) override {
+  // owner as given (none stands for the caller's uid, as in create_tap).
+  Status set_tap_owner(const std::string& name, std::optional<uid_t> owner) override {
     std::lock_guard lock(mutex_);
     if (auto e = begin(Op::set_tap_owner, name); !e) {
       return e;
