@@ -35,9 +35,12 @@ Error connect_error(const posix::SysError& error, const std::string& what,
       Errc::unavailable, fmt::format("connecting to {}: {}", what, std::strerror(err)), err, {}};
 }
 
+// pinned: posix::connect_unix_pinned (the socket may live in a directory its VMM owns).
 Expected<base::UniqueFd> connect_unix(const std::string& path, Clock::time_point deadline,
-                                      const std::string& what, std::chrono::milliseconds timeout) {
-  auto fd = posix::connect_unix(path, deadline);
+                                      const std::string& what, std::chrono::milliseconds timeout,
+                                      bool pinned = false) {
+  auto fd =
+      pinned ? posix::connect_unix_pinned(path, deadline) : posix::connect_unix(path, deadline);
   if (!fd && fd.error().sys_errno == ENAMETOOLONG) {
     return fail(Errc::invalid_argument,
                 fmt::format("unix socket path must be 1 to {} bytes, got {}: {}",
@@ -74,7 +77,10 @@ FirecrackerVsockDialer::FirecrackerVsockDialer(std::string uds_path, std::uint32
 Expected<base::UniqueFd> FirecrackerVsockDialer::dial(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   const std::string what = describe();
-  BANGER_TRY_ASSIGN(base::UniqueFd fd, connect_unix(uds_path_, deadline, what, timeout));
+  // Under the jailer the socket is in the jail, which the jailed Firecracker owns: never follow
+  // a link put in its place.
+  BANGER_TRY_ASSIGN(base::UniqueFd fd,
+                    connect_unix(uds_path_, deadline, what, timeout, /*pinned=*/true));
   if (auto sent = posix::write_all(fd.get(), fmt::format("CONNECT {}\n", port_), deadline); !sent) {
     if (sent.error().sys_errno == ETIMEDOUT) {
       return fail(Errc::timeout,

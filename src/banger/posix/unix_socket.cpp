@@ -1,11 +1,15 @@
 #include "banger/posix/unix_socket.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -24,29 +28,8 @@ void sleep_before_retry(Deadline deadline) {
   ::nanosleep(&ts, nullptr);
 }
 
-}  // namespace
-
-Result<void> connect_socket(int fd, const sockaddr* addr, socklen_t len, Deadline deadline) {
-  int err = 0;
-  do {
-    err = ::connect(fd, addr, len) == 0 ? 0 : errno;
-  } while (err == EINTR);
-  if (err == EINPROGRESS) {
-    socklen_t err_len = sizeof err;
-    if (auto ready = wait_ready(fd, POLLOUT, deadline); !ready) {
-      err = ready.error().sys_errno;
-    } else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) {
-      err = errno;
-    }
-  }
-  if (err != 0) {
-    return sys_fail(err, "connect");
-  }
-  return {};
-}
-
-Result<Fd> connect_unix(const std::string& path, Deadline deadline) {
-  const std::string what = "connect " + path;
+// connect_unix(path) reporting errors as `what`.
+Result<Fd> connect_unix_as(const std::string& path, const std::string& what, Deadline deadline) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() > kMaxUnixPathBytes) {
@@ -73,6 +56,81 @@ Result<Fd> connect_unix(const std::string& path, Deadline deadline) {
     }
     sleep_before_retry(deadline);
   }
+}
+
+}  // namespace
+
+Result<void> connect_socket(int fd, const sockaddr* addr, socklen_t len, Deadline deadline) {
+  int err = 0;
+  do {
+    err = ::connect(fd, addr, len) == 0 ? 0 : errno;
+  } while (err == EINTR);
+  if (err == EINPROGRESS) {
+    socklen_t err_len = sizeof err;
+    if (auto ready = wait_ready(fd, POLLOUT, deadline); !ready) {
+      err = ready.error().sys_errno;
+    } else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) {
+      err = errno;
+    }
+  }
+  if (err != 0) {
+    return sys_fail(err, "connect");
+  }
+  return {};
+}
+
+Result<Fd> connect_unix(const std::string& path, Deadline deadline) {
+  return connect_unix_as(path, "connect " + path, deadline);
+}
+
+Result<Fd> open_socket_pinned(const std::string& path) {
+  const std::string what = "open " + path;
+  Fd first(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!first) {
+    return sys_fail(errno, what);
+  }
+  struct stat st{};
+  if (::fstat(first.get(), &st) != 0) {
+    return sys_fail(errno, what);
+  }
+  if (S_ISSOCK(st.st_mode)) {
+    return first;
+  }
+  if (!S_ISLNK(st.st_mode)) {
+    return sys_fail(ENOTSOCK, what);
+  }
+  // One level of link: the caller's own (the socket's path is too long for sun_path).
+  std::string target(PATH_MAX, '\0');
+  ssize_t n = ::readlinkat(first.get(), "", target.data(), target.size());
+  if (n < 0) {
+    return sys_fail(errno, "readlink " + path);
+  }
+  target.resize(static_cast<std::size_t>(n));
+  if (!target.starts_with('/')) {
+    auto slash = path.rfind('/');
+    target = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/" + target;
+  }
+  Fd socket(::open(target.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!socket) {
+    return sys_fail(errno, "open " + target);
+  }
+  if (::fstat(socket.get(), &st) != 0) {
+    return sys_fail(errno, "open " + target);
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return sys_fail(S_ISLNK(st.st_mode) ? ELOOP : ENOTSOCK, "open " + target);
+  }
+  return socket;
+}
+
+std::string socket_fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+Result<Fd> connect_unix_pinned(const std::string& path, Deadline deadline) {
+  auto socket = open_socket_pinned(path);
+  if (!socket) {
+    return tl::unexpected(socket.error());
+  }
+  return connect_unix_as(socket_fd_path(socket->get()), "connect " + path, deadline);
 }
 
 Result<void> send_with_fd(int socket, std::string_view data, int fd, Deadline deadline,

@@ -30,6 +30,19 @@ Result<void> connect_socket(int fd, const sockaddr* addr, socklen_t len, Deadlin
 // ETIMEDOUT when the deadline passes; the errno of socket/connect otherwise (EACCES, ...).
 Result<Fd> connect_unix(const std::string& path, Deadline deadline);
 
+// An O_PATH descriptor of the unix socket at path, for a socket that lives in a directory
+// someone else can write to (a jailed Firecracker's root): path may be one symlink (the
+// caller's own, in a directory only it writes) to the socket, but the socket itself is opened
+// with O_NOFOLLOW, so a symlink put in its place is refused (ELOOP) rather than followed; ENOTSOCK
+// for anything else that is not a socket; the errno of open/readlink otherwise. Connect to it
+// through socket_fd_path() (connect_unix_pinned does both).
+Result<Fd> open_socket_pinned(const std::string& path);
+// "/proc/self/fd/<fd>": a short path that reaches exactly the file fd names.
+std::string socket_fd_path(int fd);
+// connect_unix() to the socket open_socket_pinned(path) finds (its errors, then connect_unix's,
+// with what "connect <path>").
+Result<Fd> connect_unix_pinned(const std::string& path, Deadline deadline);
+
 // Sends data (at least one byte) on the unix stream socket `socket` with `fd` attached as
 // SCM_RIGHTS to its first byte, then the rest of data like write_all. The receiver gets a
 // duplicate of fd; the caller still owns its own. EINVAL for empty data; the errno of sendmsg /

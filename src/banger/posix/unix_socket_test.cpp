@@ -1,8 +1,11 @@
 #include "banger/posix/unix_socket.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -37,6 +40,42 @@ TEST(ConnectUnix, ConnectsAndReturnsANonBlockingSocket) {
   std::string line;
   EXPECT_EQ(read_until(accepted.get(), '\n', line, 16, deadline_in(1s)), ReadEnd::delimiter);
   EXPECT_EQ(line, "hi");
+}
+
+// A jailed Firecracker owns the directory of its sockets and could put a symlink where its
+// socket was, pointing at any socket of the host: connect_unix_pinned follows the caller's one
+// link to the socket (too long for sun_path) but never a link at the socket's own place.
+TEST(ConnectUnix, PinnedFollowsTheCallersLinkButNeverALinkAtTheSocket) {
+  testkit::TempDir dir;
+  const std::string jail = dir.path() + "/" + std::string(80, 'j');  // past sun_path with the name
+  ASSERT_EQ(::mkdir(jail.c_str(), 0700), 0);
+  const std::string socket_path = jail + "/" + std::string(40, 's') + ".sock";
+  ASSERT_GT(socket_path.size(), kMaxUnixPathBytes);
+  ASSERT_EQ(::chdir(jail.c_str()), 0);  // bind the long path through a relative name
+  Fd listener = bound_socket(std::string(40, 's') + ".sock", true);
+  const std::string link = dir.path() + "/api";
+  ASSERT_EQ(::symlink(socket_path.c_str(), link.c_str()), 0);
+  auto fd = connect_unix_pinned(link, deadline_in(1s));
+  ASSERT_TRUE(fd) << fd.error().message();
+  Fd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  EXPECT_TRUE(accepted);
+  EXPECT_TRUE(connect_unix_pinned(socket_path, deadline_in(1s)));  // the socket itself
+
+  // The socket swapped for a link to another socket: refused, nothing connects there.
+  Fd elsewhere = bound_socket(dir.path() + "/host.sock", true);
+  ASSERT_EQ(::unlink(socket_path.c_str()), 0);
+  ASSERT_EQ(::symlink((dir.path() + "/host.sock").c_str(), socket_path.c_str()), 0);
+  auto swapped = connect_unix_pinned(link, deadline_in(1s));
+  ASSERT_FALSE(swapped);
+  EXPECT_EQ(swapped.error().sys_errno, ELOOP);
+  ASSERT_EQ(::fcntl(elsewhere.get(), F_SETFL, O_NONBLOCK), 0);
+  EXPECT_EQ(::accept4(elsewhere.get(), nullptr, nullptr, SOCK_CLOEXEC), -1);  // nobody came
+  // Not a socket at all, or nothing there.
+  ASSERT_EQ(::unlink(socket_path.c_str()), 0);
+  ASSERT_EQ(::mkdir(socket_path.c_str(), 0700), 0);
+  EXPECT_EQ(connect_unix_pinned(link, deadline_in(1s)).error().sys_errno, ENOTSOCK);
+  EXPECT_EQ(connect_unix_pinned(dir.path() + "/none", deadline_in(1s)).error().sys_errno, ENOENT);
+  ASSERT_EQ(::chdir("/"), 0);
 }
 
 TEST(ConnectUnix, MissingPathIsEnoent) {

@@ -7,6 +7,7 @@
 
 #include "banger/base/expected.hpp"
 #include "banger/base/printable.hpp"
+#include "banger/posix/unix_socket.hpp"
 
 namespace banger::vmm::firecracker {
 namespace {
@@ -67,7 +68,16 @@ Expected<std::pair<long, std::string>> ApiClient::perform(const std::string& met
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: application/json");
   headers = curl_slist_append(headers, "Accept: application/json");
-  curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
+  // Pinned (posix::open_socket_pinned): under the jailer the socket is in the jail, which the
+  // jailed Firecracker owns; a link put in its place is refused, never followed.
+  auto socket = posix::open_socket_pinned(socket_path_);
+  if (!socket) {
+    curl_slist_free_all(headers);
+    return fail(Errc::unavailable, fmt::format("firecracker API {}: {} {}: {}", socket_path_,
+                                               method, path, socket.error().message()));
+  }
+  const std::string pinned = posix::socket_fd_path(socket->get());
+  curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, pinned.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
