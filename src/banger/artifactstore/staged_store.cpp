@@ -21,25 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A mountinfo field with the kernel's escapes (\ooo for space, tab, newline and backslash)
-// decoded; anything else passes through unchanged.
-std::string unescape_mountinfo(std::string_view field) {
-  std::string out;
-  for (std::size_t i = 0; i < field.size(); ++i) {
-    auto octal = [&](std::size_t at) {
-      return at < field.size() && field[at] >= '0' && field[at] <= '7';
-    };
-    if (field[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
-      out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
-                                      (field[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(field[i]);
-    }
-  }
-  return out;
-}
-
 Status rename_path(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return fail_errno(fmt::format("renaming {} to {}", from, to), errno);
@@ -69,27 +50,12 @@ void remove_or_log(const std::string& path, std::string_view what) {
 
 }  // namespace
 
-std::vector<std::string> mounts_below(std::string_view mountinfo, const std::string& path) {
-  std::vector<std::string> out;
-  for (const auto& line : base::split(mountinfo, '\n')) {
-    auto fields = base::split(line, ' ');
-    if (fields.size() < 5) {
-      continue;
-    }
-    std::string mount_point = unescape_mountinfo(fields[4]);
-    if (mount_point == path || mount_point.starts_with(path + "/")) {
-      out.push_back(std::move(mount_point));
-    }
-  }
-  return out;
-}
-
 Status remove_tree(const std::string& path) {
   auto mountinfo = sys::read_file("/proc/self/mountinfo");
   if (!mountinfo) {
     return tl::unexpected(with_context(mountinfo.error(), "not removing " + path));
   }
-  if (auto mounts = mounts_below(*mountinfo, path); !mounts.empty()) {
+  if (auto mounts = sys::mounts_below(*mountinfo, path); !mounts.empty()) {
     return fail(Errc::failed_precondition,
                 fmt::format("not removing {}: {} is mounted below it (an interrupted build may "
                             "still run); unmount it first",

@@ -37,11 +37,6 @@ struct StagedStoreOptions {
 // them could delete host files. Absent paths are fine.
 Status remove_tree(const std::string& path);
 
-// Pure: the mount points in mountinfo (/proc/self/mountinfo's format) that are path or below
-// it, with the kernel's octal escapes decoded (`\040` is a space, `\134` a backslash), so a
-// path with blanks in it matches.
-std::vector<std::string> mounts_below(std::string_view mountinfo, const std::string& path);
-
 // Concurrency policy (one for every artifact kind): a changing operation claims the name for
 // its whole run; a second claim of a held name fails at once with failed_precondition
 // `<kind> "x" is busy: another <operations> of it is running` instead of waiting. Builds and

@@ -182,13 +182,13 @@ TEST(StagedStore, MountsBelowDecodesTheKernelsOctalEscapes) {
       "98 22 0:5 / /var/lib/my\\040state/images/x.staging/proc rw - proc proc rw\n"
       "99 22 0:6 / /var/lib/my\\040state/images/x.staging/a\\134b\\011c rw - tmpfs t rw\n"
       "100 22 0:7 / /var/lib/my\\040state/images/y rw - tmpfs t rw\n";
-  EXPECT_EQ(mounts_below(mountinfo, "/var/lib/my state/images/x.staging"),
+  EXPECT_EQ(sys::mounts_below(mountinfo, "/var/lib/my state/images/x.staging"),
             (std::vector<std::string>{"/var/lib/my state/images/x.staging/proc",
                                       "/var/lib/my state/images/x.staging/a\\b\tc"}));
-  EXPECT_EQ(mounts_below(mountinfo, "/var/lib/my state/images/y"),
+  EXPECT_EQ(sys::mounts_below(mountinfo, "/var/lib/my state/images/y"),
             (std::vector<std::string>{"/var/lib/my state/images/y"}));
-  EXPECT_TRUE(mounts_below(mountinfo, "/var/lib/my state/images/x").empty());
-  EXPECT_TRUE(mounts_below("short line\n\n", "/").empty());
+  EXPECT_TRUE(sys::mounts_below(mountinfo, "/var/lib/my state/images/x").empty());
+  EXPECT_TRUE(sys::mounts_below("short line\n\n", "/").empty());
 }
 
 TEST(StagedStore, RemoveTreeAcceptsAnAbsentPath) {

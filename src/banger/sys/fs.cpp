@@ -103,6 +103,44 @@ Status remove_all(const std::string& path) {
   return {};
 }
 
+namespace {
+
+// A mountinfo field with the kernel's escapes (\ooo for space, tab, newline and backslash)
+// decoded; anything else passes through unchanged.
+std::string unescape_mountinfo(std::string_view field) {
+  std::string out;
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    auto octal = [&](std::size_t at) {
+      return at < field.size() && field[at] >= '0' && field[at] <= '7';
+    };
+    if (field[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
+      out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                      (field[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(field[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> mounts_below(std::string_view mountinfo, const std::string& path) {
+  std::vector<std::string> out;
+  for (const auto& line : base::split(mountinfo, '\n')) {
+    auto fields = base::split(line, ' ');
+    if (fields.size() < 5) {
+      continue;
+    }
+    std::string mount_point = unescape_mountinfo(fields[4]);
+    if (mount_point == path || mount_point.starts_with(path + "/")) {
+      out.push_back(std::move(mount_point));
+    }
+  }
+  return out;
+}
+
 Status require_absolute(std::string_view what, const std::string& path) {
   if (!path.starts_with('/')) {
     return fail(Errc::invalid_argument, std::string(what) + " must be an absolute path, got \"" +

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "banger/base/error.hpp"
 
@@ -23,6 +24,11 @@ bool path_exists(const std::string& path);
 // invalid_argument "<what> must be an absolute path, got \"<path>\"" (path made printable)
 // unless path starts with '/': for paths a daemon receives from a client with another cwd.
 Status require_absolute(std::string_view what, const std::string& path);
+// Pure: the mount points in mountinfo (/proc/self/mountinfo's format) that are path or below
+// it, with the kernel's octal escapes decoded (`\040` is a space, `\134` a backslash), so a
+// path with blanks in it matches.
+std::vector<std::string> mounts_below(std::string_view mountinfo, const std::string& path);
+
 // Searches PATH for an executable; empty when not found. Names containing '/' are checked as is.
 std::string find_executable(const std::string& name);
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -1000,12 +1001,15 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
   // hands that TAP out again (security review M2).
   kill_unrecorded_vmms(vms);
   // Then what the backends left for VMs that do not run (Firecracker's jails after a crash).
-  std::vector<std::string> running_ids;
+  std::vector<std::string> running_ids;  // the VMs whose VMM lives (asked once per VM)
   for (const auto& vm : vms) {
     if (vm.state == model::VmState::running && alive(vm)) {
       running_ids.push_back(vm.id);
     }
   }
+  auto runs = [&](const model::Vm& vm) {
+    return std::find(running_ids.begin(), running_ids.end(), vm.id) != running_ids.end();
+  };
   for (auto backend : {model::VmmBackend::qemu, model::VmmBackend::firecracker}) {
     if (auto vmm = deps_.vmms.get(backend)) {
       (*vmm)->remove_leftovers(running_ids);
@@ -1021,7 +1025,7 @@ Status MicrovmHost::reconcile(const std::vector<model::Vm>& vms) {
     if (vm.guest_ip.empty()) {
       continue;
     }
-    bool running = vm.state == model::VmState::running && alive(vm);
+    bool running = runs(vm);
     leases.push_back({.vm_id = vm.id, .ip = vm.guest_ip, .tap = running ? vm.tap_name : ""});
     if (running) {
       records[vm.name] = vm.guest_ip;

@@ -9,8 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 
 #include "banger/base/defer.hpp"
 #include "banger/base/expected.hpp"
@@ -25,38 +23,6 @@ constexpr std::size_t kMaxJailIdLength = 64;
 
 std::string inside(const JailLayout& layout, std::string_view name) {
   return layout.root + std::string(name);
-}
-
-bool is_octal(char c) { return c >= '0' && c <= '7'; }
-
-// The mount points of this process's mount namespace, /proc/self/mountinfo's fifth field with
-// its octal escapes (\040 for a space, ...) undone.
-Expected<std::vector<std::string>> mount_points() {
-  std::ifstream in("/proc/self/mountinfo");
-  if (!in) {
-    return fail(Errc::io, "reading /proc/self/mountinfo: cannot open it");
-  }
-  std::vector<std::string> points;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, device, root, point;
-    if (!(fields >> id >> parent >> device >> root >> point)) {
-      continue;
-    }
-    std::string plain;
-    for (std::size_t i = 0; i < point.size(); ++i) {
-      if (point[i] == '\\' && i + 3 < point.size() && is_octal(point[i + 1]) &&
-          is_octal(point[i + 2]) && is_octal(point[i + 3])) {
-        plain.push_back(static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8)));
-        i += 3;
-      } else {
-        plain.push_back(point[i]);
-      }
-    }
-    points.push_back(std::move(plain));
-  }
-  return points;
 }
 
 // <root>/<name> for file: a hard link to its source, or, when the source is on another
@@ -238,13 +204,8 @@ Status PosixJailStager::stage(const JailPlan& plan) {
 }
 
 Status PosixJailStager::remove(const JailLayout& layout) {
-  BANGER_TRY_ASSIGN(auto points, mount_points());
-  std::vector<std::string> under;
-  for (auto& point : points) {
-    if (point == layout.dir || point.starts_with(layout.dir + "/")) {
-      under.push_back(std::move(point));
-    }
-  }
+  BANGER_TRY_ASSIGN(auto mountinfo, sys::read_file("/proc/self/mountinfo"));
+  auto under = sys::mounts_below(mountinfo, layout.dir);
   // Deepest first, so a mount on top of another comes off first.
   std::sort(under.begin(), under.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
