@@ -11,7 +11,7 @@ apt-get install -y -qq --no-install-recommends \
   g++ cmake ninja-build pkg-config ccache \
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev \
   libarchive-dev libssl-dev libcurl4-openssl-dev libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev \
-  libexpected-dev \
+  libexpected-dev libext2fs-dev \
   e2fsprogs nftables iproute2 openssh-client openssh-server git ca-certificates \
   qemu-system-x86 qemu-utils busybox-static dropbear-bin mmdebstrap cpio zstd xz-utils lz4 kmod \
   dnsutils dnsperf dnsmasq-base sqlite3 python3 python3-jsonschema python3-yaml procps \
