@@ -37,6 +37,9 @@ sys::Command plan_mkfs(const MkfsSpec& spec) {
     cmd.argv.insert(cmd.argv.end(), {"-d", spec.source_dir});
   }
   cmd.argv.insert(cmd.argv.end(), {"-E", "root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1"});
+  if (spec.inodes != 0) {
+    cmd.argv.insert(cmd.argv.end(), {"-N", std::to_string(spec.inodes)});
+  }
   if (!spec.label.empty()) {
     cmd.argv.insert(cmd.argv.end(), {"-L", spec.label});
   }

@@ -24,6 +24,13 @@ TEST(PlanMkfs, RootfsFromDirectoryWithLabel) {
             "/s/rootfs.ext4 64M");
 }
 
+TEST(PlanMkfs, AnInodeCountBecomesDashN) {
+  auto cmd = plan_mkfs({.image = "/s/r.ext4", .size_mib = 1024, .inodes = 100000});
+  EXPECT_EQ(sys::to_display(cmd.argv),
+            "mkfs.ext4 -q -F -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 -N 100000 "
+            "/s/r.ext4 1024M");
+}
+
 TEST(PlanMkfs, EmptyWorkDiskHasNoDirectoryOrLabel) {
   auto cmd = plan_mkfs({.image = "/s/work.ext4", .size_mib = 8192});
   std::vector<std::string> want = {

@@ -529,6 +529,20 @@ Status Ext4Writer::set_meta(Ino ino, const InodeMeta& meta) {
   return {};
 }
 
+Status Ext4Writer::chmod(Ino ino, mode_t mode) {
+  ext2_filsys fs = fs_of(fs_);
+  ext2_inode inode{};
+  errcode_t rc = ext2fs_read_inode(fs, ino, &inode);
+  if (rc == 0) {
+    inode.i_mode = static_cast<__u16>((inode.i_mode & LINUX_S_IFMT) | (mode & 07777));
+    rc = ext2fs_write_inode(fs, ino, &inode);
+  }
+  if (rc != 0) {
+    return fail_with(rc, fmt::format("setting the mode of inode {}", ino));
+  }
+  return {};
+}
+
 Status Ext4Writer::set_xattr(Ino ino, const std::string& name, std::string_view value) {
   ext2_xattr_handle* handle = nullptr;
   errcode_t rc = ext2fs_xattrs_open(fs_of(fs_), ino, &handle);

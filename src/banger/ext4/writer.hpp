@@ -102,6 +102,8 @@ class Ext4Writer {
 
   // Sets mode (permission bits; the type is kept), owner and times of ino.
   Status set_meta(Ino ino, const InodeMeta& meta);
+  // Sets only the permission bits of ino (owner and times stay).
+  Status chmod(Ino ino, mode_t mode);
   // Sets extended attribute name (e.g. "security.capability") of ino to value.
   Status set_xattr(Ino ino, const std::string& name, std::string_view value);
   // Value of extended attribute name of ino; nullopt when it has none.

@@ -257,6 +257,9 @@ Expected<std::string> ImageService::make_rootfs(RootfsBuilder& builder, const st
                                                 const base::CancelFn& cancel) {
   const std::string tree = staging + "/tree";
   const std::string scratch = staging + "/debs";
+  if (builder.writes_image()) {
+    return make_image_directly(builder, name, staging, progress, cancel);
+  }
   Status built = builder.build(tree, scratch,
                                {.runner = deps_.runner, .progress = progress, .cancel = cancel});
   if (built) {
@@ -264,7 +267,9 @@ Expected<std::string> ImageService::make_rootfs(RootfsBuilder& builder, const st
   }
   if (built) {
     base::report(progress, {.stage = "configure", .message = "installing banger-agent"});
-    built = install_agent(tree, builder.init_flavour(), deps_.agent_binary);
+    built = GuestTree::open(tree).and_then([&](GuestTree guest) {
+      return install_agent(guest, builder.init_flavour(), deps_.agent_binary);
+    });
   }
   if (built) {
     built = builder.before_pack(tree);
@@ -293,6 +298,37 @@ Expected<std::string> ImageService::make_rootfs(RootfsBuilder& builder, const st
     return fail(Errc::internal, fmt::format("building image {}: the image has no {}", name, init));
   }
   BANGER_TRY(check_cancel(cancel));
+  return rootfs;
+}
+
+Expected<std::string> ImageService::make_image_directly(RootfsBuilder& builder,
+                                                        const std::string& name,
+                                                        const std::string& staging,
+                                                        const base::ProgressFn& progress,
+                                                        const base::CancelFn& cancel) {
+  const std::string scratch = staging + "/debs";
+  const std::string rootfs = staging + "/" + std::string(kRootfsFile);
+  auto image =
+      builder.build_image(rootfs, name.substr(0, ext4::kMaxLabelLength), scratch,
+                          {.runner = deps_.runner, .progress = progress, .cancel = cancel});
+  Status built =
+      image ? artifactstore::remove_tree(scratch) : Status(tl::unexpected(image.error()));
+  if (built) {
+    base::report(progress, {.stage = "configure", .message = "installing banger-agent"});
+    built = install_agent(**image, builder.init_flavour(), deps_.agent_binary);
+  }
+  const std::string init = builder.init_path();
+  if (built && !(*image)->exists(init)) {
+    built = fail(Errc::internal, fmt::format("the image has no {}", init));
+  }
+  if (built) {
+    built = (*image)->close();
+  }
+  if (!built) {
+    return tl::unexpected(with_context(built.error(), "building image " + name));
+  }
+  BANGER_TRY(check_cancel(cancel));
+  base::report(progress, {.stage = "mkfs", .message = "ext4 image written"});
   return rootfs;
 }
 

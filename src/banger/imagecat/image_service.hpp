@@ -275,6 +275,12 @@ class ImageService {
   // The existing record of name when force allows replacing it, nullopt when there is none.
   // already_exists without force; failed_precondition while VMs use it.
   Expected<std::optional<model::Image>> replaceable(const std::string& name, bool force);
+  // make_rootfs for builders that write the image themselves (RootfsBuilder::writes_image):
+  // the builder's image, plus the agent, checked for its init.
+  Expected<std::string> make_image_directly(RootfsBuilder& builder, const std::string& name,
+                                            const std::string& staging,
+                                            const base::ProgressFn& progress,
+                                            const base::CancelFn& cancel);
   // builder's tree in <staging>/tree, plus the agent, packed into <staging>/rootfs.ext4 and
   // checked for /sbin/init; returns the rootfs path. The tree is removed afterwards.
   Expected<std::string> make_rootfs(RootfsBuilder& builder, const std::string& name,

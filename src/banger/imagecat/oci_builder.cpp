@@ -16,6 +16,7 @@
 #include "banger/base/printable.hpp"
 #include "banger/base/strings.hpp"
 #include "banger/debpkg/debpkg.hpp"
+#include "banger/ext4/image_builder.hpp"
 #include "banger/imagecat/guest_tree.hpp"
 #include "banger/imagecat/rootfs_layout.hpp"
 #include "banger/oci/blob_cache.hpp"
@@ -28,6 +29,8 @@ namespace {
 constexpr auto kProgressEvery = std::chrono::milliseconds(100);
 // Pulled images are at least 1 GiB (S11).
 constexpr std::uint64_t kOciMinMib = 1024;
+// What banger adds to a pulled image (agent, busybox, init, config), counted into its content.
+constexpr std::uint64_t kAdditionsBytes = 16ULL * 1024 * 1024;
 
 constexpr std::string_view kOciInit = R"BANGER(#!/usr/local/lib/banger/bin/sh
 # banger init for pulled OCI images (busybox sh, PID 1). Written by `banger image pull`.
@@ -87,8 +90,8 @@ std::string short_digest(const std::string& digest) {
   return digest.substr(std::string_view("sha256:").size(), 12);
 }
 
-// ID= of /etc/os-release (or /usr/lib/os-release) in the tree, read without leaving it.
-std::string distro_of(GuestTree& tree) {
+// ID= of /etc/os-release (or /usr/lib/os-release) in the image.
+std::string distro_of(GuestFs& tree) {
   for (std::string_view path : {"/etc/os-release", "/usr/lib/os-release"}) {
     auto text = tree.read_file(path);
     if (!text) {
@@ -112,6 +115,16 @@ std::string distro_of(GuestTree& tree) {
 
 }  // namespace
 
+std::uint64_t oci_inode_count(std::size_t paths, std::uint64_t size_mib) {
+  // mkfs.ext4 (mke2fs.conf) gives a "small" filesystem, under 512 MiB, one inode per 4 KiB and
+  // a larger one one per 16 KiB; an image of many small files needs more (its paths, banger's
+  // additions and room for the guest to add files).
+  const std::uint64_t bytes_per_inode = size_mib < 512 ? 4096 : 16384;
+  const std::uint64_t by_size = size_mib * 1024 * 1024 / bytes_per_inode;
+  const std::uint64_t needed = paths + paths / 4 + 4096;
+  return needed > by_size ? needed : 0;
+}
+
 std::string oci_init_script() { return std::string(kOciInit); }
 
 std::uint64_t oci_image_size_mib(std::uint64_t content_bytes, std::optional<std::uint64_t> size_mib,
@@ -131,10 +144,6 @@ std::uint64_t OciBuilder::image_size_mib(std::uint64_t content_bytes) const {
 
 std::string OciBuilder::init_path() const {
   return flavour_ == model::InitFlavour::systemd ? "/sbin/init" : std::string(kOciInitPath);
-}
-
-Status OciBuilder::before_pack(const std::string& /*tree*/) {
-  return flattener_ ? flattener_->restore_directory_times() : Status{};
 }
 
 std::string OciBuilder::extra_kernel_args() const {
@@ -245,8 +254,10 @@ Expected<std::vector<std::string>> OciBuilder::fetch_layers(oci::RegistryClient&
   return paths;
 }
 
-Status OciBuilder::build(const std::string& tree, const std::string& scratch,
-                         const BuildContext& ctx) {
+Expected<std::unique_ptr<Ext4GuestFs>> OciBuilder::build_image(const std::string& image,
+                                                               const std::string& label,
+                                                               const std::string& scratch,
+                                                               const BuildContext& ctx) {
   oci::RegistryClient client(source_.reference, source_.registry, ctx.cancel);
   BANGER_TRY_ASSIGN(auto manifest, resolve(client, ctx));
   BANGER_TRY_ASSIGN(auto config_text, client.fetch_small_blob(manifest.config));
@@ -265,30 +276,44 @@ Status OciBuilder::build(const std::string& tree, const std::string& scratch,
   BANGER_TRY_ASSIGN(auto layer_files, fetch_layers(client, manifest, ctx));
   BANGER_TRY(check_cancel(ctx.cancel));
 
-  BANGER_TRY(sys::make_dirs(tree, 0755));
-  flattener_ = std::make_unique<LayerFlattener>(tree);
-  LayerFlattener& flattener = *flattener_;
+  // Pass 1: the layers' headers make the final tree (whiteouts, replacements, links).
+  LayerFlattener flattener;
+  std::vector<std::string> names;
   for (std::size_t i = 0; i < layer_files.size(); ++i) {
-    std::string name =
-        fmt::format("layer {}/{} ({})", i + 1, layer_files.size(), manifest.layers[i].digest);
+    names.push_back(
+        fmt::format("layer {}/{} ({})", i + 1, layer_files.size(), manifest.layers[i].digest));
     base::report(ctx.progress,
                  {.stage = "unpack",
-                  .message = fmt::format("unpacking layer {}/{}", i + 1, layer_files.size()),
+                  .message = fmt::format("reading layer {}/{}", i + 1, layer_files.size()),
                   .done = static_cast<std::int64_t>(i),
                   .total = static_cast<std::int64_t>(layer_files.size())});
-    BANGER_TRY(flattener.apply(layer_files[i], name, ctx.cancel));
+    BANGER_TRY(flattener.apply(layer_files[i], names[i], ctx.cancel));
   }
-  BANGER_TRY_ASSIGN(edits_, flattener.fixups());
-  BANGER_TRY_ASSIGN(auto guest, GuestTree::open(tree));
-  origin_.distro = distro_of(guest);
+  // Pass 2: an empty filesystem of the right size, filled straight from the layers.
+  const std::uint64_t content = flattener.content_bytes() + kAdditionsBytes;
+  const std::uint64_t size_mib = image_size_mib(content);
+  base::report(ctx.progress,
+               {.stage = "unpack",
+                .message = fmt::format("writing {} paths ({} MiB) into a {} MiB ext4 image",
+                                       flattener.size(), content / (1024 * 1024), size_mib)});
+  BANGER_TRY(ext4::make_ext4(ctx.runner, {.image = image,
+                                          .size_mib = size_mib,
+                                          .source_dir = {},
+                                          .label = label,
+                                          .inodes = oci_inode_count(flattener.size(), size_mib)}));
+  BANGER_TRY_ASSIGN(auto writer, ext4::Ext4Writer::open(image));
+  auto guest = std::make_unique<Ext4GuestFs>(std::move(writer));
+  BANGER_TRY(flattener.write(guest->writer(), layer_files, names, ctx.cancel));
+
+  origin_.distro = distro_of(*guest);
   bool has_systemd = false;
   for (std::string_view path : {"/usr/lib/systemd/systemd", "/lib/systemd/systemd"}) {
-    has_systemd = has_systemd || guest.is_executable(path);
+    has_systemd = has_systemd || guest->is_executable(path);
   }
   // A systemd image still needs /sbin/init to reach it (Debian's systemd-sysv provides it).
-  flavour_ = has_systemd && guest.exists("/sbin/init") ? model::InitFlavour::systemd
-                                                       : model::InitFlavour::busybox;
-  BANGER_TRY(install_hook_point(tree, flavour_));
+  flavour_ = has_systemd && guest->exists("/sbin/init") ? model::InitFlavour::systemd
+                                                        : model::InitFlavour::busybox;
+  BANGER_TRY(install_hook_point(*guest, flavour_));
   auto image_env = agentproto::render_image_env(origin_.record.env);
   for (const auto& dropped : image_env.dropped) {
     BANGER_LOG_WARN(
@@ -296,20 +321,19 @@ Status OciBuilder::build(const std::string& tree, const std::string& scratch,
         "kept",
         base::printable(dropped, 80));
   }
-  BANGER_TRY(guest.write_file(agentproto::kImageEnvFile, image_env.text, 0644));
+  BANGER_TRY(guest->write_file(agentproto::kImageEnvFile, image_env.text, 0644));
   if (flavour_ == model::InitFlavour::busybox) {
-    BANGER_TRY(install_kit(tree, scratch, ctx));
+    BANGER_TRY(install_kit(*guest, scratch, ctx));
   }
-  return {};
+  return guest;
 }
 
-Status OciBuilder::install_kit(const std::string& tree, const std::string& scratch,
+Status OciBuilder::install_kit(GuestFs& guest, const std::string& scratch,
                                const BuildContext& ctx) {
   base::report(ctx.progress, {.stage = "configure",
                               .message = "adding banger's init and busybox (the image has no "
                                          "systemd)"});
   BANGER_TRY_ASSIGN(auto busybox, kit_busybox(ctx.runner, scratch, source_.kit_cache_dir));
-  BANGER_TRY_ASSIGN(auto guest, GuestTree::open(tree));
   std::string dir(kOciBusyboxDir);
   BANGER_TRY(guest.make_dirs(dir, 0755));
   BANGER_TRY(guest.write_file(dir + "/busybox", busybox, 0755));
@@ -320,7 +344,7 @@ Status OciBuilder::install_kit(const std::string& tree, const std::string& scrat
   }
   BANGER_TRY(guest.write_file(kOciInitPath, kOciInit, 0755));
   // The per-VM files the init copies in must be regular files (images often link resolv.conf
-  // into /run); links are replaced, never followed on the host.
+  // into /run); links are replaced, never followed.
   for (std::string_view path : {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}) {
     if (!guest.is_regular(path)) {
       BANGER_TRY(guest.remove(path));

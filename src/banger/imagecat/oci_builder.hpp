@@ -1,9 +1,9 @@
 // OciBuilder: the RootfsBuilder for `image pull <oci-ref>`. Resolves the reference to the
 // linux/amd64 manifest, fetches the config and the layers (in parallel, through the shared
-// blob cache), replays the layers into the tree (LayerFlattener) and adds banger's guest kit
-// for images without systemd (ADR 0010): a static busybox under /usr/local/lib/banger/bin and
-// banger's init, /usr/local/lib/banger/init. ImageService packs, edits (fixups) and publishes
-// the result like any other image.
+// blob cache), writes the layers straight into a new ext4 image (LayerFlattener, no staging
+// tree) and adds banger's guest kit for images without systemd (ADR 0010): a static busybox
+// under /usr/local/lib/banger/bin and banger's init, /usr/local/lib/banger/init. ImageService
+// adds the agent and publishes the result like any other image.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +64,11 @@ Expected<ResolvedImage> resolve_image(oci::RegistryClient& client,
 std::uint64_t oci_image_size_mib(std::uint64_t content_bytes, std::optional<std::uint64_t> size_mib,
                                  double headroom);
 
+// Pure: the inode count (mkfs.ext4 -N) a pulled image of paths paths and size_mib MiB needs:
+// 0 when mkfs.ext4's default (one inode per 4 KiB under 512 MiB, per 16 KiB above) is enough,
+// else paths + 25 % + 4096.
+std::uint64_t oci_inode_count(std::size_t paths, std::uint64_t size_mib);
+
 // Pure: banger's init for images without systemd (busybox sh as PID 1; the initramfs already
 // configured the network from ip=): mounts /proc, /sys, /dev, /dev/pts, /run, /tmp, mounts the
 // work disk on /root, copies the per-VM hostname/hosts/resolv.conf, runs the
@@ -78,12 +83,17 @@ class OciBuilder final : public RootfsBuilder {
   // systemd when the pulled tree has it, else banger's init (busybox flavour hooks).
   model::InitFlavour init_flavour() const override { return flavour_; }
   std::uint64_t image_size_mib(std::uint64_t content_bytes) const override;
-  Status build(const std::string& tree, const std::string& scratch,
-               const BuildContext& ctx) override;
-  Expected<ext4::Ext4Edit> image_edits() const override { return edits_; }
+  // Pulled images are written straight into ext4 (LayerFlattener::write): no tree.
+  bool writes_image() const override { return true; }
+  Status build(const std::string& /*tree*/, const std::string& /*scratch*/,
+               const BuildContext& /*ctx*/) override {
+    return fail(Errc::internal, "pulled images are written straight into ext4");
+  }
+  Expected<std::unique_ptr<Ext4GuestFs>> build_image(const std::string& image,
+                                                     const std::string& label,
+                                                     const std::string& scratch,
+                                                     const BuildContext& ctx) override;
   std::string init_path() const override;
-  // Restores the layers' directory times (LayerFlattener::restore_directory_times).
-  Status before_pack(const std::string& tree) override;
 
   // Valid after build().
   const OciOrigin& origin() const { return origin_; }
@@ -98,12 +108,10 @@ class OciBuilder final : public RootfsBuilder {
                                                   const oci::Manifest& manifest,
                                                   const BuildContext& ctx);
   // busybox and banger's init for images without systemd.
-  Status install_kit(const std::string& tree, const std::string& scratch, const BuildContext& ctx);
+  Status install_kit(GuestFs& guest, const std::string& scratch, const BuildContext& ctx);
 
   OciSource source_;
   OciOrigin origin_;
-  std::unique_ptr<LayerFlattener> flattener_;  // kept from build() for before_pack()
-  ext4::Ext4Edit edits_;
   model::InitFlavour flavour_ = model::InitFlavour::busybox;
 };
 

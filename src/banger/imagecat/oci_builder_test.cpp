@@ -18,6 +18,13 @@ TEST(OciBuilder, ImageSizeIsContentTimesHeadroomAtLeastOneGibUnlessGiven) {
   EXPECT_EQ(oci_image_size_mib(1000 * kMib, 300, 2.0), 300u);
 }
 
+TEST(OciBuilder, ImagesOfManySmallFilesGetEnoughInodes) {
+  EXPECT_EQ(oci_inode_count(20000, 1024), 0u);  // 65,536 inodes by default are enough
+  EXPECT_EQ(oci_inode_count(60000, 1024), 60000u + 15000u + 4096u);
+  EXPECT_EQ(oci_inode_count(100, 64), 0u);  // small filesystems get one per 4 KiB
+  EXPECT_EQ(oci_inode_count(20000, 64), 20000u + 5000u + 4096u);
+}
+
 TEST(OciBuilder, InitScriptMountsTheWorkDiskRunsTheHooksAndPowersOff) {
   std::string init = oci_init_script();
   EXPECT_EQ(init.rfind("#!/usr/local/lib/banger/bin/sh\n", 0), 0u);

@@ -11,6 +11,7 @@
 #include "banger/base/error.hpp"
 #include "banger/base/progress.hpp"
 #include "banger/ext4/editor.hpp"
+#include "banger/imagecat/ext4_guest_fs.hpp"
 #include "banger/imagecat/recipes.hpp"
 #include "banger/model/image.hpp"
 #include "banger/sys/command_runner.hpp"
@@ -45,6 +46,19 @@ class RootfsBuilder {
   virtual Status before_pack(const std::string& /*tree*/) { return {}; }
   // The guest path the packed image must have for it to boot (checked before publishing).
   virtual std::string init_path() const { return "/sbin/init"; }
+
+  // Whether the builder writes the ext4 image itself (build_image) instead of a tree that
+  // ImageService packs with mkfs.ext4 -d (build, before_pack, image_edits).
+  virtual bool writes_image() const { return false; }
+  // Makes the ext4 image at image (labelled label) and fills it with a bootable root
+  // filesystem, using scratch like build(); returns it open so that ImageService adds the agent
+  // before closing it. Same progress, cancel and error contract as build().
+  virtual Expected<std::unique_ptr<Ext4GuestFs>> build_image(const std::string& /*image*/,
+                                                             const std::string& /*label*/,
+                                                             const std::string& /*scratch*/,
+                                                             const BuildContext& /*ctx*/) {
+    return fail(Errc::internal, "this image builder writes a tree, not an image");
+  }
 };
 
 // busybox-static + dropbear (and its libraries) unpacked from the host's apt, a busybox init.

@@ -221,13 +221,19 @@ constexpr std::string_view kDebianFstab =
 # not depend on udev device units (slow to appear under software emulation).
 )BANGER";
 
-Status enable_unit(const std::string& root, std::string_view unit, std::string_view unit_path,
+Status enable_unit(GuestFs& guest, std::string_view unit, std::string_view unit_path,
                    std::string_view target = "multi-user.target") {
   std::string wants = fmt::format("/etc/systemd/system/{}.wants", target);
-  BANGER_TRY(make_guest_dir(root, wants));
+  BANGER_TRY(guest.make_dirs(wants, 0755));
   std::string link = fmt::format("{}/{}", wants, unit);
-  BANGER_TRY(remove_guest(root, link));
-  return make_guest_symlink(root, link, unit_path);
+  BANGER_TRY(guest.remove(link));
+  return guest.symlink(link, unit_path);
+}
+
+Status enable_unit(const std::string& root, std::string_view unit, std::string_view unit_path,
+                   std::string_view target = "multi-user.target") {
+  BANGER_TRY_ASSIGN(auto tree, open_tree(root));
+  return enable_unit(tree, unit, unit_path, target);
 }
 
 }  // namespace
@@ -249,8 +255,7 @@ std::string locate_agent_binary(const std::string& exe_dir) {
   return libexec;
 }
 
-Status install_agent(const std::string& root, model::InitFlavour flavour,
-                     const std::string& agent_binary) {
+Status install_agent(GuestFs& guest, model::InitFlavour flavour, const std::string& agent_binary) {
   auto binary = sys::read_file(agent_binary);
   if (!binary) {
     return fail(Errc::not_found,
@@ -258,15 +263,14 @@ Status install_agent(const std::string& root, model::InitFlavour flavour,
                             "banger): {}",
                             agent_binary, binary.error().message));
   }
-  BANGER_TRY(make_guest_dir(root, "/usr/local/bin"));
-  BANGER_TRY(write_guest_file(root, kGuestAgentPath, *binary, 0755));
+  BANGER_TRY(guest.make_dirs("/usr/local/bin", 0755));
+  BANGER_TRY(guest.write_file(kGuestAgentPath, *binary, 0755));
   if (flavour == model::InitFlavour::busybox) {
-    BANGER_TRY(make_guest_dir(root, kGuestInitDDir));
-    return write_guest_file(root, std::string(kGuestInitDDir) + "/10-banger-agent", kAgentInitHook,
-                            0755);
+    BANGER_TRY(guest.make_dirs(kGuestInitDDir, 0755));
+    return guest.write_file(std::string(kGuestInitDDir) + "/10-banger-agent", kAgentInitHook, 0755);
   }
-  BANGER_TRY(write_guest_file(root, "/etc/systemd/system/banger-agent.service", kAgentUnit, 0644));
-  return enable_unit(root, "banger-agent.service", "/etc/systemd/system/banger-agent.service",
+  BANGER_TRY(guest.write_file("/etc/systemd/system/banger-agent.service", kAgentUnit, 0644));
+  return enable_unit(guest, "banger-agent.service", "/etc/systemd/system/banger-agent.service",
                      "sysinit.target");
 }
 
@@ -289,13 +293,18 @@ std::vector<std::string> parse_applet_list(std::string_view list_full_output) {
   return out;
 }
 
-Status install_hook_point(const std::string& root, model::InitFlavour flavour) {
-  BANGER_TRY(make_guest_dir(root, kGuestConfigDir));
-  BANGER_TRY(make_guest_dir(root, kGuestLibDir));
+Status install_hook_point(GuestFs& guest, model::InitFlavour flavour) {
+  BANGER_TRY(guest.make_dirs(kGuestConfigDir, 0755));
+  BANGER_TRY(guest.make_dirs(kGuestLibDir, 0755));
   if (flavour == model::InitFlavour::busybox) {
-    BANGER_TRY(make_guest_dir(root, kGuestInitDDir));
+    BANGER_TRY(guest.make_dirs(kGuestInitDDir, 0755));
   }
   return {};
+}
+
+Status install_hook_point(const std::string& root, model::InitFlavour flavour) {
+  BANGER_TRY_ASSIGN(auto tree, open_tree(root));
+  return install_hook_point(tree, flavour);
 }
 
 Status write_tiny_tree(const std::string& root, const std::vector<std::string>& applets) {

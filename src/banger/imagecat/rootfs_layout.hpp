@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "banger/base/error.hpp"
+#include "banger/imagecat/guest_tree.hpp"
 #include "banger/model/image.hpp"
 #include "banger/sys/command_runner.hpp"
 
@@ -58,7 +59,8 @@ std::string debian_fstab();
 Status configure_debian_tree(const std::string& root);
 
 // Creates the hook point directories (/etc/banger, /usr/local/lib/banger, and for busybox
-// init /etc/banger/init.d). io on failure.
+// init /etc/banger/init.d) in guest, or in the tree at root. io on failure.
+Status install_hook_point(GuestFs& guest, model::InitFlavour flavour);
 Status install_hook_point(const std::string& root, model::InitFlavour flavour);
 
 // Where the banger-agent binary for images is: beside the running executable (a build tree's
@@ -75,8 +77,7 @@ std::string agent_init_hook();
 // /usr/local/bin/banger-agent and starts it at boot: an enabled systemd unit, or an
 // /etc/banger/init.d hook for busybox init. not_found `banger-agent not found at <path> ...`
 // when the binary cannot be read; io (naming the path) when a file cannot be written.
-Status install_agent(const std::string& root, model::InitFlavour flavour,
-                     const std::string& agent_binary);
+Status install_agent(GuestFs& guest, model::InitFlavour flavour, const std::string& agent_binary);
 
 // Sum of the sizes of regular files under root plus 4 KiB per entry (an estimate of the ext4
 // space the tree needs); io when the tree cannot be walked.

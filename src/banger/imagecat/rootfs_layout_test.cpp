@@ -154,7 +154,10 @@ TEST(RootfsLayout, AgentGoesIntoBusyboxImagesWithAnInitHook) {
                                      "ELF agent",
                                      0755));
   std::string root = dir.path() + "/root";
-  ASSERT_TRUE(install_agent(root, model::InitFlavour::busybox, agent));
+  ASSERT_TRUE(sys::make_dirs(root, 0755));
+  auto busybox_tree = GuestTree::open(root);
+  ASSERT_TRUE(busybox_tree);
+  ASSERT_TRUE(install_agent(*busybox_tree, model::InitFlavour::busybox, agent));
   EXPECT_EQ(*sys::read_file(root + "/usr/local/bin/banger-agent"),
             "\x7f"
             "ELF agent");
@@ -169,7 +172,10 @@ TEST(RootfsLayout, AgentGoesIntoSystemdImagesAsAnEarlyEnabledUnit) {
   std::string agent = dir.path() + "/banger-agent";
   ASSERT_TRUE(sys::write_file_atomic(agent, "agent", 0755));
   std::string root = dir.path() + "/root";
-  ASSERT_TRUE(install_agent(root, model::InitFlavour::systemd, agent));
+  ASSERT_TRUE(sys::make_dirs(root, 0755));
+  auto systemd_tree = GuestTree::open(root);
+  ASSERT_TRUE(systemd_tree);
+  ASSERT_TRUE(install_agent(*systemd_tree, model::InitFlavour::systemd, agent));
   EXPECT_EQ(*sys::read_file(root + "/etc/systemd/system/banger-agent.service"), agent_unit());
   EXPECT_EQ(link_of(root + "/etc/systemd/system/sysinit.target.wants/banger-agent.service"),
             "/etc/systemd/system/banger-agent.service");
@@ -179,7 +185,9 @@ TEST(RootfsLayout, AgentGoesIntoSystemdImagesAsAnEarlyEnabledUnit) {
 
 TEST(RootfsLayout, AMissingAgentBinaryIsNotFoundNamingThePath) {
   testkit::TempDir dir;
-  auto installed = install_agent(dir.path(), model::InitFlavour::busybox, "/nowhere/banger-agent");
+  auto tree = GuestTree::open(dir.path());
+  ASSERT_TRUE(tree);
+  auto installed = install_agent(*tree, model::InitFlavour::busybox, "/nowhere/banger-agent");
   ASSERT_FALSE(installed);
   EXPECT_EQ(installed.error().code, Errc::not_found);
   EXPECT_THAT(installed.error().message,

@@ -83,6 +83,59 @@ EntryType type_of(archive_entry* entry) {
   }
 }
 
+// The entry as hooks and readers see it: path and hard-link target validated and normalized
+// (relative, no ".."), nullopt for the archive root itself.
+Expected<std::optional<Entry>> to_entry(archive_entry* entry, const std::string& kind,
+                                        const std::string& name) {
+  const char* raw = archive_entry_pathname(entry);
+  std::string path = raw != nullptr ? raw : "";
+  auto relative = safe_relative(path);
+  if (!relative) {
+    return fail(Errc::invalid_argument,
+                fmt::format("unsafe path {} in {} {}: entries must stay inside the {} root", path,
+                            kind, name, kind));
+  }
+  if (relative->empty()) {
+    return std::optional<Entry>{};  // the archive root "./" is the destination itself
+  }
+  Entry out{
+      .path = *relative,
+      .type = type_of(entry),
+      .link = {},
+      .mode = static_cast<unsigned>(archive_entry_perm(entry)) & 07777u,
+      .uid = archive_entry_uid(entry),
+      .gid = archive_entry_gid(entry),
+      .mtime = static_cast<std::int64_t>(archive_entry_mtime(entry)),
+      .rdev_major = static_cast<unsigned>(archive_entry_rdevmajor(entry)),
+      .rdev_minor = static_cast<unsigned>(archive_entry_rdevminor(entry)),
+      .xattrs = {},
+      .size = archive_entry_size_is_set(entry) != 0
+                  ? static_cast<std::uint64_t>(std::max<la_int64_t>(0, archive_entry_size(entry)))
+                  : 0};
+  archive_entry_xattr_reset(entry);
+  const char* xattr_name = nullptr;
+  const void* xattr_value = nullptr;
+  std::size_t xattr_size = 0;
+  while (archive_entry_xattr_next(entry, &xattr_name, &xattr_value, &xattr_size) == ARCHIVE_OK) {
+    out.xattrs.emplace_back(xattr_name != nullptr ? xattr_name : "",
+                            std::string(static_cast<const char*>(xattr_value), xattr_size));
+  }
+  if (out.type == EntryType::symlink && archive_entry_symlink(entry) != nullptr) {
+    out.link = archive_entry_symlink(entry);
+  }
+  if (const char* link = archive_entry_hardlink(entry); link != nullptr) {
+    auto link_relative = safe_relative(link);
+    if (!link_relative || link_relative->empty()) {
+      return fail(Errc::invalid_argument,
+                  fmt::format("unsafe hard link {} -> {} in {} {}: links must stay inside the "
+                              "{} root",
+                              path, link, kind, name, kind));
+    }
+    out.link = *link_relative;
+  }
+  return std::optional<Entry>{std::move(out)};
+}
+
 // One extraction: the reader, the disk writer and the names used in messages.
 class Extraction {
  public:
@@ -115,53 +168,24 @@ class Extraction {
 
   // Validates and re-roots entry's path and hard-link target; nullopt for the root itself.
   Expected<std::optional<Entry>> rebase(archive_entry* entry) {
-    const char* raw = archive_entry_pathname(entry);
-    std::string path = raw != nullptr ? raw : "";
-    auto relative = safe_relative(path);
-    if (!relative) {
+    BANGER_TRY_ASSIGN(auto out, to_entry(entry, options_.kind, options_.name));
+    if (!out) {
+      return out;
+    }
+    if (out->type == EntryType::hardlink && crosses_symlink(root_, out->link)) {
       return fail(Errc::invalid_argument,
-                  fmt::format("unsafe path {} in {} {}: entries must stay inside the {} root", path,
+                  fmt::format("unsafe hard link {} -> {} in {} {}: links must stay inside the "
+                              "{} root",
+                              archive_entry_pathname(entry), archive_entry_hardlink(entry),
                               options_.kind, options_.name, options_.kind));
     }
-    if (relative->empty()) {
-      return std::optional<Entry>{};  // the archive root "./" is the destination itself
-    }
-    Entry out{.path = *relative,
-              .type = type_of(entry),
-              .link = {},
-              .mode = static_cast<unsigned>(archive_entry_perm(entry)) & 07777u,
-              .uid = archive_entry_uid(entry),
-              .gid = archive_entry_gid(entry),
-              .mtime = static_cast<std::int64_t>(archive_entry_mtime(entry)),
-              .rdev_major = static_cast<unsigned>(archive_entry_rdevmajor(entry)),
-              .rdev_minor = static_cast<unsigned>(archive_entry_rdevminor(entry)),
-              .xattrs = {}};
-    archive_entry_xattr_reset(entry);
-    const char* xattr_name = nullptr;
-    const void* xattr_value = nullptr;
-    std::size_t xattr_size = 0;
-    while (archive_entry_xattr_next(entry, &xattr_name, &xattr_value, &xattr_size) == ARCHIVE_OK) {
-      out.xattrs.emplace_back(xattr_name != nullptr ? xattr_name : "",
-                              std::string(static_cast<const char*>(xattr_value), xattr_size));
-    }
-    std::string target = root_ + "/" + out.path;
+    std::string target = root_ + "/" + out->path;
     archive_entry_set_pathname(entry, target.c_str());
-    if (out.type == EntryType::symlink && archive_entry_symlink(entry) != nullptr) {
-      out.link = archive_entry_symlink(entry);
-    }
-    if (const char* link = archive_entry_hardlink(entry); link != nullptr) {
-      auto link_relative = safe_relative(link);
-      if (!link_relative || link_relative->empty() || crosses_symlink(root_, *link_relative)) {
-        return fail(Errc::invalid_argument,
-                    fmt::format("unsafe hard link {} -> {} in {} {}: links must stay inside the "
-                                "{} root",
-                                path, link, options_.kind, options_.name, options_.kind));
-      }
-      out.link = *link_relative;
-      std::string link_target = root_ + "/" + out.link;
+    if (out->type == EntryType::hardlink) {
+      std::string link_target = root_ + "/" + out->link;
       archive_entry_set_hardlink(entry, link_target.c_str());
     }
-    return std::optional<Entry>{std::move(out)};
+    return out;
   }
 
   Status one_entry(::archive* disk, archive_entry* entry) {
@@ -261,6 +285,54 @@ Status extract_tar_file(const std::string& path, const std::string& dest_dir,
                 fmt::format("corrupt {} {}: {}", options.kind, options.name, error_text(reader)));
   }
   return extract_tar(reader, dest_dir, options);
+}
+
+Status read_tar_file(const std::string& path, const ReadOptions& options,
+                     const EntryVisitor& visit) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return fail(Errc::not_found, fmt::format("{} file {} not found", options.kind, path));
+  }
+  ::archive* reader = archive_read_new();
+  base::Defer free_reader([reader] { archive_read_free(reader); });
+  archive_read_support_filter_all(reader);
+  archive_read_support_format_tar(reader);
+  auto corrupt = [&] {
+    return fail(Errc::invalid_argument,
+                fmt::format("corrupt {} {}: {}", options.kind, options.name, error_text(reader)));
+  };
+  if (archive_read_open_filename(reader, path.c_str(), kBlockSize) != ARCHIVE_OK) {
+    return corrupt();
+  }
+  const DataReader read_data = [&](const DataSink& sink) -> Status {
+    for (;;) {
+      const void* block = nullptr;
+      std::size_t size = 0;
+      la_int64_t offset = 0;
+      int rc = archive_read_data_block(reader, &block, &size, &offset);
+      if (rc == ARCHIVE_EOF) {
+        return {};
+      }
+      if (failed(rc)) {
+        return corrupt();
+      }
+      BANGER_TRY(sink(block, size));
+    }
+  };
+  for (;;) {
+    archive_entry* entry = nullptr;
+    int rc = archive_read_next_header(reader, &entry);
+    if (rc == ARCHIVE_EOF) {
+      return {};
+    }
+    if (failed(rc)) {
+      return corrupt();
+    }
+    BANGER_TRY_ASSIGN(auto parsed, to_entry(entry, options.kind, options.name));
+    if (parsed) {
+      BANGER_TRY(visit(*parsed, read_data));
+    }
+  }
 }
 
 }  // namespace banger::unpack

@@ -31,6 +31,7 @@ struct Entry {
   unsigned rdev_major = 0;  // char_device/block_device
   unsigned rdev_minor = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;  // name, value (pax SCHILY.xattr.*)
+  std::uint64_t size = 0;  // bytes of data the entry carries (regular files)
 };
 
 // Whether a directory on the way from root to root/relative (its parents, not the last
@@ -69,5 +70,25 @@ std::string error_text(::archive* a);
 // not_found when path is missing.
 Status extract_tar_file(const std::string& path, const std::string& dest_dir,
                         const ExtractOptions& options);
+
+struct ReadOptions {
+  std::string kind = "archive";  // the noun used in messages
+  std::string name;              // the archive in messages
+};
+
+// Receives one block of an entry's data.
+using DataSink = std::function<Status(const void* data, std::size_t size)>;
+// Hands the current entry's data to a sink, block by block in order (call at most once; data
+// not read is skipped).
+using DataReader = std::function<Status(const DataSink& sink)>;
+using EntryVisitor = std::function<Status(const Entry& entry, const DataReader& read_data)>;
+
+// Reads the tar file at path (any compression libarchive reads) entry by entry without writing
+// anything: each entry's path and hard-link target are validated and normalized as for
+// extraction (absolute paths and ".." refused), the archive root "./" is skipped. Errors:
+// not_found for a missing file, invalid_argument for unsafe paths and corrupt data (as above),
+// the visitor's errors (which stop the read).
+Status read_tar_file(const std::string& path, const ReadOptions& options,
+                     const EntryVisitor& visit);
 
 }  // namespace banger::unpack

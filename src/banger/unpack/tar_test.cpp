@@ -216,5 +216,69 @@ TEST(ExtractTar, TruncatedAndMissingArchives) {
   EXPECT_EQ(missing.error().code, Errc::not_found);
 }
 
+TEST(ReadTar, VisitsNormalizedEntriesWithTheirDataAndWritesNothing) {
+  Fixture f;
+  auto tar = write_tar(f.dir.path() + "/t.tar.gz", {{"./", 'd', "", 0755},
+                                                    {"./usr/bin/tool", 'f', "#!/bin/sh\n", 0755},
+                                                    {"./usr/bin/twin", 'h', "./usr/bin/tool"},
+                                                    {"skipped", 'f', std::string(70000, 's')},
+                                                    {"etc/motd", 'f', "hi"}});
+  std::vector<std::string> seen;
+  std::string data;
+  auto read = read_tar_file(
+      tar, {.kind = "layer", .name = "t.tar.gz"},
+      [&](const Entry& entry, const DataReader& read_data) -> Status {
+        seen.push_back(entry.path + ":" + std::to_string(entry.size) + ":" + entry.link);
+        if (entry.path == "skipped") {
+          return {};  // data not read is skipped
+        }
+        return read_data([&](const void* block, std::size_t size) {
+          data.append(static_cast<const char*>(block), size);
+          return Status{};
+        });
+      });
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(seen, (std::vector<std::string>{"usr/bin/tool:10:", "usr/bin/twin:0:usr/bin/tool",
+                                            "skipped:70000:", "etc/motd:2:"}));
+  EXPECT_EQ(data, "#!/bin/sh\nhi");
+  EXPECT_TRUE(fs::is_empty(f.root()));
+}
+
+TEST(ReadTar, RefusesEscapesAndCorruptDataAndStopsOnTheVisitorsError) {
+  Fixture f;
+  auto visit_all = [](const Entry&, const DataReader& read_data) {
+    return read_data([](const void*, std::size_t) { return Status{}; });
+  };
+  for (const auto& [entries, expect] : std::vector<std::pair<std::vector<TarEntry>, std::string>>{
+           {{{"../evil", 'f', "x"}}, "unsafe path ../evil in layer t.tar.gz"},
+           {{{"/abs", 'f', "x"}}, "unsafe path /abs in layer t.tar.gz"},
+           {{{"a", 'f', "x"}, {"b", 'h', "../a"}},
+            "unsafe hard link b -> ../a in layer t.tar.gz"}}) {
+    auto tar = write_tar(f.dir.path() + "/t.tar.gz", entries);
+    auto read = read_tar_file(tar, {.kind = "layer", .name = "t.tar.gz"}, visit_all);
+    ASSERT_FALSE(read) << expect;
+    EXPECT_EQ(read.error().code, Errc::invalid_argument);
+    EXPECT_NE(read.error().message.find(expect), std::string::npos) << read.error().message;
+  }
+  auto tar = write_tar(f.dir.path() + "/t.tar.gz", {{"big", 'f', std::string(100000, 'x')}});
+  fs::resize_file(tar, fs::file_size(tar) / 2);
+  auto truncated = read_tar_file(tar, {.kind = "layer", .name = "t.tar.gz"}, visit_all);
+  ASSERT_FALSE(truncated);
+  EXPECT_EQ(truncated.error().message.rfind("corrupt layer t.tar.gz: ", 0), 0u)
+      << truncated.error().message;
+  tar = write_tar(f.dir.path() + "/t.tar.gz", {{"a", 'f', "x"}, {"b", 'f', "y"}});
+  int visited = 0;
+  auto stopped = read_tar_file(tar, {.kind = "layer", .name = "t.tar.gz"},
+                               [&](const Entry&, const DataReader&) -> Status {
+                                 ++visited;
+                                 return fail(Errc::cancelled, "stop");
+                               });
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().code, Errc::cancelled);
+  EXPECT_EQ(visited, 1);
+  EXPECT_EQ(read_tar_file(f.dir.path() + "/nope.tar", {.kind = "layer"}, visit_all).error().code,
+            Errc::not_found);
+}
+
 }  // namespace
 }  // namespace banger::unpack
