@@ -18,6 +18,7 @@ constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr std::size_t kMaxNameBytes = 255;
 constexpr std::size_t kMaxShownBytes = 1024;
+constexpr std::size_t kMaxXattrBytes = 65536;  // Linux's XATTR_SIZE_MAX
 constexpr std::int64_t kMaxId = 0xfffffffeLL;  // (uid_t)-1 means "no change" to chown
 
 bool valid_utf8(std::string_view text) {
@@ -128,6 +129,12 @@ Status LayerFlattener::on_entry(const unpack::Entry& entry, std::size_t ordinal,
   if (base::is_cancelled(cancel)) {
     return fail(Errc::cancelled, "image pull cancelled");
   }
+  if (++entries_ > max_entries_) {
+    return tl::unexpected(
+        refused(name, entry.path,
+                fmt::format("the image has more than {} entries; banger refuses larger ones",
+                            max_entries_)));
+  }
   const auto parts = base::split(entry.path, '/');
   for (const auto& part : parts) {
     if (part.size() > kMaxNameBytes) {
@@ -199,6 +206,11 @@ Status LayerFlattener::on_entry(const unpack::Entry& entry, std::size_t ordinal,
                    .ordinal = ordinal,
                    .source = entry.type == EntryType::file ? entry.path : std::string()};
     for (const auto& [xattr, value] : entry.xattrs) {
+      if (value.size() > kMaxXattrBytes) {
+        return tl::unexpected(
+            refused(name, entry.path,
+                    fmt::format("extended attribute {} is larger than 64 KiB", shown(xattr))));
+      }
       if (keepable_xattr(xattr)) {
         node.xattrs.emplace_back(xattr, value);
       } else {

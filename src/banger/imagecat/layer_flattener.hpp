@@ -51,10 +51,18 @@ struct ImageNode {
 //   of what the layers below put there (entries of the same layer stay);
 // - an entry replaces what is at its path unless both are directories (then they merge, the
 //   later entry's owner, mode and time winning);
-// - directories a layer implies without listing them are root-owned 0755.
+// - directories a layer implies without listing them are root-owned 0755;
+// - at most max_entries entries in all, extended-attribute values of at most 64 KiB.
 // Thread-safety: one flattener per pull, used from one thread.
 class LayerFlattener {
  public:
+  // The model holds metadata for every entry it reads (not file data); max_entries bounds it
+  // (across all layers, counting replaced entries too) so a hostile image cannot make the
+  // daemon's memory grow without limit.
+  static constexpr std::size_t kDefaultMaxEntries = 2'000'000;
+  explicit LayerFlattener(std::size_t max_entries = kDefaultMaxEntries)
+      : max_entries_(max_entries) {}
+
   // Pass 1: applies the headers of the layer tar at path (any compression libarchive reads);
   // name is used in messages ("layer 2 (sha256:ab12...)"). cancelled between entries once
   // cancel says so.
@@ -88,6 +96,8 @@ class LayerFlattener {
   std::map<std::string, std::size_t> paths_;  // relative path -> node (sorted: parents first)
   std::set<std::string> this_layer_;          // paths the layer being applied wrote
   std::size_t layers_ = 0;                    // layers applied so far
+  std::size_t max_entries_;
+  std::size_t entries_ = 0;  // entries read so far, all layers
 };
 
 }  // namespace banger::imagecat

@@ -321,6 +321,27 @@ TEST(LayerFlattener, HostileLayersAreRefusedAndWriteNothingOutside) {
   }
 }
 
+TEST(LayerFlattener, EntryCountAndXattrSizeAreBounded) {
+  testkit::TempDir dir;
+  // The same path again and again: the live tree stays one path, the count still grows.
+  std::vector<TarEntry> same(6, TarEntry{"a", 'f', "x"});
+  LayerFlattener small(5);
+  auto counted = small.apply(write_tar(dir.path() + "/l1.tar", same), "layer 1", {});
+  ASSERT_FALSE(counted);
+  EXPECT_NE(counted.error().message.find("layer 1: a: the image has more than 5 entries"),
+            std::string::npos)
+      << counted.error().message;
+  LayerFlattener flattener;
+  auto big = flattener.apply(
+      write_tar(dir.path() + "/l2.tar",
+                {{"b", 'f', "x", 0644, 0, 0, {{"user.big", std::string(65537, 'v')}}}}),
+      "layer 1", {});
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.error().message.find("extended attribute user.big is larger than 64 KiB"),
+            std::string::npos)
+      << big.error().message;
+}
+
 TEST(LayerFlattener, CancellationStopsBetweenEntries) {
   Fixture f;
   std::string path = write_tar(f.dir.path() + "/l.tar", {{"a", 'f', "x"}, {"b", 'f', "y"}});
