@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -270,40 +271,44 @@ Status extract_tar(::archive* reader, const std::string& dest_dir, const Extract
   return {};
 }
 
-Status extract_tar_file(const std::string& path, const std::string& dest_dir,
-                        const ExtractOptions& options) {
+namespace {
+
+using Reader = std::unique_ptr<::archive, int (*)(::archive*)>;
+
+// The tar file at path opened for reading (any compression libarchive reads): not_found when
+// it is missing, invalid_argument ("corrupt <kind> <name>: ...") when it cannot be opened.
+Expected<Reader> open_tar(const std::string& path, const std::string& kind,
+                          const std::string& name) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    return fail(Errc::not_found, fmt::format("{} file {} not found", options.kind, path));
+    return fail(Errc::not_found, fmt::format("{} file {} not found", kind, path));
   }
-  ::archive* reader = archive_read_new();
-  base::Defer free_reader([reader] { archive_read_free(reader); });
-  archive_read_support_filter_all(reader);
-  archive_read_support_format_tar(reader);
-  if (archive_read_open_filename(reader, path.c_str(), kBlockSize) != ARCHIVE_OK) {
+  Reader reader(archive_read_new(), archive_read_free);
+  archive_read_support_filter_all(reader.get());
+  archive_read_support_format_tar(reader.get());
+  if (archive_read_open_filename(reader.get(), path.c_str(), kBlockSize) != ARCHIVE_OK) {
     return fail(Errc::invalid_argument,
-                fmt::format("corrupt {} {}: {}", options.kind, options.name, error_text(reader)));
+                fmt::format("corrupt {} {}: {}", kind, name, error_text(reader.get())));
   }
-  return extract_tar(reader, dest_dir, options);
+  return reader;
+}
+
+}  // namespace
+
+Status extract_tar_file(const std::string& path, const std::string& dest_dir,
+                        const ExtractOptions& options) {
+  BANGER_TRY_ASSIGN(auto reader, open_tar(path, options.kind, options.name));
+  return extract_tar(reader.get(), dest_dir, options);
 }
 
 Status read_tar_file(const std::string& path, const ReadOptions& options,
                      const EntryVisitor& visit) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) {
-    return fail(Errc::not_found, fmt::format("{} file {} not found", options.kind, path));
-  }
-  ::archive* reader = archive_read_new();
-  base::Defer free_reader([reader] { archive_read_free(reader); });
-  archive_read_support_filter_all(reader);
-  archive_read_support_format_tar(reader);
+  BANGER_TRY_ASSIGN(auto opened, open_tar(path, options.kind, options.name));
+  ::archive* reader = opened.get();
   auto corrupt = [&] {
     return fail(Errc::invalid_argument,
                 fmt::format("corrupt {} {}: {}", options.kind, options.name, error_text(reader)));
   };
-  if (archive_read_open_filename(reader, path.c_str(), kBlockSize) != ARCHIVE_OK) {
-    return corrupt();
-  }
   const DataReader read_data = [&](const DataSink& sink) -> Status {
     for (;;) {
       const void* block = nullptr;
