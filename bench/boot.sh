@@ -7,7 +7,12 @@
 #   run-rm      `vm run --rm --image I -- true` vs bare boot + killing QEMU
 #   concurrent  one `vm create` of 10 VMs vs the ideal: 10 bare boots / 2 cores (and vs 10
 #               single `vm create`s / 2); every VM must be running afterwards (0 failures);
-#               also 10 bare QEMUs started together, timed to the last `ssh true`
+#               also 10 bare QEMUs started together, timed to the last `ssh true`, and the
+#               CPU time a single bare boot's QEMU used (all threads), whose 10 x / 2 cores is
+#               the least any 10 such boots can take here
+#   waves       diagnostic, bare only: 10 bare QEMUs started together vs the same 10 with at
+#               most WAVE_WIDTH (env, default 2) booting at once (the next starts when the
+#               oldest answers ssh); the "banger" column holds the waves
 #   idle        CPU an idle guest costs: a banger VM and a bare QEMU, both booted and left
 #               alone (10 s to settle), then their QEMU processes' CPU time over 30 s, as % of
 #               one core (under TCG every guest wakeup is emulated work)
@@ -60,6 +65,7 @@ ip netns exec "$ns" "$banger" vm create --image tiny --name warmup >/dev/null
 ip netns exec "$ns" "$banger" vm delete warmup >/dev/null
 
 now() { date +%s.%N; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 bare_disks() {  # index rootfs -> a fresh $work/root<index>.qcow2 overlay and work<index>.ext4
@@ -94,6 +100,8 @@ bare_round() {  # rootfs [kill] -> seconds from qemu start to ssh true [and QEMU
   bare_qemu 0 tap0 172.30.0.2
   qpid=$!
   bare_wait_ssh 0 172.30.0.2 "$qpid"
+  # The CPU QEMU used for the boot (all its threads), for the concurrent mode's CPU bound.
+  echo "$(cpu_ticks "$qpid") / $(getconf CLK_TCK)" | bc -l >> "$work/barecpu.txt"
   [ "${2:-}" = kill ] || echo "$(now) - $t0" | bc
   kill -9 "$qpid"; wait "$qpid" 2>/dev/null || true; qpid=
   [ "${2:-}" != kill ] || echo "$(now) - $t0" | bc
@@ -112,6 +120,29 @@ bare_concurrent_round() {  # rootfs -> seconds from starting 10 QEMUs to the las
     qpids+=($!)
   done
   for i in $(seq 1 10); do
+    bare_wait_ssh "$i" "172.30.0.$((20 + i))" "${qpids[$((i - 1))]}"
+  done
+  echo "$(now) - $t0" | bc
+  for p in "${qpids[@]}"; do kill -9 "$p"; wait "$p" 2>/dev/null || true; done
+  qpids=()
+}
+
+bare_waves_round() {  # rootfs width -> seconds for 10 bare boots, at most width booting at once
+  local i t0
+  for i in $(seq 1 10); do
+    ip -n "$ns" link show "btap$i" >/dev/null 2>&1 || {
+      ip -n "$ns" tuntap add dev "btap$i" mode tap; ip -n "$ns" link set "btap$i" master br0 up; }
+    bare_disks "$i" "$1"
+  done
+  t0=$(now); qpids=()
+  for i in $(seq 1 10); do
+    if [ "$i" -gt "$2" ]; then  # the oldest boot still going must finish first
+      bare_wait_ssh "$((i - $2))" "172.30.0.$((20 + i - $2))" "${qpids[$((i - $2 - 1))]}"
+    fi
+    bare_qemu "$i" "btap$i" "172.30.0.$((20 + i))"
+    qpids+=($!)
+  done
+  for i in $(seq $((11 - $2)) 10); do
     bare_wait_ssh "$i" "172.30.0.$((20 + i))" "${qpids[$((i - 1))]}"
   done
   echo "$(now) - $t0" | bc
@@ -145,8 +176,6 @@ concurrent_round() {  # image -> seconds for one vm create of 10 VMs; fails unle
   ip netns exec "$ns" "$banger" vm delete $names >/dev/null 2>&1
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
 idle_round() {  # image rootfs -> "<bare %> <banger %>" of one core while both guests idle
   ip netns exec "$ns" "$banger" vm create --image "$1" --name idle >/dev/null 2>&1
   bare_disks 0 "$2"
@@ -173,17 +202,24 @@ for mode in $modes; do
     run) echo "| mode | image | bare qemu s (median of $rounds) | banger vm run -- true s | ratio |" ;;
     run-rm) echo "| mode | image | bare qemu + kill s (median of $rounds) | banger vm run --rm -- true s | ratio |" ;;
     idle) echo "| mode | image | bare qemu idle, % of a core (median of $rounds) | banger VM idle, % of a core | ratio |" ;;
-    concurrent) echo "| mode | image | bare qemu s | 10 x bare / 2 s | vm create s | 10 x create / 2 s | 10 VMs in one vm create s (median of $rounds) | vs bare ideal | vs create ideal | 10 bare QEMUs together s | banger / bare together |" ;;
+    waves) echo "| mode | image | 10 bare QEMUs together s (median of $rounds) | 10 bare QEMUs, at most ${WAVE_WIDTH:-2} booting at once s | ratio |" ;;
+    concurrent) echo "| mode | image | bare qemu s | 10 x bare / 2 s | vm create s | 10 x create / 2 s | 10 VMs in one vm create s (median of $rounds) | vs bare ideal | vs create ideal | 10 bare QEMUs together s | banger / bare together | bare boot CPU s | CPU bound 10 x CPU / 2 s | bound vs bare ideal |" ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac
-  [ "$mode" = concurrent ] && echo "|---|---|---|---|---|---|---|---|---|---|---|" || echo "|---|---|---|---|---|"
+  [ "$mode" = concurrent ] && echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" || echo "|---|---|---|---|---|"
   for img in $images; do
     rootfs=$(ip netns exec "$ns" "$banger" image show "$img" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rootfs_path"])')
     : > "$work/bare.txt"; : > "$work/banger.txt"; : > "$work/single.txt"; : > "$work/together.txt"; s=
+    : > "$work/barecpu.txt"
     for _ in $(seq "$rounds"); do
       if [ "$mode" = idle ]; then
         idle_round "$img" "$rootfs" > "$work/idle.txt"
         cut -d' ' -f1 "$work/idle.txt" >> "$work/bare.txt"; cut -d' ' -f2 "$work/idle.txt" >> "$work/banger.txt"
+        continue
+      fi
+      if [ "$mode" = waves ]; then
+        bare_concurrent_round "$rootfs" >> "$work/bare.txt"
+        bare_waves_round "$rootfs" "${WAVE_WIDTH:-2}" >> "$work/banger.txt"
         continue
       fi
       if [ "$mode" = run-rm ]; then bare_round "$rootfs" kill >> "$work/bare.txt"; else bare_round "$rootfs" >> "$work/bare.txt"; fi
@@ -199,8 +235,9 @@ for mode in $modes; do
     if [ "$mode" = concurrent ]; then
       s=$(median < "$work/single.txt"); t=$(median < "$work/together.txt")
       ib=$(echo "10 * $b / 2" | bc -l); is=$(echo "10 * $s / 2" | bc -l)
-      printf '| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n' "$mode" "$img" "$b" "$ib" "$s" "$is" "$g" \
-        "$(ratio "$g" "$ib")" "$(ratio "$g" "$is")" "$t" "$(ratio "$g" "$t")"
+      c=$(median < "$work/barecpu.txt"); cb=$(echo "10 * $c / 2" | bc -l)
+      printf '| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n' "$mode" "$img" "$b" "$ib" "$s" "$is" "$g" \
+        "$(ratio "$g" "$ib")" "$(ratio "$g" "$is")" "$t" "$(ratio "$g" "$t")" "$c" "$cb" "$(ratio "$cb" "$ib")"
     else
       printf '| %s | %s | %.2f | %.2f | %.2f |\n' "$mode" "$img" "$b" "$g" "$(ratio "$g" "$b")"
     fi

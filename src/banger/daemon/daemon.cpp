@@ -140,7 +140,9 @@ vm::VmServiceOptions Daemon::vm_options() const {
           // An exec reply must fit one RPC line: both streams travel base64-encoded.
           .max_exec_output_bytes = (api::kMaxFrameBytes - kExecReplyHeadroom) * 3 / 4,
           .default_vmm = backend.backend,
-          .vmm_refusal = backend.refusal};
+          .vmm_refusal = backend.refusal,
+          // One boot per CPU under TCG (BootGate); an unknown CPU count sets no limit.
+          .emulated_boot_slots = static_cast<std::size_t>(std::max(0, platform_.facts.host.cpus))};
 }
 
 void Daemon::register_handlers() {

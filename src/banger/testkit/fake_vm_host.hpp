@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -86,8 +87,32 @@ class FakeVmHost final : public vm::VmHost {
                         .rootfs_strategy = "qcow2_overlay",
                         .overlay_path = "/v/root.qcow2"};
   }
+  // What emulates_cpus() answers for every VM (QEMU under TCG when true).
+  void set_emulates_cpus(bool emulates) {
+    std::lock_guard lock(mutex_);
+    emulates_cpus_ = emulates;
+  }
+  bool emulates_cpus(const model::Vm&) override {
+    std::lock_guard lock(mutex_);
+    return emulates_cpus_;
+  }
+  // How long each wait_ready takes (a boot), and the most VMs seen between launch and the end
+  // of wait_ready at once.
+  void set_boot_time(std::chrono::milliseconds boot) {
+    std::lock_guard lock(mutex_);
+    boot_time_ = boot;
+  }
+  int most_booting() const {
+    std::lock_guard lock(mutex_);
+    return most_booting_;
+  }
+
   Expected<vm::Launched> launch(const model::Vm& vm, const vm::SpawnedFn& on_spawned) override {
     BANGER_FAKE_STEP("launch", vm);
+    {
+      std::lock_guard lock(mutex_);
+      most_booting_ = std::max(most_booting_, ++booting_);
+    }
     vm::Launched launched{.pid = 4242, .start_time = 7};
     if (on_spawned) {
       BANGER_TRY(on_spawned(launched));
@@ -108,6 +133,16 @@ class FakeVmHost final : public vm::VmHost {
     {
       std::lock_guard lock(mutex_);
       last_readiness_ = readiness;
+    }
+    std::chrono::milliseconds boot{0};
+    {
+      std::lock_guard lock(mutex_);
+      boot = boot_time_;
+    }
+    std::this_thread::sleep_for(boot);
+    {
+      std::lock_guard lock(mutex_);
+      --booting_;
     }
     BANGER_FAKE_STEP("wait_ready", vm);
     return {};
@@ -365,6 +400,10 @@ class FakeVmHost final : public vm::VmHost {
 
  private:
   mutable std::mutex mutex_;
+  bool emulates_cpus_ = false;
+  std::chrono::milliseconds boot_time_{0};
+  int booting_ = 0;
+  int most_booting_ = 0;
   std::vector<std::string> calls_;
   vm::Readiness last_readiness_ = vm::Readiness::ssh;
   bool starts_ssh_ = true;

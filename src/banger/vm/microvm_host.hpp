@@ -118,6 +118,10 @@ class MicrovmHost final : public VmHost {
   void poll_usage(const std::vector<model::Vm>& running) override;
   // model::Image::ssh of vm's image; true when the image is unknown.
   bool starts_ssh(const model::Vm& vm) override;
+  // QEMU VMs under TCG (Firecracker always runs on KVM).
+  bool emulates_cpus(const model::Vm& vm) override {
+    return vm.vmm == model::VmmBackend::qemu && options_.accel == vmm::Accel::tcg;
+  }
   Status set_nat(const model::Vm& vm, bool enabled) override;
   Expected<std::vector<model::PortForward>> add_forwards(
       const model::Vm& vm, const std::vector<model::PortForward>& forwards) override;

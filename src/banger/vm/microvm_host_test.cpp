@@ -253,6 +253,19 @@ TEST_F(MicrovmHostTest, LaunchBootsThePreparedVmUnderItsBackend) {
   EXPECT_EQ(dns_.records().snapshot(), (std::map<std::string, std::string>{{"web", "192.0.2.2"}}));
 }
 
+TEST_F(MicrovmHostTest, OnlyQemuGuestsUnderTcgHaveEmulatedCpus) {
+  auto vm = new_vm("0123456789abcdef", "web");
+  vm.vmm = model::VmmBackend::qemu;
+  EXPECT_TRUE(host_.emulates_cpus(vm));  // the fixture's accel is tcg
+  vm.vmm = model::VmmBackend::firecracker;
+  EXPECT_FALSE(host_.emulates_cpus(vm));
+  auto on_kvm = options();
+  on_kvm.accel = vmm::Accel::kvm;
+  MicrovmHost kvm_host(deps(), on_kvm);
+  vm.vmm = model::VmmBackend::qemu;
+  EXPECT_FALSE(kvm_host.emulates_cpus(vm));
+}
+
 // stats_poll_interval: the daemon's UsagePoller calls poll_usage() every interval; usage() then
 // measures CPU% from that sample instead of sleeping for its own window.
 TEST_F(MicrovmHostTest, UsageMeasuresCpuSinceThePolledSample) {

@@ -177,6 +177,12 @@ class VmHost {
   // Records a CPU/RSS sample of each running VM's VMM (stats_poll_interval, UsagePoller) that
   // usage() measures CPU% from; forgets VMs not in running. The default records nothing.
   virtual void poll_usage(const std::vector<model::Vm>& running) { (void)running; }
+  // Whether vm's CPUs are emulated (QEMU under TCG): its boot is CPU work, so VmService lets
+  // only as many such boots run at once as the host has CPUs (BootGate).
+  virtual bool emulates_cpus(const model::Vm& vm) {
+    (void)vm;
+    return false;
+  }
   // Whether vm's image starts sshd (false for agent-only images: pulled ones). For messages;
   // wait_ready decides readiness itself.
   virtual bool starts_ssh(const model::Vm& vm) {

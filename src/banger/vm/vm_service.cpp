@@ -260,6 +260,23 @@ Expected<model::Vm> VmService::start(const std::string& name_or_id,
       return fail_start(bound.error(), false);
     }
   }
+  // Boots on emulated CPUs take turns, as many at once as the host has CPUs (BootGate); the slot
+  // is held until the VM is ready or the start failed.
+  std::optional<BootGate::Slot> boot_slot;
+  if (deps_.host.emulates_cpus(vm)) {
+    if (boot_gate_.slots() != 0 && boot_gate_.booting() >= boot_gate_.slots()) {
+      base::report(progress, {"boot",
+                              fmt::format("{} waits for a free CPU ({} VMs are booting on {} "
+                                          "emulated CPUs)",
+                                          vm.name, boot_gate_.booting(), boot_gate_.slots()),
+                              0, 0});
+    }
+    auto slot = boot_gate_.enter(cancel);
+    if (!slot) {
+      return fail_start(slot.error(), false);
+    }
+    boot_slot.emplace(std::move(*slot));
+  }
   base::report(progress, {"boot", "booting " + vm.name, 0, 0});
   // The pid + start time are stored the moment the VMM exists, before launch() waits for it: a
   // daemon killed from here on leaves a record that reconcile uses to kill the VMM (security

@@ -15,6 +15,7 @@
 #include "banger/base/random.hpp"
 #include "banger/model/vm.hpp"
 #include "banger/store/vm_repository.hpp"
+#include "banger/vm/boot_gate.hpp"
 #include "banger/vm/console_log.hpp"
 #include "banger/vm/lifecycle.hpp"
 #include "banger/vm/vm_host.hpp"
@@ -64,6 +65,10 @@ struct VmServiceOptions {
   // ("" = they can): create() fails with it as failed_precondition.
   model::VmmBackend default_vmm = model::VmmBackend::qemu;
   std::string vmm_refusal;
+  // How many VMs whose host emulates their CPUs (VmHost::emulates_cpus: QEMU under TCG) boot at
+  // once; the others wait for a slot (BootGate). 0 = no limit. The daemon uses the host's CPU
+  // count.
+  std::size_t emulated_boot_slots = 0;
 };
 
 // How long open_stream waits for a free stream channel and the agent's answer.
@@ -287,6 +292,7 @@ class VmService {
   VmServiceDeps deps_;
   VmServiceOptions options_;
   VmLocks locks_;
+  BootGate boot_gate_{options_.emulated_boot_slots};
 };
 
 }  // namespace banger::vm

@@ -293,6 +293,48 @@ TEST(VmService, RemoveOfAnUnknownVmIsNotFound) {
   EXPECT_EQ(status.error().message, "vm \"web\" not found");
 }
 
+// Starts names concurrently on a service over a WAL database and a host that emulates CPUs or
+// not; returns the most VMs that booted at once.
+int most_booting_of_concurrent_starts(bool emulated, std::size_t slots, int vms) {
+  testkit::TempDir dir;
+  auto db = store::Database::open(dir.path() + "/state.db");
+  EXPECT_TRUE(db);
+  store::VmRepository repo(*db);
+  testkit::FakeClock clock;
+  base::Mt19937Random random(9);
+  testkit::FakeVmHost host;
+  host.set_emulates_cpus(emulated);
+  host.set_boot_time(std::chrono::milliseconds(60));
+  VmService service({.vms = repo, .clock = clock, .random = random, .host = host},
+                    {.emulated_boot_slots = slots});
+  for (int i = 0; i < vms; ++i) {
+    auto made = service.create(spec("vm" + std::to_string(i)));
+    EXPECT_TRUE(made) << made.error().message;
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> started{0};
+  for (int i = 0; i < vms; ++i) {
+    threads.emplace_back([&, i] {
+      if (service.start("vm" + std::to_string(i), {}, {})) {
+        ++started;
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(started.load(), vms);
+  return host.most_booting();
+}
+
+TEST(VmService, BootsOnEmulatedCpusTakeTurnsAsManyAtOnceAsThereAreSlots) {
+  EXPECT_EQ(most_booting_of_concurrent_starts(true, 2, 6), 2);
+  // KVM guests (the host does not emulate their CPUs) never wait for a slot.
+  EXPECT_GT(most_booting_of_concurrent_starts(false, 2, 6), 2);
+  // No limit configured: all boot together.
+  EXPECT_GT(most_booting_of_concurrent_starts(true, 0, 6), 2);
+}
+
 TEST(VmService, TwentyConcurrentCreatesOfOneNameYieldOneVm) {
   // Given one service over a WAL file database, then exactly one of 20 creates of "web" wins.
   testkit::TempDir dir;
