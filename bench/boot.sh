@@ -107,26 +107,6 @@ bare_round() {  # rootfs [kill] -> seconds from qemu start to ssh true [and QEMU
   [ "${2:-}" != kill ] || echo "$(now) - $t0" | bc
 }
 
-bare_concurrent_round() {  # rootfs -> seconds from starting 10 QEMUs to the last ssh true
-  local i t0
-  for i in $(seq 1 10); do
-    ip -n "$ns" link show "btap$i" >/dev/null 2>&1 || {
-      ip -n "$ns" tuntap add dev "btap$i" mode tap; ip -n "$ns" link set "btap$i" master br0 up; }
-    bare_disks "$i" "$1"
-  done
-  t0=$(now); qpids=()
-  for i in $(seq 1 10); do
-    bare_qemu "$i" "btap$i" "172.30.0.$((20 + i))"
-    qpids+=($!)
-  done
-  for i in $(seq 1 10); do
-    bare_wait_ssh "$i" "172.30.0.$((20 + i))" "${qpids[$((i - 1))]}"
-  done
-  echo "$(now) - $t0" | bc
-  for p in "${qpids[@]}"; do kill -9 "$p"; wait "$p" 2>/dev/null || true; done
-  qpids=()
-}
-
 bare_waves_round() {  # rootfs width -> seconds for 10 bare boots, at most width booting at once
   local i t0
   for i in $(seq 1 10); do
@@ -148,6 +128,10 @@ bare_waves_round() {  # rootfs width -> seconds for 10 bare boots, at most width
   echo "$(now) - $t0" | bc
   for p in "${qpids[@]}"; do kill -9 "$p"; wait "$p" 2>/dev/null || true; done
   qpids=()
+}
+
+bare_concurrent_round() {  # rootfs -> seconds from starting 10 QEMUs to the last ssh true
+  bare_waves_round "$1" 10
 }
 
 banger_round() {  # mode image -> seconds for that banger command
