@@ -307,6 +307,14 @@ Status LayerFlattener::write(ext4::Ext4Writer& writer, const std::vector<std::st
   auto with_path = [](const Error& error, const std::string& path) {
     return tl::unexpected(with_context(error, "writing /" + shown(path)));
   };
+  // Creating a name scans its directory (ext4 directories written this way are linear), so a
+  // hostile image of one huge directory is slow: a pull stays cancellable between paths.
+  auto cancelled = [&]() -> Status {
+    if (base::is_cancelled(cancel)) {
+      return fail(Errc::cancelled, "image pull cancelled");
+    }
+    return {};
+  };
   if (auto ours = writer.lookup(ext4::kRootIno, kLostFound); ours && *ours) {
     auto theirs = paths_.find(std::string(kLostFound));
     if (theirs != paths_.end() && nodes_[theirs->second].type != EntryType::directory) {
@@ -322,6 +330,7 @@ Status LayerFlattener::write(ext4::Ext4Writer& writer, const std::vector<std::st
     if (node.type != EntryType::directory || dirs.contains(path)) {
       continue;
     }
+    BANGER_TRY(cancelled());
     BANGER_TRY_ASSIGN(auto parent, parent_inode(path));
     auto made = writer.make_dir(parent, base_of(path), inode_meta(node));
     if (!made) {
@@ -335,6 +344,7 @@ Status LayerFlattener::write(ext4::Ext4Writer& writer, const std::vector<std::st
     if (node.type == EntryType::directory) {
       continue;
     }
+    BANGER_TRY(cancelled());
     BANGER_TRY_ASSIGN(auto parent, parent_inode(path));
     const std::string base = base_of(path);
     if (inodes[id] != 0) {
@@ -390,9 +400,7 @@ Status LayerFlattener::write(ext4::Ext4Writer& writer, const std::vector<std::st
           if (next == wanted[layer].end() || next->first != at) {
             return {};
           }
-          if (base::is_cancelled(cancel)) {
-            return fail(Errc::cancelled, "image pull cancelled");
-          }
+          BANGER_TRY(cancelled());
           const ImageNode& node = nodes_[next->second];
           if (entry.path != node.source || entry.type != EntryType::file ||
               entry.size != node.size) {

@@ -349,6 +349,17 @@ TEST(LayerFlattener, CancellationStopsBetweenEntries) {
   auto result = f.flattener.apply(path, "layer 1", [] { return true; });
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code, Errc::cancelled);
+  // Writing is cancellable too, between paths.
+  ASSERT_TRUE(f.apply({{"a", 'f', "x"}, {"b", 'f', "y"}}));
+  if (!have_e2fsprogs()) {
+    GTEST_SKIP() << "e2fsprogs (mkfs.ext4, debugfs, e2fsck) not installed";
+  }
+  ASSERT_TRUE(ext4::make_ext4(f.runner, {.image = f.image, .size_mib = 16}));
+  auto writer = ext4::Ext4Writer::open(f.image);
+  ASSERT_TRUE(writer);
+  auto written = f.flattener.write(*writer, f.layer_paths, f.names, [] { return true; });
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().code, Errc::cancelled);
 }
 
 }  // namespace
